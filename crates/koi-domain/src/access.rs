@@ -1,0 +1,152 @@
+//! Who may do what. A [`Principal`] is a console user or an API key, always
+//! bound to one corp; every use case asks [`Principal::allows`] first and
+//! scopes its reads with [`Principal::sees_store`].
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The brand's owner: everything, including users, API keys and WeCom credentials.
+    Owner,
+    /// HQ operator (运营): the whole corp's stores, staff and operations.
+    HqOperator,
+    /// Store manager (店长): only the stores they are bound to.
+    StoreManager,
+    /// Shopping guide (导购): only their own customers, through the sidebar.
+    Guide,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Owner, Role::HqOperator, Role::StoreManager, Role::Guide];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::HqOperator => "hq_operator",
+            Role::StoreManager => "store_manager",
+            Role::Guide => "guide",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Roles an API key may carry: keys are for integrations acting for the
+    /// whole corp; store-scoped and guide access happens through people.
+    pub fn allowed_for_api_key(self) -> bool {
+        matches!(self, Role::Owner | Role::HqOperator)
+    }
+}
+
+/// Things a principal may try to do. New modules add their own actions here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    ViewStores,
+    /// Edit a store's details (scoped by [`Principal::sees_store`]).
+    EditStore,
+    /// Create stores or import them in bulk.
+    CreateStores,
+    ViewStaff,
+    EditStaff,
+    ImportStaff,
+    ManageUsers,
+    ManageApiKeys,
+    ViewJobs,
+    RetryJobs,
+    ViewCorpSettings,
+    EditCorpSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub corp_id: i64,
+    pub role: Role,
+    /// Console user id; `None` for an API key.
+    pub user_id: Option<i64>,
+    /// The stores a store manager is bound to (empty for other roles).
+    pub store_ids: Vec<i64>,
+    /// The staff member a guide is (used by the sidebar).
+    pub staff_id: Option<i64>,
+}
+
+impl Principal {
+    pub fn allows(&self, action: Action) -> bool {
+        use Action::*;
+        match self.role {
+            Role::Owner => true,
+            Role::HqOperator => !matches!(action, ManageUsers | ManageApiKeys | EditCorpSettings),
+            Role::StoreManager => matches!(action, ViewStores | EditStore | ViewStaff | EditStaff),
+            Role::Guide => false,
+        }
+    }
+
+    /// Whether this principal's reads and writes may touch `store_id`.
+    pub fn sees_store(&self, store_id: i64) -> bool {
+        match self.role {
+            Role::Owner | Role::HqOperator => true,
+            Role::StoreManager => self.store_ids.contains(&store_id),
+            Role::Guide => false,
+        }
+    }
+
+    /// A store manager sees a staff member when they share a store; an
+    /// unbound staff member belongs to HQ until someone assigns them.
+    pub fn sees_staff(&self, staff_store_ids: &[i64]) -> bool {
+        match self.role {
+            Role::Owner | Role::HqOperator => true,
+            Role::StoreManager => staff_store_ids.iter().any(|s| self.store_ids.contains(s)),
+            Role::Guide => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn who(role: Role, stores: &[i64]) -> Principal {
+        Principal { corp_id: 1, role, user_id: Some(1), store_ids: stores.to_vec(), staff_id: None }
+    }
+
+    #[test]
+    fn roles_round_trip_through_their_names() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Role::parse("admin"), None);
+    }
+
+    #[test]
+    fn only_owners_manage_people_and_keys() {
+        assert!(who(Role::Owner, &[]).allows(Action::ManageUsers));
+        assert!(!who(Role::HqOperator, &[]).allows(Action::ManageUsers));
+        assert!(!who(Role::HqOperator, &[]).allows(Action::ManageApiKeys));
+        assert!(who(Role::HqOperator, &[]).allows(Action::CreateStores));
+    }
+
+    #[test]
+    fn store_managers_see_only_their_stores() {
+        let m = who(Role::StoreManager, &[2, 3]);
+        assert!(m.sees_store(2));
+        assert!(!m.sees_store(4));
+        assert!(m.sees_staff(&[9, 3]));
+        assert!(!m.sees_staff(&[]));
+        assert!(!m.allows(Action::CreateStores));
+        assert!(m.allows(Action::EditStore));
+    }
+
+    #[test]
+    fn guides_have_no_console_powers() {
+        let g = who(Role::Guide, &[]);
+        assert!(!g.allows(Action::ViewStores));
+        assert!(!g.sees_store(1));
+    }
+
+    #[test]
+    fn api_keys_act_for_the_whole_corp() {
+        assert!(Role::HqOperator.allowed_for_api_key());
+        assert!(!Role::StoreManager.allowed_for_api_key());
+    }
+}

@@ -1,0 +1,14 @@
+//! koi's business rules and types. No IO, no async, no SQL: everything here is
+//! a pure function of its inputs, which is why most unit tests live here.
+
+pub mod access;
+pub mod error;
+pub mod import;
+pub mod jobs;
+pub mod org;
+pub mod secret;
+
+pub use error::{FieldError, ValidationError};
+
+/// Milliseconds since the Unix epoch, UTC. All times in storage are this.
+pub type Millis = i64;

@@ -1,0 +1,14 @@
+//! The WeCom (企业微信) protocol as koi speaks it, without any IO: the
+//! callback crypto (WXBizMsgCrypt), the typed callback events, and the error
+//! codes the API answers with. The HTTP client and the web handlers build on
+//! this crate; the WeCom simulator uses the same code so both sides of the wire
+//! agree by construction.
+
+pub mod crypto;
+pub mod errcode;
+pub mod event;
+mod xml;
+
+pub use crypto::{CallbackCrypto, CryptoError, EncryptedEnvelope};
+pub use errcode::{ApiResponse, ErrCode};
+pub use event::{dedup_key, CallbackEvent, EventError};
