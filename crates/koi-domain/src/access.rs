@@ -18,7 +18,12 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Owner, Role::HqOperator, Role::StoreManager, Role::Guide];
+    pub const ALL: [Role; 4] = [
+        Role::Owner,
+        Role::HqOperator,
+        Role::StoreManager,
+        Role::Guide,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -107,7 +112,13 @@ mod tests {
     use super::*;
 
     fn who(role: Role, stores: &[i64]) -> Principal {
-        Principal { corp_id: 1, role, user_id: Some(1), store_ids: stores.to_vec(), staff_id: None }
+        Principal {
+            corp_id: 1,
+            role,
+            user_id: Some(1),
+            store_ids: stores.to_vec(),
+            staff_id: None,
+        }
     }
 
     #[test]

@@ -14,7 +14,11 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: &str, code: &str, message: impl Into<String>) -> Self {
-        Self { field: field.into(), code: code.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -46,7 +50,11 @@ impl Checker {
         }
         let n = v.chars().count();
         if n > max {
-            self.push(field, "too_long", format!("{field} is {n} characters; at most {max}"));
+            self.push(
+                field,
+                "too_long",
+                format!("{field} is {n} characters; at most {max}"),
+            );
         }
         v.to_string()
     }
@@ -54,7 +62,10 @@ impl Checker {
     /// Identifiers are ASCII so they survive CSVs, URLs and WeCom unchanged.
     pub fn ident(&mut self, field: &str, value: &str, max: usize, extra: &[char]) -> String {
         let v = self.text(field, value, max, true);
-        if !v.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(&c)) {
+        if !v
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
+        {
             let allowed: String = extra.iter().collect();
             self.push(
                 field,
@@ -66,6 +77,10 @@ impl Checker {
     }
 
     pub fn finish<T>(self, value: T) -> Result<T, ValidationError> {
-        if self.0.is_empty() { Ok(value) } else { Err(ValidationError(self.0)) }
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(ValidationError(self.0))
+        }
     }
 }

@@ -19,7 +19,12 @@ pub struct RowError {
 
 impl RowError {
     fn new(line: usize, e: FieldError) -> Self {
-        Self { line, field: e.field, code: e.code, message: e.message }
+        Self {
+            line,
+            field: e.field,
+            code: e.code,
+            message: e.message,
+        }
     }
 }
 
@@ -61,7 +66,9 @@ fn columns(
     let mut errors = Vec::new();
     for (i, raw) in headers.iter().enumerate() {
         let h = raw.trim().trim_start_matches('\u{feff}').to_lowercase();
-        let found = known.iter().find(|(name, aliases)| *name == h || aliases.contains(&h.as_str()));
+        let found = known
+            .iter()
+            .find(|(name, aliases)| *name == h || aliases.contains(&h.as_str()));
         match found {
             Some((name, _)) => {
                 map.insert(*name, i);
@@ -87,11 +94,18 @@ fn columns(
             });
         }
     }
-    if errors.is_empty() { Ok(map) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(map)
+    } else {
+        Err(errors)
+    }
 }
 
 fn cell<'a>(row: &'a [String], cols: &HashMap<&str, usize>, name: &str) -> &'a str {
-    cols.get(name).and_then(|&i| row.get(i)).map(|s| s.trim()).unwrap_or("")
+    cols.get(name)
+        .and_then(|&i| row.get(i))
+        .map(|s| s.trim())
+        .unwrap_or("")
 }
 
 fn number(line: usize, field: &str, text: &str, errors: &mut Vec<RowError>) -> Option<f64> {
@@ -115,7 +129,10 @@ fn number(line: usize, field: &str, text: &str, errors: &mut Vec<RowError>) -> O
 /// Validates store rows. Codes must be unique within the file; a code that
 /// already exists in the corp updates that store (re-importing a sheet is
 /// how operators correct it).
-pub fn store_rows(headers: &[String], rows: &[Vec<String>]) -> Result<Vec<StoreDraft>, Vec<RowError>> {
+pub fn store_rows(
+    headers: &[String],
+    rows: &[Vec<String>],
+) -> Result<Vec<StoreDraft>, Vec<RowError>> {
     let cols = columns(headers, STORE_COLUMNS, &["code", "name"])?;
     let mut errors = Vec::new();
     let mut drafts = Vec::new();
@@ -150,7 +167,11 @@ pub fn store_rows(headers: &[String], rows: &[Vec<String>]) -> Result<Vec<StoreD
             Err(e) => errors.extend(e.0.into_iter().map(|f| RowError::new(line, f))),
         }
     }
-    if errors.is_empty() { Ok(drafts) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(drafts)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Validates staff rows. `stores` maps the corp's store codes to ids; the
@@ -168,7 +189,11 @@ pub fn staff_rows(
         let line = i + 2;
         let before = errors.len();
         let mut store_ids = Vec::new();
-        for code in cell(row, &cols, "stores").split([';', '|', '、']).map(str::trim).filter(|c| !c.is_empty()) {
+        for code in cell(row, &cols, "stores")
+            .split([';', '|', '、'])
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
             match stores.get(code) {
                 Some(id) => store_ids.push(*id),
                 None => errors.push(RowError {
@@ -215,7 +240,11 @@ pub fn staff_rows(
             Err(e) => errors.extend(e.0.into_iter().map(|f| RowError::new(line, f))),
         }
     }
-    if errors.is_empty() { Ok(drafts) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(drafts)
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]
@@ -228,8 +257,11 @@ mod tests {
 
     #[test]
     fn chinese_headers_are_understood() {
-        let rows = store_rows(&s(&["门店编码", "门店名称", "纬度", "经度"]), &[s(&["SH1", "静安店", "31.2", "121.4"])])
-            .expect("valid");
+        let rows = store_rows(
+            &s(&["门店编码", "门店名称", "纬度", "经度"]),
+            &[s(&["SH1", "静安店", "31.2", "121.4"])],
+        )
+        .expect("valid");
         assert_eq!(rows[0].code, "SH1");
         assert_eq!(rows[0].lat, Some(31.2));
     }
@@ -247,7 +279,15 @@ mod tests {
         )
         .unwrap_err();
         let got: Vec<_> = errs.iter().map(|e| (e.line, e.code.as_str())).collect();
-        assert_eq!(got, [(3, "out_of_range"), (4, "duplicate_code"), (5, "not_a_number"), (5, "incomplete_location")]);
+        assert_eq!(
+            got,
+            [
+                (3, "out_of_range"),
+                (4, "duplicate_code"),
+                (5, "not_a_number"),
+                (5, "incomplete_location")
+            ]
+        );
     }
 
     #[test]
@@ -260,11 +300,19 @@ mod tests {
     #[test]
     fn staff_rows_resolve_store_codes() {
         let stores = HashMap::from([("SH1".to_string(), 10), ("SH2".to_string(), 11)]);
-        let ok = staff_rows(&s(&["userid", "name", "stores", "active"]), &[s(&["li", "李", "SH1;SH2", "是"])], &stores)
-            .expect("valid");
+        let ok = staff_rows(
+            &s(&["userid", "name", "stores", "active"]),
+            &[s(&["li", "李", "SH1;SH2", "是"])],
+            &stores,
+        )
+        .expect("valid");
         assert_eq!(ok[0].store_ids, [10, 11]);
-        let errs = staff_rows(&s(&["userid", "name", "stores"]), &[s(&["li", "李", "SH9"]), s(&["li", "李", ""])], &stores)
-            .unwrap_err();
+        let errs = staff_rows(
+            &s(&["userid", "name", "stores"]),
+            &[s(&["li", "李", "SH9"]), s(&["li", "李", ""])],
+            &stores,
+        )
+        .unwrap_err();
         let got: Vec<_> = errs.iter().map(|e| (e.line, e.code.as_str())).collect();
         assert_eq!(got, [(2, "unknown_store"), (3, "duplicate_userid")]);
     }

@@ -1,1 +1,17 @@
-//! placeholder
+//! koi's persistence: one Store API over an embedded SQLite file (the
+//! default) and PostgreSQL (for scale). The same SQL serves both wherever the
+//! dialects agree; the few places they differ live in [`db`] and the
+//! per-backend migrations.
+
+mod db;
+mod error;
+pub mod events;
+pub mod jobs;
+pub mod org;
+pub mod people;
+pub mod scratch;
+
+pub use db::{Backend, Db, Tx};
+pub use error::StoreError;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -151,7 +151,10 @@ mod tests {
         assert_eq!(f.text("A"), Some(" a&b "));
         assert_eq!(f.text("B"), Some("12"));
         assert_eq!(f.text("C"), Some("x & y"));
-        assert_eq!(f.get("L").map(|l| l.items.clone()), Some(vec!["Jack".into(), "Rose".into()]));
+        assert_eq!(
+            f.get("L").map(|l| l.items.clone()),
+            Some(vec!["Jack".into(), "Rose".into()])
+        );
         assert_eq!(f.text("E"), Some(""));
         assert_eq!(f.text("Z"), None);
     }

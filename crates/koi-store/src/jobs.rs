@@ -1,0 +1,281 @@
+//! The durable job queue. A job is enqueued in the same transaction as the
+//! write that causes it; workers claim jobs under a lease, so a crashed
+//! worker's job is taken again once its lease runs out, and a job finished by
+//! a worker whose lease was taken over is not marked done twice.
+
+use crate::db::{on_pool, on_tx, Backend, Db, Tx};
+use crate::Result;
+use koi_domain::jobs::{after_failure, AfterFailure, JobState, DEFAULT_MAX_ATTEMPTS};
+
+#[derive(Debug, Clone)]
+pub struct NewJob<'a> {
+    pub corp_id: Option<i64>,
+    pub kind: &'a str,
+    /// JSON text.
+    pub payload: &'a str,
+    /// Lower runs first.
+    pub priority: i32,
+    pub run_at: i64,
+    pub max_attempts: i32,
+}
+
+impl<'a> NewJob<'a> {
+    pub fn new(corp_id: Option<i64>, kind: &'a str, payload: &'a str, now: i64) -> Self {
+        NewJob {
+            corp_id,
+            kind,
+            payload,
+            priority: 100,
+            run_at: now,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+}
+
+/// A job as a worker sees it after claiming it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub corp_id: Option<i64>,
+    pub kind: String,
+    pub payload: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+}
+
+/// A job as the console shows it.
+#[derive(Debug, Clone)]
+pub struct JobRecord {
+    pub id: i64,
+    pub corp_id: Option<i64>,
+    pub kind: String,
+    pub payload: String,
+    pub priority: i32,
+    pub state: JobState,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub run_at: i64,
+    pub locked_by: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    id: i64,
+    corp_id: Option<i64>,
+    kind: String,
+    payload: String,
+    priority: i32,
+    state: String,
+    attempts: i32,
+    max_attempts: i32,
+    run_at: i64,
+    locked_by: Option<String>,
+    last_error: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<JobRow> for JobRecord {
+    fn from(r: JobRow) -> Self {
+        JobRecord {
+            id: r.id,
+            corp_id: r.corp_id,
+            kind: r.kind,
+            payload: r.payload,
+            priority: r.priority,
+            state: JobState::parse(&r.state).unwrap_or(JobState::Dead),
+            attempts: r.attempts,
+            max_attempts: r.max_attempts,
+            run_at: r.run_at,
+            locked_by: r.locked_by,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// Jobs that may be claimed: queued and due, or running under a lease that
+/// ran out (its worker died).
+const CLAIMABLE: &str = "SELECT id FROM jobs WHERE (state = 'queued' AND run_at <= $3) \
+                         OR (state = 'running' AND locked_until < $3) ORDER BY priority, run_at, id LIMIT $4";
+
+impl Tx {
+    pub async fn enqueue(&mut self, job: &NewJob<'_>, now: i64) -> Result<i64> {
+        let sql = "INSERT INTO jobs (corp_id, kind, payload, priority, state, max_attempts, run_at, created_at, updated_at) \
+                   VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $7) RETURNING id";
+        Ok(on_tx!(self, |c| {
+            sqlx::query_scalar(sql)
+                .bind(job.corp_id)
+                .bind(job.kind)
+                .bind(job.payload)
+                .bind(job.priority)
+                .bind(job.max_attempts)
+                .bind(job.run_at)
+                .bind(now)
+                .fetch_one(&mut *c)
+                .await
+        })?)
+    }
+}
+
+impl Db {
+    /// Enqueues one job in its own transaction.
+    pub async fn enqueue(&self, job: &NewJob<'_>, now: i64) -> Result<i64> {
+        let mut tx = self.begin().await?;
+        let id = tx.enqueue(job, now).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Claims up to `limit` jobs for `worker` for `lease_ms`. On PostgreSQL
+    /// concurrent claimers skip each other's rows (`FOR UPDATE SKIP LOCKED`);
+    /// on SQLite the single writer connection serialises claims.
+    pub async fn claim_jobs(
+        &self,
+        worker: &str,
+        limit: i64,
+        lease_ms: i64,
+        now: i64,
+    ) -> Result<Vec<ClaimedJob>> {
+        let lock = match self.backend() {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = $1, locked_until = $2, updated_at = $3 \
+             WHERE id IN ({CLAIMABLE}{lock}) RETURNING id, corp_id, kind, payload, attempts, max_attempts"
+        );
+        let mut jobs: Vec<ClaimedJob> = on_pool!(self, true, |c| {
+            sqlx::query_as(&sql)
+                .bind(worker)
+                .bind(now + lease_ms)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(c)
+                .await
+        })?;
+        jobs.sort_by_key(|j| j.id);
+        Ok(jobs)
+    }
+
+    /// Marks a job done, if `worker` still holds it.
+    pub async fn complete_job(&self, id: i64, worker: &str, now: i64) -> Result<bool> {
+        let n = on_pool!(self, true, |c| {
+            sqlx::query(
+                "UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, last_error = NULL, updated_at = $1 \
+                 WHERE id = $2 AND locked_by = $3 AND state = 'running'",
+            )
+            .bind(now)
+            .bind(id)
+            .bind(worker)
+            .execute(c).await.map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
+    }
+
+    /// Records a failure: the job is retried after a backoff, or becomes a
+    /// dead letter after its last attempt. Returns the state it is left in.
+    pub async fn fail_job(
+        &self,
+        job: &ClaimedJob,
+        worker: &str,
+        error: &str,
+        now: i64,
+    ) -> Result<JobState> {
+        let (state, run_at) = match after_failure(job.attempts, job.max_attempts, now) {
+            AfterFailure::RetryAt(t) => (JobState::Queued, t),
+            AfterFailure::Dead => (JobState::Dead, now),
+        };
+        let error: String = error.chars().take(2000).collect();
+        on_pool!(self, true, |c| {
+            sqlx::query(
+                "UPDATE jobs SET state = $1, run_at = $2, last_error = $3, locked_by = NULL, locked_until = NULL, \
+                 updated_at = $4 WHERE id = $5 AND locked_by = $6 AND state = 'running'",
+            )
+            .bind(state.as_str())
+            .bind(run_at)
+            .bind(&error)
+            .bind(now)
+            .bind(job.id)
+            .bind(worker)
+            .execute(c).await.map(|r| r.rows_affected())
+        })?;
+        Ok(state)
+    }
+
+    /// A dead letter goes back to the queue with a fresh set of attempts.
+    pub async fn retry_job(&self, corp_id: i64, id: i64, now: i64) -> Result<bool> {
+        let n = on_pool!(self, true, |c| {
+            sqlx::query(
+                "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, updated_at = $1 \
+                 WHERE corp_id = $2 AND id = $3 AND state = 'dead'",
+            )
+            .bind(now)
+            .bind(corp_id)
+            .bind(id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
+    }
+
+    /// The corp's newest jobs, optionally in one state.
+    pub async fn jobs(
+        &self,
+        corp_id: i64,
+        state: Option<JobState>,
+        limit: i64,
+    ) -> Result<Vec<JobRecord>> {
+        let rows: Vec<JobRow> = on_pool!(self, false, |c| {
+            sqlx::query_as(
+                "SELECT id, corp_id, kind, payload, priority, state, attempts, max_attempts, run_at, locked_by, \
+                 last_error, created_at, updated_at FROM jobs WHERE corp_id = $1 AND ($2 IS NULL OR state = $2) \
+                 ORDER BY id DESC LIMIT $3",
+            )
+            .bind(corp_id)
+            .bind(state.map(JobState::as_str))
+            .bind(limit)
+            .fetch_all(c)
+            .await
+        })?;
+        Ok(rows.into_iter().map(JobRecord::from).collect())
+    }
+
+    /// How many of the corp's jobs are in each state.
+    pub async fn job_counts(&self, corp_id: i64) -> Result<Vec<(JobState, i64)>> {
+        let rows: Vec<(String, i64)> = on_pool!(self, false, |c| {
+            sqlx::query_as("SELECT state, COUNT(*) FROM jobs WHERE corp_id = $1 GROUP BY state")
+                .bind(corp_id)
+                .fetch_all(c)
+                .await
+        })?;
+        Ok(JobState::ALL
+            .into_iter()
+            .map(|s| {
+                (
+                    s,
+                    rows.iter()
+                        .find(|(n, _)| n == s.as_str())
+                        .map_or(0, |(_, c)| *c),
+                )
+            })
+            .collect())
+    }
+
+    /// Deletes finished jobs older than `before`; dead letters stay until a
+    /// person deals with them.
+    pub async fn prune_done_jobs(&self, before: i64) -> Result<u64> {
+        Ok(on_pool!(self, true, |c| {
+            sqlx::query("DELETE FROM jobs WHERE state = 'done' AND updated_at < $1")
+                .bind(before)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+        })?)
+    }
+}

@@ -1,0 +1,510 @@
+//! The store conformance suite: every test runs on SQLite and on PostgreSQL,
+//! so a query that works on only one backend fails the build.
+
+use koi_domain::access::Role;
+use koi_domain::jobs::JobState;
+use koi_domain::org::{CorpDraft, StaffDraft, StoreDraft};
+use koi_store::events::NewEvent;
+use koi_store::jobs::NewJob;
+use koi_store::people::NewUser;
+use koi_store::scratch::ScratchDb;
+use koi_store::{Db, StoreError};
+use std::collections::HashSet;
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let s = koi_store::scratch::ScratchDb::sqlite().await.expect("sqlite scratch db");
+                super::$name(&s.db).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let s = koi_store::scratch::ScratchDb::postgres().await.expect("postgres scratch db");
+                super::$name(&s.db).await;
+            }
+        }
+    )*};
+}
+
+on_both!(
+    migrations_are_idempotent,
+    corps_are_unique_by_wecom_id,
+    stores_are_scoped_to_their_corp,
+    staff_bind_only_their_corps_stores,
+    sessions_end_on_expiry_and_deactivation,
+    api_keys_resolve_until_revoked,
+    an_uncommitted_transaction_leaves_nothing,
+    jobs_retry_then_die,
+    jobs_are_claimed_in_priority_order_under_a_lease,
+    concurrent_claimers_never_share_a_job,
+    events_are_deduplicated_by_key,
+);
+
+const NOW: i64 = 1_700_000_000_000;
+
+async fn corp(db: &Db, wecom_id: &str) -> i64 {
+    let d = CorpDraft {
+        name: format!("corp {wecom_id}"),
+        wecom_corp_id: wecom_id.into(),
+        app_secret: "secret".into(),
+        callback_token: "token".into(),
+        encoding_aes_key: "k".repeat(43),
+    };
+    db.create_corp(&d, NOW).await.expect("create corp")
+}
+
+fn store(code: &str) -> StoreDraft {
+    StoreDraft {
+        code: code.into(),
+        name: format!("店 {code}"),
+        lat: Some(31.2),
+        lng: Some(121.4),
+        ..Default::default()
+    }
+}
+
+async fn add_store(db: &Db, corp_id: i64, code: &str) -> i64 {
+    let mut tx = db.begin().await.unwrap();
+    let id = tx
+        .insert_store(corp_id, &store(code), NOW)
+        .await
+        .expect("insert store");
+    tx.commit().await.unwrap();
+    id
+}
+
+async fn migrations_are_idempotent(db: &Db) {
+    assert_eq!(db.migrate().await.expect("second migrate"), 0);
+    db.ping().await.expect("ping");
+}
+
+async fn corps_are_unique_by_wecom_id(db: &Db) {
+    let a = corp(db, "wwA").await;
+    let err = db
+        .create_corp(
+            &CorpDraft {
+                name: "x".into(),
+                wecom_corp_id: "wwA".into(),
+                ..Default::default()
+            },
+            NOW,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { what: "corp_id" }),
+        "{err:?}"
+    );
+    let found = db
+        .corp_by_wecom_id("wwA")
+        .await
+        .unwrap()
+        .expect("corp by wecom id");
+    assert_eq!(found.id, a);
+    assert_eq!(found.encoding_aes_key.len(), 43);
+    assert_eq!(db.corps().await.unwrap().len(), 1);
+}
+
+async fn stores_are_scoped_to_their_corp(db: &Db) {
+    let a = corp(db, "wwA").await;
+    let b = corp(db, "wwB").await;
+    let s1 = add_store(db, a, "SH-2").await;
+    add_store(db, a, "SH-1").await;
+    add_store(db, b, "SH-1").await; // same code, other corp: fine
+
+    let mut tx = db.begin().await.unwrap();
+    let err = tx.insert_store(a, &store("SH-1"), NOW).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { what: "store_code" }),
+        "{err:?}"
+    );
+    drop(tx);
+
+    let codes: Vec<_> = db
+        .stores(a)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.code)
+        .collect();
+    assert_eq!(codes, ["SH-1", "SH-2"]);
+    assert!(
+        db.store(b, s1).await.unwrap().is_none(),
+        "corp B must not read corp A's store"
+    );
+
+    let mut tx = db.begin().await.unwrap();
+    assert!(
+        !tx.update_store(b, s1, &store("X"), NOW + 1).await.unwrap(),
+        "corp B must not edit corp A's store"
+    );
+    let renamed = StoreDraft {
+        name: "静安旗舰店".into(),
+        lat: None,
+        lng: None,
+        ..store("SH-2")
+    };
+    assert!(tx.update_store(a, s1, &renamed, NOW + 1).await.unwrap());
+    tx.commit().await.unwrap();
+    let s = db.store(a, s1).await.unwrap().unwrap();
+    assert_eq!(
+        (s.name.as_str(), s.lat, s.updated_at),
+        ("静安旗舰店", None, NOW + 1)
+    );
+    assert_eq!(db.store_codes(a).await.unwrap().get("SH-2"), Some(&s1));
+}
+
+async fn staff_bind_only_their_corps_stores(db: &Db) {
+    let a = corp(db, "wwA").await;
+    let b = corp(db, "wwB").await;
+    let sa = add_store(db, a, "A1").await;
+    let sb = add_store(db, b, "B1").await;
+    let mut tx = db.begin().await.unwrap();
+    let draft = StaffDraft {
+        userid: "li".into(),
+        name: "李娜".into(),
+        active: true,
+        store_ids: vec![sa, sb],
+        ..Default::default()
+    };
+    let id = tx.insert_staff(a, &draft, NOW).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = db.begin().await.unwrap();
+    let err = tx.insert_staff(a, &draft, NOW).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                what: "staff_userid"
+            }
+        ),
+        "{err:?}"
+    );
+    drop(tx);
+    let staff = db.staff_list(a).await.unwrap();
+    assert_eq!(staff.len(), 1);
+    assert_eq!(
+        staff[0].store_ids,
+        [sa],
+        "a store of another corp is never bound"
+    );
+
+    let mut tx = db.begin().await.unwrap();
+    let moved = StaffDraft {
+        active: false,
+        store_ids: vec![],
+        ..draft
+    };
+    assert!(tx.update_staff(a, id, &moved, NOW + 5).await.unwrap());
+    tx.commit().await.unwrap();
+    let m = db.staff(a, id).await.unwrap().unwrap();
+    assert!(!m.active);
+    assert!(m.store_ids.is_empty());
+    assert!(db.staff(b, id).await.unwrap().is_none());
+}
+
+async fn sessions_end_on_expiry_and_deactivation(db: &Db) {
+    let a = corp(db, "wwA").await;
+    let s = add_store(db, a, "A1").await;
+    let user = NewUser {
+        corp_id: a,
+        username: "mgr",
+        display_name: "店长",
+        password_hash: "hash",
+        role: Role::StoreManager,
+        staff_id: None,
+        store_ids: &[s],
+    };
+    let uid = db.create_user(&user, NOW).await.unwrap();
+    let err = db.create_user(&user, NOW).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { what: "username" }),
+        "{err:?}"
+    );
+    assert_eq!(db.credentials("mgr").await.unwrap().unwrap().user_id, uid);
+    assert!(db.credentials("nobody").await.unwrap().is_none());
+
+    db.create_session("t1", uid, "csrf1", NOW, NOW + 1000)
+        .await
+        .unwrap();
+    let live = db
+        .session("t1", NOW + 10)
+        .await
+        .unwrap()
+        .expect("live session");
+    assert_eq!(
+        (
+            live.user.role,
+            live.user.store_ids.as_slice(),
+            live.csrf_token.as_str()
+        ),
+        (Role::StoreManager, &[s][..], "csrf1")
+    );
+    assert!(
+        db.session("t1", NOW + 1000).await.unwrap().is_none(),
+        "expired"
+    );
+    assert!(db.session("t2", NOW).await.unwrap().is_none(), "unknown");
+
+    db.create_session("t3", uid, "csrf3", NOW, NOW + 100_000)
+        .await
+        .unwrap();
+    assert_eq!(db.delete_expired_sessions(NOW + 2000).await.unwrap(), 1);
+    assert!(db.session("t3", NOW + 10).await.unwrap().is_some());
+    assert!(db.set_user_active(a, uid, false).await.unwrap());
+    assert!(
+        db.session("t3", NOW + 10).await.unwrap().is_none(),
+        "deactivation ends sessions"
+    );
+    assert_eq!(db.users(a).await.unwrap()[0].store_ids, [s]);
+}
+
+async fn api_keys_resolve_until_revoked(db: &Db) {
+    let a = corp(db, "wwA").await;
+    let b = corp(db, "wwB").await;
+    let id = db
+        .create_api_key(a, "erp", "k1", "hash1", Role::HqOperator, NOW)
+        .await
+        .unwrap();
+    let k = db
+        .api_key_by_hash("hash1", NOW + 1)
+        .await
+        .unwrap()
+        .expect("key");
+    assert_eq!((k.corp_id, k.role), (a, Role::HqOperator));
+    assert_eq!(db.api_keys(a).await.unwrap()[0].last_used_at, Some(NOW + 1));
+    assert!(
+        !db.revoke_api_key(b, id, NOW).await.unwrap(),
+        "corp B cannot revoke corp A's key"
+    );
+    assert!(db.revoke_api_key(a, id, NOW).await.unwrap());
+    assert!(db
+        .api_key_by_hash("hash1", NOW + 2)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn an_uncommitted_transaction_leaves_nothing(db: &Db) {
+    let a = corp(db, "wwA").await;
+    {
+        let mut tx = db.begin().await.unwrap();
+        tx.insert_store(a, &store("GONE"), NOW).await.unwrap();
+        tx.enqueue(&NewJob::new(Some(a), "test.noop", "{}", NOW), NOW)
+            .await
+            .unwrap();
+        // dropped without commit
+    }
+    assert!(db.stores(a).await.unwrap().is_empty());
+    assert!(db.jobs(a, None, 10).await.unwrap().is_empty());
+}
+
+async fn jobs_retry_then_die(db: &Db) {
+    let a = corp(db, "wwA").await;
+    let job = NewJob {
+        max_attempts: 2,
+        ..NewJob::new(Some(a), "test.fail", "{}", NOW)
+    };
+    let id = db.enqueue(&job, NOW).await.unwrap();
+    let claimed = db.claim_jobs("w1", 10, 60_000, NOW).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        db.fail_job(&claimed[0], "w1", "boom", NOW).await.unwrap(),
+        JobState::Queued
+    );
+    assert!(
+        db.claim_jobs("w1", 10, 60_000, NOW + 999)
+            .await
+            .unwrap()
+            .is_empty(),
+        "backoff holds the job"
+    );
+    let again = db.claim_jobs("w1", 10, 60_000, NOW + 1000).await.unwrap();
+    assert_eq!(again[0].attempts, 2);
+    assert_eq!(
+        db.fail_job(&again[0], "w1", "boom again", NOW + 1000)
+            .await
+            .unwrap(),
+        JobState::Dead
+    );
+    let dead = db.jobs(a, Some(JobState::Dead), 10).await.unwrap();
+    assert_eq!(
+        (dead[0].id, dead[0].last_error.as_deref()),
+        (id, Some("boom again"))
+    );
+    let counts = db.job_counts(a).await.unwrap();
+    assert!(counts.contains(&(JobState::Dead, 1)));
+
+    assert!(db.retry_job(a, id, NOW + 2000).await.unwrap());
+    assert!(
+        !db.retry_job(a, id, NOW + 2000).await.unwrap(),
+        "only dead letters are retried"
+    );
+    let back = db.claim_jobs("w2", 10, 60_000, NOW + 2000).await.unwrap();
+    assert_eq!(back[0].attempts, 1);
+    assert!(db.complete_job(back[0].id, "w2", NOW + 2001).await.unwrap());
+    assert_eq!(db.prune_done_jobs(NOW + 3000).await.unwrap(), 1);
+}
+
+async fn jobs_are_claimed_in_priority_order_under_a_lease(db: &Db) {
+    let a = corp(db, "wwA").await;
+    let low = db
+        .enqueue(
+            &NewJob {
+                priority: 200,
+                ..NewJob::new(Some(a), "low", "{}", NOW)
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    let high = db
+        .enqueue(
+            &NewJob {
+                priority: 10,
+                ..NewJob::new(Some(a), "high", "{}", NOW)
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    let later = NewJob {
+        run_at: NOW + 50_000,
+        ..NewJob::new(Some(a), "later", "{}", NOW)
+    };
+    db.enqueue(&later, NOW).await.unwrap();
+
+    let first = db.claim_jobs("w1", 1, 1_000, NOW).await.unwrap();
+    assert_eq!(first[0].id, high);
+    let second = db.claim_jobs("w2", 5, 1_000, NOW).await.unwrap();
+    assert_eq!(
+        second.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [low],
+        "the future job waits"
+    );
+
+    // w1 dies; after its lease the job goes to w3, and w1 can no longer finish it.
+    let retaken = db.claim_jobs("w3", 5, 1_000, NOW + 1_001).await.unwrap();
+    let ids: HashSet<_> = retaken.iter().map(|j| j.id).collect();
+    assert_eq!(ids, HashSet::from([high, low]));
+    assert!(
+        !db.complete_job(high, "w1", NOW + 1_002).await.unwrap(),
+        "a lost lease cannot complete"
+    );
+    assert!(db.complete_job(high, "w3", NOW + 1_002).await.unwrap());
+}
+
+async fn concurrent_claimers_never_share_a_job(db: &Db) {
+    let a = corp(db, "wwA").await;
+    let mut tx = db.begin().await.unwrap();
+    for i in 0..300 {
+        tx.enqueue(
+            &NewJob::new(Some(a), "test.count", &format!("{{\"n\":{i}}}"), NOW),
+            NOW,
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        let db = db.clone();
+        workers.push(tokio::spawn(async move {
+            let name = format!("w{w}");
+            let mut got = Vec::new();
+            loop {
+                let jobs = db.claim_jobs(&name, 7, 600_000, NOW).await.expect("claim");
+                if jobs.is_empty() {
+                    break got;
+                }
+                for j in jobs {
+                    assert!(db.complete_job(j.id, &name, NOW).await.unwrap());
+                    got.push(j.id);
+                }
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let unique: HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), 300, "every job ran");
+    assert_eq!(unique.len(), 300, "no job ran twice");
+}
+
+async fn events_are_deduplicated_by_key(db: &Db) {
+    let a = corp(db, "wwA").await;
+    let b = corp(db, "wwB").await;
+    let e = NewEvent {
+        corp_id: a,
+        kind: "store.created",
+        subject: "store:1",
+        actor: "user:1",
+        payload: "{}",
+        dedup_key: Some("k1"),
+        occurred_at: NOW,
+    };
+    assert!(db.append_event(&e, NOW).await.unwrap().is_some());
+    assert!(
+        db.append_event(&e, NOW).await.unwrap().is_none(),
+        "same key, same fact"
+    );
+    assert!(
+        db.append_event(
+            &NewEvent {
+                corp_id: b,
+                ..e.clone()
+            },
+            NOW
+        )
+        .await
+        .unwrap()
+        .is_some(),
+        "keys are per corp"
+    );
+    db.append_event(
+        &NewEvent {
+            dedup_key: None,
+            kind: "store.updated",
+            ..e.clone()
+        },
+        NOW,
+    )
+    .await
+    .unwrap();
+    db.append_event(
+        &NewEvent {
+            dedup_key: None,
+            kind: "store.updated",
+            ..e.clone()
+        },
+        NOW,
+    )
+    .await
+    .unwrap();
+    assert_eq!(db.events(a, None, None, 10).await.unwrap().len(), 3);
+    assert_eq!(
+        db.events(a, Some("store.updated"), Some("store:1"), 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(db
+        .events(a, None, Some("store:2"), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn scratch_postgres_databases_are_dropped() {
+    let url = {
+        let s = ScratchDb::postgres().await.expect("postgres");
+        s.url.clone()
+    };
+    assert!(Db::open(&url).await.is_err(), "{url} should be gone");
+}
