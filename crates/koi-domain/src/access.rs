@@ -18,12 +18,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [
-        Role::Owner,
-        Role::HqOperator,
-        Role::StoreManager,
-        Role::Guide,
-    ];
+    pub const ALL: [Role; 4] = [Role::Owner, Role::HqOperator, Role::StoreManager, Role::Guide];
 
     pub fn as_str(self) -> &'static str {
         match self {

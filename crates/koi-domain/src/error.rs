@@ -50,11 +50,7 @@ impl Checker {
         }
         let n = v.chars().count();
         if n > max {
-            self.push(
-                field,
-                "too_long",
-                format!("{field} is {n} characters; at most {max}"),
-            );
+            self.push(field, "too_long", format!("{field} is {n} characters; at most {max}"));
         }
         v.to_string()
     }
@@ -62,10 +58,7 @@ impl Checker {
     /// Identifiers are ASCII so they survive CSVs, URLs and WeCom unchanged.
     pub fn ident(&mut self, field: &str, value: &str, max: usize, extra: &[char]) -> String {
         let v = self.text(field, value, max, true);
-        if !v
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
-        {
+        if !v.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(&c)) {
             let allowed: String = extra.iter().collect();
             self.push(
                 field,

@@ -102,10 +102,7 @@ fn columns(
 }
 
 fn cell<'a>(row: &'a [String], cols: &HashMap<&str, usize>, name: &str) -> &'a str {
-    cols.get(name)
-        .and_then(|&i| row.get(i))
-        .map(|s| s.trim())
-        .unwrap_or("")
+    cols.get(name).and_then(|&i| row.get(i)).map(|s| s.trim()).unwrap_or("")
 }
 
 fn number(line: usize, field: &str, text: &str, errors: &mut Vec<RowError>) -> Option<f64> {
@@ -129,10 +126,7 @@ fn number(line: usize, field: &str, text: &str, errors: &mut Vec<RowError>) -> O
 /// Validates store rows. Codes must be unique within the file; a code that
 /// already exists in the corp updates that store (re-importing a sheet is
 /// how operators correct it).
-pub fn store_rows(
-    headers: &[String],
-    rows: &[Vec<String>],
-) -> Result<Vec<StoreDraft>, Vec<RowError>> {
+pub fn store_rows(headers: &[String], rows: &[Vec<String>]) -> Result<Vec<StoreDraft>, Vec<RowError>> {
     let cols = columns(headers, STORE_COLUMNS, &["code", "name"])?;
     let mut errors = Vec::new();
     let mut drafts = Vec::new();

@@ -15,12 +15,7 @@ pub enum JobState {
 }
 
 impl JobState {
-    pub const ALL: [JobState; 4] = [
-        JobState::Queued,
-        JobState::Running,
-        JobState::Done,
-        JobState::Dead,
-    ];
+    pub const ALL: [JobState; 4] = [JobState::Queued, JobState::Running, JobState::Done, JobState::Dead];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -98,11 +98,7 @@ impl StoreDraft {
         check_coordinate(&mut c, "lat", self.lat, 90.0);
         check_coordinate(&mut c, "lng", self.lng, 180.0);
         if self.lat.is_some() != self.lng.is_some() {
-            c.push(
-                "lat",
-                "incomplete_location",
-                "give both lat and lng, or neither",
-            );
+            c.push("lat", "incomplete_location", "give both lat and lng, or neither");
         }
         c.finish(StoreDraft {
             code,
@@ -164,15 +160,8 @@ impl StaffDraft {
         let userid = c.ident("userid", &self.userid, 64, &['_', '-', '.', '@']);
         let name = c.text("name", &self.name, 64, true);
         let mobile = c.text("mobile", &self.mobile, 20, false);
-        if !mobile
-            .chars()
-            .all(|ch| ch.is_ascii_digit() || ch == '+' || ch == '-')
-        {
-            c.push(
-                "mobile",
-                "invalid_chars",
-                "mobile may contain only digits, + and -",
-            );
+        if !mobile.chars().all(|ch| ch.is_ascii_digit() || ch == '+' || ch == '-') {
+            c.push("mobile", "invalid_chars", "mobile may contain only digits, + and -");
         }
         let mut store_ids = self.store_ids;
         store_ids.sort_unstable();

@@ -1,1 +1,52 @@
-//! placeholder
+//! koi's use cases and workers. Each use case checks who is asking (a
+//! [`Principal`]), applies the domain's rules, and writes through one store
+//! transaction together with the events and jobs it causes.
+
+pub mod auth;
+pub mod demo;
+mod error;
+pub mod jobs;
+pub mod org;
+pub mod people;
+
+pub use error::EngineError;
+pub use koi_domain::access::Principal;
+
+use koi_store::Db;
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// Bootstrap settings the engine needs; everything else lives in the database.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a console login lasts.
+    pub session_ttl_ms: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            session_ttl_ms: 12 * 3600 * 1000,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    pub db: Db,
+    pub settings: Settings,
+}
+
+impl Engine {
+    pub fn new(db: Db, settings: Settings) -> Self {
+        Engine { db, settings }
+    }
+}
+
+/// Who did something, as the event log records it.
+pub(crate) fn actor(p: &Principal) -> String {
+    match p.user_id {
+        Some(id) => format!("user:{id}"),
+        None => "api_key".into(),
+    }
+}

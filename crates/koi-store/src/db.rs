@@ -7,9 +7,7 @@
 
 use crate::{Result, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::ConnectOptions;
 use std::str::FromStr;
 use std::time::Duration;
@@ -74,12 +72,8 @@ macro_rules! on_tx {
 
 pub(crate) use {on_pool, on_tx};
 
-const SQLITE_MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/sqlite/0001_foundation.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    include_str!("../migrations/postgres/0001_foundation.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_foundation.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_foundation.sql"))];
 
 impl Db {
     /// Opens `url` (`sqlite://path`, `postgres://…`). A SQLite file and its
@@ -101,14 +95,11 @@ impl Db {
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
-            .ok_or_else(|| {
-                StoreError::BadUrl(format!("{url}: expected sqlite://PATH or postgres://…"))
-            })?;
+            .ok_or_else(|| StoreError::BadUrl(format!("{url}: expected sqlite://PATH or postgres://…")))?;
         let path = path.split('?').next().unwrap_or(path);
         if let Some(dir) = std::path::Path::new(path).parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| StoreError::BadUrl(format!("{}: {e}", dir.display())))?;
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::BadUrl(format!("{}: {e}", dir.display())))?;
             }
         }
         let opts = SqliteConnectOptions::new()

@@ -105,7 +105,8 @@ const CLAIMABLE: &str = "SELECT id FROM jobs WHERE (state = 'queued' AND run_at 
 
 impl Tx {
     pub async fn enqueue(&mut self, job: &NewJob<'_>, now: i64) -> Result<i64> {
-        let sql = "INSERT INTO jobs (corp_id, kind, payload, priority, state, max_attempts, run_at, created_at, updated_at) \
+        let sql =
+            "INSERT INTO jobs (corp_id, kind, payload, priority, state, max_attempts, run_at, created_at, updated_at) \
                    VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $7) RETURNING id";
         Ok(on_tx!(self, |c| {
             sqlx::query_scalar(sql)
@@ -134,13 +135,7 @@ impl Db {
     /// Claims up to `limit` jobs for `worker` for `lease_ms`. On PostgreSQL
     /// concurrent claimers skip each other's rows (`FOR UPDATE SKIP LOCKED`);
     /// on SQLite the single writer connection serialises claims.
-    pub async fn claim_jobs(
-        &self,
-        worker: &str,
-        limit: i64,
-        lease_ms: i64,
-        now: i64,
-    ) -> Result<Vec<ClaimedJob>> {
+    pub async fn claim_jobs(&self, worker: &str, limit: i64, lease_ms: i64, now: i64) -> Result<Vec<ClaimedJob>> {
         let lock = match self.backend() {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
@@ -179,13 +174,7 @@ impl Db {
 
     /// Records a failure: the job is retried after a backoff, or becomes a
     /// dead letter after its last attempt. Returns the state it is left in.
-    pub async fn fail_job(
-        &self,
-        job: &ClaimedJob,
-        worker: &str,
-        error: &str,
-        now: i64,
-    ) -> Result<JobState> {
+    pub async fn fail_job(&self, job: &ClaimedJob, worker: &str, error: &str, now: i64) -> Result<JobState> {
         let (state, run_at) = match after_failure(job.attempts, job.max_attempts, now) {
             AfterFailure::RetryAt(t) => (JobState::Queued, t),
             AfterFailure::Dead => (JobState::Dead, now),
@@ -202,7 +191,9 @@ impl Db {
             .bind(now)
             .bind(job.id)
             .bind(worker)
-            .execute(c).await.map(|r| r.rows_affected())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
         })?;
         Ok(state)
     }
@@ -225,12 +216,7 @@ impl Db {
     }
 
     /// The corp's newest jobs, optionally in one state.
-    pub async fn jobs(
-        &self,
-        corp_id: i64,
-        state: Option<JobState>,
-        limit: i64,
-    ) -> Result<Vec<JobRecord>> {
+    pub async fn jobs(&self, corp_id: i64, state: Option<JobState>, limit: i64) -> Result<Vec<JobRecord>> {
         let rows: Vec<JobRow> = on_pool!(self, false, |c| {
             sqlx::query_as(
                 "SELECT id, corp_id, kind, payload, priority, state, attempts, max_attempts, run_at, locked_by, \
@@ -256,14 +242,7 @@ impl Db {
         })?;
         Ok(JobState::ALL
             .into_iter()
-            .map(|s| {
-                (
-                    s,
-                    rows.iter()
-                        .find(|(n, _)| n == s.as_str())
-                        .map_or(0, |(_, c)| *c),
-                )
-            })
+            .map(|s| (s, rows.iter().find(|(n, _)| n == s.as_str()).map_or(0, |(_, c)| *c)))
             .collect())
     }
 

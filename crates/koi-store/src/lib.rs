@@ -11,7 +11,7 @@ pub mod org;
 pub mod people;
 pub mod scratch;
 
-pub use db::{Backend, Db, Tx};
+pub use db::{now_ms, Backend, Db, Tx};
 pub use error::StoreError;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -30,8 +30,7 @@ impl From<CorpRow> for Corp {
     }
 }
 
-const CORP_COLUMNS: &str =
-    "id, name, wecom_corp_id, app_secret, callback_token, encoding_aes_key, created_at";
+const CORP_COLUMNS: &str = "id, name, wecom_corp_id, app_secret, callback_token, encoding_aes_key, created_at";
 
 #[derive(sqlx::FromRow)]
 struct StoreRow {
@@ -64,8 +63,7 @@ impl From<StoreRow> for Store {
     }
 }
 
-const STORE_COLUMNS: &str =
-    "id, code, name, address, lat, lng, region, kind, created_at, updated_at";
+const STORE_COLUMNS: &str = "id, code, name, address, lat, lng, region, kind, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct StaffRow {
@@ -135,10 +133,7 @@ impl Db {
 
     pub async fn corp(&self, id: i64) -> Result<Option<Corp>> {
         let sql = format!("SELECT {CORP_COLUMNS} FROM corps WHERE id = $1");
-        let row: Option<CorpRow> = on_pool!(self, false, |c| sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_optional(c)
-            .await)?;
+        let row: Option<CorpRow> = on_pool!(self, false, |c| sqlx::query_as(&sql).bind(id).fetch_optional(c).await)?;
         Ok(row.map(Corp::from))
     }
 
@@ -153,17 +148,13 @@ impl Db {
 
     pub async fn corps(&self) -> Result<Vec<Corp>> {
         let sql = format!("SELECT {CORP_COLUMNS} FROM corps ORDER BY id");
-        let rows: Vec<CorpRow> =
-            on_pool!(self, false, |c| sqlx::query_as(&sql).fetch_all(c).await)?;
+        let rows: Vec<CorpRow> = on_pool!(self, false, |c| sqlx::query_as(&sql).fetch_all(c).await)?;
         Ok(rows.into_iter().map(Corp::from).collect())
     }
 
     pub async fn stores(&self, corp_id: i64) -> Result<Vec<Store>> {
         let sql = format!("SELECT {STORE_COLUMNS} FROM stores WHERE corp_id = $1 ORDER BY code");
-        let rows: Vec<StoreRow> = on_pool!(self, false, |c| sqlx::query_as(&sql)
-            .bind(corp_id)
-            .fetch_all(c)
-            .await)?;
+        let rows: Vec<StoreRow> = on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).fetch_all(c).await)?;
         Ok(rows.into_iter().map(Store::from).collect())
     }
 
@@ -190,17 +181,12 @@ impl Db {
 
     pub async fn staff_list(&self, corp_id: i64) -> Result<Vec<Staff>> {
         let sql = format!("SELECT {STAFF_COLUMNS} FROM staff WHERE corp_id = $1 ORDER BY userid");
-        let rows: Vec<StaffRow> = on_pool!(self, false, |c| sqlx::query_as(&sql)
-            .bind(corp_id)
-            .fetch_all(c)
-            .await)?;
+        let rows: Vec<StaffRow> = on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).fetch_all(c).await)?;
         let links: Vec<(i64, i64)> = on_pool!(self, false, |c| {
-            sqlx::query_as(
-                "SELECT staff_id, store_id FROM staff_stores WHERE corp_id = $1 ORDER BY store_id",
-            )
-            .bind(corp_id)
-            .fetch_all(c)
-            .await
+            sqlx::query_as("SELECT staff_id, store_id FROM staff_stores WHERE corp_id = $1 ORDER BY store_id")
+                .bind(corp_id)
+                .fetch_all(c)
+                .await
         })?;
         let mut by_staff: HashMap<i64, Vec<i64>> = HashMap::new();
         for (staff, store) in links {
@@ -224,11 +210,13 @@ impl Db {
             .await)?;
         let Some(row) = row else { return Ok(None) };
         let stores: Vec<i64> = on_pool!(self, false, |c| {
-            sqlx::query_scalar("SELECT store_id FROM staff_stores WHERE corp_id = $1 AND staff_id = $2 ORDER BY store_id")
-                .bind(corp_id)
-                .bind(id)
-                .fetch_all(c)
-                .await
+            sqlx::query_scalar(
+                "SELECT store_id FROM staff_stores WHERE corp_id = $1 AND staff_id = $2 ORDER BY store_id",
+            )
+            .bind(corp_id)
+            .bind(id)
+            .fetch_all(c)
+            .await
         })?;
         Ok(Some(row.with_stores(stores)))
     }
@@ -256,13 +244,7 @@ impl Tx {
     }
 
     /// Returns false when the corp has no such store.
-    pub async fn update_store(
-        &mut self,
-        corp_id: i64,
-        id: i64,
-        d: &StoreDraft,
-        now: i64,
-    ) -> Result<bool> {
+    pub async fn update_store(&mut self, corp_id: i64, id: i64, d: &StoreDraft, now: i64) -> Result<bool> {
         let sql = "UPDATE stores SET code = $1, name = $2, address = $3, lat = $4, lng = $5, region = $6, kind = $7, \
                    updated_at = $8 WHERE corp_id = $9 AND id = $10";
         let n = on_tx!(self, |c| {
@@ -296,8 +278,7 @@ impl Tx {
     }
 
     pub async fn insert_staff(&mut self, corp_id: i64, d: &StaffDraft, now: i64) -> Result<i64> {
-        let sql =
-            "INSERT INTO staff (corp_id, userid, name, mobile, active, created_at, updated_at) \
+        let sql = "INSERT INTO staff (corp_id, userid, name, mobile, active, created_at, updated_at) \
                    VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id";
         let id: i64 = on_tx!(self, |c| {
             sqlx::query_scalar(sql)
@@ -316,15 +297,8 @@ impl Tx {
     }
 
     /// Replaces the member's details and store bindings.
-    pub async fn update_staff(
-        &mut self,
-        corp_id: i64,
-        id: i64,
-        d: &StaffDraft,
-        now: i64,
-    ) -> Result<bool> {
-        let sql =
-            "UPDATE staff SET userid = $1, name = $2, mobile = $3, active = $4, updated_at = $5 \
+    pub async fn update_staff(&mut self, corp_id: i64, id: i64, d: &StaffDraft, now: i64) -> Result<bool> {
+        let sql = "UPDATE staff SET userid = $1, name = $2, mobile = $3, active = $4, updated_at = $5 \
                    WHERE corp_id = $6 AND id = $7";
         let n = on_tx!(self, |c| {
             sqlx::query(sql)
@@ -356,12 +330,7 @@ impl Tx {
         })?)
     }
 
-    async fn bind_staff_stores(
-        &mut self,
-        corp_id: i64,
-        staff_id: i64,
-        store_ids: &[i64],
-    ) -> Result<()> {
+    async fn bind_staff_stores(&mut self, corp_id: i64, staff_id: i64, store_ids: &[i64]) -> Result<()> {
         on_tx!(self, |c| {
             sqlx::query("DELETE FROM staff_stores WHERE corp_id = $1 AND staff_id = $2")
                 .bind(corp_id)

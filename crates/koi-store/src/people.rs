@@ -86,8 +86,7 @@ impl UserRow {
     }
 }
 
-const USER_COLUMNS: &str =
-    "id, corp_id, username, display_name, role, staff_id, active, created_at";
+const USER_COLUMNS: &str = "id, corp_id, username, display_name, role, staff_id, active, created_at";
 
 #[derive(sqlx::FromRow)]
 struct ApiKeyRow {
@@ -116,8 +115,7 @@ impl From<ApiKeyRow> for ApiKey {
     }
 }
 
-const API_KEY_COLUMNS: &str =
-    "id, corp_id, name, prefix, role, created_at, last_used_at, revoked_at";
+const API_KEY_COLUMNS: &str = "id, corp_id, name, prefix, role, created_at, last_used_at, revoked_at";
 
 impl Db {
     pub async fn create_user(&self, u: &NewUser<'_>, now: i64) -> Result<i64> {
@@ -158,26 +156,17 @@ impl Db {
 
     pub async fn users(&self, corp_id: i64) -> Result<Vec<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE corp_id = $1 ORDER BY username");
-        let rows: Vec<UserRow> = on_pool!(self, false, |c| sqlx::query_as(&sql)
-            .bind(corp_id)
-            .fetch_all(c)
-            .await)?;
+        let rows: Vec<UserRow> = on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).fetch_all(c).await)?;
         let links: Vec<(i64, i64)> = on_pool!(self, false, |c| {
-            sqlx::query_as(
-                "SELECT user_id, store_id FROM user_stores WHERE corp_id = $1 ORDER BY store_id",
-            )
-            .bind(corp_id)
-            .fetch_all(c)
-            .await
+            sqlx::query_as("SELECT user_id, store_id FROM user_stores WHERE corp_id = $1 ORDER BY store_id")
+                .bind(corp_id)
+                .fetch_all(c)
+                .await
         })?;
         Ok(rows
             .into_iter()
             .map(|r| {
-                let stores = links
-                    .iter()
-                    .filter(|(u, _)| *u == r.id)
-                    .map(|(_, s)| *s)
-                    .collect();
+                let stores = links.iter().filter(|(u, _)| *u == r.id).map(|(_, s)| *s).collect();
                 r.into_user(stores)
             })
             .collect())
@@ -270,7 +259,11 @@ impl Db {
         let sql = format!(
             "SELECT s.csrf_token, s.expires_at, {} FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.active = $3",
-            USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+            USER_COLUMNS
+                .split(", ")
+                .map(|c| format!("u.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         #[derive(sqlx::FromRow)]
         struct Row {
@@ -345,9 +338,7 @@ impl Db {
     /// The unrevoked key with this hash. Marks it used, at most once a minute,
     /// so a busy integration does not turn every read into a write.
     pub async fn api_key_by_hash(&self, key_hash: &str, now: i64) -> Result<Option<ApiKey>> {
-        let sql = format!(
-            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"
-        );
+        let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL");
         let row: Option<ApiKeyRow> = on_pool!(self, false, |c| sqlx::query_as(&sql)
             .bind(key_hash)
             .fetch_optional(c)
@@ -369,12 +360,8 @@ impl Db {
     }
 
     pub async fn api_keys(&self, corp_id: i64) -> Result<Vec<ApiKey>> {
-        let sql =
-            format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE corp_id = $1 ORDER BY id DESC");
-        let rows: Vec<ApiKeyRow> = on_pool!(self, false, |c| sqlx::query_as(&sql)
-            .bind(corp_id)
-            .fetch_all(c)
-            .await)?;
+        let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE corp_id = $1 ORDER BY id DESC");
+        let rows: Vec<ApiKeyRow> = on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).fetch_all(c).await)?;
         Ok(rows.into_iter().map(ApiKey::from).collect())
     }
 
@@ -384,19 +371,16 @@ impl Db {
                 .bind(now)
                 .bind(corp_id)
                 .bind(id)
-                .execute(c).await.map(|r| r.rows_affected())
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
         })?;
         Ok(n == 1)
     }
 }
 
 impl Tx {
-    async fn bind_user_stores(
-        &mut self,
-        corp_id: i64,
-        user_id: i64,
-        store_ids: &[i64],
-    ) -> Result<()> {
+    async fn bind_user_stores(&mut self, corp_id: i64, user_id: i64, store_ids: &[i64]) -> Result<()> {
         for store_id in store_ids {
             let sql = "INSERT INTO user_stores (corp_id, user_id, store_id) \
                        SELECT $1, $2, id FROM stores WHERE corp_id = $1 AND id = $3";

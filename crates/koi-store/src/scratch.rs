@@ -6,8 +6,7 @@ use sqlx::Connection;
 
 /// The PostgreSQL server tests use; `KOI_TEST_POSTGRES` overrides it.
 pub fn postgres_server() -> String {
-    std::env::var("KOI_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("KOI_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 /// A database that exists as long as this value does.
@@ -26,11 +25,7 @@ fn unique_name() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    format!(
-        "koi_test_{}_{}",
-        std::process::id(),
-        nanos % 1_000_000_000_000
-    )
+    format!("koi_test_{}_{}", std::process::id(), nanos % 1_000_000_000_000)
 }
 
 impl ScratchDb {
@@ -49,9 +44,13 @@ impl ScratchDb {
     pub async fn postgres() -> Result<ScratchDb> {
         let server = postgres_server();
         let name = unique_name();
-        let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres")).await.map_err(|e| {
-            StoreError::BadUrl(format!("PostgreSQL at {server} is not reachable ({e}); start it or set KOI_TEST_POSTGRES"))
-        })?;
+        let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+            .await
+            .map_err(|e| {
+                StoreError::BadUrl(format!(
+                    "PostgreSQL at {server} is not reachable ({e}); start it or set KOI_TEST_POSTGRES"
+                ))
+            })?;
         sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .await?;
@@ -86,19 +85,13 @@ impl Drop for ScratchDb {
                 // runtime can block on the DROP without stalling the caller's.
                 let (server, name) = (server.clone(), name.clone());
                 let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build();
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
                     if let Ok(rt) = rt {
                         rt.block_on(async {
-                            if let Ok(mut c) =
-                                sqlx::PgConnection::connect(&format!("{server}/postgres")).await
-                            {
-                                let _ = sqlx::raw_sql(&format!(
-                                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                                ))
-                                .execute(&mut c)
-                                .await;
+                            if let Ok(mut c) = sqlx::PgConnection::connect(&format!("{server}/postgres")).await {
+                                let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                    .execute(&mut c)
+                                    .await;
                             }
                         });
                     }

@@ -67,10 +67,7 @@ fn store(code: &str) -> StoreDraft {
 
 async fn add_store(db: &Db, corp_id: i64, code: &str) -> i64 {
     let mut tx = db.begin().await.unwrap();
-    let id = tx
-        .insert_store(corp_id, &store(code), NOW)
-        .await
-        .expect("insert store");
+    let id = tx.insert_store(corp_id, &store(code), NOW).await.expect("insert store");
     tx.commit().await.unwrap();
     id
 }
@@ -93,15 +90,8 @@ async fn corps_are_unique_by_wecom_id(db: &Db) {
         )
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, StoreError::Conflict { what: "corp_id" }),
-        "{err:?}"
-    );
-    let found = db
-        .corp_by_wecom_id("wwA")
-        .await
-        .unwrap()
-        .expect("corp by wecom id");
+    assert!(matches!(err, StoreError::Conflict { what: "corp_id" }), "{err:?}");
+    let found = db.corp_by_wecom_id("wwA").await.unwrap().expect("corp by wecom id");
     assert_eq!(found.id, a);
     assert_eq!(found.encoding_aes_key.len(), 43);
     assert_eq!(db.corps().await.unwrap().len(), 1);
@@ -116,19 +106,10 @@ async fn stores_are_scoped_to_their_corp(db: &Db) {
 
     let mut tx = db.begin().await.unwrap();
     let err = tx.insert_store(a, &store("SH-1"), NOW).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::Conflict { what: "store_code" }),
-        "{err:?}"
-    );
+    assert!(matches!(err, StoreError::Conflict { what: "store_code" }), "{err:?}");
     drop(tx);
 
-    let codes: Vec<_> = db
-        .stores(a)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.code)
-        .collect();
+    let codes: Vec<_> = db.stores(a).await.unwrap().into_iter().map(|s| s.code).collect();
     assert_eq!(codes, ["SH-1", "SH-2"]);
     assert!(
         db.store(b, s1).await.unwrap().is_none(),
@@ -149,10 +130,7 @@ async fn stores_are_scoped_to_their_corp(db: &Db) {
     assert!(tx.update_store(a, s1, &renamed, NOW + 1).await.unwrap());
     tx.commit().await.unwrap();
     let s = db.store(a, s1).await.unwrap().unwrap();
-    assert_eq!(
-        (s.name.as_str(), s.lat, s.updated_at),
-        ("静安旗舰店", None, NOW + 1)
-    );
+    assert_eq!((s.name.as_str(), s.lat, s.updated_at), ("静安旗舰店", None, NOW + 1));
     assert_eq!(db.store_codes(a).await.unwrap().get("SH-2"), Some(&s1));
 }
 
@@ -173,23 +151,11 @@ async fn staff_bind_only_their_corps_stores(db: &Db) {
     tx.commit().await.unwrap();
     let mut tx = db.begin().await.unwrap();
     let err = tx.insert_staff(a, &draft, NOW).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::Conflict {
-                what: "staff_userid"
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, StoreError::Conflict { what: "staff_userid" }), "{err:?}");
     drop(tx);
     let staff = db.staff_list(a).await.unwrap();
     assert_eq!(staff.len(), 1);
-    assert_eq!(
-        staff[0].store_ids,
-        [sa],
-        "a store of another corp is never bound"
-    );
+    assert_eq!(staff[0].store_ids, [sa], "a store of another corp is never bound");
 
     let mut tx = db.begin().await.unwrap();
     let moved = StaffDraft {
@@ -219,38 +185,20 @@ async fn sessions_end_on_expiry_and_deactivation(db: &Db) {
     };
     let uid = db.create_user(&user, NOW).await.unwrap();
     let err = db.create_user(&user, NOW).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::Conflict { what: "username" }),
-        "{err:?}"
-    );
+    assert!(matches!(err, StoreError::Conflict { what: "username" }), "{err:?}");
     assert_eq!(db.credentials("mgr").await.unwrap().unwrap().user_id, uid);
     assert!(db.credentials("nobody").await.unwrap().is_none());
 
-    db.create_session("t1", uid, "csrf1", NOW, NOW + 1000)
-        .await
-        .unwrap();
-    let live = db
-        .session("t1", NOW + 10)
-        .await
-        .unwrap()
-        .expect("live session");
+    db.create_session("t1", uid, "csrf1", NOW, NOW + 1000).await.unwrap();
+    let live = db.session("t1", NOW + 10).await.unwrap().expect("live session");
     assert_eq!(
-        (
-            live.user.role,
-            live.user.store_ids.as_slice(),
-            live.csrf_token.as_str()
-        ),
+        (live.user.role, live.user.store_ids.as_slice(), live.csrf_token.as_str()),
         (Role::StoreManager, &[s][..], "csrf1")
     );
-    assert!(
-        db.session("t1", NOW + 1000).await.unwrap().is_none(),
-        "expired"
-    );
+    assert!(db.session("t1", NOW + 1000).await.unwrap().is_none(), "expired");
     assert!(db.session("t2", NOW).await.unwrap().is_none(), "unknown");
 
-    db.create_session("t3", uid, "csrf3", NOW, NOW + 100_000)
-        .await
-        .unwrap();
+    db.create_session("t3", uid, "csrf3", NOW, NOW + 100_000).await.unwrap();
     assert_eq!(db.delete_expired_sessions(NOW + 2000).await.unwrap(), 1);
     assert!(db.session("t3", NOW + 10).await.unwrap().is_some());
     assert!(db.set_user_active(a, uid, false).await.unwrap());
@@ -268,11 +216,7 @@ async fn api_keys_resolve_until_revoked(db: &Db) {
         .create_api_key(a, "erp", "k1", "hash1", Role::HqOperator, NOW)
         .await
         .unwrap();
-    let k = db
-        .api_key_by_hash("hash1", NOW + 1)
-        .await
-        .unwrap()
-        .expect("key");
+    let k = db.api_key_by_hash("hash1", NOW + 1).await.unwrap().expect("key");
     assert_eq!((k.corp_id, k.role), (a, Role::HqOperator));
     assert_eq!(db.api_keys(a).await.unwrap()[0].last_used_at, Some(NOW + 1));
     assert!(
@@ -280,11 +224,7 @@ async fn api_keys_resolve_until_revoked(db: &Db) {
         "corp B cannot revoke corp A's key"
     );
     assert!(db.revoke_api_key(a, id, NOW).await.unwrap());
-    assert!(db
-        .api_key_by_hash("hash1", NOW + 2)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(db.api_key_by_hash("hash1", NOW + 2).await.unwrap().is_none());
 }
 
 async fn an_uncommitted_transaction_leaves_nothing(db: &Db) {
@@ -315,25 +255,17 @@ async fn jobs_retry_then_die(db: &Db) {
         JobState::Queued
     );
     assert!(
-        db.claim_jobs("w1", 10, 60_000, NOW + 999)
-            .await
-            .unwrap()
-            .is_empty(),
+        db.claim_jobs("w1", 10, 60_000, NOW + 999).await.unwrap().is_empty(),
         "backoff holds the job"
     );
     let again = db.claim_jobs("w1", 10, 60_000, NOW + 1000).await.unwrap();
     assert_eq!(again[0].attempts, 2);
     assert_eq!(
-        db.fail_job(&again[0], "w1", "boom again", NOW + 1000)
-            .await
-            .unwrap(),
+        db.fail_job(&again[0], "w1", "boom again", NOW + 1000).await.unwrap(),
         JobState::Dead
     );
     let dead = db.jobs(a, Some(JobState::Dead), 10).await.unwrap();
-    assert_eq!(
-        (dead[0].id, dead[0].last_error.as_deref()),
-        (id, Some("boom again"))
-    );
+    assert_eq!((dead[0].id, dead[0].last_error.as_deref()), (id, Some("boom again")));
     let counts = db.job_counts(a).await.unwrap();
     assert!(counts.contains(&(JobState::Dead, 1)));
 
@@ -400,12 +332,9 @@ async fn concurrent_claimers_never_share_a_job(db: &Db) {
     let a = corp(db, "wwA").await;
     let mut tx = db.begin().await.unwrap();
     for i in 0..300 {
-        tx.enqueue(
-            &NewJob::new(Some(a), "test.count", &format!("{{\"n\":{i}}}"), NOW),
-            NOW,
-        )
-        .await
-        .unwrap();
+        tx.enqueue(&NewJob::new(Some(a), "test.count", &format!("{{\"n\":{i}}}"), NOW), NOW)
+            .await
+            .unwrap();
     }
     tx.commit().await.unwrap();
     let mut workers = Vec::new();
@@ -448,10 +377,7 @@ async fn events_are_deduplicated_by_key(db: &Db) {
         occurred_at: NOW,
     };
     assert!(db.append_event(&e, NOW).await.unwrap().is_some());
-    assert!(
-        db.append_event(&e, NOW).await.unwrap().is_none(),
-        "same key, same fact"
-    );
+    assert!(db.append_event(&e, NOW).await.unwrap().is_none(), "same key, same fact");
     assert!(
         db.append_event(
             &NewEvent {
@@ -493,11 +419,7 @@ async fn events_are_deduplicated_by_key(db: &Db) {
             .len(),
         2
     );
-    assert!(db
-        .events(a, None, Some("store:2"), 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(db.events(a, None, Some("store:2"), 10).await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -251,13 +251,7 @@ impl CallbackCrypto {
         self.encrypt_reply_with_random(msg, timestamp, nonce, &random)
     }
 
-    pub fn encrypt_reply_with_random(
-        &self,
-        msg: &str,
-        timestamp: &str,
-        nonce: &str,
-        random: &[u8; 16],
-    ) -> String {
+    pub fn encrypt_reply_with_random(&self, msg: &str, timestamp: &str, nonce: &str, random: &[u8; 16]) -> String {
         let encrypt = self.encrypt_with_random(msg, random);
         let signature = self.signature(timestamp, nonce, &encrypt);
         format!(
@@ -278,8 +272,7 @@ impl CallbackCrypto {
     /// `random ‖ u32_be(len) ‖ msg ‖ receiveid ‖ pad`, AES-CBC, base64.
     fn seal(&self, msg: &[u8], random: &[u8; 16]) -> String {
         let msg_len = u32::try_from(msg.len()).expect("callback messages are far below 4 GiB");
-        let mut plain =
-            Vec::with_capacity(HEADER_LEN + msg.len() + self.receive_id.len() + PAD_BLOCK);
+        let mut plain = Vec::with_capacity(HEADER_LEN + msg.len() + self.receive_id.len() + PAD_BLOCK);
         plain.extend_from_slice(random);
         plain.extend_from_slice(&msg_len.to_be_bytes());
         plain.extend_from_slice(msg);
@@ -292,16 +285,13 @@ impl CallbackCrypto {
 
     fn aes_encrypt(&self, padded: &[u8]) -> String {
         let (key, iv) = self.cipher_key_iv();
-        let ciphertext =
-            Aes256CbcEnc::new(key.into(), &iv.into()).encrypt_padded_vec_mut::<NoPadding>(padded);
+        let ciphertext = Aes256CbcEnc::new(key.into(), &iv.into()).encrypt_padded_vec_mut::<NoPadding>(padded);
         STANDARD.encode(ciphertext)
     }
 
     /// Base64 and AES only; the result still carries its padding.
     fn aes_decrypt(&self, encrypt_b64: &str) -> Result<Vec<u8>, CryptoError> {
-        let ciphertext = LENIENT
-            .decode(encrypt_b64.trim())
-            .map_err(|_| CryptoError::BadBase64)?;
+        let ciphertext = LENIENT.decode(encrypt_b64.trim()).map_err(|_| CryptoError::BadBase64)?;
         if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
             return Err(CryptoError::BadCiphertext);
         }
@@ -317,8 +307,7 @@ impl CallbackCrypto {
             .get(RANDOM_LEN..HEADER_LEN)
             .and_then(|b| b.try_into().ok())
             .ok_or(CryptoError::BadLength)?;
-        let msg_len =
-            usize::try_from(u32::from_be_bytes(len_bytes)).map_err(|_| CryptoError::BadLength)?;
+        let msg_len = usize::try_from(u32::from_be_bytes(len_bytes)).map_err(|_| CryptoError::BadLength)?;
         let msg_end = HEADER_LEN
             .checked_add(msg_len)
             .filter(|end| *end <= body.len())
@@ -360,9 +349,7 @@ fn cdata(text: &str) -> String {
 }
 
 fn escape_text(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -374,8 +361,7 @@ mod tests {
     const V1_TOKEN: &str = "QDG6eK";
     const V1_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
     const V1_RECEIVE_ID: &str = "wx5823bf96d3bd56c7";
-    const V1_ECHOSTR: &str =
-        "P9nAzCzyDtyTWESHep1vC5X9xho/qYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO+FZXvnaqQ==";
+    const V1_ECHOSTR: &str = "P9nAzCzyDtyTWESHep1vC5X9xho/qYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO+FZXvnaqQ==";
     const V2_ENCRYPT: &str = "RypEvHKD8QQKFhvQ6QleEB4J58tiPdvo+rtK1I9qca6aM/wvqnLSV5zEPeusUiX5L5X/0lWfrf0QADHHhGd3QczcdCUpj911L3vg3W/sYYvuJTs3TUUkSUXxaccAS0qhxchrRYt66wiSpGLYL42aM6A8dTT+6k4aSknmPj48kzJs8qLjvd4Xgpue06DOdnLxAUHzM6+kDZ+HMZfJYuR+LtwGc2hgf5gsijff0ekUNXZiqATP7PF5mZxZ3Izoun1s4zG4LUMnvw2r+KqCKIw+3IQH03v+BCA9nMELNqbSf6tiWSrXJB3LAVGUcallcrw8V2t9EL4EhzJWrQUax5wLVMNS0+rUPA3k22Ncx4XXZS9o0MBH27Bo6BpNelZpS+/uh9KsNlY6bHCmJU9p8g7m3fVKn28H3KDYA5Pl/T8Z1ptDAVe0lXdQ2YoyyH2uyPIGHBZZIs2pDBS8R07+qN+E7Q==";
     const V2_PLAINTEXT: &str = "<xml><ToUserName><![CDATA[wx5823bf96d3bd56c7]]></ToUserName>\n<FromUserName><![CDATA[mycreate]]></FromUserName>\n<CreateTime>1409659813</CreateTime>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[hello]]></Content>\n<MsgId>4561255354251345929</MsgId>\n<AgentID>218</AgentID>\n</xml>";
 
@@ -453,17 +439,13 @@ mod tests {
         let crypto = v3();
         let encrypt = crypto.encrypt_with_random(V3_MSG, b"1234567890123456");
         assert_eq!(encrypt, V3_ENCRYPT);
-        assert_eq!(
-            crypto.signature("1411525903", "461056294", &encrypt),
-            V3_SIGNATURE
-        );
+        assert_eq!(crypto.signature("1411525903", "461056294", &encrypt), V3_SIGNATURE);
         assert_eq!(crypto.decrypt(&encrypt).expect("round trip"), V3_MSG);
     }
 
     #[test]
     fn v3_reply_xml() {
-        let reply =
-            v3().encrypt_reply_with_random(V3_MSG, "1411525903", "461056294", b"1234567890123456");
+        let reply = v3().encrypt_reply_with_random(V3_MSG, "1411525903", "461056294", b"1234567890123456");
         assert_eq!(
             reply,
             format!(
@@ -578,15 +560,9 @@ mod tests {
     #[test]
     fn wrong_receive_id() {
         let other = CallbackCrypto::new(V1_TOKEN, V1_KEY, "ww-another-corp").expect("key");
-        assert_eq!(
-            other.decrypt(V2_ENCRYPT),
-            Err(CryptoError::ReceiveIdMismatch)
-        );
+        assert_eq!(other.decrypt(V2_ENCRYPT), Err(CryptoError::ReceiveIdMismatch));
         let prefix = CallbackCrypto::new(V1_TOKEN, V1_KEY, "wx5823bf96d3bd56").expect("key");
-        assert_eq!(
-            prefix.decrypt(V2_ENCRYPT),
-            Err(CryptoError::ReceiveIdMismatch)
-        );
+        assert_eq!(prefix.decrypt(V2_ENCRYPT), Err(CryptoError::ReceiveIdMismatch));
     }
 
     #[test]
@@ -606,11 +582,7 @@ mod tests {
     fn bad_base64() {
         let crypto = v1();
         for text in ["***", "abc$def", "QUJD\u{4e2d}"] {
-            assert_eq!(
-                crypto.decrypt(text),
-                Err(CryptoError::BadBase64),
-                "{text:?}"
-            );
+            assert_eq!(crypto.decrypt(text), Err(CryptoError::BadBase64), "{text:?}");
         }
     }
 
@@ -642,10 +614,7 @@ mod tests {
         // And the well-padded one opens, so the cases above fail for the pad alone.
         let mut plain = framed;
         plain.resize(64, u8::try_from(pad).expect("small"));
-        assert_eq!(
-            crypto.decrypt(&crypto.aes_encrypt(&plain)).as_deref(),
-            Ok("hi")
-        );
+        assert_eq!(crypto.decrypt(&crypto.aes_encrypt(&plain)).as_deref(), Ok("hi"));
     }
 
     #[test]
@@ -660,25 +629,13 @@ mod tests {
             plain.resize(plain.len() + pad, u8::try_from(pad).expect("small"));
             crypto.aes_encrypt(&plain)
         };
-        assert_eq!(
-            crypto.decrypt(&frame(1000, b"hi")),
-            Err(CryptoError::BadLength)
-        );
-        assert_eq!(
-            crypto.decrypt(&frame(u32::MAX, b"hi")),
-            Err(CryptoError::BadLength)
-        );
-        assert_eq!(
-            crypto.decrypt(&frame(2, &[0xff, 0xfe])),
-            Err(CryptoError::BadUtf8)
-        );
+        assert_eq!(crypto.decrypt(&frame(1000, b"hi")), Err(CryptoError::BadLength));
+        assert_eq!(crypto.decrypt(&frame(u32::MAX, b"hi")), Err(CryptoError::BadLength));
+        assert_eq!(crypto.decrypt(&frame(2, &[0xff, 0xfe])), Err(CryptoError::BadUtf8));
         // Shorter than the 20-byte header once the padding is gone.
         let mut tiny = vec![1u8; 10];
         tiny.resize(32, 22);
-        assert_eq!(
-            crypto.decrypt(&crypto.aes_encrypt(&tiny)),
-            Err(CryptoError::BadLength)
-        );
+        assert_eq!(crypto.decrypt(&crypto.aes_encrypt(&tiny)), Err(CryptoError::BadLength));
     }
 
     #[test]

@@ -146,8 +146,7 @@ mod tests {
     #[test]
     fn response_envelope_round_trips() {
         let parsed: ApiResponse =
-            serde_json::from_str(r#"{"errcode":42001,"errmsg":"access_token expired","extra":1}"#)
-                .expect("valid json");
+            serde_json::from_str(r#"{"errcode":42001,"errmsg":"access_token expired","extra":1}"#).expect("valid json");
         assert_eq!(parsed.errcode, ErrCode::ACCESS_TOKEN_EXPIRED);
         assert!(!parsed.is_ok());
 
@@ -166,10 +165,9 @@ mod tests {
             status: ApiResponse,
             access_token: String,
         }
-        let token: Token = serde_json::from_str(
-            r#"{"errcode":0,"errmsg":"ok","access_token":"abc","expires_in":7200}"#,
-        )
-        .expect("valid json");
+        let token: Token =
+            serde_json::from_str(r#"{"errcode":0,"errmsg":"ok","access_token":"abc","expires_in":7200}"#)
+                .expect("valid json");
         assert!(token.status.is_ok());
         assert_eq!(token.access_token, "abc");
     }

@@ -94,10 +94,7 @@ pub enum ExternalContactChange {
     },
     /// `edit_external_contact`: the member edited remark, tags etc. in the
     /// client (API edits fire no event).
-    Edited {
-        user_id: String,
-        external_user_id: String,
-    },
+    Edited { user_id: String, external_user_id: String },
     /// `del_external_contact`: the member deleted the customer.
     MemberDeletedCustomer {
         user_id: String,
@@ -105,10 +102,7 @@ pub enum ExternalContactChange {
         source: Option<DeleteSource>,
     },
     /// `del_follow_user`: the customer deleted the member.
-    CustomerDeletedMember {
-        user_id: String,
-        external_user_id: String,
-    },
+    CustomerDeletedMember { user_id: String, external_user_id: String },
     /// `transfer_fail`: an on-job handover was not taken over. The contract
     /// lists only `FailReason`; WeCom also sends the taker and the customer.
     TransferFailed {
@@ -212,15 +206,13 @@ impl CallbackEvent {
             ("event", "change_external_contact", change_type) => {
                 external_contact_change(&fields, change_type)?.map(Known::Contact)
             }
-            ("event", "change_external_chat", change_type) => {
-                match external_chat_change(&fields, change_type)? {
-                    Some(change) => Some(Known::Chat {
-                        chat_id: required(&fields, "ChatId")?,
-                        change,
-                    }),
-                    None => None,
-                }
-            }
+            ("event", "change_external_chat", change_type) => match external_chat_change(&fields, change_type)? {
+                Some(change) => Some(Known::Chat {
+                    chat_id: required(&fields, "ChatId")?,
+                    change,
+                }),
+                None => None,
+            },
             ("event", "change_external_tag", change_type) => tag_event(&fields, change_type)?,
             _ => None,
         };
@@ -302,15 +294,9 @@ fn number(fields: &Fields, name: &'static str) -> Result<Option<u32>, EventError
 }
 
 /// `None` for a change type koi does not know.
-fn external_contact_change(
-    fields: &Fields,
-    change_type: &str,
-) -> Result<Option<ExternalContactChange>, EventError> {
+fn external_contact_change(fields: &Fields, change_type: &str) -> Result<Option<ExternalContactChange>, EventError> {
     let ids = || -> Result<(String, String), EventError> {
-        Ok((
-            required(fields, "UserID")?,
-            required(fields, "ExternalUserID")?,
-        ))
+        Ok((required(fields, "UserID")?, required(fields, "ExternalUserID")?))
     };
     let change = match change_type {
         "add_external_contact" | "add_half_external_contact" => {
@@ -375,10 +361,7 @@ fn external_contact_change(
     Ok(Some(change))
 }
 
-fn external_chat_change(
-    fields: &Fields,
-    change_type: &str,
-) -> Result<Option<ExternalChatChange>, EventError> {
+fn external_chat_change(fields: &Fields, change_type: &str) -> Result<Option<ExternalChatChange>, EventError> {
     let change = match change_type {
         "create" => ExternalChatChange::Create,
         "dismiss" => ExternalChatChange::Dismiss,
@@ -473,12 +456,8 @@ mod tests {
 
     #[test]
     fn envelope_fields() {
-        let parsed = CallbackEvent::parse(&event(
-            "change_external_contact",
-            "edit_external_contact",
-            IDS,
-        ))
-        .expect("parses");
+        let parsed =
+            CallbackEvent::parse(&event("change_external_contact", "edit_external_contact", IDS)).expect("parses");
         assert_eq!(
             parsed.envelope(),
             &Envelope {
@@ -518,8 +497,7 @@ mod tests {
 
     #[test]
     fn add_half_external_contact() {
-        let body =
-            format!("{IDS}<State><![CDATA[s]]></State><WelcomeCode><![CDATA[W]]></WelcomeCode>");
+        let body = format!("{IDS}<State><![CDATA[s]]></State><WelcomeCode><![CDATA[W]]></WelcomeCode>");
         assert_eq!(
             contact("add_half_external_contact", &body),
             ExternalContactChange::AddedHalf {
@@ -606,15 +584,9 @@ mod tests {
             Err(EventError::MissingField("ExternalUserID"))
         );
         let no_chat = event("change_external_chat", "dismiss", "");
-        assert_eq!(
-            CallbackEvent::parse(&no_chat),
-            Err(EventError::MissingField("ChatId"))
-        );
+        assert_eq!(CallbackEvent::parse(&no_chat), Err(EventError::MissingField("ChatId")));
         let bad_time = event("x", "y", "").replace("1403610513", "yesterday");
-        assert_eq!(
-            CallbackEvent::parse(&bad_time),
-            Err(EventError::BadField("CreateTime"))
-        );
+        assert_eq!(CallbackEvent::parse(&bad_time), Err(EventError::BadField("CreateTime")));
         let no_corp = event("x", "y", "").replace("ww1234567890", "");
         assert_eq!(
             CallbackEvent::parse(&no_corp),
@@ -625,23 +597,15 @@ mod tests {
     fn chat(change_type: &str, body: &str) -> (String, ExternalChatChange) {
         let body = format!("<ChatId><![CDATA[wrChat1]]></ChatId>{body}");
         match CallbackEvent::parse(&event("change_external_chat", change_type, &body)) {
-            Ok(CallbackEvent::ExternalChat {
-                chat_id, change, ..
-            }) => (chat_id, change),
+            Ok(CallbackEvent::ExternalChat { chat_id, change, .. }) => (chat_id, change),
             other => panic!("{change_type}: {other:?}"),
         }
     }
 
     #[test]
     fn chat_create_and_dismiss() {
-        assert_eq!(
-            chat("create", ""),
-            ("wrChat1".into(), ExternalChatChange::Create)
-        );
-        assert_eq!(
-            chat("dismiss", ""),
-            ("wrChat1".into(), ExternalChatChange::Dismiss)
-        );
+        assert_eq!(chat("create", ""), ("wrChat1".into(), ExternalChatChange::Create));
+        assert_eq!(chat("dismiss", ""), ("wrChat1".into(), ExternalChatChange::Dismiss));
     }
 
     #[test]
@@ -706,10 +670,7 @@ mod tests {
             "update",
             "<ChatId>wr1</ChatId><UpdateDetail>add_member</UpdateDetail><JoinScene>-1</JoinScene>",
         );
-        assert_eq!(
-            CallbackEvent::parse(&bad),
-            Err(EventError::BadField("JoinScene"))
-        );
+        assert_eq!(CallbackEvent::parse(&bad), Err(EventError::BadField("JoinScene")));
     }
 
     fn tag(change_type: &str, body: &str) -> CallbackEvent {
@@ -723,10 +684,7 @@ mod tests {
             ("update", TagChange::Update),
             ("delete", TagChange::Delete),
         ] {
-            let parsed = tag(
-                wire,
-                "<Id><![CDATA[etTag1]]></Id><TagType><![CDATA[tag]]></TagType>",
-            );
+            let parsed = tag(wire, "<Id><![CDATA[etTag1]]></Id><TagType><![CDATA[tag]]></TagType>");
             assert!(
                 matches!(
                     parsed,
@@ -756,11 +714,7 @@ mod tests {
             "{shuffle:?}"
         );
         assert_eq!(
-            CallbackEvent::parse(&event(
-                "change_external_tag",
-                "create",
-                "<TagType>tag</TagType>"
-            )),
+            CallbackEvent::parse(&event("change_external_tag", "create", "<TagType>tag</TagType>")),
             Err(EventError::MissingField("Id"))
         );
     }
@@ -789,11 +743,7 @@ mod tests {
     #[test]
     fn malformed_is_an_error() {
         for bad in ["", "hello", "<xml><ToUserName>ww</xml>", "<json/>"] {
-            assert_eq!(
-                CallbackEvent::parse(bad),
-                Err(EventError::Malformed),
-                "{bad:?}"
-            );
+            assert_eq!(CallbackEvent::parse(bad), Err(EventError::Malformed), "{bad:?}");
         }
         assert_eq!(EventError::Malformed.code(), "malformed_event");
     }

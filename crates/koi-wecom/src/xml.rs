@@ -101,11 +101,7 @@ pub(crate) fn parse(input: &str) -> Result<Fields, Malformed> {
                 push_text(depth, &text, &mut field, &mut item)?;
             }
             Event::Eof => {
-                return if root_closed {
-                    Ok(fields)
-                } else {
-                    Err(Malformed)
-                };
+                return if root_closed { Ok(fields) } else { Err(Malformed) };
             }
             // Declarations, comments and processing instructions carry no data.
             Event::Empty(_) | Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
@@ -115,12 +111,7 @@ pub(crate) fn parse(input: &str) -> Result<Fields, Malformed> {
     }
 }
 
-fn push_text(
-    depth: usize,
-    text: &str,
-    field: &mut Option<Field>,
-    item: &mut Option<String>,
-) -> Result<(), Malformed> {
+fn push_text(depth: usize, text: &str, field: &mut Option<Field>, item: &mut Option<String>) -> Result<(), Malformed> {
     match depth {
         0 if !text.trim().is_empty() => Err(Malformed),
         2 => {

@@ -1,0 +1,192 @@
+//! Passwords, login sessions and API keys.
+//!
+//! Passwords are argon2id hashes. Session tokens and API keys are 256-bit
+//! random values; only their SHA-256 is stored, which is enough for values
+//! that cannot be guessed and keeps lookups a single indexed read.
+
+use crate::{Engine, EngineError, Principal, Result};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use koi_domain::access::{Action, Role};
+use koi_store::now_ms;
+use koi_store::people::User;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+pub fn hash_password(password: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 with default parameters accepts any password and a fresh salt")
+        .to_string()
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A fresh random token, hex-encoded.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A signed-in console session, as the web layer holds it for one request.
+#[derive(Debug, Clone)]
+pub struct SessionContext {
+    pub principal: Principal,
+    pub user: User,
+    pub csrf_token: String,
+}
+
+/// A new API key; `token` is shown once and never stored.
+#[derive(Debug, Clone)]
+pub struct IssuedKey {
+    pub id: i64,
+    pub token: String,
+}
+
+pub fn principal_of(user: &User) -> Principal {
+    Principal {
+        corp_id: user.corp_id,
+        role: user.role,
+        user_id: Some(user.id),
+        store_ids: user.store_ids.clone(),
+        staff_id: user.staff_id,
+    }
+}
+
+impl Engine {
+    /// Checks the password and opens a session. Returns the session token
+    /// for the cookie. The same error for an unknown user and a wrong
+    /// password, so usernames cannot be probed.
+    pub async fn login(&self, username: &str, password: &str) -> Result<String> {
+        let creds = self.db.credentials(username.trim()).await?;
+        let Some(creds) = creds else {
+            // Spend the same time as a real check so timing does not tell.
+            verify_password(password, DUMMY_HASH.get_or_init(|| hash_password("not a password")));
+            return Err(EngineError::BadCredentials);
+        };
+        if !creds.active || !verify_password(password, &creds.password_hash) {
+            return Err(EngineError::BadCredentials);
+        }
+        let token = new_token();
+        let now = now_ms();
+        self.db
+            .create_session(
+                &token_hash(&token),
+                creds.user_id,
+                &new_token(),
+                now,
+                now + self.settings.session_ttl_ms,
+            )
+            .await?;
+        tracing::info!(user_id = creds.user_id, "login");
+        Ok(token)
+    }
+
+    pub async fn session(&self, token: &str) -> Result<SessionContext> {
+        let s = self
+            .db
+            .session(&token_hash(token), now_ms())
+            .await?
+            .ok_or(EngineError::Unauthenticated)?;
+        Ok(SessionContext {
+            principal: principal_of(&s.user),
+            user: s.user,
+            csrf_token: s.csrf_token,
+        })
+    }
+
+    pub async fn logout(&self, token: &str) -> Result<()> {
+        Ok(self.db.delete_session(&token_hash(token)).await?)
+    }
+
+    /// The principal behind an `Authorization: Bearer koi_…` key.
+    pub async fn api_principal(&self, token: &str) -> Result<Principal> {
+        let key = self
+            .db
+            .api_key_by_hash(&token_hash(token), now_ms())
+            .await?
+            .ok_or(EngineError::Unauthenticated)?;
+        Ok(Principal {
+            corp_id: key.corp_id,
+            role: key.role,
+            user_id: None,
+            store_ids: vec![],
+            staff_id: None,
+        })
+    }
+
+    pub async fn issue_api_key(&self, who: &Principal, name: &str, role: Role) -> Result<IssuedKey> {
+        if !who.allows(Action::ManageApiKeys) {
+            return Err(EngineError::Forbidden);
+        }
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 64 {
+            return Err(koi_domain::ValidationError::one("name", "required", "name the key (1–64 characters)").into());
+        }
+        if !role.allowed_for_api_key() {
+            return Err(
+                koi_domain::ValidationError::one("role", "invalid_role", "API keys are owner or hq_operator").into(),
+            );
+        }
+        let token = format!("koi_{}", new_token());
+        let prefix = token[..12].to_string();
+        let id = self
+            .db
+            .create_api_key(who.corp_id, name, &prefix, &token_hash(&token), role, now_ms())
+            .await?;
+        Ok(IssuedKey { id, token })
+    }
+
+    pub async fn api_keys(&self, who: &Principal) -> Result<Vec<koi_store::people::ApiKey>> {
+        if !who.allows(Action::ManageApiKeys) {
+            return Err(EngineError::Forbidden);
+        }
+        Ok(self.db.api_keys(who.corp_id).await?)
+    }
+
+    pub async fn revoke_api_key(&self, who: &Principal, id: i64) -> Result<()> {
+        if !who.allows(Action::ManageApiKeys) {
+            return Err(EngineError::Forbidden);
+        }
+        if self.db.revoke_api_key(who.corp_id, id, now_ms()).await? {
+            Ok(())
+        } else {
+            Err(EngineError::NotFound("api key"))
+        }
+    }
+}
+
+static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_against_their_hash() {
+        let h = hash_password("correct horse");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("correct horsE", &h));
+        assert!(!verify_password("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let (a, b) = (new_token(), new_token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 64);
+        assert_eq!(token_hash(&a), token_hash(&a));
+        assert_ne!(token_hash(&a), a);
+    }
+}

@@ -1,0 +1,56 @@
+use koi_domain::import::RowError;
+use koi_domain::ValidationError;
+use koi_store::StoreError;
+use thiserror::Error;
+
+/// Everything a use case can refuse or fail with. The web layer maps each
+/// variant once to an HTTP status and a stable `code`.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error("sign in first")]
+    Unauthenticated,
+    #[error("wrong username or password")]
+    BadCredentials,
+    #[error("your role may not do this")]
+    Forbidden,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("the import has {} bad row(s); nothing was imported", .0.len())]
+    ImportRejected(Vec<RowError>),
+    #[error("{what} already exists")]
+    Conflict { what: &'static str },
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl EngineError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::Unauthenticated => "unauthenticated",
+            EngineError::BadCredentials => "bad_credentials",
+            EngineError::Forbidden => "forbidden",
+            EngineError::NotFound(_) => "not_found",
+            EngineError::Invalid(_) => "invalid_input",
+            EngineError::ImportRejected(_) => "import_rejected",
+            EngineError::Conflict { what } => match *what {
+                "store_code" => "duplicate_store_code",
+                "staff_userid" => "duplicate_staff_userid",
+                "username" => "duplicate_username",
+                "corp_id" => "duplicate_corp_id",
+                _ => "conflict",
+            },
+            EngineError::Store(_) => "internal",
+        }
+    }
+}
+
+impl From<StoreError> for EngineError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { what } => EngineError::Conflict { what },
+            other => EngineError::Store(other),
+        }
+    }
+}

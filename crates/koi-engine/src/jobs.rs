@@ -1,0 +1,196 @@
+//! The job runner. Every `koi serve` process runs one; any of them may take
+//! any job. Job kinds are dispatched by name; later modules add theirs to
+//! [`Worker::run`].
+
+use crate::{Engine, EngineError, Principal, Result};
+use koi_domain::access::Action;
+use koi_domain::jobs::JobState;
+use koi_store::events::NewEvent;
+use koi_store::jobs::{ClaimedJob, JobRecord, NewJob};
+use koi_store::now_ms;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+/// A job that only proves the queue works end to end: it records an event
+/// naming the worker that ran it (or fails on purpose, to show dead letters).
+pub const SELFTEST: &str = "koi.selftest";
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Names this worker in leases and logs; unique per process.
+    pub id: String,
+    pub batch: i64,
+    pub lease_ms: i64,
+    pub idle_poll: Duration,
+}
+
+impl WorkerConfig {
+    pub fn new(id: impl Into<String>) -> Self {
+        WorkerConfig {
+            id: id.into(),
+            batch: 16,
+            lease_ms: 5 * 60_000,
+            idle_poll: Duration::from_millis(250),
+        }
+    }
+}
+
+pub struct Worker {
+    engine: Engine,
+    config: WorkerConfig,
+    /// Woken by in-process enqueues so they need not wait for the next poll.
+    pub wake: Arc<Notify>,
+}
+
+impl Worker {
+    pub fn new(engine: Engine, config: WorkerConfig) -> Self {
+        Worker {
+            engine,
+            config,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Claims and runs jobs until `stop` turns true; finishes the batch in hand.
+    pub async fn run_until(self, mut stop: watch::Receiver<bool>) {
+        let mut last_prune = 0;
+        tracing::info!(worker = %self.config.id, "job worker started");
+        while !*stop.borrow() {
+            let now = now_ms();
+            if now - last_prune > 3_600_000 {
+                last_prune = now;
+                self.housekeeping(now).await;
+            }
+            let claimed = self
+                .engine
+                .db
+                .claim_jobs(&self.config.id, self.config.batch, self.config.lease_ms, now)
+                .await;
+            let jobs = match claimed {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming jobs failed; retrying");
+                    Vec::new()
+                }
+            };
+            if jobs.is_empty() {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.config.idle_poll) => {}
+                    _ = self.wake.notified() => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+            for job in jobs {
+                self.execute(job).await;
+            }
+        }
+        tracing::info!(worker = %self.config.id, "job worker stopped");
+    }
+
+    async fn execute(&self, job: ClaimedJob) {
+        let outcome = self.run(&job).await;
+        let now = now_ms();
+        let db = &self.engine.db;
+        let result = match outcome {
+            Ok(()) => db.complete_job(job.id, &self.config.id, now).await.map(|_| ()),
+            Err(error) => {
+                let state = db.fail_job(&job, &self.config.id, &error, now).await;
+                if let Ok(JobState::Dead) = state {
+                    tracing::error!(job = job.id, kind = %job.kind, %error, "job is a dead letter");
+                } else {
+                    tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempts, %error, "job failed; will retry");
+                }
+                state.map(|_| ())
+            }
+        };
+        if let Err(e) = result {
+            // The lease runs out and another worker takes the job again.
+            tracing::warn!(job = job.id, error = %e, "recording the job's outcome failed");
+        }
+    }
+
+    async fn run(&self, job: &ClaimedJob) -> std::result::Result<(), String> {
+        match job.kind.as_str() {
+            SELFTEST => self.selftest(job).await,
+            other => Err(format!("no handler for job kind {other:?}")),
+        }
+    }
+
+    async fn selftest(&self, job: &ClaimedJob) -> std::result::Result<(), String> {
+        let payload: serde_json::Value = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
+        if payload.get("fail").and_then(|v| v.as_bool()) == Some(true) {
+            return Err("self-test job asked to fail".into());
+        }
+        let corp_id = job.corp_id.ok_or("self-test job has no corp")?;
+        let now = now_ms();
+        let body = serde_json::json!({ "job_id": job.id, "worker": self.config.id }).to_string();
+        let e = NewEvent {
+            corp_id,
+            kind: "job.selftest",
+            subject: &format!("job:{}", job.id),
+            actor: &format!("worker:{}", self.config.id),
+            payload: &body,
+            dedup_key: None,
+            occurred_at: now,
+        };
+        self.engine.db.append_event(&e, now).await.map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    async fn housekeeping(&self, now: i64) {
+        let db = &self.engine.db;
+        if let Err(e) = db.delete_expired_sessions(now).await {
+            tracing::warn!(error = %e, "pruning sessions failed");
+        }
+        if let Err(e) = db.prune_done_jobs(now - 7 * 24 * 3_600_000).await {
+            tracing::warn!(error = %e, "pruning finished jobs failed");
+        }
+    }
+}
+
+impl Engine {
+    pub async fn jobs(&self, who: &Principal, state: Option<JobState>, limit: i64) -> Result<Vec<JobRecord>> {
+        if !who.allows(Action::ViewJobs) {
+            return Err(EngineError::Forbidden);
+        }
+        Ok(self.db.jobs(who.corp_id, state, limit.clamp(1, 500)).await?)
+    }
+
+    pub async fn job_counts(&self, who: &Principal) -> Result<Vec<(JobState, i64)>> {
+        if !who.allows(Action::ViewJobs) {
+            return Err(EngineError::Forbidden);
+        }
+        Ok(self.db.job_counts(who.corp_id).await?)
+    }
+
+    pub async fn retry_job(&self, who: &Principal, id: i64) -> Result<()> {
+        if !who.allows(Action::RetryJobs) {
+            return Err(EngineError::Forbidden);
+        }
+        if self.db.retry_job(who.corp_id, id, now_ms()).await? {
+            Ok(())
+        } else {
+            Err(EngineError::NotFound("dead job"))
+        }
+    }
+
+    /// Enqueues `count` self-test jobs for the corp; `fail` makes them fail
+    /// every attempt (with one attempt allowed) to exercise dead letters.
+    pub async fn enqueue_selftest(&self, corp_id: i64, count: usize, fail: bool) -> Result<Vec<i64>> {
+        let now = now_ms();
+        let payload = serde_json::json!({ "fail": fail }).to_string();
+        let mut tx = self.db.begin().await?;
+        let mut ids = Vec::with_capacity(count);
+        for _ in 0..count {
+            let mut job = NewJob::new(Some(corp_id), SELFTEST, &payload, now);
+            if fail {
+                job.max_attempts = 1;
+            }
+            ids.push(tx.enqueue(&job, now).await?);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+}

@@ -1,0 +1,360 @@
+//! Use cases of the org model: corps, stores and staff, one at a time or
+//! imported from a spreadsheet.
+
+use crate::{actor, Engine, EngineError, Principal, Result};
+use koi_domain::access::Action;
+use koi_domain::import::{self, ImportReport, RowError};
+use koi_domain::org::{Corp, CorpDraft, Staff, StaffDraft, Store, StoreDraft};
+use koi_domain::ValidationError;
+use koi_store::events::NewEvent;
+use koi_store::{now_ms, Tx};
+
+/// Upper bounds that keep an upload from tying up the single writer.
+pub const MAX_IMPORT_BYTES: usize = 2 * 1024 * 1024;
+pub const MAX_IMPORT_ROWS: usize = 10_000;
+
+fn require(who: &Principal, action: Action) -> Result<()> {
+    if who.allows(action) {
+        Ok(())
+    } else {
+        Err(EngineError::Forbidden)
+    }
+}
+
+async fn record(tx: &mut Tx, who: &Principal, kind: &str, subject: String, payload: serde_json::Value) -> Result<()> {
+    let now = now_ms();
+    let e = NewEvent {
+        corp_id: who.corp_id,
+        kind,
+        subject: &subject,
+        actor: &actor(who),
+        payload: &payload.to_string(),
+        dedup_key: None,
+        occurred_at: now,
+    };
+    tx.append_event(&e, now).await?;
+    Ok(())
+}
+
+/// Reads a CSV upload into a header and rows. Spreadsheets saved by Excel
+/// on Chinese Windows are GB18030, not UTF-8; both are accepted.
+pub fn read_csv(bytes: &[u8]) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    let bad = |code: &str, message: String| {
+        EngineError::ImportRejected(vec![RowError {
+            line: 1,
+            field: "file".into(),
+            code: code.into(),
+            message,
+        }])
+    };
+    if bytes.len() > MAX_IMPORT_BYTES {
+        return Err(bad(
+            "file_too_large",
+            format!("the file is over {} MiB", MAX_IMPORT_BYTES / 1024 / 1024),
+        ));
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t.to_string(),
+        Err(_) => {
+            let (t, _, had_errors) = encoding_rs::GB18030.decode(bytes);
+            if had_errors {
+                return Err(bad("bad_encoding", "the file is neither UTF-8 nor GB18030 text".into()));
+            }
+            t.into_owned()
+        }
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| bad("bad_csv", format!("cannot read the header: {e}")))?
+        .iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+    if headers.iter().all(|h| h.is_empty()) {
+        return Err(bad("empty_file", "the file has no header row".into()));
+    }
+    let mut rows = Vec::new();
+    for (i, rec) in reader.records().enumerate() {
+        let rec = rec.map_err(|e| bad("bad_csv", format!("line {}: {e}", i + 2)))?;
+        if rec.iter().all(|c| c.is_empty()) {
+            continue;
+        }
+        if rows.len() == MAX_IMPORT_ROWS {
+            return Err(bad(
+                "too_many_rows",
+                format!("at most {MAX_IMPORT_ROWS} rows per import"),
+            ));
+        }
+        rows.push(rec.iter().map(String::from).collect());
+    }
+    Ok((headers, rows))
+}
+
+impl Engine {
+    /// Creates a corp with its WeCom credentials (CLI `koi corp add`, demo).
+    pub async fn add_corp(&self, draft: CorpDraft) -> Result<i64> {
+        let d = draft.validate()?;
+        Ok(self.db.create_corp(&d, now_ms()).await?)
+    }
+
+    pub async fn corp(&self, who: &Principal) -> Result<Corp> {
+        self.db.corp(who.corp_id).await?.ok_or(EngineError::NotFound("corp"))
+    }
+
+    /// Updates the corp's name and credentials. A secret left empty keeps the
+    /// stored one, so the settings form never has to show secrets back.
+    pub async fn update_corp(&self, who: &Principal, mut draft: CorpDraft) -> Result<()> {
+        require(who, Action::EditCorpSettings)?;
+        let current = self.corp(who).await?;
+        for (new, old) in [
+            (&mut draft.app_secret, &current.app_secret),
+            (&mut draft.callback_token, &current.callback_token),
+            (&mut draft.encoding_aes_key, &current.encoding_aes_key),
+        ] {
+            if new.trim().is_empty() {
+                new.clone_from(old);
+            }
+        }
+        let d = draft.validate()?;
+        self.db.update_corp(who.corp_id, &d).await?;
+        let mut tx = self.db.begin().await?;
+        record(
+            &mut tx,
+            who,
+            "corp.updated",
+            format!("corp:{}", who.corp_id),
+            serde_json::json!({ "name": d.name }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn stores(&self, who: &Principal) -> Result<Vec<Store>> {
+        require(who, Action::ViewStores)?;
+        let all = self.db.stores(who.corp_id).await?;
+        Ok(all.into_iter().filter(|s| who.sees_store(s.id)).collect())
+    }
+
+    pub async fn store(&self, who: &Principal, id: i64) -> Result<Store> {
+        require(who, Action::ViewStores)?;
+        match self.db.store(who.corp_id, id).await? {
+            Some(s) if who.sees_store(s.id) => Ok(s),
+            _ => Err(EngineError::NotFound("store")),
+        }
+    }
+
+    pub async fn create_store(&self, who: &Principal, draft: StoreDraft) -> Result<Store> {
+        require(who, Action::CreateStores)?;
+        let d = draft.validate()?;
+        let mut tx = self.db.begin().await?;
+        let id = tx.insert_store(who.corp_id, &d, now_ms()).await?;
+        record(
+            &mut tx,
+            who,
+            "store.created",
+            format!("store:{id}"),
+            serde_json::json!({ "code": d.code, "name": d.name }),
+        )
+        .await?;
+        tx.commit().await?;
+        self.store(who, id).await
+    }
+
+    pub async fn update_store(&self, who: &Principal, id: i64, draft: StoreDraft) -> Result<Store> {
+        require(who, Action::EditStore)?;
+        self.store(who, id).await?;
+        let d = draft.validate()?;
+        let mut tx = self.db.begin().await?;
+        tx.update_store(who.corp_id, id, &d, now_ms()).await?;
+        record(
+            &mut tx,
+            who,
+            "store.updated",
+            format!("store:{id}"),
+            serde_json::json!({ "code": d.code, "name": d.name }),
+        )
+        .await?;
+        tx.commit().await?;
+        self.store(who, id).await
+    }
+
+    /// Imports stores from CSV: new codes are created, known codes updated,
+    /// all in one transaction. One bad row and nothing changes.
+    pub async fn import_stores(&self, who: &Principal, csv: &[u8]) -> Result<ImportReport> {
+        require(who, Action::CreateStores)?;
+        let (headers, rows) = read_csv(csv)?;
+        let drafts = import::store_rows(&headers, &rows).map_err(EngineError::ImportRejected)?;
+        let mut report = ImportReport {
+            rows: drafts.len(),
+            ..Default::default()
+        };
+        let now = now_ms();
+        let mut tx = self.db.begin().await?;
+        for d in &drafts {
+            match tx.store_id_by_code(who.corp_id, &d.code).await? {
+                Some(id) => {
+                    tx.update_store(who.corp_id, id, d, now).await?;
+                    report.updated += 1;
+                }
+                None => {
+                    tx.insert_store(who.corp_id, d, now).await?;
+                    report.created += 1;
+                }
+            }
+        }
+        let summary = serde_json::json!({ "kind": "stores", "created": report.created, "updated": report.updated });
+        record(
+            &mut tx,
+            who,
+            "import.completed",
+            format!("corp:{}", who.corp_id),
+            summary,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    pub async fn staff_list(&self, who: &Principal) -> Result<Vec<Staff>> {
+        require(who, Action::ViewStaff)?;
+        let all = self.db.staff_list(who.corp_id).await?;
+        Ok(all.into_iter().filter(|s| who.sees_staff(&s.store_ids)).collect())
+    }
+
+    pub async fn staff(&self, who: &Principal, id: i64) -> Result<Staff> {
+        require(who, Action::ViewStaff)?;
+        match self.db.staff(who.corp_id, id).await? {
+            Some(s) if who.sees_staff(&s.store_ids) => Ok(s),
+            _ => Err(EngineError::NotFound("staff")),
+        }
+    }
+
+    /// Store ids must name stores of the corp that this principal may touch.
+    async fn check_store_ids(&self, who: &Principal, ids: &[i64]) -> Result<()> {
+        let known = self.db.store_codes(who.corp_id).await?;
+        for id in ids {
+            if !known.values().any(|k| k == id) || !who.sees_store(*id) {
+                return Err(ValidationError::one(
+                    "store_ids",
+                    "unknown_store",
+                    format!("no store {id} you can assign"),
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create_staff(&self, who: &Principal, draft: StaffDraft) -> Result<Staff> {
+        require(who, Action::EditStaff)?;
+        let d = draft.validate()?;
+        if who.role == koi_domain::access::Role::StoreManager && d.store_ids.is_empty() {
+            return Err(
+                ValidationError::one("store_ids", "required", "assign the member to one of your stores").into(),
+            );
+        }
+        self.check_store_ids(who, &d.store_ids).await?;
+        let mut tx = self.db.begin().await?;
+        let id = tx.insert_staff(who.corp_id, &d, now_ms()).await?;
+        record(
+            &mut tx,
+            who,
+            "staff.created",
+            format!("staff:{id}"),
+            serde_json::json!({ "userid": d.userid }),
+        )
+        .await?;
+        tx.commit().await?;
+        self.staff(who, id).await
+    }
+
+    /// Store managers keep the member's bindings to stores they do not manage.
+    pub async fn update_staff(&self, who: &Principal, id: i64, draft: StaffDraft) -> Result<Staff> {
+        require(who, Action::EditStaff)?;
+        let current = self.staff(who, id).await?;
+        let mut d = draft.validate()?;
+        self.check_store_ids(who, &d.store_ids).await?;
+        d.store_ids
+            .extend(current.store_ids.iter().filter(|s| !who.sees_store(**s)));
+        d.store_ids.sort_unstable();
+        d.store_ids.dedup();
+        let mut tx = self.db.begin().await?;
+        tx.update_staff(who.corp_id, id, &d, now_ms()).await?;
+        record(
+            &mut tx,
+            who,
+            "staff.updated",
+            format!("staff:{id}"),
+            serde_json::json!({ "userid": d.userid, "active": d.active }),
+        )
+        .await?;
+        tx.commit().await?;
+        self.staff(who, id).await
+    }
+
+    /// Imports staff from CSV, matched on WeCom userid, all or nothing.
+    pub async fn import_staff(&self, who: &Principal, csv: &[u8]) -> Result<ImportReport> {
+        require(who, Action::ImportStaff)?;
+        let (headers, rows) = read_csv(csv)?;
+        let codes = self.db.store_codes(who.corp_id).await?;
+        let drafts = import::staff_rows(&headers, &rows, &codes).map_err(EngineError::ImportRejected)?;
+        let mut report = ImportReport {
+            rows: drafts.len(),
+            ..Default::default()
+        };
+        let now = now_ms();
+        let mut tx = self.db.begin().await?;
+        for d in &drafts {
+            match tx.staff_id_by_userid(who.corp_id, &d.userid).await? {
+                Some(id) => {
+                    tx.update_staff(who.corp_id, id, d, now).await?;
+                    report.updated += 1;
+                }
+                None => {
+                    tx.insert_staff(who.corp_id, d, now).await?;
+                    report.created += 1;
+                }
+            }
+        }
+        let summary = serde_json::json!({ "kind": "staff", "created": report.created, "updated": report.updated });
+        record(
+            &mut tx,
+            who,
+            "import.completed",
+            format!("corp:{}", who.corp_id),
+            summary,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_csv;
+
+    #[test]
+    fn gb18030_spreadsheets_are_read() {
+        let (bytes, _, _) = encoding_rs::GB18030.encode("门店编码,门店名称\nSH1,静安店\n");
+        let (h, rows) = read_csv(&bytes).expect("gb18030 csv");
+        assert_eq!(h, ["门店编码", "门店名称"]);
+        assert_eq!(rows[0][1], "静安店");
+    }
+
+    #[test]
+    fn blank_lines_are_skipped_and_a_bom_is_tolerated() {
+        let (h, rows) = read_csv("\u{feff}code,name\n\nA,one\n,\n".as_bytes()).expect("csv");
+        assert_eq!(h.len(), 2);
+        assert_eq!(rows.len(), 1);
+    }
+
+    #[test]
+    fn an_empty_file_is_rejected() {
+        assert!(read_csv(b"").is_err());
+    }
+}

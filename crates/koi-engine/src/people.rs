@@ -1,0 +1,149 @@
+//! Console users: who can sign in, with which role, for which stores.
+
+use crate::auth::{hash_password, MIN_PASSWORD_CHARS};
+use crate::{actor, Engine, EngineError, Principal, Result};
+use koi_domain::access::{Action, Role};
+use koi_domain::ValidationError;
+use koi_store::events::NewEvent;
+use koi_store::now_ms;
+use koi_store::people::{NewUser, User};
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct UserInput {
+    pub username: String,
+    #[serde(default)]
+    pub display_name: String,
+    pub password: String,
+    pub role: String,
+    #[serde(default)]
+    pub store_ids: Vec<i64>,
+}
+
+impl Engine {
+    /// Adds a user without a principal: for the CLI and the demo seed, which
+    /// act as the machine's administrator.
+    pub async fn add_user(&self, corp_id: i64, input: &UserInput) -> Result<i64> {
+        let role = Role::parse(input.role.trim()).ok_or_else(|| {
+            ValidationError::one(
+                "role",
+                "invalid_role",
+                "role is owner, hq_operator, store_manager or guide",
+            )
+        })?;
+        let username = input.username.trim().to_lowercase();
+        let mut problems = Vec::new();
+        if !(3..=32).contains(&username.len())
+            || !username
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
+        {
+            problems.push(koi_domain::FieldError::new(
+                "username",
+                "invalid_username",
+                "username is 3–32 letters, digits, . _ - @",
+            ));
+        }
+        if input.password.chars().count() < MIN_PASSWORD_CHARS {
+            problems.push(koi_domain::FieldError::new(
+                "password",
+                "too_short",
+                format!("password needs at least {MIN_PASSWORD_CHARS} characters"),
+            ));
+        }
+        let known = self.db.store_codes(corp_id).await?;
+        let store_ids: Vec<i64> = input
+            .store_ids
+            .iter()
+            .copied()
+            .filter(|id| known.values().any(|k| k == id))
+            .collect();
+        if role == Role::StoreManager && store_ids.is_empty() {
+            problems.push(koi_domain::FieldError::new(
+                "store_ids",
+                "required",
+                "a store manager needs at least one store",
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(ValidationError(problems).into());
+        }
+        let display = if input.display_name.trim().is_empty() {
+            username.clone()
+        } else {
+            input.display_name.trim().to_string()
+        };
+        let hash = hash_password(&input.password);
+        let user = NewUser {
+            corp_id,
+            username: &username,
+            display_name: &display,
+            password_hash: &hash,
+            role,
+            staff_id: None,
+            store_ids: &store_ids,
+        };
+        Ok(self.db.create_user(&user, now_ms()).await?)
+    }
+
+    pub async fn create_user(&self, who: &Principal, input: &UserInput) -> Result<i64> {
+        if !who.allows(Action::ManageUsers) {
+            return Err(EngineError::Forbidden);
+        }
+        let id = self.add_user(who.corp_id, input).await?;
+        let payload =
+            serde_json::json!({ "username": input.username.trim().to_lowercase(), "role": input.role }).to_string();
+        self.db
+            .append_event(
+                &NewEvent {
+                    corp_id: who.corp_id,
+                    kind: "user.created",
+                    subject: &format!("user:{id}"),
+                    actor: &actor(who),
+                    payload: &payload,
+                    dedup_key: None,
+                    occurred_at: now_ms(),
+                },
+                now_ms(),
+            )
+            .await?;
+        Ok(id)
+    }
+
+    pub async fn users(&self, who: &Principal) -> Result<Vec<User>> {
+        if !who.allows(Action::ManageUsers) {
+            return Err(EngineError::Forbidden);
+        }
+        Ok(self.db.users(who.corp_id).await?)
+    }
+
+    /// Owners cannot switch themselves off, so a corp always keeps a way in.
+    pub async fn set_user_active(&self, who: &Principal, user_id: i64, active: bool) -> Result<()> {
+        if !who.allows(Action::ManageUsers) {
+            return Err(EngineError::Forbidden);
+        }
+        if who.user_id == Some(user_id) && !active {
+            return Err(ValidationError::one("active", "self_deactivation", "you cannot deactivate yourself").into());
+        }
+        if self.db.set_user_active(who.corp_id, user_id, active).await? {
+            Ok(())
+        } else {
+            Err(EngineError::NotFound("user"))
+        }
+    }
+
+    /// Sets a new password (CLI `koi user passwd`, the demo).
+    pub async fn set_password(&self, username: &str, password: &str) -> Result<()> {
+        if password.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(ValidationError::one("password", "too_short", "password needs at least 8 characters").into());
+        }
+        let creds = self
+            .db
+            .credentials(username)
+            .await?
+            .ok_or(EngineError::NotFound("user"))?;
+        self.db
+            .set_password_hash(creds.user_id, &hash_password(password))
+            .await?;
+        Ok(())
+    }
+}
