@@ -1,1 +1,107 @@
-//! placeholder
+//! koi's HTTP face: `/api/v1` (JSON + OpenAPI) for integrations, `/console`
+//! (server-rendered HTML) for people, and `/healthz` for load balancers.
+//! Handlers check input, call one engine use case and shape the answer;
+//! the work itself lives in `koi-engine`.
+
+mod api;
+mod auth;
+mod console;
+mod error;
+mod fmt;
+mod i18n;
+
+pub use api::openapi_document;
+pub use error::WebError;
+
+use axum::http::{header, HeaderValue, Request};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use koi_engine::Engine;
+use std::sync::Arc;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone, Default)]
+pub struct WebConfig {
+    /// Mark cookies `Secure` (set when koi is served over HTTPS).
+    pub secure_cookies: bool,
+    /// The URL people reach koi at, for links shown in the console (callback URL).
+    pub public_url: String,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub config: Arc<WebConfig>,
+    /// Wakes the local job worker when a request enqueues work.
+    pub job_wake: Option<Arc<tokio::sync::Notify>>,
+}
+
+/// Uploads (CSV imports) are the largest bodies koi accepts.
+const BODY_LIMIT: usize = koi_engine::org::MAX_IMPORT_BYTES + 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let x_request_id = header::HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/", get(|| async { axum::response::Redirect::to("/console") }))
+        .route("/healthz", get(healthz))
+        .nest("/api/v1", api::router())
+        .nest("/console", console::router())
+        .route("/static/{file}", get(static_file))
+        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req
+                .extensions()
+                .get::<RequestId>()
+                .and_then(|id| id.header_value().to_str().ok())
+                .unwrap_or("-")
+                .to_string();
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}
+
+async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+    match state.engine.db.ping().await {
+        Ok(()) => (axum::http::StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unreachable");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "status": "database_unavailable" })),
+            )
+        }
+    }
+}
+
+/// Stylesheet and script, compiled into the binary.
+async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> axum::response::Response {
+    let (body, kind) = match file.as_str() {
+        "koi.css" => (include_str!("../static/koi.css"), "text/css; charset=utf-8"),
+        "koi.js" => (include_str!("../static/koi.js"), "text/javascript; charset=utf-8"),
+        _ => return WebError::NotFound.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,1 +1,425 @@
-fn main() {}
+//! The `koi` command: serve, demo, migrate and admin tasks.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use koi_domain::org::CorpDraft;
+use koi_engine::jobs::{Worker, WorkerConfig};
+use koi_engine::people::UserInput;
+use koi_engine::{Engine, Settings};
+use koi_store::Db;
+use koi_web::{AppState, WebConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+#[derive(Parser)]
+#[command(
+    name = "koi",
+    version,
+    about = "koi: a self-hosted private-domain growth engine (私域运营 SCRM) for retail brands on WeCom"
+)]
+struct Cli {
+    /// Log as JSON lines instead of text (log level: RUST_LOG, default info).
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: web console, API, callbacks and the job worker.
+    Serve(ServeArgs),
+    /// Run a fresh demo brand on an embedded SQLite database and print a login.
+    Demo(DemoArgs),
+    /// Apply database migrations and exit.
+    Migrate(DbArgs),
+    /// Manage corps (tenants).
+    #[command(subcommand)]
+    Corp(CorpCommand),
+    /// Manage console users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Background job tools.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Print the OpenAPI document of /api/v1.
+    Openapi,
+}
+
+#[derive(Args, Clone)]
+struct DbArgs {
+    /// postgres://… or sqlite://PATH. Default: SQLite in --data-dir.
+    #[arg(long, env = "KOI_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Where the embedded SQLite database lives.
+    #[arg(long, env = "KOI_DATA_DIR", default_value = "./koi-data")]
+    data_dir: PathBuf,
+}
+
+impl DbArgs {
+    fn url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("koi.db").display()))
+    }
+
+    async fn open(&self) -> Result<Db> {
+        let url = self.url();
+        let db = Db::open(&url)
+            .await
+            .with_context(|| format!("cannot open the database at {}", redact(&url)))?;
+        db.migrate().await.context("migrating the database")?;
+        Ok(db)
+    }
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "KOI_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The URL people and WeCom reach koi at (shown in the console).
+    #[arg(long, env = "KOI_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Mark cookies Secure; set when koi is served over HTTPS.
+    #[arg(long, env = "KOI_SECURE_COOKIES")]
+    secure_cookies: bool,
+    /// Do not run the background job worker in this process.
+    #[arg(long)]
+    no_worker: bool,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Folder for the demo database (recreated on every run).
+    #[arg(long, default_value = "./koi-data")]
+    data_dir: PathBuf,
+    /// Password for the demo users (default: a random one, printed).
+    #[arg(long, env = "KOI_DEMO_PASSWORD")]
+    password: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum CorpCommand {
+    /// Create a corp with its WeCom credentials; prints its id.
+    Add {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The brand's name as operators see it.
+        #[arg(long)]
+        name: String,
+        /// WeCom CorpID (ww…).
+        #[arg(long)]
+        corp_id: String,
+        /// The app secret for the external-contact API.
+        #[arg(long, env = "KOI_CORP_SECRET")]
+        secret: String,
+        /// Callback Token.
+        #[arg(long)]
+        token: String,
+        /// Callback EncodingAESKey (43 characters).
+        #[arg(long)]
+        aes_key: String,
+        /// Print {"id": …} instead of the bare id.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List corps (secrets masked).
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a console user; prints its id.
+    Add {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The corp's koi id (from `koi corp add`).
+        #[arg(long)]
+        corp: i64,
+        #[arg(long)]
+        username: String,
+        /// owner, hq_operator, store_manager or guide.
+        #[arg(long, default_value = "owner")]
+        role: String,
+        /// At least 8 characters.
+        #[arg(long, env = "KOI_PASSWORD")]
+        password: String,
+        #[arg(long, default_value = "")]
+        display_name: String,
+        /// Store ids a store manager manages (repeat the flag).
+        #[arg(long = "store")]
+        stores: Vec<i64>,
+    },
+    /// Set a user's password.
+    Passwd {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        username: String,
+        #[arg(long, env = "KOI_PASSWORD")]
+        password: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Enqueue self-test jobs, which record which worker ran them.
+    Selftest {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        corp: i64,
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        /// Make the jobs fail, to see dead letters.
+        #[arg(long)]
+        fail: bool,
+    },
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.log_json);
+    if let Err(e) = run(cli.command).await {
+        eprintln!("koi: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Serve(a) => {
+            let db = a.db.open().await?;
+            let listener = bind(a.listen).await?;
+            let addr = listener.local_addr()?;
+            let public_url = a.public_url.unwrap_or_else(|| format!("http://{addr}"));
+            println!("koi listening on http://{addr} (console: {public_url}/console)");
+            serve(
+                db,
+                listener,
+                WebConfig {
+                    secure_cookies: a.secure_cookies,
+                    public_url,
+                },
+                !a.no_worker,
+            )
+            .await
+        }
+        Command::Demo(a) => demo(a).await,
+        Command::Migrate(db) => {
+            let url = db.url();
+            let handle = Db::open(&url)
+                .await
+                .with_context(|| format!("cannot open {}", redact(&url)))?;
+            let ran = handle.migrate().await?;
+            println!("{ran} migration(s) applied to {}", redact(&url));
+            Ok(())
+        }
+        Command::Corp(CorpCommand::Add {
+            db,
+            name,
+            corp_id,
+            secret,
+            token,
+            aes_key,
+            json,
+        }) => {
+            let engine = Engine::new(db.open().await?, Settings::default());
+            let draft = CorpDraft {
+                name,
+                wecom_corp_id: corp_id,
+                app_secret: secret,
+                callback_token: token,
+                encoding_aes_key: aes_key,
+            };
+            let id = engine.add_corp(draft).await?;
+            if json {
+                println!("{}", serde_json::json!({ "id": id }));
+            } else {
+                println!("{id}");
+            }
+            Ok(())
+        }
+        Command::Corp(CorpCommand::List { db }) => {
+            for c in db.open().await?.corps().await? {
+                println!(
+                    "{}\t{}\t{}\tsecret {}",
+                    c.id,
+                    c.wecom_corp_id,
+                    c.name,
+                    koi_domain::secret::mask(&c.app_secret)
+                );
+            }
+            Ok(())
+        }
+        Command::User(UserCommand::Add {
+            db,
+            corp,
+            username,
+            role,
+            password,
+            display_name,
+            stores,
+        }) => {
+            let engine = Engine::new(db.open().await?, Settings::default());
+            if engine.db.corp(corp).await?.is_none() {
+                bail!("no corp with id {corp}; see `koi corp list`");
+            }
+            let input = UserInput {
+                username,
+                display_name,
+                password,
+                role,
+                store_ids: stores,
+            };
+            println!("{}", engine.add_user(corp, &input).await?);
+            Ok(())
+        }
+        Command::User(UserCommand::Passwd { db, username, password }) => {
+            let engine = Engine::new(db.open().await?, Settings::default());
+            engine.set_password(&username, &password).await?;
+            println!("password changed for {username}");
+            Ok(())
+        }
+        Command::Jobs(JobsCommand::Selftest { db, corp, count, fail }) => {
+            let engine = Engine::new(db.open().await?, Settings::default());
+            let ids = engine.enqueue_selftest(corp, count, fail).await?;
+            println!("{} self-test job(s) queued", ids.len());
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", serde_json::to_string_pretty(&koi_web::openapi_document())?);
+            Ok(())
+        }
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on {addr}; is another koi running? choose another address with --listen")
+    })
+}
+
+/// Runs the web server and, unless told not to, a job worker, until Ctrl+C
+/// or SIGTERM; then stops taking requests and lets the worker finish its batch.
+async fn serve(db: Db, listener: tokio::net::TcpListener, config: WebConfig, worker: bool) -> Result<()> {
+    let engine = Engine::new(db.clone(), Settings::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut job_wake = None;
+    let worker_task = if worker {
+        let id = format!("{}-{}", hostname(), std::process::id());
+        let w = Worker::new(engine.clone(), WorkerConfig::new(id));
+        job_wake = Some(w.wake.clone());
+        Some(tokio::spawn(w.run_until(stop_rx.clone())))
+    } else {
+        None
+    };
+    let state = AppState {
+        engine,
+        config: Arc::new(config),
+        job_wake,
+    };
+    let mut stop_web = stop_rx.clone();
+    let web = tokio::spawn(koi_web::serve(listener, state, async move {
+        let _ = stop_web.wait_for(|s| *s).await;
+    }));
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    web.await.context("web task")??;
+    if let Some(t) = worker_task {
+        t.await.context("worker task")?;
+    }
+    db.close().await;
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "koi".into())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("install SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn demo(a: DemoArgs) -> Result<()> {
+    let path = a.data_dir.join("demo.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let f = PathBuf::from(format!("{}{suffix}", path.display()));
+        if f.exists() {
+            std::fs::remove_file(&f).with_context(|| format!("cannot remove the old demo database {}", f.display()))?;
+        }
+    }
+    let db = Db::open(&format!("sqlite://{}", path.display())).await?;
+    db.migrate().await?;
+    let engine = Engine::new(db.clone(), Settings::default());
+    let brand = engine.seed_demo(a.password).await?;
+    let listener = bind(a.listen).await?;
+    let addr = listener.local_addr()?;
+    let url = format!("http://{addr}");
+    println!("koi demo is running: 悦步女鞋 Yuebu Shoes, 2 stores in Shanghai, 10 shopping guides");
+    println!("  console:  {url}/console");
+    println!("  login:    {} / {}", brand.users[0].0, brand.password);
+    for (user, role) in &brand.users[1..] {
+        println!("  also:     {user} ({role}), same password");
+    }
+    println!("  data:     {} (recreated on every `koi demo`)", path.display());
+    println!("Press Ctrl+C to stop.");
+    serve(
+        db,
+        listener,
+        WebConfig {
+            secure_cookies: false,
+            public_url: url,
+        },
+        true,
+    )
+    .await
+}

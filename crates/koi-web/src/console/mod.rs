@@ -1,0 +1,295 @@
+//! `/console`: the operators' web console, server-rendered from compiled
+//! templates, zh-CN by default with an English switch, usable on a phone.
+//! Each resource has its own module; this one holds the page chrome.
+
+mod api_keys;
+mod home;
+mod jobs;
+mod login;
+mod settings;
+mod staff;
+mod stores;
+mod users;
+
+use crate::auth::Console;
+use crate::error::WebError;
+use crate::i18n::Tr;
+use crate::AppState;
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use koi_domain::access::{Action, Principal};
+use koi_domain::FieldError;
+use koi_engine::EngineError;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home::show))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/lang", get(login::switch_lang))
+        .route("/stores", get(stores::list).post(stores::create))
+        .route("/stores/template.csv", get(stores::template))
+        .route("/stores/import", post(stores::import))
+        .route("/stores/{id}", get(stores::edit).post(stores::update))
+        .route("/staff", get(staff::list).post(staff::create))
+        .route("/staff/template.csv", get(staff::template))
+        .route("/staff/import", post(staff::import))
+        .route("/staff/{id}", get(staff::edit).post(staff::update))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}/active", post(users::set_active))
+        .route("/api-keys", get(api_keys::list).post(api_keys::create))
+        .route("/api-keys/{id}/revoke", post(api_keys::revoke))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}/retry", post(jobs::retry))
+        .route("/jobs/selftest", post(jobs::selftest))
+        .route("/settings", get(settings::show).post(settings::save))
+        .fallback(|c: Console| async move { error_page(&c, WebError::NotFound) })
+}
+
+/// One entry of the side navigation. Modules still to come are listed so
+/// operators see where the product is going, but are not links.
+pub struct MenuItem {
+    pub key: &'static str,
+    pub href: &'static str,
+    pub ready: bool,
+}
+
+fn menu(who: &Principal) -> Vec<MenuItem> {
+    let item = |key, href, ready| MenuItem { key, href, ready };
+    let mut m = vec![item("home", "/console", true)];
+    if who.allows(Action::ViewStores) {
+        m.push(item("stores", "/console/stores", true));
+    }
+    if who.allows(Action::ViewStaff) {
+        m.push(item("staff", "/console/staff", true));
+    }
+    for key in [
+        "channel_codes",
+        "customers",
+        "tags",
+        "groups",
+        "campaigns",
+        "mass_sends",
+        "sops",
+        "analytics",
+    ] {
+        m.push(item(key, "", false));
+    }
+    if who.allows(Action::ManageUsers) {
+        m.push(item("users", "/console/users", true));
+    }
+    if who.allows(Action::ManageApiKeys) {
+        m.push(item("api_keys", "/console/api-keys", true));
+    }
+    if who.allows(Action::ViewJobs) {
+        m.push(item("jobs", "/console/jobs", true));
+    }
+    if who.allows(Action::EditCorpSettings) {
+        m.push(item("settings", "/console/settings", true));
+    }
+    m
+}
+
+/// Everything the layout around a page needs.
+pub struct Chrome {
+    pub t: Tr,
+    pub corp: String,
+    pub user: String,
+    pub role: &'static str,
+    pub csrf: String,
+    pub nav: &'static str,
+    pub path: String,
+    pub flash: Option<&'static str>,
+    pub menu: Vec<MenuItem>,
+}
+
+impl Chrome {
+    pub async fn new(state: &AppState, c: &Console, nav: &'static str) -> Chrome {
+        let corp = state.engine.corp(c.who()).await.map(|c| c.name).unwrap_or_default();
+        Chrome {
+            t: Tr(c.lang),
+            corp,
+            user: c.ctx.user.display_name.clone(),
+            role: c.who().role.as_str(),
+            csrf: c.ctx.csrf_token.clone(),
+            nav,
+            path: c.path.clone(),
+            flash: None,
+            menu: menu(c.who()),
+        }
+    }
+
+    /// Picks up a `?ok=…` notice left by a redirect after a successful post.
+    pub fn flash_from(mut self, ok: Option<&str>) -> Chrome {
+        self.flash = match ok {
+            Some("created") => Some("flash_created"),
+            Some("saved") => Some("flash_saved"),
+            Some("revoked") => Some("flash_revoked"),
+            Some("retried") => Some("flash_retried"),
+            Some("queued") => Some("flash_queued"),
+            _ => None,
+        };
+        self
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct Notice {
+    pub ok: Option<String>,
+}
+
+/// The values and errors of a form being shown again.
+#[derive(Default)]
+pub struct FormView {
+    pub values: Vec<(String, String)>,
+    pub errors: Vec<FieldError>,
+}
+
+impl FormView {
+    pub fn of(values: Vec<(String, String)>) -> Self {
+        FormView { values, errors: vec![] }
+    }
+
+    pub fn v(&self, name: &str) -> &str {
+        self.values
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    pub fn checked(&self, name: &str, value: &str) -> bool {
+        self.values.iter().any(|(k, v)| k == name && v == value)
+    }
+
+    /// Keeps the user's input and takes the field errors out of `err`, or
+    /// returns `err` when it is not about fields.
+    pub fn failed(values: Vec<(String, String)>, err: WebError) -> Result<FormView, WebError> {
+        match err {
+            WebError::Engine(koi_engine::EngineError::Invalid(v)) => Ok(FormView { values, errors: v.0 }),
+            WebError::Engine(e @ koi_engine::EngineError::Conflict { .. }) => {
+                let errors = vec![FieldError::new("", e.code(), e.to_string())];
+                Ok(FormView { values, errors })
+            }
+            other => Err(other),
+        }
+    }
+}
+
+/// Parses an optional decimal form field; an error names the field.
+pub fn parse_coordinate(field: &str, text: &str) -> Result<Option<f64>, WebError> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    t.parse::<f64>().map(Some).map_err(|_| {
+        let e = koi_domain::ValidationError::one(field, "not_a_number", format!("{field} {t:?} is not a number"));
+        WebError::Engine(EngineError::Invalid(e))
+    })
+}
+
+pub fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => WebError::Internal(format!("template: {e}")).into_response(),
+    }
+}
+
+pub fn render_with(status: StatusCode, t: &impl Template) -> Response {
+    let mut r = render(t);
+    if r.status() == StatusCode::OK {
+        *r.status_mut() = status;
+    }
+    r
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    c: Chrome,
+    code: &'static str,
+    message: String,
+}
+
+/// The console's rendering of an error: the layout, the message and the
+/// stable code, with the error's status.
+pub fn error_page(console: &Console, err: WebError) -> Response {
+    err.log();
+    let t = Tr(console.lang);
+    let c = Chrome {
+        t,
+        corp: String::new(),
+        user: console.ctx.user.display_name.clone(),
+        role: console.who().role.as_str(),
+        csrf: console.ctx.csrf_token.clone(),
+        nav: "error",
+        path: console.path.clone(),
+        flash: None,
+        menu: menu(console.who()),
+    };
+    let page = ErrorPage {
+        c,
+        code: err.code(),
+        message: err.public_message(),
+    };
+    render_with(err.status(), &page)
+}
+
+/// Console handlers return this: a page, a redirect, or an error page.
+pub type Page = Result<Response, Response>;
+
+pub trait OrPage<T> {
+    fn or_page(self, c: &Console) -> Result<T, Response>;
+}
+
+impl<T, E: Into<WebError>> OrPage<T> for Result<T, E> {
+    fn or_page(self, c: &Console) -> Result<T, Response> {
+        self.map_err(|e| error_page(c, e.into()))
+    }
+}
+
+pub fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+/// A CSV file download.
+pub fn csv_download(name: &str, body: &'static str) -> Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Reads a CSV upload (`file`) and its CSRF token from a multipart form.
+pub async fn read_upload(c: &Console, mut form: axum::extract::Multipart) -> Result<Vec<u8>, Response> {
+    let mut csrf = None;
+    let mut file = None;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| error_page(c, WebError::bad_request("malformed_upload", e.body_text())))?
+    {
+        match field.name() {
+            Some("_csrf") => csrf = field.text().await.ok(),
+            Some("file") => {
+                let bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|e| error_page(c, WebError::bad_request("malformed_upload", e.body_text())))?;
+                file = Some(bytes.to_vec());
+            }
+            _ => {}
+        }
+    }
+    c.check_csrf(csrf.as_deref()).map_err(|e| error_page(c, e))?;
+    file.ok_or_else(|| error_page(c, WebError::bad_request("missing_file", "choose a CSV file to import")))
+}

@@ -1,0 +1,43 @@
+//! Display helpers: times in the brand's time zone, masked secrets.
+
+/// Minutes east of UTC for times shown on screen (Asia/Shanghai, no DST).
+pub const DISPLAY_OFFSET_MINUTES: i64 = 8 * 60;
+
+/// `2026-11-22 16:05` for a UTC millisecond timestamp.
+pub fn datetime(ms: i64) -> String {
+    let secs = ms.div_euclid(1000) + DISPLAY_OFFSET_MINUTES * 60;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
+}
+
+pub fn opt_datetime(ms: Option<i64>) -> String {
+    ms.map(datetime).unwrap_or_else(|| "—".into())
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::datetime;
+
+    #[test]
+    fn shanghai_time_is_shown() {
+        assert_eq!(datetime(0), "1970-01-01 08:00");
+        // 2024-02-29T15:59:00Z is 23:59 in Shanghai on a leap day.
+        assert_eq!(datetime(1_709_222_340_000), "2024-02-29 23:59");
+        assert_eq!(datetime(1_709_222_400_000), "2024-03-01 00:00");
+    }
+}
