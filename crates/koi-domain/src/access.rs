@@ -107,13 +107,7 @@ mod tests {
     use super::*;
 
     fn who(role: Role, stores: &[i64]) -> Principal {
-        Principal {
-            corp_id: 1,
-            role,
-            user_id: Some(1),
-            store_ids: stores.to_vec(),
-            staff_id: None,
-        }
+        Principal { corp_id: 1, role, user_id: Some(1), store_ids: stores.to_vec(), staff_id: None }
     }
 
     #[test]

@@ -14,11 +14,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: &str, code: &str, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            code: code.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), code: code.into(), message: message.into() }
     }
 }
 
@@ -60,11 +56,7 @@ impl Checker {
         let v = self.text(field, value, max, true);
         if !v.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(&c)) {
             let allowed: String = extra.iter().collect();
-            self.push(
-                field,
-                "invalid_chars",
-                format!("{field} may contain only letters, digits and {allowed}"),
-            );
+            self.push(field, "invalid_chars", format!("{field} may contain only letters, digits and {allowed}"));
         }
         v
     }

@@ -19,12 +19,7 @@ pub struct RowError {
 
 impl RowError {
     fn new(line: usize, e: FieldError) -> Self {
-        Self {
-            line,
-            field: e.field,
-            code: e.code,
-            message: e.message,
-        }
+        Self { line, field: e.field, code: e.code, message: e.message }
     }
 }
 
@@ -66,9 +61,7 @@ fn columns(
     let mut errors = Vec::new();
     for (i, raw) in headers.iter().enumerate() {
         let h = raw.trim().trim_start_matches('\u{feff}').to_lowercase();
-        let found = known
-            .iter()
-            .find(|(name, aliases)| *name == h || aliases.contains(&h.as_str()));
+        let found = known.iter().find(|(name, aliases)| *name == h || aliases.contains(&h.as_str()));
         match found {
             Some((name, _)) => {
                 map.insert(*name, i);
@@ -183,11 +176,7 @@ pub fn staff_rows(
         let line = i + 2;
         let before = errors.len();
         let mut store_ids = Vec::new();
-        for code in cell(row, &cols, "stores")
-            .split([';', '|', '、'])
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-        {
+        for code in cell(row, &cols, "stores").split([';', '|', '、']).map(str::trim).filter(|c| !c.is_empty()) {
             match stores.get(code) {
                 Some(id) => store_ids.push(*id),
                 None => errors.push(RowError {
@@ -251,11 +240,8 @@ mod tests {
 
     #[test]
     fn chinese_headers_are_understood() {
-        let rows = store_rows(
-            &s(&["门店编码", "门店名称", "纬度", "经度"]),
-            &[s(&["SH1", "静安店", "31.2", "121.4"])],
-        )
-        .expect("valid");
+        let rows = store_rows(&s(&["门店编码", "门店名称", "纬度", "经度"]), &[s(&["SH1", "静安店", "31.2", "121.4"])])
+            .expect("valid");
         assert_eq!(rows[0].code, "SH1");
         assert_eq!(rows[0].lat, Some(31.2));
     }
@@ -273,15 +259,7 @@ mod tests {
         )
         .unwrap_err();
         let got: Vec<_> = errs.iter().map(|e| (e.line, e.code.as_str())).collect();
-        assert_eq!(
-            got,
-            [
-                (3, "out_of_range"),
-                (4, "duplicate_code"),
-                (5, "not_a_number"),
-                (5, "incomplete_location")
-            ]
-        );
+        assert_eq!(got, [(3, "out_of_range"), (4, "duplicate_code"), (5, "not_a_number"), (5, "incomplete_location")]);
     }
 
     #[test]
@@ -294,19 +272,12 @@ mod tests {
     #[test]
     fn staff_rows_resolve_store_codes() {
         let stores = HashMap::from([("SH1".to_string(), 10), ("SH2".to_string(), 11)]);
-        let ok = staff_rows(
-            &s(&["userid", "name", "stores", "active"]),
-            &[s(&["li", "李", "SH1;SH2", "是"])],
-            &stores,
-        )
-        .expect("valid");
+        let ok = staff_rows(&s(&["userid", "name", "stores", "active"]), &[s(&["li", "李", "SH1;SH2", "是"])], &stores)
+            .expect("valid");
         assert_eq!(ok[0].store_ids, [10, 11]);
-        let errs = staff_rows(
-            &s(&["userid", "name", "stores"]),
-            &[s(&["li", "李", "SH9"]), s(&["li", "李", ""])],
-            &stores,
-        )
-        .unwrap_err();
+        let errs =
+            staff_rows(&s(&["userid", "name", "stores"]), &[s(&["li", "李", "SH9"]), s(&["li", "李", ""])], &stores)
+                .unwrap_err();
         let got: Vec<_> = errs.iter().map(|e| (e.line, e.code.as_str())).collect();
         assert_eq!(got, [(2, "unknown_store"), (3, "duplicate_userid")]);
     }

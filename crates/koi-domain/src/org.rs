@@ -38,19 +38,9 @@ impl CorpDraft {
         let callback_token = c.ident("token", &self.callback_token, 32, &[]);
         let key = self.encoding_aes_key.trim().to_string();
         if key.len() != 43 || !key.chars().all(|ch| ch.is_ascii_alphanumeric()) {
-            c.push(
-                "aes_key",
-                "invalid_aes_key",
-                "EncodingAESKey must be 43 letters and digits",
-            );
+            c.push("aes_key", "invalid_aes_key", "EncodingAESKey must be 43 letters and digits");
         }
-        c.finish(CorpDraft {
-            name,
-            wecom_corp_id,
-            app_secret,
-            callback_token,
-            encoding_aes_key: key,
-        })
+        c.finish(CorpDraft { name, wecom_corp_id, app_secret, callback_token, encoding_aes_key: key })
     }
 }
 
@@ -100,26 +90,14 @@ impl StoreDraft {
         if self.lat.is_some() != self.lng.is_some() {
             c.push("lat", "incomplete_location", "give both lat and lng, or neither");
         }
-        c.finish(StoreDraft {
-            code,
-            name,
-            address,
-            lat: self.lat,
-            lng: self.lng,
-            region,
-            kind,
-        })
+        c.finish(StoreDraft { code, name, address, lat: self.lat, lng: self.lng, region, kind })
     }
 }
 
 fn check_coordinate(c: &mut Checker, field: &str, value: Option<f64>, limit: f64) {
     if let Some(v) = value {
         if !v.is_finite() || v.abs() > limit {
-            c.push(
-                field,
-                "out_of_range",
-                format!("{field} must be between -{limit} and {limit}"),
-            );
+            c.push(field, "out_of_range", format!("{field} must be between -{limit} and {limit}"));
         }
     }
 }
@@ -166,13 +144,7 @@ impl StaffDraft {
         let mut store_ids = self.store_ids;
         store_ids.sort_unstable();
         store_ids.dedup();
-        c.finish(StaffDraft {
-            userid,
-            name,
-            mobile,
-            active: self.active,
-            store_ids,
-        })
+        c.finish(StaffDraft { userid, name, mobile, active: self.active, store_ids })
     }
 }
 
@@ -198,33 +170,16 @@ mod tests {
 
     #[test]
     fn a_bad_latitude_names_the_field() {
-        let err = StoreDraft {
-            lat: Some(91.0),
-            ..store()
-        }
-        .validate()
-        .unwrap_err();
+        let err = StoreDraft { lat: Some(91.0), ..store() }.validate().unwrap_err();
         assert_eq!(err.0[0].field, "lat");
         assert_eq!(err.0[0].code, "out_of_range");
-        let err = StoreDraft {
-            lng: Some(f64::NAN),
-            ..store()
-        }
-        .validate()
-        .unwrap_err();
+        let err = StoreDraft { lng: Some(f64::NAN), ..store() }.validate().unwrap_err();
         assert_eq!(err.0[0].field, "lng");
     }
 
     #[test]
     fn all_problems_are_reported_at_once() {
-        let err = StoreDraft {
-            code: "a b".into(),
-            name: "".into(),
-            lat: None,
-            ..store()
-        }
-        .validate()
-        .unwrap_err();
+        let err = StoreDraft { code: "a b".into(), name: "".into(), lat: None, ..store() }.validate().unwrap_err();
         let fields: Vec<_> = err.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["code", "name", "lat"]);
     }
@@ -232,34 +187,15 @@ mod tests {
     #[test]
     fn names_count_characters_not_bytes() {
         let long_cjk = "店".repeat(64);
-        assert!(StoreDraft {
-            name: long_cjk.clone(),
-            ..store()
-        }
-        .validate()
-        .is_ok());
-        assert!(StoreDraft {
-            name: format!("{long_cjk}店"),
-            ..store()
-        }
-        .validate()
-        .is_err());
+        assert!(StoreDraft { name: long_cjk.clone(), ..store() }.validate().is_ok());
+        assert!(StoreDraft { name: format!("{long_cjk}店"), ..store() }.validate().is_err());
     }
 
     #[test]
     fn staff_userids_are_ascii() {
-        let ok = StaffDraft {
-            userid: "li.na@01".into(),
-            name: "李娜".into(),
-            active: true,
-            ..Default::default()
-        };
+        let ok = StaffDraft { userid: "li.na@01".into(), name: "李娜".into(), active: true, ..Default::default() };
         assert!(ok.validate().is_ok());
-        let bad = StaffDraft {
-            userid: "李娜".into(),
-            name: "李娜".into(),
-            ..Default::default()
-        };
+        let bad = StaffDraft { userid: "李娜".into(), name: "李娜".into(), ..Default::default() };
         assert_eq!(bad.validate().unwrap_err().0[0].code, "invalid_chars");
     }
 
@@ -273,10 +209,7 @@ mod tests {
             encoding_aes_key: "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C".into(),
         };
         assert!(good.clone().validate().is_ok());
-        let bad = CorpDraft {
-            encoding_aes_key: "short".into(),
-            ..good
-        };
+        let bad = CorpDraft { encoding_aes_key: "short".into(), ..good };
         assert_eq!(bad.validate().unwrap_err().0[0].field, "aes_key");
     }
 }

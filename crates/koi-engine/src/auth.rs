@@ -80,29 +80,15 @@ impl Engine {
         let token = new_token();
         let now = now_ms();
         self.db
-            .create_session(
-                &token_hash(&token),
-                creds.user_id,
-                &new_token(),
-                now,
-                now + self.settings.session_ttl_ms,
-            )
+            .create_session(&token_hash(&token), creds.user_id, &new_token(), now, now + self.settings.session_ttl_ms)
             .await?;
         tracing::info!(user_id = creds.user_id, "login");
         Ok(token)
     }
 
     pub async fn session(&self, token: &str) -> Result<SessionContext> {
-        let s = self
-            .db
-            .session(&token_hash(token), now_ms())
-            .await?
-            .ok_or(EngineError::Unauthenticated)?;
-        Ok(SessionContext {
-            principal: principal_of(&s.user),
-            user: s.user,
-            csrf_token: s.csrf_token,
-        })
+        let s = self.db.session(&token_hash(token), now_ms()).await?.ok_or(EngineError::Unauthenticated)?;
+        Ok(SessionContext { principal: principal_of(&s.user), user: s.user, csrf_token: s.csrf_token })
     }
 
     pub async fn logout(&self, token: &str) -> Result<()> {
@@ -111,18 +97,8 @@ impl Engine {
 
     /// The principal behind an `Authorization: Bearer koi_…` key.
     pub async fn api_principal(&self, token: &str) -> Result<Principal> {
-        let key = self
-            .db
-            .api_key_by_hash(&token_hash(token), now_ms())
-            .await?
-            .ok_or(EngineError::Unauthenticated)?;
-        Ok(Principal {
-            corp_id: key.corp_id,
-            role: key.role,
-            user_id: None,
-            store_ids: vec![],
-            staff_id: None,
-        })
+        let key = self.db.api_key_by_hash(&token_hash(token), now_ms()).await?.ok_or(EngineError::Unauthenticated)?;
+        Ok(Principal { corp_id: key.corp_id, role: key.role, user_id: None, store_ids: vec![], staff_id: None })
     }
 
     pub async fn issue_api_key(&self, who: &Principal, name: &str, role: Role) -> Result<IssuedKey> {
@@ -135,15 +111,12 @@ impl Engine {
         }
         if !role.allowed_for_api_key() {
             return Err(
-                koi_domain::ValidationError::one("role", "invalid_role", "API keys are owner or hq_operator").into(),
+                koi_domain::ValidationError::one("role", "invalid_role", "API keys are owner or hq_operator").into()
             );
         }
         let token = format!("koi_{}", new_token());
         let prefix = token[..12].to_string();
-        let id = self
-            .db
-            .create_api_key(who.corp_id, name, &prefix, &token_hash(&token), role, now_ms())
-            .await?;
+        let id = self.db.create_api_key(who.corp_id, name, &prefix, &token_hash(&token), role, now_ms()).await?;
         Ok(IssuedKey { id, token })
     }
 

@@ -21,21 +21,11 @@ pub struct DemoBrand {
 }
 
 fn random_alnum(n: usize) -> String {
-    rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(n)
-        .map(char::from)
-        .collect()
+    rand::thread_rng().sample_iter(&Alphanumeric).take(n).map(char::from).collect()
 }
 
 const STORES: [(&str, &str, &str, f64, f64); 2] = [
-    (
-        "SH-JA",
-        "静安嘉里中心店",
-        "上海市静安区南京西路1515号",
-        31.2243,
-        121.4465,
-    ),
+    ("SH-JA", "静安嘉里中心店", "上海市静安区南京西路1515号", 31.2243, 121.4465),
     ("SH-XJH", "徐家汇港汇店", "上海市徐汇区虹桥路1号", 31.1951, 121.4372),
 ];
 
@@ -94,9 +84,9 @@ impl Engine {
 
         let password = password.unwrap_or_else(|| random_alnum(12));
         let people = [
-            ("admin", "品牌管理员", "owner", vec![]),
-            ("operator", "总部运营", "hq_operator", vec![]),
-            ("jingan", "静安店长", "store_manager", vec![store_ids[0]]),
+            ("admin", "林悦", "owner", vec![]),
+            ("operator", "周敏", "hq_operator", vec![]),
+            ("jingan", "陈思", "store_manager", vec![store_ids[0]]),
         ];
         let mut users = Vec::new();
         for (username, display, role, stores) in people {
@@ -110,10 +100,6 @@ impl Engine {
             self.add_user(corp_id, &input).await?;
             users.push((username.to_string(), role.to_string()));
         }
-        Ok(DemoBrand {
-            corp_id,
-            users,
-            password,
-        })
+        Ok(DemoBrand { corp_id, users, password })
     }
 }

@@ -7,7 +7,7 @@ use koi_domain::access::Action;
 use koi_domain::jobs::JobState;
 use koi_store::events::NewEvent;
 use koi_store::jobs::{ClaimedJob, JobRecord, NewJob};
-use koi_store::now_ms;
+use koi_store::{now_ms, Tx};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -27,12 +27,7 @@ pub struct WorkerConfig {
 
 impl WorkerConfig {
     pub fn new(id: impl Into<String>) -> Self {
-        WorkerConfig {
-            id: id.into(),
-            batch: 16,
-            lease_ms: 5 * 60_000,
-            idle_poll: Duration::from_millis(250),
-        }
+        WorkerConfig { id: id.into(), batch: 16, lease_ms: 5 * 60_000, idle_poll: Duration::from_millis(250) }
     }
 }
 
@@ -45,11 +40,7 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(engine: Engine, config: WorkerConfig) -> Self {
-        Worker {
-            engine,
-            config,
-            wake: Arc::new(Notify::new()),
-        }
+        Worker { engine, config, wake: Arc::new(Notify::new()) }
     }
 
     /// Claims and runs jobs until `stop` turns true; finishes the batch in hand.
@@ -62,11 +53,8 @@ impl Worker {
                 last_prune = now;
                 self.housekeeping(now).await;
             }
-            let claimed = self
-                .engine
-                .db
-                .claim_jobs(&self.config.id, self.config.batch, self.config.lease_ms, now)
-                .await;
+            let claimed =
+                self.engine.db.claim_jobs(&self.config.id, self.config.batch, self.config.lease_ms, now).await;
             let jobs = match claimed {
                 Ok(jobs) => jobs,
                 Err(e) => {
@@ -89,12 +77,28 @@ impl Worker {
         tracing::info!(worker = %self.config.id, "job worker stopped");
     }
 
+    /// Runs a job's writes and its completion in one transaction, so a job
+    /// whose worker dies, or loses its lease, leaves no half-done effects and
+    /// is done exactly once by whoever holds it next.
     async fn execute(&self, job: ClaimedJob) {
-        let outcome = self.run(&job).await;
-        let now = now_ms();
         let db = &self.engine.db;
+        let outcome = match db.begin().await {
+            Ok(mut tx) => match self.run(&job, &mut tx).await {
+                Ok(()) => match tx.complete_job(job.id, &self.config.id, now_ms()).await {
+                    Ok(true) => tx.commit().await.map_err(|e| e.to_string()),
+                    Ok(false) => {
+                        tracing::warn!(job = job.id, "lease lost before the job finished; its work is rolled back");
+                        return;
+                    }
+                    Err(e) => Err(e.to_string()),
+                },
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        let now = now_ms();
         let result = match outcome {
-            Ok(()) => db.complete_job(job.id, &self.config.id, now).await.map(|_| ()),
+            Ok(()) => Ok(()),
             Err(error) => {
                 let state = db.fail_job(&job, &self.config.id, &error, now).await;
                 if let Ok(JobState::Dead) = state {
@@ -111,14 +115,14 @@ impl Worker {
         }
     }
 
-    async fn run(&self, job: &ClaimedJob) -> std::result::Result<(), String> {
+    async fn run(&self, job: &ClaimedJob, tx: &mut Tx) -> std::result::Result<(), String> {
         match job.kind.as_str() {
-            SELFTEST => self.selftest(job).await,
+            SELFTEST => self.selftest(job, tx).await,
             other => Err(format!("no handler for job kind {other:?}")),
         }
     }
 
-    async fn selftest(&self, job: &ClaimedJob) -> std::result::Result<(), String> {
+    async fn selftest(&self, job: &ClaimedJob, tx: &mut Tx) -> std::result::Result<(), String> {
         let payload: serde_json::Value = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
         if payload.get("fail").and_then(|v| v.as_bool()) == Some(true) {
             return Err("self-test job asked to fail".into());
@@ -135,7 +139,7 @@ impl Worker {
             dedup_key: None,
             occurred_at: now,
         };
-        self.engine.db.append_event(&e, now).await.map_err(|e| e.to_string())?;
+        tx.append_event(&e, now).await.map_err(|e| e.to_string())?;
         Ok(())
     }
 

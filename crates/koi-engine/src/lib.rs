@@ -25,9 +25,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings {
-            session_ttl_ms: 12 * 3600 * 1000,
-        }
+        Settings { session_ttl_ms: 12 * 3600 * 1000 }
     }
 }
 

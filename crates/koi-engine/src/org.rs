@@ -40,18 +40,10 @@ async fn record(tx: &mut Tx, who: &Principal, kind: &str, subject: String, paylo
 /// on Chinese Windows are GB18030, not UTF-8; both are accepted.
 pub fn read_csv(bytes: &[u8]) -> Result<(Vec<String>, Vec<Vec<String>>)> {
     let bad = |code: &str, message: String| {
-        EngineError::ImportRejected(vec![RowError {
-            line: 1,
-            field: "file".into(),
-            code: code.into(),
-            message,
-        }])
+        EngineError::ImportRejected(vec![RowError { line: 1, field: "file".into(), code: code.into(), message }])
     };
     if bytes.len() > MAX_IMPORT_BYTES {
-        return Err(bad(
-            "file_too_large",
-            format!("the file is over {} MiB", MAX_IMPORT_BYTES / 1024 / 1024),
-        ));
+        return Err(bad("file_too_large", format!("the file is over {} MiB", MAX_IMPORT_BYTES / 1024 / 1024)));
     }
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t.to_string(),
@@ -63,10 +55,7 @@ pub fn read_csv(bytes: &[u8]) -> Result<(Vec<String>, Vec<Vec<String>>)> {
             t.into_owned()
         }
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
     let headers = reader
         .headers()
         .map_err(|e| bad("bad_csv", format!("cannot read the header: {e}")))?
@@ -83,10 +72,7 @@ pub fn read_csv(bytes: &[u8]) -> Result<(Vec<String>, Vec<Vec<String>>)> {
             continue;
         }
         if rows.len() == MAX_IMPORT_ROWS {
-            return Err(bad(
-                "too_many_rows",
-                format!("at most {MAX_IMPORT_ROWS} rows per import"),
-            ));
+            return Err(bad("too_many_rows", format!("at most {MAX_IMPORT_ROWS} rows per import")));
         }
         rows.push(rec.iter().map(String::from).collect());
     }
@@ -121,14 +107,8 @@ impl Engine {
         let d = draft.validate()?;
         self.db.update_corp(who.corp_id, &d).await?;
         let mut tx = self.db.begin().await?;
-        record(
-            &mut tx,
-            who,
-            "corp.updated",
-            format!("corp:{}", who.corp_id),
-            serde_json::json!({ "name": d.name }),
-        )
-        .await?;
+        record(&mut tx, who, "corp.updated", format!("corp:{}", who.corp_id), serde_json::json!({ "name": d.name }))
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -188,10 +168,7 @@ impl Engine {
         require(who, Action::CreateStores)?;
         let (headers, rows) = read_csv(csv)?;
         let drafts = import::store_rows(&headers, &rows).map_err(EngineError::ImportRejected)?;
-        let mut report = ImportReport {
-            rows: drafts.len(),
-            ..Default::default()
-        };
+        let mut report = ImportReport { rows: drafts.len(), ..Default::default() };
         let now = now_ms();
         let mut tx = self.db.begin().await?;
         for d in &drafts {
@@ -207,14 +184,7 @@ impl Engine {
             }
         }
         let summary = serde_json::json!({ "kind": "stores", "created": report.created, "updated": report.updated });
-        record(
-            &mut tx,
-            who,
-            "import.completed",
-            format!("corp:{}", who.corp_id),
-            summary,
-        )
-        .await?;
+        record(&mut tx, who, "import.completed", format!("corp:{}", who.corp_id), summary).await?;
         tx.commit().await?;
         Ok(report)
     }
@@ -253,21 +223,12 @@ impl Engine {
         require(who, Action::EditStaff)?;
         let d = draft.validate()?;
         if who.role == koi_domain::access::Role::StoreManager && d.store_ids.is_empty() {
-            return Err(
-                ValidationError::one("store_ids", "required", "assign the member to one of your stores").into(),
-            );
+            return Err(ValidationError::one("store_ids", "required", "assign the member to one of your stores").into());
         }
         self.check_store_ids(who, &d.store_ids).await?;
         let mut tx = self.db.begin().await?;
         let id = tx.insert_staff(who.corp_id, &d, now_ms()).await?;
-        record(
-            &mut tx,
-            who,
-            "staff.created",
-            format!("staff:{id}"),
-            serde_json::json!({ "userid": d.userid }),
-        )
-        .await?;
+        record(&mut tx, who, "staff.created", format!("staff:{id}"), serde_json::json!({ "userid": d.userid })).await?;
         tx.commit().await?;
         self.staff(who, id).await
     }
@@ -278,8 +239,7 @@ impl Engine {
         let current = self.staff(who, id).await?;
         let mut d = draft.validate()?;
         self.check_store_ids(who, &d.store_ids).await?;
-        d.store_ids
-            .extend(current.store_ids.iter().filter(|s| !who.sees_store(**s)));
+        d.store_ids.extend(current.store_ids.iter().filter(|s| !who.sees_store(**s)));
         d.store_ids.sort_unstable();
         d.store_ids.dedup();
         let mut tx = self.db.begin().await?;
@@ -302,10 +262,7 @@ impl Engine {
         let (headers, rows) = read_csv(csv)?;
         let codes = self.db.store_codes(who.corp_id).await?;
         let drafts = import::staff_rows(&headers, &rows, &codes).map_err(EngineError::ImportRejected)?;
-        let mut report = ImportReport {
-            rows: drafts.len(),
-            ..Default::default()
-        };
+        let mut report = ImportReport { rows: drafts.len(), ..Default::default() };
         let now = now_ms();
         let mut tx = self.db.begin().await?;
         for d in &drafts {
@@ -321,14 +278,7 @@ impl Engine {
             }
         }
         let summary = serde_json::json!({ "kind": "staff", "created": report.created, "updated": report.updated });
-        record(
-            &mut tx,
-            who,
-            "import.completed",
-            format!("corp:{}", who.corp_id),
-            summary,
-        )
-        .await?;
+        record(&mut tx, who, "import.completed", format!("corp:{}", who.corp_id), summary).await?;
         tx.commit().await?;
         Ok(report)
     }

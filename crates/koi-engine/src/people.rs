@@ -24,18 +24,12 @@ impl Engine {
     /// act as the machine's administrator.
     pub async fn add_user(&self, corp_id: i64, input: &UserInput) -> Result<i64> {
         let role = Role::parse(input.role.trim()).ok_or_else(|| {
-            ValidationError::one(
-                "role",
-                "invalid_role",
-                "role is owner, hq_operator, store_manager or guide",
-            )
+            ValidationError::one("role", "invalid_role", "role is owner, hq_operator, store_manager or guide")
         })?;
         let username = input.username.trim().to_lowercase();
         let mut problems = Vec::new();
         if !(3..=32).contains(&username.len())
-            || !username
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
+            || !username.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
         {
             problems.push(koi_domain::FieldError::new(
                 "username",
@@ -51,12 +45,8 @@ impl Engine {
             ));
         }
         let known = self.db.store_codes(corp_id).await?;
-        let store_ids: Vec<i64> = input
-            .store_ids
-            .iter()
-            .copied()
-            .filter(|id| known.values().any(|k| k == id))
-            .collect();
+        let store_ids: Vec<i64> =
+            input.store_ids.iter().copied().filter(|id| known.values().any(|k| k == id)).collect();
         if role == Role::StoreManager && store_ids.is_empty() {
             problems.push(koi_domain::FieldError::new(
                 "store_ids",
@@ -67,11 +57,8 @@ impl Engine {
         if !problems.is_empty() {
             return Err(ValidationError(problems).into());
         }
-        let display = if input.display_name.trim().is_empty() {
-            username.clone()
-        } else {
-            input.display_name.trim().to_string()
-        };
+        let display =
+            if input.display_name.trim().is_empty() { username.clone() } else { input.display_name.trim().to_string() };
         let hash = hash_password(&input.password);
         let user = NewUser {
             corp_id,
@@ -136,14 +123,8 @@ impl Engine {
         if password.chars().count() < MIN_PASSWORD_CHARS {
             return Err(ValidationError::one("password", "too_short", "password needs at least 8 characters").into());
         }
-        let creds = self
-            .db
-            .credentials(username)
-            .await?
-            .ok_or(EngineError::NotFound("user"))?;
-        self.db
-            .set_password_hash(creds.user_id, &hash_password(password))
-            .await?;
+        let creds = self.db.credentials(username).await?.ok_or(EngineError::NotFound("user"))?;
+        self.db.set_password_hash(creds.user_id, &hash_password(password)).await?;
         Ok(())
     }
 }

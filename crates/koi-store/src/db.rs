@@ -88,9 +88,7 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
                 .await?;
-            return Ok(Db {
-                pools: Pools::Postgres(pool),
-            });
+            return Ok(Db { pools: Pools::Postgres(pool) });
         }
         let path = url
             .strip_prefix("sqlite://")
@@ -116,13 +114,8 @@ impl Db {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts.clone())
             .await?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts.read_only(true))
-            .await?;
-        Ok(Db {
-            pools: Pools::Sqlite { write, read },
-        })
+        let read = SqlitePoolOptions::new().max_connections(4).connect_with(opts.read_only(true)).await?;
+        Ok(Db { pools: Pools::Sqlite { write, read } })
     }
 
     pub fn backend(&self) -> Backend {
@@ -145,19 +138,14 @@ impl Db {
                 POSTGRES_MIGRATIONS,
             ),
         };
-        on_pool!(self, true, |c| sqlx::query(create)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        on_pool!(self, true, |c| sqlx::query(create).execute(c).await.map(|r| r.rows_affected()))?;
         let mut ran = 0;
         for (version, sql) in list {
             let mut tx = self.begin().await?;
             // Two nodes starting at once: the second waits on the first's lock
             // and then sees the version recorded.
             if let Tx::Postgres(t) = &mut tx {
-                sqlx::query("SELECT pg_advisory_xact_lock(7355608)")
-                    .execute(&mut **t)
-                    .await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(7355608)").execute(&mut **t).await?;
             }
             let done: Option<i64> = on_tx!(&mut tx, |c| {
                 sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
@@ -168,15 +156,9 @@ impl Db {
             if done.is_some() {
                 continue;
             }
-            let migration = |source| StoreError::Migration {
-                version: *version,
-                source,
-            };
-            on_tx!(&mut tx, |c| sqlx::raw_sql(sql)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected()))
-            .map_err(migration)?;
+            let migration = |source| StoreError::Migration { version: *version, source };
+            on_tx!(&mut tx, |c| sqlx::raw_sql(sql).execute(&mut *c).await.map(|r| r.rows_affected()))
+                .map_err(migration)?;
             on_tx!(&mut tx, |c| {
                 sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
                     .bind(version)
@@ -201,10 +183,7 @@ impl Db {
 
     /// A cheap round trip, for health checks.
     pub async fn ping(&self) -> Result<()> {
-        on_pool!(self, false, |c| sqlx::query("SELECT 1")
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected()))?;
+        on_pool!(self, false, |c| sqlx::query("SELECT 1").execute(c).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -231,8 +210,5 @@ impl Tx {
 
 /// Wall-clock milliseconds; the store stamps rows with it where callers do not.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

@@ -21,14 +21,7 @@ pub struct NewJob<'a> {
 
 impl<'a> NewJob<'a> {
     pub fn new(corp_id: Option<i64>, kind: &'a str, payload: &'a str, now: i64) -> Self {
-        NewJob {
-            corp_id,
-            kind,
-            payload,
-            priority: 100,
-            run_at: now,
-            max_attempts: DEFAULT_MAX_ATTEMPTS,
-        }
+        NewJob { corp_id, kind, payload, priority: 100, run_at: now, max_attempts: DEFAULT_MAX_ATTEMPTS }
     }
 }
 
@@ -104,6 +97,25 @@ const CLAIMABLE: &str = "SELECT id FROM jobs WHERE (state = 'queued' AND run_at 
                          OR (state = 'running' AND locked_until < $3) ORDER BY priority, run_at, id LIMIT $4";
 
 impl Tx {
+    /// Marks a job done, if `worker` still holds it. Run in the transaction
+    /// that holds the job's writes: if the lease was lost, the caller rolls
+    /// back and the job's effects happen once, through whoever holds it now.
+    pub async fn complete_job(&mut self, id: i64, worker: &str, now: i64) -> Result<bool> {
+        let n = on_tx!(self, |c| {
+            sqlx::query(
+                "UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, last_error = NULL, updated_at = $1 \
+                 WHERE id = $2 AND locked_by = $3 AND state = 'running'",
+            )
+            .bind(now)
+            .bind(id)
+            .bind(worker)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
+    }
+
     pub async fn enqueue(&mut self, job: &NewJob<'_>, now: i64) -> Result<i64> {
         let sql =
             "INSERT INTO jobs (corp_id, kind, payload, priority, state, max_attempts, run_at, created_at, updated_at) \
@@ -145,31 +157,18 @@ impl Db {
              WHERE id IN ({CLAIMABLE}{lock}) RETURNING id, corp_id, kind, payload, attempts, max_attempts"
         );
         let mut jobs: Vec<ClaimedJob> = on_pool!(self, true, |c| {
-            sqlx::query_as(&sql)
-                .bind(worker)
-                .bind(now + lease_ms)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(c)
-                .await
+            sqlx::query_as(&sql).bind(worker).bind(now + lease_ms).bind(now).bind(limit).fetch_all(c).await
         })?;
         jobs.sort_by_key(|j| j.id);
         Ok(jobs)
     }
 
-    /// Marks a job done, if `worker` still holds it.
+    /// Marks a job done, if `worker` still holds it, in its own transaction.
     pub async fn complete_job(&self, id: i64, worker: &str, now: i64) -> Result<bool> {
-        let n = on_pool!(self, true, |c| {
-            sqlx::query(
-                "UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, last_error = NULL, updated_at = $1 \
-                 WHERE id = $2 AND locked_by = $3 AND state = 'running'",
-            )
-            .bind(now)
-            .bind(id)
-            .bind(worker)
-            .execute(c).await.map(|r| r.rows_affected())
-        })?;
-        Ok(n == 1)
+        let mut tx = self.begin().await?;
+        let done = tx.complete_job(id, worker, now).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Records a failure: the job is retried after a backoff, or becomes a

@@ -139,10 +139,8 @@ impl Db {
 
     pub async fn corp_by_wecom_id(&self, wecom_corp_id: &str) -> Result<Option<Corp>> {
         let sql = format!("SELECT {CORP_COLUMNS} FROM corps WHERE wecom_corp_id = $1");
-        let row: Option<CorpRow> = on_pool!(self, false, |c| sqlx::query_as(&sql)
-            .bind(wecom_corp_id)
-            .fetch_optional(c)
-            .await)?;
+        let row: Option<CorpRow> =
+            on_pool!(self, false, |c| sqlx::query_as(&sql).bind(wecom_corp_id).fetch_optional(c).await)?;
         Ok(row.map(Corp::from))
     }
 
@@ -160,21 +158,15 @@ impl Db {
 
     pub async fn store(&self, corp_id: i64, id: i64) -> Result<Option<Store>> {
         let sql = format!("SELECT {STORE_COLUMNS} FROM stores WHERE corp_id = $1 AND id = $2");
-        let row: Option<StoreRow> = on_pool!(self, false, |c| sqlx::query_as(&sql)
-            .bind(corp_id)
-            .bind(id)
-            .fetch_optional(c)
-            .await)?;
+        let row: Option<StoreRow> =
+            on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(id).fetch_optional(c).await)?;
         Ok(row.map(Store::from))
     }
 
     /// Store code → id, for resolving codes in imports.
     pub async fn store_codes(&self, corp_id: i64) -> Result<HashMap<String, i64>> {
         let rows: Vec<(String, i64)> = on_pool!(self, false, |c| {
-            sqlx::query_as("SELECT code, id FROM stores WHERE corp_id = $1")
-                .bind(corp_id)
-                .fetch_all(c)
-                .await
+            sqlx::query_as("SELECT code, id FROM stores WHERE corp_id = $1").bind(corp_id).fetch_all(c).await
         })?;
         Ok(rows.into_iter().collect())
     }
@@ -203,11 +195,8 @@ impl Db {
 
     pub async fn staff(&self, corp_id: i64, id: i64) -> Result<Option<Staff>> {
         let sql = format!("SELECT {STAFF_COLUMNS} FROM staff WHERE corp_id = $1 AND id = $2");
-        let row: Option<StaffRow> = on_pool!(self, false, |c| sqlx::query_as(&sql)
-            .bind(corp_id)
-            .bind(id)
-            .fetch_optional(c)
-            .await)?;
+        let row: Option<StaffRow> =
+            on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(id).fetch_optional(c).await)?;
         let Some(row) = row else { return Ok(None) };
         let stores: Vec<i64> = on_pool!(self, false, |c| {
             sqlx::query_scalar(

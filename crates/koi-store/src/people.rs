@@ -147,11 +147,7 @@ impl Db {
                 .fetch_optional(c)
                 .await
         })?;
-        Ok(row.map(|(user_id, password_hash, active)| Credentials {
-            user_id,
-            password_hash,
-            active,
-        }))
+        Ok(row.map(|(user_id, password_hash, active)| Credentials { user_id, password_hash, active }))
     }
 
     pub async fn users(&self, corp_id: i64) -> Result<Vec<User>> {
@@ -174,11 +170,8 @@ impl Db {
 
     pub async fn user(&self, corp_id: i64, id: i64) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE corp_id = $1 AND id = $2");
-        let row: Option<UserRow> = on_pool!(self, false, |c| sqlx::query_as(&sql)
-            .bind(corp_id)
-            .bind(id)
-            .fetch_optional(c)
-            .await)?;
+        let row: Option<UserRow> =
+            on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(id).fetch_optional(c).await)?;
         let Some(row) = row else { return Ok(None) };
         let stores = self.user_store_ids(corp_id, id).await?;
         Ok(Some(row.into_user(stores)))
@@ -259,11 +252,7 @@ impl Db {
         let sql = format!(
             "SELECT s.csrf_token, s.expires_at, {} FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.active = $3",
-            USER_COLUMNS
-                .split(", ")
-                .map(|c| format!("u.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
         );
         #[derive(sqlx::FromRow)]
         struct Row {
@@ -273,20 +262,11 @@ impl Db {
             user: UserRow,
         }
         let row: Option<Row> = on_pool!(self, false, |c| {
-            sqlx::query_as(&sql)
-                .bind(token_hash)
-                .bind(now)
-                .bind(true)
-                .fetch_optional(c)
-                .await
+            sqlx::query_as(&sql).bind(token_hash).bind(now).bind(true).fetch_optional(c).await
         })?;
         let Some(row) = row else { return Ok(None) };
         let stores = self.user_store_ids(row.user.corp_id, row.user.id).await?;
-        Ok(Some(Session {
-            user: row.user.into_user(stores),
-            csrf_token: row.csrf_token,
-            expires_at: row.expires_at,
-        }))
+        Ok(Some(Session { user: row.user.into_user(stores), csrf_token: row.csrf_token, expires_at: row.expires_at }))
     }
 
     pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
@@ -339,10 +319,8 @@ impl Db {
     /// so a busy integration does not turn every read into a write.
     pub async fn api_key_by_hash(&self, key_hash: &str, now: i64) -> Result<Option<ApiKey>> {
         let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL");
-        let row: Option<ApiKeyRow> = on_pool!(self, false, |c| sqlx::query_as(&sql)
-            .bind(key_hash)
-            .fetch_optional(c)
-            .await)?;
+        let row: Option<ApiKeyRow> =
+            on_pool!(self, false, |c| sqlx::query_as(&sql).bind(key_hash).fetch_optional(c).await)?;
         let Some(key) = row.map(ApiKey::from) else {
             return Ok(None);
         };

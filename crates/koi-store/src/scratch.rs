@@ -22,9 +22,7 @@ enum Cleanup {
 }
 
 fn unique_name() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     format!("koi_test_{}_{}", std::process::id(), nanos % 1_000_000_000_000)
 }
 
@@ -34,35 +32,23 @@ impl ScratchDb {
         let url = format!("sqlite://{}/koi.db", dir.display());
         let db = Db::open(&url).await?;
         db.migrate().await?;
-        Ok(ScratchDb {
-            url,
-            db,
-            cleanup: Cleanup::Dir(dir),
-        })
+        Ok(ScratchDb { url, db, cleanup: Cleanup::Dir(dir) })
     }
 
     pub async fn postgres() -> Result<ScratchDb> {
         let server = postgres_server();
         let name = unique_name();
-        let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
-            .await
-            .map_err(|e| {
-                StoreError::BadUrl(format!(
-                    "PostgreSQL at {server} is not reachable ({e}); start it or set KOI_TEST_POSTGRES"
-                ))
-            })?;
-        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await?;
+        let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres")).await.map_err(|e| {
+            StoreError::BadUrl(format!(
+                "PostgreSQL at {server} is not reachable ({e}); start it or set KOI_TEST_POSTGRES"
+            ))
+        })?;
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&mut admin).await?;
         admin.close().await?;
         let url = format!("{server}/{name}");
         let db = Db::open(&url).await?;
         db.migrate().await?;
-        Ok(ScratchDb {
-            url,
-            db,
-            cleanup: Cleanup::Postgres { server, name },
-        })
+        Ok(ScratchDb { url, db, cleanup: Cleanup::Postgres { server, name } })
     }
 
     /// Opens the same kind of database as `backend` names: `sqlite` or `postgres`.

@@ -80,14 +80,7 @@ async fn migrations_are_idempotent(db: &Db) {
 async fn corps_are_unique_by_wecom_id(db: &Db) {
     let a = corp(db, "wwA").await;
     let err = db
-        .create_corp(
-            &CorpDraft {
-                name: "x".into(),
-                wecom_corp_id: "wwA".into(),
-                ..Default::default()
-            },
-            NOW,
-        )
+        .create_corp(&CorpDraft { name: "x".into(), wecom_corp_id: "wwA".into(), ..Default::default() }, NOW)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { what: "corp_id" }), "{err:?}");
@@ -111,22 +104,11 @@ async fn stores_are_scoped_to_their_corp(db: &Db) {
 
     let codes: Vec<_> = db.stores(a).await.unwrap().into_iter().map(|s| s.code).collect();
     assert_eq!(codes, ["SH-1", "SH-2"]);
-    assert!(
-        db.store(b, s1).await.unwrap().is_none(),
-        "corp B must not read corp A's store"
-    );
+    assert!(db.store(b, s1).await.unwrap().is_none(), "corp B must not read corp A's store");
 
     let mut tx = db.begin().await.unwrap();
-    assert!(
-        !tx.update_store(b, s1, &store("X"), NOW + 1).await.unwrap(),
-        "corp B must not edit corp A's store"
-    );
-    let renamed = StoreDraft {
-        name: "静安旗舰店".into(),
-        lat: None,
-        lng: None,
-        ..store("SH-2")
-    };
+    assert!(!tx.update_store(b, s1, &store("X"), NOW + 1).await.unwrap(), "corp B must not edit corp A's store");
+    let renamed = StoreDraft { name: "静安旗舰店".into(), lat: None, lng: None, ..store("SH-2") };
     assert!(tx.update_store(a, s1, &renamed, NOW + 1).await.unwrap());
     tx.commit().await.unwrap();
     let s = db.store(a, s1).await.unwrap().unwrap();
@@ -158,11 +140,7 @@ async fn staff_bind_only_their_corps_stores(db: &Db) {
     assert_eq!(staff[0].store_ids, [sa], "a store of another corp is never bound");
 
     let mut tx = db.begin().await.unwrap();
-    let moved = StaffDraft {
-        active: false,
-        store_ids: vec![],
-        ..draft
-    };
+    let moved = StaffDraft { active: false, store_ids: vec![], ..draft };
     assert!(tx.update_staff(a, id, &moved, NOW + 5).await.unwrap());
     tx.commit().await.unwrap();
     let m = db.staff(a, id).await.unwrap().unwrap();
@@ -202,27 +180,18 @@ async fn sessions_end_on_expiry_and_deactivation(db: &Db) {
     assert_eq!(db.delete_expired_sessions(NOW + 2000).await.unwrap(), 1);
     assert!(db.session("t3", NOW + 10).await.unwrap().is_some());
     assert!(db.set_user_active(a, uid, false).await.unwrap());
-    assert!(
-        db.session("t3", NOW + 10).await.unwrap().is_none(),
-        "deactivation ends sessions"
-    );
+    assert!(db.session("t3", NOW + 10).await.unwrap().is_none(), "deactivation ends sessions");
     assert_eq!(db.users(a).await.unwrap()[0].store_ids, [s]);
 }
 
 async fn api_keys_resolve_until_revoked(db: &Db) {
     let a = corp(db, "wwA").await;
     let b = corp(db, "wwB").await;
-    let id = db
-        .create_api_key(a, "erp", "k1", "hash1", Role::HqOperator, NOW)
-        .await
-        .unwrap();
+    let id = db.create_api_key(a, "erp", "k1", "hash1", Role::HqOperator, NOW).await.unwrap();
     let k = db.api_key_by_hash("hash1", NOW + 1).await.unwrap().expect("key");
     assert_eq!((k.corp_id, k.role), (a, Role::HqOperator));
     assert_eq!(db.api_keys(a).await.unwrap()[0].last_used_at, Some(NOW + 1));
-    assert!(
-        !db.revoke_api_key(b, id, NOW).await.unwrap(),
-        "corp B cannot revoke corp A's key"
-    );
+    assert!(!db.revoke_api_key(b, id, NOW).await.unwrap(), "corp B cannot revoke corp A's key");
     assert!(db.revoke_api_key(a, id, NOW).await.unwrap());
     assert!(db.api_key_by_hash("hash1", NOW + 2).await.unwrap().is_none());
 }
@@ -232,9 +201,7 @@ async fn an_uncommitted_transaction_leaves_nothing(db: &Db) {
     {
         let mut tx = db.begin().await.unwrap();
         tx.insert_store(a, &store("GONE"), NOW).await.unwrap();
-        tx.enqueue(&NewJob::new(Some(a), "test.noop", "{}", NOW), NOW)
-            .await
-            .unwrap();
+        tx.enqueue(&NewJob::new(Some(a), "test.noop", "{}", NOW), NOW).await.unwrap();
         // dropped without commit
     }
     assert!(db.stores(a).await.unwrap().is_empty());
@@ -243,37 +210,22 @@ async fn an_uncommitted_transaction_leaves_nothing(db: &Db) {
 
 async fn jobs_retry_then_die(db: &Db) {
     let a = corp(db, "wwA").await;
-    let job = NewJob {
-        max_attempts: 2,
-        ..NewJob::new(Some(a), "test.fail", "{}", NOW)
-    };
+    let job = NewJob { max_attempts: 2, ..NewJob::new(Some(a), "test.fail", "{}", NOW) };
     let id = db.enqueue(&job, NOW).await.unwrap();
     let claimed = db.claim_jobs("w1", 10, 60_000, NOW).await.unwrap();
     assert_eq!(claimed.len(), 1);
-    assert_eq!(
-        db.fail_job(&claimed[0], "w1", "boom", NOW).await.unwrap(),
-        JobState::Queued
-    );
-    assert!(
-        db.claim_jobs("w1", 10, 60_000, NOW + 999).await.unwrap().is_empty(),
-        "backoff holds the job"
-    );
+    assert_eq!(db.fail_job(&claimed[0], "w1", "boom", NOW).await.unwrap(), JobState::Queued);
+    assert!(db.claim_jobs("w1", 10, 60_000, NOW + 999).await.unwrap().is_empty(), "backoff holds the job");
     let again = db.claim_jobs("w1", 10, 60_000, NOW + 1000).await.unwrap();
     assert_eq!(again[0].attempts, 2);
-    assert_eq!(
-        db.fail_job(&again[0], "w1", "boom again", NOW + 1000).await.unwrap(),
-        JobState::Dead
-    );
+    assert_eq!(db.fail_job(&again[0], "w1", "boom again", NOW + 1000).await.unwrap(), JobState::Dead);
     let dead = db.jobs(a, Some(JobState::Dead), 10).await.unwrap();
     assert_eq!((dead[0].id, dead[0].last_error.as_deref()), (id, Some("boom again")));
     let counts = db.job_counts(a).await.unwrap();
     assert!(counts.contains(&(JobState::Dead, 1)));
 
     assert!(db.retry_job(a, id, NOW + 2000).await.unwrap());
-    assert!(
-        !db.retry_job(a, id, NOW + 2000).await.unwrap(),
-        "only dead letters are retried"
-    );
+    assert!(!db.retry_job(a, id, NOW + 2000).await.unwrap(), "only dead letters are retried");
     let back = db.claim_jobs("w2", 10, 60_000, NOW + 2000).await.unwrap();
     assert_eq!(back[0].attempts, 1);
     assert!(db.complete_job(back[0].id, "w2", NOW + 2001).await.unwrap());
@@ -282,49 +234,21 @@ async fn jobs_retry_then_die(db: &Db) {
 
 async fn jobs_are_claimed_in_priority_order_under_a_lease(db: &Db) {
     let a = corp(db, "wwA").await;
-    let low = db
-        .enqueue(
-            &NewJob {
-                priority: 200,
-                ..NewJob::new(Some(a), "low", "{}", NOW)
-            },
-            NOW,
-        )
-        .await
-        .unwrap();
-    let high = db
-        .enqueue(
-            &NewJob {
-                priority: 10,
-                ..NewJob::new(Some(a), "high", "{}", NOW)
-            },
-            NOW,
-        )
-        .await
-        .unwrap();
-    let later = NewJob {
-        run_at: NOW + 50_000,
-        ..NewJob::new(Some(a), "later", "{}", NOW)
-    };
+    let low = db.enqueue(&NewJob { priority: 200, ..NewJob::new(Some(a), "low", "{}", NOW) }, NOW).await.unwrap();
+    let high = db.enqueue(&NewJob { priority: 10, ..NewJob::new(Some(a), "high", "{}", NOW) }, NOW).await.unwrap();
+    let later = NewJob { run_at: NOW + 50_000, ..NewJob::new(Some(a), "later", "{}", NOW) };
     db.enqueue(&later, NOW).await.unwrap();
 
     let first = db.claim_jobs("w1", 1, 1_000, NOW).await.unwrap();
     assert_eq!(first[0].id, high);
     let second = db.claim_jobs("w2", 5, 1_000, NOW).await.unwrap();
-    assert_eq!(
-        second.iter().map(|j| j.id).collect::<Vec<_>>(),
-        [low],
-        "the future job waits"
-    );
+    assert_eq!(second.iter().map(|j| j.id).collect::<Vec<_>>(), [low], "the future job waits");
 
     // w1 dies; after its lease the job goes to w3, and w1 can no longer finish it.
     let retaken = db.claim_jobs("w3", 5, 1_000, NOW + 1_001).await.unwrap();
     let ids: HashSet<_> = retaken.iter().map(|j| j.id).collect();
     assert_eq!(ids, HashSet::from([high, low]));
-    assert!(
-        !db.complete_job(high, "w1", NOW + 1_002).await.unwrap(),
-        "a lost lease cannot complete"
-    );
+    assert!(!db.complete_job(high, "w1", NOW + 1_002).await.unwrap(), "a lost lease cannot complete");
     assert!(db.complete_job(high, "w3", NOW + 1_002).await.unwrap());
 }
 
@@ -332,9 +256,7 @@ async fn concurrent_claimers_never_share_a_job(db: &Db) {
     let a = corp(db, "wwA").await;
     let mut tx = db.begin().await.unwrap();
     for i in 0..300 {
-        tx.enqueue(&NewJob::new(Some(a), "test.count", &format!("{{\"n\":{i}}}"), NOW), NOW)
-            .await
-            .unwrap();
+        tx.enqueue(&NewJob::new(Some(a), "test.count", &format!("{{\"n\":{i}}}"), NOW), NOW).await.unwrap();
     }
     tx.commit().await.unwrap();
     let mut workers = Vec::new();
@@ -378,47 +300,11 @@ async fn events_are_deduplicated_by_key(db: &Db) {
     };
     assert!(db.append_event(&e, NOW).await.unwrap().is_some());
     assert!(db.append_event(&e, NOW).await.unwrap().is_none(), "same key, same fact");
-    assert!(
-        db.append_event(
-            &NewEvent {
-                corp_id: b,
-                ..e.clone()
-            },
-            NOW
-        )
-        .await
-        .unwrap()
-        .is_some(),
-        "keys are per corp"
-    );
-    db.append_event(
-        &NewEvent {
-            dedup_key: None,
-            kind: "store.updated",
-            ..e.clone()
-        },
-        NOW,
-    )
-    .await
-    .unwrap();
-    db.append_event(
-        &NewEvent {
-            dedup_key: None,
-            kind: "store.updated",
-            ..e.clone()
-        },
-        NOW,
-    )
-    .await
-    .unwrap();
+    assert!(db.append_event(&NewEvent { corp_id: b, ..e.clone() }, NOW).await.unwrap().is_some(), "keys are per corp");
+    db.append_event(&NewEvent { dedup_key: None, kind: "store.updated", ..e.clone() }, NOW).await.unwrap();
+    db.append_event(&NewEvent { dedup_key: None, kind: "store.updated", ..e.clone() }, NOW).await.unwrap();
     assert_eq!(db.events(a, None, None, 10).await.unwrap().len(), 3);
-    assert_eq!(
-        db.events(a, Some("store.updated"), Some("store:1"), 10)
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(db.events(a, Some("store.updated"), Some("store:1"), 10).await.unwrap().len(), 2);
     assert!(db.events(a, None, Some("store:2"), 10).await.unwrap().is_empty());
 }
 

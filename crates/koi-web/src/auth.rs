@@ -86,19 +86,12 @@ impl FromRequestParts<AppState> for Console {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         // Nested routers see a path without their prefix; the original URI is
         // where the user should come back to.
-        let uri = parts
-            .extensions
-            .get::<axum::extract::OriginalUri>()
-            .map_or(&parts.uri, |o| &o.0);
+        let uri = parts.extensions.get::<axum::extract::OriginalUri>().map_or(&parts.uri, |o| &o.0);
         let path = uri.path_and_query().map_or("/console".to_string(), |p| p.to_string());
         let token =
             cookie(&parts.headers, SESSION_COOKIE).ok_or_else(|| LoginRedirect(path.clone()).into_response())?;
         match state.engine.session(token).await {
-            Ok(ctx) => Ok(Console {
-                ctx,
-                lang: lang_of(&parts.headers),
-                path,
-            }),
+            Ok(ctx) => Ok(Console { ctx, lang: lang_of(&parts.headers), path }),
             Err(EngineError::Unauthenticated) => Err(LoginRedirect(path).into_response()),
             Err(e) => Err(WebError::from(e).into_response()),
         }
@@ -114,17 +107,11 @@ pub struct ConsoleForm {
 
 impl ConsoleForm {
     pub fn get(&self, name: &str) -> &str {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
+        self.fields.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
     }
 
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.fields
-            .iter()
-            .filter(move |(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.fields.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 

@@ -24,10 +24,7 @@ pub enum WebError {
 
 impl WebError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        WebError::BadRequest {
-            code,
-            message: message.into(),
-        }
+        WebError::BadRequest { code, message: message.into() }
     }
 
     pub fn status(&self) -> StatusCode {

@@ -95,18 +95,8 @@ impl EncryptedEnvelope {
             .filter(|e| !e.trim().is_empty())
             .ok_or(CryptoError::BadEnvelope)?
             .to_owned();
-        let non_empty = |name| {
-            fields
-                .text(name)
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned)
-        };
-        Ok(Self {
-            to_user_name: non_empty("ToUserName"),
-            encrypt,
-            agent_id: non_empty("AgentID"),
-        })
+        let non_empty = |name| fields.text(name).map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
+        Ok(Self { to_user_name: non_empty("ToUserName"), encrypt, agent_id: non_empty("AgentID") })
     }
 
     /// The CorpID the callback is addressed to, so the web layer can pick the
@@ -138,9 +128,7 @@ pub struct CallbackCrypto {
 impl std::fmt::Debug for CallbackCrypto {
     // Token and key are secrets; keep them out of logs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallbackCrypto")
-            .field("receive_id", &self.receive_id)
-            .finish_non_exhaustive()
+        f.debug_struct("CallbackCrypto").field("receive_id", &self.receive_id).finish_non_exhaustive()
     }
 }
 
@@ -149,15 +137,9 @@ impl CallbackCrypto {
         if encoding_aes_key.len() != ENCODING_AES_KEY_LEN {
             return Err(CryptoError::BadKey);
         }
-        let decoded = LENIENT
-            .decode(format!("{encoding_aes_key}="))
-            .map_err(|_| CryptoError::BadKey)?;
+        let decoded = LENIENT.decode(format!("{encoding_aes_key}=")).map_err(|_| CryptoError::BadKey)?;
         let key: [u8; 32] = decoded.try_into().map_err(|_| CryptoError::BadKey)?;
-        Ok(Self {
-            token: token.to_owned(),
-            key,
-            receive_id: receive_id.to_owned(),
-        })
+        Ok(Self { token: token.to_owned(), key, receive_id: receive_id.to_owned() })
     }
 
     pub fn receive_id(&self) -> &str {
@@ -303,15 +285,10 @@ impl CallbackCrypto {
 
     /// Takes the message out of `random ‖ u32_be(len) ‖ msg ‖ receiveid`.
     fn unframe<'a>(&self, body: &'a [u8]) -> Result<&'a [u8], CryptoError> {
-        let len_bytes: [u8; 4] = body
-            .get(RANDOM_LEN..HEADER_LEN)
-            .and_then(|b| b.try_into().ok())
-            .ok_or(CryptoError::BadLength)?;
+        let len_bytes: [u8; 4] =
+            body.get(RANDOM_LEN..HEADER_LEN).and_then(|b| b.try_into().ok()).ok_or(CryptoError::BadLength)?;
         let msg_len = usize::try_from(u32::from_be_bytes(len_bytes)).map_err(|_| CryptoError::BadLength)?;
-        let msg_end = HEADER_LEN
-            .checked_add(msg_len)
-            .filter(|end| *end <= body.len())
-            .ok_or(CryptoError::BadLength)?;
+        let msg_end = HEADER_LEN.checked_add(msg_len).filter(|end| *end <= body.len()).ok_or(CryptoError::BadLength)?;
         let (msg, receive_id) = (&body[HEADER_LEN..msg_end], &body[msg_end..]);
         if receive_id != self.receive_id.as_bytes() {
             return Err(CryptoError::ReceiveIdMismatch);
@@ -398,12 +375,7 @@ mod tests {
     #[test]
     fn v1_url_verify() {
         let echo = v1()
-            .verify_url(
-                "5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3",
-                "1409659589",
-                "263014780",
-                V1_ECHOSTR,
-            )
+            .verify_url("5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3", "1409659589", "263014780", V1_ECHOSTR)
             .expect("official vector");
         assert_eq!(echo, "1616140317555161061");
     }
@@ -424,12 +396,7 @@ mod tests {
     #[test]
     fn v2_event_post() {
         let plain = v1()
-            .decrypt_message(
-                "477715d11cdb4164915debcba66cb864d751f3e6",
-                "1409659813",
-                "1372623149",
-                &v2_body(),
-            )
+            .decrypt_message("477715d11cdb4164915debcba66cb864d751f3e6", "1409659813", "1372623149", &v2_body())
             .expect("official vector");
         assert_eq!(plain, V2_PLAINTEXT);
     }
@@ -476,9 +443,7 @@ mod tests {
         let fields = xml::parse(&reply).expect("well-formed even with ]]> in the nonce");
         assert_eq!(fields.text("Nonce"), Some("n]]>once"));
         let signature = fields.text("MsgSignature").expect("signed").to_owned();
-        let opened = crypto
-            .decrypt_message(&signature, "1700000000", "n]]>once", &reply)
-            .expect("opens its own reply");
+        let opened = crypto.decrypt_message(&signature, "1700000000", "n]]>once", &reply).expect("opens its own reply");
         assert_eq!(opened, "<xml>hi 你好</xml>");
     }
 
@@ -505,31 +470,15 @@ mod tests {
             "<xml><Encrypt></Encrypt></xml>",
             "<xml><Encrypt>abc</Encrypt>",
         ] {
-            assert_eq!(
-                EncryptedEnvelope::parse(body),
-                Err(CryptoError::BadEnvelope),
-                "{body:?}"
-            );
-            assert_eq!(
-                v1().decrypt_message("sig", "1", "2", body),
-                Err(CryptoError::BadEnvelope)
-            );
+            assert_eq!(EncryptedEnvelope::parse(body), Err(CryptoError::BadEnvelope), "{body:?}");
+            assert_eq!(v1().decrypt_message("sig", "1", "2", body), Err(CryptoError::BadEnvelope));
         }
     }
 
     #[test]
     fn bad_keys() {
-        for key in [
-            "",
-            "short",
-            &format!("{V1_KEY}A"),
-            "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
-        ] {
-            assert_eq!(
-                CallbackCrypto::new("t", key, "r").map(|_| ()),
-                Err(CryptoError::BadKey),
-                "{key:?}"
-            );
+        for key in ["", "short", &format!("{V1_KEY}A"), "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"] {
+            assert_eq!(CallbackCrypto::new("t", key, "r").map(|_| ()), Err(CryptoError::BadKey), "{key:?}");
         }
     }
 
@@ -537,24 +486,13 @@ mod tests {
     fn wrong_signature() {
         let crypto = v1();
         let wrong = "5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd4";
-        assert_eq!(
-            crypto.verify_url(wrong, "1409659589", "263014780", V1_ECHOSTR),
-            Err(CryptoError::BadSignature)
-        );
+        assert_eq!(crypto.verify_url(wrong, "1409659589", "263014780", V1_ECHOSTR), Err(CryptoError::BadSignature));
         // Same signature, different timestamp: the signature covers it.
         assert_eq!(
-            crypto.verify_url(
-                "5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3",
-                "1409659590",
-                "263014780",
-                V1_ECHOSTR
-            ),
+            crypto.verify_url("5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3", "1409659590", "263014780", V1_ECHOSTR),
             Err(CryptoError::BadSignature)
         );
-        assert_eq!(
-            crypto.decrypt_message("", "1409659813", "1372623149", &v2_body()),
-            Err(CryptoError::BadSignature)
-        );
+        assert_eq!(crypto.decrypt_message("", "1409659813", "1372623149", &v2_body()), Err(CryptoError::BadSignature));
     }
 
     #[test]
@@ -598,19 +536,13 @@ mod tests {
         for last in [0u8, 33, 200] {
             let mut plain = framed.clone();
             plain.resize(64, last);
-            assert_eq!(
-                crypto.decrypt(&crypto.aes_encrypt(&plain)),
-                Err(CryptoError::BadPadding)
-            );
+            assert_eq!(crypto.decrypt(&crypto.aes_encrypt(&plain)), Err(CryptoError::BadPadding));
         }
         // Right length byte, but the pad bytes before it disagree.
         let mut plain = framed.clone();
         plain.resize(64, u8::try_from(pad).expect("small"));
         plain[framed.len()] ^= 1;
-        assert_eq!(
-            crypto.decrypt(&crypto.aes_encrypt(&plain)),
-            Err(CryptoError::BadPadding)
-        );
+        assert_eq!(crypto.decrypt(&crypto.aes_encrypt(&plain)), Err(CryptoError::BadPadding));
         // And the well-padded one opens, so the cases above fail for the pad alone.
         let mut plain = framed;
         plain.resize(64, u8::try_from(pad).expect("small"));
@@ -653,9 +585,7 @@ mod tests {
         ];
         let codes: std::collections::BTreeSet<_> = all.iter().map(CryptoError::code).collect();
         assert_eq!(codes.len(), all.len());
-        assert!(codes.iter().all(|c| c
-            .chars()
-            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')));
+        assert!(codes.iter().all(|c| c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')));
         assert_eq!(CryptoError::BadSignature.code(), "bad_signature");
     }
 

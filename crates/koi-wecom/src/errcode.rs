@@ -74,10 +74,7 @@ impl ErrCode {
     /// retry once. 40001 is included because the contract's client rule lists
     /// it; on `gettoken` itself it means a wrong secret and must not loop.
     pub fn is_token_error(self) -> bool {
-        matches!(
-            self,
-            Self::INVALID_SECRET | Self::INVALID_ACCESS_TOKEN | Self::ACCESS_TOKEN_EXPIRED
-        )
+        matches!(self, Self::INVALID_SECRET | Self::INVALID_ACCESS_TOKEN | Self::ACCESS_TOKEN_EXPIRED)
     }
 
     /// Over a frequency or concurrency limit: wait out the window.
@@ -107,17 +104,11 @@ pub struct ApiResponse {
 
 impl ApiResponse {
     pub fn ok() -> Self {
-        Self {
-            errcode: ErrCode::OK,
-            errmsg: "ok".to_owned(),
-        }
+        Self { errcode: ErrCode::OK, errmsg: "ok".to_owned() }
     }
 
     pub fn error(errcode: ErrCode, errmsg: impl Into<String>) -> Self {
-        Self {
-            errcode,
-            errmsg: errmsg.into(),
-        }
+        Self { errcode, errmsg: errmsg.into() }
     }
 
     pub fn is_ok(&self) -> bool {

@@ -46,16 +46,9 @@ pub struct Envelope {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallbackEvent {
     /// `change_external_contact`: a member's relation to a customer changed.
-    ExternalContact {
-        envelope: Envelope,
-        change: ExternalContactChange,
-    },
+    ExternalContact { envelope: Envelope, change: ExternalContactChange },
     /// `change_external_chat`: a customer group changed.
-    ExternalChat {
-        envelope: Envelope,
-        chat_id: String,
-        change: ExternalChatChange,
-    },
+    ExternalChat { envelope: Envelope, chat_id: String, change: ExternalChatChange },
     /// `change_external_tag`: a corp tag or tag group changed.
     ExternalTag {
         envelope: Envelope,
@@ -78,38 +71,20 @@ pub enum CallbackEvent {
 pub enum ExternalContactChange {
     /// `add_external_contact`: a customer was added. `welcome_code` is set
     /// only when koi may send the welcome message (valid 20 s).
-    Added {
-        user_id: String,
-        external_user_id: String,
-        state: Option<String>,
-        welcome_code: Option<String>,
-    },
+    Added { user_id: String, external_user_id: String, state: Option<String>, welcome_code: Option<String> },
     /// `add_half_external_contact`: the customer added a member who skips
     /// verification but has not confirmed yet.
-    AddedHalf {
-        user_id: String,
-        external_user_id: String,
-        state: Option<String>,
-        welcome_code: Option<String>,
-    },
+    AddedHalf { user_id: String, external_user_id: String, state: Option<String>, welcome_code: Option<String> },
     /// `edit_external_contact`: the member edited remark, tags etc. in the
     /// client (API edits fire no event).
     Edited { user_id: String, external_user_id: String },
     /// `del_external_contact`: the member deleted the customer.
-    MemberDeletedCustomer {
-        user_id: String,
-        external_user_id: String,
-        source: Option<DeleteSource>,
-    },
+    MemberDeletedCustomer { user_id: String, external_user_id: String, source: Option<DeleteSource> },
     /// `del_follow_user`: the customer deleted the member.
     CustomerDeletedMember { user_id: String, external_user_id: String },
     /// `transfer_fail`: an on-job handover was not taken over. The contract
     /// lists only `FailReason`; WeCom also sends the taker and the customer.
-    TransferFailed {
-        user_id: Option<String>,
-        external_user_id: Option<String>,
-        reason: TransferFailReason,
-    },
+    TransferFailed { user_id: Option<String>, external_user_id: Option<String>, reason: TransferFailReason },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,10 +182,7 @@ impl CallbackEvent {
                 external_contact_change(&fields, change_type)?.map(Known::Contact)
             }
             ("event", "change_external_chat", change_type) => match external_chat_change(&fields, change_type)? {
-                Some(change) => Some(Known::Chat {
-                    chat_id: required(&fields, "ChatId")?,
-                    change,
-                }),
+                Some(change) => Some(Known::Chat { chat_id: required(&fields, "ChatId")?, change }),
                 None => None,
             },
             ("event", "change_external_tag", change_type) => tag_event(&fields, change_type)?,
@@ -218,27 +190,11 @@ impl CallbackEvent {
         };
         Ok(match known {
             Some(Known::Contact(change)) => CallbackEvent::ExternalContact { envelope, change },
-            Some(Known::Chat { chat_id, change }) => CallbackEvent::ExternalChat {
-                envelope,
-                chat_id,
-                change,
-            },
-            Some(Known::Tag {
-                change,
-                id,
-                tag_type,
-                strategy_id,
-            }) => CallbackEvent::ExternalTag {
-                envelope,
-                change,
-                id,
-                tag_type,
-                strategy_id,
-            },
-            None => CallbackEvent::Unknown {
-                envelope,
-                raw: plaintext.to_owned(),
-            },
+            Some(Known::Chat { chat_id, change }) => CallbackEvent::ExternalChat { envelope, chat_id, change },
+            Some(Known::Tag { change, id, tag_type, strategy_id }) => {
+                CallbackEvent::ExternalTag { envelope, change, id, tag_type, strategy_id }
+            }
+            None => CallbackEvent::Unknown { envelope, raw: plaintext.to_owned() },
         })
     }
 
@@ -255,16 +211,8 @@ impl CallbackEvent {
 /// What a known event carries besides the envelope.
 enum Known {
     Contact(ExternalContactChange),
-    Chat {
-        chat_id: String,
-        change: ExternalChatChange,
-    },
-    Tag {
-        change: TagChange,
-        id: String,
-        tag_type: Option<TagType>,
-        strategy_id: Option<String>,
-    },
+    Chat { chat_id: String, change: ExternalChatChange },
+    Tag { change: TagChange, id: String, tag_type: Option<TagType>, strategy_id: Option<String> },
 }
 
 /// The key to deduplicate redeliveries by: SHA-256 (hex) of the exact
@@ -276,11 +224,7 @@ pub fn dedup_key(plaintext: &[u8]) -> String {
 }
 
 fn optional(fields: &Fields, name: &str) -> Option<String> {
-    fields
-        .text(name)
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
+    fields.text(name).map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned)
 }
 
 fn required(fields: &Fields, name: &'static str) -> Result<String, EventError> {
@@ -288,9 +232,7 @@ fn required(fields: &Fields, name: &'static str) -> Result<String, EventError> {
 }
 
 fn number(fields: &Fields, name: &'static str) -> Result<Option<u32>, EventError> {
-    optional(fields, name)
-        .map(|t| t.parse().map_err(|_| EventError::BadField(name)))
-        .transpose()
+    optional(fields, name).map(|t| t.parse().map_err(|_| EventError::BadField(name))).transpose()
 }
 
 /// `None` for a change type koi does not know.
@@ -304,27 +246,14 @@ fn external_contact_change(fields: &Fields, change_type: &str) -> Result<Option<
             let state = optional(fields, "State");
             let welcome_code = optional(fields, "WelcomeCode");
             if change_type == "add_external_contact" {
-                ExternalContactChange::Added {
-                    user_id,
-                    external_user_id,
-                    state,
-                    welcome_code,
-                }
+                ExternalContactChange::Added { user_id, external_user_id, state, welcome_code }
             } else {
-                ExternalContactChange::AddedHalf {
-                    user_id,
-                    external_user_id,
-                    state,
-                    welcome_code,
-                }
+                ExternalContactChange::AddedHalf { user_id, external_user_id, state, welcome_code }
             }
         }
         "edit_external_contact" => {
             let (user_id, external_user_id) = ids()?;
-            ExternalContactChange::Edited {
-                user_id,
-                external_user_id,
-            }
+            ExternalContactChange::Edited { user_id, external_user_id }
         }
         "del_external_contact" => {
             let (user_id, external_user_id) = ids()?;
@@ -339,10 +268,7 @@ fn external_contact_change(fields: &Fields, change_type: &str) -> Result<Option<
         }
         "del_follow_user" => {
             let (user_id, external_user_id) = ids()?;
-            ExternalContactChange::CustomerDeletedMember {
-                user_id,
-                external_user_id,
-            }
+            ExternalContactChange::CustomerDeletedMember { user_id, external_user_id }
         }
         "transfer_fail" => {
             let reason = required(fields, "FailReason")?;
@@ -400,12 +326,7 @@ fn member_list(fields: &Fields) -> Vec<String> {
     } else {
         field.items.iter().map(String::as_str).collect()
     };
-    items
-        .into_iter()
-        .map(str::trim)
-        .filter(|i| !i.is_empty())
-        .map(str::to_owned)
-        .collect()
+    items.into_iter().map(str::trim).filter(|i| !i.is_empty()).map(str::to_owned).collect()
 }
 
 fn tag_event(fields: &Fields, change_type: &str) -> Result<Option<Known>, EventError> {
@@ -513,16 +434,10 @@ mod tests {
     fn edit_and_deletes() {
         assert_eq!(
             contact("edit_external_contact", IDS),
-            ExternalContactChange::Edited {
-                user_id: "zhangsan".into(),
-                external_user_id: "wmAbc".into(),
-            }
+            ExternalContactChange::Edited { user_id: "zhangsan".into(), external_user_id: "wmAbc".into() }
         );
         assert_eq!(
-            contact(
-                "del_external_contact",
-                &format!("{IDS}<Source><![CDATA[DELETE_BY_TRANSFER]]></Source>")
-            ),
+            contact("del_external_contact", &format!("{IDS}<Source><![CDATA[DELETE_BY_TRANSFER]]></Source>")),
             ExternalContactChange::MemberDeletedCustomer {
                 user_id: "zhangsan".into(),
                 external_user_id: "wmAbc".into(),
@@ -549,10 +464,7 @@ mod tests {
     #[test]
     fn transfer_fail() {
         assert_eq!(
-            contact(
-                "transfer_fail",
-                &format!("<FailReason><![CDATA[customer_refused]]></FailReason>{IDS}")
-            ),
+            contact("transfer_fail", &format!("<FailReason><![CDATA[customer_refused]]></FailReason>{IDS}")),
             ExternalContactChange::TransferFailed {
                 user_id: Some("zhangsan".into()),
                 external_user_id: Some("wmAbc".into()),
@@ -560,10 +472,7 @@ mod tests {
             }
         );
         assert_eq!(
-            contact(
-                "transfer_fail",
-                "<FailReason><![CDATA[customer_limit_exceed]]></FailReason>"
-            ),
+            contact("transfer_fail", "<FailReason><![CDATA[customer_limit_exceed]]></FailReason>"),
             ExternalContactChange::TransferFailed {
                 user_id: None,
                 external_user_id: None,
@@ -574,24 +483,14 @@ mod tests {
 
     #[test]
     fn missing_ids_are_errors() {
-        let no_external = event(
-            "change_external_contact",
-            "add_external_contact",
-            "<UserID>zhangsan</UserID>",
-        );
-        assert_eq!(
-            CallbackEvent::parse(&no_external),
-            Err(EventError::MissingField("ExternalUserID"))
-        );
+        let no_external = event("change_external_contact", "add_external_contact", "<UserID>zhangsan</UserID>");
+        assert_eq!(CallbackEvent::parse(&no_external), Err(EventError::MissingField("ExternalUserID")));
         let no_chat = event("change_external_chat", "dismiss", "");
         assert_eq!(CallbackEvent::parse(&no_chat), Err(EventError::MissingField("ChatId")));
         let bad_time = event("x", "y", "").replace("1403610513", "yesterday");
         assert_eq!(CallbackEvent::parse(&bad_time), Err(EventError::BadField("CreateTime")));
         let no_corp = event("x", "y", "").replace("ww1234567890", "");
-        assert_eq!(
-            CallbackEvent::parse(&no_corp),
-            Err(EventError::MissingField("ToUserName"))
-        );
+        assert_eq!(CallbackEvent::parse(&no_corp), Err(EventError::MissingField("ToUserName")));
     }
 
     fn chat(change_type: &str, body: &str) -> (String, ExternalChatChange) {
@@ -636,12 +535,7 @@ mod tests {
         ] {
             let body = format!("<UpdateDetail><![CDATA[{wire}]]></UpdateDetail>");
             match chat("update", &body).1 {
-                ExternalChatChange::Update {
-                    detail: got,
-                    mem_change_list,
-                    join_scene,
-                    ..
-                } => {
+                ExternalChatChange::Update { detail: got, mem_change_list, join_scene, .. } => {
                     assert_eq!(got, detail);
                     assert!(mem_change_list.is_empty());
                     assert_eq!(join_scene, None);
@@ -655,11 +549,7 @@ mod tests {
     fn chat_update_legacy_comma_list_and_bad_numbers() {
         let body = "<UpdateDetail>del_member</UpdateDetail><QuitScene>1</QuitScene><MemChangeList><![CDATA[wmA, wmB]]></MemChangeList>";
         match chat("update", body).1 {
-            ExternalChatChange::Update {
-                mem_change_list,
-                quit_scene,
-                ..
-            } => {
+            ExternalChatChange::Update { mem_change_list, quit_scene, .. } => {
                 assert_eq!(mem_change_list, vec!["wmA".to_owned(), "wmB".to_owned()]);
                 assert_eq!(quit_scene, Some(1));
             }
@@ -679,11 +569,9 @@ mod tests {
 
     #[test]
     fn tag_events() {
-        for (wire, change) in [
-            ("create", TagChange::Create),
-            ("update", TagChange::Update),
-            ("delete", TagChange::Delete),
-        ] {
+        for (wire, change) in
+            [("create", TagChange::Create), ("update", TagChange::Update), ("delete", TagChange::Delete)]
+        {
             let parsed = tag(wire, "<Id><![CDATA[etTag1]]></Id><TagType><![CDATA[tag]]></TagType>");
             assert!(
                 matches!(
@@ -769,10 +657,7 @@ mod tests {
         let delivered = event("change_external_contact", "del_follow_user", IDS);
         let redelivered = delivered.clone().into_bytes();
         assert_eq!(dedup_key(delivered.as_bytes()), dedup_key(&redelivered));
-        assert_eq!(
-            dedup_key(b""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(dedup_key(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 
     proptest! {

@@ -63,17 +63,10 @@ pub(crate) fn parse(input: &str) -> Result<Fields, Malformed> {
                     return Err(Malformed);
                 }
                 depth += 1;
-                let name = std::str::from_utf8(start.name().as_ref())
-                    .map_err(|_| Malformed)?
-                    .to_owned();
+                let name = std::str::from_utf8(start.name().as_ref()).map_err(|_| Malformed)?.to_owned();
                 match depth {
                     1 if name != "xml" => return Err(Malformed),
-                    2 => {
-                        field = Some(Field {
-                            name,
-                            ..Field::default()
-                        })
-                    }
+                    2 => field = Some(Field { name, ..Field::default() }),
                     3 => item = Some(String::new()),
                     _ => {}
                 }
@@ -142,10 +135,7 @@ mod tests {
         assert_eq!(f.text("A"), Some(" a&b "));
         assert_eq!(f.text("B"), Some("12"));
         assert_eq!(f.text("C"), Some("x & y"));
-        assert_eq!(
-            f.get("L").map(|l| l.items.clone()),
-            Some(vec!["Jack".into(), "Rose".into()])
-        );
+        assert_eq!(f.get("L").map(|l| l.items.clone()), Some(vec!["Jack".into(), "Rose".into()]));
         assert_eq!(f.text("E"), Some(""));
         assert_eq!(f.text("Z"), None);
     }

@@ -60,16 +60,12 @@ struct DbArgs {
 
 impl DbArgs {
     fn url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("koi.db").display()))
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("koi.db").display()))
     }
 
     async fn open(&self) -> Result<Db> {
         let url = self.url();
-        let db = Db::open(&url)
-            .await
-            .with_context(|| format!("cannot open the database at {}", redact(&url)))?;
+        let db = Db::open(&url).await.with_context(|| format!("cannot open the database at {}", redact(&url)))?;
         db.migrate().await.context("migrating the database")?;
         Ok(db)
     }
@@ -91,6 +87,10 @@ struct ServeArgs {
     /// Do not run the background job worker in this process.
     #[arg(long)]
     no_worker: bool,
+    /// How long a claimed job is reserved for this node; after a crash its
+    /// jobs are taken over once the lease runs out.
+    #[arg(long, env = "KOI_JOB_LEASE_SECS", default_value_t = 300)]
+    job_lease_secs: u64,
 }
 
 #[derive(Args)]
@@ -229,33 +229,20 @@ async fn run(command: Command) -> Result<()> {
             serve(
                 db,
                 listener,
-                WebConfig {
-                    secure_cookies: a.secure_cookies,
-                    public_url,
-                },
-                !a.no_worker,
+                WebConfig { secure_cookies: a.secure_cookies, public_url },
+                (!a.no_worker).then_some(a.job_lease_secs as i64 * 1000),
             )
             .await
         }
         Command::Demo(a) => demo(a).await,
         Command::Migrate(db) => {
             let url = db.url();
-            let handle = Db::open(&url)
-                .await
-                .with_context(|| format!("cannot open {}", redact(&url)))?;
+            let handle = Db::open(&url).await.with_context(|| format!("cannot open {}", redact(&url)))?;
             let ran = handle.migrate().await?;
             println!("{ran} migration(s) applied to {}", redact(&url));
             Ok(())
         }
-        Command::Corp(CorpCommand::Add {
-            db,
-            name,
-            corp_id,
-            secret,
-            token,
-            aes_key,
-            json,
-        }) => {
+        Command::Corp(CorpCommand::Add { db, name, corp_id, secret, token, aes_key, json }) => {
             let engine = Engine::new(db.open().await?, Settings::default());
             let draft = CorpDraft {
                 name,
@@ -284,26 +271,12 @@ async fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
-        Command::User(UserCommand::Add {
-            db,
-            corp,
-            username,
-            role,
-            password,
-            display_name,
-            stores,
-        }) => {
+        Command::User(UserCommand::Add { db, corp, username, role, password, display_name, stores }) => {
             let engine = Engine::new(db.open().await?, Settings::default());
             if engine.db.corp(corp).await?.is_none() {
                 bail!("no corp with id {corp}; see `koi corp list`");
             }
-            let input = UserInput {
-                username,
-                display_name,
-                password,
-                role,
-                store_ids: stores,
-            };
+            let input = UserInput { username, display_name, password, role, store_ids: stores };
             println!("{}", engine.add_user(corp, &input).await?);
             Ok(())
         }
@@ -334,23 +307,20 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
 
 /// Runs the web server and, unless told not to, a job worker, until Ctrl+C
 /// or SIGTERM; then stops taking requests and lets the worker finish its batch.
-async fn serve(db: Db, listener: tokio::net::TcpListener, config: WebConfig, worker: bool) -> Result<()> {
+/// `worker` is the job lease in milliseconds, or `None` for no worker.
+async fn serve(db: Db, listener: tokio::net::TcpListener, config: WebConfig, worker: Option<i64>) -> Result<()> {
     let engine = Engine::new(db.clone(), Settings::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut job_wake = None;
-    let worker_task = if worker {
+    let worker_task = if let Some(lease_ms) = worker {
         let id = format!("{}-{}", hostname(), std::process::id());
-        let w = Worker::new(engine.clone(), WorkerConfig::new(id));
+        let w = Worker::new(engine.clone(), WorkerConfig { lease_ms, ..WorkerConfig::new(id) });
         job_wake = Some(w.wake.clone());
         Some(tokio::spawn(w.run_until(stop_rx.clone())))
     } else {
         None
     };
-    let state = AppState {
-        engine,
-        config: Arc::new(config),
-        job_wake,
-    };
+    let state = AppState { engine, config: Arc::new(config), job_wake };
     let mut stop_web = stop_rx.clone();
     let web = tokio::spawn(koi_web::serve(listener, state, async move {
         let _ = stop_web.wait_for(|s| *s).await;
@@ -367,9 +337,7 @@ async fn serve(db: Db, listener: tokio::net::TcpListener, config: WebConfig, wor
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "koi".into())
+    std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "koi".into())
 }
 
 async fn shutdown_signal() {
@@ -412,14 +380,5 @@ async fn demo(a: DemoArgs) -> Result<()> {
     }
     println!("  data:     {} (recreated on every `koi demo`)", path.display());
     println!("Press Ctrl+C to stop.");
-    serve(
-        db,
-        listener,
-        WebConfig {
-            secure_cookies: false,
-            public_url: url,
-        },
-        true,
-    )
-    .await
+    serve(db, listener, WebConfig { secure_cookies: false, public_url: url }, Some(300_000)).await
 }

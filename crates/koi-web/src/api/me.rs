@@ -17,10 +17,5 @@ pub struct Me {
 #[utoipa::path(get, path = "/me", tag = "corp", responses((status = 200, body = Me), (status = 401, body = super::ErrorBody)))]
 pub async fn me(State(state): State<AppState>, ApiCaller(who): ApiCaller) -> Result<Json<Me>, WebError> {
     let corp = state.engine.corp(&who).await?;
-    Ok(Json(Me {
-        corp_id: corp.id,
-        corp_name: corp.name,
-        wecom_corp_id: corp.wecom_corp_id,
-        role: who.role,
-    }))
+    Ok(Json(Me { corp_id: corp.id, corp_name: corp.name, wecom_corp_id: corp.wecom_corp_id, role: who.role }))
 }

@@ -36,12 +36,7 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "api_key",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("koi_…")
-                    .build(),
-            ),
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("koi_…").build()),
         );
     }
 }
@@ -99,16 +94,12 @@ pub fn router() -> Router<AppState> {
 /// oversized body) come as plain text; API clients get the JSON envelope.
 async fn json_errors(res: Response) -> Response {
     let status = res.status();
-    let is_json = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let is_json =
+        res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return res;
     }
-    let text = axum::body::to_bytes(res.into_body(), 64 * 1024)
-        .await
-        .unwrap_or_default();
+    let text = axum::body::to_bytes(res.into_body(), 64 * 1024).await.unwrap_or_default();
     let code = match status {
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
@@ -119,11 +110,7 @@ async fn json_errors(res: Response) -> Response {
     };
     let message = String::from_utf8_lossy(&text).trim().to_string();
     tracing::warn!(code, status = status.as_u16(), %message, "request refused");
-    (
-        status,
-        Json(serde_json::json!({ "error": { "code": code, "message": message } })),
-    )
-        .into_response()
+    (status, Json(serde_json::json!({ "error": { "code": code, "message": message } }))).into_response()
 }
 
 /// `Json<T>` whose rejection is koi's error envelope with `malformed_json`.

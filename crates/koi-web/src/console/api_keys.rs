@@ -43,12 +43,7 @@ async fn page(state: &AppState, c: &Console, new_token: Option<String>, form: Fo
             revoked: k.revoked_at.is_some(),
         })
         .collect();
-    Ok(KeysPage {
-        c: Chrome::new(state, c, "api_keys").await,
-        keys,
-        new_token,
-        form,
-    })
+    Ok(KeysPage { c: Chrome::new(state, c, "api_keys").await, keys, new_token, form })
 }
 
 pub async fn list(State(state): State<AppState>, c: Console, Query(n): Query<Notice>) -> Page {
@@ -66,19 +61,12 @@ pub async fn create(State(state): State<AppState>, f: ConsoleForm) -> Page {
         Ok(issued) => Ok(render(&page(&state, c, Some(issued.token), FormView::default()).await?)),
         Err(e) => {
             let form = FormView::failed(f.fields.clone(), e.into()).map_err(|e| error_page(c, e))?;
-            Ok(render_with(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &page(&state, c, None, form).await?,
-            ))
+            Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &page(&state, c, None, form).await?))
         }
     }
 }
 
 pub async fn revoke(State(state): State<AppState>, Path(id): Path<i64>, f: ConsoleForm) -> Page {
-    state
-        .engine
-        .revoke_api_key(f.console.who(), id)
-        .await
-        .or_page(&f.console)?;
+    state.engine.revoke_api_key(f.console.who(), id).await.or_page(&f.console)?;
     Ok(see_other("/console/api-keys?ok=revoked"))
 }

@@ -18,26 +18,13 @@ struct Home {
 pub async fn show(State(state): State<AppState>, c: Console) -> Page {
     let e = &state.engine;
     let who = c.who();
-    let stores = if who.allows(Action::ViewStores) {
-        e.stores(who).await.or_page(&c)?.len()
-    } else {
-        0
-    };
-    let staff = if who.allows(Action::ViewStaff) {
-        e.staff_list(who).await.or_page(&c)?.len()
-    } else {
-        0
-    };
+    let stores = if who.allows(Action::ViewStores) { e.stores(who).await.or_page(&c)?.len() } else { 0 };
+    let staff = if who.allows(Action::ViewStaff) { e.staff_list(who).await.or_page(&c)?.len() } else { 0 };
     let dead_jobs = if who.allows(Action::ViewJobs) {
         let counts = e.job_counts(who).await.or_page(&c)?;
         counts.iter().find(|(s, _)| *s == JobState::Dead).map(|(_, n)| *n)
     } else {
         None
     };
-    Ok(render(&Home {
-        c: Chrome::new(&state, &c, "home").await,
-        stores,
-        staff,
-        dead_jobs,
-    }))
+    Ok(render(&Home { c: Chrome::new(&state, &c, "home").await, stores, staff, dead_jobs }))
 }

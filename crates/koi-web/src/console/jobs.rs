@@ -39,9 +39,7 @@ pub async fn list(State(state): State<AppState>, c: Console, Query(q): Query<Fil
     let jobs = state.engine.jobs(c.who(), filter, 200).await.or_page(&c)?;
     let counts = state.engine.job_counts(c.who()).await.or_page(&c)?;
     let page = JobsPage {
-        c: Chrome::new(&state, &c, "jobs")
-            .await
-            .flash_from(Notice { ok: q.ok }.ok.as_deref()),
+        c: Chrome::new(&state, &c, "jobs").await.flash_from(Notice { ok: q.ok }.ok.as_deref()),
         filter: filter.map(|s| s.as_str().to_string()).unwrap_or_default(),
         counts: counts.into_iter().map(|(s, n)| (s.as_str(), n)).collect(),
         jobs: jobs
@@ -75,11 +73,7 @@ pub async fn selftest(State(state): State<AppState>, f: ConsoleForm) -> Page {
     if !c.who().allows(Action::RetryJobs) {
         return Err(super::error_page(c, koi_engine::EngineError::Forbidden.into()));
     }
-    state
-        .engine
-        .enqueue_selftest(c.who().corp_id, 1, f.get("fail") == "1")
-        .await
-        .or_page(c)?;
+    state.engine.enqueue_selftest(c.who().corp_id, 1, f.get("fail") == "1").await.or_page(c)?;
     if let Some(w) = &state.job_wake {
         w.notify_one();
     }

@@ -76,12 +76,7 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, Form(f): 
                 }
             };
             tracing::warn!(username = %f.username, code = key, "login refused");
-            let page = LoginPage {
-                t: Tr(lang_of(&headers)),
-                next,
-                username: f.username,
-                error: Some(key),
-            };
+            let page = LoginPage { t: Tr(lang_of(&headers)), next, username: f.username, error: Some(key) };
             render_with(status, &page)
         }
     }

@@ -66,16 +66,7 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
     if who.allows(Action::ViewStaff) {
         m.push(item("staff", "/console/staff", true));
     }
-    for key in [
-        "channel_codes",
-        "customers",
-        "tags",
-        "groups",
-        "campaigns",
-        "mass_sends",
-        "sops",
-        "analytics",
-    ] {
+    for key in ["channel_codes", "customers", "tags", "groups", "campaigns", "mass_sends", "sops", "analytics"] {
         m.push(item(key, "", false));
     }
     if who.allows(Action::ManageUsers) {
@@ -154,10 +145,7 @@ impl FormView {
     }
 
     pub fn v(&self, name: &str) -> &str {
-        self.values
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
+        self.values.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
     }
 
     pub fn checked(&self, name: &str, value: &str) -> bool {
@@ -229,11 +217,7 @@ pub fn error_page(console: &Console, err: WebError) -> Response {
         flash: None,
         menu: menu(console.who()),
     };
-    let page = ErrorPage {
-        c,
-        code: err.code(),
-        message: err.public_message(),
-    };
+    let page = ErrorPage { c, code: err.code(), message: err.public_message() };
     render_with(err.status(), &page)
 }
 
@@ -259,10 +243,7 @@ pub fn csv_download(name: &str, body: &'static str) -> Response {
     (
         [
             (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                axum::http::header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
+            (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
         ],
         body,
     )
@@ -273,10 +254,8 @@ pub fn csv_download(name: &str, body: &'static str) -> Response {
 pub async fn read_upload(c: &Console, mut form: axum::extract::Multipart) -> Result<Vec<u8>, Response> {
     let mut csrf = None;
     let mut file = None;
-    while let Some(field) = form
-        .next_field()
-        .await
-        .map_err(|e| error_page(c, WebError::bad_request("malformed_upload", e.body_text())))?
+    while let Some(field) =
+        form.next_field().await.map_err(|e| error_page(c, WebError::bad_request("malformed_upload", e.body_text())))?
     {
         match field.name() {
             Some("_csrf") => csrf = field.text().await.ok(),

@@ -45,10 +45,7 @@ fn forbid_unless_owner(c: &Console) -> Result<(), axum::response::Response> {
 pub async fn show(State(state): State<AppState>, c: Console, Query(n): Query<Notice>) -> Page {
     forbid_unless_owner(&c)?;
     let corp = state.engine.corp(c.who()).await.or_page(&c)?;
-    let form = FormView::of(vec![
-        ("name".into(), corp.name.clone()),
-        ("corp_id".into(), corp.wecom_corp_id.clone()),
-    ]);
+    let form = FormView::of(vec![("name".into(), corp.name.clone()), ("corp_id".into(), corp.wecom_corp_id.clone())]);
     let mut p = page(&state, &c, &corp, form).await;
     p.c = p.c.flash_from(n.ok.as_deref());
     Ok(render(&p))
@@ -68,17 +65,9 @@ pub async fn save(State(state): State<AppState>, f: ConsoleForm) -> Page {
         Ok(()) => Ok(see_other("/console/settings?ok=saved")),
         Err(e) => {
             let corp = state.engine.corp(c.who()).await.or_page(c)?;
-            let values = f
-                .fields
-                .iter()
-                .filter(|(k, _)| k == "name" || k == "corp_id")
-                .cloned()
-                .collect();
+            let values = f.fields.iter().filter(|(k, _)| k == "name" || k == "corp_id").cloned().collect();
             let form = FormView::failed(values, e.into()).map_err(|e| error_page(c, e))?;
-            Ok(render_with(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &page(&state, c, &corp, form).await,
-            ))
+            Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &page(&state, c, &corp, form).await))
         }
     }
 }

@@ -110,32 +110,21 @@ pub async fn create(State(state): State<AppState>, f: ConsoleForm) -> Page {
         Ok(_) => Ok(see_other("/console/staff?ok=created")),
         Err(e) => {
             let form = FormView::failed(f.fields.clone(), e.into()).map_err(|e| error_page(c, e))?;
-            Ok(render_with(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &page(&state, c, form, None, vec![]).await?,
-            ))
+            Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &page(&state, c, form, None, vec![]).await?))
         }
     }
 }
 
 pub async fn edit(State(state): State<AppState>, c: Console, Path(id): Path<i64>) -> Page {
     let m = state.engine.staff(c.who(), id).await.or_page(&c)?;
-    let mut values = vec![
-        ("userid".to_string(), m.userid),
-        ("name".to_string(), m.name),
-        ("mobile".to_string(), m.mobile),
-    ];
+    let mut values =
+        vec![("userid".to_string(), m.userid), ("name".to_string(), m.name), ("mobile".to_string(), m.mobile)];
     if m.active {
         values.push(("active".into(), "1".into()));
     }
     values.extend(m.store_ids.iter().map(|s| ("store_ids".to_string(), s.to_string())));
     let store_choices = state.engine.stores(c.who()).await.or_page(&c)?;
-    Ok(render(&EditPage {
-        c: Chrome::new(&state, &c, "staff").await,
-        id,
-        store_choices,
-        form: FormView::of(values),
-    }))
+    Ok(render(&EditPage { c: Chrome::new(&state, &c, "staff").await, id, store_choices, form: FormView::of(values) }))
 }
 
 pub async fn update(State(state): State<AppState>, Path(id): Path<i64>, f: ConsoleForm) -> Page {
@@ -145,12 +134,7 @@ pub async fn update(State(state): State<AppState>, Path(id): Path<i64>, f: Conso
         Err(e) => {
             let form = FormView::failed(f.fields.clone(), WebError::from(e)).map_err(|e| error_page(c, e))?;
             let store_choices = state.engine.stores(c.who()).await.or_page(c)?;
-            let p = EditPage {
-                c: Chrome::new(&state, c, "staff").await,
-                id,
-                store_choices,
-                form,
-            };
+            let p = EditPage { c: Chrome::new(&state, c, "staff").await, id, store_choices, form };
             Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &p))
         }
     }
@@ -159,9 +143,7 @@ pub async fn update(State(state): State<AppState>, Path(id): Path<i64>, f: Conso
 pub async fn import(State(state): State<AppState>, c: Console, upload: Multipart) -> Page {
     let bytes = read_upload(&c, upload).await?;
     match state.engine.import_staff(c.who(), &bytes).await {
-        Ok(report) => Ok(render(
-            &page(&state, &c, new_member_form(), Some(report), vec![]).await?,
-        )),
+        Ok(report) => Ok(render(&page(&state, &c, new_member_form(), Some(report), vec![]).await?)),
         Err(EngineError::ImportRejected(rows)) => {
             let p = page(&state, &c, new_member_form(), None, rows).await?;
             Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &p))
@@ -171,8 +153,5 @@ pub async fn import(State(state): State<AppState>, c: Console, upload: Multipart
 }
 
 pub async fn template(_c: Console) -> Response {
-    csv_download(
-        "staff.csv",
-        "userid,name,mobile,stores,active\nwang.fang,王芳,13800000000,SH-001,是\n",
-    )
+    csv_download("staff.csv", "userid,name,mobile,stores,active\nwang.fang,王芳,13800000000,SH-001,是\n")
 }

@@ -110,10 +110,7 @@ pub async fn create(State(state): State<AppState>, f: ConsoleForm) -> Page {
         Ok(_) => Ok(see_other("/console/stores?ok=created")),
         Err(e) => {
             let form = FormView::failed(f.fields.clone(), e).map_err(|e| error_page(c, e))?;
-            Ok(render_with(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &page(&state, c, form, None, vec![]).await?,
-            ))
+            Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &page(&state, c, form, None, vec![]).await?))
         }
     }
 }
@@ -133,11 +130,7 @@ fn values(s: &Store) -> Vec<(String, String)> {
 
 pub async fn edit(State(state): State<AppState>, c: Console, Path(id): Path<i64>) -> Page {
     let s = state.engine.store(c.who(), id).await.or_page(&c)?;
-    Ok(render(&EditPage {
-        c: Chrome::new(&state, &c, "stores").await,
-        id,
-        form: FormView::of(values(&s)),
-    }))
+    Ok(render(&EditPage { c: Chrome::new(&state, &c, "stores").await, id, form: FormView::of(values(&s)) }))
 }
 
 pub async fn update(State(state): State<AppState>, Path(id): Path<i64>, f: ConsoleForm) -> Page {
@@ -150,11 +143,7 @@ pub async fn update(State(state): State<AppState>, Path(id): Path<i64>, f: Conso
         Ok(_) => Ok(see_other("/console/stores?ok=saved")),
         Err(e) => {
             let form = FormView::failed(f.fields.clone(), e).map_err(|e| error_page(c, e))?;
-            let p = EditPage {
-                c: Chrome::new(&state, c, "stores").await,
-                id,
-                form,
-            };
+            let p = EditPage { c: Chrome::new(&state, c, "stores").await, id, form };
             Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &p))
         }
     }
@@ -163,9 +152,7 @@ pub async fn update(State(state): State<AppState>, Path(id): Path<i64>, f: Conso
 pub async fn import(State(state): State<AppState>, c: Console, upload: Multipart) -> Page {
     let bytes = read_upload(&c, upload).await?;
     match state.engine.import_stores(c.who(), &bytes).await {
-        Ok(report) => Ok(render(
-            &page(&state, &c, FormView::default(), Some(report), vec![]).await?,
-        )),
+        Ok(report) => Ok(render(&page(&state, &c, FormView::default(), Some(report), vec![]).await?)),
         Err(EngineError::ImportRejected(rows)) => {
             let p = page(&state, &c, FormView::default(), None, rows).await?;
             Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &p))

@@ -82,20 +82,13 @@ pub async fn create(State(state): State<AppState>, f: ConsoleForm) -> Page {
             // Never echo a password back into the page.
             let values = f.fields.iter().filter(|(k, _)| k != "password").cloned().collect();
             let form = FormView::failed(values, e.into()).map_err(|e| error_page(c, e))?;
-            Ok(render_with(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &page(&state, c, form).await?,
-            ))
+            Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &page(&state, c, form).await?))
         }
     }
 }
 
 pub async fn set_active(State(state): State<AppState>, Path(id): Path<i64>, f: ConsoleForm) -> Page {
     let c = &f.console;
-    state
-        .engine
-        .set_user_active(c.who(), id, f.get("active") == "1")
-        .await
-        .or_page(c)?;
+    state.engine.set_user_active(c.who(), id, f.get("active") == "1").await.or_page(c)?;
     Ok(see_other("/console/users?ok=saved"))
 }

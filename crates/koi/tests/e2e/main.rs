@@ -1,0 +1,9 @@
+//! koi's end-to-end tests, in one binary (linking is the slow part on a
+//! 2-core machine). Each starts the real `koi` binary and drives it over
+//! HTTP; the browser test drives Debian's chromium through chromedriver.
+
+mod api;
+mod browser;
+mod nodes;
+mod support;
+mod webdriver;

@@ -1,0 +1,153 @@
+//! A minimal W3C WebDriver client over HTTP, enough to drive Debian's
+//! chromium through chromedriver: navigate, find, type, click, read.
+
+use serde_json::{json, Value};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct Browser {
+    http: reqwest::Client,
+    base: String,
+    session: String,
+    driver: Child,
+}
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Browser {
+    /// Starts chromedriver on a free port and a headless chromium session.
+    pub async fn start() -> Browser {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        // Its own process group, so dropping the browser also ends the
+        // chromium processes chromedriver started, even after a panic.
+        let driver = Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
+            .arg(format!("--port={port}"))
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is installed (apt-get install chromium chromium-driver)");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let mut ready = false;
+        for _ in 0..100 {
+            if http.get(format!("{base}/status")).send().await.is_ok() {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(ready, "chromedriver did not start");
+        let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": binary,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                     "--disable-sync", "--window-size=1280,900"]}}}});
+        let r: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .expect("new session")
+            .json()
+            .await
+            .expect("json");
+        let session = r["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {r}")).to_string();
+        let b = Browser { http, base, session, driver };
+        // Finding waits up to 5 s for an element, as a person would for a page.
+        b.call(reqwest::Method::POST, "/timeouts", json!({"implicit": 5000, "pageLoad": 20000})).await;
+        b
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut req = self.http.request(method.clone(), url);
+        if method != reqwest::Method::GET {
+            req = req.json(&body);
+        }
+        let v: Value = req.send().await.expect("webdriver call").json().await.expect("webdriver json");
+        if let Some(err) = v["value"].get("error") {
+            panic!("webdriver {path}: {err} {}", v["value"]["message"]);
+        }
+        v["value"].clone()
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", json!({ "url": url })).await;
+    }
+
+    pub async fn find(&self, css: &str) -> String {
+        let v = self.call(reqwest::Method::POST, "/element", json!({"using": "css selector", "value": css})).await;
+        v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_string()
+    }
+
+    pub async fn exists(&self, css: &str) -> bool {
+        let v = self.call(reqwest::Method::POST, "/elements", json!({"using": "css selector", "value": css})).await;
+        v.as_array().is_some_and(|a| !a.is_empty())
+    }
+
+    /// Replaces an input's text.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let el = self.find(css).await;
+        self.call(reqwest::Method::POST, &format!("/element/{el}/clear"), json!({})).await;
+        self.call(reqwest::Method::POST, &format!("/element/{el}/value"), json!({ "text": text })).await;
+    }
+
+    /// Types without clearing first (file inputs take a path this way).
+    pub async fn send_keys(&self, css: &str, text: &str) {
+        let el = self.find(css).await;
+        self.call(reqwest::Method::POST, &format!("/element/{el}/value"), json!({ "text": text })).await;
+    }
+
+    pub async fn click(&self, css: &str) {
+        let el = self.find(css).await;
+        self.call(reqwest::Method::POST, &format!("/element/{el}/click"), json!({})).await;
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        let el = self.find(css).await;
+        self.call(reqwest::Method::GET, &format!("/element/{el}/text"), json!({}))
+            .await
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    pub async fn url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", json!({})).await.as_str().unwrap_or("").to_string()
+    }
+
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.call(reqwest::Method::POST, "/window/rect", json!({"width": width, "height": height})).await;
+    }
+
+    /// The page's horizontal overflow: how far the document is wider than the window.
+    pub async fn overflow_x(&self) -> i64 {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/execute/sync",
+                json!({"script": "return document.documentElement.scrollWidth - window.innerWidth;", "args": []}),
+            )
+            .await;
+        v.as_i64().unwrap_or(0)
+    }
+
+    pub async fn screenshot(&self, path: &std::path::Path) {
+        use base64::Engine as _;
+        let v = self.call(reqwest::Method::GET, "/screenshot", json!({})).await;
+        let png = base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or("")).expect("png");
+        std::fs::write(path, png).expect("write screenshot");
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-9", "--", &group]).status();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
