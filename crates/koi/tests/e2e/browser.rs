@@ -17,11 +17,11 @@ async fn the_demo_console_in_a_browser() {
 
     // Signing in lands on the overview with the demo brand's numbers.
     b.goto(&demo.url("/console")).await;
-    assert!(b.url().await.contains("/console/login"), "a visitor is asked to sign in");
+    b.wait_url("/console/login").await;
     b.type_into("#username", "admin").await;
     b.type_into("#password", "wrong-password").await;
     b.click("#sign-in").await;
-    assert!(b.exists("#login-error").await, "a wrong password is said so");
+    b.wait_text("#login-error", "").await;
     b.type_into("#username", "admin").await;
     b.type_into("#password", "demo-pass-1").await;
     b.click("#sign-in").await;
@@ -51,7 +51,7 @@ async fn the_demo_console_in_a_browser() {
     b.type_into("#new-store input[name=lat]", "31.2397").await;
     b.type_into("#new-store input[name=lng]", "121.4998").await;
     b.click("#new-store button[type=submit]").await;
-    assert!(b.text("#stores").await.contains("陆家嘴店"));
+    b.wait_text("#stores", "陆家嘴店").await;
 
     // A spreadsheet with a bad latitude is refused whole, with the line.
     let csv = data.join("stores.csv");
@@ -75,7 +75,7 @@ async fn the_demo_console_in_a_browser() {
 
     // English on request.
     b.click("#lang-switch").await;
-    assert!(b.text("nav").await.contains("Stores"));
+    b.wait_text("nav", "Stores").await;
     b.screenshot(&shots.join("console-en.png")).await;
 
     // At phone size the page fits the screen; wide tables scroll inside.
@@ -86,7 +86,7 @@ async fn the_demo_console_in_a_browser() {
     b.screenshot(&shots.join("console-phone.png")).await;
 
     b.click("#logout").await;
-    assert!(b.url().await.contains("/console/login"));
+    b.wait_url("/console/login").await;
     drop(b);
     drop(demo);
     let _ = std::fs::remove_dir_all(&data);

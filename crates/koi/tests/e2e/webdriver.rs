@@ -61,17 +61,37 @@ impl Browser {
         b
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+    async fn try_call(&self, method: reqwest::Method, path: &str, body: &Value) -> Result<Value, String> {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let mut req = self.http.request(method.clone(), url);
         if method != reqwest::Method::GET {
-            req = req.json(&body);
+            req = req.json(body);
         }
         let v: Value = req.send().await.expect("webdriver call").json().await.expect("webdriver json");
-        if let Some(err) = v["value"].get("error") {
-            panic!("webdriver {path}: {err} {}", v["value"]["message"]);
+        match v["value"].get("error").and_then(Value::as_str) {
+            Some(err) => Err(format!("{err}: {}", v["value"]["message"])),
+            None => Ok(v["value"].clone()),
         }
-        v["value"].clone()
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        self.try_call(method, path, &body).await.unwrap_or_else(|e| panic!("webdriver {path}: {e}"))
+    }
+
+    /// Finds `css` and acts on it, finding it again if the page was replaced
+    /// in between (a form post that navigates).
+    async fn on_element(&self, css: &str, method: reqwest::Method, action: &str, body: Value) -> Value {
+        for _ in 0..50 {
+            let el = self.find(css).await;
+            match self.try_call(method.clone(), &format!("/element/{el}{action}"), &body).await {
+                Ok(v) => return v,
+                Err(e) if e.starts_with("stale element reference") => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("webdriver {css}{action}: {e}"),
+            }
+        }
+        panic!("{css} kept going stale");
     }
 
     pub async fn goto(&self, url: &str) {
@@ -83,22 +103,21 @@ impl Browser {
         v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_string()
     }
 
+    /// Whether `css` is on the page now (no implicit wait, unlike `find`).
     pub async fn exists(&self, css: &str) -> bool {
-        let v = self.call(reqwest::Method::POST, "/elements", json!({"using": "css selector", "value": css})).await;
-        v.as_array().is_some_and(|a| !a.is_empty())
+        let script = json!({"script": "return document.querySelector(arguments[0]) !== null;", "args": [css]});
+        self.call(reqwest::Method::POST, "/execute/sync", script).await.as_bool().unwrap_or(false)
     }
 
     /// Replaces an input's text.
     pub async fn type_into(&self, css: &str, text: &str) {
-        let el = self.find(css).await;
-        self.call(reqwest::Method::POST, &format!("/element/{el}/clear"), json!({})).await;
-        self.call(reqwest::Method::POST, &format!("/element/{el}/value"), json!({ "text": text })).await;
+        self.on_element(css, reqwest::Method::POST, "/clear", json!({})).await;
+        self.send_keys(css, text).await;
     }
 
     /// Types without clearing first (file inputs take a path this way).
     pub async fn send_keys(&self, css: &str, text: &str) {
-        let el = self.find(css).await;
-        self.call(reqwest::Method::POST, &format!("/element/{el}/value"), json!({ "text": text })).await;
+        self.on_element(css, reqwest::Method::POST, "/value", json!({ "text": text })).await;
     }
 
     pub async fn click(&self, css: &str) {
@@ -113,6 +132,30 @@ impl Browser {
             .as_str()
             .unwrap_or("")
             .to_string()
+    }
+
+    /// Waits (5 s at most) until the text of `css` contains `needle`: after
+    /// a click that navigates, the old page may still be showing.
+    pub async fn wait_text(&self, css: &str, needle: &str) -> String {
+        let mut last = String::new();
+        for _ in 0..50 {
+            last = self.text(css).await;
+            if last.contains(needle) {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{css} never showed {needle:?}; last: {last:?}");
+    }
+
+    pub async fn wait_url(&self, needle: &str) {
+        for _ in 0..50 {
+            if self.url().await.contains(needle) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("never reached a URL with {needle:?}; at {}", self.url().await);
     }
 
     pub async fn url(&self) -> String {
