@@ -105,8 +105,8 @@ impl Engine {
             }
         }
         let d = draft.validate()?;
-        self.db.update_corp(who.corp_id, &d).await?;
         let mut tx = self.db.begin().await?;
+        tx.update_corp(who.corp_id, &d).await?;
         record(&mut tx, who, "corp.updated", format!("corp:{}", who.corp_id), serde_json::json!({ "name": d.name }))
             .await?;
         tx.commit().await?;

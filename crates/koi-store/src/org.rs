@@ -111,26 +111,6 @@ impl Db {
         .map_err(StoreError::conflict_on("corp_id"))
     }
 
-    /// Replaces the corp's name and WeCom credentials.
-    pub async fn update_corp(&self, id: i64, d: &CorpDraft) -> Result<bool> {
-        let sql = "UPDATE corps SET name = $1, wecom_corp_id = $2, app_secret = $3, callback_token = $4, \
-                   encoding_aes_key = $5 WHERE id = $6";
-        let done = on_pool!(self, true, |c| {
-            sqlx::query(sql)
-                .bind(&d.name)
-                .bind(&d.wecom_corp_id)
-                .bind(&d.app_secret)
-                .bind(&d.callback_token)
-                .bind(&d.encoding_aes_key)
-                .bind(id)
-                .execute(c)
-                .await
-                .map(|r| r.rows_affected())
-        })
-        .map_err(StoreError::conflict_on("corp_id"))?;
-        Ok(done == 1)
-    }
-
     pub async fn corp(&self, id: i64) -> Result<Option<Corp>> {
         let sql = format!("SELECT {CORP_COLUMNS} FROM corps WHERE id = $1");
         let row: Option<CorpRow> = on_pool!(self, false, |c| sqlx::query_as(&sql).bind(id).fetch_optional(c).await)?;
@@ -212,6 +192,26 @@ impl Db {
 }
 
 impl Tx {
+    /// Replaces the corp's name and WeCom credentials.
+    pub async fn update_corp(&mut self, id: i64, d: &CorpDraft) -> Result<bool> {
+        let sql = "UPDATE corps SET name = $1, wecom_corp_id = $2, app_secret = $3, callback_token = $4, \
+                   encoding_aes_key = $5 WHERE id = $6";
+        let done = on_tx!(self, |c| {
+            sqlx::query(sql)
+                .bind(&d.name)
+                .bind(&d.wecom_corp_id)
+                .bind(&d.app_secret)
+                .bind(&d.callback_token)
+                .bind(&d.encoding_aes_key)
+                .bind(id)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .map_err(StoreError::conflict_on("corp_id"))?;
+        Ok(done == 1)
+    }
+
     pub async fn insert_store(&mut self, corp_id: i64, d: &StoreDraft, now: i64) -> Result<i64> {
         let sql = "INSERT INTO stores (corp_id, code, name, address, lat, lng, region, kind, created_at, updated_at) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id";

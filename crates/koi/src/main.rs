@@ -91,6 +91,9 @@ struct ServeArgs {
     /// jobs are taken over once the lease runs out.
     #[arg(long, env = "KOI_JOB_LEASE_SECS", default_value_t = 300)]
     job_lease_secs: u64,
+    /// How long a console login lasts.
+    #[arg(long, env = "KOI_SESSION_HOURS", default_value_t = 12.0)]
+    session_hours: f64,
 }
 
 #[derive(Args)]
@@ -221,13 +224,17 @@ async fn main() {
 async fn run(command: Command) -> Result<()> {
     match command {
         Command::Serve(a) => {
-            let db = a.db.open().await?;
+            if !(a.session_hours > 0.0) {
+                bail!("--session-hours must be more than 0");
+            }
+            let settings = Settings { session_ttl_ms: (a.session_hours * 3_600_000.0) as i64 };
+            let engine = Engine::new(a.db.open().await?, settings);
             let listener = bind(a.listen).await?;
             let addr = listener.local_addr()?;
             let public_url = a.public_url.unwrap_or_else(|| format!("http://{addr}"));
             println!("koi listening on http://{addr} (console: {public_url}/console)");
             serve(
-                db,
+                engine,
                 listener,
                 WebConfig { secure_cookies: a.secure_cookies, public_url },
                 (!a.no_worker).then_some(a.job_lease_secs as i64 * 1000),
@@ -308,8 +315,13 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
 /// Runs the web server and, unless told not to, a job worker, until Ctrl+C
 /// or SIGTERM; then stops taking requests and lets the worker finish its batch.
 /// `worker` is the job lease in milliseconds, or `None` for no worker.
-async fn serve(db: Db, listener: tokio::net::TcpListener, config: WebConfig, worker: Option<i64>) -> Result<()> {
-    let engine = Engine::new(db.clone(), Settings::default());
+async fn serve(
+    engine: Engine,
+    listener: tokio::net::TcpListener,
+    config: WebConfig,
+    worker: Option<i64>,
+) -> Result<()> {
+    let db = engine.db.clone();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut job_wake = None;
     let worker_task = if let Some(lease_ms) = worker {
@@ -380,5 +392,5 @@ async fn demo(a: DemoArgs) -> Result<()> {
     }
     println!("  data:     {} (recreated on every `koi demo`)", path.display());
     println!("Press Ctrl+C to stop.");
-    serve(db, listener, WebConfig { secure_cookies: false, public_url: url }, Some(300_000)).await
+    serve(engine, listener, WebConfig { secure_cookies: false, public_url: url }, Some(300_000)).await
 }

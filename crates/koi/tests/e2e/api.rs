@@ -320,3 +320,21 @@ async fn console_story(server: &Server, db_url: &str, a: &Tenant) {
     ]);
     assert!(err.contains("EncodingAESKey"), "{err}");
 }
+
+/// A session past its lifetime no longer opens the console.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_session_is_sent_to_login() {
+    let db = scratch("sqlite").await;
+    let a = tenant(&db.url, "wwEXPIRE");
+    // 0.0005 h = 1.8 s
+    let server =
+        Server::start(&["serve", "--listen", "127.0.0.1:0", "--database-url", &db.url, "--session-hours", "0.0005"]);
+    let c = login(&server, &a.owner, PASSWORD).await;
+    assert_eq!(c.get(server.url("/console/stores")).send().await.unwrap().status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    let r = c.get(server.url("/console/stores")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(r.headers()["location"].to_str().unwrap().starts_with("/console/login"));
+    let bad = koi_fails(&["serve", "--database-url", &db.url, "--session-hours", "0"]);
+    assert!(bad.contains("--session-hours"), "{bad}");
+}
