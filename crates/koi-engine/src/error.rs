@@ -21,6 +21,11 @@ pub enum EngineError {
     ImportRejected(Vec<RowError>),
     #[error("{what} already exists")]
     Conflict { what: &'static str },
+    #[error("no corp has WeCom CorpID {0}")]
+    UnknownCorp(String),
+    /// A callback that failed verification, decryption or parsing.
+    #[error("{message}")]
+    BadCallback { code: &'static str, message: String },
     #[error(transparent)]
     Store(StoreError),
 }
@@ -41,6 +46,8 @@ impl EngineError {
                 "corp_id" => "duplicate_corp_id",
                 _ => "conflict",
             },
+            EngineError::UnknownCorp(_) => "unknown_corp",
+            EngineError::BadCallback { code, .. } => code,
             EngineError::Store(_) => "internal",
         }
     }

@@ -3,6 +3,7 @@
 //! transaction together with the events and jobs it causes.
 
 pub mod auth;
+pub mod callback;
 pub mod demo;
 mod error;
 pub mod jobs;

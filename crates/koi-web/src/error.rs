@@ -2,7 +2,7 @@
 //! code. API callers get `{"error":{"code","message"}}`; the console renders
 //! the same error as a page (see `console::error_page`).
 
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use koi_engine::EngineError;
@@ -32,7 +32,8 @@ impl WebError {
             WebError::Engine(e) => match e {
                 EngineError::Unauthenticated | EngineError::BadCredentials => StatusCode::UNAUTHORIZED,
                 EngineError::Forbidden => StatusCode::FORBIDDEN,
-                EngineError::NotFound(_) => StatusCode::NOT_FOUND,
+                EngineError::NotFound(_) | EngineError::UnknownCorp(_) => StatusCode::NOT_FOUND,
+                EngineError::BadCallback { .. } => StatusCode::BAD_REQUEST,
                 EngineError::Invalid(_) | EngineError::ImportRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 EngineError::Conflict { .. } => StatusCode::CONFLICT,
                 EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -97,3 +98,27 @@ impl From<koi_store::StoreError> for WebError {
         WebError::Engine(e.into())
     }
 }
+
+/// Rejections made by axum itself (a bad path parameter, a wrong method, an
+/// oversized body) come as plain text; API clients get the JSON envelope.
+pub async fn json_errors(res: Response) -> Response {
+    let status = res.status();
+    let is_json =
+        res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let text = axum::body::to_bytes(res.into_body(), 64 * 1024).await.unwrap_or_default();
+    let code = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::NOT_FOUND => "not_found",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let message = String::from_utf8_lossy(&text).trim().to_string();
+    tracing::warn!(code, status = status.as_u16(), %message, "request refused");
+    (status, Json(serde_json::json!({ "error": { "code": code, "message": message } }))).into_response()
+}
+

@@ -9,6 +9,7 @@
 
 mod api;
 mod auth;
+mod callback;
 mod console;
 mod error;
 mod fmt;
@@ -53,6 +54,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .nest("/api/v1", api::router())
         .nest("/console", console::router())
+        .route(
+            "/wecom/callback/{corp}",
+            get(callback::verify).post(callback::receive).layer(axum::middleware::map_response(error::json_errors)),
+        )
         .route("/static/{file}", get(static_file))
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))

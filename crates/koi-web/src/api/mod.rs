@@ -10,8 +10,6 @@ mod stores;
 use crate::error::WebError;
 use crate::AppState;
 use axum::extract::{FromRequest, Request};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
@@ -87,30 +85,7 @@ pub fn router() -> Router<AppState> {
         .0
         .route("/openapi.json", get(move || async move { Json(doc) }))
         .fallback(|| async { WebError::NotFound })
-        .layer(axum::middleware::map_response(json_errors))
-}
-
-/// Rejections made by axum itself (a bad path parameter, a wrong method, an
-/// oversized body) come as plain text; API clients get the JSON envelope.
-async fn json_errors(res: Response) -> Response {
-    let status = res.status();
-    let is_json =
-        res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
-        return res;
-    }
-    let text = axum::body::to_bytes(res.into_body(), 64 * 1024).await.unwrap_or_default();
-    let code = match status {
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::NOT_FOUND => "not_found",
-        s if s.is_server_error() => "internal",
-        _ => "bad_request",
-    };
-    let message = String::from_utf8_lossy(&text).trim().to_string();
-    tracing::warn!(code, status = status.as_u16(), %message, "request refused");
-    (status, Json(serde_json::json!({ "error": { "code": code, "message": message } }))).into_response()
+        .layer(axum::middleware::map_response(crate::error::json_errors))
 }
 
 /// `Json<T>` whose rejection is koi's error envelope with `malformed_json`.

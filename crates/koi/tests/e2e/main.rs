@@ -4,6 +4,7 @@
 
 mod api;
 mod browser;
+mod callback;
 mod nodes;
 mod support;
 mod webdriver;

@@ -1,0 +1,96 @@
+//! Receiving WeCom callbacks: URL verification, and events that are
+//! verified, decrypted, parsed and recorded once. The answer must reach WeCom
+//! within 5 s, so nothing here calls WeCom or does business work; a repeated
+//! delivery (WeCom retries, or a replay) is recognised by the hash of its
+//! plaintext and changes nothing.
+
+use crate::{Engine, EngineError, Result};
+use koi_domain::org::Corp;
+use koi_store::events::NewEvent;
+use koi_store::now_ms;
+use koi_wecom::{CallbackCrypto, CallbackEvent, CryptoError};
+
+/// The signed query string WeCom adds to every callback request.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct Signed {
+    #[serde(default)]
+    pub msg_signature: String,
+    #[serde(default)]
+    pub timestamp: String,
+    #[serde(default)]
+    pub nonce: String,
+    /// Only on URL verification.
+    pub echostr: Option<String>,
+}
+
+/// What became of a delivered event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receipt {
+    Recorded,
+    /// Seen before: acknowledged again, nothing changed.
+    Duplicate,
+}
+
+fn bad(e: CryptoError) -> EngineError {
+    EngineError::BadCallback { code: e.code(), message: e.to_string() }
+}
+
+impl Engine {
+    async fn callback_crypto(&self, wecom_corp_id: &str) -> Result<(Corp, CallbackCrypto)> {
+        let corp = self
+            .db
+            .corp_by_wecom_id(wecom_corp_id)
+            .await?
+            .ok_or_else(|| EngineError::UnknownCorp(wecom_corp_id.to_string()))?;
+        let crypto = CallbackCrypto::new(&corp.callback_token, &corp.encoding_aes_key, &corp.wecom_corp_id).map_err(bad)?;
+        Ok((corp, crypto))
+    }
+
+    /// Answers WeCom's URL check: the decrypted `echostr`, verbatim.
+    pub async fn verify_callback_url(&self, wecom_corp_id: &str, q: &Signed) -> Result<String> {
+        let (_, crypto) = self.callback_crypto(wecom_corp_id).await?;
+        let echostr = q.echostr.as_deref().ok_or_else(|| EngineError::BadCallback {
+            code: "missing_echostr",
+            message: "URL verification needs echostr".into(),
+        })?;
+        crypto.verify_url(&q.msg_signature, &q.timestamp, &q.nonce, echostr).map_err(bad)
+    }
+
+    /// Verifies, decrypts and parses one event and records it, once.
+    pub async fn receive_callback(&self, wecom_corp_id: &str, q: &Signed, body: &str) -> Result<Receipt> {
+        let (corp, crypto) = self.callback_crypto(wecom_corp_id).await?;
+        let plaintext = crypto.decrypt_message(&q.msg_signature, &q.timestamp, &q.nonce, body).map_err(bad)?;
+        let event = CallbackEvent::parse(&plaintext)
+            .map_err(|e| EngineError::BadCallback { code: e.code(), message: e.to_string() })?;
+        let envelope = event.envelope();
+        if envelope.corp_id != corp.wecom_corp_id {
+            return Err(EngineError::BadCallback {
+                code: "corp_mismatch",
+                message: format!("event for {} arrived at {}'s URL", envelope.corp_id, corp.wecom_corp_id),
+            });
+        }
+        let key = koi_wecom::dedup_key(plaintext.as_bytes());
+        let payload = serde_json::json!({
+            "event": envelope.event,
+            "change_type": envelope.change_type,
+            "xml": plaintext,
+        })
+        .to_string();
+        let now = now_ms();
+        let e = NewEvent {
+            corp_id: corp.id,
+            kind: "wecom.callback",
+            subject: &format!("corp:{}", corp.id),
+            actor: "wecom",
+            payload: &payload,
+            dedup_key: Some(&key),
+            occurred_at: envelope.create_time.saturating_mul(1000),
+        };
+        let receipt = match self.db.append_event(&e, now).await? {
+            Some(_) => Receipt::Recorded,
+            None => Receipt::Duplicate,
+        };
+        tracing::info!(corp = corp.id, event = ?envelope.event, change = ?envelope.change_type, ?receipt, "callback");
+        Ok(receipt)
+    }
+}
