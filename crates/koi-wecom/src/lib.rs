@@ -4,6 +4,7 @@
 //! this crate; the WeCom simulator uses the same code so both sides of the wire
 //! agree by construction.
 
+pub mod client;
 pub mod crypto;
 pub mod errcode;
 pub mod event;

@@ -1,5 +1,7 @@
 //! The `koi` command: serve, demo, migrate and admin tasks.
 
+mod bench;
+
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use koi_domain::org::CorpDraft;
@@ -46,6 +48,23 @@ enum Command {
     Jobs(JobsCommand),
     /// Print the OpenAPI document of /api/v1.
     Openapi,
+    /// Measure koi beside the comparator its issue names.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Callbacks verified + decrypted + parsed per second per core, beside
+    /// the AES and SHA-1 floor of this machine.
+    Crypto {
+        /// How many callbacks to prepare and process per round.
+        #[arg(long, default_value_t = 20_000)]
+        callbacks: usize,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -224,7 +243,7 @@ async fn main() {
 async fn run(command: Command) -> Result<()> {
     match command {
         Command::Serve(a) => {
-            if !(a.session_hours > 0.0) {
+            if a.session_hours.is_nan() || a.session_hours <= 0.0 {
                 bail!("--session-hours must be more than 0");
             }
             let settings = Settings { session_ttl_ms: (a.session_hours * 3_600_000.0) as i64 };
@@ -299,6 +318,7 @@ async fn run(command: Command) -> Result<()> {
             println!("{} self-test job(s) queued", ids.len());
             Ok(())
         }
+        Command::Bench(BenchCommand::Crypto { callbacks, json }) => bench::crypto(callbacks.max(1), json),
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&koi_web::openapi_document())?);
             Ok(())

@@ -61,12 +61,28 @@ fn code(v: &Value) -> &str {
 async fn callbacks_verify_record_once_and_refuse_bad_input() {
     let db = scratch("sqlite").await;
     let t = koi(&[
-        "corp", "add", "--database-url", &db.url, "--name", "回调", "--corp-id", CORP, "--secret", "s3cret", "--token",
-        TOKEN, "--aes-key", AES_KEY,
+        "corp",
+        "add",
+        "--database-url",
+        &db.url,
+        "--name",
+        "回调",
+        "--corp-id",
+        CORP,
+        "--secret",
+        "s3cret",
+        "--token",
+        TOKEN,
+        "--aes-key",
+        AES_KEY,
     ]);
     let corp_id: i64 = t.parse().expect("corp id");
     let server = Server::serve(&db.url);
-    let w = Wecom { http: reqwest::Client::new(), server: &server, crypto: CallbackCrypto::new(TOKEN, AES_KEY, CORP).unwrap() };
+    let w = Wecom {
+        http: reqwest::Client::new(),
+        server: &server,
+        crypto: CallbackCrypto::new(TOKEN, AES_KEY, CORP).unwrap(),
+    };
     let recorded = || async { db.db.events(corp_id, Some("wecom.callback"), None, 100).await.expect("events").len() };
 
     // URL verification answers the plaintext alone.
@@ -78,7 +94,12 @@ async fn callbacks_verify_record_once_and_refuse_bad_input() {
         let http = w.http.clone();
         let url = server.url(&format!("/wecom/callback/{corp}"));
         async move {
-            let r = http.get(url).query(&[("msg_signature", sig.as_str()), ("timestamp", ts), ("nonce", nonce), ("echostr", &echostr)]).send().await.unwrap();
+            let r = http
+                .get(url)
+                .query(&[("msg_signature", sig.as_str()), ("timestamp", ts), ("nonce", nonce), ("echostr", &echostr)])
+                .send()
+                .await
+                .unwrap();
             (r.status().as_u16(), r.text().await.unwrap())
         }
     };
@@ -111,14 +132,14 @@ async fn callbacks_verify_record_once_and_refuse_bad_input() {
         let (s, v) = w.post(&encrypt, body, sig).await;
         assert_eq!((s, code(&v)), (400, expected), "{v}");
     }
-    for (expected, plaintext) in [
-        ("malformed_event", "<xml><ToUserName>".to_string()),
-        ("corp_mismatch", add_event("wmY", "wwSOMEONEELSE")),
-    ] {
+    for (expected, plaintext) in
+        [("malformed_event", "<xml><ToUserName>".to_string()), ("corp_mismatch", add_event("wmY", "wwSOMEONEELSE"))]
+    {
         let (s, v) = w.event(&plaintext).await;
         assert_eq!((s, code(&v)), (400, expected), "{v}");
     }
-    let r = w.http.post(server.url(&format!("/wecom/callback/{CORP}"))).body(vec![0xff, 0xfe, 0x00]).send().await.unwrap();
+    let r =
+        w.http.post(server.url(&format!("/wecom/callback/{CORP}"))).body(vec![0xff, 0xfe, 0x00]).send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(code(&r.json::<Value>().await.unwrap()), "bad_request");
     assert_eq!(recorded().await, 2, "no bad input was recorded");
