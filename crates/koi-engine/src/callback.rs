@@ -42,7 +42,8 @@ impl Engine {
             .corp_by_wecom_id(wecom_corp_id)
             .await?
             .ok_or_else(|| EngineError::UnknownCorp(wecom_corp_id.to_string()))?;
-        let crypto = CallbackCrypto::new(&corp.callback_token, &corp.encoding_aes_key, &corp.wecom_corp_id).map_err(bad)?;
+        let crypto =
+            CallbackCrypto::new(&corp.callback_token, &corp.encoding_aes_key, &corp.wecom_corp_id).map_err(bad)?;
         Ok((corp, crypto))
     }
 

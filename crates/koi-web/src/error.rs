@@ -121,4 +121,3 @@ pub async fn json_errors(res: Response) -> Response {
     tracing::warn!(code, status = status.as_u16(), %message, "request refused");
     (status, Json(serde_json::json!({ "error": { "code": code, "message": message } }))).into_response()
 }
-
