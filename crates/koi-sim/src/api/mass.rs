@@ -1,0 +1,236 @@
+//! Mass messages (群发): koi creates a task; nothing is sent until members
+//! confirm in the client (`POST /sim/mass/confirm`), and each customer or
+//! group receives only its quota.
+
+use std::collections::BTreeMap;
+
+use koi_wecom::ErrCode;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{check_content, page, require_staff, ApiError, ApiResult, Ctx};
+use crate::world::{MassRecipient, MassTask, World};
+
+pub fn add(world: &mut World, ctx: &Ctx) -> ApiResult {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Text {
+        content: String,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct TagFilter {
+        group_list: Vec<TagList>,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct TagList {
+        tag_list: Vec<String>,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Req {
+        chat_type: Option<String>,
+        external_userid: Vec<String>,
+        chat_id_list: Vec<String>,
+        tag_filter: Option<TagFilter>,
+        sender: Option<String>,
+        allow_select: bool,
+        text: Option<Text>,
+        attachments: Vec<Value>,
+    }
+    let req: Req = ctx.body()?;
+    let chat_type = req.chat_type.clone().unwrap_or_else(|| "single".to_owned());
+    let text = req.text.map(|t| t.content);
+    check_content(text.as_deref(), 4000, &req.attachments)?;
+    let sender = req.sender.filter(|s| !s.is_empty());
+    if let Some(s) = &sender {
+        require_staff(world, s)?;
+    }
+    let mut recipients = Vec::new();
+    let mut fail_list = Vec::new();
+    match chat_type.as_str() {
+        "single" => {
+            if req.external_userid.len() > 10_000 {
+                return Err(ApiError::new(ErrCode::TOO_MANY_PARAMETERS, "external_userid exceeds 10000"));
+            }
+            let candidates: Vec<String> = if req.external_userid.is_empty() {
+                match &sender {
+                    Some(s) => world.customers_of(s),
+                    None => world.followers.keys().cloned().collect(),
+                }
+            } else {
+                req.external_userid.clone()
+            };
+            // Each group of the tag filter must match (AND), any tag within it (OR).
+            let groups: Vec<Vec<String>> =
+                req.tag_filter.map(|f| f.group_list.into_iter().map(|g| g.tag_list).collect()).unwrap_or_default();
+            for ext in candidates {
+                let members: Vec<String> = match &sender {
+                    Some(s) if world.has_relation(s, &ext) => vec![s.clone()],
+                    Some(_) => Vec::new(),
+                    None => world.followers.get(&ext).map(|s| s.iter().cloned().collect()).unwrap_or_default(),
+                };
+                let members: Vec<String> = members
+                    .into_iter()
+                    .filter(|m| {
+                        let tags = world.follows.get(&(m.clone(), ext.clone())).map(|f| &f.tags);
+                        groups.iter().all(|g| g.is_empty() || g.iter().any(|t| tags.is_some_and(|set| set.contains(t))))
+                    })
+                    .collect();
+                if members.is_empty() {
+                    fail_list.push(ext);
+                    continue;
+                }
+                for userid in members {
+                    recipients.push(MassRecipient {
+                        external_userid: Some(ext.clone()),
+                        chat_id: None,
+                        userid,
+                        status: 0,
+                        send_time: 0,
+                    });
+                }
+            }
+        }
+        "group" => {
+            let Some(s) = &sender else {
+                return Err(ApiError::param("sender is required for group messages"));
+            };
+            if req.chat_id_list.len() > 2000 {
+                return Err(ApiError::new(ErrCode::TOO_MANY_PARAMETERS, "chat_id_list exceeds 2000"));
+            }
+            let chats: Vec<String> = if req.chat_id_list.is_empty() {
+                world.groups.values().filter(|g| &g.owner == s).map(|g| g.chat_id.clone()).collect()
+            } else {
+                req.chat_id_list.clone()
+            };
+            for chat_id in chats {
+                if world.groups.get(&chat_id).is_some_and(|g| &g.owner == s) {
+                    recipients.push(MassRecipient {
+                        external_userid: None,
+                        chat_id: Some(chat_id),
+                        userid: s.clone(),
+                        status: 0,
+                        send_time: 0,
+                    });
+                } else {
+                    fail_list.push(chat_id);
+                }
+            }
+        }
+        _ => return Err(ApiError::param("chat_type must be single or group")),
+    }
+    if recipients.is_empty() {
+        return Err(ApiError::new(ErrCode::NO_SENDABLE_CUSTOMERS, "no sendable customers"));
+    }
+    let _ = req.allow_select;
+    let msgid = format!("msg{}", world.alnum(24));
+    let members: BTreeMap<String, (u8, i64)> = recipients.iter().map(|r| (r.userid.clone(), (0, 0))).collect();
+    world.mass.insert(
+        msgid.clone(),
+        MassTask {
+            msgid: msgid.clone(),
+            chat_type,
+            create_time: ctx.now_s,
+            sender,
+            text,
+            attachments: Value::Array(req.attachments),
+            members,
+            recipients,
+            fail_list: fail_list.clone(),
+            reminds: Vec::new(),
+            cancelled: false,
+        },
+    );
+    Ok(json!({ "msgid": msgid, "fail_list": fail_list }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Query {
+    msgid: String,
+    userid: Option<String>,
+    limit: Option<usize>,
+    cursor: String,
+}
+
+fn task_of<'a>(world: &'a World, ctx: &Ctx, msgid: &str) -> Result<&'a MassTask, ApiError> {
+    let task = world.mass.get(msgid).ok_or_else(|| ApiError::param("msgid"))?;
+    if ctx.limits.mass_ready_after_s > 0 && ctx.now_s < task.create_time + ctx.limits.mass_ready_after_s {
+        return Err(ApiError::new(ErrCode::GROUP_MSG_NOT_READY, "group msg is not ready, retry later"));
+    }
+    Ok(task)
+}
+
+fn limit(q: &Query, default: usize) -> Result<usize, ApiError> {
+    let limit = q.limit.unwrap_or(default);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::param("limit must be 1..=1000"));
+    }
+    Ok(limit)
+}
+
+pub fn task(world: &mut World, ctx: &Ctx) -> ApiResult {
+    let q: Query = ctx.body()?;
+    let task = task_of(world, ctx, &q.msgid)?;
+    let rows: Vec<Value> = task
+        .members
+        .iter()
+        .map(|(userid, (status, time))| {
+            let mut v = json!({ "userid": userid, "status": status });
+            if *status == 2 {
+                v["send_time"] = (*time).into();
+            }
+            v
+        })
+        .collect();
+    let (rows, next) = page(&rows, &q.cursor, limit(&q, 500)?)?;
+    Ok(json!({ "task_list": rows, "next_cursor": next }))
+}
+
+pub fn send_result(world: &mut World, ctx: &Ctx) -> ApiResult {
+    let q: Query = ctx.body()?;
+    let task = task_of(world, ctx, &q.msgid)?;
+    let Some(userid) = q.userid.as_deref().filter(|u| !u.is_empty()) else {
+        return Err(ApiError::param("userid required"));
+    };
+    let rows: Vec<Value> = task
+        .recipients
+        .iter()
+        .filter(|r| r.userid == userid)
+        .map(|r| {
+            let mut v = json!({ "userid": r.userid, "status": r.status });
+            if let Some(ext) = &r.external_userid {
+                v["external_userid"] = ext.clone().into();
+            }
+            if let Some(chat) = &r.chat_id {
+                v["chat_id"] = chat.clone().into();
+            }
+            if r.status == 1 {
+                v["send_time"] = r.send_time.into();
+            }
+            v
+        })
+        .collect();
+    let (rows, next) = page(&rows, &q.cursor, limit(&q, 500)?)?;
+    Ok(json!({ "send_list": rows, "next_cursor": next }))
+}
+
+pub fn remind(world: &mut World, ctx: &Ctx) -> ApiResult {
+    let q: Query = ctx.body()?;
+    let task = world.mass.get_mut(&q.msgid).ok_or_else(|| ApiError::param("msgid"))?;
+    task.reminds.retain(|t| ctx.now_s - t < 86_400);
+    if task.reminds.len() >= 3 {
+        return Err(ApiError::new(ErrCode::REMIND_LIMIT, "remind limit reached for 24 hours"));
+    }
+    task.reminds.push(ctx.now_s);
+    Ok(json!({}))
+}
+
+pub fn cancel(world: &mut World, ctx: &Ctx) -> ApiResult {
+    let q: Query = ctx.body()?;
+    let task = world.mass.get_mut(&q.msgid).ok_or_else(|| ApiError::param("msgid"))?;
+    task.cancelled = true;
+    Ok(json!({}))
+}

@@ -1,0 +1,164 @@
+//! koi-sim: a WeCom (企业微信) simulator. It *is* WeCom for koi: the same
+//! `/cgi-bin/` paths and JSON (CONTRACT.md §3), the same encrypted callbacks
+//! (§2, §4), the same limits and failures (§5), on a virtual clock that can
+//! run faster than real time. koi's tests, demo and benchmarks talk to it
+//! over real HTTP; pointing koi at the real server is a configuration change.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use koi_sim::{SimConfig, Simulator};
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let sim = Simulator::start(SimConfig::default(), listener).await?;
+//! println!("WeCom at {}", sim.base_url()); // use as the API base URL
+//! let welcomes = sim.state().welcome_messages();
+//! # drop(welcomes);
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # Rooms
+//! - [`config`]: corps, staff, limits, faults.
+//! - `api`: the WeCom API (`GET /cgi-bin/gettoken`, `/cgi-bin/externalcontact/…`),
+//!   one module per resource behind one front door for tokens, limits and faults.
+//! - [`world`]: the truth of each corp and what people do to it.
+//! - [`callback`]: event XML, encryption and delivery with WeCom's retries.
+//! - `control`: the `/sim/` routes below.
+//! - [`population`]: seeded virtual customers driven by a TOML scenario.
+//!
+//! # Control API (`/sim/…`, JSON)
+//! Bodies are JSON; `corp_id` may be left out to mean the first corp. Errors
+//! answer 4xx with `{"error":{"code","message"}}`.
+//!
+//! | route | does |
+//! |---|---|
+//! | `GET /sim/qr/{config_id}` | resolves a QR code URL: `{kind: contact_way\|join_way, corp_id, config_id, state}` |
+//! | `POST /sim/scan` | `{config_id \| qr_code, customer?: {external_userid?, name?, wecom?, gender?, unionid?, corp_name?}, half?}`: the customer scans a contact way; WeCom picks a member at random on multi ways, creates the customer if new, creates the follow and fires `add_external_contact` (or `add_half_…`) with State and a fresh WelcomeCode → `{external_userid, userid, state, welcome_code, new_customer, half}` |
+//! | `POST /sim/join` | `{config_id \| qr_code, customer?}` joins through a join way (QR cut, room rotation); or `{chat_id, customer, join_scene?, invitor?, state?}` joins directly; fires `change_external_chat/update add_member` → `{chat_id, external_userid, created_room}` |
+//! | `POST /sim/group/create` | `{owner, name, members?[]}`: a member creates a customer group (`create`, then `add_member` per member) → `{chat_id}` |
+//! | `POST /sim/group/leave` | `{chat_id, userid}` → `del_member` |
+//! | `POST /sim/group/dismiss` | `{chat_id}` → `dismiss` |
+//! | `POST /sim/customer/delete_staff` | `{external_userid, userid}`: the customer deletes the member → `del_follow_user` |
+//! | `POST /sim/staff/delete_customer` | `{userid, external_userid}`: the member deletes the customer → `del_external_contact` |
+//! | `POST /sim/staff/edit_customer` | `{userid, external_userid, remark?}`: edit in the client → `edit_external_contact` |
+//! | `POST /sim/tag/event` | `{change, id, tag_type}`: an admin changed tags in the console → `change_external_tag` |
+//! | `POST /sim/transfer/refuse` | `{external_userid}`: the customer refuses a waiting handover → `transfer_fail` |
+//! | `POST /sim/mass/confirm` | `{msgid, userid?}`: members confirm a mass message (all when no userid) → `{sent}` |
+//! | `GET /sim/clock` | `{now, now_ms, speed}` (virtual) |
+//! | `POST /sim/clock/advance` | `{seconds}`: pushes the virtual clock forward |
+//! | `GET\|PUT /sim/corps/{corp_id}/faults` | reads or replaces the corp's [`Faults`] |
+//! | `PUT /sim/corps/{corp_id}/callback_url` | `{url}` (null to stop delivering) |
+//! | `POST /sim/tokens/invalidate` | `{corp_id?}`: revokes tokens (they answer 40014) → `{invalidated}` |
+//! | `GET /sim/welcome_messages` | welcome messages koi sent ([`WelcomeRecord`]) |
+//! | `GET /sim/tags_marked` | `mark_tag` calls ([`TagMarkRecord`]) |
+//! | `GET /sim/remarks` | `remark` calls ([`RemarkRecord`]) |
+//! | `GET /sim/mass_tasks` | mass messages created, with recipients and statuses |
+//! | `GET /sim/contact_ways` | contact ways as stored |
+//! | `GET /sim/groups` | customer groups with members |
+//! | `GET /sim/callbacks` | every callback with its delivery outcome ([`CallbackRecord`]) |
+//! | `POST /sim/scenario` | TOML [`Scenario`] body: runs it in the background (202) |
+//! | `GET /sim/scenario/reports` | [`ScenarioReport`]s of finished scenarios |
+
+mod api;
+pub mod callback;
+pub mod clock;
+pub mod config;
+mod control;
+pub mod population;
+mod state;
+pub mod world;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::any;
+use axum::Router;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub use callback::{CallbackRecord, SimEvent};
+pub use config::{Faults, Limits, QuotaWindow, SimConfig, SimCorp, SimStaff};
+pub use control::ControlError;
+pub use population::{scenario_from_toml, Scenario, ScenarioError, ScenarioReport, StoreReport};
+pub use state::{Corp, MassTaskView, SimState};
+pub use world::{JoinOutcome, NewCustomer, RemarkRecord, ScanOutcome, TagMarkRecord, WelcomeRecord};
+
+/// Starts simulators.
+pub struct Simulator;
+
+impl Simulator {
+    /// Serves the simulator on `listener` until [`SimHandle::shutdown`].
+    /// Fails when a corp's EncodingAESKey is not a valid key.
+    pub async fn start(config: SimConfig, listener: tokio::net::TcpListener) -> std::io::Result<SimHandle> {
+        let addr = listener.local_addr()?;
+        let base_url = format!("http://{addr}");
+        let mut corps = Vec::new();
+        let mut receivers = Vec::new();
+        for (index, corp) in config.corps.iter().enumerate() {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let built = Corp::new(index, corp, config.seed, tx).map_err(|e| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("corp {}: {e}", corp.corp_id))
+            })?;
+            corps.push(Arc::new(built));
+            receivers.push(rx);
+        }
+        let clock = clock::VirtualClock::new(config.clock_speed);
+        let state = Arc::new(SimState::new(config.seed, clock, config.limits.clone(), corps, base_url));
+        let couriers = state
+            .corps
+            .iter()
+            .zip(receivers)
+            .map(|(corp, rx)| tokio::spawn(callback::courier(state.clone(), corp.clone(), rx)))
+            .collect();
+        let app =
+            Router::new().route("/cgi-bin/{*path}", any(api::cgi)).merge(control::routes()).with_state(state.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(error) = serve.await {
+                tracing::error!(%error, "simulator server stopped");
+            }
+        });
+        tracing::info!(%addr, corps = state.corps.len(), "WeCom simulator listening");
+        Ok(SimHandle { addr, state, stop: Some(stop), server, couriers })
+    }
+}
+
+/// A running simulator.
+pub struct SimHandle {
+    pub addr: SocketAddr,
+    state: Arc<SimState>,
+    stop: Option<oneshot::Sender<()>>,
+    server: JoinHandle<()>,
+    couriers: Vec<JoinHandle<()>>,
+}
+
+impl SimHandle {
+    /// `http://addr`: the base URL to configure in place of
+    /// `https://qyapi.weixin.qq.com`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// What the simulator knows: records of what koi did, callbacks, the
+    /// clock, and the corps' worlds.
+    pub fn state(&self) -> Arc<SimState> {
+        self.state.clone()
+    }
+
+    /// Runs a scenario's virtual customers to the end and returns the truth.
+    pub async fn run_scenario(&self, scenario: &Scenario) -> Result<ScenarioReport, ScenarioError> {
+        population::run(&self.state, scenario).await
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        for courier in &self.couriers {
+            courier.abort();
+        }
+        let _ = (&mut self.server).await;
+    }
+}
