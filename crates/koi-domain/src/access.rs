@@ -59,6 +59,41 @@ pub enum Action {
     EditCorpSettings,
 }
 
+/// Normalises a username the one way every path uses (create, login,
+/// password change): trimmed and lower-case.
+pub fn normalize_username(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+/// Failed sign-ins allowed per username within [`LOGIN_WINDOW_MS`] before
+/// further attempts wait; slows password guessing to a crawl.
+pub const LOGIN_MAX_FAILURES: usize = 5;
+pub const LOGIN_WINDOW_MS: i64 = 15 * 60_000;
+
+/// The recent failed sign-ins of one username.
+#[derive(Debug, Clone, Default)]
+pub struct LoginFailures(Vec<i64>);
+
+impl LoginFailures {
+    /// `Err(wait_ms)` while the username is locked out.
+    pub fn check(&mut self, now: i64) -> Result<(), i64> {
+        self.0.retain(|t| now - t < LOGIN_WINDOW_MS);
+        if self.0.len() >= LOGIN_MAX_FAILURES {
+            Err(self.0[self.0.len() - LOGIN_MAX_FAILURES] + LOGIN_WINDOW_MS - now)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn record(&mut self, now: i64) {
+        self.0.push(now);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub corp_id: i64,
@@ -142,6 +177,23 @@ mod tests {
         let g = who(Role::Guide, &[]);
         assert!(!g.allows(Action::ViewStores));
         assert!(!g.sees_store(1));
+    }
+
+    #[test]
+    fn repeated_wrong_passwords_lock_the_username_for_a_while() {
+        let mut f = LoginFailures::default();
+        for i in 0..LOGIN_MAX_FAILURES as i64 {
+            assert!(f.check(i * 1000).is_ok());
+            f.record(i * 1000);
+        }
+        let wait = f.check(5_000).unwrap_err();
+        assert_eq!(wait, LOGIN_WINDOW_MS - 5_000);
+        assert!(f.check(LOGIN_WINDOW_MS).is_ok(), "the oldest failure has aged out");
+    }
+
+    #[test]
+    fn usernames_are_compared_normalised() {
+        assert_eq!(normalize_username("  Admin "), "admin");
     }
 
     #[test]

@@ -64,7 +64,14 @@ fn columns(
         let found = known.iter().find(|(name, aliases)| *name == h || aliases.contains(&h.as_str()));
         match found {
             Some((name, _)) => {
-                map.insert(*name, i);
+                if map.insert(*name, i).is_some() {
+                    errors.push(RowError {
+                        line: 1,
+                        field: raw.clone(),
+                        code: "duplicate_column".into(),
+                        message: format!("the header names the {name} column twice"),
+                    });
+                }
             }
             None => errors.push(RowError {
                 line: 1,
@@ -260,6 +267,12 @@ mod tests {
         .unwrap_err();
         let got: Vec<_> = errs.iter().map(|e| (e.line, e.code.as_str())).collect();
         assert_eq!(got, [(3, "out_of_range"), (4, "duplicate_code"), (5, "not_a_number"), (5, "incomplete_location")]);
+    }
+
+    #[test]
+    fn a_column_named_twice_is_refused() {
+        let errs = store_rows(&s(&["code", "门店编码", "name"]), &[]).unwrap_err();
+        assert_eq!(errs[0].code, "duplicate_column");
     }
 
     #[test]

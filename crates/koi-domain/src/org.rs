@@ -6,8 +6,8 @@ use crate::Millis;
 use serde::{Deserialize, Serialize};
 
 /// A tenant. The WeCom secrets are kept for the protocol and never shown back
-/// in full (see [`crate::secret::mask`]).
-#[derive(Debug, Clone, PartialEq)]
+/// in full (see [`crate::secret::mask`]), nor printed by `Debug`.
+#[derive(Clone, PartialEq)]
 pub struct Corp {
     pub id: i64,
     pub name: String,
@@ -18,13 +18,32 @@ pub struct Corp {
     pub created_at: Millis,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 pub struct CorpDraft {
     pub name: String,
     pub wecom_corp_id: String,
     pub app_secret: String,
     pub callback_token: String,
     pub encoding_aes_key: String,
+}
+
+impl std::fmt::Debug for Corp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Corp")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("wecom_corp_id", &self.wecom_corp_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for CorpDraft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CorpDraft")
+            .field("name", &self.name)
+            .field("wecom_corp_id", &self.wecom_corp_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CorpDraft {
@@ -197,6 +216,14 @@ mod tests {
         assert!(ok.validate().is_ok());
         let bad = StaffDraft { userid: "李娜".into(), name: "李娜".into(), ..Default::default() };
         assert_eq!(bad.validate().unwrap_err().0[0].code, "invalid_chars");
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let d =
+            CorpDraft { app_secret: "TOPSECRET".into(), encoding_aes_key: "AESKEYAESKEY".into(), ..Default::default() };
+        let shown = format!("{d:?}");
+        assert!(!shown.contains("TOPSECRET") && !shown.contains("AESKEY"), "{shown}");
     }
 
     #[test]

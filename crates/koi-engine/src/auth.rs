@@ -4,7 +4,7 @@
 //! random values; only their SHA-256 is stored, which is enough for values
 //! that cannot be guessed and keeps lookups a single indexed read.
 
-use crate::{Engine, EngineError, Principal, Result};
+use crate::{require, Engine, EngineError, Principal, Result};
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use koi_domain::access::{Action, Role};
@@ -39,7 +39,7 @@ pub fn token_hash(token: &str) -> String {
 }
 
 /// A signed-in console session, as the web layer holds it for one request.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SessionContext {
     pub principal: Principal,
     pub user: User,
@@ -47,10 +47,23 @@ pub struct SessionContext {
 }
 
 /// A new API key; `token` is shown once and never stored.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct IssuedKey {
     pub id: i64,
     pub token: String,
+}
+
+impl std::fmt::Debug for SessionContext {
+    // The CSRF token is a secret; keep it out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionContext").field("principal", &self.principal).finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for IssuedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedKey").field("id", &self.id).finish_non_exhaustive()
+    }
 }
 
 pub fn principal_of(user: &User) -> Principal {
@@ -68,22 +81,49 @@ impl Engine {
     /// for the cookie. The same error for an unknown user and a wrong
     /// password, so usernames cannot be probed.
     pub async fn login(&self, username: &str, password: &str) -> Result<String> {
-        let creds = self.db.credentials(username.trim()).await?;
-        let Some(creds) = creds else {
-            // Spend the same time as a real check so timing does not tell.
-            verify_password(password, DUMMY_HASH.get_or_init(|| hash_password("not a password")));
+        let username = koi_domain::access::normalize_username(username);
+        let now = now_ms();
+        self.login_allowed(&username, now)?;
+        let creds = self.db.credentials(&username).await?;
+        // The hash is always checked, even for unknown or inactive accounts,
+        // so response times do not tell which usernames exist.
+        let hash = creds.as_ref().map_or_else(
+            || DUMMY_HASH.get_or_init(|| hash_password("not a password")).as_str(),
+            |c| c.password_hash.as_str(),
+        );
+        let password_ok = verify_password(password, hash);
+        let Some(creds) = creds.filter(|c| c.active && password_ok) else {
+            self.login_failed(&username, now);
             return Err(EngineError::BadCredentials);
         };
-        if !creds.active || !verify_password(password, &creds.password_hash) {
-            return Err(EngineError::BadCredentials);
-        }
+        self.login_succeeded(&username);
         let token = new_token();
-        let now = now_ms();
         self.db
             .create_session(&token_hash(&token), creds.user_id, &new_token(), now, now + self.settings.session_ttl_ms)
             .await?;
         tracing::info!(user_id = creds.user_id, "login");
         Ok(token)
+    }
+
+    fn login_allowed(&self, username: &str, now: i64) -> Result<()> {
+        let mut map = self.login_failures.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get_mut(username).map(|f| f.check(now)) {
+            Some(Err(wait_ms)) => Err(EngineError::TooManyAttempts { retry_after_s: (wait_ms + 999) / 1000 }),
+            _ => Ok(()),
+        }
+    }
+
+    fn login_failed(&self, username: &str, now: i64) {
+        let mut map = self.login_failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(username.to_string()).or_default().record(now);
+        // Forget usernames whose failures have aged out, so the map stays small.
+        if map.len() > 10_000 {
+            map.retain(|_, f| f.check(now).is_err() || !f.is_empty());
+        }
+    }
+
+    fn login_succeeded(&self, username: &str) {
+        self.login_failures.lock().unwrap_or_else(|p| p.into_inner()).remove(username);
     }
 
     pub async fn session(&self, token: &str) -> Result<SessionContext> {
@@ -102,9 +142,7 @@ impl Engine {
     }
 
     pub async fn issue_api_key(&self, who: &Principal, name: &str, role: Role) -> Result<IssuedKey> {
-        if !who.allows(Action::ManageApiKeys) {
-            return Err(EngineError::Forbidden);
-        }
+        require(who, Action::ManageApiKeys)?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 64 {
             return Err(koi_domain::ValidationError::one("name", "required", "name the key (1–64 characters)").into());
@@ -117,25 +155,21 @@ impl Engine {
         let token = format!("koi_{}", new_token());
         let prefix = token[..12].to_string();
         let id = self.db.create_api_key(who.corp_id, name, &prefix, &token_hash(&token), role, now_ms()).await?;
+        self.audit(who, "api_key.created", format!("api_key:{id}")).await?;
         Ok(IssuedKey { id, token })
     }
 
     pub async fn api_keys(&self, who: &Principal) -> Result<Vec<koi_store::people::ApiKey>> {
-        if !who.allows(Action::ManageApiKeys) {
-            return Err(EngineError::Forbidden);
-        }
+        require(who, Action::ManageApiKeys)?;
         Ok(self.db.api_keys(who.corp_id).await?)
     }
 
     pub async fn revoke_api_key(&self, who: &Principal, id: i64) -> Result<()> {
-        if !who.allows(Action::ManageApiKeys) {
-            return Err(EngineError::Forbidden);
+        require(who, Action::ManageApiKeys)?;
+        if !self.db.revoke_api_key(who.corp_id, id, now_ms()).await? {
+            return Err(EngineError::NotFound("api key"));
         }
-        if self.db.revoke_api_key(who.corp_id, id, now_ms()).await? {
-            Ok(())
-        } else {
-            Err(EngineError::NotFound("api key"))
-        }
+        self.audit(who, "api_key.revoked", format!("api_key:{id}")).await
     }
 }
 

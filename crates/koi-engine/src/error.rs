@@ -13,6 +13,8 @@ pub enum EngineError {
     BadCredentials,
     #[error("your role may not do this")]
     Forbidden,
+    #[error("too many failed sign-ins; try again in {retry_after_s} s")]
+    TooManyAttempts { retry_after_s: i64 },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error(transparent)]
@@ -36,6 +38,7 @@ impl EngineError {
             EngineError::Unauthenticated => "unauthenticated",
             EngineError::BadCredentials => "bad_credentials",
             EngineError::Forbidden => "forbidden",
+            EngineError::TooManyAttempts { .. } => "too_many_attempts",
             EngineError::NotFound(_) => "not_found",
             EngineError::Invalid(_) => "invalid_input",
             EngineError::ImportRejected(_) => "import_rejected",

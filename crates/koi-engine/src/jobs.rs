@@ -2,7 +2,7 @@
 //! any job. Job kinds are dispatched by name; later modules add theirs to
 //! [`Worker::run`].
 
-use crate::{Engine, EngineError, Principal, Result};
+use crate::{require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
 use koi_domain::jobs::JobState;
 use koi_store::events::NewEvent;
@@ -45,6 +45,11 @@ impl Worker {
 
     /// Claims and runs jobs until `stop` turns true; finishes the batch in hand.
     pub async fn run_until(self, mut stop: watch::Receiver<bool>) {
+        let this = Arc::new(self);
+        this.work(&mut stop).await;
+    }
+
+    async fn work(self: &Arc<Self>, stop: &mut watch::Receiver<bool>) {
         let mut last_prune = 0;
         tracing::info!(worker = %self.config.id, "job worker started");
         while !*stop.borrow() {
@@ -77,41 +82,39 @@ impl Worker {
         tracing::info!(worker = %self.config.id, "job worker stopped");
     }
 
+    /// Runs one job in a task of its own, so a handler that panics fails
+    /// its job (which is retried, then dead-lettered) instead of the worker.
+    async fn execute(self: &Arc<Self>, job: ClaimedJob) {
+        let me = Arc::clone(self);
+        let claimed = job.clone();
+        let outcome = match tokio::spawn(async move { me.attempt(&claimed).await }).await {
+            Ok(outcome) => outcome,
+            Err(panic) => Err(format!("the job's handler panicked: {panic}")),
+        };
+        let Err(error) = outcome else { return };
+        match self.engine.db.fail_job(&job, &self.config.id, &error, now_ms()).await {
+            Ok(Some(JobState::Dead)) => tracing::error!(job = job.id, kind = %job.kind, %error, "job is a dead letter"),
+            Ok(Some(_)) => {
+                tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempts, %error, "job failed; will retry")
+            }
+            Ok(None) => tracing::warn!(job = job.id, %error, "job failed after its lease was taken over"),
+            // The lease runs out and another worker takes the job again.
+            Err(e) => tracing::warn!(job = job.id, error = %e, "recording the job's failure failed"),
+        }
+    }
+
     /// Runs a job's writes and its completion in one transaction, so a job
     /// whose worker dies, or loses its lease, leaves no half-done effects and
-    /// is done exactly once by whoever holds it next.
-    async fn execute(&self, job: ClaimedJob) {
-        let db = &self.engine.db;
-        let outcome = match db.begin().await {
-            Ok(mut tx) => match self.run(&job, &mut tx).await {
-                Ok(()) => match tx.complete_job(job.id, &self.config.id, now_ms()).await {
-                    Ok(true) => tx.commit().await.map_err(|e| e.to_string()),
-                    Ok(false) => {
-                        tracing::warn!(job = job.id, "lease lost before the job finished; its work is rolled back");
-                        return;
-                    }
-                    Err(e) => Err(e.to_string()),
-                },
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e.to_string()),
-        };
-        let now = now_ms();
-        let result = match outcome {
-            Ok(()) => Ok(()),
-            Err(error) => {
-                let state = db.fail_job(&job, &self.config.id, &error, now).await;
-                if let Ok(JobState::Dead) = state {
-                    tracing::error!(job = job.id, kind = %job.kind, %error, "job is a dead letter");
-                } else {
-                    tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempts, %error, "job failed; will retry");
-                }
-                state.map(|_| ())
-            }
-        };
-        if let Err(e) = result {
-            // The lease runs out and another worker takes the job again.
-            tracing::warn!(job = job.id, error = %e, "recording the job's outcome failed");
+    /// is done exactly once by whoever holds it next. `Ok` also covers a lost
+    /// lease, whose work is rolled back for the new holder to redo.
+    async fn attempt(&self, job: &ClaimedJob) -> std::result::Result<(), String> {
+        let mut tx = self.engine.db.begin().await.map_err(|e| e.to_string())?;
+        self.run(job, &mut tx).await?;
+        if tx.complete_job(job.id, &self.config.id, now_ms()).await.map_err(|e| e.to_string())? {
+            tx.commit().await.map_err(|e| e.to_string())
+        } else {
+            tracing::warn!(job = job.id, "lease lost before the job finished; its work is rolled back");
+            Ok(())
         }
     }
 
@@ -156,23 +159,17 @@ impl Worker {
 
 impl Engine {
     pub async fn jobs(&self, who: &Principal, state: Option<JobState>, limit: i64) -> Result<Vec<JobRecord>> {
-        if !who.allows(Action::ViewJobs) {
-            return Err(EngineError::Forbidden);
-        }
+        require(who, Action::ViewJobs)?;
         Ok(self.db.jobs(who.corp_id, state, limit.clamp(1, 500)).await?)
     }
 
     pub async fn job_counts(&self, who: &Principal) -> Result<Vec<(JobState, i64)>> {
-        if !who.allows(Action::ViewJobs) {
-            return Err(EngineError::Forbidden);
-        }
+        require(who, Action::ViewJobs)?;
         Ok(self.db.job_counts(who.corp_id).await?)
     }
 
     pub async fn retry_job(&self, who: &Principal, id: i64) -> Result<()> {
-        if !who.allows(Action::RetryJobs) {
-            return Err(EngineError::Forbidden);
-        }
+        require(who, Action::RetryJobs)?;
         if self.db.retry_job(who.corp_id, id, now_ms()).await? {
             Ok(())
         } else {

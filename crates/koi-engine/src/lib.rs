@@ -34,11 +34,24 @@ impl Default for Settings {
 pub struct Engine {
     pub db: Db,
     pub settings: Settings,
+    /// Failed sign-ins per username, kept in memory: a lock-out per node is
+    /// enough to make guessing impractical.
+    login_failures:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, koi_domain::access::LoginFailures>>>,
 }
 
 impl Engine {
     pub fn new(db: Db, settings: Settings) -> Self {
-        Engine { db, settings }
+        Engine { db, settings, login_failures: Default::default() }
+    }
+}
+
+/// Refuses unless the principal's role allows `action`.
+pub(crate) fn require(who: &Principal, action: koi_domain::access::Action) -> Result<()> {
+    if who.allows(action) {
+        Ok(())
+    } else {
+        Err(EngineError::Forbidden)
     }
 }
 

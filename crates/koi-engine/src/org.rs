@@ -1,7 +1,7 @@
 //! Use cases of the org model: corps, stores and staff, one at a time or
 //! imported from a spreadsheet.
 
-use crate::{actor, Engine, EngineError, Principal, Result};
+use crate::{actor, require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
 use koi_domain::import::{self, ImportReport, RowError};
 use koi_domain::org::{Corp, CorpDraft, Staff, StaffDraft, Store, StoreDraft};
@@ -12,14 +12,6 @@ use koi_store::{now_ms, Tx};
 /// Upper bounds that keep an upload from tying up the single writer.
 pub const MAX_IMPORT_BYTES: usize = 2 * 1024 * 1024;
 pub const MAX_IMPORT_ROWS: usize = 10_000;
-
-fn require(who: &Principal, action: Action) -> Result<()> {
-    if who.allows(action) {
-        Ok(())
-    } else {
-        Err(EngineError::Forbidden)
-    }
-}
 
 async fn record(tx: &mut Tx, who: &Principal, kind: &str, subject: String, payload: serde_json::Value) -> Result<()> {
     let now = now_ms();
@@ -86,15 +78,22 @@ impl Engine {
         Ok(self.db.create_corp(&d, now_ms()).await?)
     }
 
+    /// The corp with its WeCom credentials: for those who may see settings.
     pub async fn corp(&self, who: &Principal) -> Result<Corp> {
+        require(who, Action::ViewCorpSettings)?;
         self.db.corp(who.corp_id).await?.ok_or(EngineError::NotFound("corp"))
+    }
+
+    /// The brand's name, which everyone signed in may see.
+    pub async fn corp_name(&self, who: &Principal) -> Result<String> {
+        Ok(self.db.corp(who.corp_id).await?.ok_or(EngineError::NotFound("corp"))?.name)
     }
 
     /// Updates the corp's name and credentials. A secret left empty keeps the
     /// stored one, so the settings form never has to show secrets back.
     pub async fn update_corp(&self, who: &Principal, mut draft: CorpDraft) -> Result<()> {
         require(who, Action::EditCorpSettings)?;
-        let current = self.corp(who).await?;
+        let current = self.db.corp(who.corp_id).await?.ok_or(EngineError::NotFound("corp"))?;
         for (new, old) in [
             (&mut draft.app_secret, &current.app_secret),
             (&mut draft.callback_token, &current.callback_token),

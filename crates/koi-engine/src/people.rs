@@ -1,7 +1,7 @@
 //! Console users: who can sign in, with which role, for which stores.
 
 use crate::auth::{hash_password, MIN_PASSWORD_CHARS};
-use crate::{actor, Engine, EngineError, Principal, Result};
+use crate::{actor, require, Engine, EngineError, Principal, Result};
 use koi_domain::access::{Action, Role};
 use koi_domain::ValidationError;
 use koi_store::events::NewEvent;
@@ -26,7 +26,7 @@ impl Engine {
         let role = Role::parse(input.role.trim()).ok_or_else(|| {
             ValidationError::one("role", "invalid_role", "role is owner, hq_operator, store_manager or guide")
         })?;
-        let username = input.username.trim().to_lowercase();
+        let username = koi_domain::access::normalize_username(&input.username);
         let mut problems = Vec::new();
         if !(3..=32).contains(&username.len())
             || !username.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
@@ -73,49 +73,44 @@ impl Engine {
     }
 
     pub async fn create_user(&self, who: &Principal, input: &UserInput) -> Result<i64> {
-        if !who.allows(Action::ManageUsers) {
-            return Err(EngineError::Forbidden);
-        }
+        require(who, Action::ManageUsers)?;
         let id = self.add_user(who.corp_id, input).await?;
-        let payload =
-            serde_json::json!({ "username": input.username.trim().to_lowercase(), "role": input.role }).to_string();
-        self.db
-            .append_event(
-                &NewEvent {
-                    corp_id: who.corp_id,
-                    kind: "user.created",
-                    subject: &format!("user:{id}"),
-                    actor: &actor(who),
-                    payload: &payload,
-                    dedup_key: None,
-                    occurred_at: now_ms(),
-                },
-                now_ms(),
-            )
-            .await?;
+        self.audit(who, "user.created", format!("user:{id}")).await?;
         Ok(id)
     }
 
     pub async fn users(&self, who: &Principal) -> Result<Vec<User>> {
-        if !who.allows(Action::ManageUsers) {
-            return Err(EngineError::Forbidden);
-        }
+        require(who, Action::ManageUsers)?;
         Ok(self.db.users(who.corp_id).await?)
     }
 
     /// Owners cannot switch themselves off, so a corp always keeps a way in.
     pub async fn set_user_active(&self, who: &Principal, user_id: i64, active: bool) -> Result<()> {
-        if !who.allows(Action::ManageUsers) {
-            return Err(EngineError::Forbidden);
-        }
+        require(who, Action::ManageUsers)?;
         if who.user_id == Some(user_id) && !active {
             return Err(ValidationError::one("active", "self_deactivation", "you cannot deactivate yourself").into());
         }
-        if self.db.set_user_active(who.corp_id, user_id, active).await? {
-            Ok(())
-        } else {
-            Err(EngineError::NotFound("user"))
+        if !self.db.set_user_active(who.corp_id, user_id, active).await? {
+            return Err(EngineError::NotFound("user"));
         }
+        let kind = if active { "user.activated" } else { "user.deactivated" };
+        self.audit(who, kind, format!("user:{user_id}")).await
+    }
+
+    /// Records a security-relevant action on the corp's event log.
+    pub(crate) async fn audit(&self, who: &Principal, kind: &str, subject: String) -> Result<()> {
+        let now = now_ms();
+        let e = NewEvent {
+            corp_id: who.corp_id,
+            kind,
+            subject: &subject,
+            actor: &actor(who),
+            payload: "{}",
+            dedup_key: None,
+            occurred_at: now,
+        };
+        self.db.append_event(&e, now).await?;
+        Ok(())
     }
 
     /// Sets a new password (CLI `koi user passwd`, the demo).
@@ -123,7 +118,8 @@ impl Engine {
         if password.chars().count() < MIN_PASSWORD_CHARS {
             return Err(ValidationError::one("password", "too_short", "password needs at least 8 characters").into());
         }
-        let creds = self.db.credentials(username).await?.ok_or(EngineError::NotFound("user"))?;
+        let username = koi_domain::access::normalize_username(username);
+        let creds = self.db.credentials(&username).await?.ok_or(EngineError::NotFound("user"))?;
         self.db.set_password_hash(creds.user_id, &hash_password(password)).await?;
         Ok(())
     }

@@ -106,6 +106,8 @@ pub struct ContactWay {
     pub expires_in: i64,
     pub chat_expires_in: i64,
     pub unionid: String,
+    /// The same customer adding again lands on the member they added before.
+    pub is_exclusive: bool,
     pub conclusions: Value,
     pub qr_code: String,
     pub create_time: i64,

@@ -138,15 +138,15 @@ impl Db {
                 POSTGRES_MIGRATIONS,
             ),
         };
-        on_pool!(self, true, |c| sqlx::query(create).execute(c).await.map(|r| r.rows_affected()))?;
         let mut ran = 0;
         for (version, sql) in list {
             let mut tx = self.begin().await?;
-            // Two nodes starting at once: the second waits on the first's lock
-            // and then sees the version recorded.
+            // Nodes starting at once: the first takes the lock and migrates;
+            // the others wait, then find each version recorded.
             if let Tx::Postgres(t) = &mut tx {
                 sqlx::query("SELECT pg_advisory_xact_lock(7355608)").execute(&mut **t).await?;
             }
+            on_tx!(&mut tx, |c| sqlx::query(create).execute(&mut *c).await.map(|r| r.rows_affected()))?;
             let done: Option<i64> = on_tx!(&mut tx, |c| {
                 sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
                     .bind(version)
@@ -176,7 +176,10 @@ impl Db {
 
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match &self.pools {
-            Pools::Sqlite { write, .. } => Tx::Sqlite(write.begin().await?),
+            // IMMEDIATE takes the write lock up front: a transaction that reads
+            // then writes cannot fail half-way because another process (the
+            // CLI beside a running server) wrote the file in between.
+            Pools::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
             Pools::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }

@@ -34,6 +34,8 @@ pub struct ClaimedJob {
     pub payload: String,
     pub attempts: i32,
     pub max_attempts: i32,
+    pub priority: i32,
+    pub run_at: i64,
 }
 
 /// A job as the console shows it.
@@ -92,9 +94,10 @@ impl From<JobRow> for JobRecord {
 }
 
 /// Jobs that may be claimed: queued and due, or running under a lease that
-/// ran out (its worker died).
+/// ran out (its worker died) with attempts left.
 const CLAIMABLE: &str = "SELECT id FROM jobs WHERE (state = 'queued' AND run_at <= $3) \
-                         OR (state = 'running' AND locked_until < $3) ORDER BY priority, run_at, id LIMIT $4";
+                         OR (state = 'running' AND locked_until < $3 AND attempts < max_attempts) \
+                         ORDER BY priority, run_at, id LIMIT $4";
 
 impl Tx {
     /// Marks a job done, if `worker` still holds it. Run in the transaction
@@ -154,12 +157,26 @@ impl Db {
         };
         let sql = format!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = $1, locked_until = $2, updated_at = $3 \
-             WHERE id IN ({CLAIMABLE}{lock}) RETURNING id, corp_id, kind, payload, attempts, max_attempts"
+             WHERE id IN ({CLAIMABLE}{lock}) RETURNING id, corp_id, kind, payload, attempts, max_attempts, priority, run_at"
         );
+        // A job whose every attempt ended with its worker dead (a crash or a
+        // hang, again and again) becomes a dead letter instead of looping.
+        on_pool!(self, true, |c| {
+            sqlx::query(
+                "UPDATE jobs SET state = 'dead', last_error = 'its worker died on every attempt', locked_by = NULL, \
+                 locked_until = NULL, updated_at = $1 \
+                 WHERE state = 'running' AND locked_until < $1 AND attempts >= max_attempts",
+            )
+            .bind(now)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
         let mut jobs: Vec<ClaimedJob> = on_pool!(self, true, |c| {
             sqlx::query_as(&sql).bind(worker).bind(now + lease_ms).bind(now).bind(limit).fetch_all(c).await
         })?;
-        jobs.sort_by_key(|j| j.id);
+        // RETURNING gives no order; run the batch by priority.
+        jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
         Ok(jobs)
     }
 
@@ -172,14 +189,15 @@ impl Db {
     }
 
     /// Records a failure: the job is retried after a backoff, or becomes a
-    /// dead letter after its last attempt. Returns the state it is left in.
-    pub async fn fail_job(&self, job: &ClaimedJob, worker: &str, error: &str, now: i64) -> Result<JobState> {
+    /// dead letter after its last attempt. Returns the state it is left in,
+    /// or `None` when `worker` no longer held the job (its lease was taken).
+    pub async fn fail_job(&self, job: &ClaimedJob, worker: &str, error: &str, now: i64) -> Result<Option<JobState>> {
         let (state, run_at) = match after_failure(job.attempts, job.max_attempts, now) {
             AfterFailure::RetryAt(t) => (JobState::Queued, t),
             AfterFailure::Dead => (JobState::Dead, now),
         };
         let error: String = error.chars().take(2000).collect();
-        on_pool!(self, true, |c| {
+        let n = on_pool!(self, true, |c| {
             sqlx::query(
                 "UPDATE jobs SET state = $1, run_at = $2, last_error = $3, locked_by = NULL, locked_until = NULL, \
                  updated_at = $4 WHERE id = $5 AND locked_by = $6 AND state = 'running'",
@@ -194,7 +212,7 @@ impl Db {
             .await
             .map(|r| r.rows_affected())
         })?;
-        Ok(state)
+        Ok((n == 1).then_some(state))
     }
 
     /// A dead letter goes back to the queue with a fresh set of attempts.

@@ -131,9 +131,13 @@ impl Db {
     }
 
     pub async fn stores(&self, corp_id: i64) -> Result<Vec<Store>> {
-        let sql = format!("SELECT {STORE_COLUMNS} FROM stores WHERE corp_id = $1 ORDER BY code");
+        let sql = format!("SELECT {STORE_COLUMNS} FROM stores WHERE corp_id = $1");
         let rows: Vec<StoreRow> = on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).fetch_all(c).await)?;
-        Ok(rows.into_iter().map(Store::from).collect())
+        // Sorted here, not by the database: PostgreSQL's collation and
+        // SQLite's byte order would otherwise list the same stores differently.
+        let mut stores: Vec<Store> = rows.into_iter().map(Store::from).collect();
+        stores.sort_by(|a, b| a.code.cmp(&b.code));
+        Ok(stores)
     }
 
     pub async fn store(&self, corp_id: i64, id: i64) -> Result<Option<Store>> {
@@ -152,7 +156,7 @@ impl Db {
     }
 
     pub async fn staff_list(&self, corp_id: i64) -> Result<Vec<Staff>> {
-        let sql = format!("SELECT {STAFF_COLUMNS} FROM staff WHERE corp_id = $1 ORDER BY userid");
+        let sql = format!("SELECT {STAFF_COLUMNS} FROM staff WHERE corp_id = $1");
         let rows: Vec<StaffRow> = on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).fetch_all(c).await)?;
         let links: Vec<(i64, i64)> = on_pool!(self, false, |c| {
             sqlx::query_as("SELECT staff_id, store_id FROM staff_stores WHERE corp_id = $1 ORDER BY store_id")
@@ -164,13 +168,15 @@ impl Db {
         for (staff, store) in links {
             by_staff.entry(staff).or_default().push(store);
         }
-        Ok(rows
+        let mut staff: Vec<Staff> = rows
             .into_iter()
             .map(|r| {
                 let stores = by_staff.remove(&r.id).unwrap_or_default();
                 r.with_stores(stores)
             })
-            .collect())
+            .collect();
+        staff.sort_by(|a, b| a.userid.cmp(&b.userid));
+        Ok(staff)
     }
 
     pub async fn staff(&self, corp_id: i64, id: i64) -> Result<Option<Staff>> {

@@ -30,7 +30,7 @@ pub struct User {
 }
 
 /// What a login needs: the hash to check and whether the account may log in.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Credentials {
     pub user_id: i64,
     pub password_hash: String,
@@ -38,11 +38,21 @@ pub struct Credentials {
 }
 
 /// A live session with everything a request needs to authorise itself.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Session {
     pub user: User,
     pub csrf_token: String,
     pub expires_at: i64,
+}
+
+impl std::fmt::Debug for Session {
+    // The CSRF token is a secret; keep it out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("user", &self.user)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +97,8 @@ impl UserRow {
 }
 
 const USER_COLUMNS: &str = "id, corp_id, username, display_name, role, staff_id, active, created_at";
+/// The same columns, qualified for the session join.
+const U_USER_COLUMNS: &str = "u.id, u.corp_id, u.username, u.display_name, u.role, u.staff_id, u.active, u.created_at";
 
 #[derive(sqlx::FromRow)]
 struct ApiKeyRow {
@@ -151,7 +163,7 @@ impl Db {
     }
 
     pub async fn users(&self, corp_id: i64) -> Result<Vec<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE corp_id = $1 ORDER BY username");
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE corp_id = $1");
         let rows: Vec<UserRow> = on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).fetch_all(c).await)?;
         let links: Vec<(i64, i64)> = on_pool!(self, false, |c| {
             sqlx::query_as("SELECT user_id, store_id FROM user_stores WHERE corp_id = $1 ORDER BY store_id")
@@ -159,13 +171,19 @@ impl Db {
                 .fetch_all(c)
                 .await
         })?;
-        Ok(rows
+        let mut by_user: std::collections::HashMap<i64, Vec<i64>> = Default::default();
+        for (user, store) in links {
+            by_user.entry(user).or_default().push(store);
+        }
+        let mut users: Vec<User> = rows
             .into_iter()
             .map(|r| {
-                let stores = links.iter().filter(|(u, _)| *u == r.id).map(|(_, s)| *s).collect();
+                let stores = by_user.remove(&r.id).unwrap_or_default();
                 r.into_user(stores)
             })
-            .collect())
+            .collect();
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(users)
     }
 
     pub async fn user(&self, corp_id: i64, id: i64) -> Result<Option<User>> {
@@ -199,7 +217,7 @@ impl Db {
                 .await
                 .map(|r| r.rows_affected())
         })?;
-        if !active {
+        if !active && n == 1 {
             on_tx!(&mut tx, |c| {
                 sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                     .bind(id)
@@ -250,9 +268,8 @@ impl Db {
     /// user is still active.
     pub async fn session(&self, token_hash: &str, now: i64) -> Result<Option<Session>> {
         let sql = format!(
-            "SELECT s.csrf_token, s.expires_at, {} FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.active = $3",
-            USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+            "SELECT s.csrf_token, s.expires_at, {U_USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.active = $3"
         );
         #[derive(sqlx::FromRow)]
         struct Row {

@@ -177,6 +177,9 @@ async fn sessions_end_on_expiry_and_deactivation(db: &Db) {
     assert!(db.session("t2", NOW).await.unwrap().is_none(), "unknown");
 
     db.create_session("t3", uid, "csrf3", NOW, NOW + 100_000).await.unwrap();
+    let b = corp(db, "wwB").await;
+    assert!(!db.set_user_active(b, uid, false).await.unwrap(), "corp B cannot switch off corp A's user");
+    assert!(db.session("t3", NOW + 10).await.unwrap().is_some(), "nor end their sessions");
     assert_eq!(db.delete_expired_sessions(NOW + 2000).await.unwrap(), 1);
     assert!(db.session("t3", NOW + 10).await.unwrap().is_some());
     assert!(db.set_user_active(a, uid, false).await.unwrap());
@@ -214,11 +217,12 @@ async fn jobs_retry_then_die(db: &Db) {
     let id = db.enqueue(&job, NOW).await.unwrap();
     let claimed = db.claim_jobs("w1", 10, 60_000, NOW).await.unwrap();
     assert_eq!(claimed.len(), 1);
-    assert_eq!(db.fail_job(&claimed[0], "w1", "boom", NOW).await.unwrap(), JobState::Queued);
+    assert_eq!(db.fail_job(&claimed[0], "w1", "boom", NOW).await.unwrap(), Some(JobState::Queued));
     assert!(db.claim_jobs("w1", 10, 60_000, NOW + 999).await.unwrap().is_empty(), "backoff holds the job");
     let again = db.claim_jobs("w1", 10, 60_000, NOW + 1000).await.unwrap();
     assert_eq!(again[0].attempts, 2);
-    assert_eq!(db.fail_job(&again[0], "w1", "boom again", NOW + 1000).await.unwrap(), JobState::Dead);
+    assert_eq!(db.fail_job(&again[0], "w1", "boom again", NOW + 1000).await.unwrap(), Some(JobState::Dead));
+    assert_eq!(db.fail_job(&again[0], "w1", "late", NOW + 1001).await.unwrap(), None, "no longer held");
     let dead = db.jobs(a, Some(JobState::Dead), 10).await.unwrap();
     assert_eq!((dead[0].id, dead[0].last_error.as_deref()), (id, Some("boom again")));
     let counts = db.job_counts(a).await.unwrap();
@@ -250,6 +254,15 @@ async fn jobs_are_claimed_in_priority_order_under_a_lease(db: &Db) {
     assert_eq!(ids, HashSet::from([high, low]));
     assert!(!db.complete_job(high, "w1", NOW + 1_002).await.unwrap(), "a lost lease cannot complete");
     assert!(db.complete_job(high, "w3", NOW + 1_002).await.unwrap());
+
+    // A job whose worker dies on its every attempt ends as a dead letter.
+    let crashy =
+        db.enqueue(&NewJob { max_attempts: 1, ..NewJob::new(Some(a), "crashy", "{}", NOW) }, NOW).await.unwrap();
+    let held = db.claim_jobs("w4", 10, 1_000, NOW + 2_000).await.unwrap();
+    assert!(held.iter().any(|j| j.id == crashy));
+    assert!(db.claim_jobs("w5", 10, 1_000, NOW + 3_001).await.unwrap().iter().all(|j| j.id != crashy));
+    let dead = db.jobs(a, Some(JobState::Dead), 10).await.unwrap();
+    assert_eq!(dead.iter().map(|j| j.id).collect::<Vec<_>>(), [crashy]);
 }
 
 async fn concurrent_claimers_never_share_a_job(db: &Db) {

@@ -32,6 +32,7 @@ impl WebError {
             WebError::Engine(e) => match e {
                 EngineError::Unauthenticated | EngineError::BadCredentials => StatusCode::UNAUTHORIZED,
                 EngineError::Forbidden => StatusCode::FORBIDDEN,
+                EngineError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
                 EngineError::NotFound(_) | EngineError::UnknownCorp(_) => StatusCode::NOT_FOUND,
                 EngineError::BadCallback { .. } => StatusCode::BAD_REQUEST,
                 EngineError::Invalid(_) | EngineError::ImportRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,

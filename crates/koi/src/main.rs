@@ -48,9 +48,29 @@ enum Command {
     Jobs(JobsCommand),
     /// Print the OpenAPI document of /api/v1.
     Openapi,
+    /// Run the WeCom simulator alone: WeCom's API and callbacks over real HTTP.
+    Sim(SimArgs),
     /// Measure koi beside the comparator its issue names.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Args)]
+struct SimArgs {
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    listen: SocketAddr,
+    /// A TOML simulator config (corps, staff, limits, faults); see examples/sim.toml.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Seed for every id, member pick and fault draw (overrides the config).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Virtual-clock speed: 60 makes a real second a virtual minute (overrides the config).
+    #[arg(long)]
+    clock_speed: Option<f64>,
+    /// A TOML scenario of virtual customers to run once started; its report is printed as JSON.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -243,8 +263,8 @@ async fn main() {
 async fn run(command: Command) -> Result<()> {
     match command {
         Command::Serve(a) => {
-            if a.session_hours.is_nan() || a.session_hours <= 0.0 {
-                bail!("--session-hours must be more than 0");
+            if !(a.session_hours.is_finite() && a.session_hours > 0.0 && a.session_hours <= 24.0 * 366.0) {
+                bail!("--session-hours must be more than 0 and at most a year");
             }
             let settings = Settings { session_ttl_ms: (a.session_hours * 3_600_000.0) as i64 };
             let engine = Engine::new(a.db.open().await?, settings);
@@ -255,7 +275,7 @@ async fn run(command: Command) -> Result<()> {
             serve(
                 engine,
                 listener,
-                WebConfig { secure_cookies: a.secure_cookies, public_url },
+                WebConfig { secure_cookies: a.secure_cookies || public_url.starts_with("https://"), public_url },
                 (!a.no_worker).then_some(a.job_lease_secs as i64 * 1000),
             )
             .await
@@ -318,6 +338,7 @@ async fn run(command: Command) -> Result<()> {
             println!("{} self-test job(s) queued", ids.len());
             Ok(())
         }
+        Command::Sim(a) => sim(a).await,
         Command::Bench(BenchCommand::Crypto { callbacks, json }) => bench::crypto(callbacks.max(1), json),
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&koi_web::openapi_document())?);
@@ -345,7 +366,9 @@ async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut job_wake = None;
     let worker_task = if let Some(lease_ms) = worker {
-        let id = format!("{}-{}", hostname(), std::process::id());
+        // Unique even where every container is pid 1 on a reused hostname:
+        // leases are fenced by this id.
+        let id = format!("{}-{}-{:08x}", hostname(), std::process::id(), rand_u32());
         let w = Worker::new(engine.clone(), WorkerConfig { lease_ms, ..WorkerConfig::new(id) });
         job_wake = Some(w.wake.clone());
         Some(tokio::spawn(w.run_until(stop_rx.clone())))
@@ -366,6 +389,13 @@ async fn serve(
     }
     db.close().await;
     Ok(())
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish() as u32
 }
 
 fn hostname() -> String {
@@ -413,4 +443,46 @@ async fn demo(a: DemoArgs) -> Result<()> {
     println!("  data:     {} (recreated on every `koi demo`)", path.display());
     println!("Press Ctrl+C to stop.");
     serve(engine, listener, WebConfig { secure_cookies: false, public_url: url }, Some(300_000)).await
+}
+
+async fn sim(a: SimArgs) -> Result<()> {
+    let mut config = match &a.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            toml::from_str::<koi_sim::SimConfig>(&text)
+                .with_context(|| format!("{} is not a simulator config", path.display()))?
+        }
+        None => koi_sim::SimConfig::default(),
+    };
+    if let Some(seed) = a.seed {
+        config.seed = seed;
+    }
+    if let Some(speed) = a.clock_speed {
+        if speed.is_nan() || speed < 0.0 {
+            bail!("--clock-speed must be 0 (frozen) or more");
+        }
+        config.clock_speed = speed;
+    }
+    let scenario = match &a.scenario {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Some(koi_sim::scenario_from_toml(&text).with_context(|| format!("{}", path.display()))?)
+        }
+        None => None,
+    };
+    let corps: Vec<_> =
+        config.corps.iter().map(|c| (c.corp_id.clone(), c.secret.clone(), c.callback_url.clone())).collect();
+    let sim = koi_sim::Simulator::start(config, bind(a.listen).await?).await.context("starting the simulator")?;
+    println!("WeCom simulator at {} (control API under /sim/)", sim.base_url());
+    for (corp_id, secret, callback) in corps {
+        println!("  corp {corp_id}  secret {secret}  callbacks to {}", callback.as_deref().unwrap_or("(none)"));
+    }
+    if let Some(s) = scenario {
+        let report = sim.run_scenario(&s).await.context("running the scenario")?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    println!("Press Ctrl+C to stop.");
+    shutdown_signal().await;
+    sim.shutdown().await;
+    Ok(())
 }

@@ -26,6 +26,7 @@ struct WayFields {
     expires_in: Option<i64>,
     chat_expires_in: Option<i64>,
     unionid: Option<String>,
+    is_exclusive: Option<bool>,
     conclusions: Option<Value>,
 }
 
@@ -98,6 +99,9 @@ fn apply(way: &mut ContactWay, f: WayFields) {
     if let Some(v) = f.unionid {
         way.unionid = v;
     }
+    if let Some(v) = f.is_exclusive {
+        way.is_exclusive = v;
+    }
     if let Some(v) = f.conclusions {
         way.conclusions = v;
     }
@@ -123,6 +127,7 @@ pub fn add(world: &mut World, ctx: &Ctx) -> ApiResult {
         expires_in: 7 * 86_400,
         chat_expires_in: 86_400,
         unionid: String::new(),
+        is_exclusive: false,
         conclusions: Value::Null,
         qr_code: String::new(),
         create_time: ctx.now_s,
@@ -166,6 +171,7 @@ fn view(way: &ContactWay) -> Value {
         "expires_in": way.expires_in,
         "chat_expires_in": way.chat_expires_in,
         "unionid": way.unionid,
+        "is_exclusive": way.is_exclusive,
     });
     if !way.qr_code.is_empty() {
         v["qr_code"] = way.qr_code.clone().into();

@@ -104,28 +104,23 @@ struct JoinWayFields {
     state: Option<String>,
 }
 
-fn apply(way: &mut JoinWay, f: JoinWayFields) {
-    if let Some(v) = f.scene {
-        way.scene = v;
-    }
-    if let Some(v) = f.remark {
-        way.remark = v;
-    }
-    if let Some(v) = f.auto_create_room {
-        way.auto_create_room = v == 1;
-    }
-    if let Some(v) = f.room_base_name {
-        way.room_base_name = v;
-    }
-    if let Some(v) = f.room_base_id {
-        way.room_base_id = v;
-        way.next_room_id = v;
-    }
-    if let Some(v) = f.chat_id_list {
-        way.chat_id_list = v;
-    }
-    if let Some(v) = f.state {
-        way.state = v;
+/// A join way exactly as `f` configures it: `add_join_way` and
+/// `update_join_way` both take the whole configuration, and what is left out
+/// takes its default (auto_create_room 1, the rest empty).
+fn configured(config_id: String, qr_code: String, create_time: i64, f: JoinWayFields) -> JoinWay {
+    let room_base_id = f.room_base_id.unwrap_or(0);
+    JoinWay {
+        config_id,
+        scene: f.scene.unwrap_or(0),
+        remark: f.remark.unwrap_or_default(),
+        auto_create_room: f.auto_create_room.is_none_or(|v| v == 1),
+        room_base_name: f.room_base_name.unwrap_or_default(),
+        room_base_id,
+        chat_id_list: f.chat_id_list.unwrap_or_default(),
+        state: f.state.unwrap_or_default(),
+        qr_code,
+        next_room_id: room_base_id,
+        create_time,
     }
 }
 
@@ -165,20 +160,8 @@ pub fn add_join_way(world: &mut World, ctx: &Ctx) -> ApiResult {
         return Err(ApiError::new(ErrCode::TOO_MANY_CONTACT_WAYS, "way count exceeds the limit"));
     }
     let config_id = world.hex_id(16);
-    let mut way = JoinWay {
-        config_id: config_id.clone(),
-        scene: 0,
-        remark: String::new(),
-        auto_create_room: true,
-        room_base_name: String::new(),
-        room_base_id: 0,
-        chat_id_list: Vec::new(),
-        state: String::new(),
-        qr_code: format!("{}/sim/qr/{config_id}", ctx.base_url),
-        next_room_id: 0,
-        create_time: ctx.now_s,
-    };
-    apply(&mut way, f);
+    let qr_code = format!("{}/sim/qr/{config_id}", ctx.base_url);
+    let way = configured(config_id.clone(), qr_code, ctx.now_s, f);
     validate(world, &way)?;
     world.join_ways.insert(config_id.clone(), way);
     Ok(json!({ "config_id": config_id }))
@@ -207,12 +190,17 @@ pub fn get_join_way(world: &mut World, ctx: &Ctx) -> ApiResult {
 
 pub fn update_join_way(world: &mut World, ctx: &Ctx) -> ApiResult {
     let f: JoinWayFields = ctx.body()?;
-    let mut way = world
+    let old = world
         .join_ways
         .get(&f.config_id)
         .cloned()
         .ok_or_else(|| ApiError::new(ErrCode::INVALID_CONFIG_ID, "invalid config_id"))?;
-    apply(&mut way, f);
+    // The update overwrites the configuration; the QR code stays, and so does
+    // the room numbering while the room base is unchanged.
+    let mut way = configured(old.config_id, old.qr_code, old.create_time, f);
+    if way.room_base_name == old.room_base_name && way.room_base_id == old.room_base_id {
+        way.next_room_id = old.next_room_id;
+    }
     validate(world, &way)?;
     world.join_ways.insert(way.config_id.clone(), way);
     Ok(json!({}))

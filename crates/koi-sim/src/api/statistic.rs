@@ -174,16 +174,20 @@ pub fn user_behavior(world: &mut World, ctx: &Ctx) -> ApiResult {
                     sum.new_contact_cnt += b.new_contact_cnt;
                 }
             }
-            json!({
+            let mut row = json!({
                 "stat_time": shanghai_day_start(day),
                 "chat_cnt": sum.chat_cnt,
                 "message_cnt": sum.message_cnt,
-                "reply_percentage": 100.0,
-                "avg_reply_time": 1,
                 "negative_feedback_cnt": sum.negative_feedback_cnt,
                 "new_apply_cnt": sum.new_apply_cnt,
                 "new_contact_cnt": sum.new_contact_cnt,
-            })
+            });
+            // WeCom leaves the reply figures out on days without chats.
+            if sum.chat_cnt > 0 {
+                row["reply_percentage"] = 100.0.into();
+                row["avg_reply_time"] = 1.into();
+            }
+            row
         })
         .collect();
     Ok(json!({ "behavior_data": rows }))

@@ -29,7 +29,14 @@ pub struct Next {
 /// login form cannot be used to bounce users to another site.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/console") && !n.starts_with("/console//") && !n.contains("\\") => n.to_string(),
+        Some(n)
+            if n.starts_with("/console")
+                && !n.starts_with("/console//")
+                && !n.contains('\\')
+                && !n.chars().any(|c| c.is_control()) =>
+        {
+            n.to_string()
+        }
         _ => "/console".into(),
     }
 }
@@ -58,8 +65,26 @@ pub struct Credentials {
     next: Option<String>,
 }
 
+/// A sign-in posted from another site (login CSRF: signing a victim into
+/// the attacker's account) is refused. Browsers say where a form came from.
+fn cross_site(headers: &HeaderMap) -> bool {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = value("sec-fetch-site") {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match (value("origin"), value("host")) {
+        (Some(origin), Some(host)) => origin.split("://").nth(1) != Some(host),
+        _ => false,
+    }
+}
+
 pub async fn submit(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<Credentials>) -> Response {
     let next = safe_next(f.next.as_deref());
+    if cross_site(&headers) {
+        tracing::warn!(code = "cross_site", "login refused");
+        let page = LoginPage { t: Tr(lang_of(&headers)), next, username: f.username, error: Some("cross_site") };
+        return render_with(StatusCode::FORBIDDEN, &page);
+    }
     match state.engine.login(&f.username, &f.password).await {
         Ok(token) => {
             let secure = if state.config.secure_cookies { "; Secure" } else { "" };
@@ -70,6 +95,7 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, Form(f): 
         Err(e) => {
             let (status, key) = match e {
                 EngineError::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
+                EngineError::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
                 other => {
                     tracing::error!(error = %other, "login failed");
                     (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
@@ -115,6 +141,7 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example")), "/console");
         assert_eq!(safe_next(Some("//evil.example")), "/console");
         assert_eq!(safe_next(Some("/console//evil.example")), "/console");
+        assert_eq!(safe_next(Some("/console\n")), "/console");
         assert_eq!(safe_next(None), "/console");
     }
 }

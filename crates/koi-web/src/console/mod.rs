@@ -47,6 +47,26 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/selftest", post(jobs::selftest))
         .route("/settings", get(settings::show).post(settings::save))
         .fallback(|c: Console| async move { error_page(&c, WebError::NotFound) })
+        .layer(axum::middleware::map_response(page_headers))
+}
+
+/// Console pages hold secrets (a new API key, CSRF tokens) and one-click
+/// actions: keep them out of caches and out of other sites' frames, and
+/// allow only koi's own scripts and styles.
+async fn page_headers(mut res: Response) -> Response {
+    use axum::http::{header, HeaderValue};
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+        ),
+    );
+    res
 }
 
 /// One entry of the side navigation. Modules still to come are listed so
@@ -99,7 +119,7 @@ pub struct Chrome {
 
 impl Chrome {
     pub async fn new(state: &AppState, c: &Console, nav: &'static str) -> Chrome {
-        let corp = state.engine.corp(c.who()).await.map(|c| c.name).unwrap_or_default();
+        let corp = state.engine.corp_name(c.who()).await.unwrap_or_default();
         Chrome {
             t: Tr(c.lang),
             corp,

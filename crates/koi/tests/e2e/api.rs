@@ -293,6 +293,54 @@ async fn console_story(server: &Server, db_url: &str, a: &Tenant) {
     let r = mgr.get(server.url(&format!("/console/stores/{other}"))).send().await.unwrap();
     assert_eq!(r.status(), 404, "another store is invisible to the manager");
 
+    let r = mgr
+        .post(server.url(&format!("/console/stores/{other}")))
+        .form(&[("_csrf", csrf(&mgr, server, "/console/stores").await.as_str()), ("code", "TAKEN"), ("name", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "a manager cannot edit a store they do not manage");
+    let token = csrf(&mgr, server, "/console/staff").await;
+    let r = mgr
+        .post(server.url("/console/staff"))
+        .form(&[("_csrf", token.as_str()), ("userid", "sneaky"), ("name", "x"), ("active", "1"), ("store_ids", other)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "nor put staff in another store");
+    assert!(r.text().await.unwrap().contains("data-code=\"unknown_store\""));
+
+    // Console pages stay out of caches and frames.
+    let r = mgr.get(server.url("/console/stores")).send().await.unwrap();
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+
+    // A sign-in posted from another site is refused; so is guessing.
+    let r = browser_like()
+        .post(server.url("/console/login"))
+        .header("origin", "http://evil.example")
+        .form(&[("username", "mgr-a"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    for _ in 0..5 {
+        let r = anon
+            .post(server.url("/console/login"))
+            .form(&[("username", "MGR-A"), ("password", "guess")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let r = anon
+        .post(server.url("/console/login"))
+        .form(&[("username", "mgr-a"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429, "after 5 failures even the right password waits");
+
     // Logging out ends the session: the old cookie no longer works.
     let token = csrf(&owner, server, "/console").await;
     let r = owner.post(server.url("/console/logout")).form(&[("_csrf", token.as_str())]).send().await.unwrap();
@@ -329,10 +377,20 @@ async fn an_expired_session_is_sent_to_login() {
     // 0.0005 h = 1.8 s
     let server =
         Server::start(&["serve", "--listen", "127.0.0.1:0", "--database-url", &db.url, "--session-hours", "0.0005"]);
-    let c = login(&server, &a.owner, PASSWORD).await;
-    assert_eq!(c.get(server.url("/console/stores")).send().await.unwrap().status(), 200);
+    // The cookie is sent by hand: the browser would drop it at its Max-Age,
+    // and the point is that the server refuses the session itself.
+    let r = browser_like()
+        .post(server.url("/console/login"))
+        .form(&[("username", a.owner.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let open = |cookie: String| plain.get(server.url("/console/stores")).header("cookie", cookie).send();
+    assert_eq!(open(cookie.clone()).await.unwrap().status(), 200);
     tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
-    let r = c.get(server.url("/console/stores")).send().await.unwrap();
+    let r = open(cookie).await.unwrap();
     assert_eq!(r.status(), 303);
     assert!(r.headers()["location"].to_str().unwrap().starts_with("/console/login"));
     let bad = koi_fails(&["serve", "--database-url", &db.url, "--session-hours", "0"]);

@@ -21,7 +21,7 @@ async fn the_demo_console_in_a_browser() {
     b.type_into("#username", "admin").await;
     b.type_into("#password", "wrong-password").await;
     b.click("#sign-in").await;
-    b.wait_text("#login-error", "").await;
+    assert!(b.wait_text("#login-error", "错误").await.contains("用户名或密码错误"));
     b.type_into("#username", "admin").await;
     b.type_into("#password", "demo-pass-1").await;
     b.click("#sign-in").await;
@@ -60,8 +60,8 @@ async fn the_demo_console_in_a_browser() {
     b.click("details:nth-of-type(2) summary").await;
     b.send_keys(file_input, &csv.display().to_string()).await;
     b.click("#import-stores button[type=submit]").await;
-    let errors = b.text("#import-errors").await;
-    assert!(errors.contains('3') && errors.contains("out_of_range"), "{errors}");
+    let row = b.text("#import-errors tbody tr").await;
+    assert!(row.starts_with("3 lat out_of_range"), "line 3, the latitude: {row}");
     assert!(!b.text("#stores").await.contains("新店"), "nothing half-imported");
 
     // The job queue runs a self-test job.
@@ -69,7 +69,7 @@ async fn the_demo_console_in_a_browser() {
     b.click("#selftest button[value='0']").await;
     wait_for(|| async {
         b.goto(&demo.url("/console/jobs?state=done")).await;
-        b.text("#count-done").await.contains('1').then_some(())
+        (b.text("#count-done b").await == "1").then_some(())
     })
     .await;
 

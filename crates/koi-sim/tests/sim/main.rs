@@ -1,5 +1,8 @@
 //! The simulator over real HTTP, as koi will use it: one test binary for the
-//! whole crate (linking is the slow part).
+//! whole crate (linking is the slow part). `conformance` runs koi's own API
+//! client against it, endpoint by endpoint.
+
+mod conformance;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
