@@ -434,15 +434,44 @@ async fn demo(a: DemoArgs) -> Result<()> {
     let listener = bind(a.listen).await?;
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}");
+    let sim = demo_wecom(&engine, brand.corp_id, &url).await?;
     println!("koi demo is running: 悦步女鞋 Yuebu Shoes, 2 stores in Shanghai, 10 shopping guides");
     println!("  console:  {url}/console");
     println!("  login:    {} / {}", brand.users[0].0, brand.password);
     for (user, role) in &brand.users[1..] {
         println!("  also:     {user} ({role}), same password");
     }
+    println!("  WeCom:    {} (the simulator, delivering callbacks to koi; control API under /sim/)", sim.base_url());
     println!("  data:     {} (recreated on every `koi demo`)", path.display());
     println!("Press Ctrl+C to stop.");
-    serve(engine, listener, WebConfig { secure_cookies: false, public_url: url }, Some(300_000)).await
+    let served = serve(engine, listener, WebConfig { secure_cookies: false, public_url: url }, Some(300_000)).await;
+    sim.shutdown().await;
+    served
+}
+
+/// The demo brand's WeCom: the simulator, in this process, hosting the demo
+/// corp with its guides and delivering callbacks to koi.
+async fn demo_wecom(engine: &Engine, corp_id: i64, koi_url: &str) -> Result<koi_sim::SimHandle> {
+    let corp = engine.db.corp(corp_id).await?.context("the demo corp was just created")?;
+    let staff = engine.db.staff_list(corp_id).await?;
+    let config = koi_sim::SimConfig {
+        seed: 2026,
+        corps: vec![koi_sim::SimCorp {
+            callback_url: Some(format!("{koi_url}/wecom/callback/{}", corp.wecom_corp_id)),
+            staff: staff
+                .iter()
+                .map(|m| koi_sim::SimStaff::new(&m.userid, &m.name, m.store_ids.first().copied().unwrap_or(1) as u64))
+                .collect(),
+            corp_id: corp.wecom_corp_id,
+            secret: corp.app_secret,
+            token: corp.callback_token,
+            encoding_aes_key: corp.encoding_aes_key,
+            faults: koi_sim::Faults::default(),
+        }],
+        ..koi_sim::SimConfig::default()
+    };
+    let listener = bind("127.0.0.1:0".parse().expect("a literal address")).await?;
+    koi_sim::Simulator::start(config, listener).await.context("starting the WeCom simulator")
 }
 
 async fn sim(a: SimArgs) -> Result<()> {

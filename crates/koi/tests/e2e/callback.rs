@@ -144,3 +144,132 @@ async fn callbacks_verify_record_once_and_refuse_bad_input() {
     assert_eq!(code(&r.json::<Value>().await.unwrap()), "bad_request");
     assert_eq!(recorded().await, 2, "no bad input was recorded");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_from_the_simulator_is_recorded_once_per_event_sqlite() {
+    burst("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_from_the_simulator_is_recorded_once_per_event_postgres() {
+    burst("postgres").await;
+}
+
+/// The simulator, as WeCom, verifies koi's callback URL, then delivers one
+/// add event per scan with 10 % duplicates, reordering and 2 % of tries
+/// dropped (and retried). koi records each distinct event exactly once.
+async fn burst(backend: &str) {
+    use koi_sim::{Faults, SimConfig, SimCorp, SimStaff, Simulator};
+    use koi_wecom::client::{AddContactWayRequest, ClientConfig, Priority, WecomClient};
+    const BURST: &str = "wwBURST";
+    const SCANS: usize = 400;
+
+    let db = scratch(backend).await;
+    let out = koi(&[
+        "corp",
+        "add",
+        "--database-url",
+        &db.url,
+        "--name",
+        "裂变",
+        "--corp-id",
+        BURST,
+        "--secret",
+        "burst-secret",
+        "--token",
+        TOKEN,
+        "--aes-key",
+        AES_KEY,
+    ]);
+    let corp_id: i64 = out.parse().expect("corp id");
+    let server = Server::serve(&db.url);
+    let config = SimConfig {
+        seed: 42,
+        clock_speed: 0.0,
+        corps: vec![SimCorp {
+            corp_id: BURST.into(),
+            secret: "burst-secret".into(),
+            token: TOKEN.into(),
+            encoding_aes_key: AES_KEY.into(),
+            callback_url: Some(server.url(&format!("/wecom/callback/{BURST}"))),
+            staff: vec![
+                SimStaff::new("g1", "王芳", 1),
+                SimStaff::new("g2", "李娜", 1),
+                SimStaff::new("g3", "Lily 🌸", 2),
+            ],
+            faults: Faults {
+                callback_duplicate_rate: 0.1,
+                callback_reorder: true,
+                callback_drop_rate: 0.02,
+                ..Faults::default()
+            },
+        }],
+        ..SimConfig::default()
+    };
+    let sim = Simulator::start(config, tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()).await.unwrap();
+
+    // A multi-member channel code, made through koi's WeCom client.
+    let client =
+        WecomClient::new(ClientConfig { base_url: sim.base_url(), ..ClientConfig::default() }).expect("client");
+    let wecom = client.corp(BURST, "burst-secret");
+    let way = AddContactWayRequest {
+        kind: 2,
+        scene: 2,
+        state: Some("store:SH-JA".into()),
+        user: Some(vec!["g1".into(), "g2".into(), "g3".into()]),
+        ..AddContactWayRequest::default()
+    };
+    let way = wecom.add_contact_way(&way, Priority::Interactive).await.expect("contact way");
+
+    let http = reqwest::Client::new();
+    for i in 0..SCANS {
+        let r = http
+            .post(format!("{}/sim/scan", sim.base_url()))
+            .json(&serde_json::json!({ "config_id": way.config_id, "customer": { "name": format!("顾客{i}") } }))
+            .send()
+            .await
+            .expect("scan");
+        assert!(r.status().is_success(), "scan {i}: {}", r.text().await.unwrap_or_default());
+    }
+
+    let state = sim.state();
+    let records = crate::api::wait_for(|| async {
+        let all = state.callbacks();
+        (all.len() >= SCANS && all.iter().all(|r| r.outcome != "pending")).then_some(all)
+    })
+    .await;
+    let failed: Vec<_> =
+        records.iter().filter(|r| r.outcome != "delivered").map(|r| (&r.outcome, &r.answers)).collect();
+    assert!(failed.is_empty(), "every event reached koi: {failed:?}");
+    let duplicates: u32 = records.iter().map(|r| r.duplicates).sum();
+    let dropped: u32 = records.iter().map(|r| r.dropped).sum();
+    assert!(duplicates > 0 && dropped > 0, "the faults happened: {duplicates} duplicates, {dropped} dropped tries");
+    let recorded = db.db.events(corp_id, Some("wecom.callback"), None, 10_000).await.expect("events");
+    assert_eq!(recorded.len(), records.len(), "each distinct event recorded once");
+    let adds = recorded.iter().filter(|e| e.payload.contains("add_external_contact")).count();
+    assert_eq!(adds, SCANS, "one add per scan");
+    sim.shutdown().await;
+}
+
+/// `koi sim` runs the simulator alone from the example config.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn koi_sim_serves_wecom_from_the_example_config() {
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/sim.toml");
+    let sim = Server::start_checking(&["sim", "--listen", "127.0.0.1:0", "--config", config], "/sim/clock");
+    let token: Value = reqwest::get(sim.url("/cgi-bin/gettoken?corpid=wwkoidemo0000001&corpsecret=demo-app-secret"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(token["errcode"], 0, "{token}");
+    assert!(token["access_token"].as_str().is_some_and(|t| !t.is_empty()));
+    let wrong: Value = reqwest::get(sim.url("/cgi-bin/gettoken?corpid=wwkoidemo0000001&corpsecret=nope"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(wrong["errcode"], 40001);
+    assert!(koi_fails(&["sim", "--config", "/nonexistent.toml"]).contains("cannot read"));
+}

@@ -34,6 +34,11 @@ impl Server {
     /// Starts `koi ARGS`, which must print `http://ADDR` on its first
     /// stdout lines, and waits until `/healthz` answers.
     pub fn start(args: &[&str]) -> Server {
+        Server::start_checking(args, "/healthz")
+    }
+
+    /// Like [`Server::start`], waiting for `health` to answer 200.
+    pub fn start_checking(args: &[&str], health: &str) -> Server {
         let mut child = Command::new(KOI)
             .args(args)
             .env("RUST_LOG", "warn")
@@ -53,7 +58,7 @@ impl Server {
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         let server = Server { base, child };
-        server.wait_healthy();
+        server.wait_healthy(health);
         server
     }
 
@@ -61,9 +66,9 @@ impl Server {
         Server::start(&["serve", "--listen", "127.0.0.1:0", "--database-url", url])
     }
 
-    fn wait_healthy(&self) {
+    fn wait_healthy(&self, health: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        let url = format!("{}/healthz", self.base);
+        let url = format!("{}{health}", self.base);
         while Instant::now() < deadline {
             if probe::get_ok(&url).unwrap_or(false) {
                 return;
