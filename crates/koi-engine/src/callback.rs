@@ -1,12 +1,13 @@
 //! Receiving WeCom callbacks: URL verification, and events that are
-//! verified, decrypted, parsed and recorded once. The answer must reach WeCom
-//! within 5 s, so nothing here calls WeCom or does business work; a repeated
-//! delivery (WeCom retries, or a replay) is recognised by the hash of its
-//! plaintext and changes nothing.
+//! verified, decrypted, parsed and appended to the durable inbox once. The
+//! answer must reach WeCom within 5 s, so nothing here calls WeCom or does
+//! business work (workers do, from the inbox); a repeated delivery (WeCom
+//! retries, or a replay) is recognised by the hash of its plaintext and
+//! changes nothing.
 
 use crate::{Engine, EngineError, Result};
 use koi_domain::org::Corp;
-use koi_store::events::NewEvent;
+use koi_store::inbox::InboxItem;
 use koi_store::now_ms;
 use koi_wecom::{CallbackCrypto, CallbackEvent, CryptoError};
 
@@ -70,28 +71,23 @@ impl Engine {
                 message: format!("event for {} arrived at {}'s URL", envelope.corp_id, corp.wecom_corp_id),
             });
         }
-        let key = koi_wecom::dedup_key(plaintext.as_bytes());
-        let payload = serde_json::json!({
-            "event": envelope.event,
-            "change_type": envelope.change_type,
-            "xml": plaintext,
-        })
-        .to_string();
-        let now = now_ms();
-        let e = NewEvent {
+        let item = InboxItem {
             corp_id: corp.id,
-            kind: "wecom.callback",
-            subject: &format!("corp:{}", corp.id),
-            actor: "wecom",
-            payload: &payload,
-            dedup_key: Some(&key),
-            occurred_at: envelope.create_time.saturating_mul(1000),
+            dedup_key: koi_wecom::dedup_key(plaintext.as_bytes()),
+            event: format!(
+                "{}/{}",
+                envelope.event.as_deref().unwrap_or(&envelope.msg_type),
+                envelope.change_type.as_deref().unwrap_or("")
+            ),
+            plaintext,
+            received_at: now_ms(),
         };
-        let receipt = match self.db.append_event(&e, now).await? {
-            Some(_) => Receipt::Recorded,
-            None => Receipt::Duplicate,
+        let fresh = match &self.inbox {
+            Some(writer) => writer.append(item).await.map_err(EngineError::Unavailable)?,
+            None => self.db.inbox_append(std::slice::from_ref(&item)).await?.first().copied().unwrap_or(false),
         };
-        tracing::info!(corp = corp.id, event = ?envelope.event, change = ?envelope.change_type, ?receipt, "callback");
+        let receipt = if fresh { Receipt::Recorded } else { Receipt::Duplicate };
+        tracing::debug!(corp = corp.id, ?receipt, "callback");
         Ok(receipt)
     }
 }

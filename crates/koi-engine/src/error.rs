@@ -28,6 +28,9 @@ pub enum EngineError {
     /// A callback that failed verification, decryption or parsing.
     #[error("{message}")]
     BadCallback { code: &'static str, message: String },
+    /// A part of this node cannot take work now; the caller may retry.
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -51,6 +54,7 @@ impl EngineError {
             },
             EngineError::UnknownCorp(_) => "unknown_corp",
             EngineError::BadCallback { code, .. } => code,
+            EngineError::Unavailable(_) => "unavailable",
             EngineError::Store(_) => "internal",
         }
     }

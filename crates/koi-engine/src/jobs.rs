@@ -6,6 +6,7 @@ use crate::{require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
 use koi_domain::jobs::JobState;
 use koi_store::events::NewEvent;
+use koi_store::inbox::InboxRow;
 use koi_store::jobs::{ClaimedJob, JobRecord, NewJob};
 use koi_store::{now_ms, Tx};
 use std::sync::Arc;
@@ -67,7 +68,13 @@ impl Worker {
                     Vec::new()
                 }
             };
-            if jobs.is_empty() {
+            let inbox =
+                self.engine.db.claim_inbox(&self.config.id, self.config.batch * 4, self.config.lease_ms, now).await;
+            let inbox = inbox.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "claiming inbox rows failed; retrying");
+                Vec::new()
+            });
+            if jobs.is_empty() && inbox.is_empty() {
                 tokio::select! {
                     _ = tokio::time::sleep(self.config.idle_poll) => {}
                     _ = self.wake.notified() => {}
@@ -77,6 +84,9 @@ impl Worker {
             }
             for job in jobs {
                 self.execute(job).await;
+            }
+            for row in inbox {
+                self.execute_inbox(row).await;
             }
         }
         tracing::info!(worker = %self.config.id, "job worker stopped");
@@ -100,6 +110,30 @@ impl Worker {
             Ok(None) => tracing::warn!(job = job.id, %error, "job failed after its lease was taken over"),
             // The lease runs out and another worker takes the job again.
             Err(e) => tracing::warn!(job = job.id, error = %e, "recording the job's failure failed"),
+        }
+    }
+
+    /// Runs one inbox row through the pipeline, in its own task, its
+    /// effects and its completion in one transaction.
+    async fn execute_inbox(self: &Arc<Self>, row: InboxRow) {
+        let me = Arc::clone(self);
+        let claimed = row.clone();
+        let outcome = tokio::spawn(async move {
+            let db = &me.engine.db;
+            let mut tx = db.begin().await.map_err(|e| e.to_string())?;
+            me.engine.process_callback(&claimed, &mut tx).await?;
+            if tx.inbox_done(claimed.id, &me.config.id, now_ms()).await.map_err(|e| e.to_string())? {
+                tx.commit().await.map_err(|e| e.to_string())?;
+            }
+            Ok::<(), String>(())
+        })
+        .await
+        .unwrap_or_else(|panic| Err(format!("the pipeline panicked: {panic}")));
+        if let Err(error) = outcome {
+            tracing::warn!(inbox = row.id, event = %row.event, %error, "callback processing failed; will retry");
+            if let Err(e) = self.engine.db.inbox_failed(&row, &self.config.id, &error, now_ms()).await {
+                tracing::warn!(inbox = row.id, error = %e, "recording the failure failed");
+            }
         }
     }
 

@@ -6,9 +6,11 @@ pub mod auth;
 pub mod callback;
 pub mod demo;
 mod error;
+pub mod inbox;
 pub mod jobs;
 pub mod org;
 pub mod people;
+mod pipeline;
 
 pub use error::EngineError;
 pub use koi_domain::access::Principal;
@@ -36,13 +38,23 @@ pub struct Engine {
     pub settings: Settings,
     /// Failed sign-ins per username, kept in memory: a lock-out per node is
     /// enough to make guessing impractical.
-    login_failures:
-        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, koi_domain::access::LoginFailures>>>,
+    login_failures: LoginFailureMap,
+    /// Group-commit writer for callbacks, when this process serves them.
+    inbox: Option<inbox::InboxWriter>,
 }
+
+type LoginFailureMap =
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, koi_domain::access::LoginFailures>>>;
 
 impl Engine {
     pub fn new(db: Db, settings: Settings) -> Self {
-        Engine { db, settings, login_failures: Default::default() }
+        Engine { db, settings, login_failures: Default::default(), inbox: None }
+    }
+
+    /// Starts the callback inbox's group-commit writer (needs a runtime).
+    pub fn with_inbox_writer(mut self) -> Self {
+        self.inbox = Some(inbox::InboxWriter::start(self.db.clone()));
+        self
     }
 }
 

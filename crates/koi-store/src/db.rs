@@ -72,8 +72,14 @@ macro_rules! on_tx {
 
 pub(crate) use {on_pool, on_tx};
 
-const SQLITE_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_foundation.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_foundation.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_foundation.sql")),
+    (2, include_str!("../migrations/sqlite/0002_wecom_inbox.sql")),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_foundation.sql")),
+    (2, include_str!("../migrations/postgres/0002_wecom_inbox.sql")),
+];
 
 impl Db {
     /// Opens `url` (`sqlite://path`, `postgres://…`). A SQLite file and its

@@ -6,6 +6,7 @@
 mod db;
 mod error;
 pub mod events;
+pub mod inbox;
 pub mod jobs;
 pub mod org;
 pub mod people;

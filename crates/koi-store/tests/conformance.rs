@@ -5,6 +5,7 @@ use koi_domain::access::Role;
 use koi_domain::jobs::JobState;
 use koi_domain::org::{CorpDraft, StaffDraft, StoreDraft};
 use koi_store::events::NewEvent;
+use koi_store::inbox::InboxItem;
 use koi_store::jobs::NewJob;
 use koi_store::people::NewUser;
 use koi_store::scratch::ScratchDb;
@@ -40,6 +41,7 @@ on_both!(
     jobs_are_claimed_in_priority_order_under_a_lease,
     concurrent_claimers_never_share_a_job,
     events_are_deduplicated_by_key,
+    the_inbox_keeps_each_callback_once_and_replays,
 );
 
 const NOW: i64 = 1_700_000_000_000;
@@ -328,4 +330,44 @@ async fn scratch_postgres_databases_are_dropped() {
         s.url.clone()
     };
     assert!(Db::open(&url).await.is_err(), "{url} should be gone");
+}
+
+fn item(corp_id: i64, key: &str) -> InboxItem {
+    InboxItem {
+        corp_id,
+        dedup_key: key.into(),
+        event: "change_external_contact/add_external_contact".into(),
+        plaintext: format!("<xml>{key}</xml>"),
+        received_at: NOW,
+    }
+}
+
+async fn the_inbox_keeps_each_callback_once_and_replays(db: &Db) {
+    let a = corp(db, "wwA").await;
+    let b = corp(db, "wwB").await;
+    let fresh = db.inbox_append(&[item(a, "k1"), item(a, "k2"), item(a, "k1"), item(b, "k1")]).await.unwrap();
+    assert_eq!(fresh, [true, true, false, true], "a key twice in a batch is kept once; keys are per corp");
+    assert_eq!(db.inbox_append(&[item(a, "k2"), item(a, "k3")]).await.unwrap(), [false, true], "a redelivery");
+    // A batch larger than one statement.
+    let many: Vec<_> = (0..450).map(|i| item(a, &format!("m{i}"))).collect();
+    assert!(db.inbox_append(&many).await.unwrap().iter().all(|f| *f));
+    assert_eq!(db.inbox_keys(a).await.unwrap().len(), 453);
+
+    let rows = db.claim_inbox("w1", 3, 60_000, NOW).await.unwrap();
+    let got: Vec<_> = rows.iter().map(|r| (r.corp_id, r.plaintext.as_str())).collect();
+    assert_eq!(got, [(a, "<xml>k1</xml>"), (a, "<xml>k2</xml>"), (b, "<xml>k1</xml>")], "oldest first");
+    let mut tx = db.begin().await.unwrap();
+    assert!(tx.inbox_done(rows[0].id, "w1", NOW).await.unwrap());
+    assert!(!tx.inbox_done(rows[2].id, "w2", NOW).await.unwrap(), "only the holder finishes a row");
+    tx.commit().await.unwrap();
+    db.inbox_failed(&rows[2], "w1", "boom", NOW).await.unwrap();
+    let again = db.claim_inbox("w1", 1000, 60_000, NOW).await.unwrap();
+    assert!(again.iter().all(|r| r.id != rows[2].id), "a failed row waits out its backoff");
+    let later = db.claim_inbox("w1", 1000, 60_000, NOW + 1_000).await.unwrap();
+    assert_eq!(later.iter().filter(|r| r.id == rows[2].id).count(), 1);
+
+    let counts = db.inbox_counts(a).await.unwrap();
+    assert!(counts.contains(&("done".to_string(), 1)), "{counts:?}");
+    assert_eq!(db.inbox_replay(a, NOW).await.unwrap(), 1, "the done row goes back");
+    assert_eq!(db.inbox_replay(b, NOW).await.unwrap(), 0, "replay is per corp");
 }

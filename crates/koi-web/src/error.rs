@@ -38,6 +38,7 @@ impl WebError {
                 EngineError::Invalid(_) | EngineError::ImportRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 EngineError::Conflict { .. } => StatusCode::CONFLICT,
                 EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                EngineError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
             WebError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             WebError::Csrf => StatusCode::FORBIDDEN,
@@ -59,7 +60,7 @@ impl WebError {
     /// What a client may see. Internal details stay in the log.
     pub fn public_message(&self) -> String {
         match self {
-            WebError::Engine(EngineError::Store(_)) | WebError::Internal(_) => {
+            WebError::Engine(EngineError::Store(_) | EngineError::Unavailable(_)) | WebError::Internal(_) => {
                 "something went wrong on our side; it has been logged".into()
             }
             other => other.to_string(),

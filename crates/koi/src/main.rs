@@ -363,6 +363,7 @@ async fn serve(
     worker: Option<i64>,
 ) -> Result<()> {
     let db = engine.db.clone();
+    let engine = engine.with_inbox_writer();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut job_wake = None;
     let worker_task = if let Some(lease_ms) = worker {

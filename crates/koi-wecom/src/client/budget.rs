@@ -3,12 +3,16 @@
 //! they are spent. Every caller in koi shares one budget per (corp, API), so a
 //! customer sync cannot starve the welcome message that must leave within 20 s.
 //!
+//! WeCom counts per calendar minute and hour. The budget keeps to at most the
+//! limit in *any* 60 s (and any 3600 s), a sliding window, so no calendar
+//! window can ever see more, wherever its boundaries fall.
+//!
 //! Two layers: [`Lane`] is plain accounting (windows, the priority queue, the
 //! pause after 45009/45033) driven by an explicit `now`, unit-tested without a
 //! clock; [`Budget`] wraps one lane per (corp, API) and makes callers wait
 //! their turn.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,7 +24,9 @@ use super::ApiError;
 /// Limits per corp per API. The defaults are the contract's figures.
 #[derive(Debug, Clone)]
 pub struct BudgetConfig {
+    /// Calls in any 60 s, hence in any calendar minute.
     pub per_minute: u64,
+    /// Calls in any 3600 s, hence in any calendar hour.
     pub per_hour: u64,
     /// How long an API is paused after 45009. WeCom blocks "for the window's
     /// length"; the minute window is the one normally hit first.
@@ -74,27 +80,62 @@ impl Priority {
     }
 }
 
-/// A fixed window anchored at the lane's first call.
+/// How many buckets a window's length is cut into. More buckets waste less
+/// budget (a bucket frees its calls one grain late at worst, so a saturated
+/// lane gets `limit` calls per `length + length / BUCKETS`) but cost memory.
+const BUCKETS: u32 = 60;
+
+/// Calls admitted close together, counted as one group.
 #[derive(Debug, Clone, Copy)]
+struct Bucket {
+    /// The first call in the bucket; calls within a grain of it join it.
+    first: Instant,
+    /// The last call in the bucket: they all count until it leaves the window.
+    last: Instant,
+    count: u64,
+}
+
+/// A sliding window: at most `limit` calls in any span of `length`, however
+/// that span is placed. WeCom (and koi-sim) count per calendar minute and
+/// hour (§5); a calendar window is one such span, so the budget stays within
+/// it wherever the boundaries fall and whatever the offset between our clock
+/// and WeCom's. A window anchored at the first call would not: it could spend
+/// its limit just before its own boundary and again just after, twice the
+/// limit inside one calendar minute, and draw 45009.
+///
+/// Memory stays small: calls are kept as counts in buckets one grain
+/// (`length / BUCKETS`) wide, at most `BUCKETS + 2` of them. A bucket counts
+/// in full until its *last* call is `length` old, which over-counts its
+/// earlier calls, never under-counts any.
+#[derive(Debug, Clone)]
 struct Window {
     length: Duration,
+    grain: Duration,
     limit: u64,
-    start: Instant,
+    /// The sum of the buckets' counts.
     used: u64,
+    buckets: VecDeque<Bucket>,
 }
 
 impl Window {
-    fn new(length: Duration, limit: u64, now: Instant) -> Self {
+    fn new(length: Duration, limit: u64) -> Self {
         // A zero limit would never admit anything and make `eta` loop forever.
-        Self { length, limit: limit.max(1), start: now, used: 0 }
+        Self { length, grain: length / BUCKETS, limit: limit.max(1), used: 0, buckets: VecDeque::new() }
     }
 
+    /// Forget the buckets whose every call is at least `length` old: a call
+    /// at `t` and one at `t + length` never share a calendar window.
     fn roll(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.start);
-        if elapsed >= self.length {
-            let windows = (elapsed.as_nanos() / self.length.as_nanos()) as u32;
-            self.start += self.length * windows;
-            self.used = 0;
+        while let Some(front) = self.buckets.front() {
+            if front.last + self.length > now {
+                break;
+            }
+            self.used -= front.count;
+            self.buckets.pop_front();
+        }
+        if self.buckets.is_empty() && self.buckets.capacity() > 4 {
+            // An idle lane gives its memory back.
+            self.buckets = VecDeque::new();
         }
     }
 
@@ -102,13 +143,29 @@ impl Window {
         self.limit.saturating_sub(self.used)
     }
 
-    fn next_start(&self) -> Instant {
-        self.start + self.length
+    fn record(&mut self, count: u64, now: Instant) {
+        if count == 0 {
+            return;
+        }
+        self.used += count;
+        if let Some(back) = self.buckets.back_mut() {
+            if now < back.first + self.grain {
+                back.last = back.last.max(now);
+                back.count += count;
+                return;
+            }
+        }
+        self.buckets.push_back(Bucket { first: now, last: now, count });
+    }
+
+    /// When the oldest counted calls leave the window (`None` if it is empty).
+    fn frees_at(&self) -> Option<Instant> {
+        self.buckets.front().map(|front| front.last + self.length)
     }
 }
 
 /// The minute and hour windows of one (corp, API), plus any pause.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Allowance {
     minute: Window,
     hour: Window,
@@ -116,10 +173,10 @@ struct Allowance {
 }
 
 impl Allowance {
-    fn new(config: &BudgetConfig, now: Instant) -> Self {
+    fn new(config: &BudgetConfig) -> Self {
         Self {
-            minute: Window::new(Duration::from_secs(60), config.per_minute, now),
-            hour: Window::new(Duration::from_secs(3600), config.per_hour, now),
+            minute: Window::new(Duration::from_secs(60), config.per_minute),
+            hour: Window::new(Duration::from_secs(3600), config.per_hour),
             paused_until: None,
         }
     }
@@ -133,15 +190,15 @@ impl Allowance {
         self.minute.remaining().min(self.hour.remaining())
     }
 
-    fn take(&mut self, count: u64) {
-        self.minute.used += count;
-        self.hour.used += count;
+    fn take(&mut self, count: u64, now: Instant) {
+        self.minute.record(count, now);
+        self.hour.record(count, now);
     }
 
     /// When the call with `ahead` calls queued before it could be admitted,
     /// assuming those go first and nobody else spends budget.
     fn eta(&self, now: Instant, ahead: u64) -> Instant {
-        let mut sim = *self;
+        let mut sim = self.clone();
         let mut at = match self.paused_until {
             Some(until) if until > now => until,
             _ => now,
@@ -153,8 +210,16 @@ impl Allowance {
                 return at;
             }
             needed -= capacity;
-            sim.take(capacity);
-            at = if sim.hour.remaining() == 0 { sim.hour.next_start() } else { sim.minute.next_start() };
+            sim.take(capacity, at);
+            // No room left: wait until every full window frees some. A full
+            // window always holds a bucket; the fallback only rules out a loop.
+            at = [&sim.minute, &sim.hour]
+                .into_iter()
+                .filter(|window| window.remaining() == 0)
+                .filter_map(Window::frees_at)
+                .max()
+                .filter(|next| *next > at)
+                .unwrap_or(at + sim.minute.grain.max(Duration::from_millis(1)));
         }
     }
 }
@@ -188,8 +253,8 @@ pub(crate) struct Lane {
 }
 
 impl Lane {
-    pub(crate) fn new(config: &BudgetConfig, now: Instant) -> Self {
-        Self { allowance: Allowance::new(config, now), queue: BTreeSet::new(), next_seq: 0 }
+    pub(crate) fn new(config: &BudgetConfig) -> Self {
+        Self { allowance: Allowance::new(config), queue: BTreeSet::new(), next_seq: 0 }
     }
 
     pub(crate) fn enqueue(&mut self, priority: Priority) -> Ticket {
@@ -205,7 +270,7 @@ impl Lane {
     pub(crate) fn poll(&mut self, ticket: Ticket, now: Instant) -> Admission {
         let ahead = self.queue.range(..ticket).count() as u64;
         if self.allowance.capacity(now) > ahead {
-            self.allowance.take(1);
+            self.allowance.take(1, now);
             self.queue.remove(&ticket);
             return Admission::Admitted;
         }
@@ -276,9 +341,7 @@ impl Budget {
         let mut lanes = self.lanes.lock().expect("lane map is never poisoned: no panics while held");
         lanes
             .entry((corp_id.to_owned(), api))
-            .or_insert_with(|| {
-                Arc::new(LaneCell { lane: Mutex::new(Lane::new(&self.config, Instant::now())), changed: Notify::new() })
-            })
+            .or_insert_with(|| Arc::new(LaneCell { lane: Mutex::new(Lane::new(&self.config)), changed: Notify::new() }))
             .clone()
     }
 
@@ -359,7 +422,7 @@ mod tests {
     #[test]
     fn minute_window_resets() {
         let t0 = Instant::now();
-        let mut lane = Lane::new(&small(2, 100), t0);
+        let mut lane = Lane::new(&small(2, 100));
         for _ in 0..2 {
             let t = lane.enqueue(Priority::Bulk);
             assert_eq!(lane.poll(t, t0), Admission::Admitted);
@@ -372,7 +435,7 @@ mod tests {
     #[test]
     fn hour_window_caps_the_minutes() {
         let t0 = Instant::now();
-        let mut lane = Lane::new(&small(2, 3), t0);
+        let mut lane = Lane::new(&small(2, 3));
         for at in [0, 0, 60] {
             let t = lane.enqueue(Priority::Bulk);
             assert_eq!(lane.poll(t, t0 + secs(at)), Admission::Admitted);
@@ -385,7 +448,7 @@ mod tests {
     #[test]
     fn welcome_goes_before_interactive_before_bulk() {
         let t0 = Instant::now();
-        let mut lane = Lane::new(&small(1, 100), t0);
+        let mut lane = Lane::new(&small(1, 100));
         let first = lane.enqueue(Priority::Bulk);
         assert_eq!(lane.poll(first, t0), Admission::Admitted);
         // The minute is spent; three calls queue in the "wrong" order.
@@ -407,7 +470,7 @@ mod tests {
     #[test]
     fn earlier_welcome_deadline_goes_first() {
         let t0 = Instant::now();
-        let mut lane = Lane::new(&small(1, 100), t0);
+        let mut lane = Lane::new(&small(1, 100));
         let first = lane.enqueue(Priority::Interactive);
         assert_eq!(lane.poll(first, t0), Admission::Admitted);
         let late = lane.enqueue(Priority::Welcome { deadline: t0 + secs(200) });
@@ -419,7 +482,7 @@ mod tests {
     #[test]
     fn unmeetable_deadline_is_missed_not_queued() {
         let t0 = Instant::now();
-        let mut lane = Lane::new(&small(1, 100), t0);
+        let mut lane = Lane::new(&small(1, 100));
         let first = lane.enqueue(Priority::Bulk);
         assert_eq!(lane.poll(first, t0), Admission::Admitted);
         let welcome = lane.enqueue(Priority::Welcome { deadline: t0 + secs(20) });
@@ -432,7 +495,7 @@ mod tests {
     #[test]
     fn pause_blocks_until_it_ends_even_with_budget_left() {
         let t0 = Instant::now();
-        let mut lane = Lane::new(&small(100, 1000), t0);
+        let mut lane = Lane::new(&small(100, 1000));
         lane.pause(t0 + secs(60));
         lane.pause(t0 + secs(1)); // a shorter pause never shortens a longer one
         let bulk = lane.enqueue(Priority::Bulk);
@@ -445,7 +508,7 @@ mod tests {
     #[test]
     fn capacity_admits_without_head_of_line_waits() {
         let t0 = Instant::now();
-        let mut lane = Lane::new(&small(10, 100), t0);
+        let mut lane = Lane::new(&small(10, 100));
         let a = lane.enqueue(Priority::Bulk);
         let b = lane.enqueue(Priority::Bulk);
         // b is behind a but there is room for both: it need not wait for a.
@@ -456,7 +519,7 @@ mod tests {
     #[test]
     fn eta_spans_several_windows() {
         let t0 = Instant::now();
-        let mut lane = Lane::new(&small(2, 5), t0);
+        let mut lane = Lane::new(&small(2, 5));
         let tickets: Vec<_> = (0..8).map(|_| lane.enqueue(Priority::Bulk)).collect();
         // 2 now, 2 at 1 min, 1 at 2 min (hour spent), the rest at 1 h.
         assert_eq!(lane.poll(tickets[4], t0), Admission::WaitUntil(t0 + secs(120)));
@@ -530,5 +593,157 @@ mod tests {
         let start = Instant::now();
         budget.acquire("corp", "list", Priority::Bulk).await.expect("admitted");
         assert_eq!(start.elapsed(), secs(55), "not pushed back by the abandoned ticket");
+    }
+
+    /// The most of `times` that fall in any half-open span of `length`; that
+    /// is the most any calendar window of that length can see, wherever its
+    /// boundaries are.
+    fn most_in_any_span(times: &[Instant], length: Duration) -> usize {
+        let mut sorted = times.to_vec();
+        sorted.sort();
+        (0..sorted.len())
+            .map(|i| sorted[i..].iter().take_while(|t| **t < sorted[i] + length).count())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Calls in the calendar window `[start, start + length)`.
+    fn in_window(times: &[Instant], start: Instant, length: Duration) -> usize {
+        times.iter().filter(|t| **t >= start && **t < start + length).count()
+    }
+
+    /// A bulk caller that sends as much as the lane admits every `step` from
+    /// `from` until `until`; returns when each call went out.
+    fn greedy(lane: &mut Lane, from: Instant, until: Instant, step: Duration) -> Vec<Instant> {
+        let mut sent = Vec::new();
+        let mut now = from;
+        while now < until {
+            loop {
+                let ticket = lane.enqueue(Priority::Bulk);
+                if lane.poll(ticket, now) == Admission::Admitted {
+                    sent.push(now);
+                } else {
+                    lane.cancel(ticket);
+                    break;
+                }
+            }
+            now += step;
+        }
+        sent
+    }
+
+    #[test]
+    fn burst_straddling_a_calendar_minute_stays_within_each_minute() {
+        // The first call is at hh:mm:30; the calendar minutes start at t0 - 30 s,
+        // t0 + 30 s, t0 + 90 s, ...
+        let t0 = Instant::now();
+        let mut lane = Lane::new(&small(10, 1000));
+        let first = lane.enqueue(Priority::Bulk);
+        assert_eq!(lane.poll(first, t0), Admission::Admitted);
+        // A burst from hh:(mm+1):20 to past hh:(mm+3):30, straddling the
+        // minute a window anchored at t0 would reset in (at hh:(mm+1):30).
+        let mut sent = vec![t0];
+        sent.extend(greedy(&mut lane, t0 + secs(50), t0 + secs(200), Duration::from_millis(100)));
+        for k in 0..4 {
+            let minute = t0 - secs(30) + secs(60 * k);
+            let count = in_window(&sent, minute, secs(60));
+            assert!(count <= 10, "{count} calls in calendar minute {k}: {sent:?}");
+        }
+        assert!(most_in_any_span(&sent, secs(60)) <= 10, "{sent:?}");
+        // The budget is still used: the limit is reached in the straddled minute.
+        assert_eq!(in_window(&sent, t0 + secs(30), secs(60)), 10);
+    }
+
+    #[test]
+    fn burst_straddling_a_calendar_hour_stays_within_each_hour() {
+        let t0 = Instant::now();
+        let mut lane = Lane::new(&small(100, 5));
+        let first = lane.enqueue(Priority::Bulk);
+        assert_eq!(lane.poll(first, t0), Admission::Admitted);
+        // The calendar hour starting at t0 + 30 min holds t0 + 1 h, where a
+        // window anchored at t0 would reset.
+        let mut sent = vec![t0];
+        sent.extend(greedy(&mut lane, t0 + secs(3000), t0 + secs(9000), secs(10)));
+        let hour = in_window(&sent, t0 + secs(1800), secs(3600));
+        assert!(hour <= 5, "{hour} calls in one calendar hour: {sent:?}");
+        assert!(most_in_any_span(&sent, secs(3600)) <= 5, "{sent:?}");
+    }
+
+    #[test]
+    fn no_span_of_a_minute_ever_exceeds_the_limit() {
+        // An uneven load: bursts, trickles and idle stretches, polled every
+        // 250 ms for ten minutes. Whatever the calendar's phase, no minute
+        // may hold more than the limit.
+        let t0 = Instant::now();
+        let mut lane = Lane::new(&small(7, 1000));
+        let mut sent = Vec::new();
+        let mut now = t0;
+        for step in 0u64..2400 {
+            let wanted = match step % 97 {
+                0..=3 => 5,
+                40..=60 => u64::from(step % 3 == 0),
+                _ => 0,
+            };
+            for _ in 0..wanted {
+                let ticket = lane.enqueue(Priority::Bulk);
+                if lane.poll(ticket, now) == Admission::Admitted {
+                    sent.push(now);
+                } else {
+                    lane.cancel(ticket);
+                }
+            }
+            now += Duration::from_millis(250);
+        }
+        assert!(sent.len() > 50, "the load is admitted: {}", sent.len());
+        assert!(most_in_any_span(&sent, secs(60)) <= 7, "{sent:?}");
+    }
+
+    #[test]
+    fn saturated_lane_keeps_nearly_the_full_rate() {
+        let t0 = Instant::now();
+        let mut lane = Lane::new(&small(10, 1000));
+        let sent = greedy(&mut lane, t0, t0 + secs(600), Duration::from_millis(100));
+        // 10 a minute for ten minutes, losing at most a grain per window.
+        assert!(sent.len() >= 100, "only {} calls in ten minutes", sent.len());
+        assert!(most_in_any_span(&sent, secs(60)) <= 10, "{sent:?}");
+    }
+
+    #[test]
+    fn memory_per_lane_stays_bounded() {
+        // A call every 100 ms for two hours: 72,000 calls, a few buckets.
+        let t0 = Instant::now();
+        let mut lane = Lane::new(&small(1_000_000, 1_000_000));
+        let mut now = t0;
+        for _ in 0..72_000 {
+            let ticket = lane.enqueue(Priority::Bulk);
+            assert_eq!(lane.poll(ticket, now), Admission::Admitted);
+            now += Duration::from_millis(100);
+        }
+        let allowance = &lane.allowance;
+        assert!(allowance.minute.buckets.len() <= BUCKETS as usize + 2, "{}", allowance.minute.buckets.len());
+        assert!(allowance.hour.buckets.len() <= BUCKETS as usize + 2, "{}", allowance.hour.buckets.len());
+        assert_eq!(allowance.minute.used, 600);
+        // Idle for an hour: everything is forgotten.
+        let ticket = lane.enqueue(Priority::Bulk);
+        assert_eq!(lane.poll(ticket, now + secs(3600)), Admission::Admitted);
+        assert_eq!(lane.allowance.hour.buckets.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn acquire_never_puts_more_than_the_limit_in_a_minute() {
+        let budget = Budget::new(small(5, 1000));
+        let start = Instant::now();
+        budget.acquire("corp", "list", Priority::Bulk).await.expect("free");
+        let mut sent = vec![Instant::now()];
+        tokio::time::sleep(secs(55)).await;
+        for _ in 0..12 {
+            budget.acquire("corp", "list", Priority::Bulk).await.expect("admitted");
+            sent.push(Instant::now());
+        }
+        assert!(most_in_any_span(&sent, secs(60)) <= 5, "{:?}", sent.iter().map(|t| *t - start).collect::<Vec<_>>());
+        // First at 0 s, four at 55 s, one at 60 s (the first's slot), four at
+        // 115 s, one at 120 s, the last two at 175 s.
+        let offsets: Vec<u64> = sent.iter().map(|t| (*t - start).as_secs()).collect();
+        assert_eq!(offsets, [0, 55, 55, 55, 55, 60, 115, 115, 115, 115, 120, 175, 175]);
     }
 }

@@ -1,0 +1,53 @@
+//! Group commit for the callback inbox. Callbacks arrive concurrently; one
+//! writer task gathers whatever is waiting into a single transaction, so the
+//! database pays one commit for many acknowledgements. Each caller is
+//! answered only after its row is durable.
+
+use koi_store::inbox::InboxItem;
+use koi_store::Db;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most rows gathered into one commit.
+const MAX_BATCH: usize = 1024;
+
+type Reply = oneshot::Sender<Result<bool, String>>;
+
+/// A handle on the writer task; cheap to clone.
+#[derive(Clone)]
+pub struct InboxWriter {
+    queue: mpsc::Sender<(InboxItem, Reply)>,
+}
+
+impl InboxWriter {
+    /// Starts the writer task on the current runtime.
+    pub fn start(db: Db) -> InboxWriter {
+        let (queue, mut rx) = mpsc::channel::<(InboxItem, Reply)>(MAX_BATCH * 4);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                let (items, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
+                match db.inbox_append(&items).await {
+                    Ok(fresh) => {
+                        for (reply, new) in replies.into_iter().zip(fresh) {
+                            let _ = reply.send(Ok(new));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, rows = items.len(), "inbox append failed; WeCom will retry");
+                        for reply in replies {
+                            let _ = reply.send(Err(e.to_string()));
+                        }
+                    }
+                }
+            }
+        });
+        InboxWriter { queue }
+    }
+
+    /// Appends one item durably; `Ok(false)` when it was already there.
+    pub async fn append(&self, item: InboxItem) -> Result<bool, String> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.send((item, reply)).await.map_err(|_| "the inbox writer has stopped".to_string())?;
+        answer.await.map_err(|_| "the inbox writer has stopped".to_string())?
+    }
+}
