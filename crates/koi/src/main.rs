@@ -85,6 +85,21 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Acknowledged callbacks per second (verify + decrypt + durable inbox) and
+    /// p50/p99 at a fixed offered rate, on SQLite and PostgreSQL, beside a
+    /// comparator doing one INSERT per event into PostgreSQL.
+    Callbacks {
+        /// Callbacks in the closed-loop throughput phase.
+        #[arg(long, default_value_t = 20_000)]
+        callbacks: usize,
+        /// Offered rate of the latency phase.
+        #[arg(long, default_value_t = 5_000)]
+        rate: u64,
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -340,6 +355,9 @@ async fn run(command: Command) -> Result<()> {
         }
         Command::Sim(a) => sim(a).await,
         Command::Bench(BenchCommand::Crypto { callbacks, json }) => bench::crypto(callbacks.max(1), json),
+        Command::Bench(BenchCommand::Callbacks { callbacks, rate, seconds, json }) => {
+            bench::callbacks(callbacks.max(1), rate.max(1), seconds.max(1), json).await
+        }
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&koi_web::openapi_document())?);
             Ok(())

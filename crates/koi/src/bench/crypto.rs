@@ -1,51 +1,13 @@
-//! `koi bench …`: koi's figures beside the comparator each issue names, in
-//! one run, as a ratio. Benchmarks are measurements, never pass/fail tests.
+//! `koi bench crypto`: callbacks verified, decrypted and parsed per second
+//! per core, beside the floor of the primitives on the same machine.
 
 use aes::cipher::{BlockDecryptMut, KeyIvInit};
 use anyhow::Result;
 use base64::Engine as _;
 use koi_wecom::{CallbackCrypto, CallbackEvent};
 use sha1::Digest as _;
-use std::time::{Duration, Instant};
 
-const TOKEN: &str = "QDG6eK";
-const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
-const CORP: &str = "wwkoibench0000001";
-
-/// One signed event POST, as WeCom sends it.
-struct Delivery {
-    signature: String,
-    timestamp: String,
-    nonce: String,
-    body: String,
-    encrypt: String,
-}
-
-/// A realistic add-customer event: the most frequent callback on the hot path.
-fn deliveries(crypto: &CallbackCrypto, n: usize) -> Vec<Delivery> {
-    (0..n)
-        .map(|i| {
-            let xml = format!(
-                "<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>\
-                 <CreateTime>{}</CreateTime><MsgType><![CDATA[event]]></MsgType>\
-                 <Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[add_external_contact]]></ChangeType>\
-                 <UserID><![CDATA[guide{:03}]]></UserID><ExternalUserID><![CDATA[wmA1b2C3d4E5f6G7h8I9j0K{:08}]]></ExternalUserID>\
-                 <State><![CDATA[c12s3g45]]></State><WelcomeCode><![CDATA[CALLBACK_WELCOME_CODE_{:08}]]></WelcomeCode></xml>",
-                1_700_000_000 + i,
-                i % 100,
-                i,
-                i
-            );
-            let encrypt = crypto.encrypt(&xml);
-            let (timestamp, nonce) = ((1_700_000_000 + i).to_string(), format!("{}", 100_000 + i));
-            let signature = crypto.signature(&timestamp, &nonce, &encrypt);
-            let body = format!(
-                "<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt><AgentID><![CDATA[]]></AgentID></xml>"
-            );
-            Delivery { signature, timestamp, nonce, body, encrypt }
-        })
-        .collect()
-}
+use super::{deliveries, Delivery, AES_KEY, CORP, TOKEN};
 
 /// koi's whole receive path minus storage: verify, decrypt, parse, dedup key.
 fn koi_path(crypto: &CallbackCrypto, d: &[Delivery]) -> usize {
@@ -77,21 +39,7 @@ fn floor_path(key: &[u8; 32], d: &[(Vec<u8>, [String; 4])]) -> usize {
     sink
 }
 
-fn rate(n: usize, took: Duration) -> f64 {
-    n as f64 / took.as_secs_f64()
-}
-
-/// Best of `rounds` runs of `f`, to keep a noisy neighbour from deciding.
-fn best(rounds: usize, mut f: impl FnMut()) -> Duration {
-    (0..rounds)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .min()
-        .expect("at least one round")
-}
+use super::{best, rate};
 
 pub fn crypto(n: usize, json: bool) -> Result<()> {
     let crypto = CallbackCrypto::new(TOKEN, AES_KEY, CORP)?;
