@@ -10,6 +10,9 @@ use koi_domain::org::Corp;
 use koi_store::inbox::InboxItem;
 use koi_store::now_ms;
 use koi_wecom::{CallbackCrypto, CallbackEvent, CryptoError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The signed query string WeCom adds to every callback request.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -36,8 +39,35 @@ fn bad(e: CryptoError) -> EngineError {
     EngineError::BadCallback { code: e.code(), message: e.to_string() }
 }
 
+/// How long a corp's callback keys are trusted from memory. A changed key
+/// is also picked up at once: a callback that fails with the cached keys is
+/// tried again with the stored ones.
+const KEY_TTL: Duration = Duration::from_secs(30);
+
+/// A corp's callback keys, cached per WeCom CorpID so the hot path does not
+/// read the database before it has verified anything.
+#[derive(Default)]
+pub(crate) struct KeyCache(Mutex<HashMap<String, (Instant, Arc<CorpKeys>)>>);
+
+/// A corp and the crypto built from its callback Token and EncodingAESKey.
+type CorpKeys = (Corp, CallbackCrypto);
+
+impl KeyCache {
+    pub(crate) fn forget(&self, wecom_corp_id: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(wecom_corp_id);
+    }
+}
+
 impl Engine {
-    async fn callback_crypto(&self, wecom_corp_id: &str) -> Result<(Corp, CallbackCrypto)> {
+    async fn callback_crypto(&self, wecom_corp_id: &str, fresh: bool) -> Result<Arc<CorpKeys>> {
+        if !fresh {
+            let cache = self.callback_keys.0.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((at, keys)) = cache.get(wecom_corp_id) {
+                if at.elapsed() < KEY_TTL {
+                    return Ok(keys.clone());
+                }
+            }
+        }
         let corp = self
             .db
             .corp_by_wecom_id(wecom_corp_id)
@@ -45,23 +75,48 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownCorp(wecom_corp_id.to_string()))?;
         let crypto =
             CallbackCrypto::new(&corp.callback_token, &corp.encoding_aes_key, &corp.wecom_corp_id).map_err(bad)?;
-        Ok((corp, crypto))
+        let keys = Arc::new((corp, crypto));
+        let mut cache = self.callback_keys.0.lock().unwrap_or_else(|p| p.into_inner());
+        cache.insert(wecom_corp_id.to_string(), (Instant::now(), keys.clone()));
+        Ok(keys)
+    }
+
+    /// Runs `open` with the cached keys, and once more with the stored ones
+    /// if the cached keys fail (the operator may have just changed them).
+    async fn with_keys<T>(
+        &self,
+        wecom_corp_id: &str,
+        open: impl Fn(&Corp, &CallbackCrypto) -> std::result::Result<T, CryptoError>,
+    ) -> Result<(Arc<CorpKeys>, T)> {
+        let keys = self.callback_crypto(wecom_corp_id, false).await?;
+        match open(&keys.0, &keys.1) {
+            Ok(v) => Ok((keys, v)),
+            Err(_) => {
+                let keys = self.callback_crypto(wecom_corp_id, true).await?;
+                let v = open(&keys.0, &keys.1).map_err(bad)?;
+                Ok((keys, v))
+            }
+        }
     }
 
     /// Answers WeCom's URL check: the decrypted `echostr`, verbatim.
     pub async fn verify_callback_url(&self, wecom_corp_id: &str, q: &Signed) -> Result<String> {
-        let (_, crypto) = self.callback_crypto(wecom_corp_id).await?;
         let echostr = q.echostr.as_deref().ok_or_else(|| EngineError::BadCallback {
             code: "missing_echostr",
             message: "URL verification needs echostr".into(),
         })?;
-        crypto.verify_url(&q.msg_signature, &q.timestamp, &q.nonce, echostr).map_err(bad)
+        let (_, plain) = self
+            .with_keys(wecom_corp_id, |_, c| c.verify_url(&q.msg_signature, &q.timestamp, &q.nonce, echostr))
+            .await?;
+        Ok(plain)
     }
 
     /// Verifies, decrypts and parses one event and records it, once.
     pub async fn receive_callback(&self, wecom_corp_id: &str, q: &Signed, body: &str) -> Result<Receipt> {
-        let (corp, crypto) = self.callback_crypto(wecom_corp_id).await?;
-        let plaintext = crypto.decrypt_message(&q.msg_signature, &q.timestamp, &q.nonce, body).map_err(bad)?;
+        let (keys, plaintext) = self
+            .with_keys(wecom_corp_id, |_, c| c.decrypt_message(&q.msg_signature, &q.timestamp, &q.nonce, body))
+            .await?;
+        let corp = &keys.0;
         let event = CallbackEvent::parse(&plaintext)
             .map_err(|e| EngineError::BadCallback { code: e.code(), message: e.to_string() })?;
         let envelope = event.envelope();

@@ -26,7 +26,10 @@ impl InboxWriter {
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
                 let (items, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
-                match db.inbox_append(&items).await {
+                let started = std::time::Instant::now();
+                let result = db.inbox_append(&items).await;
+                tracing::debug!(rows = items.len(), ms = started.elapsed().as_secs_f64() * 1000.0, "inbox batch");
+                match result {
                     Ok(fresh) => {
                         for (reply, new) in replies.into_iter().zip(fresh) {
                             let _ = reply.send(Ok(new));

@@ -41,6 +41,7 @@ pub struct Engine {
     login_failures: LoginFailureMap,
     /// Group-commit writer for callbacks, when this process serves them.
     inbox: Option<inbox::InboxWriter>,
+    callback_keys: std::sync::Arc<callback::KeyCache>,
 }
 
 type LoginFailureMap =
@@ -48,7 +49,7 @@ type LoginFailureMap =
 
 impl Engine {
     pub fn new(db: Db, settings: Settings) -> Self {
-        Engine { db, settings, login_failures: Default::default(), inbox: None }
+        Engine { db, settings, login_failures: Default::default(), inbox: None, callback_keys: Default::default() }
     }
 
     /// Starts the callback inbox's group-commit writer (needs a runtime).

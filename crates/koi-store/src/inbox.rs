@@ -21,6 +21,31 @@ pub struct InboxItem {
     pub received_at: i64,
 }
 
+/// The multi-row INSERT for `rows` rows, built once per size.
+fn sqlite_insert(rows: usize) -> &'static str {
+    static CACHE: std::sync::OnceLock<Vec<(usize, String)>> = std::sync::OnceLock::new();
+    let all = CACHE.get_or_init(|| {
+        [128, 32, 8, 1]
+            .into_iter()
+            .map(|n| {
+                let values: Vec<String> = (0..n)
+                    .map(|i| {
+                        let b = i * 5;
+                        format!("(${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5)
+                    })
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO wecom_inbox (corp_id, dedup_key, event, plaintext, received_at) VALUES {} \
+                     ON CONFLICT DO NOTHING RETURNING corp_id, dedup_key",
+                    values.join(", ")
+                );
+                (n, sql)
+            })
+            .collect()
+    });
+    all.iter().find(|(n, _)| *n == rows).map_or(all[all.len() - 1].1.as_str(), |(_, sql)| sql.as_str())
+}
+
 /// A row a worker has claimed.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InboxRow {
@@ -32,39 +57,64 @@ pub struct InboxRow {
     pub attempts: i32,
 }
 
-/// Rows per INSERT statement; keeps the bind count far below SQLite's limit.
-const ROWS_PER_STATEMENT: usize = 200;
-
 impl Tx {
     /// Appends items; returns, per item, whether it was new (false: its
     /// dedup key was already in the inbox, or earlier in `items`).
     pub async fn inbox_append(&mut self, items: &[InboxItem]) -> Result<Vec<bool>> {
-        let mut fresh = Vec::with_capacity(items.len());
-        for chunk in items.chunks(ROWS_PER_STATEMENT) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let b = i * 5;
-                    format!("(${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5)
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO wecom_inbox (corp_id, dedup_key, event, plaintext, received_at) VALUES {} \
-                 ON CONFLICT DO NOTHING RETURNING corp_id, dedup_key",
-                values.join(", ")
-            );
-            let inserted: Vec<(i64, String)> = on_tx!(self, |c| {
-                let mut q = sqlx::query_as(&sql);
-                for it in chunk {
-                    q = q.bind(it.corp_id).bind(&it.dedup_key).bind(&it.event).bind(&it.plaintext).bind(it.received_at);
+        let inserted: Vec<(i64, String)> = match self {
+            // One statement for the whole batch, whatever its size, so the
+            // prepared statement is reused: the rows travel as arrays.
+            Tx::Postgres(t) => {
+                let (mut corps, mut keys, mut events, mut texts, mut times) = (vec![], vec![], vec![], vec![], vec![]);
+                for it in items {
+                    corps.push(it.corp_id);
+                    keys.push(it.dedup_key.as_str());
+                    events.push(it.event.as_str());
+                    texts.push(it.plaintext.as_str());
+                    times.push(it.received_at);
                 }
-                q.fetch_all(&mut *c).await
-            })?;
-            let mut new: std::collections::HashSet<(i64, String)> = inserted.into_iter().collect();
-            // A key twice in one chunk is inserted once; only its first
-            // occurrence counts as new.
-            fresh.extend(chunk.iter().map(|it| new.remove(&(it.corp_id, it.dedup_key.clone()))));
-        }
-        Ok(fresh)
+                sqlx::query_as(
+                    "INSERT INTO wecom_inbox (corp_id, dedup_key, event, plaintext, received_at) \
+                     SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[]) \
+                     ON CONFLICT DO NOTHING RETURNING corp_id, dedup_key",
+                )
+                .bind(corps)
+                .bind(keys)
+                .bind(events)
+                .bind(texts)
+                .bind(times)
+                .fetch_all(&mut **t)
+                .await?
+            }
+            // Few statements per batch (each is a round trip to SQLite's
+            // thread, which a busy runtime makes slow), from a handful of
+            // fixed sizes so their prepared statements are reused.
+            Tx::Sqlite(t) => {
+                let mut inserted = Vec::new();
+                let mut rest = items;
+                while !rest.is_empty() {
+                    let size = [128, 32, 8, 1].into_iter().find(|s| *s <= rest.len()).unwrap_or(1);
+                    let (chunk, tail) = rest.split_at(size);
+                    rest = tail;
+                    let mut q = sqlx::query_as(sqlite_insert(size));
+                    for it in chunk {
+                        q = q
+                            .bind(it.corp_id)
+                            .bind(&it.dedup_key)
+                            .bind(&it.event)
+                            .bind(&it.plaintext)
+                            .bind(it.received_at);
+                    }
+                    let rows: Vec<(i64, String)> = q.fetch_all(&mut **t).await?;
+                    inserted.extend(rows);
+                }
+                inserted
+            }
+        };
+        let mut new: std::collections::HashSet<(i64, String)> = inserted.into_iter().collect();
+        // A key twice in one batch is inserted once; only its first
+        // occurrence counts as new.
+        Ok(items.iter().map(|it| new.remove(&(it.corp_id, it.dedup_key.clone()))).collect())
     }
 
     /// Marks a claimed row processed, if `worker` still holds it; in the

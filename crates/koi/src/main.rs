@@ -97,6 +97,9 @@ enum BenchCommand {
         rate: u64,
         #[arg(long, default_value_t = 3)]
         seconds: u64,
+        /// Which of sqlite, postgres and comparator to run, in this order.
+        #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres,comparator")]
+        targets: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -355,8 +358,8 @@ async fn run(command: Command) -> Result<()> {
         }
         Command::Sim(a) => sim(a).await,
         Command::Bench(BenchCommand::Crypto { callbacks, json }) => bench::crypto(callbacks.max(1), json),
-        Command::Bench(BenchCommand::Callbacks { callbacks, rate, seconds, json }) => {
-            bench::callbacks(callbacks.max(1), rate.max(1), seconds.max(1), json).await
+        Command::Bench(BenchCommand::Callbacks { callbacks, rate, seconds, targets, json }) => {
+            bench::callbacks(callbacks.max(1), rate.max(1), seconds.max(1), &targets, json).await
         }
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&koi_web::openapi_document())?);

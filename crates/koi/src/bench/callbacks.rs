@@ -180,15 +180,16 @@ async fn latency(http: &reqwest::Client, url: &str, d: Arc<Vec<Delivery>>, per_s
     (pct(0.50), pct(0.99), errors)
 }
 
-pub async fn callbacks(n: usize, per_sec: u64, seconds: u64, json: bool) -> Result<()> {
+pub async fn callbacks(n: usize, per_sec: u64, seconds: u64, targets: &[String], json: bool) -> Result<()> {
     let crypto = CallbackCrypto::new(TOKEN, AES_KEY, CORP)?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY * 2).build()?;
     let mut results = Vec::new();
     let mut skipped = Vec::new();
-    for which in ["sqlite", "postgres", "comparator"] {
-        let target = match which {
+    for which in targets {
+        let target = match which.as_str() {
             "comparator" => comparator_target().await,
-            backend => koi_target(backend).await,
+            backend @ ("sqlite" | "postgres") => koi_target(backend).await,
+            other => anyhow::bail!("unknown target {other}; use sqlite, postgres or comparator"),
         };
         let target = match target {
             Ok(t) => t,
