@@ -284,3 +284,94 @@ async fn koi_sim_serves_wecom_from_the_example_config() {
     assert_eq!(wrong["errcode"], 40001);
     assert!(koi_fails(&["sim", "--config", "/nonexistent.toml"]).contains("cannot read"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_callbacks_survive_kill_9_sqlite() {
+    survives_kill_9("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_callbacks_survive_kill_9_postgres() {
+    survives_kill_9("postgres").await;
+}
+
+/// SIGKILL in the middle of a burst, restart: every callback that got a 200
+/// is in the inbox and is processed exactly once.
+async fn survives_kill_9(backend: &str) {
+    use std::sync::{Arc, Mutex};
+    const KILL: &str = "wwKILL9";
+    let db = scratch(backend).await;
+    let out = koi(&[
+        "corp",
+        "add",
+        "--database-url",
+        &db.url,
+        "--name",
+        "kill",
+        "--corp-id",
+        KILL,
+        "--secret",
+        "s",
+        "--token",
+        TOKEN,
+        "--aes-key",
+        AES_KEY,
+    ]);
+    let corp_id: i64 = out.parse().expect("corp id");
+    // A short lease, so the restarted node takes over what the killed one held.
+    let node =
+        || Server::start(&["serve", "--listen", "127.0.0.1:0", "--database-url", &db.url, "--job-lease-secs", "2"]);
+    let mut server = node();
+    let crypto = Arc::new(CallbackCrypto::new(TOKEN, AES_KEY, KILL).unwrap());
+    let url = server.url(&format!("/wecom/callback/{KILL}"));
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut senders = Vec::new();
+    for _ in 0..16 {
+        let (crypto, url, acked, next) = (crypto.clone(), url.clone(), acked.clone(), next.clone());
+        senders.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= 4000 {
+                    break;
+                }
+                let plain = add_event(&format!("wmKill{i:06}"), KILL);
+                let encrypt = crypto.encrypt(&plain);
+                let sig = crypto.signature("1700000000", "7", &encrypt);
+                let r = http
+                    .post(&url)
+                    .query(&[("msg_signature", sig.as_str()), ("timestamp", "1700000000"), ("nonce", "7")])
+                    .body(envelope(&encrypt).replace(CORP, KILL))
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == 200 => acked.lock().unwrap().push(koi_wecom::dedup_key(plain.as_bytes())),
+                    Ok(_) => {}
+                    Err(_) => break, // the server is gone
+                }
+            }
+        }));
+    }
+    crate::api::wait_for(|| async { (acked.lock().unwrap().len() >= 600).then_some(()) }).await;
+    server.kill();
+    for s in senders {
+        let _ = s.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 600 && acked.len() < 4000, "the kill came mid-burst: {} acked", acked.len());
+
+    let _restarted = node();
+    let kept: std::collections::HashSet<String> = db.db.inbox_keys(corp_id).await.unwrap().into_iter().collect();
+    let lost: Vec<_> = acked.iter().filter(|k| !kept.contains(*k)).collect();
+    assert!(lost.is_empty(), "{} acknowledged callbacks lost", lost.len());
+    let processed = crate::api::wait_for(|| async {
+        let counts = db.db.inbox_counts(corp_id).await.unwrap();
+        let open = counts.iter().any(|(state, n)| *n > 0 && (state == "pending" || state == "running"));
+        (!open).then_some(counts)
+    })
+    .await;
+    assert_eq!(processed, [("done".to_string(), kept.len() as i64)], "every kept callback processed");
+    let events = db.db.events(corp_id, Some("wecom.callback"), None, 100_000).await.unwrap();
+    assert_eq!(events.len(), kept.len(), "each exactly once");
+}
