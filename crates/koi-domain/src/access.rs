@@ -57,6 +57,8 @@ pub enum Action {
     RetryJobs,
     ViewCorpSettings,
     EditCorpSettings,
+    /// Customers and their follows (scoped to a manager's stores).
+    ViewCustomers,
 }
 
 /// Normalises a username the one way every path uses (create, login,
@@ -112,7 +114,7 @@ impl Principal {
         match self.role {
             Role::Owner => true,
             Role::HqOperator => !matches!(action, ManageUsers | ManageApiKeys | EditCorpSettings),
-            Role::StoreManager => matches!(action, ViewStores | EditStore | ViewStaff | EditStaff),
+            Role::StoreManager => matches!(action, ViewStores | EditStore | ViewStaff | EditStaff | ViewCustomers),
             Role::Guide => false,
         }
     }

@@ -2,6 +2,7 @@
 //! any job. Job kinds are dispatched by name; later modules add theirs to
 //! [`Worker::run`].
 
+use crate::acquisition::{ADD_JOB, WELCOME_JOB};
 use crate::{require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
 use koi_domain::jobs::JobState;
@@ -12,6 +13,13 @@ use koi_store::{now_ms, Tx};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
+
+/// What a job's IO stage hands to its transaction.
+enum Prepared {
+    Nothing,
+    Customer(koi_store::acquisition::CustomerProfile),
+    Welcome(serde_json::Value),
+}
 
 /// A job that only proves the queue works end to end: it records an event
 /// naming the worker that ran it (or fails on purpose, to show dead letters).
@@ -142,8 +150,11 @@ impl Worker {
     /// is done exactly once by whoever holds it next. `Ok` also covers a lost
     /// lease, whose work is rolled back for the new holder to redo.
     async fn attempt(&self, job: &ClaimedJob) -> std::result::Result<(), String> {
+        // WeCom calls happen before the transaction: on SQLite an open write
+        // transaction holds the only writer.
+        let prepared = self.prepare(job).await?;
         let mut tx = self.engine.db.begin().await.map_err(|e| e.to_string())?;
-        self.run(job, &mut tx).await?;
+        self.run(job, prepared, &mut tx).await?;
         if tx.complete_job(job.id, &self.config.id, now_ms()).await.map_err(|e| e.to_string())? {
             tx.commit().await.map_err(|e| e.to_string())
         } else {
@@ -152,10 +163,21 @@ impl Worker {
         }
     }
 
-    async fn run(&self, job: &ClaimedJob, tx: &mut Tx) -> std::result::Result<(), String> {
-        match job.kind.as_str() {
-            SELFTEST => self.selftest(job, tx).await,
-            other => Err(format!("no handler for job kind {other:?}")),
+    /// A job's IO outside any transaction.
+    async fn prepare(&self, job: &ClaimedJob) -> std::result::Result<Prepared, String> {
+        Ok(match job.kind.as_str() {
+            ADD_JOB => Prepared::Customer(self.engine.fetch_customer(job).await?),
+            WELCOME_JOB => Prepared::Welcome(self.engine.send_welcome(job).await?),
+            _ => Prepared::Nothing,
+        })
+    }
+
+    async fn run(&self, job: &ClaimedJob, prepared: Prepared, tx: &mut Tx) -> std::result::Result<(), String> {
+        match (job.kind.as_str(), prepared) {
+            (ADD_JOB, Prepared::Customer(profile)) => self.engine.record_add(job, &profile, tx).await,
+            (WELCOME_JOB, Prepared::Welcome(result)) => self.engine.record_welcome(job, &result, tx).await,
+            (SELFTEST, _) => self.selftest(job, tx).await,
+            (other, _) => Err(format!("no handler for job kind {other:?}")),
         }
     }
 

@@ -2,6 +2,7 @@
 //! [`Principal`]), applies the domain's rules, and writes through one store
 //! transaction together with the events and jobs it causes.
 
+pub mod acquisition;
 pub mod auth;
 pub mod callback;
 pub mod demo;
@@ -24,11 +25,13 @@ pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 pub struct Settings {
     /// How long a console login lasts.
     pub session_ttl_ms: i64,
+    /// WeCom's API, or the simulator's (same paths).
+    pub wecom_base_url: String,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { session_ttl_ms: 12 * 3600 * 1000 }
+        Settings { session_ttl_ms: 12 * 3600 * 1000, wecom_base_url: koi_wecom::client::DEFAULT_BASE_URL.to_string() }
     }
 }
 
@@ -42,6 +45,9 @@ pub struct Engine {
     /// Group-commit writer for callbacks, when this process serves them.
     inbox: Option<inbox::InboxWriter>,
     callback_keys: std::sync::Arc<callback::KeyCache>,
+    /// One WeCom client per process: its token cache and budget are shared
+    /// by every caller.
+    wecom: koi_wecom::client::WecomClient,
 }
 
 type LoginFailureMap =
@@ -49,7 +55,18 @@ type LoginFailureMap =
 
 impl Engine {
     pub fn new(db: Db, settings: Settings) -> Self {
-        Engine { db, settings, login_failures: Default::default(), inbox: None, callback_keys: Default::default() }
+        let config =
+            koi_wecom::client::ClientConfig { base_url: settings.wecom_base_url.clone(), ..Default::default() };
+        let wecom =
+            koi_wecom::client::WecomClient::new(config).expect("an HTTP client with the built-in TLS roots builds");
+        Engine {
+            db,
+            settings,
+            login_failures: Default::default(),
+            inbox: None,
+            callback_keys: Default::default(),
+            wecom,
+        }
     }
 
     /// Starts the callback inbox's group-commit writer (needs a runtime).

@@ -2,14 +2,17 @@
 //! it. Each row's effects commit in one transaction with the row's
 //! completion, so a crash or a lost lease never applies a callback twice.
 //!
-//! Today the pipeline records the callback on the corp's event log (the
-//! customer timeline reads it); the acquisition work (fetching the customer,
-//! follows, attribution, welcome messages) plugs in here.
+//! Every callback is recorded on the corp's event log. An add becomes an
+//! `acquire.add` job (it must fetch the customer from WeCom, which is not done
+//! inside a transaction); a deletion marks the follow lost right here.
 
+use crate::acquisition::{AddJob, ADD_JOB};
 use crate::Engine;
 use koi_store::events::NewEvent;
 use koi_store::inbox::InboxRow;
+use koi_store::jobs::NewJob;
 use koi_store::{now_ms, Tx};
+use koi_wecom::event::{DeleteSource, ExternalContactChange};
 use koi_wecom::CallbackEvent;
 
 impl Engine {
@@ -33,6 +36,38 @@ impl Engine {
             occurred_at: envelope.create_time.saturating_mul(1000),
         };
         tx.append_event(&e, now_ms()).await.map_err(|e| e.to_string())?;
+        let occurred_at = envelope.create_time.saturating_mul(1000);
+        if let CallbackEvent::ExternalContact { change, .. } = &event {
+            match change {
+                ExternalContactChange::Added { user_id, external_user_id, state, welcome_code }
+                | ExternalContactChange::AddedHalf { user_id, external_user_id, state, welcome_code } => {
+                    let job = AddJob {
+                        userid: user_id.clone(),
+                        external_userid: external_user_id.clone(),
+                        state: state.clone().unwrap_or_default(),
+                        welcome_code: welcome_code.clone().filter(|c| !c.is_empty()),
+                        received_at: row.received_at,
+                        occurred_at,
+                    };
+                    let payload = serde_json::to_string(&job).map_err(|e| e.to_string())?;
+                    let now = now_ms();
+                    // Just behind welcomes: the add must be recorded before its welcome can go.
+                    let job = NewJob { priority: 1, ..NewJob::new(Some(row.corp_id), ADD_JOB, &payload, now) };
+                    tx.enqueue(&job, now).await.map_err(|e| e.to_string())?;
+                }
+                ExternalContactChange::MemberDeletedCustomer { user_id, external_user_id, source } => {
+                    let by = match source {
+                        Some(DeleteSource::ByTransfer) => "transfer",
+                        _ => "staff",
+                    };
+                    self.record_deletion(row.corp_id, user_id, external_user_id, by, occurred_at, tx).await?;
+                }
+                ExternalContactChange::CustomerDeletedMember { user_id, external_user_id } => {
+                    self.record_deletion(row.corp_id, user_id, external_user_id, "customer", occurred_at, tx).await?;
+                }
+                _ => {}
+            }
+        }
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 //! dialects agree; the few places they differ live in [`db`] and the
 //! per-backend migrations.
 
+pub mod acquisition;
 mod db;
 mod error;
 pub mod events;

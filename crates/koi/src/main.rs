@@ -151,6 +151,9 @@ struct ServeArgs {
     /// How long a console login lasts.
     #[arg(long, env = "KOI_SESSION_HOURS", default_value_t = 12.0)]
     session_hours: f64,
+    /// WeCom's API base URL; point it at `koi sim` to run against the simulator.
+    #[arg(long, env = "KOI_WECOM_BASE_URL", default_value = "https://qyapi.weixin.qq.com")]
+    wecom_base_url: String,
 }
 
 #[derive(Args)]
@@ -284,7 +287,10 @@ async fn run(command: Command) -> Result<()> {
             if !(a.session_hours.is_finite() && a.session_hours > 0.0 && a.session_hours <= 24.0 * 366.0) {
                 bail!("--session-hours must be more than 0 and at most a year");
             }
-            let settings = Settings { session_ttl_ms: (a.session_hours * 3_600_000.0) as i64 };
+            let settings = Settings {
+                session_ttl_ms: (a.session_hours * 3_600_000.0) as i64,
+                wecom_base_url: a.wecom_base_url.trim_end_matches('/').to_string(),
+            };
             let engine = Engine::new(a.db.open().await?, settings);
             let listener = bind(a.listen).await?;
             let addr = listener.local_addr()?;
@@ -457,6 +463,8 @@ async fn demo(a: DemoArgs) -> Result<()> {
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}");
     let sim = demo_wecom(&engine, brand.corp_id, &url).await?;
+    // From here on koi talks to the simulator as it would to WeCom.
+    let engine = Engine::new(db.clone(), Settings { wecom_base_url: sim.base_url(), ..Settings::default() });
     println!("koi demo is running: 悦步女鞋 Yuebu Shoes, 2 stores in Shanghai, 10 shopping guides");
     println!("  console:  {url}/console");
     println!("  login:    {} / {}", brand.users[0].0, brand.password);

@@ -2,6 +2,8 @@
 //! the OpenAPI document at `/api/v1/openapi.json`. Routes and their
 //! documentation are registered together, so the document cannot drift.
 
+mod channel_codes;
+mod customers;
 mod jobs;
 mod me;
 mod staff;
@@ -67,6 +69,10 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(staff::list, staff::create))
         .routes(routes!(staff::get_one, staff::update))
         .routes(routes!(staff::import))
+        .routes(routes!(channel_codes::list, channel_codes::create))
+        .routes(routes!(channel_codes::get_one))
+        .routes(routes!(customers::list))
+        .routes(routes!(customers::get_one))
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::retry))
         .split_for_parts()

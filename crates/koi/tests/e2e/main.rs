@@ -2,6 +2,7 @@
 //! 2-core machine). Each starts the real `koi` binary and drives it over
 //! HTTP; the browser test drives Debian's chromium through chromedriver.
 
+mod acquisition;
 mod api;
 mod browser;
 mod callback;

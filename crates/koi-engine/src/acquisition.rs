@@ -1,0 +1,465 @@
+//! Acquisition use cases: channel codes (渠道活码) backed by WeCom contact
+//! ways, and the jobs that turn an add event into a customer, a follow with
+//! its attribution, and a welcome message sent inside its 20 s window.
+
+use crate::{require, Engine, EngineError, Principal, Result};
+use koi_domain::access::Action;
+use koi_domain::channel::{
+    add_outcome, members_on_duty, pick_variant, render, variant_seed, Attribution, ChannelCodeDraft, ChannelState,
+    DraftContext, PreviousFollow, StorePin, WelcomeVars, DEFAULT_UTC_OFFSET_MIN,
+};
+use koi_store::acquisition::{ChannelCodeRow, CustomerProfile, NewFollow};
+use koi_store::events::NewEvent;
+use koi_store::jobs::{ClaimedJob, NewJob};
+use koi_store::{now_ms, Tx};
+use koi_wecom::client::{
+    AddContactWayRequest, ApiError, CorpClient, GetExternalContactRequest, Priority, SendWelcomeMsgRequest, Text,
+};
+use koi_wecom::ErrCode;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Job: fetch a new customer from WeCom and record the add.
+pub const ADD_JOB: &str = "acquire.add";
+/// Job: send the welcome message of an add.
+pub const WELCOME_JOB: &str = "acquire.welcome";
+/// A welcome code lives this long after the add event.
+const WELCOME_TTL_MS: i64 = 20_000;
+
+/// What an add event asks the worker to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AddJob {
+    pub userid: String,
+    pub external_userid: String,
+    pub state: String,
+    pub welcome_code: Option<String>,
+    pub received_at: i64,
+    /// Ms since the epoch of the event itself.
+    pub occurred_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct WelcomeJob {
+    code_id: i64,
+    customer_id: i64,
+    staff_id: i64,
+    userid: String,
+    welcome_code: String,
+    deadline: i64,
+    variant: usize,
+}
+
+/// A customer and their follows, as the API shows them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Customer {
+    pub id: i64,
+    pub external_userid: String,
+    pub name: String,
+    pub avatar: String,
+    /// 1 WeChat user, 2 WeCom user.
+    pub kind: i32,
+    pub gender: i32,
+    /// The code and store of the customer's first add.
+    pub first_code_id: Option<i64>,
+    pub first_store_id: Option<i64>,
+    pub created_at: i64,
+    pub follows: Vec<Follow>,
+}
+
+/// A customer × staff relation (好友关系).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Follow {
+    pub staff_id: i64,
+    pub added_at: i64,
+    pub state: String,
+    pub code_id: Option<i64>,
+    pub store_id: Option<i64>,
+    /// Re-added after a deletion, or already a customer of another guide.
+    pub returning: bool,
+    /// Set when the relation was lost (流失), with who deleted whom:
+    /// `customer`, `staff` or `transfer`.
+    pub deleted_at: Option<i64>,
+    pub deleted_by: Option<String>,
+}
+
+/// A channel code as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ChannelCode {
+    pub id: i64,
+    pub name: String,
+    pub store_id: Option<i64>,
+    /// The `state` the contact way carries (attribution).
+    pub state: String,
+    /// WeCom's contact way id and QR image URL.
+    pub config_id: Option<String>,
+    pub qr_code: Option<String>,
+    pub active: bool,
+    pub draft: ChannelCodeDraft,
+    pub created_at: i64,
+}
+
+fn code_of(row: ChannelCodeRow) -> Result<ChannelCode> {
+    let draft =
+        serde_json::from_str(&row.draft).map_err(|e| EngineError::Unavailable(format!("code {}: {e}", row.id)))?;
+    Ok(ChannelCode {
+        id: row.id,
+        name: row.name,
+        store_id: row.store_id,
+        state: row.state,
+        config_id: row.config_id,
+        qr_code: row.qr_code,
+        active: row.active,
+        draft,
+        created_at: row.created_at,
+    })
+}
+
+fn wecom_error(e: ApiError) -> EngineError {
+    EngineError::Unavailable(format!("WeCom: {e}"))
+}
+
+impl Engine {
+    /// A WeCom client for the corp, with its app secret.
+    pub(crate) async fn wecom_for(&self, corp_id: i64) -> std::result::Result<CorpClient, String> {
+        let corp = self.db.corp(corp_id).await.map_err(|e| e.to_string())?.ok_or("the corp is gone")?;
+        Ok(self.wecom.corp(&corp.wecom_corp_id, &corp.app_secret))
+    }
+
+    /// Creates a channel code and its WeCom contact way. The way carries the
+    /// code's `state`, so every add through it is attributed to the code.
+    pub async fn create_channel_code(&self, who: &Principal, draft: ChannelCodeDraft) -> Result<ChannelCode> {
+        require(who, Action::CreateStores)?;
+        let stores = self.db.stores(who.corp_id).await?;
+        let pins: Vec<StorePin> = stores.iter().map(StorePin::from).collect();
+        let draft = draft.validate(&DraftContext { now: now_ms(), stores: &pins })?;
+        let staff = self.db.staff_list(who.corp_id).await?;
+        let userid_of: HashMap<i64, &str> = staff.iter().map(|s| (s.id, s.userid.as_str())).collect();
+        if let Some(m) = draft.pool.iter().find(|m| !userid_of.contains_key(&m.staff_id)) {
+            return Err(koi_domain::ValidationError::one(
+                "pool",
+                "unknown_staff",
+                format!("no staff member {}", m.staff_id),
+            )
+            .into());
+        }
+        let on_duty =
+            members_on_duty(&draft.pool, &draft.routing, now_ms(), DEFAULT_UTC_OFFSET_MIN, &HashMap::new(), 0);
+        let users: Vec<String> = on_duty.iter().filter_map(|id| userid_of.get(id)).map(|u| u.to_string()).collect();
+        let json = serde_json::to_string(&draft).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let now = now_ms();
+        let mut tx = self.db.begin().await?;
+        let id = tx.insert_channel_code(who.corp_id, &draft.name, draft.store_id, &json, now).await?;
+        tx.commit().await?;
+        let state = ChannelState { store_id: draft.store_id, ..ChannelState::code(id) };
+        let state = state
+            .encode()
+            .or_else(|_| ChannelState::code(id).encode())
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let request = AddContactWayRequest {
+            kind: i32::from(draft.kind.wecom_type()),
+            scene: 2,
+            remark: (!draft.remark.is_empty()).then(|| draft.remark.clone()),
+            skip_verify: Some(draft.skip_verify),
+            state: Some(state.clone()),
+            user: Some(users),
+            ..AddContactWayRequest::default()
+        };
+        let made = match self.wecom_for(who.corp_id).await {
+            Ok(client) => client.add_contact_way(&request, Priority::Interactive).await.map_err(wecom_error),
+            Err(e) => Err(EngineError::Unavailable(e)),
+        };
+        let way = match made {
+            Ok(way) => way,
+            Err(e) => {
+                // Nothing half-made: without its contact way a code is no code.
+                self.db.delete_channel_code(who.corp_id, id).await?;
+                return Err(e);
+            }
+        };
+        let qr = way.qr_code.unwrap_or_default();
+        self.db.set_channel_code_wecom(who.corp_id, id, &state, &way.config_id, &qr, now_ms()).await?;
+        self.audit(who, "channel_code.created", format!("channel_code:{id}")).await?;
+        self.channel_code(who, id).await
+    }
+
+    pub async fn channel_codes(&self, who: &Principal) -> Result<Vec<ChannelCode>> {
+        require(who, Action::ViewStores)?;
+        let rows = self.db.channel_codes(who.corp_id).await?;
+        rows.into_iter().filter(|r| r.store_id.is_none_or(|s| who.sees_store(s))).map(code_of).collect()
+    }
+
+    pub async fn channel_code(&self, who: &Principal, id: i64) -> Result<ChannelCode> {
+        require(who, Action::ViewStores)?;
+        match self.db.channel_code(who.corp_id, id).await? {
+            Some(row) if row.store_id.is_none_or(|s| who.sees_store(s)) => code_of(row),
+            _ => Err(EngineError::NotFound("channel code")),
+        }
+    }
+
+    /// The corp's newest customers with their follows; a store manager sees
+    /// the customers followed in their stores.
+    pub async fn customers(&self, who: &Principal, limit: i64) -> Result<Vec<Customer>> {
+        require(who, Action::ViewCustomers)?;
+        let rows = self.db.customers(who.corp_id, limit.clamp(1, 1000)).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let Some(c) = self.customer_view(who, row).await? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn customer(&self, who: &Principal, id: i64) -> Result<Customer> {
+        require(who, Action::ViewCustomers)?;
+        let row = self.db.customer(who.corp_id, id).await?.ok_or(EngineError::NotFound("customer"))?;
+        self.customer_view(who, row).await?.ok_or(EngineError::NotFound("customer"))
+    }
+
+    async fn customer_view(&self, who: &Principal, c: koi_store::acquisition::CustomerRow) -> Result<Option<Customer>> {
+        let follows = self.db.follows_of(who.corp_id, c.id).await?;
+        let whole_corp = matches!(who.role, koi_domain::access::Role::Owner | koi_domain::access::Role::HqOperator);
+        let visible = whole_corp || follows.iter().any(|f| f.store_id.is_some_and(|s| who.sees_store(s)));
+        if !visible {
+            return Ok(None);
+        }
+        Ok(Some(Customer {
+            id: c.id,
+            external_userid: c.external_userid,
+            name: c.name,
+            avatar: c.avatar,
+            kind: c.kind,
+            gender: c.gender,
+            first_code_id: c.first_code_id,
+            first_store_id: c.first_store_id,
+            created_at: c.created_at,
+            follows: follows
+                .into_iter()
+                .map(|f| Follow {
+                    staff_id: f.staff_id,
+                    added_at: f.added_at,
+                    state: f.state,
+                    code_id: f.code_id,
+                    store_id: f.store_id,
+                    returning: f.is_returning,
+                    deleted_at: f.deleted_at,
+                    deleted_by: f.deleted_by,
+                })
+                .collect(),
+        }))
+    }
+
+    /// Fetches the customer an add job is about, before its transaction.
+    pub(crate) async fn fetch_customer(&self, job: &ClaimedJob) -> std::result::Result<CustomerProfile, String> {
+        let corp_id = job.corp_id.ok_or("the job has no corp")?;
+        let add: AddJob = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
+        let client = self.wecom_for(corp_id).await?;
+        let req = GetExternalContactRequest { external_userid: add.external_userid.clone(), cursor: None };
+        let got = client.get_external_contact(&req, Priority::Interactive).await.map_err(|e| e.to_string())?;
+        let c = got.external_contact;
+        Ok(CustomerProfile {
+            external_userid: add.external_userid,
+            name: c.name,
+            avatar: c.avatar.unwrap_or_default(),
+            kind: c.kind,
+            gender: c.gender,
+            unionid: c.unionid.unwrap_or_default(),
+        })
+    }
+
+    /// Records an add: the customer, the follow with its attribution, the
+    /// event, and the welcome to send. Idempotent: the same add twice
+    /// refreshes the same rows and sends at most one welcome (WeCom refuses a
+    /// second use of a welcome code).
+    pub(crate) async fn record_add(
+        &self,
+        job: &ClaimedJob,
+        profile: &CustomerProfile,
+        tx: &mut Tx,
+    ) -> std::result::Result<(), String> {
+        let corp_id = job.corp_id.ok_or("the job has no corp")?;
+        let add: AddJob = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
+        let e = |e: koi_store::StoreError| e.to_string();
+        let Some(staff_id) = tx.staff_id_by_userid(corp_id, &add.userid).await.map_err(e)? else {
+            // A member koi does not know yet (staff sync is a later step):
+            // nothing to attribute to; the callback stays on the event log.
+            tracing::warn!(userid = %add.userid, "add for an unknown staff member");
+            return Ok(());
+        };
+        let (code, code_id, store_id) = match ChannelState::decode(&add.state) {
+            Attribution::Channel(s) => {
+                let code = tx.channel_code(corp_id, s.code_id).await.map_err(e)?;
+                let store = s.store_id.or(code.as_ref().and_then(|c| c.store_id));
+                (code, Some(s.code_id), store)
+            }
+            Attribution::Unknown { .. } => (None, None, None),
+        };
+        let now = now_ms();
+        let existing = tx.customer_id(corp_id, &add.external_userid).await.map_err(e)?;
+        let previous = match existing {
+            Some(cid) => tx.follow(corp_id, cid, staff_id).await.map_err(e)?,
+            None => None,
+        };
+        let followed_before = match existing {
+            Some(cid) => tx.customer_followed_before(corp_id, cid).await.map_err(e)?,
+            None => false,
+        };
+        let outcome =
+            add_outcome(previous.as_ref().map(|f| PreviousFollow { deleted_at: f.deleted_at }), followed_before);
+        let (customer_id, _) = tx.upsert_customer(corp_id, profile, code_id, store_id, now).await.map_err(e)?;
+        if previous.as_ref().is_some_and(|f| f.deleted_at.is_none() && f.added_at == add.occurred_at) {
+            return Ok(()); // this very add is on record already
+        }
+        let follow = NewFollow {
+            corp_id,
+            customer_id,
+            staff_id,
+            added_at: add.occurred_at,
+            add_way: 1,
+            state: &add.state,
+            code_id,
+            store_id,
+            returning: outcome.returning,
+        };
+        tx.upsert_follow(&follow, now).await.map_err(e)?;
+        let payload = serde_json::json!({
+            "code_id": code_id, "store_id": store_id, "staff_id": staff_id, "userid": add.userid,
+            "new_customer": outcome.new_customer, "returning": outcome.returning, "state": add.state,
+        });
+        let event = NewEvent {
+            corp_id,
+            kind: "customer.added",
+            subject: &format!("customer:{customer_id}"),
+            actor: "wecom",
+            payload: &payload.to_string(),
+            dedup_key: Some(&format!("add:{}:{}:{}", add.external_userid, add.userid, add.occurred_at)),
+            occurred_at: add.occurred_at,
+        };
+        tx.append_event(&event, now).await.map_err(e)?;
+        let draft: Option<ChannelCodeDraft> = code.as_ref().and_then(|c| serde_json::from_str(&c.draft).ok());
+        if let (Some(draft), Some(code_id), Some(welcome_code)) = (draft, code_id, add.welcome_code) {
+            if let Some(variant) = pick_variant(&draft.welcome, variant_seed(&add.external_userid, code_id)) {
+                let w = WelcomeJob {
+                    code_id,
+                    customer_id,
+                    staff_id,
+                    userid: add.userid.clone(),
+                    welcome_code,
+                    deadline: add.received_at + WELCOME_TTL_MS,
+                    variant,
+                };
+                let payload = serde_json::to_string(&w).map_err(|e| e.to_string())?;
+                // First in line: a welcome code dies 20 s after the add.
+                let job =
+                    NewJob { priority: 0, max_attempts: 20, ..NewJob::new(Some(corp_id), WELCOME_JOB, &payload, now) };
+                tx.enqueue(&job, now).await.map_err(e)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a welcome, before its transaction. Returns what to record.
+    pub(crate) async fn send_welcome(&self, job: &ClaimedJob) -> std::result::Result<serde_json::Value, String> {
+        let corp_id = job.corp_id.ok_or("the job has no corp")?;
+        let w: WelcomeJob = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
+        let now = now_ms();
+        if now >= w.deadline {
+            return Ok(serde_json::json!({ "outcome": "expired", "customer_id": w.customer_id, "code_id": w.code_id }));
+        }
+        let code =
+            self.db.channel_code(corp_id, w.code_id).await.map_err(|e| e.to_string())?.ok_or("the code is gone")?;
+        let draft: ChannelCodeDraft = serde_json::from_str(&code.draft).map_err(|e| e.to_string())?;
+        let variant = draft.welcome.get(w.variant).ok_or("the welcome variant is gone")?;
+        let customer = self.db.customer(corp_id, w.customer_id).await.map_err(|e| e.to_string())?;
+        let staff = self.db.staff(corp_id, w.staff_id).await.map_err(|e| e.to_string())?;
+        let store = match code.store_id {
+            Some(s) => self.db.store(corp_id, s).await.map_err(|e| e.to_string())?.map(|s| s.name),
+            None => None,
+        };
+        let vars = WelcomeVars {
+            customer_name: customer.map(|c| c.name).unwrap_or_default(),
+            guide_name: staff.map(|s| s.name).unwrap_or_default(),
+            store_name: store.unwrap_or_default(),
+        };
+        let text = render(&variant.text, &vars);
+        let req = SendWelcomeMsgRequest {
+            welcome_code: w.welcome_code.clone(),
+            text: (!text.is_empty()).then(|| Text::new(text)),
+            attachments: None,
+        };
+        let left = std::time::Duration::from_millis((w.deadline - now).max(0) as u64);
+        let priority = Priority::Welcome { deadline: koi_wecom::client::Instant::now() + left };
+        let client = self.wecom_for(corp_id).await?;
+        let outcome = match client.send_welcome_msg(&req, priority).await {
+            Ok(()) => "sent",
+            Err(e) if e.is(ErrCode::WELCOME_ALREADY_SENT) => "already_sent",
+            Err(e) if e.is(ErrCode::WELCOME_CODE_INVALID) => "expired",
+            // 41096 (another app is sending) and transient failures: retry
+            // while the code lives; the job backs off 1 s, 2 s, 4 s…
+            Err(e) => return Err(e.to_string()),
+        };
+        Ok(serde_json::json!({
+            "outcome": outcome, "customer_id": w.customer_id, "code_id": w.code_id, "variant": w.variant,
+            "userid": w.userid,
+        }))
+    }
+
+    pub(crate) async fn record_welcome(
+        &self,
+        job: &ClaimedJob,
+        result: &serde_json::Value,
+        tx: &mut Tx,
+    ) -> std::result::Result<(), String> {
+        let corp_id = job.corp_id.ok_or("the job has no corp")?;
+        let customer = result["customer_id"].as_i64().unwrap_or_default();
+        let kind = match result["outcome"].as_str() {
+            Some("sent") => "welcome.sent",
+            _ => "welcome.not_sent",
+        };
+        let now = now_ms();
+        let e = NewEvent {
+            corp_id,
+            kind,
+            subject: &format!("customer:{customer}"),
+            actor: "koi",
+            payload: &result.to_string(),
+            dedup_key: Some(&format!("welcome:{}", job.id)),
+            occurred_at: now,
+        };
+        tx.append_event(&e, now).await.map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Marks the follow lost when either side deleted the other.
+    pub(crate) async fn record_deletion(
+        &self,
+        corp_id: i64,
+        userid: &str,
+        external_userid: &str,
+        by: &str,
+        at: i64,
+        tx: &mut Tx,
+    ) -> std::result::Result<(), String> {
+        let e = |e: koi_store::StoreError| e.to_string();
+        let (Some(staff_id), Some(customer_id)) = (
+            tx.staff_id_by_userid(corp_id, userid).await.map_err(e)?,
+            tx.customer_id(corp_id, external_userid).await.map_err(e)?,
+        ) else {
+            return Ok(());
+        };
+        if tx.mark_follow_deleted(corp_id, customer_id, staff_id, by, at).await.map_err(e)? {
+            let payload = serde_json::json!({ "staff_id": staff_id, "userid": userid, "deleted_by": by });
+            let ev = NewEvent {
+                corp_id,
+                kind: "customer.lost",
+                subject: &format!("customer:{customer_id}"),
+                actor: "wecom",
+                payload: &payload.to_string(),
+                dedup_key: None,
+                occurred_at: at,
+            };
+            tx.append_event(&ev, now_ms()).await.map_err(e)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,336 @@
+//! Channel codes, customers and follows (customer × staff).
+
+use crate::db::{on_pool, on_tx, Db, Tx};
+use crate::Result;
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ChannelCodeRow {
+    pub id: i64,
+    pub corp_id: i64,
+    pub name: String,
+    pub store_id: Option<i64>,
+    /// The code as the operator set it: a JSON `ChannelCodeDraft`.
+    pub draft: String,
+    /// The `state` the contact way carries.
+    pub state: String,
+    /// WeCom's contact way, once made.
+    pub config_id: Option<String>,
+    pub qr_code: Option<String>,
+    pub active: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const CODE_COLUMNS: &str =
+    "id, corp_id, name, store_id, draft, state, config_id, qr_code, active, created_at, updated_at";
+
+/// What WeCom says about a customer (`externalcontact/get`).
+#[derive(Debug, Clone, Default)]
+pub struct CustomerProfile {
+    pub external_userid: String,
+    pub name: String,
+    pub avatar: String,
+    /// 1 WeChat, 2 WeCom.
+    pub kind: i32,
+    pub gender: i32,
+    pub unionid: String,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct CustomerRow {
+    pub id: i64,
+    pub external_userid: String,
+    pub name: String,
+    pub avatar: String,
+    pub kind: i32,
+    pub gender: i32,
+    pub unionid: String,
+    pub first_code_id: Option<i64>,
+    pub first_store_id: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const CUSTOMER_COLUMNS: &str =
+    "id, external_userid, name, avatar, kind, gender, unionid, first_code_id, first_store_id, created_at, updated_at";
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct FollowRow {
+    pub id: i64,
+    pub customer_id: i64,
+    pub staff_id: i64,
+    pub added_at: i64,
+    pub add_way: i32,
+    pub state: String,
+    pub code_id: Option<i64>,
+    pub store_id: Option<i64>,
+    pub is_returning: bool,
+    pub deleted_at: Option<i64>,
+    pub deleted_by: Option<String>,
+}
+
+const FOLLOW_COLUMNS: &str =
+    "id, customer_id, staff_id, added_at, add_way, state, code_id, store_id, is_returning, deleted_at, deleted_by";
+
+/// A follow as an add event makes it.
+#[derive(Debug, Clone)]
+pub struct NewFollow<'a> {
+    pub corp_id: i64,
+    pub customer_id: i64,
+    pub staff_id: i64,
+    pub added_at: i64,
+    pub add_way: i32,
+    pub state: &'a str,
+    pub code_id: Option<i64>,
+    pub store_id: Option<i64>,
+    pub returning: bool,
+}
+
+impl Tx {
+    pub async fn insert_channel_code(
+        &mut self,
+        corp_id: i64,
+        name: &str,
+        store_id: Option<i64>,
+        draft: &str,
+        now: i64,
+    ) -> Result<i64> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query_scalar(
+                "INSERT INTO channel_codes (corp_id, name, store_id, draft, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+            )
+            .bind(corp_id)
+            .bind(name)
+            .bind(store_id)
+            .bind(draft)
+            .bind(now)
+            .fetch_one(&mut *c)
+            .await
+        })?)
+    }
+
+    pub async fn channel_code(&mut self, corp_id: i64, id: i64) -> Result<Option<ChannelCodeRow>> {
+        let sql = format!("SELECT {CODE_COLUMNS} FROM channel_codes WHERE corp_id = $1 AND id = $2");
+        Ok(on_tx!(self, |c| sqlx::query_as(&sql).bind(corp_id).bind(id).fetch_optional(&mut *c).await)?)
+    }
+
+    /// The customer, created or refreshed from WeCom's profile. Returns its
+    /// id and whether it is new to the corp.
+    pub async fn upsert_customer(
+        &mut self,
+        corp_id: i64,
+        p: &CustomerProfile,
+        code_id: Option<i64>,
+        store_id: Option<i64>,
+        now: i64,
+    ) -> Result<(i64, bool)> {
+        let existing: Option<i64> = on_tx!(self, |c| {
+            sqlx::query_scalar("SELECT id FROM customers WHERE corp_id = $1 AND external_userid = $2")
+                .bind(corp_id)
+                .bind(&p.external_userid)
+                .fetch_optional(&mut *c)
+                .await
+        })?;
+        if let Some(id) = existing {
+            on_tx!(self, |c| {
+                sqlx::query(
+                    "UPDATE customers SET name = $1, avatar = $2, kind = $3, gender = $4, unionid = $5, updated_at = $6 \
+                     WHERE id = $7",
+                )
+                .bind(&p.name)
+                .bind(&p.avatar)
+                .bind(p.kind)
+                .bind(p.gender)
+                .bind(&p.unionid)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+            })?;
+            return Ok((id, false));
+        }
+        let id = on_tx!(self, |c| {
+            sqlx::query_scalar(
+                "INSERT INTO customers (corp_id, external_userid, name, avatar, kind, gender, unionid, first_code_id, \
+                 first_store_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+            )
+            .bind(corp_id)
+            .bind(&p.external_userid)
+            .bind(&p.name)
+            .bind(&p.avatar)
+            .bind(p.kind)
+            .bind(p.gender)
+            .bind(&p.unionid)
+            .bind(code_id)
+            .bind(store_id)
+            .bind(now)
+            .fetch_one(&mut *c)
+            .await
+        })?;
+        Ok((id, true))
+    }
+
+    pub async fn customer_id(&mut self, corp_id: i64, external_userid: &str) -> Result<Option<i64>> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query_scalar("SELECT id FROM customers WHERE corp_id = $1 AND external_userid = $2")
+                .bind(corp_id)
+                .bind(external_userid)
+                .fetch_optional(&mut *c)
+                .await
+        })?)
+    }
+
+    /// The follow of this customer by this member, live or deleted.
+    pub async fn follow(&mut self, corp_id: i64, customer_id: i64, staff_id: i64) -> Result<Option<FollowRow>> {
+        let sql =
+            format!("SELECT {FOLLOW_COLUMNS} FROM follows WHERE corp_id = $1 AND customer_id = $2 AND staff_id = $3");
+        Ok(on_tx!(self, |c| sqlx::query_as(&sql)
+            .bind(corp_id)
+            .bind(customer_id)
+            .bind(staff_id)
+            .fetch_optional(&mut *c)
+            .await)?)
+    }
+
+    /// Whether the customer has (or had) any follow in the corp.
+    pub async fn customer_followed_before(&mut self, corp_id: i64, customer_id: i64) -> Result<bool> {
+        let n: i64 = on_tx!(self, |c| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM follows WHERE corp_id = $1 AND customer_id = $2")
+                .bind(corp_id)
+                .bind(customer_id)
+                .fetch_one(&mut *c)
+                .await
+        })?;
+        Ok(n > 0)
+    }
+
+    /// Creates the follow, or revives a deleted one with this add's attribution.
+    pub async fn upsert_follow(&mut self, f: &NewFollow<'_>, now: i64) -> Result<i64> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query_scalar(
+                "INSERT INTO follows (corp_id, customer_id, staff_id, added_at, add_way, state, code_id, store_id, \
+                 is_returning, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (corp_id, customer_id, staff_id) DO UPDATE SET added_at = excluded.added_at, \
+                 add_way = excluded.add_way, state = excluded.state, code_id = excluded.code_id, \
+                 store_id = excluded.store_id, is_returning = excluded.is_returning, deleted_at = NULL, deleted_by = NULL, \
+                 updated_at = excluded.updated_at RETURNING id",
+            )
+            .bind(f.corp_id)
+            .bind(f.customer_id)
+            .bind(f.staff_id)
+            .bind(f.added_at)
+            .bind(f.add_way)
+            .bind(f.state)
+            .bind(f.code_id)
+            .bind(f.store_id)
+            .bind(f.returning)
+            .bind(now)
+            .fetch_one(&mut *c)
+            .await
+        })?)
+    }
+
+    /// Marks a live follow lost; false when it was already lost (a replay).
+    pub async fn mark_follow_deleted(
+        &mut self,
+        corp_id: i64,
+        customer_id: i64,
+        staff_id: i64,
+        by: &str,
+        at: i64,
+    ) -> Result<bool> {
+        let n = on_tx!(self, |c| {
+            sqlx::query(
+                "UPDATE follows SET deleted_at = $1, deleted_by = $2, updated_at = $1 \
+                 WHERE corp_id = $3 AND customer_id = $4 AND staff_id = $5 AND deleted_at IS NULL",
+            )
+            .bind(at)
+            .bind(by)
+            .bind(corp_id)
+            .bind(customer_id)
+            .bind(staff_id)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
+    }
+}
+
+impl Db {
+    /// Records the contact way made for a code.
+    pub async fn set_channel_code_wecom(
+        &self,
+        corp_id: i64,
+        id: i64,
+        state: &str,
+        config_id: &str,
+        qr_code: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let n = on_pool!(self, true, |c| {
+            sqlx::query(
+                "UPDATE channel_codes SET state = $1, config_id = $2, qr_code = $3, updated_at = $4 \
+                 WHERE corp_id = $5 AND id = $6",
+            )
+            .bind(state)
+            .bind(config_id)
+            .bind(qr_code)
+            .bind(now)
+            .bind(corp_id)
+            .bind(id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
+    }
+
+    /// Removes a code whose contact way could not be made.
+    pub async fn delete_channel_code(&self, corp_id: i64, id: i64) -> Result<()> {
+        on_pool!(self, true, |c| {
+            sqlx::query("DELETE FROM channel_codes WHERE corp_id = $1 AND id = $2")
+                .bind(corp_id)
+                .bind(id)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    pub async fn channel_codes(&self, corp_id: i64) -> Result<Vec<ChannelCodeRow>> {
+        let sql = format!("SELECT {CODE_COLUMNS} FROM channel_codes WHERE corp_id = $1 ORDER BY id");
+        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).fetch_all(c).await)?)
+    }
+
+    pub async fn channel_code(&self, corp_id: i64, id: i64) -> Result<Option<ChannelCodeRow>> {
+        let sql = format!("SELECT {CODE_COLUMNS} FROM channel_codes WHERE corp_id = $1 AND id = $2");
+        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(id).fetch_optional(c).await)?)
+    }
+
+    /// The corp's newest customers.
+    pub async fn customers(&self, corp_id: i64, limit: i64) -> Result<Vec<CustomerRow>> {
+        let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE corp_id = $1 ORDER BY id DESC LIMIT $2");
+        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(limit).fetch_all(c).await)?)
+    }
+
+    pub async fn customer(&self, corp_id: i64, id: i64) -> Result<Option<CustomerRow>> {
+        let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE corp_id = $1 AND id = $2");
+        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(id).fetch_optional(c).await)?)
+    }
+
+    pub async fn follows_of(&self, corp_id: i64, customer_id: i64) -> Result<Vec<FollowRow>> {
+        let sql =
+            format!("SELECT {FOLLOW_COLUMNS} FROM follows WHERE corp_id = $1 AND customer_id = $2 ORDER BY added_at");
+        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(customer_id).fetch_all(c).await)?)
+    }
+
+    /// Every follow in the corp (for counts and checks).
+    pub async fn follows(&self, corp_id: i64) -> Result<Vec<FollowRow>> {
+        let sql = format!("SELECT {FOLLOW_COLUMNS} FROM follows WHERE corp_id = $1 ORDER BY id");
+        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).fetch_all(c).await)?)
+    }
+}

@@ -1,0 +1,182 @@
+//! Acquisition end to end, through the simulator as WeCom: an operator makes
+//! a channel code through the API, customers scan it, koi records customers
+//! and follows with their attribution, greets each within its 20 s window,
+//! notices deletions, and counts a re-add as returning.
+
+use crate::api::wait_for;
+use crate::support::*;
+use koi_sim::{SimConfig, SimCorp, SimStaff, Simulator};
+use serde_json::{json, Value};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_to_welcome_sqlite() {
+    scan_to_welcome("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_to_welcome_postgres() {
+    scan_to_welcome("postgres").await;
+}
+
+async fn scan_to_welcome(backend: &str) {
+    const CORP: &str = "wwACQUIRE";
+    const SCANS: usize = 20;
+    let db = scratch(backend).await;
+    let t = tenant(&db.url, CORP);
+    // The simulator stands in for WeCom; koi's callback URL is set once koi runs.
+    let sim = Simulator::start(
+        SimConfig {
+            seed: 9,
+            corps: vec![SimCorp {
+                corp_id: CORP.into(),
+                secret: "app-secret-value-123".into(),
+                token: "QDG6eK".into(),
+                encoding_aes_key: AES_KEY.into(),
+                callback_url: None,
+                staff: vec![SimStaff::new("wang.fang", "王芳", 1), SimStaff::new("li.na", "李娜", 1)],
+                faults: koi_sim::Faults::default(),
+            }],
+            ..SimConfig::default()
+        },
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    )
+    .await
+    .unwrap();
+    let server = Server::start(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &db.url,
+        "--wecom-base-url",
+        &sim.base_url(),
+    ]);
+    let http = reqwest::Client::new();
+    let r = http
+        .put(format!("{}/sim/corps/{CORP}/callback_url", sim.base_url()))
+        .json(&json!({ "url": server.url(&format!("/wecom/callback/{CORP}")) }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+
+    let key = api_key(&server, &t.owner).await;
+    let post = |path: &str, body: Value| http.post(server.url(path)).bearer_auth(&key).json(&body).send();
+    let store: Value =
+        post("/api/v1/stores", json!({"code": "SH-JA", "name": "静安店", "lat": 31.2243, "lng": 121.4465}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let store_id = store["id"].as_i64().unwrap();
+    let mut staff = Vec::new();
+    for (userid, name) in [("wang.fang", "王芳"), ("li.na", "李娜")] {
+        let m: Value = post("/api/v1/staff", json!({"userid": userid, "name": name, "store_ids": [store_id]}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        staff.push(m["id"].as_i64().unwrap());
+    }
+
+    // A bad code is refused and leaves nothing behind.
+    let r = post("/api/v1/channel-codes", json!({"name": "坏码", "pool": []})).await.unwrap();
+    assert_eq!(r.status(), 422);
+    let code = json!({
+        "name": "静安店门口海报", "channel_type": "store_poster", "store_id": store_id, "kind": "multi",
+        "pool": [{"staff_id": staff[0]}, {"staff_id": staff[1]}],
+        "welcome": [{"text": "{客户昵称}您好，我是{门店}的{导购}，送您一张新客券～"}],
+    });
+    let r = post("/api/v1/channel-codes", code).await.unwrap();
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let code: Value = r.json().await.unwrap();
+    let config_id = code["config_id"].as_str().expect("a contact way").to_string();
+    let code_id = code["id"].as_i64().unwrap();
+    assert!(code["state"].as_str().is_some_and(|s| !s.is_empty() && s.chars().count() <= 30));
+
+    for i in 0..SCANS {
+        let r = http
+            .post(format!("{}/sim/scan", sim.base_url()))
+            .json(&json!({"config_id": config_id, "customer": {"name": format!("顾客{i}")}}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
+    // Every customer greeted once, by name, inside the window.
+    let state = sim.state();
+    let welcomes = wait_for(|| async {
+        let w = state.welcome_messages();
+        (w.len() >= SCANS).then_some(w)
+    })
+    .await;
+    assert_eq!(welcomes.len(), SCANS);
+    for w in &welcomes {
+        let text = w.text.as_deref().unwrap_or("");
+        assert!(
+            text.starts_with("顾客") && text.contains("静安店的") && (text.contains("王芳") || text.contains("李娜")),
+            "{text}"
+        );
+        assert!(w.latency_ms < 20_000, "sent in time");
+    }
+
+    // Customers and follows, attributed to the code and its store.
+    let customers: Value =
+        http.get(server.url("/api/v1/customers")).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
+    let customers = customers.as_array().unwrap().clone();
+    assert_eq!(customers.len(), SCANS);
+    for c in &customers {
+        let f = &c["follows"][0];
+        assert_eq!(
+            (f["code_id"].as_i64(), f["store_id"].as_i64(), f["returning"].as_bool()),
+            (Some(code_id), Some(store_id), Some(false))
+        );
+        assert_eq!(c["first_code_id"].as_i64(), Some(code_id));
+    }
+
+    // The customer deletes the guide: the follow is lost, and who did it is kept.
+    let lost = &customers[0];
+    let external = lost["external_userid"].as_str().unwrap().to_string();
+    let guide = if lost["follows"][0]["staff_id"].as_i64() == Some(staff[0]) { "wang.fang" } else { "li.na" };
+    let r = http
+        .post(format!("{}/sim/customer/delete_staff", sim.base_url()))
+        .json(&json!({"external_userid": external, "userid": guide}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let id = lost["id"].as_i64().unwrap();
+    let get = || async {
+        let c: Value = http
+            .get(server.url(&format!("/api/v1/customers/{id}")))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        c
+    };
+    wait_for(|| async { (get().await["follows"][0]["deleted_by"] == "customer").then_some(()) }).await;
+
+    // Scanning again: the same follow comes back, as a returning customer.
+    let r = http
+        .post(format!("{}/sim/scan", sim.base_url()))
+        .json(&json!({"config_id": config_id, "customer": {"external_userid": external}}))
+        .send()
+        .await
+        .unwrap();
+    let scan: Value = r.json().await.unwrap();
+    let follows = wait_for(|| async {
+        let c = get().await;
+        let f = c["follows"].as_array().cloned().unwrap_or_default();
+        f.iter().any(|f| f["returning"] == true && f["deleted_at"].is_null()).then_some(f)
+    })
+    .await;
+    assert!(follows.iter().any(|f| f["staff_id"].is_i64()), "{scan}");
+    sim.shutdown().await;
+}
