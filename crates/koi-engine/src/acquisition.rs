@@ -4,6 +4,7 @@
 
 use crate::{require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
+use koi_domain::channel::Attachment;
 use koi_domain::channel::{
     add_outcome, members_on_duty, pick_variant, render, variant_seed, Attribution, ChannelCodeDraft, ChannelState,
     DraftContext, PreviousFollow, StorePin, WelcomeVars, DEFAULT_UTC_OFFSET_MIN,
@@ -13,7 +14,8 @@ use koi_store::events::NewEvent;
 use koi_store::jobs::{ClaimedJob, NewJob};
 use koi_store::{now_ms, Tx};
 use koi_wecom::client::{
-    AddContactWayRequest, ApiError, CorpClient, GetExternalContactRequest, Priority, SendWelcomeMsgRequest, Text,
+    AddContactWayRequest, ApiError, Attachment as WecomAttachment, CorpClient, GetExternalContactRequest, Image, Link,
+    MarkTagRequest, MiniProgram, Priority, SendWelcomeMsgRequest, Text,
 };
 use koi_wecom::ErrCode;
 use serde::{Deserialize, Serialize};
@@ -23,6 +25,8 @@ use std::collections::HashMap;
 pub const ADD_JOB: &str = "acquire.add";
 /// Job: send the welcome message of an add.
 pub const WELCOME_JOB: &str = "acquire.welcome";
+/// Job: mark a code's auto-tags on the customer it brought.
+pub const TAG_JOB: &str = "acquire.mark_tags";
 /// A welcome code lives this long after the add event.
 const WELCOME_TTL_MS: i64 = 20_000;
 
@@ -36,6 +40,15 @@ pub(crate) struct AddJob {
     pub received_at: i64,
     /// Ms since the epoch of the event itself.
     pub occurred_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TagJob {
+    code_id: i64,
+    customer_id: i64,
+    userid: String,
+    external_userid: String,
+    tag_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -337,6 +350,20 @@ impl Engine {
         };
         tx.append_event(&event, now).await.map_err(e)?;
         let draft: Option<ChannelCodeDraft> = code.as_ref().and_then(|c| serde_json::from_str(&c.draft).ok());
+        if let (Some(draft), Some(code_id)) = (&draft, code_id) {
+            if !draft.auto_tag_ids.is_empty() {
+                let t = TagJob {
+                    code_id,
+                    customer_id,
+                    userid: add.userid.clone(),
+                    external_userid: add.external_userid.clone(),
+                    tag_ids: draft.auto_tag_ids.clone(),
+                };
+                let payload = serde_json::to_string(&t).map_err(|e| e.to_string())?;
+                let job = NewJob { priority: 50, ..NewJob::new(Some(corp_id), TAG_JOB, &payload, now) };
+                tx.enqueue(&job, now).await.map_err(e)?;
+            }
+        }
         if let (Some(draft), Some(code_id), Some(welcome_code)) = (draft, code_id, add.welcome_code) {
             if let Some(variant) = pick_variant(&draft.welcome, variant_seed(&add.external_userid, code_id)) {
                 let w = WelcomeJob {
@@ -382,10 +409,11 @@ impl Engine {
             store_name: store.unwrap_or_default(),
         };
         let text = render(&variant.text, &vars);
+        let attachments: Vec<WecomAttachment> = variant.attachments.iter().map(wecom_attachment).collect();
         let req = SendWelcomeMsgRequest {
             welcome_code: w.welcome_code.clone(),
             text: (!text.is_empty()).then(|| Text::new(text)),
-            attachments: None,
+            attachments: (!attachments.is_empty()).then_some(attachments),
         };
         let left = std::time::Duration::from_millis((w.deadline - now).max(0) as u64);
         let priority = Priority::Welcome { deadline: koi_wecom::client::Instant::now() + left };
@@ -402,6 +430,46 @@ impl Engine {
             "outcome": outcome, "customer_id": w.customer_id, "code_id": w.code_id, "variant": w.variant,
             "userid": w.userid,
         }))
+    }
+
+    /// Marks a code's auto-tags in WeCom, before its transaction.
+    pub(crate) async fn mark_code_tags(&self, job: &ClaimedJob) -> std::result::Result<serde_json::Value, String> {
+        let corp_id = job.corp_id.ok_or("the job has no corp")?;
+        let t: TagJob = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
+        let req = MarkTagRequest {
+            userid: t.userid.clone(),
+            external_userid: t.external_userid.clone(),
+            add_tag: Some(t.tag_ids.clone()),
+            remove_tag: None,
+        };
+        let client = self.wecom_for(corp_id).await?;
+        client.mark_tag(&req, Priority::Bulk).await.map_err(|e| e.to_string())?;
+        Ok(
+            serde_json::json!({ "customer_id": t.customer_id, "code_id": t.code_id, "tag_ids": t.tag_ids, "cause": "channel_code" }),
+        )
+    }
+
+    /// Puts the tagging on the customer's timeline, with its cause.
+    pub(crate) async fn record_tags(
+        &self,
+        job: &ClaimedJob,
+        result: &serde_json::Value,
+        tx: &mut Tx,
+    ) -> std::result::Result<(), String> {
+        let corp_id = job.corp_id.ok_or("the job has no corp")?;
+        let customer = result["customer_id"].as_i64().unwrap_or_default();
+        let now = now_ms();
+        let e = NewEvent {
+            corp_id,
+            kind: "customer.tagged",
+            subject: &format!("customer:{customer}"),
+            actor: "koi",
+            payload: &result.to_string(),
+            dedup_key: Some(&format!("tags:{}", job.id)),
+            occurred_at: now,
+        };
+        tx.append_event(&e, now).await.map_err(|e| e.to_string())?;
+        Ok(())
     }
 
     pub(crate) async fn record_welcome(
@@ -461,5 +529,35 @@ impl Engine {
             tx.append_event(&ev, now_ms()).await.map_err(e)?;
         }
         Ok(())
+    }
+}
+
+/// A welcome attachment as WeCom takes it. A coupon is koi's own page,
+/// sent as a link card.
+fn wecom_attachment(a: &Attachment) -> WecomAttachment {
+    match a {
+        Attachment::Image { url, media_id } => {
+            WecomAttachment::Image { image: Image { media_id: media_id.clone(), pic_url: url.clone() } }
+        }
+        Attachment::Link { title, url, desc, pic_url } => WecomAttachment::Link {
+            link: Link {
+                title: title.clone(),
+                picurl: (!pic_url.is_empty()).then(|| pic_url.clone()),
+                desc: (!desc.is_empty()).then(|| desc.clone()),
+                url: url.clone(),
+                media_id: None,
+            },
+        },
+        Attachment::Miniprogram { title, appid, page, pic_media_id } => WecomAttachment::Miniprogram {
+            miniprogram: MiniProgram {
+                title: title.clone(),
+                pic_media_id: pic_media_id.clone(),
+                appid: appid.clone(),
+                page: page.clone(),
+            },
+        },
+        Attachment::CouponLink { title, url } => WecomAttachment::Link {
+            link: Link { title: title.clone(), picurl: None, desc: None, url: url.clone(), media_id: None },
+        },
     }
 }

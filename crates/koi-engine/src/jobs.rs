@@ -2,7 +2,7 @@
 //! any job. Job kinds are dispatched by name; later modules add theirs to
 //! [`Worker::run`].
 
-use crate::acquisition::{ADD_JOB, WELCOME_JOB};
+use crate::acquisition::{ADD_JOB, TAG_JOB, WELCOME_JOB};
 use crate::{require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
 use koi_domain::jobs::JobState;
@@ -19,6 +19,7 @@ enum Prepared {
     Nothing,
     Customer(koi_store::acquisition::CustomerProfile),
     Welcome(serde_json::Value),
+    Tags(serde_json::Value),
 }
 
 /// A job that only proves the queue works end to end: it records an event
@@ -168,6 +169,7 @@ impl Worker {
         Ok(match job.kind.as_str() {
             ADD_JOB => Prepared::Customer(self.engine.fetch_customer(job).await?),
             WELCOME_JOB => Prepared::Welcome(self.engine.send_welcome(job).await?),
+            TAG_JOB => Prepared::Tags(self.engine.mark_code_tags(job).await?),
             _ => Prepared::Nothing,
         })
     }
@@ -176,6 +178,7 @@ impl Worker {
         match (job.kind.as_str(), prepared) {
             (ADD_JOB, Prepared::Customer(profile)) => self.engine.record_add(job, &profile, tx).await,
             (WELCOME_JOB, Prepared::Welcome(result)) => self.engine.record_welcome(job, &result, tx).await,
+            (TAG_JOB, Prepared::Tags(result)) => self.engine.record_tags(job, &result, tx).await,
             (SELFTEST, _) => self.selftest(job, tx).await,
             (other, _) => Err(format!("no handler for job kind {other:?}")),
         }

@@ -81,13 +81,30 @@ async fn scan_to_welcome(backend: &str) {
         staff.push(m["id"].as_i64().unwrap());
     }
 
+    // A corp tag, made in WeCom (tag sync is its own module), for the code's auto-tag.
+    let wecom = koi_wecom::client::WecomClient::new(koi_wecom::client::ClientConfig {
+        base_url: sim.base_url(),
+        ..Default::default()
+    })
+    .unwrap()
+    .corp(CORP, "app-secret-value-123");
+    let group = koi_wecom::client::AddCorpTagRequest {
+        group_name: Some("渠道".into()),
+        tag: vec![koi_wecom::client::NewTag { name: "门店海报".into(), order: None }],
+        ..Default::default()
+    };
+    let tag_id =
+        wecom.add_corp_tag(&group, koi_wecom::client::Priority::Interactive).await.unwrap().tag_group.tag[0].id.clone();
+
     // A bad code is refused and leaves nothing behind.
     let r = post("/api/v1/channel-codes", json!({"name": "坏码", "pool": []})).await.unwrap();
     assert_eq!(r.status(), 422);
     let code = json!({
         "name": "静安店门口海报", "channel_type": "store_poster", "store_id": store_id, "kind": "multi",
         "pool": [{"staff_id": staff[0]}, {"staff_id": staff[1]}],
-        "welcome": [{"text": "{客户昵称}您好，我是{门店}的{导购}，送您一张新客券～"}],
+        "auto_tag_ids": [tag_id],
+        "welcome": [{"text": "{客户昵称}您好，我是{门店}的{导购}，送您一张新客券～",
+                     "attachments": [{"kind": "coupon_link", "title": "新客券", "url": "https://shop.example/coupon/new"}]}],
     });
     let r = post("/api/v1/channel-codes", code).await.unwrap();
     assert_eq!(r.status(), 201, "{:?}", r.text().await);
@@ -121,7 +138,19 @@ async fn scan_to_welcome(backend: &str) {
             "{text}"
         );
         assert!(w.latency_ms < 20_000, "sent in time");
+        assert_eq!(w.attachments[0]["link"]["title"], "新客券", "the coupon goes as a link card");
     }
+    let codes: std::collections::HashSet<_> = welcomes.iter().map(|w| w.welcome_code.clone()).collect();
+    assert_eq!(codes.len(), SCANS, "each welcome code used once");
+    // Every customer carries the code's auto-tag.
+    let tagged = wait_for(|| async {
+        let t = state.tags_marked();
+        (t.len() >= SCANS).then_some(t)
+    })
+    .await;
+    assert!(tagged.iter().all(|t| t.add_tag == [tag_id.clone()]));
+    let customers_tagged: std::collections::HashSet<_> = tagged.iter().map(|t| t.external_userid.clone()).collect();
+    assert_eq!(customers_tagged.len(), SCANS);
 
     // Customers and follows, attributed to the code and its store.
     let customers: Value =
