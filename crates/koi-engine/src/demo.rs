@@ -43,6 +43,48 @@ const GUIDES: [(&str, &str, usize); 10] = [
 ];
 
 impl Engine {
+    /// A store-poster channel code for each demo store, its guides as the
+    /// pool, greeting with the customer's name and a new-customer coupon.
+    /// Needs the corp's WeCom (the simulator, in the demo).
+    pub async fn seed_demo_codes(&self, corp_id: i64) -> Result<Vec<crate::acquisition::ChannelCode>> {
+        let owner = crate::Principal {
+            corp_id,
+            role: koi_domain::access::Role::Owner,
+            user_id: None,
+            store_ids: vec![],
+            staff_id: None,
+        };
+        let staff = self.db.staff_list(corp_id).await?;
+        let mut codes = Vec::new();
+        for store in self.db.stores(corp_id).await? {
+            let pool = staff
+                .iter()
+                .filter(|m| m.store_ids.contains(&store.id))
+                .map(|m| koi_domain::channel::PoolMember::primary(m.id))
+                .collect();
+            let welcome = koi_domain::channel::WelcomeDraft {
+                text: "{客户昵称}您好，我是{门店}的导购{导购}～周年庆新客专享券已放进您的卡包，到店试穿再享好礼！"
+                    .into(),
+                attachments: vec![koi_domain::channel::Attachment::CouponLink {
+                    title: "周年庆新客券 满300减50".into(),
+                    url: "https://shop.example/coupon/anniversary".into(),
+                }],
+                weight: 50,
+            };
+            let draft = koi_domain::channel::ChannelCodeDraft {
+                name: format!("{}门口海报", store.name),
+                channel_type: koi_domain::channel::ChannelType::StorePoster,
+                store_id: Some(store.id),
+                pool,
+                welcome: vec![welcome],
+                remark: format!("{} 门口海报", store.code),
+                ..Default::default()
+            };
+            codes.push(self.create_channel_code(&owner, draft).await?);
+        }
+        Ok(codes)
+    }
+
     /// Seeds the demo brand. `password` is for every demo console user;
     /// a random one is made when `None`.
     pub async fn seed_demo(&self, password: Option<String>) -> Result<DemoBrand> {

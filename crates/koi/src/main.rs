@@ -465,6 +465,8 @@ async fn demo(a: DemoArgs) -> Result<()> {
     let sim = demo_wecom(&engine, brand.corp_id, &url).await?;
     // From here on koi talks to the simulator as it would to WeCom.
     let engine = Engine::new(db.clone(), Settings { wecom_base_url: sim.base_url(), ..Settings::default() });
+    let codes = engine.seed_demo_codes(brand.corp_id).await.context("creating the demo channel codes")?;
+    start_demo_traffic(&engine, brand.corp_id, &sim, &codes).await?;
     println!("koi demo is running: 悦步女鞋 Yuebu Shoes, 2 stores in Shanghai, 10 shopping guides");
     println!("  console:  {url}/console");
     println!("  login:    {} / {}", brand.users[0].0, brand.password);
@@ -472,11 +474,52 @@ async fn demo(a: DemoArgs) -> Result<()> {
         println!("  also:     {user} ({role}), same password");
     }
     println!("  WeCom:    {} (the simulator, delivering callbacks to koi; control API under /sim/)", sim.base_url());
+    println!("  traffic:  virtual customers scan the two stores' poster codes, about 2 a minute; watch them arrive");
     println!("  data:     {} (recreated on every `koi demo`)", path.display());
     println!("Press Ctrl+C to stop.");
     let served = serve(engine, listener, WebConfig { secure_cookies: false, public_url: url }, Some(300_000)).await;
     sim.shutdown().await;
     served
+}
+
+/// Virtual customers living around the demo stores scan their poster
+/// codes on WeCom's real-time clock, so a new user sees customers arrive,
+/// get tagged and greeted.
+async fn start_demo_traffic(
+    engine: &Engine,
+    corp_id: i64,
+    sim: &koi_sim::SimHandle,
+    codes: &[koi_engine::acquisition::ChannelCode],
+) -> Result<()> {
+    let mut scenario = koi_sim::Scenario {
+        seed: Some(2026),
+        duration_hours: 24.0,
+        tick_minutes: 1.0,
+        realtime: true,
+        ..koi_sim::Scenario::default()
+    };
+    scenario.population.size = 3000;
+    scenario.rates.scan = 1.0;
+    scenario.rates.join_group = 0.0;
+    scenario.rates.order = 0.0;
+    for code in codes {
+        let Some(store) = code.store_id else { continue };
+        let Some(store) = engine.db.store(corp_id, store).await? else { continue };
+        let (Some(lat), Some(lng)) = (store.lat, store.lng) else { continue };
+        scenario.stores.push(koi_sim::population::Store {
+            name: store.name,
+            lat,
+            lng,
+            contact_way: code.config_id.clone(),
+            ..Default::default()
+        });
+    }
+    let toml = toml::to_string(&scenario).context("the demo scenario")?;
+    let r = reqwest::Client::new().post(format!("{}/sim/scenario", sim.base_url())).body(toml).send().await?;
+    if !r.status().is_success() {
+        bail!("the simulator refused the demo scenario: {}", r.text().await.unwrap_or_default());
+    }
+    Ok(())
 }
 
 /// The demo brand's WeCom: the simulator, in this process, hosting the demo
