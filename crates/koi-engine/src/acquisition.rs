@@ -6,8 +6,9 @@ use crate::{require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
 use koi_domain::channel::Attachment;
 use koi_domain::channel::{
-    add_outcome, members_on_duty, pick_variant, render, variant_seed, Attribution, ChannelCodeDraft, ChannelState,
-    DraftContext, PreviousFollow, StorePin, WelcomeVars, DEFAULT_UTC_OFFSET_MIN,
+    add_outcome, local_day, members_on_duty, pick_variant, render, same_members, variant_seed, Attribution,
+    ChannelCodeDraft, ChannelState, DraftContext, PreviousFollow, Routing, StorePin, WelcomeVars,
+    DEFAULT_UTC_OFFSET_MIN,
 };
 use koi_store::acquisition::{ChannelCodeRow, CustomerProfile, NewFollow};
 use koi_store::events::NewEvent;
@@ -15,7 +16,7 @@ use koi_store::jobs::{ClaimedJob, NewJob};
 use koi_store::{now_ms, Tx};
 use koi_wecom::client::{
     AddContactWayRequest, ApiError, Attachment as WecomAttachment, CorpClient, GetExternalContactRequest, Image, Link,
-    MarkTagRequest, MiniProgram, Priority, SendWelcomeMsgRequest, Text,
+    MarkTagRequest, MiniProgram, Priority, SendWelcomeMsgRequest, Text, UpdateContactWayRequest,
 };
 use koi_wecom::ErrCode;
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,8 @@ use std::collections::HashMap;
 pub const ADD_JOB: &str = "acquire.add";
 /// Job: send the welcome message of an add.
 pub const WELCOME_JOB: &str = "acquire.welcome";
+/// Job: re-check who is on duty for a code after an add.
+pub const ROUTE_JOB: &str = "acquire.route";
 /// Job: mark a code's auto-tags on the customer it brought.
 pub const TAG_JOB: &str = "acquire.mark_tags";
 /// A welcome code lives this long after the add event.
@@ -191,6 +194,8 @@ impl Engine {
         };
         let qr = way.qr_code.unwrap_or_default();
         self.db.set_channel_code_wecom(who.corp_id, id, &state, &way.config_id, &qr, now_ms()).await?;
+        let on_duty = serde_json::to_string(&on_duty).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        self.db.set_channel_code_on_duty(who.corp_id, id, &on_duty, now_ms()).await?;
         self.audit(who, "channel_code.created", format!("channel_code:{id}")).await?;
         self.channel_code(who, id).await
     }
@@ -351,6 +356,11 @@ impl Engine {
         tx.append_event(&event, now).await.map_err(e)?;
         let draft: Option<ChannelCodeDraft> = code.as_ref().and_then(|c| serde_json::from_str(&c.draft).ok());
         if let (Some(draft), Some(code_id)) = (&draft, code_id) {
+            if needs_routing(draft) {
+                let payload = serde_json::json!({ "code_id": code_id }).to_string();
+                let job = NewJob { priority: 5, ..NewJob::new(Some(corp_id), ROUTE_JOB, &payload, now) };
+                tx.enqueue(&job, now).await.map_err(e)?;
+            }
             if !draft.auto_tag_ids.is_empty() {
                 let t = TagJob {
                     code_id,
@@ -430,6 +440,63 @@ impl Engine {
             "outcome": outcome, "customer_id": w.customer_id, "code_id": w.code_id, "variant": w.variant,
             "userid": w.userid,
         }))
+    }
+
+    /// Rewrites a code's contact way when the members on duty changed (a
+    /// daily cap reached, working hours begun or ended, the next member in
+    /// a round robin). WeCom itself only picks at random among the members
+    /// listed, so this is how koi's routing takes effect. Returns whether
+    /// the way changed.
+    pub(crate) async fn reroute(&self, row: &ChannelCodeRow) -> std::result::Result<bool, String> {
+        let draft: ChannelCodeDraft = serde_json::from_str(&row.draft).map_err(|e| e.to_string())?;
+        let Some(config_id) = row.config_id.clone().filter(|_| needs_routing(&draft) && row.active) else {
+            return Ok(false);
+        };
+        let now = now_ms();
+        let offset = DEFAULT_UTC_OFFSET_MIN;
+        let midnight = local_day(now, offset) * 86_400_000 - i64::from(offset) * 60_000;
+        let (today, all) = self.db.code_adds(row.corp_id, row.id, midnight).await.map_err(|e| e.to_string())?;
+        let adds_today: HashMap<i64, u32> = today.into_iter().map(|(s, n)| (s, n as u32)).collect();
+        let wanted = members_on_duty(&draft.pool, &draft.routing, now, offset, &adds_today, all as u64);
+        let current: Vec<i64> = serde_json::from_str(&row.on_duty).unwrap_or_default();
+        if same_members(&current, &wanted) {
+            return Ok(false);
+        }
+        let staff = self.db.staff_list(row.corp_id).await.map_err(|e| e.to_string())?;
+        let users: Vec<String> =
+            wanted.iter().filter_map(|id| staff.iter().find(|s| s.id == *id)).map(|s| s.userid.clone()).collect();
+        let req = UpdateContactWayRequest { config_id, user: Some(users), ..UpdateContactWayRequest::default() };
+        let client = self.wecom_for(row.corp_id).await?;
+        client.update_contact_way(&req, Priority::Interactive).await.map_err(|e| e.to_string())?;
+        let json = serde_json::to_string(&wanted).map_err(|e| e.to_string())?;
+        self.db.set_channel_code_on_duty(row.corp_id, row.id, &json, now_ms()).await.map_err(|e| e.to_string())?;
+        tracing::info!(code = row.id, ?wanted, "contact way rerouted");
+        Ok(true)
+    }
+
+    /// The route job: re-check one code after an add.
+    pub(crate) async fn reroute_after_add(&self, job: &ClaimedJob) -> std::result::Result<(), String> {
+        let corp_id = job.corp_id.ok_or("the job has no corp")?;
+        let payload: serde_json::Value = serde_json::from_str(&job.payload).map_err(|e| e.to_string())?;
+        let code_id = payload["code_id"].as_i64().ok_or("no code_id")?;
+        if let Some(row) = self.db.channel_code(corp_id, code_id).await.map_err(|e| e.to_string())? {
+            self.reroute(&row).await?;
+        }
+        Ok(())
+    }
+
+    /// The routing timer: working hours begin and end, and caps reset at
+    /// midnight, with no add to trigger a check.
+    pub async fn reroute_all(&self) {
+        let rows = match self.db.active_channel_codes().await {
+            Ok(rows) => rows,
+            Err(e) => return tracing::warn!(error = %e, "routing timer: cannot list codes"),
+        };
+        for row in rows {
+            if let Err(e) = self.reroute(&row).await {
+                tracing::warn!(code = row.id, error = %e, "routing timer: reroute failed");
+            }
+        }
     }
 
     /// Marks a code's auto-tags in WeCom, before its transaction.
@@ -560,4 +627,11 @@ fn wecom_attachment(a: &Attachment) -> WecomAttachment {
             link: Link { title: title.clone(), picurl: None, desc: None, url: url.clone(), media_id: None },
         },
     }
+}
+
+/// Whether koi must manage the way's member list itself: WeCom only picks at
+/// random among the members it is given.
+fn needs_routing(d: &ChannelCodeDraft) -> bool {
+    !matches!(d.routing, Routing::WecomRandom)
+        || d.pool.iter().any(|m| m.daily_cap.is_some() || m.hours.is_some() || m.backup)
 }

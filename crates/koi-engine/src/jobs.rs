@@ -2,7 +2,7 @@
 //! any job. Job kinds are dispatched by name; later modules add theirs to
 //! [`Worker::run`].
 
-use crate::acquisition::{ADD_JOB, TAG_JOB, WELCOME_JOB};
+use crate::acquisition::{ADD_JOB, ROUTE_JOB, TAG_JOB, WELCOME_JOB};
 use crate::{require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
 use koi_domain::jobs::JobState;
@@ -61,9 +61,14 @@ impl Worker {
 
     async fn work(self: &Arc<Self>, stop: &mut watch::Receiver<bool>) {
         let mut last_prune = 0;
+        let mut last_route = 0;
         tracing::info!(worker = %self.config.id, "job worker started");
         while !*stop.borrow() {
             let now = now_ms();
+            if now - last_route > 60_000 {
+                last_route = now;
+                self.engine.reroute_all().await;
+            }
             if now - last_prune > 3_600_000 {
                 last_prune = now;
                 self.housekeeping(now).await;
@@ -170,6 +175,10 @@ impl Worker {
             ADD_JOB => Prepared::Customer(self.engine.fetch_customer(job).await?),
             WELCOME_JOB => Prepared::Welcome(self.engine.send_welcome(job).await?),
             TAG_JOB => Prepared::Tags(self.engine.mark_code_tags(job).await?),
+            ROUTE_JOB => {
+                self.engine.reroute_after_add(job).await?;
+                Prepared::Nothing
+            }
             _ => Prepared::Nothing,
         })
     }
@@ -180,6 +189,7 @@ impl Worker {
             (WELCOME_JOB, Prepared::Welcome(result)) => self.engine.record_welcome(job, &result, tx).await,
             (TAG_JOB, Prepared::Tags(result)) => self.engine.record_tags(job, &result, tx).await,
             (SELFTEST, _) => self.selftest(job, tx).await,
+            (ROUTE_JOB, _) => Ok(()),
             (other, _) => Err(format!("no handler for job kind {other:?}")),
         }
     }

@@ -16,13 +16,15 @@ pub struct ChannelCodeRow {
     /// WeCom's contact way, once made.
     pub config_id: Option<String>,
     pub qr_code: Option<String>,
+    /// JSON array of the staff ids in the contact way now.
+    pub on_duty: String,
     pub active: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 const CODE_COLUMNS: &str =
-    "id, corp_id, name, store_id, draft, state, config_id, qr_code, active, created_at, updated_at";
+    "id, corp_id, name, store_id, draft, state, config_id, qr_code, on_duty, active, created_at, updated_at";
 
 /// What WeCom says about a customer (`externalcontact/get`).
 #[derive(Debug, Clone, Default)]
@@ -286,6 +288,51 @@ impl Db {
             .map(|r| r.rows_affected())
         })?;
         Ok(n == 1)
+    }
+
+    /// Records which staff the contact way now routes to.
+    pub async fn set_channel_code_on_duty(&self, corp_id: i64, id: i64, on_duty: &str, now: i64) -> Result<()> {
+        on_pool!(self, true, |c| {
+            sqlx::query("UPDATE channel_codes SET on_duty = $1, updated_at = $2 WHERE corp_id = $3 AND id = $4")
+                .bind(on_duty)
+                .bind(now)
+                .bind(corp_id)
+                .bind(id)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Adds through a code since `since`, per staff member, and in all time
+    /// (the round-robin cursor).
+    pub async fn code_adds(&self, corp_id: i64, code_id: i64, since: i64) -> Result<(Vec<(i64, i64)>, i64)> {
+        let today: Vec<(i64, i64)> = on_pool!(self, false, |c| {
+            sqlx::query_as(
+                "SELECT staff_id, COUNT(*) FROM follows WHERE corp_id = $1 AND code_id = $2 AND added_at >= $3 \
+                 GROUP BY staff_id",
+            )
+            .bind(corp_id)
+            .bind(code_id)
+            .bind(since)
+            .fetch_all(c)
+            .await
+        })?;
+        let all: i64 = on_pool!(self, false, |c| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM follows WHERE corp_id = $1 AND code_id = $2")
+                .bind(corp_id)
+                .bind(code_id)
+                .fetch_one(c)
+                .await
+        })?;
+        Ok((today, all))
+    }
+
+    /// Active codes of every corp, for the routing timer.
+    pub async fn active_channel_codes(&self) -> Result<Vec<ChannelCodeRow>> {
+        let sql = format!("SELECT {CODE_COLUMNS} FROM channel_codes WHERE active = $1 AND config_id IS NOT NULL");
+        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(true).fetch_all(c).await)?)
     }
 
     /// Removes a code whose contact way could not be made.

@@ -9,6 +9,8 @@ CREATE TABLE channel_codes (
     state TEXT NOT NULL DEFAULT '',
     config_id TEXT,
     qr_code TEXT,
+    -- Staff ids currently in the contact way, as koi last set them.
+    on_duty TEXT NOT NULL DEFAULT '[]',
     active BOOLEAN NOT NULL DEFAULT 1,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL

@@ -18,69 +18,99 @@ async fn scan_to_welcome_postgres() {
     scan_to_welcome("postgres").await;
 }
 
-async fn scan_to_welcome(backend: &str) {
-    const CORP: &str = "wwACQUIRE";
-    const SCANS: usize = 20;
-    let db = scratch(backend).await;
-    let t = tenant(&db.url, CORP);
-    // The simulator stands in for WeCom; koi's callback URL is set once koi runs.
-    let sim = Simulator::start(
-        SimConfig {
-            seed: 9,
-            corps: vec![SimCorp {
-                corp_id: CORP.into(),
-                secret: "app-secret-value-123".into(),
-                token: "QDG6eK".into(),
-                encoding_aes_key: AES_KEY.into(),
-                callback_url: None,
-                staff: vec![SimStaff::new("wang.fang", "王芳", 1), SimStaff::new("li.na", "李娜", 1)],
-                faults: koi_sim::Faults::default(),
-            }],
-            ..SimConfig::default()
-        },
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-    )
-    .await
-    .unwrap();
-    let server = Server::start(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--database-url",
-        &db.url,
-        "--wecom-base-url",
-        &sim.base_url(),
-    ]);
-    let http = reqwest::Client::new();
-    let r = http
-        .put(format!("{}/sim/corps/{CORP}/callback_url", sim.base_url()))
-        .json(&json!({ "url": server.url(&format!("/wecom/callback/{CORP}")) }))
-        .send()
+/// koi on a scratch database, the simulator as its WeCom, an API key, one
+/// store and two guides.
+struct Acq {
+    db: koi_store::scratch::ScratchDb,
+    sim: koi_sim::SimHandle,
+    server: Server,
+    key: String,
+    store_id: i64,
+    staff: Vec<i64>,
+    http: reqwest::Client,
+}
+
+const CORP: &str = "wwACQUIRE";
+
+impl Acq {
+    async fn start(backend: &str) -> Acq {
+        let db = scratch(backend).await;
+        let t = tenant(&db.url, CORP);
+        // The simulator stands in for WeCom; koi's callback URL is set once koi runs.
+        let sim = Simulator::start(
+            SimConfig {
+                seed: 9,
+                corps: vec![SimCorp {
+                    corp_id: CORP.into(),
+                    secret: "app-secret-value-123".into(),
+                    token: "QDG6eK".into(),
+                    encoding_aes_key: AES_KEY.into(),
+                    callback_url: None,
+                    staff: vec![SimStaff::new("wang.fang", "王芳", 1), SimStaff::new("li.na", "李娜", 1)],
+                    faults: koi_sim::Faults::default(),
+                }],
+                ..SimConfig::default()
+            },
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        )
         .await
         .unwrap();
-    assert!(r.status().is_success());
-
-    let key = api_key(&server, &t.owner).await;
-    let post = |path: &str, body: Value| http.post(server.url(path)).bearer_auth(&key).json(&body).send();
-    let store: Value =
-        post("/api/v1/stores", json!({"code": "SH-JA", "name": "静安店", "lat": 31.2243, "lng": 121.4465}))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    let store_id = store["id"].as_i64().unwrap();
-    let mut staff = Vec::new();
-    for (userid, name) in [("wang.fang", "王芳"), ("li.na", "李娜")] {
-        let m: Value = post("/api/v1/staff", json!({"userid": userid, "name": name, "store_ids": [store_id]}))
-            .await
-            .unwrap()
-            .json()
+        let server = Server::start(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &db.url,
+            "--wecom-base-url",
+            &sim.base_url(),
+        ]);
+        let http = reqwest::Client::new();
+        let r = http
+            .put(format!("{}/sim/corps/{CORP}/callback_url", sim.base_url()))
+            .json(&json!({ "url": server.url(&format!("/wecom/callback/{CORP}")) }))
+            .send()
             .await
             .unwrap();
-        staff.push(m["id"].as_i64().unwrap());
+        assert!(r.status().is_success());
+        let key = api_key(&server, &t.owner).await;
+        let mut acq = Acq { db, sim, server, key, store_id: 0, staff: vec![], http };
+        let store = acq
+            .post("/api/v1/stores", json!({"code": "SH-JA", "name": "静安店", "lat": 31.2243, "lng": 121.4465}))
+            .await;
+        acq.store_id = store["id"].as_i64().unwrap();
+        for (userid, name) in [("wang.fang", "王芳"), ("li.na", "李娜")] {
+            let m =
+                acq.post("/api/v1/staff", json!({"userid": userid, "name": name, "store_ids": [acq.store_id]})).await;
+            acq.staff.push(m["id"].as_i64().unwrap());
+        }
+        acq
     }
 
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let r = self.http.post(self.server.url(path)).bearer_auth(&self.key).json(&body).send().await.unwrap();
+        r.json().await.unwrap()
+    }
+
+    /// A customer scans a contact way in the simulator; returns the scan outcome.
+    async fn scan(&self, config_id: &str, customer: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}/sim/scan", self.sim.base_url()))
+            .json(&json!({"config_id": config_id, "customer": customer}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        r.json().await.unwrap()
+    }
+}
+
+async fn scan_to_welcome(backend: &str) {
+    const SCANS: usize = 20;
+    let acq = Acq::start(backend).await;
+    let Acq { sim, server, key, store_id, staff, http, .. } = &acq;
+    let (store_id, key) = (*store_id, key.as_str());
+    let post = |path: &str, body: Value| http.post(server.url(path)).bearer_auth(key).json(&body).send();
     // A corp tag, made in WeCom (tag sync is its own module), for the code's auto-tag.
     let wecom = koi_wecom::client::WecomClient::new(koi_wecom::client::ClientConfig {
         base_url: sim.base_url(),
@@ -122,6 +152,7 @@ async fn scan_to_welcome(backend: &str) {
             .unwrap();
         assert!(r.status().is_success());
     }
+    let _ = &acq.db;
 
     // Every customer greeted once, by name, inside the window.
     let state = sim.state();
@@ -207,5 +238,29 @@ async fn scan_to_welcome(backend: &str) {
     })
     .await;
     assert!(follows.iter().any(|f| f["staff_id"].is_i64()), "{scan}");
-    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daily_cap_moves_customers_to_the_backup() {
+    let acq = Acq::start("sqlite").await;
+    let code = acq
+        .post(
+            "/api/v1/channel-codes",
+            json!({"name": "限额码", "store_id": acq.store_id, "routing": {"kind": "daily_cap"},
+                   "pool": [{"staff_id": acq.staff[0], "daily_cap": 2}, {"staff_id": acq.staff[1], "backup": true}]}),
+        )
+        .await;
+    let config_id = code["config_id"].as_str().expect("a contact way").to_string();
+    let users = || {
+        let ways = acq.sim.state().contact_ways();
+        ways.into_iter().find(|w| w.config_id == config_id).map(|w| w.user).unwrap_or_default()
+    };
+    assert_eq!(users(), ["wang.fang"], "the backup waits while the primary is under the cap");
+    for i in 0..2 {
+        let s = acq.scan(&config_id, json!({"name": format!("甲{i}")})).await;
+        assert_eq!(s["userid"], "wang.fang");
+    }
+    wait_for(|| async { (users() == ["li.na"]).then_some(()) }).await;
+    let third = acq.scan(&config_id, json!({"name": "乙"})).await;
+    assert_eq!(third["userid"], "li.na", "after two adds the way routes to the backup");
 }
