@@ -185,7 +185,7 @@ async fn scan_to_welcome(backend: &str) {
 
     // Customers and follows, attributed to the code and its store.
     let customers: Value =
-        http.get(server.url("/api/v1/customers")).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
+        http.get(server.url("/api/v1/customers")).bearer_auth(key).send().await.unwrap().json().await.unwrap();
     let customers = customers.as_array().unwrap().clone();
     assert_eq!(customers.len(), SCANS);
     for c in &customers {
@@ -212,7 +212,7 @@ async fn scan_to_welcome(backend: &str) {
     let get = || async {
         let c: Value = http
             .get(server.url(&format!("/api/v1/customers/{id}")))
-            .bearer_auth(&key)
+            .bearer_auth(key)
             .send()
             .await
             .unwrap()
