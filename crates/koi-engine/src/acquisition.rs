@@ -98,6 +98,20 @@ pub struct Follow {
     pub deleted_by: Option<String>,
 }
 
+/// Where a geo code's landing page sends a customer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StorePick {
+    pub store_id: i64,
+    pub store_name: String,
+    pub address: String,
+    /// Metres from the customer; `None` when the location was unknown.
+    pub distance_m: Option<f64>,
+    /// True when no store was within the radius and the default store is shown.
+    pub fallback: bool,
+    /// The QR of that store's channel code, to scan or long-press.
+    pub qr_code: String,
+}
+
 /// A channel code as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChannelCode {
@@ -265,6 +279,58 @@ impl Engine {
                 })
                 .collect(),
         }))
+    }
+
+    /// The landing page of a nearest-store code: the customer's location
+    /// picks the nearest store within the radius (else the fallback store),
+    /// whose own channel code is shown. Each call is a landing visit on the
+    /// code's statistics. Public: customers are not signed in.
+    pub async fn locate_store(&self, code_id: i64, location: Option<(f64, f64)>) -> Result<StorePick> {
+        let row = self.db.channel_code_any_corp(code_id).await?.ok_or(EngineError::NotFound("channel code"))?;
+        let draft: ChannelCodeDraft =
+            serde_json::from_str(&row.draft).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let Routing::NearestStore { radius_m, fallback_store_id } = draft.routing else {
+            return Err(EngineError::NotFound("nearest-store code"));
+        };
+        let stores = self.db.stores(row.corp_id).await?;
+        let candidates: Vec<(i64, f64, f64)> = stores.iter().filter_map(|s| Some((s.id, s.lat?, s.lng?))).collect();
+        let choice = match location
+            .filter(|(lat, lng)| lat.is_finite() && lng.is_finite() && lat.abs() <= 90.0 && lng.abs() <= 180.0)
+        {
+            Some(at) => koi_domain::channel::nearest_store(&candidates, at, radius_m, fallback_store_id),
+            None => koi_domain::channel::StoreChoice::Fallback { store_id: fallback_store_id, nearest_m: None },
+        };
+        let (store_id, distance_m, fallback) = match choice {
+            koi_domain::channel::StoreChoice::Nearest { store_id, distance_m } => (store_id, Some(distance_m), false),
+            koi_domain::channel::StoreChoice::Fallback { store_id, .. } => (store_id, None, true),
+        };
+        let store = stores.iter().find(|s| s.id == store_id).ok_or(EngineError::NotFound("store"))?;
+        let codes = self.db.channel_codes(row.corp_id).await?;
+        let qr_code = codes
+            .iter()
+            .filter(|c| c.active && c.store_id == Some(store_id) && c.id != row.id)
+            .find_map(|c| c.qr_code.clone().filter(|q| !q.is_empty()))
+            .ok_or(EngineError::NotFound("a channel code for that store"))?;
+        let now = now_ms();
+        let payload = serde_json::json!({ "code_id": row.id, "store_id": store_id, "fallback": fallback, "distance_m": distance_m });
+        let e = NewEvent {
+            corp_id: row.corp_id,
+            kind: "landing.visit",
+            subject: &format!("channel_code:{}", row.id),
+            actor: "customer",
+            payload: &payload.to_string(),
+            dedup_key: None,
+            occurred_at: now,
+        };
+        self.db.append_event(&e, now).await?;
+        Ok(StorePick {
+            store_id,
+            store_name: store.name.clone(),
+            address: store.address.clone(),
+            distance_m,
+            fallback,
+            qr_code,
+        })
     }
 
     /// Fetches the customer an add job is about, before its transaction.

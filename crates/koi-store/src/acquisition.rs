@@ -358,6 +358,12 @@ impl Db {
         Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(id).fetch_optional(c).await)?)
     }
 
+    /// A code by id alone, for public landing pages (which know no corp).
+    pub async fn channel_code_any_corp(&self, id: i64) -> Result<Option<ChannelCodeRow>> {
+        let sql = format!("SELECT {CODE_COLUMNS} FROM channel_codes WHERE id = $1 AND active = $2");
+        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(id).bind(true).fetch_optional(c).await)?)
+    }
+
     /// The corp's newest customers.
     pub async fn customers(&self, corp_id: i64, limit: i64) -> Result<Vec<CustomerRow>> {
         let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE corp_id = $1 ORDER BY id DESC LIMIT $2");

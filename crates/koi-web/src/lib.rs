@@ -13,6 +13,7 @@ mod callback;
 mod console;
 mod error;
 mod fmt;
+mod h5;
 mod i18n;
 
 pub use api::openapi_document;
@@ -58,6 +59,8 @@ pub fn router(state: AppState) -> Router {
             "/wecom/callback/{corp}",
             get(callback::verify).post(callback::receive).layer(axum::middleware::map_response(error::json_errors)),
         )
+        .route("/h5/go/{code}", get(h5::locate_page))
+        .route("/h5/go/{code}/locate", axum::routing::post(h5::locate))
         .route("/static/{file}", get(static_file))
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
@@ -89,6 +92,7 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
     let (body, kind) = match file.as_str() {
         "koi.css" => (include_str!("../static/koi.css"), "text/css; charset=utf-8"),
         "koi.js" => (include_str!("../static/koi.js"), "text/javascript; charset=utf-8"),
+        "h5.js" => (include_str!("../static/h5.js"), "text/javascript; charset=utf-8"),
         _ => return WebError::NotFound.into_response(),
     };
     (

@@ -264,3 +264,51 @@ async fn a_daily_cap_moves_customers_to_the_backup() {
     let third = acq.scan(&config_id, json!({"name": "乙"})).await;
     assert_eq!(third["userid"], "li.na", "after two adds the way routes to the backup");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_geo_code_sends_customers_to_the_nearest_store() {
+    let acq = Acq::start("sqlite").await;
+    let xjh = acq
+        .post("/api/v1/stores", json!({"code": "SH-XJH", "name": "徐家汇店", "lat": 31.1951, "lng": 121.4372}))
+        .await;
+    let xjh = xjh["id"].as_i64().unwrap();
+    let poster = |name: &str, store: i64, staff: i64| json!({"name": name, "store_id": store, "kind": "single", "pool": [{"staff_id": staff}]});
+    let ja_code = acq.post("/api/v1/channel-codes", poster("静安海报", acq.store_id, acq.staff[0])).await;
+    let xjh_code = acq.post("/api/v1/channel-codes", poster("徐家汇海报", xjh, acq.staff[1])).await;
+    let geo = acq
+        .post(
+            "/api/v1/channel-codes",
+            json!({"name": "朋友圈广告·就近门店", "channel_type": "moments_ad", "pool": [{"staff_id": acq.staff[0]}],
+                   "routing": {"kind": "nearest_store", "radius_m": 2000, "fallback_store_id": acq.store_id}}),
+        )
+        .await;
+    let geo_id = geo["id"].as_i64().unwrap_or_else(|| panic!("{geo}"));
+    let locate = |body: Value| {
+        let url = acq.server.url(&format!("/h5/go/{geo_id}/locate"));
+        let http = acq.http.clone();
+        async move {
+            let r = http.post(url).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    // Near 徐家汇: that store's code.
+    let (s, pick) = locate(json!({"lat": 31.1960, "lng": 121.4380})).await;
+    assert_eq!((s, pick["store_id"].as_i64(), pick["fallback"].as_bool()), (200, Some(xjh), Some(false)));
+    assert_eq!(pick["qr_code"], xjh_code["qr_code"]);
+    assert!(pick["distance_m"].as_f64().unwrap() < 200.0);
+    // Far away, or no location: the default store.
+    for body in [json!({"lat": 39.90, "lng": 116.40}), json!({})] {
+        let (_, pick) = locate(body).await;
+        assert_eq!((pick["store_id"].as_i64(), pick["fallback"].as_bool()), (Some(acq.store_id), Some(true)));
+        assert_eq!(pick["qr_code"], ja_code["qr_code"]);
+    }
+    let page = acq.http.get(acq.server.url(&format!("/h5/go/{geo_id}"))).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains(&format!("data-code=\"{geo_id}\"")));
+    // A code that does not route by location has no landing page.
+    let ja_id = ja_code["id"].as_i64().unwrap();
+    let r = acq.http.post(acq.server.url(&format!("/h5/go/{ja_id}/locate"))).json(&json!({})).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let visits = acq.db.db.events(1, Some("landing.visit"), None, 100).await.unwrap();
+    assert_eq!(visits.len(), 3, "each landing is counted");
+}
