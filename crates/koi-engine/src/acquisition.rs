@@ -589,20 +589,7 @@ impl Engine {
         result: &serde_json::Value,
         tx: &mut Tx,
     ) -> std::result::Result<(), String> {
-        let corp_id = job.corp_id.ok_or("the job has no corp")?;
-        let customer = result["customer_id"].as_i64().unwrap_or_default();
-        let now = now_ms();
-        let e = NewEvent {
-            corp_id,
-            kind: "customer.tagged",
-            subject: &format!("customer:{customer}"),
-            actor: "koi",
-            payload: &result.to_string(),
-            dedup_key: Some(&format!("tags:{}", job.id)),
-            occurred_at: now,
-        };
-        tx.append_event(&e, now).await.map_err(|e| e.to_string())?;
-        Ok(())
+        on_timeline(job, "customer.tagged", result, tx).await
     }
 
     pub(crate) async fn record_welcome(
@@ -611,24 +598,11 @@ impl Engine {
         result: &serde_json::Value,
         tx: &mut Tx,
     ) -> std::result::Result<(), String> {
-        let corp_id = job.corp_id.ok_or("the job has no corp")?;
-        let customer = result["customer_id"].as_i64().unwrap_or_default();
         let kind = match result["outcome"].as_str() {
             Some("sent") => "welcome.sent",
             _ => "welcome.not_sent",
         };
-        let now = now_ms();
-        let e = NewEvent {
-            corp_id,
-            kind,
-            subject: &format!("customer:{customer}"),
-            actor: "koi",
-            payload: &result.to_string(),
-            dedup_key: Some(&format!("welcome:{}", job.id)),
-            occurred_at: now,
-        };
-        tx.append_event(&e, now).await.map_err(|e| e.to_string())?;
-        Ok(())
+        on_timeline(job, kind, result, tx).await
     }
 
     /// Marks the follow lost when either side deleted the other.
@@ -700,4 +674,27 @@ fn wecom_attachment(a: &Attachment) -> WecomAttachment {
 fn needs_routing(d: &ChannelCodeDraft) -> bool {
     !matches!(d.routing, Routing::WecomRandom)
         || d.pool.iter().any(|m| m.daily_cap.is_some() || m.hours.is_some() || m.backup)
+}
+
+/// Records what a job did to a customer on their timeline, once per job.
+async fn on_timeline(
+    job: &ClaimedJob,
+    kind: &str,
+    result: &serde_json::Value,
+    tx: &mut Tx,
+) -> std::result::Result<(), String> {
+    let corp_id = job.corp_id.ok_or("the job has no corp")?;
+    let customer = result["customer_id"].as_i64().unwrap_or_default();
+    let now = now_ms();
+    let e = NewEvent {
+        corp_id,
+        kind,
+        subject: &format!("customer:{customer}"),
+        actor: "koi",
+        payload: &result.to_string(),
+        dedup_key: Some(&format!("{kind}:{}", job.id)),
+        occurred_at: now,
+    };
+    tx.append_event(&e, now).await.map_err(|e| e.to_string())?;
+    Ok(())
 }
