@@ -15,8 +15,9 @@ use koi_store::events::NewEvent;
 use koi_store::jobs::{ClaimedJob, NewJob};
 use koi_store::{now_ms, Tx};
 use koi_wecom::client::{
-    AddContactWayRequest, ApiError, Attachment as WecomAttachment, CorpClient, GetExternalContactRequest, Image, Link,
-    MarkTagRequest, MiniProgram, Priority, SendWelcomeMsgRequest, Text, UpdateContactWayRequest,
+    AddContactWayRequest, ApiError, Attachment as WecomAttachment, CorpClient, DelContactWayRequest,
+    GetExternalContactRequest, Image, Link, MarkTagRequest, MiniProgram, Priority, SendWelcomeMsgRequest, Text,
+    UpdateContactWayRequest,
 };
 use koi_wecom::ErrCode;
 use serde::{Deserialize, Serialize};
@@ -212,6 +213,84 @@ impl Engine {
         self.db.set_channel_code_on_duty(who.corp_id, id, &on_duty, now_ms()).await?;
         self.audit(who, "channel_code.created", format!("channel_code:{id}")).await?;
         self.channel_code(who, id).await
+    }
+
+    /// Replaces a code's settings and updates its contact way (members,
+    /// skip-verify, remark, and the state when the store changed).
+    pub async fn update_channel_code(&self, who: &Principal, id: i64, draft: ChannelCodeDraft) -> Result<ChannelCode> {
+        require(who, Action::CreateStores)?;
+        let current = self.channel_code(who, id).await?;
+        let config_id = current.config_id.clone().ok_or(EngineError::NotFound("channel code"))?;
+        if !current.active {
+            return Err(koi_domain::ValidationError::one("active", "inactive_code", "the code is switched off").into());
+        }
+        let stores = self.db.stores(who.corp_id).await?;
+        let pins: Vec<StorePin> = stores.iter().map(StorePin::from).collect();
+        let draft = draft.validate(&DraftContext { now: now_ms(), stores: &pins })?;
+        if draft.kind != current.draft.kind {
+            return Err(koi_domain::ValidationError::one(
+                "kind",
+                "immutable",
+                "a code cannot change between single and multi",
+            )
+            .into());
+        }
+        let staff = self.db.staff_list(who.corp_id).await?;
+        let userid_of: HashMap<i64, &str> = staff.iter().map(|s| (s.id, s.userid.as_str())).collect();
+        if let Some(m) = draft.pool.iter().find(|m| !userid_of.contains_key(&m.staff_id)) {
+            return Err(koi_domain::ValidationError::one(
+                "pool",
+                "unknown_staff",
+                format!("no staff member {}", m.staff_id),
+            )
+            .into());
+        }
+        let on_duty =
+            members_on_duty(&draft.pool, &draft.routing, now_ms(), DEFAULT_UTC_OFFSET_MIN, &HashMap::new(), 0);
+        let state = ChannelState { store_id: draft.store_id, ..ChannelState::code(id) };
+        let state = state
+            .encode()
+            .or_else(|_| ChannelState::code(id).encode())
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let request = UpdateContactWayRequest {
+            config_id,
+            remark: Some(draft.remark.clone()),
+            skip_verify: Some(draft.skip_verify),
+            state: Some(state.clone()),
+            user: Some(on_duty.iter().filter_map(|id| userid_of.get(id)).map(|u| u.to_string()).collect()),
+            ..UpdateContactWayRequest::default()
+        };
+        let client = self.wecom_for(who.corp_id).await.map_err(EngineError::Unavailable)?;
+        client.update_contact_way(&request, Priority::Interactive).await.map_err(wecom_error)?;
+        let json = serde_json::to_string(&draft).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        self.db.update_channel_code(who.corp_id, id, &draft.name, draft.store_id, &json, &state, now_ms()).await?;
+        let on_duty = serde_json::to_string(&on_duty).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        self.db.set_channel_code_on_duty(who.corp_id, id, &on_duty, now_ms()).await?;
+        self.audit(who, "channel_code.updated", format!("channel_code:{id}")).await?;
+        self.channel_code(who, id).await
+    }
+
+    /// Switches a code off: its contact way is deleted in WeCom (a printed
+    /// QR stops adding customers), its history stays.
+    pub async fn deactivate_channel_code(&self, who: &Principal, id: i64) -> Result<()> {
+        require(who, Action::CreateStores)?;
+        let code = self.channel_code(who, id).await?;
+        self.switch_off(who.corp_id, id, code.config_id.as_deref()).await?;
+        self.audit(who, "channel_code.deactivated", format!("channel_code:{id}")).await
+    }
+
+    async fn switch_off(&self, corp_id: i64, id: i64, config_id: Option<&str>) -> Result<()> {
+        if let Some(config_id) = config_id {
+            let client = self.wecom_for(corp_id).await.map_err(EngineError::Unavailable)?;
+            let req = DelContactWayRequest { config_id: config_id.to_string() };
+            match client.del_contact_way(&req, Priority::Interactive).await {
+                // Already gone in WeCom (41044): switching off is what we want.
+                Err(e) if !e.is(ErrCode(41044)) => return Err(wecom_error(e)),
+                _ => {}
+            }
+        }
+        self.db.set_channel_code_active(corp_id, id, false, now_ms()).await?;
+        Ok(())
     }
 
     pub async fn channel_codes(&self, who: &Principal) -> Result<Vec<ChannelCode>> {
@@ -558,7 +637,20 @@ impl Engine {
             Ok(rows) => rows,
             Err(e) => return tracing::warn!(error = %e, "routing timer: cannot list codes"),
         };
+        let now = now_ms();
         for row in rows {
+            // A temporary code ends at its expiry: koi deletes the way itself.
+            let expired = serde_json::from_str::<ChannelCodeDraft>(&row.draft)
+                .ok()
+                .and_then(|d| d.expires_at)
+                .is_some_and(|t| t <= now);
+            if expired {
+                match self.switch_off(row.corp_id, row.id, row.config_id.as_deref()).await {
+                    Ok(()) => tracing::info!(code = row.id, "temporary code expired"),
+                    Err(e) => tracing::warn!(code = row.id, error = %e, "expiring a code failed"),
+                }
+                continue;
+            }
             if let Err(e) = self.reroute(&row).await {
                 tracing::warn!(code = row.id, error = %e, "routing timer: reroute failed");
             }

@@ -335,6 +335,51 @@ impl Db {
         Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(true).fetch_all(c).await)?)
     }
 
+    /// Replaces a code's settings (its contact way is updated by the caller).
+    pub async fn update_channel_code(
+        &self,
+        corp_id: i64,
+        id: i64,
+        name: &str,
+        store_id: Option<i64>,
+        draft: &str,
+        state: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let n = on_pool!(self, true, |c| {
+            sqlx::query(
+                "UPDATE channel_codes SET name = $1, store_id = $2, draft = $3, state = $4, updated_at = $5 \
+                 WHERE corp_id = $6 AND id = $7",
+            )
+            .bind(name)
+            .bind(store_id)
+            .bind(draft)
+            .bind(state)
+            .bind(now)
+            .bind(corp_id)
+            .bind(id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
+    }
+
+    /// Switches a code off (its contact way deleted) or on.
+    pub async fn set_channel_code_active(&self, corp_id: i64, id: i64, active: bool, now: i64) -> Result<bool> {
+        let n = on_pool!(self, true, |c| {
+            sqlx::query("UPDATE channel_codes SET active = $1, updated_at = $2 WHERE corp_id = $3 AND id = $4")
+                .bind(active)
+                .bind(now)
+                .bind(corp_id)
+                .bind(id)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
+    }
+
     /// Removes a code whose contact way could not be made.
     pub async fn delete_channel_code(&self, corp_id: i64, id: i64) -> Result<()> {
         on_pool!(self, true, |c| {

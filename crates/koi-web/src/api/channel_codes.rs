@@ -39,3 +39,27 @@ pub async fn get_one(
 ) -> Result<Json<ChannelCode>, WebError> {
     Ok(Json(state.engine.channel_code(&who, id).await?))
 }
+
+/// Replaces a code's settings and updates its WeCom contact way.
+#[utoipa::path(put, path = "/channel-codes/{id}", tag = "acquisition", params(("id" = i64, Path)), request_body = ChannelCodeDraft,
+    responses((status = 200, body = ChannelCode), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    Path(id): Path<i64>,
+    ApiJson(draft): ApiJson<ChannelCodeDraft>,
+) -> Result<Json<ChannelCode>, WebError> {
+    Ok(Json(state.engine.update_channel_code(&who, id, draft).await?))
+}
+
+/// Switches a code off: its contact way is deleted in WeCom; its history stays.
+#[utoipa::path(delete, path = "/channel-codes/{id}", tag = "acquisition", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn deactivate(
+    State(state): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, WebError> {
+    state.engine.deactivate_channel_code(&who, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

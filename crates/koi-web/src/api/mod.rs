@@ -70,7 +70,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(staff::get_one, staff::update))
         .routes(routes!(staff::import))
         .routes(routes!(channel_codes::list, channel_codes::create))
-        .routes(routes!(channel_codes::get_one))
+        .routes(routes!(channel_codes::get_one, channel_codes::update, channel_codes::deactivate))
         .routes(routes!(customers::list))
         .routes(routes!(customers::get_one))
         .routes(routes!(jobs::list))

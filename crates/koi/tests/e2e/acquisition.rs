@@ -312,3 +312,27 @@ async fn a_geo_code_sends_customers_to_the_nearest_store() {
     let visits = acq.db.db.events(1, Some("landing.visit"), None, 100).await.unwrap();
     assert_eq!(visits.len(), 3, "each landing is counted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_is_edited_and_switched_off_in_wecom_too() {
+    let acq = Acq::start("sqlite").await;
+    let draft = |staff: i64| json!({"name": "包裹卡", "channel_type": "package_card", "store_id": acq.store_id, "pool": [{"staff_id": staff}]});
+    let code = acq.post("/api/v1/channel-codes", draft(acq.staff[0])).await;
+    let (id, config_id) = (code["id"].as_i64().unwrap(), code["config_id"].as_str().unwrap().to_string());
+    let way = || acq.sim.state().contact_ways().into_iter().find(|w| w.config_id == config_id);
+    assert_eq!(way().unwrap().user, ["wang.fang"]);
+
+    let url = acq.server.url(&format!("/api/v1/channel-codes/{id}"));
+    let r = acq.http.put(&url).bearer_auth(&acq.key).json(&draft(acq.staff[1])).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(way().unwrap().user, ["li.na"], "the contact way follows the edit");
+    assert_eq!(acq.scan(&config_id, json!({"name": "丙"})).await["userid"], "li.na");
+
+    let r = acq.http.delete(&url).bearer_auth(&acq.key).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(way().is_none(), "the contact way is deleted in WeCom");
+    let code: Value = acq.http.get(&url).bearer_auth(&acq.key).send().await.unwrap().json().await.unwrap();
+    assert_eq!(code["active"], false);
+    let r = acq.http.put(&url).bearer_auth(&acq.key).json(&draft(acq.staff[0])).send().await.unwrap();
+    assert_eq!(r.status(), 422, "a switched-off code is not edited");
+}
