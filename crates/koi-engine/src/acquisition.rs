@@ -10,7 +10,7 @@ use koi_domain::channel::{
     ChannelCodeDraft, ChannelState, DraftContext, PreviousFollow, Routing, StorePin, WelcomeVars,
     DEFAULT_UTC_OFFSET_MIN,
 };
-use koi_store::acquisition::{ChannelCodeRow, CustomerProfile, NewFollow};
+use koi_store::acquisition::{ChannelCodeRow, CodeSettings, CustomerProfile, NewFollow};
 use koi_store::events::NewEvent;
 use koi_store::jobs::{ClaimedJob, NewJob};
 use koi_store::{now_ms, Tx};
@@ -263,7 +263,8 @@ impl Engine {
         let client = self.wecom_for(who.corp_id).await.map_err(EngineError::Unavailable)?;
         client.update_contact_way(&request, Priority::Interactive).await.map_err(wecom_error)?;
         let json = serde_json::to_string(&draft).map_err(|e| EngineError::Unavailable(e.to_string()))?;
-        self.db.update_channel_code(who.corp_id, id, &draft.name, draft.store_id, &json, &state, now_ms()).await?;
+        let settings = CodeSettings { name: &draft.name, store_id: draft.store_id, draft: &json, state: &state };
+        self.db.update_channel_code(who.corp_id, id, &settings, now_ms()).await?;
         let on_duty = serde_json::to_string(&on_duty).map_err(|e| EngineError::Unavailable(e.to_string()))?;
         self.db.set_channel_code_on_duty(who.corp_id, id, &on_duty, now_ms()).await?;
         self.audit(who, "channel_code.updated", format!("channel_code:{id}")).await?;

@@ -26,6 +26,16 @@ pub struct ChannelCodeRow {
 const CODE_COLUMNS: &str =
     "id, corp_id, name, store_id, draft, state, config_id, qr_code, on_duty, active, created_at, updated_at";
 
+/// A code's settings as an edit replaces them.
+#[derive(Debug, Clone)]
+pub struct CodeSettings<'a> {
+    pub name: &'a str,
+    pub store_id: Option<i64>,
+    /// JSON `ChannelCodeDraft`.
+    pub draft: &'a str,
+    pub state: &'a str,
+}
+
 /// What WeCom says about a customer (`externalcontact/get`).
 #[derive(Debug, Clone, Default)]
 pub struct CustomerProfile {
@@ -336,29 +346,20 @@ impl Db {
     }
 
     /// Replaces a code's settings (its contact way is updated by the caller).
-    pub async fn update_channel_code(
-        &self,
-        corp_id: i64,
-        id: i64,
-        name: &str,
-        store_id: Option<i64>,
-        draft: &str,
-        state: &str,
-        now: i64,
-    ) -> Result<bool> {
-        let n = on_pool!(self, true, |c| {
+    pub async fn update_channel_code(&self, corp_id: i64, id: i64, c: &CodeSettings<'_>, now: i64) -> Result<bool> {
+        let n = on_pool!(self, true, |conn| {
             sqlx::query(
                 "UPDATE channel_codes SET name = $1, store_id = $2, draft = $3, state = $4, updated_at = $5 \
                  WHERE corp_id = $6 AND id = $7",
             )
-            .bind(name)
-            .bind(store_id)
-            .bind(draft)
-            .bind(state)
+            .bind(c.name)
+            .bind(c.store_id)
+            .bind(c.draft)
+            .bind(c.state)
             .bind(now)
             .bind(corp_id)
             .bind(id)
-            .execute(c)
+            .execute(conn)
             .await
             .map(|r| r.rows_affected())
         })?;
