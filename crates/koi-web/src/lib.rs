@@ -10,10 +10,12 @@
 mod api;
 mod auth;
 mod callback;
+mod chart;
 mod console;
 mod error;
 mod fmt;
 mod i18n;
+mod qr;
 
 pub use api::openapi_document;
 pub use error::WebError;
