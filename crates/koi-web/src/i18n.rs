@@ -109,7 +109,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("stage_converted_hint", "首单与复购。", "First orders and repurchases."),
     ("stage_super", "养大鱼", "Grow"),
     ("stage_super_hint", "超级用户带来新朋友（裂变）。", "Super users bring their friends (fission)."),
-    ("loop_note", "门店与员工已就绪；渠道活码、客户与活动模块将陆续上线。", "Stores and staff are ready; channel codes, customers and campaigns come next."),
+    ("loop_note", "门店、员工、渠道活码与客户已就绪；标签、社群与活动模块将陆续上线。", "Stores, staff, channel codes and customers are ready; tags, groups and campaigns come next."),
     ("code", "编码", "Code"),
     ("name", "名称", "Name"),
     ("region", "区域", "Region"),

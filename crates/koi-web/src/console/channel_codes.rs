@@ -79,6 +79,7 @@ struct DetailPage {
 #[template(path = "channel_code_poster.html")]
 struct PosterPage {
     c: Chrome,
+    code_id: i64,
     brand: String,
     store: String,
     code_name: String,
@@ -372,6 +373,7 @@ pub async fn poster(State(state): State<AppState>, c: Console, Path(id): Path<i6
     let page = PosterPage {
         brand: state.engine.corp_name(c.who()).await.unwrap_or_default(),
         c: Chrome::new(&state, &c, "channel_codes").await,
+        code_id: id,
         store,
         code_name: code.name,
         qr_svg: crate::qr::svg(&url).map_err(WebError::Internal).or_page(&c)?,
