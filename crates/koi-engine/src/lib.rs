@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod org;
 pub mod people;
 mod pipeline;
+pub mod reports;
 
 pub use error::EngineError;
 pub use koi_domain::access::Principal;

@@ -11,6 +11,7 @@ pub mod inbox;
 pub mod jobs;
 pub mod org;
 pub mod people;
+pub mod reports;
 pub mod scratch;
 
 pub use db::{now_ms, Backend, Db, Tx};

@@ -42,6 +42,7 @@ on_both!(
     concurrent_claimers_never_share_a_job,
     events_are_deduplicated_by_key,
     the_inbox_keeps_each_callback_once_and_replays,
+    code_reports_and_customer_filters_agree,
 );
 
 const NOW: i64 = 1_700_000_000_000;
@@ -370,4 +371,119 @@ async fn the_inbox_keeps_each_callback_once_and_replays(db: &Db) {
     assert!(counts.contains(&("done".to_string(), 1)), "{counts:?}");
     assert_eq!(db.inbox_replay(a, NOW).await.unwrap(), 1, "the done row goes back");
     assert_eq!(db.inbox_replay(b, NOW).await.unwrap(), 0, "replay is per corp");
+}
+
+/// Adds a customer through a code; returns the customer's id.
+#[allow(clippy::too_many_arguments)]
+async fn follow_via(
+    db: &Db,
+    corp_id: i64,
+    external: &str,
+    staff_id: i64,
+    code_id: i64,
+    store_id: i64,
+    at: i64,
+    returning: bool,
+) -> i64 {
+    use koi_store::acquisition::{CustomerProfile, NewFollow};
+    let mut tx = db.begin().await.unwrap();
+    let profile = CustomerProfile { external_userid: external.into(), name: external.into(), ..Default::default() };
+    let (id, _) = tx.upsert_customer(corp_id, &profile, Some(code_id), Some(store_id), at).await.unwrap();
+    let f = NewFollow {
+        corp_id,
+        customer_id: id,
+        staff_id,
+        added_at: at,
+        add_way: 1,
+        state: "s",
+        code_id: Some(code_id),
+        store_id: Some(store_id),
+        returning,
+    };
+    tx.upsert_follow(&f, at).await.unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+/// The console's per-code day report and customer filters give the same
+/// numbers on both backends: integer day buckets at the brand's offset,
+/// handovers not counted as losses, store scopes narrowing the list.
+async fn code_reports_and_customer_filters_agree(db: &Db) {
+    use koi_store::reports::{CodeDayCount, CodeTotals, CustomerFilter};
+    const HOUR: i64 = 3_600_000;
+    const DAY: i64 = 24 * HOUR;
+    const OFFSET: i64 = 8 * HOUR;
+    let corp_id = corp(db, "wwREPORT").await;
+    let (s1, s2) = (add_store(db, corp_id, "R1").await, add_store(db, corp_id, "R2").await);
+    let mut tx = db.begin().await.unwrap();
+    let mut staff = Vec::new();
+    for userid in ["st1", "st2"] {
+        let d = StaffDraft {
+            userid: userid.into(),
+            name: userid.into(),
+            active: true,
+            store_ids: vec![s1],
+            ..Default::default()
+        };
+        staff.push(tx.insert_staff(corp_id, &d, NOW).await.unwrap());
+    }
+    let c1 = tx.insert_channel_code(corp_id, "c1", Some(s1), "{}", NOW).await.unwrap();
+    let c2 = tx.insert_channel_code(corp_id, "c2", None, "{}", NOW).await.unwrap();
+    tx.commit().await.unwrap();
+    let (st1, st2) = (staff[0], staff[1]);
+
+    let old = follow_via(db, corp_id, "cu0", st1, c1, s1, NOW - 40 * DAY, false).await;
+    let cu1 = follow_via(db, corp_id, "cu1", st1, c1, s1, NOW, false).await;
+    let cu2 = follow_via(db, corp_id, "cu2", st1, c1, s1, NOW + HOUR, false).await;
+    let cu4 = follow_via(db, corp_id, "cu4", st2, c1, s1, NOW, false).await;
+    let cu3 = follow_via(db, corp_id, "cu3", st2, c1, s2, NOW + DAY, true).await;
+    let cu5 = follow_via(db, corp_id, "cu5", st1, c2, s1, NOW, false).await;
+    let mut tx = db.begin().await.unwrap();
+    assert!(tx.mark_follow_deleted(corp_id, cu2, st1, "customer", NOW + DAY).await.unwrap());
+    assert!(tx.mark_follow_deleted(corp_id, cu4, st2, "transfer", NOW + 2 * HOUR).await.unwrap());
+    tx.commit().await.unwrap();
+
+    let day0 = (NOW + OFFSET) / DAY;
+    let cell = |day, staff_id, store_id, adds, returning, deletions| CodeDayCount {
+        day,
+        staff_id,
+        store_id: Some(store_id),
+        adds,
+        returning,
+        deletions,
+    };
+    let mut expected = vec![
+        cell(day0, st1, s1, 2, 0, 0),
+        cell(day0, st2, s1, 1, 0, 0),
+        cell(day0 + 1, st1, s1, 0, 0, 1),
+        cell(day0 + 1, st2, s2, 1, 1, 0),
+    ];
+    expected.sort_by_key(|c| (c.day, c.staff_id, c.store_id));
+    let got = db.code_day_counts(corp_id, c1, NOW - 30 * DAY, OFFSET).await.unwrap();
+    assert_eq!(got, expected);
+
+    let mut totals = db.code_totals(corp_id).await.unwrap();
+    totals.sort_by_key(|t| t.code_id);
+    assert_eq!(totals, [CodeTotals { code_id: c1, adds: 5, live: 3 }, CodeTotals { code_id: c2, adds: 1, live: 1 }]);
+
+    let ids = |f: CustomerFilter| async move {
+        db.customer_page(corp_id, &f, 100, 0).await.unwrap().into_iter().map(|c| c.id).collect::<Vec<_>>()
+    };
+    let all = CustomerFilter::default();
+    assert_eq!(ids(all.clone()).await, [cu5, cu3, cu4, cu2, cu1, old], "newest first");
+    assert_eq!(ids(CustomerFilter { code_id: Some(c1), ..all.clone() }).await, [cu3, cu4, cu2, cu1, old]);
+    assert_eq!(ids(CustomerFilter { lost: true, ..all.clone() }).await, [cu4, cu2]);
+    assert_eq!(ids(CustomerFilter { returning: Some(true), ..all.clone() }).await, [cu3]);
+    assert_eq!(ids(CustomerFilter { returning: Some(false), staff_id: Some(st2), ..all.clone() }).await, [cu4]);
+    assert_eq!(ids(CustomerFilter { store_id: Some(s2), ..all.clone() }).await, [cu3]);
+    assert_eq!(ids(CustomerFilter { scope: Some(vec![s2]), ..all.clone() }).await, [cu3]);
+    assert!(ids(CustomerFilter { scope: Some(vec![]), ..all.clone() }).await.is_empty());
+    let page2 = db.customer_page(corp_id, &all, 2, 2).await.unwrap();
+    assert_eq!(page2.iter().map(|c| c.id).collect::<Vec<_>>(), [cu4, cu2]);
+    let follows = db.follows_of_customers(corp_id, &[cu2, cu3]).await.unwrap();
+    assert_eq!(follows.len(), 2);
+    assert_eq!(
+        follows.iter().find(|f| f.customer_id == cu2).and_then(|f| f.deleted_by.clone()),
+        Some("customer".into())
+    );
 }

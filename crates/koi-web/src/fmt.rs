@@ -16,6 +16,18 @@ pub fn opt_datetime(ms: Option<i64>) -> String {
     ms.map(datetime).unwrap_or_else(|| "—".into())
 }
 
+/// `2026-11-22` for a local day number (days since 1970-01-01).
+pub fn date(day: i64) -> String {
+    let (y, m, d) = civil_from_days(day);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `11-22` for a local day number, for chart axes.
+pub fn month_day(day: i64) -> String {
+    let (_, m, d) = civil_from_days(day);
+    format!("{m:02}-{d:02}")
+}
+
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
@@ -31,7 +43,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 
 #[cfg(test)]
 mod tests {
-    use super::datetime;
+    use super::{date, datetime, month_day};
 
     #[test]
     fn shanghai_time_is_shown() {
@@ -39,5 +51,6 @@ mod tests {
         // 2024-02-29T15:59:00Z is 23:59 in Shanghai on a leap day.
         assert_eq!(datetime(1_709_222_340_000), "2024-02-29 23:59");
         assert_eq!(datetime(1_709_222_400_000), "2024-03-01 00:00");
+        assert_eq!((date(19_782), month_day(19_782)), ("2024-02-29".to_string(), "02-29".to_string()));
     }
 }

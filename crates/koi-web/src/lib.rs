@@ -10,11 +10,13 @@
 mod api;
 mod auth;
 mod callback;
+mod chart;
 mod console;
 mod error;
 mod fmt;
 mod h5;
 mod i18n;
+mod qr;
 
 pub use api::openapi_document;
 pub use error::WebError;

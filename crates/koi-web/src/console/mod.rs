@@ -3,6 +3,8 @@
 //! Each resource has its own module; this one holds the page chrome.
 
 mod api_keys;
+mod channel_codes;
+mod customers;
 mod home;
 mod jobs;
 mod login;
@@ -38,6 +40,13 @@ pub fn router() -> Router<AppState> {
         .route("/staff/template.csv", get(staff::template))
         .route("/staff/import", post(staff::import))
         .route("/staff/{id}", get(staff::edit).post(staff::update))
+        .route("/channel-codes", get(channel_codes::list).post(channel_codes::create))
+        .route("/channel-codes/{id}", get(channel_codes::show))
+        .route("/channel-codes/{id}/qr.svg", get(channel_codes::qr_svg))
+        .route("/channel-codes/{id}/qr.png", get(channel_codes::qr_png))
+        .route("/channel-codes/{id}/poster", get(channel_codes::poster))
+        .route("/customers", get(customers::list))
+        .route("/customers/{id}", get(customers::show))
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}/active", post(users::set_active))
         .route("/api-keys", get(api_keys::list).post(api_keys::create))
@@ -86,7 +95,13 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
     if who.allows(Action::ViewStaff) {
         m.push(item("staff", "/console/staff", true));
     }
-    for key in ["channel_codes", "customers", "tags", "groups", "campaigns", "mass_sends", "sops", "analytics"] {
+    if who.allows(Action::ViewStores) {
+        m.push(item("channel_codes", "/console/channel-codes", true));
+    }
+    if who.allows(Action::ViewCustomers) {
+        m.push(item("customers", "/console/customers", true));
+    }
+    for key in ["tags", "groups", "campaigns", "mass_sends", "sops", "analytics"] {
         m.push(item(key, "", false));
     }
     if who.allows(Action::ManageUsers) {

@@ -6,6 +6,7 @@ mod acquisition;
 mod api;
 mod browser;
 mod callback;
+mod console_acquisition;
 mod nodes;
 mod support;
 mod webdriver;

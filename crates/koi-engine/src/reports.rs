@@ -1,0 +1,173 @@
+//! Read-only reports for the console: a channel code's last 30 days (by
+//! day, member and store), the running totals of every code, and customers
+//! filtered by how they came. Each checks who is asking and narrows a store
+//! manager to their own stores before the store is asked.
+
+use crate::acquisition::{Customer, Follow};
+use crate::{require, Engine, EngineError, Principal, Result};
+use koi_domain::access::{Action, Role};
+use koi_domain::channel::{local_day, CodeDayStats, DEFAULT_UTC_OFFSET_MIN};
+use koi_store::events::Event;
+use koi_store::now_ms;
+use koi_store::reports::{CodeDayCount, CustomerFilter};
+use std::collections::HashMap;
+
+/// How far back a code's report looks.
+pub const REPORT_DAYS: i64 = 30;
+const DAY_MS: i64 = 86_400_000;
+
+/// A code's numbers over the last [`REPORT_DAYS`] local days.
+#[derive(Debug, Clone, Default)]
+pub struct CodeReport {
+    /// Every day of the window, oldest first, zero days included (a chart
+    /// needs the gaps).
+    pub days: Vec<(i64, CodeDayStats)>,
+    pub by_staff: Vec<(i64, CodeDayStats)>,
+    pub by_store: Vec<(Option<i64>, CodeDayStats)>,
+    pub total: CodeDayStats,
+}
+
+/// Adds a report cell to a day's (or member's, or store's) numbers.
+fn count(into: &mut CodeDayStats, cell: &CodeDayCount) {
+    let n = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+    into.adds += n(cell.adds);
+    into.returning += n(cell.returning);
+    into.new_customers += n(cell.adds - cell.returning);
+    into.deletions += n(cell.deletions);
+    into.net = i64::from(into.adds) - i64::from(into.deletions);
+}
+
+/// The report from its cells: `today` is the last local day of the window.
+pub fn code_report(cells: &[CodeDayCount], today: i64) -> CodeReport {
+    let first = today - (REPORT_DAYS - 1);
+    let mut r =
+        CodeReport { days: (first..=today).map(|d| (d, CodeDayStats::default())).collect(), ..Default::default() };
+    let mut staff: HashMap<i64, CodeDayStats> = HashMap::new();
+    let mut stores: HashMap<Option<i64>, CodeDayStats> = HashMap::new();
+    for cell in cells.iter().filter(|c| (first..=today).contains(&c.day)) {
+        if let Some((_, s)) = r.days.iter_mut().find(|(d, _)| *d == cell.day) {
+            count(s, cell);
+        }
+        count(staff.entry(cell.staff_id).or_default(), cell);
+        count(stores.entry(cell.store_id).or_default(), cell);
+        count(&mut r.total, cell);
+    }
+    r.by_staff = staff.into_iter().collect();
+    r.by_staff.sort_by_key(|(id, s)| (std::cmp::Reverse(s.adds), *id));
+    r.by_store = stores.into_iter().collect();
+    r.by_store.sort_by_key(|(id, s)| (std::cmp::Reverse(s.adds), *id));
+    r
+}
+
+/// A page of customers and whether another follows it.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerPage {
+    pub customers: Vec<Customer>,
+    pub has_more: bool,
+}
+
+/// The stores a principal's customer lists are narrowed to; `None` = all.
+fn store_scope(who: &Principal) -> Option<Vec<i64>> {
+    match who.role {
+        Role::Owner | Role::HqOperator => None,
+        _ => Some(who.store_ids.clone()),
+    }
+}
+
+impl Engine {
+    /// `(adds, live follows)` of every code the principal sees, by code id.
+    pub async fn code_totals(&self, who: &Principal) -> Result<HashMap<i64, (i64, i64)>> {
+        require(who, Action::ViewStores)?;
+        let rows = self.db.code_totals(who.corp_id).await?;
+        Ok(rows.into_iter().map(|t| (t.code_id, (t.adds, t.live))).collect())
+    }
+
+    /// A code's last 30 days, by day, member and store.
+    pub async fn code_report(&self, who: &Principal, code_id: i64) -> Result<CodeReport> {
+        self.channel_code(who, code_id).await?; // visible, or not found
+        let now = now_ms();
+        let offset_min = DEFAULT_UTC_OFFSET_MIN;
+        let today = local_day(now, offset_min);
+        let offset_ms = i64::from(offset_min) * 60_000;
+        let since = (today - (REPORT_DAYS - 1)) * DAY_MS - offset_ms;
+        let cells = self.db.code_day_counts(who.corp_id, code_id, since, offset_ms).await?;
+        Ok(code_report(&cells, today))
+    }
+
+    /// Customers matching `filter`, newest first, `per_page` at a time
+    /// (`page` from 0). A store manager sees only their stores' customers.
+    pub async fn customer_page(
+        &self,
+        who: &Principal,
+        mut filter: CustomerFilter,
+        page: i64,
+        per_page: i64,
+    ) -> Result<CustomerPage> {
+        require(who, Action::ViewCustomers)?;
+        filter.scope = store_scope(who);
+        let per_page = per_page.clamp(1, 200);
+        let offset = page.clamp(0, 100_000) * per_page;
+        let mut rows = self.db.customer_page(who.corp_id, &filter, per_page + 1, offset).await?;
+        let has_more = rows.len() as i64 > per_page;
+        rows.truncate(per_page as usize);
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let mut follows: HashMap<i64, Vec<Follow>> = HashMap::new();
+        for f in self.db.follows_of_customers(who.corp_id, &ids).await? {
+            follows.entry(f.customer_id).or_default().push(Follow {
+                staff_id: f.staff_id,
+                added_at: f.added_at,
+                state: f.state,
+                code_id: f.code_id,
+                store_id: f.store_id,
+                returning: f.is_returning,
+                deleted_at: f.deleted_at,
+                deleted_by: f.deleted_by,
+            });
+        }
+        let customers = rows
+            .into_iter()
+            .map(|c| Customer {
+                follows: follows.remove(&c.id).unwrap_or_default(),
+                id: c.id,
+                external_userid: c.external_userid,
+                name: c.name,
+                avatar: c.avatar,
+                kind: c.kind,
+                gender: c.gender,
+                first_code_id: c.first_code_id,
+                first_store_id: c.first_store_id,
+                created_at: c.created_at,
+            })
+            .collect();
+        Ok(CustomerPage { customers, has_more })
+    }
+
+    /// The events about a customer, newest first.
+    pub async fn customer_timeline(&self, who: &Principal, customer_id: i64) -> Result<Vec<Event>> {
+        self.customer(who, customer_id).await?; // visible, or not found
+        let subject = format!("customer:{customer_id}");
+        self.db.events(who.corp_id, None, Some(&subject), 500).await.map_err(EngineError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(day: i64, staff_id: i64, adds: i64, returning: i64, deletions: i64) -> CodeDayCount {
+        CodeDayCount { day, staff_id, store_id: Some(1), adds, returning, deletions }
+    }
+
+    #[test]
+    fn the_window_has_every_day_and_the_breakdowns_add_up() {
+        let cells = [cell(100, 7, 3, 1, 0), cell(100, 8, 2, 0, 1), cell(95, 7, 1, 0, 2), cell(60, 7, 9, 0, 0)];
+        let r = code_report(&cells, 100);
+        assert_eq!(r.days.len(), REPORT_DAYS as usize);
+        assert_eq!(r.days.first().map(|d| d.0), Some(71));
+        let today = r.days.last().expect("today").1;
+        assert_eq!((today.adds, today.new_customers, today.returning, today.deletions, today.net), (5, 4, 1, 1, 4));
+        assert_eq!((r.total.adds, r.total.deletions, r.total.net), (6, 3, 3), "day 60 is outside the window");
+        assert_eq!(r.by_staff.iter().map(|(id, s)| (*id, s.adds)).collect::<Vec<_>>(), vec![(7, 4), (8, 2)]);
+        assert_eq!(r.by_store.len(), 1);
+    }
+}

@@ -1,0 +1,194 @@
+//! Read models for the console's reports: per-code counts by day, and
+//! customers filtered by how they came. Aggregates are computed in SQL that
+//! SQLite and PostgreSQL read alike (integer day buckets, `CASE` sums), so
+//! the conformance suite can hold both to the same numbers.
+
+use crate::acquisition::{CustomerRow, FollowRow};
+use crate::db::{on_pool, Db};
+use crate::Result;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// A code's running totals: follows made through it, and those still live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct CodeTotals {
+    pub code_id: i64,
+    pub adds: i64,
+    pub live: i64,
+}
+
+/// One cell of a code's daily report: a local day × member × store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CodeDayCount {
+    /// Days since 1970-01-01 in the brand's local time.
+    pub day: i64,
+    pub staff_id: i64,
+    pub store_id: Option<i64>,
+    pub adds: i64,
+    pub returning: i64,
+    pub deletions: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct Bucket {
+    day: i64,
+    staff_id: i64,
+    store_id: Option<i64>,
+    n: i64,
+    back: i64,
+}
+
+/// Which customers a list shows. Every id is an integer and is written into
+/// the SQL as a literal, so the filters compose without per-backend
+/// placeholder bookkeeping.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerFilter {
+    pub code_id: Option<i64>,
+    pub store_id: Option<i64>,
+    pub staff_id: Option<i64>,
+    /// `Some(true)` returning, `Some(false)` new.
+    pub returning: Option<bool>,
+    /// Only customers who deleted a guide or were deleted (流失).
+    pub lost: bool,
+    /// A store manager's stores; `None` for the whole corp.
+    pub scope: Option<Vec<i64>>,
+}
+
+impl CustomerFilter {
+    /// The conditions one of the customer's follows must meet, if any.
+    fn follow_conditions(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if let Some(id) = self.code_id {
+            w.push(format!("f.code_id = {id}"));
+        }
+        if let Some(id) = self.store_id {
+            w.push(format!("f.store_id = {id}"));
+        }
+        if let Some(id) = self.staff_id {
+            w.push(format!("f.staff_id = {id}"));
+        }
+        match self.returning {
+            Some(true) => w.push("f.is_returning".into()),
+            Some(false) => w.push("NOT f.is_returning".into()),
+            None => {}
+        }
+        if self.lost {
+            w.push("f.deleted_at IS NOT NULL".into());
+        }
+        if let Some(stores) = &self.scope {
+            // An empty scope matches nothing: `IN (NULL)` is never true.
+            let list = if stores.is_empty() {
+                "NULL".to_string()
+            } else {
+                stores.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+            };
+            w.push(format!("f.store_id IN ({list})"));
+        }
+        w
+    }
+}
+
+impl Db {
+    /// Follows made through each of the corp's codes, and how many are live.
+    pub async fn code_totals(&self, corp_id: i64) -> Result<Vec<CodeTotals>> {
+        let sql = "SELECT code_id, COUNT(*) AS adds, \
+                   SUM(CASE WHEN deleted_at IS NULL THEN 1 ELSE 0 END) AS live \
+                   FROM follows WHERE corp_id = $1 AND code_id IS NOT NULL GROUP BY code_id";
+        Ok(on_pool!(self, false, |c| sqlx::query_as(sql).bind(corp_id).fetch_all(c).await)?)
+    }
+
+    /// A code's adds and losses since `since`, by local day (at
+    /// `utc_offset_ms`), member and store. Follows are counted as they stand:
+    /// a customer who deleted and came back is one returning add, not a loss.
+    /// Handovers (`transfer`) are not losses.
+    pub async fn code_day_counts(
+        &self,
+        corp_id: i64,
+        code_id: i64,
+        since: i64,
+        utc_offset_ms: i64,
+    ) -> Result<Vec<CodeDayCount>> {
+        let adds = format!(
+            "SELECT (added_at + {utc_offset_ms}) / {DAY_MS} AS day, staff_id, store_id, COUNT(*) AS n, \
+             SUM(CASE WHEN is_returning THEN 1 ELSE 0 END) AS back \
+             FROM follows WHERE corp_id = $1 AND code_id = $2 AND added_at >= $3 \
+             GROUP BY (added_at + {utc_offset_ms}) / {DAY_MS}, staff_id, store_id"
+        );
+        let losses = format!(
+            "SELECT (deleted_at + {utc_offset_ms}) / {DAY_MS} AS day, staff_id, store_id, COUNT(*) AS n, \
+             CAST(0 AS BIGINT) AS back \
+             FROM follows WHERE corp_id = $1 AND code_id = $2 AND deleted_at >= $3 \
+             AND deleted_by IN ('customer', 'staff') \
+             GROUP BY (deleted_at + {utc_offset_ms}) / {DAY_MS}, staff_id, store_id"
+        );
+        let mut cells: Vec<CodeDayCount> = Vec::new();
+        for (sql, is_add) in [(adds, true), (losses, false)] {
+            let rows: Vec<Bucket> = on_pool!(self, false, |c| {
+                sqlx::query_as(&sql).bind(corp_id).bind(code_id).bind(since).fetch_all(c).await
+            })?;
+            for b in rows {
+                let at = cells.iter().position(|x| (x.day, x.staff_id, x.store_id) == (b.day, b.staff_id, b.store_id));
+                let cell = match at {
+                    Some(i) => &mut cells[i],
+                    None => {
+                        cells.push(CodeDayCount {
+                            day: b.day,
+                            staff_id: b.staff_id,
+                            store_id: b.store_id,
+                            ..CodeDayCount::default()
+                        });
+                        cells.last_mut().expect("just pushed")
+                    }
+                };
+                if is_add {
+                    cell.adds += b.n;
+                    cell.returning += b.back;
+                } else {
+                    cell.deletions += b.n;
+                }
+            }
+        }
+        cells.sort_by_key(|c| (c.day, c.staff_id, c.store_id));
+        Ok(cells)
+    }
+
+    /// A page of the corp's customers matching `filter`, newest first.
+    pub async fn customer_page(
+        &self,
+        corp_id: i64,
+        filter: &CustomerFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<CustomerRow>> {
+        let conditions = filter.follow_conditions();
+        let follows = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " AND EXISTS (SELECT 1 FROM follows f WHERE f.corp_id = c.corp_id AND f.customer_id = c.id AND {})",
+                conditions.join(" AND ")
+            )
+        };
+        let sql = format!(
+            "SELECT c.id, c.external_userid, c.name, c.avatar, c.kind, c.gender, c.unionid, c.first_code_id, \
+             c.first_store_id, c.created_at, c.updated_at FROM customers c WHERE c.corp_id = $1{follows} \
+             ORDER BY c.id DESC LIMIT $2 OFFSET $3"
+        );
+        Ok(on_pool!(self, false, |c| {
+            sqlx::query_as(&sql).bind(corp_id).bind(limit).bind(offset).fetch_all(c).await
+        })?)
+    }
+
+    /// The follows of several customers at once (for a list page).
+    pub async fn follows_of_customers(&self, corp_id: i64, customer_ids: &[i64]) -> Result<Vec<FollowRow>> {
+        if customer_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = customer_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT id, customer_id, staff_id, added_at, add_way, state, code_id, store_id, is_returning, \
+             deleted_at, deleted_by FROM follows WHERE corp_id = $1 AND customer_id IN ({ids}) ORDER BY added_at"
+        );
+        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).fetch_all(c).await)?)
+    }
+}

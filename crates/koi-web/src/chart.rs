@@ -1,0 +1,114 @@
+//! Charts drawn on the server as SVG: no JS library, the same picture on a
+//! phone, in print and in a test. Text inside is only numbers and dates koi
+//! formats itself, so the markup is safe to embed as is.
+
+use crate::fmt::month_day;
+use koi_domain::channel::CodeDayStats;
+
+const W: f64 = 720.0;
+const H: f64 = 240.0;
+const LEFT: f64 = 36.0;
+const RIGHT: f64 = 8.0;
+const TOP: f64 = 12.0;
+const BOTTOM: f64 = 24.0;
+
+/// A code's days as bars: new customers and returning ones stacked above the
+/// axis, deletions below it, and the net adds as a line.
+pub fn daily_adds(days: &[(i64, CodeDayStats)]) -> String {
+    let up = days.iter().map(|(_, s)| s.adds).max().unwrap_or(0).max(1) as f64;
+    let down = days.iter().map(|(_, s)| s.deletions).max().unwrap_or(0) as f64;
+    let plot_h = H - TOP - BOTTOM;
+    let zero = TOP + plot_h * up / (up + down);
+    let scale = plot_h / (up + down);
+    let slot = (W - LEFT - RIGHT) / days.len().max(1) as f64;
+    let bar = (slot * 0.7).max(1.0);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {H}\" width=\"100%\" role=\"img\" class=\"chart\">"
+    );
+    svg.push_str(&format!(
+        "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{zero:.1}\" y2=\"{zero:.1}\" stroke=\"#9aa5b1\"/>\
+         <text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\" fill=\"#6b7785\">{up}</text>\
+         <text x=\"{}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\" fill=\"#6b7785\">0</text>",
+        W - RIGHT,
+        LEFT - 4.0,
+        TOP + 10.0,
+        LEFT - 4.0,
+        zero + 4.0,
+    ));
+    if down > 0.0 {
+        svg.push_str(&format!(
+            "<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\" fill=\"#6b7785\">-{down}</text>",
+            LEFT - 4.0,
+            H - BOTTOM,
+        ));
+    }
+    let mut net = Vec::with_capacity(days.len());
+    for (i, (day, s)) in days.iter().enumerate() {
+        let x = LEFT + slot * i as f64 + (slot - bar) / 2.0;
+        let new_h = f64::from(s.new_customers) * scale;
+        let back_h = f64::from(s.returning) * scale;
+        let del_h = f64::from(s.deletions) * scale;
+        svg.push_str(&format!(
+            "<g data-day=\"{}\" data-adds=\"{}\" data-deletions=\"{}\"><title>{}: +{} ({} / {}) −{}</title>",
+            crate::fmt::date(*day),
+            s.adds,
+            s.deletions,
+            month_day(*day),
+            s.adds,
+            s.new_customers,
+            s.returning,
+            s.deletions
+        ));
+        if new_h > 0.0 {
+            svg.push_str(&rect(x, zero - new_h, bar, new_h, "#e4572e"));
+        }
+        if back_h > 0.0 {
+            svg.push_str(&rect(x, zero - new_h - back_h, bar, back_h, "#f4a261"));
+        }
+        if del_h > 0.0 {
+            svg.push_str(&rect(x, zero, bar, del_h, "#7b8794"));
+        }
+        svg.push_str("</g>");
+        net.push(format!("{:.1},{:.1}", x + bar / 2.0, zero - s.net as f64 * scale));
+        if i % 7 == 0 || i + 1 == days.len() {
+            svg.push_str(&format!(
+                "<text x=\"{:.1}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#6b7785\">{}</text>",
+                x + bar / 2.0,
+                H - 6.0,
+                month_day(*day)
+            ));
+        }
+    }
+    svg.push_str(&format!(
+        "<polyline points=\"{}\" fill=\"none\" stroke=\"#1d2733\" stroke-width=\"1.5\" class=\"net\"/></svg>",
+        net.join(" ")
+    ));
+    svg
+}
+
+fn rect(x: f64, y: f64, w: f64, h: f64, fill: &str) -> String {
+    format!("<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" fill=\"{fill}\"/>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bar_per_day_and_a_net_line() {
+        let day = |adds, returning, deletions| CodeDayStats {
+            adds,
+            new_customers: adds - returning,
+            returning,
+            deletions,
+            net: i64::from(adds) - i64::from(deletions),
+            landing_visits: 0,
+        };
+        let svg = daily_adds(&[(19_782, day(3, 1, 0)), (19_783, CodeDayStats::default()), (19_784, day(0, 0, 2))]);
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert_eq!(svg.matches("<g data-day").count(), 3);
+        assert!(svg.contains("data-day=\"2024-02-29\" data-adds=\"3\""));
+        assert_eq!(svg.matches("<rect").count(), 3, "new, returning, deletions");
+        assert!(svg.contains("class=\"net\""));
+    }
+}

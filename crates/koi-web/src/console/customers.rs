@@ -1,0 +1,219 @@
+//! Customers (客户): who came, through which code and store, to which guide,
+//! who left; and one customer's follows and event timeline.
+
+use super::channel_codes::Choice;
+use super::{render, Chrome, OrPage, Page};
+use crate::auth::Console;
+use crate::AppState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use koi_domain::access::Action;
+use koi_engine::acquisition::Customer;
+use koi_store::reports::CustomerFilter;
+use std::collections::HashMap;
+
+const PER_PAGE: i64 = 50;
+
+/// The list's filters as they arrive in the query string. Anything that is
+/// not a number is ignored rather than refused: a hand-edited URL still
+/// shows a list.
+#[derive(serde::Deserialize, Default)]
+pub struct ListQuery {
+    code: Option<String>,
+    store: Option<String>,
+    staff: Option<String>,
+    /// `new` or `returning`.
+    kind: Option<String>,
+    lost: Option<String>,
+    page: Option<String>,
+}
+
+fn id(v: &Option<String>) -> Option<i64> {
+    v.as_deref().and_then(|s| s.trim().parse().ok())
+}
+
+/// A follow as a row: the guide, since when, via which code and store.
+pub struct FollowRow {
+    pub guide: String,
+    pub since: String,
+    pub code_id: Option<i64>,
+    pub code: String,
+    pub store: String,
+    pub returning: bool,
+    pub lost_at: Option<String>,
+    /// `customer`, `staff` or `transfer`.
+    pub deleted_by: String,
+}
+
+pub struct CustomerRow {
+    pub id: i64,
+    pub name: String,
+    pub added: String,
+    pub follows: Vec<FollowRow>,
+}
+
+#[derive(Template)]
+#[template(path = "customers.html")]
+struct ListPage {
+    c: Chrome,
+    customers: Vec<CustomerRow>,
+    codes: Vec<Choice>,
+    stores: Vec<Choice>,
+    staff: Vec<Choice>,
+    code: String,
+    store: String,
+    guide: String,
+    kind: String,
+    lost: bool,
+    page: i64,
+    has_more: bool,
+    /// The filters as a query string, for the paging links.
+    query: String,
+}
+
+pub struct TimelineRow {
+    pub at: String,
+    pub kind: String,
+    pub actor: String,
+    pub payload: String,
+}
+
+#[derive(Template)]
+#[template(path = "customer.html")]
+struct DetailPage {
+    c: Chrome,
+    customer: CustomerRow,
+    external_userid: String,
+    kind: i32,
+    timeline: Vec<TimelineRow>,
+}
+
+/// Names of the codes, stores and staff a page mentions.
+struct Names {
+    codes: HashMap<i64, String>,
+    stores: HashMap<i64, String>,
+    staff: HashMap<i64, String>,
+}
+
+impl Names {
+    async fn load(state: &AppState, c: &Console) -> Result<Names, axum::response::Response> {
+        let who = c.who();
+        // Codes and staff are context, not the page itself: a role that may
+        // see customers but not codes or staff still gets the list, with ids.
+        let codes =
+            if who.allows(Action::ViewStores) { state.engine.channel_codes(who).await.or_page(c)? } else { vec![] };
+        let stores = if who.allows(Action::ViewStores) { state.engine.stores(who).await.or_page(c)? } else { vec![] };
+        let staff = if who.allows(Action::ViewStaff) { state.engine.staff_list(who).await.or_page(c)? } else { vec![] };
+        Ok(Names {
+            codes: codes.into_iter().map(|x| (x.id, x.name)).collect(),
+            stores: stores.into_iter().map(|x| (x.id, x.name)).collect(),
+            staff: staff.into_iter().map(|x| (x.id, x.name)).collect(),
+        })
+    }
+
+    fn of(map: &HashMap<i64, String>, id: Option<i64>) -> String {
+        match id {
+            Some(id) => map.get(&id).cloned().unwrap_or_else(|| format!("#{id}")),
+            None => "—".into(),
+        }
+    }
+
+    fn choices(map: &HashMap<i64, String>) -> Vec<Choice> {
+        let mut v: Vec<Choice> = map.iter().map(|(id, n)| Choice { value: id.to_string(), label: n.clone() }).collect();
+        v.sort_by(|a, b| a.label.cmp(&b.label));
+        v
+    }
+
+    fn row(&self, c: Customer) -> CustomerRow {
+        CustomerRow {
+            id: c.id,
+            added: crate::fmt::datetime(c.created_at),
+            follows: c
+                .follows
+                .into_iter()
+                .map(|f| FollowRow {
+                    guide: Names::of(&self.staff, Some(f.staff_id)),
+                    since: crate::fmt::datetime(f.added_at),
+                    code_id: f.code_id,
+                    code: Names::of(&self.codes, f.code_id),
+                    store: Names::of(&self.stores, f.store_id),
+                    returning: f.returning,
+                    lost_at: f.deleted_at.map(crate::fmt::datetime),
+                    deleted_by: f.deleted_by.unwrap_or_default(),
+                })
+                .collect(),
+            name: c.name,
+        }
+    }
+}
+
+pub async fn list(State(state): State<AppState>, c: Console, Query(q): Query<ListQuery>) -> Page {
+    let filter = CustomerFilter {
+        code_id: id(&q.code),
+        store_id: id(&q.store),
+        staff_id: id(&q.staff),
+        returning: match q.kind.as_deref() {
+            Some("new") => Some(false),
+            Some("returning") => Some(true),
+            _ => None,
+        },
+        lost: q.lost.as_deref().is_some_and(|v| !v.is_empty()),
+        scope: None,
+    };
+    let page = id(&q.page).unwrap_or(0).max(0);
+    let found = state.engine.customer_page(c.who(), filter.clone(), page, PER_PAGE).await.or_page(&c)?;
+    let names = Names::load(&state, &c).await?;
+    let show = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let kind = match filter.returning {
+        Some(true) => "returning",
+        Some(false) => "new",
+        None => "",
+    };
+    let query = serde_urlencoded::to_string([
+        ("code", show(filter.code_id)),
+        ("store", show(filter.store_id)),
+        ("staff", show(filter.staff_id)),
+        ("kind", kind.to_string()),
+        ("lost", if filter.lost { "1".into() } else { String::new() }),
+    ])
+    .unwrap_or_default();
+    let p = ListPage {
+        c: Chrome::new(&state, &c, "customers").await,
+        customers: found.customers.into_iter().map(|x| names.row(x)).collect(),
+        codes: Names::choices(&names.codes),
+        stores: Names::choices(&names.stores),
+        staff: Names::choices(&names.staff),
+        code: show(filter.code_id),
+        store: show(filter.store_id),
+        guide: show(filter.staff_id),
+        kind: kind.into(),
+        lost: filter.lost,
+        page,
+        has_more: found.has_more,
+        query,
+    };
+    Ok(render(&p))
+}
+
+pub async fn show(State(state): State<AppState>, c: Console, Path(id): Path<i64>) -> Page {
+    let customer = state.engine.customer(c.who(), id).await.or_page(&c)?;
+    let events = state.engine.customer_timeline(c.who(), id).await.or_page(&c)?;
+    let names = Names::load(&state, &c).await?;
+    let (external_userid, kind) = (customer.external_userid.clone(), customer.kind);
+    let p = DetailPage {
+        c: Chrome::new(&state, &c, "customers").await,
+        customer: names.row(customer),
+        external_userid,
+        kind,
+        timeline: events
+            .into_iter()
+            .map(|e| TimelineRow {
+                at: crate::fmt::datetime(e.occurred_at),
+                kind: e.kind,
+                actor: e.actor,
+                payload: e.payload,
+            })
+            .collect(),
+    };
+    Ok(render(&p))
+}
