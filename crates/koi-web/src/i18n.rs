@@ -177,6 +177,8 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("callback_url", "回调地址", "Callback URL"),
     ("callback_hint", "在企业微信管理后台「客户联系 → API → 接收事件服务器」填写此地址及下方的 Token 和 EncodingAESKey。", "Enter this URL, the Token and the EncodingAESKey below in the WeCom admin console under Customer Contact → API → event server."),
     ("secret_hint", "密钥只显示首尾几位；留空则保持不变。", "Secrets show only their ends; leave a field empty to keep it."),
+    ("deactivate_code", "停用此码（删除企业微信联系我）", "Switch this code off (deletes the WeCom contact way)"),
+    ("confirm_deactivate_code", "停用后，已印刷的二维码将无法再添加客户，确定吗？", "Printed QR codes stop adding customers. Switch off?"),
     ("flash_created", "已创建", "Created"),
     ("flash_saved", "已保存", "Saved"),
     ("flash_revoked", "已吊销", "Revoked"),

@@ -380,3 +380,9 @@ pub async fn poster(State(state): State<AppState>, c: Console, Path(id): Path<i6
     };
     Ok(render(&page))
 }
+
+/// Switches a code off: WeCom deletes its contact way, koi keeps its history.
+pub async fn deactivate(State(state): State<AppState>, Path(id): Path<i64>, f: ConsoleForm) -> Page {
+    state.engine.deactivate_channel_code(f.console.who(), id).await.or_page(&f.console)?;
+    Ok(see_other(&format!("/console/channel-codes/{id}?ok=saved")))
+}

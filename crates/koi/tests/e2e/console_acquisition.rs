@@ -223,6 +223,19 @@ async fn an_operator_makes_a_code_and_watches_customers_arrive() {
     let png = png.bytes().await.expect("png body");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
 
+    // Switching the code off deletes its contact way in WeCom.
+    let token = csrf(&c, &server, &format!("/console/channel-codes/{code_id}")).await;
+    let r = c
+        .post(server.url(&format!("/console/channel-codes/{code_id}/deactivate")))
+        .form(&[("_csrf", token.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 303);
+    let page = get(format!("/console/channel-codes/{code_id}")).await.expect("page").text().await.expect("body");
+    assert!(page.contains("id=\"code-inactive\""), "the code shows as switched off");
+    assert!(sim.state().contact_ways().is_empty(), "its contact way is gone from WeCom");
+
     // WeCom gone: the form answers with an error page saying so, and no code is left half-made.
     sim.shutdown().await;
     let token = csrf(&c, &server, "/console/channel-codes").await;
