@@ -7,5 +7,6 @@ mod api;
 mod browser;
 mod callback;
 mod nodes;
+mod reliability;
 mod support;
 mod webdriver;
