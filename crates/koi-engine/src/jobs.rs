@@ -31,13 +31,23 @@ pub struct WorkerConfig {
     /// Names this worker in leases and logs; unique per process.
     pub id: String,
     pub batch: i64,
+    /// Jobs in flight at once. Most of a job's time is a WeCom round trip
+    /// (2 s when WeCom is slow), so jobs overlap rather than queue behind
+    /// one another; the per-(corp, API) budget still paces the calls.
+    pub concurrency: usize,
     pub lease_ms: i64,
     pub idle_poll: Duration,
 }
 
 impl WorkerConfig {
     pub fn new(id: impl Into<String>) -> Self {
-        WorkerConfig { id: id.into(), batch: 16, lease_ms: 5 * 60_000, idle_poll: Duration::from_millis(250) }
+        WorkerConfig {
+            id: id.into(),
+            batch: 16,
+            concurrency: 64,
+            lease_ms: 5 * 60_000,
+            idle_poll: Duration::from_millis(250),
+        }
     }
 }
 
@@ -62,8 +72,15 @@ impl Worker {
     async fn work(self: &Arc<Self>, stop: &mut watch::Receiver<bool>) {
         let mut last_prune = 0;
         let mut last_route = 0;
+        // Jobs run as tasks of their own and are claimed as room frees up:
+        // running a batch one job after another would put every welcome
+        // behind the WeCom round trips of the jobs claimed before it, and
+        // with WeCom answering in 2 s a welcome code (20 s) would die in the
+        // queue after ten of them.
+        let mut running = tokio::task::JoinSet::new();
         tracing::info!(worker = %self.config.id, "job worker started");
         while !*stop.borrow() {
+            while running.try_join_next().is_some() {}
             let now = now_ms();
             if now - last_route > 60_000 {
                 last_route = now;
@@ -73,14 +90,15 @@ impl Worker {
                 last_prune = now;
                 self.housekeeping(now).await;
             }
-            let claimed =
-                self.engine.db.claim_jobs(&self.config.id, self.config.batch, self.config.lease_ms, now).await;
-            let jobs = match claimed {
-                Ok(jobs) => jobs,
-                Err(e) => {
+            let room = self.config.concurrency.saturating_sub(running.len()).min(self.config.batch as usize);
+            let jobs = if room == 0 {
+                Vec::new()
+            } else {
+                let claimed = self.engine.db.claim_jobs(&self.config.id, room as i64, self.config.lease_ms, now).await;
+                claimed.unwrap_or_else(|e| {
                     tracing::warn!(error = %e, "claiming jobs failed; retrying");
                     Vec::new()
-                }
+                })
             };
             let inbox =
                 self.engine.db.claim_inbox(&self.config.id, self.config.batch * 4, self.config.lease_ms, now).await;
@@ -93,16 +111,22 @@ impl Worker {
                     _ = tokio::time::sleep(self.config.idle_poll) => {}
                     _ = self.wake.notified() => {}
                     _ = stop.changed() => {}
+                    // A finished job makes room, and may have enqueued the next.
+                    Some(_) = running.join_next(), if !running.is_empty() => {}
                 }
                 continue;
             }
+            // Claimed in priority order, so welcomes start first.
             for job in jobs {
-                self.execute(job).await;
+                let me = Arc::clone(self);
+                running.spawn(async move { me.execute(job).await });
             }
             for row in inbox {
                 self.execute_inbox(row).await;
             }
         }
+        // Finish the jobs in hand before stopping: their leases are ours.
+        while running.join_next().await.is_some() {}
         tracing::info!(worker = %self.config.id, "job worker stopped");
     }
 

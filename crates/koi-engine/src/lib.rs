@@ -28,11 +28,19 @@ pub struct Settings {
     pub session_ttl_ms: i64,
     /// WeCom's API, or the simulator's (same paths).
     pub wecom_base_url: String,
+    /// Calls per corp per API per minute koi allows itself: WeCom's 10,000
+    /// (CONTRACT.md §5), or a simulator configured smaller so a benchmark
+    /// can reach the quota.
+    pub wecom_per_minute: u64,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { session_ttl_ms: 12 * 3600 * 1000, wecom_base_url: koi_wecom::client::DEFAULT_BASE_URL.to_string() }
+        Settings {
+            session_ttl_ms: 12 * 3600 * 1000,
+            wecom_base_url: koi_wecom::client::DEFAULT_BASE_URL.to_string(),
+            wecom_per_minute: koi_wecom::client::BudgetConfig::default().per_minute,
+        }
     }
 }
 
@@ -56,8 +64,9 @@ type LoginFailureMap =
 
 impl Engine {
     pub fn new(db: Db, settings: Settings) -> Self {
+        let budget = koi_wecom::client::BudgetConfig { per_minute: settings.wecom_per_minute, ..Default::default() };
         let config =
-            koi_wecom::client::ClientConfig { base_url: settings.wecom_base_url.clone(), ..Default::default() };
+            koi_wecom::client::ClientConfig { base_url: settings.wecom_base_url.clone(), budget, ..Default::default() };
         let wecom =
             koi_wecom::client::WecomClient::new(config).expect("an HTTP client with the built-in TLS roots builds");
         Engine {

@@ -103,6 +103,25 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Scan-to-welcome latency through the simulator (p50/p99) and the share
+    /// of welcome codes used in time, offering adds at fractions of a small
+    /// API quota.
+    Welcome {
+        /// Calls per API per minute, for the simulator and koi's budget alike.
+        #[arg(long, default_value_t = 600)]
+        quota: u32,
+        /// How long adds are offered at each load.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Offered loads, in percent of the quota.
+        #[arg(long, value_delimiter = ',', default_value = "50,100,150")]
+        loads: Vec<u32>,
+        /// sqlite or postgres.
+        #[arg(long, default_value = "sqlite")]
+        backend: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -290,6 +309,7 @@ async fn run(command: Command) -> Result<()> {
             let settings = Settings {
                 session_ttl_ms: (a.session_hours * 3_600_000.0) as i64,
                 wecom_base_url: a.wecom_base_url.trim_end_matches('/').to_string(),
+                ..Settings::default()
             };
             let engine = Engine::new(a.db.open().await?, settings);
             let listener = bind(a.listen).await?;
@@ -366,6 +386,9 @@ async fn run(command: Command) -> Result<()> {
         Command::Bench(BenchCommand::Crypto { callbacks, json }) => bench::crypto(callbacks.max(1), json),
         Command::Bench(BenchCommand::Callbacks { callbacks, rate, seconds, targets, json }) => {
             bench::callbacks(callbacks.max(1), rate.max(1), seconds.max(1), &targets, json).await
+        }
+        Command::Bench(BenchCommand::Welcome { quota, seconds, loads, backend, json }) => {
+            bench::welcome(quota.max(1), seconds.max(1), &loads, &backend, json).await
         }
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&koi_web::openapi_document())?);

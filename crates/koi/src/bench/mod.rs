@@ -3,9 +3,11 @@
 
 mod callbacks;
 mod crypto;
+mod welcome;
 
 pub use callbacks::callbacks;
 pub use crypto::crypto;
+pub use welcome::welcome;
 
 use koi_wecom::CallbackCrypto;
 use std::time::{Duration, Instant};

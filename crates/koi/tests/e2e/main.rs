@@ -8,5 +8,6 @@ mod browser;
 mod callback;
 mod console_acquisition;
 mod nodes;
+mod reliability;
 mod support;
 mod webdriver;
