@@ -25,6 +25,8 @@ pub struct CodeReport {
     pub by_staff: Vec<(i64, CodeDayStats)>,
     pub by_store: Vec<(Option<i64>, CodeDayStats)>,
     pub total: CodeDayStats,
+    /// Per welcome variant (index into the code's variants): sent, then lost.
+    pub variants: Vec<(usize, u32, u32)>,
 }
 
 /// Adds a report cell to a day's (or member's, or store's) numbers.
@@ -91,7 +93,29 @@ impl Engine {
         let offset_ms = i64::from(offset_min) * 60_000;
         let since = (today - (REPORT_DAYS - 1)) * DAY_MS - offset_ms;
         let cells = self.db.code_day_counts(who.corp_id, code_id, since, offset_ms).await?;
-        Ok(code_report(&cells, today))
+        let mut report = code_report(&cells, today);
+        for (day, n) in self.db.landing_visits_by_day(who.corp_id, code_id, since, offset_ms).await? {
+            let n = u32::try_from(n).unwrap_or(u32::MAX);
+            if let Some((_, s)) = report.days.iter_mut().find(|(d, _)| *d == day) {
+                s.landing_visits += n;
+                report.total.landing_visits += n;
+            }
+        }
+        // A/B: which variant each greeted customer got, and who left since.
+        let mut variants: HashMap<usize, (u32, u32)> = HashMap::new();
+        for (payload, lost) in self.db.welcome_outcomes(who.corp_id, code_id).await? {
+            let v: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
+            if v["code_id"].as_i64() != Some(code_id) {
+                continue;
+            }
+            let Some(variant) = v["variant"].as_u64() else { continue };
+            let e = variants.entry(variant as usize).or_default();
+            e.0 += 1;
+            e.1 += u32::from(lost);
+        }
+        report.variants = variants.into_iter().map(|(v, (sent, lost))| (v, sent, lost)).collect();
+        report.variants.sort_unstable();
+        Ok(report)
     }
 
     /// Customers matching `filter`, newest first, `per_page` at a time

@@ -152,6 +152,45 @@ impl Db {
         Ok(cells)
     }
 
+    /// Landing-page visits of a code since `since`, by local day.
+    pub async fn landing_visits_by_day(
+        &self,
+        corp_id: i64,
+        code_id: i64,
+        since: i64,
+        utc_offset_ms: i64,
+    ) -> Result<Vec<(i64, i64)>> {
+        let sql = format!(
+            "SELECT (occurred_at + {utc_offset_ms}) / {DAY_MS} AS day, COUNT(*) FROM events \
+             WHERE corp_id = $1 AND kind = 'landing.visit' AND subject = $2 AND occurred_at >= $3 \
+             GROUP BY (occurred_at + {utc_offset_ms}) / {DAY_MS}"
+        );
+        let subject = format!("channel_code:{code_id}");
+        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(&subject).bind(since).fetch_all(c).await)?)
+    }
+
+    /// The welcome-variant outcomes of a code's customers: for each
+    /// `welcome.sent` event of the code, the variant and whether the follow
+    /// it greeted is lost now.
+    pub async fn welcome_outcomes(&self, corp_id: i64, code_id: i64) -> Result<Vec<(String, bool)>> {
+        // The payload is JSON text on both backends; the code filter is a
+        // LIKE on it and checked exactly by the caller.
+        let rows: Vec<(String, i64)> = on_pool!(self, false, |c| {
+            sqlx::query_as(
+                "SELECT e.payload, CASE WHEN EXISTS (SELECT 1 FROM follows f WHERE f.corp_id = e.corp_id \
+                 AND f.code_id = $2 AND f.deleted_at IS NOT NULL AND f.deleted_by IN ('customer', 'staff') \
+                 AND e.subject = 'customer:' || CAST(f.customer_id AS TEXT)) THEN 1 ELSE 0 END \
+                 FROM events e WHERE e.corp_id = $1 AND e.kind = 'welcome.sent' AND e.payload LIKE $3",
+            )
+            .bind(corp_id)
+            .bind(code_id)
+            .bind(format!("%\"code_id\":{code_id},%"))
+            .fetch_all(c)
+            .await
+        })?;
+        Ok(rows.into_iter().map(|(p, lost)| (p, lost == 1)).collect())
+    }
+
     /// A page of the corp's customers matching `filter`, newest first.
     pub async fn customer_page(
         &self,

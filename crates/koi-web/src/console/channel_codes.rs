@@ -73,6 +73,7 @@ struct DetailPage {
     by_staff: Vec<StatRow>,
     by_store: Vec<StatRow>,
     total: CodeDayStats,
+    variants: Vec<VariantRow>,
 }
 
 #[derive(Template)]
@@ -286,6 +287,16 @@ fn end_of_local_day(date: &str) -> Option<i64> {
     Some((days + 1) * 86_400_000 - crate::fmt::DISPLAY_OFFSET_MINUTES * 60_000 - 1)
 }
 
+/// One welcome variant's outcome: how many were greeted with it and how
+/// many of those have left since.
+pub struct VariantRow {
+    pub name: String,
+    pub text: String,
+    pub sent: u32,
+    pub lost: u32,
+    pub retained: String,
+}
+
 pub async fn show(State(state): State<AppState>, c: Console, Path(id): Path<i64>, Query(n): Query<Notice>) -> Page {
     let who = c.who();
     let code = state.engine.channel_code(who, id).await.or_page(&c)?;
@@ -326,6 +337,21 @@ pub async fn show(State(state): State<AppState>, c: Console, Path(id): Path<i64>
             .map(|(id, s)| row(id.and_then(|i| store_names.get(&i).cloned()).unwrap_or_else(|| "—".into()), *s))
             .collect(),
         total: report.total,
+        variants: report
+            .variants
+            .iter()
+            .map(|&(v, sent, lost)| VariantRow {
+                name: char::from(b'A' + (v as u8).min(25)).to_string(),
+                text: code.draft.welcome.get(v).map(|w| w.text.clone()).unwrap_or_default(),
+                sent,
+                lost,
+                retained: if sent == 0 {
+                    "—".into()
+                } else {
+                    format!("{:.0}%", 100.0 * f64::from(sent - lost.min(sent)) / f64::from(sent))
+                },
+            })
+            .collect(),
         code,
     };
     Ok(render(&page))

@@ -28,6 +28,7 @@ struct Acq {
     store_id: i64,
     staff: Vec<i64>,
     http: reqwest::Client,
+    owner: String,
 }
 
 const CORP: &str = "wwACQUIRE";
@@ -73,7 +74,7 @@ impl Acq {
             .unwrap();
         assert!(r.status().is_success());
         let key = api_key(&server, &t.owner).await;
-        let mut acq = Acq { db, sim, server, key, store_id: 0, staff: vec![], http };
+        let mut acq = Acq { db, sim, server, key, store_id: 0, staff: vec![], http, owner: t.owner };
         let store = acq
             .post("/api/v1/stores", json!({"code": "SH-JA", "name": "静安店", "lat": 31.2243, "lng": 121.4465}))
             .await;
@@ -311,6 +312,60 @@ async fn a_geo_code_sends_customers_to_the_nearest_store() {
     assert_eq!(r.status(), 404);
     let visits = acq.db.db.events(1, Some("landing.visit"), None, 100).await.unwrap();
     assert_eq!(visits.len(), 3, "each landing is counted");
+    let console = login(&acq.server, &acq.owner, PASSWORD).await;
+    let page = console
+        .get(acq.server.url(&format!("/console/channel-codes/{geo_id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"total-visits\">3<"), "the code's page shows its landing visits");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn welcome_variants_split_customers_and_report_their_outcomes() {
+    let acq = Acq::start("sqlite").await;
+    let code = acq
+        .post(
+            "/api/v1/channel-codes",
+            json!({"name": "A/B 测试", "store_id": acq.store_id, "pool": [{"staff_id": acq.staff[0]}, {"staff_id": acq.staff[1]}],
+                   "welcome": [{"text": "A：新客礼券", "weight": 50}, {"text": "B：到店试穿有礼", "weight": 50}]}),
+        )
+        .await;
+    let (id, config_id) = (code["id"].as_i64().unwrap(), code["config_id"].as_str().unwrap().to_string());
+    const SCANS: usize = 40;
+    let mut scanned = Vec::new();
+    for i in 0..SCANS {
+        scanned.push(acq.scan(&config_id, json!({"name": format!("试{i}")})).await);
+    }
+    let state = acq.sim.state();
+    let welcomes = wait_for(|| async {
+        let w = state.welcome_messages();
+        (w.len() >= SCANS).then_some(w)
+    })
+    .await;
+    let a = welcomes.iter().filter(|w| w.text.as_deref().is_some_and(|t| t.starts_with('A'))).count();
+    assert!(a > 5 && SCANS - a > 5, "both variants are used: {a} of {SCANS} got A");
+    // One customer of variant A leaves.
+    let leaver = welcomes.iter().find(|w| w.text.as_deref().is_some_and(|t| t.starts_with('A'))).unwrap();
+    acq.http
+        .post(format!("{}/sim/customer/delete_staff", acq.sim.base_url()))
+        .json(&json!({"external_userid": leaver.external_userid, "userid": leaver.userid}))
+        .send()
+        .await
+        .unwrap();
+    let console = login(&acq.server, &acq.owner, PASSWORD).await;
+    let url = acq.server.url(&format!("/console/channel-codes/{id}"));
+    let table = wait_for(|| async {
+        let page = console.get(&url).send().await.unwrap().text().await.unwrap();
+        let at = page.find("id=\"stats-variants\"")?;
+        let table = page[at..].split("</table>").next()?.to_string();
+        table.contains(&format!("<td>{}</td><td>1</td>", a)).then_some(table)
+    })
+    .await;
+    assert!(table.contains(&format!("<td>{}</td><td>0</td>", SCANS - a)), "{table}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
