@@ -244,7 +244,9 @@ impl Tx {
         })?)
     }
 
-    /// Marks a live follow lost; false when it was already lost (a replay).
+    /// Marks a live follow lost; false when it was already lost (a replay),
+    /// or when the follow was (re-)added after `at`: a deletion that arrives
+    /// late must not undo the add that followed it.
     pub async fn mark_follow_deleted(
         &mut self,
         corp_id: i64,
@@ -256,7 +258,7 @@ impl Tx {
         let n = on_tx!(self, |c| {
             sqlx::query(
                 "UPDATE follows SET deleted_at = $1, deleted_by = $2, updated_at = $1 \
-                 WHERE corp_id = $3 AND customer_id = $4 AND staff_id = $5 AND deleted_at IS NULL",
+                 WHERE corp_id = $3 AND customer_id = $4 AND staff_id = $5 AND deleted_at IS NULL AND added_at <= $1",
             )
             .bind(at)
             .bind(by)

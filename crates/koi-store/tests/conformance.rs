@@ -43,6 +43,7 @@ on_both!(
     events_are_deduplicated_by_key,
     the_inbox_keeps_each_callback_once_and_replays,
     code_reports_and_customer_filters_agree,
+    a_late_deletion_does_not_undo_a_later_add,
 );
 
 const NOW: i64 = 1_700_000_000_000;
@@ -486,4 +487,39 @@ async fn code_reports_and_customer_filters_agree(db: &Db) {
         follows.iter().find(|f| f.customer_id == cu2).and_then(|f| f.deleted_by.clone()),
         Some("customer".into())
     );
+}
+
+async fn a_late_deletion_does_not_undo_a_later_add(db: &Db) {
+    use koi_store::acquisition::{CustomerProfile, NewFollow};
+    let a = corp(db, "wwA").await;
+    let mut tx = db.begin().await.unwrap();
+    let staff = tx
+        .insert_staff(a, &StaffDraft { userid: "g".into(), name: "g".into(), active: true, ..Default::default() }, NOW)
+        .await
+        .unwrap();
+    let p = CustomerProfile { external_userid: "wmX".into(), name: "X".into(), kind: 1, ..Default::default() };
+    let (customer, new) = tx.upsert_customer(a, &p, None, None, NOW).await.unwrap();
+    assert!(new);
+    let follow = |added_at| NewFollow {
+        corp_id: a,
+        customer_id: customer,
+        staff_id: staff,
+        added_at,
+        add_way: 1,
+        state: "",
+        code_id: None,
+        store_id: None,
+        returning: false,
+    };
+    tx.upsert_follow(&follow(NOW), NOW).await.unwrap();
+    assert!(tx.mark_follow_deleted(a, customer, staff, "customer", NOW + 10).await.unwrap());
+    assert!(
+        !tx.mark_follow_deleted(a, customer, staff, "customer", NOW + 10).await.unwrap(),
+        "a replay changes nothing"
+    );
+    tx.upsert_follow(&follow(NOW + 20), NOW + 20).await.unwrap();
+    // The deletion of the first add arrives again, late, after the re-add.
+    assert!(!tx.mark_follow_deleted(a, customer, staff, "customer", NOW + 10).await.unwrap());
+    assert!(tx.follow(a, customer, staff).await.unwrap().unwrap().deleted_at.is_none(), "the re-add stands");
+    tx.commit().await.unwrap();
 }

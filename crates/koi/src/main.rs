@@ -46,6 +46,9 @@ enum Command {
     /// Background job tools.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// The durable WeCom callback inbox.
+    #[command(subcommand)]
+    Inbox(InboxCommand),
     /// Print the OpenAPI document of /api/v1.
     Openapi,
     /// Run the WeCom simulator alone: WeCom's API and callbacks over real HTTP.
@@ -254,6 +257,27 @@ enum UserCommand {
 }
 
 #[derive(Subcommand)]
+enum InboxCommand {
+    /// How many of the corp's callbacks are pending, running, done or failed.
+    Status {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        corp: i64,
+    },
+    /// Run the corp's callbacks of the last N hours through the pipeline
+    /// again (it is idempotent: what was done once is not done twice).
+    Replay {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        corp: i64,
+        #[arg(long, default_value_t = 24.0)]
+        hours: f64,
+    },
+}
+
+#[derive(Subcommand)]
 enum JobsCommand {
     /// Enqueue self-test jobs, which record which worker ran them.
     Selftest {
@@ -389,6 +413,21 @@ async fn run(command: Command) -> Result<()> {
         }
         Command::Bench(BenchCommand::Welcome { quota, seconds, loads, backend, json }) => {
             bench::welcome(quota.max(1), seconds.max(1), &loads, &backend, json).await
+        }
+        Command::Inbox(InboxCommand::Status { db, corp }) => {
+            for (state, n) in db.open().await?.inbox_counts(corp).await? {
+                println!("{state}\t{n}");
+            }
+            Ok(())
+        }
+        Command::Inbox(InboxCommand::Replay { db, corp, hours }) => {
+            if !(hours.is_finite() && hours > 0.0) {
+                bail!("--hours must be more than 0");
+            }
+            let since = koi_store::now_ms() - (hours * 3_600_000.0) as i64;
+            let n = db.open().await?.inbox_replay(corp, since).await?;
+            println!("{n} callback(s) queued again; a running koi serve processes them");
+            Ok(())
         }
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&koi_web::openapi_document())?);

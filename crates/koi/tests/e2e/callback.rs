@@ -149,6 +149,17 @@ async fn callbacks_verify_record_once_and_refuse_bad_input() {
         (db.db.events(corp_id, Some("wecom.callback"), None, 100).await.expect("events").len() == 2).then_some(())
     })
     .await;
+
+    // Replay: the inbox runs through the pipeline again, which does nothing twice.
+    let corp = corp_id.to_string();
+    let out = koi(&["inbox", "replay", "--database-url", &db.url, "--corp", &corp, "--hours", "1"]);
+    assert!(out.starts_with("2 callback(s)"), "{out}");
+    crate::api::wait_for(|| async {
+        let status = koi(&["inbox", "status", "--database-url", &db.url, "--corp", &corp]);
+        (status == "done\t2").then_some(())
+    })
+    .await;
+    assert_eq!(db.db.events(corp_id, Some("wecom.callback"), None, 100).await.unwrap().len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
