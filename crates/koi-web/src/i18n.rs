@@ -177,6 +177,8 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("callback_url", "回调地址", "Callback URL"),
     ("callback_hint", "在企业微信管理后台「客户联系 → API → 接收事件服务器」填写此地址及下方的 Token 和 EncodingAESKey。", "Enter this URL, the Token and the EncodingAESKey below in the WeCom admin console under Customer Contact → API → event server."),
     ("secret_hint", "密钥只显示首尾几位；留空则保持不变。", "Secrets show only their ends; leave a field empty to keep it."),
+    ("edit_code", "编辑渠道活码", "Edit channel code"),
+    ("edit_code_hint", "保存后企业微信「联系我」会同步更新：接待员工、验证方式、备注；已印刷的二维码不变。", "Saving updates the WeCom contact way (members, verification, remark); printed QR codes stay valid."),
     ("landing_visits", "落地页访问", "Landing visits"),
     ("welcome_ab", "欢迎语 A/B 效果", "Welcome variants (A/B)"),
     ("variant", "版本", "Variant"),

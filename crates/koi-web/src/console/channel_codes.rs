@@ -98,6 +98,127 @@ fn names<T>(items: &[T], id: impl Fn(&T) -> i64, name: impl Fn(&T) -> &str) -> H
     items.iter().map(|i| (id(i), name(i).to_string())).collect()
 }
 
+const ROUTINGS: [&str; 5] = ["wecom_random", "round_robin", "daily_cap", "working_hours", "nearest_store"];
+
+/// The choices the code editor offers.
+struct EditorChoices {
+    channel_types: Vec<Choice>,
+    stores: Vec<Choice>,
+    staff: Vec<Choice>,
+    routings: Vec<&'static str>,
+}
+
+fn editor_choices(c: &Console, stores: &[Store], staff: &[Staff]) -> EditorChoices {
+    EditorChoices {
+        channel_types: ChannelType::ALL
+            .into_iter()
+            .map(|t| Choice { value: t.as_str().into(), label: channel_label(c, t).into() })
+            .collect(),
+        stores: stores.iter().map(|s| Choice { value: s.id.to_string(), label: s.name.clone() }).collect(),
+        staff: staff
+            .iter()
+            .filter(|s| s.active)
+            .map(|s| Choice { value: s.id.to_string(), label: s.name.clone() })
+            .collect(),
+        routings: ROUTINGS.to_vec(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "channel_code_edit.html")]
+struct EditPage {
+    c: Chrome,
+    id: i64,
+    form: FormView,
+    channel_types: Vec<Choice>,
+    stores: Vec<Choice>,
+    staff: Vec<Choice>,
+    routings: Vec<&'static str>,
+}
+
+async fn edit_page(state: &AppState, c: &Console, id: i64, form: FormView) -> Result<EditPage, Response> {
+    let who = c.who();
+    let stores = state.engine.stores(who).await.or_page(c)?;
+    let staff = if who.allows(Action::ViewStaff) { state.engine.staff_list(who).await.or_page(c)? } else { vec![] };
+    let ch = editor_choices(c, &stores, &staff);
+    Ok(EditPage {
+        c: Chrome::new(state, c, "channel_codes").await,
+        id,
+        form,
+        channel_types: ch.channel_types,
+        stores: ch.stores,
+        staff: ch.staff,
+        routings: ch.routings,
+    })
+}
+
+/// The editor's fields for a saved code: the inverse of [`draft`].
+fn values_of(d: &ChannelCodeDraft) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = vec![
+        ("name".into(), d.name.clone()),
+        ("channel_type".into(), d.channel_type.as_str().into()),
+        ("routing".into(), d.routing.as_str().into()),
+        ("auto_tag_ids".into(), d.auto_tag_ids.join(", ")),
+        ("remark".into(), d.remark.clone()),
+    ];
+    let store = match d.routing {
+        Routing::NearestStore { fallback_store_id, radius_m } => {
+            v.push(("radius_m".into(), radius_m.to_string()));
+            Some(fallback_store_id)
+        }
+        _ => d.store_id,
+    };
+    if let Some(s) = store {
+        v.push(("store_id".into(), s.to_string()));
+    }
+    for m in &d.pool {
+        v.push(("pool".into(), m.staff_id.to_string()));
+        if m.backup {
+            v.push(("backup".into(), m.staff_id.to_string()));
+        }
+    }
+    if let Some(cap) = d.pool.iter().find_map(|m| m.daily_cap) {
+        v.push(("daily_cap".into(), cap.to_string()));
+    }
+    if let Some(h) = d.pool.iter().find_map(|m| m.hours) {
+        v.push(("hours_start".into(), format!("{:02}:{:02}", h.start_minute / 60, h.start_minute % 60)));
+        v.push(("hours_end".into(), format!("{:02}:{:02}", h.end_minute / 60, h.end_minute % 60)));
+    }
+    for (i, w) in d.welcome.iter().take(2).enumerate() {
+        let (text, weight) = if i == 0 { ("welcome_a", "weight_a") } else { ("welcome_b", "weight_b") };
+        v.push((text.into(), w.text.clone()));
+        v.push((weight.into(), w.weight.to_string()));
+    }
+    if let Some(t) = d.expires_at {
+        let day = koi_domain::channel::local_day(t, crate::fmt::DISPLAY_OFFSET_MINUTES as i32);
+        v.push(("expires_on".into(), crate::fmt::date(day)));
+    }
+    if d.skip_verify {
+        v.push(("skip_verify".into(), "on".into()));
+    }
+    v
+}
+
+pub async fn edit(State(state): State<AppState>, c: Console, Path(id): Path<i64>) -> Page {
+    let code = state.engine.channel_code(c.who(), id).await.or_page(&c)?;
+    Ok(render(&edit_page(&state, &c, id, FormView::of(values_of(&code.draft))).await?))
+}
+
+pub async fn update(State(state): State<AppState>, Path(id): Path<i64>, f: ConsoleForm) -> Page {
+    let c = &f.console;
+    let result = match draft(&f) {
+        Ok(d) => state.engine.update_channel_code(c.who(), id, d).await.map_err(WebError::from),
+        Err(e) => Err(WebError::Engine(EngineError::Invalid(e))),
+    };
+    match result {
+        Ok(_) => Ok(see_other(&format!("/console/channel-codes/{id}?ok=saved"))),
+        Err(e) => {
+            let form = FormView::failed(f.fields.clone(), e).map_err(|e| error_page(c, e))?;
+            Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &edit_page(&state, c, id, form).await?))
+        }
+    }
+}
+
 async fn list_page(state: &AppState, c: &Console, form: FormView) -> Result<ListPage, Response> {
     let who = c.who();
     let codes = state.engine.channel_codes(who).await.or_page(c)?;
@@ -124,22 +245,16 @@ async fn list_page(state: &AppState, c: &Console, form: FormView) -> Result<List
             }
         })
         .collect();
+    let ch = editor_choices(c, &stores, &staff);
     Ok(ListPage {
         c: Chrome::new(state, c, "channel_codes").await,
         codes: rows,
         can_create: who.allows(Action::CreateStores),
         form,
-        channel_types: ChannelType::ALL
-            .into_iter()
-            .map(|t| Choice { value: t.as_str().into(), label: channel_label(c, t).into() })
-            .collect(),
-        stores: stores.iter().map(|s| Choice { value: s.id.to_string(), label: s.name.clone() }).collect(),
-        staff: staff
-            .iter()
-            .filter(|s| s.active)
-            .map(|s| Choice { value: s.id.to_string(), label: s.name.clone() })
-            .collect(),
-        routings: vec!["wecom_random", "round_robin", "daily_cap", "working_hours", "nearest_store"],
+        channel_types: ch.channel_types,
+        stores: ch.stores,
+        staff: ch.staff,
+        routings: ch.routings,
     })
 }
 

@@ -46,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/channel-codes/{id}/qr.png", get(channel_codes::qr_png))
         .route("/channel-codes/{id}/poster", get(channel_codes::poster))
         .route("/channel-codes/{id}/deactivate", post(channel_codes::deactivate))
+        .route("/channel-codes/{id}/edit", get(channel_codes::edit).post(channel_codes::update))
         .route("/customers", get(customers::list))
         .route("/customers/{id}", get(customers::show))
         .route("/users", get(users::list).post(users::create))

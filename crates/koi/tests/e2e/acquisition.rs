@@ -383,6 +383,37 @@ async fn a_code_is_edited_and_switched_off_in_wecom_too() {
     assert_eq!(way().unwrap().user, ["li.na"], "the contact way follows the edit");
     assert_eq!(acq.scan(&config_id, json!({"name": "丙"})).await["userid"], "li.na");
 
+    // The console editor shows the code as saved and saves an edit.
+    let console = login(&acq.server, &acq.owner, PASSWORD).await;
+    let edit = acq.server.url(&format!("/console/channel-codes/{id}/edit"));
+    let form = console.get(&edit).send().await.unwrap().text().await.unwrap();
+    assert!(
+        form.contains("value=\"包裹卡\"")
+            && form.contains(&format!("name=\"pool\" value=\"{}\" checked", acq.staff[1]))
+    );
+    let token = csrf(&console, &acq.server, &format!("/console/channel-codes/{id}/edit")).await;
+    let (store, first) = (acq.store_id.to_string(), acq.staff[0].to_string());
+    let fields = [
+        ("_csrf", token.as_str()),
+        ("name", "包裹卡二期"),
+        ("channel_type", "package_card"),
+        ("store_id", &store),
+        ("pool", &first),
+        ("skip_verify", "on"),
+    ];
+    let r = console.post(&edit).form(&fields).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(way().unwrap().user, ["wang.fang"]);
+    let page = console
+        .get(acq.server.url(&format!("/console/channel-codes/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("包裹卡二期"));
+
     let r = acq.http.delete(&url).bearer_auth(&acq.key).send().await.unwrap();
     assert_eq!(r.status(), 204);
     assert!(way().is_none(), "the contact way is deleted in WeCom");
