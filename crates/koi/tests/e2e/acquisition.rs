@@ -20,21 +20,21 @@ async fn scan_to_welcome_postgres() {
 
 /// koi on a scratch database, the simulator as its WeCom, an API key, one
 /// store and two guides.
-struct Acq {
-    db: koi_store::scratch::ScratchDb,
-    sim: koi_sim::SimHandle,
-    server: Server,
-    key: String,
-    store_id: i64,
-    staff: Vec<i64>,
-    http: reqwest::Client,
-    owner: String,
+pub struct Acq {
+    pub db: koi_store::scratch::ScratchDb,
+    pub sim: koi_sim::SimHandle,
+    pub server: Server,
+    pub key: String,
+    pub store_id: i64,
+    pub staff: Vec<i64>,
+    pub http: reqwest::Client,
+    pub owner: String,
 }
 
 const CORP: &str = "wwACQUIRE";
 
 impl Acq {
-    async fn start(backend: &str) -> Acq {
+    pub async fn start(backend: &str) -> Acq {
         let db = scratch(backend).await;
         let t = tenant(&db.url, CORP);
         // The simulator stands in for WeCom; koi's callback URL is set once koi runs.

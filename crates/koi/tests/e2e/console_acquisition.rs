@@ -6,74 +6,16 @@
 use crate::api::wait_for;
 use crate::support::*;
 use crate::webdriver::Browser;
-use koi_sim::{SimConfig, SimCorp, SimStaff, Simulator};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_makes_a_code_and_watches_customers_arrive() {
-    const CORP: &str = "wwCONSOLE";
-    let db = scratch("sqlite").await;
-    let t = tenant(&db.url, CORP);
-    let sim = Simulator::start(
-        SimConfig {
-            seed: 11,
-            corps: vec![SimCorp {
-                corp_id: CORP.into(),
-                secret: "app-secret-value-123".into(),
-                token: "QDG6eK".into(),
-                encoding_aes_key: AES_KEY.into(),
-                callback_url: None,
-                staff: vec![SimStaff::new("wang.fang", "王芳", 1), SimStaff::new("li.na", "李娜", 1)],
-                faults: koi_sim::Faults::default(),
-            }],
-            ..SimConfig::default()
-        },
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the simulator"),
-    )
-    .await
-    .expect("simulator");
-    let server = Server::start(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--database-url",
-        &db.url,
-        "--wecom-base-url",
-        &sim.base_url(),
-    ]);
-    let http = reqwest::Client::new();
-    let r = http
-        .put(format!("{}/sim/corps/{CORP}/callback_url", sim.base_url()))
-        .json(&json!({ "url": server.url(&format!("/wecom/callback/{CORP}")) }))
-        .send()
-        .await
-        .expect("set callback url");
-    assert!(r.status().is_success());
-
-    // The store and its guides come from the API, as an integration would make them.
-    let key = api_key(&server, &t.owner).await;
-    let post = |path: &str, body: Value| http.post(server.url(path)).bearer_auth(&key).json(&body).send();
-    let store: Value = post("/api/v1/stores", json!({"code": "SH-JA", "name": "静安店"}))
-        .await
-        .expect("store")
-        .json()
-        .await
-        .expect("store json");
-    let store_id = store["id"].as_i64().expect("store id");
-    let mut staff = Vec::new();
-    for (userid, name) in [("wang.fang", "王芳"), ("li.na", "李娜")] {
-        let m: Value = post("/api/v1/staff", json!({"userid": userid, "name": name, "store_ids": [store_id]}))
-            .await
-            .expect("staff")
-            .json()
-            .await
-            .expect("staff json");
-        staff.push(m["id"].as_i64().expect("staff id"));
-    }
-
+    // koi, the simulator as its WeCom, one store and two guides, as in acquisition.rs.
+    let crate::acquisition::Acq { db: _db, sim, server, key, store_id, staff, http, owner } =
+        crate::acquisition::Acq::start("sqlite").await;
     let b = Browser::start().await;
     b.goto(&server.url("/console/login")).await;
-    b.type_into("#username", &t.owner).await;
+    b.type_into("#username", &owner).await;
     b.type_into("#password", PASSWORD).await;
     b.click("#sign-in").await;
     b.wait_text("nav", "渠道活码").await;
@@ -212,7 +154,7 @@ async fn an_operator_makes_a_code_and_watches_customers_arrive() {
     drop(b);
 
     // Downloads, as the browser's session would fetch them.
-    let c = login(&server, &t.owner, PASSWORD).await;
+    let c = login(&server, &owner, PASSWORD).await;
     let get = |path: String| c.get(server.url(&path)).send();
     let svg = get(format!("/console/channel-codes/{code_id}/qr.svg")).await.expect("svg");
     assert_eq!(svg.headers()["content-type"], "image/svg+xml");
