@@ -88,6 +88,9 @@ pub struct Customer {
 pub struct Follow {
     pub staff_id: i64,
     pub added_at: i64,
+    /// How the customer added the guide, as WeCom says: 1 QR code, 2 phone
+    /// search, 3 card share, 4 group chat … (CONTRACT.md §3).
+    pub add_way: i32,
     pub state: String,
     pub code_id: Option<i64>,
     pub store_id: Option<i64>,
@@ -111,6 +114,22 @@ pub struct StorePick {
     pub fallback: bool,
     /// The QR of that store's channel code, to scan or long-press.
     pub qr_code: String,
+}
+
+impl From<koi_store::acquisition::FollowRow> for Follow {
+    fn from(f: koi_store::acquisition::FollowRow) -> Self {
+        Follow {
+            staff_id: f.staff_id,
+            added_at: f.added_at,
+            add_way: f.add_way,
+            state: f.state,
+            code_id: f.code_id,
+            store_id: f.store_id,
+            returning: f.is_returning,
+            deleted_at: f.deleted_at,
+            deleted_by: f.deleted_by,
+        }
+    }
 }
 
 /// A channel code as the API shows it.
@@ -345,19 +364,7 @@ impl Engine {
             first_code_id: c.first_code_id,
             first_store_id: c.first_store_id,
             created_at: c.created_at,
-            follows: follows
-                .into_iter()
-                .map(|f| Follow {
-                    staff_id: f.staff_id,
-                    added_at: f.added_at,
-                    state: f.state,
-                    code_id: f.code_id,
-                    store_id: f.store_id,
-                    returning: f.is_returning,
-                    deleted_at: f.deleted_at,
-                    deleted_by: f.deleted_by,
-                })
-                .collect(),
+            follows: follows.into_iter().map(Follow::from).collect(),
         }))
     }
 
@@ -413,22 +420,27 @@ impl Engine {
         })
     }
 
-    /// Fetches the customer an add job is about, before its transaction.
-    pub(crate) async fn fetch_customer(&self, job: &ClaimedJob) -> std::result::Result<CustomerProfile, String> {
+    /// Fetches the customer an add job is about, before its transaction,
+    /// with how they added the guide (`add_way`: QR, search, card share…).
+    pub(crate) async fn fetch_customer(&self, job: &ClaimedJob) -> std::result::Result<(CustomerProfile, i32), String> {
         let corp_id = job.corp_id.ok_or("the job has no corp")?;
         let add: AddJob = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
         let client = self.wecom_for(corp_id).await?;
         let req = GetExternalContactRequest { external_userid: add.external_userid.clone(), cursor: None };
         let got = client.get_external_contact(&req, Priority::Interactive).await.map_err(|e| e.to_string())?;
+        // WeCom's truth about this relation; a contact way means a QR (1) when
+        // the follow is not listed yet.
+        let add_way = got.follow_user.iter().find(|f| f.userid == add.userid).map_or(1, |f| f.add_way);
         let c = got.external_contact;
-        Ok(CustomerProfile {
+        let profile = CustomerProfile {
             external_userid: add.external_userid,
             name: c.name,
             avatar: c.avatar.unwrap_or_default(),
             kind: c.kind,
             gender: c.gender,
             unionid: c.unionid.unwrap_or_default(),
-        })
+        };
+        Ok((profile, add_way))
     }
 
     /// Records an add: the customer, the follow with its attribution, the
@@ -439,6 +451,7 @@ impl Engine {
         &self,
         job: &ClaimedJob,
         profile: &CustomerProfile,
+        add_way: i32,
         tx: &mut Tx,
     ) -> std::result::Result<(), String> {
         let corp_id = job.corp_id.ok_or("the job has no corp")?;
@@ -479,7 +492,7 @@ impl Engine {
             customer_id,
             staff_id,
             added_at: add.occurred_at,
-            add_way: 1,
+            add_way,
             state: &add.state,
             code_id,
             store_id,

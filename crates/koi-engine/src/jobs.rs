@@ -17,7 +17,7 @@ use tokio::sync::{watch, Notify};
 /// What a job's IO stage hands to its transaction.
 enum Prepared {
     Nothing,
-    Customer(koi_store::acquisition::CustomerProfile),
+    Customer(koi_store::acquisition::CustomerProfile, i32),
     Welcome(serde_json::Value),
     Tags(serde_json::Value),
 }
@@ -196,7 +196,10 @@ impl Worker {
     /// A job's IO outside any transaction.
     async fn prepare(&self, job: &ClaimedJob) -> std::result::Result<Prepared, String> {
         Ok(match job.kind.as_str() {
-            ADD_JOB => Prepared::Customer(self.engine.fetch_customer(job).await?),
+            ADD_JOB => {
+                let (profile, add_way) = self.engine.fetch_customer(job).await?;
+                Prepared::Customer(profile, add_way)
+            }
             WELCOME_JOB => Prepared::Welcome(self.engine.send_welcome(job).await?),
             TAG_JOB => Prepared::Tags(self.engine.mark_code_tags(job).await?),
             ROUTE_JOB => {
@@ -209,7 +212,7 @@ impl Worker {
 
     async fn run(&self, job: &ClaimedJob, prepared: Prepared, tx: &mut Tx) -> std::result::Result<(), String> {
         match (job.kind.as_str(), prepared) {
-            (ADD_JOB, Prepared::Customer(profile)) => self.engine.record_add(job, &profile, tx).await,
+            (ADD_JOB, Prepared::Customer(profile, add_way)) => self.engine.record_add(job, &profile, add_way, tx).await,
             (WELCOME_JOB, Prepared::Welcome(result)) => self.engine.record_welcome(job, &result, tx).await,
             (TAG_JOB, Prepared::Tags(result)) => self.engine.record_tags(job, &result, tx).await,
             (SELFTEST, _) => self.selftest(job, tx).await,

@@ -137,16 +137,7 @@ impl Engine {
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let mut follows: HashMap<i64, Vec<Follow>> = HashMap::new();
         for f in self.db.follows_of_customers(who.corp_id, &ids).await? {
-            follows.entry(f.customer_id).or_default().push(Follow {
-                staff_id: f.staff_id,
-                added_at: f.added_at,
-                state: f.state,
-                code_id: f.code_id,
-                store_id: f.store_id,
-                returning: f.is_returning,
-                deleted_at: f.deleted_at,
-                deleted_by: f.deleted_by,
-            });
+            follows.entry(f.customer_id).or_default().push(Follow::from(f));
         }
         let customers = rows
             .into_iter()

@@ -196,6 +196,7 @@ async fn scan_to_welcome(backend: &str) {
             (Some(code_id), Some(store_id), Some(false))
         );
         assert_eq!(c["first_code_id"].as_i64(), Some(code_id));
+        assert_eq!(f["add_way"], 1, "a scanned QR, as WeCom reports it");
     }
 
     // The customer deletes the guide: the follow is lost, and who did it is kept.
