@@ -728,8 +728,14 @@ impl Engine {
         ) else {
             return Ok(());
         };
+        let follow = tx.follow(corp_id, customer_id, staff_id).await.map_err(e)?;
         if tx.mark_follow_deleted(corp_id, customer_id, staff_id, by, at).await.map_err(e)? {
-            let payload = serde_json::json!({ "staff_id": staff_id, "userid": userid, "deleted_by": by });
+            // The code and store of the lost follow, so churn can be counted
+            // per code even after the customer comes back.
+            let (code_id, store_id) = follow.map_or((None, None), |f| (f.code_id, f.store_id));
+            let payload = serde_json::json!({
+                "staff_id": staff_id, "userid": userid, "deleted_by": by, "code_id": code_id, "store_id": store_id,
+            });
             let ev = NewEvent {
                 corp_id,
                 kind: "customer.lost",
