@@ -8,6 +8,7 @@ pub mod import;
 pub mod jobs;
 pub mod org;
 pub mod secret;
+pub mod segment;
 
 pub use error::{FieldError, ValidationError};
 

@@ -1,0 +1,386 @@
+//! [`SegmentIndex`]: one corp's customers as RoaringBitmaps over dense ids,
+//! plus compact columns for the conditions a bitmap cannot hold (dates,
+//! counts, money, custom fields, home location). The engine keeps it in sync
+//! from the change log; every mutation is visible to the next query.
+
+use super::facts::{within, CustomerFacts, StoreLocations};
+use super::{Cond, Expr, RfmDim, Stage, RFM_BANDS};
+use crate::Millis;
+use roaring::RoaringBitmap;
+use std::collections::HashMap;
+
+/// `last_active` of a customer never seen active.
+const NEVER: Millis = Millis::MIN;
+
+/// A column value, for [`SegmentIndex::set_value`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    AddedAt(Millis),
+    LastActive(Option<Millis>),
+    Orders(u32),
+    SpentFen(i64),
+    /// `None` removes the field.
+    Field { name: String, value: Option<String> },
+    Home(Option<(f32, f32)>),
+}
+
+/// The per-corp segment index. Ids are dense (0, 1, 2, …): the columns are
+/// `Vec`s indexed by id, so a sparse id space would waste memory.
+#[derive(Debug, Clone, Default)]
+pub struct SegmentIndex {
+    universe: RoaringBitmap,
+    tags: HashMap<String, RoaringBitmap>,
+    stores: HashMap<i64, RoaringBitmap>,
+    staff: HashMap<i64, RoaringBitmap>,
+    codes: HashMap<i64, RoaringBitmap>,
+    stages: [RoaringBitmap; 5],
+    /// `rfm[dim][band - 1]`.
+    rfm: [[RoaringBitmap; 5]; 3],
+    added_at: Vec<Millis>,
+    /// [`NEVER`] when never active.
+    last_active: Vec<Millis>,
+    orders: Vec<u32>,
+    spent: Vec<i64>,
+    /// (lat, lng); NaN when unknown.
+    home: Vec<(f32, f32)>,
+    /// Field name → id → value: most fields are filled by few customers.
+    fields: HashMap<String, HashMap<u32, String>>,
+    store_locations: StoreLocations,
+    /// Stands in for sets nobody is in, so lookups can borrow.
+    empty: RoaringBitmap,
+}
+
+impl SegmentIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of customers.
+    pub fn len(&self) -> u64 {
+        self.universe.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.universe.is_empty()
+    }
+
+    pub fn contains(&self, id: u32) -> bool {
+        self.universe.contains(id)
+    }
+
+    /// Adds a customer with no tags, stores, staff or codes, stage
+    /// [`Stage::New`], unscored RFM and zeroed columns. Returns false (and
+    /// changes nothing) when the id is already present.
+    pub fn add_customer(&mut self, id: u32) -> bool {
+        if !self.universe.insert(id) {
+            return false;
+        }
+        let i = id as usize;
+        if i >= self.added_at.len() {
+            let n = i + 1;
+            self.added_at.resize(n, 0);
+            self.last_active.resize(n, NEVER);
+            self.orders.resize(n, 0);
+            self.spent.resize(n, 0);
+            self.home.resize(n, (f32::NAN, f32::NAN));
+        }
+        self.stages[Stage::New.index()].insert(id);
+        true
+    }
+
+    /// Removes a customer from every set and clears their columns, so a
+    /// reused id starts clean. Returns false when absent.
+    pub fn remove_customer(&mut self, id: u32) -> bool {
+        if !self.universe.remove(id) {
+            return false;
+        }
+        fn drop_from<K>(map: &mut HashMap<K, RoaringBitmap>, id: u32) {
+            map.retain(|_, b| {
+                b.remove(id);
+                !b.is_empty()
+            });
+        }
+        drop_from(&mut self.tags, id);
+        drop_from(&mut self.stores, id);
+        drop_from(&mut self.staff, id);
+        drop_from(&mut self.codes, id);
+        self.stages.iter_mut().chain(self.rfm.iter_mut().flatten()).for_each(|b| {
+            b.remove(id);
+        });
+        self.fields.retain(|_, m| {
+            m.remove(&id);
+            !m.is_empty()
+        });
+        let i = id as usize;
+        (self.added_at[i], self.last_active[i], self.orders[i], self.spent[i]) = (0, NEVER, 0, 0);
+        self.home[i] = (f32::NAN, f32::NAN);
+        true
+    }
+
+    /// Loads one customer whole (initial load, or a re-sync). Replaces what
+    /// the index held for `facts.id`.
+    pub fn insert(&mut self, facts: &CustomerFacts) {
+        let id = facts.id;
+        self.remove_customer(id);
+        self.add_customer(id);
+        facts.tags.iter().for_each(|t| _ = self.set_tag(id, t, true));
+        facts.stores.iter().for_each(|&s| _ = self.set_store(id, s, true));
+        facts.staff.iter().for_each(|&s| _ = self.set_staff(id, s, true));
+        facts.codes.iter().for_each(|&s| _ = self.set_code(id, s, true));
+        self.set_stage(id, facts.stage);
+        for dim in RfmDim::ALL {
+            self.set_rfm(id, dim, facts.rfm[dim.index()]);
+        }
+        self.set_value(id, Value::AddedAt(facts.added_at));
+        self.set_value(id, Value::LastActive(facts.last_active));
+        self.set_value(id, Value::Orders(facts.orders));
+        self.set_value(id, Value::SpentFen(facts.spent_fen));
+        self.set_value(id, Value::Home(facts.home));
+        for (name, value) in &facts.fields {
+            self.set_value(id, Value::Field { name: name.clone(), value: Some(value.clone()) });
+        }
+    }
+
+    /// Tags or untags. Mutations of an absent customer change nothing and
+    /// return false: the change log may still carry events for a removed one.
+    pub fn set_tag(&mut self, id: u32, tag: &str, on: bool) -> bool {
+        if !self.contains(id) {
+            return false;
+        }
+        match self.tags.get_mut(tag) {
+            Some(b) => toggle(b, id, on),
+            None if on => _ = self.tags.insert(tag.to_string(), RoaringBitmap::from_iter([id])),
+            None => {}
+        }
+        self.tags.retain(|_, b| !b.is_empty());
+        true
+    }
+
+    pub fn set_store(&mut self, id: u32, store: i64, on: bool) -> bool {
+        self.contains(id) && set_in(&mut self.stores, store, id, on)
+    }
+
+    pub fn set_staff(&mut self, id: u32, staff: i64, on: bool) -> bool {
+        self.contains(id) && set_in(&mut self.staff, staff, id, on)
+    }
+
+    pub fn set_code(&mut self, id: u32, code: i64, on: bool) -> bool {
+        self.contains(id) && set_in(&mut self.codes, code, id, on)
+    }
+
+    /// Moves the customer to `stage`: a customer is in exactly one stage.
+    pub fn set_stage(&mut self, id: u32, stage: Stage) -> bool {
+        if !self.contains(id) {
+            return false;
+        }
+        for (i, b) in self.stages.iter_mut().enumerate() {
+            toggle(b, id, i == stage.index());
+        }
+        true
+    }
+
+    /// Sets (or with `None` clears) the band of one RFM dimension. A band
+    /// outside 1..=5 changes nothing and returns false.
+    pub fn set_rfm(&mut self, id: u32, dim: RfmDim, band: Option<u8>) -> bool {
+        if !self.contains(id) || band.is_some_and(|b| !RFM_BANDS.contains(&b)) {
+            return false;
+        }
+        for (i, b) in self.rfm[dim.index()].iter_mut().enumerate() {
+            toggle(b, id, band == Some(i as u8 + 1));
+        }
+        true
+    }
+
+    pub fn set_value(&mut self, id: u32, value: Value) -> bool {
+        if !self.contains(id) {
+            return false;
+        }
+        let i = id as usize;
+        match value {
+            Value::AddedAt(t) => self.added_at[i] = t,
+            Value::LastActive(t) => self.last_active[i] = t.unwrap_or(NEVER),
+            Value::Orders(n) => self.orders[i] = n,
+            Value::SpentFen(f) => self.spent[i] = f,
+            Value::Home(h) => self.home[i] = h.unwrap_or((f32::NAN, f32::NAN)),
+            Value::Field { name, value: Some(v) } => _ = self.fields.entry(name).or_default().insert(id, v),
+            Value::Field { name, value: None } => {
+                if let Some(m) = self.fields.get_mut(&name) {
+                    m.remove(&id);
+                    if m.is_empty() {
+                        self.fields.remove(&name);
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Sets (or with `None` forgets) a store's coordinates for `within:`.
+    pub fn set_store_location(&mut self, store_id: i64, at: Option<(f64, f64)>) {
+        match at {
+            Some(p) => _ = self.store_locations.insert(store_id, p),
+            None => _ = self.store_locations.remove(&store_id),
+        }
+    }
+
+    /// The customers in the segment.
+    pub fn evaluate(&self, e: &Expr) -> RoaringBitmap {
+        match e {
+            Expr::And(v) => self.and(v),
+            Expr::Or(v) => v.iter().fold(RoaringBitmap::new(), |acc, e| acc | self.evaluate(e)),
+            Expr::Not(e) => &self.universe - self.evaluate(e),
+            Expr::Cond(c) => self.leaf(c),
+        }
+    }
+
+    /// The exact number of customers in the segment.
+    pub fn count(&self, e: &Expr) -> u64 {
+        self.evaluate(e).len()
+    }
+
+    /// Up to `n` members spread evenly over the id range (not just the
+    /// oldest ids), in ascending order; the same for the same index.
+    pub fn sample(&self, e: &Expr, n: usize) -> Vec<u32> {
+        let b = self.evaluate(e);
+        let len = b.len();
+        if n as u64 >= len {
+            return b.iter().collect();
+        }
+        (0..n as u64).filter_map(|k| b.select((k * len / n as u64) as u32)).collect()
+    }
+
+    /// Estimated memory per customer: serialized bitmap sizes plus columns.
+    pub fn bytes_per_customer(&self) -> f64 {
+        let maps = self.tags.values().map(RoaringBitmap::serialized_size).sum::<usize>()
+            + [&self.stores, &self.staff, &self.codes]
+                .into_iter()
+                .flat_map(|m| m.values())
+                .map(RoaringBitmap::serialized_size)
+                .sum::<usize>();
+        let sets = self.universe.serialized_size()
+            + self.stages.iter().chain(self.rfm.iter().flatten()).map(RoaringBitmap::serialized_size).sum::<usize>();
+        let columns = self.added_at.len() * (8 + 8 + 4 + 8 + 8);
+        let fields =
+            self.fields.iter().map(|(k, m)| k.len() + m.values().map(|v| 4 + v.len()).sum::<usize>()).sum::<usize>();
+        (maps + sets + columns + fields) as f64 / self.len().max(1) as f64
+    }
+
+    /// AND: the most selective operand seeds the result and the rest only
+    /// narrow it — NOT subtracts instead of building a complement, and
+    /// column conditions scan just the survivors instead of everyone.
+    fn and(&self, v: &[Expr]) -> RoaringBitmap {
+        let mut order: Vec<&Expr> = v.iter().collect();
+        order.sort_by_key(|e| self.cost(e));
+        let mut acc: Option<RoaringBitmap> = None;
+        for e in order {
+            acc = Some(match (acc, e) {
+                (None, _) => self.evaluate(e),
+                (Some(a), _) if a.is_empty() => return a,
+                (Some(a), Expr::Not(inner)) => a - self.evaluate(inner),
+                (Some(a), Expr::Cond(c)) if !self.is_bitmap(c) => self.scan(c, a.iter()),
+                (Some(a), _) => a & self.evaluate(e),
+            });
+        }
+        acc.unwrap_or_else(|| self.universe.clone())
+    }
+
+    /// A rough upper bound of the work (and result size) of an operand.
+    fn cost(&self, e: &Expr) -> u64 {
+        let u = self.len();
+        match e {
+            Expr::And(v) => v.iter().map(|e| self.cost(e)).min().unwrap_or(u),
+            Expr::Or(v) => v.iter().map(|e| self.cost(e)).fold(0, u64::saturating_add),
+            Expr::Not(_) => u + 1,
+            Expr::Cond(c) => self.bitmap(c).map_or(2 * u + 2, RoaringBitmap::len),
+        }
+    }
+
+    fn is_bitmap(&self, c: &Cond) -> bool {
+        matches!(c, Cond::Tag(_) | Cond::Store(_) | Cond::Staff(_) | Cond::Code(_) | Cond::Stage(_) | Cond::Rfm { .. })
+    }
+
+    /// The stored bitmap of a set condition (`None` for column conditions
+    /// and for sets nobody is in).
+    fn bitmap(&self, c: &Cond) -> Option<&RoaringBitmap> {
+        let empty = &self.empty;
+        match c {
+            Cond::Tag(t) => Some(self.tags.get(t).unwrap_or(empty)),
+            Cond::Store(s) => Some(self.stores.get(s).unwrap_or(empty)),
+            Cond::Staff(s) => Some(self.staff.get(s).unwrap_or(empty)),
+            Cond::Code(s) => Some(self.codes.get(s).unwrap_or(empty)),
+            Cond::Stage(s) => Some(&self.stages[s.index()]),
+            Cond::Rfm { dim, band } if RFM_BANDS.contains(band) => Some(&self.rfm[dim.index()][*band as usize - 1]),
+            Cond::Rfm { .. } => Some(empty),
+            _ => None,
+        }
+    }
+
+    fn leaf(&self, c: &Cond) -> RoaringBitmap {
+        if let Some(b) = self.bitmap(c) {
+            return b.clone();
+        }
+        if let Cond::Field { name, op, value } = c {
+            // Fields are sparse: walk the holders, not everyone.
+            let Some(m) = self.fields.get(name) else { return RoaringBitmap::new() };
+            return m.iter().filter(|(_, a)| op.test(a, value)).map(|(&id, _)| id).collect();
+        }
+        self.scan(c, self.universe.iter())
+    }
+
+    /// The ids (ascending) that satisfy a column condition.
+    fn scan(&self, c: &Cond, ids: impl Iterator<Item = u32>) -> RoaringBitmap {
+        let at = |i: u32| i as usize;
+        let keep: Box<dyn Fn(u32) -> bool + '_> = match c {
+            Cond::AddedBetween { from_ms, to_ms } => {
+                Box::new(move |i| (*from_ms..*to_ms).contains(&self.added_at[at(i)]))
+            }
+            Cond::LastActiveBefore(t) => Box::new(move |i| {
+                let a = self.last_active[at(i)];
+                a == NEVER || a < *t
+            }),
+            Cond::LastActiveAfter(t) => Box::new(move |i| {
+                let a = self.last_active[at(i)];
+                a != NEVER && a >= *t
+            }),
+            Cond::OrdersAtLeast(n) => Box::new(move |i| self.orders[at(i)] >= *n),
+            Cond::SpentAtLeast(f) => Box::new(move |i| self.spent[at(i)] >= *f),
+            Cond::Field { name, op, value } => match self.fields.get(name) {
+                Some(m) => Box::new(move |i| m.get(&i).is_some_and(|a| op.test(a, value))),
+                None => return RoaringBitmap::new(),
+            },
+            Cond::WithinKm { store_id, km } => match self.store_locations.get(store_id) {
+                Some(&store) => Box::new(move |i| {
+                    let h = self.home[at(i)];
+                    !h.0.is_nan() && within(h, store, *km)
+                }),
+                None => return RoaringBitmap::new(),
+            },
+            _ => match self.bitmap(c) {
+                Some(b) => return ids.filter(|&i| b.contains(i)).collect(),
+                None => return RoaringBitmap::new(),
+            },
+        };
+        // Ascending ids append to the bitmap's last container: no search.
+        RoaringBitmap::from_sorted_iter(ids.filter(|&i| keep(i))).unwrap_or_default()
+    }
+}
+
+fn toggle(b: &mut RoaringBitmap, id: u32, on: bool) {
+    if on {
+        b.insert(id);
+    } else {
+        b.remove(id);
+    }
+}
+
+fn set_in(map: &mut HashMap<i64, RoaringBitmap>, key: i64, id: u32, on: bool) -> bool {
+    if on {
+        map.entry(key).or_default().insert(id);
+    } else if let Some(b) = map.get_mut(&key) {
+        b.remove(id);
+        if b.is_empty() {
+            map.remove(&key);
+        }
+    }
+    true
+}

@@ -1,0 +1,573 @@
+//! The console's text syntax for an [`Expr`]:
+//!
+//! ```text
+//! tag:etVIP AND (store:3 OR store:4) AND NOT stage:super AND orders>=2
+//!   AND added:2026-01-01..2026-02-01 AND within:3:5km
+//! ```
+//!
+//! * Operators `AND`, `OR`, `NOT` (any case, or 且 / 或 / 非) bind
+//!   NOT > AND > OR; parentheses group. Operators are whole words.
+//! * Conditions are one word each: `tag:ID`, `store:N`, `staff:N`, `code:N`,
+//!   `stage:new|stored|active|converted|super` (or 引流/蓄水/活水/养鱼/养大鱼),
+//!   `r:1..5` / `f:` / `m:` for RFM bands, `added:FROM..TO`, `active<T`,
+//!   `active>=T`, `orders>=N`, `spent>=YUAN` (up to 2 decimals),
+//!   `field:NAME=V` (also `<`, `>`, `~` for contains), `within:STORE:KMkm`.
+//! * Text values may be quoted (`tag:"spring sale"`, `\"` and `\\` escape).
+//! * Times are dates in the brand's day (UTC+8) or raw epoch milliseconds.
+//!   In `added:A..B` a date `B` includes that whole day, while a number `B`
+//!   is an exclusive bound — what an operator means by "Jan 1 to Jan 31".
+//!
+//! Errors carry the byte offset and the offending token, so the builder can
+//! underline it. `Display` prints the canonical form, which parses back to
+//! the same expression.
+
+use super::{Cond, Expr, FieldOp, RfmDim, Stage, MAX_CONDITIONS, MAX_DEPTH, RFM_BANDS};
+use crate::channel::DEFAULT_UTC_OFFSET_MIN;
+use crate::{FieldError, Millis, ValidationError};
+use std::fmt;
+
+const DAY_MS: i64 = 86_400_000;
+const OFFSET_MS: i64 = DEFAULT_UTC_OFFSET_MIN as i64 * 60_000;
+
+/// Why a text expression did not parse, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} at {offset}")]
+pub struct ParseError {
+    /// Stable snake_case code (`unknown_field`, `unbalanced`, …).
+    pub code: &'static str,
+    /// Human message naming the token, e.g. `unknown field "sotre"`.
+    pub message: String,
+    /// Byte offset of the token in the input.
+    pub offset: usize,
+    /// The offending part of the input (empty at the end of input).
+    pub token: String,
+}
+
+impl ParseError {
+    fn new(code: &'static str, offset: usize, token: &str, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), offset, token: token.into() }
+    }
+}
+
+impl From<ParseError> for ValidationError {
+    fn from(e: ParseError) -> Self {
+        ValidationError(vec![FieldError::new("expr", e.code, e.to_string())])
+    }
+}
+
+impl Expr {
+    /// Parses the console syntax (see the module docs).
+    pub fn parse(input: &str) -> Result<Expr, ParseError> {
+        let toks = lex(input)?;
+        if toks.is_empty() {
+            return Err(ParseError::new("empty", 0, "", "empty expression"));
+        }
+        let mut p = Parser { toks, pos: 0, conds: 0, end: input.len() };
+        let e = p.or(0)?;
+        if let Some(t) = p.toks.get(p.pos) {
+            return Err(match t.kind {
+                Kind::RParen => ParseError::new("unbalanced", t.start, t.text, "unexpected \")\""),
+                _ => ParseError::new("missing_operator", t.start, t.text, format!("expected AND or OR before {:?}", t.text)),
+            });
+        }
+        if e.depth() > MAX_DEPTH {
+            return Err(ParseError::new("too_deep", 0, "", format!("expression nests deeper than {MAX_DEPTH} levels")));
+        }
+        Ok(e)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    LParen,
+    RParen,
+    And,
+    Or,
+    Not,
+    Word,
+}
+
+#[derive(Debug)]
+struct Token<'a> {
+    kind: Kind,
+    start: usize,
+    text: &'a str,
+}
+
+fn lex(input: &str) -> Result<Vec<Token<'_>>, ParseError> {
+    let mut toks = Vec::new();
+    let mut it = input.char_indices().peekable();
+    while let Some(&(start, c)) = it.peek() {
+        if c.is_whitespace() {
+            it.next();
+            continue;
+        }
+        if c == '(' || c == ')' {
+            it.next();
+            let kind = if c == '(' { Kind::LParen } else { Kind::RParen };
+            toks.push(Token { kind, start, text: &input[start..start + 1] });
+            continue;
+        }
+        let mut end = input.len();
+        while let Some(&(i, c)) = it.peek() {
+            if c.is_whitespace() || c == '(' || c == ')' {
+                end = i;
+                break;
+            }
+            it.next();
+            if c == '"' {
+                // A quoted run may hold spaces and parentheses.
+                let mut closed = false;
+                while let Some((_, q)) = it.next() {
+                    if q == '\\' {
+                        it.next();
+                    } else if q == '"' {
+                        closed = true;
+                        break;
+                    }
+                }
+                if !closed {
+                    return Err(ParseError::new("unterminated_quote", i, &input[i..], "unterminated quote"));
+                }
+            }
+        }
+        let text = &input[start..end];
+        let kind = match text {
+            _ if text.eq_ignore_ascii_case("and") || text == "且" => Kind::And,
+            _ if text.eq_ignore_ascii_case("or") || text == "或" => Kind::Or,
+            _ if text.eq_ignore_ascii_case("not") || text == "非" => Kind::Not,
+            _ => Kind::Word,
+        };
+        toks.push(Token { kind, start, text });
+    }
+    Ok(toks)
+}
+
+struct Parser<'a> {
+    toks: Vec<Token<'a>>,
+    pos: usize,
+    conds: usize,
+    end: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn peek(&self) -> Option<&Token<'a>> {
+        self.toks.get(self.pos)
+    }
+
+    /// Fails unless an operand can start here; `op` is the operator before it.
+    fn need_operand(&self, op: &Token<'a>) -> Result<(), ParseError> {
+        match self.peek().map(|t| t.kind) {
+            None | Some(Kind::RParen | Kind::And | Kind::Or) => Err(ParseError::new(
+                "missing_operand",
+                op.start,
+                op.text,
+                format!("missing operand after {:?}", op.text),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn or(&mut self, depth: usize) -> Result<Expr, ParseError> {
+        let mut items = vec![self.and(depth)?];
+        while self.peek().is_some_and(|t| t.kind == Kind::Or) {
+            self.pos += 1;
+            self.need_operand(&self.toks[self.pos - 1])?;
+            items.push(self.and(depth)?);
+        }
+        Ok(if items.len() == 1 { items.remove(0) } else { Expr::Or(items) })
+    }
+
+    fn and(&mut self, depth: usize) -> Result<Expr, ParseError> {
+        let mut items = vec![self.unary(depth)?];
+        while self.peek().is_some_and(|t| t.kind == Kind::And) {
+            self.pos += 1;
+            self.need_operand(&self.toks[self.pos - 1])?;
+            items.push(self.unary(depth)?);
+        }
+        Ok(if items.len() == 1 { items.remove(0) } else { Expr::And(items) })
+    }
+
+    fn unary(&mut self, depth: usize) -> Result<Expr, ParseError> {
+        let Some(t) = self.peek() else {
+            return Err(ParseError::new("missing_operand", self.end, "", "missing operand at end of input"));
+        };
+        let (kind, start, text) = (t.kind, t.start, t.text);
+        if depth >= MAX_DEPTH && matches!(kind, Kind::Not | Kind::LParen) {
+            return Err(ParseError::new(
+                "too_deep",
+                start,
+                text,
+                format!("expression nests deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        self.pos += 1;
+        match kind {
+            Kind::Not => {
+                self.need_operand(&self.toks[self.pos - 1])?;
+                Ok(Expr::Not(Box::new(self.unary(depth + 1)?)))
+            }
+            Kind::LParen => {
+                if self.peek().is_some_and(|t| t.kind == Kind::RParen) {
+                    return Err(ParseError::new("missing_operand", start, text, "empty parentheses"));
+                }
+                let e = self.or(depth + 1)?;
+                match self.peek() {
+                    Some(t) if t.kind == Kind::RParen => {
+                        self.pos += 1;
+                        Ok(e)
+                    }
+                    Some(t) => Err(ParseError::new(
+                        "missing_operator",
+                        t.start,
+                        t.text,
+                        format!("expected AND, OR or \")\" before {:?}", t.text),
+                    )),
+                    None => Err(ParseError::new("unbalanced", start, text, "unclosed \"(\"")),
+                }
+            }
+            Kind::RParen => Err(ParseError::new("unbalanced", start, text, "unexpected \")\"")),
+            Kind::And | Kind::Or => {
+                Err(ParseError::new("missing_operand", start, text, format!("missing operand before {text:?}")))
+            }
+            Kind::Word => {
+                self.conds += 1;
+                if self.conds > MAX_CONDITIONS {
+                    return Err(ParseError::new(
+                        "too_many_conditions",
+                        start,
+                        text,
+                        format!("more than {MAX_CONDITIONS} conditions"),
+                    ));
+                }
+                Ok(Expr::Cond(condition(text, start)?))
+            }
+        }
+    }
+}
+
+/// One condition word, `at` its byte offset in the input.
+fn condition(word: &str, at: usize) -> Result<Cond, ParseError> {
+    let klen = word.find(|c: char| !(c.is_ascii_alphabetic() || c == '_')).unwrap_or(word.len());
+    let key = &word[..klen];
+    if key.is_empty() {
+        return Err(ParseError::new("bad_condition", at, word, format!("expected a condition, found {word:?}")));
+    }
+    let rest = &word[klen..];
+    let lkey = key.to_ascii_lowercase();
+    let expect = |sep: &str| -> Result<(&str, usize), ParseError> {
+        match rest.strip_prefix(sep) {
+            Some(v) => Ok((v, at + klen + sep.len())),
+            None => Err(ParseError::new(
+                "bad_condition",
+                at + klen,
+                rest,
+                format!("expected {sep:?} after {key:?}"),
+            )),
+        }
+    };
+    Ok(match lkey.as_str() {
+        "tag" => {
+            let (v, o) = expect(":")?;
+            Cond::Tag(text_value(v, o, word)?)
+        }
+        "store" | "staff" | "code" => {
+            let (v, o) = expect(":")?;
+            let n = int(v, o)?;
+            match lkey.as_str() {
+                "store" => Cond::Store(n),
+                "staff" => Cond::Staff(n),
+                _ => Cond::Code(n),
+            }
+        }
+        "stage" => {
+            let (v, o) = expect(":")?;
+            Cond::Stage(
+                Stage::from_name(v)
+                    .ok_or_else(|| ParseError::new("bad_value", o, v, format!("unknown stage {v:?}")))?,
+            )
+        }
+        "r" | "f" | "m" => {
+            let (v, o) = expect(":")?;
+            let dim = match lkey.as_str() {
+                "r" => RfmDim::R,
+                "f" => RfmDim::F,
+                _ => RfmDim::M,
+            };
+            let band = v.parse::<u8>().ok().filter(|b| RFM_BANDS.contains(b)).ok_or_else(|| {
+                ParseError::new("bad_value", o, v, format!("RFM band {v:?} is not 1 to 5"))
+            })?;
+            Cond::Rfm { dim, band }
+        }
+        "added" => {
+            let (v, o) = expect(":")?;
+            let Some((a, b)) = v.split_once("..") else {
+                return Err(ParseError::new("bad_value", o, v, format!("expected FROM..TO, found {v:?}")));
+            };
+            let from_ms = instant(a, o, false)?;
+            let to_ms = instant(b, o + a.len() + 2, true)?;
+            if from_ms > to_ms {
+                return Err(ParseError::new("bad_value", o, v, format!("range {v:?} ends before it starts")));
+            }
+            Cond::AddedBetween { from_ms, to_ms }
+        }
+        "active" => {
+            if let Some(v) = rest.strip_prefix(">=") {
+                Cond::LastActiveAfter(instant(v, at + klen + 2, false)?)
+            } else {
+                let (v, o) = expect("<")?;
+                Cond::LastActiveBefore(instant(v, o, false)?)
+            }
+        }
+        "orders" => {
+            let (v, o) = expect(">=")?;
+            Cond::OrdersAtLeast(
+                v.parse().map_err(|_| ParseError::new("bad_number", o, v, format!("bad order count {v:?}")))?,
+            )
+        }
+        "spent" => {
+            let (v, o) = expect(">=")?;
+            Cond::SpentAtLeast(yuan(v).ok_or_else(|| ParseError::new("bad_number", o, v, format!("bad amount {v:?}")))?)
+        }
+        "within" => {
+            let (v, o) = expect(":")?;
+            let Some((s, k)) = v.split_once(':') else {
+                return Err(ParseError::new("bad_value", o, v, format!("expected STORE:KMkm, found {v:?}")));
+            };
+            let store_id = int(s, o)?;
+            let ko = o + s.len() + 1;
+            let num = k.strip_suffix("km").or_else(|| k.strip_suffix("KM")).unwrap_or(k);
+            let km = num.parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0);
+            let km = km.ok_or_else(|| ParseError::new("bad_number", ko, k, format!("bad distance {k:?}")))?;
+            Cond::WithinKm { store_id, km }
+        }
+        "field" => {
+            let (v, o) = expect(":")?;
+            let nlen = v.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(v.len());
+            let (name, rest) = v.split_at(nlen);
+            if name.is_empty() {
+                return Err(ParseError::new("bad_condition", o, v, "expected a field name after \"field:\""));
+            }
+            let op = match rest.chars().next() {
+                Some('=') => FieldOp::Eq,
+                Some('<') => FieldOp::Lt,
+                Some('>') => FieldOp::Gt,
+                Some('~') => FieldOp::Contains,
+                _ => {
+                    return Err(ParseError::new(
+                        "bad_condition",
+                        o + nlen,
+                        rest,
+                        format!("expected =, <, > or ~ after field {name:?}"),
+                    ))
+                }
+            };
+            Cond::Field { name: name.into(), op, value: text_value(&rest[1..], o + nlen + 1, word)? }
+        }
+        _ => return Err(ParseError::new("unknown_field", at, key, format!("unknown field {key:?}"))),
+    })
+}
+
+pub(super) fn is_field_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn int(v: &str, at: usize) -> Result<i64, ParseError> {
+    v.parse().map_err(|_| ParseError::new("bad_number", at, v, format!("bad number {v:?}")))
+}
+
+/// A bare or quoted text value.
+fn text_value(v: &str, at: usize, word: &str) -> Result<String, ParseError> {
+    if v.is_empty() {
+        return Err(ParseError::new("missing_value", at, word, format!("missing value in {word:?}")));
+    }
+    let Some(body) = v.strip_prefix('"') else {
+        if let Some(i) = v.find('"') {
+            return Err(ParseError::new("bad_value", at + i, &v[i..], "a quote may only start a value"));
+        }
+        return Ok(v.to_string());
+    };
+    let mut out = String::new();
+    let mut chars = body.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some((_, e @ ('"' | '\\'))) => out.push(e),
+                _ => return Err(ParseError::new("bad_value", at + 1 + i, &body[i..], "only \\\" and \\\\ escape")),
+            },
+            '"' if i + 1 == body.len() => return Ok(out),
+            '"' => {
+                return Err(ParseError::new("bad_value", at + 2 + i, &body[i + 1..], "unexpected text after quote"))
+            }
+            c => out.push(c),
+        }
+    }
+    Err(ParseError::new("unterminated_quote", at, v, "unterminated quote"))
+}
+
+/// A date (`2026-01-31`, brand-local midnight; `end` = the next midnight) or
+/// epoch milliseconds.
+fn instant(v: &str, at: usize, end: bool) -> Result<Millis, ParseError> {
+    let bad = || ParseError::new("bad_date", at, v, format!("bad date {v:?}"));
+    if v.char_indices().skip(1).any(|(_, c)| c == '-') {
+        let mut parts = v.splitn(3, '-');
+        let mut next = || parts.next().filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        let (Some(y), Some(m), Some(d)) = (next(), next(), next()) else { return Err(bad()) };
+        let (y, m, d) = (y.parse::<i64>().map_err(|_| bad())?, m.parse::<u32>().map_err(|_| bad())?, d.parse::<u32>().map_err(|_| bad())?);
+        if !(1000..=9999).contains(&y) || !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+            return Err(bad());
+        }
+        Ok((days_from_civil(y, m, d) + i64::from(end)) * DAY_MS - OFFSET_MS)
+    } else {
+        v.parse().map_err(|_| bad())
+    }
+}
+
+fn fmt_instant(ms: Millis, end: bool) -> String {
+    if let Some(local) = ms.checked_add(OFFSET_MS) {
+        if local.rem_euclid(DAY_MS) == 0 {
+            let (y, m, d) = civil_from_days(local.div_euclid(DAY_MS) - i64::from(end));
+            if (1000..=9999).contains(&y) {
+                return format!("{y:04}-{m:02}-{d:02}");
+            }
+        }
+    }
+    ms.to_string()
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(m) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// `199`, `199.5`, `-0.05` yuan → fen.
+fn yuan(v: &str) -> Option<i64> {
+    let (neg, body) = match v.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, v),
+    };
+    let (whole, frac) = body.split_once('.').unwrap_or((body, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(frac) || frac.len() > 2 || (body.contains('.') && frac.is_empty())
+    {
+        return None;
+    }
+    let frac: i128 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().ok()? };
+    let fen = whole.parse::<i128>().ok()?.checked_mul(100)? + frac;
+    i64::try_from(if neg { -fen } else { fen }).ok()
+}
+
+fn fmt_yuan(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    let abs = fen.unsigned_abs();
+    match abs % 100 {
+        0 => format!("{sign}{}", abs / 100),
+        r => format!("{sign}{}.{r:02}", abs / 100),
+    }
+}
+
+/// Quotes a text value unless it can stand bare in a word.
+fn fmt_text(s: &str) -> String {
+    let bare = !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control() || "()\"\\".contains(c));
+    if bare {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+impl fmt::Display for Cond {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cond::Tag(t) => write!(f, "tag:{}", fmt_text(t)),
+            Cond::Store(n) => write!(f, "store:{n}"),
+            Cond::Staff(n) => write!(f, "staff:{n}"),
+            Cond::Code(n) => write!(f, "code:{n}"),
+            Cond::Stage(s) => write!(f, "stage:{}", s.as_str()),
+            Cond::Rfm { dim, band } => write!(f, "{}:{band}", dim.as_str()),
+            Cond::AddedBetween { from_ms, to_ms } => {
+                write!(f, "added:{}..{}", fmt_instant(*from_ms, false), fmt_instant(*to_ms, true))
+            }
+            Cond::LastActiveBefore(t) => write!(f, "active<{}", fmt_instant(*t, false)),
+            Cond::LastActiveAfter(t) => write!(f, "active>={}", fmt_instant(*t, false)),
+            Cond::OrdersAtLeast(n) => write!(f, "orders>={n}"),
+            Cond::SpentAtLeast(fen) => write!(f, "spent>={}", fmt_yuan(*fen)),
+            Cond::Field { name, op, value } => write!(f, "field:{name}{}{}", op.symbol(), fmt_text(value)),
+            Cond::WithinKm { store_id, km } => write!(f, "within:{store_id}:{km}km"),
+        }
+    }
+}
+
+impl fmt::Display for Expr {
+    /// Canonical text: upper-case operators, parentheses only where needed.
+    /// Single-operand groups print as their operand.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let child = |f: &mut fmt::Formatter<'_>, e: &Expr, paren: bool| {
+            if paren {
+                write!(f, "({e})")
+            } else {
+                write!(f, "{e}")
+            }
+        };
+        match self {
+            Expr::And(v) | Expr::Or(v) => {
+                let and = matches!(self, Expr::And(_));
+                for (i, e) in v.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(if and { " AND " } else { " OR " })?;
+                    }
+                    // AND binds tighter, so only a nested group of the same
+                    // kind (or an OR inside an AND) needs parentheses — and
+                    // the same kind does, or it would flatten on re-parse.
+                    let paren = match e {
+                        Expr::Or(_) => true,
+                        Expr::And(_) => and,
+                        _ => false,
+                    };
+                    child(f, e, paren)?;
+                }
+                Ok(())
+            }
+            Expr::Not(e) => {
+                f.write_str("NOT ")?;
+                child(f, e, matches!(**e, Expr::And(_) | Expr::Or(_)))
+            }
+            Expr::Cond(c) => write!(f, "{c}"),
+        }
+    }
+}
