@@ -20,7 +20,10 @@ pub enum Value {
     Orders(u32),
     SpentFen(i64),
     /// `None` removes the field.
-    Field { name: String, value: Option<String> },
+    Field {
+        name: String,
+        value: Option<String>,
+    },
     Home(Option<(f32, f32)>),
 }
 
@@ -251,6 +254,9 @@ impl SegmentIndex {
 
     /// Estimated memory per customer: serialized bitmap sizes plus columns.
     pub fn bytes_per_customer(&self) -> f64 {
+        if self.is_empty() {
+            return 0.0;
+        }
         let maps = self.tags.values().map(RoaringBitmap::serialized_size).sum::<usize>()
             + [&self.stores, &self.staff, &self.codes]
                 .into_iter()
@@ -262,7 +268,7 @@ impl SegmentIndex {
         let columns = self.added_at.len() * (8 + 8 + 4 + 8 + 8);
         let fields =
             self.fields.iter().map(|(k, m)| k.len() + m.values().map(|v| 4 + v.len()).sum::<usize>()).sum::<usize>();
-        (maps + sets + columns + fields) as f64 / self.len().max(1) as f64
+        (maps + sets + columns + fields) as f64 / self.len() as f64
     }
 
     /// AND: the most selective operand seeds the result and the rest only
@@ -383,4 +389,302 @@ fn set_in(map: &mut HashMap<i64, RoaringBitmap>, key: i64, id: u32, on: bool) ->
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segment::{matches, FieldOp};
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    const TAGS: [&str; 5] = ["t0", "t1", "t2", "t3", "油性"];
+    const FIELD_NAMES: [&str; 2] = ["size", "skin"];
+    const FIELD_VALUES: [&str; 6] = ["38", "40", "4", "oily", "dry", "油性"];
+
+    fn stores() -> StoreLocations {
+        // Store 4 has no coordinates.
+        [(1, (31.23, 121.47)), (2, (31.30, 121.55)), (3, (39.90, 116.40))].into_iter().collect()
+    }
+
+    fn arb_customer(id: u32) -> impl Strategy<Value = CustomerFacts> {
+        let sets = (
+            prop::collection::btree_set(prop::sample::select(TAGS.to_vec()).prop_map(String::from), 0..4),
+            prop::collection::btree_set(1i64..5, 0..3),
+            prop::collection::btree_set(1i64..4, 0..2),
+            prop::collection::btree_set(1i64..4, 0..2),
+            prop::sample::select(Stage::ALL.to_vec()),
+            [prop::option::of(1u8..=5), prop::option::of(1u8..=5), prop::option::of(1u8..=5)],
+        );
+        let values = (
+            0i64..20,
+            prop::option::of(0i64..20),
+            0u32..5,
+            0i64..1000,
+            prop::collection::btree_map(
+                prop::sample::select(FIELD_NAMES.to_vec()).prop_map(String::from),
+                prop::sample::select(FIELD_VALUES.to_vec()).prop_map(String::from),
+                0..3,
+            ),
+            prop::option::of((31.0f32..31.5, 121.2f32..121.8)),
+        );
+        (sets, values).prop_map(move |((tags, stores, staff, codes, stage, rfm), v)| CustomerFacts {
+            id,
+            tags,
+            stores,
+            staff,
+            codes,
+            stage,
+            rfm,
+            added_at: v.0,
+            last_active: v.1,
+            orders: v.2,
+            spent_fen: v.3,
+            fields: v.4,
+            home: v.5,
+        })
+    }
+
+    fn arb_cond() -> impl Strategy<Value = Cond> {
+        prop_oneof![
+            prop::sample::select(TAGS.to_vec()).prop_map(|t| Cond::Tag(t.into())),
+            (1i64..6).prop_map(Cond::Store),
+            (1i64..4).prop_map(Cond::Staff),
+            (1i64..4).prop_map(Cond::Code),
+            prop::sample::select(Stage::ALL.to_vec()).prop_map(Cond::Stage),
+            (prop::sample::select(RfmDim::ALL.to_vec()), 1u8..=5).prop_map(|(dim, band)| Cond::Rfm { dim, band }),
+            (0i64..22, 0i64..10).prop_map(|(a, n)| Cond::AddedBetween { from_ms: a, to_ms: a + n }),
+            (0i64..22).prop_map(Cond::LastActiveBefore),
+            (0i64..22).prop_map(Cond::LastActiveAfter),
+            (0u32..6).prop_map(Cond::OrdersAtLeast),
+            (0i64..1000).prop_map(Cond::SpentAtLeast),
+            (
+                prop::sample::select(FIELD_NAMES.to_vec()),
+                prop::sample::select(vec![FieldOp::Eq, FieldOp::Lt, FieldOp::Gt, FieldOp::Contains]),
+                prop::sample::select(FIELD_VALUES.to_vec())
+            )
+                .prop_map(|(n, op, v)| Cond::Field { name: n.into(), op, value: v.into() }),
+            (1i64..5, 0u32..60).prop_map(|(store_id, k)| Cond::WithinKm { store_id, km: k as f64 / 2.0 }),
+        ]
+    }
+
+    /// Depth ≤ 4.
+    fn arb_expr() -> impl Strategy<Value = Expr> {
+        arb_cond().prop_map(Expr::Cond).prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 1..4).prop_map(Expr::And),
+                prop::collection::vec(inner.clone(), 1..4).prop_map(Expr::Or),
+                inner.prop_map(|e| Expr::Not(Box::new(e))),
+            ]
+        })
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Tag(u32, String, bool),
+        Store(u32, i64, bool),
+        Stage(u32, Stage),
+        Rfm(u32, RfmDim, Option<u8>),
+        Orders(u32, u32),
+        Active(u32, Option<i64>),
+        Field(u32, String, Option<String>),
+        Remove(u32),
+        Readd(CustomerFacts),
+    }
+
+    fn arb_op(n: u32) -> impl Strategy<Value = Op> {
+        let id = 0..n + 5;
+        prop_oneof![
+            (id.clone(), prop::sample::select(TAGS.to_vec()), any::<bool>()).prop_map(|(i, t, on)| Op::Tag(
+                i,
+                t.into(),
+                on
+            )),
+            (id.clone(), 1i64..6, any::<bool>()).prop_map(|(i, s, on)| Op::Store(i, s, on)),
+            (id.clone(), prop::sample::select(Stage::ALL.to_vec())).prop_map(|(i, s)| Op::Stage(i, s)),
+            (id.clone(), prop::sample::select(RfmDim::ALL.to_vec()), prop::option::of(1u8..=5))
+                .prop_map(|(i, d, b)| Op::Rfm(i, d, b)),
+            (id.clone(), 0u32..6).prop_map(|(i, o)| Op::Orders(i, o)),
+            (id.clone(), prop::option::of(0i64..22)).prop_map(|(i, a)| Op::Active(i, a)),
+            (
+                id.clone(),
+                prop::sample::select(FIELD_NAMES.to_vec()),
+                prop::option::of(prop::sample::select(FIELD_VALUES.to_vec()))
+            )
+                .prop_map(|(i, n, v)| Op::Field(i, n.into(), v.map(String::from))),
+            id.clone().prop_map(Op::Remove),
+            id.prop_flat_map(arb_customer).prop_map(Op::Readd),
+        ]
+    }
+
+    /// Applies `op` to both the plain customers and the index.
+    fn apply(people: &mut Vec<CustomerFacts>, index: &mut SegmentIndex, op: Op) {
+        let find = |people: &mut Vec<CustomerFacts>, id: u32| people.iter_mut().position(|c| c.id == id);
+        let pos = match &op {
+            Op::Readd(c) => find(people, c.id),
+            Op::Tag(i, ..)
+            | Op::Store(i, ..)
+            | Op::Stage(i, _)
+            | Op::Rfm(i, ..)
+            | Op::Orders(i, _)
+            | Op::Active(i, _)
+            | Op::Field(i, ..)
+            | Op::Remove(i) => find(people, *i),
+        };
+        let applied = match op {
+            Op::Readd(c) => {
+                index.insert(&c);
+                match pos {
+                    Some(p) => people[p] = c,
+                    None => people.push(c),
+                }
+                return;
+            }
+            Op::Remove(i) => {
+                if let Some(p) = pos {
+                    people.remove(p);
+                }
+                index.remove_customer(i)
+            }
+            Op::Tag(i, t, on) => {
+                if let Some(p) = pos {
+                    if on {
+                        people[p].tags.insert(t.clone());
+                    } else {
+                        people[p].tags.remove(&t);
+                    }
+                }
+                index.set_tag(i, &t, on)
+            }
+            Op::Store(i, s, on) => {
+                if let Some(p) = pos {
+                    if on {
+                        people[p].stores.insert(s);
+                    } else {
+                        people[p].stores.remove(&s);
+                    }
+                }
+                index.set_store(i, s, on)
+            }
+            Op::Stage(i, s) => {
+                if let Some(p) = pos {
+                    people[p].stage = s;
+                }
+                index.set_stage(i, s)
+            }
+            Op::Rfm(i, d, b) => {
+                if let Some(p) = pos {
+                    people[p].rfm[d.index()] = b;
+                }
+                index.set_rfm(i, d, b)
+            }
+            Op::Orders(i, o) => {
+                if let Some(p) = pos {
+                    people[p].orders = o;
+                }
+                index.set_value(i, Value::Orders(o))
+            }
+            Op::Active(i, a) => {
+                if let Some(p) = pos {
+                    people[p].last_active = a;
+                }
+                index.set_value(i, Value::LastActive(a))
+            }
+            Op::Field(i, n, v) => {
+                if let Some(p) = pos {
+                    match &v {
+                        Some(v) => _ = people[p].fields.insert(n.clone(), v.clone()),
+                        None => _ = people[p].fields.remove(&n),
+                    }
+                }
+                index.set_value(i, Value::Field { name: n, value: v })
+            }
+        };
+        assert_eq!(applied, pos.is_some(), "mutations apply to present customers only");
+    }
+
+    fn build(people: &[CustomerFacts]) -> SegmentIndex {
+        let mut index = SegmentIndex::new();
+        for (id, at) in stores() {
+            index.set_store_location(id, Some(at));
+        }
+        people.iter().for_each(|c| index.insert(c));
+        index
+    }
+
+    fn naive(people: &[CustomerFacts], e: &Expr) -> BTreeSet<u32> {
+        let s = stores();
+        people.iter().filter(|c| matches(c, e, &s)).map(|c| c.id).collect()
+    }
+
+    fn arb_people() -> impl Strategy<Value = Vec<CustomerFacts>> {
+        (1u32..300).prop_flat_map(|n| (0..n).map(arb_customer).collect::<Vec<_>>())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn index_agrees_with_the_naive_evaluator(
+            people in arb_people(),
+            exprs in prop::collection::vec(arb_expr(), 8),
+            ops in prop::collection::vec(arb_op(300), 0..60),
+        ) {
+            let mut people = people;
+            let mut index = build(&people);
+            for e in &exprs {
+                let got: BTreeSet<u32> = index.evaluate(e).iter().collect();
+                prop_assert_eq!(&got, &naive(&people, e), "{}", e);
+                prop_assert_eq!(index.count(e), got.len() as u64);
+            }
+            for op in ops {
+                apply(&mut people, &mut index, op);
+            }
+            prop_assert_eq!(index.len(), people.len() as u64);
+            for e in &exprs {
+                let got: BTreeSet<u32> = index.evaluate(e).iter().collect();
+                prop_assert_eq!(&got, &naive(&people, e), "after mutations: {}", e);
+            }
+        }
+    }
+
+    fn tagged(n: u32) -> SegmentIndex {
+        let mut index = SegmentIndex::new();
+        for id in 0..n {
+            index.add_customer(id);
+            index.set_tag(id, if id % 2 == 0 { "even" } else { "odd" }, true);
+        }
+        index
+    }
+
+    #[test]
+    fn sample_spreads_and_is_bounded() {
+        let index = tagged(1000);
+        let e = Expr::parse("tag:even").unwrap();
+        let s = index.sample(&e, 5);
+        assert_eq!(s, [0, 200, 400, 600, 800]);
+        assert_eq!(index.sample(&e, 10_000).len(), 500);
+        assert!(index.sample(&Expr::parse("tag:none").unwrap(), 3).is_empty());
+    }
+
+    #[test]
+    fn not_is_the_complement_within_the_universe() {
+        let mut index = tagged(10);
+        assert_eq!(index.count(&Expr::parse("NOT tag:even").unwrap()), 5);
+        index.remove_customer(1);
+        assert_eq!(index.count(&Expr::parse("NOT tag:even").unwrap()), 4);
+        assert_eq!(index.count(&Expr::parse("stage:new").unwrap()), 9);
+        index.set_stage(0, Stage::Super);
+        assert_eq!(index.count(&Expr::parse("stage:new").unwrap()), 8);
+        assert_eq!(index.count(&Expr::parse("stage:super").unwrap()), 1);
+        assert!(!index.set_tag(1, "even", true), "removed customers stay removed");
+    }
+
+    #[test]
+    fn bytes_per_customer_is_a_small_positive_number() {
+        let index = tagged(100_000);
+        let b = index.bytes_per_customer();
+        assert!(b > 36.0 && b < 40.0, "{b}");
+        assert_eq!(SegmentIndex::new().bytes_per_customer(), 0.0);
+    }
 }

@@ -169,9 +169,15 @@ pub enum Cond {
     /// Added through this channel code.
     Code(i64),
     Stage(Stage),
-    Rfm { dim: RfmDim, band: u8 },
+    Rfm {
+        dim: RfmDim,
+        band: u8,
+    },
     /// Added in `[from_ms, to_ms)`.
-    AddedBetween { from_ms: Millis, to_ms: Millis },
+    AddedBetween {
+        from_ms: Millis,
+        to_ms: Millis,
+    },
     /// Last active strictly before the instant, or never active: "has not
     /// been seen since" must include the ones never seen at all.
     LastActiveBefore(Millis),
@@ -181,10 +187,17 @@ pub enum Cond {
     /// Total spent, in fen, at least this much.
     SpentAtLeast(i64),
     /// A custom field the operator defined; customers without it never match.
-    Field { name: String, op: FieldOp, value: String },
+    Field {
+        name: String,
+        op: FieldOp,
+        value: String,
+    },
     /// Home within `km` of the store. Customers without a known home, and
     /// stores without coordinates, never match.
-    WithinKm { store_id: i64, km: f64 },
+    WithinKm {
+        store_id: i64,
+        km: f64,
+    },
 }
 
 /// A segment's expression. `And([])` is everyone and `Or([])` no one, but

@@ -67,7 +67,12 @@ impl Expr {
         if let Some(t) = p.toks.get(p.pos) {
             return Err(match t.kind {
                 Kind::RParen => ParseError::new("unbalanced", t.start, t.text, "unexpected \")\""),
-                _ => ParseError::new("missing_operator", t.start, t.text, format!("expected AND or OR before {:?}", t.text)),
+                _ => ParseError::new(
+                    "missing_operator",
+                    t.start,
+                    t.text,
+                    format!("expected AND or OR before {:?}", t.text),
+                ),
             });
         }
         if e.depth() > MAX_DEPTH {
@@ -258,12 +263,7 @@ fn condition(word: &str, at: usize) -> Result<Cond, ParseError> {
     let expect = |sep: &str| -> Result<(&str, usize), ParseError> {
         match rest.strip_prefix(sep) {
             Some(v) => Ok((v, at + klen + sep.len())),
-            None => Err(ParseError::new(
-                "bad_condition",
-                at + klen,
-                rest,
-                format!("expected {sep:?} after {key:?}"),
-            )),
+            None => Err(ParseError::new("bad_condition", at + klen, rest, format!("expected {sep:?} after {key:?}"))),
         }
     };
     Ok(match lkey.as_str() {
@@ -294,9 +294,11 @@ fn condition(word: &str, at: usize) -> Result<Cond, ParseError> {
                 "f" => RfmDim::F,
                 _ => RfmDim::M,
             };
-            let band = v.parse::<u8>().ok().filter(|b| RFM_BANDS.contains(b)).ok_or_else(|| {
-                ParseError::new("bad_value", o, v, format!("RFM band {v:?} is not 1 to 5"))
-            })?;
+            let band = v
+                .parse::<u8>()
+                .ok()
+                .filter(|b| RFM_BANDS.contains(b))
+                .ok_or_else(|| ParseError::new("bad_value", o, v, format!("RFM band {v:?} is not 1 to 5")))?;
             Cond::Rfm { dim, band }
         }
         "added" => {
@@ -396,9 +398,7 @@ fn text_value(v: &str, at: usize, word: &str) -> Result<String, ParseError> {
                 _ => return Err(ParseError::new("bad_value", at + 1 + i, &body[i..], "only \\\" and \\\\ escape")),
             },
             '"' if i + 1 == body.len() => return Ok(out),
-            '"' => {
-                return Err(ParseError::new("bad_value", at + 2 + i, &body[i + 1..], "unexpected text after quote"))
-            }
+            '"' => return Err(ParseError::new("bad_value", at + 2 + i, &body[i + 1..], "unexpected text after quote")),
             c => out.push(c),
         }
     }
@@ -413,7 +413,11 @@ fn instant(v: &str, at: usize, end: bool) -> Result<Millis, ParseError> {
         let mut parts = v.splitn(3, '-');
         let mut next = || parts.next().filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
         let (Some(y), Some(m), Some(d)) = (next(), next(), next()) else { return Err(bad()) };
-        let (y, m, d) = (y.parse::<i64>().map_err(|_| bad())?, m.parse::<u32>().map_err(|_| bad())?, d.parse::<u32>().map_err(|_| bad())?);
+        let (y, m, d) = (
+            y.parse::<i64>().map_err(|_| bad())?,
+            m.parse::<u32>().map_err(|_| bad())?,
+            d.parse::<u32>().map_err(|_| bad())?,
+        );
         if !(1000..=9999).contains(&y) || !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
             return Err(bad());
         }
@@ -568,6 +572,207 @@ impl fmt::Display for Expr {
                 child(f, e, matches!(**e, Expr::And(_) | Expr::Or(_)))
             }
             Expr::Cond(c) => write!(f, "{c}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn p(s: &str) -> Expr {
+        Expr::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn err(s: &str) -> ParseError {
+        Expr::parse(s).unwrap_err()
+    }
+
+    fn c(c: Cond) -> Expr {
+        Expr::Cond(c)
+    }
+
+    fn day(y: i64, m: u32, d: u32) -> Millis {
+        days_from_civil(y, m, d) * DAY_MS - OFFSET_MS
+    }
+
+    #[test]
+    fn parses_the_builder_example_with_precedence() {
+        let e = p("tag:etVIP AND (store:3 OR store:4) AND NOT stage:super AND orders>=2 AND added:2026-01-01..2026-02-01 AND within:3:5km");
+        let want = Expr::And(vec![
+            c(Cond::Tag("etVIP".into())),
+            Expr::Or(vec![c(Cond::Store(3)), c(Cond::Store(4))]),
+            Expr::Not(Box::new(c(Cond::Stage(Stage::Super)))),
+            c(Cond::OrdersAtLeast(2)),
+            c(Cond::AddedBetween { from_ms: day(2026, 1, 1), to_ms: day(2026, 2, 2) }),
+            c(Cond::WithinKm { store_id: 3, km: 5.0 }),
+        ]);
+        assert_eq!(e, want);
+        assert_eq!(
+            p("tag:a or tag:b and not tag:c"),
+            Expr::Or(vec![
+                c(Cond::Tag("a".into())),
+                Expr::And(vec![c(Cond::Tag("b".into())), Expr::Not(Box::new(c(Cond::Tag("c".into()))))]),
+            ])
+        );
+    }
+
+    #[test]
+    fn chinese_aliases() {
+        assert_eq!(
+            p("tag:a 且 (store:1 或 store:2) 且 非 stage:养大鱼"),
+            p("tag:a AND (store:1 OR store:2) AND NOT stage:super")
+        );
+        assert_eq!(p("stage:引流"), c(Cond::Stage(Stage::New)));
+        assert_eq!(p("field:skin=油性"), c(Cond::Field { name: "skin".into(), op: FieldOp::Eq, value: "油性".into() }));
+    }
+
+    #[test]
+    fn canonical_printing() {
+        let e =
+            p("TAG:etVIP and (store:3 or store:4) and not (stage:super or r:5) and spent>=199.5 and active<2026-03-01");
+        assert_eq!(
+            e.to_string(),
+            "tag:etVIP AND (store:3 OR store:4) AND NOT (stage:super OR r:5) AND spent>=199.50 AND active<2026-03-01"
+        );
+        assert_eq!(p(&e.to_string()), e);
+        let nested = Expr::And(vec![c(Cond::Store(1)), Expr::And(vec![c(Cond::Store(2)), c(Cond::Store(3))])]);
+        assert_eq!(nested.to_string(), "store:1 AND (store:2 AND store:3)");
+        assert_eq!(p(&nested.to_string()), nested);
+        let quoted = c(Cond::Tag("spring sale \"VIP\"".into()));
+        assert_eq!(quoted.to_string(), r#"tag:"spring sale \"VIP\"""#);
+        assert_eq!(p(&quoted.to_string()), quoted);
+        assert_eq!(c(Cond::AddedBetween { from_ms: 5, to_ms: day(2026, 1, 1) }).to_string(), "added:5..2025-12-31");
+        assert_eq!(c(Cond::WithinKm { store_id: 2, km: 2.5 }).to_string(), "within:2:2.5km");
+        assert_eq!(
+            c(Cond::Field { name: "size".into(), op: FieldOp::Contains, value: "".into() }).to_string(),
+            "field:size~\"\""
+        );
+    }
+
+    #[test]
+    fn unknown_field_points_at_it() {
+        let e = err("tag:etVIP AND (store:3 OR sotre:4)");
+        assert_eq!((e.code, e.offset, e.token.as_str()), ("unknown_field", 26, "sotre"));
+        assert_eq!(e.to_string(), "unknown field \"sotre\" at 26");
+    }
+
+    #[test]
+    fn unbalanced_parentheses() {
+        let e = err("tag:a AND (store:1 OR store:2");
+        assert_eq!((e.code, e.offset, e.token.as_str()), ("unbalanced", 10, "("));
+        let e = err("tag:a) OR tag:b");
+        assert_eq!((e.code, e.offset, e.token.as_str()), ("unbalanced", 5, ")"));
+        assert_eq!(err("()").code, "missing_operand");
+    }
+
+    #[test]
+    fn missing_operands_and_operators() {
+        let e = err("tag:a AND");
+        assert_eq!((e.code, e.offset, e.token.as_str()), ("missing_operand", 6, "AND"));
+        assert_eq!(e.to_string(), "missing operand after \"AND\" at 6");
+        let e = err("or tag:a");
+        assert_eq!((e.code, e.offset), ("missing_operand", 0));
+        let e = err("tag:a AND NOT");
+        assert_eq!((e.code, e.offset, e.token.as_str()), ("missing_operand", 10, "NOT"));
+        let e = err("tag:a tag:b");
+        assert_eq!((e.code, e.offset, e.token.as_str()), ("missing_operator", 6, "tag:b"));
+        assert_eq!(err("   ").code, "empty");
+        let e = err("tag: AND store:1");
+        assert_eq!((e.code, e.offset), ("missing_value", 4));
+    }
+
+    #[test]
+    fn bad_values_point_inside_the_word() {
+        let e = err("store:1 AND added:2026-01-01..2026-13-01");
+        assert_eq!((e.code, e.offset, e.token.as_str()), ("bad_date", 30, "2026-13-01"));
+        assert_eq!(e.to_string(), "bad date \"2026-13-01\" at 30");
+        assert_eq!(err("active<2026-02-30").code, "bad_date");
+        assert_eq!(err("added:2026-02-01..2026-01-01").code, "bad_value");
+        let e = err("r:6");
+        assert_eq!((e.code, e.offset, e.token.as_str()), ("bad_value", 2, "6"));
+        assert_eq!(err("stage:whale").message, "unknown stage \"whale\"");
+        assert_eq!(err("within:3:-1km").code, "bad_number");
+        assert_eq!(err("within:3:infkm").code, "bad_number");
+        assert_eq!(err("spent>=1.234").code, "bad_number");
+        assert_eq!(err("orders>2").code, "bad_condition");
+        assert_eq!(err("tag:\"open").code, "unterminated_quote");
+        assert_eq!(err("field:=x").code, "bad_condition");
+        assert_eq!(p("spent>=-0.05"), c(Cond::SpentAtLeast(-5)));
+        assert_eq!(p("active>=1700000000000"), c(Cond::LastActiveAfter(1_700_000_000_000)));
+    }
+
+    #[test]
+    fn refuses_too_deep_and_too_many() {
+        let deep = format!("{}tag:a{}", "(".repeat(MAX_DEPTH + 1), ")".repeat(MAX_DEPTH + 1));
+        let e = err(&deep);
+        assert_eq!((e.code, e.offset), ("too_deep", MAX_DEPTH));
+        assert_eq!(err(&format!("{}tag:a", "NOT ".repeat(40))).code, "too_deep");
+        let ok = format!("{}tag:a", "NOT ".repeat(MAX_DEPTH - 1));
+        assert_eq!(p(&ok).depth(), MAX_DEPTH);
+        let many = (0..=MAX_CONDITIONS).map(|i| format!("store:{i}")).collect::<Vec<_>>().join(" OR ");
+        assert_eq!(err(&many).code, "too_many_conditions");
+        // A paren bomb does not blow the stack either.
+        assert_eq!(err(&"(".repeat(100_000)).code, "too_deep");
+    }
+
+    #[test]
+    fn parse_errors_become_field_errors() {
+        let v: ValidationError = err("sotre:1").into();
+        assert_eq!(v.0[0].field, "expr");
+        assert_eq!(v.0[0].code, "unknown_field");
+    }
+
+    fn arb_instant() -> impl Strategy<Value = Millis> {
+        prop_oneof![any::<i64>(), (-400_000i64..3_000_000).prop_map(|d| d * DAY_MS - OFFSET_MS)]
+    }
+
+    fn arb_cond() -> impl Strategy<Value = Cond> {
+        let text = prop_oneof!["[a-zA-Z0-9_]{1,8}", ".{0,6}"];
+        prop_oneof![
+            text.clone().prop_map(Cond::Tag),
+            any::<i64>().prop_map(Cond::Store),
+            any::<i64>().prop_map(Cond::Staff),
+            any::<i64>().prop_map(Cond::Code),
+            prop::sample::select(Stage::ALL.to_vec()).prop_map(Cond::Stage),
+            (prop::sample::select(RfmDim::ALL.to_vec()), 1u8..=5).prop_map(|(dim, band)| Cond::Rfm { dim, band }),
+            (arb_instant(), arb_instant()).prop_map(|(a, b)| Cond::AddedBetween { from_ms: a.min(b), to_ms: a.max(b) }),
+            arb_instant().prop_map(Cond::LastActiveBefore),
+            arb_instant().prop_map(Cond::LastActiveAfter),
+            any::<u32>().prop_map(Cond::OrdersAtLeast),
+            any::<i64>().prop_map(Cond::SpentAtLeast),
+            (
+                "[a-z_][a-z0-9_]{0,6}",
+                prop::sample::select(vec![FieldOp::Eq, FieldOp::Lt, FieldOp::Gt, FieldOp::Contains]),
+                text
+            )
+                .prop_map(|(name, op, value)| Cond::Field { name, op, value }),
+            (any::<i64>(), 0u32..1_000_000).prop_map(|(store_id, k)| Cond::WithinKm { store_id, km: k as f64 / 100.0 }),
+        ]
+    }
+
+    pub(crate) fn arb_expr() -> impl Strategy<Value = Expr> {
+        arb_cond().prop_map(Expr::Cond).prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 2..4).prop_map(Expr::And),
+                prop::collection::vec(inner.clone(), 2..4).prop_map(Expr::Or),
+                inner.prop_map(|e| Expr::Not(Box::new(e))),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn printing_round_trips(e in arb_expr()) {
+            let text = e.to_string();
+            prop_assert_eq!(Expr::parse(&text).map_err(|err| format!("{text}: {err}")), Ok(e));
+        }
+
+        #[test]
+        fn dates_round_trip(d in -400_000i64..3_000_000) {
+            let (y, m, dd) = civil_from_days(d);
+            prop_assert_eq!(days_from_civil(y, m, dd), d);
         }
     }
 }
