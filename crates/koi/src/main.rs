@@ -1,6 +1,8 @@
 //! The `koi` command: serve, demo, migrate and admin tasks.
 
 mod bench;
+mod demo;
+mod sim;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -59,7 +61,7 @@ enum Command {
 }
 
 #[derive(Args)]
-struct SimArgs {
+pub(crate) struct SimArgs {
     #[arg(long, default_value = "127.0.0.1:9090")]
     listen: SocketAddr,
     /// A TOML simulator config (corps, staff, limits, faults); see examples/sim.toml.
@@ -179,7 +181,7 @@ struct ServeArgs {
 }
 
 #[derive(Args)]
-struct DemoArgs {
+pub(crate) struct DemoArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Folder for the demo database (recreated on every run).
@@ -348,7 +350,7 @@ async fn run(command: Command) -> Result<()> {
             )
             .await
         }
-        Command::Demo(a) => demo(a).await,
+        Command::Demo(a) => demo::run(a).await,
         Command::Migrate(db) => {
             let url = db.url();
             let handle = Db::open(&url).await.with_context(|| format!("cannot open {}", redact(&url)))?;
@@ -406,7 +408,7 @@ async fn run(command: Command) -> Result<()> {
             println!("{} self-test job(s) queued", ids.len());
             Ok(())
         }
-        Command::Sim(a) => sim(a).await,
+        Command::Sim(a) => sim::run(a).await,
         Command::Bench(BenchCommand::Crypto { callbacks, json }) => bench::crypto(callbacks.max(1), json),
         Command::Bench(BenchCommand::Callbacks { callbacks, rate, seconds, targets, json }) => {
             bench::callbacks(callbacks.max(1), rate.max(1), seconds.max(1), &targets, json).await
@@ -436,7 +438,7 @@ async fn run(command: Command) -> Result<()> {
     }
 }
 
-async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+pub(crate) async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!("cannot listen on {addr}; is another koi running? choose another address with --listen")
     })
@@ -445,7 +447,7 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
 /// Runs the web server and, unless told not to, a job worker, until Ctrl+C
 /// or SIGTERM; then stops taking requests and lets the worker finish its batch.
 /// `worker` is the job lease in milliseconds, or `None` for no worker.
-async fn serve(
+pub(crate) async fn serve(
     engine: Engine,
     listener: tokio::net::TcpListener,
     config: WebConfig,
@@ -492,7 +494,7 @@ fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "koi".into())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -507,146 +509,4 @@ async fn shutdown_signal() {
     {
         let _ = ctrl_c.await;
     }
-}
-
-async fn demo(a: DemoArgs) -> Result<()> {
-    let path = a.data_dir.join("demo.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let f = PathBuf::from(format!("{}{suffix}", path.display()));
-        if f.exists() {
-            std::fs::remove_file(&f).with_context(|| format!("cannot remove the old demo database {}", f.display()))?;
-        }
-    }
-    let db = Db::open(&format!("sqlite://{}", path.display())).await?;
-    db.migrate().await?;
-    let engine = Engine::new(db.clone(), Settings::default());
-    let brand = engine.seed_demo(a.password).await?;
-    let listener = bind(a.listen).await?;
-    let addr = listener.local_addr()?;
-    let url = format!("http://{addr}");
-    let sim = demo_wecom(&engine, brand.corp_id, &url).await?;
-    // From here on koi talks to the simulator as it would to WeCom.
-    let engine = Engine::new(db.clone(), Settings { wecom_base_url: sim.base_url(), ..Settings::default() });
-    let codes = engine.seed_demo_codes(brand.corp_id).await.context("creating the demo channel codes")?;
-    start_demo_traffic(&engine, brand.corp_id, &sim, &codes).await?;
-    println!("koi demo is running: 悦步女鞋 Yuebu Shoes, 2 stores in Shanghai, 10 shopping guides");
-    println!("  console:  {url}/console");
-    println!("  login:    {} / {}", brand.users[0].0, brand.password);
-    for (user, role) in &brand.users[1..] {
-        println!("  also:     {user} ({role}), same password");
-    }
-    println!("  WeCom:    {} (the simulator, delivering callbacks to koi; control API under /sim/)", sim.base_url());
-    println!("  traffic:  virtual customers scan the two stores' poster codes, about 2 a minute; watch them arrive");
-    println!("  data:     {} (recreated on every `koi demo`)", path.display());
-    println!("Press Ctrl+C to stop.");
-    let served = serve(engine, listener, WebConfig { secure_cookies: false, public_url: url }, Some(300_000)).await;
-    sim.shutdown().await;
-    served
-}
-
-/// Virtual customers living around the demo stores scan their poster
-/// codes on WeCom's real-time clock, so a new user sees customers arrive,
-/// get tagged and greeted.
-async fn start_demo_traffic(
-    engine: &Engine,
-    corp_id: i64,
-    sim: &koi_sim::SimHandle,
-    codes: &[koi_engine::acquisition::ChannelCode],
-) -> Result<()> {
-    let mut scenario = koi_sim::Scenario {
-        seed: Some(2026),
-        duration_hours: 24.0,
-        tick_minutes: 1.0,
-        realtime: true,
-        ..koi_sim::Scenario::default()
-    };
-    scenario.population.size = 3000;
-    scenario.rates.scan = 1.0;
-    scenario.rates.join_group = 0.0;
-    scenario.rates.order = 0.0;
-    for code in codes {
-        let Some(store) = code.store_id else { continue };
-        let Some(store) = engine.db.store(corp_id, store).await? else { continue };
-        let (Some(lat), Some(lng)) = (store.lat, store.lng) else { continue };
-        scenario.stores.push(koi_sim::population::Store {
-            name: store.name,
-            lat,
-            lng,
-            contact_way: code.config_id.clone(),
-            ..Default::default()
-        });
-    }
-    let toml = toml::to_string(&scenario).context("the demo scenario")?;
-    let r = reqwest::Client::new().post(format!("{}/sim/scenario", sim.base_url())).body(toml).send().await?;
-    if !r.status().is_success() {
-        bail!("the simulator refused the demo scenario: {}", r.text().await.unwrap_or_default());
-    }
-    Ok(())
-}
-
-/// The demo brand's WeCom: the simulator, in this process, hosting the demo
-/// corp with its guides and delivering callbacks to koi.
-async fn demo_wecom(engine: &Engine, corp_id: i64, koi_url: &str) -> Result<koi_sim::SimHandle> {
-    let corp = engine.db.corp(corp_id).await?.context("the demo corp was just created")?;
-    let staff = engine.db.staff_list(corp_id).await?;
-    let config = koi_sim::SimConfig {
-        seed: 2026,
-        corps: vec![koi_sim::SimCorp {
-            callback_url: Some(format!("{koi_url}/wecom/callback/{}", corp.wecom_corp_id)),
-            staff: staff
-                .iter()
-                .map(|m| koi_sim::SimStaff::new(&m.userid, &m.name, m.store_ids.first().copied().unwrap_or(1) as u64))
-                .collect(),
-            corp_id: corp.wecom_corp_id,
-            secret: corp.app_secret,
-            token: corp.callback_token,
-            encoding_aes_key: corp.encoding_aes_key,
-            faults: koi_sim::Faults::default(),
-        }],
-        ..koi_sim::SimConfig::default()
-    };
-    let listener = bind("127.0.0.1:0".parse().expect("a literal address")).await?;
-    koi_sim::Simulator::start(config, listener).await.context("starting the WeCom simulator")
-}
-
-async fn sim(a: SimArgs) -> Result<()> {
-    let mut config = match &a.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            toml::from_str::<koi_sim::SimConfig>(&text)
-                .with_context(|| format!("{} is not a simulator config", path.display()))?
-        }
-        None => koi_sim::SimConfig::default(),
-    };
-    if let Some(seed) = a.seed {
-        config.seed = seed;
-    }
-    if let Some(speed) = a.clock_speed {
-        if speed.is_nan() || speed < 0.0 {
-            bail!("--clock-speed must be 0 (frozen) or more");
-        }
-        config.clock_speed = speed;
-    }
-    let scenario = match &a.scenario {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            Some(koi_sim::scenario_from_toml(&text).with_context(|| format!("{}", path.display()))?)
-        }
-        None => None,
-    };
-    let corps: Vec<_> =
-        config.corps.iter().map(|c| (c.corp_id.clone(), c.secret.clone(), c.callback_url.clone())).collect();
-    let sim = koi_sim::Simulator::start(config, bind(a.listen).await?).await.context("starting the simulator")?;
-    println!("WeCom simulator at {} (control API under /sim/)", sim.base_url());
-    for (corp_id, secret, callback) in corps {
-        println!("  corp {corp_id}  secret {secret}  callbacks to {}", callback.as_deref().unwrap_or("(none)"));
-    }
-    if let Some(s) = scenario {
-        let report = sim.run_scenario(&s).await.context("running the scenario")?;
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    }
-    println!("Press Ctrl+C to stop.");
-    shutdown_signal().await;
-    sim.shutdown().await;
-    Ok(())
 }

@@ -1,0 +1,109 @@
+//! `koi demo`: a fresh demo brand on SQLite, with the WeCom simulator in this
+//! process and virtual customers scanning the stores' codes.
+
+use crate::{bind, serve, DemoArgs};
+use anyhow::{bail, Context, Result};
+use koi_engine::{Engine, Settings};
+use koi_store::Db;
+use koi_web::WebConfig;
+use std::path::PathBuf;
+
+pub(crate) async fn run(a: DemoArgs) -> Result<()> {
+    let path = a.data_dir.join("demo.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let f = PathBuf::from(format!("{}{suffix}", path.display()));
+        if f.exists() {
+            std::fs::remove_file(&f).with_context(|| format!("cannot remove the old demo database {}", f.display()))?;
+        }
+    }
+    let db = Db::open(&format!("sqlite://{}", path.display())).await?;
+    db.migrate().await?;
+    let engine = Engine::new(db.clone(), Settings::default());
+    let brand = engine.seed_demo(a.password).await?;
+    let listener = bind(a.listen).await?;
+    let addr = listener.local_addr()?;
+    let url = format!("http://{addr}");
+    let sim = demo_wecom(&engine, brand.corp_id, &url).await?;
+    // From here on koi talks to the simulator as it would to WeCom.
+    let engine = Engine::new(db.clone(), Settings { wecom_base_url: sim.base_url(), ..Settings::default() });
+    let codes = engine.seed_demo_codes(brand.corp_id).await.context("creating the demo channel codes")?;
+    start_demo_traffic(&engine, brand.corp_id, &sim, &codes).await?;
+    println!("koi demo is running: 悦步女鞋 Yuebu Shoes, 2 stores in Shanghai, 10 shopping guides");
+    println!("  console:  {url}/console");
+    println!("  login:    {} / {}", brand.users[0].0, brand.password);
+    for (user, role) in &brand.users[1..] {
+        println!("  also:     {user} ({role}), same password");
+    }
+    println!("  WeCom:    {} (the simulator, delivering callbacks to koi; control API under /sim/)", sim.base_url());
+    println!("  traffic:  virtual customers scan the two stores' poster codes, about 2 a minute; watch them arrive");
+    println!("  data:     {} (recreated on every `koi demo`)", path.display());
+    println!("Press Ctrl+C to stop.");
+    let served = serve(engine, listener, WebConfig { secure_cookies: false, public_url: url }, Some(300_000)).await;
+    sim.shutdown().await;
+    served
+}
+
+/// Virtual customers living around the demo stores scan their poster
+/// codes on WeCom's real-time clock, so a new user sees customers arrive,
+/// get tagged and greeted.
+async fn start_demo_traffic(
+    engine: &Engine,
+    corp_id: i64,
+    sim: &koi_sim::SimHandle,
+    codes: &[koi_engine::acquisition::ChannelCode],
+) -> Result<()> {
+    let mut scenario = koi_sim::Scenario {
+        seed: Some(2026),
+        duration_hours: 24.0,
+        tick_minutes: 1.0,
+        realtime: true,
+        ..koi_sim::Scenario::default()
+    };
+    scenario.population.size = 3000;
+    scenario.rates.scan = 1.0;
+    scenario.rates.join_group = 0.0;
+    scenario.rates.order = 0.0;
+    for code in codes {
+        let Some(store) = code.store_id else { continue };
+        let Some(store) = engine.db.store(corp_id, store).await? else { continue };
+        let (Some(lat), Some(lng)) = (store.lat, store.lng) else { continue };
+        scenario.stores.push(koi_sim::population::Store {
+            name: store.name,
+            lat,
+            lng,
+            contact_way: code.config_id.clone(),
+            ..Default::default()
+        });
+    }
+    let toml = toml::to_string(&scenario).context("the demo scenario")?;
+    let r = reqwest::Client::new().post(format!("{}/sim/scenario", sim.base_url())).body(toml).send().await?;
+    if !r.status().is_success() {
+        bail!("the simulator refused the demo scenario: {}", r.text().await.unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// The demo brand's WeCom: the simulator, in this process, hosting the demo
+/// corp with its guides and delivering callbacks to koi.
+async fn demo_wecom(engine: &Engine, corp_id: i64, koi_url: &str) -> Result<koi_sim::SimHandle> {
+    let corp = engine.db.corp(corp_id).await?.context("the demo corp was just created")?;
+    let staff = engine.db.staff_list(corp_id).await?;
+    let config = koi_sim::SimConfig {
+        seed: 2026,
+        corps: vec![koi_sim::SimCorp {
+            callback_url: Some(format!("{koi_url}/wecom/callback/{}", corp.wecom_corp_id)),
+            staff: staff
+                .iter()
+                .map(|m| koi_sim::SimStaff::new(&m.userid, &m.name, m.store_ids.first().copied().unwrap_or(1) as u64))
+                .collect(),
+            corp_id: corp.wecom_corp_id,
+            secret: corp.app_secret,
+            token: corp.callback_token,
+            encoding_aes_key: corp.encoding_aes_key,
+            faults: koi_sim::Faults::default(),
+        }],
+        ..koi_sim::SimConfig::default()
+    };
+    let listener = bind("127.0.0.1:0".parse().expect("a literal address")).await?;
+    koi_sim::Simulator::start(config, listener).await.context("starting the WeCom simulator")
+}
