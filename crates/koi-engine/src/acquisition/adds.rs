@@ -1,0 +1,220 @@
+//! Adds and deletions: the customer fetched from WeCom, the follow with its
+//! attribution, and the customer views the API and console read.
+
+use super::*;
+
+impl Engine {
+    /// The corp's newest customers with their follows; a store manager sees
+    /// the customers followed in their stores.
+    pub async fn customers(&self, who: &Principal, limit: i64) -> Result<Vec<Customer>> {
+        require(who, Action::ViewCustomers)?;
+        let rows = self.db.customers(who.corp_id, limit.clamp(1, 1000)).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let Some(c) = self.customer_view(who, row).await? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn customer(&self, who: &Principal, id: i64) -> Result<Customer> {
+        require(who, Action::ViewCustomers)?;
+        let row = self.db.customer(who.corp_id, id).await?.ok_or(EngineError::NotFound("customer"))?;
+        self.customer_view(who, row).await?.ok_or(EngineError::NotFound("customer"))
+    }
+
+    async fn customer_view(&self, who: &Principal, c: koi_store::acquisition::CustomerRow) -> Result<Option<Customer>> {
+        let follows = self.db.follows_of(who.corp_id, c.id).await?;
+        let whole_corp = matches!(who.role, koi_domain::access::Role::Owner | koi_domain::access::Role::HqOperator);
+        let visible = whole_corp || follows.iter().any(|f| f.store_id.is_some_and(|s| who.sees_store(s)));
+        if !visible {
+            return Ok(None);
+        }
+        Ok(Some(Customer {
+            id: c.id,
+            external_userid: c.external_userid,
+            name: c.name,
+            avatar: c.avatar,
+            kind: c.kind,
+            gender: c.gender,
+            first_code_id: c.first_code_id,
+            first_store_id: c.first_store_id,
+            created_at: c.created_at,
+            follows: follows.into_iter().map(Follow::from).collect(),
+        }))
+    }
+
+    /// Fetches the customer an add job is about, before its transaction,
+    /// with how they added the guide (`add_way`: QR, search, card share…).
+    pub(crate) async fn fetch_customer(&self, job: &ClaimedJob) -> std::result::Result<(CustomerProfile, i32), String> {
+        let corp_id = job.corp_id.ok_or("the job has no corp")?;
+        let add: AddJob = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
+        let client = self.wecom_for(corp_id).await?;
+        let req = GetExternalContactRequest { external_userid: add.external_userid.clone(), cursor: None };
+        let got = client.get_external_contact(&req, Priority::Interactive).await.map_err(|e| e.to_string())?;
+        // WeCom's truth about this relation; a contact way means a QR (1) when
+        // the follow is not listed yet.
+        let add_way = got.follow_user.iter().find(|f| f.userid == add.userid).map_or(1, |f| f.add_way);
+        let c = got.external_contact;
+        let profile = CustomerProfile {
+            external_userid: add.external_userid,
+            name: c.name,
+            avatar: c.avatar.unwrap_or_default(),
+            kind: c.kind,
+            gender: c.gender,
+            unionid: c.unionid.unwrap_or_default(),
+        };
+        Ok((profile, add_way))
+    }
+
+    /// Records an add: the customer, the follow with its attribution, the
+    /// event, and the welcome to send. Idempotent: the same add twice
+    /// refreshes the same rows and sends at most one welcome (WeCom refuses a
+    /// second use of a welcome code).
+    pub(crate) async fn record_add(
+        &self,
+        job: &ClaimedJob,
+        profile: &CustomerProfile,
+        add_way: i32,
+        tx: &mut Tx,
+    ) -> std::result::Result<(), String> {
+        let corp_id = job.corp_id.ok_or("the job has no corp")?;
+        let add: AddJob = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
+        let e = |e: koi_store::StoreError| e.to_string();
+        let Some(staff_id) = tx.staff_id_by_userid(corp_id, &add.userid).await.map_err(e)? else {
+            // A member koi does not know yet (staff sync is a later step):
+            // nothing to attribute to; the callback stays on the event log.
+            tracing::warn!(userid = %add.userid, "add for an unknown staff member");
+            return Ok(());
+        };
+        let (code, code_id, store_id) = match ChannelState::decode(&add.state) {
+            Attribution::Channel(s) => {
+                let code = tx.channel_code(corp_id, s.code_id).await.map_err(e)?;
+                let store = s.store_id.or(code.as_ref().and_then(|c| c.store_id));
+                (code, Some(s.code_id), store)
+            }
+            Attribution::Unknown { .. } => (None, None, None),
+        };
+        let now = now_ms();
+        let existing = tx.customer_id(corp_id, &add.external_userid).await.map_err(e)?;
+        let previous = match existing {
+            Some(cid) => tx.follow(corp_id, cid, staff_id).await.map_err(e)?,
+            None => None,
+        };
+        let followed_before = match existing {
+            Some(cid) => tx.customer_followed_before(corp_id, cid).await.map_err(e)?,
+            None => false,
+        };
+        let outcome =
+            add_outcome(previous.as_ref().map(|f| PreviousFollow { deleted_at: f.deleted_at }), followed_before);
+        let (customer_id, _) = tx.upsert_customer(corp_id, profile, code_id, store_id, now).await.map_err(e)?;
+        if previous.as_ref().is_some_and(|f| f.deleted_at.is_none() && f.added_at == add.occurred_at) {
+            return Ok(()); // this very add is on record already
+        }
+        let follow = NewFollow {
+            corp_id,
+            customer_id,
+            staff_id,
+            added_at: add.occurred_at,
+            add_way,
+            state: &add.state,
+            code_id,
+            store_id,
+            returning: outcome.returning,
+        };
+        tx.upsert_follow(&follow, now).await.map_err(e)?;
+        let payload = serde_json::json!({
+            "code_id": code_id, "store_id": store_id, "staff_id": staff_id, "userid": add.userid,
+            "new_customer": outcome.new_customer, "returning": outcome.returning, "state": add.state,
+        });
+        let event = NewEvent {
+            corp_id,
+            kind: "customer.added",
+            subject: &format!("customer:{customer_id}"),
+            actor: "wecom",
+            payload: &payload.to_string(),
+            dedup_key: Some(&format!("add:{}:{}:{}", add.external_userid, add.userid, add.occurred_at)),
+            occurred_at: add.occurred_at,
+        };
+        tx.append_event(&event, now).await.map_err(e)?;
+        let draft: Option<ChannelCodeDraft> = code.as_ref().and_then(|c| serde_json::from_str(&c.draft).ok());
+        if let (Some(draft), Some(code_id)) = (&draft, code_id) {
+            if needs_routing(draft) {
+                let payload = serde_json::json!({ "code_id": code_id }).to_string();
+                let job = NewJob { priority: 5, ..NewJob::new(Some(corp_id), ROUTE_JOB, &payload, now) };
+                tx.enqueue(&job, now).await.map_err(e)?;
+            }
+            if !draft.auto_tag_ids.is_empty() {
+                let t = TagJob {
+                    code_id,
+                    customer_id,
+                    userid: add.userid.clone(),
+                    external_userid: add.external_userid.clone(),
+                    tag_ids: draft.auto_tag_ids.clone(),
+                };
+                let payload = serde_json::to_string(&t).map_err(|e| e.to_string())?;
+                let job = NewJob { priority: 50, ..NewJob::new(Some(corp_id), TAG_JOB, &payload, now) };
+                tx.enqueue(&job, now).await.map_err(e)?;
+            }
+        }
+        if let (Some(draft), Some(code_id), Some(welcome_code)) = (draft, code_id, add.welcome_code) {
+            if let Some(variant) = pick_variant(&draft.welcome, variant_seed(&add.external_userid, code_id)) {
+                let w = WelcomeJob {
+                    code_id,
+                    customer_id,
+                    staff_id,
+                    userid: add.userid.clone(),
+                    welcome_code,
+                    deadline: add.received_at + WELCOME_TTL_MS,
+                    variant,
+                };
+                let payload = serde_json::to_string(&w).map_err(|e| e.to_string())?;
+                // First in line: a welcome code dies 20 s after the add.
+                let job =
+                    NewJob { priority: 0, max_attempts: 20, ..NewJob::new(Some(corp_id), WELCOME_JOB, &payload, now) };
+                tx.enqueue(&job, now).await.map_err(e)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks the follow lost when either side deleted the other.
+    pub(crate) async fn record_deletion(
+        &self,
+        corp_id: i64,
+        userid: &str,
+        external_userid: &str,
+        by: &str,
+        at: i64,
+        tx: &mut Tx,
+    ) -> std::result::Result<(), String> {
+        let e = |e: koi_store::StoreError| e.to_string();
+        let (Some(staff_id), Some(customer_id)) = (
+            tx.staff_id_by_userid(corp_id, userid).await.map_err(e)?,
+            tx.customer_id(corp_id, external_userid).await.map_err(e)?,
+        ) else {
+            return Ok(());
+        };
+        let follow = tx.follow(corp_id, customer_id, staff_id).await.map_err(e)?;
+        if tx.mark_follow_deleted(corp_id, customer_id, staff_id, by, at).await.map_err(e)? {
+            // The code and store of the lost follow, so churn can be counted
+            // per code even after the customer comes back.
+            let (code_id, store_id) = follow.map_or((None, None), |f| (f.code_id, f.store_id));
+            let payload = serde_json::json!({
+                "staff_id": staff_id, "userid": userid, "deleted_by": by, "code_id": code_id, "store_id": store_id,
+            });
+            let ev = NewEvent {
+                corp_id,
+                kind: "customer.lost",
+                subject: &format!("customer:{customer_id}"),
+                actor: "wecom",
+                payload: &payload.to_string(),
+                dedup_key: None,
+                occurred_at: at,
+            };
+            tx.append_event(&ev, now_ms()).await.map_err(e)?;
+        }
+        Ok(())
+    }
+}

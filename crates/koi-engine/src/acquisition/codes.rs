@@ -1,0 +1,280 @@
+//! Channel codes: made, edited and switched off with their WeCom contact
+//! ways; routing that rewrites the ways; the nearest-store landing page.
+
+use super::*;
+
+impl Engine {
+    /// Creates a channel code and its WeCom contact way. The way carries the
+    /// code's `state`, so every add through it is attributed to the code.
+    pub async fn create_channel_code(&self, who: &Principal, draft: ChannelCodeDraft) -> Result<ChannelCode> {
+        require(who, Action::CreateStores)?;
+        let stores = self.db.stores(who.corp_id).await?;
+        let pins: Vec<StorePin> = stores.iter().map(StorePin::from).collect();
+        let draft = draft.validate(&DraftContext { now: now_ms(), stores: &pins })?;
+        let staff = self.db.staff_list(who.corp_id).await?;
+        let userid_of: HashMap<i64, &str> = staff.iter().map(|s| (s.id, s.userid.as_str())).collect();
+        if let Some(m) = draft.pool.iter().find(|m| !userid_of.contains_key(&m.staff_id)) {
+            return Err(koi_domain::ValidationError::one(
+                "pool",
+                "unknown_staff",
+                format!("no staff member {}", m.staff_id),
+            )
+            .into());
+        }
+        let on_duty =
+            members_on_duty(&draft.pool, &draft.routing, now_ms(), DEFAULT_UTC_OFFSET_MIN, &HashMap::new(), 0);
+        let users: Vec<String> = on_duty.iter().filter_map(|id| userid_of.get(id)).map(|u| u.to_string()).collect();
+        let json = serde_json::to_string(&draft).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let now = now_ms();
+        let mut tx = self.db.begin().await?;
+        let id = tx.insert_channel_code(who.corp_id, &draft.name, draft.store_id, &json, now).await?;
+        tx.commit().await?;
+        let state = ChannelState { store_id: draft.store_id, ..ChannelState::code(id) };
+        let state = state
+            .encode()
+            .or_else(|_| ChannelState::code(id).encode())
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let request = AddContactWayRequest {
+            kind: i32::from(draft.kind.wecom_type()),
+            scene: 2,
+            remark: (!draft.remark.is_empty()).then(|| draft.remark.clone()),
+            skip_verify: Some(draft.skip_verify),
+            state: Some(state.clone()),
+            user: Some(users),
+            ..AddContactWayRequest::default()
+        };
+        let made = match self.wecom_for(who.corp_id).await {
+            Ok(client) => client.add_contact_way(&request, Priority::Interactive).await.map_err(wecom_error),
+            Err(e) => Err(EngineError::Unavailable(e)),
+        };
+        let way = match made {
+            Ok(way) => way,
+            Err(e) => {
+                // Nothing half-made: without its contact way a code is no code.
+                self.db.delete_channel_code(who.corp_id, id).await?;
+                return Err(e);
+            }
+        };
+        let qr = way.qr_code.unwrap_or_default();
+        self.db.set_channel_code_wecom(who.corp_id, id, &state, &way.config_id, &qr, now_ms()).await?;
+        let on_duty = serde_json::to_string(&on_duty).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        self.db.set_channel_code_on_duty(who.corp_id, id, &on_duty, now_ms()).await?;
+        self.audit(who, "channel_code.created", format!("channel_code:{id}")).await?;
+        self.channel_code(who, id).await
+    }
+
+    /// Replaces a code's settings and updates its contact way (members,
+    /// skip-verify, remark, and the state when the store changed).
+    pub async fn update_channel_code(&self, who: &Principal, id: i64, draft: ChannelCodeDraft) -> Result<ChannelCode> {
+        require(who, Action::CreateStores)?;
+        let current = self.channel_code(who, id).await?;
+        let config_id = current.config_id.clone().ok_or(EngineError::NotFound("channel code"))?;
+        if !current.active {
+            return Err(koi_domain::ValidationError::one("active", "inactive_code", "the code is switched off").into());
+        }
+        let stores = self.db.stores(who.corp_id).await?;
+        let pins: Vec<StorePin> = stores.iter().map(StorePin::from).collect();
+        let draft = draft.validate(&DraftContext { now: now_ms(), stores: &pins })?;
+        if draft.kind != current.draft.kind {
+            return Err(koi_domain::ValidationError::one(
+                "kind",
+                "immutable",
+                "a code cannot change between single and multi",
+            )
+            .into());
+        }
+        let staff = self.db.staff_list(who.corp_id).await?;
+        let userid_of: HashMap<i64, &str> = staff.iter().map(|s| (s.id, s.userid.as_str())).collect();
+        if let Some(m) = draft.pool.iter().find(|m| !userid_of.contains_key(&m.staff_id)) {
+            return Err(koi_domain::ValidationError::one(
+                "pool",
+                "unknown_staff",
+                format!("no staff member {}", m.staff_id),
+            )
+            .into());
+        }
+        let on_duty =
+            members_on_duty(&draft.pool, &draft.routing, now_ms(), DEFAULT_UTC_OFFSET_MIN, &HashMap::new(), 0);
+        let state = ChannelState { store_id: draft.store_id, ..ChannelState::code(id) };
+        let state = state
+            .encode()
+            .or_else(|_| ChannelState::code(id).encode())
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let request = UpdateContactWayRequest {
+            config_id,
+            remark: Some(draft.remark.clone()),
+            skip_verify: Some(draft.skip_verify),
+            state: Some(state.clone()),
+            user: Some(on_duty.iter().filter_map(|id| userid_of.get(id)).map(|u| u.to_string()).collect()),
+            ..UpdateContactWayRequest::default()
+        };
+        let client = self.wecom_for(who.corp_id).await.map_err(EngineError::Unavailable)?;
+        client.update_contact_way(&request, Priority::Interactive).await.map_err(wecom_error)?;
+        let json = serde_json::to_string(&draft).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let settings = CodeSettings { name: &draft.name, store_id: draft.store_id, draft: &json, state: &state };
+        self.db.update_channel_code(who.corp_id, id, &settings, now_ms()).await?;
+        let on_duty = serde_json::to_string(&on_duty).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        self.db.set_channel_code_on_duty(who.corp_id, id, &on_duty, now_ms()).await?;
+        self.audit(who, "channel_code.updated", format!("channel_code:{id}")).await?;
+        self.channel_code(who, id).await
+    }
+
+    /// Switches a code off: its contact way is deleted in WeCom (a printed
+    /// QR stops adding customers), its history stays.
+    pub async fn deactivate_channel_code(&self, who: &Principal, id: i64) -> Result<()> {
+        require(who, Action::CreateStores)?;
+        let code = self.channel_code(who, id).await?;
+        self.switch_off(who.corp_id, id, code.config_id.as_deref()).await?;
+        self.audit(who, "channel_code.deactivated", format!("channel_code:{id}")).await
+    }
+
+    async fn switch_off(&self, corp_id: i64, id: i64, config_id: Option<&str>) -> Result<()> {
+        if let Some(config_id) = config_id {
+            let client = self.wecom_for(corp_id).await.map_err(EngineError::Unavailable)?;
+            let req = DelContactWayRequest { config_id: config_id.to_string() };
+            match client.del_contact_way(&req, Priority::Interactive).await {
+                // Already gone in WeCom (41044): switching off is what we want.
+                Err(e) if !e.is(ErrCode(41044)) => return Err(wecom_error(e)),
+                _ => {}
+            }
+        }
+        self.db.set_channel_code_active(corp_id, id, false, now_ms()).await?;
+        Ok(())
+    }
+
+    pub async fn channel_codes(&self, who: &Principal) -> Result<Vec<ChannelCode>> {
+        require(who, Action::ViewStores)?;
+        let rows = self.db.channel_codes(who.corp_id).await?;
+        rows.into_iter().filter(|r| r.store_id.is_none_or(|s| who.sees_store(s))).map(code_of).collect()
+    }
+
+    pub async fn channel_code(&self, who: &Principal, id: i64) -> Result<ChannelCode> {
+        require(who, Action::ViewStores)?;
+        match self.db.channel_code(who.corp_id, id).await? {
+            Some(row) if row.store_id.is_none_or(|s| who.sees_store(s)) => code_of(row),
+            _ => Err(EngineError::NotFound("channel code")),
+        }
+    }
+
+    /// The landing page of a nearest-store code: the customer's location
+    /// picks the nearest store within the radius (else the fallback store),
+    /// whose own channel code is shown. Each call is a landing visit on the
+    /// code's statistics. Public: customers are not signed in.
+    pub async fn locate_store(&self, code_id: i64, location: Option<(f64, f64)>) -> Result<StorePick> {
+        let row = self.db.channel_code_any_corp(code_id).await?.ok_or(EngineError::NotFound("channel code"))?;
+        let draft: ChannelCodeDraft =
+            serde_json::from_str(&row.draft).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let Routing::NearestStore { radius_m, fallback_store_id } = draft.routing else {
+            return Err(EngineError::NotFound("nearest-store code"));
+        };
+        let stores = self.db.stores(row.corp_id).await?;
+        let candidates: Vec<(i64, f64, f64)> = stores.iter().filter_map(|s| Some((s.id, s.lat?, s.lng?))).collect();
+        let choice = match location
+            .filter(|(lat, lng)| lat.is_finite() && lng.is_finite() && lat.abs() <= 90.0 && lng.abs() <= 180.0)
+        {
+            Some(at) => koi_domain::channel::nearest_store(&candidates, at, radius_m, fallback_store_id),
+            None => koi_domain::channel::StoreChoice::Fallback { store_id: fallback_store_id, nearest_m: None },
+        };
+        let (store_id, distance_m, fallback) = match choice {
+            koi_domain::channel::StoreChoice::Nearest { store_id, distance_m } => (store_id, Some(distance_m), false),
+            koi_domain::channel::StoreChoice::Fallback { store_id, .. } => (store_id, None, true),
+        };
+        let store = stores.iter().find(|s| s.id == store_id).ok_or(EngineError::NotFound("store"))?;
+        let codes = self.db.channel_codes(row.corp_id).await?;
+        let qr_code = codes
+            .iter()
+            .filter(|c| c.active && c.store_id == Some(store_id) && c.id != row.id)
+            .find_map(|c| c.qr_code.clone().filter(|q| !q.is_empty()))
+            .ok_or(EngineError::NotFound("a channel code for that store"))?;
+        let now = now_ms();
+        let payload = serde_json::json!({ "code_id": row.id, "store_id": store_id, "fallback": fallback, "distance_m": distance_m });
+        let e = NewEvent {
+            corp_id: row.corp_id,
+            kind: "landing.visit",
+            subject: &format!("channel_code:{}", row.id),
+            actor: "customer",
+            payload: &payload.to_string(),
+            dedup_key: None,
+            occurred_at: now,
+        };
+        self.db.append_event(&e, now).await?;
+        Ok(StorePick {
+            store_id,
+            store_name: store.name.clone(),
+            address: store.address.clone(),
+            distance_m,
+            fallback,
+            qr_code,
+        })
+    }
+
+    /// Rewrites a code's contact way when the members on duty changed (a
+    /// daily cap reached, working hours begun or ended, the next member in
+    /// a round robin). WeCom itself only picks at random among the members
+    /// listed, so this is how koi's routing takes effect. Returns whether
+    /// the way changed.
+    pub(crate) async fn reroute(&self, row: &ChannelCodeRow) -> std::result::Result<bool, String> {
+        let draft: ChannelCodeDraft = serde_json::from_str(&row.draft).map_err(|e| e.to_string())?;
+        let Some(config_id) = row.config_id.clone().filter(|_| needs_routing(&draft) && row.active) else {
+            return Ok(false);
+        };
+        let now = now_ms();
+        let offset = DEFAULT_UTC_OFFSET_MIN;
+        let midnight = local_day(now, offset) * 86_400_000 - i64::from(offset) * 60_000;
+        let (today, all) = self.db.code_adds(row.corp_id, row.id, midnight).await.map_err(|e| e.to_string())?;
+        let adds_today: HashMap<i64, u32> = today.into_iter().map(|(s, n)| (s, n as u32)).collect();
+        let wanted = members_on_duty(&draft.pool, &draft.routing, now, offset, &adds_today, all as u64);
+        let current: Vec<i64> = serde_json::from_str(&row.on_duty).unwrap_or_default();
+        if same_members(&current, &wanted) {
+            return Ok(false);
+        }
+        let staff = self.db.staff_list(row.corp_id).await.map_err(|e| e.to_string())?;
+        let users: Vec<String> =
+            wanted.iter().filter_map(|id| staff.iter().find(|s| s.id == *id)).map(|s| s.userid.clone()).collect();
+        let req = UpdateContactWayRequest { config_id, user: Some(users), ..UpdateContactWayRequest::default() };
+        let client = self.wecom_for(row.corp_id).await?;
+        client.update_contact_way(&req, Priority::Interactive).await.map_err(|e| e.to_string())?;
+        let json = serde_json::to_string(&wanted).map_err(|e| e.to_string())?;
+        self.db.set_channel_code_on_duty(row.corp_id, row.id, &json, now_ms()).await.map_err(|e| e.to_string())?;
+        tracing::info!(code = row.id, ?wanted, "contact way rerouted");
+        Ok(true)
+    }
+
+    /// The route job: re-check one code after an add.
+    pub(crate) async fn reroute_after_add(&self, job: &ClaimedJob) -> std::result::Result<(), String> {
+        let corp_id = job.corp_id.ok_or("the job has no corp")?;
+        let payload: serde_json::Value = serde_json::from_str(&job.payload).map_err(|e| e.to_string())?;
+        let code_id = payload["code_id"].as_i64().ok_or("no code_id")?;
+        if let Some(row) = self.db.channel_code(corp_id, code_id).await.map_err(|e| e.to_string())? {
+            self.reroute(&row).await?;
+        }
+        Ok(())
+    }
+
+    /// The routing timer: working hours begin and end, and caps reset at
+    /// midnight, with no add to trigger a check.
+    pub async fn reroute_all(&self) {
+        let rows = match self.db.active_channel_codes().await {
+            Ok(rows) => rows,
+            Err(e) => return tracing::warn!(error = %e, "routing timer: cannot list codes"),
+        };
+        let now = now_ms();
+        for row in rows {
+            // A temporary code ends at its expiry: koi deletes the way itself.
+            let expired = serde_json::from_str::<ChannelCodeDraft>(&row.draft)
+                .ok()
+                .and_then(|d| d.expires_at)
+                .is_some_and(|t| t <= now);
+            if expired {
+                match self.switch_off(row.corp_id, row.id, row.config_id.as_deref()).await {
+                    Ok(()) => tracing::info!(code = row.id, "temporary code expired"),
+                    Err(e) => tracing::warn!(code = row.id, error = %e, "expiring a code failed"),
+                }
+                continue;
+            }
+            if let Err(e) = self.reroute(&row).await {
+                tracing::warn!(code = row.id, error = %e, "routing timer: reroute failed");
+            }
+        }
+    }
+}

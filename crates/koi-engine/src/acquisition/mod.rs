@@ -1,0 +1,188 @@
+//! Acquisition use cases: channel codes (渠道活码) backed by WeCom contact
+//! ways, and the jobs that turn an add event into a customer, a follow with
+//! its attribution, and a welcome message sent inside its 20 s window.
+
+mod adds;
+mod codes;
+mod welcome;
+
+use crate::{require, Engine, EngineError, Principal, Result};
+use koi_domain::access::Action;
+use koi_domain::channel::Attachment;
+use koi_domain::channel::{
+    add_outcome, local_day, members_on_duty, pick_variant, render, same_members, variant_seed, Attribution,
+    ChannelCodeDraft, ChannelState, DraftContext, PreviousFollow, Routing, StorePin, WelcomeVars,
+    DEFAULT_UTC_OFFSET_MIN,
+};
+use koi_store::acquisition::{ChannelCodeRow, CodeSettings, CustomerProfile, NewFollow};
+use koi_store::events::NewEvent;
+use koi_store::jobs::{ClaimedJob, NewJob};
+use koi_store::{now_ms, Tx};
+use koi_wecom::client::{
+    AddContactWayRequest, ApiError, Attachment as WecomAttachment, CorpClient, DelContactWayRequest,
+    GetExternalContactRequest, Image, Link, MarkTagRequest, MiniProgram, Priority, SendWelcomeMsgRequest, Text,
+    UpdateContactWayRequest,
+};
+use koi_wecom::ErrCode;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Job: fetch a new customer from WeCom and record the add.
+pub const ADD_JOB: &str = "acquire.add";
+/// Job: send the welcome message of an add.
+pub const WELCOME_JOB: &str = "acquire.welcome";
+/// Job: re-check who is on duty for a code after an add.
+pub const ROUTE_JOB: &str = "acquire.route";
+/// Job: mark a code's auto-tags on the customer it brought.
+pub const TAG_JOB: &str = "acquire.mark_tags";
+/// A welcome code lives this long after the add event.
+const WELCOME_TTL_MS: i64 = 20_000;
+
+/// What an add event asks the worker to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AddJob {
+    pub userid: String,
+    pub external_userid: String,
+    pub state: String,
+    pub welcome_code: Option<String>,
+    pub received_at: i64,
+    /// Ms since the epoch of the event itself.
+    pub occurred_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TagJob {
+    code_id: i64,
+    customer_id: i64,
+    userid: String,
+    external_userid: String,
+    tag_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct WelcomeJob {
+    code_id: i64,
+    customer_id: i64,
+    staff_id: i64,
+    userid: String,
+    welcome_code: String,
+    deadline: i64,
+    variant: usize,
+}
+
+/// A customer and their follows, as the API shows them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Customer {
+    pub id: i64,
+    pub external_userid: String,
+    pub name: String,
+    pub avatar: String,
+    /// 1 WeChat user, 2 WeCom user.
+    pub kind: i32,
+    pub gender: i32,
+    /// The code and store of the customer's first add.
+    pub first_code_id: Option<i64>,
+    pub first_store_id: Option<i64>,
+    pub created_at: i64,
+    pub follows: Vec<Follow>,
+}
+
+/// A customer × staff relation (好友关系).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Follow {
+    pub staff_id: i64,
+    pub added_at: i64,
+    /// How the customer added the guide, as WeCom says: 1 QR code, 2 phone
+    /// search, 3 card share, 4 group chat … (CONTRACT.md §3).
+    pub add_way: i32,
+    pub state: String,
+    pub code_id: Option<i64>,
+    pub store_id: Option<i64>,
+    /// Re-added after a deletion, or already a customer of another guide.
+    pub returning: bool,
+    /// Set when the relation was lost (流失), with who deleted whom:
+    /// `customer`, `staff` or `transfer`.
+    pub deleted_at: Option<i64>,
+    pub deleted_by: Option<String>,
+}
+
+/// Where a geo code's landing page sends a customer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StorePick {
+    pub store_id: i64,
+    pub store_name: String,
+    pub address: String,
+    /// Metres from the customer; `None` when the location was unknown.
+    pub distance_m: Option<f64>,
+    /// True when no store was within the radius and the default store is shown.
+    pub fallback: bool,
+    /// The QR of that store's channel code, to scan or long-press.
+    pub qr_code: String,
+}
+
+impl From<koi_store::acquisition::FollowRow> for Follow {
+    fn from(f: koi_store::acquisition::FollowRow) -> Self {
+        Follow {
+            staff_id: f.staff_id,
+            added_at: f.added_at,
+            add_way: f.add_way,
+            state: f.state,
+            code_id: f.code_id,
+            store_id: f.store_id,
+            returning: f.is_returning,
+            deleted_at: f.deleted_at,
+            deleted_by: f.deleted_by,
+        }
+    }
+}
+
+/// A channel code as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ChannelCode {
+    pub id: i64,
+    pub name: String,
+    pub store_id: Option<i64>,
+    /// The `state` the contact way carries (attribution).
+    pub state: String,
+    /// WeCom's contact way id and QR image URL.
+    pub config_id: Option<String>,
+    pub qr_code: Option<String>,
+    pub active: bool,
+    pub draft: ChannelCodeDraft,
+    pub created_at: i64,
+}
+
+fn code_of(row: ChannelCodeRow) -> Result<ChannelCode> {
+    let draft =
+        serde_json::from_str(&row.draft).map_err(|e| EngineError::Unavailable(format!("code {}: {e}", row.id)))?;
+    Ok(ChannelCode {
+        id: row.id,
+        name: row.name,
+        store_id: row.store_id,
+        state: row.state,
+        config_id: row.config_id,
+        qr_code: row.qr_code,
+        active: row.active,
+        draft,
+        created_at: row.created_at,
+    })
+}
+
+fn wecom_error(e: ApiError) -> EngineError {
+    EngineError::Unavailable(format!("WeCom: {e}"))
+}
+
+impl Engine {
+    /// A WeCom client for the corp, with its app secret.
+    pub(crate) async fn wecom_for(&self, corp_id: i64) -> std::result::Result<CorpClient, String> {
+        let corp = self.db.corp(corp_id).await.map_err(|e| e.to_string())?.ok_or("the corp is gone")?;
+        Ok(self.wecom.corp(&corp.wecom_corp_id, &corp.app_secret))
+    }
+}
+
+/// Whether koi must manage the way's member list itself: WeCom only picks at
+/// random among the members it is given.
+fn needs_routing(d: &ChannelCodeDraft) -> bool {
+    !matches!(d.routing, Routing::WecomRandom)
+        || d.pool.iter().any(|m| m.daily_cap.is_some() || m.hours.is_some() || m.backup)
+}
