@@ -80,6 +80,16 @@ pub(crate) struct SimArgs {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Exact segment counts on koi's bitmap index beside PostgreSQL (GIN)
+    /// over the same synthetic customers and random expressions.
+    Segments {
+        #[arg(long, default_value_t = 5_000_000)]
+        customers: u32,
+        #[arg(long, default_value_t = 50)]
+        expressions: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Callbacks verified + decrypted + parsed per second per core, beside
     /// the AES and SHA-1 floor of this machine.
     Crypto {
@@ -409,6 +419,9 @@ async fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Sim(a) => sim::run(a).await,
+        Command::Bench(BenchCommand::Segments { customers, expressions, json }) => {
+            bench::segments(customers.max(1), expressions.max(1), json).await
+        }
         Command::Bench(BenchCommand::Crypto { callbacks, json }) => bench::crypto(callbacks.max(1), json),
         Command::Bench(BenchCommand::Callbacks { callbacks, rate, seconds, targets, json }) => {
             bench::callbacks(callbacks.max(1), rate.max(1), seconds.max(1), &targets, json).await

@@ -3,10 +3,12 @@
 
 mod callbacks;
 mod crypto;
+mod segments;
 mod welcome;
 
 pub use callbacks::callbacks;
 pub use crypto::crypto;
+pub use segments::segments;
 pub use welcome::welcome;
 
 use koi_wecom::CallbackCrypto;
