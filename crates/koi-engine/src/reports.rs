@@ -141,17 +141,9 @@ impl Engine {
         }
         let customers = rows
             .into_iter()
-            .map(|c| Customer {
-                follows: follows.remove(&c.id).unwrap_or_default(),
-                id: c.id,
-                external_userid: c.external_userid,
-                name: c.name,
-                avatar: c.avatar,
-                kind: c.kind,
-                gender: c.gender,
-                first_code_id: c.first_code_id,
-                first_store_id: c.first_store_id,
-                created_at: c.created_at,
+            .map(|c| {
+                let f = follows.remove(&c.id).unwrap_or_default();
+                Customer::of(c, f)
             })
             .collect();
         Ok(CustomerPage { customers, has_more })

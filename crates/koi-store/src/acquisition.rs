@@ -412,12 +412,6 @@ impl Db {
         Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(id).bind(true).fetch_optional(c).await)?)
     }
 
-    /// The corp's newest customers.
-    pub async fn customers(&self, corp_id: i64, limit: i64) -> Result<Vec<CustomerRow>> {
-        let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE corp_id = $1 ORDER BY id DESC LIMIT $2");
-        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(limit).fetch_all(c).await)?)
-    }
-
     pub async fn customer(&self, corp_id: i64, id: i64) -> Result<Option<CustomerRow>> {
         let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE corp_id = $1 AND id = $2");
         Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(id).fetch_optional(c).await)?)
@@ -427,11 +421,5 @@ impl Db {
         let sql =
             format!("SELECT {FOLLOW_COLUMNS} FROM follows WHERE corp_id = $1 AND customer_id = $2 ORDER BY added_at");
         Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(customer_id).fetch_all(c).await)?)
-    }
-
-    /// Every follow in the corp (for counts and checks).
-    pub async fn follows(&self, corp_id: i64) -> Result<Vec<FollowRow>> {
-        let sql = format!("SELECT {FOLLOW_COLUMNS} FROM follows WHERE corp_id = $1 ORDER BY id");
-        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).fetch_all(c).await)?)
     }
 }

@@ -4,45 +4,15 @@
 use super::*;
 
 impl Engine {
-    /// The corp's newest customers with their follows; a store manager sees
-    /// the customers followed in their stores.
-    pub async fn customers(&self, who: &Principal, limit: i64) -> Result<Vec<Customer>> {
-        require(who, Action::ViewCustomers)?;
-        let rows = self.db.customers(who.corp_id, limit.clamp(1, 1000)).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            if let Some(c) = self.customer_view(who, row).await? {
-                out.push(c);
-            }
-        }
-        Ok(out)
-    }
-
     pub async fn customer(&self, who: &Principal, id: i64) -> Result<Customer> {
         require(who, Action::ViewCustomers)?;
         let row = self.db.customer(who.corp_id, id).await?.ok_or(EngineError::NotFound("customer"))?;
-        self.customer_view(who, row).await?.ok_or(EngineError::NotFound("customer"))
-    }
-
-    async fn customer_view(&self, who: &Principal, c: koi_store::acquisition::CustomerRow) -> Result<Option<Customer>> {
-        let follows = self.db.follows_of(who.corp_id, c.id).await?;
+        let follows = self.db.follows_of(who.corp_id, row.id).await?;
         let whole_corp = matches!(who.role, koi_domain::access::Role::Owner | koi_domain::access::Role::HqOperator);
-        let visible = whole_corp || follows.iter().any(|f| f.store_id.is_some_and(|s| who.sees_store(s)));
-        if !visible {
-            return Ok(None);
+        if !whole_corp && !follows.iter().any(|f| f.store_id.is_some_and(|s| who.sees_store(s))) {
+            return Err(EngineError::NotFound("customer"));
         }
-        Ok(Some(Customer {
-            id: c.id,
-            external_userid: c.external_userid,
-            name: c.name,
-            avatar: c.avatar,
-            kind: c.kind,
-            gender: c.gender,
-            first_code_id: c.first_code_id,
-            first_store_id: c.first_store_id,
-            created_at: c.created_at,
-            follows: follows.into_iter().map(Follow::from).collect(),
-        }))
+        Ok(Customer::of(row, follows.into_iter().map(Follow::from).collect()))
     }
 
     /// Fetches the customer an add job is about, before its transaction,

@@ -120,6 +120,23 @@ pub struct StorePick {
     pub qr_code: String,
 }
 
+impl Customer {
+    pub(crate) fn of(c: koi_store::acquisition::CustomerRow, follows: Vec<Follow>) -> Customer {
+        Customer {
+            id: c.id,
+            external_userid: c.external_userid,
+            name: c.name,
+            avatar: c.avatar,
+            kind: c.kind,
+            gender: c.gender,
+            first_code_id: c.first_code_id,
+            first_store_id: c.first_store_id,
+            created_at: c.created_at,
+            follows,
+        }
+    }
+}
+
 impl From<koi_store::acquisition::FollowRow> for Follow {
     fn from(f: koi_store::acquisition::FollowRow) -> Self {
         Follow {

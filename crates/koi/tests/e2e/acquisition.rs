@@ -224,6 +224,19 @@ async fn scan_to_welcome(backend: &str) {
         c
     };
     wait_for(|| async { (get().await["follows"][0]["deleted_by"] == "customer").then_some(()) }).await;
+    let lost_list: Value = http
+        .get(server.url("/api/v1/customers?lost=true"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        lost_list.as_array().map(|l| l.iter().map(|c| c["id"].as_i64()).collect::<Vec<_>>()),
+        Some(vec![Some(id)])
+    );
 
     // Scanning again: the same follow comes back, as a returning customer.
     let r = http
