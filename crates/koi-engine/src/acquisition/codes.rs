@@ -3,17 +3,39 @@
 
 use super::*;
 
+/// A validated code and who belongs in its contact way right now.
+struct Planned {
+    draft: ChannelCodeDraft,
+    /// The draft as stored.
+    json: String,
+    on_duty: Vec<i64>,
+    /// WeCom userids of `on_duty`.
+    users: Vec<String>,
+}
+
+/// The `state` a code's contact way carries: the code and its store, or the
+/// code alone when both ids do not fit WeCom's 30 characters.
+fn code_state(id: i64, store_id: Option<i64>) -> Result<String> {
+    ChannelState { store_id, ..ChannelState::code(id) }
+        .encode()
+        .or_else(|_| ChannelState::code(id).encode())
+        .map_err(|e| EngineError::Unavailable(e.to_string()))
+}
+
+/// The WeCom userids of staff ids, in order; unknown ids are skipped.
+fn userids(staff: &[koi_domain::org::Staff], ids: &[i64]) -> Vec<String> {
+    ids.iter().filter_map(|id| staff.iter().find(|s| s.id == *id)).map(|s| s.userid.clone()).collect()
+}
+
 impl Engine {
-    /// Creates a channel code and its WeCom contact way. The way carries the
-    /// code's `state`, so every add through it is attributed to the code.
-    pub async fn create_channel_code(&self, who: &Principal, draft: ChannelCodeDraft) -> Result<ChannelCode> {
-        require(who, Action::CreateStores)?;
+    /// Validates a draft against the corp's stores and staff, and works out
+    /// who is on duty when its contact way is made or updated.
+    async fn plan_code(&self, who: &Principal, draft: ChannelCodeDraft) -> Result<Planned> {
         let stores = self.db.stores(who.corp_id).await?;
         let pins: Vec<StorePin> = stores.iter().map(StorePin::from).collect();
         let draft = draft.validate(&DraftContext { now: now_ms(), stores: &pins })?;
         let staff = self.db.staff_list(who.corp_id).await?;
-        let userid_of: HashMap<i64, &str> = staff.iter().map(|s| (s.id, s.userid.as_str())).collect();
-        if let Some(m) = draft.pool.iter().find(|m| !userid_of.contains_key(&m.staff_id)) {
+        if let Some(m) = draft.pool.iter().find(|m| !staff.iter().any(|s| s.id == m.staff_id)) {
             return Err(koi_domain::ValidationError::one(
                 "pool",
                 "unknown_staff",
@@ -23,17 +45,21 @@ impl Engine {
         }
         let on_duty =
             members_on_duty(&draft.pool, &draft.routing, now_ms(), DEFAULT_UTC_OFFSET_MIN, &HashMap::new(), 0);
-        let users: Vec<String> = on_duty.iter().filter_map(|id| userid_of.get(id)).map(|u| u.to_string()).collect();
+        let users = userids(&staff, &on_duty);
         let json = serde_json::to_string(&draft).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        Ok(Planned { draft, json, on_duty, users })
+    }
+
+    /// Creates a channel code and its WeCom contact way. The way carries the
+    /// code's `state`, so every add through it is attributed to the code.
+    pub async fn create_channel_code(&self, who: &Principal, draft: ChannelCodeDraft) -> Result<ChannelCode> {
+        require(who, Action::CreateStores)?;
+        let Planned { draft, json, on_duty, users } = self.plan_code(who, draft).await?;
         let now = now_ms();
         let mut tx = self.db.begin().await?;
         let id = tx.insert_channel_code(who.corp_id, &draft.name, draft.store_id, &json, now).await?;
         tx.commit().await?;
-        let state = ChannelState { store_id: draft.store_id, ..ChannelState::code(id) };
-        let state = state
-            .encode()
-            .or_else(|_| ChannelState::code(id).encode())
-            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let state = code_state(id, draft.store_id)?;
         let request = AddContactWayRequest {
             kind: i32::from(draft.kind.wecom_type()),
             scene: 2,
@@ -72,9 +98,7 @@ impl Engine {
         if !current.active {
             return Err(koi_domain::ValidationError::one("active", "inactive_code", "the code is switched off").into());
         }
-        let stores = self.db.stores(who.corp_id).await?;
-        let pins: Vec<StorePin> = stores.iter().map(StorePin::from).collect();
-        let draft = draft.validate(&DraftContext { now: now_ms(), stores: &pins })?;
+        let Planned { draft, json, on_duty, users } = self.plan_code(who, draft).await?;
         if draft.kind != current.draft.kind {
             return Err(koi_domain::ValidationError::one(
                 "kind",
@@ -83,34 +107,17 @@ impl Engine {
             )
             .into());
         }
-        let staff = self.db.staff_list(who.corp_id).await?;
-        let userid_of: HashMap<i64, &str> = staff.iter().map(|s| (s.id, s.userid.as_str())).collect();
-        if let Some(m) = draft.pool.iter().find(|m| !userid_of.contains_key(&m.staff_id)) {
-            return Err(koi_domain::ValidationError::one(
-                "pool",
-                "unknown_staff",
-                format!("no staff member {}", m.staff_id),
-            )
-            .into());
-        }
-        let on_duty =
-            members_on_duty(&draft.pool, &draft.routing, now_ms(), DEFAULT_UTC_OFFSET_MIN, &HashMap::new(), 0);
-        let state = ChannelState { store_id: draft.store_id, ..ChannelState::code(id) };
-        let state = state
-            .encode()
-            .or_else(|_| ChannelState::code(id).encode())
-            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let state = code_state(id, draft.store_id)?;
         let request = UpdateContactWayRequest {
             config_id,
             remark: Some(draft.remark.clone()),
             skip_verify: Some(draft.skip_verify),
             state: Some(state.clone()),
-            user: Some(on_duty.iter().filter_map(|id| userid_of.get(id)).map(|u| u.to_string()).collect()),
+            user: Some(users),
             ..UpdateContactWayRequest::default()
         };
         let client = self.wecom_for(who.corp_id).await.map_err(EngineError::Unavailable)?;
         client.update_contact_way(&request, Priority::Interactive).await.map_err(wecom_error)?;
-        let json = serde_json::to_string(&draft).map_err(|e| EngineError::Unavailable(e.to_string()))?;
         let settings = CodeSettings { name: &draft.name, store_id: draft.store_id, draft: &json, state: &state };
         self.db.update_channel_code(who.corp_id, id, &settings, now_ms()).await?;
         let on_duty = serde_json::to_string(&on_duty).map_err(|e| EngineError::Unavailable(e.to_string()))?;
@@ -229,8 +236,7 @@ impl Engine {
             return Ok(false);
         }
         let staff = self.db.staff_list(row.corp_id).await.map_err(|e| e.to_string())?;
-        let users: Vec<String> =
-            wanted.iter().filter_map(|id| staff.iter().find(|s| s.id == *id)).map(|s| s.userid.clone()).collect();
+        let users = userids(&staff, &wanted);
         let req = UpdateContactWayRequest { config_id, user: Some(users), ..UpdateContactWayRequest::default() };
         let client = self.wecom_for(row.corp_id).await?;
         client.update_contact_way(&req, Priority::Interactive).await.map_err(|e| e.to_string())?;
