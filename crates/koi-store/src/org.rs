@@ -93,7 +93,22 @@ impl StaffRow {
 
 const STAFF_COLUMNS: &str = "id, userid, name, mobile, active, created_at, updated_at";
 
+/// Which staff member, or which console user, works in which store.
+pub(crate) const STAFF_STORES: &str =
+    "SELECT staff_id, store_id FROM staff_stores WHERE corp_id = $1 ORDER BY store_id";
+pub(crate) const USER_STORES: &str = "SELECT user_id, store_id FROM user_stores WHERE corp_id = $1 ORDER BY store_id";
+
 impl Db {
+    /// Store ids by owner id, from one of [`STAFF_STORES`] or [`USER_STORES`].
+    pub(crate) async fn store_links(&self, sql: &'static str, corp_id: i64) -> Result<HashMap<i64, Vec<i64>>> {
+        let links: Vec<(i64, i64)> = on_pool!(self, false, |c| sqlx::query_as(sql).bind(corp_id).fetch_all(c).await)?;
+        let mut by_owner: HashMap<i64, Vec<i64>> = HashMap::new();
+        for (owner, store) in links {
+            by_owner.entry(owner).or_default().push(store);
+        }
+        Ok(by_owner)
+    }
+
     pub async fn create_corp(&self, d: &CorpDraft, now: i64) -> Result<i64> {
         let sql = "INSERT INTO corps (name, wecom_corp_id, app_secret, callback_token, encoding_aes_key, created_at) \
                    VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
@@ -158,16 +173,7 @@ impl Db {
     pub async fn staff_list(&self, corp_id: i64) -> Result<Vec<Staff>> {
         let sql = format!("SELECT {STAFF_COLUMNS} FROM staff WHERE corp_id = $1");
         let rows: Vec<StaffRow> = on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).fetch_all(c).await)?;
-        let links: Vec<(i64, i64)> = on_pool!(self, false, |c| {
-            sqlx::query_as("SELECT staff_id, store_id FROM staff_stores WHERE corp_id = $1 ORDER BY store_id")
-                .bind(corp_id)
-                .fetch_all(c)
-                .await
-        })?;
-        let mut by_staff: HashMap<i64, Vec<i64>> = HashMap::new();
-        for (staff, store) in links {
-            by_staff.entry(staff).or_default().push(store);
-        }
+        let mut by_staff = self.store_links(STAFF_STORES, corp_id).await?;
         let mut staff: Vec<Staff> = rows
             .into_iter()
             .map(|r| {

@@ -165,16 +165,7 @@ impl Db {
     pub async fn users(&self, corp_id: i64) -> Result<Vec<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE corp_id = $1");
         let rows: Vec<UserRow> = on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).fetch_all(c).await)?;
-        let links: Vec<(i64, i64)> = on_pool!(self, false, |c| {
-            sqlx::query_as("SELECT user_id, store_id FROM user_stores WHERE corp_id = $1 ORDER BY store_id")
-                .bind(corp_id)
-                .fetch_all(c)
-                .await
-        })?;
-        let mut by_user: std::collections::HashMap<i64, Vec<i64>> = Default::default();
-        for (user, store) in links {
-            by_user.entry(user).or_default().push(store);
-        }
+        let mut by_user = self.store_links(crate::org::USER_STORES, corp_id).await?;
         let mut users: Vec<User> = rows
             .into_iter()
             .map(|r| {
