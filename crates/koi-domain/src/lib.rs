@@ -2,6 +2,7 @@
 //! a pure function of its inputs, which is why most unit tests live here.
 
 pub mod access;
+pub mod calendar;
 pub mod channel;
 pub mod error;
 pub mod import;

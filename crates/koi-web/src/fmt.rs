@@ -1,5 +1,7 @@
 //! Display helpers: times in the brand's time zone, masked secrets.
 
+use koi_domain::calendar::civil_from_days;
+
 /// Minutes east of UTC for times shown on screen (Asia/Shanghai, no DST).
 pub const DISPLAY_OFFSET_MINUTES: i64 = 8 * 60;
 
@@ -26,19 +28,6 @@ pub fn date(day: i64) -> String {
 pub fn month_day(day: i64) -> String {
     let (_, m, d) = civil_from_days(day);
     format!("{m:02}-{d:02}")
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]

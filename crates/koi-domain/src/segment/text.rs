@@ -22,6 +22,7 @@
 //! the same expression.
 
 use super::{Cond, Expr, FieldOp, RfmDim, Stage, MAX_CONDITIONS, MAX_DEPTH, RFM_BANDS};
+use crate::calendar::{civil_from_days, days_from_civil};
 use crate::channel::DEFAULT_UTC_OFFSET_MIN;
 use crate::{FieldError, Millis, ValidationError};
 use std::fmt;
@@ -449,28 +450,6 @@ fn days_in_month(y: i64, m: u32) -> u32 {
 }
 
 /// Days since 1970-01-01 (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// `199`, `199.5`, `-0.05` yuan → fen.
 fn yuan(v: &str) -> Option<i64> {
     let (neg, body) = match v.strip_prefix('-') {

@@ -387,19 +387,8 @@ fn minute_of(t: &str) -> Option<u16> {
 /// The last millisecond of `2026-12-31` in the brand's time zone: a code
 /// "until the 31st" works through that whole day.
 fn end_of_local_day(date: &str) -> Option<i64> {
-    let mut parts = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    // Howard Hinnant's days_from_civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days + 1) * 86_400_000 - crate::fmt::DISPLAY_OFFSET_MINUTES * 60_000 - 1)
+    let day = koi_domain::calendar::parse_date(date)?;
+    Some((day + 1) * 86_400_000 - crate::fmt::DISPLAY_OFFSET_MINUTES * 60_000 - 1)
 }
 
 /// One welcome variant's outcome: how many were greeted with it and how
