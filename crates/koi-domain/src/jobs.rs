@@ -31,6 +31,18 @@ impl JobState {
     }
 }
 
+/// Job priorities, lower first. The order is the hot path's: a welcome code
+/// dies 20 s after its add, the add must be recorded before its welcome can
+/// go, routing should follow an add before the next scan, and tags and
+/// housekeeping can wait.
+pub mod priority {
+    pub const WELCOME: i32 = 0;
+    pub const ADD: i32 = 1;
+    pub const ROUTE: i32 = 5;
+    pub const TAGS: i32 = 50;
+    pub const DEFAULT: i32 = 100;
+}
+
 /// Default attempts before a job becomes a dead letter.
 pub const DEFAULT_MAX_ATTEMPTS: i32 = 8;
 

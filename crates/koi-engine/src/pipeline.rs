@@ -51,8 +51,10 @@ impl Engine {
                     };
                     let payload = serde_json::to_string(&job).map_err(|e| e.to_string())?;
                     let now = now_ms();
-                    // Just behind welcomes: the add must be recorded before its welcome can go.
-                    let job = NewJob { priority: 1, ..NewJob::new(Some(row.corp_id), ADD_JOB, &payload, now) };
+                    let job = NewJob {
+                        priority: koi_domain::jobs::priority::ADD,
+                        ..NewJob::new(Some(row.corp_id), ADD_JOB, &payload, now)
+                    };
                     tx.enqueue(&job, now).await.map_err(|e| e.to_string())?;
                 }
                 ExternalContactChange::MemberDeletedCustomer { user_id, external_user_id, source } => {

@@ -21,7 +21,14 @@ pub struct NewJob<'a> {
 
 impl<'a> NewJob<'a> {
     pub fn new(corp_id: Option<i64>, kind: &'a str, payload: &'a str, now: i64) -> Self {
-        NewJob { corp_id, kind, payload, priority: 100, run_at: now, max_attempts: DEFAULT_MAX_ATTEMPTS }
+        NewJob {
+            corp_id,
+            kind,
+            payload,
+            priority: koi_domain::jobs::priority::DEFAULT,
+            run_at: now,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        }
     }
 }
 

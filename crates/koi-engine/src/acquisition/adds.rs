@@ -2,6 +2,7 @@
 //! attribution, and the customer views the API and console read.
 
 use super::*;
+use koi_domain::jobs::priority;
 
 impl Engine {
     pub async fn customer(&self, who: &Principal, id: i64) -> Result<Customer> {
@@ -112,7 +113,7 @@ impl Engine {
         if let (Some(draft), Some(code_id)) = (&draft, code_id) {
             if needs_routing(draft) {
                 let payload = serde_json::json!({ "code_id": code_id }).to_string();
-                let job = NewJob { priority: 5, ..NewJob::new(Some(corp_id), ROUTE_JOB, &payload, now) };
+                let job = NewJob { priority: priority::ROUTE, ..NewJob::new(Some(corp_id), ROUTE_JOB, &payload, now) };
                 tx.enqueue(&job, now).await.map_err(e)?;
             }
             if !draft.auto_tag_ids.is_empty() {
@@ -124,7 +125,7 @@ impl Engine {
                     tag_ids: draft.auto_tag_ids.clone(),
                 };
                 let payload = serde_json::to_string(&t).map_err(|e| e.to_string())?;
-                let job = NewJob { priority: 50, ..NewJob::new(Some(corp_id), TAG_JOB, &payload, now) };
+                let job = NewJob { priority: priority::TAGS, ..NewJob::new(Some(corp_id), TAG_JOB, &payload, now) };
                 tx.enqueue(&job, now).await.map_err(e)?;
             }
         }
@@ -140,9 +141,11 @@ impl Engine {
                     variant,
                 };
                 let payload = serde_json::to_string(&w).map_err(|e| e.to_string())?;
-                // First in line: a welcome code dies 20 s after the add.
-                let job =
-                    NewJob { priority: 0, max_attempts: 20, ..NewJob::new(Some(corp_id), WELCOME_JOB, &payload, now) };
+                let job = NewJob {
+                    priority: priority::WELCOME,
+                    max_attempts: 20,
+                    ..NewJob::new(Some(corp_id), WELCOME_JOB, &payload, now)
+                };
                 tx.enqueue(&job, now).await.map_err(e)?;
             }
         }
