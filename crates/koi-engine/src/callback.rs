@@ -5,14 +5,14 @@
 //! retries, or a replay) is recognised by the hash of its plaintext and
 //! changes nothing.
 
+use crate::cache::TtlCache;
 use crate::{Engine, EngineError, Result};
 use koi_domain::org::Corp;
 use koi_store::inbox::InboxItem;
 use koi_store::now_ms;
 use koi_wecom::{CallbackCrypto, CallbackEvent, CryptoError};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The signed query string WeCom adds to every callback request.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -46,26 +46,20 @@ const KEY_TTL: Duration = Duration::from_secs(30);
 
 /// A corp's callback keys, cached per WeCom CorpID so the hot path does not
 /// read the database before it has verified anything.
-#[derive(Default)]
-pub(crate) struct KeyCache(Mutex<HashMap<String, (Instant, Arc<CorpKeys>)>>);
+pub(crate) type KeyCache = TtlCache<String, Arc<CorpKeys>>;
+
+pub(crate) fn key_cache() -> KeyCache {
+    TtlCache::new(KEY_TTL)
+}
 
 /// A corp and the crypto built from its callback Token and EncodingAESKey.
 type CorpKeys = (Corp, CallbackCrypto);
 
-impl KeyCache {
-    pub(crate) fn forget(&self, wecom_corp_id: &str) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(wecom_corp_id);
-    }
-}
-
 impl Engine {
     async fn callback_crypto(&self, wecom_corp_id: &str, fresh: bool) -> Result<Arc<CorpKeys>> {
         if !fresh {
-            let cache = self.callback_keys.0.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((at, keys)) = cache.get(wecom_corp_id) {
-                if at.elapsed() < KEY_TTL {
-                    return Ok(keys.clone());
-                }
+            if let Some(keys) = self.callback_keys.get(&wecom_corp_id.to_string()) {
+                return Ok(keys);
             }
         }
         let corp = self
@@ -76,8 +70,7 @@ impl Engine {
         let crypto =
             CallbackCrypto::new(&corp.callback_token, &corp.encoding_aes_key, &corp.wecom_corp_id).map_err(bad)?;
         let keys = Arc::new((corp, crypto));
-        let mut cache = self.callback_keys.0.lock().unwrap_or_else(|p| p.into_inner());
-        cache.insert(wecom_corp_id.to_string(), (Instant::now(), keys.clone()));
+        self.callback_keys.put(wecom_corp_id.to_string(), keys.clone());
         Ok(keys)
     }
 

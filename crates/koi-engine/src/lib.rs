@@ -4,6 +4,7 @@
 
 pub mod acquisition;
 pub mod auth;
+mod cache;
 pub mod callback;
 pub mod demo;
 mod error;
@@ -54,6 +55,8 @@ pub struct Engine {
     /// Group-commit writer for callbacks, when this process serves them.
     inbox: Option<inbox::InboxWriter>,
     callback_keys: std::sync::Arc<callback::KeyCache>,
+    /// WeCom clients by koi corp id, so a job does not read the corp first.
+    corp_clients: std::sync::Arc<cache::TtlCache<i64, koi_wecom::client::CorpClient>>,
     /// One WeCom client per process: its token cache and budget are shared
     /// by every caller.
     wecom: koi_wecom::client::WecomClient,
@@ -74,7 +77,8 @@ impl Engine {
             settings,
             login_failures: Default::default(),
             inbox: None,
-            callback_keys: Default::default(),
+            callback_keys: std::sync::Arc::new(callback::key_cache()),
+            corp_clients: std::sync::Arc::new(cache::TtlCache::new(std::time::Duration::from_secs(30))),
             wecom,
         }
     }

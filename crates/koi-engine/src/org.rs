@@ -106,10 +106,12 @@ impl Engine {
         let d = draft.validate()?;
         let mut tx = self.db.begin().await?;
         tx.update_corp(who.corp_id, &d).await?;
-        self.callback_keys.forget(&current.wecom_corp_id);
         record(&mut tx, who, "corp.updated", format!("corp:{}", who.corp_id), serde_json::json!({ "name": d.name }))
             .await?;
         tx.commit().await?;
+        // After the commit, so nothing re-caches the old credentials.
+        self.callback_keys.forget(&current.wecom_corp_id);
+        self.corp_clients.forget(&who.corp_id);
         Ok(())
     }
 

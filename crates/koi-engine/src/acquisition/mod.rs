@@ -192,8 +192,13 @@ fn wecom_error(e: ApiError) -> EngineError {
 impl Engine {
     /// A WeCom client for the corp, with its app secret.
     pub(crate) async fn wecom_for(&self, corp_id: i64) -> std::result::Result<CorpClient, String> {
+        if let Some(client) = self.corp_clients.get(&corp_id) {
+            return Ok(client);
+        }
         let corp = self.db.corp(corp_id).await.map_err(|e| e.to_string())?.ok_or("the corp is gone")?;
-        Ok(self.wecom.corp(&corp.wecom_corp_id, &corp.app_secret))
+        let client = self.wecom.corp(&corp.wecom_corp_id, &corp.app_secret);
+        self.corp_clients.put(corp_id, client.clone());
+        Ok(client)
     }
 }
 
