@@ -4,6 +4,7 @@
 pub mod access;
 pub mod calendar;
 pub mod channel;
+pub mod customer;
 pub mod error;
 pub mod import;
 pub mod jobs;
