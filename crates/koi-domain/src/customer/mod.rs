@@ -5,7 +5,7 @@
 //!
 //! Everything is a pure function of the counters and the clock: the engine
 //! folds each reported [`Behaviour`] into the customer's [`Activity`], then
-//! asks [`ValueRules`] for the stage and bands.
+//! asks [`ValueRules`] for the stage and bands and [`fire`] for the tags.
 //!
 //! | file | room for |
 //! |---|---|
@@ -13,14 +13,17 @@
 //! | `facts.rs` | [`Activity`] counters, the [`Behaviour`] events that move them, influence |
 //! | `lifecycle.rs` | [`StageRules`]: the five stages with operator-readable reasons |
 //! | `rfm.rs` | [`RfmRules`]: recency, frequency and monetary bands |
+//! | `tagrule.rs` | [`TagRule`], [`Trigger`], [`Happening`] and [`fire`] |
 
 mod facts;
 mod lifecycle;
 mod rfm;
+mod tagrule;
 
 pub use facts::{Activity, Behaviour, InfluenceWeights, MAX_LABEL_CHARS, MAX_ORDER_FEN};
 pub use lifecycle::StageRules;
 pub use rfm::RfmRules;
+pub use tagrule::{due_rules, fire, Happening, TagRule, Trigger, MAX_RULE_TAGS};
 
 use crate::error::Checker;
 use crate::segment::Stage;
