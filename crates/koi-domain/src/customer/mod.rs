@@ -14,16 +14,22 @@
 //! | `lifecycle.rs` | [`StageRules`]: the five stages with operator-readable reasons |
 //! | `rfm.rs` | [`RfmRules`]: recency, frequency and monetary bands |
 //! | `tagrule.rs` | [`TagRule`], [`Trigger`], [`Happening`] and [`fire`] |
+//! | `fields.rs` | custom fields: [`FieldDef`] and value normalisation |
+//! | `tags.rs` | corp tag names and the WeCom reconcile [`diff_tags`] |
 
 mod facts;
+mod fields;
 mod lifecycle;
 mod rfm;
 mod tagrule;
+mod tags;
 
 pub use facts::{Activity, Behaviour, InfluenceWeights, MAX_LABEL_CHARS, MAX_ORDER_FEN};
+pub use fields::{validate_fields, FieldDef, FieldKind, MAX_FIELDS};
 pub use lifecycle::StageRules;
 pub use rfm::RfmRules;
 pub use tagrule::{due_rules, fire, Happening, TagRule, Trigger, MAX_RULE_TAGS};
+pub use tags::{diff_tags, validate_tag_name, TagDiff, TagSnapshot, MAX_CORP_TAGS, MAX_TAG_NAME};
 
 use crate::error::Checker;
 use crate::segment::Stage;
