@@ -57,8 +57,18 @@ pub enum Action {
     RetryJobs,
     ViewCorpSettings,
     EditCorpSettings,
-    /// Customers and their follows (scoped to a manager's stores).
+    /// Customers and their follows (scoped to a manager's stores); also
+    /// counting and sampling segments over them.
     ViewCustomers,
+    /// Tag or untag one customer, set their fields, report their behaviour
+    /// (scoped to a manager's stores).
+    TagCustomers,
+    /// The corp's tag catalogue, tag rules and bulk tagging.
+    ManageTags,
+    /// Saved segments and CSV exports of the whole corp.
+    ManageSegments,
+    /// Custom fields, lifecycle stage and RFM rules.
+    ManageCustomerModel,
 }
 
 /// Normalises a username the one way every path uses (create, login,
@@ -114,7 +124,9 @@ impl Principal {
         match self.role {
             Role::Owner => true,
             Role::HqOperator => !matches!(action, ManageUsers | ManageApiKeys | EditCorpSettings),
-            Role::StoreManager => matches!(action, ViewStores | EditStore | ViewStaff | EditStaff | ViewCustomers),
+            Role::StoreManager => {
+                matches!(action, ViewStores | EditStore | ViewStaff | EditStaff | ViewCustomers | TagCustomers)
+            }
             Role::Guide => false,
         }
     }

@@ -31,9 +31,14 @@ impl ValidationError {
 /// Collects field errors while a draft is checked, so the caller sees all of
 /// them at once instead of fixing one per round trip.
 #[derive(Default)]
-pub(crate) struct Checker(Vec<FieldError>);
+pub struct Checker(Vec<FieldError>);
 
 impl Checker {
+    /// Takes in every field error of a check made elsewhere.
+    pub fn extend(&mut self, e: ValidationError) {
+        self.0.extend(e.0);
+    }
+
     pub fn push(&mut self, field: &str, code: &str, message: impl Into<String>) {
         self.0.push(FieldError::new(field, code, message));
     }

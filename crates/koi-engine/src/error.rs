@@ -31,6 +31,13 @@ pub enum EngineError {
     /// A part of this node cannot take work now; the caller may retry.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
+    /// A segment expression that does not parse or names what does not exist.
+    #[error(transparent)]
+    BadExpression(#[from] koi_domain::segment::ParseError),
+    /// WeCom refused a change koi asked for (a duplicate tag name, a tag
+    /// another app made); nothing was changed.
+    #[error("WeCom refused: {0}")]
+    WecomRefused(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -50,11 +57,14 @@ impl EngineError {
                 "staff_userid" => "duplicate_staff_userid",
                 "username" => "duplicate_username",
                 "corp_id" => "duplicate_corp_id",
+                "field_name" => "duplicate_field",
                 _ => "conflict",
             },
             EngineError::UnknownCorp(_) => "unknown_corp",
             EngineError::BadCallback { code, .. } => code,
             EngineError::Unavailable(_) => "unavailable",
+            EngineError::BadExpression(_) => "invalid_expression",
+            EngineError::WecomRefused(_) => "wecom_refused",
             EngineError::Store(_) => "internal",
         }
     }

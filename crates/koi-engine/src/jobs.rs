@@ -2,7 +2,8 @@
 //! any job. Job kinds are dispatched by name; later modules add theirs to
 //! [`Worker::run`].
 
-use crate::acquisition::{ADD_JOB, ROUTE_JOB, TAG_JOB, WELCOME_JOB};
+use crate::acquisition::{ADD_JOB, ROUTE_JOB, WELCOME_JOB};
+use crate::customers::{MARK_JOB, PULL_JOB, SWEEP_JOB, TAG_SYNC_JOB};
 use crate::{require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
 use koi_domain::jobs::JobState;
@@ -19,7 +20,8 @@ enum Prepared {
     Nothing,
     Customer(koi_store::acquisition::CustomerProfile, i32),
     Welcome(serde_json::Value),
-    Tags(serde_json::Value),
+    TagDiff(koi_domain::customer::TagDiff),
+    WecomTags(Vec<String>),
 }
 
 /// A job that only proves the queue works end to end: it records an event
@@ -72,6 +74,7 @@ impl Worker {
     async fn work(self: &Arc<Self>, stop: &mut watch::Receiver<bool>) {
         let mut last_prune = 0;
         let mut last_route = 0;
+        let mut last_sweep = now_ms();
         // Jobs run as tasks of their own and are claimed as room frees up:
         // running a batch one job after another would put every welcome
         // behind the WeCom round trips of the jobs claimed before it, and
@@ -85,6 +88,12 @@ impl Worker {
             if now - last_route > 60_000 {
                 last_route = now;
                 self.engine.reroute_all().await;
+            }
+            if now - last_sweep > 3_600_000 {
+                last_sweep = now;
+                // Time alone moves stages, RFM recency and "no order for N days".
+                let engine = self.engine.clone();
+                tokio::spawn(async move { engine.sweep_all().await });
             }
             if now - last_prune > 3_600_000 {
                 last_prune = now;
@@ -201,7 +210,17 @@ impl Worker {
                 Prepared::Customer(profile, add_way)
             }
             WELCOME_JOB => Prepared::Welcome(self.engine.send_welcome(job).await?),
-            TAG_JOB => Prepared::Tags(self.engine.mark_code_tags(job).await?),
+            MARK_JOB => {
+                self.engine.push_tags(job).await?;
+                Prepared::Nothing
+            }
+            TAG_SYNC_JOB => Prepared::TagDiff(self.engine.fetch_tag_diff(job).await?),
+            PULL_JOB => Prepared::WecomTags(self.engine.fetch_wecom_tags(job).await?),
+            SWEEP_JOB => {
+                let corp_id = job.corp_id.ok_or("the job has no corp")?;
+                self.engine.sweep_customers(corp_id).await?;
+                Prepared::Nothing
+            }
             ROUTE_JOB => {
                 self.engine.reroute_after_add(job).await?;
                 Prepared::Nothing
@@ -214,7 +233,9 @@ impl Worker {
         match (job.kind.as_str(), prepared) {
             (ADD_JOB, Prepared::Customer(profile, add_way)) => self.engine.record_add(job, &profile, add_way, tx).await,
             (WELCOME_JOB, Prepared::Welcome(result)) => self.engine.record_welcome(job, &result, tx).await,
-            (TAG_JOB, Prepared::Tags(result)) => self.engine.record_tags(job, &result, tx).await,
+            (TAG_SYNC_JOB, Prepared::TagDiff(diff)) => self.engine.apply_tag_diff(job, &diff, tx).await,
+            (PULL_JOB, Prepared::WecomTags(tags)) => self.engine.record_wecom_tags(job, &tags, tx).await,
+            (MARK_JOB | SWEEP_JOB, _) => Ok(()),
             (SELFTEST, _) => self.selftest(job, tx).await,
             (ROUTE_JOB, _) => Ok(()),
             (other, _) => Err(format!("no handler for job kind {other:?}")),
@@ -249,6 +270,10 @@ impl Worker {
         }
         if let Err(e) = db.prune_done_jobs(now - 7 * 24 * 3_600_000).await {
             tracing::warn!(error = %e, "pruning finished jobs failed");
+        }
+        // Segment indexes read the log only seconds behind; a day is ample.
+        if let Err(e) = db.prune_customer_changes(now - 24 * 3_600_000).await {
+            tracing::warn!(error = %e, "pruning the customer change log failed");
         }
     }
 }

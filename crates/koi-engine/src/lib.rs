@@ -6,6 +6,7 @@ pub mod acquisition;
 pub mod auth;
 mod cache;
 pub mod callback;
+pub mod customers;
 pub mod demo;
 mod error;
 pub mod inbox;
@@ -57,6 +58,8 @@ pub struct Engine {
     callback_keys: std::sync::Arc<callback::KeyCache>,
     /// WeCom clients by koi corp id, so a job does not read the corp first.
     corp_clients: std::sync::Arc<cache::TtlCache<i64, koi_wecom::client::CorpClient>>,
+    /// Per-corp segment indexes, loaded on first use.
+    segment_indexes: std::sync::Arc<customers::segments::SegmentIndexes>,
     /// One WeCom client per process: its token cache and budget are shared
     /// by every caller.
     wecom: koi_wecom::client::WecomClient,
@@ -79,6 +82,7 @@ impl Engine {
             inbox: None,
             callback_keys: std::sync::Arc::new(callback::key_cache()),
             corp_clients: std::sync::Arc::new(cache::TtlCache::new(std::time::Duration::from_secs(30))),
+            segment_indexes: Default::default(),
             wecom,
         }
     }

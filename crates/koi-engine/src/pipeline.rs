@@ -7,6 +7,7 @@
 //! inside a transaction); a deletion marks the follow lost right here.
 
 use crate::acquisition::{AddJob, ADD_JOB};
+use crate::customers::TAG_SYNC_JOB;
 use crate::Engine;
 use koi_store::events::NewEvent;
 use koi_store::inbox::InboxRow;
@@ -67,8 +68,21 @@ impl Engine {
                 ExternalContactChange::CustomerDeletedMember { user_id, external_user_id } => {
                     self.record_deletion(row.corp_id, user_id, external_user_id, "customer", occurred_at, tx).await?;
                 }
+                // A guide edited the customer in WeCom (remark, tags…).
+                ExternalContactChange::Edited { external_user_id, .. } => {
+                    self.enqueue_tag_pull(tx, row.corp_id, external_user_id, occurred_at).await?;
+                }
                 _ => {}
             }
+        }
+        if let CallbackEvent::ExternalTag { .. } = &event {
+            // An admin changed the corp's tags in WeCom: re-read the list.
+            let now = now_ms();
+            let job = NewJob {
+                priority: koi_domain::jobs::priority::TAGS,
+                ..NewJob::new(Some(row.corp_id), TAG_SYNC_JOB, "{}", now)
+            };
+            tx.enqueue(&job, now).await.map_err(|e| e.to_string())?;
         }
         Ok(())
     }

@@ -135,6 +135,7 @@ impl Tx {
         p: &CustomerProfile,
         code_id: Option<i64>,
         store_id: Option<i64>,
+        added_at: i64,
         now: i64,
     ) -> Result<(i64, bool)> {
         let existing: Option<i64> = on_tx!(self, |c| {
@@ -163,10 +164,12 @@ impl Tx {
             })?;
             return Ok((id, false));
         }
+        let no = self.next_customer_no(corp_id).await?;
         let id = on_tx!(self, |c| {
             sqlx::query_scalar(
                 "INSERT INTO customers (corp_id, external_userid, name, avatar, kind, gender, unionid, first_code_id, \
-                 first_store_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+                 first_store_id, created_at, updated_at, no, added_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12) RETURNING id",
             )
             .bind(corp_id)
             .bind(&p.external_userid)
@@ -178,9 +181,12 @@ impl Tx {
             .bind(code_id)
             .bind(store_id)
             .bind(now)
+            .bind(no)
+            .bind(added_at)
             .fetch_one(&mut *c)
             .await
         })?;
+        self.log_customer_change(corp_id, id).await?;
         Ok((id, true))
     }
 
@@ -220,6 +226,7 @@ impl Tx {
 
     /// Creates the follow, or revives a deleted one with this add's attribution.
     pub async fn upsert_follow(&mut self, f: &NewFollow<'_>, now: i64) -> Result<i64> {
+        self.log_customer_change(f.corp_id, f.customer_id).await?;
         Ok(on_tx!(self, |c| {
             sqlx::query_scalar(
                 "INSERT INTO follows (corp_id, customer_id, staff_id, added_at, add_way, state, code_id, store_id, \
@@ -269,6 +276,9 @@ impl Tx {
             .await
             .map(|r| r.rows_affected())
         })?;
+        if n == 1 {
+            self.log_customer_change(corp_id, customer_id).await?;
+        }
         Ok(n == 1)
     }
 }

@@ -4,6 +4,7 @@
 //! per-backend migrations.
 
 pub mod acquisition;
+pub mod customers;
 mod db;
 mod error;
 pub mod events;

@@ -389,7 +389,7 @@ async fn follow_via(
     use koi_store::acquisition::{CustomerProfile, NewFollow};
     let mut tx = db.begin().await.unwrap();
     let profile = CustomerProfile { external_userid: external.into(), name: external.into(), ..Default::default() };
-    let (id, _) = tx.upsert_customer(corp_id, &profile, Some(code_id), Some(store_id), at).await.unwrap();
+    let (id, _) = tx.upsert_customer(corp_id, &profile, Some(code_id), Some(store_id), at, at).await.unwrap();
     let f = NewFollow {
         corp_id,
         customer_id: id,
@@ -498,7 +498,7 @@ async fn a_late_deletion_does_not_undo_a_later_add(db: &Db) {
         .await
         .unwrap();
     let p = CustomerProfile { external_userid: "wmX".into(), name: "X".into(), kind: 1, ..Default::default() };
-    let (customer, new) = tx.upsert_customer(a, &p, None, None, NOW).await.unwrap();
+    let (customer, new) = tx.upsert_customer(a, &p, None, None, NOW, NOW).await.unwrap();
     assert!(new);
     let follow = |added_at| NewFollow {
         corp_id: a,

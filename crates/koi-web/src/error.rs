@@ -39,6 +39,8 @@ impl WebError {
                 EngineError::Conflict { .. } => StatusCode::CONFLICT,
                 EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 EngineError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                EngineError::BadExpression(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                EngineError::WecomRefused(_) => StatusCode::BAD_GATEWAY,
             },
             WebError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             WebError::Csrf => StatusCode::FORBIDDEN,
@@ -82,6 +84,9 @@ impl WebError {
         match self {
             WebError::Engine(EngineError::Invalid(v)) => err["fields"] = json!(v.0),
             WebError::Engine(EngineError::ImportRejected(rows)) => err["rows"] = json!(rows),
+            WebError::Engine(EngineError::BadExpression(e)) => {
+                err["expression"] = json!({ "reason": e.code, "offset": e.offset, "token": e.token })
+            }
             _ => {}
         }
         json!({ "error": err })

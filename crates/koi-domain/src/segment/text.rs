@@ -45,7 +45,7 @@ pub struct ParseError {
 }
 
 impl ParseError {
-    fn new(code: &'static str, offset: usize, token: &str, message: impl Into<String>) -> Self {
+    pub fn new(code: &'static str, offset: usize, token: &str, message: impl Into<String>) -> Self {
         Self { code, message: message.into(), offset, token: token.into() }
     }
 }

@@ -2,6 +2,9 @@
 //! attribution, and the customer views the API and console read.
 
 use super::*;
+use crate::customers::tagging::{apply_rules, change_tags};
+use crate::customers::Cause;
+use koi_domain::customer::Happening;
 use koi_domain::jobs::priority;
 
 impl Engine {
@@ -79,7 +82,8 @@ impl Engine {
         };
         let outcome =
             add_outcome(previous.as_ref().map(|f| PreviousFollow { deleted_at: f.deleted_at }), followed_before);
-        let (customer_id, _) = tx.upsert_customer(corp_id, profile, code_id, store_id, now).await.map_err(e)?;
+        let (customer_id, _) =
+            tx.upsert_customer(corp_id, profile, code_id, store_id, add.occurred_at, now).await.map_err(e)?;
         if previous.as_ref().is_some_and(|f| f.deleted_at.is_none() && f.added_at == add.occurred_at) {
             return Ok(()); // this very add is on record already
         }
@@ -117,18 +121,11 @@ impl Engine {
                 tx.enqueue(&job, now).await.map_err(e)?;
             }
             if !draft.auto_tag_ids.is_empty() {
-                let t = TagJob {
-                    code_id,
-                    customer_id,
-                    userid: add.userid.clone(),
-                    external_userid: add.external_userid.clone(),
-                    tag_ids: draft.auto_tag_ids.clone(),
-                };
-                let payload = serde_json::to_string(&t).map_err(|e| e.to_string())?;
-                let job = NewJob { priority: priority::TAGS, ..NewJob::new(Some(corp_id), TAG_JOB, &payload, now) };
-                tx.enqueue(&job, now).await.map_err(e)?;
+                let cause = Cause::Code { code_id };
+                change_tags(tx, corp_id, customer_id, &draft.auto_tag_ids, &[], &cause).await.map_err(e)?;
             }
         }
+        apply_rules(tx, corp_id, customer_id, &Happening::Added { code_id }).await?;
         if let (Some(draft), Some(code_id), Some(welcome_code)) = (draft, code_id, add.welcome_code) {
             if let Some(variant) = pick_variant(&draft.welcome, variant_seed(&add.external_userid, code_id)) {
                 let w = WelcomeJob {

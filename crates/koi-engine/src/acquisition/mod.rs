@@ -20,7 +20,7 @@ use koi_store::jobs::{ClaimedJob, NewJob};
 use koi_store::{now_ms, Tx};
 use koi_wecom::client::{
     AddContactWayRequest, ApiError, Attachment as WecomAttachment, CorpClient, DelContactWayRequest,
-    GetExternalContactRequest, Image, Link, MarkTagRequest, MiniProgram, Priority, SendWelcomeMsgRequest, Text,
+    GetExternalContactRequest, Image, Link, MiniProgram, Priority, SendWelcomeMsgRequest, Text,
     UpdateContactWayRequest,
 };
 use koi_wecom::ErrCode;
@@ -33,8 +33,6 @@ pub const ADD_JOB: &str = "acquire.add";
 pub const WELCOME_JOB: &str = "acquire.welcome";
 /// Job: re-check who is on duty for a code after an add.
 pub const ROUTE_JOB: &str = "acquire.route";
-/// Job: mark a code's auto-tags on the customer it brought.
-pub const TAG_JOB: &str = "acquire.mark_tags";
 /// A welcome code lives this long after the add event.
 const WELCOME_TTL_MS: i64 = 20_000;
 
@@ -48,15 +46,6 @@ pub(crate) struct AddJob {
     pub received_at: i64,
     /// Ms since the epoch of the event itself.
     pub occurred_at: i64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct TagJob {
-    code_id: i64,
-    customer_id: i64,
-    userid: String,
-    external_userid: String,
-    tag_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
-//! Welcome messages and auto-tags: the jobs that greet and tag a customer
-//! after an add, and what they leave on the timeline.
+//! Welcome messages: the job that greets a customer after an add, and what
+//! it leaves on the timeline.
 
 use super::*;
 
@@ -49,33 +49,6 @@ impl Engine {
             "outcome": outcome, "customer_id": w.customer_id, "code_id": w.code_id, "variant": w.variant,
             "userid": w.userid,
         }))
-    }
-
-    /// Marks a code's auto-tags in WeCom, before its transaction.
-    pub(crate) async fn mark_code_tags(&self, job: &ClaimedJob) -> std::result::Result<serde_json::Value, String> {
-        let corp_id = job.corp_id.ok_or("the job has no corp")?;
-        let t: TagJob = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
-        let req = MarkTagRequest {
-            userid: t.userid.clone(),
-            external_userid: t.external_userid.clone(),
-            add_tag: Some(t.tag_ids.clone()),
-            remove_tag: None,
-        };
-        let client = self.wecom_for(corp_id).await?;
-        client.mark_tag(&req, Priority::Bulk).await.map_err(|e| e.to_string())?;
-        Ok(
-            serde_json::json!({ "customer_id": t.customer_id, "code_id": t.code_id, "tag_ids": t.tag_ids, "cause": "channel_code" }),
-        )
-    }
-
-    /// Puts the tagging on the customer's timeline, with its cause.
-    pub(crate) async fn record_tags(
-        &self,
-        job: &ClaimedJob,
-        result: &serde_json::Value,
-        tx: &mut Tx,
-    ) -> std::result::Result<(), String> {
-        on_timeline(job, "customer.tagged", result, tx).await
     }
 
     pub(crate) async fn record_welcome(

@@ -1,10 +1,11 @@
-use super::ErrorBody;
+use super::{ApiJson, ErrorBody};
 use crate::auth::ApiCaller;
 use crate::error::WebError;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use koi_engine::acquisition::Customer;
+use koi_engine::customers::{BehaviourOutcome, CustomerProfileView};
 use koi_store::reports::CustomerFilter;
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
@@ -54,4 +55,108 @@ pub async fn get_one(
     Path(id): Path<i64>,
 ) -> Result<Json<Customer>, WebError> {
     Ok(Json(state.engine.customer(&who, id).await?))
+}
+
+/// One customer's profile (客户画像): identity and follows, tags with their
+/// cause, lifecycle stage, RFM, influence, behaviour counters, custom fields
+/// and the timeline, newest first.
+#[utoipa::path(get, path = "/customers/{id}/profile", tag = "customers", params(("id" = i64, Path)),
+    responses((status = 200, body = CustomerProfileView), (status = 404, body = ErrorBody)))]
+pub async fn profile(
+    State(state): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    Path(id): Path<i64>,
+) -> Result<Json<CustomerProfileView>, WebError> {
+    Ok(Json(state.engine.customer_profile(&who, id).await?))
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct TagChange {
+    /// WeCom tag ids (`et…`) to add.
+    #[serde(default)]
+    pub add: Vec<String>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct TagChangeOutcome {
+    /// What actually changed (tags already there, or already absent, are not repeated).
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// Tags or untags a customer by hand; the change lands on the timeline and
+/// is pushed to WeCom (`mark_tag`) for every guide the customer follows.
+#[utoipa::path(post, path = "/customers/{id}/tags", tag = "customers", params(("id" = i64, Path)), request_body = TagChange,
+    responses((status = 200, body = TagChangeOutcome), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn tag(
+    State(state): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    Path(id): Path<i64>,
+    ApiJson(t): ApiJson<TagChange>,
+) -> Result<Json<TagChangeOutcome>, WebError> {
+    let (added, removed) = state.engine.tag_customer(&who, id, &t.add, &t.remove).await?;
+    Ok(Json(TagChangeOutcome { added, removed }))
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct FieldValues {
+    /// Field name → value (`null` clears it).
+    #[serde(default)]
+    pub fields: std::collections::BTreeMap<String, Option<String>>,
+    /// Home `[lat, lng]` (`null` clears it); omit to leave it.
+    #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<Vec<f64>>)]
+    pub home: Option<Option<(f64, f64)>>,
+}
+
+/// Lets `"home": null` mean "clear" while a missing `home` means "leave".
+fn some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<(f64, f64)>>, D::Error> {
+    serde::Deserialize::deserialize(d).map(Some)
+}
+
+/// Sets custom fields (and the home location) of a customer; every value is
+/// checked against its field's definition, all errors at once.
+#[utoipa::path(put, path = "/customers/{id}/fields", tag = "customers", params(("id" = i64, Path)), request_body = FieldValues,
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn set_fields(
+    State(state): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    Path(id): Path<i64>,
+    ApiJson(v): ApiJson<FieldValues>,
+) -> Result<axum::http::StatusCode, WebError> {
+    state.engine.set_customer_fields(&who, id, &v.fields, v.home).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct BehaviourReport {
+    /// `{"kind":"order_placed","amount_fen":19900}`, `{"kind":"group_joined","group_kind":"vip"}`,
+    /// `{"kind":"poll_answered","poll":"p1","answer":"A"}`, `{"kind":"material_opened","material":"m1"}`,
+    /// `{"kind":"campaign_joined","campaign":"c1"}`, `{"kind":"message_replied"}`,
+    /// `{"kind":"shared","what":"poster"}`, `{"kind":"friend_brought"}`, `{"kind":"order_refunded","amount_fen":100}`.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub behaviour: koi_domain::customer::Behaviour,
+    /// When it happened (ms); default now.
+    pub occurred_at: Option<i64>,
+    /// Your id for it (order number…): the same `ref` twice counts once.
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+}
+
+/// Reports a customer's behaviour (an order from the shop or POS, a group
+/// join, a poll answer…): counters, lifecycle stage, RFM and influence are
+/// recomputed and the tag rules fire, in one transaction.
+#[utoipa::path(post, path = "/customers/{id}/events", tag = "customers", params(("id" = i64, Path)), request_body = BehaviourReport,
+    responses((status = 200, body = BehaviourOutcome), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn report(
+    State(state): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    Path(id): Path<i64>,
+    ApiJson(r): ApiJson<BehaviourReport>,
+) -> Result<Json<BehaviourOutcome>, WebError> {
+    let out = state.engine.record_behaviour(&who, id, &r.behaviour, r.occurred_at, r.reference.as_deref()).await?;
+    Ok(Json(out))
 }

@@ -4,10 +4,13 @@
 
 mod channel_codes;
 mod customers;
+mod fields;
 mod jobs;
 mod me;
+mod segments;
 mod staff;
 mod stores;
+mod tags;
 
 use crate::error::WebError;
 use crate::AppState;
@@ -73,6 +76,23 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(channel_codes::get_one, channel_codes::update, channel_codes::deactivate))
         .routes(routes!(customers::list))
         .routes(routes!(customers::get_one))
+        .routes(routes!(customers::profile))
+        .routes(routes!(customers::tag))
+        .routes(routes!(customers::set_fields))
+        .routes(routes!(customers::report))
+        .routes(routes!(tags::list, tags::create))
+        .routes(routes!(tags::rename, tags::delete))
+        .routes(routes!(tags::sync))
+        .routes(routes!(tags::bulk))
+        .routes(routes!(tags::rules, tags::create_rule))
+        .routes(routes!(tags::update_rule, tags::delete_rule))
+        .routes(routes!(fields::list, fields::create))
+        .routes(routes!(fields::delete))
+        .routes(routes!(fields::rules, fields::set_rules))
+        .routes(routes!(segments::evaluate))
+        .routes(routes!(segments::list, segments::create))
+        .routes(routes!(segments::get_one, segments::update, segments::delete))
+        .routes(routes!(segments::export))
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::retry))
         .split_for_parts()

@@ -1,0 +1,125 @@
+//! One page per customer (客户画像): identity, follows, tags with their
+//! cause, lifecycle stage, RFM, influence, behaviour counters, custom fields
+//! and the timeline. The console and `GET /api/v1/customers/{id}` show the
+//! same [`CustomerProfileView`].
+
+use crate::acquisition::Customer;
+use crate::{Engine, EngineError, Principal, Result};
+use koi_domain::customer::FieldKind;
+use koi_domain::segment::Stage;
+use serde::Serialize;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CustomerProfileView {
+    #[serde(flatten)]
+    pub customer: Customer,
+    /// `new`, `stored`, `active`, `converted` or `super`.
+    pub stage: String,
+    /// The stage in the operators' words (引流 … 养大鱼).
+    pub stage_zh: String,
+    /// RFM bands 1..=5 (r, f, m); null until the first order.
+    pub rfm: [Option<i32>; 3],
+    pub influence: i32,
+    pub orders: i32,
+    pub spent_fen: i64,
+    pub first_order_at: Option<i64>,
+    pub last_order_at: Option<i64>,
+    pub last_active_at: Option<i64>,
+    pub friends_brought: i32,
+    pub groups_joined: i32,
+    pub shares: i32,
+    /// Home (lat, lng), for distance to stores.
+    pub home: Option<(f64, f64)>,
+    pub tags: Vec<ProfileTag>,
+    /// Every defined field, with this customer's value (null when unset).
+    pub fields: Vec<ProfileField>,
+    /// Newest first.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ProfileTag {
+    pub id: String,
+    pub name: String,
+    pub group: String,
+    /// What put it there: `user:3`, `code:5`, `rule:2`, `bulk`, `wecom`.
+    pub source: String,
+    pub tagged_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ProfileField {
+    pub name: String,
+    pub label: String,
+    #[schema(value_type = Object)]
+    pub kind: FieldKind,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TimelineEntry {
+    pub kind: String,
+    pub actor: String,
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    pub occurred_at: i64,
+}
+
+impl Engine {
+    pub async fn customer_profile(&self, who: &Principal, id: i64) -> Result<CustomerProfileView> {
+        let customer = self.customer(who, id).await?; // checks visibility
+        let a = self.db.customer_activity(who.corp_id, id).await?.ok_or(EngineError::NotFound("customer"))?;
+        let catalogue: HashMap<String, (String, String)> =
+            self.db.tag_catalogue(who.corp_id).await?.into_iter().map(|t| (t.tag_id, (t.name, t.group_name))).collect();
+        let tags = self
+            .db
+            .customer_tags(who.corp_id, id)
+            .await?
+            .into_iter()
+            .map(|t| {
+                let (name, group) =
+                    catalogue.get(&t.tag_id).cloned().unwrap_or_else(|| (t.tag_id.clone(), String::new()));
+                ProfileTag { id: t.tag_id, name, group, source: t.source, tagged_at: t.tagged_at }
+            })
+            .collect();
+        let values: HashMap<String, String> = self.db.customer_fields(who.corp_id, id).await?.into_iter().collect();
+        let fields = self
+            .defs(who.corp_id)
+            .await?
+            .into_iter()
+            .map(|d| ProfileField { value: values.get(&d.name).cloned(), name: d.name, label: d.label, kind: d.kind })
+            .collect();
+        let timeline = self
+            .customer_timeline(who, id)
+            .await?
+            .into_iter()
+            .map(|e| TimelineEntry {
+                payload: serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::String(e.payload)),
+                kind: e.kind,
+                actor: e.actor,
+                occurred_at: e.occurred_at,
+            })
+            .collect();
+        let stage = Stage::from_name(&a.stage).unwrap_or_default();
+        Ok(CustomerProfileView {
+            customer,
+            stage: stage.as_str().into(),
+            stage_zh: stage.chinese().into(),
+            rfm: [a.rfm_r, a.rfm_f, a.rfm_m],
+            influence: a.influence,
+            orders: a.orders,
+            spent_fen: a.spent_fen,
+            first_order_at: a.first_order_at,
+            last_order_at: a.last_order_at,
+            last_active_at: a.last_active_at,
+            friends_brought: a.friends_brought,
+            groups_joined: a.groups_joined,
+            shares: a.shares,
+            home: a.home_lat.zip(a.home_lng),
+            tags,
+            fields,
+            timeline,
+        })
+    }
+}

@@ -1,0 +1,421 @@
+//! Segments (人群) on an in-memory [`SegmentIndex`] per corp, over dense
+//! customer numbers, kept equal to the database by following the change
+//! log: every query first reads the log since its horizon and reloads the
+//! customers named there, so a tag change committed anywhere is visible to
+//! the next query on every node.
+//!
+//! The log's ids come from one sequence, and on PostgreSQL a transaction
+//! may commit after a later one. So the reader keeps a horizon [`SETTLE_MS`]
+//! behind the newest entry, re-reads the entries above it on each query and
+//! reloads only those it has not seen. A write transaction that takes
+//! longer than that (bulk tagging commits every 500 customers) would be the
+//! one way to miss an entry; a full reload on start covers a restart.
+
+use crate::{require, Engine, EngineError, Principal, Result};
+use koi_domain::access::{Action, Role};
+use koi_domain::segment::{Cond, Expr, ParseError, SegmentIndex};
+use koi_store::customers::BriefRow;
+use koi_store::now_ms;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+/// How far behind the newest change log entry the horizon stays.
+const SETTLE_MS: i64 = 10_000;
+/// Store coordinates (for `within:`) are re-read this often.
+const STORES_TTL_MS: i64 = 60_000;
+/// Most members a sample shows.
+pub const MAX_SAMPLE: usize = 50;
+
+/// One corp's index and where it stands in the change log.
+pub(crate) struct CorpIndex {
+    pub(crate) index: SegmentIndex,
+    /// Customer id by dense number (0 where no customer has the number).
+    ids: Vec<i64>,
+    horizon: i64,
+    /// Log entries above the horizon already applied.
+    seen: HashSet<i64>,
+    stores_read_at: i64,
+}
+
+/// The per-corp indexes of this process, loaded on first use.
+#[derive(Default)]
+pub(crate) struct SegmentIndexes {
+    corps: std::sync::Mutex<HashMap<i64, Arc<Mutex<Option<CorpIndex>>>>>,
+}
+
+/// An expression as the API takes it: the console's text syntax, or JSON.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum SegmentInput {
+    /// `tag:etVIP AND NOT stage:super`, or with tag names: `tag:VIP`.
+    Text(String),
+    /// `{"and":[{"tag":"et…"},{"not":{"stage":"super"}}]}`.
+    #[schema(value_type = Object)]
+    Json(Expr),
+}
+
+impl SegmentInput {
+    /// The expression as text (canonical for JSON input).
+    pub fn text(&self) -> String {
+        match self {
+            SegmentInput::Text(t) => t.clone(),
+            SegmentInput::Json(e) => e.to_string(),
+        }
+    }
+}
+
+/// A customer in a sample.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Member {
+    pub id: i64,
+    pub name: String,
+    pub avatar: String,
+    pub stage: String,
+    pub added_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SegmentResult {
+    /// Exactly how many customers are in the segment now.
+    pub count: u64,
+    /// The expression in canonical text (tag names resolved to ids).
+    pub expr: String,
+    pub sample: Vec<Member>,
+    /// Every member's customer id, when asked for.
+    pub ids: Option<Vec<i64>>,
+    /// Time spent evaluating, in microseconds.
+    pub took_us: u64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SegmentView {
+    pub id: i64,
+    pub name: String,
+    pub expr: String,
+    /// Members now (exact).
+    pub count: u64,
+    pub created_by: String,
+    pub updated_at: i64,
+}
+
+/// One exported customer (CSV row).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ExportRow {
+    pub id: i64,
+    pub external_userid: String,
+    pub name: String,
+    pub stage: String,
+    pub rfm: String,
+    pub influence: i32,
+    pub orders: i32,
+    /// Yuan, two decimals.
+    pub spent: String,
+    pub added_at: i64,
+    pub last_active_at: Option<i64>,
+    /// Tag names, `;`-separated.
+    pub tags: String,
+}
+
+impl Engine {
+    /// Runs `f` on the corp's index, caught up with the change log.
+    pub(crate) async fn with_index<R>(&self, corp_id: i64, f: impl FnOnce(&CorpIndex) -> R) -> Result<R> {
+        let slot = {
+            let mut corps = self.segment_indexes.corps.lock().expect("the index map is never poisoned");
+            Arc::clone(corps.entry(corp_id).or_default())
+        };
+        let mut guard = slot.lock().await;
+        if guard.is_none() {
+            *guard = Some(self.load_index(corp_id).await?);
+        }
+        let ci = guard.as_mut().expect("loaded above");
+        self.catch_up(corp_id, ci).await?;
+        Ok(f(ci))
+    }
+
+    async fn load_index(&self, corp_id: i64) -> Result<CorpIndex> {
+        let started = std::time::Instant::now();
+        let horizon = self.db.change_horizon(corp_id, now_ms() - SETTLE_MS).await?;
+        let mut ci =
+            CorpIndex { index: SegmentIndex::new(), ids: Vec::new(), horizon, seen: HashSet::new(), stores_read_at: 0 };
+        let facts = self.db.segment_facts(corp_id, None).await?;
+        for (id, f) in &facts {
+            ci.put(*id, f);
+        }
+        tracing::info!(
+            corp_id,
+            customers = facts.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "segment index loaded"
+        );
+        Ok(ci)
+    }
+
+    async fn catch_up(&self, corp_id: i64, ci: &mut CorpIndex) -> Result<()> {
+        let now = now_ms();
+        if now - ci.stores_read_at > STORES_TTL_MS {
+            for s in self.db.stores(corp_id).await? {
+                ci.index.set_store_location(s.id, s.lat.zip(s.lng));
+            }
+            ci.stores_read_at = now;
+        }
+        loop {
+            let rows = self.db.customer_changes(corp_id, ci.horizon, 10_000).await?;
+            let full = rows.len() == 10_000;
+            let mut fresh: Vec<i64> = rows.iter().filter(|r| !ci.seen.contains(&r.id)).map(|r| r.customer_id).collect();
+            fresh.sort_unstable();
+            fresh.dedup();
+            if !fresh.is_empty() {
+                for (id, f) in self.db.segment_facts(corp_id, Some(&fresh)).await? {
+                    ci.put(id, &f);
+                }
+            }
+            let settled = now - SETTLE_MS;
+            let horizon = rows.iter().filter(|r| r.recorded_at < settled).map(|r| r.id).max().unwrap_or(ci.horizon);
+            ci.horizon = ci.horizon.max(horizon);
+            ci.seen.extend(rows.iter().map(|r| r.id));
+            let h = ci.horizon;
+            ci.seen.retain(|&id| id > h);
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Parses, checks and scopes an expression for the caller: tag names
+    /// become ids; unknown tags, stores, staff and codes are errors that
+    /// point at the part; a store manager sees only their stores' customers.
+    async fn resolve(&self, who: &Principal, input: &SegmentInput) -> Result<Expr> {
+        require(who, Action::ViewCustomers)?;
+        let (mut expr, text) = match input {
+            SegmentInput::Text(t) => (Expr::parse(t)?, t.as_str()),
+            SegmentInput::Json(e) => {
+                e.validate()?;
+                (e.clone(), "")
+            }
+        };
+        let tags = self.db.tag_catalogue(who.corp_id).await?;
+        let stores: HashSet<i64> = self.db.stores(who.corp_id).await?.iter().map(|s| s.id).collect();
+        let staff: HashSet<i64> = self.db.staff_list(who.corp_id).await?.iter().map(|s| s.id).collect();
+        let codes: HashSet<i64> = self.db.channel_codes(who.corp_id).await?.iter().map(|c| c.id).collect();
+        let fields: HashSet<String> = self.db.field_defs(who.corp_id).await?.into_iter().map(|f| f.name).collect();
+        let mut err = None;
+        visit_conds(&mut expr, &mut |c| {
+            if err.is_some() {
+                return;
+            }
+            let bad = |code: &'static str, value: String, what: &str| {
+                let offset = text.find(value.as_str()).unwrap_or(0);
+                Some(ParseError::new(code, offset, &value, format!("{what} {value:?}")))
+            };
+            err = match c {
+                Cond::Tag(t) if tags.iter().any(|k| &k.tag_id == t) => None,
+                Cond::Tag(t) => {
+                    let named: Vec<_> = tags.iter().filter(|k| &k.name == t).collect();
+                    match named.as_slice() {
+                        [one] => {
+                            *t = one.tag_id.clone();
+                            None
+                        }
+                        [] => bad("unknown_tag", t.clone(), "no tag with id or name"),
+                        _ => bad("ambiguous_tag", t.clone(), "several groups have a tag named"),
+                    }
+                }
+                Cond::Store(s) | Cond::WithinKm { store_id: s, .. } if !stores.contains(s) => {
+                    bad("unknown_store", s.to_string(), "no store")
+                }
+                Cond::Staff(s) if !staff.contains(s) => bad("unknown_staff", s.to_string(), "no staff member"),
+                Cond::Code(s) if !codes.contains(s) => bad("unknown_code", s.to_string(), "no channel code"),
+                Cond::Field { name, .. } if !fields.contains(name) => {
+                    bad("unknown_field", name.clone(), "no custom field")
+                }
+                _ => None,
+            };
+        });
+        if let Some(e) = err {
+            return Err(EngineError::BadExpression(e));
+        }
+        Ok(scoped(who, expr))
+    }
+
+    /// Counts an expression exactly, with a sample of members and, when
+    /// asked, every member's id.
+    pub async fn evaluate_segment(
+        &self,
+        who: &Principal,
+        input: &SegmentInput,
+        sample: usize,
+        with_ids: bool,
+    ) -> Result<SegmentResult> {
+        let expr = self.resolve(who, input).await?;
+        let started = std::time::Instant::now();
+        let (count, nos, ids) = self
+            .with_index(who.corp_id, |ci| {
+                let members = ci.index.evaluate(&expr);
+                let count = members.len();
+                let picked = ci.index.sample(&expr, sample.min(MAX_SAMPLE));
+                let ids = with_ids.then(|| members.iter().map(|no| ci.id_of(no)).filter(|&id| id > 0).collect());
+                (count, picked.into_iter().map(|no| ci.id_of(no)).collect::<Vec<_>>(), ids)
+            })
+            .await?;
+        let took_us = started.elapsed().as_micros() as u64;
+        let sample = self.db.customer_briefs(who.corp_id, &nos).await?.into_iter().map(member).collect();
+        Ok(SegmentResult { count, expr: printed(who, &expr), sample, ids, took_us })
+    }
+
+    /// Every member's customer id (bulk tagging, exports).
+    pub(crate) async fn segment_customer_ids(&self, who: &Principal, input: &SegmentInput) -> Result<Vec<i64>> {
+        let expr = self.resolve(who, input).await?;
+        self.with_index(who.corp_id, |ci| {
+            ci.index.evaluate(&expr).iter().map(|no| ci.id_of(no)).filter(|&id| id > 0).collect()
+        })
+        .await
+    }
+
+    /// The members as CSV rows.
+    pub async fn export_segment(&self, who: &Principal, input: &SegmentInput) -> Result<Vec<ExportRow>> {
+        require(who, Action::ViewCustomers)?;
+        let ids = self.segment_customer_ids(who, input).await?;
+        let names: HashMap<String, String> =
+            self.db.tag_catalogue(who.corp_id).await?.into_iter().map(|t| (t.tag_id, t.name)).collect();
+        let rows = self.db.customer_briefs(who.corp_id, &ids).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ExportRow {
+                rfm: [r.rfm_r, r.rfm_f, r.rfm_m].map(|b| b.map_or("-".to_string(), |b| b.to_string())).join(""),
+                spent: format!("{}.{:02}", r.spent_fen / 100, r.spent_fen % 100),
+                tags: r
+                    .tags
+                    .iter()
+                    .map(|t| names.get(t).map_or(t.as_str(), String::as_str))
+                    .collect::<Vec<_>>()
+                    .join(";"),
+                id: r.id,
+                external_userid: r.external_userid,
+                name: r.name,
+                stage: r.stage,
+                influence: r.influence,
+                orders: r.orders,
+                added_at: r.added_at,
+                last_active_at: r.last_active_at,
+            })
+            .collect())
+    }
+
+    pub async fn segments(&self, who: &Principal) -> Result<Vec<SegmentView>> {
+        require(who, Action::ViewCustomers)?;
+        let mut out = Vec::new();
+        for row in self.db.segments(who.corp_id).await? {
+            out.push(self.segment_view(who, row).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn segment(&self, who: &Principal, id: i64) -> Result<SegmentView> {
+        require(who, Action::ViewCustomers)?;
+        let row = self.db.segment(who.corp_id, id).await?.ok_or(EngineError::NotFound("segment"))?;
+        self.segment_view(who, row).await
+    }
+
+    async fn segment_view(&self, who: &Principal, row: koi_store::customers::SegmentRow) -> Result<SegmentView> {
+        // A saved segment whose tag or store was deleted since counts 0
+        // rather than failing the whole list.
+        let count = match self.resolve(who, &SegmentInput::Text(row.expr.clone())).await {
+            Ok(expr) => self.with_index(who.corp_id, |ci| ci.index.count(&expr)).await?,
+            Err(EngineError::BadExpression(_)) => 0,
+            Err(e) => return Err(e),
+        };
+        Ok(SegmentView {
+            id: row.id,
+            name: row.name,
+            expr: row.expr,
+            count,
+            created_by: row.created_by,
+            updated_at: row.updated_at,
+        })
+    }
+
+    /// Saves a new segment (`id` None) or replaces one; the expression is
+    /// stored in canonical text.
+    pub async fn save_segment(
+        &self,
+        who: &Principal,
+        id: Option<i64>,
+        name: &str,
+        input: &SegmentInput,
+    ) -> Result<SegmentView> {
+        require(who, Action::ManageSegments)?;
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 64 {
+            return Err(koi_domain::ValidationError::one("name", "too_long", "name is 1..=64 characters").into());
+        }
+        let expr = self.resolve(who, input).await?.to_string();
+        let now = now_ms();
+        let id = match id {
+            Some(id) => {
+                if !self.db.update_segment(who.corp_id, id, name, &expr, now).await? {
+                    return Err(EngineError::NotFound("segment"));
+                }
+                id
+            }
+            None => self.db.insert_segment(who.corp_id, name, &expr, &crate::actor(who), now).await?,
+        };
+        self.segment(who, id).await
+    }
+
+    pub async fn delete_segment(&self, who: &Principal, id: i64) -> Result<()> {
+        require(who, Action::ManageSegments)?;
+        if self.db.delete_segment(who.corp_id, id).await? {
+            Ok(())
+        } else {
+            Err(EngineError::NotFound("segment"))
+        }
+    }
+}
+
+impl CorpIndex {
+    /// Loads (or replaces) one customer.
+    fn put(&mut self, customer_id: i64, f: &koi_domain::segment::CustomerFacts) {
+        let no = f.id as usize;
+        if no >= self.ids.len() {
+            self.ids.resize(no + 1, 0);
+        }
+        self.ids[no] = customer_id;
+        self.index.insert(f);
+    }
+
+    fn id_of(&self, no: u32) -> i64 {
+        self.ids.get(no as usize).copied().unwrap_or(0)
+    }
+}
+
+/// Calls `f` on every condition of the expression.
+fn visit_conds(e: &mut Expr, f: &mut impl FnMut(&mut Cond)) {
+    match e {
+        Expr::And(v) | Expr::Or(v) => v.iter_mut().for_each(|e| visit_conds(e, f)),
+        Expr::Not(e) => visit_conds(e, f),
+        Expr::Cond(c) => f(c),
+    }
+}
+
+/// A store manager's segments hold only their stores' customers.
+fn scoped(who: &Principal, expr: Expr) -> Expr {
+    match who.role {
+        Role::Owner | Role::HqOperator => expr,
+        _ => Expr::And(vec![expr, Expr::Or(who.store_ids.iter().map(|&s| Cond::Store(s).into()).collect())]),
+    }
+}
+
+/// The caller's expression, without the scope [`scoped`] added.
+fn printed(who: &Principal, expr: &Expr) -> String {
+    match (who.role, expr) {
+        (Role::Owner | Role::HqOperator, e) => e.to_string(),
+        (_, Expr::And(v)) if v.len() == 2 => v[0].to_string(),
+        (_, e) => e.to_string(),
+    }
+}
+
+fn member(r: BriefRow) -> Member {
+    Member { id: r.id, name: r.name, avatar: r.avatar, stage: r.stage, added_at: r.added_at }
+}

@@ -1,0 +1,390 @@
+//! Tagging customers: by hand, in bulk (a segment or a list), and by rules.
+//! Every change is a `customer.tagged` / `customer.untagged` event with its
+//! cause, and (unless it came from WeCom) a `mark_tag` job that pushes it to
+//! every guide the customer follows.
+
+use super::{store_err, MARK_JOB, PULL_JOB};
+use crate::{actor, require, Engine, Principal, Result};
+use koi_domain::access::Action;
+use koi_domain::customer::{fire, Happening, TagRule, Trigger};
+use koi_domain::jobs::priority;
+use koi_domain::ValidationError;
+use koi_store::events::NewEvent;
+use koi_store::jobs::{ClaimedJob, NewJob};
+use koi_store::{now_ms, Tx};
+use koi_wecom::client::{GetExternalContactRequest, MarkTagRequest, Priority};
+use koi_wecom::ErrCode;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// Why a customer's tags changed; recorded with every tag event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Cause {
+    /// A console user or an API key, by hand.
+    Hand { actor: String },
+    /// The auto-tags of the channel code the customer came through.
+    Code { code_id: i64 },
+    /// A tag rule fired.
+    Rule { rule_id: i64, name: String },
+    /// Bulk tagging of a segment or a list.
+    Bulk { actor: String, source: String },
+    /// A guide changed the tags in WeCom.
+    Wecom,
+    /// The tag was deleted from the catalogue.
+    TagDeleted,
+}
+
+impl Cause {
+    /// The short form kept with each customer tag.
+    fn source(&self) -> String {
+        match self {
+            Cause::Hand { actor } => actor.clone(),
+            Cause::Code { code_id } => format!("code:{code_id}"),
+            Cause::Rule { rule_id, .. } => format!("rule:{rule_id}"),
+            Cause::Bulk { .. } => "bulk".into(),
+            Cause::Wecom => "wecom".into(),
+            Cause::TagDeleted => "tag_deleted".into(),
+        }
+    }
+
+    fn pushes_to_wecom(&self) -> bool {
+        !matches!(self, Cause::Wecom | Cause::TagDeleted)
+    }
+}
+
+/// What a tag change pushes to WeCom.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct MarkJob {
+    customer_id: i64,
+    add: Vec<String>,
+    remove: Vec<String>,
+}
+
+/// What a bulk tagging applies to.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkTarget {
+    /// Everyone in a segment expression (text or JSON).
+    Segment(super::SegmentInput),
+    /// Customers by external userid (`wm…`/`wo…`), e.g. from a CSV.
+    Customers(Vec<String>),
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BulkOutcome {
+    /// Customers the target named that koi knows.
+    pub matched: u64,
+    /// Customers whose tags actually changed.
+    pub changed: u64,
+    /// External userids in the list that koi does not know (at most 100 shown).
+    pub unknown: Vec<String>,
+}
+
+/// Customers per bulk transaction: small enough that the change log's
+/// readers never wait on a long transaction.
+const BULK_CHUNK: usize = 500;
+/// Most customers one bulk tagging may change.
+pub const BULK_MAX: usize = 1_000_000;
+
+/// Adds and removes tags of one customer inside `tx`; records the events
+/// and (for changes made in koi) the `mark_tag` job. Returns what changed.
+pub(crate) async fn change_tags(
+    tx: &mut Tx,
+    corp_id: i64,
+    customer_id: i64,
+    add: &[String],
+    remove: &[String],
+    cause: &Cause,
+) -> std::result::Result<(Vec<String>, Vec<String>), koi_store::StoreError> {
+    let now = now_ms();
+    let source = cause.source();
+    let mut added = Vec::new();
+    for t in add {
+        if tx.tag_customer(corp_id, customer_id, t, &source, now).await? {
+            added.push(t.clone());
+        }
+    }
+    let mut removed = Vec::new();
+    for t in remove {
+        if !add.contains(t) && tx.untag_customer(corp_id, customer_id, t).await? {
+            removed.push(t.clone());
+        }
+    }
+    let subject = format!("customer:{customer_id}");
+    let actor = match cause {
+        Cause::Hand { actor } | Cause::Bulk { actor, .. } => actor.as_str(),
+        Cause::Wecom => "wecom",
+        _ => "system",
+    };
+    for (kind, tags) in [("customer.tagged", &added), ("customer.untagged", &removed)] {
+        if tags.is_empty() {
+            continue;
+        }
+        let payload = serde_json::json!({ "tag_ids": tags, "cause": cause });
+        let e = NewEvent {
+            corp_id,
+            kind,
+            subject: &subject,
+            actor,
+            payload: &payload.to_string(),
+            dedup_key: None,
+            occurred_at: now,
+        };
+        tx.append_event(&e, now).await?;
+    }
+    if cause.pushes_to_wecom() && !(added.is_empty() && removed.is_empty()) {
+        let job = MarkJob { customer_id, add: added.clone(), remove: removed.clone() };
+        let payload = serde_json::to_string(&job).expect("a mark job serialises");
+        let job = NewJob { priority: priority::TAGS, ..NewJob::new(Some(corp_id), MARK_JOB, &payload, now) };
+        tx.enqueue(&job, now).await?;
+    }
+    Ok((added, removed))
+}
+
+/// The corp's active rules, as the domain reads them (unreadable ones are
+/// skipped with a warning rather than stopping every add).
+pub(crate) async fn active_rules(tx: &mut Tx, corp_id: i64) -> std::result::Result<Vec<TagRule>, String> {
+    let rows = tx.tag_rules(corp_id).await.map_err(store_err)?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| r.active)
+        .filter_map(|r| match super::tags::rule_of(&r) {
+            Ok(rule) => Some(rule),
+            Err(e) => {
+                tracing::warn!(rule = r.id, error = %e, "skipping an unreadable tag rule");
+                None
+            }
+        })
+        .collect())
+}
+
+/// Applies the rules a happening fires to one customer.
+pub(crate) async fn apply_rules(
+    tx: &mut Tx,
+    corp_id: i64,
+    customer_id: i64,
+    h: &Happening<'_>,
+) -> std::result::Result<(), String> {
+    let rules = active_rules(tx, corp_id).await?;
+    for rule in fire(&rules, h) {
+        let cause = Cause::Rule { rule_id: rule.id, name: rule.name.clone() };
+        change_tags(tx, corp_id, customer_id, &rule.add_tags, &rule.remove_tags, &cause).await.map_err(store_err)?;
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Tags and untags one customer by hand.
+    pub async fn tag_customer(
+        &self,
+        who: &Principal,
+        customer_id: i64,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<(Vec<String>, Vec<String>)> {
+        require(who, Action::TagCustomers)?;
+        self.customer(who, customer_id).await?; // visibility
+        self.check_tags_known(who.corp_id, add.iter().chain(remove)).await?;
+        let mut tx = self.db.begin().await?;
+        let cause = Cause::Hand { actor: actor(who) };
+        let changed = change_tags(&mut tx, who.corp_id, customer_id, add, remove, &cause).await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// Refuses tag ids the catalogue does not hold, and empty changes.
+    pub(crate) async fn check_tags_known<'a>(
+        &self,
+        corp_id: i64,
+        tags: impl Iterator<Item = &'a String>,
+    ) -> Result<()> {
+        let known: BTreeSet<String> = self.db.tag_catalogue(corp_id).await?.into_iter().map(|t| t.tag_id).collect();
+        let mut c = koi_domain::error::Checker::default();
+        let mut any = false;
+        for t in tags {
+            any = true;
+            if !known.contains(t) {
+                c.push("tags", "unknown_tag", format!("no tag {t:?} in the catalogue; sync tags or create it first"));
+            }
+        }
+        if !any {
+            c.push("tags", "empty", "name at least one tag to add or remove");
+        }
+        Ok(c.finish(())?)
+    }
+
+    /// Tags every customer of a segment or a list, in chunks.
+    pub async fn bulk_tag(
+        &self,
+        who: &Principal,
+        target: &BulkTarget,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<BulkOutcome> {
+        require(who, Action::ManageTags)?;
+        self.check_tags_known(who.corp_id, add.iter().chain(remove)).await?;
+        let (ids, unknown, source) = match target {
+            BulkTarget::Segment(input) => {
+                let ids = self.segment_customer_ids(who, input).await?;
+                (ids, Vec::new(), format!("segment {}", input.text()))
+            }
+            BulkTarget::Customers(keys) => {
+                if keys.len() > BULK_MAX {
+                    return Err(ValidationError::one(
+                        "customers",
+                        "too_many",
+                        format!("at most {BULK_MAX} customers at once"),
+                    )
+                    .into());
+                }
+                let found = self.db.resolve_customers(who.corp_id, keys).await?;
+                let known: BTreeSet<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
+                let unknown: Vec<String> =
+                    keys.iter().filter(|k| !known.contains(k.as_str())).take(100).cloned().collect();
+                let mut ids: Vec<i64> = found.into_iter().map(|(_, id)| id).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                (ids, unknown, format!("list of {}", keys.len()))
+            }
+        };
+        let cause = Cause::Bulk { actor: actor(who), source };
+        let mut changed = 0;
+        for chunk in ids.chunks(BULK_CHUNK) {
+            let mut tx = self.db.begin().await?;
+            for &id in chunk {
+                let (a, r) = change_tags(&mut tx, who.corp_id, id, add, remove, &cause).await?;
+                changed += u64::from(!(a.is_empty() && r.is_empty()));
+            }
+            tx.commit().await?;
+        }
+        Ok(BulkOutcome { matched: ids.len() as u64, changed, unknown })
+    }
+
+    /// Pushes a tag change to WeCom for every guide the customer follows
+    /// (WeCom keeps tags per relation). Before its transaction.
+    pub(crate) async fn push_tags(&self, job: &ClaimedJob) -> std::result::Result<(), String> {
+        let corp_id = job.corp_id.ok_or("the job has no corp")?;
+        let m: MarkJob = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
+        let Some(customer) = self.db.customer(corp_id, m.customer_id).await.map_err(store_err)? else {
+            return Ok(());
+        };
+        let follows = self.db.follows_of(corp_id, m.customer_id).await.map_err(store_err)?;
+        let client = self.wecom_for(corp_id).await?;
+        for f in follows.iter().filter(|f| f.deleted_at.is_none()) {
+            let Some(staff) = self.db.staff(corp_id, f.staff_id).await.map_err(store_err)? else { continue };
+            let req = MarkTagRequest {
+                userid: staff.userid,
+                external_userid: customer.external_userid.clone(),
+                add_tag: (!m.add.is_empty()).then(|| m.add.clone()),
+                remove_tag: (!m.remove.is_empty()).then(|| m.remove.clone()),
+            };
+            match client.mark_tag(&req, Priority::Bulk).await {
+                Ok(()) => {}
+                // The relation ended since: nothing to tag there.
+                Err(e) if e.is(ErrCode::NO_EXTERNAL_CONTACT_RELATION) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Enqueues a pull of the customer's tags from WeCom (a guide edited them).
+    pub(crate) async fn enqueue_tag_pull(
+        &self,
+        tx: &mut Tx,
+        corp_id: i64,
+        external_userid: &str,
+        occurred_at: i64,
+    ) -> std::result::Result<(), String> {
+        let payload = serde_json::json!({ "external_userid": external_userid, "at": occurred_at }).to_string();
+        let now = now_ms();
+        let job = NewJob { priority: priority::TAGS, ..NewJob::new(Some(corp_id), PULL_JOB, &payload, now) };
+        tx.enqueue(&job, now).await.map_err(store_err)?;
+        Ok(())
+    }
+
+    /// WeCom's tags of the customer (the union over guides), before the
+    /// pull's transaction.
+    pub(crate) async fn fetch_wecom_tags(&self, job: &ClaimedJob) -> std::result::Result<Vec<String>, String> {
+        let corp_id = job.corp_id.ok_or("the job has no corp")?;
+        let p: serde_json::Value = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
+        let external_userid = p["external_userid"].as_str().ok_or("bad payload: no external_userid")?.to_string();
+        let client = self.wecom_for(corp_id).await?;
+        let req = GetExternalContactRequest { external_userid, cursor: None };
+        let got = client.get_external_contact(&req, Priority::Bulk).await.map_err(|e| e.to_string())?;
+        let tags: BTreeSet<String> =
+            got.follow_user.iter().flat_map(|f| f.tags.iter().filter_map(|t| t.tag_id.clone())).collect();
+        Ok(tags.into_iter().collect())
+    }
+
+    /// Makes koi's tags of the customer equal WeCom's. A tag koi set in the
+    /// last [`PUSH_GRACE_MS`] is kept even if WeCom lacks it: its `mark_tag`
+    /// may still be on the way.
+    pub(crate) async fn record_wecom_tags(
+        &self,
+        job: &ClaimedJob,
+        wecom: &[String],
+        tx: &mut Tx,
+    ) -> std::result::Result<(), String> {
+        let corp_id = job.corp_id.ok_or("the job has no corp")?;
+        let p: serde_json::Value = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
+        let external_userid = p["external_userid"].as_str().unwrap_or_default();
+        let Some(customer_id) = tx.customer_id(corp_id, external_userid).await.map_err(store_err)? else {
+            return Ok(());
+        };
+        let known: BTreeSet<String> =
+            self.db.tag_catalogue(corp_id).await.map_err(store_err)?.into_iter().map(|t| t.tag_id).collect();
+        let mine = self.db.customer_tags(corp_id, customer_id).await.map_err(store_err)?;
+        let now = now_ms();
+        let add: Vec<String> =
+            wecom.iter().filter(|t| known.contains(*t) && !mine.iter().any(|m| &m.tag_id == *t)).cloned().collect();
+        let remove: Vec<String> = mine
+            .iter()
+            .filter(|m| !wecom.contains(&m.tag_id) && now - m.tagged_at > PUSH_GRACE_MS)
+            .map(|m| m.tag_id.clone())
+            .collect();
+        change_tags(tx, corp_id, customer_id, &add, &remove, &Cause::Wecom).await.map_err(store_err)?;
+        Ok(())
+    }
+
+    /// Applies the time-based rules (`no order for N days`) to one customer.
+    pub(crate) async fn apply_due_rules(
+        &self,
+        tx: &mut Tx,
+        corp_id: i64,
+        customer_id: i64,
+        activity: &koi_domain::customer::Activity,
+        rules: &[TagRule],
+        now: i64,
+    ) -> std::result::Result<(), String> {
+        for rule in rules.iter().filter(|r| matches!(r.trigger, Trigger::NoOrderForDays { .. })) {
+            if rule.trigger.due(activity, now) {
+                let cause = Cause::Rule { rule_id: rule.id, name: rule.name.clone() };
+                change_tags(tx, corp_id, customer_id, &rule.add_tags, &rule.remove_tags, &cause)
+                    .await
+                    .map_err(store_err)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How long a tag set in koi is trusted over WeCom's word while its
+/// `mark_tag` may still be queued.
+const PUSH_GRACE_MS: i64 = 10 * 60_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_say_where_a_tag_came_from() {
+        assert_eq!(Cause::Code { code_id: 3 }.source(), "code:3");
+        assert_eq!(Cause::Rule { rule_id: 2, name: "x".into() }.source(), "rule:2");
+        assert!(!Cause::Wecom.pushes_to_wecom());
+        assert!(Cause::Hand { actor: "user:1".into() }.pushes_to_wecom());
+        let v = serde_json::to_value(Cause::Rule { rule_id: 2, name: "付款".into() }).unwrap();
+        assert_eq!(v, serde_json::json!({"by": "rule", "rule_id": 2, "name": "付款"}));
+    }
+}
