@@ -804,6 +804,7 @@ impl Db {
                     last_active: r.last_active_at,
                     orders: r.orders.max(0) as u32,
                     spent_fen: r.spent_fen,
+                    influence: r.influence.max(0) as u32,
                     home: r.home_lat.zip(r.home_lng).map(|(a, b)| (a as f32, b as f32)),
                     ..Default::default()
                 };

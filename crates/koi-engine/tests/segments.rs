@@ -1,0 +1,334 @@
+//! Segments against the database, on SQLite and PostgreSQL: random data is
+//! written through the store (customers, follows won and lost, tags, custom
+//! fields, counters, homes), random expressions are evaluated by the engine's
+//! in-memory index, and every answer must equal a naive filter over a model
+//! of exactly what was written. Between rounds the data changes at random,
+//! and the next query must already see the changes (the change log).
+
+use koi_domain::access::{Principal, Role};
+use koi_domain::org::{CorpDraft, StaffDraft, StoreDraft};
+use koi_domain::segment::{matches, Cond, CustomerFacts, Expr, FieldOp, RfmDim, Stage, StoreLocations};
+use koi_engine::customers::SegmentInput;
+use koi_engine::{Engine, Settings};
+use koi_store::acquisition::{CustomerProfile, NewFollow};
+use koi_store::customers::TagRow;
+use koi_store::Db;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+
+const TAGS: [&str; 6] = ["etA", "etB", "etC", "etD", "etE", "etF"];
+const FIELD_VALUES: [&str; 5] = ["38", "40", "4", "干性", "油性敏感"];
+const DAY: i64 = 86_400_000;
+const T0: i64 = 1_780_000_000_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_equals_naive_filter_on_sqlite() {
+    let s = koi_store::scratch::ScratchDb::sqlite().await.expect("sqlite scratch db");
+    index_equals_naive_filter(&s.db, 11).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_equals_naive_filter_on_postgres() {
+    let s = koi_store::scratch::ScratchDb::postgres().await.expect("postgres scratch db");
+    index_equals_naive_filter(&s.db, 12).await;
+}
+
+/// The world as the test wrote it.
+struct Model {
+    corp_id: i64,
+    stores: Vec<i64>,
+    locations: StoreLocations,
+    staff: Vec<(i64, i64)>, // (staff id, store id)
+    codes: Vec<i64>,
+    /// Customer id → facts (id = the dense number koi gave it).
+    customers: BTreeMap<i64, CustomerFacts>,
+    /// Live follows: (customer, staff) → (store, code); lost ones keep their code.
+    follows: BTreeMap<(i64, i64), (i64, i64, bool)>,
+}
+
+impl Model {
+    fn refresh_sets(&mut self) {
+        for f in self.customers.values_mut() {
+            f.stores.clear();
+            f.staff.clear();
+            f.codes.clear();
+        }
+        for (&(c, s), &(store, code, live)) in &self.follows {
+            let f = self.customers.get_mut(&c).expect("a customer");
+            f.codes.insert(code);
+            if live {
+                f.staff.insert(s);
+                f.stores.insert(store);
+            }
+        }
+    }
+}
+
+async fn index_equals_naive_filter(db: &Db, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let engine = Engine::new(db.clone(), Settings::default());
+    let mut m = setup(db).await;
+    let owner =
+        Principal { corp_id: m.corp_id, role: Role::Owner, user_id: Some(1), store_ids: vec![], staff_id: None };
+    for _ in 0..120 {
+        add_customer(db, &mut m, &mut rng).await;
+    }
+    m.refresh_sets();
+    for round in 0..4 {
+        for case in 0..60 {
+            let depth = rng.gen_range(1..=4);
+            let e = random_expr(&mut rng, &m, depth);
+            let got =
+                engine.evaluate_segment(&owner, &SegmentInput::Json(e.clone()), 0, true).await.expect("evaluates");
+            let mut got_ids = got.ids.expect("ids asked for");
+            got_ids.sort_unstable();
+            let want: Vec<i64> =
+                m.customers.iter().filter(|(_, f)| matches(f, &e, &m.locations)).map(|(&id, _)| id).collect();
+            assert_eq!(got_ids, want, "round {round} case {case}: {e}");
+            assert_eq!(got.count as usize, want.len());
+        }
+        // Change the data; the next query must see it.
+        for _ in 0..40 {
+            mutate(db, &mut m, &mut rng).await;
+        }
+        m.refresh_sets();
+    }
+    // A store manager sees only customers of their store.
+    let store = m.stores[0];
+    let manager = Principal { role: Role::StoreManager, store_ids: vec![store], ..owner.clone() };
+    let e = Expr::Not(Box::new(Cond::Tag("etA".into()).into()));
+    let got = engine.evaluate_segment(&manager, &SegmentInput::Json(e.clone()), 0, false).await.unwrap();
+    let scoped = Expr::And(vec![e, Cond::Store(store).into()]);
+    let want = m.customers.values().filter(|f| matches(f, &scoped, &m.locations)).count();
+    assert_eq!(got.count as usize, want);
+}
+
+async fn setup(db: &Db) -> Model {
+    let d = CorpDraft {
+        name: "seg".into(),
+        wecom_corp_id: "wwseg".into(),
+        app_secret: "secret".into(),
+        callback_token: "token".into(),
+        encoding_aes_key: "k".repeat(43),
+    };
+    let corp_id = db.create_corp(&d, T0).await.unwrap();
+    let mut tx = db.begin().await.unwrap();
+    let mut stores = Vec::new();
+    let mut locations = StoreLocations::new();
+    for (i, at) in [Some((31.23, 121.47)), Some((31.30, 121.55)), None].into_iter().enumerate() {
+        let s = StoreDraft {
+            code: format!("S{i}"),
+            name: format!("店{i}"),
+            lat: at.map(|a| a.0),
+            lng: at.map(|a| a.1),
+            ..Default::default()
+        };
+        let id = tx.insert_store(corp_id, &s, T0).await.unwrap();
+        if let Some(p) = at {
+            locations.insert(id, p);
+        }
+        stores.push(id);
+    }
+    let mut staff = Vec::new();
+    for i in 0..4 {
+        let store = stores[i % stores.len()];
+        let s = StaffDraft {
+            userid: format!("u{i}"),
+            name: format!("导购{i}"),
+            mobile: String::new(),
+            active: true,
+            store_ids: vec![store],
+        };
+        staff.push((tx.insert_staff(corp_id, &s, T0).await.unwrap(), store));
+    }
+    let mut codes = Vec::new();
+    for i in 0..3 {
+        codes.push(tx.insert_channel_code(corp_id, &format!("码{i}"), Some(stores[i]), "{}", T0).await.unwrap());
+    }
+    for (i, t) in TAGS.iter().enumerate() {
+        let row = TagRow {
+            group_id: format!("etG{}", i / 3),
+            group_name: format!("组{}", i / 3),
+            group_order: 0,
+            tag_id: t.to_string(),
+            name: format!("标签{i}"),
+            order: i as i64,
+        };
+        tx.upsert_tag(corp_id, &row, T0).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    for name in ["size", "skin"] {
+        db.insert_field_def(corp_id, name, name, r#"{"text":{"max_len":50}}"#, T0).await.unwrap();
+    }
+    Model { corp_id, stores, locations, staff, codes, customers: BTreeMap::new(), follows: BTreeMap::new() }
+}
+
+async fn add_customer(db: &Db, m: &mut Model, rng: &mut StdRng) {
+    let n = m.customers.len();
+    let added_at = T0 - rng.gen_range(0..60) * DAY;
+    let p =
+        CustomerProfile { external_userid: format!("wm{n}"), name: format!("客{n}"), kind: 1, ..Default::default() };
+    let mut tx = db.begin().await.unwrap();
+    let (id, new) = tx.upsert_customer(m.corp_id, &p, None, None, added_at, T0).await.unwrap();
+    assert!(new);
+    tx.commit().await.unwrap();
+    let row = db.customer_activity(m.corp_id, id).await.unwrap().unwrap();
+    let facts = CustomerFacts { id: u32::try_from(row.no).unwrap(), added_at, ..Default::default() };
+    m.customers.insert(id, facts);
+    for _ in 0..rng.gen_range(0..=2) {
+        follow(db, m, rng, id).await;
+    }
+    for _ in 0..rng.gen_range(0..=3) {
+        set_tag(db, m, rng, id, true).await;
+    }
+    if rng.gen_bool(0.5) {
+        set_activity(db, m, rng, id).await;
+    }
+    if rng.gen_bool(0.4) {
+        set_field(db, m, rng, id).await;
+    }
+}
+
+async fn follow(db: &Db, m: &mut Model, rng: &mut StdRng, customer: i64) {
+    let (staff, store) = m.staff[rng.gen_range(0..m.staff.len())];
+    let code = m.codes[rng.gen_range(0..m.codes.len())];
+    let f = NewFollow {
+        corp_id: m.corp_id,
+        customer_id: customer,
+        staff_id: staff,
+        added_at: T0 + rng.gen_range(0..1000),
+        add_way: 1,
+        state: "",
+        code_id: Some(code),
+        store_id: Some(store),
+        returning: false,
+    };
+    let mut tx = db.begin().await.unwrap();
+    tx.upsert_follow(&f, T0).await.unwrap();
+    tx.commit().await.unwrap();
+    m.follows.insert((customer, staff), (store, code, true));
+}
+
+async fn set_tag(db: &Db, m: &mut Model, rng: &mut StdRng, customer: i64, on: bool) {
+    let tag = TAGS[rng.gen_range(0..TAGS.len())];
+    let mut tx = db.begin().await.unwrap();
+    if on {
+        tx.tag_customer(m.corp_id, customer, tag, "test", T0).await.unwrap();
+        m.customers.get_mut(&customer).unwrap().tags.insert(tag.into());
+    } else {
+        tx.untag_customer(m.corp_id, customer, tag).await.unwrap();
+        m.customers.get_mut(&customer).unwrap().tags.remove(tag);
+    }
+    tx.commit().await.unwrap();
+}
+
+async fn set_activity(db: &Db, m: &mut Model, rng: &mut StdRng, customer: i64) {
+    let mut row = db.customer_activity(m.corp_id, customer).await.unwrap().unwrap();
+    let f = m.customers.get_mut(&customer).unwrap();
+    f.stage = Stage::ALL[rng.gen_range(0..5)];
+    f.rfm = [0, 1, 2].map(|_| rng.gen_bool(0.7).then(|| rng.gen_range(1..=5u8)));
+    f.orders = rng.gen_range(0..6);
+    f.spent_fen = i64::from(f.orders) * rng.gen_range(0..50_000);
+    f.last_active = rng.gen_bool(0.7).then(|| T0 - rng.gen_range(0..90) * DAY);
+    f.influence = rng.gen_range(0..30);
+    f.home = rng.gen_bool(0.6).then(|| (31.2 + rng.gen_range(0.0..0.2f32), 121.4 + rng.gen_range(0.0..0.2f32)));
+    row.stage = f.stage.as_str().into();
+    [row.rfm_r, row.rfm_f, row.rfm_m] = f.rfm.map(|b| b.map(i32::from));
+    row.orders = f.orders as i32;
+    row.spent_fen = f.spent_fen;
+    row.last_active_at = f.last_active;
+    row.influence = f.influence as i32;
+    // What the index keeps is f32; the database keeps what it is given.
+    (row.home_lat, row.home_lng) = (f.home.map(|h| f64::from(h.0)), f.home.map(|h| f64::from(h.1)));
+    let mut tx = db.begin().await.unwrap();
+    tx.set_customer_activity(m.corp_id, &row).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn set_field(db: &Db, m: &mut Model, rng: &mut StdRng, customer: i64) {
+    let name = ["size", "skin"][rng.gen_range(0..2)];
+    let value = rng.gen_bool(0.8).then(|| FIELD_VALUES[rng.gen_range(0..FIELD_VALUES.len())]);
+    let mut tx = db.begin().await.unwrap();
+    tx.set_customer_field(m.corp_id, customer, name, value, T0).await.unwrap();
+    tx.commit().await.unwrap();
+    let f = m.customers.get_mut(&customer).unwrap();
+    match value {
+        Some(v) => f.fields.insert(name.into(), v.into()),
+        None => f.fields.remove(name),
+    };
+}
+
+async fn mutate(db: &Db, m: &mut Model, rng: &mut StdRng) {
+    let ids: Vec<i64> = m.customers.keys().copied().collect();
+    let c = ids[rng.gen_range(0..ids.len())];
+    match rng.gen_range(0..7) {
+        0 => add_customer(db, m, rng).await,
+        1 => set_tag(db, m, rng, c, true).await,
+        2 => set_tag(db, m, rng, c, false).await,
+        3 => follow(db, m, rng, c).await,
+        4 => {
+            let live: Vec<(i64, i64)> = m.follows.iter().filter(|(_, v)| v.2).map(|(k, _)| *k).collect();
+            if let Some(&(customer, staff)) = live.get(rng.gen_range(0..live.len().max(1))) {
+                let mut tx = db.begin().await.unwrap();
+                tx.mark_follow_deleted(m.corp_id, customer, staff, "customer", T0 + 5_000).await.unwrap();
+                tx.commit().await.unwrap();
+                m.follows.get_mut(&(customer, staff)).unwrap().2 = false;
+            }
+        }
+        5 => set_activity(db, m, rng, c).await,
+        _ => set_field(db, m, rng, c).await,
+    }
+}
+
+fn random_cond(rng: &mut StdRng, m: &Model) -> Cond {
+    let pick = |rng: &mut StdRng, v: &[i64]| v[rng.gen_range(0..v.len())];
+    match rng.gen_range(0..13) {
+        0 | 1 => Cond::Tag(TAGS[rng.gen_range(0..TAGS.len())].into()),
+        2 => Cond::Store(pick(rng, &m.stores)),
+        3 => Cond::Staff(m.staff[rng.gen_range(0..m.staff.len())].0),
+        4 => Cond::Code(pick(rng, &m.codes)),
+        5 => Cond::Stage(Stage::ALL[rng.gen_range(0..5)]),
+        6 => Cond::Rfm { dim: RfmDim::ALL[rng.gen_range(0..3)], band: rng.gen_range(1..=5) },
+        7 => {
+            let from = T0 - rng.gen_range(0..60) * DAY;
+            Cond::AddedBetween { from_ms: from, to_ms: from + rng.gen_range(1..30) * DAY }
+        }
+        8 => {
+            let t = T0 - rng.gen_range(0..90) * DAY;
+            if rng.gen_bool(0.5) {
+                Cond::LastActiveBefore(t)
+            } else {
+                Cond::LastActiveAfter(t)
+            }
+        }
+        9 => match rng.gen_range(0..3) {
+            0 => Cond::OrdersAtLeast(rng.gen_range(0..6)),
+            1 => Cond::SpentAtLeast(rng.gen_range(0..200_000)),
+            _ => Cond::InfluenceAtLeast(rng.gen_range(0..30)),
+        },
+        10 | 11 => Cond::Field {
+            name: ["size", "skin"][rng.gen_range(0..2)].into(),
+            op: [FieldOp::Eq, FieldOp::Lt, FieldOp::Gt, FieldOp::Contains][rng.gen_range(0..4)],
+            value: FIELD_VALUES[rng.gen_range(0..FIELD_VALUES.len())].into(),
+        },
+        _ => Cond::WithinKm { store_id: pick(rng, &m.stores), km: rng.gen_range(0.0..25.0) },
+    }
+}
+
+fn random_expr(rng: &mut StdRng, m: &Model, depth: u32) -> Expr {
+    if depth <= 1 {
+        return random_cond(rng, m).into();
+    }
+    match rng.gen_range(0..5) {
+        0 => Expr::Not(Box::new(random_expr(rng, m, depth - 1))),
+        k => {
+            let v = (0..rng.gen_range(1..=3)).map(|_| random_expr(rng, m, depth - 1)).collect();
+            if k % 2 == 0 {
+                Expr::And(v)
+            } else {
+                Expr::Or(v)
+            }
+        }
+    }
+}
