@@ -31,7 +31,7 @@ pub struct Acq {
     pub owner: String,
 }
 
-const CORP: &str = "wwACQUIRE";
+pub const CORP: &str = "wwACQUIRE";
 
 impl Acq {
     pub async fn start(backend: &str) -> Acq {
@@ -87,13 +87,13 @@ impl Acq {
         acq
     }
 
-    async fn post(&self, path: &str, body: Value) -> Value {
+    pub async fn post(&self, path: &str, body: Value) -> Value {
         let r = self.http.post(self.server.url(path)).bearer_auth(&self.key).json(&body).send().await.unwrap();
         r.json().await.unwrap()
     }
 
     /// A customer scans a contact way in the simulator; returns the scan outcome.
-    async fn scan(&self, config_id: &str, customer: Value) -> Value {
+    pub async fn scan(&self, config_id: &str, customer: Value) -> Value {
         let r = self
             .http
             .post(format!("{}/sim/scan", self.sim.base_url()))
