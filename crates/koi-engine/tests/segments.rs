@@ -143,8 +143,8 @@ async fn setup(db: &Db) -> Model {
         staff.push((tx.insert_staff(corp_id, &s, T0).await.unwrap(), store));
     }
     let mut codes = Vec::new();
-    for i in 0..3 {
-        codes.push(tx.insert_channel_code(corp_id, &format!("码{i}"), Some(stores[i]), "{}", T0).await.unwrap());
+    for (i, &store) in stores.iter().enumerate() {
+        codes.push(tx.insert_channel_code(corp_id, &format!("码{i}"), Some(store), "{}", T0).await.unwrap());
     }
     for (i, t) in TAGS.iter().enumerate() {
         let row = TagRow {
