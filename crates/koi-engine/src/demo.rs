@@ -7,7 +7,7 @@ use crate::{Engine, Result};
 use koi_domain::org::{CorpDraft, StaffDraft, StoreDraft};
 use koi_store::now_ms;
 use rand::distributions::Alphanumeric;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 
 pub const DEMO_CORP_ID: &str = "wwkoidemo0000001";
 
@@ -143,5 +143,191 @@ impl Engine {
             users.push((username.to_string(), role.to_string()));
         }
         Ok(DemoBrand { corp_id, users, password })
+    }
+}
+
+/// The demo's tag catalogue: (group, tags).
+const DEMO_TAGS: [(&str, &[&str]); 4] = [
+    ("会员等级", &["普通会员", "银卡会员", "金卡VIP"]),
+    ("兴趣偏好", &["高跟鞋", "平底鞋", "运动鞋", "靴子"]),
+    ("周年庆", &["投票选A款", "投票选B款", "已领新客券"]),
+    ("运营", &["待唤醒"]),
+];
+
+const SURNAMES: [&str; 12] = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙"];
+const GIVEN: [&str; 12] = ["婷", "静", "敏", "丽", "娟", "艳", "雪", "琳", "萱", "悦", "佳怡", "雨桐"];
+
+impl Engine {
+    /// The demo's tags (made through WeCom, so both sides have them), custom
+    /// fields, tag rules and saved segments, and `history` customers who came
+    /// in over the last four months — each with follows, tags, fields, a home
+    /// near a store and orders, so stages, RFM and segments have something to
+    /// show from the first minute.
+    pub async fn seed_demo_customers(&self, corp_id: i64, history: usize) -> Result<()> {
+        use koi_domain::customer::{Behaviour, FieldDef, FieldKind, TagRule, Trigger};
+        let owner = crate::Principal {
+            corp_id,
+            role: koi_domain::access::Role::Owner,
+            user_id: None,
+            store_ids: vec![],
+            staff_id: None,
+        };
+        let mut tag = std::collections::HashMap::new();
+        for (group, names) in DEMO_TAGS {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            for t in self.create_tags(&owner, None, Some(group), &names).await?.tags {
+                tag.insert(t.name, t.id);
+            }
+        }
+        let fields = [
+            ("shoe_size", "鞋码", FieldKind::Number { min: Some(33.0), max: Some(43.0) }),
+            ("birthday", "生日", FieldKind::Date),
+            (
+                "foot",
+                "脚型",
+                FieldKind::Choice { options: ["标准", "宽脚", "窄脚", "高脚背"].map(String::from).to_vec() },
+            ),
+        ];
+        for (name, label, kind) in fields {
+            self.define_field(&owner, FieldDef { name: name.into(), label: label.into(), kind }).await?;
+        }
+        let codes = self.db.channel_codes(corp_id).await?;
+        let rule = |name: &str, trigger, add: &[&str], remove: &[&str]| TagRule {
+            id: 0,
+            name: name.into(),
+            trigger,
+            add_tags: add.iter().map(|t| tag[*t].clone()).collect(),
+            remove_tags: remove.iter().map(|t| tag[*t].clone()).collect(),
+            active: true,
+        };
+        let mut rules = vec![
+            rule("首单升银卡", Trigger::FirstOrder, &["银卡会员"], &["普通会员", "待唤醒"]),
+            rule("投票A", Trigger::PollAnswer { poll: "anniversary".into(), answer: "A".into() }, &["投票选A款"], &[]),
+            rule("投票B", Trigger::PollAnswer { poll: "anniversary".into(), answer: "B".into() }, &["投票选B款"], &[]),
+            rule("30天未下单待唤醒", Trigger::NoOrderForDays { days: 30 }, &["待唤醒"], &[]),
+        ];
+        for c in &codes {
+            rules.push(rule(
+                &format!("{}新客", c.name),
+                Trigger::AddedViaCode { code_id: c.id },
+                &["普通会员", "已领新客券"],
+                &[],
+            ));
+        }
+        for r in rules {
+            self.save_tag_rule(&owner, None, r).await?;
+        }
+        self.seed_history(corp_id, history, &tag).await?;
+        let stores = self.db.stores(corp_id).await?;
+        let segments = [
+            ("投A款·未下单·静安5公里内", format!("tag:投票选A款 AND NOT orders>=1 AND within:{}:5km", stores[0].id)),
+            ("金卡与高价值", "tag:金卡VIP OR m:5".to_string()),
+            ("待唤醒的老客", "tag:待唤醒 AND orders>=1".to_string()),
+            ("养大鱼", "stage:养大鱼".to_string()),
+        ];
+        for (name, expr) in segments {
+            self.save_segment(&owner, None, name, &crate::customers::SegmentInput::Text(expr)).await?;
+        }
+        // A behaviour through the front door, so the timeline shows rules at work.
+        if let Some(first) = self.db.activity_page(corp_id, 0, 1).await?.first() {
+            let poll = Behaviour::PollAnswered { poll: "anniversary".into(), answer: "A".into() };
+            self.record_behaviour(&owner, first.id, &poll, None, Some("demo-poll")).await?;
+        }
+        Ok(())
+    }
+
+    /// Past customers, written straight to the database (they came before
+    /// koi, as an import would bring them).
+    async fn seed_history(
+        &self,
+        corp_id: i64,
+        n: usize,
+        tag: &std::collections::HashMap<String, String>,
+    ) -> Result<()> {
+        use koi_domain::customer::Behaviour;
+        use koi_store::acquisition::{CustomerProfile, NewFollow};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
+        let now = now_ms();
+        const DAY: i64 = 86_400_000;
+        let stores = self.db.stores(corp_id).await?;
+        let staff = self.db.staff_list(corp_id).await?;
+        let codes = self.db.channel_codes(corp_id).await?;
+        let rules = self.value_rules_of(corp_id).await?;
+        let mut tx = self.db.begin().await?;
+        for i in 0..n {
+            let store = &stores[rng.gen_range(0..stores.len())];
+            let guides: Vec<_> = staff.iter().filter(|s| s.store_ids.contains(&store.id)).collect();
+            let guide = guides[rng.gen_range(0..guides.len())];
+            let code = codes.iter().find(|c| c.store_id == Some(store.id));
+            let added_at = now - rng.gen_range(1..120) * DAY - rng.gen_range(0..DAY);
+            let name = format!("{}{}", SURNAMES[rng.gen_range(0..12)], GIVEN[rng.gen_range(0..12)]);
+            let p = CustomerProfile {
+                external_userid: format!("wmdemo{i:05}"),
+                name,
+                kind: 1,
+                gender: 2,
+                ..Default::default()
+            };
+            let (id, _) = tx.upsert_customer(corp_id, &p, code.map(|c| c.id), Some(store.id), added_at, now).await?;
+            let f = NewFollow {
+                corp_id,
+                customer_id: id,
+                staff_id: guide.id,
+                added_at,
+                add_way: 1,
+                state: code.map_or("", |c| c.state.as_str()),
+                code_id: code.map(|c| c.id),
+                store_id: Some(store.id),
+                returning: false,
+            };
+            tx.upsert_follow(&f, now).await?;
+            let mut tags = vec!["已领新客券"];
+            tags.push(["高跟鞋", "平底鞋", "运动鞋", "靴子"][rng.gen_range(0..4)]);
+            match rng.gen_range(0..10) {
+                0..=2 => tags.push("投票选A款"),
+                3 | 4 => tags.push("投票选B款"),
+                _ => {}
+            }
+            let mut a = koi_domain::customer::Activity::added(added_at);
+            let orders = [0, 0, 0, 0, 1, 1, 1, 2, 3, 6][rng.gen_range(0..10)];
+            for k in 0..orders {
+                let at = added_at + (now - added_at) * (k + 1) / (orders + 1);
+                a = a.apply(&Behaviour::OrderPlaced { amount_fen: rng.gen_range(199..1299) * 100 }, at);
+            }
+            if rng.gen_bool(0.5) {
+                a = a.apply(&Behaviour::MessageReplied, now - rng.gen_range(0..60) * DAY);
+            }
+            for _ in 0..[0, 0, 0, 1, 2, 5][rng.gen_range(0..6)] {
+                a = a.apply(&Behaviour::FriendBrought, now - rng.gen_range(0..30) * DAY);
+            }
+            tags.push(match orders {
+                0 => "普通会员",
+                1 | 2 => "银卡会员",
+                _ => "金卡VIP",
+            });
+            for t in tags {
+                tx.tag_customer(corp_id, id, &tag[t], "import", added_at).await?;
+            }
+            let mut row = tx.customer_activity(corp_id, id).await?.ok_or(crate::EngineError::NotFound("customer"))?;
+            if rng.gen_bool(0.7) {
+                let (lat, lng) = (store.lat.unwrap_or(31.2), store.lng.unwrap_or(121.4));
+                row.home_lat = Some(lat + rng.gen_range(-0.06..0.06));
+                row.home_lng = Some(lng + rng.gen_range(-0.07..0.07));
+            }
+            super::customers::set_counters_of(&mut row, &a);
+            self.refresh_value(&mut tx, corp_id, row, true, &rules, now)
+                .await
+                .map_err(crate::EngineError::Unavailable)?;
+            if rng.gen_bool(0.6) {
+                let size = rng.gen_range(34..=40).to_string();
+                tx.set_customer_field(corp_id, id, "shoe_size", Some(&size), now).await?;
+            }
+            if rng.gen_bool(0.3) {
+                let foot = ["标准", "宽脚", "窄脚", "高脚背"][rng.gen_range(0..4)];
+                tx.set_customer_field(corp_id, id, "foot", Some(foot), now).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }

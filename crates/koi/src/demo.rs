@@ -27,7 +27,9 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     // From here on koi talks to the simulator as it would to WeCom.
     let engine = Engine::new(db.clone(), Settings { wecom_base_url: sim.base_url(), ..Settings::default() });
     let codes = engine.seed_demo_codes(brand.corp_id).await.context("creating the demo channel codes")?;
+    engine.seed_demo_customers(brand.corp_id, DEMO_HISTORY).await.context("seeding the demo's customers")?;
     start_demo_traffic(&engine, brand.corp_id, &sim, &codes).await?;
+    tokio::spawn(demo_behaviour(engine.clone(), brand.corp_id));
     println!("koi demo is running: 悦步女鞋 Yuebu Shoes, 2 stores in Shanghai, 10 shopping guides");
     println!("  console:  {url}/console");
     println!("  login:    {} / {}", brand.users[0].0, brand.password);
@@ -36,11 +38,54 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     }
     println!("  WeCom:    {} (the simulator, delivering callbacks to koi; control API under /sim/)", sim.base_url());
     println!("  traffic:  virtual customers scan the two stores' poster codes, about 2 a minute; watch them arrive");
+    println!("  history:  {DEMO_HISTORY} earlier customers with tags, orders and fields; customers order, vote and share as you watch");
     println!("  data:     {} (recreated on every `koi demo`)", path.display());
     println!("Press Ctrl+C to stop.");
     let served = serve(engine, listener, WebConfig { secure_cookies: false, public_url: url }, Some(300_000)).await;
     sim.shutdown().await;
     served
+}
+
+/// Customers who came before the demo started.
+const DEMO_HISTORY: usize = 2000;
+
+/// Customers keep behaving while the demo runs: an order, a poll answer, a
+/// share or a reply every few seconds, reported through the same use case
+/// a shop or POS integration calls, so stages, RFM and rules move live.
+async fn demo_behaviour(engine: Engine, corp_id: i64) {
+    use koi_domain::customer::Behaviour;
+    use rand::Rng;
+    let owner = koi_engine::Principal {
+        corp_id,
+        role: koi_domain::access::Role::Owner,
+        user_id: None,
+        store_ids: vec![],
+        staff_id: None,
+    };
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        let (after, b) = {
+            let mut rng = rand::thread_rng();
+            let b = match rng.gen_range(0..6) {
+                0 | 1 => Behaviour::OrderPlaced { amount_fen: rng.gen_range(199..1299) * 100 },
+                2 => Behaviour::PollAnswered {
+                    poll: "anniversary".into(),
+                    answer: ["A", "B"][rng.gen_range(0..2)].into(),
+                },
+                3 => Behaviour::Shared { what: "poster".into() },
+                4 => Behaviour::GroupJoined { group_kind: "vip".into() },
+                _ => Behaviour::MessageReplied,
+            };
+            (rng.gen_range(0..DEMO_HISTORY as i64), b)
+        };
+        let Ok(page) = engine.db.activity_page(corp_id, after, 1).await else { continue };
+        if let Some(c) = page.first() {
+            if let Err(e) = engine.record_behaviour(&owner, c.id, &b, None, None).await {
+                tracing::warn!(error = %e, "demo behaviour failed");
+            }
+        }
+    }
 }
 
 /// Virtual customers living around the demo stores scan their poster

@@ -7,7 +7,7 @@
 //! days").
 
 use super::tagging::{active_rules, apply_rules};
-use super::{activity_of, set_counters, store_err};
+use super::{activity_of, set_counters_of, store_err};
 use crate::{actor, require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
 use koi_domain::customer::{Behaviour, Happening};
@@ -89,7 +89,7 @@ impl Engine {
     ) -> std::result::Result<String, String> {
         let mut row = tx.customer_activity(corp_id, customer_id).await.map_err(store_err)?.ok_or("no such customer")?;
         let after = activity_of(&row).apply(b, at);
-        set_counters(&mut row, &after);
+        set_counters_of(&mut row, &after);
         let id = row.id;
         self.refresh_value(tx, corp_id, row, true, rules, now_ms()).await?;
         apply_rules(tx, corp_id, customer_id, &Happening::Behaved(b, &after)).await?;

@@ -61,7 +61,7 @@ fn activity_of(r: &ActivityRow) -> Activity {
 }
 
 /// Writes the domain's counters back onto the row.
-fn set_counters(r: &mut ActivityRow, a: &Activity) {
+pub(crate) fn set_counters_of(r: &mut ActivityRow, a: &Activity) {
     let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
     r.last_active_at = a.last_active_at;
     r.orders = count(a.orders);

@@ -160,9 +160,13 @@ impl Engine {
             }
             ci.stores_read_at = now;
         }
+        // Read from the horizon on, a page at a time; the horizon itself
+        // moves only past entries old enough to have no earlier one pending.
+        let mut cursor = ci.horizon;
         loop {
-            let rows = self.db.customer_changes(corp_id, ci.horizon, 10_000).await?;
+            let rows = self.db.customer_changes(corp_id, cursor, 10_000).await?;
             let full = rows.len() == 10_000;
+            cursor = rows.last().map_or(cursor, |r| r.id);
             let mut fresh: Vec<i64> = rows.iter().filter(|r| !ci.seen.contains(&r.id)).map(|r| r.customer_id).collect();
             fresh.sort_unstable();
             fresh.dedup();
@@ -172,7 +176,8 @@ impl Engine {
                 }
             }
             let settled = now - SETTLE_MS;
-            let horizon = rows.iter().filter(|r| r.recorded_at < settled).map(|r| r.id).max().unwrap_or(ci.horizon);
+            let horizon =
+                rows.iter().take_while(|r| r.recorded_at < settled).map(|r| r.id).last().unwrap_or(ci.horizon);
             ci.horizon = ci.horizon.max(horizon);
             ci.seen.extend(rows.iter().map(|r| r.id));
             let h = ci.horizon;

@@ -281,8 +281,11 @@ impl Engine {
             };
             match client.mark_tag(&req, Priority::Bulk).await {
                 Ok(()) => {}
-                // The relation ended since: nothing to tag there.
-                Err(e) if e.is(ErrCode::NO_EXTERNAL_CONTACT_RELATION) => {}
+                // The relation ended since, or WeCom no longer knows the
+                // customer (an imported one who left): nothing to tag there.
+                Err(e) if e.is(ErrCode::NO_EXTERNAL_CONTACT_RELATION) || e.is(ErrCode::INVALID_EXTERNAL_USERID) => {
+                    tracing::info!(customer = m.customer_id, error = %e, "tags not pushed: no relation in WeCom");
+                }
                 Err(e) => return Err(e.to_string()),
             }
         }
