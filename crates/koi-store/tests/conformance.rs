@@ -44,6 +44,8 @@ on_both!(
     the_inbox_keeps_each_callback_once_and_replays,
     code_reports_and_customer_filters_agree,
     a_late_deletion_does_not_undo_a_later_add,
+    customers_get_dense_numbers_and_a_change_log,
+    tags_fields_and_segment_facts,
 );
 
 const NOW: i64 = 1_700_000_000_000;
@@ -522,4 +524,132 @@ async fn a_late_deletion_does_not_undo_a_later_add(db: &Db) {
     assert!(!tx.mark_follow_deleted(a, customer, staff, "customer", NOW + 10).await.unwrap());
     assert!(tx.follow(a, customer, staff).await.unwrap().unwrap().deleted_at.is_none(), "the re-add stands");
     tx.commit().await.unwrap();
+}
+
+async fn staff_member(db: &Db, corp_id: i64, userid: &str, store_id: i64) -> i64 {
+    let d = StaffDraft {
+        userid: userid.into(),
+        name: userid.into(),
+        mobile: String::new(),
+        active: true,
+        store_ids: vec![store_id],
+    };
+    let mut tx = db.begin().await.unwrap();
+    let id = tx.insert_staff(corp_id, &d, NOW).await.unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+/// Each corp numbers its customers 0, 1, 2…; every write a segment could
+/// see leaves an entry in the corp's change log, in commit order.
+async fn customers_get_dense_numbers_and_a_change_log(db: &Db) {
+    let (a, b) = (corp(db, "wwDENSE1").await, corp(db, "wwDENSE2").await);
+    let (sa, sb) = (add_store(db, a, "D1").await, add_store(db, b, "D2").await);
+    let (ma, mb) = (staff_member(db, a, "ua", sa).await, staff_member(db, b, "ub", sb).await);
+    let mut tx = db.begin().await.unwrap();
+    let (ca, cb) = (
+        tx.insert_channel_code(a, "a", Some(sa), "{}", NOW).await.unwrap(),
+        tx.insert_channel_code(b, "b", Some(sb), "{}", NOW).await.unwrap(),
+    );
+    tx.commit().await.unwrap();
+    let before = db.last_customer_change().await.unwrap();
+    let a0 = follow_via(db, a, "wmA0", ma, ca, sa, NOW, false).await;
+    let b0 = follow_via(db, b, "wmB0", mb, cb, sb, NOW, false).await;
+    let a1 = follow_via(db, a, "wmA1", ma, ca, sa, NOW, false).await;
+    let mut nos = Vec::new();
+    for (corp, id) in [(a, a0), (b, b0), (a, a1)] {
+        nos.push(db.customer_activity(corp, id).await.unwrap().unwrap().no);
+    }
+    assert_eq!(nos, [0, 0, 1]);
+    assert_eq!(db.customer_ids_by_no(a, &[1, 0, 7]).await.unwrap(), [a0, a1], "by number, unknown ones left out");
+    let log = db.customer_changes(a, before, 100).await.unwrap();
+    let who: Vec<i64> = log.iter().map(|c| c.customer_id).collect();
+    assert_eq!(who, [a0, a0, a1, a1], "insert and follow of each, corp A only");
+    assert!(log.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(db.customer_changes(a, log[1].id, 100).await.unwrap().len(), 2, "read on from an id");
+    // The horizon: nothing recorded before the epoch; everything before the far future.
+    assert_eq!(db.change_horizon(a, 0).await.unwrap(), 0);
+    assert_eq!(db.change_horizon(a, i64::MAX).await.unwrap(), log[3].id);
+    assert!(db.prune_customer_changes(i64::MAX).await.unwrap() >= 4);
+    assert!(db.customer_changes(a, 0, 100).await.unwrap().is_empty());
+}
+
+/// The tag catalogue, customer tags and fields, and the facts a segment
+/// index loads from them.
+async fn tags_fields_and_segment_facts(db: &Db) {
+    use koi_store::customers::TagRow;
+    let corp_id = corp(db, "wwTAGS").await;
+    let store = add_store(db, corp_id, "T1").await;
+    let (m1, m2) = (staff_member(db, corp_id, "u1", store).await, staff_member(db, corp_id, "u2", store).await);
+    let mut tx = db.begin().await.unwrap();
+    let code = tx.insert_channel_code(corp_id, "c", Some(store), "{}", NOW).await.unwrap();
+    tx.commit().await.unwrap();
+    let c = follow_via(db, corp_id, "wmT", m1, code, store, NOW, false).await;
+    follow_via(db, corp_id, "wmT", m2, code, store, NOW, false).await;
+    let tag = |id: &str, name: &str, group: &str| TagRow {
+        group_id: group.into(),
+        group_name: format!("组{group}"),
+        group_order: 0,
+        tag_id: id.into(),
+        name: name.into(),
+        order: 0,
+    };
+    let mut tx = db.begin().await.unwrap();
+    tx.upsert_tag(corp_id, &tag("etA", "A", "etG1"), NOW).await.unwrap();
+    tx.upsert_tag(corp_id, &tag("etB", "B", "etG2"), NOW).await.unwrap();
+    tx.upsert_tag(corp_id, &tag("etA", "A2", "etG1"), NOW).await.unwrap();
+    assert!(tx.tag_customer(corp_id, c, "etA", "user:1", NOW).await.unwrap());
+    assert!(!tx.tag_customer(corp_id, c, "etA", "user:1", NOW).await.unwrap(), "once");
+    assert!(tx.tag_customer(corp_id, c, "etB", "rule:1", NOW).await.unwrap());
+    tx.set_customer_field(corp_id, c, "size", Some("38"), NOW).await.unwrap();
+    tx.set_customer_field(corp_id, c, "skin", Some("干性"), NOW).await.unwrap();
+    tx.set_customer_field(corp_id, c, "skin", None, NOW).await.unwrap();
+    let mut row = tx.customer_activity(corp_id, c).await.unwrap().unwrap();
+    (row.stage, row.rfm_r, row.orders, row.spent_fen, row.influence) = ("converted".into(), Some(5), 2, 19_900, 7);
+    (row.home_lat, row.home_lng, row.last_active_at) = (Some(31.2), Some(121.4), Some(NOW));
+    assert!(tx.set_customer_activity(corp_id, &row).await.unwrap());
+    // m2 lost the customer: the code stays, the guide and store of it go.
+    assert!(tx.mark_follow_deleted(corp_id, c, m2, "customer", NOW + 1).await.unwrap());
+    tx.commit().await.unwrap();
+
+    let catalogue = db.tag_catalogue(corp_id).await.unwrap();
+    assert_eq!(catalogue.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["A2", "B"], "renamed, not doubled");
+    assert_eq!(db.tag_counts(corp_id).await.unwrap().get("etA"), Some(&1));
+    let tags = db.customer_tags(corp_id, c).await.unwrap();
+    assert_eq!(
+        tags.iter().map(|t| (t.tag_id.as_str(), t.source.as_str())).collect::<Vec<_>>(),
+        [("etA", "user:1"), ("etB", "rule:1")]
+    );
+    assert_eq!(db.customer_fields(corp_id, c).await.unwrap(), [("size".to_string(), "38".to_string())]);
+
+    let facts = db.segment_facts(corp_id, None).await.unwrap();
+    assert_eq!(facts.len(), 1);
+    let (id, f) = &facts[0];
+    assert_eq!(*id, c);
+    assert_eq!(f.tags.iter().map(String::as_str).collect::<Vec<_>>(), ["etA", "etB"]);
+    assert_eq!((f.staff.len(), f.staff.contains(&m1), f.codes.len(), f.stores.len()), (1, true, 1, 1));
+    assert_eq!(
+        (f.stage, f.rfm, f.orders, f.spent_fen, f.influence),
+        (koi_domain::segment::Stage::Converted, [Some(5), None, None], 2, 19_900, 7)
+    );
+    assert_eq!(f.home, Some((31.2f32, 121.4f32)));
+    assert_eq!(f.fields.get("size").map(String::as_str), Some("38"));
+    assert_eq!(db.segment_facts(corp_id, Some(&[c])).await.unwrap(), facts, "one customer reads the same");
+
+    let briefs = db.customer_briefs(corp_id, &[c, 999_999]).await.unwrap();
+    assert_eq!((briefs.len(), briefs[0].tags.len(), briefs[0].stage.as_str()), (1, 2, "converted"));
+    let found = db.resolve_customers(corp_id, &["wmT".into(), "wmNONE".into()]).await.unwrap();
+    assert_eq!(found, [("wmT".to_string(), c)]);
+
+    // Deleting a tag takes it off every customer, and an empty group with it.
+    let mut tx = db.begin().await.unwrap();
+    assert_eq!(tx.delete_tag(corp_id, "etB").await.unwrap(), [c]);
+    tx.commit().await.unwrap();
+    assert_eq!(db.tag_catalogue(corp_id).await.unwrap().len(), 1);
+    assert_eq!(db.customer_tags(corp_id, c).await.unwrap().len(), 1);
+    // Field definitions: unique by name; deleting one clears its values.
+    assert!(db.insert_field_def(corp_id, "size", "鞋码", "\"date\"", NOW).await.unwrap().is_some());
+    assert!(db.insert_field_def(corp_id, "size", "again", "\"date\"", NOW).await.unwrap().is_none());
+    assert!(db.delete_field_def(corp_id, "size").await.unwrap());
+    assert!(db.customer_fields(corp_id, c).await.unwrap().is_empty());
 }
