@@ -189,6 +189,22 @@ async fn api_story(backend: &str) {
         "/staff/import",
         "/jobs",
         "/jobs/{id}/retry",
+        "/customers/{id}/profile",
+        "/customers/{id}/tags",
+        "/customers/{id}/fields",
+        "/customers/{id}/events",
+        "/tags",
+        "/tags/{id}",
+        "/tags/sync",
+        "/tags/bulk",
+        "/tag-rules",
+        "/tag-rules/{id}",
+        "/fields",
+        "/value-rules",
+        "/segments/evaluate",
+        "/segments",
+        "/segments/{id}",
+        "/segments/{id}/export",
     ] {
         assert!(doc["paths"][path].is_object(), "OpenAPI lacks {path}");
     }
