@@ -307,6 +307,24 @@ async fn tags_rules_and_segments(backend: &str) {
     let p = get(&acq, &format!("/api/v1/customers/{b}/profile")).await;
     assert!(p["timeline"].to_string().contains("tag_deleted"));
 
+    // An admin deletes VIP in WeCom's console: the callback makes koi drop it everywhere.
+    let del = koi_wecom::client::DelCorpTagRequest { tag_id: Some(vec![vip.clone()]), ..Default::default() };
+    wecom(&acq).del_corp_tag(&del, Priority::Interactive).await.unwrap();
+    let r = acq
+        .http
+        .post(format!("{}/sim/tag/event", acq.sim.base_url()))
+        .json(&json!({"change": "delete", "id": vip, "tag_type": "tag"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    wait_for(|| async { (!get(&acq, "/api/v1/tags").await.to_string().contains(&vip)).then_some(()) }).await;
+    let p = get(&acq, &format!("/api/v1/customers/{c}/profile")).await;
+    assert!(profile_tags(&p).iter().all(|(name, _)| name != "VIP"), "{p}");
+    assert!(p["timeline"].to_string().contains(&vip), "the untagging is on the timeline");
+    let seg = get(&acq, &format!("/api/v1/segments/{}", seg["id"])).await;
+    assert_eq!(seg["count"], 0, "a saved segment on a deleted tag counts no one");
+
     // Value rules: checked, then applied to everyone.
     let (status, _) = call(&acq, Method::PUT, "/api/v1/value-rules", Some(json!({"stages": {"new_days": 0}}))).await;
     assert_eq!(status, 422);
