@@ -3,7 +3,7 @@
 //! [`Worker::run`].
 
 use crate::acquisition::{ADD_JOB, ROUTE_JOB, WELCOME_JOB};
-use crate::customers::{MARK_JOB, PULL_JOB, SWEEP_JOB, TAG_SYNC_JOB};
+use crate::customers::{BULK_JOB, MARK_JOB, PULL_JOB, SWEEP_JOB, TAG_SYNC_JOB};
 use crate::{require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
 use koi_domain::jobs::JobState;
@@ -21,7 +21,7 @@ enum Prepared {
     Customer(koi_store::acquisition::CustomerProfile, i32),
     Welcome(serde_json::Value),
     TagDiff(koi_domain::customer::TagDiff),
-    WecomTags(Vec<String>),
+    WecomTags(Option<Vec<String>>),
 }
 
 /// A job that only proves the queue works end to end: it records an event
@@ -216,6 +216,10 @@ impl Worker {
             }
             TAG_SYNC_JOB => Prepared::TagDiff(self.engine.fetch_tag_diff(job).await?),
             PULL_JOB => Prepared::WecomTags(self.engine.fetch_wecom_tags(job).await?),
+            BULK_JOB => {
+                self.engine.run_bulk_job(job).await?;
+                Prepared::Nothing
+            }
             SWEEP_JOB => {
                 let corp_id = job.corp_id.ok_or("the job has no corp")?;
                 self.engine.sweep_customers(corp_id).await?;
@@ -234,8 +238,9 @@ impl Worker {
             (ADD_JOB, Prepared::Customer(profile, add_way)) => self.engine.record_add(job, &profile, add_way, tx).await,
             (WELCOME_JOB, Prepared::Welcome(result)) => self.engine.record_welcome(job, &result, tx).await,
             (TAG_SYNC_JOB, Prepared::TagDiff(diff)) => self.engine.apply_tag_diff(job, &diff, tx).await,
-            (PULL_JOB, Prepared::WecomTags(tags)) => self.engine.record_wecom_tags(job, &tags, tx).await,
-            (MARK_JOB | SWEEP_JOB, _) => Ok(()),
+            (PULL_JOB, Prepared::WecomTags(Some(tags))) => self.engine.record_wecom_tags(job, &tags, tx).await,
+            (PULL_JOB, Prepared::WecomTags(None)) => Ok(()),
+            (MARK_JOB | SWEEP_JOB | BULK_JOB, _) => Ok(()),
             (SELFTEST, _) => self.selftest(job, tx).await,
             (ROUTE_JOB, _) => Ok(()),
             (other, _) => Err(format!("no handler for job kind {other:?}")),

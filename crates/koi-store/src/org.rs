@@ -112,7 +112,7 @@ impl Db {
     pub async fn create_corp(&self, d: &CorpDraft, now: i64) -> Result<i64> {
         let sql = "INSERT INTO corps (name, wecom_corp_id, app_secret, callback_token, encoding_aes_key, created_at) \
                    VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
-        on_pool!(self, true, |c| {
+        let id: i64 = on_pool!(self, true, |c| {
             sqlx::query_scalar(sql)
                 .bind(&d.name)
                 .bind(&d.wecom_corp_id)
@@ -123,7 +123,12 @@ impl Db {
                 .fetch_one(c)
                 .await
         })
-        .map_err(StoreError::conflict_on("corp_id"))
+        .map_err(StoreError::conflict_on("corp_id"))?;
+        if let crate::db::Pools::Postgres(pool) = &self.pools {
+            // The corp's customer numbers (see `Tx::next_customer_no`).
+            sqlx::query(&format!("CREATE SEQUENCE customer_no_{id} MINVALUE 0 START 0")).execute(pool).await?;
+        }
+        Ok(id)
     }
 
     pub async fn corp(&self, id: i64) -> Result<Option<Corp>> {

@@ -38,6 +38,8 @@ pub const TAG_SYNC_JOB: &str = "tags.sync";
 pub const MARK_JOB: &str = "tags.mark";
 /// Job: pull one customer's tags from WeCom after a guide edited them there.
 pub const PULL_JOB: &str = "tags.pull";
+/// Job: a bulk tagging too large to finish before answering.
+pub const BULK_JOB: &str = "tags.bulk";
 /// Job: recompute stages, RFM and time-based tag rules of a corp.
 pub const SWEEP_JOB: &str = "customers.sweep";
 

@@ -25,6 +25,8 @@ use tokio::sync::Mutex;
 const SETTLE_MS: i64 = 10_000;
 /// Store coordinates (for `within:`) are re-read this often.
 const STORES_TTL_MS: i64 = 60_000;
+/// Longest text expression taken (200 conditions fit well within it).
+const MAX_TEXT: usize = 8_000;
 /// Most members a sample shows.
 pub const MAX_SAMPLE: usize = 50;
 
@@ -193,6 +195,12 @@ impl Engine {
     /// point at the part; a store manager sees only their stores' customers.
     async fn resolve(&self, who: &Principal, input: &SegmentInput) -> Result<Expr> {
         require(who, Action::ViewCustomers)?;
+        if let SegmentInput::Text(t) = input {
+            if t.chars().count() > MAX_TEXT {
+                let message = format!("the expression is over {MAX_TEXT} characters");
+                return Err(EngineError::BadExpression(ParseError::new("too_long", MAX_TEXT, "", message)));
+            }
+        }
         let (mut expr, text) = match input {
             SegmentInput::Text(t) => (Expr::parse(t)?, t.as_str()),
             SegmentInput::Json(e) => {
@@ -290,15 +298,16 @@ impl Engine {
             .map(|r| ExportRow {
                 rfm: [r.rfm_r, r.rfm_f, r.rfm_m].map(|b| b.map_or("-".to_string(), |b| b.to_string())).join(""),
                 spent: format!("{}.{:02}", r.spent_fen / 100, r.spent_fen % 100),
-                tags: r
-                    .tags
-                    .iter()
-                    .map(|t| names.get(t).map_or(t.as_str(), String::as_str))
-                    .collect::<Vec<_>>()
-                    .join(";"),
+                tags: cell(
+                    &r.tags
+                        .iter()
+                        .map(|t| names.get(t).map_or(t.as_str(), String::as_str))
+                        .collect::<Vec<_>>()
+                        .join(";"),
+                ),
                 id: r.id,
                 external_userid: r.external_userid,
-                name: r.name,
+                name: cell(&r.name),
                 stage: r.stage,
                 influence: r.influence,
                 orders: r.orders,
@@ -421,6 +430,40 @@ fn printed(who: &Principal, expr: &Expr) -> String {
     }
 }
 
+/// A text cell as a spreadsheet will read it: a WeChat nickname such as
+/// `=HYPERLINK(…)` must stay text, not become a formula (CSV injection).
+fn cell(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    }
+}
+
 fn member(r: BriefRow) -> Member {
     Member { id: r.id, name: r.name, avatar: r.avatar, stage: r.stage, added_at: r.added_at }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exported_text_never_becomes_a_formula() {
+        assert_eq!(cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(cell("+86"), "'+86");
+        assert_eq!(cell("王芳"), "王芳");
+    }
+
+    #[test]
+    fn a_manager_segment_is_scoped_to_their_stores_and_printed_without_the_scope() {
+        let who =
+            Principal { corp_id: 1, role: Role::StoreManager, user_id: Some(1), store_ids: vec![3], staff_id: None };
+        let e: Expr = Cond::Tag("etA".into()).into();
+        let s = scoped(&who, e.clone());
+        assert_eq!(s, Expr::And(vec![e.clone(), Expr::Or(vec![Cond::Store(3).into()])]));
+        assert_eq!(printed(&who, &s), "tag:etA");
+        let owner = Principal { role: Role::Owner, store_ids: vec![], ..who };
+        assert_eq!(scoped(&owner, e.clone()), e);
+    }
 }

@@ -3,10 +3,10 @@
 //! cause, and (unless it came from WeCom) a `mark_tag` job that pushes it to
 //! every guide the customer follows.
 
-use super::{store_err, MARK_JOB, PULL_JOB};
-use crate::{actor, require, Engine, Principal, Result};
+use super::{store_err, BULK_JOB, MARK_JOB, PULL_JOB};
+use crate::{actor, require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
-use koi_domain::customer::{fire, Happening, TagRule, Trigger};
+use koi_domain::customer::{fire, Happening, TagRule, Trigger, MAX_RULE_TAGS};
 use koi_domain::jobs::priority;
 use koi_domain::ValidationError;
 use koi_store::events::NewEvent;
@@ -79,6 +79,19 @@ pub struct BulkOutcome {
     pub changed: u64,
     /// External userids in the list that koi does not know (at most 100 shown).
     pub unknown: Vec<String>,
+    /// Set when the tagging was too large to do before answering and runs
+    /// as this background job (see `/api/v1/jobs`).
+    pub job_id: Option<i64>,
+}
+
+/// A bulk tagging handed to the worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BulkJob {
+    ids: Vec<i64>,
+    add: Vec<String>,
+    remove: Vec<String>,
+    actor: String,
+    source: String,
 }
 
 /// Customers per bulk transaction: small enough that the change log's
@@ -86,6 +99,8 @@ pub struct BulkOutcome {
 const BULK_CHUNK: usize = 500;
 /// Most customers one bulk tagging may change.
 pub const BULK_MAX: usize = 1_000_000;
+/// Bulk taggings up to this size finish before the answer; larger ones run as a job.
+pub const BULK_INLINE: usize = 10_000;
 
 /// Adds and removes tags of one customer inside `tx`; records the events
 /// and (for changes made in koi) the `mark_tag` job. Returns what changed.
@@ -201,20 +216,26 @@ impl Engine {
     ) -> Result<()> {
         let known: BTreeSet<String> = self.db.tag_catalogue(corp_id).await?.into_iter().map(|t| t.tag_id).collect();
         let mut c = koi_domain::error::Checker::default();
-        let mut any = false;
+        let mut n = 0;
         for t in tags {
-            any = true;
+            n += 1;
             if !known.contains(t) {
                 c.push("tags", "unknown_tag", format!("no tag {t:?} in the catalogue; sync tags or create it first"));
             }
         }
-        if !any {
+        if n == 0 {
             c.push("tags", "empty", "name at least one tag to add or remove");
+        }
+        if n > MAX_RULE_TAGS {
+            c.push("tags", "too_many", format!("at most {MAX_RULE_TAGS} tags at once"));
         }
         Ok(c.finish(())?)
     }
 
-    /// Tags every customer of a segment or a list, in chunks.
+    /// Tags every customer of a segment or a list, in chunks of
+    /// [`BULK_CHUNK`]. Up to [`BULK_INLINE`] customers are done before
+    /// answering; more are handed to a job (`job_id` in the outcome), and the
+    /// counts are then those the job found when it was queued.
     pub async fn bulk_tag(
         &self,
         who: &Principal,
@@ -224,7 +245,58 @@ impl Engine {
     ) -> Result<BulkOutcome> {
         require(who, Action::ManageTags)?;
         self.check_tags_known(who.corp_id, add.iter().chain(remove)).await?;
-        let (ids, unknown, source) = match target {
+        let (ids, unknown, source) = self.bulk_targets(who, target).await?;
+        if ids.len() > BULK_INLINE {
+            let job =
+                BulkJob { ids: ids.clone(), add: add.to_vec(), remove: remove.to_vec(), actor: actor(who), source };
+            let payload = serde_json::to_string(&job).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+            let now = now_ms();
+            let mut tx = self.db.begin().await?;
+            let job = NewJob { priority: priority::TAGS, ..NewJob::new(Some(who.corp_id), BULK_JOB, &payload, now) };
+            let job_id = tx.enqueue(&job, now).await?;
+            tx.commit().await?;
+            return Ok(BulkOutcome { matched: ids.len() as u64, changed: 0, unknown, job_id: Some(job_id) });
+        }
+        let cause = Cause::Bulk { actor: actor(who), source };
+        let changed = self.bulk_apply(who.corp_id, &ids, add, remove, &cause).await?;
+        Ok(BulkOutcome { matched: ids.len() as u64, changed, unknown, job_id: None })
+    }
+
+    /// Tags customers a chunk per transaction; returns how many changed.
+    async fn bulk_apply(
+        &self,
+        corp_id: i64,
+        ids: &[i64],
+        add: &[String],
+        remove: &[String],
+        cause: &Cause,
+    ) -> Result<u64> {
+        let mut changed = 0;
+        for chunk in ids.chunks(BULK_CHUNK) {
+            let mut tx = self.db.begin().await?;
+            for &id in chunk {
+                let (a, r) = change_tags(&mut tx, corp_id, id, add, remove, cause).await?;
+                changed += u64::from(!(a.is_empty() && r.is_empty()));
+            }
+            tx.commit().await?;
+        }
+        Ok(changed)
+    }
+
+    /// A large bulk tagging, run by the worker (idempotent: a rerun after a
+    /// crash changes only what is still to change).
+    pub(crate) async fn run_bulk_job(&self, job: &ClaimedJob) -> std::result::Result<(), String> {
+        let corp_id = job.corp_id.ok_or("the job has no corp")?;
+        let b: BulkJob = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
+        let cause = Cause::Bulk { actor: b.actor, source: b.source };
+        let changed = self.bulk_apply(corp_id, &b.ids, &b.add, &b.remove, &cause).await.map_err(|e| e.to_string())?;
+        tracing::info!(corp_id, job = job.id, customers = b.ids.len(), changed, "bulk tagging done");
+        Ok(())
+    }
+
+    /// The customers a bulk tagging names, the unknown keys, and a label.
+    async fn bulk_targets(&self, who: &Principal, target: &BulkTarget) -> Result<(Vec<i64>, Vec<String>, String)> {
+        Ok(match target {
             BulkTarget::Segment(input) => {
                 let ids = self.segment_customer_ids(who, input).await?;
                 (ids, Vec::new(), format!("segment {}", input.text()))
@@ -247,18 +319,7 @@ impl Engine {
                 ids.dedup();
                 (ids, unknown, format!("list of {}", keys.len()))
             }
-        };
-        let cause = Cause::Bulk { actor: actor(who), source };
-        let mut changed = 0;
-        for chunk in ids.chunks(BULK_CHUNK) {
-            let mut tx = self.db.begin().await?;
-            for &id in chunk {
-                let (a, r) = change_tags(&mut tx, who.corp_id, id, add, remove, &cause).await?;
-                changed += u64::from(!(a.is_empty() && r.is_empty()));
-            }
-            tx.commit().await?;
-        }
-        Ok(BulkOutcome { matched: ids.len() as u64, changed, unknown })
+        })
     }
 
     /// Pushes a tag change to WeCom for every guide the customer follows
@@ -308,17 +369,24 @@ impl Engine {
     }
 
     /// WeCom's tags of the customer (the union over guides), before the
-    /// pull's transaction.
-    pub(crate) async fn fetch_wecom_tags(&self, job: &ClaimedJob) -> std::result::Result<Vec<String>, String> {
+    /// pull's transaction; `None` when WeCom no longer knows the customer.
+    pub(crate) async fn fetch_wecom_tags(&self, job: &ClaimedJob) -> std::result::Result<Option<Vec<String>>, String> {
         let corp_id = job.corp_id.ok_or("the job has no corp")?;
         let p: serde_json::Value = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
         let external_userid = p["external_userid"].as_str().ok_or("bad payload: no external_userid")?.to_string();
         let client = self.wecom_for(corp_id).await?;
         let req = GetExternalContactRequest { external_userid, cursor: None };
-        let got = client.get_external_contact(&req, Priority::Bulk).await.map_err(|e| e.to_string())?;
+        let got = match client.get_external_contact(&req, Priority::Bulk).await {
+            Ok(got) => got,
+            Err(e) if e.is(ErrCode::INVALID_EXTERNAL_USERID) || e.is(ErrCode::NO_EXTERNAL_CONTACT_RELATION) => {
+                tracing::info!(job = job.id, error = %e, "no tags to pull: WeCom does not know the customer");
+                return Ok(None);
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         let tags: BTreeSet<String> =
             got.follow_user.iter().flat_map(|f| f.tags.iter().filter_map(|t| t.tag_id.clone())).collect();
-        Ok(tags.into_iter().collect())
+        Ok(Some(tags.into_iter().collect()))
     }
 
     /// Makes koi's tags of the customer equal WeCom's. A tag koi set in the

@@ -29,6 +29,15 @@ ALTER TABLE customers ADD COLUMN home_lng DOUBLE PRECISION;
 UPDATE customers SET added_at = created_at,
     no = (SELECT COUNT(*) FROM customers o WHERE o.corp_id = customers.corp_id AND o.id < customers.id);
 UPDATE corps SET customer_seq = (SELECT COUNT(*) FROM customers WHERE customers.corp_id = corps.id);
+-- PostgreSQL numbers each corp's customers from a sequence of its own
+-- (`customer_no_<corp id>`, made with the corp); `customer_seq` is SQLite's.
+DO $$
+DECLARE r RECORD;
+BEGIN
+    FOR r IN SELECT id, customer_seq FROM corps LOOP
+        EXECUTE format('CREATE SEQUENCE customer_no_%s MINVALUE 0 START %s', r.id, r.customer_seq);
+    END LOOP;
+END $$;
 ALTER TABLE customers ALTER COLUMN no SET NOT NULL;
 ALTER TABLE customers ALTER COLUMN added_at SET NOT NULL;
 CREATE UNIQUE INDEX customers_no ON customers (corp_id, no);
