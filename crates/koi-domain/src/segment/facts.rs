@@ -27,6 +27,8 @@ pub struct CustomerFacts {
     pub last_active: Option<Millis>,
     pub orders: u32,
     pub spent_fen: i64,
+    /// How many customers this one brought in (referrals, shares that added).
+    pub influence: u32,
     pub fields: BTreeMap<String, String>,
     /// Home (lat, lng). `f32` is about a metre — plenty for a radius in km —
     /// and is what the index keeps, so both sides measure the same point.
@@ -57,6 +59,7 @@ pub fn matches_cond(c: &CustomerFacts, cond: &Cond, stores: &StoreLocations) -> 
         Cond::LastActiveAfter(t) => c.last_active.is_some_and(|a| a >= *t),
         Cond::OrdersAtLeast(n) => c.orders >= *n,
         Cond::SpentAtLeast(f) => c.spent_fen >= *f,
+        Cond::InfluenceAtLeast(n) => c.influence >= *n,
         Cond::Field { name, op, value } => c.fields.get(name).is_some_and(|a| op.test(a, value)),
         Cond::WithinKm { store_id, km } => match (c.home, stores.get(store_id)) {
             (Some(home), Some(&store)) => within(home, store, *km),

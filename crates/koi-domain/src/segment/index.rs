@@ -19,6 +19,7 @@ pub enum Value {
     LastActive(Option<Millis>),
     Orders(u32),
     SpentFen(i64),
+    Influence(u32),
     /// `None` removes the field.
     Field {
         name: String,
@@ -44,6 +45,7 @@ pub struct SegmentIndex {
     last_active: Vec<Millis>,
     orders: Vec<u32>,
     spent: Vec<i64>,
+    influence: Vec<u32>,
     /// (lat, lng); NaN when unknown.
     home: Vec<(f32, f32)>,
     /// Field name → id → value: most fields are filled by few customers.
@@ -85,6 +87,7 @@ impl SegmentIndex {
             self.last_active.resize(n, NEVER);
             self.orders.resize(n, 0);
             self.spent.resize(n, 0);
+            self.influence.resize(n, 0);
             self.home.resize(n, (f32::NAN, f32::NAN));
         }
         self.stages[Stage::New.index()].insert(id);
@@ -116,6 +119,7 @@ impl SegmentIndex {
         });
         let i = id as usize;
         (self.added_at[i], self.last_active[i], self.orders[i], self.spent[i]) = (0, NEVER, 0, 0);
+        self.influence[i] = 0;
         self.home[i] = (f32::NAN, f32::NAN);
         true
     }
@@ -138,6 +142,7 @@ impl SegmentIndex {
         self.set_value(id, Value::LastActive(facts.last_active));
         self.set_value(id, Value::Orders(facts.orders));
         self.set_value(id, Value::SpentFen(facts.spent_fen));
+        self.set_value(id, Value::Influence(facts.influence));
         self.set_value(id, Value::Home(facts.home));
         for (name, value) in &facts.fields {
             self.set_value(id, Value::Field { name: name.clone(), value: Some(value.clone()) });
@@ -204,6 +209,7 @@ impl SegmentIndex {
             Value::LastActive(t) => self.last_active[i] = t.unwrap_or(NEVER),
             Value::Orders(n) => self.orders[i] = n,
             Value::SpentFen(f) => self.spent[i] = f,
+            Value::Influence(n) => self.influence[i] = n,
             Value::Home(h) => self.home[i] = h.unwrap_or((f32::NAN, f32::NAN)),
             Value::Field { name, value: Some(v) } => _ = self.fields.entry(name).or_default().insert(id, v),
             Value::Field { name, value: None } => {
@@ -265,7 +271,7 @@ impl SegmentIndex {
                 .sum::<usize>();
         let sets = self.universe.serialized_size()
             + self.stages.iter().chain(self.rfm.iter().flatten()).map(RoaringBitmap::serialized_size).sum::<usize>();
-        let columns = self.added_at.len() * (8 + 8 + 4 + 8 + 8);
+        let columns = self.added_at.len() * (8 + 8 + 4 + 8 + 4 + 8);
         let fields =
             self.fields.iter().map(|(k, m)| k.len() + m.values().map(|v| 4 + v.len()).sum::<usize>()).sum::<usize>();
         (maps + sets + columns + fields) as f64 / self.len() as f64
@@ -350,6 +356,7 @@ impl SegmentIndex {
             }),
             Cond::OrdersAtLeast(n) => Box::new(move |i| self.orders[at(i)] >= *n),
             Cond::SpentAtLeast(f) => Box::new(move |i| self.spent[at(i)] >= *f),
+            Cond::InfluenceAtLeast(n) => Box::new(move |i| self.influence[at(i)] >= *n),
             Cond::Field { name, op, value } => match self.fields.get(name) {
                 Some(m) => Box::new(move |i| m.get(&i).is_some_and(|a| op.test(a, value))),
                 None => return RoaringBitmap::new(),
@@ -421,6 +428,7 @@ mod tests {
             prop::option::of(0i64..20),
             0u32..5,
             0i64..1000,
+            0u32..4,
             prop::collection::btree_map(
                 prop::sample::select(FIELD_NAMES.to_vec()).prop_map(String::from),
                 prop::sample::select(FIELD_VALUES.to_vec()).prop_map(String::from),
@@ -440,8 +448,9 @@ mod tests {
             last_active: v.1,
             orders: v.2,
             spent_fen: v.3,
-            fields: v.4,
-            home: v.5,
+            influence: v.4,
+            fields: v.5,
+            home: v.6,
         })
     }
 
@@ -458,6 +467,7 @@ mod tests {
             (0i64..22).prop_map(Cond::LastActiveAfter),
             (0u32..6).prop_map(Cond::OrdersAtLeast),
             (0i64..1000).prop_map(Cond::SpentAtLeast),
+            (0u32..5).prop_map(Cond::InfluenceAtLeast),
             (
                 prop::sample::select(FIELD_NAMES.to_vec()),
                 prop::sample::select(vec![FieldOp::Eq, FieldOp::Lt, FieldOp::Gt, FieldOp::Contains]),
@@ -486,6 +496,7 @@ mod tests {
         Stage(u32, Stage),
         Rfm(u32, RfmDim, Option<u8>),
         Orders(u32, u32),
+        Influence(u32, u32),
         Active(u32, Option<i64>),
         Field(u32, String, Option<String>),
         Remove(u32),
@@ -505,6 +516,7 @@ mod tests {
             (id.clone(), prop::sample::select(RfmDim::ALL.to_vec()), prop::option::of(1u8..=5))
                 .prop_map(|(i, d, b)| Op::Rfm(i, d, b)),
             (id.clone(), 0u32..6).prop_map(|(i, o)| Op::Orders(i, o)),
+            (id.clone(), 0u32..5).prop_map(|(i, n)| Op::Influence(i, n)),
             (id.clone(), prop::option::of(0i64..22)).prop_map(|(i, a)| Op::Active(i, a)),
             (
                 id.clone(),
@@ -527,6 +539,7 @@ mod tests {
             | Op::Stage(i, _)
             | Op::Rfm(i, ..)
             | Op::Orders(i, _)
+            | Op::Influence(i, _)
             | Op::Active(i, _)
             | Op::Field(i, ..)
             | Op::Remove(i) => find(people, *i),
@@ -583,6 +596,12 @@ mod tests {
                     people[p].orders = o;
                 }
                 index.set_value(i, Value::Orders(o))
+            }
+            Op::Influence(i, n) => {
+                if let Some(p) = pos {
+                    people[p].influence = n;
+                }
+                index.set_value(i, Value::Influence(n))
             }
             Op::Active(i, a) => {
                 if let Some(p) = pos {
@@ -684,7 +703,7 @@ mod tests {
     fn bytes_per_customer_is_a_small_positive_number() {
         let index = tagged(100_000);
         let b = index.bytes_per_customer();
-        assert!(b > 36.0 && b < 40.0, "{b}");
+        assert!(b > 40.0 && b < 44.0, "{b}");
         assert_eq!(SegmentIndex::new().bytes_per_customer(), 0.0);
     }
 }

@@ -1,6 +1,6 @@
 //! Segments (人群): a boolean expression over what koi knows about a
 //! customer — tags, stores, guides, channel codes, lifecycle stage, RFM bands,
-//! dates, orders, spend, custom fields and distance to a store — and the
+//! dates, orders, spend, influence, custom fields and distance to a store — and the
 //! in-memory index that answers "exactly how many, and who" while the
 //! operator is still typing.
 //!
@@ -186,6 +186,8 @@ pub enum Cond {
     OrdersAtLeast(u32),
     /// Total spent, in fen, at least this much.
     SpentAtLeast(i64),
+    /// Influence (how many others the customer brought in, 裂变) at least this.
+    InfluenceAtLeast(u32),
     /// A custom field the operator defined; customers without it never match.
     Field {
         name: String,
@@ -307,6 +309,8 @@ mod tests {
             ]})
         );
         assert_eq!(serde_json::from_value::<Expr>(v).unwrap(), e);
+        let e: Expr = serde_json::from_value(json!({"influence_at_least": 3})).unwrap();
+        assert_eq!(e, Cond::InfluenceAtLeast(3).into());
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //!   `stage:new|stored|active|converted|super` (or 引流/蓄水/活水/养鱼/养大鱼),
 //!   `r:1..5` / `f:` / `m:` for RFM bands, `added:FROM..TO`, `active<T`,
 //!   `active>=T`, `orders>=N`, `spent>=YUAN` (up to 2 decimals),
+//!   `influence>=N` (or 影响力>=N),
 //!   `field:NAME=V` (also `<`, `>`, `~` for contains), `within:STORE:KMkm`.
 //! * Text values may be quoted (`tag:"spring sale"`, `\"` and `\\` escape).
 //! * Times are dates in the brand's day (UTC+8) or raw epoch milliseconds.
@@ -254,6 +255,9 @@ impl<'a> Parser<'a> {
 
 /// One condition word, `at` its byte offset in the input.
 fn condition(word: &str, at: usize) -> Result<Cond, ParseError> {
+    if let Some(v) = word.strip_prefix("影响力>=") {
+        return Ok(Cond::InfluenceAtLeast(count(v, at + word.len() - v.len(), "influence")?));
+    }
     let klen = word.find(|c: char| !(c.is_ascii_alphabetic() || c == '_')).unwrap_or(word.len());
     let key = &word[..klen];
     if key.is_empty() {
@@ -324,9 +328,11 @@ fn condition(word: &str, at: usize) -> Result<Cond, ParseError> {
         }
         "orders" => {
             let (v, o) = expect(">=")?;
-            Cond::OrdersAtLeast(
-                v.parse().map_err(|_| ParseError::new("bad_number", o, v, format!("bad order count {v:?}")))?,
-            )
+            Cond::OrdersAtLeast(count(v, o, "order count")?)
+        }
+        "influence" => {
+            let (v, o) = expect(">=")?;
+            Cond::InfluenceAtLeast(count(v, o, "influence")?)
         }
         "spent" => {
             let (v, o) = expect(">=")?;
@@ -373,6 +379,10 @@ fn condition(word: &str, at: usize) -> Result<Cond, ParseError> {
 
 pub(super) fn is_field_name(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn count(v: &str, at: usize, what: &str) -> Result<u32, ParseError> {
+    v.parse().map_err(|_| ParseError::new("bad_number", at, v, format!("bad {what} {v:?}")))
 }
 
 fn int(v: &str, at: usize) -> Result<i64, ParseError> {
@@ -509,6 +519,7 @@ impl fmt::Display for Cond {
             Cond::LastActiveBefore(t) => write!(f, "active<{}", fmt_instant(*t, false)),
             Cond::LastActiveAfter(t) => write!(f, "active>={}", fmt_instant(*t, false)),
             Cond::OrdersAtLeast(n) => write!(f, "orders>={n}"),
+            Cond::InfluenceAtLeast(n) => write!(f, "influence>={n}"),
             Cond::SpentAtLeast(fen) => write!(f, "spent>={}", fmt_yuan(*fen)),
             Cond::Field { name, op, value } => write!(f, "field:{name}{}{}", op.symbol(), fmt_text(value)),
             Cond::WithinKm { store_id, km } => write!(f, "within:{store_id}:{km}km"),
@@ -605,6 +616,11 @@ mod tests {
         );
         assert_eq!(p("stage:引流"), c(Cond::Stage(Stage::New)));
         assert_eq!(p("field:skin=油性"), c(Cond::Field { name: "skin".into(), op: FieldOp::Eq, value: "油性".into() }));
+        assert_eq!(
+            p("影响力>=3 且 influence>=4"),
+            Expr::And(vec![c(Cond::InfluenceAtLeast(3)), c(Cond::InfluenceAtLeast(4))])
+        );
+        assert_eq!(err("影响力>=x").offset, 11);
     }
 
     #[test]
@@ -676,6 +692,8 @@ mod tests {
         assert_eq!(err("within:3:infkm").code, "bad_number");
         assert_eq!(err("spent>=1.234").code, "bad_number");
         assert_eq!(err("orders>2").code, "bad_condition");
+        assert_eq!(err("influence>=-1").code, "bad_number");
+        assert_eq!(c(Cond::InfluenceAtLeast(3)).to_string(), "influence>=3");
         assert_eq!(err("tag:\"open").code, "unterminated_quote");
         assert_eq!(err("field:=x").code, "bad_condition");
         assert_eq!(p("spent>=-0.05"), c(Cond::SpentAtLeast(-5)));
@@ -720,6 +738,7 @@ mod tests {
             arb_instant().prop_map(Cond::LastActiveBefore),
             arb_instant().prop_map(Cond::LastActiveAfter),
             any::<u32>().prop_map(Cond::OrdersAtLeast),
+            any::<u32>().prop_map(Cond::InfluenceAtLeast),
             any::<i64>().prop_map(Cond::SpentAtLeast),
             (
                 "[a-z_][a-z0-9_]{0,6}",
