@@ -182,11 +182,15 @@ impl SegmentIndex {
             return false;
         }
         match self.tags.get_mut(tag) {
-            Some(b) => toggle(b, id, on),
+            Some(b) => {
+                toggle(b, id, on);
+                if b.is_empty() {
+                    self.tags.remove(tag);
+                }
+            }
             None if on => _ = self.tags.insert(tag.to_string(), RoaringBitmap::from_iter([id])),
             None => {}
         }
-        self.tags.retain(|_, b| !b.is_empty());
         true
     }
 
@@ -654,8 +658,18 @@ impl Column {
             let mut bytes = vec![0u8; 8192];
             for (k, chunk) in self.steps.chunks(65536).enumerate() {
                 bytes.fill(0);
-                for (byte, eight) in bytes.iter_mut().zip(chunk.chunks(8)) {
-                    *byte = eight.iter().enumerate().fold(0u8, |b, (j, &s)| b | (u8::from(pass(s)) << j));
+                for (word, sixty_four) in bytes.chunks_exact_mut(8).zip(chunk.chunks(64)) {
+                    let mut bits = 0u64;
+                    if r.none {
+                        for (j, &s) in sixty_four.iter().enumerate() {
+                            bits |= u64::from(s.wrapping_sub(lo) < width || s == NONE) << j;
+                        }
+                    } else {
+                        for (j, &s) in sixty_four.iter().enumerate() {
+                            bits |= u64::from(s.wrapping_sub(lo) < width) << j;
+                        }
+                    }
+                    word.copy_from_slice(&bits.to_le_bytes());
                 }
                 out |= RoaringBitmap::from_lsb0_bytes(k as u32 * 65536, &bytes);
             }
