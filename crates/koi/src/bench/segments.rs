@@ -1,9 +1,11 @@
 //! `koi bench segments`: exact segment counts on koi's in-memory bitmap index
 //! beside PostgreSQL (a GIN index on the tag array, B-trees on the rest) over
 //! the same synthetic corp and the same random expressions, in one run.
+//! Expressions mix set conditions (tags, stores, stages, RFM) with column
+//! ones (added and last-active dates, orders, spend).
 
 use anyhow::{Context, Result};
-use koi_domain::segment::{Cond, Expr, RfmDim, SegmentIndex, Stage};
+use koi_domain::segment::{Cond, Expr, RfmDim, SegmentIndex, Stage, Value};
 use koi_store::scratch::ScratchDb;
 use rand::{Rng, SeedableRng};
 use sqlx::Connection;
@@ -11,13 +13,24 @@ use std::time::Instant;
 
 const TAGS: u32 = 500;
 const STORES: u32 = 200;
+/// The corp's first day (2023-11-15, UTC+8 midnight) and how many days of
+/// customers it has gathered since.
+const FIRST_DAY_MS: i64 = 1_699_977_600_000;
+const DAYS: u32 = 1000;
+const DAY_MS: i64 = 86_400_000;
 
-/// One synthetic customer: skewed store and tags, a stage and RFM bands.
+/// One synthetic customer: skewed store and tags, a stage and RFM bands,
+/// when they were added and last seen (whole seconds, as WeCom reports), and
+/// for the 30% who bought, orders and spend.
 struct Synthetic {
     store: u32,
     stage: u8,
     rfm: [u8; 3],
     tags: Vec<u32>,
+    added_at: i64,
+    last_active: Option<i64>,
+    orders: u32,
+    spent_fen: i64,
 }
 
 /// Popular things are much more popular: `n·u²` puts most mass on low ids.
@@ -26,7 +39,14 @@ fn skewed(rng: &mut impl Rng, n: u32) -> u32 {
     ((u * u) * f64::from(n)) as u32
 }
 
-fn customer(rng: &mut impl Rng) -> Synthetic {
+/// Ids are handed out as customers are added, so `added_at` grows with
+/// `id / customers`.
+fn customer(rng: &mut impl Rng, id: u32, customers: u32) -> Synthetic {
+    let day = i64::from(DAYS) * i64::from(id) / i64::from(customers);
+    let added_at = FIRST_DAY_MS + day * DAY_MS + rng.gen_range(0..86_400) * 1000;
+    let last_active = rng.gen_bool(0.75).then(|| added_at + rng.gen_range(0..300 * 86_400) * 1000);
+    let orders = if rng.gen_bool(0.3) { 1 + skewed(rng, 12) } else { 0 };
+    let spent_fen = i64::from(orders) * rng.gen_range(990..50_000);
     let k = rng.gen_range(0..=6);
     let mut tags: Vec<u32> = (0..k).map(|_| skewed(rng, TAGS)).collect();
     tags.sort_unstable();
@@ -36,18 +56,35 @@ fn customer(rng: &mut impl Rng) -> Synthetic {
         stage: [0, 0, 1, 1, 1, 2, 2, 3, 3, 4][rng.gen_range(0..10)],
         rfm: [rng.gen_range(1..=5), rng.gen_range(1..=5), rng.gen_range(1..=5)],
         tags,
+        added_at,
+        last_active,
+        orders,
+        spent_fen,
     }
 }
 
 const STAGES: [Stage; 5] = [Stage::New, Stage::Stored, Stage::Active, Stage::Converted, Stage::Super];
 const DIMS: [RfmDim; 3] = [RfmDim::R, RfmDim::F, RfmDim::M];
 
+/// A brand-local midnight within the corp's days, as the console sends.
+fn random_day(rng: &mut impl Rng) -> i64 {
+    FIRST_DAY_MS + i64::from(rng.gen_range(0..DAYS + 300)) * DAY_MS
+}
+
 fn random_cond(rng: &mut impl Rng) -> Cond {
-    match rng.gen_range(0..10) {
+    match rng.gen_range(0..14) {
         0..=4 => Cond::Tag(format!("t{}", skewed(rng, TAGS))),
         5 | 6 => Cond::Store(i64::from(skewed(rng, STORES))),
         7 => Cond::Stage(STAGES[rng.gen_range(0..5)]),
-        _ => Cond::Rfm { dim: DIMS[rng.gen_range(0..3)], band: rng.gen_range(1..=5) },
+        8 | 9 => Cond::Rfm { dim: DIMS[rng.gen_range(0..3)], band: rng.gen_range(1..=5) },
+        10 => {
+            let from_ms = random_day(rng);
+            Cond::AddedBetween { from_ms, to_ms: from_ms + rng.gen_range(1..=90) * DAY_MS }
+        }
+        11 if rng.gen_bool(0.5) => Cond::LastActiveBefore(random_day(rng)),
+        11 => Cond::LastActiveAfter(random_day(rng)),
+        12 => Cond::OrdersAtLeast(rng.gen_range(1..=6)),
+        _ => Cond::SpentAtLeast(100 * [50, 100, 200, 500, 1000][rng.gen_range(0..5)]),
     }
 }
 
@@ -76,6 +113,12 @@ fn sql(e: &Expr) -> String {
             Cond::Store(s) => format!("store = {s}"),
             Cond::Stage(s) => format!("stage = {}", STAGES.iter().position(|x| x == s).unwrap_or(0)),
             Cond::Rfm { dim, band } => format!("{} = {band}", dim.as_str().to_lowercase()),
+            Cond::AddedBetween { from_ms, to_ms } => format!("(added_at >= {from_ms} AND added_at < {to_ms})"),
+            // Two-valued, as koi's: never active is "not seen since".
+            Cond::LastActiveBefore(t) => format!("(last_active IS NULL OR last_active < {t})"),
+            Cond::LastActiveAfter(t) => format!("(last_active IS NOT NULL AND last_active >= {t})"),
+            Cond::OrdersAtLeast(n) => format!("orders >= {n}"),
+            Cond::SpentAtLeast(f) => format!("spent >= {f}"),
             other => unreachable!("the benchmark draws no {other:?}"),
         },
     }
@@ -89,10 +132,10 @@ pub async fn segments(customers: u32, expressions: usize, json: bool) -> Result<
     eprintln!("building the koi index of {customers} synthetic customers…");
     let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
     let mut index = SegmentIndex::new();
-    let mut csv = String::with_capacity(customers as usize * 32);
+    let mut csv = String::with_capacity(customers as usize * 80);
     let started = Instant::now();
     for id in 0..customers {
-        let c = customer(&mut rng);
+        let c = customer(&mut rng, id, customers);
         index.add_customer(id);
         index.set_store(id, i64::from(c.store), true);
         index.set_stage(id, STAGES[usize::from(c.stage)]);
@@ -102,10 +145,15 @@ pub async fn segments(customers: u32, expressions: usize, json: bool) -> Result<
         for t in &c.tags {
             index.set_tag(id, &format!("t{t}"), true);
         }
+        index.set_value(id, Value::AddedAt(c.added_at));
+        index.set_value(id, Value::LastActive(c.last_active));
+        index.set_value(id, Value::Orders(c.orders));
+        index.set_value(id, Value::SpentFen(c.spent_fen));
         let tags = c.tags.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        let active = c.last_active.map_or_else(|| "\\N".to_string(), |t| t.to_string());
         csv.push_str(&format!(
-            "{id}\t{}\t{}\t{}\t{}\t{}\t{{{tags}}}\n",
-            c.store, c.stage, c.rfm[0], c.rfm[1], c.rfm[2]
+            "{id}\t{}\t{}\t{}\t{}\t{}\t{{{tags}}}\t{}\t{active}\t{}\t{}\n",
+            c.store, c.stage, c.rfm[0], c.rfm[1], c.rfm[2], c.added_at, c.orders, c.spent_fen
         ));
     }
     let built = started.elapsed();
@@ -114,7 +162,8 @@ pub async fn segments(customers: u32, expressions: usize, json: bool) -> Result<
     let scratch = ScratchDb::postgres().await.context("a scratch PostgreSQL database")?;
     let mut pg = sqlx::PgConnection::connect(&scratch.url).await?;
     sqlx::raw_sql(
-        "CREATE TABLE seg (id INTEGER PRIMARY KEY, store INTEGER, stage SMALLINT, r SMALLINT, f SMALLINT, m SMALLINT, tags INTEGER[])",
+        "CREATE TABLE seg (id INTEGER PRIMARY KEY, store INTEGER, stage SMALLINT, r SMALLINT, f SMALLINT, m SMALLINT, tags INTEGER[], \
+         added_at BIGINT, last_active BIGINT, orders INTEGER, spent BIGINT)",
     )
     .execute(&mut pg)
     .await?;
@@ -125,7 +174,9 @@ pub async fn segments(customers: u32, expressions: usize, json: bool) -> Result<
     sqlx::raw_sql(
         "CREATE INDEX seg_tags ON seg USING GIN (tags); CREATE INDEX seg_store ON seg (store); \
          CREATE INDEX seg_stage ON seg (stage); CREATE INDEX seg_r ON seg (r); CREATE INDEX seg_f ON seg (f); \
-         CREATE INDEX seg_m ON seg (m); ANALYZE seg",
+         CREATE INDEX seg_m ON seg (m); CREATE INDEX seg_added ON seg (added_at); \
+         CREATE INDEX seg_active ON seg (last_active); CREATE INDEX seg_orders ON seg (orders); \
+         CREATE INDEX seg_spent ON seg (spent); ANALYZE seg",
     )
     .execute(&mut pg)
     .await?;
@@ -149,7 +200,7 @@ pub async fn segments(customers: u32, expressions: usize, json: bool) -> Result<
     // Materialising ids: the largest segment among the expressions.
     let big = exprs.iter().max_by_key(|e| index.count(e)).context("no expressions")?;
     let t = Instant::now();
-    let ids: Vec<u32> = index.evaluate(big).iter().collect();
+    let ids = index.ids(big);
     let materialise = t.elapsed();
     let per_million = materialise.as_secs_f64() * 1000.0 * 1_000_000.0 / ids.len().max(1) as f64;
 
