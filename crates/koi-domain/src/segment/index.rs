@@ -311,7 +311,8 @@ impl SegmentIndex {
             + [&self.stores, &self.staff, &self.codes].into_iter().flat_map(|m| m.values()).map(sized).sum::<usize>()
             + [&self.tags].into_iter().map(map_bytes).sum::<usize>()
             + [&self.stores, &self.staff, &self.codes].into_iter().map(map_bytes).sum::<usize>();
-        let sets = sized(&self.universe) + self.stages.iter().chain(self.rfm.iter().flatten()).map(sized).sum::<usize>();
+        let sets =
+            sized(&self.universe) + self.stages.iter().chain(self.rfm.iter().flatten()).map(sized).sum::<usize>();
         let columns = [&self.added_at, &self.last_active, &self.spent].into_iter().map(Column::bytes).sum::<usize>()
             + self.orders.bytes()
             + self.influence.bytes()
@@ -451,9 +452,7 @@ impl SegmentIndex {
             Cond::AddedBetween { from_ms, to_ms } => {
                 self.added_at.select(Range::new(*from_ms, *to_ms, false), among, &self.universe)
             }
-            Cond::LastActiveBefore(t) => {
-                self.last_active.select(Range::new(i64::MIN, *t, true), among, &self.universe)
-            }
+            Cond::LastActiveBefore(t) => self.last_active.select(Range::new(i64::MIN, *t, true), among, &self.universe),
             Cond::LastActiveAfter(t) => self.last_active.select(Range::at_least(*t), among, &self.universe),
             Cond::SpentAtLeast(f) => self.spent.select(Range::at_least(*f), among, &self.universe),
             Cond::Field { name, op, value } => match self.fields.get(name) {
@@ -546,7 +545,9 @@ fn ids_of(b: &RoaringBitmap) -> Vec<u32> {
             }
             at += 8192;
         } else {
-            out.extend(buf[at..at + 2 * card].chunks_exact(2).map(|l| high | u32::from(u16::from_le_bytes([l[0], l[1]]))));
+            out.extend(
+                buf[at..at + 2 * card].chunks_exact(2).map(|l| high | u32::from(u16::from_le_bytes([l[0], l[1]]))),
+            );
             at += 2 * card;
         }
     }
@@ -833,8 +834,7 @@ mod tests {
             (1i64..4).prop_map(Cond::Code),
             prop::sample::select(Stage::ALL.to_vec()).prop_map(Cond::Stage),
             (prop::sample::select(RfmDim::ALL.to_vec()), 1u8..=5).prop_map(|(dim, band)| Cond::Rfm { dim, band }),
-            (arb_instant(), arb_instant())
-                .prop_map(|(a, b)| Cond::AddedBetween { from_ms: a.min(b), to_ms: a.max(b) }),
+            (arb_instant(), arb_instant()).prop_map(|(a, b)| Cond::AddedBetween { from_ms: a.min(b), to_ms: a.max(b) }),
             (-1500i64..22_000).prop_map(|a| Cond::AddedBetween { from_ms: a, to_ms: a + 3000 }),
             arb_instant().prop_map(Cond::LastActiveBefore),
             (-1500i64..22_000).prop_map(Cond::LastActiveBefore),
