@@ -265,11 +265,12 @@ impl Engine {
         let started = std::time::Instant::now();
         let (count, nos, ids) = self
             .with_index(who.corp_id, |ci| {
-                let members = ci.index.evaluate(&expr);
-                let count = members.len();
-                let picked = ci.index.sample(&expr, sample.min(MAX_SAMPLE));
-                let ids = with_ids.then(|| members.iter().map(|no| ci.id_of(no)).filter(|&id| id > 0).collect());
-                (count, picked.into_iter().map(|no| ci.id_of(no)).collect::<Vec<_>>(), ids)
+                let count = ci.index.count(&expr);
+                let picked = match sample.min(MAX_SAMPLE) {
+                    0 => Vec::new(),
+                    n => ci.customer_ids(ci.index.sample(&expr, n)),
+                };
+                (count, picked, with_ids.then(|| ci.customer_ids(ci.index.ids(&expr))))
             })
             .await?;
         let took_us = started.elapsed().as_micros() as u64;
@@ -280,10 +281,7 @@ impl Engine {
     /// Every member's customer id (bulk tagging, exports).
     pub(crate) async fn segment_customer_ids(&self, who: &Principal, input: &SegmentInput) -> Result<Vec<i64>> {
         let expr = self.resolve(who, input).await?;
-        self.with_index(who.corp_id, |ci| {
-            ci.index.evaluate(&expr).iter().map(|no| ci.id_of(no)).filter(|&id| id > 0).collect()
-        })
-        .await
+        self.with_index(who.corp_id, |ci| ci.customer_ids(ci.index.ids(&expr))).await
     }
 
     /// The members as CSV rows.
@@ -399,8 +397,9 @@ impl CorpIndex {
         self.index.insert(f);
     }
 
-    fn id_of(&self, no: u32) -> i64 {
-        self.ids.get(no as usize).copied().unwrap_or(0)
+    /// Customer ids of dense numbers, in their order.
+    fn customer_ids(&self, nos: Vec<u32>) -> Vec<i64> {
+        nos.into_iter().filter_map(|no| self.ids.get(no as usize).copied().filter(|&id| id > 0)).collect()
     }
 }
 
