@@ -195,61 +195,18 @@ impl Engine {
     /// point at the part; a store manager sees only their stores' customers.
     async fn resolve(&self, who: &Principal, input: &SegmentInput) -> Result<Expr> {
         require(who, Action::ViewCustomers)?;
-        if let SegmentInput::Text(t) = input {
-            if t.chars().count() > MAX_TEXT {
-                let message = format!("the expression is over {MAX_TEXT} characters");
-                return Err(EngineError::BadExpression(ParseError::new("too_long", MAX_TEXT, "", message)));
-            }
-        }
-        let (mut expr, text) = match input {
-            SegmentInput::Text(t) => (Expr::parse(t)?, t.as_str()),
-            SegmentInput::Json(e) => {
-                e.validate()?;
-                (e.clone(), "")
-            }
-        };
-        let tags = self.db.tag_catalogue(who.corp_id).await?;
-        let stores: HashSet<i64> = self.db.stores(who.corp_id).await?.iter().map(|s| s.id).collect();
-        let staff: HashSet<i64> = self.db.staff_list(who.corp_id).await?.iter().map(|s| s.id).collect();
-        let codes: HashSet<i64> = self.db.channel_codes(who.corp_id).await?.iter().map(|c| c.id).collect();
-        let fields: HashSet<String> = self.db.field_defs(who.corp_id).await?.into_iter().map(|f| f.name).collect();
-        let mut err = None;
-        visit_conds(&mut expr, &mut |c| {
-            if err.is_some() {
-                return;
-            }
-            let bad = |code: &'static str, value: String, what: &str| {
-                let offset = text.find(value.as_str()).unwrap_or(0);
-                Some(ParseError::new(code, offset, &value, format!("{what} {value:?}")))
-            };
-            err = match c {
-                Cond::Tag(t) if tags.iter().any(|k| &k.tag_id == t) => None,
-                Cond::Tag(t) => {
-                    let named: Vec<_> = tags.iter().filter(|k| &k.name == t).collect();
-                    match named.as_slice() {
-                        [one] => {
-                            *t = one.tag_id.clone();
-                            None
-                        }
-                        [] => bad("unknown_tag", t.clone(), "no tag with id or name"),
-                        _ => bad("ambiguous_tag", t.clone(), "several groups have a tag named"),
-                    }
-                }
-                Cond::Store(s) | Cond::WithinKm { store_id: s, .. } if !stores.contains(s) => {
-                    bad("unknown_store", s.to_string(), "no store")
-                }
-                Cond::Staff(s) if !staff.contains(s) => bad("unknown_staff", s.to_string(), "no staff member"),
-                Cond::Code(s) if !codes.contains(s) => bad("unknown_code", s.to_string(), "no channel code"),
-                Cond::Field { name, .. } if !fields.contains(name) => {
-                    bad("unknown_field", name.clone(), "no custom field")
-                }
-                _ => None,
-            };
-        });
-        if let Some(e) = err {
-            return Err(EngineError::BadExpression(e));
-        }
-        Ok(scoped(who, expr))
+        resolve_with(&self.refs(who.corp_id).await?, who, input)
+    }
+
+    /// What an expression may name in the corp.
+    async fn refs(&self, corp_id: i64) -> Result<Refs> {
+        Ok(Refs {
+            tags: self.db.tag_catalogue(corp_id).await?.into_iter().map(|t| (t.tag_id, t.name)).collect(),
+            stores: self.db.stores(corp_id).await?.iter().map(|s| s.id).collect(),
+            staff: self.db.staff_list(corp_id).await?.iter().map(|s| s.id).collect(),
+            codes: self.db.channel_codes(corp_id).await?.iter().map(|c| c.id).collect(),
+            fields: self.db.field_defs(corp_id).await?.into_iter().map(|f| f.name).collect(),
+        })
     }
 
     /// Counts an expression exactly, with a sample of members and, when
@@ -317,9 +274,10 @@ impl Engine {
 
     pub async fn segments(&self, who: &Principal) -> Result<Vec<SegmentView>> {
         require(who, Action::ViewCustomers)?;
+        let refs = self.refs(who.corp_id).await?;
         let mut out = Vec::new();
         for row in self.db.segments(who.corp_id).await? {
-            out.push(self.segment_view(who, row).await?);
+            out.push(self.segment_view(who, &refs, row).await?);
         }
         Ok(out)
     }
@@ -327,13 +285,18 @@ impl Engine {
     pub async fn segment(&self, who: &Principal, id: i64) -> Result<SegmentView> {
         require(who, Action::ViewCustomers)?;
         let row = self.db.segment(who.corp_id, id).await?.ok_or(EngineError::NotFound("segment"))?;
-        self.segment_view(who, row).await
+        self.segment_view(who, &self.refs(who.corp_id).await?, row).await
     }
 
-    async fn segment_view(&self, who: &Principal, row: koi_store::customers::SegmentRow) -> Result<SegmentView> {
+    async fn segment_view(
+        &self,
+        who: &Principal,
+        refs: &Refs,
+        row: koi_store::customers::SegmentRow,
+    ) -> Result<SegmentView> {
         // A saved segment whose tag or store was deleted since counts 0
         // rather than failing the whole list.
-        let count = match self.resolve(who, &SegmentInput::Text(row.expr.clone())).await {
+        let count = match resolve_with(refs, who, &SegmentInput::Text(row.expr.clone())) {
             Ok(expr) => self.with_index(who.corp_id, |ci| ci.index.count(&expr)).await?,
             Err(EngineError::BadExpression(_)) => 0,
             Err(e) => return Err(e),
@@ -403,6 +366,87 @@ impl CorpIndex {
     }
 }
 
+/// The tags (id → name), stores, staff, codes and fields of a corp.
+struct Refs {
+    tags: Vec<(String, String)>,
+    stores: HashSet<i64>,
+    staff: HashSet<i64>,
+    codes: HashSet<i64>,
+    fields: HashSet<String>,
+}
+
+/// Parses, checks and scopes an expression for the caller: tag names
+/// become ids; unknown tags, stores, staff, codes and fields are errors that
+/// point at the part; a store manager sees only their stores' customers.
+fn resolve_with(refs: &Refs, who: &Principal, input: &SegmentInput) -> Result<Expr> {
+    if let SegmentInput::Text(t) = input {
+        if t.chars().count() > MAX_TEXT {
+            let message = format!("the expression is over {MAX_TEXT} characters");
+            return Err(EngineError::BadExpression(ParseError::new("too_long", MAX_TEXT, "", message)));
+        }
+    }
+    let (mut expr, text) = match input {
+        SegmentInput::Text(t) => (Expr::parse(t)?, t.as_str()),
+        SegmentInput::Json(e) => {
+            e.validate()?;
+            (e.clone(), "")
+        }
+    };
+    let mut err = None;
+    visit_conds(&mut expr, &mut |c| {
+        if err.is_some() {
+            return;
+        }
+        let bad = |code: &'static str, prefixes: &[&str], value: String, what: &str| {
+            let offset = locate(text, prefixes, &value);
+            Some(ParseError::new(code, offset, &value, format!("{what} {value:?}")))
+        };
+        err = match c {
+            Cond::Tag(t) if refs.tags.iter().any(|(id, _)| id == t) => None,
+            Cond::Tag(t) => {
+                let named: Vec<_> = refs.tags.iter().filter(|(_, name)| name == t).collect();
+                match named.as_slice() {
+                    [(id, _)] => {
+                        *t = id.clone();
+                        None
+                    }
+                    [] => bad("unknown_tag", &["tag:", "tag:\""], t.clone(), "no tag with id or name"),
+                    _ => bad("ambiguous_tag", &["tag:", "tag:\""], t.clone(), "several groups have a tag named"),
+                }
+            }
+            Cond::Store(s) | Cond::WithinKm { store_id: s, .. } if !refs.stores.contains(s) => {
+                bad("unknown_store", &["store:", "within:"], s.to_string(), "no store")
+            }
+            Cond::Staff(s) if !refs.staff.contains(s) => {
+                bad("unknown_staff", &["staff:"], s.to_string(), "no staff member")
+            }
+            Cond::Code(s) if !refs.codes.contains(s) => {
+                bad("unknown_code", &["code:"], s.to_string(), "no channel code")
+            }
+            Cond::Field { name, .. } if !refs.fields.contains(name) => {
+                bad("unknown_field", &["field:"], name.clone(), "no custom field")
+            }
+            _ => None,
+        };
+    });
+    match err {
+        Some(e) => Err(EngineError::BadExpression(e)),
+        None => Ok(scoped(who, expr)),
+    }
+}
+
+/// Where `value` stands in the text after one of the prefixes (any case),
+/// else wherever it first appears, else the start: what the builder
+/// underlines.
+fn locate(text: &str, prefixes: &[&str], value: &str) -> usize {
+    let lower = text.to_ascii_lowercase();
+    prefixes
+        .iter()
+        .find_map(|p| lower.find(&format!("{p}{}", value.to_ascii_lowercase())).map(|at| at + p.len()))
+        .or_else(|| text.find(value))
+        .unwrap_or(0)
+}
+
 /// Calls `f` on every condition of the expression.
 fn visit_conds(e: &mut Expr, f: &mut impl FnMut(&mut Cond)) {
     match e {
@@ -446,6 +490,13 @@ fn member(r: BriefRow) -> Member {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_point_at_the_value_after_its_prefix() {
+        assert_eq!(locate("tag:etA1 AND store:1", &["store:"], "1"), 19);
+        assert_eq!(locate("TAG:\"春 装\"", &["tag:", "tag:\""], "春 装"), 5);
+        assert_eq!(locate("x", &["store:"], "9"), 0);
+    }
 
     #[test]
     fn exported_text_never_becomes_a_formula() {
