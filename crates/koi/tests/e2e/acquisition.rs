@@ -31,7 +31,7 @@ pub struct Acq {
     pub owner: String,
 }
 
-const CORP: &str = "wwACQUIRE";
+pub const CORP: &str = "wwACQUIRE";
 
 impl Acq {
     pub async fn start(backend: &str) -> Acq {
