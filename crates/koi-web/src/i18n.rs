@@ -294,6 +294,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("tags_to_add", "打上标签", "Tags to add"),
     ("tags_to_remove", "移除标签", "Tags to remove"),
     ("rule_active", "启用", "Active"),
+    ("rule_paused", "停用", "Paused"),
     ("bulk_tagging", "批量打标签", "Bulk tagging"),
     ("bulk_tagging_hint", "粘贴或上传客户名单，或用人群条件，批量打标签 / 去标签", "Tag or untag a pasted or uploaded list of customers, or a segment"),
     ("bulk_by_list", "按客户名单", "A list of customers"),

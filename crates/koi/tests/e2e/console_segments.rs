@@ -63,6 +63,7 @@ async fn an_operator_tags_customers_and_builds_a_segment() {
         }
     };
 
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     let b = Browser::start().await;
     b.goto(&server.url("/console/login")).await;
     b.type_into("#username", &owner).await;
@@ -117,6 +118,7 @@ async fn an_operator_tags_customers_and_builds_a_segment() {
     assert_eq!(b.text("#bulk-changed").await, "2");
     assert_eq!(b.text("#bulk-unknown-ids").await, "wmNOBODY");
     assert_eq!(b.text(&format!("tr[data-tag='{regular}'] .tag-customers")).await, "2");
+    b.screenshot(&shots.join("tags.png")).await;
 
     // A custom field, then the profile: tag by hand, fill the field in.
     b.goto(&server.url("/console/fields")).await;
@@ -150,6 +152,7 @@ async fn an_operator_tags_customers_and_builds_a_segment() {
     b.click("#customer-fields button[type=submit]").await;
     b.wait_url("ok=saved").await;
     assert!(b.wait_text("#timeline", "更新资料").await.contains("shoe_size = 38"));
+    b.screenshot(&shots.join("customer-profile.png")).await;
     // The hand tagging reaches WeCom.
     let jia_ext = jia["external_userid"].as_str().expect("external userid").to_string();
     wait_for(|| async {
@@ -177,6 +180,7 @@ async fn an_operator_tags_customers_and_builds_a_segment() {
     assert_eq!(b.text("#expr-mirror").await, "tag:VIP AND sotre:1");
     assert!(b.exists("#expr[aria-invalid=true]").await);
     assert_eq!(b.text("#segment-count").await, "—");
+    b.screenshot(&shots.join("segment-error.png")).await;
     // Also past Chinese text, where bytes and characters differ.
     b.type_into("#expr", "tag:老客 且 tag:不存在").await;
     wait_exact(&b, "#expr-mark", "不存在").await;
@@ -212,7 +216,6 @@ async fn an_operator_tags_customers_and_builds_a_segment() {
         b.goto(&server.url(&path)).await;
         assert!(b.overflow_x().await <= 0, "{path} is wider than a phone: {}", b.too_wide().await);
     }
-    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     b.screenshot(&shots.join("segment-phone.png")).await;
     drop(b);
 
