@@ -7,7 +7,7 @@ mod customers;
 mod fields;
 mod jobs;
 mod me;
-mod segments;
+pub(crate) mod segments;
 mod staff;
 mod stores;
 mod tags;

@@ -108,7 +108,7 @@ pub async fn export(
 }
 
 /// Renders export rows as a CSV download.
-pub fn csv_response(filename: &str, rows: &[ExportRow]) -> Result<impl IntoResponse, WebError> {
+pub(crate) fn csv_response(filename: &str, rows: &[ExportRow]) -> Result<impl IntoResponse, WebError> {
     let mut w = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
     for r in rows {
         w.serialize(r).map_err(|e| WebError::Internal(e.to_string()))?;

@@ -1,12 +1,12 @@
 //! Customers (客户): who came, through which code and store, to which guide,
-//! who left; and one customer's follows and event timeline.
+//! and who left. One customer's page is `profile.rs`.
 
 use super::channel_codes::Choice;
 use super::{render, Chrome, OrPage, Page};
 use crate::auth::Console;
 use crate::AppState;
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use koi_domain::access::Action;
 use koi_engine::acquisition::Customer;
 use koi_store::reports::CustomerFilter;
@@ -71,32 +71,15 @@ struct ListPage {
     query: String,
 }
 
-pub struct TimelineRow {
-    pub at: String,
-    pub kind: String,
-    pub actor: String,
-    pub payload: String,
-}
-
-#[derive(Template)]
-#[template(path = "customer.html")]
-struct DetailPage {
-    c: Chrome,
-    customer: CustomerRow,
-    external_userid: String,
-    kind: i32,
-    timeline: Vec<TimelineRow>,
-}
-
 /// Names of the codes, stores and staff a page mentions.
-struct Names {
+pub(super) struct Names {
     codes: HashMap<i64, String>,
     stores: HashMap<i64, String>,
     staff: HashMap<i64, String>,
 }
 
 impl Names {
-    async fn load(state: &AppState, c: &Console) -> Result<Names, axum::response::Response> {
+    pub(super) async fn load(state: &AppState, c: &Console) -> Result<Names, axum::response::Response> {
         let who = c.who();
         // Codes and staff are context, not the page itself: a role that may
         // see customers but not codes or staff still gets the list, with ids.
@@ -124,7 +107,7 @@ impl Names {
         v
     }
 
-    fn row(&self, c: Customer) -> CustomerRow {
+    pub(super) fn row(&self, c: Customer) -> CustomerRow {
         CustomerRow {
             id: c.id,
             added: crate::fmt::datetime(c.created_at),
@@ -191,29 +174,6 @@ pub async fn list(State(state): State<AppState>, c: Console, Query(q): Query<Lis
         page,
         has_more: found.has_more,
         query,
-    };
-    Ok(render(&p))
-}
-
-pub async fn show(State(state): State<AppState>, c: Console, Path(id): Path<i64>) -> Page {
-    let customer = state.engine.customer(c.who(), id).await.or_page(&c)?;
-    let events = state.engine.customer_timeline(c.who(), id).await.or_page(&c)?;
-    let names = Names::load(&state, &c).await?;
-    let (external_userid, kind) = (customer.external_userid.clone(), customer.kind);
-    let p = DetailPage {
-        c: Chrome::new(&state, &c, "customers").await,
-        customer: names.row(customer),
-        external_userid,
-        kind,
-        timeline: events
-            .into_iter()
-            .map(|e| TimelineRow {
-                at: crate::fmt::datetime(e.occurred_at),
-                kind: e.kind,
-                actor: e.actor,
-                payload: e.payload,
-            })
-            .collect(),
     };
     Ok(render(&p))
 }

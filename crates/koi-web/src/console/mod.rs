@@ -5,12 +5,16 @@
 mod api_keys;
 mod channel_codes;
 mod customers;
+mod fields;
 mod home;
 mod jobs;
 mod login;
+mod profile;
+mod segments;
 mod settings;
 mod staff;
 mod stores;
+mod tags;
 mod users;
 
 use crate::auth::Console;
@@ -48,7 +52,27 @@ pub fn router() -> Router<AppState> {
         .route("/channel-codes/{id}/deactivate", post(channel_codes::deactivate))
         .route("/channel-codes/{id}/edit", get(channel_codes::edit).post(channel_codes::update))
         .route("/customers", get(customers::list))
-        .route("/customers/{id}", get(customers::show))
+        .route("/customers/{id}", get(profile::show))
+        .route("/customers/{id}/tags", post(profile::tag))
+        .route("/customers/{id}/fields", post(profile::set_fields))
+        .route("/tags", get(tags::list).post(tags::create))
+        .route("/tags/sync", post(tags::sync))
+        .route("/tags/bulk", post(tags::bulk))
+        .route("/tags/{id}/rename", post(tags::rename))
+        .route("/tags/{id}/delete", post(tags::delete))
+        .route("/tag-rules", post(tags::create_rule))
+        .route("/tag-rules/{id}", get(tags::edit_rule).post(tags::update_rule))
+        .route("/tag-rules/{id}/delete", post(tags::delete_rule))
+        .route("/segments", get(segments::list).post(segments::create))
+        .route("/segments/new", get(segments::new))
+        .route("/segments/count", post(segments::count))
+        .route("/segments/export.csv", get(segments::export_expr))
+        .route("/segments/{id}", get(segments::show).post(segments::update))
+        .route("/segments/{id}/delete", post(segments::delete))
+        .route("/segments/{id}/export.csv", get(segments::export))
+        .route("/fields", get(fields::show).post(fields::define))
+        .route("/fields/rules", post(fields::save_rules))
+        .route("/fields/{name}/delete", post(fields::delete))
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}/active", post(users::set_active))
         .route("/api-keys", get(api_keys::list).post(api_keys::create))
@@ -103,7 +127,16 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
     if who.allows(Action::ViewCustomers) {
         m.push(item("customers", "/console/customers", true));
     }
-    for key in ["tags", "groups", "campaigns", "mass_sends", "sops", "analytics"] {
+    if who.allows(Action::ManageTags) {
+        m.push(item("tags", "/console/tags", true));
+    }
+    if who.allows(Action::ViewCustomers) {
+        m.push(item("segments", "/console/segments", true));
+    }
+    if who.allows(Action::ManageCustomerModel) {
+        m.push(item("customer_model", "/console/fields", true));
+    }
+    for key in ["groups", "campaigns", "mass_sends", "sops", "analytics"] {
         m.push(item(key, "", false));
     }
     if who.allows(Action::ManageUsers) {
@@ -158,6 +191,9 @@ impl Chrome {
             Some("revoked") => Some("flash_revoked"),
             Some("retried") => Some("flash_retried"),
             Some("queued") => Some("flash_queued"),
+            Some("deleted") => Some("flash_deleted"),
+            Some("recompute") => Some("flash_recompute"),
+            Some("tagged") => Some("flash_tagged"),
             _ => None,
         };
         self
@@ -189,6 +225,12 @@ impl FormView {
         self.values.iter().any(|(k, v)| k == name && v == value)
     }
 
+    /// The first error about `field` (or a part of it, `rfm.frequency`
+    /// for `rfm.frequency.2`), to show next to its input.
+    pub fn err(&self, field: &str) -> Option<&str> {
+        self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+    }
+
     /// Keeps the user's input and takes the field errors out of `err`, or
     /// returns `err` when it is not about fields.
     pub fn failed(values: Vec<(String, String)>, err: WebError) -> Result<FormView, WebError> {
@@ -196,6 +238,10 @@ impl FormView {
             WebError::Engine(koi_engine::EngineError::Invalid(v)) => Ok(FormView { values, errors: v.0 }),
             WebError::Engine(e @ koi_engine::EngineError::Conflict { .. }) => {
                 let errors = vec![FieldError::new("", e.code(), e.to_string())];
+                Ok(FormView { values, errors })
+            }
+            WebError::Engine(koi_engine::EngineError::BadExpression(e)) => {
+                let errors = vec![FieldError::new("expr", e.code, e.message)];
                 Ok(FormView { values, errors })
             }
             other => Err(other),

@@ -7,6 +7,7 @@ mod api;
 mod browser;
 mod callback;
 mod console_acquisition;
+mod console_segments;
 mod customers;
 mod nodes;
 mod reliability;

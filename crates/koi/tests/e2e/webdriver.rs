@@ -178,6 +178,16 @@ impl Browser {
         v.as_i64().unwrap_or(0)
     }
 
+    /// The elements that reach past the window's right edge, for a message
+    /// when a page is wider than a phone.
+    pub async fn too_wide(&self) -> String {
+        let script = "return Array.from(document.querySelectorAll('body *'))\
+            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest('.scroll, nav'))\
+            .map(e => e.tagName + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : '')).join(' ');";
+        let v = self.call(reqwest::Method::POST, "/execute/sync", json!({"script": script, "args": []})).await;
+        v.as_str().unwrap_or_default().to_string()
+    }
+
     pub async fn screenshot(&self, path: &std::path::Path) {
         use base64::Engine as _;
         let v = self.call(reqwest::Method::GET, "/screenshot", json!({})).await;

@@ -1,0 +1,397 @@
+//! One customer's profile (客户画像): who they are and whom they follow,
+//! their lifecycle stage, RFM bands, influence and behaviour, their tags
+//! with what put each there, custom fields to fill in, and the timeline in
+//! words ("tagged VIP by rule “首单”", "stage 蓄水 → 养鱼: orders 1 ≥ 1").
+
+use super::customers::{CustomerRow, Names};
+use super::segments::stage_key;
+use super::{error_page, render, render_with, see_other, Chrome, FormView, Notice, OrPage, Page};
+use crate::auth::{Console, ConsoleForm};
+use crate::error::WebError;
+use crate::i18n::{Lang, Tr};
+use crate::AppState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use koi_domain::access::Action;
+use koi_domain::customer::FieldKind;
+use koi_domain::segment::Stage;
+use koi_engine::customers::{CustomerProfileView, TagGroupView, TimelineEntry};
+use koi_engine::EngineError;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+
+pub struct TagChip {
+    pub id: String,
+    pub name: String,
+    pub group: String,
+    /// What put it there, in words.
+    pub source: String,
+    pub at: String,
+}
+
+/// A custom field as its input: the kind decides the control.
+pub struct FieldInput {
+    pub name: String,
+    pub label: String,
+    /// `text`, `number`, `date` or `choice`.
+    pub control: &'static str,
+    pub options: Vec<String>,
+    pub max_len: u32,
+    /// The hint under the input (`30–50`).
+    pub hint: String,
+}
+
+pub struct TimelineRow {
+    pub at: String,
+    pub kind: String,
+    pub actor: String,
+    pub title: String,
+    pub detail: String,
+}
+
+/// The numbers of the profile, ready to show.
+pub struct Standing {
+    pub stage: String,
+    pub stage_code: String,
+    pub stage_en: String,
+    pub rfm: String,
+    pub influence: i32,
+    pub orders: i32,
+    pub spent: String,
+    pub last_order: String,
+    pub last_active: String,
+    pub friends_brought: i32,
+    pub groups_joined: i32,
+    pub shares: i32,
+    pub home: String,
+}
+
+#[derive(Template)]
+#[template(path = "customer.html")]
+struct DetailPage {
+    c: Chrome,
+    customer: CustomerRow,
+    external_userid: String,
+    kind: i32,
+    value: Standing,
+    tags: Vec<TagChip>,
+    /// Catalogue tags the customer does not carry, by group.
+    addable: Vec<TagGroupView>,
+    fields: Vec<FieldInput>,
+    form: FormView,
+    can_tag: bool,
+    timeline: Vec<TimelineRow>,
+}
+
+/// `¥1,234.50` for fen.
+fn yuan(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    let fen = fen.abs();
+    let whole = (fen / 100).to_string();
+    let mut grouped = String::new();
+    for (i, ch) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    format!("{sign}¥{grouped}.{:02}", fen % 100)
+}
+
+fn t(lang: Lang, key: &str) -> String {
+    Tr(lang).s(key).to_string()
+}
+
+/// The tag source kept with a customer's tag (`user:3`, `code:5`,
+/// `rule:2`, `bulk`, `wecom`), in words.
+fn source_words(lang: Lang, source: &str) -> String {
+    if source == "api_key" || source.starts_with("user:") {
+        format!("{} ({source})", t(lang, "source_hand"))
+    } else if let Some(id) = source.strip_prefix("code:") {
+        format!("{} #{id}", t(lang, "channel_code"))
+    } else if let Some(id) = source.strip_prefix("rule:") {
+        format!("{} #{id}", t(lang, "tag_rule"))
+    } else {
+        match source {
+            "bulk" => t(lang, "source_bulk"),
+            "wecom" => t(lang, "source_wecom"),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Why a tag event happened, from its `cause`.
+fn cause_words(lang: Lang, cause: &Value) -> String {
+    let s = |k: &str| cause[k].as_str().unwrap_or_default().to_string();
+    match cause["by"].as_str().unwrap_or_default() {
+        "hand" => format!("{} ({})", t(lang, "source_hand"), s("actor")),
+        "code" => format!("{} #{}", t(lang, "cause_code"), cause["code_id"]),
+        "rule" => format!("{} #{} “{}”", t(lang, "tag_rule"), cause["rule_id"], s("name")),
+        "bulk" => format!("{}: {}", t(lang, "source_bulk"), s("source")),
+        "wecom" => t(lang, "source_wecom"),
+        "tag_deleted" => t(lang, "cause_tag_deleted"),
+        other => other.to_string(),
+    }
+}
+
+fn compact(v: &Value) -> String {
+    match v {
+        Value::Object(m) if m.is_empty() => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn stage_words(lang: Lang, code: &str) -> String {
+    Stage::from_name(code).map_or_else(|| code.to_string(), |s| t(lang, stage_key(s)))
+}
+
+/// One event in words: a title and a detail line.
+fn read_event(lang: Lang, e: &TimelineEntry, tags: &HashMap<String, String>) -> (String, String) {
+    let p = &e.payload;
+    let s = |k: &str| p[k].as_str().unwrap_or_default().to_string();
+    let tag_list = || {
+        p["tag_ids"]
+            .as_array()
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(Value::as_str)
+                    .map(|id| tags.get(id).cloned().unwrap_or_else(|| id.to_string()))
+                    .collect::<Vec<_>>()
+                    .join("、")
+            })
+            .unwrap_or_default()
+    };
+    let kind = e.kind.strip_prefix("customer.").unwrap_or(&e.kind);
+    match kind {
+        "tagged" | "untagged" => {
+            let key = if kind == "tagged" { "ev_tagged" } else { "ev_untagged" };
+            (format!("{}: {}", t(lang, key), tag_list()), cause_words(lang, &p["cause"]))
+        }
+        "stage_changed" => (
+            format!("{}: {} → {}", t(lang, "stage"), stage_words(lang, &s("from")), stage_words(lang, &s("to"))),
+            s("reason"),
+        ),
+        "fields_set" => {
+            let mut parts: Vec<String> = p["fields"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| format!("{k} = {}", compact(v))).collect())
+                .unwrap_or_default();
+            if let Some(h) = p["home"].as_array() {
+                parts.push(format!(
+                    "{} = {}",
+                    t(lang, "home_location"),
+                    h.iter().map(compact).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            (t(lang, "ev_fields_set"), parts.join("; "))
+        }
+        "order_placed" | "order_refunded" => {
+            let amount = p["amount_fen"].as_i64().map(yuan).unwrap_or_default();
+            (format!("{} {amount}", t(lang, &format!("ev_{kind}"))), String::new())
+        }
+        "added" => {
+            let code = p["code_id"].as_i64().map(|c| format!("{} #{c}", t(lang, "channel_code"))).unwrap_or_default();
+            (t(lang, "ev_added"), format!("{} {code}", s("userid")).trim().to_string())
+        }
+        "lost" => (t(lang, "ev_lost"), compact(p)),
+        _ if e.kind == "welcome.sent" => (t(lang, "ev_welcome_sent"), format!("{} · {}", s("userid"), s("outcome"))),
+        "group_joined" | "poll_answered" | "material_opened" | "campaign_joined" | "message_replied" | "shared"
+        | "friend_brought" => {
+            let detail = p
+                .as_object()
+                .map(|m| {
+                    m.iter().filter(|(k, _)| *k != "kind").map(|(_, v)| compact(v)).collect::<Vec<_>>().join(" · ")
+                })
+                .unwrap_or_default();
+            (t(lang, &format!("ev_{kind}")), detail)
+        }
+        _ => (e.kind.clone(), compact(p)),
+    }
+}
+
+fn field_input(name: String, label: String, kind: &FieldKind) -> FieldInput {
+    let bound = |b: &Option<f64>| b.map(|b| b.to_string()).unwrap_or_default();
+    let (control, options, max_len, hint) = match kind {
+        FieldKind::Text { max_len } => ("text", vec![], *max_len, String::new()),
+        FieldKind::Number { min, max } if min.is_none() && max.is_none() => ("number", vec![], 32, String::new()),
+        FieldKind::Number { min, max } => ("number", vec![], 32, format!("{}–{}", bound(min), bound(max))),
+        FieldKind::Date => ("date", vec![], 10, String::new()),
+        FieldKind::Choice { options } => ("choice", options.clone(), 32, String::new()),
+    };
+    FieldInput { name, label, control, options, max_len, hint }
+}
+
+/// The form's values for a profile: each field by `f.NAME`, and home.
+fn field_values(p: &CustomerProfileView) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> =
+        p.fields.iter().map(|f| (format!("f.{}", f.name), f.value.clone().unwrap_or_default())).collect();
+    if let Some((lat, lng)) = p.home {
+        v.push(("home_lat".into(), lat.to_string()));
+        v.push(("home_lng".into(), lng.to_string()));
+    }
+    v
+}
+
+async fn page(state: &AppState, c: &Console, id: i64, form: Option<FormView>) -> Result<DetailPage, Response> {
+    let who = c.who();
+    let p = state.engine.customer_profile(who, id).await.or_page(c)?;
+    let groups = state.engine.tag_groups(who).await.or_page(c)?;
+    let names = Names::load(state, c).await?;
+    let tag_names: HashMap<String, String> =
+        groups.iter().flat_map(|g| &g.tags).map(|t| (t.id.clone(), t.name.clone())).collect();
+    let lang = c.lang;
+    let stage = Stage::from_name(&p.stage).unwrap_or_default();
+    let band = |b: Option<i32>| b.map_or_else(|| "–".to_string(), |b| b.to_string());
+    let value = Standing {
+        stage: p.stage_zh.clone(),
+        stage_code: p.stage.clone(),
+        stage_en: Tr(Lang::En).s(stage_key(stage)).to_string(),
+        rfm: if p.rfm.iter().all(Option::is_none) {
+            "—".into()
+        } else {
+            format!("R{} F{} M{}", band(p.rfm[0]), band(p.rfm[1]), band(p.rfm[2]))
+        },
+        influence: p.influence,
+        orders: p.orders,
+        spent: yuan(p.spent_fen),
+        last_order: crate::fmt::opt_datetime(p.last_order_at),
+        last_active: crate::fmt::opt_datetime(p.last_active_at),
+        friends_brought: p.friends_brought,
+        groups_joined: p.groups_joined,
+        shares: p.shares,
+        home: p.home.map_or_else(|| "—".into(), |(lat, lng)| format!("{lat:.5}, {lng:.5}")),
+    };
+    let carried: Vec<&str> = p.tags.iter().map(|t| t.id.as_str()).collect();
+    let addable = groups
+        .into_iter()
+        .map(|mut g| {
+            g.tags.retain(|t| !carried.contains(&t.id.as_str()));
+            g
+        })
+        .filter(|g| !g.tags.is_empty())
+        .collect();
+    let tags = p
+        .tags
+        .iter()
+        .map(|x| TagChip {
+            id: x.id.clone(),
+            name: x.name.clone(),
+            group: x.group.clone(),
+            source: source_words(lang, &x.source),
+            at: crate::fmt::datetime(x.tagged_at),
+        })
+        .collect();
+    let fields = p.fields.iter().map(|f| field_input(f.name.clone(), f.label.clone(), &f.kind)).collect();
+    let timeline = p
+        .timeline
+        .iter()
+        .map(|e| {
+            let (title, detail) = read_event(lang, e, &tag_names);
+            TimelineRow {
+                at: crate::fmt::datetime(e.occurred_at),
+                kind: e.kind.clone(),
+                actor: e.actor.clone(),
+                title,
+                detail,
+            }
+        })
+        .collect();
+    let form = form.unwrap_or_else(|| FormView::of(field_values(&p)));
+    Ok(DetailPage {
+        c: Chrome::new(state, c, "customers").await,
+        external_userid: p.customer.external_userid.clone(),
+        kind: p.customer.kind,
+        customer: names.row(p.customer),
+        value,
+        tags,
+        addable,
+        fields,
+        form,
+        can_tag: who.allows(Action::TagCustomers),
+        timeline,
+    })
+}
+
+pub async fn show(State(state): State<AppState>, c: Console, Path(id): Path<i64>, Query(n): Query<Notice>) -> Page {
+    let mut p = page(&state, &c, id, None).await?;
+    p.c = p.c.flash_from(n.ok.as_deref());
+    Ok(render(&p))
+}
+
+/// Adds the ticked tags (`add`) and removes `remove` by hand.
+pub async fn tag(State(state): State<AppState>, Path(id): Path<i64>, f: ConsoleForm) -> Page {
+    let c = &f.console;
+    let add: Vec<String> = f.all("add").map(str::to_string).collect();
+    let remove: Vec<String> = f.all("remove").map(str::to_string).collect();
+    match state.engine.tag_customer(c.who(), id, &add, &remove).await {
+        Ok(_) => Ok(see_other(&format!("/console/customers/{id}?ok=tagged#tags"))),
+        Err(e) => {
+            let form = FormView::failed(vec![], e.into()).map_err(|e| error_page(c, e))?;
+            let mut p = page(&state, c, id, None).await?;
+            p.form.errors = form.errors;
+            Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &p))
+        }
+    }
+}
+
+/// Saves the fields that changed (an emptied one is cleared) and home.
+pub async fn set_fields(State(state): State<AppState>, Path(id): Path<i64>, f: ConsoleForm) -> Page {
+    let c = &f.console;
+    let current = state.engine.customer_profile(c.who(), id).await.or_page(c)?;
+    let mut values: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for field in &current.fields {
+        let typed = f.get(&format!("f.{}", field.name)).trim();
+        if typed != field.value.as_deref().unwrap_or_default() {
+            values.insert(field.name.clone(), Some(typed.to_string()).filter(|v| !v.is_empty()));
+        }
+    }
+    let home = match (
+        super::parse_coordinate("home", f.get("home_lat")),
+        super::parse_coordinate("home", f.get("home_lng")),
+    ) {
+        (Ok(lat), Ok(lng)) => {
+            let typed = lat.zip(lng);
+            if typed == current.home {
+                Ok(None)
+            } else if lat.is_some() != lng.is_some() {
+                Err(WebError::Engine(EngineError::Invalid(koi_domain::ValidationError::one(
+                    "home",
+                    "required",
+                    "give both latitude and longitude, or neither",
+                ))))
+            } else {
+                Ok(Some(typed))
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    let result = match home {
+        Ok(None) if values.is_empty() => Ok(()),
+        Ok(home) => state.engine.set_customer_fields(c.who(), id, &values, home).await.map_err(WebError::from),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => Ok(see_other(&format!("/console/customers/{id}?ok=saved#fields"))),
+        Err(e) => {
+            let form = FormView::failed(f.fields.clone(), e).map_err(|e| error_page(c, e))?;
+            Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &page(&state, c, id, Some(form)).await?))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{source_words, yuan};
+    use crate::i18n::Lang;
+
+    #[test]
+    fn money_and_sources_read_well() {
+        assert_eq!(yuan(12_345_678), "¥123,456.78");
+        assert_eq!(yuan(5), "¥0.05");
+        assert_eq!(source_words(Lang::Zh, "code:5"), "渠道活码 #5");
+        assert_eq!(source_words(Lang::En, "bulk"), "bulk tagging");
+    }
+}
