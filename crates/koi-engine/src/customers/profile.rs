@@ -36,6 +36,8 @@ pub struct CustomerProfileView {
     pub fields: Vec<ProfileField>,
     /// Newest first.
     pub timeline: Vec<TimelineEntry>,
+    /// Display names of the console users named as actors (`user:3` → 陈思).
+    pub people: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -101,6 +103,16 @@ impl Engine {
                 occurred_at: e.occurred_at,
             })
             .collect();
+        let people = self
+            .db
+            .users(who.corp_id)
+            .await?
+            .into_iter()
+            .map(|u| {
+                let name = if u.display_name.is_empty() { u.username } else { u.display_name };
+                (format!("user:{}", u.id), name)
+            })
+            .collect();
         let stage = Stage::from_name(&a.stage).unwrap_or_default();
         Ok(CustomerProfileView {
             customer,
@@ -120,6 +132,7 @@ impl Engine {
             tags,
             fields,
             timeline,
+            people,
         })
     }
 }

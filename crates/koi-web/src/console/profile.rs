@@ -122,11 +122,17 @@ fn source_words(lang: Lang, source: &str) -> String {
     }
 }
 
+/// A console user's name for `user:N`; other actors (`wecom`, `system`,
+/// `api_key`) as they are.
+fn person(people: &BTreeMap<String, String>, actor: &str) -> String {
+    people.get(actor).cloned().unwrap_or_else(|| actor.to_string())
+}
+
 /// Why a tag event happened, from its `cause`.
-fn cause_words(lang: Lang, cause: &Value) -> String {
+fn cause_words(lang: Lang, cause: &Value, people: &BTreeMap<String, String>) -> String {
     let s = |k: &str| cause[k].as_str().unwrap_or_default().to_string();
     match cause["by"].as_str().unwrap_or_default() {
-        "hand" => format!("{} ({})", t(lang, "source_hand"), s("actor")),
+        "hand" => format!("{} ({})", t(lang, "source_hand"), person(people, &s("actor"))),
         "code" => format!("{} #{}", t(lang, "cause_code"), cause["code_id"]),
         "rule" => format!("{} #{} “{}”", t(lang, "tag_rule"), cause["rule_id"], s("name")),
         "bulk" => format!("{}: {}", t(lang, "source_bulk"), s("source")),
@@ -149,7 +155,12 @@ fn stage_words(lang: Lang, code: &str) -> String {
 }
 
 /// One event in words: a title and a detail line.
-fn read_event(lang: Lang, e: &TimelineEntry, tags: &HashMap<String, String>) -> (String, String) {
+fn read_event(
+    lang: Lang,
+    e: &TimelineEntry,
+    tags: &HashMap<String, String>,
+    people: &BTreeMap<String, String>,
+) -> (String, String) {
     let p = &e.payload;
     let s = |k: &str| p[k].as_str().unwrap_or_default().to_string();
     let tag_list = || {
@@ -168,7 +179,7 @@ fn read_event(lang: Lang, e: &TimelineEntry, tags: &HashMap<String, String>) -> 
     match kind {
         "tagged" | "untagged" => {
             let key = if kind == "tagged" { "ev_tagged" } else { "ev_untagged" };
-            (format!("{}: {}", t(lang, key), tag_list()), cause_words(lang, &p["cause"]))
+            (format!("{}: {}", t(lang, key), tag_list()), cause_words(lang, &p["cause"], people))
         }
         "stage_changed" => (
             format!("{}: {} → {}", t(lang, "stage"), stage_words(lang, &s("from")), stage_words(lang, &s("to"))),
@@ -289,11 +300,11 @@ async fn page(state: &AppState, c: &Console, id: i64, form: Option<FormView>) ->
         .timeline
         .iter()
         .map(|e| {
-            let (title, detail) = read_event(lang, e, &tag_names);
+            let (title, detail) = read_event(lang, e, &tag_names, &p.people);
             TimelineRow {
                 at: crate::fmt::datetime(e.occurred_at),
                 kind: e.kind.clone(),
-                actor: e.actor.clone(),
+                actor: person(&p.people, &e.actor),
                 title,
                 detail,
             }

@@ -144,6 +144,7 @@ async fn an_operator_tags_customers_and_builds_a_segment() {
     assert!(chips.contains("手动"), "the chip says who put it there: {chips}");
     let timeline = b.text("#timeline").await;
     assert!(timeline.contains("打上标签: VIP") && timeline.contains("批量打标签"), "{timeline}");
+    assert!(!timeline.contains("user:"), "people are named, not numbered: {timeline}");
     b.type_into("#customer-fields input[name='f.shoe_size']", "60").await;
     b.click("#customer-fields button[type=submit]").await;
     let err = b.wait_text(".field-err[data-field=shoe_size]", "60").await;
