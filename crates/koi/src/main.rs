@@ -480,6 +480,12 @@ pub(crate) async fn serve(
     } else {
         None
     };
+    // Load the segment indexes now, so the first count in the console does
+    // not wait for a million customers to be read.
+    tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.warm_segment_indexes().await }
+    });
     let state = AppState { engine, config: Arc::new(config), job_wake };
     let mut stop_web = stop_rx.clone();
     let web = tokio::spawn(koi_web::serve(listener, state, async move {

@@ -23,8 +23,6 @@ use tokio::sync::Mutex;
 
 /// How far behind the newest change log entry the horizon stays.
 const SETTLE_MS: i64 = 10_000;
-/// Store coordinates (for `within:`) are re-read this often.
-const STORES_TTL_MS: i64 = 60_000;
 /// Longest text expression taken (200 conditions fit well within it).
 const MAX_TEXT: usize = 8_000;
 /// Most members a sample shows.
@@ -38,7 +36,6 @@ pub(crate) struct CorpIndex {
     horizon: i64,
     /// Log entries above the horizon already applied.
     seen: HashSet<i64>,
-    stores_read_at: i64,
 }
 
 /// The per-corp indexes of this process, loaded on first use.
@@ -136,11 +133,23 @@ impl Engine {
         Ok(f(ci))
     }
 
+    /// Loads every corp's index (at start, in the background).
+    pub async fn warm_segment_indexes(&self) {
+        let corps = match self.db.corps().await {
+            Ok(c) => c,
+            Err(e) => return tracing::warn!(error = %e, "listing corps to load segment indexes failed"),
+        };
+        for corp in corps {
+            if let Err(e) = self.with_index(corp.id, |_| ()).await {
+                tracing::warn!(corp = corp.id, error = %e, "loading the segment index failed; the first query retries");
+            }
+        }
+    }
+
     async fn load_index(&self, corp_id: i64) -> Result<CorpIndex> {
         let started = std::time::Instant::now();
         let horizon = self.db.change_horizon(corp_id, now_ms() - SETTLE_MS).await?;
-        let mut ci =
-            CorpIndex { index: SegmentIndex::new(), ids: Vec::new(), horizon, seen: HashSet::new(), stores_read_at: 0 };
+        let mut ci = CorpIndex { index: SegmentIndex::new(), ids: Vec::new(), horizon, seen: HashSet::new() };
         let facts = self.db.segment_facts(corp_id, None).await?;
         for (id, f) in &facts {
             ci.put(*id, f);
@@ -156,11 +165,10 @@ impl Engine {
 
     async fn catch_up(&self, corp_id: i64, ci: &mut CorpIndex) -> Result<()> {
         let now = now_ms();
-        if now - ci.stores_read_at > STORES_TTL_MS {
-            for s in self.db.stores(corp_id).await? {
-                ci.index.set_store_location(s.id, s.lat.zip(s.lng));
-            }
-            ci.stores_read_at = now;
+        // Stores are few; reading them each time keeps `within:` exact
+        // right after a store is added or moved.
+        for s in self.db.stores(corp_id).await? {
+            ci.index.set_store_location(s.id, s.lat.zip(s.lng));
         }
         // Read from the horizon on, a page at a time; the horizon itself
         // moves only past entries old enough to have no earlier one pending.
