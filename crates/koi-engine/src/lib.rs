@@ -34,6 +34,9 @@ pub struct Settings {
     /// (CONTRACT.md §5), or a simulator configured smaller so a benchmark
     /// can reach the quota.
     pub wecom_per_minute: u64,
+    /// Bulk taggings of more customers than this run as a background job
+    /// instead of before the answer.
+    pub bulk_inline_max: usize,
 }
 
 impl Default for Settings {
@@ -42,6 +45,7 @@ impl Default for Settings {
             session_ttl_ms: 12 * 3600 * 1000,
             wecom_base_url: koi_wecom::client::DEFAULT_BASE_URL.to_string(),
             wecom_per_minute: koi_wecom::client::BudgetConfig::default().per_minute,
+            bulk_inline_max: customers::BULK_INLINE,
         }
     }
 }

@@ -332,3 +332,58 @@ fn random_expr(rng: &mut StdRng, m: &Model, depth: u32) -> Expr {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_bulk_tagging_runs_as_a_job_on_sqlite() {
+    let s = koi_store::scratch::ScratchDb::sqlite().await.expect("sqlite scratch db");
+    a_large_bulk_tagging_runs_as_a_job(&s.db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_bulk_tagging_runs_as_a_job_on_postgres() {
+    let s = koi_store::scratch::ScratchDb::postgres().await.expect("postgres scratch db");
+    a_large_bulk_tagging_runs_as_a_job(&s.db).await;
+}
+
+/// Over the inline limit, bulk tagging answers at once with a job, and the
+/// worker tags everyone; the segment index sees it.
+async fn a_large_bulk_tagging_runs_as_a_job(db: &Db) {
+    use koi_domain::jobs::JobState;
+    use koi_engine::customers::BulkTarget;
+    use koi_engine::jobs::{Worker, WorkerConfig};
+    let m = setup(db).await;
+    let inline = 40;
+    let n = inline + 5;
+    let mut tx = db.begin().await.unwrap();
+    for i in 0..n {
+        let p = CustomerProfile { external_userid: format!("wmbulk{i}"), kind: 1, ..Default::default() };
+        tx.upsert_customer(m.corp_id, &p, None, None, T0, T0).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    // Pushes to WeCom go nowhere here (a closed port): only the tagging counts.
+    let settings =
+        Settings { wecom_base_url: "http://127.0.0.1:9".into(), bulk_inline_max: inline, ..Settings::default() };
+    let engine = Engine::new(db.clone(), settings);
+    let owner =
+        Principal { corp_id: m.corp_id, role: Role::Owner, user_id: Some(1), store_ids: vec![], staff_id: None };
+    let everyone = BulkTarget::Segment(SegmentInput::Text("NOT tag:etF".into()));
+    let out = engine.bulk_tag(&owner, &everyone, &["etF".to_string()], &[]).await.unwrap();
+    assert_eq!((out.matched, out.changed), (n as u64, 0), "queued, not done yet");
+    let job = out.job_id.expect("a job for a large tagging");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(Worker::new(engine.clone(), WorkerConfig::new("bulk-test")).run_until(stopped));
+    let mut done = false;
+    for _ in 0..600 {
+        let finished = engine.jobs(&owner, Some(JobState::Done), 500).await.unwrap();
+        if finished.iter().any(|j| j.id == job) {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    assert!(done, "the bulk job finished");
+    let got = engine.evaluate_segment(&owner, &SegmentInput::Text("tag:etF".into()), 0, false).await.unwrap();
+    assert_eq!(got.count, n as u64);
+}

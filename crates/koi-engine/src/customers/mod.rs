@@ -23,7 +23,7 @@ pub use behaviour::BehaviourOutcome;
 pub use fields::FieldDefView;
 pub use profile::{CustomerProfileView, ProfileTag, TimelineEntry};
 pub use segments::{ExportRow, SegmentInput, SegmentResult, SegmentView};
-pub use tagging::{BulkOutcome, BulkTarget, Cause};
+pub use tagging::{BulkOutcome, BulkTarget, Cause, BULK_INLINE};
 pub use tags::{TagGroupView, TagRuleView, TagView};
 
 use crate::{Engine, EngineError, Result};

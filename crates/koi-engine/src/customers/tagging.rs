@@ -99,7 +99,8 @@ struct BulkJob {
 const BULK_CHUNK: usize = 500;
 /// Most customers one bulk tagging may change.
 pub const BULK_MAX: usize = 1_000_000;
-/// Bulk taggings up to this size finish before the answer; larger ones run as a job.
+/// Bulk taggings up to this size finish before the answer; larger ones run
+/// as a job (the default of `Settings::bulk_inline_max`).
 pub const BULK_INLINE: usize = 10_000;
 
 /// Adds and removes tags of one customer inside `tx`; records the events
@@ -233,7 +234,7 @@ impl Engine {
     }
 
     /// Tags every customer of a segment or a list, in chunks of
-    /// [`BULK_CHUNK`]. Up to [`BULK_INLINE`] customers are done before
+    /// [`BULK_CHUNK`]. Up to `bulk_inline_max` ([`BULK_INLINE`]) customers are done before
     /// answering; more are handed to a job (`job_id` in the outcome), and the
     /// counts are then those the job found when it was queued.
     pub async fn bulk_tag(
@@ -246,7 +247,7 @@ impl Engine {
         require(who, Action::ManageTags)?;
         self.check_tags_known(who.corp_id, add.iter().chain(remove)).await?;
         let (ids, unknown, source) = self.bulk_targets(who, target).await?;
-        if ids.len() > BULK_INLINE {
+        if ids.len() > self.settings.bulk_inline_max {
             let job =
                 BulkJob { ids: ids.clone(), add: add.to_vec(), remove: remove.to_vec(), actor: actor(who), source };
             let payload = serde_json::to_string(&job).map_err(|e| EngineError::Unavailable(e.to_string()))?;
