@@ -387,3 +387,44 @@ async fn a_large_bulk_tagging_runs_as_a_job(db: &Db) {
     let got = engine.evaluate_segment(&owner, &SegmentInput::Text("tag:etF".into()), 0, false).await.unwrap();
     assert_eq!(got.count, n as u64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_fresh_changes_than_a_page_are_all_seen_on_sqlite() {
+    let s = koi_store::scratch::ScratchDb::sqlite().await.expect("sqlite scratch db");
+    more_fresh_changes_than_a_page_are_all_seen(&s.db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_fresh_changes_than_a_page_are_all_seen_on_postgres() {
+    let s = koi_store::scratch::ScratchDb::postgres().await.expect("postgres scratch db");
+    more_fresh_changes_than_a_page_are_all_seen(&s.db).await;
+}
+
+/// 12,000 change log entries inside the settle window (the reader pages
+/// 10,000 at a time and re-reads the window): every one is applied, once.
+async fn more_fresh_changes_than_a_page_are_all_seen(db: &Db) {
+    let m = setup(db).await;
+    let engine = Engine::new(db.clone(), Settings::default());
+    let owner =
+        Principal { corp_id: m.corp_id, role: Role::Owner, user_id: Some(1), store_ids: vec![], staff_id: None };
+    let count = |e: &'static str| {
+        let engine = engine.clone();
+        let owner = owner.clone();
+        async move {
+            let evaluated = engine.evaluate_segment(&owner, &SegmentInput::Text(e.into()), 0, false);
+            // A reader that pages wrongly loops forever: fail instead.
+            tokio::time::timeout(std::time::Duration::from_secs(60), evaluated).await.expect("answers").unwrap().count
+        }
+    };
+    assert_eq!(count("tag:etA").await, 0, "the index is loaded before the burst");
+    let n = 6_000;
+    let mut tx = db.begin().await.unwrap();
+    for i in 0..n {
+        let p = CustomerProfile { external_userid: format!("wmburst{i}"), kind: 1, ..Default::default() };
+        let (id, _) = tx.upsert_customer(m.corp_id, &p, None, None, T0, T0).await.unwrap();
+        tx.tag_customer(m.corp_id, id, "etA", "test", T0).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(count("tag:etA").await, n);
+    assert_eq!(count("NOT tag:etA").await, 0);
+}
