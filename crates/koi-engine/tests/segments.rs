@@ -411,7 +411,8 @@ async fn more_fresh_changes_than_a_page_are_all_seen(db: &Db) {
         let engine = engine.clone();
         let owner = owner.clone();
         async move {
-            let evaluated = engine.evaluate_segment(&owner, &SegmentInput::Text(e.into()), 0, false);
+            let input = SegmentInput::Text(e.into());
+            let evaluated = engine.evaluate_segment(&owner, &input, 0, false);
             // A reader that pages wrongly loops forever: fail instead.
             tokio::time::timeout(std::time::Duration::from_secs(60), evaluated).await.expect("answers").unwrap().count
         }
