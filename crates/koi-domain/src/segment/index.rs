@@ -6,9 +6,11 @@
 //! Memory is the budget (≤ 32 B per customer): times and money are `u32`
 //! steps with the rare odd value kept whole on the side, counts are nested
 //! sets, and what few customers have (a home, a custom field, a big count)
-//! lives in sparse maps. Evaluation borrows the stored sets, keeps a NOT as
-//! a complement instead of subtracting from everyone, and scans a column
-//! only over the customers an AND has not already ruled out.
+//! lives in sparse maps; a byte per customer and column names the value's
+//! band, so a range reads bytes rather than values. Evaluation borrows the
+//! stored sets, keeps a NOT as a complement instead of subtracting from
+//! everyone, and answers an AND's later operands (down through ORs and
+//! NOTs) only for the customers its earlier ones left.
 
 use super::facts::{within, CustomerFacts, StoreLocations};
 use super::{Cond, Expr, RfmDim, Stage, RFM_BANDS};
@@ -833,6 +835,8 @@ impl Column {
             ODD => r.holds(self.get(i)),
             s => pass(s),
         };
+        // One by one only for few: each is a cache and TLB miss, dearer
+        // than a few hundred bytes of band scan.
         if among.len() * 256 < self.steps.len() as u64 {
             return RoaringBitmap::from_sorted_iter(among.iter().filter(|&i| exact(i))).expect("ascending");
         }
