@@ -775,6 +775,10 @@ struct Column {
     steps: Vec<u32>,
     odd: HashMap<u32, i64>,
     bands: Vec<u8>,
+    /// Per [`ZONE`] customers, the bands they may be in: a range then
+    /// settles a whole block without reading its bytes, which for values
+    /// that grow with the id (the added date) is nearly every block.
+    zones: Vec<Zone>,
     /// `bounds[b]` is the least value of band `b + 1`; band 0 holds
     /// everything below `bounds[0]`. Strictly ascending.
     bounds: Vec<i64>,
@@ -793,6 +797,7 @@ impl Column {
             steps: Vec::new(),
             odd: HashMap::new(),
             bands: Vec::new(),
+            zones: Vec::new(),
             bounds: Vec::new(),
             sizes: vec![0; MAX_BOUNDS + 1],
             valued: 0,
@@ -809,7 +814,11 @@ impl Column {
                 self.bands.reserve_exact(n - self.bands.len() + n / 8);
             }
             self.steps.resize(n, NONE);
+            if let Some(z) = self.zones.last_mut() {
+                z.none = true;
+            }
             self.bands.resize(n, NO_VALUE);
+            self.zones.resize(n.div_ceil(ZONE), Zone { none: true, ..Zone::EMPTY });
         }
     }
 
@@ -831,6 +840,7 @@ impl Column {
         };
         let band = v.map_or(NO_VALUE, |v| self.band(v));
         let old = std::mem::replace(&mut self.bands[i], band);
+        self.zones[i / ZONE].widen(band);
         if old != NO_VALUE {
             self.sizes[usize::from(old)] -= 1;
             self.valued -= 1;
@@ -920,9 +930,11 @@ impl Column {
         bounds.dedup();
         self.bounds = bounds;
         self.sizes.iter_mut().for_each(|n| *n = 0);
+        self.zones.iter_mut().for_each(|z| *z = Zone::EMPTY);
         for i in 0..self.steps.len() {
             let band = self.get(i as u32).map_or(NO_VALUE, |v| self.band(v));
             self.bands[i] = band;
+            self.zones[i / ZONE].widen(band);
             if band != NO_VALUE {
                 self.sizes[usize::from(band)] += 1;
             }
@@ -951,9 +963,24 @@ impl Column {
         let flag = |b: u8| {
             u8::from(b.wrapping_sub(first) < n_sure || b == none) | u8::from(b == edges[0] || b == edges[1]) << 1
         };
+        // The bands that pass for sure, and those that may.
+        let sure_in = |z: &Zone| (z.min > z.max || z.min >= first && z.max - first < n_sure) && (!z.none || r.none);
+        let maybe_lo = if edges[0] == NO_BAND { first } else { edges[0] };
+        let maybe_hi = if edges[1] == NO_BAND { i32::from(first) + i32::from(n_sure) - 1 } else { edges[1].into() };
+        let sure_out =
+            |z: &Zone| (z.min > z.max || z.max < maybe_lo || i32::from(z.min) > maybe_hi) && (!z.none || !r.none);
         let mut edge = Vec::new();
         for (w, (o, &c)) in out.iter_mut().zip(care).enumerate() {
             if c == 0 {
+                *o = 0;
+                continue;
+            }
+            let zone = &self.zones[w * 64 / ZONE];
+            if sure_in(zone) {
+                *o = c;
+                continue;
+            }
+            if sure_out(zone) {
                 *o = 0;
                 continue;
             }
@@ -1008,9 +1035,36 @@ impl Column {
     fn bytes(&self) -> usize {
         self.steps.capacity() * 4
             + self.bands.capacity()
+            + self.zones.capacity() * std::mem::size_of::<Zone>()
             + self.bounds.capacity() * 8
             + self.sizes.capacity() * 4
             + map_bytes(&self.odd)
+    }
+}
+
+/// Customers a [`Zone`] covers: 64 words of a bitset.
+const ZONE: usize = 4096;
+
+/// The least and greatest band in a block of customers, and whether any
+/// has no value; only ever widened between rebalances, so it may claim
+/// more than the block holds but never less.
+#[derive(Debug, Clone, Copy)]
+struct Zone {
+    min: u8,
+    max: u8,
+    none: bool,
+}
+
+impl Zone {
+    const EMPTY: Zone = Zone { min: u8::MAX, max: 0, none: false };
+
+    fn widen(&mut self, band: u8) {
+        if band == NO_VALUE {
+            self.none = true;
+        } else {
+            self.min = self.min.min(band);
+            self.max = self.max.max(band);
+        }
     }
 }
 
