@@ -348,8 +348,9 @@ impl SegmentIndex {
         if scratch.n != n {
             scratch = Scratch { n, ..Scratch::default() };
         }
-        let mut everyone = scratch.zeros();
-        if self.universe.max().is_some_and(|m| u64::from(m) + 1 == self.len()) {
+        let mut everyone = scratch.any();
+        let dense = self.universe.max().is_some_and(|m| u64::from(m) + 1 == self.len());
+        if dense {
             // Ids 0..len, as a dense id space mostly is: no need to read the set.
             everyone.fill(!0);
             let tail = self.len() % 64;
@@ -357,10 +358,18 @@ impl SegmentIndex {
                 *last = (1 << tail) - 1;
             }
         } else {
+            everyone.fill(0);
             scratch.apply(Op::Or, &self.universe, &mut everyone);
         }
         let mut words = self.eval(e, &everyone, &mut scratch);
-        words.iter_mut().zip(&everyone).for_each(|(w, u)| *w &= u);
+        if dense {
+            // Only the last word reaches past everyone.
+            if let (Some(w), Some(u)) = (words.last_mut(), everyone.last()) {
+                *w &= u;
+            }
+        } else {
+            words.iter_mut().zip(&everyone).for_each(|(w, u)| *w &= u);
+        }
         let answer = then(&words);
         scratch.give(words);
         scratch.give(everyone);
@@ -415,6 +424,12 @@ impl SegmentIndex {
                     self.test(c, &acc, &mut out);
                     scratch.give(std::mem::replace(&mut acc, out));
                 }
+                // A complement is taken in the same pass that narrows.
+                Expr::Not(n) => {
+                    let b = self.eval(n, &acc, scratch);
+                    acc.iter_mut().zip(&b).for_each(|(a, b)| *a &= !b);
+                    scratch.give(b);
+                }
                 _ => {
                     let b = self.eval(e, &acc, scratch);
                     acc.iter_mut().zip(&b).for_each(|(a, b)| *a &= b);
@@ -427,10 +442,23 @@ impl SegmentIndex {
 
     /// OR: stored sets straight from their containers into one result.
     fn or(&self, v: &[Expr], care: &[u64], scratch: &mut Scratch) -> Words {
-        let mut acc = scratch.zeros();
+        let stored = |e: &Expr| matches!(e, Expr::Cond(c) if !self.is_test(c));
+        // The first operand that is not a stored set is the start, so as
+        // not to copy it into a blank.
+        let mut acc = match v.iter().find(|e| !stored(e)) {
+            Some(first) => self.eval(first, care, scratch),
+            None => scratch.zeros(),
+        };
+        let mut started = false;
         for e in v {
             match e {
                 Expr::Cond(c) if !self.is_test(c) => scratch.apply(Op::Or, &self.set(c), &mut acc),
+                _ if !started => started = true,
+                Expr::Not(n) => {
+                    let b = self.eval(n, care, scratch);
+                    acc.iter_mut().zip(&b).for_each(|(a, b)| *a |= !b);
+                    scratch.give(b);
+                }
                 _ => {
                     let b = self.eval(e, care, scratch);
                     acc.iter_mut().zip(&b).for_each(|(a, b)| *a |= b);
