@@ -429,3 +429,59 @@ async fn more_fresh_changes_than_a_page_are_all_seen(db: &Db) {
     assert_eq!(count("tag:etA").await, n);
     assert_eq!(count("NOT tag:etA").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_applies_time_rules_and_stages_on_sqlite() {
+    let s = koi_store::scratch::ScratchDb::sqlite().await.expect("sqlite scratch db");
+    the_sweep_applies_time_rules_and_stages(&s.db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_applies_time_rules_and_stages_on_postgres() {
+    let s = koi_store::scratch::ScratchDb::postgres().await.expect("postgres scratch db");
+    the_sweep_applies_time_rules_and_stages(&s.db).await;
+}
+
+/// Time alone moves customers: the hourly sweep tags those with no order
+/// for N days (once) and moves stages, with events saying why.
+async fn the_sweep_applies_time_rules_and_stages(db: &Db) {
+    use koi_domain::customer::{TagRule, Trigger};
+    let m = setup(db).await;
+    let engine =
+        Engine::new(db.clone(), Settings { wecom_base_url: "http://127.0.0.1:9".into(), ..Settings::default() });
+    let owner =
+        Principal { corp_id: m.corp_id, role: Role::Owner, user_id: Some(1), store_ids: vec![], staff_id: None };
+    let now = koi_store::now_ms();
+    let mut tx = db.begin().await.unwrap();
+    let mut ids = Vec::new();
+    for (i, days_ago) in [1, 45, 90].into_iter().enumerate() {
+        let p = CustomerProfile { external_userid: format!("wmsweep{i}"), kind: 1, ..Default::default() };
+        let (id, _) = tx.upsert_customer(m.corp_id, &p, None, None, now - days_ago * DAY, now).await.unwrap();
+        ids.push(id);
+    }
+    tx.commit().await.unwrap();
+    let rule = TagRule {
+        id: 0,
+        name: "30 天未下单".into(),
+        trigger: Trigger::NoOrderForDays { days: 30 },
+        add_tags: vec!["etE".into()],
+        remove_tags: vec![],
+        active: true,
+    };
+    engine.save_tag_rule(&owner, None, rule).await.unwrap();
+    let count = |e: &'static str| {
+        let (engine, owner) = (engine.clone(), owner.clone());
+        async move { engine.evaluate_segment(&owner, &SegmentInput::Text(e.into()), 0, false).await.unwrap().count }
+    };
+    assert_eq!(count("stage:new").await, 3, "nobody has been swept yet");
+    assert_eq!(engine.sweep_customers(m.corp_id).await.unwrap(), 2, "the two older customers are no longer new");
+    assert_eq!(count("tag:etE").await, 2, "no order for 30 days: the 45- and 90-day-old customers");
+    assert_eq!(count("stage:stored").await, 2);
+    assert_eq!(count("stage:new AND NOT tag:etE").await, 1);
+    assert_eq!(engine.sweep_customers(m.corp_id).await.unwrap(), 0, "a second sweep changes nothing");
+    let events = db.events(m.corp_id, Some("customer.tagged"), None, 100).await.unwrap();
+    assert_eq!(events.len(), 2, "tagged once each, with the rule as the cause");
+    assert!(events.iter().all(|e| e.payload.contains("\"by\":\"rule\"")));
+    let moved = db.events(m.corp_id, Some("customer.stage_changed"), Some(&format!("customer:{}", ids[2])), 10).await;
+    assert!(moved.unwrap()[0].payload.contains("\"to\":\"stored\""));
+}

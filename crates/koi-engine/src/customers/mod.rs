@@ -101,10 +101,8 @@ impl Engine {
         rules: &ValueRules,
         now: i64,
     ) -> std::result::Result<bool, String> {
-        let a = activity_of(&row);
-        let influence = a.influence(&rules.influence);
-        let (stage, reason) = rules.stages.stage(&a, influence, now);
-        let [r, f, m] = rules.rfm.score(&a, now).map(|b| b.map(i32::from));
+        let koi_domain::customer::Assessment { stage, reason, influence, rfm } = rules.assess(&activity_of(&row), now);
+        let [r, f, m] = rfm.map(|b| b.map(i32::from));
         let before_stage = Stage::from_name(&row.stage).unwrap_or_default();
         let value_changed = before_stage != stage
             || (row.rfm_r, row.rfm_f, row.rfm_m) != (r, f, m)

@@ -6,7 +6,7 @@
 use super::{store_err, BULK_JOB, MARK_JOB, PULL_JOB};
 use crate::{actor, require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
-use koi_domain::customer::{fire, Happening, TagRule, Trigger, MAX_RULE_TAGS};
+use koi_domain::customer::{due_rules, fire, Happening, TagRule, MAX_RULE_TAGS};
 use koi_domain::jobs::priority;
 use koi_domain::ValidationError;
 use koi_store::events::NewEvent;
@@ -430,13 +430,11 @@ impl Engine {
         rules: &[TagRule],
         now: i64,
     ) -> std::result::Result<(), String> {
-        for rule in rules.iter().filter(|r| matches!(r.trigger, Trigger::NoOrderForDays { .. })) {
-            if rule.trigger.due(activity, now) {
-                let cause = Cause::Rule { rule_id: rule.id, name: rule.name.clone() };
-                change_tags(tx, corp_id, customer_id, &rule.add_tags, &rule.remove_tags, &cause)
-                    .await
-                    .map_err(store_err)?;
-            }
+        for rule in due_rules(rules, activity, now) {
+            let cause = Cause::Rule { rule_id: rule.id, name: rule.name.clone() };
+            change_tags(tx, corp_id, customer_id, &rule.add_tags, &rule.remove_tags, &cause)
+                .await
+                .map_err(store_err)?;
         }
         Ok(())
     }
