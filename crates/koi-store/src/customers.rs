@@ -249,18 +249,6 @@ impl Tx {
         Ok(n == 1)
     }
 
-    pub async fn customer_tag_ids(&mut self, corp_id: i64, customer_id: i64) -> Result<Vec<String>> {
-        Ok(on_tx!(self, |c| {
-            sqlx::query_scalar(
-                "SELECT tag_id FROM customer_tags WHERE corp_id = $1 AND customer_id = $2 ORDER BY tag_id",
-            )
-            .bind(corp_id)
-            .bind(customer_id)
-            .fetch_all(&mut *c)
-            .await
-        })?)
-    }
-
     /// Creates or updates a tag (and its group) as WeCom has it.
     pub async fn upsert_tag(&mut self, corp_id: i64, t: &TagRow, now: i64) -> Result<()> {
         let group: i64 = on_tx!(self, |c| {
@@ -391,16 +379,6 @@ impl Tx {
 
     pub async fn tag_rules(&mut self, corp_id: i64) -> Result<Vec<TagRuleRow>> {
         Ok(on_tx!(self, |c| sqlx::query_as(TAG_RULES).bind(corp_id).fetch_all(&mut *c).await)?)
-    }
-
-    pub async fn corp_setting(&mut self, corp_id: i64, key: &str) -> Result<Option<String>> {
-        Ok(on_tx!(self, |c| {
-            sqlx::query_scalar("SELECT value FROM corp_settings WHERE corp_id = $1 AND key = $2")
-                .bind(corp_id)
-                .bind(key)
-                .fetch_optional(&mut *c)
-                .await
-        })?)
     }
 
     pub async fn set_corp_setting(&mut self, corp_id: i64, key: &str, value: &str, now: i64) -> Result<()> {
@@ -675,15 +653,6 @@ impl Db {
         })?)
     }
 
-    /// The newest change log id of any corp (0 when empty): a full load
-    /// reads everything committed after this point anyway.
-    pub async fn last_customer_change(&self) -> Result<i64> {
-        let id: Option<i64> = on_pool!(self, false, |c| {
-            sqlx::query_scalar("SELECT MAX(id) FROM customer_changes").fetch_one(c).await
-        })?;
-        Ok(id.unwrap_or(0))
-    }
-
     /// The newest change log id recorded before `before` (0 when none): a
     /// reader that starts here and re-reads everything after it misses no
     /// transaction shorter than `now - before`.
@@ -701,34 +670,20 @@ impl Db {
     /// Short rows for showing or exporting customers, in the order given
     /// (unknown ids are left out).
     pub async fn customer_briefs(&self, corp_id: i64, ids: &[i64]) -> Result<Vec<BriefRow>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
-            let sql = format!(
-                "SELECT id, external_userid, name, avatar, stage, rfm_r, rfm_f, rfm_m, influence, orders, spent_fen, \
-                 added_at, last_active_at, first_store_id FROM customers WHERE corp_id = $1 AND id IN ({})",
-                placeholders(2, chunk.len())
-            );
-            let mut rows: HashMap<i64, BriefRow> =
-                self.fetch_with_ids::<BriefRow>(&sql, corp_id, chunk).await?.into_iter().map(|r| (r.id, r)).collect();
-            let tags: Vec<(i64, String)> = self
-                .fetch_with_ids(
-                    &format!(
-                        "SELECT customer_id, tag_id FROM customer_tags WHERE corp_id = $1 AND customer_id IN ({}) \
-                         ORDER BY tag_id",
-                        placeholders(2, chunk.len())
-                    ),
-                    corp_id,
-                    chunk,
-                )
-                .await?;
-            for (customer, tag) in tags {
-                if let Some(r) = rows.get_mut(&customer) {
-                    r.tags.push(tag);
-                }
+        let sql =
+            "SELECT id, external_userid, name, avatar, stage, rfm_r, rfm_f, rfm_m, influence, orders, spent_fen, \
+                   added_at, last_active_at, first_store_id FROM customers WHERE corp_id = $1";
+        let rows: Vec<BriefRow> = self.fetch_in(sql, "id", corp_id, Some(ids)).await?;
+        let mut rows: HashMap<i64, BriefRow> = rows.into_iter().map(|r| (r.id, r)).collect();
+        let sql = "SELECT customer_id, tag_id FROM customer_tags WHERE corp_id = $1";
+        let mut tags: Vec<(i64, String)> = self.fetch_in(sql, "customer_id", corp_id, Some(ids)).await?;
+        tags.sort_unstable();
+        for (customer, tag) in tags {
+            if let Some(r) = rows.get_mut(&customer) {
+                r.tags.push(tag);
             }
-            out.extend(chunk.iter().filter_map(|id| rows.remove(id)));
         }
-        Ok(out)
+        Ok(ids.iter().filter_map(|id| rows.remove(id)).collect())
     }
 
     /// Forgets change log entries recorded before `before`.
@@ -745,64 +700,15 @@ impl Db {
     /// Customer ids (of this corp) from external userids or ids given as
     /// text, for bulk tagging from a CSV; unknown ones are left out.
     pub async fn resolve_customers(&self, corp_id: i64, keys: &[String]) -> Result<Vec<(String, i64)>> {
-        let mut out = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(500) {
-            let sql = format!(
-                "SELECT external_userid, id FROM customers WHERE corp_id = $1 AND external_userid IN ({})",
-                placeholders(2, chunk.len())
-            );
-            let rows: Vec<(String, i64)> = on_pool!(self, false, |c| {
-                let mut q = sqlx::query_as(&sql).bind(corp_id);
-                for k in chunk {
-                    q = q.bind(k);
-                }
-                q.fetch_all(c).await
-            })?;
-            out.extend(rows);
-        }
-        Ok(out)
-    }
-
-    /// Customer ids by dense number.
-    pub async fn customer_ids_by_no(&self, corp_id: i64, nos: &[u32]) -> Result<Vec<i64>> {
-        let mut out = Vec::with_capacity(nos.len());
-        for chunk in nos.chunks(500) {
-            let sql = format!(
-                "SELECT id FROM customers WHERE corp_id = $1 AND no IN ({}) ORDER BY no",
-                placeholders(2, chunk.len())
-            );
-            let rows: Vec<i64> = on_pool!(self, false, |c| {
-                let mut q = sqlx::query_scalar(&sql).bind(corp_id);
-                for &n in chunk {
-                    q = q.bind(i64::from(n));
-                }
-                q.fetch_all(c).await
-            })?;
-            out.extend(rows);
-        }
-        Ok(out)
+        let sql = "SELECT external_userid, id FROM customers WHERE corp_id = $1";
+        self.fetch_in(sql, "external_userid", corp_id, Some(keys)).await
     }
 
     /// Everything a segment can ask about customers of the corp — all of
     /// them (`None`), or the given ids — keyed by customer id.
     pub async fn segment_facts(&self, corp_id: i64, ids: Option<&[i64]>) -> Result<Vec<(i64, CustomerFacts)>> {
-        match ids {
-            None => self.segment_facts_where(corp_id, "", &[]).await,
-            Some(ids) => {
-                let mut out = Vec::with_capacity(ids.len());
-                for chunk in ids.chunks(500) {
-                    let cond = format!(" AND customer_id IN ({})", placeholders(2, chunk.len()));
-                    out.extend(self.segment_facts_where(corp_id, &cond, chunk).await?);
-                }
-                Ok(out)
-            }
-        }
-    }
-
-    async fn segment_facts_where(&self, corp_id: i64, cond: &str, ids: &[i64]) -> Result<Vec<(i64, CustomerFacts)>> {
-        let base =
-            format!("SELECT {ACTIVITY_COLUMNS} FROM customers WHERE corp_id = $1{}", cond.replace("customer_id", "id"));
-        let rows: Vec<ActivityRow> = self.fetch_with_ids(&base, corp_id, ids).await?;
+        let sql = format!("SELECT {ACTIVITY_COLUMNS} FROM customers WHERE corp_id = $1");
+        let rows: Vec<ActivityRow> = self.fetch_in(&sql, "id", corp_id, ids).await?;
         let mut facts: HashMap<i64, CustomerFacts> = rows
             .into_iter()
             .map(|r| {
@@ -821,27 +727,15 @@ impl Db {
                 (r.id, f)
             })
             .collect();
-        let tags: Vec<(i64, String)> = self
-            .fetch_with_ids(
-                &format!("SELECT customer_id, tag_id FROM customer_tags WHERE corp_id = $1{cond}"),
-                corp_id,
-                ids,
-            )
-            .await?;
+        let sql = "SELECT customer_id, tag_id FROM customer_tags WHERE corp_id = $1";
+        let tags: Vec<(i64, String)> = self.fetch_in(sql, "customer_id", corp_id, ids).await?;
         for (customer, tag) in tags {
             if let Some(f) = facts.get_mut(&customer) {
                 f.tags.insert(tag);
             }
         }
-        let follows: Vec<FollowFacts> = self
-            .fetch_with_ids(
-                &format!(
-                    "SELECT customer_id, staff_id, store_id, code_id, deleted_at FROM follows WHERE corp_id = $1{cond}"
-                ),
-                corp_id,
-                ids,
-            )
-            .await?;
+        let sql = "SELECT customer_id, staff_id, store_id, code_id, deleted_at FROM follows WHERE corp_id = $1";
+        let follows: Vec<FollowFacts> = self.fetch_in(sql, "customer_id", corp_id, ids).await?;
         for (customer, staff, store, code, deleted_at) in follows {
             let Some(f) = facts.get_mut(&customer) else { continue };
             // Added through a code stays true after the follow is lost;
@@ -852,13 +746,8 @@ impl Db {
                 f.stores.extend(store);
             }
         }
-        let fields: Vec<(i64, String, String)> = self
-            .fetch_with_ids(
-                &format!("SELECT customer_id, name, value FROM customer_fields WHERE corp_id = $1{cond}"),
-                corp_id,
-                ids,
-            )
-            .await?;
+        let sql = "SELECT customer_id, name, value FROM customer_fields WHERE corp_id = $1";
+        let fields: Vec<(i64, String, String)> = self.fetch_in(sql, "customer_id", corp_id, ids).await?;
         for (customer, name, value) in fields {
             if let Some(f) = facts.get_mut(&customer) {
                 f.fields.insert(name, value);
@@ -869,19 +758,39 @@ impl Db {
         Ok(out)
     }
 
-    async fn fetch_with_ids<T>(&self, sql: &str, corp_id: i64, ids: &[i64]) -> Result<Vec<T>>
+    /// Runs `sql` (which filters on `corp_id = $1`) for the whole corp, or,
+    /// given values, for those whose `column` is one of them — 500 at a time,
+    /// as an `IN` list, since SQLite has no array binds.
+    async fn fetch_in<T, V>(&self, sql: &str, column: &str, corp_id: i64, values: Option<&[V]>) -> Result<Vec<T>>
     where
         T: Send
             + Unpin
             + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
             + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+        V: Clone
+            + Send
+            + Sync
+            + 'static
+            + sqlx::Type<sqlx::Sqlite>
+            + for<'q> sqlx::Encode<'q, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Postgres>
+            + for<'q> sqlx::Encode<'q, sqlx::Postgres>,
     {
-        Ok(on_pool!(self, false, |c| {
-            let mut q = sqlx::query_as(sql).bind(corp_id);
-            for &id in ids {
-                q = q.bind(id);
-            }
-            q.fetch_all(c).await
-        })?)
+        let Some(values) = values else {
+            return Ok(on_pool!(self, false, |c| sqlx::query_as(sql).bind(corp_id).fetch_all(c).await)?);
+        };
+        let mut out = Vec::with_capacity(values.len());
+        for chunk in values.chunks(500) {
+            let sql = format!("{sql} AND {column} IN ({})", placeholders(2, chunk.len()));
+            let rows: Vec<T> = on_pool!(self, false, |c| {
+                let mut q = sqlx::query_as(&sql).bind(corp_id);
+                for v in chunk {
+                    q = q.bind(v.clone());
+                }
+                q.fetch_all(c).await
+            })?;
+            out.extend(rows);
+        }
+        Ok(out)
     }
 }
