@@ -90,11 +90,9 @@ impl Engine {
         let mut row = tx.customer_activity(corp_id, customer_id).await.map_err(store_err)?.ok_or("no such customer")?;
         let after = activity_of(&row).apply(b, at);
         set_counters_of(&mut row, &after);
-        let id = row.id;
-        self.refresh_value(tx, corp_id, row, true, rules, now_ms()).await?;
+        let (_, stage) = self.refresh_value(tx, corp_id, row, true, rules, now_ms()).await?;
         apply_rules(tx, corp_id, customer_id, &Happening::Behaved(b, &after)).await?;
-        let row = tx.customer_activity(corp_id, id).await.map_err(store_err)?.ok_or("no such customer")?;
-        Ok(row.stage)
+        Ok(stage.as_str().to_string())
     }
 
     /// Recomputes every customer of the corp whom time alone may move, and
@@ -112,7 +110,7 @@ impl Engine {
             let tag_rules = active_rules(&mut tx, corp_id).await?;
             for row in page {
                 let (id, activity) = (row.id, activity_of(&row));
-                changed += u64::from(self.refresh_value(&mut tx, corp_id, row, false, &rules, now).await?);
+                changed += u64::from(self.refresh_value(&mut tx, corp_id, row, false, &rules, now).await?.0);
                 self.apply_due_rules(&mut tx, corp_id, id, &activity, &tag_rules, now).await?;
             }
             tx.commit().await.map_err(store_err)?;

@@ -91,7 +91,7 @@ impl Engine {
 
     /// Recomputes stage, RFM and influence of one customer from its
     /// counters; stores them (and the counters) and puts a stage change on
-    /// the timeline. Returns whether anything was written.
+    /// the timeline. Returns whether anything was written, and the stage.
     pub(crate) async fn refresh_value(
         &self,
         tx: &mut Tx,
@@ -100,7 +100,7 @@ impl Engine {
         counters_changed: bool,
         rules: &ValueRules,
         now: i64,
-    ) -> std::result::Result<bool, String> {
+    ) -> std::result::Result<(bool, Stage), String> {
         let koi_domain::customer::Assessment { stage, reason, influence, rfm } = rules.assess(&activity_of(&row), now);
         let [r, f, m] = rfm.map(|b| b.map(i32::from));
         let before_stage = Stage::from_name(&row.stage).unwrap_or_default();
@@ -108,7 +108,7 @@ impl Engine {
             || (row.rfm_r, row.rfm_f, row.rfm_m) != (r, f, m)
             || row.influence != i32::try_from(influence).unwrap_or(i32::MAX);
         if !value_changed && !counters_changed {
-            return Ok(false);
+            return Ok((false, stage));
         }
         row.stage = stage.as_str().to_string();
         (row.rfm_r, row.rfm_f, row.rfm_m) = (r, f, m);
@@ -129,6 +129,6 @@ impl Engine {
             };
             tx.append_event(&event, now).await.map_err(store_err)?;
         }
-        Ok(true)
+        Ok((true, stage))
     }
 }

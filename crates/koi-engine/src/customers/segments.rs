@@ -282,41 +282,48 @@ impl Engine {
 
     pub async fn segments(&self, who: &Principal) -> Result<Vec<SegmentView>> {
         require(who, Action::ViewCustomers)?;
-        let refs = self.refs(who.corp_id).await?;
-        let mut out = Vec::new();
-        for row in self.db.segments(who.corp_id).await? {
-            out.push(self.segment_view(who, &refs, row).await?);
-        }
-        Ok(out)
+        let rows = self.db.segments(who.corp_id).await?;
+        self.segment_views(who, rows).await
     }
 
     pub async fn segment(&self, who: &Principal, id: i64) -> Result<SegmentView> {
         require(who, Action::ViewCustomers)?;
         let row = self.db.segment(who.corp_id, id).await?.ok_or(EngineError::NotFound("segment"))?;
-        self.segment_view(who, &self.refs(who.corp_id).await?, row).await
+        Ok(self.segment_views(who, vec![row]).await?.remove(0))
     }
 
-    async fn segment_view(
+    /// Saved segments with their counts now, all counted in one visit to
+    /// the index. A segment whose tag or store was deleted since counts 0
+    /// rather than failing the whole list.
+    async fn segment_views(
         &self,
         who: &Principal,
-        refs: &Refs,
-        row: koi_store::customers::SegmentRow,
-    ) -> Result<SegmentView> {
-        // A saved segment whose tag or store was deleted since counts 0
-        // rather than failing the whole list.
-        let count = match resolve_with(refs, who, &SegmentInput::Text(row.expr.clone())) {
-            Ok(expr) => self.with_index(who.corp_id, |ci| ci.index.count(&expr)).await?,
-            Err(EngineError::BadExpression(_)) => 0,
-            Err(e) => return Err(e),
-        };
-        Ok(SegmentView {
-            id: row.id,
-            name: row.name,
-            expr: row.expr,
-            count,
-            created_by: row.created_by,
-            updated_at: row.updated_at,
-        })
+        rows: Vec<koi_store::customers::SegmentRow>,
+    ) -> Result<Vec<SegmentView>> {
+        let refs = self.refs(who.corp_id).await?;
+        let mut exprs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            exprs.push(match resolve_with(&refs, who, &SegmentInput::Text(row.expr.clone())) {
+                Ok(expr) => Some(expr),
+                Err(EngineError::BadExpression(_)) => None,
+                Err(e) => return Err(e),
+            });
+        }
+        let counts: Vec<u64> = self
+            .with_index(who.corp_id, |ci| exprs.iter().map(|e| e.as_ref().map_or(0, |e| ci.index.count(e))).collect())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .zip(counts)
+            .map(|(row, count)| SegmentView {
+                id: row.id,
+                name: row.name,
+                expr: row.expr,
+                count,
+                created_by: row.created_by,
+                updated_at: row.updated_at,
+            })
+            .collect())
     }
 
     /// Saves a new segment (`id` None) or replaces one; the expression is
