@@ -99,6 +99,7 @@ async fn index_equals_naive_filter(db: &Db, seed: u64) {
     let manager = Principal { role: Role::StoreManager, store_ids: vec![store], ..owner.clone() };
     let e = Expr::Not(Box::new(Cond::Tag("etA".into()).into()));
     let got = engine.evaluate_segment(&manager, &SegmentInput::Json(e.clone()), 0, false).await.unwrap();
+    assert_eq!(got.expr, "NOT tag:etA", "the manager's own expression comes back, without the store scope");
     let scoped = Expr::And(vec![e, Cond::Store(store).into()]);
     let want = m.customers.values().filter(|f| matches(f, &scoped, &m.locations)).count();
     assert_eq!(got.count as usize, want);

@@ -198,12 +198,11 @@ impl Engine {
         }
     }
 
-    /// Parses, checks and scopes an expression for the caller: tag names
-    /// become ids; unknown tags, stores, staff and codes are errors that
-    /// point at the part; a store manager sees only their stores' customers.
+    /// The caller's expression, checked against the corp (see
+    /// [`resolve_with`]); evaluations then apply [`scoped`].
     async fn resolve(&self, who: &Principal, input: &SegmentInput) -> Result<Expr> {
         require(who, Action::ViewCustomers)?;
-        resolve_with(&self.refs(who.corp_id).await?, who, input)
+        resolve_with(&self.refs(who.corp_id).await?, input)
     }
 
     /// What an expression may name in the corp.
@@ -226,7 +225,8 @@ impl Engine {
         sample: usize,
         with_ids: bool,
     ) -> Result<SegmentResult> {
-        let expr = self.resolve(who, input).await?;
+        let asked = self.resolve(who, input).await?;
+        let expr = scoped(who, asked.clone());
         let started = std::time::Instant::now();
         let (count, nos, ids) = self
             .with_index(who.corp_id, |ci| {
@@ -240,12 +240,12 @@ impl Engine {
             .await?;
         let took_us = started.elapsed().as_micros() as u64;
         let sample = self.db.customer_briefs(who.corp_id, &nos).await?.into_iter().map(member).collect();
-        Ok(SegmentResult { count, expr: printed(who, &expr), sample, ids, took_us })
+        Ok(SegmentResult { count, expr: asked.to_string(), sample, ids, took_us })
     }
 
     /// Every member's customer id (bulk tagging, exports).
     pub(crate) async fn segment_customer_ids(&self, who: &Principal, input: &SegmentInput) -> Result<Vec<i64>> {
-        let expr = self.resolve(who, input).await?;
+        let expr = scoped(who, self.resolve(who, input).await?);
         self.with_index(who.corp_id, |ci| ci.customer_ids(ci.index.ids(&expr))).await
     }
 
@@ -303,8 +303,8 @@ impl Engine {
         let refs = self.refs(who.corp_id).await?;
         let mut exprs = Vec::with_capacity(rows.len());
         for row in &rows {
-            exprs.push(match resolve_with(&refs, who, &SegmentInput::Text(row.expr.clone())) {
-                Ok(expr) => Some(expr),
+            exprs.push(match resolve_with(&refs, &SegmentInput::Text(row.expr.clone())) {
+                Ok(expr) => Some(scoped(who, expr)),
                 Err(EngineError::BadExpression(_)) => None,
                 Err(e) => return Err(e),
             });
@@ -390,10 +390,10 @@ struct Refs {
     fields: HashSet<String>,
 }
 
-/// Parses, checks and scopes an expression for the caller: tag names
+/// Parses and checks an expression against what the corp has: tag names
 /// become ids; unknown tags, stores, staff, codes and fields are errors that
-/// point at the part; a store manager sees only their stores' customers.
-fn resolve_with(refs: &Refs, who: &Principal, input: &SegmentInput) -> Result<Expr> {
+/// point at the part.
+fn resolve_with(refs: &Refs, input: &SegmentInput) -> Result<Expr> {
     if let SegmentInput::Text(t) = input {
         if t.chars().count() > MAX_TEXT {
             let message = format!("the expression is over {MAX_TEXT} characters");
@@ -446,7 +446,7 @@ fn resolve_with(refs: &Refs, who: &Principal, input: &SegmentInput) -> Result<Ex
     });
     match err {
         Some(e) => Err(EngineError::BadExpression(e)),
-        None => Ok(scoped(who, expr)),
+        None => Ok(expr),
     }
 }
 
@@ -476,15 +476,6 @@ fn scoped(who: &Principal, expr: Expr) -> Expr {
     match who.role {
         Role::Owner | Role::HqOperator => expr,
         _ => Expr::And(vec![expr, Expr::Or(who.store_ids.iter().map(|&s| Cond::Store(s).into()).collect())]),
-    }
-}
-
-/// The caller's expression, without the scope [`scoped`] added.
-fn printed(who: &Principal, expr: &Expr) -> String {
-    match (who.role, expr) {
-        (Role::Owner | Role::HqOperator, e) => e.to_string(),
-        (_, Expr::And(v)) if v.len() == 2 => v[0].to_string(),
-        (_, e) => e.to_string(),
     }
 }
 
@@ -521,13 +512,12 @@ mod tests {
     }
 
     #[test]
-    fn a_manager_segment_is_scoped_to_their_stores_and_printed_without_the_scope() {
+    fn a_manager_segment_is_scoped_to_their_stores() {
         let who =
             Principal { corp_id: 1, role: Role::StoreManager, user_id: Some(1), store_ids: vec![3], staff_id: None };
         let e: Expr = Cond::Tag("etA".into()).into();
         let s = scoped(&who, e.clone());
         assert_eq!(s, Expr::And(vec![e.clone(), Expr::Or(vec![Cond::Store(3).into()])]));
-        assert_eq!(printed(&who, &s), "tag:etA");
         let owner = Principal { role: Role::Owner, store_ids: vec![], ..who };
         assert_eq!(scoped(&owner, e.clone()), e);
     }
