@@ -34,16 +34,9 @@ pub struct ActivityRow {
 const ACTIVITY_COLUMNS: &str = "id, no, added_at, last_active_at, orders, spent_fen, first_order_at, last_order_at, \
      friends_brought, groups_joined, shares, stage, rfm_r, rfm_f, rfm_m, influence, home_lat, home_lng";
 
-/// One row of the corp's tag catalogue (a tag with its group).
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct TagRow {
-    pub group_id: String,
-    pub group_name: String,
-    pub group_order: i64,
-    pub tag_id: String,
-    pub name: String,
-    pub order: i64,
-}
+/// One row of the corp's tag catalogue (a tag with its group): the
+/// domain's own snapshot, which the WeCom reconcile compares.
+pub type TagRow = koi_domain::customer::TagSnapshot;
 
 /// A customer's tag with what put it there.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -414,16 +407,26 @@ impl Db {
     }
 
     pub async fn tag_catalogue(&self, corp_id: i64) -> Result<Vec<TagRow>> {
-        Ok(on_pool!(self, false, |c| {
+        let rows: Vec<(String, String, i64, String, String, i64)> = on_pool!(self, false, |c| {
             sqlx::query_as(
-                "SELECT g.wecom_id AS group_id, g.name AS group_name, g.ord AS group_order, t.wecom_id AS tag_id, \
-                 t.name, t.ord AS \"order\" FROM tags t JOIN tag_groups g ON g.id = t.group_id \
-                 WHERE t.corp_id = $1 ORDER BY g.ord DESC, g.id, t.ord DESC, t.id",
+                "SELECT g.wecom_id, g.name, g.ord, t.wecom_id, t.name, t.ord FROM tags t \
+                 JOIN tag_groups g ON g.id = t.group_id WHERE t.corp_id = $1 ORDER BY g.ord DESC, g.id, t.ord DESC, t.id",
             )
             .bind(corp_id)
             .fetch_all(c)
             .await
-        })?)
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(group_id, group_name, group_order, tag_id, name, order)| TagRow {
+                group_id,
+                group_name,
+                group_order,
+                tag_id,
+                name,
+                order,
+            })
+            .collect())
     }
 
     pub async fn customer_tags(&self, corp_id: i64, customer_id: i64) -> Result<Vec<CustomerTagRow>> {

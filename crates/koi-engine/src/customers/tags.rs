@@ -67,28 +67,6 @@ pub(crate) fn rule_of(r: &TagRuleRow) -> std::result::Result<TagRule, String> {
     })
 }
 
-fn snapshot(t: &TagRow) -> TagSnapshot {
-    TagSnapshot {
-        group_id: t.group_id.clone(),
-        group_name: t.group_name.clone(),
-        group_order: t.group_order,
-        tag_id: t.tag_id.clone(),
-        name: t.name.clone(),
-        order: t.order,
-    }
-}
-
-fn row(s: &TagSnapshot) -> TagRow {
-    TagRow {
-        group_id: s.group_id.clone(),
-        group_name: s.group_name.clone(),
-        group_order: s.group_order,
-        tag_id: s.tag_id.clone(),
-        name: s.name.clone(),
-        order: s.order,
-    }
-}
-
 /// WeCom's answer to a catalogue change made from the console or the API.
 fn refused(e: ApiError) -> EngineError {
     if e.is_final() {
@@ -273,8 +251,7 @@ impl Engine {
                 })
             })
             .collect();
-        let koi: Vec<TagSnapshot> =
-            self.db.tag_catalogue(corp_id).await.map_err(store_err)?.iter().map(snapshot).collect();
+        let koi: Vec<TagSnapshot> = self.db.tag_catalogue(corp_id).await.map_err(store_err)?;
         Ok(diff_tags(&koi, &wecom))
     }
 
@@ -287,7 +264,7 @@ impl Engine {
         let corp_id = job.corp_id.ok_or("the job has no corp")?;
         let now = now_ms();
         for s in &diff.upsert {
-            tx.upsert_tag(corp_id, &row(s), now).await.map_err(store_err)?;
+            tx.upsert_tag(corp_id, s, now).await.map_err(store_err)?;
         }
         for t in &diff.delete {
             self.forget_tag(tx, corp_id, t).await?;
