@@ -10,12 +10,18 @@ pub enum JobState {
     /// Claimed by a worker whose lease has not run out.
     Running,
     Done,
-    /// Failed `max_attempts` times; waits for a person to retry or drop it.
+    /// Failed `max_attempts` times, or can never succeed as it stands;
+    /// waits for a person to retry or drop it.
     Dead,
+    /// Ran to its end, but the outside world (WeCom) refused it for good —
+    /// an unknown or departed customer, a missing permission. Not retried;
+    /// shown with the reason on the jobs page and the customer's timeline.
+    Refused,
 }
 
 impl JobState {
-    pub const ALL: [JobState; 4] = [JobState::Queued, JobState::Running, JobState::Done, JobState::Dead];
+    pub const ALL: [JobState; 5] =
+        [JobState::Queued, JobState::Running, JobState::Done, JobState::Refused, JobState::Dead];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -23,6 +29,7 @@ impl JobState {
             JobState::Running => "running",
             JobState::Done => "done",
             JobState::Dead => "dead",
+            JobState::Refused => "refused",
         }
     }
 

@@ -315,9 +315,7 @@ impl Engine {
                 row.home_lng = Some(lng + rng.gen_range(-0.07..0.07));
             }
             super::customers::set_counters_of(&mut row, &a);
-            self.refresh_value(&mut tx, corp_id, row, true, &rules, now)
-                .await
-                .map_err(crate::EngineError::Unavailable)?;
+            self.refresh_value(&mut tx, corp_id, row, true, &rules, now).await?;
             if rng.gen_bool(0.6) {
                 let size = rng.gen_range(34..=40).to_string();
                 tx.set_customer_field(corp_id, id, "shoe_size", Some(&size), now).await?;

@@ -3,22 +3,25 @@
 //! completion, so a crash or a lost lease never applies a callback twice.
 //!
 //! Every callback is recorded on the corp's event log. An add becomes an
-//! `acquire.add` job (it must fetch the customer from WeCom, which is not done
+//! [`AddJob`] (it must fetch the customer from WeCom, which is not done
 //! inside a transaction); a deletion marks the follow lost right here.
 
-use crate::acquisition::{AddJob, ADD_JOB};
-use crate::customers::TAG_SYNC_JOB;
+use crate::acquisition::AddJob;
+use crate::customers::TagSyncJob;
+use crate::jobs::{enqueue, JobError, JobResult};
 use crate::Engine;
 use koi_store::events::NewEvent;
 use koi_store::inbox::InboxRow;
-use koi_store::jobs::NewJob;
 use koi_store::{now_ms, Tx};
 use koi_wecom::event::{DeleteSource, ExternalContactChange};
 use koi_wecom::CallbackEvent;
 
 impl Engine {
-    pub(crate) async fn process_callback(&self, row: &InboxRow, tx: &mut Tx) -> Result<(), String> {
-        let event = CallbackEvent::parse(&row.plaintext).map_err(|e| format!("unreadable callback: {e}"))?;
+    /// Runs one inbox row's effects in `tx`. A row that cannot be read
+    /// never will be: it is given up at once (left `failed` for a person).
+    pub(crate) async fn process_callback(&self, row: &InboxRow, tx: &mut Tx) -> JobResult<()> {
+        let event =
+            CallbackEvent::parse(&row.plaintext).map_err(|e| JobError::GiveUp(format!("unreadable callback: {e}")))?;
         let envelope = event.envelope();
         let payload = serde_json::json!({
             "event": envelope.event,
@@ -36,7 +39,7 @@ impl Engine {
             dedup_key: Some(&format!("inbox:{}", row.id)),
             occurred_at: envelope.create_time.saturating_mul(1000),
         };
-        tx.append_event(&e, now_ms()).await.map_err(|e| e.to_string())?;
+        tx.append_event(&e, now_ms()).await?;
         let occurred_at = envelope.create_time.saturating_mul(1000);
         if let CallbackEvent::ExternalContact { change, .. } = &event {
             match change {
@@ -50,13 +53,7 @@ impl Engine {
                         received_at: row.received_at,
                         occurred_at,
                     };
-                    let payload = serde_json::to_string(&job).map_err(|e| e.to_string())?;
-                    let now = now_ms();
-                    let job = NewJob {
-                        priority: koi_domain::jobs::priority::ADD,
-                        ..NewJob::new(Some(row.corp_id), ADD_JOB, &payload, now)
-                    };
-                    tx.enqueue(&job, now).await.map_err(|e| e.to_string())?;
+                    enqueue(tx, row.corp_id, &job).await?;
                 }
                 ExternalContactChange::MemberDeletedCustomer { user_id, external_user_id, source } => {
                     let by = match source {
@@ -77,12 +74,7 @@ impl Engine {
         }
         if let CallbackEvent::ExternalTag { .. } = &event {
             // An admin changed the corp's tags in WeCom: re-read the list.
-            let now = now_ms();
-            let job = NewJob {
-                priority: koi_domain::jobs::priority::TAGS,
-                ..NewJob::new(Some(row.corp_id), TAG_SYNC_JOB, "{}", now)
-            };
-            tx.enqueue(&job, now).await.map_err(|e| e.to_string())?;
+            enqueue(tx, row.corp_id, &TagSyncJob {}).await?;
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 //! here that a segment could see appends to that log in its transaction.
 
 use crate::db::{now_ms, on_pool, on_tx, Db, Tx};
+use crate::dialect;
 use crate::Result;
 use koi_domain::segment::{CustomerFacts, Stage};
 use std::collections::HashMap;
@@ -119,25 +120,9 @@ fn placeholders(first: usize, n: usize) -> String {
 }
 
 impl Tx {
-    /// The corp's next dense customer number. On PostgreSQL a sequence per
-    /// corp hands them out without a lock, so adds on many connections do not
-    /// queue behind one counter row (a rolled-back add leaves a gap, which
-    /// the index tolerates); SQLite's one writer makes a counter row free.
+    /// The corp's next dense customer number (see [`dialect::next_customer_no`]).
     pub(crate) async fn next_customer_no(&mut self, corp_id: i64) -> Result<i64> {
-        match self {
-            Tx::Sqlite(t) => {
-                let next: i64 = sqlx::query_scalar(
-                    "UPDATE corps SET customer_seq = customer_seq + 1 WHERE id = $1 RETURNING customer_seq",
-                )
-                .bind(corp_id)
-                .fetch_one(&mut **t)
-                .await?;
-                Ok(next - 1)
-            }
-            Tx::Postgres(t) => {
-                Ok(sqlx::query_scalar(&format!("SELECT nextval('customer_no_{corp_id}')")).fetch_one(&mut **t).await?)
-            }
-        }
+        dialect::next_customer_no(self, corp_id).await
     }
 
     /// Notes that the customer's segment facts changed in this transaction.

@@ -3,9 +3,10 @@
 //! worker's job is taken again once its lease runs out, and a job finished by
 //! a worker whose lease was taken over is not marked done twice.
 
-use crate::db::{on_pool, on_tx, Backend, Db, Tx};
+use crate::db::{on_pool, on_tx, Db, Tx};
+use crate::queue::{Failed, Queue};
 use crate::Result;
-use koi_domain::jobs::{after_failure, AfterFailure, JobState, DEFAULT_MAX_ATTEMPTS};
+use koi_domain::jobs::{JobState, DEFAULT_MAX_ATTEMPTS};
 
 #[derive(Debug, Clone)]
 pub struct NewJob<'a> {
@@ -100,30 +101,43 @@ impl From<JobRow> for JobRecord {
     }
 }
 
-/// Jobs that may be claimed: queued and due, or running under a lease that
-/// ran out (its worker died) with attempts left.
-const CLAIMABLE: &str = "SELECT id FROM jobs WHERE (state = 'queued' AND run_at <= $3) \
-                         OR (state = 'running' AND locked_until < $3 AND attempts < max_attempts) \
-                         ORDER BY priority, run_at, id LIMIT $4";
+/// The job queue as a lease queue: `queued` → `running` → `done` (or
+/// `refused`), or `dead` for a person to retry.
+const JOBS: Queue = Queue {
+    table: "jobs",
+    waiting: "queued",
+    dead: "dead",
+    max_attempts: "max_attempts",
+    order: "priority, run_at, id",
+    columns: "id, corp_id, kind, payload, attempts, max_attempts, priority, run_at",
+    touched: Some("updated_at"),
+    finished: "updated_at",
+};
+
+/// How a job that ran to its end ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobEnd {
+    Done,
+    /// The outside world (WeCom) refused it for good, for this reason.
+    Refused(String),
+}
 
 impl Tx {
     /// Marks a job done, if `worker` still holds it. Run in the transaction
     /// that holds the job's writes: if the lease was lost, the caller rolls
     /// back and the job's effects happen once, through whoever holds it now.
     pub async fn complete_job(&mut self, id: i64, worker: &str, now: i64) -> Result<bool> {
-        let n = on_tx!(self, |c| {
-            sqlx::query(
-                "UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, last_error = NULL, updated_at = $1 \
-                 WHERE id = $2 AND locked_by = $3 AND state = 'running'",
-            )
-            .bind(now)
-            .bind(id)
-            .bind(worker)
-            .execute(&mut *c)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok(n == 1)
+        self.finish_job(id, worker, &JobEnd::Done, now).await
+    }
+
+    /// Ends a job as done or refused (keeping the reason), if `worker` still
+    /// holds it; in the job's transaction, as [`Tx::complete_job`].
+    pub async fn finish_job(&mut self, id: i64, worker: &str, end: &JobEnd, now: i64) -> Result<bool> {
+        let (state, note) = match end {
+            JobEnd::Done => (JobState::Done, None),
+            JobEnd::Refused(reason) => (JobState::Refused, Some(reason.as_str())),
+        };
+        JOBS.finish(self, id, worker, state.as_str(), note, now).await
     }
 
     pub async fn enqueue(&mut self, job: &NewJob<'_>, now: i64) -> Result<i64> {
@@ -154,34 +168,9 @@ impl Db {
         Ok(id)
     }
 
-    /// Claims up to `limit` jobs for `worker` for `lease_ms`. On PostgreSQL
-    /// concurrent claimers skip each other's rows (`FOR UPDATE SKIP LOCKED`);
-    /// on SQLite the single writer connection serialises claims.
+    /// Claims up to `limit` jobs for `worker` for `lease_ms`, by priority.
     pub async fn claim_jobs(&self, worker: &str, limit: i64, lease_ms: i64, now: i64) -> Result<Vec<ClaimedJob>> {
-        let lock = match self.backend() {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        let sql = format!(
-            "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = $1, locked_until = $2, updated_at = $3 \
-             WHERE id IN ({CLAIMABLE}{lock}) RETURNING id, corp_id, kind, payload, attempts, max_attempts, priority, run_at"
-        );
-        // A job whose every attempt ended with its worker dead (a crash or a
-        // hang, again and again) becomes a dead letter instead of looping.
-        on_pool!(self, true, |c| {
-            sqlx::query(
-                "UPDATE jobs SET state = 'dead', last_error = 'its worker died on every attempt', locked_by = NULL, \
-                 locked_until = NULL, updated_at = $1 \
-                 WHERE state = 'running' AND locked_until < $1 AND attempts >= max_attempts",
-            )
-            .bind(now)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        let mut jobs: Vec<ClaimedJob> = on_pool!(self, true, |c| {
-            sqlx::query_as(&sql).bind(worker).bind(now + lease_ms).bind(now).bind(limit).fetch_all(c).await
-        })?;
+        let mut jobs: Vec<ClaimedJob> = JOBS.claim(self, worker, limit, lease_ms, now).await?;
         // RETURNING gives no order; run the batch by priority.
         jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
         Ok(jobs)
@@ -199,35 +188,33 @@ impl Db {
     /// dead letter after its last attempt. Returns the state it is left in,
     /// or `None` when `worker` no longer held the job (its lease was taken).
     pub async fn fail_job(&self, job: &ClaimedJob, worker: &str, error: &str, now: i64) -> Result<Option<JobState>> {
-        let (state, run_at) = match after_failure(job.attempts, job.max_attempts, now) {
-            AfterFailure::RetryAt(t) => (JobState::Queued, t),
-            AfterFailure::Dead => (JobState::Dead, now),
-        };
-        let error: String = error.chars().take(2000).collect();
-        let n = on_pool!(self, true, |c| {
-            sqlx::query(
-                "UPDATE jobs SET state = $1, run_at = $2, last_error = $3, locked_by = NULL, locked_until = NULL, \
-                 updated_at = $4 WHERE id = $5 AND locked_by = $6 AND state = 'running'",
-            )
-            .bind(state.as_str())
-            .bind(run_at)
-            .bind(&error)
-            .bind(now)
-            .bind(job.id)
-            .bind(worker)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok((n == 1).then_some(state))
+        self.fail_job_with(job, worker, false, error, now).await
     }
 
-    /// A dead letter goes back to the queue with a fresh set of attempts.
+    /// As [`Db::fail_job`]; `give_up` makes it a dead letter at once (the
+    /// job can never succeed as it stands).
+    pub async fn fail_job_with(
+        &self,
+        job: &ClaimedJob,
+        worker: &str,
+        give_up: bool,
+        error: &str,
+        now: i64,
+    ) -> Result<Option<JobState>> {
+        let failed = JOBS.fail(self, job.id, worker, (job.attempts, job.max_attempts), give_up, error, now).await?;
+        Ok(failed.map(|f| match f {
+            Failed::Retry => JobState::Queued,
+            Failed::Dead => JobState::Dead,
+        }))
+    }
+
+    /// A dead letter (or a refused job, once its cause is mended) goes back
+    /// to the queue with a fresh set of attempts.
     pub async fn retry_job(&self, corp_id: i64, id: i64, now: i64) -> Result<bool> {
         let n = on_pool!(self, true, |c| {
             sqlx::query(
                 "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, updated_at = $1 \
-                 WHERE corp_id = $2 AND id = $3 AND state = 'dead'",
+                 WHERE corp_id = $2 AND id = $3 AND state IN ('dead', 'refused')",
             )
             .bind(now)
             .bind(corp_id)

@@ -1,17 +1,19 @@
 //! koi's persistence: one Store API over an embedded SQLite file (the
 //! default) and PostgreSQL (for scale). The same SQL serves both wherever the
-//! dialects agree; the few places they differ live in [`db`] and the
+//! dialects agree; the few places they differ live in `dialect` and the
 //! per-backend migrations.
 
 pub mod acquisition;
 pub mod customers;
 mod db;
+mod dialect;
 mod error;
 pub mod events;
 pub mod inbox;
 pub mod jobs;
 pub mod org;
 pub mod people;
+mod queue;
 pub mod reports;
 pub mod scratch;
 

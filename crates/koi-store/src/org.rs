@@ -124,10 +124,7 @@ impl Db {
                 .await
         })
         .map_err(StoreError::conflict_on("corp_id"))?;
-        if let crate::db::Pools::Postgres(pool) = &self.pools {
-            // The corp's customer numbers (see `Tx::next_customer_no`).
-            sqlx::query(&format!("CREATE SEQUENCE customer_no_{id} MINVALUE 0 START 0")).execute(pool).await?;
-        }
+        crate::dialect::create_customer_numbers(self, id).await?;
         Ok(id)
     }
 

@@ -6,7 +6,7 @@ use koi_domain::jobs::JobState;
 use koi_domain::org::{CorpDraft, StaffDraft, StoreDraft};
 use koi_store::events::NewEvent;
 use koi_store::inbox::InboxItem;
-use koi_store::jobs::NewJob;
+use koi_store::jobs::{JobEnd, NewJob};
 use koi_store::people::NewUser;
 use koi_store::scratch::ScratchDb;
 use koi_store::{Db, StoreError};
@@ -40,6 +40,8 @@ on_both!(
     jobs_retry_then_die,
     jobs_are_claimed_in_priority_order_under_a_lease,
     concurrent_claimers_never_share_a_job,
+    jobs_end_refused_or_given_up,
+    the_inbox_buries_a_row_whose_worker_always_dies,
     events_are_deduplicated_by_key,
     the_inbox_keeps_each_callback_once_and_replays,
     code_reports_and_customer_filters_agree,
@@ -269,6 +271,58 @@ async fn jobs_are_claimed_in_priority_order_under_a_lease(db: &Db) {
     assert!(db.claim_jobs("w5", 10, 1_000, NOW + 3_001).await.unwrap().iter().all(|j| j.id != crashy));
     let dead = db.jobs(a, Some(JobState::Dead), 10).await.unwrap();
     assert_eq!(dead.iter().map(|j| j.id).collect::<Vec<_>>(), [crashy]);
+}
+
+/// A job WeCom refused for good ends `refused` with the reason (not done,
+/// not retried), and a person can put it back; a job that can never work is
+/// a dead letter at its first failure.
+async fn jobs_end_refused_or_given_up(db: &Db) {
+    let a = corp(db, "wwA").await;
+    let refused = db.enqueue(&NewJob::new(Some(a), "test.refused", "{}", NOW), NOW).await.unwrap();
+    let hopeless = db.enqueue(&NewJob::new(Some(a), "test.hopeless", "{}", NOW), NOW).await.unwrap();
+    let claimed = db.claim_jobs("w1", 10, 60_000, NOW).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let mut tx = db.begin().await.unwrap();
+    let end = JobEnd::Refused("errcode 40096: invalid external_userid".into());
+    assert!(!tx.finish_job(refused, "w2", &end, NOW).await.unwrap(), "only the holder ends a job");
+    assert!(tx.finish_job(refused, "w1", &end, NOW).await.unwrap());
+    tx.commit().await.unwrap();
+    let job = claimed.iter().find(|j| j.id == hopeless).unwrap();
+    assert_eq!(db.fail_job_with(job, "w1", true, "unreadable payload", NOW).await.unwrap(), Some(JobState::Dead));
+
+    let listed = db.jobs(a, Some(JobState::Refused), 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].id, listed[0].last_error.as_deref()),
+        (refused, Some("errcode 40096: invalid external_userid"))
+    );
+    let counts = db.job_counts(a).await.unwrap();
+    assert!(counts.contains(&(JobState::Refused, 1)) && counts.contains(&(JobState::Dead, 1)), "{counts:?}");
+    assert!(db.claim_jobs("w1", 10, 60_000, NOW + 3_600_000).await.unwrap().is_empty(), "neither runs again");
+    assert!(db.retry_job(a, refused, NOW + 1).await.unwrap(), "a refused job can be retried once mended");
+    assert_eq!(db.claim_jobs("w1", 10, 60_000, NOW + 1).await.unwrap()[0].id, refused);
+}
+
+/// The inbox is the same lease queue as the jobs: a row whose worker died
+/// on every attempt ends `failed` (for a person to replay) instead of
+/// staying `running` for ever, and an unreadable row fails at once.
+async fn the_inbox_buries_a_row_whose_worker_always_dies(db: &Db) {
+    let a = corp(db, "wwA").await;
+    db.inbox_append(&[item(a, "crashy"), item(a, "garbled")]).await.unwrap();
+    let mut at = NOW;
+    for attempt in 1..=koi_store::inbox::INBOX_MAX_ATTEMPTS {
+        let rows = db.claim_inbox("w1", 10, 1_000, at).await.unwrap();
+        let crashy = rows.iter().find(|r| r.plaintext == "<xml>crashy</xml>").expect("claimed again");
+        assert_eq!(crashy.attempts, attempt);
+        if let Some(garbled) = rows.iter().find(|r| r.plaintext == "<xml>garbled</xml>") {
+            db.inbox_failed_with(garbled, "w1", true, "unreadable callback", at).await.unwrap();
+        }
+        at += 1_001; // the lease runs out: the worker died
+    }
+    assert!(db.claim_inbox("w1", 10, 1_000, at).await.unwrap().is_empty());
+    let counts = db.inbox_counts(a).await.unwrap();
+    assert_eq!(counts, [("failed".to_string(), 2)], "both rows wait for a person");
+    assert_eq!(db.inbox_replay(a, NOW).await.unwrap(), 2);
 }
 
 async fn concurrent_claimers_never_share_a_job(db: &Db) {
@@ -653,4 +707,175 @@ async fn tags_fields_and_segment_facts(db: &Db) {
     assert!(db.insert_field_def(corp_id, "size", "again", "\"date\"", NOW).await.unwrap().is_none());
     assert!(db.delete_field_def(corp_id, "size").await.unwrap());
     assert!(db.customer_fields(corp_id, c).await.unwrap().is_empty());
+}
+
+/// One table of a migrated schema, in terms both databases can state.
+#[derive(Debug, PartialEq, Eq)]
+struct TableShape {
+    /// (column, type class, not null), by name.
+    columns: std::collections::BTreeSet<(String, &'static str, bool)>,
+    primary_key: Vec<String>,
+    /// Column lists of the unique constraints and unique indexes.
+    unique: std::collections::BTreeSet<Vec<String>>,
+    /// Named (`CREATE INDEX`) indexes: (name, columns, unique, partial).
+    indexes: std::collections::BTreeSet<(String, Vec<String>, bool, bool)>,
+}
+
+/// A column type as a class, so `BIGSERIAL` and `INTEGER PRIMARY KEY`, or
+/// `DOUBLE PRECISION` and `REAL`, count as the same.
+fn type_class(declared: &str) -> &'static str {
+    let t = declared.to_ascii_lowercase();
+    if t.contains("int") || t.contains("serial") {
+        "integer"
+    } else if t.contains("char") || t.contains("text") || t.contains("clob") {
+        "text"
+    } else if t.contains("real") || t.contains("double") || t.contains("float") || t.contains("numeric") {
+        "real"
+    } else if t.contains("bool") {
+        "boolean"
+    } else if t.contains("blob") || t.contains("bytea") {
+        "bytes"
+    } else {
+        "other"
+    }
+}
+
+/// Every row of a catalogue query, each column read as text.
+macro_rules! text_rows {
+    ($conn:expr, $sql:expr, $($bind:expr),*) => {{
+        use sqlx::Row;
+        let rows = sqlx::query($sql)$(.bind($bind))*.fetch_all(&mut *$conn).await.expect($sql);
+        rows.iter()
+            .map(|r| (0..r.len()).map(|i| r.try_get::<Option<String>, _>(i).expect("text").unwrap_or_default()).collect())
+            .collect::<Vec<Vec<String>>>()
+    }};
+}
+
+async fn sqlite_schema(url: &str) -> std::collections::BTreeMap<String, TableShape> {
+    use sqlx::Connection;
+    let c = &mut sqlx::SqliteConnection::connect(url).await.expect("open the SQLite file");
+    let mut out = std::collections::BTreeMap::new();
+    for table in text_rows!(c, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",) {
+        let table = table[0].clone();
+        let mut shape = TableShape {
+            columns: Default::default(),
+            primary_key: vec![],
+            unique: Default::default(),
+            indexes: Default::default(),
+        };
+        let mut pk: Vec<(i64, String)> = vec![];
+        let columns = "SELECT name, type, CAST(\"notnull\" AS TEXT), CAST(pk AS TEXT) FROM pragma_table_info($1)";
+        for col in text_rows!(c, columns, &table) {
+            let in_pk: i64 = col[3].parse().expect("a position in the key");
+            if in_pk > 0 {
+                pk.push((in_pk, col[0].clone()));
+            }
+            shape.columns.insert((col[0].clone(), type_class(&col[1]), col[2] == "1" || in_pk > 0));
+        }
+        pk.sort();
+        shape.primary_key = pk.into_iter().map(|(_, n)| n).collect();
+        let indexes = "SELECT name, CAST(\"unique\" AS TEXT), origin, CAST(partial AS TEXT) FROM pragma_index_list($1)";
+        for ix in text_rows!(c, indexes, &table) {
+            let info = "SELECT coalesce(name, '<expr>') FROM pragma_index_info($1) ORDER BY seqno";
+            let cols: Vec<String> = text_rows!(c, info, &ix[0]).into_iter().map(|r| r[0].clone()).collect();
+            match ix[2].as_str() {
+                "pk" => {}
+                "u" => {
+                    shape.unique.insert(cols);
+                }
+                _ => {
+                    if ix[1] == "1" && ix[3] == "0" {
+                        shape.unique.insert(cols.clone());
+                    }
+                    shape.indexes.insert((ix[0].clone(), cols, ix[1] == "1", ix[3] == "1"));
+                }
+            }
+        }
+        out.insert(table, shape);
+    }
+    out
+}
+
+async fn postgres_schema(url: &str) -> std::collections::BTreeMap<String, TableShape> {
+    use sqlx::Connection;
+    let c = &mut sqlx::PgConnection::connect(url).await.expect("connect to PostgreSQL");
+    let mut out = std::collections::BTreeMap::new();
+    let tables =
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'";
+    for table in text_rows!(c, tables,) {
+        let table = table[0].clone();
+        let mut shape = TableShape {
+            columns: Default::default(),
+            primary_key: vec![],
+            unique: Default::default(),
+            indexes: Default::default(),
+        };
+        let columns =
+            "SELECT column_name::text, data_type::text, (is_nullable = 'NO')::text FROM information_schema.columns \
+                       WHERE table_schema = 'public' AND table_name = $1";
+        for col in text_rows!(c, columns, &table) {
+            shape.columns.insert((col[0].clone(), type_class(&col[1]), col[2] == "true"));
+        }
+        // Each index with its columns in order ('<expr>' for an expression),
+        // whether it backs a constraint, and whether it is partial.
+        let indexes = "SELECT i.relname::text, ix.indisunique::text, ix.indisprimary::text, \
+                       (EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = ix.indexrelid))::text, \
+                       (ix.indpred IS NOT NULL)::text, \
+                       array_to_string(ARRAY(SELECT coalesce(a.attname::text, '<expr>') \
+                         FROM unnest(ix.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) \
+                         LEFT JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.attnum \
+                         ORDER BY k.n), ',') \
+                       FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid JOIN pg_class t ON t.oid = ix.indrelid \
+                       WHERE t.relname = $1 AND t.relnamespace = 'public'::regnamespace";
+        for ix in text_rows!(c, indexes, &table) {
+            let cols: Vec<String> = ix[5].split(',').map(str::to_string).collect();
+            let (unique, primary, constraint, partial) =
+                (ix[1] == "true", ix[2] == "true", ix[3] == "true", ix[4] == "true");
+            if primary {
+                shape.primary_key = cols;
+            } else if constraint {
+                shape.unique.insert(cols);
+            } else {
+                if unique && !partial {
+                    shape.unique.insert(cols.clone());
+                }
+                shape.indexes.insert((ix[0].clone(), cols, unique, partial));
+            }
+        }
+        out.insert(table, shape);
+    }
+    out
+}
+
+/// Columns PostgreSQL declares NOT NULL and SQLite cannot.
+const KNOWN_NULLABLE_IN_SQLITE: [(&str, &str); 2] = [("customers", "no"), ("customers", "added_at")];
+
+/// The two migration sets are written by hand, one per dialect: after
+/// migrating, both databases have the same tables, columns (by type class
+/// and nullability), keys and indexes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_two_migration_sets_agree() {
+    let sqlite = ScratchDb::sqlite().await.expect("sqlite scratch db");
+    let postgres = ScratchDb::postgres().await.expect("postgres scratch db");
+    let (mut s, p) = (sqlite_schema(&sqlite.url).await, postgres_schema(&postgres.url).await);
+    assert!(s.len() > 10, "read the SQLite schema: {:?}", s.keys());
+    // SQLite cannot make an added column NOT NULL (migration 0004 says so);
+    // koi always sets these. Each exception must still be one, so the list
+    // cannot go stale.
+    for (table, column) in KNOWN_NULLABLE_IN_SQLITE {
+        let shape = s.get_mut(table).expect("the table");
+        let col = shape.columns.iter().find(|c| c.0 == column).cloned().expect("the column");
+        assert!(!col.2, "{table}.{column} is NOT NULL on SQLite now: drop it from the exceptions");
+        shape.columns.remove(&col);
+        shape.columns.insert((col.0, col.1, true));
+    }
+    let names = |m: &std::collections::BTreeMap<String, TableShape>| m.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(&s), names(&p), "the same tables");
+    let mut differ = Vec::new();
+    for (table, shape) in &s {
+        if shape != &p[table] {
+            differ.push(format!("{table}:\n  sqlite:   {shape:?}\n  postgres: {:?}", p[table]));
+        }
+    }
+    assert!(differ.is_empty(), "the migration sets disagree:\n{}", differ.join("\n"));
 }

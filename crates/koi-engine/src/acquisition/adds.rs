@@ -1,38 +1,54 @@
 //! Adds and deletions: the customer fetched from WeCom, the follow with its
 //! attribution, and the customer views the API and console read.
 
-use super::*;
+use super::{needs_routing, Customer, Follow, RouteJob, WelcomeJob, WELCOME_TTL_MS};
 use crate::customers::tagging::{apply_rules, change_tags};
 use crate::customers::Cause;
+use crate::jobs::{enqueue, Job, JobCtx, JobResult};
+use crate::{require, Engine, EngineError, Principal, Result};
+use koi_domain::access::{Action, Role};
+use koi_domain::channel::{
+    add_outcome, pick_variant, variant_seed, Attribution, ChannelCodeDraft, ChannelState, PreviousFollow,
+};
 use koi_domain::customer::Happening;
 use koi_domain::jobs::priority;
+use koi_store::acquisition::{CustomerProfile, NewFollow};
+use koi_store::events::NewEvent;
+use koi_store::jobs::JobEnd;
+use koi_store::{now_ms, Tx};
+use koi_wecom::client::{GetExternalContactRequest, Priority};
+use serde::{Deserialize, Serialize};
 
-impl Engine {
-    pub async fn customer(&self, who: &Principal, id: i64) -> Result<Customer> {
-        require(who, Action::ViewCustomers)?;
-        let row = self.db.customer(who.corp_id, id).await?.ok_or(EngineError::NotFound("customer"))?;
-        let follows = self.db.follows_of(who.corp_id, row.id).await?;
-        let whole_corp = matches!(who.role, koi_domain::access::Role::Owner | koi_domain::access::Role::HqOperator);
-        if !whole_corp && !follows.iter().any(|f| f.store_id.is_some_and(|s| who.sees_store(s))) {
-            return Err(EngineError::NotFound("customer"));
-        }
-        Ok(Customer::of(row, follows.into_iter().map(Follow::from).collect()))
-    }
+/// Job: fetch a new customer from WeCom and record the add (enqueued by the
+/// callback pipeline).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AddJob {
+    pub userid: String,
+    pub external_userid: String,
+    pub state: String,
+    pub welcome_code: Option<String>,
+    pub received_at: i64,
+    /// Ms since the epoch of the event itself.
+    pub occurred_at: i64,
+}
 
-    /// Fetches the customer an add job is about, before its transaction,
-    /// with how they added the guide (`add_way`: QR, search, card share…).
-    pub(crate) async fn fetch_customer(&self, job: &ClaimedJob) -> std::result::Result<(CustomerProfile, i32), String> {
-        let corp_id = job.corp_id.ok_or("the job has no corp")?;
-        let add: AddJob = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
-        let client = self.wecom_for(corp_id).await?;
-        let req = GetExternalContactRequest { external_userid: add.external_userid.clone(), cursor: None };
-        let got = client.get_external_contact(&req, Priority::Interactive).await.map_err(|e| e.to_string())?;
+impl Job for AddJob {
+    const KIND: &'static str = "acquire.add";
+    const PRIORITY: i32 = priority::ADD;
+    /// The customer as WeCom has them, and how they added the guide
+    /// (`add_way`: QR, search, card share…).
+    type Prepared = (CustomerProfile, i32);
+
+    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<Self::Prepared> {
+        let client = engine.wecom_for(ctx.corp_id).await?;
+        let req = GetExternalContactRequest { external_userid: self.external_userid.clone(), cursor: None };
+        let got = client.get_external_contact(&req, Priority::Interactive).await?;
         // WeCom's truth about this relation; a contact way means a QR (1) when
         // the follow is not listed yet.
-        let add_way = got.follow_user.iter().find(|f| f.userid == add.userid).map_or(1, |f| f.add_way);
+        let add_way = got.follow_user.iter().find(|f| f.userid == self.userid).map_or(1, |f| f.add_way);
         let c = got.external_contact;
         let profile = CustomerProfile {
-            external_userid: add.external_userid,
+            external_userid: self.external_userid.clone(),
             name: c.name,
             avatar: c.avatar.unwrap_or_default(),
             kind: c.kind,
@@ -42,111 +58,23 @@ impl Engine {
         Ok((profile, add_way))
     }
 
-    /// Records an add: the customer, the follow with its attribution, the
-    /// event, and the welcome to send. Idempotent: the same add twice
-    /// refreshes the same rows and sends at most one welcome (WeCom refuses a
-    /// second use of a welcome code).
-    pub(crate) async fn record_add(
-        &self,
-        job: &ClaimedJob,
-        profile: &CustomerProfile,
-        add_way: i32,
-        tx: &mut Tx,
-    ) -> std::result::Result<(), String> {
-        let corp_id = job.corp_id.ok_or("the job has no corp")?;
-        let add: AddJob = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
-        let e = |e: koi_store::StoreError| e.to_string();
-        let Some(staff_id) = tx.staff_id_by_userid(corp_id, &add.userid).await.map_err(e)? else {
-            // A member koi does not know yet (staff sync is a later step):
-            // nothing to attribute to; the callback stays on the event log.
-            tracing::warn!(userid = %add.userid, "add for an unknown staff member");
-            return Ok(());
-        };
-        let (code, code_id, store_id) = match ChannelState::decode(&add.state) {
-            Attribution::Channel(s) => {
-                let code = tx.channel_code(corp_id, s.code_id).await.map_err(e)?;
-                let store = s.store_id.or(code.as_ref().and_then(|c| c.store_id));
-                (code, Some(s.code_id), store)
-            }
-            Attribution::Unknown { .. } => (None, None, None),
-        };
-        let now = now_ms();
-        let existing = tx.customer_id(corp_id, &add.external_userid).await.map_err(e)?;
-        let previous = match existing {
-            Some(cid) => tx.follow(corp_id, cid, staff_id).await.map_err(e)?,
-            None => None,
-        };
-        let followed_before = match existing {
-            Some(cid) => tx.customer_followed_before(corp_id, cid).await.map_err(e)?,
-            None => false,
-        };
-        let outcome =
-            add_outcome(previous.as_ref().map(|f| PreviousFollow { deleted_at: f.deleted_at }), followed_before);
-        let (customer_id, _) =
-            tx.upsert_customer(corp_id, profile, code_id, store_id, add.occurred_at, now).await.map_err(e)?;
-        if previous.as_ref().is_some_and(|f| f.deleted_at.is_none() && f.added_at == add.occurred_at) {
-            return Ok(()); // this very add is on record already
+    async fn record(&self, _: &Engine, ctx: &JobCtx, prepared: Self::Prepared, tx: &mut Tx) -> JobResult<JobEnd> {
+        let (profile, add_way) = prepared;
+        record_add(ctx.corp_id, self, &profile, add_way, tx).await?;
+        Ok(JobEnd::Done)
+    }
+}
+
+impl Engine {
+    pub async fn customer(&self, who: &Principal, id: i64) -> Result<Customer> {
+        require(who, Action::ViewCustomers)?;
+        let row = self.db.customer(who.corp_id, id).await?.ok_or(EngineError::NotFound("customer"))?;
+        let follows = self.db.follows_of(who.corp_id, row.id).await?;
+        let whole_corp = matches!(who.role, Role::Owner | Role::HqOperator);
+        if !whole_corp && !follows.iter().any(|f| f.store_id.is_some_and(|s| who.sees_store(s))) {
+            return Err(EngineError::NotFound("customer"));
         }
-        let follow = NewFollow {
-            corp_id,
-            customer_id,
-            staff_id,
-            added_at: add.occurred_at,
-            add_way,
-            state: &add.state,
-            code_id,
-            store_id,
-            returning: outcome.returning,
-        };
-        tx.upsert_follow(&follow, now).await.map_err(e)?;
-        let payload = serde_json::json!({
-            "code_id": code_id, "store_id": store_id, "staff_id": staff_id, "userid": add.userid,
-            "new_customer": outcome.new_customer, "returning": outcome.returning, "state": add.state,
-        });
-        let event = NewEvent {
-            corp_id,
-            kind: "customer.added",
-            subject: &format!("customer:{customer_id}"),
-            actor: "wecom",
-            payload: &payload.to_string(),
-            dedup_key: Some(&format!("add:{}:{}:{}", add.external_userid, add.userid, add.occurred_at)),
-            occurred_at: add.occurred_at,
-        };
-        tx.append_event(&event, now).await.map_err(e)?;
-        let draft: Option<ChannelCodeDraft> = code.as_ref().and_then(|c| serde_json::from_str(&c.draft).ok());
-        if let (Some(draft), Some(code_id)) = (&draft, code_id) {
-            if needs_routing(draft) {
-                let payload = serde_json::json!({ "code_id": code_id }).to_string();
-                let job = NewJob { priority: priority::ROUTE, ..NewJob::new(Some(corp_id), ROUTE_JOB, &payload, now) };
-                tx.enqueue(&job, now).await.map_err(e)?;
-            }
-            if !draft.auto_tag_ids.is_empty() {
-                let cause = Cause::Code { code_id };
-                change_tags(tx, corp_id, customer_id, &draft.auto_tag_ids, &[], &cause).await.map_err(e)?;
-            }
-        }
-        apply_rules(tx, corp_id, customer_id, &Happening::Added { code_id }).await?;
-        if let (Some(draft), Some(code_id), Some(welcome_code)) = (draft, code_id, add.welcome_code) {
-            if let Some(variant) = pick_variant(&draft.welcome, variant_seed(&add.external_userid, code_id)) {
-                let w = WelcomeJob {
-                    code_id,
-                    customer_id,
-                    staff_id,
-                    userid: add.userid.clone(),
-                    welcome_code,
-                    deadline: add.received_at + WELCOME_TTL_MS,
-                    variant,
-                };
-                let payload = serde_json::to_string(&w).map_err(|e| e.to_string())?;
-                let job = NewJob {
-                    priority: priority::WELCOME,
-                    max_attempts: 20,
-                    ..NewJob::new(Some(corp_id), WELCOME_JOB, &payload, now)
-                };
-                tx.enqueue(&job, now).await.map_err(e)?;
-            }
-        }
-        Ok(())
+        Ok(Customer::of(row, follows.into_iter().map(Follow::from).collect()))
     }
 
     /// Marks the follow lost when either side deleted the other.
@@ -158,16 +86,14 @@ impl Engine {
         by: &str,
         at: i64,
         tx: &mut Tx,
-    ) -> std::result::Result<(), String> {
-        let e = |e: koi_store::StoreError| e.to_string();
-        let (Some(staff_id), Some(customer_id)) = (
-            tx.staff_id_by_userid(corp_id, userid).await.map_err(e)?,
-            tx.customer_id(corp_id, external_userid).await.map_err(e)?,
-        ) else {
+    ) -> Result<()> {
+        let (Some(staff_id), Some(customer_id)) =
+            (tx.staff_id_by_userid(corp_id, userid).await?, tx.customer_id(corp_id, external_userid).await?)
+        else {
             return Ok(());
         };
-        let follow = tx.follow(corp_id, customer_id, staff_id).await.map_err(e)?;
-        if tx.mark_follow_deleted(corp_id, customer_id, staff_id, by, at).await.map_err(e)? {
+        let follow = tx.follow(corp_id, customer_id, staff_id).await?;
+        if tx.mark_follow_deleted(corp_id, customer_id, staff_id, by, at).await? {
             // The code and store of the lost follow, so churn can be counted
             // per code even after the customer comes back.
             let (code_id, store_id) = follow.map_or((None, None), |f| (f.code_id, f.store_id));
@@ -183,8 +109,96 @@ impl Engine {
                 dedup_key: None,
                 occurred_at: at,
             };
-            tx.append_event(&ev, now_ms()).await.map_err(e)?;
+            tx.append_event(&ev, now_ms()).await?;
         }
         Ok(())
     }
+}
+
+/// Records an add: the customer, the follow with its attribution, the
+/// event, and the welcome to send. Idempotent: the same add twice refreshes
+/// the same rows and sends at most one welcome (WeCom refuses a second use
+/// of a welcome code).
+async fn record_add(corp_id: i64, add: &AddJob, profile: &CustomerProfile, add_way: i32, tx: &mut Tx) -> Result<()> {
+    let Some(staff_id) = tx.staff_id_by_userid(corp_id, &add.userid).await? else {
+        // A member koi does not know yet (staff sync is a later step):
+        // nothing to attribute to; the callback stays on the event log.
+        tracing::warn!(userid = %add.userid, "add for an unknown staff member");
+        return Ok(());
+    };
+    let (code, code_id, store_id) = match ChannelState::decode(&add.state) {
+        Attribution::Channel(s) => {
+            let code = tx.channel_code(corp_id, s.code_id).await?;
+            let store = s.store_id.or(code.as_ref().and_then(|c| c.store_id));
+            (code, Some(s.code_id), store)
+        }
+        Attribution::Unknown { .. } => (None, None, None),
+    };
+    let now = now_ms();
+    let existing = tx.customer_id(corp_id, &add.external_userid).await?;
+    let previous = match existing {
+        Some(cid) => tx.follow(corp_id, cid, staff_id).await?,
+        None => None,
+    };
+    let followed_before = match existing {
+        Some(cid) => tx.customer_followed_before(corp_id, cid).await?,
+        None => false,
+    };
+    let outcome = add_outcome(previous.as_ref().map(|f| PreviousFollow { deleted_at: f.deleted_at }), followed_before);
+    let (customer_id, _) = tx.upsert_customer(corp_id, profile, code_id, store_id, add.occurred_at, now).await?;
+    if previous.as_ref().is_some_and(|f| f.deleted_at.is_none() && f.added_at == add.occurred_at) {
+        return Ok(()); // this very add is on record already
+    }
+    let follow = NewFollow {
+        corp_id,
+        customer_id,
+        staff_id,
+        added_at: add.occurred_at,
+        add_way,
+        state: &add.state,
+        code_id,
+        store_id,
+        returning: outcome.returning,
+    };
+    tx.upsert_follow(&follow, now).await?;
+    let payload = serde_json::json!({
+        "code_id": code_id, "store_id": store_id, "staff_id": staff_id, "userid": add.userid,
+        "new_customer": outcome.new_customer, "returning": outcome.returning, "state": add.state,
+    });
+    let event = NewEvent {
+        corp_id,
+        kind: "customer.added",
+        subject: &format!("customer:{customer_id}"),
+        actor: "wecom",
+        payload: &payload.to_string(),
+        dedup_key: Some(&format!("add:{}:{}:{}", add.external_userid, add.userid, add.occurred_at)),
+        occurred_at: add.occurred_at,
+    };
+    tx.append_event(&event, now).await?;
+    let draft: Option<ChannelCodeDraft> = code.as_ref().and_then(|c| serde_json::from_str(&c.draft).ok());
+    if let (Some(draft), Some(code_id)) = (&draft, code_id) {
+        if needs_routing(draft) {
+            enqueue(tx, corp_id, &RouteJob { code_id }).await?;
+        }
+        if !draft.auto_tag_ids.is_empty() {
+            let cause = Cause::Code { code_id };
+            change_tags(tx, corp_id, customer_id, &draft.auto_tag_ids, &[], &cause).await?;
+        }
+    }
+    apply_rules(tx, corp_id, customer_id, &Happening::Added { code_id }).await?;
+    if let (Some(draft), Some(code_id), Some(welcome_code)) = (draft, code_id, add.welcome_code.clone()) {
+        if let Some(variant) = pick_variant(&draft.welcome, variant_seed(&add.external_userid, code_id)) {
+            let w = WelcomeJob {
+                code_id,
+                customer_id,
+                staff_id,
+                userid: add.userid.clone(),
+                welcome_code,
+                deadline: add.received_at + WELCOME_TTL_MS,
+                variant,
+            };
+            enqueue(tx, corp_id, &w).await?;
+        }
+    }
+    Ok(())
 }

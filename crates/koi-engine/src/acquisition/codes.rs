@@ -1,7 +1,47 @@
 //! Channel codes: made, edited and switched off with their WeCom contact
 //! ways; routing that rewrites the ways; the nearest-store landing page.
 
-use super::*;
+use super::{code_of, needs_routing, wecom_error, ChannelCode, StorePick};
+use crate::jobs::{Job, JobCtx, JobResult};
+use crate::{require, Engine, EngineError, Principal, Result};
+use koi_domain::access::Action;
+use koi_domain::channel::{
+    local_day, members_on_duty, same_members, ChannelCodeDraft, ChannelState, DraftContext, Routing, StorePin,
+    DEFAULT_UTC_OFFSET_MIN,
+};
+use koi_domain::jobs::priority;
+use koi_store::acquisition::{ChannelCodeRow, CodeSettings};
+use koi_store::events::NewEvent;
+use koi_store::jobs::JobEnd;
+use koi_store::{now_ms, Tx};
+use koi_wecom::client::{AddContactWayRequest, DelContactWayRequest, Priority, UpdateContactWayRequest};
+use koi_wecom::ErrCode;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Job: re-check who is on duty for a code after an add (a daily cap may
+/// have been reached, the round robin moves on).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RouteJob {
+    pub code_id: i64,
+}
+
+impl Job for RouteJob {
+    const KIND: &'static str = "acquire.route";
+    const PRIORITY: i32 = priority::ROUTE;
+    type Prepared = ();
+
+    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<()> {
+        if let Some(row) = engine.db.channel_code(ctx.corp_id, self.code_id).await? {
+            engine.reroute(&row).await?;
+        }
+        Ok(())
+    }
+
+    async fn record(&self, _: &Engine, _: &JobCtx, _: (), _: &mut Tx) -> JobResult<JobEnd> {
+        Ok(JobEnd::Done)
+    }
+}
 
 /// A validated code and who belongs in its contact way right now.
 struct Planned {
@@ -71,7 +111,7 @@ impl Engine {
         };
         let made = match self.wecom_for(who.corp_id).await {
             Ok(client) => client.add_contact_way(&request, Priority::Interactive).await.map_err(wecom_error),
-            Err(e) => Err(EngineError::Unavailable(e)),
+            Err(e) => Err(e),
         };
         let way = match made {
             Ok(way) => way,
@@ -116,7 +156,7 @@ impl Engine {
             user: Some(users),
             ..UpdateContactWayRequest::default()
         };
-        let client = self.wecom_for(who.corp_id).await.map_err(EngineError::Unavailable)?;
+        let client = self.wecom_for(who.corp_id).await?;
         client.update_contact_way(&request, Priority::Interactive).await.map_err(wecom_error)?;
         let settings = CodeSettings { name: &draft.name, store_id: draft.store_id, draft: &json, state: &state };
         self.db.update_channel_code(who.corp_id, id, &settings, now_ms()).await?;
@@ -137,7 +177,7 @@ impl Engine {
 
     async fn switch_off(&self, corp_id: i64, id: i64, config_id: Option<&str>) -> Result<()> {
         if let Some(config_id) = config_id {
-            let client = self.wecom_for(corp_id).await.map_err(EngineError::Unavailable)?;
+            let client = self.wecom_for(corp_id).await?;
             let req = DelContactWayRequest { config_id: config_id.to_string() };
             match client.del_contact_way(&req, Priority::Interactive).await {
                 // Already gone in WeCom (41044): switching off is what we want.
@@ -220,41 +260,31 @@ impl Engine {
     /// a round robin). WeCom itself only picks at random among the members
     /// listed, so this is how koi's routing takes effect. Returns whether
     /// the way changed.
-    pub(crate) async fn reroute(&self, row: &ChannelCodeRow) -> std::result::Result<bool, String> {
-        let draft: ChannelCodeDraft = serde_json::from_str(&row.draft).map_err(|e| e.to_string())?;
+    pub(crate) async fn reroute(&self, row: &ChannelCodeRow) -> Result<bool> {
+        let draft: ChannelCodeDraft = serde_json::from_str(&row.draft)
+            .map_err(|e| EngineError::Unavailable(format!("stored draft of code {}: {e}", row.id)))?;
         let Some(config_id) = row.config_id.clone().filter(|_| needs_routing(&draft) && row.active) else {
             return Ok(false);
         };
         let now = now_ms();
         let offset = DEFAULT_UTC_OFFSET_MIN;
         let midnight = local_day(now, offset) * 86_400_000 - i64::from(offset) * 60_000;
-        let (today, all) = self.db.code_adds(row.corp_id, row.id, midnight).await.map_err(|e| e.to_string())?;
+        let (today, all) = self.db.code_adds(row.corp_id, row.id, midnight).await?;
         let adds_today: HashMap<i64, u32> = today.into_iter().map(|(s, n)| (s, n as u32)).collect();
         let wanted = members_on_duty(&draft.pool, &draft.routing, now, offset, &adds_today, all as u64);
         let current: Vec<i64> = serde_json::from_str(&row.on_duty).unwrap_or_default();
         if same_members(&current, &wanted) {
             return Ok(false);
         }
-        let staff = self.db.staff_list(row.corp_id).await.map_err(|e| e.to_string())?;
+        let staff = self.db.staff_list(row.corp_id).await?;
         let users = userids(&staff, &wanted);
         let req = UpdateContactWayRequest { config_id, user: Some(users), ..UpdateContactWayRequest::default() };
         let client = self.wecom_for(row.corp_id).await?;
-        client.update_contact_way(&req, Priority::Interactive).await.map_err(|e| e.to_string())?;
-        let json = serde_json::to_string(&wanted).map_err(|e| e.to_string())?;
-        self.db.set_channel_code_on_duty(row.corp_id, row.id, &json, now_ms()).await.map_err(|e| e.to_string())?;
+        client.update_contact_way(&req, Priority::Interactive).await.map_err(wecom_error)?;
+        let json = serde_json::to_string(&wanted).expect("a list of ids serialises");
+        self.db.set_channel_code_on_duty(row.corp_id, row.id, &json, now_ms()).await?;
         tracing::info!(code = row.id, ?wanted, "contact way rerouted");
         Ok(true)
-    }
-
-    /// The route job: re-check one code after an add.
-    pub(crate) async fn reroute_after_add(&self, job: &ClaimedJob) -> std::result::Result<(), String> {
-        let corp_id = job.corp_id.ok_or("the job has no corp")?;
-        let payload: serde_json::Value = serde_json::from_str(&job.payload).map_err(|e| e.to_string())?;
-        let code_id = payload["code_id"].as_i64().ok_or("no code_id")?;
-        if let Some(row) = self.db.channel_code(corp_id, code_id).await.map_err(|e| e.to_string())? {
-            self.reroute(&row).await?;
-        }
-        Ok(())
     }
 
     /// The routing timer: working hours begin and end, and caps reset at

@@ -6,58 +6,18 @@ mod adds;
 mod codes;
 mod welcome;
 
-use crate::{require, Engine, EngineError, Principal, Result};
-use koi_domain::access::Action;
-use koi_domain::channel::Attachment;
-use koi_domain::channel::{
-    add_outcome, local_day, members_on_duty, pick_variant, render, same_members, variant_seed, Attribution,
-    ChannelCodeDraft, ChannelState, DraftContext, PreviousFollow, Routing, StorePin, WelcomeVars,
-    DEFAULT_UTC_OFFSET_MIN,
-};
-use koi_store::acquisition::{ChannelCodeRow, CodeSettings, CustomerProfile, NewFollow};
-use koi_store::events::NewEvent;
-use koi_store::jobs::{ClaimedJob, NewJob};
-use koi_store::{now_ms, Tx};
-use koi_wecom::client::{
-    AddContactWayRequest, ApiError, Attachment as WecomAttachment, CorpClient, DelContactWayRequest,
-    GetExternalContactRequest, Image, Link, MiniProgram, Priority, SendWelcomeMsgRequest, Text,
-    UpdateContactWayRequest,
-};
-use koi_wecom::ErrCode;
-use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+pub(crate) use adds::AddJob;
+pub(crate) use codes::RouteJob;
+pub(crate) use welcome::WelcomeJob;
 
-/// Job: fetch a new customer from WeCom and record the add.
-pub const ADD_JOB: &str = "acquire.add";
-/// Job: send the welcome message of an add.
-pub const WELCOME_JOB: &str = "acquire.welcome";
-/// Job: re-check who is on duty for a code after an add.
-pub const ROUTE_JOB: &str = "acquire.route";
+use crate::{Engine, EngineError, Result};
+use koi_domain::channel::{ChannelCodeDraft, Routing};
+use koi_store::acquisition::ChannelCodeRow;
+use koi_wecom::client::{ApiError, CorpClient};
+use serde::Serialize;
+
 /// A welcome code lives this long after the add event.
 const WELCOME_TTL_MS: i64 = 20_000;
-
-/// What an add event asks the worker to do.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct AddJob {
-    pub userid: String,
-    pub external_userid: String,
-    pub state: String,
-    pub welcome_code: Option<String>,
-    pub received_at: i64,
-    /// Ms since the epoch of the event itself.
-    pub occurred_at: i64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct WelcomeJob {
-    code_id: i64,
-    customer_id: i64,
-    staff_id: i64,
-    userid: String,
-    welcome_code: String,
-    deadline: i64,
-    variant: usize,
-}
 
 /// A customer and their follows, as the API shows them.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -180,11 +140,11 @@ fn wecom_error(e: ApiError) -> EngineError {
 
 impl Engine {
     /// A WeCom client for the corp, with its app secret.
-    pub(crate) async fn wecom_for(&self, corp_id: i64) -> std::result::Result<CorpClient, String> {
+    pub(crate) async fn wecom_for(&self, corp_id: i64) -> Result<CorpClient> {
         if let Some(client) = self.corp_clients.get(&corp_id) {
             return Ok(client);
         }
-        let corp = self.db.corp(corp_id).await.map_err(|e| e.to_string())?.ok_or("the corp is gone")?;
+        let corp = self.db.corp(corp_id).await?.ok_or(EngineError::NotFound("corp"))?;
         let client = self.wecom.corp(&corp.wecom_corp_id, &corp.app_secret);
         self.corp_clients.put(corp_id, client.clone());
         Ok(client)

@@ -1,25 +1,77 @@
 //! Welcome messages: the job that greets a customer after an add, and what
 //! it leaves on the timeline.
 
-use super::*;
+use crate::jobs::{Job, JobCtx, JobError, JobResult};
+use crate::Engine;
+use koi_domain::channel::{render, Attachment, ChannelCodeDraft, WelcomeVars};
+use koi_domain::jobs::priority;
+use koi_store::events::NewEvent;
+use koi_store::jobs::JobEnd;
+use koi_store::{now_ms, Tx};
+use koi_wecom::client::{
+    Attachment as WecomAttachment, Image, Link, MiniProgram, Priority, SendWelcomeMsgRequest, Text,
+};
+use koi_wecom::ErrCode;
+use serde::{Deserialize, Serialize};
 
-impl Engine {
-    /// Sends a welcome, before its transaction. Returns what to record.
-    pub(crate) async fn send_welcome(&self, job: &ClaimedJob) -> std::result::Result<serde_json::Value, String> {
-        let corp_id = job.corp_id.ok_or("the job has no corp")?;
-        let w: WelcomeJob = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
-        let now = now_ms();
-        if now >= w.deadline {
-            return Ok(serde_json::json!({ "outcome": "expired", "customer_id": w.customer_id, "code_id": w.code_id }));
+/// Job: send the welcome message of an add, inside its 20 s window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct WelcomeJob {
+    pub code_id: i64,
+    pub customer_id: i64,
+    pub staff_id: i64,
+    pub userid: String,
+    pub welcome_code: String,
+    pub deadline: i64,
+    pub variant: usize,
+}
+
+/// What became of a welcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Greeting {
+    Sent,
+    AlreadySent,
+    /// WeCom says the welcome code died (20 s after the add).
+    Expired,
+    /// The deadline passed before koi could try: no variant was shown.
+    TooLate,
+}
+
+impl Greeting {
+    fn as_str(self) -> &'static str {
+        match self {
+            Greeting::Sent => "sent",
+            Greeting::AlreadySent => "already_sent",
+            Greeting::Expired | Greeting::TooLate => "expired",
         }
-        let code =
-            self.db.channel_code(corp_id, w.code_id).await.map_err(|e| e.to_string())?.ok_or("the code is gone")?;
-        let draft: ChannelCodeDraft = serde_json::from_str(&code.draft).map_err(|e| e.to_string())?;
-        let variant = draft.welcome.get(w.variant).ok_or("the welcome variant is gone")?;
-        let customer = self.db.customer(corp_id, w.customer_id).await.map_err(|e| e.to_string())?;
-        let staff = self.db.staff(corp_id, w.staff_id).await.map_err(|e| e.to_string())?;
+    }
+}
+
+impl Job for WelcomeJob {
+    const KIND: &'static str = "acquire.welcome";
+    const PRIORITY: i32 = priority::WELCOME;
+    /// Retries are cheap and the window short: a welcome backs off 1 s,
+    /// 2 s, 4 s… and stops at its deadline anyway.
+    const MAX_ATTEMPTS: i32 = 20;
+    type Prepared = Greeting;
+
+    /// Sends the welcome, before its transaction.
+    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<Greeting> {
+        let corp_id = ctx.corp_id;
+        let now = now_ms();
+        if now >= self.deadline {
+            return Ok(Greeting::TooLate);
+        }
+        let code = engine.db.channel_code(corp_id, self.code_id).await?;
+        let code = code.ok_or_else(|| JobError::Done("the channel code is gone".into()))?;
+        let draft: ChannelCodeDraft = serde_json::from_str(&code.draft)
+            .map_err(|e| JobError::GiveUp(format!("stored draft of code {}: {e}", code.id)))?;
+        let variant =
+            draft.welcome.get(self.variant).ok_or_else(|| JobError::Done("the welcome variant is gone".into()))?;
+        let customer = engine.db.customer(corp_id, self.customer_id).await?;
+        let staff = engine.db.staff(corp_id, self.staff_id).await?;
         let store = match code.store_id {
-            Some(s) => self.db.store(corp_id, s).await.map_err(|e| e.to_string())?.map(|s| s.name),
+            Some(s) => engine.db.store(corp_id, s).await?.map(|s| s.name),
             None => None,
         };
         let vars = WelcomeVars {
@@ -30,38 +82,52 @@ impl Engine {
         let text = render(&variant.text, &vars);
         let attachments: Vec<WecomAttachment> = variant.attachments.iter().map(wecom_attachment).collect();
         let req = SendWelcomeMsgRequest {
-            welcome_code: w.welcome_code.clone(),
+            welcome_code: self.welcome_code.clone(),
             text: (!text.is_empty()).then(|| Text::new(text)),
             attachments: (!attachments.is_empty()).then_some(attachments),
         };
-        let left = std::time::Duration::from_millis((w.deadline - now).max(0) as u64);
+        let left = std::time::Duration::from_millis((self.deadline - now).max(0) as u64);
         let priority = Priority::Welcome { deadline: koi_wecom::client::Instant::now() + left };
-        let client = self.wecom_for(corp_id).await?;
-        let outcome = match client.send_welcome_msg(&req, priority).await {
-            Ok(()) => "sent",
-            Err(e) if e.is(ErrCode::WELCOME_ALREADY_SENT) => "already_sent",
-            Err(e) if e.is(ErrCode::WELCOME_CODE_INVALID) => "expired",
+        let client = engine.wecom_for(corp_id).await?;
+        match client.send_welcome_msg(&req, priority).await {
+            Ok(()) => Ok(Greeting::Sent),
+            Err(e) if e.is(ErrCode::WELCOME_ALREADY_SENT) => Ok(Greeting::AlreadySent),
+            Err(e) if e.is(ErrCode::WELCOME_CODE_INVALID) => Ok(Greeting::Expired),
             // 41096 (another app is sending) and transient failures: retry
             // while the code lives; the job backs off 1 s, 2 s, 4 s…
-            Err(e) => return Err(e.to_string()),
-        };
-        Ok(serde_json::json!({
-            "outcome": outcome, "customer_id": w.customer_id, "code_id": w.code_id, "variant": w.variant,
-            "userid": w.userid,
-        }))
+            Err(e) => Err(e.into()),
+        }
     }
 
-    pub(crate) async fn record_welcome(
-        &self,
-        job: &ClaimedJob,
-        result: &serde_json::Value,
-        tx: &mut Tx,
-    ) -> std::result::Result<(), String> {
-        let kind = match result["outcome"].as_str() {
-            Some("sent") => "welcome.sent",
-            _ => "welcome.not_sent",
+    /// Puts the welcome on the customer's timeline, once per job.
+    async fn record(&self, _: &Engine, ctx: &JobCtx, sent: Greeting, tx: &mut Tx) -> JobResult<JobEnd> {
+        let kind = match sent {
+            Greeting::Sent => "welcome.sent",
+            Greeting::AlreadySent | Greeting::Expired | Greeting::TooLate => "welcome.not_sent",
         };
-        on_timeline(job, kind, result, tx).await
+        let mut result = serde_json::json!({
+            "outcome": sent.as_str(), "customer_id": self.customer_id, "code_id": self.code_id,
+        });
+        if sent != Greeting::TooLate {
+            result["variant"] = self.variant.into();
+            result["userid"] = self.userid.clone().into();
+        }
+        let now = now_ms();
+        let e = NewEvent {
+            corp_id: ctx.corp_id,
+            kind,
+            subject: &format!("customer:{}", self.customer_id),
+            actor: "koi",
+            payload: &result.to_string(),
+            dedup_key: Some(&format!("{kind}:{}", ctx.id)),
+            occurred_at: now,
+        };
+        tx.append_event(&e, now).await?;
+        Ok(JobEnd::Done)
+    }
+
+    fn customer(&self) -> Option<i64> {
+        Some(self.customer_id)
     }
 }
 
@@ -93,27 +159,4 @@ fn wecom_attachment(a: &Attachment) -> WecomAttachment {
             link: Link { title: title.clone(), picurl: None, desc: None, url: url.clone(), media_id: None },
         },
     }
-}
-
-/// Records what a job did to a customer on their timeline, once per job.
-async fn on_timeline(
-    job: &ClaimedJob,
-    kind: &str,
-    result: &serde_json::Value,
-    tx: &mut Tx,
-) -> std::result::Result<(), String> {
-    let corp_id = job.corp_id.ok_or("the job has no corp")?;
-    let customer = result["customer_id"].as_i64().unwrap_or_default();
-    let now = now_ms();
-    let e = NewEvent {
-        corp_id,
-        kind,
-        subject: &format!("customer:{customer}"),
-        actor: "koi",
-        payload: &result.to_string(),
-        dedup_key: Some(&format!("{kind}:{}", job.id)),
-        occurred_at: now,
-    };
-    tx.append_event(&e, now).await.map_err(|e| e.to_string())?;
-    Ok(())
 }

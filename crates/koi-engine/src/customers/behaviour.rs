@@ -7,13 +7,38 @@
 //! days").
 
 use super::tagging::{active_rules, apply_rules};
-use super::{activity_of, set_counters_of, store_err};
+use super::{activity_of, set_counters_of};
+use crate::jobs::{Job, JobCtx, JobResult};
 use crate::{actor, require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
 use koi_domain::customer::{Behaviour, Happening};
+use koi_domain::jobs::priority;
 use koi_store::events::NewEvent;
+use koi_store::jobs::JobEnd;
 use koi_store::{now_ms, Tx};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// Job: recompute stages, RFM and the time-based tag rules of a corp (the
+/// value rules or a time-based tag rule changed).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct SweepJob {}
+
+impl Job for SweepJob {
+    const KIND: &'static str = "customers.sweep";
+    const PRIORITY: i32 = priority::TAGS;
+    type Prepared = ();
+
+    /// Pages through the corp a transaction per page, so the change log's
+    /// readers never wait on one long transaction.
+    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<()> {
+        engine.sweep_customers(ctx.corp_id).await?;
+        Ok(())
+    }
+
+    async fn record(&self, _: &Engine, _: &JobCtx, _: (), _: &mut Tx) -> JobResult<JobEnd> {
+        Ok(JobEnd::Done)
+    }
+}
 
 /// What recording a behaviour did.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -53,7 +78,7 @@ impl Engine {
         }
         let rules = self.value_rules_of(who.corp_id).await?;
         let mut tx = self.db.begin().await?;
-        let payload = serde_json::to_value(b).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let payload = serde_json::to_value(b).expect("a behaviour is plain data and serialises");
         let dedup = reference.map(|r| format!("behaviour:{customer_id}:{}:{r}", b.kind()));
         let e = NewEvent {
             corp_id: who.corp_id,
@@ -68,10 +93,7 @@ impl Engine {
             let row = tx.customer_activity(who.corp_id, customer_id).await?.ok_or(EngineError::NotFound("customer"))?;
             return Ok(BehaviourOutcome { recorded: false, stage: row.stage });
         }
-        let stage = self
-            .apply_behaviour(&mut tx, who.corp_id, customer_id, b, at, &rules)
-            .await
-            .map_err(EngineError::Unavailable)?;
+        let stage = self.apply_behaviour(&mut tx, who.corp_id, customer_id, b, at, &rules).await?;
         tx.commit().await?;
         Ok(BehaviourOutcome { recorded: true, stage })
     }
@@ -86,8 +108,8 @@ impl Engine {
         b: &Behaviour,
         at: i64,
         rules: &koi_domain::customer::ValueRules,
-    ) -> std::result::Result<String, String> {
-        let mut row = tx.customer_activity(corp_id, customer_id).await.map_err(store_err)?.ok_or("no such customer")?;
+    ) -> Result<String> {
+        let mut row = tx.customer_activity(corp_id, customer_id).await?.ok_or(EngineError::NotFound("customer"))?;
         let after = activity_of(&row).apply(b, at);
         set_counters_of(&mut row, &after);
         let (_, stage) = self.refresh_value(tx, corp_id, row, true, rules, now_ms()).await?;
@@ -97,23 +119,23 @@ impl Engine {
 
     /// Recomputes every customer of the corp whom time alone may move, and
     /// applies the time-based tag rules. Idempotent; safe on several nodes.
-    pub async fn sweep_customers(&self, corp_id: i64) -> std::result::Result<u64, String> {
-        let rules = self.value_rules_of(corp_id).await.map_err(|e| e.to_string())?;
+    pub async fn sweep_customers(&self, corp_id: i64) -> Result<u64> {
+        let rules = self.value_rules_of(corp_id).await?;
         let mut after = 0;
         let mut changed = 0;
         loop {
-            let page = self.db.activity_page(corp_id, after, SWEEP_PAGE).await.map_err(store_err)?;
+            let page = self.db.activity_page(corp_id, after, SWEEP_PAGE).await?;
             let Some(last) = page.last() else { break };
             after = last.id;
             let now = now_ms();
-            let mut tx = self.db.begin().await.map_err(store_err)?;
+            let mut tx = self.db.begin().await?;
             let tag_rules = active_rules(&mut tx, corp_id).await?;
             for row in page {
                 let (id, activity) = (row.id, activity_of(&row));
                 changed += u64::from(self.refresh_value(&mut tx, corp_id, row, false, &rules, now).await?.0);
                 self.apply_due_rules(&mut tx, corp_id, id, &activity, &tag_rules, now).await?;
             }
-            tx.commit().await.map_err(store_err)?;
+            tx.commit().await?;
         }
         Ok(changed)
     }

@@ -2,7 +2,8 @@
 //! guides fill in, a customer's home location (for "within 5 km of store
 //! 2"), and the corp's value rules (stages, RFM, influence).
 
-use super::{SWEEP_JOB, VALUE_RULES_KEY};
+use super::{SweepJob, VALUE_RULES_KEY};
+use crate::jobs::enqueue;
 use crate::{actor, require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
 use koi_domain::customer::{FieldDef, FieldKind, ValueRules, MAX_FIELDS};
@@ -49,7 +50,7 @@ impl Engine {
         if self.db.field_defs(who.corp_id).await?.len() >= MAX_FIELDS {
             return Err(ValidationError::one("name", "too_many", format!("at most {MAX_FIELDS} custom fields")).into());
         }
-        let kind = serde_json::to_string(&def.kind).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let kind = serde_json::to_string(&def.kind).expect("a field kind is plain data and serialises");
         match self.db.insert_field_def(who.corp_id, &def.name, &def.label, &kind, now_ms()).await? {
             Some(_) => Ok(FieldDefView { name: def.name, label: def.label, kind: def.kind }),
             None => Err(EngineError::Conflict { what: "field_name" }),
@@ -135,11 +136,11 @@ impl Engine {
     pub async fn set_value_rules(&self, who: &Principal, rules: &ValueRules) -> Result<()> {
         require(who, Action::ManageCustomerModel)?;
         rules.validate()?;
-        let json = serde_json::to_string(rules).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let json = serde_json::to_string(rules).expect("value rules are plain data and serialise");
         let mut tx = self.db.begin().await?;
         tx.set_corp_setting(who.corp_id, VALUE_RULES_KEY, &json, now_ms()).await?;
+        enqueue(&mut tx, who.corp_id, &SweepJob {}).await?;
         tx.commit().await?;
-        self.enqueue_corp_job(who.corp_id, SWEEP_JOB).await?;
         Ok(())
     }
 }

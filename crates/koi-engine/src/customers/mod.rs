@@ -26,22 +26,15 @@ pub use segments::{ExportRow, SegmentInput, SegmentResult, SegmentView};
 pub use tagging::{BulkOutcome, BulkTarget, Cause, BULK_INLINE};
 pub use tags::{TagGroupView, TagRuleView, TagView};
 
+pub(crate) use behaviour::SweepJob;
+pub(crate) use tagging::{BulkJob, MarkJob, PullJob};
+pub(crate) use tags::TagSyncJob;
+
 use crate::{Engine, EngineError, Result};
 use koi_domain::customer::{Activity, ValueRules};
 use koi_domain::segment::Stage;
 use koi_store::customers::ActivityRow;
 use koi_store::Tx;
-
-/// Job: fetch the corp's tag list from WeCom and make koi's catalogue equal.
-pub const TAG_SYNC_JOB: &str = "tags.sync";
-/// Job: push one customer's tag change to WeCom (`mark_tag`, per guide).
-pub const MARK_JOB: &str = "tags.mark";
-/// Job: pull one customer's tags from WeCom after a guide edited them there.
-pub const PULL_JOB: &str = "tags.pull";
-/// Job: a bulk tagging too large to finish before answering.
-pub const BULK_JOB: &str = "tags.bulk";
-/// Job: recompute stages, RFM and time-based tag rules of a corp.
-pub const SWEEP_JOB: &str = "customers.sweep";
 
 /// Where the corp's [`ValueRules`] live in `corp_settings`.
 const VALUE_RULES_KEY: &str = "value_rules";
@@ -75,10 +68,6 @@ pub(crate) fn set_counters_of(r: &mut ActivityRow, a: &Activity) {
     r.shares = count(a.shares);
 }
 
-fn store_err(e: koi_store::StoreError) -> String {
-    e.to_string()
-}
-
 impl Engine {
     /// The corp's value rules (defaults until an operator changes them).
     pub(crate) async fn value_rules_of(&self, corp_id: i64) -> Result<ValueRules> {
@@ -100,7 +89,7 @@ impl Engine {
         counters_changed: bool,
         rules: &ValueRules,
         now: i64,
-    ) -> std::result::Result<(bool, Stage), String> {
+    ) -> Result<(bool, Stage)> {
         let koi_domain::customer::Assessment { stage, reason, influence, rfm } = rules.assess(&activity_of(&row), now);
         let [r, f, m] = rfm.map(|b| b.map(i32::from));
         let before_stage = Stage::from_name(&row.stage).unwrap_or_default();
@@ -113,7 +102,7 @@ impl Engine {
         row.stage = stage.as_str().to_string();
         (row.rfm_r, row.rfm_f, row.rfm_m) = (r, f, m);
         row.influence = i32::try_from(influence).unwrap_or(i32::MAX);
-        tx.set_customer_activity(corp_id, &row).await.map_err(store_err)?;
+        tx.set_customer_activity(corp_id, &row).await?;
         if before_stage != stage {
             let payload = serde_json::json!({
                 "from": before_stage.as_str(), "to": stage.as_str(), "reason": reason,
@@ -127,7 +116,7 @@ impl Engine {
                 dedup_key: None,
                 occurred_at: now,
             };
-            tx.append_event(&event, now).await.map_err(store_err)?;
+            tx.append_event(&event, now).await?;
         }
         Ok((true, stage))
     }

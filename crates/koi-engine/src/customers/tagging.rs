@@ -3,17 +3,16 @@
 //! cause, and (unless it came from WeCom) a `mark_tag` job that pushes it to
 //! every guide the customer follows.
 
-use super::{store_err, BULK_JOB, MARK_JOB, PULL_JOB};
-use crate::{actor, require, Engine, EngineError, Principal, Result};
+use crate::jobs::{enqueue, Job, JobCtx, JobError, JobResult};
+use crate::{actor, require, Engine, Principal, Result};
 use koi_domain::access::Action;
 use koi_domain::customer::{due_rules, fire, Happening, TagRule, MAX_RULE_TAGS};
 use koi_domain::jobs::priority;
 use koi_domain::ValidationError;
 use koi_store::events::NewEvent;
-use koi_store::jobs::{ClaimedJob, NewJob};
+use koi_store::jobs::JobEnd;
 use koi_store::{now_ms, Tx};
 use koi_wecom::client::{GetExternalContactRequest, MarkTagRequest, Priority};
-use koi_wecom::ErrCode;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -53,12 +52,105 @@ impl Cause {
     }
 }
 
-/// What a tag change pushes to WeCom.
+/// Job: push one customer's tag change to WeCom (`mark_tag`, for every
+/// guide the customer follows: WeCom keeps tags per relation).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct MarkJob {
+pub(crate) struct MarkJob {
     customer_id: i64,
     add: Vec<String>,
     remove: Vec<String>,
+}
+
+impl Job for MarkJob {
+    const KIND: &'static str = "tags.mark";
+    const PRIORITY: i32 = priority::TAGS;
+    /// The guides WeCom refused the change for, with its reason.
+    type Prepared = Vec<(String, String)>;
+
+    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<Self::Prepared> {
+        let corp_id = ctx.corp_id;
+        let customer = engine.db.customer(corp_id, self.customer_id).await?;
+        let customer = customer.ok_or_else(|| JobError::Done("the customer is gone".into()))?;
+        let follows = engine.db.follows_of(corp_id, self.customer_id).await?;
+        let client = engine.wecom_for(corp_id).await?;
+        let mut refused = Vec::new();
+        for f in follows.iter().filter(|f| f.deleted_at.is_none()) {
+            let Some(staff) = engine.db.staff(corp_id, f.staff_id).await? else { continue };
+            let req = MarkTagRequest {
+                userid: staff.userid.clone(),
+                external_userid: customer.external_userid.clone(),
+                add_tag: (!self.add.is_empty()).then(|| self.add.clone()),
+                remove_tag: (!self.remove.is_empty()).then(|| self.remove.clone()),
+            };
+            match client.mark_tag(&req, Priority::Bulk).await {
+                Ok(()) => {}
+                // The relation ended since, WeCom no longer knows the customer
+                // (an imported one who left), a permission is missing: this
+                // guide's copy of the tags stays as it is, and it shows.
+                Err(e) if e.is_final() => refused.push((staff.userid, e.to_string())),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(refused)
+    }
+
+    async fn record(&self, _: &Engine, _: &JobCtx, refused: Self::Prepared, _: &mut Tx) -> JobResult<JobEnd> {
+        if refused.is_empty() {
+            return Ok(JobEnd::Done);
+        }
+        let reasons: Vec<String> = refused.iter().map(|(userid, why)| format!("{userid}: {why}")).collect();
+        Ok(JobEnd::Refused(reasons.join("; ")))
+    }
+
+    fn customer(&self) -> Option<i64> {
+        Some(self.customer_id)
+    }
+}
+
+/// Job: pull one customer's tags from WeCom after a guide edited them there.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PullJob {
+    external_userid: String,
+    /// When the guide's edit happened.
+    at: i64,
+}
+
+impl Job for PullJob {
+    const KIND: &'static str = "tags.pull";
+    const PRIORITY: i32 = priority::TAGS;
+    /// WeCom's tags of the customer: the union over their guides.
+    type Prepared = Vec<String>;
+
+    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<Vec<String>> {
+        let client = engine.wecom_for(ctx.corp_id).await?;
+        let req = GetExternalContactRequest { external_userid: self.external_userid.clone(), cursor: None };
+        let got = client.get_external_contact(&req, Priority::Bulk).await?;
+        let tags: BTreeSet<String> =
+            got.follow_user.iter().flat_map(|f| f.tags.iter().filter_map(|t| t.tag_id.clone())).collect();
+        Ok(tags.into_iter().collect())
+    }
+
+    /// Makes koi's tags of the customer equal WeCom's. A tag koi set in the
+    /// last [`PUSH_GRACE_MS`] is kept even if WeCom lacks it: its `mark_tag`
+    /// may still be on the way.
+    async fn record(&self, engine: &Engine, ctx: &JobCtx, wecom: Vec<String>, tx: &mut Tx) -> JobResult<JobEnd> {
+        let corp_id = ctx.corp_id;
+        let Some(customer_id) = tx.customer_id(corp_id, &self.external_userid).await? else {
+            return Err(JobError::Done("koi does not know the customer".into()));
+        };
+        let known: BTreeSet<String> = engine.db.tag_catalogue(corp_id).await?.into_iter().map(|t| t.tag_id).collect();
+        let mine = engine.db.customer_tags(corp_id, customer_id).await?;
+        let now = now_ms();
+        let add: Vec<String> =
+            wecom.iter().filter(|t| known.contains(*t) && !mine.iter().any(|m| &m.tag_id == *t)).cloned().collect();
+        let remove: Vec<String> = mine
+            .iter()
+            .filter(|m| !wecom.contains(&m.tag_id) && now - m.tagged_at > PUSH_GRACE_MS)
+            .map(|m| m.tag_id.clone())
+            .collect();
+        change_tags(tx, corp_id, customer_id, &add, &remove, &Cause::Wecom).await?;
+        Ok(JobEnd::Done)
+    }
 }
 
 /// What a bulk tagging applies to.
@@ -84,14 +176,34 @@ pub struct BulkOutcome {
     pub job_id: Option<i64>,
 }
 
-/// A bulk tagging handed to the worker.
+/// Job: a bulk tagging too large to finish before answering.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct BulkJob {
+pub(crate) struct BulkJob {
     ids: Vec<i64>,
     add: Vec<String>,
     remove: Vec<String>,
     actor: String,
     source: String,
+}
+
+impl Job for BulkJob {
+    const KIND: &'static str = "tags.bulk";
+    const PRIORITY: i32 = priority::TAGS;
+    type Prepared = ();
+
+    /// Tags the customers a chunk per transaction of its own (the change
+    /// log's readers never wait on one long transaction); idempotent, so a
+    /// rerun after a crash changes only what is still to change.
+    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<()> {
+        let cause = Cause::Bulk { actor: self.actor.clone(), source: self.source.clone() };
+        let changed = engine.bulk_apply(ctx.corp_id, &self.ids, &self.add, &self.remove, &cause).await?;
+        tracing::info!(corp_id = ctx.corp_id, job = ctx.id, customers = self.ids.len(), changed, "bulk tagging done");
+        Ok(())
+    }
+
+    async fn record(&self, _: &Engine, _: &JobCtx, _: (), _: &mut Tx) -> JobResult<JobEnd> {
+        Ok(JobEnd::Done)
+    }
 }
 
 /// Customers per bulk transaction: small enough that the change log's
@@ -112,7 +224,7 @@ pub(crate) async fn change_tags(
     add: &[String],
     remove: &[String],
     cause: &Cause,
-) -> std::result::Result<(Vec<String>, Vec<String>), koi_store::StoreError> {
+) -> Result<(Vec<String>, Vec<String>)> {
     let now = now_ms();
     let source = cause.source();
     let mut added = Vec::new();
@@ -150,18 +262,15 @@ pub(crate) async fn change_tags(
         tx.append_event(&e, now).await?;
     }
     if cause.pushes_to_wecom() && !(added.is_empty() && removed.is_empty()) {
-        let job = MarkJob { customer_id, add: added.clone(), remove: removed.clone() };
-        let payload = serde_json::to_string(&job).expect("a mark job serialises");
-        let job = NewJob { priority: priority::TAGS, ..NewJob::new(Some(corp_id), MARK_JOB, &payload, now) };
-        tx.enqueue(&job, now).await?;
+        enqueue(tx, corp_id, &MarkJob { customer_id, add: added.clone(), remove: removed.clone() }).await?;
     }
     Ok((added, removed))
 }
 
 /// The corp's active rules, as the domain reads them (unreadable ones are
 /// skipped with a warning rather than stopping every add).
-pub(crate) async fn active_rules(tx: &mut Tx, corp_id: i64) -> std::result::Result<Vec<TagRule>, String> {
-    let rows = tx.tag_rules(corp_id).await.map_err(store_err)?;
+pub(crate) async fn active_rules(tx: &mut Tx, corp_id: i64) -> Result<Vec<TagRule>> {
+    let rows = tx.tag_rules(corp_id).await?;
     Ok(rows
         .into_iter()
         .filter(|r| r.active)
@@ -176,16 +285,11 @@ pub(crate) async fn active_rules(tx: &mut Tx, corp_id: i64) -> std::result::Resu
 }
 
 /// Applies the rules a happening fires to one customer.
-pub(crate) async fn apply_rules(
-    tx: &mut Tx,
-    corp_id: i64,
-    customer_id: i64,
-    h: &Happening<'_>,
-) -> std::result::Result<(), String> {
+pub(crate) async fn apply_rules(tx: &mut Tx, corp_id: i64, customer_id: i64, h: &Happening<'_>) -> Result<()> {
     let rules = active_rules(tx, corp_id).await?;
     for rule in fire(&rules, h) {
         let cause = Cause::Rule { rule_id: rule.id, name: rule.name.clone() };
-        change_tags(tx, corp_id, customer_id, &rule.add_tags, &rule.remove_tags, &cause).await.map_err(store_err)?;
+        change_tags(tx, corp_id, customer_id, &rule.add_tags, &rule.remove_tags, &cause).await?;
     }
     Ok(())
 }
@@ -250,12 +354,7 @@ impl Engine {
         if ids.len() > self.settings.bulk_inline_max {
             let job =
                 BulkJob { ids: ids.clone(), add: add.to_vec(), remove: remove.to_vec(), actor: actor(who), source };
-            let payload = serde_json::to_string(&job).map_err(|e| EngineError::Unavailable(e.to_string()))?;
-            let now = now_ms();
-            let mut tx = self.db.begin().await?;
-            let job = NewJob { priority: priority::TAGS, ..NewJob::new(Some(who.corp_id), BULK_JOB, &payload, now) };
-            let job_id = tx.enqueue(&job, now).await?;
-            tx.commit().await?;
+            let job_id = self.enqueue_now(who.corp_id, &job).await?;
             return Ok(BulkOutcome { matched: ids.len() as u64, changed: 0, unknown, job_id: Some(job_id) });
         }
         let cause = Cause::Bulk { actor: actor(who), source };
@@ -282,17 +381,6 @@ impl Engine {
             tx.commit().await?;
         }
         Ok(changed)
-    }
-
-    /// A large bulk tagging, run by the worker (idempotent: a rerun after a
-    /// crash changes only what is still to change).
-    pub(crate) async fn run_bulk_job(&self, job: &ClaimedJob) -> std::result::Result<(), String> {
-        let corp_id = job.corp_id.ok_or("the job has no corp")?;
-        let b: BulkJob = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
-        let cause = Cause::Bulk { actor: b.actor, source: b.source };
-        let changed = self.bulk_apply(corp_id, &b.ids, &b.add, &b.remove, &cause).await.map_err(|e| e.to_string())?;
-        tracing::info!(corp_id, job = job.id, customers = b.ids.len(), changed, "bulk tagging done");
-        Ok(())
     }
 
     /// The customers a bulk tagging names, the unknown keys, and a label.
@@ -323,37 +411,6 @@ impl Engine {
         })
     }
 
-    /// Pushes a tag change to WeCom for every guide the customer follows
-    /// (WeCom keeps tags per relation). Before its transaction.
-    pub(crate) async fn push_tags(&self, job: &ClaimedJob) -> std::result::Result<(), String> {
-        let corp_id = job.corp_id.ok_or("the job has no corp")?;
-        let m: MarkJob = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
-        let Some(customer) = self.db.customer(corp_id, m.customer_id).await.map_err(store_err)? else {
-            return Ok(());
-        };
-        let follows = self.db.follows_of(corp_id, m.customer_id).await.map_err(store_err)?;
-        let client = self.wecom_for(corp_id).await?;
-        for f in follows.iter().filter(|f| f.deleted_at.is_none()) {
-            let Some(staff) = self.db.staff(corp_id, f.staff_id).await.map_err(store_err)? else { continue };
-            let req = MarkTagRequest {
-                userid: staff.userid,
-                external_userid: customer.external_userid.clone(),
-                add_tag: (!m.add.is_empty()).then(|| m.add.clone()),
-                remove_tag: (!m.remove.is_empty()).then(|| m.remove.clone()),
-            };
-            match client.mark_tag(&req, Priority::Bulk).await {
-                Ok(()) => {}
-                // The relation ended since, or WeCom no longer knows the
-                // customer (an imported one who left): nothing to tag there.
-                Err(e) if e.is(ErrCode::NO_EXTERNAL_CONTACT_RELATION) || e.is(ErrCode::INVALID_EXTERNAL_USERID) => {
-                    tracing::info!(customer = m.customer_id, error = %e, "tags not pushed: no relation in WeCom");
-                }
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-        Ok(())
-    }
-
     /// Enqueues a pull of the customer's tags from WeCom (a guide edited them).
     pub(crate) async fn enqueue_tag_pull(
         &self,
@@ -361,62 +418,8 @@ impl Engine {
         corp_id: i64,
         external_userid: &str,
         occurred_at: i64,
-    ) -> std::result::Result<(), String> {
-        let payload = serde_json::json!({ "external_userid": external_userid, "at": occurred_at }).to_string();
-        let now = now_ms();
-        let job = NewJob { priority: priority::TAGS, ..NewJob::new(Some(corp_id), PULL_JOB, &payload, now) };
-        tx.enqueue(&job, now).await.map_err(store_err)?;
-        Ok(())
-    }
-
-    /// WeCom's tags of the customer (the union over guides), before the
-    /// pull's transaction; `None` when WeCom no longer knows the customer.
-    pub(crate) async fn fetch_wecom_tags(&self, job: &ClaimedJob) -> std::result::Result<Option<Vec<String>>, String> {
-        let corp_id = job.corp_id.ok_or("the job has no corp")?;
-        let p: serde_json::Value = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
-        let external_userid = p["external_userid"].as_str().ok_or("bad payload: no external_userid")?.to_string();
-        let client = self.wecom_for(corp_id).await?;
-        let req = GetExternalContactRequest { external_userid, cursor: None };
-        let got = match client.get_external_contact(&req, Priority::Bulk).await {
-            Ok(got) => got,
-            Err(e) if e.is(ErrCode::INVALID_EXTERNAL_USERID) || e.is(ErrCode::NO_EXTERNAL_CONTACT_RELATION) => {
-                tracing::info!(job = job.id, error = %e, "no tags to pull: WeCom does not know the customer");
-                return Ok(None);
-            }
-            Err(e) => return Err(e.to_string()),
-        };
-        let tags: BTreeSet<String> =
-            got.follow_user.iter().flat_map(|f| f.tags.iter().filter_map(|t| t.tag_id.clone())).collect();
-        Ok(Some(tags.into_iter().collect()))
-    }
-
-    /// Makes koi's tags of the customer equal WeCom's. A tag koi set in the
-    /// last [`PUSH_GRACE_MS`] is kept even if WeCom lacks it: its `mark_tag`
-    /// may still be on the way.
-    pub(crate) async fn record_wecom_tags(
-        &self,
-        job: &ClaimedJob,
-        wecom: &[String],
-        tx: &mut Tx,
-    ) -> std::result::Result<(), String> {
-        let corp_id = job.corp_id.ok_or("the job has no corp")?;
-        let p: serde_json::Value = serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
-        let external_userid = p["external_userid"].as_str().unwrap_or_default();
-        let Some(customer_id) = tx.customer_id(corp_id, external_userid).await.map_err(store_err)? else {
-            return Ok(());
-        };
-        let known: BTreeSet<String> =
-            self.db.tag_catalogue(corp_id).await.map_err(store_err)?.into_iter().map(|t| t.tag_id).collect();
-        let mine = self.db.customer_tags(corp_id, customer_id).await.map_err(store_err)?;
-        let now = now_ms();
-        let add: Vec<String> =
-            wecom.iter().filter(|t| known.contains(*t) && !mine.iter().any(|m| &m.tag_id == *t)).cloned().collect();
-        let remove: Vec<String> = mine
-            .iter()
-            .filter(|m| !wecom.contains(&m.tag_id) && now - m.tagged_at > PUSH_GRACE_MS)
-            .map(|m| m.tag_id.clone())
-            .collect();
-        change_tags(tx, corp_id, customer_id, &add, &remove, &Cause::Wecom).await.map_err(store_err)?;
+    ) -> Result<()> {
+        enqueue(tx, corp_id, &PullJob { external_userid: external_userid.to_string(), at: occurred_at }).await?;
         Ok(())
     }
 
@@ -429,12 +432,10 @@ impl Engine {
         activity: &koi_domain::customer::Activity,
         rules: &[TagRule],
         now: i64,
-    ) -> std::result::Result<(), String> {
+    ) -> Result<()> {
         for rule in due_rules(rules, activity, now) {
             let cause = Cause::Rule { rule_id: rule.id, name: rule.name.clone() };
-            change_tags(tx, corp_id, customer_id, &rule.add_tags, &rule.remove_tags, &cause)
-                .await
-                .map_err(store_err)?;
+            change_tags(tx, corp_id, customer_id, &rule.add_tags, &rule.remove_tags, &cause).await?;
         }
         Ok(())
     }

@@ -5,13 +5,15 @@
 //! the tag rules.
 
 use super::tagging::Cause;
-use super::{store_err, SWEEP_JOB, TAG_SYNC_JOB};
+use super::SweepJob;
+use crate::jobs::{Job, JobCtx, JobResult};
 use crate::{require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
 use koi_domain::customer::{diff_tags, validate_tag_name, TagDiff, TagRule, TagSnapshot, Trigger, MAX_CORP_TAGS};
+use koi_domain::jobs::priority;
 use koi_domain::ValidationError;
 use koi_store::customers::{TagRow, TagRuleRow};
-use koi_store::jobs::{ClaimedJob, NewJob};
+use koi_store::jobs::JobEnd;
 use koi_store::{now_ms, Tx};
 use koi_wecom::client::{AddCorpTagRequest, ApiError, DelCorpTagRequest, EditCorpTagRequest, NewTag, Priority};
 use serde::{Deserialize, Serialize};
@@ -55,8 +57,58 @@ struct StoredRule {
     remove_tags: Vec<String>,
 }
 
-pub(crate) fn rule_of(r: &TagRuleRow) -> std::result::Result<TagRule, String> {
-    let s: StoredRule = serde_json::from_str(&r.rule).map_err(|e| e.to_string())?;
+/// Job: fetch the corp's tag list from WeCom and make koi's catalogue equal
+/// (an admin changed tags in WeCom, or an operator asked for a sync).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct TagSyncJob {}
+
+impl Job for TagSyncJob {
+    const KIND: &'static str = "tags.sync";
+    const PRIORITY: i32 = priority::TAGS;
+    /// What must change in koi's catalogue.
+    type Prepared = TagDiff;
+
+    /// WeCom's catalogue against koi's, before the sync's transaction.
+    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<TagDiff> {
+        let client = engine.wecom_for(ctx.corp_id).await?;
+        let list = client.get_corp_tag_list(&Default::default(), Priority::Bulk).await?;
+        let wecom: Vec<TagSnapshot> = list
+            .tag_group
+            .iter()
+            .filter(|g| !g.deleted)
+            .flat_map(|g| {
+                g.tag.iter().filter(|t| !t.deleted).map(|t| TagSnapshot {
+                    group_id: g.group_id.clone(),
+                    group_name: g.group_name.clone(),
+                    group_order: g.order,
+                    tag_id: t.id.clone(),
+                    name: t.name.clone(),
+                    order: t.order,
+                })
+            })
+            .collect();
+        let koi: Vec<TagSnapshot> = engine.db.tag_catalogue(ctx.corp_id).await?;
+        Ok(diff_tags(&koi, &wecom))
+    }
+
+    async fn record(&self, _: &Engine, ctx: &JobCtx, diff: TagDiff, tx: &mut Tx) -> JobResult<JobEnd> {
+        let (corp_id, now) = (ctx.corp_id, now_ms());
+        for s in &diff.upsert {
+            tx.upsert_tag(corp_id, s, now).await?;
+        }
+        for t in &diff.delete {
+            forget_tag(tx, corp_id, t).await?;
+        }
+        if !(diff.upsert.is_empty() && diff.delete.is_empty()) {
+            tracing::info!(corp_id, upserted = diff.upsert.len(), deleted = diff.delete.len(), "tag catalogue synced");
+        }
+        Ok(JobEnd::Done)
+    }
+}
+
+pub(crate) fn rule_of(r: &TagRuleRow) -> Result<TagRule> {
+    let s: StoredRule = serde_json::from_str(&r.rule)
+        .map_err(|e| EngineError::Unavailable(format!("stored tag rule {}: {e}", r.id)))?;
     Ok(TagRule {
         id: r.id,
         name: r.name.clone(),
@@ -144,7 +196,7 @@ impl Engine {
             tag: clean.iter().map(|n| NewTag { name: n.clone(), order: None }).collect(),
             ..Default::default()
         };
-        let client = self.wecom_for(who.corp_id).await.map_err(EngineError::Unavailable)?;
+        let client = self.wecom_for(who.corp_id).await?;
         let made = client.add_corp_tag(&req, Priority::Interactive).await.map_err(refused)?.tag_group;
         let now = now_ms();
         let mut tx = self.db.begin().await?;
@@ -170,7 +222,7 @@ impl Engine {
         let name = validate_tag_name("name", name)?;
         let catalogue = self.db.tag_catalogue(who.corp_id).await?;
         let mut t = catalogue.into_iter().find(|t| t.tag_id == tag_id).ok_or(EngineError::NotFound("tag"))?;
-        let client = self.wecom_for(who.corp_id).await.map_err(EngineError::Unavailable)?;
+        let client = self.wecom_for(who.corp_id).await?;
         let req = EditCorpTagRequest { id: tag_id.to_string(), name: Some(name.clone()), ..Default::default() };
         client.edit_corp_tag(&req, Priority::Interactive).await.map_err(refused)?;
         t.name = name;
@@ -186,99 +238,25 @@ impl Engine {
         if !self.db.tag_catalogue(who.corp_id).await?.iter().any(|t| t.tag_id == tag_id) {
             return Err(EngineError::NotFound("tag"));
         }
-        let client = self.wecom_for(who.corp_id).await.map_err(EngineError::Unavailable)?;
+        let client = self.wecom_for(who.corp_id).await?;
         let req = DelCorpTagRequest { tag_id: Some(vec![tag_id.to_string()]), ..Default::default() };
         client.del_corp_tag(&req, Priority::Interactive).await.map_err(refused)?;
         let mut tx = self.db.begin().await?;
-        let holders = self.forget_tag(&mut tx, who.corp_id, tag_id).await.map_err(EngineError::Unavailable)?;
+        let holders = forget_tag(&mut tx, who.corp_id, tag_id).await?;
         tx.commit().await?;
         Ok(holders)
-    }
-
-    /// Removes a tag WeCom no longer has from the catalogue and customers,
-    /// with an untag event on each holder's timeline.
-    async fn forget_tag(&self, tx: &mut Tx, corp_id: i64, tag_id: &str) -> std::result::Result<u64, String> {
-        let holders = tx.delete_tag(corp_id, tag_id).await.map_err(store_err)?;
-        for &customer in &holders {
-            let payload = serde_json::json!({ "tag_ids": [tag_id], "cause": Cause::TagDeleted });
-            let e = koi_store::events::NewEvent {
-                corp_id,
-                kind: "customer.untagged",
-                subject: &format!("customer:{customer}"),
-                actor: "system",
-                payload: &payload.to_string(),
-                dedup_key: None,
-                occurred_at: now_ms(),
-            };
-            tx.append_event(&e, now_ms()).await.map_err(store_err)?;
-        }
-        Ok(holders.len() as u64)
     }
 
     /// Asks for a full sync of the catalogue from WeCom.
     pub async fn request_tag_sync(&self, who: &Principal) -> Result<i64> {
         require(who, Action::ManageTags)?;
-        self.enqueue_corp_job(who.corp_id, TAG_SYNC_JOB).await
-    }
-
-    pub(crate) async fn enqueue_corp_job(&self, corp_id: i64, kind: &str) -> Result<i64> {
-        let now = now_ms();
-        let mut tx = self.db.begin().await?;
-        let job = NewJob { priority: koi_domain::jobs::priority::TAGS, ..NewJob::new(Some(corp_id), kind, "{}", now) };
-        let id = tx.enqueue(&job, now).await?;
-        tx.commit().await?;
-        Ok(id)
-    }
-
-    /// WeCom's catalogue and what must change in koi's, before the sync's
-    /// transaction.
-    pub(crate) async fn fetch_tag_diff(&self, job: &ClaimedJob) -> std::result::Result<TagDiff, String> {
-        let corp_id = job.corp_id.ok_or("the job has no corp")?;
-        let client = self.wecom_for(corp_id).await?;
-        let list = client.get_corp_tag_list(&Default::default(), Priority::Bulk).await.map_err(|e| e.to_string())?;
-        let wecom: Vec<TagSnapshot> = list
-            .tag_group
-            .iter()
-            .filter(|g| !g.deleted)
-            .flat_map(|g| {
-                g.tag.iter().filter(|t| !t.deleted).map(|t| TagSnapshot {
-                    group_id: g.group_id.clone(),
-                    group_name: g.group_name.clone(),
-                    group_order: g.order,
-                    tag_id: t.id.clone(),
-                    name: t.name.clone(),
-                    order: t.order,
-                })
-            })
-            .collect();
-        let koi: Vec<TagSnapshot> = self.db.tag_catalogue(corp_id).await.map_err(store_err)?;
-        Ok(diff_tags(&koi, &wecom))
-    }
-
-    pub(crate) async fn apply_tag_diff(
-        &self,
-        job: &ClaimedJob,
-        diff: &TagDiff,
-        tx: &mut Tx,
-    ) -> std::result::Result<(), String> {
-        let corp_id = job.corp_id.ok_or("the job has no corp")?;
-        let now = now_ms();
-        for s in &diff.upsert {
-            tx.upsert_tag(corp_id, s, now).await.map_err(store_err)?;
-        }
-        for t in &diff.delete {
-            self.forget_tag(tx, corp_id, t).await?;
-        }
-        if !(diff.upsert.is_empty() && diff.delete.is_empty()) {
-            tracing::info!(corp_id, upserted = diff.upsert.len(), deleted = diff.delete.len(), "tag catalogue synced");
-        }
-        Ok(())
+        self.enqueue_now(who.corp_id, &TagSyncJob {}).await
     }
 
     pub async fn tag_rules(&self, who: &Principal) -> Result<Vec<TagRuleView>> {
         require(who, Action::ViewCustomers)?;
         let rows = self.db.tag_rules(who.corp_id).await?;
-        rows.iter().map(|r| rule_of(r).map(view).map_err(EngineError::Unavailable)).collect()
+        rows.iter().map(|r| rule_of(r).map(view)).collect()
     }
 
     /// Creates (`id` None) or replaces a tag rule.
@@ -299,7 +277,7 @@ impl Engine {
             add_tags: rule.add_tags.clone(),
             remove_tags: rule.remove_tags.clone(),
         };
-        let json = serde_json::to_string(&stored).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let json = serde_json::to_string(&stored).expect("a tag rule is plain data and serialises");
         let now = now_ms();
         match id {
             Some(id) => {
@@ -315,7 +293,7 @@ impl Engine {
         }
         if matches!(rule.trigger, Trigger::NoOrderForDays { .. }) && rule.active {
             // Time-based: apply it now rather than at the next hourly sweep.
-            self.enqueue_corp_job(who.corp_id, SWEEP_JOB).await?;
+            self.enqueue_now(who.corp_id, &SweepJob {}).await?;
         }
         Ok(view(rule))
     }
@@ -341,4 +319,24 @@ fn view(r: TagRule) -> TagRuleView {
         remove_tags: r.remove_tags,
         active: r.active,
     }
+}
+
+/// Removes a tag WeCom no longer has from the catalogue and customers,
+/// with an untag event on each holder's timeline.
+async fn forget_tag(tx: &mut Tx, corp_id: i64, tag_id: &str) -> Result<u64> {
+    let holders = tx.delete_tag(corp_id, tag_id).await?;
+    for &customer in &holders {
+        let payload = serde_json::json!({ "tag_ids": [tag_id], "cause": Cause::TagDeleted });
+        let e = koi_store::events::NewEvent {
+            corp_id,
+            kind: "customer.untagged",
+            subject: &format!("customer:{customer}"),
+            actor: "system",
+            payload: &payload.to_string(),
+            dedup_key: None,
+            occurred_at: now_ms(),
+        };
+        tx.append_event(&e, now_ms()).await?;
+    }
+    Ok(holders.len() as u64)
 }

@@ -22,13 +22,16 @@ pub struct Job {
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 pub struct JobQuery {
-    /// queued, running, done or dead.
+    /// queued, running, done, refused (WeCom refused it for good; the reason
+    /// is in `last_error`) or dead.
     pub state: Option<JobState>,
     /// At most 500; default 100.
     pub limit: Option<i64>,
 }
 
-/// The corp's newest background jobs; `state=dead` lists dead letters.
+/// The corp's newest background jobs; `state=dead` lists dead letters and
+/// `state=refused` what WeCom refused for good (e.g. a tag push for a
+/// customer WeCom no longer knows), with the reason in `last_error`.
 #[utoipa::path(get, path = "/jobs", tag = "jobs", params(JobQuery), responses((status = 200, body = Vec<Job>), (status = 400, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -53,7 +56,7 @@ pub async fn list(
     ))
 }
 
-/// Puts a dead letter back in the queue with fresh attempts.
+/// Puts a dead letter or a refused job back in the queue with fresh attempts.
 #[utoipa::path(post, path = "/jobs/{id}/retry", tag = "jobs", params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn retry(

@@ -209,6 +209,7 @@ fn read_event(
         }
         "lost" => (t(lang, "ev_lost"), compact(p)),
         _ if e.kind == "welcome.sent" => (t(lang, "ev_welcome_sent"), format!("{} · {}", s("userid"), s("outcome"))),
+        _ if e.kind == "wecom.refused" => (t(lang, "ev_wecom_refused"), s("reason")),
         "group_joined" | "poll_answered" | "material_opened" | "campaign_joined" | "message_replied" | "shared"
         | "friend_brought" => {
             let detail = p

@@ -334,4 +334,49 @@ async fn tags_rules_and_segments(backend: &str) {
     let (_, v) = call(&acq, Method::POST, &format!("/api/v1/customers/{a}/events"), Some(friend)).await;
     assert_eq!(v["stage"], "super", "{v}");
     assert_eq!(count(&acq, "stage:super AND influence>=5").await, 1);
+
+    // A customer WeCom no longer knows (imported, long gone): the tag is kept
+    // in koi, and its push to WeCom ends refused — on the jobs list and the
+    // customer's timeline, with WeCom's reason — instead of a silent "done".
+    let corp_id = acq.db.db.corp_by_wecom_id(CORP).await.unwrap().expect("the corp").id;
+    let gone = {
+        let mut tx = acq.db.db.begin().await.unwrap();
+        let p = koi_store::acquisition::CustomerProfile {
+            external_userid: "wmGONE".into(),
+            name: "旧客".into(),
+            kind: 1,
+            ..Default::default()
+        };
+        let (id, _) = tx.upsert_customer(corp_id, &p, None, Some(acq.store_id), 1, 1).await.unwrap();
+        let follow = koi_store::acquisition::NewFollow {
+            corp_id,
+            customer_id: id,
+            staff_id: acq.staff[0],
+            added_at: 1,
+            add_way: 0,
+            state: "",
+            code_id: None,
+            store_id: Some(acq.store_id),
+            returning: false,
+        };
+        tx.upsert_follow(&follow, 1).await.unwrap();
+        tx.commit().await.unwrap();
+        id
+    };
+    let (status, _) =
+        call(&acq, Method::POST, &format!("/api/v1/customers/{gone}/tags"), Some(json!({"add": [newbie.clone()]})))
+            .await;
+    assert_eq!(status, 200);
+    let refused = wait_for(|| async {
+        let jobs = get(&acq, "/api/v1/jobs?state=refused").await;
+        jobs.as_array().unwrap().iter().find(|j| j["kind"] == "tags.mark").cloned()
+    })
+    .await;
+    let why = refused["last_error"].as_str().unwrap_or_default();
+    assert!(why.contains("84061") || why.contains("40096"), "WeCom's reason is kept: {refused}");
+    let p = get(&acq, &format!("/api/v1/customers/{gone}/profile")).await;
+    let on_timeline = p["timeline"].as_array().unwrap().iter().find(|e| e["kind"] == "wecom.refused").cloned();
+    let on_timeline = on_timeline.unwrap_or_else(|| panic!("the refusal is on the timeline: {p}"));
+    assert_eq!(on_timeline["payload"]["job"], "tags.mark");
+    assert!(profile_tags(&p).iter().any(|(name, _)| name == "新客"), "the tag stays in koi: {p}");
 }

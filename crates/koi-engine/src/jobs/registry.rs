@@ -1,0 +1,42 @@
+//! Every job kind koi runs, in one place: the worker looks a claimed job's
+//! kind up here. Adding a kind is one name in the `registry!` list below.
+
+use super::worker::Worker;
+use super::{Job, JobError, SelfTest};
+use crate::acquisition::{AddJob, RouteJob, WelcomeJob};
+use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
+use koi_store::jobs::ClaimedJob;
+
+/// Declares the kinds: their names ([`KINDS`]) and the dispatch ([`run`]).
+macro_rules! registry {
+    ($($job:ty),* $(,)?) => {
+        /// The names of every registered kind.
+        #[cfg_attr(not(test), allow(dead_code))]
+        pub(crate) const KINDS: &[&str] = &[$(<$job as Job>::KIND),*];
+
+        /// Runs one claimed job through its kind's `prepare` and `record`.
+        pub(super) async fn run(worker: &Worker, job: &ClaimedJob) -> Result<(), JobError> {
+            $(
+                if job.kind == <$job as Job>::KIND {
+                    return worker.attempt::<$job>(job).await;
+                }
+            )*
+            Err(JobError::GiveUp(format!("no handler for job kind {:?}", job.kind)))
+        }
+    };
+}
+
+registry![AddJob, WelcomeJob, RouteJob, TagSyncJob, MarkJob, PullJob, BulkJob, SweepJob, SelfTest];
+
+#[cfg(test)]
+mod tests {
+    use super::KINDS;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_kind_has_its_own_name() {
+        let names: HashSet<_> = KINDS.iter().collect();
+        assert_eq!(names.len(), KINDS.len(), "two job kinds share a name: {KINDS:?}");
+        assert!(KINDS.iter().all(|k| k.contains('.')), "kinds are area.verb");
+    }
+}

@@ -1,0 +1,243 @@
+//! The job runner. Every `koi serve` process runs one; any of them may take
+//! any job or callback. It claims jobs from the queue and rows from the
+//! callback inbox under leases, runs each in a task of its own, and settles
+//! it by what its [`JobError`] says.
+
+use super::{record_refusal, registry, Job, JobCtx, JobError};
+use crate::Engine;
+use koi_domain::jobs::JobState;
+use koi_store::inbox::InboxRow;
+use koi_store::jobs::{ClaimedJob, JobEnd};
+use koi_store::now_ms;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Names this worker in leases and logs; unique per process.
+    pub id: String,
+    pub batch: i64,
+    /// Jobs in flight at once. Most of a job's time is a WeCom round trip
+    /// (2 s when WeCom is slow), so jobs overlap rather than queue behind
+    /// one another; the per-(corp, API) budget still paces the calls.
+    pub concurrency: usize,
+    pub lease_ms: i64,
+    pub idle_poll: Duration,
+}
+
+impl WorkerConfig {
+    pub fn new(id: impl Into<String>) -> Self {
+        WorkerConfig {
+            id: id.into(),
+            batch: 16,
+            concurrency: 64,
+            lease_ms: 5 * 60_000,
+            idle_poll: Duration::from_millis(250),
+        }
+    }
+}
+
+pub struct Worker {
+    engine: Engine,
+    config: WorkerConfig,
+    /// Woken by in-process enqueues so they need not wait for the next poll.
+    pub wake: Arc<Notify>,
+}
+
+impl Worker {
+    pub fn new(engine: Engine, config: WorkerConfig) -> Self {
+        Worker { engine, config, wake: Arc::new(Notify::new()) }
+    }
+
+    /// Claims and runs jobs until `stop` turns true; finishes the batch in hand.
+    pub async fn run_until(self, mut stop: watch::Receiver<bool>) {
+        let this = Arc::new(self);
+        this.work(&mut stop).await;
+    }
+
+    async fn work(self: &Arc<Self>, stop: &mut watch::Receiver<bool>) {
+        let mut last_prune = 0;
+        let mut last_route = 0;
+        let mut last_sweep = now_ms();
+        // Jobs run as tasks of their own and are claimed as room frees up:
+        // running a batch one job after another would put every welcome
+        // behind the WeCom round trips of the jobs claimed before it, and
+        // with WeCom answering in 2 s a welcome code (20 s) would die in the
+        // queue after ten of them.
+        let mut running = tokio::task::JoinSet::new();
+        tracing::info!(worker = %self.config.id, "job worker started");
+        while !*stop.borrow() {
+            while running.try_join_next().is_some() {}
+            let now = now_ms();
+            if now - last_route > 60_000 {
+                last_route = now;
+                self.engine.reroute_all().await;
+            }
+            if now - last_sweep > 3_600_000 {
+                last_sweep = now;
+                // Time alone moves stages, RFM recency and "no order for N days".
+                let engine = self.engine.clone();
+                tokio::spawn(async move { engine.sweep_all().await });
+            }
+            if now - last_prune > 3_600_000 {
+                last_prune = now;
+                self.housekeeping(now).await;
+            }
+            let room = self.config.concurrency.saturating_sub(running.len()).min(self.config.batch as usize);
+            let jobs = if room == 0 {
+                Vec::new()
+            } else {
+                let claimed = self.engine.db.claim_jobs(&self.config.id, room as i64, self.config.lease_ms, now).await;
+                claimed.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "claiming jobs failed; retrying");
+                    Vec::new()
+                })
+            };
+            let inbox =
+                self.engine.db.claim_inbox(&self.config.id, self.config.batch * 4, self.config.lease_ms, now).await;
+            let inbox = inbox.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "claiming inbox rows failed; retrying");
+                Vec::new()
+            });
+            if jobs.is_empty() && inbox.is_empty() {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.config.idle_poll) => {}
+                    _ = self.wake.notified() => {}
+                    _ = stop.changed() => {}
+                    // A finished job makes room, and may have enqueued the next.
+                    Some(_) = running.join_next(), if !running.is_empty() => {}
+                }
+                continue;
+            }
+            // Claimed in priority order, so welcomes start first.
+            for job in jobs {
+                let me = Arc::clone(self);
+                running.spawn(async move { me.execute(job).await });
+            }
+            for row in inbox {
+                self.execute_inbox(row).await;
+            }
+        }
+        // Finish the jobs in hand before stopping: their leases are ours.
+        while running.join_next().await.is_some() {}
+        tracing::info!(worker = %self.config.id, "job worker stopped");
+    }
+
+    /// Runs one job in a task of its own, so a handler that panics fails
+    /// its job (which is retried, then dead-lettered) instead of the worker.
+    async fn execute(self: &Arc<Self>, job: ClaimedJob) {
+        let me = Arc::clone(self);
+        let claimed = job.clone();
+        let outcome = match tokio::spawn(async move { registry::run(&me, &claimed).await }).await {
+            Ok(outcome) => outcome,
+            Err(panic) => Err(JobError::Retry(format!("the job's handler panicked: {panic}"))),
+        };
+        let Err(error) = outcome else { return };
+        let give_up = matches!(error, JobError::GiveUp(_));
+        let failed = self.engine.db.fail_job_with(&job, &self.config.id, give_up, &error.to_string(), now_ms()).await;
+        match failed {
+            Ok(Some(JobState::Dead)) => tracing::error!(job = job.id, kind = %job.kind, %error, "job is a dead letter"),
+            Ok(Some(_)) => {
+                tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempts, %error, "job failed; will retry")
+            }
+            Ok(None) => tracing::warn!(job = job.id, %error, "job failed after its lease was taken over"),
+            // The lease runs out and another worker takes the job again.
+            Err(e) => tracing::warn!(job = job.id, error = %e, "recording the job's failure failed"),
+        }
+    }
+
+    /// Runs one inbox row through the pipeline, in its own task, its
+    /// effects and its completion in one transaction.
+    async fn execute_inbox(self: &Arc<Self>, row: InboxRow) {
+        let me = Arc::clone(self);
+        let claimed = row.clone();
+        let outcome = tokio::spawn(async move {
+            let db = &me.engine.db;
+            let mut tx = db.begin().await?;
+            me.engine.process_callback(&claimed, &mut tx).await?;
+            if tx.inbox_done(claimed.id, &me.config.id, now_ms()).await? {
+                tx.commit().await?;
+            }
+            Ok::<(), JobError>(())
+        })
+        .await
+        .unwrap_or_else(|panic| Err(JobError::Retry(format!("the pipeline panicked: {panic}"))));
+        if let Err(error) = outcome {
+            tracing::warn!(inbox = row.id, event = %row.event, %error, "callback processing failed");
+            let give_up = matches!(error, JobError::GiveUp(_));
+            let error = error.to_string();
+            let failed = self.engine.db.inbox_failed_with(&row, &self.config.id, give_up, &error, now_ms());
+            if let Err(e) = failed.await {
+                tracing::warn!(inbox = row.id, error = %e, "recording the failure failed");
+            }
+        }
+    }
+
+    /// Runs a job of kind `J`: its outside calls, then its writes and its
+    /// completion in one transaction, so a job whose worker dies, or loses
+    /// its lease, leaves no half-done effects and is done exactly once by
+    /// whoever holds it next. `Ok` also covers a lost lease, whose work is
+    /// rolled back for the new holder to redo, and a job that ended refused
+    /// or with nothing to do.
+    pub(super) async fn attempt<J: Job>(&self, claimed: &ClaimedJob) -> Result<(), JobError> {
+        let job: J = serde_json::from_str(&claimed.payload)
+            .map_err(|e| JobError::GiveUp(format!("unreadable {} payload: {e}", J::KIND)))?;
+        let corp_id = claimed.corp_id.ok_or_else(|| JobError::GiveUp("the job has no corp".into()))?;
+        let ctx = JobCtx { id: claimed.id, corp_id, attempt: claimed.attempts, worker: self.config.id.clone() };
+        let engine = &self.engine;
+        // Outside calls happen before the transaction: on SQLite an open
+        // write transaction holds the only writer.
+        let prepared = job.prepare(engine, &ctx).await;
+        let mut tx = engine.db.begin().await?;
+        let end = match prepared {
+            Ok(prepared) => match job.record(engine, &ctx, prepared, &mut tx).await {
+                Ok(end) => end,
+                Err(error) => {
+                    // What `record` wrote goes; the job's end is recorded alone.
+                    drop(tx);
+                    tx = engine.db.begin().await?;
+                    settled(&ctx, J::KIND, error)?
+                }
+            },
+            Err(error) => settled(&ctx, J::KIND, error)?,
+        };
+        if let JobEnd::Refused(reason) = &end {
+            tracing::info!(job = ctx.id, kind = J::KIND, %reason, "job refused by WeCom");
+            record_refusal(&mut tx, &ctx, J::KIND, job.customer(), reason).await?;
+        }
+        if tx.finish_job(claimed.id, &self.config.id, &end, now_ms()).await? {
+            tx.commit().await?;
+        } else {
+            tracing::warn!(job = claimed.id, "lease lost before the job finished; its work is rolled back");
+        }
+        Ok(())
+    }
+
+    async fn housekeeping(&self, now: i64) {
+        let db = &self.engine.db;
+        if let Err(e) = db.delete_expired_sessions(now).await {
+            tracing::warn!(error = %e, "pruning sessions failed");
+        }
+        if let Err(e) = db.prune_done_jobs(now - 7 * 24 * 3_600_000).await {
+            tracing::warn!(error = %e, "pruning finished jobs failed");
+        }
+        // Segment indexes read the log only seconds behind; a day is ample.
+        if let Err(e) = db.prune_customer_changes(now - 24 * 3_600_000).await {
+            tracing::warn!(error = %e, "pruning the customer change log failed");
+        }
+    }
+}
+
+/// The end of a job whose step failed in a way that finishes it anyway
+/// (refused, or nothing to do); other failures go back to the caller.
+fn settled(ctx: &JobCtx, kind: &str, error: JobError) -> Result<JobEnd, JobError> {
+    match error {
+        JobError::Refused(reason) => Ok(JobEnd::Refused(reason)),
+        JobError::Done(why) => {
+            tracing::info!(job = ctx.id, kind, %why, "job had nothing to do");
+            Ok(JobEnd::Done)
+        }
+        other => Err(other),
+    }
+}
