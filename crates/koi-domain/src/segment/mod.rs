@@ -14,7 +14,7 @@
 //! | `mod.rs` | the AST: [`Expr`], [`Cond`], [`Stage`], [`RfmDim`], [`FieldOp`], limits |
 //! | `text.rs` | the console syntax: [`Expr::parse`], [`ParseError`], `Display` |
 //! | `facts.rs` | [`CustomerFacts`] and the naive [`matches`], the index's reference |
-//! | `index.rs` | [`SegmentIndex`]: RoaringBitmaps over dense per-corp ids |
+//! | `index/` | [`SegmentIndex`]: RoaringBitmaps over dense per-corp ids |
 
 mod facts;
 mod index;
