@@ -12,7 +12,7 @@ impl Engine {
         require(who, Action::ViewCustomers)?;
         let row = self.db.customer(who.corp_id, id).await?.ok_or(EngineError::NotFound("customer"))?;
         let follows = self.db.follows_of(who.corp_id, row.id).await?;
-        let whole_corp = matches!(who.role, koi_domain::access::Role::Owner | koi_domain::access::Role::HqOperator);
+        let whole_corp = who.store_scope().is_none();
         if !whole_corp && !follows.iter().any(|f| f.store_id.is_some_and(|s| who.sees_store(s))) {
             return Err(EngineError::NotFound("customer"));
         }

@@ -12,7 +12,7 @@
 //! one way to miss an entry; a full reload on start covers a restart.
 
 use crate::{require, Engine, EngineError, Principal, Result};
-use koi_domain::access::{Action, Role};
+use koi_domain::access::Action;
 use koi_domain::segment::{Cond, Expr, ParseError, SegmentIndex};
 use koi_store::customers::BriefRow;
 use koi_store::now_ms;
@@ -473,9 +473,9 @@ fn visit_conds(e: &mut Expr, f: &mut impl FnMut(&mut Cond)) {
 
 /// A store manager's segments hold only their stores' customers.
 fn scoped(who: &Principal, expr: Expr) -> Expr {
-    match who.role {
-        Role::Owner | Role::HqOperator => expr,
-        _ => Expr::And(vec![expr, Expr::Or(who.store_ids.iter().map(|&s| Cond::Store(s).into()).collect())]),
+    match who.store_scope() {
+        None => expr,
+        Some(stores) => Expr::And(vec![expr, Expr::Or(stores.iter().map(|&s| Cond::Store(s).into()).collect())]),
     }
 }
 
@@ -496,6 +496,7 @@ fn member(r: BriefRow) -> Member {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use koi_domain::access::Role;
 
     #[test]
     fn errors_point_at_the_value_after_its_prefix() {
