@@ -13,7 +13,7 @@
 
 use crate::{require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
-use koi_domain::segment::{Cond, Expr, ParseError, SegmentIndex};
+use koi_domain::segment::{Cond, Expr, Refs, SegmentIndex};
 use koi_store::customers::BriefRow;
 use koi_store::now_ms;
 use serde::{Deserialize, Serialize};
@@ -23,8 +23,6 @@ use tokio::sync::Mutex;
 
 /// How far behind the newest change log entry the horizon stays.
 const SETTLE_MS: i64 = 10_000;
-/// Longest text expression taken (200 conditions fit well within it).
-const MAX_TEXT: usize = 8_000;
 /// Most members a sample shows.
 pub const MAX_SAMPLE: usize = 50;
 
@@ -381,94 +379,16 @@ impl CorpIndex {
     }
 }
 
-/// The tags (id → name), stores, staff, codes and fields of a corp.
-struct Refs {
-    tags: Vec<(String, String)>,
-    stores: HashSet<i64>,
-    staff: HashSet<i64>,
-    codes: HashSet<i64>,
-    fields: HashSet<String>,
-}
-
-/// Parses and checks an expression against what the corp has: tag names
-/// become ids; unknown tags, stores, staff, codes and fields are errors that
-/// point at the part.
+/// Parses and checks an expression against what the corp has (see
+/// [`Refs::check`]); JSON is validated first, as text is by parsing.
 fn resolve_with(refs: &Refs, input: &SegmentInput) -> Result<Expr> {
-    if let SegmentInput::Text(t) = input {
-        if t.chars().count() > MAX_TEXT {
-            let message = format!("the expression is over {MAX_TEXT} characters");
-            return Err(EngineError::BadExpression(ParseError::new("too_long", MAX_TEXT, "", message)));
-        }
-    }
-    let (mut expr, text) = match input {
-        SegmentInput::Text(t) => (Expr::parse(t)?, t.as_str()),
+    Ok(match input {
+        SegmentInput::Text(t) => refs.parse(t)?,
         SegmentInput::Json(e) => {
             e.validate()?;
-            (e.clone(), "")
+            refs.check(e.clone(), "")?
         }
-    };
-    let mut err = None;
-    visit_conds(&mut expr, &mut |c| {
-        if err.is_some() {
-            return;
-        }
-        let bad = |code: &'static str, prefixes: &[&str], value: String, what: &str| {
-            let offset = locate(text, prefixes, &value);
-            Some(ParseError::new(code, offset, &value, format!("{what} {value:?}")))
-        };
-        err = match c {
-            Cond::Tag(t) if refs.tags.iter().any(|(id, _)| id == t) => None,
-            Cond::Tag(t) => {
-                let named: Vec<_> = refs.tags.iter().filter(|(_, name)| name == t).collect();
-                match named.as_slice() {
-                    [(id, _)] => {
-                        *t = id.clone();
-                        None
-                    }
-                    [] => bad("unknown_tag", &["tag:", "tag:\""], t.clone(), "no tag with id or name"),
-                    _ => bad("ambiguous_tag", &["tag:", "tag:\""], t.clone(), "several groups have a tag named"),
-                }
-            }
-            Cond::Store(s) | Cond::WithinKm { store_id: s, .. } if !refs.stores.contains(s) => {
-                bad("unknown_store", &["store:", "within:"], s.to_string(), "no store")
-            }
-            Cond::Staff(s) if !refs.staff.contains(s) => {
-                bad("unknown_staff", &["staff:"], s.to_string(), "no staff member")
-            }
-            Cond::Code(s) if !refs.codes.contains(s) => {
-                bad("unknown_code", &["code:"], s.to_string(), "no channel code")
-            }
-            Cond::Field { name, .. } if !refs.fields.contains(name) => {
-                bad("unknown_field", &["field:"], name.clone(), "no custom field")
-            }
-            _ => None,
-        };
-    });
-    match err {
-        Some(e) => Err(EngineError::BadExpression(e)),
-        None => Ok(expr),
-    }
-}
-
-/// Where `value` stands in the text after one of the prefixes (any case),
-/// else wherever it first appears, else the start: what the builder
-/// underlines.
-fn locate(text: &str, prefixes: &[&str], value: &str) -> usize {
-    let lower = text.to_ascii_lowercase();
-    prefixes
-        .iter()
-        .find_map(|p| lower.find(&format!("{p}{}", value.to_ascii_lowercase())).map(|at| at + p.len()))
-        .or_else(|| text.find(value))
-        .unwrap_or(0)
-}
-
-/// Calls `f` on every condition of the expression.
-fn visit_conds(e: &mut Expr, f: &mut impl FnMut(&mut Cond)) {
-    match e {
-        Expr::And(v) | Expr::Or(v) => v.iter_mut().for_each(|e| visit_conds(e, f)),
-        Expr::Not(e) => visit_conds(e, f),
-        Expr::Cond(c) => f(c),
-    }
+    })
 }
 
 /// A store manager's segments hold only their stores' customers.
@@ -497,13 +417,6 @@ fn member(r: BriefRow) -> Member {
 mod tests {
     use super::*;
     use koi_domain::access::Role;
-
-    #[test]
-    fn errors_point_at_the_value_after_its_prefix() {
-        assert_eq!(locate("tag:etA1 AND store:1", &["store:"], "1"), 19);
-        assert_eq!(locate("TAG:\"春 装\"", &["tag:", "tag:\""], "春 装"), 5);
-        assert_eq!(locate("x", &["store:"], "9"), 0);
-    }
 
     #[test]
     fn exported_text_never_becomes_a_formula() {
