@@ -10,6 +10,12 @@
 //! reloads only those it has not seen. A write transaction that takes
 //! longer than that (bulk tagging commits every 500 customers) would be the
 //! one way to miss an entry; a full reload on start covers a restart.
+//!
+//! What an expression can name (tags, stores, staff, codes, fields: the
+//! domain's [`Refs`]) is kept with the index too, so checking an expression
+//! reads nothing while an operator types. Every write that changes those
+//! names grows the corp's refs version in its transaction; the catch-up
+//! reads that one number and reads the names again only when it moved.
 
 use crate::{require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
@@ -29,6 +35,10 @@ pub const MAX_SAMPLE: usize = 50;
 /// One corp's index and where it stands in the change log.
 pub(crate) struct CorpIndex {
     pub(crate) index: SegmentIndex,
+    /// What expressions may name, as of `refs_version`.
+    refs: Refs,
+    /// `None` until the names are first read.
+    refs_version: Option<i64>,
     /// Customer id by dense number (0 where no customer has the number).
     ids: Vec<i64>,
     horizon: i64,
@@ -147,7 +157,14 @@ impl Engine {
     async fn load_index(&self, corp_id: i64) -> Result<CorpIndex> {
         let started = std::time::Instant::now();
         let horizon = self.db.change_horizon(corp_id, now_ms() - SETTLE_MS).await?;
-        let mut ci = CorpIndex { index: SegmentIndex::new(), ids: Vec::new(), horizon, seen: HashSet::new() };
+        let mut ci = CorpIndex {
+            index: SegmentIndex::new(),
+            refs: Refs::default(),
+            refs_version: None,
+            ids: Vec::new(),
+            horizon,
+            seen: HashSet::new(),
+        };
         let facts = self.db.segment_facts(corp_id, None).await?;
         for (id, f) in &facts {
             ci.put(*id, f);
@@ -163,10 +180,12 @@ impl Engine {
 
     async fn catch_up(&self, corp_id: i64, ci: &mut CorpIndex) -> Result<()> {
         let now = now_ms();
-        // Stores are few; reading them each time keeps `within:` exact
-        // right after a store is added or moved.
-        for s in self.db.stores(corp_id).await? {
-            ci.index.set_store_location(s.id, s.lat.zip(s.lng));
+        // The version first, then the names: a change committed in between
+        // is read now and read again next time, never missed.
+        let version = self.db.segment_refs_version(corp_id).await?;
+        if ci.refs_version != Some(version) {
+            ci.refs = self.read_refs(corp_id, &mut ci.index).await?;
+            ci.refs_version = Some(version);
         }
         // Read from the horizon on, a page at a time; the horizon itself
         // moves only past entries old enough to have no earlier one pending.
@@ -196,22 +215,28 @@ impl Engine {
         }
     }
 
-    /// The caller's expression, checked against the corp (see
-    /// [`resolve_with`]); evaluations then apply [`scoped`].
-    async fn resolve(&self, who: &Principal, input: &SegmentInput) -> Result<Expr> {
-        require(who, Action::ViewCustomers)?;
-        resolve_with(&self.refs(who.corp_id).await?, input)
-    }
-
-    /// What an expression may name in the corp.
-    async fn refs(&self, corp_id: i64) -> Result<Refs> {
+    /// What an expression may name in the corp; the stores' locations go
+    /// to the index on the way, which keeps `within:` exact after a store
+    /// is added or moved.
+    async fn read_refs(&self, corp_id: i64, index: &mut SegmentIndex) -> Result<Refs> {
+        let stores = self.db.stores(corp_id).await?;
+        for s in &stores {
+            index.set_store_location(s.id, s.lat.zip(s.lng));
+        }
         Ok(Refs {
             tags: self.db.tag_catalogue(corp_id).await?.into_iter().map(|t| (t.tag_id, t.name)).collect(),
-            stores: self.db.stores(corp_id).await?.iter().map(|s| s.id).collect(),
+            stores: stores.iter().map(|s| s.id).collect(),
             staff: self.db.staff_list(corp_id).await?.iter().map(|s| s.id).collect(),
             codes: self.db.channel_codes(corp_id).await?.iter().map(|c| c.id).collect(),
             fields: self.db.field_defs(corp_id).await?.into_iter().map(|f| f.name).collect(),
         })
+    }
+
+    /// The caller's expression, checked against the corp's names as the
+    /// index has them (see [`resolve_with`]).
+    async fn resolve(&self, who: &Principal, input: &SegmentInput) -> Result<Expr> {
+        require(who, Action::ViewCustomers)?;
+        self.with_index(who.corp_id, |ci| resolve_with(&ci.refs, input)).await?
     }
 
     /// Counts an expression exactly, with a sample of members and, when
@@ -223,19 +248,20 @@ impl Engine {
         sample: usize,
         with_ids: bool,
     ) -> Result<SegmentResult> {
-        let asked = self.resolve(who, input).await?;
-        let expr = scoped(who, asked.clone());
+        require(who, Action::ViewCustomers)?;
         let started = std::time::Instant::now();
-        let (count, nos, ids) = self
+        let (asked, count, nos, ids) = self
             .with_index(who.corp_id, |ci| {
+                let asked = resolve_with(&ci.refs, input)?;
+                let expr = scoped(who, asked.clone());
                 let count = ci.index.count(&expr);
                 let picked = match sample.min(MAX_SAMPLE) {
                     0 => Vec::new(),
                     n => ci.customer_ids(ci.index.sample(&expr, n)),
                 };
-                (count, picked, with_ids.then(|| ci.customer_ids(ci.index.ids(&expr))))
+                Ok::<_, EngineError>((asked, count, picked, with_ids.then(|| ci.customer_ids(ci.index.ids(&expr)))))
             })
-            .await?;
+            .await??;
         let took_us = started.elapsed().as_micros() as u64;
         let sample = self.db.customer_briefs(who.corp_id, &nos).await?.into_iter().map(member).collect();
         Ok(SegmentResult { count, expr: asked.to_string(), sample, ids, took_us })
@@ -243,8 +269,12 @@ impl Engine {
 
     /// Every member's customer id (bulk tagging, exports).
     pub(crate) async fn segment_customer_ids(&self, who: &Principal, input: &SegmentInput) -> Result<Vec<i64>> {
-        let expr = scoped(who, self.resolve(who, input).await?);
-        self.with_index(who.corp_id, |ci| ci.customer_ids(ci.index.ids(&expr))).await
+        require(who, Action::ViewCustomers)?;
+        self.with_index(who.corp_id, |ci| {
+            let expr = scoped(who, resolve_with(&ci.refs, input)?);
+            Ok(ci.customer_ids(ci.index.ids(&expr)))
+        })
+        .await?
     }
 
     /// The members as CSV rows.
@@ -298,18 +328,19 @@ impl Engine {
         who: &Principal,
         rows: Vec<koi_store::customers::SegmentRow>,
     ) -> Result<Vec<SegmentView>> {
-        let refs = self.refs(who.corp_id).await?;
-        let mut exprs = Vec::with_capacity(rows.len());
-        for row in &rows {
-            exprs.push(match resolve_with(&refs, &SegmentInput::Text(row.expr.clone())) {
-                Ok(expr) => Some(scoped(who, expr)),
-                Err(EngineError::BadExpression(_)) => None,
-                Err(e) => return Err(e),
-            });
-        }
-        let counts: Vec<u64> = self
-            .with_index(who.corp_id, |ci| exprs.iter().map(|e| e.as_ref().map_or(0, |e| ci.index.count(e))).collect())
-            .await?;
+        let counts = self
+            .with_index(who.corp_id, |ci| {
+                let mut counts = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    counts.push(match resolve_with(&ci.refs, &SegmentInput::Text(row.expr.clone())) {
+                        Ok(expr) => ci.index.count(&scoped(who, expr)),
+                        Err(EngineError::BadExpression(_)) => 0,
+                        Err(e) => return Err(e),
+                    });
+                }
+                Ok(counts)
+            })
+            .await??;
         Ok(rows
             .into_iter()
             .zip(counts)

@@ -1,5 +1,7 @@
 //! The change log (`customer_changes`) the in-memory segment index follows,
-//! and the facts it loads for the customers named there.
+//! and the facts it loads for the customers named there; and the corp's
+//! segment refs version, which tells the index when what an expression can
+//! name (tags, stores, staff, channel codes, custom fields) has changed.
 
 use super::activity::{ActivityRow, ACTIVITY_COLUMNS};
 use crate::db::{now_ms, on_pool, on_tx, Db, Tx};
@@ -18,7 +20,33 @@ pub struct ChangeRow {
 /// customer, staff, store, code, deleted_at of a follow.
 type FollowFacts = (i64, i64, Option<i64>, Option<i64>, Option<i64>);
 
+/// The `corp_settings` row that counts changes of what a segment can name.
+const REFS_VERSION: &str = "segment_refs_version";
+
 impl Tx {
+    /// Notes that something a segment expression can name — a tag, a store
+    /// (or where it is), a staff member, a channel code, a custom field —
+    /// changes in this transaction: the corp's refs version grows when it
+    /// commits. Every such write calls this before writing, so the
+    /// transactions that change names in a corp take this row's lock first
+    /// and cannot deadlock on each other.
+    pub(crate) async fn bump_segment_refs(&mut self, corp_id: i64) -> Result<()> {
+        on_tx!(self, |c| {
+            sqlx::query(
+                "INSERT INTO corp_settings (corp_id, key, value, updated_at) VALUES ($1, $2, '1', $3) \
+                 ON CONFLICT (corp_id, key) DO UPDATE \
+                 SET value = CAST(CAST(corp_settings.value AS BIGINT) + 1 AS TEXT), updated_at = excluded.updated_at",
+            )
+            .bind(corp_id)
+            .bind(REFS_VERSION)
+            .bind(now_ms())
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
     /// Notes that the customer's segment facts changed in this transaction.
     pub async fn log_customer_change(&mut self, corp_id: i64, customer_id: i64) -> Result<()> {
         on_tx!(self, |c| {
@@ -35,6 +63,20 @@ impl Tx {
 }
 
 impl Db {
+    /// How many committed transactions have changed what the corp's segment
+    /// expressions can name (0 before the first). A reader that notes it
+    /// before reading the names reads them again once it differs.
+    pub async fn segment_refs_version(&self, corp_id: i64) -> Result<i64> {
+        let v: Option<String> = on_pool!(self, false, |c| {
+            sqlx::query_scalar("SELECT value FROM corp_settings WHERE corp_id = $1 AND key = $2")
+                .bind(corp_id)
+                .bind(REFS_VERSION)
+                .fetch_optional(c)
+                .await
+        })?;
+        Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
     /// The change log of the corp after `after_id`, oldest first.
     pub async fn customer_changes(&self, corp_id: i64, after_id: i64, limit: i64) -> Result<Vec<ChangeRow>> {
         Ok(on_pool!(self, false, |c| {

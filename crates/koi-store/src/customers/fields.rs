@@ -81,7 +81,9 @@ impl Db {
         kind: &str,
         now: i64,
     ) -> Result<Option<i64>> {
-        Ok(on_pool!(self, true, |c| {
+        let mut tx = self.begin().await?;
+        tx.bump_segment_refs(corp_id).await?;
+        let id = on_tx!(&mut tx, |c| {
             sqlx::query_scalar(
                 "INSERT INTO field_defs (corp_id, name, label, kind, created_at) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT DO NOTHING RETURNING id",
@@ -91,14 +93,17 @@ impl Db {
             .bind(label)
             .bind(kind)
             .bind(now)
-            .fetch_optional(c)
+            .fetch_optional(&mut *c)
             .await
-        })?)
+        })?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     /// Removes a field definition and every customer's value of it.
     pub async fn delete_field_def(&self, corp_id: i64, name: &str) -> Result<bool> {
         let mut tx = self.begin().await?;
+        tx.bump_segment_refs(corp_id).await?;
         let holders: Vec<i64> = on_tx!(&mut tx, |c| {
             sqlx::query_scalar("DELETE FROM customer_fields WHERE corp_id = $1 AND name = $2 RETURNING customer_id")
                 .bind(corp_id)

@@ -67,6 +67,7 @@ impl Tx {
 
     /// Creates or updates a tag (and its group) as WeCom has it.
     pub async fn upsert_tag(&mut self, corp_id: i64, t: &TagRow, now: i64) -> Result<()> {
+        self.bump_segment_refs(corp_id).await?;
         let group: i64 = on_tx!(self, |c| {
             sqlx::query_scalar(
                 "INSERT INTO tag_groups (corp_id, wecom_id, name, ord, updated_at) VALUES ($1, $2, $3, $4, $5) \
@@ -103,6 +104,7 @@ impl Tx {
     /// Deletes a tag from the catalogue and from every customer; returns the
     /// customers who had it.
     pub async fn delete_tag(&mut self, corp_id: i64, tag_id: &str) -> Result<Vec<i64>> {
+        self.bump_segment_refs(corp_id).await?;
         let holders: Vec<i64> = on_tx!(self, |c| {
             sqlx::query_scalar("DELETE FROM customer_tags WHERE corp_id = $1 AND tag_id = $2 RETURNING customer_id")
                 .bind(corp_id)
