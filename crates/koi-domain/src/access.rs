@@ -140,6 +140,18 @@ impl Principal {
         }
     }
 
+    /// The stores this principal's reads are narrowed to: `None` for the
+    /// whole corp (owner, HQ operator), else the stores a store manager is
+    /// bound to (none for a guide) — the same rule as [`Principal::sees_store`],
+    /// as a list to filter queries and segments with.
+    pub fn store_scope(&self) -> Option<&[i64]> {
+        match self.role {
+            Role::Owner | Role::HqOperator => None,
+            Role::StoreManager => Some(&self.store_ids),
+            Role::Guide => Some(&[]),
+        }
+    }
+
     /// A store manager sees a staff member when they share a store; an
     /// unbound staff member belongs to HQ until someone assigns them.
     pub fn sees_staff(&self, staff_store_ids: &[i64]) -> bool {
@@ -184,6 +196,20 @@ mod tests {
         assert!(!m.sees_staff(&[]));
         assert!(!m.allows(Action::CreateStores));
         assert!(m.allows(Action::EditStore));
+    }
+
+    #[test]
+    fn the_store_scope_is_the_stores_a_principal_sees() {
+        assert_eq!(who(Role::Owner, &[]).store_scope(), None);
+        assert_eq!(who(Role::HqOperator, &[]).store_scope(), None);
+        assert_eq!(who(Role::StoreManager, &[2, 3]).store_scope(), Some(&[2, 3][..]));
+        assert_eq!(who(Role::StoreManager, &[]).store_scope(), Some(&[][..]), "bound to none, sees none");
+        assert_eq!(who(Role::Guide, &[4]).store_scope(), Some(&[][..]));
+        for p in [who(Role::Owner, &[]), who(Role::StoreManager, &[2, 3]), who(Role::Guide, &[4])] {
+            for s in 1..5 {
+                assert_eq!(p.sees_store(s), p.store_scope().is_none_or(|scope| scope.contains(&s)), "{p:?} {s}");
+            }
+        }
     }
 
     #[test]

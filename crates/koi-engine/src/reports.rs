@@ -5,7 +5,7 @@
 
 use crate::acquisition::{Customer, Follow};
 use crate::{require, Engine, EngineError, Principal, Result};
-use koi_domain::access::{Action, Role};
+use koi_domain::access::Action;
 use koi_domain::channel::{local_day, CodeDayStats, DEFAULT_UTC_OFFSET_MIN};
 use koi_store::events::Event;
 use koi_store::now_ms;
@@ -68,14 +68,6 @@ pub struct CustomerPage {
     pub has_more: bool,
 }
 
-/// The stores a principal's customer lists are narrowed to; `None` = all.
-fn store_scope(who: &Principal) -> Option<Vec<i64>> {
-    match who.role {
-        Role::Owner | Role::HqOperator => None,
-        _ => Some(who.store_ids.clone()),
-    }
-}
-
 impl Engine {
     /// `(adds, live follows)` of every code the principal sees, by code id.
     pub async fn code_totals(&self, who: &Principal) -> Result<HashMap<i64, (i64, i64)>> {
@@ -128,7 +120,7 @@ impl Engine {
         per_page: i64,
     ) -> Result<CustomerPage> {
         require(who, Action::ViewCustomers)?;
-        filter.scope = store_scope(who);
+        filter.scope = who.store_scope().map(<[i64]>::to_vec);
         let per_page = per_page.clamp(1, 200);
         let offset = page.clamp(0, 100_000) * per_page;
         let mut rows = self.db.customer_page(who.corp_id, &filter, per_page + 1, offset).await?;

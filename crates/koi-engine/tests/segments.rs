@@ -9,7 +9,7 @@ use koi_domain::access::{Principal, Role};
 use koi_domain::org::{CorpDraft, StaffDraft, StoreDraft};
 use koi_domain::segment::{matches, Cond, CustomerFacts, Expr, FieldOp, RfmDim, Stage, StoreLocations};
 use koi_engine::customers::SegmentInput;
-use koi_engine::{Engine, Settings};
+use koi_engine::{Engine, EngineError, Settings};
 use koi_store::acquisition::{CustomerProfile, NewFollow};
 use koi_store::customers::TagRow;
 use koi_store::Db;
@@ -332,6 +332,113 @@ fn random_expr(rng: &mut StdRng, m: &Model, depth: u32) -> Expr {
             }
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_names_are_seen_by_the_next_evaluation_on_sqlite() {
+    let s = koi_store::scratch::ScratchDb::sqlite().await.expect("sqlite scratch db");
+    new_names_are_seen_by_the_next_evaluation(&s.db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_names_are_seen_by_the_next_evaluation_on_postgres() {
+    let s = koi_store::scratch::ScratchDb::postgres().await.expect("postgres scratch db");
+    new_names_are_seen_by_the_next_evaluation(&s.db).await;
+}
+
+/// The index keeps what expressions can name. Two nodes (engines) have
+/// loaded it; tags, stores, staff, codes and fields written after that —
+/// through the store, as a third node would — are known to the very next
+/// evaluation on both, a renamed or deleted tag is no longer, and a store
+/// that moves takes `within:` with it.
+async fn new_names_are_seen_by_the_next_evaluation(db: &Db) {
+    let m = setup(db).await;
+    let nodes = [Engine::new(db.clone(), Settings::default()), Engine::new(db.clone(), Settings::default())];
+    let owner =
+        Principal { corp_id: m.corp_id, role: Role::Owner, user_id: Some(1), store_ids: vec![], staff_id: None };
+    // The answer on every node, which must agree.
+    let eval = |text: String| {
+        let (nodes, owner) = (nodes.clone(), owner.clone());
+        async move {
+            let mut answers = Vec::new();
+            for node in &nodes {
+                let got = node.evaluate_segment(&owner, &SegmentInput::Text(text.clone()), 0, false).await;
+                answers.push(got.map(|r| (r.expr, r.count)).map_err(|e| match e {
+                    EngineError::BadExpression(e) => e.code,
+                    e => panic!("{text}: {e}"),
+                }));
+            }
+            assert_eq!(answers[0], answers[1], "{text}: the nodes disagree");
+            answers.remove(0)
+        }
+    };
+    let tag = |name: &str| TagRow {
+        group_id: "etG9".into(),
+        group_name: "组9".into(),
+        group_order: 0,
+        tag_id: "etVIP".into(),
+        name: name.into(),
+        order: 0,
+    };
+    assert_eq!(eval("tag:VIP".into()).await, Err("unknown_tag"), "both nodes have loaded the names");
+    assert_eq!(eval("field:shoe=38".into()).await, Err("unknown_field"));
+
+    let mut tx = db.begin().await.unwrap();
+    tx.upsert_tag(m.corp_id, &tag("VIP"), T0).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(eval("tag:VIP".into()).await, Ok(("tag:etVIP".into(), 0)), "a new tag, by name");
+    let mut tx = db.begin().await.unwrap();
+    tx.upsert_tag(m.corp_id, &tag("Gold"), T0).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(eval("tag:Gold".into()).await, Ok(("tag:etVIP".into(), 0)), "a renamed tag");
+    assert_eq!(eval("tag:VIP".into()).await, Err("unknown_tag"), "the old name is gone");
+    let mut tx = db.begin().await.unwrap();
+    tx.delete_tag(m.corp_id, "etVIP").await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(eval("tag:etVIP".into()).await, Err("unknown_tag"), "a deleted tag");
+
+    // A customer living in Beijing, and a new store in Shanghai.
+    let mut tx = db.begin().await.unwrap();
+    let p = CustomerProfile { external_userid: "wmhome".into(), kind: 1, ..Default::default() };
+    let (customer, _) = tx.upsert_customer(m.corp_id, &p, None, None, T0, T0).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut row = db.customer_activity(m.corp_id, customer).await.unwrap().unwrap();
+    (row.home_lat, row.home_lng) = (Some(39.91), Some(116.41));
+    let far =
+        StoreDraft {
+            code: "S9".into(), name: "店9".into(), lat: Some(31.23), lng: Some(121.47), ..Default::default()
+        };
+    let mut tx = db.begin().await.unwrap();
+    tx.set_customer_activity(m.corp_id, &row).await.unwrap();
+    let store = tx.insert_store(m.corp_id, &far, T0).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(eval(format!("store:{store}")).await, Ok((format!("store:{store}"), 0)), "a new store");
+    assert_eq!(eval(format!("within:{store}:5km")).await.map(|r| r.1), Ok(0));
+    let mut tx = db.begin().await.unwrap();
+    let near = StoreDraft { lat: Some(39.9), lng: Some(116.4), ..far };
+    assert!(tx.update_store(m.corp_id, store, &near, T0).await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(eval(format!("within:{store}:5km")).await.map(|r| r.1), Ok(1), "the store moved next to them");
+
+    let staff = StaffDraft {
+        userid: "u9".into(),
+        name: "导购9".into(),
+        mobile: String::new(),
+        active: true,
+        store_ids: vec![store],
+    };
+    let mut tx = db.begin().await.unwrap();
+    let staff = tx.insert_staff(m.corp_id, &staff, T0).await.unwrap();
+    let code = tx.insert_channel_code(m.corp_id, "码9", Some(store), "{}", T0).await.unwrap();
+    tx.commit().await.unwrap();
+    db.insert_field_def(m.corp_id, "shoe", "鞋码", r#"{"text":{"max_len":50}}"#, T0).await.unwrap();
+    for text in [format!("staff:{staff}"), format!("code:{code}"), "field:shoe=38".into()] {
+        assert_eq!(eval(text.clone()).await.map(|r| r.1), Ok(0), "{text}");
+    }
+    db.delete_channel_code(m.corp_id, code).await.unwrap();
+    db.delete_field_def(m.corp_id, "shoe").await.unwrap();
+    assert_eq!(eval(format!("code:{code}")).await, Err("unknown_code"), "a deleted code");
+    assert_eq!(eval("field:shoe=38".into()).await, Err("unknown_field"), "a deleted field");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

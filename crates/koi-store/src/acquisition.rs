@@ -107,6 +107,7 @@ impl Tx {
         draft: &str,
         now: i64,
     ) -> Result<i64> {
+        self.bump_segment_refs(corp_id).await?;
         Ok(on_tx!(self, |c| {
             sqlx::query_scalar(
                 "INSERT INTO channel_codes (corp_id, name, store_id, draft, created_at, updated_at) \
@@ -395,15 +396,17 @@ impl Db {
 
     /// Removes a code whose contact way could not be made.
     pub async fn delete_channel_code(&self, corp_id: i64, id: i64) -> Result<()> {
-        on_pool!(self, true, |c| {
+        let mut tx = self.begin().await?;
+        tx.bump_segment_refs(corp_id).await?;
+        on_tx!(&mut tx, |c| {
             sqlx::query("DELETE FROM channel_codes WHERE corp_id = $1 AND id = $2")
                 .bind(corp_id)
                 .bind(id)
-                .execute(c)
+                .execute(&mut *c)
                 .await
                 .map(|r| r.rows_affected())
         })?;
-        Ok(())
+        tx.commit().await
     }
 
     pub async fn channel_codes(&self, corp_id: i64) -> Result<Vec<ChannelCodeRow>> {

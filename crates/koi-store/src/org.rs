@@ -227,6 +227,7 @@ impl Tx {
     }
 
     pub async fn insert_store(&mut self, corp_id: i64, d: &StoreDraft, now: i64) -> Result<i64> {
+        self.bump_segment_refs(corp_id).await?;
         let sql = "INSERT INTO stores (corp_id, code, name, address, lat, lng, region, kind, created_at, updated_at) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id";
         on_tx!(self, |c| {
@@ -248,6 +249,7 @@ impl Tx {
 
     /// Returns false when the corp has no such store.
     pub async fn update_store(&mut self, corp_id: i64, id: i64, d: &StoreDraft, now: i64) -> Result<bool> {
+        self.bump_segment_refs(corp_id).await?;
         let sql = "UPDATE stores SET code = $1, name = $2, address = $3, lat = $4, lng = $5, region = $6, kind = $7, \
                    updated_at = $8 WHERE corp_id = $9 AND id = $10";
         let n = on_tx!(self, |c| {
@@ -281,6 +283,7 @@ impl Tx {
     }
 
     pub async fn insert_staff(&mut self, corp_id: i64, d: &StaffDraft, now: i64) -> Result<i64> {
+        self.bump_segment_refs(corp_id).await?;
         let sql = "INSERT INTO staff (corp_id, userid, name, mobile, active, created_at, updated_at) \
                    VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id";
         let id: i64 = on_tx!(self, |c| {

@@ -48,6 +48,7 @@ on_both!(
     a_late_deletion_does_not_undo_a_later_add,
     customers_get_dense_numbers_and_a_change_log,
     tags_fields_and_segment_facts,
+    every_change_of_what_a_segment_can_name_bumps_the_refs_version,
 );
 
 const NOW: i64 = 1_700_000_000_000;
@@ -878,4 +879,73 @@ async fn the_two_migration_sets_agree() {
         }
     }
     assert!(differ.is_empty(), "the migration sets disagree:\n{}", differ.join("\n"));
+}
+
+/// Whatever changes what a segment expression can name — tags, stores and
+/// where they are, staff, channel codes, custom fields — grows the corp's
+/// refs version when it commits (the segment index reads the names again
+/// then); customer writes and other corps do not, nor a rolled-back write.
+async fn every_change_of_what_a_segment_can_name_bumps_the_refs_version(db: &Db) {
+    use koi_store::customers::TagRow;
+    let (a, b) = (corp(db, "wwREFS1").await, corp(db, "wwREFS2").await);
+    assert_eq!(db.segment_refs_version(a).await.unwrap(), 0, "nothing named yet");
+    let mut seen = 0;
+    macro_rules! grew {
+        ($what:literal) => {
+            let now = db.segment_refs_version(a).await.unwrap();
+            assert!(now > seen, "{} must bump the refs version ({seen} → {now})", $what);
+            seen = now;
+        };
+    }
+    let store_id = add_store(db, a, "R1").await;
+    grew!("a new store");
+    let mut tx = db.begin().await.unwrap();
+    let moved = StoreDraft { lat: Some(39.9), lng: Some(116.4), ..store("R1") };
+    assert!(tx.update_store(a, store_id, &moved, NOW).await.unwrap());
+    tx.commit().await.unwrap();
+    grew!("a moved store");
+    let staff = staff_member(db, a, "r1", store_id).await;
+    grew!("a new staff member");
+    let mut tx = db.begin().await.unwrap();
+    let code = tx.insert_channel_code(a, "c", Some(store_id), "{}", NOW).await.unwrap();
+    tx.commit().await.unwrap();
+    grew!("a new channel code");
+    let mut tx = db.begin().await.unwrap();
+    let failed = tx.insert_channel_code(a, "failed", None, "{}", NOW).await.unwrap();
+    tx.commit().await.unwrap();
+    grew!("another new channel code");
+    db.delete_channel_code(a, failed).await.unwrap();
+    grew!("a deleted channel code");
+    let tag = TagRow {
+        group_id: "etG".into(),
+        group_name: "组".into(),
+        group_order: 0,
+        tag_id: "etR".into(),
+        name: "R".into(),
+        order: 0,
+    };
+    let mut tx = db.begin().await.unwrap();
+    tx.upsert_tag(a, &tag, NOW).await.unwrap();
+    tx.commit().await.unwrap();
+    grew!("a new tag");
+    let mut tx = db.begin().await.unwrap();
+    tx.upsert_tag(a, &TagRow { name: "R2".into(), ..tag.clone() }, NOW).await.unwrap();
+    tx.commit().await.unwrap();
+    grew!("a renamed tag");
+    assert!(db.insert_field_def(a, "size", "鞋码", "\"date\"", NOW).await.unwrap().is_some());
+    grew!("a new custom field");
+    assert!(db.delete_field_def(a, "size").await.unwrap());
+    grew!("a deleted custom field");
+    let mut tx = db.begin().await.unwrap();
+    tx.delete_tag(a, "etR").await.unwrap();
+    tx.commit().await.unwrap();
+    grew!("a deleted tag");
+
+    let mut tx = db.begin().await.unwrap();
+    tx.insert_store(a, &store("R2"), NOW).await.unwrap();
+    drop(tx);
+    follow_via(db, a, "wmREFS", staff, code, store_id, NOW, false).await;
+    add_store(db, b, "R1").await;
+    assert_eq!(db.segment_refs_version(a).await.unwrap(), seen, "rolled back, customers, another corp");
+    assert!(db.segment_refs_version(b).await.unwrap() > 0);
 }

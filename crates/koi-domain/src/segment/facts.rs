@@ -1,6 +1,6 @@
 //! One customer as plain data, and the obviously-correct evaluator over it.
 //! [`super::SegmentIndex`] must give the same answer for every customer; the
-//! property test in `index.rs` holds it to that, so when the two disagree,
+//! property test in `index/tests.rs` holds it to that, so when the two disagree,
 //! this file is the one that states what the operator meant.
 
 use super::{Cond, Expr, Stage};

@@ -14,14 +14,17 @@
 //! | `mod.rs` | the AST: [`Expr`], [`Cond`], [`Stage`], [`RfmDim`], [`FieldOp`], limits |
 //! | `text.rs` | the console syntax: [`Expr::parse`], [`ParseError`], `Display` |
 //! | `facts.rs` | [`CustomerFacts`] and the naive [`matches`], the index's reference |
-//! | `index.rs` | [`SegmentIndex`]: RoaringBitmaps over dense per-corp ids |
+//! | `index/` | [`SegmentIndex`]: RoaringBitmaps over dense per-corp ids |
+//! | `resolve.rs` | [`Refs`]: an expression checked against the corp's tags, stores, staff, codes, fields |
 
 mod facts;
 mod index;
+mod resolve;
 mod text;
 
 pub use facts::{matches, matches_cond, CustomerFacts, StoreLocations};
 pub use index::{SegmentIndex, Value};
+pub use resolve::{Refs, MAX_TEXT};
 pub use text::ParseError;
 
 use crate::error::Checker;

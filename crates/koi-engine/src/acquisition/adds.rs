@@ -6,7 +6,7 @@ use crate::customers::tagging::{apply_rules, change_tags};
 use crate::customers::Cause;
 use crate::jobs::{enqueue, Job, JobCtx, JobResult};
 use crate::{require, Engine, EngineError, Principal, Result};
-use koi_domain::access::{Action, Role};
+use koi_domain::access::Action;
 use koi_domain::channel::{
     add_outcome, pick_variant, variant_seed, Attribution, ChannelCodeDraft, ChannelState, PreviousFollow,
 };
@@ -70,7 +70,7 @@ impl Engine {
         require(who, Action::ViewCustomers)?;
         let row = self.db.customer(who.corp_id, id).await?.ok_or(EngineError::NotFound("customer"))?;
         let follows = self.db.follows_of(who.corp_id, row.id).await?;
-        let whole_corp = matches!(who.role, Role::Owner | Role::HqOperator);
+        let whole_corp = who.store_scope().is_none();
         if !whole_corp && !follows.iter().any(|f| f.store_id.is_some_and(|s| who.sees_store(s))) {
             return Err(EngineError::NotFound("customer"));
         }

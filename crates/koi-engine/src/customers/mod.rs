@@ -10,7 +10,7 @@
 //! | `behaviour.rs` | behaviour events, lifecycle stage, RFM, influence; the sweep |
 //! | `fields.rs` | custom field definitions and values; the value rules |
 //! | `profile.rs` | the customer profile (console page and API) |
-//! | `segments.rs` | the in-memory segment index per corp, following the change log; segment use cases |
+//! | `segments.rs` | the in-memory segment index per corp and the names expressions may use, kept current; segment use cases |
 
 mod behaviour;
 mod fields;

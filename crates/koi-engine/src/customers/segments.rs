@@ -10,10 +10,16 @@
 //! reloads only those it has not seen. A write transaction that takes
 //! longer than that (bulk tagging commits every 500 customers) would be the
 //! one way to miss an entry; a full reload on start covers a restart.
+//!
+//! What an expression can name (tags, stores, staff, codes, fields: the
+//! domain's [`Refs`]) is kept with the index too, so checking an expression
+//! reads nothing while an operator types. Every write that changes those
+//! names grows the corp's refs version in its transaction; the catch-up
+//! reads that one number and reads the names again only when it moved.
 
 use crate::{require, Engine, EngineError, Principal, Result};
-use koi_domain::access::{Action, Role};
-use koi_domain::segment::{Cond, Expr, ParseError, SegmentIndex};
+use koi_domain::access::Action;
+use koi_domain::segment::{Cond, Expr, Refs, SegmentIndex};
 use koi_store::customers::BriefRow;
 use koi_store::now_ms;
 use serde::{Deserialize, Serialize};
@@ -23,14 +29,16 @@ use tokio::sync::Mutex;
 
 /// How far behind the newest change log entry the horizon stays.
 const SETTLE_MS: i64 = 10_000;
-/// Longest text expression taken (200 conditions fit well within it).
-const MAX_TEXT: usize = 8_000;
 /// Most members a sample shows.
 pub const MAX_SAMPLE: usize = 50;
 
 /// One corp's index and where it stands in the change log.
 pub(crate) struct CorpIndex {
     pub(crate) index: SegmentIndex,
+    /// What expressions may name, as of `refs_version`.
+    refs: Refs,
+    /// `None` until the names are first read.
+    refs_version: Option<i64>,
     /// Customer id by dense number (0 where no customer has the number).
     ids: Vec<i64>,
     horizon: i64,
@@ -149,7 +157,14 @@ impl Engine {
     async fn load_index(&self, corp_id: i64) -> Result<CorpIndex> {
         let started = std::time::Instant::now();
         let horizon = self.db.change_horizon(corp_id, now_ms() - SETTLE_MS).await?;
-        let mut ci = CorpIndex { index: SegmentIndex::new(), ids: Vec::new(), horizon, seen: HashSet::new() };
+        let mut ci = CorpIndex {
+            index: SegmentIndex::new(),
+            refs: Refs::default(),
+            refs_version: None,
+            ids: Vec::new(),
+            horizon,
+            seen: HashSet::new(),
+        };
         let facts = self.db.segment_facts(corp_id, None).await?;
         for (id, f) in &facts {
             ci.put(*id, f);
@@ -165,10 +180,12 @@ impl Engine {
 
     async fn catch_up(&self, corp_id: i64, ci: &mut CorpIndex) -> Result<()> {
         let now = now_ms();
-        // Stores are few; reading them each time keeps `within:` exact
-        // right after a store is added or moved.
-        for s in self.db.stores(corp_id).await? {
-            ci.index.set_store_location(s.id, s.lat.zip(s.lng));
+        // The version first, then the names: a change committed in between
+        // is read now and read again next time, never missed.
+        let version = self.db.segment_refs_version(corp_id).await?;
+        if ci.refs_version != Some(version) {
+            ci.refs = self.read_refs(corp_id, &mut ci.index).await?;
+            ci.refs_version = Some(version);
         }
         // Read from the horizon on, a page at a time; the horizon itself
         // moves only past entries old enough to have no earlier one pending.
@@ -198,22 +215,28 @@ impl Engine {
         }
     }
 
-    /// The caller's expression, checked against the corp (see
-    /// [`resolve_with`]); evaluations then apply [`scoped`].
-    async fn resolve(&self, who: &Principal, input: &SegmentInput) -> Result<Expr> {
-        require(who, Action::ViewCustomers)?;
-        resolve_with(&self.refs(who.corp_id).await?, input)
-    }
-
-    /// What an expression may name in the corp.
-    async fn refs(&self, corp_id: i64) -> Result<Refs> {
+    /// What an expression may name in the corp; the stores' locations go
+    /// to the index on the way, which keeps `within:` exact after a store
+    /// is added or moved.
+    async fn read_refs(&self, corp_id: i64, index: &mut SegmentIndex) -> Result<Refs> {
+        let stores = self.db.stores(corp_id).await?;
+        for s in &stores {
+            index.set_store_location(s.id, s.lat.zip(s.lng));
+        }
         Ok(Refs {
             tags: self.db.tag_catalogue(corp_id).await?.into_iter().map(|t| (t.tag_id, t.name)).collect(),
-            stores: self.db.stores(corp_id).await?.iter().map(|s| s.id).collect(),
+            stores: stores.iter().map(|s| s.id).collect(),
             staff: self.db.staff_list(corp_id).await?.iter().map(|s| s.id).collect(),
             codes: self.db.channel_codes(corp_id).await?.iter().map(|c| c.id).collect(),
             fields: self.db.field_defs(corp_id).await?.into_iter().map(|f| f.name).collect(),
         })
+    }
+
+    /// The caller's expression, checked against the corp's names as the
+    /// index has them (see [`resolve_with`]).
+    async fn resolve(&self, who: &Principal, input: &SegmentInput) -> Result<Expr> {
+        require(who, Action::ViewCustomers)?;
+        self.with_index(who.corp_id, |ci| resolve_with(&ci.refs, input)).await?
     }
 
     /// Counts an expression exactly, with a sample of members and, when
@@ -225,19 +248,20 @@ impl Engine {
         sample: usize,
         with_ids: bool,
     ) -> Result<SegmentResult> {
-        let asked = self.resolve(who, input).await?;
-        let expr = scoped(who, asked.clone());
+        require(who, Action::ViewCustomers)?;
         let started = std::time::Instant::now();
-        let (count, nos, ids) = self
+        let (asked, count, nos, ids) = self
             .with_index(who.corp_id, |ci| {
+                let asked = resolve_with(&ci.refs, input)?;
+                let expr = scoped(who, asked.clone());
                 let count = ci.index.count(&expr);
                 let picked = match sample.min(MAX_SAMPLE) {
                     0 => Vec::new(),
                     n => ci.customer_ids(ci.index.sample(&expr, n)),
                 };
-                (count, picked, with_ids.then(|| ci.customer_ids(ci.index.ids(&expr))))
+                Ok::<_, EngineError>((asked, count, picked, with_ids.then(|| ci.customer_ids(ci.index.ids(&expr)))))
             })
-            .await?;
+            .await??;
         let took_us = started.elapsed().as_micros() as u64;
         let sample = self.db.customer_briefs(who.corp_id, &nos).await?.into_iter().map(member).collect();
         Ok(SegmentResult { count, expr: asked.to_string(), sample, ids, took_us })
@@ -245,8 +269,12 @@ impl Engine {
 
     /// Every member's customer id (bulk tagging, exports).
     pub(crate) async fn segment_customer_ids(&self, who: &Principal, input: &SegmentInput) -> Result<Vec<i64>> {
-        let expr = scoped(who, self.resolve(who, input).await?);
-        self.with_index(who.corp_id, |ci| ci.customer_ids(ci.index.ids(&expr))).await
+        require(who, Action::ViewCustomers)?;
+        self.with_index(who.corp_id, |ci| {
+            let expr = scoped(who, resolve_with(&ci.refs, input)?);
+            Ok(ci.customer_ids(ci.index.ids(&expr)))
+        })
+        .await?
     }
 
     /// The members as CSV rows.
@@ -300,18 +328,19 @@ impl Engine {
         who: &Principal,
         rows: Vec<koi_store::customers::SegmentRow>,
     ) -> Result<Vec<SegmentView>> {
-        let refs = self.refs(who.corp_id).await?;
-        let mut exprs = Vec::with_capacity(rows.len());
-        for row in &rows {
-            exprs.push(match resolve_with(&refs, &SegmentInput::Text(row.expr.clone())) {
-                Ok(expr) => Some(scoped(who, expr)),
-                Err(EngineError::BadExpression(_)) => None,
-                Err(e) => return Err(e),
-            });
-        }
-        let counts: Vec<u64> = self
-            .with_index(who.corp_id, |ci| exprs.iter().map(|e| e.as_ref().map_or(0, |e| ci.index.count(e))).collect())
-            .await?;
+        let counts = self
+            .with_index(who.corp_id, |ci| {
+                let mut counts = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    counts.push(match resolve_with(&ci.refs, &SegmentInput::Text(row.expr.clone())) {
+                        Ok(expr) => ci.index.count(&scoped(who, expr)),
+                        Err(EngineError::BadExpression(_)) => 0,
+                        Err(e) => return Err(e),
+                    });
+                }
+                Ok(counts)
+            })
+            .await??;
         Ok(rows
             .into_iter()
             .zip(counts)
@@ -381,101 +410,23 @@ impl CorpIndex {
     }
 }
 
-/// The tags (id → name), stores, staff, codes and fields of a corp.
-struct Refs {
-    tags: Vec<(String, String)>,
-    stores: HashSet<i64>,
-    staff: HashSet<i64>,
-    codes: HashSet<i64>,
-    fields: HashSet<String>,
-}
-
-/// Parses and checks an expression against what the corp has: tag names
-/// become ids; unknown tags, stores, staff, codes and fields are errors that
-/// point at the part.
+/// Parses and checks an expression against what the corp has (see
+/// [`Refs::check`]); JSON is validated first, as text is by parsing.
 fn resolve_with(refs: &Refs, input: &SegmentInput) -> Result<Expr> {
-    if let SegmentInput::Text(t) = input {
-        if t.chars().count() > MAX_TEXT {
-            let message = format!("the expression is over {MAX_TEXT} characters");
-            return Err(EngineError::BadExpression(ParseError::new("too_long", MAX_TEXT, "", message)));
-        }
-    }
-    let (mut expr, text) = match input {
-        SegmentInput::Text(t) => (Expr::parse(t)?, t.as_str()),
+    Ok(match input {
+        SegmentInput::Text(t) => refs.parse(t)?,
         SegmentInput::Json(e) => {
             e.validate()?;
-            (e.clone(), "")
+            refs.check(e.clone(), "")?
         }
-    };
-    let mut err = None;
-    visit_conds(&mut expr, &mut |c| {
-        if err.is_some() {
-            return;
-        }
-        let bad = |code: &'static str, prefixes: &[&str], value: String, what: &str| {
-            let offset = locate(text, prefixes, &value);
-            Some(ParseError::new(code, offset, &value, format!("{what} {value:?}")))
-        };
-        err = match c {
-            Cond::Tag(t) if refs.tags.iter().any(|(id, _)| id == t) => None,
-            Cond::Tag(t) => {
-                let named: Vec<_> = refs.tags.iter().filter(|(_, name)| name == t).collect();
-                match named.as_slice() {
-                    [(id, _)] => {
-                        *t = id.clone();
-                        None
-                    }
-                    [] => bad("unknown_tag", &["tag:", "tag:\""], t.clone(), "no tag with id or name"),
-                    _ => bad("ambiguous_tag", &["tag:", "tag:\""], t.clone(), "several groups have a tag named"),
-                }
-            }
-            Cond::Store(s) | Cond::WithinKm { store_id: s, .. } if !refs.stores.contains(s) => {
-                bad("unknown_store", &["store:", "within:"], s.to_string(), "no store")
-            }
-            Cond::Staff(s) if !refs.staff.contains(s) => {
-                bad("unknown_staff", &["staff:"], s.to_string(), "no staff member")
-            }
-            Cond::Code(s) if !refs.codes.contains(s) => {
-                bad("unknown_code", &["code:"], s.to_string(), "no channel code")
-            }
-            Cond::Field { name, .. } if !refs.fields.contains(name) => {
-                bad("unknown_field", &["field:"], name.clone(), "no custom field")
-            }
-            _ => None,
-        };
-    });
-    match err {
-        Some(e) => Err(EngineError::BadExpression(e)),
-        None => Ok(expr),
-    }
-}
-
-/// Where `value` stands in the text after one of the prefixes (any case),
-/// else wherever it first appears, else the start: what the builder
-/// underlines.
-fn locate(text: &str, prefixes: &[&str], value: &str) -> usize {
-    let lower = text.to_ascii_lowercase();
-    prefixes
-        .iter()
-        .find_map(|p| lower.find(&format!("{p}{}", value.to_ascii_lowercase())).map(|at| at + p.len()))
-        .or_else(|| text.find(value))
-        .unwrap_or(0)
-}
-
-/// Calls `f` on every condition of the expression.
-fn visit_conds(e: &mut Expr, f: &mut impl FnMut(&mut Cond)) {
-    match e {
-        Expr::And(v) | Expr::Or(v) => v.iter_mut().for_each(|e| visit_conds(e, f)),
-        Expr::Not(e) => visit_conds(e, f),
-        Expr::Cond(c) => f(c),
-    }
+    })
 }
 
 /// A store manager's segments hold only their stores' customers.
 fn scoped(who: &Principal, expr: Expr) -> Expr {
-    match who.role {
-        Role::Owner | Role::HqOperator => expr,
-        _ => Expr::And(vec![expr, Expr::Or(who.store_ids.iter().map(|&s| Cond::Store(s).into()).collect())]),
+    match who.store_scope() {
+        None => expr,
+        Some(stores) => Expr::And(vec![expr, Expr::Or(stores.iter().map(|&s| Cond::Store(s).into()).collect())]),
     }
 }
 
@@ -496,13 +447,7 @@ fn member(r: BriefRow) -> Member {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn errors_point_at_the_value_after_its_prefix() {
-        assert_eq!(locate("tag:etA1 AND store:1", &["store:"], "1"), 19);
-        assert_eq!(locate("TAG:\"春 装\"", &["tag:", "tag:\""], "春 装"), 5);
-        assert_eq!(locate("x", &["store:"], "9"), 0);
-    }
+    use koi_domain::access::Role;
 
     #[test]
     fn exported_text_never_becomes_a_formula() {

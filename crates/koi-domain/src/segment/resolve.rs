@@ -1,0 +1,187 @@
+//! An expression checked against what a corp has. Conditions name tags (by
+//! WeCom id or by name), stores, staff, channel codes and custom fields; a
+//! name the corp does not have is a [`ParseError`] that points at the part
+//! of the text naming it, which is what the console builder underlines.
+//! The engine reads the names ([`Refs`]); the rules are here.
+
+use super::{Cond, Expr, ParseError};
+use std::collections::HashSet;
+
+/// Longest text expression taken (200 conditions fit well within it).
+pub const MAX_TEXT: usize = 8_000;
+
+/// What an expression may name in one corp.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Refs {
+    /// Tag id → name; names repeat across tag groups.
+    pub tags: Vec<(String, String)>,
+    pub stores: HashSet<i64>,
+    pub staff: HashSet<i64>,
+    pub codes: HashSet<i64>,
+    /// Custom field names.
+    pub fields: HashSet<String>,
+}
+
+impl Refs {
+    /// Parses the console's text syntax and checks it (see [`Refs::check`]).
+    pub fn parse(&self, text: &str) -> Result<Expr, ParseError> {
+        if text.chars().count() > MAX_TEXT {
+            let message = format!("the expression is over {MAX_TEXT} characters");
+            return Err(ParseError::new("too_long", MAX_TEXT, "", message));
+        }
+        self.check(Expr::parse(text)?, text)
+    }
+
+    /// Checks an expression against the corp: tag names become ids;
+    /// unknown tags, stores, staff, codes and fields are errors. `text` is
+    /// what the expression was parsed from, for the error's offset (empty
+    /// for JSON, where every offset is 0).
+    pub fn check(&self, mut expr: Expr, text: &str) -> Result<Expr, ParseError> {
+        let mut err = None;
+        visit_conds(&mut expr, &mut |c| {
+            if err.is_some() {
+                return;
+            }
+            let bad = |code: &'static str, prefixes: &[&str], value: String, what: &str| {
+                let offset = locate(text, prefixes, &value);
+                Some(ParseError::new(code, offset, &value, format!("{what} {value:?}")))
+            };
+            err = match c {
+                Cond::Tag(t) if self.tags.iter().any(|(id, _)| id == t) => None,
+                Cond::Tag(t) => {
+                    let named: Vec<_> = self.tags.iter().filter(|(_, name)| name == t).collect();
+                    match named.as_slice() {
+                        [(id, _)] => {
+                            *t = id.clone();
+                            None
+                        }
+                        [] => bad("unknown_tag", &["tag:", "tag:\""], t.clone(), "no tag with id or name"),
+                        _ => bad("ambiguous_tag", &["tag:", "tag:\""], t.clone(), "several groups have a tag named"),
+                    }
+                }
+                Cond::Store(s) | Cond::WithinKm { store_id: s, .. } if !self.stores.contains(s) => {
+                    bad("unknown_store", &["store:", "within:"], s.to_string(), "no store")
+                }
+                Cond::Staff(s) if !self.staff.contains(s) => {
+                    bad("unknown_staff", &["staff:"], s.to_string(), "no staff member")
+                }
+                Cond::Code(s) if !self.codes.contains(s) => {
+                    bad("unknown_code", &["code:"], s.to_string(), "no channel code")
+                }
+                Cond::Field { name, .. } if !self.fields.contains(name) => {
+                    bad("unknown_field", &["field:"], name.clone(), "no custom field")
+                }
+                _ => None,
+            };
+        });
+        match err {
+            Some(e) => Err(e),
+            None => Ok(expr),
+        }
+    }
+}
+
+/// Where `value` stands in the text after one of the prefixes (any case),
+/// else wherever it first appears, else the start: what the builder
+/// underlines.
+fn locate(text: &str, prefixes: &[&str], value: &str) -> usize {
+    let lower = text.to_ascii_lowercase();
+    prefixes
+        .iter()
+        .find_map(|p| lower.find(&format!("{p}{}", value.to_ascii_lowercase())).map(|at| at + p.len()))
+        .or_else(|| text.find(value))
+        .unwrap_or(0)
+}
+
+/// Calls `f` on every condition of the expression.
+fn visit_conds(e: &mut Expr, f: &mut impl FnMut(&mut Cond)) {
+    match e {
+        Expr::And(v) | Expr::Or(v) => v.iter_mut().for_each(|e| visit_conds(e, f)),
+        Expr::Not(e) => visit_conds(e, f),
+        Expr::Cond(c) => f(c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tags VIP (one group) and 春装 (in two groups), store 1, staff 7,
+    /// code 9, field `size`.
+    fn refs() -> Refs {
+        Refs {
+            tags: vec![("etVIP".into(), "VIP".into()), ("etS1".into(), "春装".into()), ("etS2".into(), "春装".into())],
+            stores: [1].into(),
+            staff: [7].into(),
+            codes: [9].into(),
+            fields: ["size".to_string()].into(),
+        }
+    }
+
+    #[test]
+    fn errors_point_at_the_value_after_its_prefix() {
+        assert_eq!(locate("tag:etA1 AND store:1", &["store:"], "1"), 19);
+        assert_eq!(locate("TAG:\"春 装\"", &["tag:", "tag:\""], "春 装"), 5);
+        assert_eq!(locate("x", &["store:"], "9"), 0);
+    }
+
+    #[test]
+    fn a_tag_name_becomes_its_id_and_an_id_stays() {
+        let e = refs().parse("tag:VIP AND NOT tag:etS1").unwrap();
+        assert_eq!(e, Expr::parse("tag:etVIP AND NOT tag:etS1").unwrap());
+        assert_eq!(e.to_string(), "tag:etVIP AND NOT tag:etS1");
+    }
+
+    #[test]
+    fn an_unknown_tag_is_an_error_at_its_name() {
+        let e = refs().parse("stage:new AND tag:Gold").unwrap_err();
+        assert_eq!((e.code, e.offset, e.token.as_str()), ("unknown_tag", 18, "Gold"));
+        assert_eq!(e.message, "no tag with id or name \"Gold\"");
+        let e = refs().parse("TAG:\"春 装\"").unwrap_err();
+        assert_eq!((e.code, e.offset), ("unknown_tag", 5), "quoted, any case of the prefix");
+    }
+
+    #[test]
+    fn a_name_two_groups_share_is_ambiguous() {
+        let e = refs().parse("tag:VIP OR tag:春装").unwrap_err();
+        assert_eq!((e.code, e.offset, e.token.as_str()), ("ambiguous_tag", 15, "春装"));
+    }
+
+    #[test]
+    fn stores_staff_codes_and_fields_must_exist() {
+        let r = refs();
+        assert!(r.parse("store:1 AND staff:7 AND code:9 AND field:size=38 AND within:1:3km").is_ok());
+        let cases = [
+            ("tag:VIP AND store:2", "unknown_store", 18),
+            ("within:4:3km", "unknown_store", 7),
+            ("staff:8", "unknown_staff", 6),
+            ("stage:new OR code:1", "unknown_code", 18),
+            ("field:shoe=38", "unknown_field", 6),
+        ];
+        for (text, code, offset) in cases {
+            let e = r.parse(text).unwrap_err();
+            assert_eq!((e.code, e.offset), (code, offset), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_first_unknown_part_is_the_one_reported() {
+        let e = refs().parse("store:5 AND staff:6").unwrap_err();
+        assert_eq!((e.code, e.token.as_str()), ("unknown_store", "5"));
+    }
+
+    #[test]
+    fn json_has_no_text_so_errors_point_at_the_start() {
+        let e = refs().check(Cond::Store(3).into(), "").unwrap_err();
+        assert_eq!((e.code, e.offset), ("unknown_store", 0));
+        let named = refs().check(Cond::Tag("VIP".into()).into(), "").unwrap();
+        assert_eq!(named, Cond::Tag("etVIP".into()).into());
+    }
+
+    #[test]
+    fn text_over_the_limit_is_refused_before_parsing() {
+        let e = refs().parse(&"(".repeat(MAX_TEXT + 1)).unwrap_err();
+        assert_eq!((e.code, e.offset), ("too_long", MAX_TEXT));
+        assert_eq!(Refs::default().parse("stage:new").unwrap().to_string(), "stage:new");
+    }
+}
