@@ -96,6 +96,11 @@ impl Engine {
         self.inbox = Some(inbox::InboxWriter::start(self.db.clone()));
         self
     }
+
+    /// Whether the database answers: the health check's question.
+    pub async fn ping(&self) -> Result<()> {
+        Ok(self.db.ping().await?)
+    }
 }
 
 /// Refuses unless the principal's role allows `action`.
