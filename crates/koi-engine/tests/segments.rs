@@ -143,9 +143,9 @@ async fn setup(db: &Db) -> Model {
         };
         staff.push((tx.insert_staff(corp_id, &s, T0).await.unwrap(), store));
     }
-    let mut codes = Vec::new();
+    let (mut codes, draft) = (Vec::new(), koi_domain::channel::ChannelCodeDraft::default());
     for (i, &store) in stores.iter().enumerate() {
-        codes.push(tx.insert_channel_code(corp_id, &format!("码{i}"), Some(store), "{}", T0).await.unwrap());
+        codes.push(tx.insert_channel_code(corp_id, &format!("码{i}"), Some(store), &draft, T0).await.unwrap());
     }
     for (i, t) in TAGS.iter().enumerate() {
         let row = TagRow {

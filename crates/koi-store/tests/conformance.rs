@@ -2,6 +2,7 @@
 //! so a query that works on only one backend fails the build.
 
 use koi_domain::access::Role;
+use koi_domain::channel::ChannelCodeDraft;
 use koi_domain::jobs::JobState;
 use koi_domain::org::{CorpDraft, StaffDraft, StoreDraft};
 use koi_store::events::NewEvent;
@@ -430,8 +431,8 @@ async fn code_reports_and_customer_filters_agree(db: &Db) {
         };
         staff.push(tx.insert_staff(corp_id, &d, NOW).await.unwrap());
     }
-    let c1 = tx.insert_channel_code(corp_id, "c1", Some(s1), "{}", NOW).await.unwrap();
-    let c2 = tx.insert_channel_code(corp_id, "c2", None, "{}", NOW).await.unwrap();
+    let c1 = tx.insert_channel_code(corp_id, "c1", Some(s1), &ChannelCodeDraft::default(), NOW).await.unwrap();
+    let c2 = tx.insert_channel_code(corp_id, "c2", None, &ChannelCodeDraft::default(), NOW).await.unwrap();
     tx.commit().await.unwrap();
     let (st1, st2) = (staff[0], staff[1]);
 
@@ -548,8 +549,8 @@ async fn customers_get_dense_numbers_and_a_change_log(db: &Db) {
     let (ma, mb) = (staff_member(db, a, "ua", sa).await, staff_member(db, b, "ub", sb).await);
     let mut tx = db.begin().await.unwrap();
     let (ca, cb) = (
-        tx.insert_channel_code(a, "a", Some(sa), "{}", NOW).await.unwrap(),
-        tx.insert_channel_code(b, "b", Some(sb), "{}", NOW).await.unwrap(),
+        tx.insert_channel_code(a, "a", Some(sa), &ChannelCodeDraft::default(), NOW).await.unwrap(),
+        tx.insert_channel_code(b, "b", Some(sb), &ChannelCodeDraft::default(), NOW).await.unwrap(),
     );
     tx.commit().await.unwrap();
     let before = 0; // the log is read per corp: corp A's starts empty
@@ -583,7 +584,7 @@ async fn tags_fields_and_segment_facts(db: &Db) {
     let store = add_store(db, corp_id, "T1").await;
     let (m1, m2) = (staff_member(db, corp_id, "u1", store).await, staff_member(db, corp_id, "u2", store).await);
     let mut tx = db.begin().await.unwrap();
-    let code = tx.insert_channel_code(corp_id, "c", Some(store), "{}", NOW).await.unwrap();
+    let code = tx.insert_channel_code(corp_id, "c", Some(store), &ChannelCodeDraft::default(), NOW).await.unwrap();
     tx.commit().await.unwrap();
     let c = follow_via(db, corp_id, "wmT", m1, code, store, NOW, false).await;
     follow_via(db, corp_id, "wmT", m2, code, store, NOW, false).await;

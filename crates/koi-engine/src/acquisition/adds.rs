@@ -113,9 +113,9 @@ impl Engine {
             occurred_at: add.occurred_at,
         };
         tx.append_event(&event, now).await.map_err(e)?;
-        let draft: Option<ChannelCodeDraft> = code.as_ref().and_then(|c| serde_json::from_str(&c.draft).ok());
+        let draft: Option<&ChannelCodeDraft> = code.as_ref().map(|c| &c.draft);
         if let (Some(draft), Some(code_id)) = (&draft, code_id) {
-            if needs_routing(draft) {
+            if draft.needs_routing() {
                 let payload = serde_json::json!({ "code_id": code_id }).to_string();
                 let job = NewJob { priority: priority::ROUTE, ..NewJob::new(Some(corp_id), ROUTE_JOB, &payload, now) };
                 tx.enqueue(&job, now).await.map_err(e)?;

@@ -14,7 +14,7 @@ impl Engine {
         }
         let code =
             self.db.channel_code(corp_id, w.code_id).await.map_err(|e| e.to_string())?.ok_or("the code is gone")?;
-        let draft: ChannelCodeDraft = serde_json::from_str(&code.draft).map_err(|e| e.to_string())?;
+        let draft = &code.draft;
         let variant = draft.welcome.get(w.variant).ok_or("the welcome variant is gone")?;
         let customer = self.db.customer(corp_id, w.customer_id).await.map_err(|e| e.to_string())?;
         let staff = self.db.staff(corp_id, w.staff_id).await.map_err(|e| e.to_string())?;
