@@ -31,7 +31,7 @@ impl Engine {
     async fn plan_code(&self, who: &Principal, draft: ChannelCodeDraft) -> Result<Planned> {
         let stores = self.db.stores(who.corp_id).await?;
         let pins: Vec<StorePin> = stores.iter().map(StorePin::from).collect();
-        let draft = draft.validate(&DraftContext { now: now_ms(), stores: &pins })?;
+        let draft = draft.normalized().validate(&DraftContext { now: now_ms(), stores: &pins })?;
         let staff = self.db.staff_list(who.corp_id).await?;
         if let Some(m) = draft.pool.iter().find(|m| !staff.iter().any(|s| s.id == m.staff_id)) {
             return Err(koi_domain::ValidationError::one(

@@ -82,6 +82,10 @@ pub(super) fn draft(f: &ConsoleForm) -> Result<ChannelCodeDraft, ValidationError
         },
         _ => Routing::WecomRandom,
     };
+    // The form's one cap and one shift are the primaries': backups cover
+    // when the primaries are full or off. Like the API's, they hold whatever
+    // the routing (see `ChannelCodeDraft::normalized`).
+    let daily_cap = daily_cap.and_then(|n| u32::try_from(n).ok());
     let backups: Vec<&str> = f.all("backup").collect();
     let mut pool = Vec::new();
     for id in f.all("pool") {
@@ -90,10 +94,8 @@ pub(super) fn draft(f: &ConsoleForm) -> Result<ChannelCodeDraft, ValidationError
         pool.push(PoolMember {
             staff_id,
             backup,
-            daily_cap: (routing == Routing::DailyCap && !backup)
-                .then(|| daily_cap.and_then(|n| u32::try_from(n).ok()))
-                .flatten(),
-            hours: (routing == Routing::WorkingHours && !backup).then_some(hours).flatten(),
+            daily_cap: daily_cap.filter(|_| !backup),
+            hours: hours.filter(|_| !backup),
         });
     }
     let mut welcome = Vec::new();
