@@ -9,7 +9,7 @@ use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, Pass
 use argon2::Argon2;
 use koi_domain::access::{Action, Role};
 use koi_store::now_ms;
-use koi_store::people::User;
+use koi_store::users::User;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -159,7 +159,7 @@ impl Engine {
         Ok(IssuedKey { id, token })
     }
 
-    pub async fn api_keys(&self, who: &Principal) -> Result<Vec<koi_store::people::ApiKey>> {
+    pub async fn api_keys(&self, who: &Principal) -> Result<Vec<koi_store::users::ApiKey>> {
         require(who, Action::ManageApiKeys)?;
         Ok(self.db.api_keys(who.corp_id).await?)
     }

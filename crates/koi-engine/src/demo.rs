@@ -2,7 +2,7 @@
 //! shopping guides, as in the operators' anniversary case. `koi demo` seeds
 //! it into a fresh database so a new user has something real to look at.
 
-use crate::people::UserInput;
+use crate::users::UserInput;
 use crate::{Engine, Result};
 use koi_domain::org::{CorpDraft, StaffDraft, StoreDraft};
 use koi_store::now_ms;

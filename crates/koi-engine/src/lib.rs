@@ -12,9 +12,9 @@ mod error;
 pub mod inbox;
 pub mod jobs;
 pub mod org;
-pub mod people;
 mod pipeline;
 pub mod reports;
+pub mod users;
 
 pub use error::EngineError;
 pub use koi_domain::access::Principal;
@@ -95,6 +95,11 @@ impl Engine {
     pub fn with_inbox_writer(mut self) -> Self {
         self.inbox = Some(inbox::InboxWriter::start(self.db.clone()));
         self
+    }
+
+    /// Whether the database answers: the health check's question.
+    pub async fn ping(&self) -> Result<()> {
+        Ok(self.db.ping().await?)
     }
 }
 

@@ -9,8 +9,22 @@ use koi_domain::access::Action;
 use koi_domain::channel::{local_day, CodeDayStats, DEFAULT_UTC_OFFSET_MIN};
 use koi_store::events::Event;
 use koi_store::now_ms;
-use koi_store::reports::{CodeDayCount, CustomerFilter};
+use koi_store::reports::CodeDayCount;
 use std::collections::HashMap;
+
+/// Which customers a list shows, by how they came: each set field must hold
+/// for one of the customer's follows. A store manager's scope is added by
+/// [`Engine::customer_page`], never by the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerFilter {
+    pub code_id: Option<i64>,
+    pub store_id: Option<i64>,
+    pub staff_id: Option<i64>,
+    /// `Some(true)` returning, `Some(false)` new.
+    pub returning: Option<bool>,
+    /// Only customers who deleted a guide or were deleted (流失).
+    pub lost: bool,
+}
 
 /// How far back a code's report looks.
 pub const REPORT_DAYS: i64 = 30;
@@ -115,12 +129,20 @@ impl Engine {
     pub async fn customer_page(
         &self,
         who: &Principal,
-        mut filter: CustomerFilter,
+        filter: CustomerFilter,
         page: i64,
         per_page: i64,
     ) -> Result<CustomerPage> {
         require(who, Action::ViewCustomers)?;
-        filter.scope = who.store_scope().map(<[i64]>::to_vec);
+        let CustomerFilter { code_id, store_id, staff_id, returning, lost } = filter;
+        let filter = koi_store::reports::CustomerFilter {
+            code_id,
+            store_id,
+            staff_id,
+            returning,
+            lost,
+            scope: who.store_scope().map(<[i64]>::to_vec),
+        };
         let per_page = per_page.clamp(1, 200);
         let offset = page.clamp(0, 100_000) * per_page;
         let mut rows = self.db.customer_page(who.corp_id, &filter, per_page + 1, offset).await?;

@@ -143,9 +143,9 @@ async fn setup(db: &Db) -> Model {
         };
         staff.push((tx.insert_staff(corp_id, &s, T0).await.unwrap(), store));
     }
-    let mut codes = Vec::new();
+    let (mut codes, draft) = (Vec::new(), koi_domain::channel::ChannelCodeDraft::default());
     for (i, &store) in stores.iter().enumerate() {
-        codes.push(tx.insert_channel_code(corp_id, &format!("码{i}"), Some(store), "{}", T0).await.unwrap());
+        codes.push(tx.insert_channel_code(corp_id, &format!("码{i}"), Some(store), &draft, T0).await.unwrap());
     }
     for (i, t) in TAGS.iter().enumerate() {
         let row = TagRow {
@@ -429,7 +429,7 @@ async fn new_names_are_seen_by_the_next_evaluation(db: &Db) {
     };
     let mut tx = db.begin().await.unwrap();
     let staff = tx.insert_staff(m.corp_id, &staff, T0).await.unwrap();
-    let code = tx.insert_channel_code(m.corp_id, "码9", Some(store), "{}", T0).await.unwrap();
+    let code = tx.insert_channel_code(m.corp_id, "码9", Some(store), &Default::default(), T0).await.unwrap();
     tx.commit().await.unwrap();
     db.insert_field_def(m.corp_id, "shoe", "鞋码", r#"{"text":{"max_len":50}}"#, T0).await.unwrap();
     for text in [format!("staff:{staff}"), format!("code:{code}"), "field:shoe=38".into()] {

@@ -1,16 +1,17 @@
 //! Channel codes, customers and follows (customer × staff).
 
 use crate::db::{on_pool, on_tx, Db, Tx};
-use crate::Result;
+use crate::{Result, StoreError};
+use koi_domain::channel::ChannelCodeDraft;
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChannelCodeRow {
     pub id: i64,
     pub corp_id: i64,
     pub name: String,
     pub store_id: Option<i64>,
-    /// The code as the operator set it: a JSON `ChannelCodeDraft`.
-    pub draft: String,
+    /// The code as the operator set it (stored as JSON, decoded here once).
+    pub draft: ChannelCodeDraft,
     /// The `state` the contact way carries.
     pub state: String,
     /// WeCom's contact way, once made.
@@ -23,6 +24,57 @@ pub struct ChannelCodeRow {
     pub updated_at: i64,
 }
 
+/// A `channel_codes` row as the database holds it, before its draft is decoded.
+#[derive(sqlx::FromRow)]
+struct CodeRecord {
+    id: i64,
+    corp_id: i64,
+    name: String,
+    store_id: Option<i64>,
+    draft: String,
+    state: String,
+    config_id: Option<String>,
+    qr_code: Option<String>,
+    on_duty: String,
+    active: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl CodeRecord {
+    /// The row with its draft decoded. A draft that does not decode is an
+    /// error for the caller, never a code without settings.
+    fn decode(self) -> Result<ChannelCodeRow> {
+        let draft = serde_json::from_str(&self.draft).map_err(|e| StoreError::Undecodable {
+            what: "channel_codes.draft",
+            id: self.id,
+            message: e.to_string(),
+        })?;
+        Ok(ChannelCodeRow {
+            id: self.id,
+            corp_id: self.corp_id,
+            name: self.name,
+            store_id: self.store_id,
+            draft,
+            state: self.state,
+            config_id: self.config_id,
+            qr_code: self.qr_code,
+            on_duty: self.on_duty,
+            active: self.active,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+fn decode_all(records: Vec<CodeRecord>) -> Result<Vec<ChannelCodeRow>> {
+    records.into_iter().map(CodeRecord::decode).collect()
+}
+
+fn encode(draft: &ChannelCodeDraft) -> String {
+    serde_json::to_string(draft).expect("a draft is strings, numbers and lists: it always serialises")
+}
+
 const CODE_COLUMNS: &str =
     "id, corp_id, name, store_id, draft, state, config_id, qr_code, on_duty, active, created_at, updated_at";
 
@@ -31,8 +83,7 @@ const CODE_COLUMNS: &str =
 pub struct CodeSettings<'a> {
     pub name: &'a str,
     pub store_id: Option<i64>,
-    /// JSON `ChannelCodeDraft`.
-    pub draft: &'a str,
+    pub draft: &'a ChannelCodeDraft,
     pub state: &'a str,
 }
 
@@ -104,10 +155,11 @@ impl Tx {
         corp_id: i64,
         name: &str,
         store_id: Option<i64>,
-        draft: &str,
+        draft: &ChannelCodeDraft,
         now: i64,
     ) -> Result<i64> {
         self.bump_segment_refs(corp_id).await?;
+        let draft = encode(draft);
         Ok(on_tx!(self, |c| {
             sqlx::query_scalar(
                 "INSERT INTO channel_codes (corp_id, name, store_id, draft, created_at, updated_at) \
@@ -116,7 +168,7 @@ impl Tx {
             .bind(corp_id)
             .bind(name)
             .bind(store_id)
-            .bind(draft)
+            .bind(&draft)
             .bind(now)
             .fetch_one(&mut *c)
             .await
@@ -125,7 +177,9 @@ impl Tx {
 
     pub async fn channel_code(&mut self, corp_id: i64, id: i64) -> Result<Option<ChannelCodeRow>> {
         let sql = format!("SELECT {CODE_COLUMNS} FROM channel_codes WHERE corp_id = $1 AND id = $2");
-        Ok(on_tx!(self, |c| sqlx::query_as(&sql).bind(corp_id).bind(id).fetch_optional(&mut *c).await)?)
+        let record: Option<CodeRecord> =
+            on_tx!(self, |c| sqlx::query_as(&sql).bind(corp_id).bind(id).fetch_optional(&mut *c).await)?;
+        record.map(CodeRecord::decode).transpose()
     }
 
     /// The customer, created or refreshed from WeCom's profile. Returns its
@@ -355,11 +409,12 @@ impl Db {
     /// Active codes of every corp, for the routing timer.
     pub async fn active_channel_codes(&self) -> Result<Vec<ChannelCodeRow>> {
         let sql = format!("SELECT {CODE_COLUMNS} FROM channel_codes WHERE active = $1 AND config_id IS NOT NULL");
-        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(true).fetch_all(c).await)?)
+        decode_all(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(true).fetch_all(c).await)?)
     }
 
     /// Replaces a code's settings (its contact way is updated by the caller).
     pub async fn update_channel_code(&self, corp_id: i64, id: i64, c: &CodeSettings<'_>, now: i64) -> Result<bool> {
+        let draft = encode(c.draft);
         let n = on_pool!(self, true, |conn| {
             sqlx::query(
                 "UPDATE channel_codes SET name = $1, store_id = $2, draft = $3, state = $4, updated_at = $5 \
@@ -367,7 +422,7 @@ impl Db {
             )
             .bind(c.name)
             .bind(c.store_id)
-            .bind(c.draft)
+            .bind(&draft)
             .bind(c.state)
             .bind(now)
             .bind(corp_id)
@@ -411,18 +466,22 @@ impl Db {
 
     pub async fn channel_codes(&self, corp_id: i64) -> Result<Vec<ChannelCodeRow>> {
         let sql = format!("SELECT {CODE_COLUMNS} FROM channel_codes WHERE corp_id = $1 ORDER BY id");
-        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).fetch_all(c).await)?)
+        decode_all(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).fetch_all(c).await)?)
     }
 
     pub async fn channel_code(&self, corp_id: i64, id: i64) -> Result<Option<ChannelCodeRow>> {
         let sql = format!("SELECT {CODE_COLUMNS} FROM channel_codes WHERE corp_id = $1 AND id = $2");
-        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(id).fetch_optional(c).await)?)
+        let record: Option<CodeRecord> =
+            on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(id).fetch_optional(c).await)?;
+        record.map(CodeRecord::decode).transpose()
     }
 
     /// A code by id alone, for public landing pages (which know no corp).
     pub async fn channel_code_any_corp(&self, id: i64) -> Result<Option<ChannelCodeRow>> {
         let sql = format!("SELECT {CODE_COLUMNS} FROM channel_codes WHERE id = $1 AND active = $2");
-        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(id).bind(true).fetch_optional(c).await)?)
+        let record: Option<CodeRecord> =
+            on_pool!(self, false, |c| sqlx::query_as(&sql).bind(id).bind(true).fetch_optional(c).await)?;
+        record.map(CodeRecord::decode).transpose()
     }
 
     pub async fn customer(&self, corp_id: i64, id: i64) -> Result<Option<CustomerRow>> {
@@ -434,5 +493,44 @@ impl Db {
         let sql =
             format!("SELECT {FOLLOW_COLUMNS} FROM follows WHERE corp_id = $1 AND customer_id = $2 ORDER BY added_at");
         Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(customer_id).fetch_all(c).await)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(draft: &str) -> CodeRecord {
+        CodeRecord {
+            id: 7,
+            corp_id: 1,
+            name: "码".into(),
+            store_id: None,
+            draft: draft.into(),
+            state: String::new(),
+            config_id: None,
+            qr_code: None,
+            on_duty: "[]".into(),
+            active: true,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_stored_draft_is_decoded_once_into_the_domain_type() {
+        let draft = ChannelCodeDraft { name: "门店海报".into(), ..ChannelCodeDraft::default() };
+        let row = record(&encode(&draft)).decode().expect("decodes");
+        assert_eq!(row.draft, draft);
+    }
+
+    #[test]
+    fn an_undecodable_draft_is_an_error_not_a_code_without_settings() {
+        for bad in ["", "{}", "{\"name\": 3}", "not json"] {
+            match record(bad).decode() {
+                Err(StoreError::Undecodable { what: "channel_codes.draft", id: 7, .. }) => {}
+                other => panic!("{bad:?}: expected an undecodable draft, got {other:?}"),
+            }
+        }
     }
 }

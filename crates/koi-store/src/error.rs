@@ -12,6 +12,9 @@ pub enum StoreError {
     Migration { version: i64, source: sqlx::Error },
     #[error("bad database url: {0}")]
     BadUrl(String),
+    /// A stored value (a JSON column) that is not what koi wrote there.
+    #[error("{what} of row {id} does not decode: {message}")]
+    Undecodable { what: &'static str, id: i64, message: String },
 }
 
 impl StoreError {

@@ -12,10 +12,10 @@ pub mod events;
 pub mod inbox;
 pub mod jobs;
 pub mod org;
-pub mod people;
 mod queue;
 pub mod reports;
 pub mod scratch;
+pub mod users;
 
 pub use db::{now_ms, Backend, Db, Tx};
 pub use error::StoreError;

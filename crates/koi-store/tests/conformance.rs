@@ -2,13 +2,14 @@
 //! so a query that works on only one backend fails the build.
 
 use koi_domain::access::Role;
+use koi_domain::channel::ChannelCodeDraft;
 use koi_domain::jobs::JobState;
 use koi_domain::org::{CorpDraft, StaffDraft, StoreDraft};
 use koi_store::events::NewEvent;
 use koi_store::inbox::InboxItem;
 use koi_store::jobs::{JobEnd, NewJob};
-use koi_store::people::NewUser;
 use koi_store::scratch::ScratchDb;
+use koi_store::users::NewUser;
 use koi_store::{Db, StoreError};
 use std::collections::HashSet;
 
@@ -485,8 +486,8 @@ async fn code_reports_and_customer_filters_agree(db: &Db) {
         };
         staff.push(tx.insert_staff(corp_id, &d, NOW).await.unwrap());
     }
-    let c1 = tx.insert_channel_code(corp_id, "c1", Some(s1), "{}", NOW).await.unwrap();
-    let c2 = tx.insert_channel_code(corp_id, "c2", None, "{}", NOW).await.unwrap();
+    let c1 = tx.insert_channel_code(corp_id, "c1", Some(s1), &ChannelCodeDraft::default(), NOW).await.unwrap();
+    let c2 = tx.insert_channel_code(corp_id, "c2", None, &ChannelCodeDraft::default(), NOW).await.unwrap();
     tx.commit().await.unwrap();
     let (st1, st2) = (staff[0], staff[1]);
 
@@ -603,8 +604,8 @@ async fn customers_get_dense_numbers_and_a_change_log(db: &Db) {
     let (ma, mb) = (staff_member(db, a, "ua", sa).await, staff_member(db, b, "ub", sb).await);
     let mut tx = db.begin().await.unwrap();
     let (ca, cb) = (
-        tx.insert_channel_code(a, "a", Some(sa), "{}", NOW).await.unwrap(),
-        tx.insert_channel_code(b, "b", Some(sb), "{}", NOW).await.unwrap(),
+        tx.insert_channel_code(a, "a", Some(sa), &ChannelCodeDraft::default(), NOW).await.unwrap(),
+        tx.insert_channel_code(b, "b", Some(sb), &ChannelCodeDraft::default(), NOW).await.unwrap(),
     );
     tx.commit().await.unwrap();
     let before = 0; // the log is read per corp: corp A's starts empty
@@ -638,7 +639,7 @@ async fn tags_fields_and_segment_facts(db: &Db) {
     let store = add_store(db, corp_id, "T1").await;
     let (m1, m2) = (staff_member(db, corp_id, "u1", store).await, staff_member(db, corp_id, "u2", store).await);
     let mut tx = db.begin().await.unwrap();
-    let code = tx.insert_channel_code(corp_id, "c", Some(store), "{}", NOW).await.unwrap();
+    let code = tx.insert_channel_code(corp_id, "c", Some(store), &ChannelCodeDraft::default(), NOW).await.unwrap();
     tx.commit().await.unwrap();
     let c = follow_via(db, corp_id, "wmT", m1, code, store, NOW, false).await;
     follow_via(db, corp_id, "wmT", m2, code, store, NOW, false).await;
@@ -907,11 +908,11 @@ async fn every_change_of_what_a_segment_can_name_bumps_the_refs_version(db: &Db)
     let staff = staff_member(db, a, "r1", store_id).await;
     grew!("a new staff member");
     let mut tx = db.begin().await.unwrap();
-    let code = tx.insert_channel_code(a, "c", Some(store_id), "{}", NOW).await.unwrap();
+    let code = tx.insert_channel_code(a, "c", Some(store_id), &ChannelCodeDraft::default(), NOW).await.unwrap();
     tx.commit().await.unwrap();
     grew!("a new channel code");
     let mut tx = db.begin().await.unwrap();
-    let failed = tx.insert_channel_code(a, "failed", None, "{}", NOW).await.unwrap();
+    let failed = tx.insert_channel_code(a, "failed", None, &ChannelCodeDraft::default(), NOW).await.unwrap();
     tx.commit().await.unwrap();
     grew!("another new channel code");
     db.delete_channel_code(a, failed).await.unwrap();

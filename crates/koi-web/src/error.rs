@@ -100,12 +100,6 @@ impl IntoResponse for WebError {
     }
 }
 
-impl From<koi_store::StoreError> for WebError {
-    fn from(e: koi_store::StoreError) -> Self {
-        WebError::Engine(e.into())
-    }
-}
-
 /// Rejections made by axum itself (a bad path parameter, a wrong method, an
 /// oversized body) come as plain text; API clients get the JSON envelope.
 pub async fn json_errors(res: Response) -> Response {

@@ -1,12 +1,26 @@
 //! `koi demo`: a fresh demo brand on SQLite, with the WeCom simulator in this
 //! process and virtual customers scanning the stores' codes.
 
-use crate::{bind, serve, DemoArgs};
+use crate::serve::{bind, serve};
 use anyhow::{bail, Context, Result};
+use clap::Args;
 use koi_engine::{Engine, Settings};
 use koi_store::Db;
 use koi_web::WebConfig;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+
+#[derive(Args)]
+pub(crate) struct DemoArgs {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Folder for the demo database (recreated on every run).
+    #[arg(long, default_value = "./koi-data")]
+    data_dir: PathBuf,
+    /// Password for the demo users (default: a random one, printed).
+    #[arg(long, env = "KOI_DEMO_PASSWORD")]
+    password: Option<String>,
+}
 
 pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     let path = a.data_dir.join("demo.db");

@@ -1,8 +1,29 @@
 //! `koi sim`: the WeCom simulator alone, from a config file and an optional
 //! scenario of virtual customers.
 
-use crate::{bind, shutdown_signal, SimArgs};
+use crate::serve::{bind, shutdown_signal};
 use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub(crate) struct SimArgs {
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    listen: SocketAddr,
+    /// A TOML simulator config (corps, staff, limits, faults); see examples/sim.toml.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Seed for every id, member pick and fault draw (overrides the config).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Virtual-clock speed: 60 makes a real second a virtual minute (overrides the config).
+    #[arg(long)]
+    clock_speed: Option<f64>,
+    /// A TOML scenario of virtual customers to run once started; its report is printed as JSON.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+}
 
 pub(crate) async fn run(a: SimArgs) -> Result<()> {
     let mut config = match &a.config {

@@ -200,6 +200,29 @@ pub struct DraftContext<'a> {
 }
 
 impl ChannelCodeDraft {
+    /// The one reading of a pool's caps and hours, whoever typed the draft
+    /// (the console's form or the API); the engine applies it to every draft
+    /// before [`validate`](Self::validate).
+    ///
+    /// - A member's `daily_cap` and `hours` are kept whatever the routing:
+    ///   [`members_on_duty`](super::members_on_duty) honours them under every
+    ///   routing (a guide with a shift *and* a cap, a round robin that skips
+    ///   whoever is full), and the routing only decides what `validate`
+    ///   insists on. Nothing the operator typed is dropped for being under
+    ///   "the wrong" routing.
+    /// - A single-member way has no caps or hours: WeCom shows that one
+    ///   member's card and there is nobody to route to, so they could never
+    ///   take effect and would only schedule routing checks that change nothing.
+    pub fn normalized(mut self) -> ChannelCodeDraft {
+        if self.kind == WayKind::Single {
+            for m in &mut self.pool {
+                m.daily_cap = None;
+                m.hours = None;
+            }
+        }
+        self
+    }
+
     /// Checks the draft and returns it cleaned (trimmed text, de-duplicated tags).
     ///
     /// Rules, each reported against its field:
@@ -379,6 +402,39 @@ mod tests {
         let r: Routing =
             serde_json::from_str(r#"{"kind":"nearest_store","radius_m":3000,"fallback_store_id":1}"#).expect("parses");
         assert_eq!(r.as_str(), "nearest_store");
+    }
+
+    #[test]
+    fn normalizing_keeps_caps_and_hours_under_every_routing() {
+        let shift = WorkingHours::new(WorkingHours::EVERY_DAY, 10 * 60, 22 * 60);
+        let night = WorkingHours::new(WorkingHours::EVERY_DAY, 22 * 60, 10 * 60);
+        let pool = vec![
+            PoolMember { daily_cap: Some(30), hours: Some(shift), ..PoolMember::primary(10) },
+            PoolMember { hours: Some(night), ..PoolMember::backup(12) },
+        ];
+        for routing in [
+            Routing::WecomRandom,
+            Routing::RoundRobin,
+            Routing::DailyCap,
+            Routing::WorkingHours,
+            Routing::NearestStore { radius_m: 3_000, fallback_store_id: 1 },
+        ] {
+            let d = ChannelCodeDraft { pool: pool.clone(), routing: routing.clone(), ..draft() };
+            assert_eq!(d.clone().normalized(), d, "{routing:?}: a cap and a shift together, and a night backup");
+        }
+    }
+
+    #[test]
+    fn normalizing_a_single_way_drops_what_cannot_take_effect() {
+        let capped = PoolMember {
+            daily_cap: Some(30),
+            hours: Some(WorkingHours::new(WorkingHours::EVERY_DAY, 600, 1200)),
+            ..PoolMember::primary(10)
+        };
+        let single = ChannelCodeDraft { kind: WayKind::Single, pool: vec![capped], ..draft() }.normalized();
+        assert_eq!(single.pool, [PoolMember::primary(10)]);
+        assert!(!single.needs_routing());
+        assert_eq!(single.clone().normalized(), single, "normalizing twice changes nothing");
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `code.rs` | the code an operator edits: [`ChannelCodeDraft`] and its validation |
 //! | `hours.rs` | [`WorkingHours`] and the brand-local clock |
-//! | `routing.rs` | [`members_on_duty`] and [`nearest_store`] |
+//! | `routing.rs` | [`members_on_duty`], [`nearest_store`] and whether a code needs koi to route it |
 //! | `state.rs` | the `state` string: [`ChannelState`] ⇄ [`Attribution`] |
 //! | `welcome.rs` | welcome variants, placeholders, the A/B pick |
 //! | `follow.rs` | whether an add is new, returning or a duplicate |

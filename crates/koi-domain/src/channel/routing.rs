@@ -4,10 +4,21 @@
 //! way with `update_contact_way` only when [`same_members`] says the answer
 //! changed (WeCom's `user` list is overwritten, not patched).
 
-use super::code::{PoolMember, Routing};
+use super::code::{ChannelCodeDraft, PoolMember, Routing};
 use crate::Millis;
 use serde::Serialize;
 use std::collections::HashMap;
+
+impl ChannelCodeDraft {
+    /// Whether koi must manage the way's member list itself: WeCom only picks
+    /// at random among the members it is given, so any other routing, and
+    /// any cap, working hours or backup, needs [`members_on_duty`] and a
+    /// rewrite of the way when its answer changes.
+    pub fn needs_routing(&self) -> bool {
+        !matches!(self.routing, Routing::WecomRandom)
+            || self.pool.iter().any(|m| m.daily_cap.is_some() || m.hours.is_some() || m.backup)
+    }
+}
 
 /// The members who should be in the way at `now_ms`, in pool order.
 ///
@@ -209,6 +220,27 @@ mod tests {
     fn an_empty_pool_has_nobody() {
         assert!(on_duty(&[], &Routing::RoundRobin, 0, &[], 7).is_empty());
         assert_eq!(on_duty(&[PoolMember::backup(5)], &Routing::WecomRandom, 0, &[(5, 0)], 0), [5]);
+    }
+
+    #[test]
+    fn only_plain_random_codes_are_left_to_wecom() {
+        let code = |routing, pool| ChannelCodeDraft { routing, pool, ..ChannelCodeDraft::default() };
+        let plain = vec![PoolMember::primary(1), PoolMember::primary(2)];
+        assert!(!code(Routing::WecomRandom, plain.clone()).needs_routing());
+        assert!(!code(Routing::WecomRandom, vec![]).needs_routing());
+        for routing in [
+            Routing::RoundRobin,
+            Routing::DailyCap,
+            Routing::WorkingHours,
+            Routing::NearestStore { radius_m: 3_000, fallback_store_id: 1 },
+        ] {
+            assert!(code(routing, plain.clone()).needs_routing());
+        }
+        let capped = PoolMember { daily_cap: Some(30), ..PoolMember::primary(1) };
+        assert!(code(Routing::WecomRandom, vec![capped]).needs_routing(), "a cap is honoured under any routing");
+        assert!(code(Routing::WecomRandom, vec![day_shift(1)]).needs_routing(), "so are working hours");
+        let with_backup = vec![PoolMember::primary(1), PoolMember::backup(2)];
+        assert!(code(Routing::WecomRandom, with_backup).needs_routing(), "a backup waits outside the way");
     }
 
     #[test]

@@ -57,11 +57,18 @@ pub enum Happening<'a> {
 }
 
 /// One rule: on `trigger`, add `add_tags` and remove `remove_tags` (WeCom
-/// corp tag ids, `et…`, which survive renames).
+/// corp tag ids, `et…`, which survive renames). Also what the console and
+/// the API send to create or replace a rule, without an `id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TagRule {
+    /// koi's id; absent (0) in a draft: the path names the rule to replace.
+    #[serde(default)]
     pub id: i64,
     pub name: String,
+    /// `{"on":"added_via_code","code_id":3}`, `{"on":"joined_group","group_kind":"vip"}`,
+    /// `{"on":"first_order"}`, `{"on":"no_order_for_days","days":30}`,
+    /// `{"on":"poll_answer","poll":"p1","answer":"A"}`, `{"on":"opened_material","material":"m1"}`,
+    /// `{"on":"joined_campaign","campaign":"c1"}`.
     pub trigger: Trigger,
     #[serde(default)]
     pub add_tags: Vec<String>,
@@ -258,6 +265,21 @@ mod tests {
         let v = serde_json::to_value(Trigger::NoOrderForDays { days: 60 }).unwrap();
         assert_eq!(v, json!({"on": "no_order_for_days", "days": 60}));
         assert_eq!(serde_json::to_value(Trigger::FirstOrder).unwrap(), json!({"on": "first_order"}));
+    }
+
+    #[test]
+    fn a_draft_has_no_id_and_defaults_to_active() {
+        let r: TagRule = serde_json::from_value(json!({
+            "name": "首单VIP", "trigger": {"on": "first_order"}, "add_tags": ["etVip"], "remove_tags": ["etNew"]
+        }))
+        .unwrap();
+        assert_eq!(r.id, 0);
+        assert!(r.active);
+        assert_eq!(
+            (r.add_tags.as_slice(), r.remove_tags.as_slice()),
+            (&["etVip".to_string()][..], &["etNew".to_string()][..])
+        );
+        assert!(serde_json::from_value::<TagRule>(json!({"name": "x"})).is_err(), "a rule needs a trigger");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Adds and deletions: the customer fetched from WeCom, the follow with its
 //! attribution, and the customer views the API and console read.
 
-use super::{needs_routing, Customer, Follow, RouteJob, WelcomeJob, WELCOME_TTL_MS};
+use super::{Customer, Follow, RouteJob, WelcomeJob, WELCOME_TTL_MS};
 use crate::customers::tagging::{apply_rules, change_tags};
 use crate::customers::Cause;
 use crate::jobs::{enqueue, Job, JobCtx, JobResult};
@@ -175,9 +175,9 @@ async fn record_add(corp_id: i64, add: &AddJob, profile: &CustomerProfile, add_w
         occurred_at: add.occurred_at,
     };
     tx.append_event(&event, now).await?;
-    let draft: Option<ChannelCodeDraft> = code.as_ref().and_then(|c| serde_json::from_str(&c.draft).ok());
+    let draft: Option<&ChannelCodeDraft> = code.as_ref().map(|c| &c.draft);
     if let (Some(draft), Some(code_id)) = (&draft, code_id) {
-        if needs_routing(draft) {
+        if draft.needs_routing() {
             enqueue(tx, corp_id, &RouteJob { code_id }).await?;
         }
         if !draft.auto_tag_ids.is_empty() {

@@ -1,7 +1,7 @@
 //! Channel codes: made, edited and switched off with their WeCom contact
 //! ways; routing that rewrites the ways; the nearest-store landing page.
 
-use super::{code_of, needs_routing, wecom_error, ChannelCode, StorePick};
+use super::{code_of, wecom_error, ChannelCode, StorePick};
 use crate::jobs::{Job, JobCtx, JobResult};
 use crate::{require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
@@ -46,8 +46,6 @@ impl Job for RouteJob {
 /// A validated code and who belongs in its contact way right now.
 struct Planned {
     draft: ChannelCodeDraft,
-    /// The draft as stored.
-    json: String,
     on_duty: Vec<i64>,
     /// WeCom userids of `on_duty`.
     users: Vec<String>,
@@ -73,7 +71,7 @@ impl Engine {
     async fn plan_code(&self, who: &Principal, draft: ChannelCodeDraft) -> Result<Planned> {
         let stores = self.db.stores(who.corp_id).await?;
         let pins: Vec<StorePin> = stores.iter().map(StorePin::from).collect();
-        let draft = draft.validate(&DraftContext { now: now_ms(), stores: &pins })?;
+        let draft = draft.normalized().validate(&DraftContext { now: now_ms(), stores: &pins })?;
         let staff = self.db.staff_list(who.corp_id).await?;
         if let Some(m) = draft.pool.iter().find(|m| !staff.iter().any(|s| s.id == m.staff_id)) {
             return Err(koi_domain::ValidationError::one(
@@ -86,18 +84,17 @@ impl Engine {
         let on_duty =
             members_on_duty(&draft.pool, &draft.routing, now_ms(), DEFAULT_UTC_OFFSET_MIN, &HashMap::new(), 0);
         let users = userids(&staff, &on_duty);
-        let json = serde_json::to_string(&draft).map_err(|e| EngineError::Unavailable(e.to_string()))?;
-        Ok(Planned { draft, json, on_duty, users })
+        Ok(Planned { draft, on_duty, users })
     }
 
     /// Creates a channel code and its WeCom contact way. The way carries the
     /// code's `state`, so every add through it is attributed to the code.
     pub async fn create_channel_code(&self, who: &Principal, draft: ChannelCodeDraft) -> Result<ChannelCode> {
         require(who, Action::CreateStores)?;
-        let Planned { draft, json, on_duty, users } = self.plan_code(who, draft).await?;
+        let Planned { draft, on_duty, users } = self.plan_code(who, draft).await?;
         let now = now_ms();
         let mut tx = self.db.begin().await?;
-        let id = tx.insert_channel_code(who.corp_id, &draft.name, draft.store_id, &json, now).await?;
+        let id = tx.insert_channel_code(who.corp_id, &draft.name, draft.store_id, &draft, now).await?;
         tx.commit().await?;
         let state = code_state(id, draft.store_id)?;
         let request = AddContactWayRequest {
@@ -123,7 +120,7 @@ impl Engine {
         };
         let qr = way.qr_code.unwrap_or_default();
         self.db.set_channel_code_wecom(who.corp_id, id, &state, &way.config_id, &qr, now_ms()).await?;
-        let on_duty = serde_json::to_string(&on_duty).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let on_duty = serde_json::to_string(&on_duty).expect("a list of ids serialises");
         self.db.set_channel_code_on_duty(who.corp_id, id, &on_duty, now_ms()).await?;
         self.audit(who, "channel_code.created", format!("channel_code:{id}")).await?;
         self.channel_code(who, id).await
@@ -138,7 +135,7 @@ impl Engine {
         if !current.active {
             return Err(koi_domain::ValidationError::one("active", "inactive_code", "the code is switched off").into());
         }
-        let Planned { draft, json, on_duty, users } = self.plan_code(who, draft).await?;
+        let Planned { draft, on_duty, users } = self.plan_code(who, draft).await?;
         if draft.kind != current.draft.kind {
             return Err(koi_domain::ValidationError::one(
                 "kind",
@@ -158,9 +155,9 @@ impl Engine {
         };
         let client = self.wecom_for(who.corp_id).await?;
         client.update_contact_way(&request, Priority::Interactive).await.map_err(wecom_error)?;
-        let settings = CodeSettings { name: &draft.name, store_id: draft.store_id, draft: &json, state: &state };
+        let settings = CodeSettings { name: &draft.name, store_id: draft.store_id, draft: &draft, state: &state };
         self.db.update_channel_code(who.corp_id, id, &settings, now_ms()).await?;
-        let on_duty = serde_json::to_string(&on_duty).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let on_duty = serde_json::to_string(&on_duty).expect("a list of ids serialises");
         self.db.set_channel_code_on_duty(who.corp_id, id, &on_duty, now_ms()).await?;
         self.audit(who, "channel_code.updated", format!("channel_code:{id}")).await?;
         self.channel_code(who, id).await
@@ -192,13 +189,13 @@ impl Engine {
     pub async fn channel_codes(&self, who: &Principal) -> Result<Vec<ChannelCode>> {
         require(who, Action::ViewStores)?;
         let rows = self.db.channel_codes(who.corp_id).await?;
-        rows.into_iter().filter(|r| r.store_id.is_none_or(|s| who.sees_store(s))).map(code_of).collect()
+        Ok(rows.into_iter().filter(|r| r.store_id.is_none_or(|s| who.sees_store(s))).map(code_of).collect())
     }
 
     pub async fn channel_code(&self, who: &Principal, id: i64) -> Result<ChannelCode> {
         require(who, Action::ViewStores)?;
         match self.db.channel_code(who.corp_id, id).await? {
-            Some(row) if row.store_id.is_none_or(|s| who.sees_store(s)) => code_of(row),
+            Some(row) if row.store_id.is_none_or(|s| who.sees_store(s)) => Ok(code_of(row)),
             _ => Err(EngineError::NotFound("channel code")),
         }
     }
@@ -209,9 +206,7 @@ impl Engine {
     /// code's statistics. Public: customers are not signed in.
     pub async fn locate_store(&self, code_id: i64, location: Option<(f64, f64)>) -> Result<StorePick> {
         let row = self.db.channel_code_any_corp(code_id).await?.ok_or(EngineError::NotFound("channel code"))?;
-        let draft: ChannelCodeDraft =
-            serde_json::from_str(&row.draft).map_err(|e| EngineError::Unavailable(e.to_string()))?;
-        let Routing::NearestStore { radius_m, fallback_store_id } = draft.routing else {
+        let Routing::NearestStore { radius_m, fallback_store_id } = row.draft.routing else {
             return Err(EngineError::NotFound("nearest-store code"));
         };
         let stores = self.db.stores(row.corp_id).await?;
@@ -261,9 +256,8 @@ impl Engine {
     /// listed, so this is how koi's routing takes effect. Returns whether
     /// the way changed.
     pub(crate) async fn reroute(&self, row: &ChannelCodeRow) -> Result<bool> {
-        let draft: ChannelCodeDraft = serde_json::from_str(&row.draft)
-            .map_err(|e| EngineError::Unavailable(format!("stored draft of code {}: {e}", row.id)))?;
-        let Some(config_id) = row.config_id.clone().filter(|_| needs_routing(&draft) && row.active) else {
+        let draft = &row.draft;
+        let Some(config_id) = row.config_id.clone().filter(|_| draft.needs_routing() && row.active) else {
             return Ok(false);
         };
         let now = now_ms();
@@ -297,10 +291,7 @@ impl Engine {
         let now = now_ms();
         for row in rows {
             // A temporary code ends at its expiry: koi deletes the way itself.
-            let expired = serde_json::from_str::<ChannelCodeDraft>(&row.draft)
-                .ok()
-                .and_then(|d| d.expires_at)
-                .is_some_and(|t| t <= now);
+            let expired = row.draft.expires_at.is_some_and(|t| t <= now);
             if expired {
                 match self.switch_off(row.corp_id, row.id, row.config_id.as_deref()).await {
                     Ok(()) => tracing::info!(code = row.id, "temporary code expired"),

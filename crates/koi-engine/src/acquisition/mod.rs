@@ -11,7 +11,7 @@ pub(crate) use codes::RouteJob;
 pub(crate) use welcome::WelcomeJob;
 
 use crate::{Engine, EngineError, Result};
-use koi_domain::channel::{ChannelCodeDraft, Routing};
+use koi_domain::channel::ChannelCodeDraft;
 use koi_store::acquisition::ChannelCodeRow;
 use koi_wecom::client::{ApiError, CorpClient};
 use serde::Serialize;
@@ -118,10 +118,8 @@ pub struct ChannelCode {
     pub created_at: i64,
 }
 
-fn code_of(row: ChannelCodeRow) -> Result<ChannelCode> {
-    let draft =
-        serde_json::from_str(&row.draft).map_err(|e| EngineError::Unavailable(format!("code {}: {e}", row.id)))?;
-    Ok(ChannelCode {
+fn code_of(row: ChannelCodeRow) -> ChannelCode {
+    ChannelCode {
         id: row.id,
         name: row.name,
         store_id: row.store_id,
@@ -129,9 +127,9 @@ fn code_of(row: ChannelCodeRow) -> Result<ChannelCode> {
         config_id: row.config_id,
         qr_code: row.qr_code,
         active: row.active,
-        draft,
+        draft: row.draft,
         created_at: row.created_at,
-    })
+    }
 }
 
 fn wecom_error(e: ApiError) -> EngineError {
@@ -149,11 +147,4 @@ impl Engine {
         self.corp_clients.put(corp_id, client.clone());
         Ok(client)
     }
-}
-
-/// Whether koi must manage the way's member list itself: WeCom only picks at
-/// random among the members it is given.
-fn needs_routing(d: &ChannelCodeDraft) -> bool {
-    !matches!(d.routing, Routing::WecomRandom)
-        || d.pool.iter().any(|m| m.daily_cap.is_some() || m.hours.is_some() || m.backup)
 }

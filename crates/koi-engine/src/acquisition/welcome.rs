@@ -3,7 +3,7 @@
 
 use crate::jobs::{Job, JobCtx, JobError, JobResult};
 use crate::Engine;
-use koi_domain::channel::{render, Attachment, ChannelCodeDraft, WelcomeVars};
+use koi_domain::channel::{render, Attachment, WelcomeVars};
 use koi_domain::jobs::priority;
 use koi_store::events::NewEvent;
 use koi_store::jobs::JobEnd;
@@ -64,10 +64,8 @@ impl Job for WelcomeJob {
         }
         let code = engine.db.channel_code(corp_id, self.code_id).await?;
         let code = code.ok_or_else(|| JobError::Done("the channel code is gone".into()))?;
-        let draft: ChannelCodeDraft = serde_json::from_str(&code.draft)
-            .map_err(|e| JobError::GiveUp(format!("stored draft of code {}: {e}", code.id)))?;
         let variant =
-            draft.welcome.get(self.variant).ok_or_else(|| JobError::Done("the welcome variant is gone".into()))?;
+            code.draft.welcome.get(self.variant).ok_or_else(|| JobError::Done("the welcome variant is gone".into()))?;
         let customer = engine.db.customer(corp_id, self.customer_id).await?;
         let staff = engine.db.staff(corp_id, self.staff_id).await?;
         let store = match code.store_id {

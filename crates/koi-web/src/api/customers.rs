@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use koi_engine::acquisition::Customer;
 use koi_engine::customers::{BehaviourOutcome, CustomerProfileView};
-use koi_store::reports::CustomerFilter;
+use koi_engine::reports::CustomerFilter;
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 pub struct CustomerQuery {
@@ -41,7 +41,6 @@ pub async fn list(
         staff_id: q.staff_id,
         returning: q.returning,
         lost: q.lost,
-        scope: None, // the engine narrows it to the caller's stores
     };
     let page = state.engine.customer_page(&who, filter, q.page.unwrap_or(0), q.limit.unwrap_or(100)).await?;
     Ok(Json(page.customers))

@@ -5,7 +5,7 @@ use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use koi_domain::customer::{TagRule, Trigger};
+use koi_domain::customer::TagRule;
 use koi_engine::customers::{BulkOutcome, BulkTarget, TagGroupView, TagRuleView};
 use serde::Deserialize;
 
@@ -112,60 +112,26 @@ pub async fn rules(
     Ok(Json(state.engine.tag_rules(&who).await?))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct RuleDraft {
-    pub name: String,
-    /// `{"on":"added_via_code","code_id":3}`, `{"on":"joined_group","group_kind":"vip"}`,
-    /// `{"on":"first_order"}`, `{"on":"no_order_for_days","days":30}`,
-    /// `{"on":"poll_answer","poll":"p1","answer":"A"}`, `{"on":"opened_material","material":"m1"}`,
-    /// `{"on":"joined_campaign","campaign":"c1"}`.
-    #[schema(value_type = Object)]
-    pub trigger: Trigger,
-    #[serde(default)]
-    pub add_tags: Vec<String>,
-    #[serde(default)]
-    pub remove_tags: Vec<String>,
-    #[serde(default = "yes")]
-    pub active: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl RuleDraft {
-    fn into_rule(self) -> TagRule {
-        TagRule {
-            id: 0,
-            name: self.name,
-            trigger: self.trigger,
-            add_tags: self.add_tags,
-            remove_tags: self.remove_tags,
-            active: self.active,
-        }
-    }
-}
-
 /// Creates a tag rule: on an event, tag automatically.
-#[utoipa::path(post, path = "/tag-rules", tag = "tags", request_body = RuleDraft,
+#[utoipa::path(post, path = "/tag-rules", tag = "tags", request_body = TagRule,
     responses((status = 201, body = TagRuleView), (status = 422, body = ErrorBody)))]
 pub async fn create_rule(
     State(state): State<AppState>,
     ApiCaller(who): ApiCaller,
-    ApiJson(r): ApiJson<RuleDraft>,
+    ApiJson(rule): ApiJson<TagRule>,
 ) -> Result<(StatusCode, Json<TagRuleView>), WebError> {
-    Ok((StatusCode::CREATED, Json(state.engine.save_tag_rule(&who, None, r.into_rule()).await?)))
+    Ok((StatusCode::CREATED, Json(state.engine.save_tag_rule(&who, None, rule).await?)))
 }
 
-#[utoipa::path(put, path = "/tag-rules/{id}", tag = "tags", params(("id" = i64, Path)), request_body = RuleDraft,
+#[utoipa::path(put, path = "/tag-rules/{id}", tag = "tags", params(("id" = i64, Path)), request_body = TagRule,
     responses((status = 200, body = TagRuleView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_rule(
     State(state): State<AppState>,
     ApiCaller(who): ApiCaller,
     Path(id): Path<i64>,
-    ApiJson(r): ApiJson<RuleDraft>,
+    ApiJson(rule): ApiJson<TagRule>,
 ) -> Result<Json<TagRuleView>, WebError> {
-    Ok(Json(state.engine.save_tag_rule(&who, Some(id), r.into_rule()).await?))
+    Ok(Json(state.engine.save_tag_rule(&who, Some(id), rule).await?))
 }
 
 #[utoipa::path(delete, path = "/tag-rules/{id}", tag = "tags", params(("id" = i64, Path)),

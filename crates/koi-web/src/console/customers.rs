@@ -9,7 +9,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use koi_domain::access::Action;
 use koi_engine::acquisition::Customer;
-use koi_store::reports::CustomerFilter;
+use koi_engine::reports::CustomerFilter;
 use std::collections::HashMap;
 
 const PER_PAGE: i64 = 50;
@@ -141,7 +141,6 @@ pub async fn list(State(state): State<AppState>, c: Console, Query(q): Query<Lis
             _ => None,
         },
         lost: q.lost.as_deref().is_some_and(|v| !v.is_empty()),
-        scope: None,
     };
     let page = id(&q.page).unwrap_or(0).max(0);
     let found = state.engine.customer_page(c.who(), filter.clone(), page, PER_PAGE).await.or_page(&c)?;

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use koi_domain::access::Role;
 use koi_domain::org::Store;
-use koi_engine::people::UserInput;
+use koi_engine::users::UserInput;
 
 pub struct UserRow {
     pub id: i64,

@@ -6,13 +6,91 @@ mod crypto;
 mod segments;
 mod welcome;
 
-pub use callbacks::callbacks;
-pub use crypto::crypto;
-pub use segments::segments;
-pub use welcome::welcome;
+use callbacks::callbacks;
+use crypto::crypto;
+use segments::segments;
+use welcome::welcome;
 
+use anyhow::Result;
+use clap::Subcommand;
 use koi_wecom::CallbackCrypto;
 use std::time::{Duration, Instant};
+
+#[derive(Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Exact segment counts on koi's bitmap index beside PostgreSQL (GIN)
+    /// over the same synthetic customers and random expressions.
+    Segments {
+        #[arg(long, default_value_t = 5_000_000)]
+        customers: u32,
+        #[arg(long, default_value_t = 50)]
+        expressions: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Callbacks verified + decrypted + parsed per second per core, beside
+    /// the AES and SHA-1 floor of this machine.
+    Crypto {
+        /// How many callbacks to prepare and process per round.
+        #[arg(long, default_value_t = 20_000)]
+        callbacks: usize,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Acknowledged callbacks per second (verify + decrypt + durable inbox) and
+    /// p50/p99 at a fixed offered rate, on SQLite and PostgreSQL, beside a
+    /// comparator doing one INSERT per event into PostgreSQL.
+    Callbacks {
+        /// Callbacks in the closed-loop throughput phase.
+        #[arg(long, default_value_t = 20_000)]
+        callbacks: usize,
+        /// Offered rate of the latency phase.
+        #[arg(long, default_value_t = 5_000)]
+        rate: u64,
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        /// Which of sqlite, postgres and comparator to run, in this order.
+        #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres,comparator")]
+        targets: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Scan-to-welcome latency through the simulator (p50/p99) and the share
+    /// of welcome codes used in time, offering adds at fractions of a small
+    /// API quota.
+    Welcome {
+        /// Calls per API per minute, for the simulator and koi's budget alike.
+        #[arg(long, default_value_t = 600)]
+        quota: u32,
+        /// How long adds are offered at each load.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Offered loads, in percent of the quota.
+        #[arg(long, value_delimiter = ',', default_value = "50,100,150")]
+        loads: Vec<u32>,
+        /// sqlite or postgres.
+        #[arg(long, default_value = "sqlite")]
+        backend: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub(crate) async fn run(command: BenchCommand) -> Result<()> {
+    match command {
+        BenchCommand::Segments { customers, expressions, json } => {
+            segments(customers.max(1), expressions.max(1), json).await
+        }
+        BenchCommand::Crypto { callbacks, json } => crypto(callbacks.max(1), json),
+        BenchCommand::Callbacks { callbacks: n, rate, seconds, targets, json } => {
+            callbacks(n.max(1), rate.max(1), seconds.max(1), &targets, json).await
+        }
+        BenchCommand::Welcome { quota, seconds, loads, backend, json } => {
+            welcome(quota.max(1), seconds.max(1), &loads, &backend, json).await
+        }
+    }
+}
 
 pub(crate) const TOKEN: &str = "QDG6eK";
 pub(crate) const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";

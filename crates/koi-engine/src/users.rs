@@ -6,7 +6,7 @@ use koi_domain::access::{Action, Role};
 use koi_domain::ValidationError;
 use koi_store::events::NewEvent;
 use koi_store::now_ms;
-use koi_store::people::{NewUser, User};
+use koi_store::users::{NewUser, User};
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct UserInput {

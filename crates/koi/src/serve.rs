@@ -1,0 +1,142 @@
+//! `koi serve`: the web console, API and callbacks, with a job worker, until
+//! Ctrl+C or SIGTERM. `koi demo` runs the same server.
+
+use crate::database::DbArgs;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use koi_engine::jobs::{Worker, WorkerConfig};
+use koi_engine::{Engine, Settings};
+use koi_web::{AppState, WebConfig};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "KOI_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The URL people and WeCom reach koi at (shown in the console).
+    #[arg(long, env = "KOI_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Mark cookies Secure; set when koi is served over HTTPS.
+    #[arg(long, env = "KOI_SECURE_COOKIES")]
+    secure_cookies: bool,
+    /// Do not run the background job worker in this process.
+    #[arg(long)]
+    no_worker: bool,
+    /// How long a claimed job is reserved for this node; after a crash its
+    /// jobs are taken over once the lease runs out.
+    #[arg(long, env = "KOI_JOB_LEASE_SECS", default_value_t = 300)]
+    job_lease_secs: u64,
+    /// How long a console login lasts.
+    #[arg(long, env = "KOI_SESSION_HOURS", default_value_t = 12.0)]
+    session_hours: f64,
+    /// WeCom's API base URL; point it at `koi sim` to run against the simulator.
+    #[arg(long, env = "KOI_WECOM_BASE_URL", default_value = "https://qyapi.weixin.qq.com")]
+    wecom_base_url: String,
+}
+
+pub(crate) async fn run(a: ServeArgs) -> Result<()> {
+    if !(a.session_hours.is_finite() && a.session_hours > 0.0 && a.session_hours <= 24.0 * 366.0) {
+        bail!("--session-hours must be more than 0 and at most a year");
+    }
+    let settings = Settings {
+        session_ttl_ms: (a.session_hours * 3_600_000.0) as i64,
+        wecom_base_url: a.wecom_base_url.trim_end_matches('/').to_string(),
+        ..Settings::default()
+    };
+    let engine = Engine::new(a.db.open().await?, settings);
+    let listener = bind(a.listen).await?;
+    let addr = listener.local_addr()?;
+    let public_url = a.public_url.unwrap_or_else(|| format!("http://{addr}"));
+    println!("koi listening on http://{addr} (console: {public_url}/console)");
+    serve(
+        engine,
+        listener,
+        WebConfig { secure_cookies: a.secure_cookies || public_url.starts_with("https://"), public_url },
+        (!a.no_worker).then_some(a.job_lease_secs as i64 * 1000),
+    )
+    .await
+}
+
+pub(crate) async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on {addr}; is another koi running? choose another address with --listen")
+    })
+}
+
+/// Runs the web server and, unless told not to, a job worker, until Ctrl+C
+/// or SIGTERM; then stops taking requests and lets the worker finish its batch.
+/// `worker` is the job lease in milliseconds, or `None` for no worker.
+pub(crate) async fn serve(
+    engine: Engine,
+    listener: tokio::net::TcpListener,
+    config: WebConfig,
+    worker: Option<i64>,
+) -> Result<()> {
+    let db = engine.db.clone();
+    let engine = engine.with_inbox_writer();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut job_wake = None;
+    let worker_task = if let Some(lease_ms) = worker {
+        // Unique even where every container is pid 1 on a reused hostname:
+        // leases are fenced by this id.
+        let id = format!("{}-{}-{:08x}", hostname(), std::process::id(), rand_u32());
+        let w = Worker::new(engine.clone(), WorkerConfig { lease_ms, ..WorkerConfig::new(id) });
+        job_wake = Some(w.wake.clone());
+        Some(tokio::spawn(w.run_until(stop_rx.clone())))
+    } else {
+        None
+    };
+    // Load the segment indexes now, so the first count in the console does
+    // not wait for a million customers to be read.
+    tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.warm_segment_indexes().await }
+    });
+    let state = AppState { engine, config: Arc::new(config), job_wake };
+    let mut stop_web = stop_rx.clone();
+    let web = tokio::spawn(koi_web::serve(listener, state, async move {
+        let _ = stop_web.wait_for(|s| *s).await;
+    }));
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    web.await.context("web task")??;
+    if let Some(t) = worker_task {
+        t.await.context("worker task")?;
+    }
+    db.close().await;
+    Ok(())
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish() as u32
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "koi".into())
+}
+
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("install SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
