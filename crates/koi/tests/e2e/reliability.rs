@@ -167,12 +167,20 @@ impl Rig {
         rows(&self.db.url, sql, self.corp_id).await[0].1
     }
 
-    /// Waits until every add has its welcome (or `limit` passes).
+    /// Waits until every add has its welcome, sent and recorded (or `limit`
+    /// passes).
     async fn settle(&self, adds: usize, limit: Duration) {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             let follows = self.scalar("SELECT CAST(0 AS BIGINT), COUNT(*) FROM follows WHERE corp_id = $1").await;
-            if self.sim.state().welcome_messages().len() >= adds && follows as usize >= adds {
+            // A welcome reaches WeCom before its job records it: wait for both.
+            let recorded = self
+                .scalar("SELECT CAST(0 AS BIGINT), COUNT(*) FROM events WHERE corp_id = $1 AND kind = 'welcome.sent'")
+                .await;
+            if self.sim.state().welcome_messages().len() >= adds
+                && follows as usize >= adds
+                && recorded as usize >= adds
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
