@@ -65,7 +65,8 @@ fn config_id_of(config_id: Option<String>, qr_code: Option<String>) -> Result<St
 
 pub fn routes() -> Router<Arc<SimState>> {
     Router::new()
-        .route("/sim/qr/{config_id}", get(qr))
+        .route("/sim/qr/{config_id}", get(qr_image))
+        .route("/sim/qr/{config_id}/info", get(qr))
         .route("/sim/scan", post(scan))
         .route("/sim/join", post(join))
         .route("/sim/group/create", post(group_create))
@@ -91,6 +92,22 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/sim/callbacks", get(|State(s): Shared| async move { to_json(&s.callbacks()) }))
         .route("/sim/scenario", post(scenario_start))
         .route("/sim/scenario/reports", get(|State(s): Shared| async move { to_json(&s.scenario_reports()) }))
+}
+
+/// The QR image of a way, as a browser loads WeCom's `qr_code` URL (an
+/// `<img>` on a landing page): a PNG that encodes the URL itself, which is
+/// what `/sim/scan` takes.
+async fn qr_image(State(state): Shared, Path(config_id): Path<String>) -> Result<Response, ControlError> {
+    let url = state.corps.iter().find_map(|c| {
+        let world = lock(&c.world);
+        let way = world.contact_ways.get(&config_id).map(|w| w.qr_code.clone());
+        way.or_else(|| world.join_ways.get(&config_id).map(|w| w.qr_code.clone()))
+    });
+    let Some(url) = url.filter(|u| !u.is_empty()) else {
+        return Err(ActionError::UnknownContactWay(config_id).into());
+    };
+    let png = crate::qr::png(&url).map_err(ControlError::BadRequest)?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/png")], png).into_response())
 }
 
 async fn qr(State(state): Shared, Path(config_id): Path<String>) -> Answer {

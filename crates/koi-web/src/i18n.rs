@@ -66,6 +66,23 @@ impl Tr {
 /// (key, zh-CN, English)
 const TEXTS: &[(&str, &str, &str)] = &[
     ("tagline", "私域增长引擎", "Private-domain growth engine"),
+    ("unit_metres", "米", "m"),
+    ("unit_kilometres", "公里", "km"),
+    ("h5_title", "离你最近的门店", "Your nearest store"),
+    ("h5_heading", "找到离你最近的门店", "Find your nearest store"),
+    (
+        "h5_locating",
+        "正在获取你的位置…（拒绝也没关系，我们会为你推荐默认门店）",
+        "Finding your location… (if you decline, we will suggest our main store)",
+    ),
+    ("h5_away", "（距你约 {}）", " (about {} away)"),
+    ("h5_fallback", "（附近暂无门店，为你推荐）", " (no store nearby: our suggestion)"),
+    ("h5_qr_alt", "门店导购二维码", "The store guide's QR code"),
+    ("h5_scan_hint", "长按识别二维码，添加门店导购，领取新客礼", "Press and hold the QR code to add the store's guide and get a welcome gift"),
+    ("h5_missing_title", "这个页面不存在", "This page does not exist"),
+    ("h5_missing_hint", "二维码可能已经失效，请向门店导购索取新的二维码。", "The QR code may have expired; ask a store guide for a new one."),
+    ("landing_url", "落地页地址", "Landing page URL"),
+    ("landing_qr_hint", "二维码指向落地页：顾客扫码后按位置分配到最近的门店。", "The QR points at the landing page: customers are sent to the nearest store by their location."),
     ("sign_in", "登录", "Sign in"),
     ("logout", "退出", "Sign out"),
     ("username", "用户名", "Username"),
@@ -410,6 +427,8 @@ mod tests {
             }
         }
         let dynamic = [
+            "unit_metres",
+            "unit_kilometres",
             "owner",
             "hq_operator",
             "store_manager",

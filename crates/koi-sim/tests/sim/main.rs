@@ -126,7 +126,11 @@ async fn contact_way_validation() {
     assert_eq!(v["errcode"], 0, "{v}");
     let qr = v["qr_code"].as_str().expect("qr_code").to_owned();
     assert!(qr.starts_with(&sim.base_url()));
-    let resolved: Value = reqwest::get(&qr).await.expect("qr").json().await.expect("json");
+    // The qr_code URL is a picture, as WeCom's is: an <img> can show it.
+    let image = reqwest::get(&qr).await.expect("qr");
+    assert_eq!(image.headers()["content-type"], "image/png");
+    assert_eq!(&image.bytes().await.expect("png")[..8], b"\x89PNG\r\n\x1a\n");
+    let resolved: Value = reqwest::get(format!("{qr}/info")).await.expect("qr").json().await.expect("json");
     assert_eq!(resolved["kind"], "contact_way");
     assert_eq!(resolved["state"], cjk);
 
