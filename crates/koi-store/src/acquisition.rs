@@ -291,6 +291,21 @@ impl Tx {
         Ok(n > 0)
     }
 
+    /// Dates a code's creation back: a code brought in with its history
+    /// (an import, the demo's past customers) existed before its first add.
+    pub async fn set_channel_code_created_at(&mut self, corp_id: i64, id: i64, created_at: i64) -> Result<bool> {
+        let n = on_tx!(self, |c| {
+            sqlx::query("UPDATE channel_codes SET created_at = $1 WHERE corp_id = $2 AND id = $3")
+                .bind(created_at)
+                .bind(corp_id)
+                .bind(id)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(n > 0)
+    }
+
     /// Creates the follow, or revives a deleted one with this add's attribution.
     pub async fn upsert_follow(&mut self, f: &NewFollow<'_>, now: i64) -> Result<i64> {
         self.log_customer_change(f.corp_id, f.customer_id).await?;

@@ -970,6 +970,12 @@ async fn landing_pages_find_a_code_by_its_random_token_only(db: &Db) {
     assert_eq!(db.channel_code_by_token("").await.unwrap(), None);
     db.set_channel_code_active(a, one, false, NOW).await.unwrap();
     assert_eq!(db.channel_code_by_token(&token).await.unwrap(), None, "a switched-off code has no landing page");
+    // A code brought in with its history is dated back, in its own corp only.
+    let mut tx = db.begin().await.unwrap();
+    assert!(tx.set_channel_code_created_at(a, two, NOW - 86_400_000).await.unwrap());
+    assert!(!tx.set_channel_code_created_at(a + 1, two, 0).await.unwrap(), "another corp's code is not touched");
+    tx.commit().await.unwrap();
+    assert_eq!(db.channel_code(a, two).await.unwrap().unwrap().created_at, NOW - 86_400_000);
 }
 
 /// Codes made before public tokens existed get one each when the database

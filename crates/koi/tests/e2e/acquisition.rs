@@ -350,6 +350,7 @@ async fn a_geo_code_sends_customers_to_the_nearest_store() {
         .await
         .unwrap();
     assert!(page.contains("id=\"total-visits\">3<"), "the code's page shows its landing visits");
+    assert!(page.contains("<div class=\"tile\"><b id=\"total-deletions\">0<"), "no losses: not in red");
     // The code's page shows the landing URL, and its QR, PNG and poster
     // encode that URL (printing it keeps the routing), not a WeCom code.
     let landing_url = acq.server.url(&landing);

@@ -9,6 +9,7 @@ mod callback;
 mod console_acquisition;
 mod console_segments;
 mod customers;
+mod demo;
 mod nodes;
 mod reliability;
 mod support;
