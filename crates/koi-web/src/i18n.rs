@@ -66,6 +66,17 @@ impl Tr {
 /// (key, zh-CN, English)
 const TEXTS: &[(&str, &str, &str)] = &[
     ("tagline", "私域增长引擎", "Private-domain growth engine"),
+    ("coords", "坐标（纬度,经度）", "Coordinates (lat,lng)"),
+    (
+        "coords_hint",
+        "可从地图复制“纬度,经度”粘贴到这里，会填入下方的纬度和经度",
+        "Paste \"lat,lng\" copied from a map; it takes the place of the latitude and longitude below",
+    ),
+    (
+        "bad_coordinates",
+        "坐标应为“纬度,经度”，例如 31.2304,121.4737（纬度 -90 到 90，经度 -180 到 180）",
+        "Coordinates must be \"lat,lng\", e.g. 31.2304,121.4737 (latitude -90 to 90, longitude -180 to 180)",
+    ),
     ("unit_metres", "米", "m"),
     ("unit_kilometres", "公里", "km"),
     ("h5_title", "离你最近的门店", "Your nearest store"),
@@ -427,6 +438,7 @@ mod tests {
             }
         }
         let dynamic = [
+            "bad_coordinates",
             "unit_metres",
             "unit_kilometres",
             "owner",
