@@ -75,6 +75,8 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/sim/customer/delete_staff", post(customer_deletes_staff))
         .route("/sim/staff/delete_customer", post(staff_deletes_customer))
         .route("/sim/staff/edit_customer", post(staff_edits_customer))
+        .route("/sim/directory/upsert", post(directory_upsert))
+        .route("/sim/directory/remove", post(directory_remove))
         .route("/sim/tag/event", post(tag_event))
         .route("/sim/transfer/refuse", post(transfer_refuse))
         .route("/sim/mass/confirm", post(mass_confirm))
@@ -125,6 +127,46 @@ async fn qr(State(state): Shared, Path(config_id): Path<String>) -> Answer {
         }
     }
     Err(ActionError::UnknownContactWay(config_id).into())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MemberReq {
+    corp_id: Option<String>,
+    userid: String,
+    name: String,
+    department: Option<u64>,
+}
+
+/// An admin adds a member to the address book or renames one.
+async fn directory_upsert(State(state): Shared, Json(req): Json<MemberReq>) -> Answer {
+    let corp = corp(&state, req.corp_id.as_deref())?;
+    if req.userid.is_empty() || req.name.is_empty() {
+        return Err(ControlError::BadRequest("userid and name required".to_owned()));
+    }
+    let added = state.act(&corp, |w| match w.staff.iter_mut().find(|s| s.userid == req.userid) {
+        Some(s) => {
+            s.name = req.name.clone();
+            s.department = req.department.unwrap_or(s.department);
+            false
+        }
+        None => {
+            w.staff.push(crate::config::SimStaff::new(&req.userid, &req.name, req.department.unwrap_or(1)));
+            true
+        }
+    });
+    Ok(Json(json!({ "userid": req.userid, "added": added })))
+}
+
+/// An admin removes a member from the address book (they left the company).
+async fn directory_remove(State(state): Shared, Json(req): Json<MemberReq>) -> Answer {
+    let corp = corp(&state, req.corp_id.as_deref())?;
+    let removed = state.act(&corp, |w| {
+        let before = w.staff.len();
+        w.staff.retain(|s| s.userid != req.userid);
+        before != w.staff.len()
+    });
+    Ok(Json(json!({ "userid": req.userid, "removed": removed })))
 }
 
 #[derive(Deserialize, Default)]

@@ -18,7 +18,7 @@
 //!
 //! # Rooms
 //! - [`config`]: corps, staff, limits, faults.
-//! - `api`: the WeCom API (`GET /cgi-bin/gettoken`, `/cgi-bin/externalcontact/…`),
+//! - `api`: the WeCom API (`GET /cgi-bin/gettoken`, `/cgi-bin/externalcontact/…`, the address book's `/cgi-bin/department/list`, `/cgi-bin/user/simplelist`, `/cgi-bin/user/get`),
 //!   one module per resource behind one front door for tokens, limits and faults.
 //! - [`world`]: the truth of each corp and what people do to it.
 //! - [`callback`]: event XML, encryption and delivery with WeCom's retries.
@@ -41,6 +41,8 @@
 //! | `POST /sim/customer/delete_staff` | `{external_userid, userid}`: the customer deletes the member → `del_follow_user` |
 //! | `POST /sim/staff/delete_customer` | `{userid, external_userid}`: the member deletes the customer → `del_external_contact` |
 //! | `POST /sim/staff/edit_customer` | `{userid, external_userid, remark?}`: edit in the client → `edit_external_contact` |
+//! | `POST /sim/directory/upsert` | `{userid, name, department?}`: an admin adds a member to the address book, or renames one → `{userid, added}` |
+//! | `POST /sim/directory/remove` | `{userid}`: a member leaves the address book → `{userid, removed}` |
 //! | `POST /sim/tag/event` | `{change, id, tag_type}`: an admin changed tags in the console → `change_external_tag` |
 //! | `POST /sim/transfer/refuse` | `{external_userid}`: the customer refuses a waiting handover → `transfer_fail` |
 //! | `POST /sim/mass/confirm` | `{msgid, userid?}`: members confirm a mass message (all when no userid) → `{sent}` |
