@@ -12,5 +12,6 @@ mod customers;
 mod demo;
 mod nodes;
 mod reliability;
+mod staff_sync;
 mod support;
 mod webdriver;
