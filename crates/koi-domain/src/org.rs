@@ -236,7 +236,8 @@ mod tests {
             member(5, "left.before", "早已离职", false),
         ];
         let dir = |userid: &str, name: &str| DirectoryMember { userid: userid.into(), name: name.into() };
-        let directory = [dir("wang", "王芳"), dir("li", "李娜娜"), dir("new", "新人"), dir("new", "新人"), dir("paused", "停用")];
+        let directory =
+            [dir("wang", "王芳"), dir("li", "李娜娜"), dir("new", "新人"), dir("new", "新人"), dir("paused", "停用")];
         let plan = plan_staff_sync(&staff, &directory);
         assert_eq!(plan.added, [dir("new", "新人")], "once, though listed in two departments");
         assert_eq!(plan.renamed, [(2, "李娜娜".to_string())]);

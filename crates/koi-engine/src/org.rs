@@ -1,19 +1,19 @@
 //! Use cases of the org model: corps, stores and staff, one at a time or
 //! imported from a spreadsheet.
 
+use crate::jobs::{Job, JobCtx, JobError, JobResult};
 use crate::{actor, require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
 use koi_domain::import::{self, ImportReport, RowError};
-use crate::jobs::{Job, JobCtx, JobError, JobResult};
 use koi_domain::org::{
     plan_staff_sync, Corp, CorpDraft, DirectoryMember, Staff, StaffDraft, StaffSync, Store, StoreDraft,
 };
-use koi_store::jobs::JobEnd;
-use koi_wecom::client::{DepartmentListRequest, Priority, UserSimpleListRequest};
-use serde::{Deserialize, Serialize};
 use koi_domain::ValidationError;
 use koi_store::events::NewEvent;
+use koi_store::jobs::JobEnd;
 use koi_store::{now_ms, Tx};
+use koi_wecom::client::{DepartmentListRequest, Priority, UserSimpleListRequest};
+use serde::{Deserialize, Serialize};
 
 /// Upper bounds that keep an upload from tying up the single writer.
 pub const MAX_IMPORT_BYTES: usize = 2 * 1024 * 1024;
@@ -324,7 +324,9 @@ impl Job for StaffSyncJob {
         if members.is_empty() {
             // An app that may not read the address book sees nobody: that is
             // no reason to mark every guide inactive.
-            return Err(JobError::GiveUp("WeCom's address book lists no members: check the app's visible range".into()));
+            return Err(JobError::GiveUp(
+                "WeCom's address book lists no members: check the app's visible range".into(),
+            ));
         }
         let staff = engine.db.staff_list(ctx.corp_id).await?;
         Ok(Directory { plan: plan_staff_sync(&staff, &members), staff })

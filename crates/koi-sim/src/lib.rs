@@ -66,8 +66,8 @@ pub mod callback;
 pub mod clock;
 pub mod config;
 mod control;
-mod qr;
 pub mod population;
+mod qr;
 mod state;
 pub mod world;
 

@@ -534,6 +534,7 @@ mod tests {
             corp_id: 1,
             name: "码".into(),
             store_id: None,
+            public_token: "0123456789abcdef0123456789abcdef".into(),
             draft: draft.into(),
             state: String::new(),
             config_id: None,

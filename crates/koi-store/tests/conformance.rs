@@ -961,7 +961,8 @@ async fn landing_pages_find_a_code_by_its_random_token_only(db: &Db) {
     let one = tx.insert_channel_code(a, "one", None, &ChannelCodeDraft::default(), NOW).await.unwrap();
     let two = tx.insert_channel_code(a, "two", None, &ChannelCodeDraft::default(), NOW).await.unwrap();
     tx.commit().await.unwrap();
-    let (one_row, two_row) = (db.channel_code(a, one).await.unwrap().unwrap(), db.channel_code(a, two).await.unwrap().unwrap());
+    let (one_row, two_row) =
+        (db.channel_code(a, one).await.unwrap().unwrap(), db.channel_code(a, two).await.unwrap().unwrap());
     let token = one_row.public_token.clone();
     assert!(token.len() >= 32 && token.chars().all(|c| c.is_ascii_hexdigit()), "{token:?}");
     assert_ne!(token, two_row.public_token, "each code its own token");
@@ -991,7 +992,8 @@ async fn existing_codes_get_public_tokens_on_migration() {
         let db = &scratch.db;
         let a = corp(db, "wwBACKFILL").await;
         let draft = serde_json::to_string(&ChannelCodeDraft::default()).unwrap();
-        let insert = "INSERT INTO channel_codes (corp_id, name, draft, created_at, updated_at) VALUES ($1, $2, $3, 0, 0)";
+        let insert =
+            "INSERT INTO channel_codes (corp_id, name, draft, created_at, updated_at) VALUES ($1, $2, $3, 0, 0)";
         for name in ["old1", "old2"] {
             if backend == "sqlite" {
                 use sqlx::Connection;

@@ -72,7 +72,7 @@ pub fn daily_adds(days: &[(i64, CodeDayStats)]) -> String {
         net.push(format!("{:.1},{:.1}", x + bar / 2.0, zero - s.net as f64 * scale));
         // Every 7th day counted back from the last, so the newest day is
         // labelled and no two labels crowd each other at the end.
-        if (days.len() - 1 - i) % 7 == 0 {
+        if (days.len() - 1 - i).is_multiple_of(7) {
             svg.push_str(&format!(
                 "<text x=\"{:.1}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#6b7785\">{}</text>",
                 x + bar / 2.0,

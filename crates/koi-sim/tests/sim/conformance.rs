@@ -990,7 +990,10 @@ async fn the_address_book_lists_departments_and_members() {
         async move {
             let req = wecom::UserSimpleListRequest { department_id };
             let list = corp.user_simplelist(&req, NOW).await.expect("simplelist");
-            list.userlist.into_iter().map(|u| (u.userid, u.name, u.department)).collect::<Vec<(String, String, Vec<u64>)>>()
+            list.userlist
+                .into_iter()
+                .map(|u| (u.userid, u.name, u.department))
+                .collect::<Vec<(String, String, Vec<u64>)>>()
         }
     };
     assert_eq!(

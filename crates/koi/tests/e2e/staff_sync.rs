@@ -22,7 +22,10 @@ async fn staff_sync_from_wecom(backend: &str) {
     let (wang, li) = (acq.staff[0], acq.staff[1]);
     // Wang Fang has a customer before she leaves.
     let code = acq
-        .post("/api/v1/channel-codes", json!({"name": "王芳的码", "store_id": acq.store_id, "kind": "single", "pool": [{"staff_id": wang}]}))
+        .post(
+            "/api/v1/channel-codes",
+            json!({"name": "王芳的码", "store_id": acq.store_id, "kind": "single", "pool": [{"staff_id": wang}]}),
+        )
         .await;
     let scan = acq.scan(code["config_id"].as_str().expect("a contact way"), json!({"name": "顾客甲"})).await;
     assert_eq!(scan["userid"], "wang.fang");
@@ -47,7 +50,8 @@ async fn staff_sync_from_wecom(backend: &str) {
     let page = console.get(acq.server.url("/console/staff")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("id=\"sync-staff\"") && page.contains("从企业微信同步员工"));
     let token = csrf(&console, &acq.server, "/console/staff").await;
-    let r = console.post(acq.server.url("/console/staff/sync")).form(&[("_csrf", token.as_str())]).send().await.unwrap();
+    let r =
+        console.post(acq.server.url("/console/staff/sync")).form(&[("_csrf", token.as_str())]).send().await.unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/console/staff?ok=sync_queued");
 
@@ -79,7 +83,9 @@ async fn staff_sync_from_wecom(backend: &str) {
     let r = acq.http.post(acq.server.url("/api/v1/staff/sync")).bearer_auth(&acq.key).send().await.unwrap();
     assert_eq!(r.status(), 202);
     assert!(r.json::<Value>().await.unwrap()["job_id"].is_i64());
-    wait_for(|| async { (acq.db.db.events(1, Some("staff.synced"), None, 10).await.unwrap().len() == 2).then_some(()) })
-        .await;
+    wait_for(|| async {
+        (acq.db.db.events(1, Some("staff.synced"), None, 10).await.unwrap().len() == 2).then_some(())
+    })
+    .await;
     assert_eq!(staff().await.len(), 3);
 }

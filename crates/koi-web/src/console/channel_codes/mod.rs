@@ -25,8 +25,8 @@ use crate::auth::Console;
 use crate::i18n::Lang;
 use crate::AppState;
 use koi_domain::channel::{ChannelType, PoolMember};
-use koi_engine::acquisition::ChannelCode;
 use koi_domain::org::{Staff, Store};
+use koi_engine::acquisition::ChannelCode;
 use std::collections::HashMap;
 
 /// A choice in a select: value, label.
