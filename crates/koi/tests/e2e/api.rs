@@ -187,6 +187,7 @@ async fn api_story(backend: &str) {
         "/staff",
         "/staff/{id}",
         "/staff/import",
+        "/staff/sync",
         "/jobs",
         "/jobs/{id}/retry",
         "/customers/{id}/profile",
