@@ -167,9 +167,83 @@ impl StaffDraft {
     }
 }
 
+/// A member as WeCom's address book lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryMember {
+    pub userid: String,
+    pub name: String,
+}
+
+/// What syncing staff with WeCom's address book changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffSync {
+    /// In WeCom, not yet in koi: added, active, bound to no store.
+    pub added: Vec<DirectoryMember>,
+    /// (staff id, WeCom's name) for members whose name changed.
+    pub renamed: Vec<(i64, String)>,
+    /// Active members WeCom no longer lists: marked inactive, their history
+    /// (follows, customers, codes) kept. A member marked inactive in koi
+    /// stays so while WeCom lists them: an operator may have meant it.
+    pub deactivated: Vec<i64>,
+}
+
+impl StaffSync {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.renamed.is_empty() && self.deactivated.is_empty()
+    }
+}
+
+/// Compares koi's staff with the address book. Each userid counts once
+/// (a member in two departments is listed twice).
+pub fn plan_staff_sync(staff: &[Staff], directory: &[DirectoryMember]) -> StaffSync {
+    let mut seen = std::collections::HashSet::new();
+    let mut plan = StaffSync::default();
+    for m in directory {
+        if !seen.insert(m.userid.as_str()) {
+            continue;
+        }
+        match staff.iter().find(|s| s.userid == m.userid) {
+            None => plan.added.push(m.clone()),
+            Some(s) if s.name != m.name && !m.name.trim().is_empty() => plan.renamed.push((s.id, m.name.clone())),
+            Some(_) => {}
+        }
+    }
+    plan.deactivated = staff.iter().filter(|s| s.active && !seen.contains(s.userid.as_str())).map(|s| s.id).collect();
+    plan
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_staff_sync_adds_renames_and_deactivates() {
+        let member = |id: i64, userid: &str, name: &str, active: bool| Staff {
+            id,
+            userid: userid.into(),
+            name: name.into(),
+            mobile: String::new(),
+            active,
+            store_ids: vec![1],
+            created_at: 0,
+            updated_at: 0,
+        };
+        let staff = [
+            member(1, "wang", "王芳", true),
+            member(2, "li", "李娜", true),
+            member(3, "gone", "离职", true),
+            member(4, "paused", "停用", false),
+            member(5, "left.before", "早已离职", false),
+        ];
+        let dir = |userid: &str, name: &str| DirectoryMember { userid: userid.into(), name: name.into() };
+        let directory =
+            [dir("wang", "王芳"), dir("li", "李娜娜"), dir("new", "新人"), dir("new", "新人"), dir("paused", "停用")];
+        let plan = plan_staff_sync(&staff, &directory);
+        assert_eq!(plan.added, [dir("new", "新人")], "once, though listed in two departments");
+        assert_eq!(plan.renamed, [(2, "李娜娜".to_string())]);
+        assert_eq!(plan.deactivated, [3], "only active members WeCom no longer lists");
+        assert!(plan_staff_sync(&staff[..2], &[dir("wang", "王芳"), dir("li", "李娜")]).is_empty());
+    }
 
     fn store() -> StoreDraft {
         StoreDraft {

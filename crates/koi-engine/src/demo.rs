@@ -154,6 +154,9 @@ const DEMO_TAGS: [(&str, &[&str]); 4] = [
     ("运营", &["待唤醒"]),
 ];
 
+/// How far back the demo's past customers go.
+const HISTORY_DAYS: i64 = 120;
+
 const SURNAMES: [&str; 12] = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙"];
 const GIVEN: [&str; 12] = ["婷", "静", "敏", "丽", "娟", "艳", "雪", "琳", "萱", "悦", "佳怡", "雨桐"];
 
@@ -259,7 +262,7 @@ impl Engine {
             let guides: Vec<_> = staff.iter().filter(|s| s.store_ids.contains(&store.id)).collect();
             let guide = guides[rng.gen_range(0..guides.len())];
             let code = codes.iter().find(|c| c.store_id == Some(store.id));
-            let added_at = now - rng.gen_range(1..120) * DAY - rng.gen_range(0..DAY);
+            let added_at = now - rng.gen_range(1..HISTORY_DAYS - 1) * DAY - rng.gen_range(0..DAY);
             let name = format!("{}{}", SURNAMES[rng.gen_range(0..12)], GIVEN[rng.gen_range(0..12)]);
             let p = CustomerProfile {
                 external_userid: format!("wmdemo{i:05}"),
@@ -281,6 +284,18 @@ impl Engine {
                 returning: false,
             };
             tx.upsert_follow(&f, now).await?;
+            // Some leave their guide, mostly lately; some of those come
+            // back, so a code's losses and returns have something to show.
+            if rng.gen_bool(0.12) {
+                let deleted_at = (now - rng.gen_range(0..40) * DAY - rng.gen_range(0..DAY)).max(added_at + DAY / 2);
+                if deleted_at < now {
+                    tx.mark_follow_deleted(corp_id, id, guide.id, "customer", deleted_at).await?;
+                    if rng.gen_bool(0.4) {
+                        let back = deleted_at + rng.gen_range(0..(now - deleted_at).max(1));
+                        tx.upsert_follow(&NewFollow { added_at: back, returning: true, ..f.clone() }, now).await?;
+                    }
+                }
+            }
             let mut tags = vec!["已领新客券"];
             tags.push(["高跟鞋", "平底鞋", "运动鞋", "靴子"][rng.gen_range(0..4)]);
             match rng.gen_range(0..10) {
@@ -324,6 +339,10 @@ impl Engine {
                 let foot = ["标准", "宽脚", "窄脚", "高脚背"][rng.gen_range(0..4)];
                 tx.set_customer_field(corp_id, id, "foot", Some(foot), now).await?;
             }
+        }
+        // The codes were there before the first of these customers came.
+        for c in &codes {
+            tx.set_channel_code_created_at(corp_id, c.id, now - HISTORY_DAYS * DAY).await?;
         }
         tx.commit().await?;
         Ok(())

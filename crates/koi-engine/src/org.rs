@@ -1,13 +1,19 @@
 //! Use cases of the org model: corps, stores and staff, one at a time or
 //! imported from a spreadsheet.
 
+use crate::jobs::{Job, JobCtx, JobError, JobResult};
 use crate::{actor, require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
 use koi_domain::import::{self, ImportReport, RowError};
-use koi_domain::org::{Corp, CorpDraft, Staff, StaffDraft, Store, StoreDraft};
+use koi_domain::org::{
+    plan_staff_sync, Corp, CorpDraft, DirectoryMember, Staff, StaffDraft, StaffSync, Store, StoreDraft,
+};
 use koi_domain::ValidationError;
 use koi_store::events::NewEvent;
+use koi_store::jobs::JobEnd;
 use koi_store::{now_ms, Tx};
+use koi_wecom::client::{DepartmentListRequest, Priority, UserSimpleListRequest};
+use serde::{Deserialize, Serialize};
 
 /// Upper bounds that keep an upload from tying up the single writer.
 pub const MAX_IMPORT_BYTES: usize = 2 * 1024 * 1024;
@@ -283,6 +289,112 @@ impl Engine {
         record(&mut tx, who, "import.completed", format!("corp:{}", who.corp_id), summary).await?;
         tx.commit().await?;
         Ok(report)
+    }
+}
+
+/// Job: bring staff in step with WeCom's address book. Members new to koi
+/// are added (active, bound to no store yet), names follow WeCom's, and
+/// active members WeCom no longer lists are marked inactive; their follows,
+/// customers and codes stay.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StaffSyncJob {
+    /// Who asked (the event names them).
+    pub requested_by: String,
+}
+
+/// What the address book said, and koi's staff then.
+pub(crate) struct Directory {
+    plan: StaffSync,
+    staff: Vec<Staff>,
+}
+
+impl Job for StaffSyncJob {
+    const KIND: &'static str = "staff.sync";
+    type Prepared = Directory;
+
+    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<Directory> {
+        let client = engine.wecom_for(ctx.corp_id).await?;
+        let departments = client.department_list(&DepartmentListRequest::default(), Priority::Bulk).await?;
+        let mut members = Vec::new();
+        for d in &departments.department {
+            let req = UserSimpleListRequest { department_id: d.id };
+            let list = client.user_simplelist(&req, Priority::Bulk).await?;
+            members.extend(list.userlist.into_iter().map(|u| DirectoryMember { userid: u.userid, name: u.name }));
+        }
+        if members.is_empty() {
+            // An app that may not read the address book sees nobody: that is
+            // no reason to mark every guide inactive.
+            return Err(JobError::GiveUp(
+                "WeCom's address book lists no members: check the app's visible range".into(),
+            ));
+        }
+        let staff = engine.db.staff_list(ctx.corp_id).await?;
+        Ok(Directory { plan: plan_staff_sync(&staff, &members), staff })
+    }
+
+    async fn record(&self, _: &Engine, ctx: &JobCtx, d: Directory, tx: &mut Tx) -> JobResult<JobEnd> {
+        let now = now_ms();
+        let (mut added, mut skipped) = (0, 0);
+        for m in &d.plan.added {
+            let draft = StaffDraft {
+                userid: m.userid.clone(),
+                name: m.name.clone(),
+                mobile: String::new(),
+                active: true,
+                store_ids: vec![],
+            };
+            match draft.validate() {
+                Ok(draft) if tx.staff_id_by_userid(ctx.corp_id, &draft.userid).await?.is_none() => {
+                    tx.insert_staff(ctx.corp_id, &draft, now).await?;
+                    added += 1;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(userid = %m.userid, error = %e, "staff sync: a WeCom member koi cannot keep");
+                    skipped += 1;
+                }
+            }
+        }
+        let changed = d.plan.renamed.iter().map(|(id, name)| (*id, Some(name.as_str()), None));
+        let gone = d.plan.deactivated.iter().map(|id| (*id, None, Some(false)));
+        for (id, name, active) in changed.chain(gone) {
+            let Some(s) = d.staff.iter().find(|s| s.id == id) else { continue };
+            let draft = StaffDraft {
+                userid: s.userid.clone(),
+                name: name.map_or_else(|| s.name.clone(), str::to_string),
+                mobile: s.mobile.clone(),
+                active: active.unwrap_or(s.active),
+                store_ids: s.store_ids.clone(),
+            };
+            tx.update_staff(ctx.corp_id, id, &draft, now).await?;
+        }
+        let summary = serde_json::json!({
+            "added": added,
+            "renamed": d.plan.renamed.len(),
+            "deactivated": d.plan.deactivated.len(),
+            "skipped": skipped,
+        });
+        let e = NewEvent {
+            corp_id: ctx.corp_id,
+            kind: "staff.synced",
+            subject: &format!("corp:{}", ctx.corp_id),
+            actor: &self.requested_by,
+            payload: &summary.to_string(),
+            dedup_key: None,
+            occurred_at: now,
+        };
+        tx.append_event(&e, now).await?;
+        tracing::info!(corp = ctx.corp_id, %summary, "staff synced with WeCom");
+        Ok(JobEnd::Done)
+    }
+}
+
+impl Engine {
+    /// Queues a sync of the corp's staff with WeCom's address book (see
+    /// [`StaffSyncJob`]). Returns the job's id.
+    pub async fn sync_staff_from_wecom(&self, who: &Principal) -> Result<i64> {
+        require(who, Action::ImportStaff)?;
+        self.enqueue_now(who.corp_id, &StaffSyncJob { requested_by: actor(who) }).await
     }
 }
 

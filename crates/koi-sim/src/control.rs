@@ -65,7 +65,8 @@ fn config_id_of(config_id: Option<String>, qr_code: Option<String>) -> Result<St
 
 pub fn routes() -> Router<Arc<SimState>> {
     Router::new()
-        .route("/sim/qr/{config_id}", get(qr))
+        .route("/sim/qr/{config_id}", get(qr_image))
+        .route("/sim/qr/{config_id}/info", get(qr))
         .route("/sim/scan", post(scan))
         .route("/sim/join", post(join))
         .route("/sim/group/create", post(group_create))
@@ -74,6 +75,8 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/sim/customer/delete_staff", post(customer_deletes_staff))
         .route("/sim/staff/delete_customer", post(staff_deletes_customer))
         .route("/sim/staff/edit_customer", post(staff_edits_customer))
+        .route("/sim/directory/upsert", post(directory_upsert))
+        .route("/sim/directory/remove", post(directory_remove))
         .route("/sim/tag/event", post(tag_event))
         .route("/sim/transfer/refuse", post(transfer_refuse))
         .route("/sim/mass/confirm", post(mass_confirm))
@@ -93,6 +96,22 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/sim/scenario/reports", get(|State(s): Shared| async move { to_json(&s.scenario_reports()) }))
 }
 
+/// The QR image of a way, as a browser loads WeCom's `qr_code` URL (an
+/// `<img>` on a landing page): a PNG that encodes the URL itself, which is
+/// what `/sim/scan` takes.
+async fn qr_image(State(state): Shared, Path(config_id): Path<String>) -> Result<Response, ControlError> {
+    let url = state.corps.iter().find_map(|c| {
+        let world = lock(&c.world);
+        let way = world.contact_ways.get(&config_id).map(|w| w.qr_code.clone());
+        way.or_else(|| world.join_ways.get(&config_id).map(|w| w.qr_code.clone()))
+    });
+    let Some(url) = url.filter(|u| !u.is_empty()) else {
+        return Err(ActionError::UnknownContactWay(config_id).into());
+    };
+    let png = crate::qr::png(&url).map_err(ControlError::BadRequest)?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/png")], png).into_response())
+}
+
 async fn qr(State(state): Shared, Path(config_id): Path<String>) -> Answer {
     for c in &state.corps {
         let world = lock(&c.world);
@@ -108,6 +127,46 @@ async fn qr(State(state): Shared, Path(config_id): Path<String>) -> Answer {
         }
     }
     Err(ActionError::UnknownContactWay(config_id).into())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MemberReq {
+    corp_id: Option<String>,
+    userid: String,
+    name: String,
+    department: Option<u64>,
+}
+
+/// An admin adds a member to the address book or renames one.
+async fn directory_upsert(State(state): Shared, Json(req): Json<MemberReq>) -> Answer {
+    let corp = corp(&state, req.corp_id.as_deref())?;
+    if req.userid.is_empty() || req.name.is_empty() {
+        return Err(ControlError::BadRequest("userid and name required".to_owned()));
+    }
+    let added = state.act(&corp, |w| match w.staff.iter_mut().find(|s| s.userid == req.userid) {
+        Some(s) => {
+            s.name = req.name.clone();
+            s.department = req.department.unwrap_or(s.department);
+            false
+        }
+        None => {
+            w.staff.push(crate::config::SimStaff::new(&req.userid, &req.name, req.department.unwrap_or(1)));
+            true
+        }
+    });
+    Ok(Json(json!({ "userid": req.userid, "added": added })))
+}
+
+/// An admin removes a member from the address book (they left the company).
+async fn directory_remove(State(state): Shared, Json(req): Json<MemberReq>) -> Answer {
+    let corp = corp(&state, req.corp_id.as_deref())?;
+    let removed = state.act(&corp, |w| {
+        let before = w.staff.len();
+        w.staff.retain(|s| s.userid != req.userid);
+        before != w.staff.len()
+    });
+    Ok(Json(json!({ "userid": req.userid, "removed": removed })))
 }
 
 #[derive(Deserialize, Default)]

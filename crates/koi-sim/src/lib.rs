@@ -18,7 +18,7 @@
 //!
 //! # Rooms
 //! - [`config`]: corps, staff, limits, faults.
-//! - `api`: the WeCom API (`GET /cgi-bin/gettoken`, `/cgi-bin/externalcontact/…`),
+//! - `api`: the WeCom API (`GET /cgi-bin/gettoken`, `/cgi-bin/externalcontact/…`, the address book's `/cgi-bin/department/list`, `/cgi-bin/user/simplelist`, `/cgi-bin/user/get`),
 //!   one module per resource behind one front door for tokens, limits and faults.
 //! - [`world`]: the truth of each corp and what people do to it.
 //! - [`callback`]: event XML, encryption and delivery with WeCom's retries.
@@ -31,7 +31,8 @@
 //!
 //! | route | does |
 //! |---|---|
-//! | `GET /sim/qr/{config_id}` | resolves a QR code URL: `{kind: contact_way\|join_way, corp_id, config_id, state}` |
+//! | `GET /sim/qr/{config_id}` | the QR image a contact or join way's `qr_code` URL shows, as WeCom serves it (`image/png`; it encodes that URL) |
+//! | `GET /sim/qr/{config_id}/info` | resolves a QR code URL: `{kind: contact_way\|join_way, corp_id, config_id, state}` |
 //! | `POST /sim/scan` | `{config_id \| qr_code, customer?: {external_userid?, name?, wecom?, gender?, unionid?, corp_name?}, half?}`: the customer scans a contact way; WeCom picks a member at random on multi ways, creates the customer if new, creates the follow and fires `add_external_contact` (or `add_half_…`) with State and a fresh WelcomeCode → `{external_userid, userid, state, welcome_code, new_customer, half}` |
 //! | `POST /sim/join` | `{config_id \| qr_code, customer?}` joins through a join way (QR cut, room rotation); or `{chat_id, customer, join_scene?, invitor?, state?}` joins directly; fires `change_external_chat/update add_member` → `{chat_id, external_userid, created_room}` |
 //! | `POST /sim/group/create` | `{owner, name, members?[]}`: a member creates a customer group (`create`, then `add_member` per member) → `{chat_id}` |
@@ -40,6 +41,8 @@
 //! | `POST /sim/customer/delete_staff` | `{external_userid, userid}`: the customer deletes the member → `del_follow_user` |
 //! | `POST /sim/staff/delete_customer` | `{userid, external_userid}`: the member deletes the customer → `del_external_contact` |
 //! | `POST /sim/staff/edit_customer` | `{userid, external_userid, remark?}`: edit in the client → `edit_external_contact` |
+//! | `POST /sim/directory/upsert` | `{userid, name, department?}`: an admin adds a member to the address book, or renames one → `{userid, added}` |
+//! | `POST /sim/directory/remove` | `{userid}`: a member leaves the address book → `{userid, removed}` |
 //! | `POST /sim/tag/event` | `{change, id, tag_type}`: an admin changed tags in the console → `change_external_tag` |
 //! | `POST /sim/transfer/refuse` | `{external_userid}`: the customer refuses a waiting handover → `transfer_fail` |
 //! | `POST /sim/mass/confirm` | `{msgid, userid?}`: members confirm a mass message (all when no userid) → `{sent}` |
@@ -64,6 +67,7 @@ pub mod clock;
 pub mod config;
 mod control;
 pub mod population;
+mod qr;
 mod state;
 pub mod world;
 

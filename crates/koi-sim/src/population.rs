@@ -33,6 +33,7 @@ use crate::world::{ActionError, NewCustomer, World};
 /// invite_friends = 0.05
 /// order = 0.1
 /// delete_guide = 0.01
+/// readd = 0.0             # a customer who deleted their guide scans again
 ///
 /// [[stores]]
 /// name = "静安店"
@@ -94,6 +95,9 @@ pub struct Rates {
     pub invite_friends: f64,
     pub order: f64,
     pub delete_guide: f64,
+    /// For a customer who deleted their guide: the chance a day that they
+    /// scan a store's code again (a returning add). 0: gone for good.
+    pub readd: f64,
     /// Order amounts, in fen.
     pub order_fen_min: u64,
     pub order_fen_max: u64,
@@ -108,6 +112,7 @@ impl Default for Rates {
             invite_friends: 0.05,
             order: 0.1,
             delete_guide: 0.01,
+            readd: 0.0,
             order_fen_min: 2_000,
             order_fen_max: 80_000,
         }
@@ -158,7 +163,7 @@ impl Scenario {
             return Err(ScenarioError::Invalid("tick_minutes"));
         }
         let r = &self.rates;
-        for p in [r.scan, r.accept, r.join_group, r.invite_friends, r.order, r.delete_guide] {
+        for p in [r.scan, r.accept, r.join_group, r.invite_friends, r.order, r.delete_guide, r.readd] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(ScenarioError::Invalid("rates must be within 0..=1"));
             }
@@ -218,6 +223,8 @@ pub struct ScenarioReport {
     pub order_fen: u64,
     /// del_follow_user fired.
     pub deletions: u64,
+    /// Adds of customers who had deleted their guide before.
+    pub readds: u64,
     pub by_store: BTreeMap<String, StoreReport>,
     /// Adds per contact-way state.
     pub adds_by_state: BTreeMap<String, u64>,
@@ -234,11 +241,14 @@ struct Person {
     invite: f64,
     order: f64,
     delete: f64,
+    readd: f64,
     wecom: bool,
     ext: Option<String>,
     guide: Option<String>,
     in_group: bool,
     gone: bool,
+    /// Deleted their guide and may come back.
+    left: bool,
 }
 
 /// An individual propensity around the population mean.
@@ -290,11 +300,15 @@ fn new_person(rng: &mut ChaCha8Rng, scenario: &Scenario, near: Option<usize>) ->
         invite: propensity(rng, rates.invite_friends),
         order: propensity(rng, rates.order),
         delete: propensity(rng, rates.delete_guide),
+        // Drawn only when used, so scenarios without returns keep their
+        // random sequence (and their reports).
+        readd: if rates.readd > 0.0 { propensity(rng, rates.readd) } else { 0.0 },
         wecom: rng.gen_bool(scenario.population.wecom_share.clamp(0.0, 1.0)),
         ext: None,
         guide: None,
         in_group: false,
         gone: false,
+        left: false,
     }
 }
 
@@ -347,9 +361,14 @@ pub async fn run(state: &SimState, scenario: &Scenario) -> Result<ScenarioReport
             let store = &scenario.stores[p.store];
             let store_name = store.name.clone();
             if p.guide.is_none() {
-                if chance(&mut rng, p.scan) {
+                let (rate, left) = if p.left { (p.readd, true) } else { (p.scan, false) };
+                if chance(&mut rng, rate) {
                     let (pick, half) = (rng.gen::<u64>(), !rng.gen_bool(p.accept));
                     scan(state, &corp, store, &mut people[i], &mut report, pick, half, now_ms);
+                    if left && people[i].guide.is_some() {
+                        people[i].left = false;
+                        report.readds += 1;
+                    }
                 }
                 i += 1;
                 continue;
@@ -407,7 +426,12 @@ pub async fn run(state: &SimState, scenario: &Scenario) -> Result<ScenarioReport
                         s.deletions += 1;
                     }
                 }
-                people[i].gone = true;
+                if people[i].readd > 0.0 {
+                    people[i].guide = None;
+                    people[i].left = true;
+                } else {
+                    people[i].gone = true;
+                }
             }
             i += 1;
         }

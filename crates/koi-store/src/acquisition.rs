@@ -10,6 +10,8 @@ pub struct ChannelCodeRow {
     pub corp_id: i64,
     pub name: String,
     pub store_id: Option<i64>,
+    /// The random id public pages reach the code by (its landing page).
+    pub public_token: String,
     /// The code as the operator set it (stored as JSON, decoded here once).
     pub draft: ChannelCodeDraft,
     /// The `state` the contact way carries.
@@ -31,6 +33,7 @@ struct CodeRecord {
     corp_id: i64,
     name: String,
     store_id: Option<i64>,
+    public_token: String,
     draft: String,
     state: String,
     config_id: Option<String>,
@@ -55,6 +58,7 @@ impl CodeRecord {
             corp_id: self.corp_id,
             name: self.name,
             store_id: self.store_id,
+            public_token: self.public_token,
             draft,
             state: self.state,
             config_id: self.config_id,
@@ -75,8 +79,14 @@ fn encode(draft: &ChannelCodeDraft) -> String {
     serde_json::to_string(draft).expect("a draft is strings, numbers and lists: it always serialises")
 }
 
-const CODE_COLUMNS: &str =
-    "id, corp_id, name, store_id, draft, state, config_id, qr_code, on_duty, active, created_at, updated_at";
+const CODE_COLUMNS: &str = "id, corp_id, name, store_id, COALESCE(public_token, '') AS public_token, draft, state, \
+     config_id, qr_code, on_duty, active, created_at, updated_at";
+
+/// A new code's public token: 128 random bits, so landing pages cannot be
+/// walked or guessed.
+fn new_public_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
 
 /// A code's settings as an edit replaces them.
 #[derive(Debug, Clone)]
@@ -160,14 +170,16 @@ impl Tx {
     ) -> Result<i64> {
         self.bump_segment_refs(corp_id).await?;
         let draft = encode(draft);
+        let token = new_public_token();
         Ok(on_tx!(self, |c| {
             sqlx::query_scalar(
-                "INSERT INTO channel_codes (corp_id, name, store_id, draft, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+                "INSERT INTO channel_codes (corp_id, name, store_id, public_token, draft, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
             )
             .bind(corp_id)
             .bind(name)
             .bind(store_id)
+            .bind(&token)
             .bind(&draft)
             .bind(now)
             .fetch_one(&mut *c)
@@ -275,6 +287,21 @@ impl Tx {
                 .bind(customer_id)
                 .fetch_one(&mut *c)
                 .await
+        })?;
+        Ok(n > 0)
+    }
+
+    /// Dates a code's creation back: a code brought in with its history
+    /// (an import, the demo's past customers) existed before its first add.
+    pub async fn set_channel_code_created_at(&mut self, corp_id: i64, id: i64, created_at: i64) -> Result<bool> {
+        let n = on_tx!(self, |c| {
+            sqlx::query("UPDATE channel_codes SET created_at = $1 WHERE corp_id = $2 AND id = $3")
+                .bind(created_at)
+                .bind(corp_id)
+                .bind(id)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
         })?;
         Ok(n > 0)
     }
@@ -476,11 +503,12 @@ impl Db {
         record.map(CodeRecord::decode).transpose()
     }
 
-    /// A code by id alone, for public landing pages (which know no corp).
-    pub async fn channel_code_any_corp(&self, id: i64) -> Result<Option<ChannelCodeRow>> {
-        let sql = format!("SELECT {CODE_COLUMNS} FROM channel_codes WHERE id = $1 AND active = $2");
+    /// An active code by its public token alone, for public landing pages
+    /// (which know no corp).
+    pub async fn channel_code_by_token(&self, token: &str) -> Result<Option<ChannelCodeRow>> {
+        let sql = format!("SELECT {CODE_COLUMNS} FROM channel_codes WHERE public_token = $1 AND active = $2");
         let record: Option<CodeRecord> =
-            on_pool!(self, false, |c| sqlx::query_as(&sql).bind(id).bind(true).fetch_optional(c).await)?;
+            on_pool!(self, false, |c| sqlx::query_as(&sql).bind(token).bind(true).fetch_optional(c).await)?;
         record.map(CodeRecord::decode).transpose()
     }
 
@@ -506,6 +534,7 @@ mod tests {
             corp_id: 1,
             name: "码".into(),
             store_id: None,
+            public_token: "0123456789abcdef0123456789abcdef".into(),
             draft: draft.into(),
             state: String::new(),
             config_id: None,

@@ -77,12 +77,14 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_wecom_inbox.sql")),
     (3, include_str!("../migrations/sqlite/0003_acquisition.sql")),
     (4, include_str!("../migrations/sqlite/0004_customers.sql")),
+    (5, include_str!("../migrations/sqlite/0005_public_tokens.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
     (2, include_str!("../migrations/postgres/0002_wecom_inbox.sql")),
     (3, include_str!("../migrations/postgres/0003_acquisition.sql")),
     (4, include_str!("../migrations/postgres/0004_customers.sql")),
+    (5, include_str!("../migrations/postgres/0005_public_tokens.sql")),
 ];
 
 impl Db {
@@ -157,6 +159,12 @@ impl Db {
     /// Applies the migrations this database has not seen yet, each in its own
     /// transaction. Returns how many ran. Safe to call on every start.
     pub async fn migrate(&self) -> Result<usize> {
+        self.migrate_through(i64::MAX).await
+    }
+
+    /// Applies the migrations up to and including `last`: how a test sets up
+    /// the data a later migration must carry over (a backfill).
+    pub async fn migrate_through(&self, last: i64) -> Result<usize> {
         let (create, list) = match self.backend() {
             Backend::Sqlite => (
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
@@ -168,7 +176,7 @@ impl Db {
             ),
         };
         let mut ran = 0;
-        for (version, sql) in list {
+        for (version, sql) in list.iter().filter(|(v, _)| *v <= last) {
             let mut tx = self.begin().await?;
             // Nodes starting at once: the first takes the lock and migrates;
             // the others wait, then find each version recorded.

@@ -28,14 +28,24 @@ fn unique_name() -> String {
 
 impl ScratchDb {
     pub async fn sqlite() -> Result<ScratchDb> {
+        ScratchDb::sqlite_through(i64::MAX).await
+    }
+
+    /// A SQLite database migrated only up to `version`.
+    pub async fn sqlite_through(version: i64) -> Result<ScratchDb> {
         let dir = std::env::temp_dir().join(unique_name());
         let url = format!("sqlite://{}/koi.db", dir.display());
         let db = Db::open(&url).await?;
-        db.migrate().await?;
+        db.migrate_through(version).await?;
         Ok(ScratchDb { url, db, cleanup: Cleanup::Dir(dir) })
     }
 
     pub async fn postgres() -> Result<ScratchDb> {
+        ScratchDb::postgres_through(i64::MAX).await
+    }
+
+    /// A PostgreSQL database migrated only up to `version`.
+    pub async fn postgres_through(version: i64) -> Result<ScratchDb> {
         let server = postgres_server();
         let name = unique_name();
         let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres")).await.map_err(|e| {
@@ -47,7 +57,7 @@ impl ScratchDb {
         admin.close().await?;
         let url = format!("{server}/{name}");
         let db = Db::open(&url).await?;
-        db.migrate().await?;
+        db.migrate_through(version).await?;
         Ok(ScratchDb { url, db, cleanup: Cleanup::Postgres { server, name } })
     }
 

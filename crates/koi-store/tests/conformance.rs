@@ -50,6 +50,7 @@ on_both!(
     customers_get_dense_numbers_and_a_change_log,
     tags_fields_and_segment_facts,
     every_change_of_what_a_segment_can_name_bumps_the_refs_version,
+    landing_pages_find_a_code_by_its_random_token_only,
 );
 
 const NOW: i64 = 1_700_000_000_000;
@@ -850,7 +851,8 @@ async fn postgres_schema(url: &str) -> std::collections::BTreeMap<String, TableS
 }
 
 /// Columns PostgreSQL declares NOT NULL and SQLite cannot.
-const KNOWN_NULLABLE_IN_SQLITE: [(&str, &str); 2] = [("customers", "no"), ("customers", "added_at")];
+const KNOWN_NULLABLE_IN_SQLITE: [(&str, &str); 3] =
+    [("customers", "no"), ("customers", "added_at"), ("channel_codes", "public_token")];
 
 /// The two migration sets are written by hand, one per dialect: after
 /// migrating, both databases have the same tables, columns (by type class
@@ -949,4 +951,68 @@ async fn every_change_of_what_a_segment_can_name_bumps_the_refs_version(db: &Db)
     add_store(db, b, "R1").await;
     assert_eq!(db.segment_refs_version(a).await.unwrap(), seen, "rolled back, customers, another corp");
     assert!(db.segment_refs_version(b).await.unwrap() > 0);
+}
+
+/// A code's landing page is reached by a random token, never its sequential
+/// id; a switched-off code has none.
+async fn landing_pages_find_a_code_by_its_random_token_only(db: &Db) {
+    let a = corp(db, "wwTOKEN").await;
+    let mut tx = db.begin().await.unwrap();
+    let one = tx.insert_channel_code(a, "one", None, &ChannelCodeDraft::default(), NOW).await.unwrap();
+    let two = tx.insert_channel_code(a, "two", None, &ChannelCodeDraft::default(), NOW).await.unwrap();
+    tx.commit().await.unwrap();
+    let (one_row, two_row) =
+        (db.channel_code(a, one).await.unwrap().unwrap(), db.channel_code(a, two).await.unwrap().unwrap());
+    let token = one_row.public_token.clone();
+    assert!(token.len() >= 32 && token.chars().all(|c| c.is_ascii_hexdigit()), "{token:?}");
+    assert_ne!(token, two_row.public_token, "each code its own token");
+    assert_eq!(db.channel_code_by_token(&token).await.unwrap().map(|r| r.id), Some(one));
+    assert_eq!(db.channel_code_by_token(&one.to_string()).await.unwrap(), None, "an id is no token");
+    assert_eq!(db.channel_code_by_token("").await.unwrap(), None);
+    db.set_channel_code_active(a, one, false, NOW).await.unwrap();
+    assert_eq!(db.channel_code_by_token(&token).await.unwrap(), None, "a switched-off code has no landing page");
+    // A code brought in with its history is dated back, in its own corp only.
+    let mut tx = db.begin().await.unwrap();
+    assert!(tx.set_channel_code_created_at(a, two, NOW - 86_400_000).await.unwrap());
+    assert!(!tx.set_channel_code_created_at(a + 1, two, 0).await.unwrap(), "another corp's code is not touched");
+    tx.commit().await.unwrap();
+    assert_eq!(db.channel_code(a, two).await.unwrap().unwrap().created_at, NOW - 86_400_000);
+}
+
+/// Codes made before public tokens existed get one each when the database
+/// is migrated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_codes_get_public_tokens_on_migration() {
+    for backend in ["sqlite", "postgres"] {
+        let scratch = match backend {
+            "sqlite" => ScratchDb::sqlite_through(4).await,
+            _ => ScratchDb::postgres_through(4).await,
+        }
+        .expect("scratch db at version 4");
+        let db = &scratch.db;
+        let a = corp(db, "wwBACKFILL").await;
+        let draft = serde_json::to_string(&ChannelCodeDraft::default()).unwrap();
+        let insert =
+            "INSERT INTO channel_codes (corp_id, name, draft, created_at, updated_at) VALUES ($1, $2, $3, 0, 0)";
+        for name in ["old1", "old2"] {
+            if backend == "sqlite" {
+                use sqlx::Connection;
+                let mut c = sqlx::SqliteConnection::connect(&scratch.url).await.unwrap();
+                sqlx::query(insert).bind(a).bind(name).bind(&draft).execute(&mut c).await.unwrap();
+            } else {
+                use sqlx::Connection;
+                let mut c = sqlx::PgConnection::connect(&scratch.url).await.unwrap();
+                sqlx::query(insert).bind(a).bind(name).bind(&draft).execute(&mut c).await.unwrap();
+            }
+        }
+        assert!(db.migrate().await.unwrap() >= 1, "{backend}: the token migration runs");
+        let codes = db.channel_codes(a).await.unwrap();
+        assert_eq!(codes.len(), 2);
+        let tokens: HashSet<&str> = codes.iter().map(|c| c.public_token.as_str()).collect();
+        assert_eq!(tokens.len(), 2, "{backend}: distinct tokens {tokens:?}");
+        for c in &codes {
+            assert!(c.public_token.len() >= 32, "{backend}: {:?}", c.public_token);
+            assert_eq!(db.channel_code_by_token(&c.public_token).await.unwrap().map(|r| r.id), Some(c.id));
+        }
+    }
 }

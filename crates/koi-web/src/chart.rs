@@ -70,7 +70,9 @@ pub fn daily_adds(days: &[(i64, CodeDayStats)]) -> String {
         }
         svg.push_str("</g>");
         net.push(format!("{:.1},{:.1}", x + bar / 2.0, zero - s.net as f64 * scale));
-        if i % 7 == 0 || i + 1 == days.len() {
+        // Every 7th day counted back from the last, so the newest day is
+        // labelled and no two labels crowd each other at the end.
+        if (days.len() - 1 - i).is_multiple_of(7) {
             svg.push_str(&format!(
                 "<text x=\"{:.1}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#6b7785\">{}</text>",
                 x + bar / 2.0,
@@ -110,5 +112,30 @@ mod tests {
         assert!(svg.contains("data-day=\"2024-02-29\" data-adds=\"3\""));
         assert_eq!(svg.matches("<rect").count(), 3, "new, returning, deletions");
         assert!(svg.contains("class=\"net\""));
+    }
+
+    /// The x positions of the axis labels.
+    fn label_xs(svg: &str) -> Vec<f64> {
+        svg.split("<text x=\"")
+            .skip(1)
+            .filter(|t| t.contains("text-anchor=\"middle\""))
+            .map(|t| t.split('"').next().expect("x").parse().expect("a number"))
+            .collect()
+    }
+
+    #[test]
+    fn axis_labels_never_crowd_and_the_last_day_is_labelled() {
+        for n in [1usize, 2, 7, 8, 29, 30, 31, 60] {
+            let days: Vec<(i64, CodeDayStats)> = (0..n as i64).map(|d| (19_700 + d, CodeDayStats::default())).collect();
+            let svg = daily_adds(&days);
+            let xs = label_xs(&svg);
+            assert!(!xs.is_empty(), "{n} days");
+            let last = month_day(19_700 + n as i64 - 1);
+            assert!(svg.contains(&format!(">{last}</text>")), "{n} days: the newest day is labelled");
+            // A label is 5 characters of 11 px text: about 35 px wide.
+            for pair in xs.windows(2) {
+                assert!(pair[1] - pair[0] >= 40.0, "{n} days: labels at {pair:?} overlap");
+            }
+        }
     }
 }

@@ -30,9 +30,31 @@ pub fn month_day(day: i64) -> String {
     format!("{m:02}-{d:02}")
 }
 
+/// A distance as a customer reads it: metres under 1 km ("22 米"), then
+/// kilometres to one decimal ("1.4 公里").
+pub fn distance(metres: f64, lang: crate::i18n::Lang) -> String {
+    let t = crate::i18n::Tr(lang);
+    let m = metres.max(0.0).round();
+    if m < 1000.0 {
+        format!("{m:.0} {}", t.s("unit_metres"))
+    } else {
+        format!("{:.1} {}", m / 1000.0, t.s("unit_kilometres"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{date, datetime, month_day};
+    use super::{date, datetime, distance, month_day};
+    use crate::i18n::Lang;
+
+    #[test]
+    fn distances_under_a_kilometre_are_in_metres() {
+        assert_eq!(distance(22.4, Lang::Zh), "22 米");
+        assert_eq!(distance(22.4, Lang::En), "22 m");
+        assert_eq!(distance(999.4, Lang::Zh), "999 米");
+        assert_eq!(distance(1_000.0, Lang::Zh), "1.0 公里");
+        assert_eq!(distance(1_449.0, Lang::En), "1.4 km");
+    }
 
     #[test]
     fn shanghai_time_is_shown() {

@@ -66,6 +66,34 @@ impl Tr {
 /// (key, zh-CN, English)
 const TEXTS: &[(&str, &str, &str)] = &[
     ("tagline", "私域增长引擎", "Private-domain growth engine"),
+    ("coords", "坐标（纬度,经度）", "Coordinates (lat,lng)"),
+    (
+        "coords_hint",
+        "可从地图复制“纬度,经度”粘贴到这里，会填入下方的纬度和经度",
+        "Paste \"lat,lng\" copied from a map; it takes the place of the latitude and longitude below",
+    ),
+    (
+        "bad_coordinates",
+        "坐标应为“纬度,经度”，例如 31.2304,121.4737（纬度 -90 到 90，经度 -180 到 180）",
+        "Coordinates must be \"lat,lng\", e.g. 31.2304,121.4737 (latitude -90 to 90, longitude -180 to 180)",
+    ),
+    ("unit_metres", "米", "m"),
+    ("unit_kilometres", "公里", "km"),
+    ("h5_title", "离你最近的门店", "Your nearest store"),
+    ("h5_heading", "找到离你最近的门店", "Find your nearest store"),
+    (
+        "h5_locating",
+        "正在获取你的位置…（拒绝也没关系，我们会为你推荐默认门店）",
+        "Finding your location… (if you decline, we will suggest our main store)",
+    ),
+    ("h5_away", "（距你约 {}）", " (about {} away)"),
+    ("h5_fallback", "（附近暂无门店，为你推荐）", " (no store nearby: our suggestion)"),
+    ("h5_qr_alt", "门店导购二维码", "The store guide's QR code"),
+    ("h5_scan_hint", "长按识别二维码，添加门店导购，领取新客礼", "Press and hold the QR code to add the store's guide and get a welcome gift"),
+    ("h5_missing_title", "这个页面不存在", "This page does not exist"),
+    ("h5_missing_hint", "二维码可能已经失效，请向门店导购索取新的二维码。", "The QR code may have expired; ask a store guide for a new one."),
+    ("landing_url", "落地页地址", "Landing page URL"),
+    ("landing_qr_hint", "二维码指向落地页：顾客扫码后按位置分配到最近的门店。", "The QR points at the landing page: customers are sent to the nearest store by their location."),
     ("sign_in", "登录", "Sign in"),
     ("logout", "退出", "Sign out"),
     ("username", "用户名", "Username"),
@@ -193,6 +221,17 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("flash_revoked", "已吊销", "Revoked"),
     ("flash_retried", "已重新排队", "Queued again"),
     ("flash_queued", "已提交", "Queued"),
+    (
+        "flash_sync_queued",
+        "已开始从企业微信同步员工，稍后刷新即可看到结果（任务页可查看进度）",
+        "Syncing staff from WeCom; refresh in a moment to see the result (the jobs page shows its progress)",
+    ),
+    ("sync_staff", "从企业微信同步员工", "Sync staff from WeCom"),
+    (
+        "sync_staff_hint",
+        "读取企业微信通讯录：新成员会被添加，姓名随企业微信更新，已不在通讯录的成员标记为停用（保留其客户与历史）。",
+        "Reads WeCom's address book: new members are added, names follow WeCom, and members no longer there are marked inactive (their customers and history are kept).",
+    ),
     ("channel_type", "渠道类型", "Channel"),
     ("store", "门店", "Store"),
     ("staff_pool", "接待员工", "Staff pool"),
@@ -410,6 +449,9 @@ mod tests {
             }
         }
         let dynamic = [
+            "bad_coordinates",
+            "unit_metres",
+            "unit_kilometres",
             "owner",
             "hq_operator",
             "store_manager",
@@ -441,6 +483,7 @@ mod tests {
             "flash_revoked",
             "flash_retried",
             "flash_queued",
+            "flash_sync_queued",
             "error",
             "wecom_random",
             "round_robin",

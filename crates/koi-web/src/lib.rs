@@ -16,7 +16,7 @@ mod error;
 mod fmt;
 mod h5;
 mod i18n;
-mod qr;
+pub mod qr;
 
 pub use api::openapi_document;
 pub use error::WebError;

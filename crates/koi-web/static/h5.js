@@ -10,13 +10,14 @@
     document.getElementById("result").hidden = false;
     document.getElementById("store-name").textContent = pick.store_name;
     var detail = pick.address || "";
-    if (pick.distance_m != null) detail += "（距你约 " + (pick.distance_m / 1000).toFixed(1) + " 公里）";
-    else if (pick.fallback) detail += "（附近暂无门店，为你推荐）";
+    // koi writes the distance ("22 米", "1.4 公里"); the page only frames it.
+    if (pick.distance) detail += root.getAttribute("data-away").replace("{}", pick.distance);
+    else if (pick.fallback) detail += root.getAttribute("data-fallback");
     document.getElementById("store-detail").textContent = detail;
     document.getElementById("qr").src = pick.qr_code;
   }
   function ask(body) {
-    fetch("/h5/go/" + code + "/locate", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
+    fetch("/h5/go/" + encodeURIComponent(code) + "/locate", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
       .then(function (r) { return r.json(); })
       .then(function (pick) {
         if (pick.error) document.getElementById("status").textContent = pick.error.message;

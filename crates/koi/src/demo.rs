@@ -122,6 +122,10 @@ async fn start_demo_traffic(
     scenario.rates.scan = 1.0;
     scenario.rates.join_group = 0.0;
     scenario.rates.order = 0.0;
+    // Some leave their guide (about one in seven within a day of adding) and
+    // some of those come back, so a code's losses and returns move too.
+    scenario.rates.delete_guide = 0.15;
+    scenario.rates.readd = 0.5;
     for code in codes {
         let Some(store) = code.store_id else { continue };
         let Some(store) = engine.db.store(corp_id, store).await? else { continue };

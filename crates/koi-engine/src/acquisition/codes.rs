@@ -200,15 +200,28 @@ impl Engine {
         }
     }
 
+    /// The active nearest-store code behind a landing page's public token.
+    async fn landing_code(&self, token: &str) -> Result<(ChannelCodeRow, u32, i64)> {
+        let row = self.db.channel_code_by_token(token).await?.ok_or(EngineError::NotFound("channel code"))?;
+        match row.draft.routing {
+            Routing::NearestStore { radius_m, fallback_store_id } => Ok((row, radius_m, fallback_store_id)),
+            _ => Err(EngineError::NotFound("nearest-store code")),
+        }
+    }
+
+    /// Whether a landing page exists: an active nearest-store code has this
+    /// public token. Public: customers are not signed in.
+    pub async fn landing_exists(&self, token: &str) -> Result<()> {
+        self.landing_code(token).await.map(|_| ())
+    }
+
     /// The landing page of a nearest-store code: the customer's location
     /// picks the nearest store within the radius (else the fallback store),
     /// whose own channel code is shown. Each call is a landing visit on the
-    /// code's statistics. Public: customers are not signed in.
-    pub async fn locate_store(&self, code_id: i64, location: Option<(f64, f64)>) -> Result<StorePick> {
-        let row = self.db.channel_code_any_corp(code_id).await?.ok_or(EngineError::NotFound("channel code"))?;
-        let Routing::NearestStore { radius_m, fallback_store_id } = row.draft.routing else {
-            return Err(EngineError::NotFound("nearest-store code"));
-        };
+    /// code's statistics. Public: customers are not signed in, and reach the
+    /// code by its random public token only.
+    pub async fn locate_store(&self, token: &str, location: Option<(f64, f64)>) -> Result<StorePick> {
+        let (row, radius_m, fallback_store_id) = self.landing_code(token).await?;
         let stores = self.db.stores(row.corp_id).await?;
         let candidates: Vec<(i64, f64, f64)> = stores.iter().filter_map(|s| Some((s.id, s.lat?, s.lng?))).collect();
         let choice = match location

@@ -116,10 +116,17 @@ pub struct ChannelCode {
     pub active: bool,
     pub draft: ChannelCodeDraft,
     pub created_at: i64,
+    /// A nearest-store code's landing page (`/h5/go/{random token}`, under
+    /// koi's public URL): what its QR and poster point at, so the customer's
+    /// location picks the store. `None` for other codes.
+    pub landing_path: Option<String>,
 }
 
 fn code_of(row: ChannelCodeRow) -> ChannelCode {
+    let landing_path = matches!(row.draft.routing, koi_domain::channel::Routing::NearestStore { .. })
+        .then(|| format!("/h5/go/{}", row.public_token));
     ChannelCode {
+        landing_path,
         id: row.id,
         name: row.name,
         store_id: row.store_id,

@@ -5,6 +5,7 @@ use super::worker::Worker;
 use super::{Job, JobError, SelfTest};
 use crate::acquisition::{AddJob, RouteJob, WelcomeJob};
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
+use crate::org::StaffSyncJob;
 use koi_store::jobs::ClaimedJob;
 
 /// Declares the kinds: their names ([`KINDS`]) and the dispatch ([`run`]).
@@ -26,7 +27,7 @@ macro_rules! registry {
     };
 }
 
-registry![AddJob, WelcomeJob, RouteJob, TagSyncJob, MarkJob, PullJob, BulkJob, SweepJob, SelfTest];
+registry![AddJob, WelcomeJob, RouteJob, TagSyncJob, MarkJob, PullJob, BulkJob, SweepJob, StaffSyncJob, SelfTest];
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@
 mod auth;
 mod contact_way;
 mod customer;
+mod directory;
 mod group;
 mod handover;
 mod mass;
@@ -114,6 +115,9 @@ fn handler(path: &str) -> Option<Handler> {
         "externalcontact/resigned/transfer_result" => handover::resigned_result,
         "externalcontact/groupchat/transfer" => handover::group_transfer,
         "externalcontact/groupchat/onjob_transfer" => handover::group_onjob_transfer,
+        "department/list" => directory::department_list,
+        "user/simplelist" => directory::user_simplelist,
+        "user/get" => directory::user_get,
         _ => return None,
     })
 }

@@ -973,3 +973,48 @@ async fn client_budget_never_runs_into_45009() {
     corp.list_external_contact(&request, NOW).await.expect("another API");
     rig.shutdown().await;
 }
+
+/// The address book through koi's client: departments, each one's members,
+/// one member, and what an admin's changes do to them.
+#[tokio::test]
+async fn the_address_book_lists_departments_and_members() {
+    let rig = Rig::start().await;
+    let departments = rig.corp.department_list(&wecom::DepartmentListRequest::default(), NOW).await.expect("list");
+    let ids: Vec<u64> = departments.department.iter().map(|d| d.id).collect();
+    assert_eq!(ids, [1, 2]);
+    assert_eq!(departments.department[0].parentid, 0, "the root");
+    assert_eq!(departments.department[1].parentid, 1);
+    let corp = rig.corp.clone();
+    let members = |department_id| {
+        let corp = corp.clone();
+        async move {
+            let req = wecom::UserSimpleListRequest { department_id };
+            let list = corp.user_simplelist(&req, NOW).await.expect("simplelist");
+            list.userlist
+                .into_iter()
+                .map(|u| (u.userid, u.name, u.department))
+                .collect::<Vec<(String, String, Vec<u64>)>>()
+        }
+    };
+    assert_eq!(
+        members(2).await,
+        [("guide03".into(), "张三".into(), vec![2]), ("manager".into(), "店长".into(), vec![2])]
+    );
+    assert_eq!(members(1).await.len(), 2, "the root's own members");
+    let unknown = rig.corp.user_simplelist(&wecom::UserSimpleListRequest { department_id: 9 }, NOW).await;
+    assert_eq!(wecom_code(unknown), ErrCode(60123));
+
+    let one = rig.corp.user_get(&wecom::UserGetRequest { userid: "guide02".into() }, NOW).await.expect("user/get");
+    assert_eq!((one.name.as_str(), one.main_department, one.status), ("Lily 🌸", 1, wecom::USER_ACTIVE));
+    let missing = rig.corp.user_get(&wecom::UserGetRequest { userid: "nobody".into() }, NOW).await;
+    assert_eq!(wecom_code(missing), ErrCode(60111));
+
+    // An admin adds, renames and removes members.
+    rig.person("directory/upsert", json!({ "userid": "guide04", "name": "新导购", "department": 3 })).await;
+    rig.person("directory/upsert", json!({ "userid": "guide01", "name": "王小芳" })).await;
+    rig.person("directory/remove", json!({ "userid": "manager" })).await;
+    assert_eq!(members(3).await, [("guide04".into(), "新导购".into(), vec![3])]);
+    assert_eq!(members(1).await[0].1, "王小芳");
+    assert_eq!(members(2).await.len(), 1);
+    rig.shutdown().await;
+}

@@ -126,7 +126,11 @@ async fn contact_way_validation() {
     assert_eq!(v["errcode"], 0, "{v}");
     let qr = v["qr_code"].as_str().expect("qr_code").to_owned();
     assert!(qr.starts_with(&sim.base_url()));
-    let resolved: Value = reqwest::get(&qr).await.expect("qr").json().await.expect("json");
+    // The qr_code URL is a picture, as WeCom's is: an <img> can show it.
+    let image = reqwest::get(&qr).await.expect("qr");
+    assert_eq!(image.headers()["content-type"], "image/png");
+    assert_eq!(&image.bytes().await.expect("png")[..8], b"\x89PNG\r\n\x1a\n");
+    let resolved: Value = reqwest::get(format!("{qr}/info")).await.expect("qr").json().await.expect("json");
     assert_eq!(resolved["kind"], "contact_way");
     assert_eq!(resolved["state"], cjk);
 
@@ -481,4 +485,44 @@ async fn scenario_is_deterministic() {
     let other = run_scenario(43).await;
     assert_ne!(one, other);
     assert!(scenario_from_toml("duration_hours = 1").is_err(), "no store");
+}
+
+/// With `readd`, some customers who deleted their guide scan again later:
+/// each such return is an ordinary add callback for a customer WeCom knew.
+#[tokio::test]
+async fn customers_who_leave_can_come_back() {
+    let sim = start(SimConfig { seed: 7, ..frozen() }).await;
+    let api = Api::connect(&sim).await;
+    api.contact_way("store-jingan", &["guide01", "guide02"]).await;
+    let scenario = r#"
+duration_hours = 240
+tick_minutes = 60
+
+[population]
+size = 200
+
+[rates]
+scan = 0.5
+join_group = 0.0
+invite_friends = 0.0
+order = 0.0
+delete_guide = 0.3
+readd = 0.5
+
+[[stores]]
+name = "静安店"
+lat = 31.2235
+lng = 121.4453
+contact_way_state = "store-jingan"
+"#;
+    let report = sim.run_scenario(&scenario_from_toml(scenario).expect("valid")).await.expect("runs");
+    assert!(report.deletions > 10 && report.readds > 5, "{report:?}");
+    let callbacks = sim.state().callbacks();
+    let adds = callbacks.iter().filter(|c| c.change_type == "add_external_contact").count() as u64;
+    assert_eq!(adds, report.adds, "returns are adds");
+    let first_adds = report.new_customers;
+    assert!(report.adds + report.half_adds >= first_adds + report.readds, "{report:?}");
+    // The returners are customers WeCom already knew: fewer customers than adds.
+    assert!(report.new_customers < report.adds + report.half_adds);
+    sim.shutdown().await;
 }

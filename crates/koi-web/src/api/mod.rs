@@ -72,6 +72,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(staff::list, staff::create))
         .routes(routes!(staff::get_one, staff::update))
         .routes(routes!(staff::import))
+        .routes(routes!(staff::sync))
         .routes(routes!(channel_codes::list, channel_codes::create))
         .routes(routes!(channel_codes::get_one, channel_codes::update, channel_codes::deactivate))
         .routes(routes!(customers::list))

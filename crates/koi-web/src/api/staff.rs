@@ -59,3 +59,27 @@ pub async fn import(
 ) -> Result<Json<ImportReport>, WebError> {
     Ok(Json(state.engine.import_staff(&who, &body).await?))
 }
+
+/// The job a sync was queued as.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SyncQueued {
+    pub job_id: i64,
+}
+
+/// Syncs staff with WeCom's address book, in the background: members new to
+/// koi are added (active, no store yet), names follow WeCom's, and active
+/// members WeCom no longer lists are marked inactive (their customers and
+/// history stay). Follow the job at `/jobs`; a `staff.synced` event records
+/// what changed.
+#[utoipa::path(post, path = "/staff/sync", tag = "staff",
+    responses((status = 202, body = SyncQueued), (status = 403, body = ErrorBody)))]
+pub async fn sync(
+    State(state): State<AppState>,
+    ApiCaller(who): ApiCaller,
+) -> Result<(StatusCode, Json<SyncQueued>), WebError> {
+    let job_id = state.engine.sync_staff_from_wecom(&who).await?;
+    if let Some(w) = &state.job_wake {
+        w.notify_one();
+    }
+    Ok((StatusCode::ACCEPTED, Json(SyncQueued { job_id })))
+}

@@ -43,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/staff", get(staff::list).post(staff::create))
         .route("/staff/template.csv", get(staff::template))
         .route("/staff/import", post(staff::import))
+        .route("/staff/sync", post(staff::sync))
         .route("/staff/{id}", get(staff::edit).post(staff::update))
         .route("/channel-codes", get(channel_codes::list).post(channel_codes::create))
         .route("/channel-codes/{id}", get(channel_codes::show))
@@ -191,6 +192,7 @@ impl Chrome {
             Some("revoked") => Some("flash_revoked"),
             Some("retried") => Some("flash_retried"),
             Some("queued") => Some("flash_queued"),
+            Some("sync_queued") => Some("flash_sync_queued"),
             Some("deleted") => Some("flash_deleted"),
             Some("recompute") => Some("flash_recompute"),
             Some("tagged") => Some("flash_tagged"),

@@ -152,6 +152,15 @@ pub async fn import(State(state): State<AppState>, c: Console, upload: Multipart
     }
 }
 
+/// Queues a sync with WeCom's address book; the jobs page shows it run.
+pub async fn sync(State(state): State<AppState>, f: ConsoleForm) -> Page {
+    state.engine.sync_staff_from_wecom(f.console.who()).await.or_page(&f.console)?;
+    if let Some(w) = &state.job_wake {
+        w.notify_one();
+    }
+    Ok(see_other("/console/staff?ok=sync_queued"))
+}
+
 pub async fn template(_c: Console) -> Response {
     csv_download("staff.csv", "userid,name,mobile,stores,active\nwang.fang,王芳,13800000000,SH-001,是\n")
 }

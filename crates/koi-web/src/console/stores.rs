@@ -6,6 +6,7 @@ use super::{
 };
 use crate::auth::{Console, ConsoleForm};
 use crate::error::WebError;
+use crate::i18n::Tr;
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
@@ -89,15 +90,37 @@ pub async fn list(State(state): State<AppState>, c: Console, Query(n): Query<Not
 }
 
 fn draft(f: &ConsoleForm) -> Result<StoreDraft, WebError> {
+    // "lat,lng" pasted from a map takes the place of the two fields.
+    let (lat, lng) = match f.get("coords").trim() {
+        "" => (parse_coordinate("lat", f.get("lat"))?, parse_coordinate("lng", f.get("lng"))?),
+        pasted => match lat_lng(pasted) {
+            Some((lat, lng)) => (Some(lat), Some(lng)),
+            None => {
+                let message = format!("{} ({pasted:?})", Tr(f.console.lang).s("bad_coordinates"));
+                let e = koi_domain::ValidationError::one("coords", "bad_coordinates", message);
+                return Err(WebError::Engine(EngineError::Invalid(e)));
+            }
+        },
+    };
     Ok(StoreDraft {
         code: f.get("code").into(),
         name: f.get("name").into(),
         address: f.get("address").into(),
-        lat: parse_coordinate("lat", f.get("lat"))?,
-        lng: parse_coordinate("lng", f.get("lng"))?,
+        lat,
+        lng,
         region: f.get("region").into(),
         kind: f.get("kind").into(),
     })
+}
+
+/// `31.2243, 121.4465` (as map apps copy it; a Chinese comma, a space or a
+/// slash between works too) → (lat, lng), both in range.
+fn lat_lng(text: &str) -> Option<(f64, f64)> {
+    let mut parts = text.split([',', '，', ' ', '/', ';']).filter(|p| !p.is_empty());
+    let lat: f64 = parts.next()?.parse().ok()?;
+    let lng: f64 = parts.next()?.parse().ok()?;
+    let fits = lat.is_finite() && lng.is_finite() && lat.abs() <= 90.0 && lng.abs() <= 180.0;
+    (parts.next().is_none() && fits).then_some((lat, lng))
 }
 
 pub async fn create(State(state): State<AppState>, f: ConsoleForm) -> Page {
@@ -166,4 +189,20 @@ pub async fn template(_c: Console) -> axum::response::Response {
         "stores.csv",
         "code,name,address,lat,lng,region,kind\nSH-001,静安嘉里中心店,上海市静安区南京西路1515号,31.2243,121.4465,华东,商场店\n",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lat_lng;
+
+    #[test]
+    fn pasted_coordinates() {
+        assert_eq!(lat_lng("31.2243,121.4465"), Some((31.2243, 121.4465)));
+        assert_eq!(lat_lng(" 31.2243, 121.4465 "), Some((31.2243, 121.4465)));
+        assert_eq!(lat_lng("31.2243，121.4465"), Some((31.2243, 121.4465)));
+        assert_eq!(lat_lng("-33.86 151.21"), Some((-33.86, 151.21)));
+        for bad in ["31.2", "31.2,121.4,5", "north,121", "121.4465,31.2243", "91,0", "0,181", "NaN,1", "inf,1", ","] {
+            assert_eq!(lat_lng(bad), None, "{bad}");
+        }
+    }
 }

@@ -30,6 +30,7 @@ pub mod token;
 mod behavior;
 mod contact_way;
 mod customer;
+mod directory;
 mod error;
 mod group_chat;
 mod join_way;
@@ -53,6 +54,7 @@ pub use behavior::*;
 pub use budget::{Budget, BudgetConfig, Priority, Pushback};
 pub use contact_way::*;
 pub use customer::*;
+pub use directory::*;
 pub use error::ApiError;
 pub use group_chat::*;
 pub use join_way::*;
@@ -272,7 +274,12 @@ impl CorpClient {
         priority: Priority,
     ) -> Result<R, ApiError> {
         let inner = &self.client.inner;
-        let url = format!("{}/cgi-bin/externalcontact/{api}", inner.base_url);
+        // Customer APIs live under `externalcontact/`; others (the address
+        // book's `/department/list`, `/user/…`) are named from `/cgi-bin/`.
+        let url = match api.strip_prefix('/') {
+            Some(path) => format!("{}/cgi-bin/{path}", inner.base_url),
+            None => format!("{}/cgi-bin/externalcontact/{api}", inner.base_url),
+        };
         let mut token_refreshed = false;
         let mut busy_retries = 0;
         let mut pushbacks = 0;

@@ -298,32 +298,46 @@ async fn a_geo_code_sends_customers_to_the_nearest_store() {
         )
         .await;
     let geo_id = geo["id"].as_i64().unwrap_or_else(|| panic!("{geo}"));
+    // The landing page is reached by a random token, not the code's id.
+    let landing = geo["landing_path"].as_str().unwrap_or_else(|| panic!("a landing page: {geo}")).to_string();
+    let token = landing.strip_prefix("/h5/go/").expect("under /h5/go/").to_string();
+    assert!(token.len() >= 32 && token.parse::<i64>().is_err(), "{token}");
+    assert!(ja_code["landing_path"].is_null(), "a plain code has no landing page");
     let locate = |body: Value| {
-        let url = acq.server.url(&format!("/h5/go/{geo_id}/locate"));
+        let url = acq.server.url(&format!("{landing}/locate"));
         let http = acq.http.clone();
         async move {
             let r = http.post(url).json(&body).send().await.unwrap();
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
         }
     };
-    // Near 徐家汇: that store's code.
-    let (s, pick) = locate(json!({"lat": 31.1960, "lng": 121.4380})).await;
+    // Near 徐家汇: that store's code, its distance in metres.
+    let (s, pick) = locate(json!({"lat": 31.1953, "lng": 121.4374})).await;
     assert_eq!((s, pick["store_id"].as_i64(), pick["fallback"].as_bool()), (200, Some(xjh), Some(false)));
     assert_eq!(pick["qr_code"], xjh_code["qr_code"]);
     assert!(pick["distance_m"].as_f64().unwrap() < 200.0);
+    let metres = pick["distance"].as_str().unwrap_or_else(|| panic!("{pick}"));
+    assert!(metres.ends_with(" 米") && !metres.contains('.'), "under 1 km in metres, not \"0.0 公里\": {metres}");
+    // The QR it shows is an image a browser can draw.
+    let image = acq.http.get(pick["qr_code"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(image.headers()["content-type"], "image/png");
     // Far away, or no location: the default store.
     for body in [json!({"lat": 39.90, "lng": 116.40}), json!({})] {
         let (_, pick) = locate(body).await;
         assert_eq!((pick["store_id"].as_i64(), pick["fallback"].as_bool()), (Some(acq.store_id), Some(true)));
         assert_eq!(pick["qr_code"], ja_code["qr_code"]);
     }
-    let page = acq.http.get(acq.server.url(&format!("/h5/go/{geo_id}"))).send().await.unwrap();
+    let page = acq.http.get(acq.server.url(&landing)).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains(&format!("data-code=\"{geo_id}\"")));
-    // A code that does not route by location has no landing page.
-    let ja_id = ja_code["id"].as_i64().unwrap();
-    let r = acq.http.post(acq.server.url(&format!("/h5/go/{ja_id}/locate"))).json(&json!({})).send().await.unwrap();
-    assert_eq!(r.status(), 404);
+    assert!(page.text().await.unwrap().contains(&format!("data-code=\"{token}\"")));
+    // Ids, sequential or made up, find no landing page: a readable 404.
+    for id in [geo_id.to_string(), "999".to_string()] {
+        let page = acq.http.get(acq.server.url(&format!("/h5/go/{id}"))).send().await.unwrap();
+        assert_eq!(page.status(), 404, "/h5/go/{id}");
+        assert!(page.text().await.unwrap().contains("这个页面不存在"));
+        let r = acq.http.post(acq.server.url(&format!("/h5/go/{id}/locate"))).json(&json!({})).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+    }
     let visits = acq.db.db.events(1, Some("landing.visit"), None, 100).await.unwrap();
     assert_eq!(visits.len(), 3, "each landing is counted");
     let console = login(&acq.server, &acq.owner, PASSWORD).await;
@@ -336,6 +350,24 @@ async fn a_geo_code_sends_customers_to_the_nearest_store() {
         .await
         .unwrap();
     assert!(page.contains("id=\"total-visits\">3<"), "the code's page shows its landing visits");
+    assert!(page.contains("<div class=\"tile\"><b id=\"total-deletions\">0<"), "no losses: not in red");
+    // The code's page shows the landing URL, and its QR, PNG and poster
+    // encode that URL (printing it keeps the routing), not a WeCom code.
+    let landing_url = acq.server.url(&landing);
+    assert!(page.contains(&format!("id=\"landing-url\" target=\"_blank\" rel=\"noopener\">{landing_url}<")), "{page}");
+    let expected = koi_web::qr::svg(&landing_url).unwrap();
+    assert!(page.contains(&expected), "the page's QR is the landing page's");
+    let get = |path: String| {
+        let console = console.clone();
+        let url = acq.server.url(&path);
+        async move { console.get(url).send().await.unwrap() }
+    };
+    let svg = get(format!("/console/channel-codes/{geo_id}/qr.svg")).await.text().await.unwrap();
+    assert_eq!(svg, expected);
+    let png = get(format!("/console/channel-codes/{geo_id}/qr.png")).await.bytes().await.unwrap();
+    assert_eq!(png.as_ref(), koi_web::qr::png(&landing_url, 10).unwrap().as_slice());
+    let poster = get(format!("/console/channel-codes/{geo_id}/poster")).await.text().await.unwrap();
+    assert!(poster.contains(&expected), "the poster prints the landing page's QR");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -187,6 +187,7 @@ async fn api_story(backend: &str) {
         "/staff",
         "/staff/{id}",
         "/staff/import",
+        "/staff/sync",
         "/jobs",
         "/jobs/{id}/retry",
         "/customers/{id}/profile",
@@ -274,6 +275,29 @@ async fn console_story(server: &Server, db_url: &str, a: &Tenant) {
         .await
         .unwrap();
     assert_eq!(r.headers()["location"], "/console/stores?ok=created");
+    // "lat,lng" pasted in one field: checked (both numbers, in range, in
+    // that order) with a message in the console's language, then saved.
+    for bad in ["31.2397", "121.4998, 31.2397", "31.2397,east"] {
+        let r = owner
+            .post(server.url("/console/stores"))
+            .form(&[("_csrf", token.as_str()), ("code", "SH-010"), ("name", "陆家嘴店"), ("coords", bad)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "{bad}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains("data-field=\"coords\" data-code=\"bad_coordinates\""), "{bad}");
+        assert!(html.contains("坐标应为“纬度,经度”"), "{bad}: the message in Chinese");
+    }
+    let r = owner
+        .post(server.url("/console/stores"))
+        .form(&[("_csrf", token.as_str()), ("code", "SH-010"), ("name", "陆家嘴店"), ("coords", "31.2397，121.4998")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/console/stores?ok=created");
+    let page = owner.get(server.url("/console/stores")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("31.2397, 121.4998"), "both coordinates saved from one field");
 
     // A store manager of SH-001 sees that store only, and no admin pages.
     let stores_html = owner.get(server.url("/console/stores")).send().await.unwrap().text().await.unwrap();

@@ -22,10 +22,11 @@ struct PosterPage {
     qr_svg: String,
 }
 
-/// The contact way's URL, or a not-found page when WeCom never gave one.
+/// What the code's QR encodes (its landing page or its contact way), or a
+/// not-found page when WeCom never gave a contact way.
 async fn qr_url(state: &AppState, c: &Console, id: i64) -> Result<(ChannelCode, String), Response> {
     let code = state.engine.channel_code(c.who(), id).await.or_page(c)?;
-    match code.qr_code.clone().filter(|q| !q.is_empty()) {
+    match super::printed_url(state, &code) {
         Some(url) => Ok((code, url)),
         None => Err(error_page(c, WebError::NotFound)),
     }

@@ -23,14 +23,29 @@ pub use show::{deactivate, show};
 
 use crate::auth::Console;
 use crate::i18n::Lang;
+use crate::AppState;
 use koi_domain::channel::{ChannelType, PoolMember};
 use koi_domain::org::{Staff, Store};
+use koi_engine::acquisition::ChannelCode;
 use std::collections::HashMap;
 
 /// A choice in a select: value, label.
 pub struct Choice {
     pub value: String,
     pub label: String,
+}
+
+/// A nearest-store code's landing page under koi's public URL.
+fn landing_url(state: &AppState, code: &ChannelCode) -> Option<String> {
+    let base = state.config.public_url.trim_end_matches('/');
+    code.landing_path.as_ref().map(|path| format!("{base}{path}"))
+}
+
+/// What a code's QR encodes when printed: a nearest-store code's landing
+/// page (the customer's location picks the store there), any other code's
+/// WeCom contact way.
+fn printed_url(state: &AppState, code: &ChannelCode) -> Option<String> {
+    landing_url(state, code).or_else(|| code.qr_code.clone().filter(|q| !q.is_empty()))
 }
 
 fn channel_label(c: &Console, t: ChannelType) -> &'static str {

@@ -38,6 +38,8 @@ struct DetailPage {
     pool: Vec<String>,
     created: String,
     expires: String,
+    /// A nearest-store code's landing page, which its QR encodes.
+    landing_url: Option<String>,
     qr_svg: Option<String>,
     chart: String,
     days: Vec<StatRow>,
@@ -55,8 +57,9 @@ pub async fn show(State(state): State<AppState>, c: Console, Path(id): Path<i64>
     let staff = if who.allows(Action::ViewStaff) { state.engine.staff_list(who).await.or_page(&c)? } else { vec![] };
     let store_names = store_names(&stores);
     let staff_names = staff_names(&staff);
-    let qr_svg = match code.qr_code.as_deref().filter(|q| !q.is_empty()) {
-        Some(url) => Some(crate::qr::svg(url).map_err(WebError::Internal).or_page(&c)?),
+    let landing_url = super::landing_url(&state, &code);
+    let qr_svg = match super::printed_url(&state, &code) {
+        Some(url) => Some(crate::qr::svg(&url).map_err(WebError::Internal).or_page(&c)?),
         None => None,
     };
     let row = |label: String, s: CodeDayStats| StatRow { label, s };
@@ -67,6 +70,7 @@ pub async fn show(State(state): State<AppState>, c: Console, Path(id): Path<i64>
         pool: pool_names(&code.draft.pool, &staff_names),
         created: crate::fmt::datetime(code.created_at),
         expires: crate::fmt::opt_datetime(code.draft.expires_at),
+        landing_url,
         qr_svg,
         chart: crate::chart::daily_adds(&report.days),
         days: report
