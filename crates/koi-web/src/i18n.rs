@@ -321,7 +321,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("insert", "插入：", "Insert:"),
     ("stage", "阶段", "Stage"),
     ("syntax_help", "条件写法", "Syntax"),
-    ("syntax_text", "条件：tag:标签ID或名称、store:门店ID、staff:员工ID、code:活码ID、stage:引流/蓄水/活水/养鱼/养大鱼、r:/f:/m: 1–5、added:开始..结束、active<日期、active>=日期、orders>=N、spent>=元、field:字段=值（也可 < > ~）、within:门店ID:5km。用 AND / OR / NOT（且 / 或 / 非）和括号组合。", "Conditions: tag:ID or name, store:N, staff:N, code:N, stage:new|stored|active|converted|super, r:/f:/m: 1–5, added:FROM..TO, active<DATE, active>=DATE, orders>=N, spent>=YUAN, field:NAME=V (also < > ~), within:STORE:5km. Combine with AND / OR / NOT and parentheses."),
+    ("syntax_text", "条件：tag:标签ID或名称、store:门店ID、staff:员工ID、code:活码ID、stage:引流/蓄水/活水/养鱼/养大鱼、r:/f:/m: 1–5、added:开始..结束、active<日期、active>=日期、orders>=N、spent>=元、field:字段=值（也可 != < <= > >= ~）、within:门店ID:5km。用 AND / OR / NOT（且 / 或 / 非）和括号组合。", "Conditions: tag:ID or name, store:N, staff:N, code:N, stage:new|stored|active|converted|super, r:/f:/m: 1–5, added:FROM..TO, active<DATE, active>=DATE, orders>=N, spent>=YUAN, field:NAME=V (also != < <= > >= ~), within:STORE:5km. Combine with AND / OR / NOT and parentheses."),
     ("exact_count", "精确人数", "Exact count"),
     ("counting", "计算中…", "Counting…"),
     // customer profile
