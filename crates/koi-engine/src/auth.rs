@@ -83,7 +83,10 @@ impl Engine {
     pub async fn login(&self, username: &str, password: &str) -> Result<String> {
         let username = koi_domain::access::normalize_username(username);
         let now = now_ms();
-        self.login_allowed(&username, now)?;
+        // The attempt is counted before the (slow) hash is checked, so a
+        // burst of parallel guesses cannot all pass a check that only
+        // learns of them afterwards.
+        self.login_attempt(&username, now)?;
         let creds = self.db.credentials(&username).await?;
         // The hash is always checked, even for unknown or inactive accounts,
         // so response times do not tell which usernames exist.
@@ -93,7 +96,6 @@ impl Engine {
         );
         let password_ok = verify_password(password, hash);
         let Some(creds) = creds.filter(|c| c.active && password_ok) else {
-            self.login_failed(&username, now);
             return Err(EngineError::BadCredentials);
         };
         self.login_succeeded(&username);
@@ -105,21 +107,20 @@ impl Engine {
         Ok(token)
     }
 
-    fn login_allowed(&self, username: &str, now: i64) -> Result<()> {
+    /// Counts an attempt, refusing it when the username already has its
+    /// fill of recent ones: check and count under one lock.
+    fn login_attempt(&self, username: &str, now: i64) -> Result<()> {
         let mut map = self.login_failures.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get_mut(username).map(|f| f.check(now)) {
-            Some(Err(wait_ms)) => Err(EngineError::TooManyAttempts { retry_after_s: (wait_ms + 999) / 1000 }),
-            _ => Ok(()),
-        }
-    }
-
-    fn login_failed(&self, username: &str, now: i64) {
-        let mut map = self.login_failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(username.to_string()).or_default().record(now);
         // Forget usernames whose failures have aged out, so the map stays small.
         if map.len() > 10_000 {
             map.retain(|_, f| f.check(now).is_err() || !f.is_empty());
         }
+        let failures = map.entry(username.to_string()).or_default();
+        if let Err(wait_ms) = failures.check(now) {
+            return Err(EngineError::TooManyAttempts { retry_after_s: (wait_ms + 999) / 1000 });
+        }
+        failures.record(now);
+        Ok(())
     }
 
     fn login_succeeded(&self, username: &str) {
