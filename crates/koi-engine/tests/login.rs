@@ -1,13 +1,19 @@
 //! Signing in under attack, on SQLite and PostgreSQL: a burst of parallel
-//! guesses is counted exactly, so the limit holds however fast they come.
+//! guesses is counted exactly, so the limit holds however fast they come;
+//! a stranger's guesses lock out the stranger, not the account's owner
+//! signing in from elsewhere; and every node sharing the database shares
+//! the counts.
 
-use koi_domain::access::LOGIN_MAX_FAILURES;
+use koi_domain::access::{LOGIN_MAX_FAILURES, LOGIN_MAX_PER_ADDRESS};
 use koi_domain::org::CorpDraft;
 use koi_engine::users::UserInput;
 use koi_engine::{Engine, EngineError, Settings};
 use koi_store::Db;
+use std::net::IpAddr;
 
 const PASSWORD: &str = "correct horse battery";
+const ATTACKER: [u8; 4] = [203, 0, 113, 66];
+const OFFICE: [u8; 4] = [198, 51, 100, 7];
 
 async fn setup(db: &Db) -> Engine {
     let engine = Engine::new(db.clone(), Settings::default());
@@ -19,48 +25,139 @@ async fn setup(db: &Db) -> Engine {
         encoding_aes_key: "k".repeat(43),
     };
     let corp_id = engine.add_corp(d).await.unwrap();
-    let owner =
-        UserInput { username: "owner".into(), password: PASSWORD.into(), role: "owner".into(), ..Default::default() };
-    engine.add_user(corp_id, &owner).await.unwrap();
+    for name in ["owner", "operator"] {
+        let u =
+            UserInput { username: name.into(), password: PASSWORD.into(), role: "owner".into(), ..Default::default() };
+        engine.add_user(corp_id, &u).await.unwrap();
+    }
     engine
 }
 
-/// What each of `n` parallel sign-ins answered: (bad password, refused).
-async fn burst(engine: &Engine, n: usize, password: &str) -> (usize, usize, usize) {
+#[derive(Debug, PartialEq)]
+enum Answer {
+    Ok,
+    Bad,
+    Refused,
+}
+
+async fn login(engine: &Engine, username: &str, password: &str, from: [u8; 4]) -> Answer {
+    match engine.login(username, password, IpAddr::from(from)).await {
+        Ok(_) => Answer::Ok,
+        Err(EngineError::BadCredentials) => Answer::Bad,
+        Err(EngineError::TooManyAttempts { retry_after_s }) => {
+            assert!((1..=15 * 60).contains(&retry_after_s), "{retry_after_s}");
+            Answer::Refused
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// `n` parallel wrong guesses at `username` from `from`: (bad password, refused).
+async fn burst(engine: &Engine, n: usize, username: &str, from: [u8; 4]) -> (usize, usize) {
     let tasks: Vec<_> = (0..n)
         .map(|_| {
-            let (engine, password) = (engine.clone(), password.to_string());
-            tokio::spawn(async move { engine.login("owner", &password).await })
+            let (engine, username) = (engine.clone(), username.to_string());
+            tokio::spawn(async move { login(&engine, &username, "wrong guess", from).await })
         })
         .collect();
-    let (mut ok, mut bad, mut refused) = (0, 0, 0);
+    let (mut bad, mut refused) = (0, 0);
     for t in tasks {
         match t.await.unwrap() {
-            Ok(_) => ok += 1,
-            Err(EngineError::BadCredentials) => bad += 1,
-            Err(EngineError::TooManyAttempts { .. }) => refused += 1,
-            Err(e) => panic!("{e}"),
+            Answer::Ok => panic!("a wrong guess signed in"),
+            Answer::Bad => bad += 1,
+            Answer::Refused => refused += 1,
         }
     }
-    (ok, bad, refused)
+    (bad, refused)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_burst_of_guesses_is_counted_exactly_on_sqlite() {
-    let s = koi_store::scratch::ScratchDb::sqlite().await.expect("sqlite scratch db");
-    a_burst_of_guesses_is_counted_exactly(&s.db).await;
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                let s = koi_store::scratch::ScratchDb::sqlite().await.expect("sqlite scratch db");
+                super::$name(&s.db).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                let s = koi_store::scratch::ScratchDb::postgres().await.expect("postgres scratch db");
+                super::$name(&s.db).await;
+            }
+        }
+    )*};
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_burst_of_guesses_is_counted_exactly_on_postgres() {
-    let s = koi_store::scratch::ScratchDb::postgres().await.expect("postgres scratch db");
-    a_burst_of_guesses_is_counted_exactly(&s.db).await;
-}
+on_both!(
+    a_burst_of_guesses_is_counted_exactly,
+    the_owner_signs_in_from_elsewhere_while_under_attack,
+    one_address_cannot_guess_at_every_account,
+    nodes_share_the_counts,
+);
 
 /// 40 wrong guesses at once: exactly the limit's worth have their password
-/// checked, the rest are refused, and then even the right password is.
+/// checked, the rest are refused, and then even the right password is,
+/// from that address.
 async fn a_burst_of_guesses_is_counted_exactly(db: &Db) {
     let engine = setup(db).await;
-    assert_eq!(burst(&engine, 40, "wrong guess").await, (0, LOGIN_MAX_FAILURES, 40 - LOGIN_MAX_FAILURES));
-    assert!(matches!(engine.login("owner", PASSWORD).await, Err(EngineError::TooManyAttempts { .. })));
+    assert_eq!(burst(&engine, 40, "owner", ATTACKER).await, (LOGIN_MAX_FAILURES, 40 - LOGIN_MAX_FAILURES));
+    assert_eq!(login(&engine, "owner", PASSWORD, ATTACKER).await, Answer::Refused);
+}
+
+/// While one address hammers the owner's account, the owner signs in from
+/// the office, during the burst and after it; a success takes its count
+/// back, so signing in again and again never locks anyone out.
+async fn the_owner_signs_in_from_elsewhere_while_under_attack(db: &Db) {
+    let engine = setup(db).await;
+    let attack = tokio::spawn({
+        let engine = engine.clone();
+        async move { burst(&engine, 40, "owner", ATTACKER).await }
+    });
+    assert_eq!(login(&engine, "owner", PASSWORD, OFFICE).await, Answer::Ok, "during the burst");
+    // The owner's sign-in counts on the account while it is checked, so it
+    // may leave the attacker one guess fewer.
+    let (bad, refused) = attack.await.unwrap();
+    assert!((LOGIN_MAX_FAILURES - 1..=LOGIN_MAX_FAILURES).contains(&bad), "{bad} guesses checked");
+    assert_eq!(bad + refused, 40);
+    assert_eq!(login(&engine, "owner", PASSWORD, ATTACKER).await, Answer::Refused);
+    for _ in 0..LOGIN_MAX_FAILURES + 2 {
+        assert_eq!(login(&engine, "owner", PASSWORD, OFFICE).await, Answer::Ok, "after it, again and again");
+    }
+    // Another address that starts guessing too is let through once (it had
+    // not failed), and then no more: the account is under attack.
+    let other = [192, 0, 2, 9];
+    assert_eq!(login(&engine, "owner", "wrong guess", other).await, Answer::Bad);
+    assert_eq!(login(&engine, "owner", PASSWORD, other).await, Answer::Refused);
+}
+
+/// One address spreading its guesses over accounts is stopped too, while
+/// the accounts stay open to their users elsewhere.
+async fn one_address_cannot_guess_at_every_account(db: &Db) {
+    let engine = setup(db).await;
+    let mut bad = 0;
+    for i in 0..LOGIN_MAX_PER_ADDRESS + 5 {
+        let name = if i % 2 == 0 { format!("nobody{i}") } else { "operator".to_string() };
+        match login(&engine, &name, "wrong guess", ATTACKER).await {
+            Answer::Bad => bad += 1,
+            Answer::Refused => {}
+            Answer::Ok => panic!("signed in"),
+        }
+    }
+    assert!(bad <= LOGIN_MAX_PER_ADDRESS, "{bad} passwords checked from one address");
+    assert_eq!(login(&engine, "nobody999", "wrong guess", ATTACKER).await, Answer::Refused, "any account");
+    assert_eq!(login(&engine, "operator", PASSWORD, OFFICE).await, Answer::Ok);
+}
+
+/// Two nodes on one database: guesses on one count on the other.
+async fn nodes_share_the_counts(db: &Db) {
+    let a = setup(db).await;
+    let b = Engine::new(db.clone(), Settings::default());
+    for _ in 0..LOGIN_MAX_FAILURES {
+        assert_eq!(login(&a, "owner", "wrong guess", ATTACKER).await, Answer::Bad);
+    }
+    assert_eq!(login(&b, "owner", PASSWORD, ATTACKER).await, Answer::Refused, "the other node knows");
+    assert_eq!(login(&b, "owner", PASSWORD, OFFICE).await, Answer::Ok);
+    let (bad, refused) = (burst(&a, 10, "owner", [192, 0, 2, 1]), burst(&b, 10, "owner", [192, 0, 2, 1]));
+    let ((bad_a, _), (bad_b, _)) = tokio::join!(bad, refused);
+    assert_eq!(bad_a + bad_b, 1, "a fresh address gets one guess at an account under attack, across nodes");
 }

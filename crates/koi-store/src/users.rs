@@ -381,3 +381,65 @@ impl Tx {
         Ok(())
     }
 }
+
+/// Sign-in attempts counted under one key (an address, an account, an
+/// account from one address) in fixed windows: the count and when its
+/// window began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginCount {
+    pub attempts: i64,
+    pub window_start: i64,
+}
+
+impl Db {
+    /// Counts one attempt under `key` and returns the count so far in the
+    /// window, which starts afresh once `window_ms` have passed since it
+    /// began. One statement that takes the row's lock, so parallel
+    /// attempts each get their own number on both backends and on every node.
+    pub async fn count_login_attempt(&self, key: &str, now: i64, window_ms: i64) -> Result<LoginCount> {
+        let sql = "INSERT INTO login_limits (key, attempts, window_start) VALUES ($1, 1, $2) \
+                   ON CONFLICT (key) DO UPDATE SET \
+                   attempts = CASE WHEN login_limits.window_start <= $3 THEN 1 ELSE login_limits.attempts + 1 END, \
+                   window_start = CASE WHEN login_limits.window_start <= $3 THEN $2 ELSE login_limits.window_start END \
+                   RETURNING attempts, window_start";
+        let (attempts, window_start): (i64, i64) = on_pool!(self, true, |c| {
+            sqlx::query_as(sql).bind(key).bind(now).bind(now - window_ms).fetch_one(c).await
+        })?;
+        Ok(LoginCount { attempts, window_start })
+    }
+
+    /// Takes back one attempt of the window that counted it (a sign-in that
+    /// succeeded is no failure); nothing once a new window has begun.
+    pub async fn uncount_login_attempt(&self, key: &str, window_start: i64) -> Result<()> {
+        on_pool!(self, true, |c| {
+            sqlx::query(
+                "UPDATE login_limits SET attempts = attempts - 1 WHERE key = $1 AND window_start = $2 AND attempts > 0",
+            )
+            .bind(key)
+            .bind(window_start)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Forgets the attempts counted under `key`.
+    pub async fn clear_login_attempts(&self, key: &str) -> Result<()> {
+        on_pool!(self, true, |c| {
+            sqlx::query("DELETE FROM login_limits WHERE key = $1").bind(key).execute(c).await.map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Deletes the counts of windows that began at or before `before`.
+    pub async fn prune_login_limits(&self, before: i64) -> Result<u64> {
+        Ok(on_pool!(self, true, |c| {
+            sqlx::query("DELETE FROM login_limits WHERE window_start <= $1")
+                .bind(before)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+        })?)
+    }
+}

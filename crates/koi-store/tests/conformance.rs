@@ -36,6 +36,7 @@ on_both!(
     stores_are_scoped_to_their_corp,
     staff_bind_only_their_corps_stores,
     sessions_end_on_expiry_and_deactivation,
+    login_attempts_are_counted_one_by_one_in_windows,
     api_keys_resolve_until_revoked,
     an_uncommitted_transaction_leaves_nothing,
     jobs_retry_then_die,
@@ -195,6 +196,44 @@ async fn sessions_end_on_expiry_and_deactivation(db: &Db) {
     assert!(db.set_user_active(a, uid, false).await.unwrap());
     assert!(db.session("t3", NOW + 10).await.unwrap().is_none(), "deactivation ends sessions");
     assert_eq!(db.users(a).await.unwrap()[0].store_ids, [s]);
+}
+
+/// Every parallel attempt gets its own number (no two read the same count),
+/// a new window starts afresh, a success is taken back, old windows prune.
+async fn login_attempts_are_counted_one_by_one_in_windows(db: &Db) {
+    const WINDOW: i64 = 60_000;
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move { db.count_login_attempt("user:owner", NOW, WINDOW).await.unwrap() })
+        })
+        .collect();
+    let mut numbers = Vec::new();
+    for t in tasks {
+        let c = t.await.unwrap();
+        assert_eq!(c.window_start, NOW);
+        numbers.push(c.attempts);
+    }
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=40).collect::<Vec<i64>>(), "each attempt counted once");
+    let later = db.count_login_attempt("user:owner", NOW + WINDOW - 1, WINDOW).await.unwrap();
+    assert_eq!((later.attempts, later.window_start), (41, NOW), "still the same window");
+    db.uncount_login_attempt("user:owner", NOW).await.unwrap();
+    let fresh = db.count_login_attempt("user:owner", NOW + WINDOW, WINDOW).await.unwrap();
+    assert_eq!((fresh.attempts, fresh.window_start), (1, NOW + WINDOW), "a new window");
+    db.uncount_login_attempt("user:owner", NOW).await.unwrap();
+    assert_eq!(
+        db.count_login_attempt("user:owner", NOW + WINDOW, WINDOW).await.unwrap().attempts,
+        2,
+        "an old window's take-back does nothing"
+    );
+    db.uncount_login_attempt("user:owner", NOW + WINDOW).await.unwrap();
+    assert_eq!(db.count_login_attempt("user:owner", NOW + WINDOW, WINDOW).await.unwrap().attempts, 2);
+    db.count_login_attempt("addr:10.0.0.1", NOW, WINDOW).await.unwrap();
+    db.clear_login_attempts("user:owner").await.unwrap();
+    assert_eq!(db.count_login_attempt("user:owner", NOW + WINDOW, WINDOW).await.unwrap().attempts, 1, "cleared");
+    assert_eq!(db.prune_login_limits(NOW).await.unwrap(), 1, "only the address's old window");
+    assert_eq!(db.count_login_attempt("addr:10.0.0.1", NOW + 1, WINDOW).await.unwrap().attempts, 1);
 }
 
 async fn api_keys_resolve_until_revoked(db: &Db) {

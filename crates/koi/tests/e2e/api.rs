@@ -356,6 +356,14 @@ async fn console_story(server: &Server, db_url: &str, a: &Tenant) {
         .await
         .unwrap();
     assert_eq!(r.status(), 429, "after 5 failures even the right password waits");
+    let r = anon
+        .post(server.url("/console/login"))
+        .header("x-forwarded-for", "198.51.100.7")
+        .form(&[("username", "mgr-a"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429, "koi is not behind a proxy: a forwarded address is not believed");
 
     // Logging out ends the session: the old cookie no longer works.
     let token = csrf(&owner, server, "/console").await;
