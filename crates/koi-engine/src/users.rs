@@ -113,14 +113,37 @@ impl Engine {
         Ok(())
     }
 
-    /// Sets a new password (CLI `koi user passwd`, the demo).
+    /// Sets a new password (CLI `koi user passwd`, the demo) and ends the
+    /// user's sessions: an old cookie does not outlive the password.
     pub async fn set_password(&self, username: &str, password: &str) -> Result<()> {
-        if password.chars().count() < MIN_PASSWORD_CHARS {
-            return Err(ValidationError::one("password", "too_short", "password needs at least 8 characters").into());
-        }
+        check_password_length(password)?;
         let username = koi_domain::access::normalize_username(username);
         let creds = self.db.credentials(&username).await?.ok_or(EngineError::NotFound("user"))?;
-        self.db.set_password_hash(creds.user_id, &hash_password(password)).await?;
+        self.db.set_password_hash(None, creds.user_id, &hash_password(password)).await?;
+        tracing::info!(user_id = creds.user_id, "password changed; sessions ended");
         Ok(())
     }
+
+    /// An owner sets another user's password in the console (a user who
+    /// forgot theirs); the user's sessions end and the event log says who.
+    pub async fn reset_password(&self, who: &Principal, user_id: i64, password: &str) -> Result<()> {
+        require(who, Action::ManageUsers)?;
+        check_password_length(password)?;
+        if !self.db.set_password_hash(Some(who.corp_id), user_id, &hash_password(password)).await? {
+            return Err(EngineError::NotFound("user"));
+        }
+        self.audit(who, "user.password_reset", format!("user:{user_id}")).await
+    }
+}
+
+fn check_password_length(password: &str) -> Result<()> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(ValidationError::one(
+            "password",
+            "too_short",
+            format!("password needs at least {MIN_PASSWORD_CHARS} characters"),
+        )
+        .into());
+    }
+    Ok(())
 }

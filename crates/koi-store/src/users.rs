@@ -209,27 +209,31 @@ impl Db {
                 .map(|r| r.rows_affected())
         })?;
         if !active && n == 1 {
-            on_tx!(&mut tx, |c| {
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                    .bind(id)
-                    .execute(&mut *c)
-                    .await
-                    .map(|r| r.rows_affected())
-            })?;
+            tx.end_sessions(id).await?;
         }
         tx.commit().await?;
         Ok(n == 1)
     }
 
-    pub async fn set_password_hash(&self, user_id: i64, hash: &str) -> Result<bool> {
-        let n = on_pool!(self, true, |c| {
-            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+    /// Sets a user's password hash and ends all their sessions in the same
+    /// transaction: whoever knew the old password is signed out with it.
+    /// `corp_id` narrows the user to one corp (the console); `None` is the
+    /// machine's administrator (the CLI). False when there is no such user.
+    pub async fn set_password_hash(&self, corp_id: Option<i64>, user_id: i64, hash: &str) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = on_tx!(&mut tx, |c| {
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND ($3 IS NULL OR corp_id = $3)")
                 .bind(hash)
                 .bind(user_id)
-                .execute(c)
+                .bind(corp_id)
+                .execute(&mut *c)
                 .await
                 .map(|r| r.rows_affected())
         })?;
+        if n == 1 {
+            tx.end_sessions(user_id).await?;
+        }
+        tx.commit().await?;
         Ok(n == 1)
     }
 
@@ -379,6 +383,19 @@ impl Tx {
                 .map(|r| r.rows_affected()))?;
         }
         Ok(())
+    }
+}
+
+impl Tx {
+    /// Ends every session of a user (deactivated, new password).
+    pub async fn end_sessions(&mut self, user_id: i64) -> Result<u64> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+        })?)
     }
 }
 

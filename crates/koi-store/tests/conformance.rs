@@ -193,6 +193,23 @@ async fn sessions_end_on_expiry_and_deactivation(db: &Db) {
     assert!(db.session("t3", NOW + 10).await.unwrap().is_some(), "nor end their sessions");
     assert_eq!(db.delete_expired_sessions(NOW + 2000).await.unwrap(), 1);
     assert!(db.session("t3", NOW + 10).await.unwrap().is_some());
+    // A new password ends every session of that user, and only theirs;
+    // the console's reset cannot reach another corp's user.
+    let other = NewUser { username: "other", ..user.clone() };
+    let other = db.create_user(&other, NOW).await.unwrap();
+    db.create_session("t4", uid, "csrf4", NOW, NOW + 100_000).await.unwrap();
+    db.create_session("t5", other, "csrf5", NOW, NOW + 100_000).await.unwrap();
+    assert!(!db.set_password_hash(Some(b), uid, "$argon2id$new").await.unwrap(), "not corp B's user");
+    assert!(db.session("t3", NOW + 10).await.unwrap().is_some());
+    assert!(db.set_password_hash(Some(a), uid, "$argon2id$new").await.unwrap());
+    assert!(db.session("t3", NOW + 10).await.unwrap().is_none(), "a new password ends sessions");
+    assert!(db.session("t4", NOW + 10).await.unwrap().is_none());
+    assert!(db.session("t5", NOW + 10).await.unwrap().is_some(), "another user's stay");
+    assert_eq!(db.credentials("mgr").await.unwrap().unwrap().password_hash, "$argon2id$new");
+    assert!(db.set_password_hash(None, other, "$argon2id$cli").await.unwrap(), "the CLI, any corp");
+    assert!(db.session("t5", NOW + 10).await.unwrap().is_none());
+    assert!(!db.set_password_hash(None, 999_999, "x").await.unwrap());
+    db.create_session("t3", uid, "csrf3", NOW, NOW + 100_000).await.unwrap();
     assert!(db.set_user_active(a, uid, false).await.unwrap());
     assert!(db.session("t3", NOW + 10).await.unwrap().is_none(), "deactivation ends sessions");
     assert_eq!(db.users(a).await.unwrap()[0].store_ids, [s]);

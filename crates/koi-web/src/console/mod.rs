@@ -75,6 +75,7 @@ pub fn router() -> Router<AppState> {
         .route("/fields/{name}/delete", post(fields::delete))
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}/active", post(users::set_active))
+        .route("/users/{id}/password", post(users::reset_password))
         .route("/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/api-keys/{id}/revoke", post(api_keys::revoke))
         .route("/jobs", get(jobs::list))
@@ -194,6 +195,7 @@ impl Chrome {
             Some("deleted") => Some("flash_deleted"),
             Some("recompute") => Some("flash_recompute"),
             Some("tagged") => Some("flash_tagged"),
+            Some("password_reset") => Some("flash_password_reset"),
             _ => None,
         };
         self

@@ -92,3 +92,16 @@ pub async fn set_active(State(state): State<AppState>, Path(id): Path<i64>, f: C
     state.engine.set_user_active(c.who(), id, f.get("active") == "1").await.or_page(c)?;
     Ok(see_other("/console/users?ok=saved"))
 }
+
+/// An owner sets another user's password; the user's sessions end.
+pub async fn reset_password(State(state): State<AppState>, Path(id): Path<i64>, f: ConsoleForm) -> Page {
+    let c = &f.console;
+    match state.engine.reset_password(c.who(), id, f.get("password")).await {
+        Ok(()) => Ok(see_other("/console/users?ok=password_reset")),
+        Err(e) => {
+            // The new-user form stays closed: the error is the reset's.
+            let form = FormView::failed(Vec::new(), e.into()).map_err(|e| error_page(c, e))?;
+            Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &page(&state, c, form).await?))
+        }
+    }
+}

@@ -283,7 +283,7 @@ async fn console_story(server: &Server, db_url: &str, a: &Tenant) {
         .and_then(|s| s.split('"').next())
         .expect("a store link")
         .to_string();
-    koi(&[
+    let mgr_id = koi(&[
         "user",
         "add",
         "--database-url",
@@ -330,6 +330,31 @@ async fn console_story(server: &Server, db_url: &str, a: &Tenant) {
     let r = mgr.get(server.url("/console/stores")).send().await.unwrap();
     assert_eq!(r.headers()["cache-control"], "no-store");
     assert_eq!(r.headers()["x-frame-options"], "DENY");
+
+    // A new password ends the user's sessions: an owner's reset in the
+    // console (a short one is refused and changes nothing), and the CLI's.
+    let reset = format!("/console/users/{mgr_id}/password");
+    let token = csrf(&owner, server, "/console/users").await;
+    let r =
+        owner.post(server.url(&reset)).form(&[("_csrf", token.as_str()), ("password", "short")]).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("data-code=\"too_short\""));
+    assert_eq!(mgr.get(server.url("/console/stores")).send().await.unwrap().status(), 200, "still signed in");
+    let r = owner.post(server.url(&reset)).form(&[("password", "another-password")]).send().await.unwrap();
+    assert_eq!(r.status(), 403, "no CSRF token, no reset");
+    let r = owner
+        .post(server.url(&reset))
+        .form(&[("_csrf", token.as_str()), ("password", "another-password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/console/users?ok=password_reset");
+    let html = owner.get(server.url("/console/users?ok=password_reset")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("密码已重置"), "the flash says so");
+    assert_eq!(mgr.get(server.url("/console/stores")).send().await.unwrap().status(), 303, "the old cookie is dead");
+    let mgr = login(server, "mgr-a", "another-password").await;
+    koi(&["user", "passwd", "--database-url", db_url, "--username", "mgr-a", "--password", PASSWORD]);
+    assert_eq!(mgr.get(server.url("/console/stores")).send().await.unwrap().status(), 303, "koi user passwd too");
 
     // A sign-in posted from another site is refused; so is guessing.
     let r = browser_like()
