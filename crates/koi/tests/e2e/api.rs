@@ -73,6 +73,17 @@ async fn api_story(backend: &str) {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "malformed_json");
+    let huge = format!("{{\"code\": \"{}\"}}", "x".repeat(3 * 1024 * 1024));
+    let r = http
+        .post(server.url("/api/v1/stores"))
+        .bearer_auth(&key_a)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413, "a body over the limit is too large, not malformed");
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "payload_too_large");
     let (s, e) =
         call(&http, M::POST, server.url("/api/v1/stores"), &key_a, Some(json!({"code": "S".repeat(40), "name": "x"})))
             .await;
