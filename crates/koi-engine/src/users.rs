@@ -97,6 +97,34 @@ impl Engine {
         self.audit(who, kind, format!("user:{user_id}")).await
     }
 
+    /// Gives another user of the corp a new role (a store manager with at
+    /// least one of the corp's stores); their sessions end, so nothing acts
+    /// with the old role. Owners cannot change their own role, so a corp
+    /// always keeps an owner.
+    pub async fn change_user_role(&self, who: &Principal, user_id: i64, role: &str, store_ids: &[i64]) -> Result<()> {
+        require(who, Action::ManageUsers)?;
+        let role = Role::parse(role.trim()).ok_or_else(|| {
+            ValidationError::one("role", "invalid_role", "role is owner, hq_operator, store_manager or guide")
+        })?;
+        if who.user_id == Some(user_id) {
+            return Err(ValidationError::one("role", "self_role_change", "you cannot change your own role").into());
+        }
+        let known = self.db.store_codes(who.corp_id).await?;
+        let store_ids: Vec<i64> = match role {
+            Role::StoreManager => store_ids.iter().copied().filter(|id| known.values().any(|k| k == id)).collect(),
+            _ => Vec::new(),
+        };
+        if role == Role::StoreManager && store_ids.is_empty() {
+            return Err(
+                ValidationError::one("store_ids", "required", "a store manager needs at least one store").into()
+            );
+        }
+        if !self.db.set_user_role(who.corp_id, user_id, role, &store_ids).await? {
+            return Err(EngineError::NotFound("user"));
+        }
+        self.audit(who, "user.role_changed", format!("user:{user_id}")).await
+    }
+
     /// Records a security-relevant action on the corp's event log.
     pub(crate) async fn audit(&self, who: &Principal, kind: &str, subject: String) -> Result<()> {
         let now = now_ms();

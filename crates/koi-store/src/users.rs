@@ -215,6 +215,37 @@ impl Db {
         Ok(n == 1)
     }
 
+    /// Gives a user of the corp another role (and, for a store manager,
+    /// stores) and ends their sessions in the same transaction: a session
+    /// never acts with a role its user no longer has. False when the corp
+    /// has no such user.
+    pub async fn set_user_role(&self, corp_id: i64, id: i64, role: Role, store_ids: &[i64]) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = on_tx!(&mut tx, |c| {
+            sqlx::query("UPDATE users SET role = $1 WHERE corp_id = $2 AND id = $3")
+                .bind(role.as_str())
+                .bind(corp_id)
+                .bind(id)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        if n == 1 {
+            on_tx!(&mut tx, |c| {
+                sqlx::query("DELETE FROM user_stores WHERE corp_id = $1 AND user_id = $2")
+                    .bind(corp_id)
+                    .bind(id)
+                    .execute(&mut *c)
+                    .await
+                    .map(|r| r.rows_affected())
+            })?;
+            tx.bind_user_stores(corp_id, id, store_ids).await?;
+            tx.end_sessions(id).await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
     /// Sets a user's password hash and ends all their sessions in the same
     /// transaction: whoever knew the old password is signed out with it.
     /// `corp_id` narrows the user to one corp (the console); `None` is the
@@ -387,7 +418,7 @@ impl Tx {
 }
 
 impl Tx {
-    /// Ends every session of a user (deactivated, new password).
+    /// Ends every session of a user (deactivated, new password, new role).
     pub async fn end_sessions(&mut self, user_id: i64) -> Result<u64> {
         Ok(on_tx!(self, |c| {
             sqlx::query("DELETE FROM sessions WHERE user_id = $1")

@@ -209,6 +209,19 @@ async fn sessions_end_on_expiry_and_deactivation(db: &Db) {
     assert!(db.set_password_hash(None, other, "$argon2id$cli").await.unwrap(), "the CLI, any corp");
     assert!(db.session("t5", NOW + 10).await.unwrap().is_none());
     assert!(!db.set_password_hash(None, 999_999, "x").await.unwrap());
+    // So does a new role, which takes the new stores with it.
+    let s2 = add_store(db, a, "A2").await;
+    db.create_session("t6", uid, "csrf6", NOW, NOW + 100_000).await.unwrap();
+    assert!(!db.set_user_role(b, uid, Role::Owner, &[]).await.unwrap(), "not corp B's user");
+    assert_eq!(db.session("t6", NOW + 10).await.unwrap().unwrap().user.role, Role::StoreManager);
+    assert!(db.set_user_role(a, uid, Role::StoreManager, &[s2]).await.unwrap());
+    assert!(db.session("t6", NOW + 10).await.unwrap().is_none(), "a new role ends sessions");
+    let u = db.user(a, uid).await.unwrap().unwrap();
+    assert_eq!((u.role, u.store_ids), (Role::StoreManager, vec![s2]));
+    assert!(db.set_user_role(a, uid, Role::HqOperator, &[]).await.unwrap());
+    let u = db.user(a, uid).await.unwrap().unwrap();
+    assert_eq!((u.role, u.store_ids), (Role::HqOperator, vec![]));
+    assert!(db.set_user_role(a, uid, Role::StoreManager, &[s]).await.unwrap());
     db.create_session("t3", uid, "csrf3", NOW, NOW + 100_000).await.unwrap();
     assert!(db.set_user_active(a, uid, false).await.unwrap());
     assert!(db.session("t3", NOW + 10).await.unwrap().is_none(), "deactivation ends sessions");

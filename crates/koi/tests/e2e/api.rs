@@ -74,7 +74,9 @@ async fn api_story(backend: &str) {
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "malformed_json");
     let huge = format!("{{\"code\": \"{}\"}}", "x".repeat(3 * 1024 * 1024));
-    let r = http
+    // A client of its own: the server closes a connection whose body it did
+    // not read, which a pooled connection would carry into the next call.
+    let r = reqwest::Client::new()
         .post(server.url("/api/v1/stores"))
         .bearer_auth(&key_a)
         .header("content-type", "application/json")
@@ -366,6 +368,31 @@ async fn console_story(server: &Server, db_url: &str, a: &Tenant) {
     let mgr = login(server, "mgr-a", "another-password").await;
     koi(&["user", "passwd", "--database-url", db_url, "--username", "mgr-a", "--password", PASSWORD]);
     assert_eq!(mgr.get(server.url("/console/stores")).send().await.unwrap().status(), 303, "koi user passwd too");
+    // And a new role: the manager of one store becomes the manager of two.
+    let mgr = login(server, "mgr-a", PASSWORD).await;
+    let role = format!("/console/users/{mgr_id}/role");
+    let form = |r: &str| {
+        vec![
+            ("_csrf", token.clone()),
+            ("role", r.to_string()),
+            ("store_ids", sh1.clone()),
+            ("store_ids", other.to_string()),
+        ]
+    };
+    let r = owner.post(server.url(&role)).form(&form("admiral")).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("data-code=\"invalid_role\""));
+    assert_eq!(
+        mgr.get(server.url("/console/stores")).send().await.unwrap().status(),
+        200,
+        "a refused change ends nothing"
+    );
+    let r = owner.post(server.url(&role)).form(&form("store_manager")).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/console/users?ok=role_changed");
+    assert_eq!(mgr.get(server.url("/console/stores")).send().await.unwrap().status(), 303, "a new role ends sessions");
+    let mgr = login(server, "mgr-a", PASSWORD).await;
+    let html = mgr.get(server.url("/console/stores")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(html.matches("href=\"/console/stores/").count(), 2, "both stores now");
 
     // A sign-in posted from another site is refused; so is guessing.
     let r = browser_like()
