@@ -161,3 +161,43 @@ async fn nodes_share_the_counts(db: &Db) {
     let ((bad_a, _), (bad_b, _)) = tokio::join!(bad, refused);
     assert_eq!(bad_a + bad_b, 1, "a fresh address gets one guess at an account under attack, across nodes");
 }
+
+/// Password checks run off the async threads: on a single-threaded
+/// runtime, a timer keeps ticking through a burst of six sign-ins, where
+/// hashes checked in place would stop it for about six hashes' time (three
+/// leave room for a busy machine).
+#[tokio::test(flavor = "current_thread")]
+async fn sign_ins_do_not_stall_the_server() {
+    let s = koi_store::scratch::ScratchDb::sqlite().await.expect("sqlite scratch db");
+    let engine = setup(&s.db).await;
+    let hash = koi_engine::auth::hash_password(PASSWORD);
+    let one_check = (0..3)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            koi_engine::auth::verify_password("wrong guess", &hash);
+            t.elapsed()
+        })
+        .min()
+        .expect("three timings");
+    let ticker = tokio::spawn(async {
+        let mut worst = std::time::Duration::ZERO;
+        let mut last = std::time::Instant::now();
+        for _ in 0..200 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            worst = worst.max(last.elapsed());
+            last = std::time::Instant::now();
+        }
+        worst
+    });
+    let logins: Vec<_> = (0..6u8)
+        .map(|i| {
+            let engine = engine.clone();
+            tokio::spawn(async move { login(&engine, "owner", "wrong guess", [192, 0, 2, i]).await })
+        })
+        .collect();
+    for l in logins {
+        assert_eq!(l.await.unwrap(), Answer::Bad);
+    }
+    let worst = ticker.await.unwrap();
+    assert!(worst < one_check * 3, "the timer stalled {worst:?}; one password check takes {one_check:?}");
+}
