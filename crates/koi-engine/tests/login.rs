@@ -2,7 +2,8 @@
 //! guesses is counted exactly, so the limit holds however fast they come;
 //! a stranger's guesses lock out the stranger, not the account's owner
 //! signing in from elsewhere; and every node sharing the database shares
-//! the counts.
+//! the counts. A password or role an owner changes ends that user's
+//! sessions.
 
 use koi_domain::access::{LOGIN_MAX_FAILURES, LOGIN_MAX_PER_ADDRESS};
 use koi_domain::org::CorpDraft;
@@ -93,6 +94,7 @@ on_both!(
     the_owner_signs_in_from_elsewhere_while_under_attack,
     one_address_cannot_guess_at_every_account,
     nodes_share_the_counts,
+    an_owners_reset_or_role_change_ends_the_users_sessions,
 );
 
 /// 40 wrong guesses at once: exactly the limit's worth have their password
@@ -200,4 +202,49 @@ async fn sign_ins_do_not_stall_the_server() {
     }
     let worst = ticker.await.unwrap();
     assert!(worst < one_check * 3, "the timer stalled {worst:?}; one password check takes {one_check:?}");
+}
+
+/// An owner resets a user's password and changes a role: the user's
+/// sessions end, the new password works, the event log says who did it;
+/// an HQ operator may not, another corp's user is not found, and an owner
+/// cannot change their own role.
+async fn an_owners_reset_or_role_change_ends_the_users_sessions(db: &Db) {
+    use koi_domain::access::{Principal, Role};
+    let engine = setup(db).await;
+    let corp_id = engine.db.corp_by_wecom_id("wwlogin").await.unwrap().expect("the corp").id;
+    let users = engine.db.users(corp_id).await.unwrap();
+    let id = |name: &str| users.iter().find(|u| u.username == name).expect("the user").id;
+    let (owner_id, operator_id) = (id("owner"), id("operator"));
+    let owner = Principal { corp_id, role: Role::Owner, user_id: Some(owner_id), store_ids: vec![], staff_id: None };
+    let session = engine.login("operator", PASSWORD, IpAddr::from(OFFICE)).await.unwrap();
+    assert!(engine.session(&session).await.is_ok());
+
+    let hq = Principal { role: Role::HqOperator, user_id: Some(operator_id), ..owner.clone() };
+    assert!(matches!(engine.reset_password(&hq, owner_id, "taken over!").await, Err(EngineError::Forbidden)));
+    let short = engine.reset_password(&owner, operator_id, "short").await.unwrap_err();
+    assert!(matches!(short, EngineError::Invalid(_)), "{short}");
+    assert!(engine.session(&session).await.is_ok(), "a refused reset ends nothing");
+    let elsewhere = Principal { corp_id: corp_id + 1, ..owner.clone() };
+    assert!(matches!(
+        engine.reset_password(&elsewhere, operator_id, "new password!").await,
+        Err(EngineError::NotFound(_))
+    ));
+
+    engine.reset_password(&owner, operator_id, "new password!").await.unwrap();
+    assert!(matches!(engine.session(&session).await, Err(EngineError::Unauthenticated)), "the old session is over");
+    assert!(engine.login("operator", PASSWORD, IpAddr::from(OFFICE)).await.is_err());
+    let session = engine.login("operator", "new password!", IpAddr::from(OFFICE)).await.unwrap();
+    let events = engine.db.events(corp_id, Some("user.password_reset"), None, 10).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| (e.subject.as_str(), e.actor.clone())).collect::<Vec<_>>(),
+        [(format!("user:{operator_id}").as_str(), format!("user:{owner_id}"))]
+    );
+
+    let own = engine.change_user_role(&owner, owner_id, "guide", &[]).await.unwrap_err();
+    assert!(matches!(&own, EngineError::Invalid(v) if v.0[0].code == "self_role_change"), "{own}");
+    engine.change_user_role(&owner, operator_id, "hq_operator", &[]).await.unwrap();
+    assert!(matches!(engine.session(&session).await, Err(EngineError::Unauthenticated)), "a new role ends sessions");
+    let session = engine.login("operator", "new password!", IpAddr::from(OFFICE)).await.unwrap();
+    assert_eq!(engine.session(&session).await.unwrap().principal.role, Role::HqOperator);
+    assert_eq!(engine.db.events(corp_id, Some("user.role_changed"), None, 10).await.unwrap().len(), 1);
 }
