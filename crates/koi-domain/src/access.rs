@@ -77,33 +77,29 @@ pub fn normalize_username(name: &str) -> String {
     name.trim().to_lowercase()
 }
 
-/// Failed sign-ins allowed per username within [`LOGIN_WINDOW_MS`] before
-/// further attempts wait; slows password guessing to a crawl.
+/// Sign-in attempts allowed on one account from one client address within
+/// a [`LOGIN_WINDOW_MS`] window, and on one account from addresses that
+/// have already tried it: slows password guessing to a crawl.
 pub const LOGIN_MAX_FAILURES: usize = 5;
+/// Sign-in attempts allowed from one client address, on any accounts, per
+/// window: one address cannot try a few passwords on every account.
+pub const LOGIN_MAX_PER_ADDRESS: usize = 20;
 pub const LOGIN_WINDOW_MS: i64 = 15 * 60_000;
 
-/// The recent failed sign-ins of one username.
-#[derive(Debug, Clone, Default)]
-pub struct LoginFailures(Vec<i64>);
-
-impl LoginFailures {
-    /// `Err(wait_ms)` while the username is locked out.
-    pub fn check(&mut self, now: i64) -> Result<(), i64> {
-        self.0.retain(|t| now - t < LOGIN_WINDOW_MS);
-        if self.0.len() >= LOGIN_MAX_FAILURES {
-            Err(self.0[self.0.len() - LOGIN_MAX_FAILURES] + LOGIN_WINDOW_MS - now)
-        } else {
-            Ok(())
-        }
-    }
-
-    pub fn record(&mut self, now: i64) {
-        self.0.push(now);
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
+/// Whether a sign-in attempt is refused before its password is checked,
+/// given the attempts counted in the current windows, this one included
+/// (0 for a count not taken yet): from its `address` on any account, on
+/// the account `from_address`, and on the `account` from anywhere.
+///
+/// An account under attack stays open to an address that has not tried it
+/// this window: the owner signs in from the office while a stranger's
+/// guesses lock only the stranger out. Attempts are counted before the
+/// password is checked; a sign-in that succeeds takes its counts back.
+pub fn login_refused(address: i64, from_address: i64, account: i64) -> bool {
+    let over = |n: i64, max: usize| n > max as i64;
+    over(address, LOGIN_MAX_PER_ADDRESS)
+        || over(from_address, LOGIN_MAX_FAILURES)
+        || (over(account, LOGIN_MAX_FAILURES) && from_address > 1)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,15 +216,15 @@ mod tests {
     }
 
     #[test]
-    fn repeated_wrong_passwords_lock_the_username_for_a_while() {
-        let mut f = LoginFailures::default();
-        for i in 0..LOGIN_MAX_FAILURES as i64 {
-            assert!(f.check(i * 1000).is_ok());
-            f.record(i * 1000);
-        }
-        let wait = f.check(5_000).unwrap_err();
-        assert_eq!(wait, LOGIN_WINDOW_MS - 5_000);
-        assert!(f.check(LOGIN_WINDOW_MS).is_ok(), "the oldest failure has aged out");
+    fn an_attacked_account_stays_open_to_addresses_that_have_not_tried_it() {
+        let max = LOGIN_MAX_FAILURES as i64;
+        assert!(!login_refused(max, max, max), "the limit's worth are checked");
+        assert!(login_refused(max + 1, 1, 1), "an address trying too many accounts");
+        assert!(login_refused(max + 1, max + 1, max + 1), "an address guessing one account");
+        assert!(login_refused(2, 2, max + 1), "an address that tried before, on an account under attack");
+        assert!(!login_refused(1, 1, 100 * max), "a fresh address, on an account under attack");
+        assert!(!login_refused(LOGIN_MAX_PER_ADDRESS as i64, 0, 0), "counted step by step");
+        assert!(login_refused(LOGIN_MAX_PER_ADDRESS as i64 + 1, 0, 0));
     }
 
     #[test]

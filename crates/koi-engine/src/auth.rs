@@ -7,11 +7,12 @@
 use crate::{require, Engine, EngineError, Principal, Result};
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use koi_domain::access::{Action, Role};
+use koi_domain::access::{login_refused, Action, Role, LOGIN_WINDOW_MS};
 use koi_store::now_ms;
 use koi_store::users::User;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::net::IpAddr;
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
@@ -79,24 +80,33 @@ pub fn principal_of(user: &User) -> Principal {
 impl Engine {
     /// Checks the password and opens a session. Returns the session token
     /// for the cookie. The same error for an unknown user and a wrong
-    /// password, so usernames cannot be probed.
-    pub async fn login(&self, username: &str, password: &str) -> Result<String> {
+    /// password, so usernames cannot be probed. `client` is the address
+    /// the attempt came from: attempts are limited per address, per
+    /// account from an address and per account (see
+    /// [`koi_domain::access::login_refused`]), counted in the database so
+    /// every node shares them, and counted before the password is checked,
+    /// so parallel guesses cannot slip past the limit.
+    pub async fn login(&self, username: &str, password: &str, client: IpAddr) -> Result<String> {
         let username = koi_domain::access::normalize_username(username);
         let now = now_ms();
-        self.login_allowed(&username, now)?;
+        let counted = self.count_login_attempt(&username, client, now).await?;
         let creds = self.db.credentials(&username).await?;
         // The hash is always checked, even for unknown or inactive accounts,
         // so response times do not tell which usernames exist.
         let hash = creds.as_ref().map_or_else(
-            || DUMMY_HASH.get_or_init(|| hash_password("not a password")).as_str(),
-            |c| c.password_hash.as_str(),
+            || DUMMY_HASH.get_or_init(|| hash_password("not a password")).clone(),
+            |c| c.password_hash.clone(),
         );
-        let password_ok = verify_password(password, hash);
+        let password_ok = self.check_password(password, hash).await?;
         let Some(creds) = creds.filter(|c| c.active && password_ok) else {
-            self.login_failed(&username, now);
+            tracing::warn!(%client, "login failed");
             return Err(EngineError::BadCredentials);
         };
-        self.login_succeeded(&username);
+        // A success is no failure: take its counts back.
+        let [(address, a), (pair, _), (account, u)] = counted;
+        self.db.uncount_login_attempt(&address, a).await?;
+        self.db.clear_login_attempts(&pair).await?;
+        self.db.uncount_login_attempt(&account, u).await?;
         let token = new_token();
         self.db
             .create_session(&token_hash(&token), creds.user_id, &new_token(), now, now + self.settings.session_ttl_ms)
@@ -105,25 +115,41 @@ impl Engine {
         Ok(token)
     }
 
-    fn login_allowed(&self, username: &str, now: i64) -> Result<()> {
-        let mut map = self.login_failures.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get_mut(username).map(|f| f.check(now)) {
-            Some(Err(wait_ms)) => Err(EngineError::TooManyAttempts { retry_after_s: (wait_ms + 999) / 1000 }),
-            _ => Ok(()),
+    /// Counts the attempt from its address, on the account from that
+    /// address, and on the account, refusing it as soon as a count says so
+    /// (see [`login_refused`]). Returns each key with the start of the
+    /// window that counted it.
+    async fn count_login_attempt(&self, username: &str, client: IpAddr, now: i64) -> Result<[(String, i64); 3]> {
+        // A login form takes any text; real usernames are at most 32 characters.
+        let name: String = username.chars().take(64).collect();
+        let keys = [format!("addr:{client}"), format!("from:{client}:{name}"), format!("user:{name}")];
+        let mut counts = [0i64; 3];
+        let mut starts = [0i64; 3];
+        for (i, key) in keys.iter().enumerate() {
+            let c = self.db.count_login_attempt(key, now, LOGIN_WINDOW_MS).await?;
+            (counts[i], starts[i]) = (c.attempts, c.window_start);
+            if login_refused(counts[0], counts[1], counts[2]) {
+                let wait_ms = (c.window_start + LOGIN_WINDOW_MS - now).clamp(0, LOGIN_WINDOW_MS);
+                tracing::warn!(%client, key = i, "login refused: too many attempts");
+                return Err(EngineError::TooManyAttempts { retry_after_s: (wait_ms + 999) / 1000 });
+            }
         }
+        let [a, p, u] = keys;
+        Ok([(a, starts[0]), (p, starts[1]), (u, starts[2])])
     }
 
-    fn login_failed(&self, username: &str, now: i64) {
-        let mut map = self.login_failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(username.to_string()).or_default().record(now);
-        // Forget usernames whose failures have aged out, so the map stays small.
-        if map.len() > 10_000 {
-            map.retain(|_, f| f.check(now).is_err() || !f.is_empty());
-        }
-    }
-
-    fn login_succeeded(&self, username: &str) {
-        self.login_failures.lock().unwrap_or_else(|p| p.into_inner()).remove(username);
+    /// Checks a password on a blocking thread, at most
+    /// [`Settings::password_checks`](crate::Settings) at once.
+    async fn check_password(&self, password: &str, hash: String) -> Result<bool> {
+        let _permit = self
+            .password_checks
+            .acquire()
+            .await
+            .map_err(|_| EngineError::Unavailable("password checks are shut".into()))?;
+        let password = password.to_string();
+        tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            .await
+            .map_err(|e| EngineError::Unavailable(format!("password check: {e}")))
     }
 
     pub async fn session(&self, token: &str) -> Result<SessionContext> {

@@ -37,6 +37,9 @@ pub struct Settings {
     /// Bulk taggings of more customers than this run as a background job
     /// instead of before the answer.
     pub bulk_inline_max: usize,
+    /// Passwords checked at once (each on a blocking thread); more sign-ins
+    /// wait their turn. Half the cores by default, at least one.
+    pub password_checks: usize,
 }
 
 impl Default for Settings {
@@ -46,6 +49,7 @@ impl Default for Settings {
             wecom_base_url: koi_wecom::client::DEFAULT_BASE_URL.to_string(),
             wecom_per_minute: koi_wecom::client::BudgetConfig::default().per_minute,
             bulk_inline_max: customers::BULK_INLINE,
+            password_checks: std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
         }
     }
 }
@@ -54,9 +58,9 @@ impl Default for Settings {
 pub struct Engine {
     pub db: Db,
     pub settings: Settings,
-    /// Failed sign-ins per username, kept in memory: a lock-out per node is
-    /// enough to make guessing impractical.
-    login_failures: LoginFailureMap,
+    /// Permits to check a password: argon2 is slow on purpose, and a flood
+    /// of sign-ins must not take every core from the other requests.
+    password_checks: std::sync::Arc<tokio::sync::Semaphore>,
     /// Group-commit writer for callbacks, when this process serves them.
     inbox: Option<inbox::InboxWriter>,
     callback_keys: std::sync::Arc<callback::KeyCache>,
@@ -69,11 +73,9 @@ pub struct Engine {
     wecom: koi_wecom::client::WecomClient,
 }
 
-type LoginFailureMap =
-    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, koi_domain::access::LoginFailures>>>;
-
 impl Engine {
     pub fn new(db: Db, settings: Settings) -> Self {
+        let password_checks = std::sync::Arc::new(tokio::sync::Semaphore::new(settings.password_checks.max(1)));
         let budget = koi_wecom::client::BudgetConfig { per_minute: settings.wecom_per_minute, ..Default::default() };
         let config =
             koi_wecom::client::ClientConfig { base_url: settings.wecom_base_url.clone(), budget, ..Default::default() };
@@ -82,7 +84,7 @@ impl Engine {
         Engine {
             db,
             settings,
-            login_failures: Default::default(),
+            password_checks,
             inbox: None,
             callback_keys: std::sync::Arc::new(callback::key_cache()),
             corp_clients: std::sync::Arc::new(cache::TtlCache::new(std::time::Duration::from_secs(30))),

@@ -97,6 +97,34 @@ impl Engine {
         self.audit(who, kind, format!("user:{user_id}")).await
     }
 
+    /// Gives another user of the corp a new role (a store manager with at
+    /// least one of the corp's stores); their sessions end, so nothing acts
+    /// with the old role. Owners cannot change their own role, so a corp
+    /// always keeps an owner.
+    pub async fn change_user_role(&self, who: &Principal, user_id: i64, role: &str, store_ids: &[i64]) -> Result<()> {
+        require(who, Action::ManageUsers)?;
+        let role = Role::parse(role.trim()).ok_or_else(|| {
+            ValidationError::one("role", "invalid_role", "role is owner, hq_operator, store_manager or guide")
+        })?;
+        if who.user_id == Some(user_id) {
+            return Err(ValidationError::one("role", "self_role_change", "you cannot change your own role").into());
+        }
+        let known = self.db.store_codes(who.corp_id).await?;
+        let store_ids: Vec<i64> = match role {
+            Role::StoreManager => store_ids.iter().copied().filter(|id| known.values().any(|k| k == id)).collect(),
+            _ => Vec::new(),
+        };
+        if role == Role::StoreManager && store_ids.is_empty() {
+            return Err(
+                ValidationError::one("store_ids", "required", "a store manager needs at least one store").into()
+            );
+        }
+        if !self.db.set_user_role(who.corp_id, user_id, role, &store_ids).await? {
+            return Err(EngineError::NotFound("user"));
+        }
+        self.audit(who, "user.role_changed", format!("user:{user_id}")).await
+    }
+
     /// Records a security-relevant action on the corp's event log.
     pub(crate) async fn audit(&self, who: &Principal, kind: &str, subject: String) -> Result<()> {
         let now = now_ms();
@@ -113,14 +141,37 @@ impl Engine {
         Ok(())
     }
 
-    /// Sets a new password (CLI `koi user passwd`, the demo).
+    /// Sets a new password (CLI `koi user passwd`, the demo) and ends the
+    /// user's sessions: an old cookie does not outlive the password.
     pub async fn set_password(&self, username: &str, password: &str) -> Result<()> {
-        if password.chars().count() < MIN_PASSWORD_CHARS {
-            return Err(ValidationError::one("password", "too_short", "password needs at least 8 characters").into());
-        }
+        check_password_length(password)?;
         let username = koi_domain::access::normalize_username(username);
         let creds = self.db.credentials(&username).await?.ok_or(EngineError::NotFound("user"))?;
-        self.db.set_password_hash(creds.user_id, &hash_password(password)).await?;
+        self.db.set_password_hash(None, creds.user_id, &hash_password(password)).await?;
+        tracing::info!(user_id = creds.user_id, "password changed; sessions ended");
         Ok(())
     }
+
+    /// An owner sets another user's password in the console (a user who
+    /// forgot theirs); the user's sessions end and the event log says who.
+    pub async fn reset_password(&self, who: &Principal, user_id: i64, password: &str) -> Result<()> {
+        require(who, Action::ManageUsers)?;
+        check_password_length(password)?;
+        if !self.db.set_password_hash(Some(who.corp_id), user_id, &hash_password(password)).await? {
+            return Err(EngineError::NotFound("user"));
+        }
+        self.audit(who, "user.password_reset", format!("user:{user_id}")).await
+    }
+}
+
+fn check_password_length(password: &str) -> Result<()> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(ValidationError::one(
+            "password",
+            "too_short",
+            format!("password needs at least {MIN_PASSWORD_CHARS} characters"),
+        )
+        .into());
+    }
+    Ok(())
 }

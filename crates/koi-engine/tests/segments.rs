@@ -310,7 +310,7 @@ fn random_cond(rng: &mut StdRng, m: &Model) -> Cond {
         },
         10 | 11 => Cond::Field {
             name: ["size", "skin"][rng.gen_range(0..2)].into(),
-            op: [FieldOp::Eq, FieldOp::Lt, FieldOp::Gt, FieldOp::Contains][rng.gen_range(0..4)],
+            op: FieldOp::ALL[rng.gen_range(0..FieldOp::ALL.len())],
             value: FIELD_VALUES[rng.gen_range(0..FIELD_VALUES.len())].into(),
         },
         _ => Cond::WithinKm { store_id: pick(rng, &m.stores), km: rng.gen_range(0.0..25.0) },
@@ -439,6 +439,79 @@ async fn new_names_are_seen_by_the_next_evaluation(db: &Db) {
     db.delete_field_def(m.corp_id, "shoe").await.unwrap();
     assert_eq!(eval(format!("code:{code}")).await, Err("unknown_code"), "a deleted code");
     assert_eq!(eval("field:shoe=38".into()).await, Err("unknown_field"), "a deleted field");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn number_and_date_fields_compare_exactly_on_sqlite() {
+    let s = koi_store::scratch::ScratchDb::sqlite().await.expect("sqlite scratch db");
+    number_and_date_fields_compare_exactly(&s.db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn number_and_date_fields_compare_exactly_on_postgres() {
+    let s = koi_store::scratch::ScratchDb::postgres().await.expect("postgres scratch db");
+    number_and_date_fields_compare_exactly(&s.db).await;
+}
+
+/// `field:shoe_size>=35` counts the customers whose size is at least 35
+/// (it once read as `>` the text "=35" and counted none); `<=` and `!=`
+/// count exactly too, and a value that is not a number or a date for such
+/// a field is refused where it stands.
+async fn number_and_date_fields_compare_exactly(db: &Db) {
+    let m = setup(db).await;
+    let engine = Engine::new(db.clone(), Settings::default());
+    let owner =
+        Principal { corp_id: m.corp_id, role: Role::Owner, user_id: Some(1), store_ids: vec![], staff_id: None };
+    db.insert_field_def(m.corp_id, "shoe_size", "鞋码", r#"{"number":{"min":30.0,"max":45.0}}"#, T0).await.unwrap();
+    db.insert_field_def(m.corp_id, "birthday", "生日", r#""date""#, T0).await.unwrap();
+    // Sizes 33, 34, …, 40 (34.5 beside 34) and birthdays one a year from 1995.
+    let sizes = ["33", "34", "34.5", "35", "36", "37", "38", "39", "40"];
+    let mut tx = db.begin().await.unwrap();
+    for (i, size) in sizes.iter().enumerate() {
+        let p = CustomerProfile { external_userid: format!("wmsize{i}"), kind: 1, ..Default::default() };
+        let (id, _) = tx.upsert_customer(m.corp_id, &p, None, None, T0, T0).await.unwrap();
+        tx.set_customer_field(m.corp_id, id, "shoe_size", Some(size), T0).await.unwrap();
+        let birthday = format!("{}-05-01", 1995 + i);
+        tx.set_customer_field(m.corp_id, id, "birthday", Some(&birthday), T0).await.unwrap();
+    }
+    // One customer without either field, who matches no comparison.
+    let p = CustomerProfile { external_userid: "wmbare".into(), kind: 1, ..Default::default() };
+    tx.upsert_customer(m.corp_id, &p, None, None, T0, T0).await.unwrap();
+    tx.commit().await.unwrap();
+    let eval = |text: &str| {
+        let (engine, owner, text) = (engine.clone(), owner.clone(), text.to_string());
+        async move {
+            match engine.evaluate_segment(&owner, &SegmentInput::Text(text.clone()), 0, false).await {
+                Ok(r) => Ok((r.expr, r.count)),
+                Err(EngineError::BadExpression(e)) => Err((e.code, e.offset, e.token)),
+                Err(e) => panic!("{text}: {e}"),
+            }
+        }
+    };
+    let count = |text: &'static str| {
+        let eval = &eval;
+        async move { eval(text).await.unwrap_or_else(|e| panic!("{text}: {e:?}")).1 }
+    };
+    assert_eq!(count("field:shoe_size>=35").await, 6);
+    assert_eq!(count("field:shoe_size>35").await, 5);
+    assert_eq!(count("field:shoe_size<=34.5").await, 3);
+    assert_eq!(count("field:shoe_size<35").await, 3);
+    assert_eq!(count("field:shoe_size!=35").await, 8, "everyone with a size but 35");
+    assert_eq!(count("field:shoe_size=035").await, 1, "the value takes the stored form");
+    assert_eq!(count("NOT field:shoe_size>=35").await, 4, "the customer without a size too");
+    assert_eq!(count("field:birthday>=2000-05-01").await, 4);
+    assert_eq!(count("field:birthday<=2000/5/1").await, 6);
+    assert_eq!(count("field:birthday!=1995-05-01").await, 8);
+    assert_eq!(eval("field:shoe_size>=35").await.unwrap().0, "field:shoe_size>=35");
+    for (text, want) in [
+        ("field:shoe_size<abc", ("bad_number", 16, "abc")),
+        ("field:shoe_size<NaN", ("bad_number", 16, "NaN")),
+        ("stage:new OR field:shoe_size>=x1", ("bad_number", 30, "x1")),
+        ("field:birthday<notadate", ("bad_date", 15, "notadate")),
+    ] {
+        let got = eval(text).await.unwrap_err();
+        assert_eq!((got.0, got.1, got.2.as_str()), want, "{text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -78,6 +78,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/sqlite/0003_acquisition.sql")),
     (4, include_str!("../migrations/sqlite/0004_customers.sql")),
     (5, include_str!("../migrations/sqlite/0005_public_tokens.sql")),
+    (6, include_str!("../migrations/sqlite/0006_login_limits.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -85,6 +86,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/postgres/0003_acquisition.sql")),
     (4, include_str!("../migrations/postgres/0004_customers.sql")),
     (5, include_str!("../migrations/postgres/0005_public_tokens.sql")),
+    (6, include_str!("../migrations/postgres/0006_login_limits.sql")),
 ];
 
 impl Db {

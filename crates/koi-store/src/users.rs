@@ -209,27 +209,62 @@ impl Db {
                 .map(|r| r.rows_affected())
         })?;
         if !active && n == 1 {
-            on_tx!(&mut tx, |c| {
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                    .bind(id)
-                    .execute(&mut *c)
-                    .await
-                    .map(|r| r.rows_affected())
-            })?;
+            tx.end_sessions(id).await?;
         }
         tx.commit().await?;
         Ok(n == 1)
     }
 
-    pub async fn set_password_hash(&self, user_id: i64, hash: &str) -> Result<bool> {
-        let n = on_pool!(self, true, |c| {
-            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-                .bind(hash)
-                .bind(user_id)
-                .execute(c)
+    /// Gives a user of the corp another role (and, for a store manager,
+    /// stores) and ends their sessions in the same transaction: a session
+    /// never acts with a role its user no longer has. False when the corp
+    /// has no such user.
+    pub async fn set_user_role(&self, corp_id: i64, id: i64, role: Role, store_ids: &[i64]) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = on_tx!(&mut tx, |c| {
+            sqlx::query("UPDATE users SET role = $1 WHERE corp_id = $2 AND id = $3")
+                .bind(role.as_str())
+                .bind(corp_id)
+                .bind(id)
+                .execute(&mut *c)
                 .await
                 .map(|r| r.rows_affected())
         })?;
+        if n == 1 {
+            on_tx!(&mut tx, |c| {
+                sqlx::query("DELETE FROM user_stores WHERE corp_id = $1 AND user_id = $2")
+                    .bind(corp_id)
+                    .bind(id)
+                    .execute(&mut *c)
+                    .await
+                    .map(|r| r.rows_affected())
+            })?;
+            tx.bind_user_stores(corp_id, id, store_ids).await?;
+            tx.end_sessions(id).await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// Sets a user's password hash and ends all their sessions in the same
+    /// transaction: whoever knew the old password is signed out with it.
+    /// `corp_id` narrows the user to one corp (the console); `None` is the
+    /// machine's administrator (the CLI). False when there is no such user.
+    pub async fn set_password_hash(&self, corp_id: Option<i64>, user_id: i64, hash: &str) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = on_tx!(&mut tx, |c| {
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND ($3 IS NULL OR corp_id = $3)")
+                .bind(hash)
+                .bind(user_id)
+                .bind(corp_id)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        if n == 1 {
+            tx.end_sessions(user_id).await?;
+        }
+        tx.commit().await?;
         Ok(n == 1)
     }
 
@@ -379,5 +414,80 @@ impl Tx {
                 .map(|r| r.rows_affected()))?;
         }
         Ok(())
+    }
+}
+
+impl Tx {
+    /// Ends every session of a user (deactivated, new password, new role).
+    pub async fn end_sessions(&mut self, user_id: i64) -> Result<u64> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+        })?)
+    }
+}
+
+/// Sign-in attempts counted under one key (an address, an account, an
+/// account from one address) in fixed windows: the count and when its
+/// window began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginCount {
+    pub attempts: i64,
+    pub window_start: i64,
+}
+
+impl Db {
+    /// Counts one attempt under `key` and returns the count so far in the
+    /// window, which starts afresh once `window_ms` have passed since it
+    /// began. One statement that takes the row's lock, so parallel
+    /// attempts each get their own number on both backends and on every node.
+    pub async fn count_login_attempt(&self, key: &str, now: i64, window_ms: i64) -> Result<LoginCount> {
+        let sql = "INSERT INTO login_limits (key, attempts, window_start) VALUES ($1, 1, $2) \
+                   ON CONFLICT (key) DO UPDATE SET \
+                   attempts = CASE WHEN login_limits.window_start <= $3 THEN 1 ELSE login_limits.attempts + 1 END, \
+                   window_start = CASE WHEN login_limits.window_start <= $3 THEN $2 ELSE login_limits.window_start END \
+                   RETURNING attempts, window_start";
+        let (attempts, window_start): (i64, i64) = on_pool!(self, true, |c| {
+            sqlx::query_as(sql).bind(key).bind(now).bind(now - window_ms).fetch_one(c).await
+        })?;
+        Ok(LoginCount { attempts, window_start })
+    }
+
+    /// Takes back one attempt of the window that counted it (a sign-in that
+    /// succeeded is no failure); nothing once a new window has begun.
+    pub async fn uncount_login_attempt(&self, key: &str, window_start: i64) -> Result<()> {
+        on_pool!(self, true, |c| {
+            sqlx::query(
+                "UPDATE login_limits SET attempts = attempts - 1 WHERE key = $1 AND window_start = $2 AND attempts > 0",
+            )
+            .bind(key)
+            .bind(window_start)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Forgets the attempts counted under `key`.
+    pub async fn clear_login_attempts(&self, key: &str) -> Result<()> {
+        on_pool!(self, true, |c| {
+            sqlx::query("DELETE FROM login_limits WHERE key = $1").bind(key).execute(c).await.map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Deletes the counts of windows that began at or before `before`.
+    pub async fn prune_login_limits(&self, before: i64) -> Result<u64> {
+        Ok(on_pool!(self, true, |c| {
+            sqlx::query("DELETE FROM login_limits WHERE window_start <= $1")
+                .bind(before)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+        })?)
     }
 }

@@ -36,6 +36,7 @@ on_both!(
     stores_are_scoped_to_their_corp,
     staff_bind_only_their_corps_stores,
     sessions_end_on_expiry_and_deactivation,
+    login_attempts_are_counted_one_by_one_in_windows,
     api_keys_resolve_until_revoked,
     an_uncommitted_transaction_leaves_nothing,
     jobs_retry_then_die,
@@ -193,9 +194,77 @@ async fn sessions_end_on_expiry_and_deactivation(db: &Db) {
     assert!(db.session("t3", NOW + 10).await.unwrap().is_some(), "nor end their sessions");
     assert_eq!(db.delete_expired_sessions(NOW + 2000).await.unwrap(), 1);
     assert!(db.session("t3", NOW + 10).await.unwrap().is_some());
+    // A new password ends every session of that user, and only theirs;
+    // the console's reset cannot reach another corp's user.
+    let other = NewUser { username: "other", ..user.clone() };
+    let other = db.create_user(&other, NOW).await.unwrap();
+    db.create_session("t4", uid, "csrf4", NOW, NOW + 100_000).await.unwrap();
+    db.create_session("t5", other, "csrf5", NOW, NOW + 100_000).await.unwrap();
+    assert!(!db.set_password_hash(Some(b), uid, "$argon2id$new").await.unwrap(), "not corp B's user");
+    assert!(db.session("t3", NOW + 10).await.unwrap().is_some());
+    assert!(db.set_password_hash(Some(a), uid, "$argon2id$new").await.unwrap());
+    assert!(db.session("t3", NOW + 10).await.unwrap().is_none(), "a new password ends sessions");
+    assert!(db.session("t4", NOW + 10).await.unwrap().is_none());
+    assert!(db.session("t5", NOW + 10).await.unwrap().is_some(), "another user's stay");
+    assert_eq!(db.credentials("mgr").await.unwrap().unwrap().password_hash, "$argon2id$new");
+    assert!(db.set_password_hash(None, other, "$argon2id$cli").await.unwrap(), "the CLI, any corp");
+    assert!(db.session("t5", NOW + 10).await.unwrap().is_none());
+    assert!(!db.set_password_hash(None, 999_999, "x").await.unwrap());
+    // So does a new role, which takes the new stores with it.
+    let s2 = add_store(db, a, "A2").await;
+    db.create_session("t6", uid, "csrf6", NOW, NOW + 100_000).await.unwrap();
+    assert!(!db.set_user_role(b, uid, Role::Owner, &[]).await.unwrap(), "not corp B's user");
+    assert_eq!(db.session("t6", NOW + 10).await.unwrap().unwrap().user.role, Role::StoreManager);
+    assert!(db.set_user_role(a, uid, Role::StoreManager, &[s2]).await.unwrap());
+    assert!(db.session("t6", NOW + 10).await.unwrap().is_none(), "a new role ends sessions");
+    let u = db.user(a, uid).await.unwrap().unwrap();
+    assert_eq!((u.role, u.store_ids), (Role::StoreManager, vec![s2]));
+    assert!(db.set_user_role(a, uid, Role::HqOperator, &[]).await.unwrap());
+    let u = db.user(a, uid).await.unwrap().unwrap();
+    assert_eq!((u.role, u.store_ids), (Role::HqOperator, vec![]));
+    assert!(db.set_user_role(a, uid, Role::StoreManager, &[s]).await.unwrap());
+    db.create_session("t3", uid, "csrf3", NOW, NOW + 100_000).await.unwrap();
     assert!(db.set_user_active(a, uid, false).await.unwrap());
     assert!(db.session("t3", NOW + 10).await.unwrap().is_none(), "deactivation ends sessions");
     assert_eq!(db.users(a).await.unwrap()[0].store_ids, [s]);
+}
+
+/// Every parallel attempt gets its own number (no two read the same count),
+/// a new window starts afresh, a success is taken back, old windows prune.
+async fn login_attempts_are_counted_one_by_one_in_windows(db: &Db) {
+    const WINDOW: i64 = 60_000;
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move { db.count_login_attempt("user:owner", NOW, WINDOW).await.unwrap() })
+        })
+        .collect();
+    let mut numbers = Vec::new();
+    for t in tasks {
+        let c = t.await.unwrap();
+        assert_eq!(c.window_start, NOW);
+        numbers.push(c.attempts);
+    }
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=40).collect::<Vec<i64>>(), "each attempt counted once");
+    let later = db.count_login_attempt("user:owner", NOW + WINDOW - 1, WINDOW).await.unwrap();
+    assert_eq!((later.attempts, later.window_start), (41, NOW), "still the same window");
+    db.uncount_login_attempt("user:owner", NOW).await.unwrap();
+    let fresh = db.count_login_attempt("user:owner", NOW + WINDOW, WINDOW).await.unwrap();
+    assert_eq!((fresh.attempts, fresh.window_start), (1, NOW + WINDOW), "a new window");
+    db.uncount_login_attempt("user:owner", NOW).await.unwrap();
+    assert_eq!(
+        db.count_login_attempt("user:owner", NOW + WINDOW, WINDOW).await.unwrap().attempts,
+        2,
+        "an old window's take-back does nothing"
+    );
+    db.uncount_login_attempt("user:owner", NOW + WINDOW).await.unwrap();
+    assert_eq!(db.count_login_attempt("user:owner", NOW + WINDOW, WINDOW).await.unwrap().attempts, 2);
+    db.count_login_attempt("addr:10.0.0.1", NOW, WINDOW).await.unwrap();
+    db.clear_login_attempts("user:owner").await.unwrap();
+    assert_eq!(db.count_login_attempt("user:owner", NOW + WINDOW, WINDOW).await.unwrap().attempts, 1, "cleared");
+    assert_eq!(db.prune_login_limits(NOW).await.unwrap(), 1, "only the address's old window");
+    assert_eq!(db.count_login_attempt("addr:10.0.0.1", NOW + 1, WINDOW).await.unwrap().attempts, 1);
 }
 
 async fn api_keys_resolve_until_revoked(db: &Db) {

@@ -16,6 +16,35 @@ use subtle::ConstantTimeEq;
 pub const SESSION_COOKIE: &str = "koi_session";
 pub const LANG_COOKIE: &str = "koi_lang";
 
+/// The address a request came from, for limiting sign-in attempts: the
+/// socket's peer, or, when koi is told it sits behind a proxy
+/// ([`WebConfig::trust_forwarded_for`](crate::WebConfig)), the last address
+/// in `X-Forwarded-For` (the one the proxy saw). Never refuses: without a
+/// socket (in-process tests) it is the unspecified address.
+pub struct ClientAddr(pub std::net::IpAddr);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        if !state.config.trust_forwarded_for {
+            return Ok(ClientAddr(peer));
+        }
+        Ok(ClientAddr(forwarded_for(&parts.headers).unwrap_or(peer)))
+    }
+}
+
+/// The last address of the last `X-Forwarded-For` header: what the nearest
+/// proxy appended; whatever the client sent itself comes before it.
+fn forwarded_for(headers: &HeaderMap) -> Option<std::net::IpAddr> {
+    let last = headers.get_all("x-forwarded-for").iter().next_back()?.to_str().ok()?;
+    last.rsplit(',').next()?.trim().parse().ok()
+}
+
 /// The principal behind an API key.
 pub struct ApiCaller(pub Principal);
 
@@ -132,5 +161,22 @@ impl FromRequest<AppState> for ConsoleForm {
             return Err(crate::console::error_page(&console, e));
         }
         Ok(ConsoleForm { console, fields })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_proxys_address_is_the_last_forwarded_one() {
+        let mut h = HeaderMap::new();
+        assert_eq!(forwarded_for(&h), None);
+        h.append("x-forwarded-for", "6.6.6.6, 10.0.0.7".parse().unwrap());
+        assert_eq!(forwarded_for(&h), Some([10, 0, 0, 7].into()));
+        h.append("x-forwarded-for", " 2001:db8::1 ".parse().unwrap());
+        assert_eq!(forwarded_for(&h), Some("2001:db8::1".parse().unwrap()));
+        h.insert("x-forwarded-for", "not an address".parse().unwrap());
+        assert_eq!(forwarded_for(&h), None);
     }
 }

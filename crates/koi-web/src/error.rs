@@ -14,6 +14,10 @@ pub enum WebError {
     Engine(#[from] EngineError),
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    /// A body over the limit: 413 `payload_too_large`, as axum's own
+    /// rejection and the callback endpoint answer.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     #[error("the CSRF token is missing or wrong; reload the page and try again")]
     Csrf,
     #[error("no such page or resource")]
@@ -43,6 +47,7 @@ impl WebError {
                 EngineError::WecomRefused(_) => StatusCode::BAD_GATEWAY,
             },
             WebError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            WebError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::Csrf => StatusCode::FORBIDDEN,
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -53,6 +58,7 @@ impl WebError {
         match self {
             WebError::Engine(e) => e.code(),
             WebError::BadRequest { code, .. } => code,
+            WebError::PayloadTooLarge(_) => "payload_too_large",
             WebError::Csrf => "csrf_failed",
             WebError::NotFound => "not_found",
             WebError::Internal(_) => "internal",

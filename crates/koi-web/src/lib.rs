@@ -37,6 +37,9 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     /// The URL people reach koi at, for links shown in the console (callback URL).
     pub public_url: String,
+    /// Take the client's address for sign-in limits from `X-Forwarded-For`
+    /// (koi behind a reverse proxy) instead of the socket's peer.
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Clone)]
@@ -113,5 +116,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    // The peer's address goes with each request, for sign-in limits.
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

@@ -24,6 +24,10 @@ pub(crate) struct ServeArgs {
     /// Mark cookies Secure; set when koi is served over HTTPS.
     #[arg(long, env = "KOI_SECURE_COOKIES")]
     secure_cookies: bool,
+    /// Take the client's address (for sign-in limits) from X-Forwarded-For;
+    /// set only when koi is reached through a reverse proxy that sets it.
+    #[arg(long, env = "KOI_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
     /// Do not run the background job worker in this process.
     #[arg(long)]
     no_worker: bool,
@@ -56,7 +60,11 @@ pub(crate) async fn run(a: ServeArgs) -> Result<()> {
     serve(
         engine,
         listener,
-        WebConfig { secure_cookies: a.secure_cookies || public_url.starts_with("https://"), public_url },
+        WebConfig {
+            secure_cookies: a.secure_cookies || public_url.starts_with("https://"),
+            public_url,
+            trust_forwarded_for: a.trust_forwarded_for,
+        },
         (!a.no_worker).then_some(a.job_lease_secs as i64 * 1000),
     )
     .await

@@ -29,7 +29,7 @@ pub(crate) enum UserCommand {
         #[arg(long = "store")]
         stores: Vec<i64>,
     },
-    /// Set a user's password.
+    /// Set a user's password; ends the user's console sessions.
     Passwd {
         #[command(flatten)]
         db: DbArgs,
@@ -54,7 +54,7 @@ pub(crate) async fn run(command: UserCommand) -> Result<()> {
         UserCommand::Passwd { db, username, password } => {
             let engine = Engine::new(db.open().await?, Settings::default());
             engine.set_password(&username, &password).await?;
-            println!("password changed for {username}");
+            println!("password changed for {username}; their console sessions have ended");
             Ok(())
         }
     }

@@ -33,6 +33,23 @@ pub enum FieldKind {
     Choice { options: Vec<String> },
 }
 
+impl FieldKind {
+    /// A segment's comparison value for a field of this kind, in the form
+    /// values are stored in (`field:shoe_size>=035` compares with `35`),
+    /// or the error code when it is not one (`bad_number`, `bad_date`).
+    /// Bounds are not checked: `shoe_size<100` is a fine question. Text and
+    /// choice values are taken as they are.
+    pub fn operand(&self, value: &str) -> Result<String, &'static str> {
+        match self {
+            FieldKind::Number { .. } => canonical_number(value.trim())
+                .filter(|n| n.len() <= MAX_NUMBER_CHARS && n.parse::<f64>().is_ok_and(f64::is_finite))
+                .ok_or("bad_number"),
+            FieldKind::Date => canonical_date(value.trim()).ok_or("bad_date"),
+            FieldKind::Text { .. } | FieldKind::Choice { .. } => Ok(value.to_string()),
+        }
+    }
+}
+
 /// A custom field definition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FieldDef {
@@ -290,6 +307,21 @@ mod tests {
         {
             assert_eq!(code(&d, bad), "not_a_date", "{bad}");
         }
+    }
+
+    #[test]
+    fn segment_operands_fit_the_kind() {
+        let n = FieldKind::Number { min: Some(34.0), max: Some(44.0) };
+        assert_eq!(n.operand("035"), Ok("35".into()));
+        assert_eq!(n.operand("100"), Ok("100".into()), "bounds are for values, not questions");
+        for bad in ["abc", "NaN", "inf", "=35", "", "1e3"] {
+            assert_eq!(n.operand(bad), Err("bad_number"), "{bad}");
+        }
+        assert_eq!(FieldKind::Date.operand("2000/1/1"), Ok("2000-01-01".into()));
+        for bad in ["notadate", "2026-02-30", "35"] {
+            assert_eq!(FieldKind::Date.operand(bad), Err("bad_date"), "{bad}");
+        }
+        assert_eq!(FieldKind::Text { max_len: 5 }.operand("anything at all"), Ok("anything at all".into()));
     }
 
     #[test]

@@ -125,36 +125,56 @@ pub const RFM_BANDS: std::ops::RangeInclusive<u8> = 1..=5;
 #[serde(rename_all = "snake_case")]
 pub enum FieldOp {
     Eq,
+    Ne,
     Lt,
+    Le,
     Gt,
+    Ge,
     Contains,
 }
 
 impl FieldOp {
+    pub const ALL: [FieldOp; 7] =
+        [FieldOp::Eq, FieldOp::Ne, FieldOp::Lt, FieldOp::Le, FieldOp::Gt, FieldOp::Ge, FieldOp::Contains];
+
     /// The operator in the text syntax.
-    pub fn symbol(self) -> char {
+    pub fn symbol(self) -> &'static str {
         match self {
-            FieldOp::Eq => '=',
-            FieldOp::Lt => '<',
-            FieldOp::Gt => '>',
-            FieldOp::Contains => '~',
+            FieldOp::Eq => "=",
+            FieldOp::Ne => "!=",
+            FieldOp::Lt => "<",
+            FieldOp::Le => "<=",
+            FieldOp::Gt => ">",
+            FieldOp::Ge => ">=",
+            FieldOp::Contains => "~",
         }
     }
 
+    /// Whether the operator compares (and so needs a value of the field's
+    /// kind), unlike `~`, which looks for text inside any value.
+    pub fn compares(self) -> bool {
+        self != FieldOp::Contains
+    }
+
     /// Whether a customer's `actual` value satisfies `actual op value`.
-    /// `<` and `>` compare as numbers when both sides are numbers (shoe size
+    /// Ordering compares as numbers when both sides are numbers (shoe size
     /// 38 < 40, not "38" < "4") and as text otherwise, which also orders
-    /// ISO dates (`birthday>2000-01-01`) correctly.
+    /// ISO dates (`birthday>2000-01-01`) correctly. `!=` is "has the field
+    /// with another value": customers without the field never match.
     pub fn test(self, actual: &str, value: &str) -> bool {
+        use std::cmp::Ordering::{Equal, Greater, Less};
         let ord = || match (actual.trim().parse::<f64>(), value.trim().parse::<f64>()) {
             (Ok(a), Ok(b)) if a.is_finite() && b.is_finite() => a.partial_cmp(&b),
             _ => Some(actual.cmp(value)),
         };
         match self {
             FieldOp::Eq => actual == value,
+            FieldOp::Ne => actual != value,
             FieldOp::Contains => actual.contains(value),
-            FieldOp::Lt => ord() == Some(std::cmp::Ordering::Less),
-            FieldOp::Gt => ord() == Some(std::cmp::Ordering::Greater),
+            FieldOp::Lt => ord() == Some(Less),
+            FieldOp::Le => matches!(ord(), Some(Less | Equal)),
+            FieldOp::Gt => ord() == Some(Greater),
+            FieldOp::Ge => matches!(ord(), Some(Greater | Equal)),
         }
     }
 }
@@ -345,5 +365,20 @@ mod tests {
         assert!(FieldOp::Gt.test("2001-05-01", "2000-12-31"));
         assert!(FieldOp::Contains.test("干性敏感肌", "敏感"));
         assert!(!FieldOp::Eq.test("38", "38.0"));
+        assert!(FieldOp::Ge.test("35", "35") && FieldOp::Ge.test("40", "35") && !FieldOp::Ge.test("9", "35"));
+        assert!(FieldOp::Le.test("35", "35") && FieldOp::Le.test("9", "35") && !FieldOp::Le.test("40", "35"));
+        assert!(FieldOp::Ge.test("2001-05-01", "2001-05-01") && !FieldOp::Le.test("2001-05-02", "2001-05-01"));
+        assert!(FieldOp::Ne.test("38", "39") && !FieldOp::Ne.test("38", "38"));
+    }
+
+    #[test]
+    fn every_field_op_has_its_json_name() {
+        let names: Vec<_> = FieldOp::ALL.iter().map(|op| serde_json::to_value(op).unwrap()).collect();
+        assert_eq!(
+            names,
+            [json!("eq"), json!("ne"), json!("lt"), json!("le"), json!("gt"), json!("ge"), json!("contains")]
+        );
+        let e: Expr = serde_json::from_value(json!({"field":{"name":"shoe_size","op":"ge","value":"35"}})).unwrap();
+        assert_eq!(e.to_string(), "field:shoe_size>=35");
     }
 }

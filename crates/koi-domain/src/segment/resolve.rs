@@ -5,7 +5,8 @@
 //! The engine reads the names ([`Refs`]); the rules are here.
 
 use super::{Cond, Expr, ParseError};
-use std::collections::HashSet;
+use crate::customer::FieldKind;
+use std::collections::{HashMap, HashSet};
 
 /// Longest text expression taken (200 conditions fit well within it).
 pub const MAX_TEXT: usize = 8_000;
@@ -18,8 +19,8 @@ pub struct Refs {
     pub stores: HashSet<i64>,
     pub staff: HashSet<i64>,
     pub codes: HashSet<i64>,
-    /// Custom field names.
-    pub fields: HashSet<String>,
+    /// Custom field name → what it holds: a comparison's value must fit it.
+    pub fields: HashMap<String, FieldKind>,
 }
 
 impl Refs {
@@ -32,8 +33,10 @@ impl Refs {
         self.check(Expr::parse(text)?, text)
     }
 
-    /// Checks an expression against the corp: tag names become ids;
-    /// unknown tags, stores, staff, codes and fields are errors. `text` is
+    /// Checks an expression against the corp: tag names become ids, and a
+    /// number or date field's comparison value its stored form; unknown
+    /// tags, stores, staff, codes and fields, and a value that is not a
+    /// number (or date) for a number (or date) field, are errors. `text` is
     /// what the expression was parsed from, for the error's offset (empty
     /// for JSON, where every offset is 0).
     pub fn check(&self, mut expr: Expr, text: &str) -> Result<Expr, ParseError> {
@@ -68,9 +71,23 @@ impl Refs {
                 Cond::Code(s) if !self.codes.contains(s) => {
                     bad("unknown_code", &["code:"], s.to_string(), "no channel code")
                 }
-                Cond::Field { name, .. } if !self.fields.contains(name) => {
-                    bad("unknown_field", &["field:"], name.clone(), "no custom field")
-                }
+                Cond::Field { name, op, value } => match self.fields.get(name) {
+                    None => bad("unknown_field", &["field:"], name.clone(), "no custom field"),
+                    Some(kind) if op.compares() => match kind.operand(value) {
+                        Ok(v) => {
+                            *value = v;
+                            None
+                        }
+                        Err(code) => {
+                            let at = format!("field:{name}{}", op.symbol());
+                            let offset = locate(text, &[&at, &format!("{at}\"")], value);
+                            let what = if code == "bad_date" { "a date" } else { "a number" };
+                            let message = format!("{value:?} is not {what}, as field {name:?} needs");
+                            Some(ParseError::new(code, offset, value, message))
+                        }
+                    },
+                    Some(_) => None,
+                },
                 _ => None,
             };
         });
@@ -88,7 +105,7 @@ fn locate(text: &str, prefixes: &[&str], value: &str) -> usize {
     let lower = text.to_ascii_lowercase();
     prefixes
         .iter()
-        .find_map(|p| lower.find(&format!("{p}{}", value.to_ascii_lowercase())).map(|at| at + p.len()))
+        .find_map(|p| lower.find(&format!("{p}{value}").to_ascii_lowercase()).map(|at| at + p.len()))
         .or_else(|| text.find(value))
         .unwrap_or(0)
 }
@@ -114,7 +131,12 @@ mod tests {
             stores: [1].into(),
             staff: [7].into(),
             codes: [9].into(),
-            fields: ["size".to_string()].into(),
+            fields: [
+                ("size".to_string(), FieldKind::Number { min: None, max: None }),
+                ("birthday".to_string(), FieldKind::Date),
+                ("note".to_string(), FieldKind::Text { max_len: 50 }),
+            ]
+            .into(),
         }
     }
 
@@ -162,6 +184,30 @@ mod tests {
             let e = r.parse(text).unwrap_err();
             assert_eq!((e.code, e.offset), (code, offset), "{text}");
         }
+    }
+
+    #[test]
+    fn a_comparison_value_must_fit_the_fields_kind() {
+        let r = refs();
+        for (text, code, offset, token) in [
+            ("field:size<abc", "bad_number", 11, "abc"),
+            ("stage:new AND field:size<NaN", "bad_number", 25, "NaN"),
+            ("field:size>=\"=35\"", "bad_number", 13, "=35"),
+            ("field:birthday<notadate", "bad_date", 15, "notadate"),
+            ("FIELD:birthday!=35", "bad_date", 16, "35"),
+        ] {
+            let e = r.parse(text).unwrap_err();
+            assert_eq!((e.code, e.offset, e.token.as_str()), (code, offset, token), "{text}");
+        }
+        // Values take the stored form; `~` and text fields take any value.
+        assert_eq!(r.parse("field:size>=035").unwrap().to_string(), "field:size>=35");
+        assert_eq!(r.parse("field:birthday<=2000/1/1").unwrap().to_string(), "field:birthday<=2000-01-01");
+        assert_eq!(
+            r.parse("field:size~abc AND field:note<abc").unwrap().to_string(),
+            "field:size~abc AND field:note<abc"
+        );
+        let json = Expr::from(Cond::Field { name: "size".into(), op: super::super::FieldOp::Ge, value: "x".into() });
+        assert_eq!(r.check(json, "").unwrap_err().code, "bad_number");
     }
 
     #[test]

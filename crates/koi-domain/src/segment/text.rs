@@ -12,7 +12,8 @@
 //!   `r:1..5` / `f:` / `m:` for RFM bands, `added:FROM..TO`, `active<T`,
 //!   `active>=T`, `orders>=N`, `spent>=YUAN` (up to 2 decimals),
 //!   `influence>=N` (or 影响力>=N),
-//!   `field:NAME=V` (also `<`, `>`, `~` for contains), `within:STORE:KMkm`.
+//!   `field:NAME=V` (also `!=`, `<`, `<=`, `>`, `>=`, `~` for contains),
+//!   `within:STORE:KMkm`.
 //! * Text values may be quoted (`tag:"spring sale"`, `\"` and `\\` escape).
 //! * Times are dates in the brand's day (UTC+8) or raw epoch milliseconds.
 //!   In `added:A..B` a date `B` includes that whole day, while a number `B`
@@ -357,21 +358,22 @@ fn condition(word: &str, at: usize) -> Result<Cond, ParseError> {
             if name.is_empty() {
                 return Err(ParseError::new("bad_condition", o, v, "expected a field name after \"field:\""));
             }
-            let op = match rest.chars().next() {
-                Some('=') => FieldOp::Eq,
-                Some('<') => FieldOp::Lt,
-                Some('>') => FieldOp::Gt,
-                Some('~') => FieldOp::Contains,
-                _ => {
-                    return Err(ParseError::new(
-                        "bad_condition",
-                        o + nlen,
-                        rest,
-                        format!("expected =, <, > or ~ after field {name:?}"),
-                    ))
-                }
+            // Two-character operators first: `>=35` is "at least 35", not
+            // "more than the text =35".
+            let Some(op) =
+                [FieldOp::Ge, FieldOp::Le, FieldOp::Ne, FieldOp::Eq, FieldOp::Lt, FieldOp::Gt, FieldOp::Contains]
+                    .into_iter()
+                    .find(|op| rest.starts_with(op.symbol()))
+            else {
+                return Err(ParseError::new(
+                    "bad_condition",
+                    o + nlen,
+                    rest,
+                    format!("expected =, !=, <, <=, >, >= or ~ after field {name:?}"),
+                ));
             };
-            Cond::Field { name: name.into(), op, value: text_value(&rest[1..], o + nlen + 1, word)? }
+            let vo = o + nlen + op.symbol().len();
+            Cond::Field { name: name.into(), op, value: text_value(&rest[op.symbol().len()..], vo, word)? }
         }
         _ => return Err(ParseError::new("unknown_field", at, key, format!("unknown field {key:?}"))),
     })
@@ -490,8 +492,14 @@ fn fmt_yuan(fen: i64) -> String {
 fn fmt_text(s: &str) -> String {
     let bare = !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control() || "()\"\\".contains(c));
     if bare {
-        return s.to_string();
+        s.to_string()
+    } else {
+        quote(s)
     }
+}
+
+/// `s` in double quotes, `"` and `\\` escaped.
+fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -521,7 +529,12 @@ impl fmt::Display for Cond {
             Cond::OrdersAtLeast(n) => write!(f, "orders>={n}"),
             Cond::InfluenceAtLeast(n) => write!(f, "influence>={n}"),
             Cond::SpentAtLeast(fen) => write!(f, "spent>={}", fmt_yuan(*fen)),
-            Cond::Field { name, op, value } => write!(f, "field:{name}{}{}", op.symbol(), fmt_text(value)),
+            Cond::Field { name, op, value } => {
+                // A value starting with `=` is quoted, or `>` `=35` would
+                // read back as `>=` `35`.
+                let v = if value.starts_with('=') { quote(value) } else { fmt_text(value) };
+                write!(f, "field:{name}{}{v}", op.symbol())
+            }
             Cond::WithinKm { store_id, km } => write!(f, "within:{store_id}:{km}km"),
         }
     }
@@ -701,6 +714,27 @@ mod tests {
     }
 
     #[test]
+    fn field_operators_of_two_characters() {
+        let f = |op, value: &str| c(Cond::Field { name: "shoe_size".into(), op, value: value.into() });
+        assert_eq!(p("field:shoe_size>=35"), f(FieldOp::Ge, "35"));
+        assert_eq!(p("field:shoe_size<=35"), f(FieldOp::Le, "35"));
+        assert_eq!(p("field:shoe_size!=35"), f(FieldOp::Ne, "35"));
+        assert_eq!(p("field:shoe_size>35"), f(FieldOp::Gt, "35"));
+        assert_eq!(
+            p("field:birthday<2000-01-01"),
+            c(Cond::Field { name: "birthday".into(), op: FieldOp::Lt, value: "2000-01-01".into() })
+        );
+        // A value that starts with `=` prints quoted and reads back the same.
+        let odd = f(FieldOp::Gt, "=35");
+        assert_eq!(odd.to_string(), r#"field:shoe_size>"=35""#);
+        assert_eq!(p(&odd.to_string()), odd);
+        let e = err("field:shoe_size!35");
+        assert_eq!((e.code, e.offset, e.token.as_str()), ("bad_condition", 15, "!35"));
+        let e = err("field:shoe_size>=");
+        assert_eq!((e.code, e.offset), ("missing_value", 17));
+    }
+
+    #[test]
     fn refuses_too_deep_and_too_many() {
         let deep = format!("{}tag:a{}", "(".repeat(MAX_DEPTH + 1), ")".repeat(MAX_DEPTH + 1));
         let e = err(&deep);
@@ -742,8 +776,8 @@ mod tests {
             any::<i64>().prop_map(Cond::SpentAtLeast),
             (
                 "[a-z_][a-z0-9_]{0,6}",
-                prop::sample::select(vec![FieldOp::Eq, FieldOp::Lt, FieldOp::Gt, FieldOp::Contains]),
-                text
+                prop::sample::select(FieldOp::ALL.to_vec()),
+                prop_oneof![text, "[=<>!~][=0-9a-z]{0,3}"]
             )
                 .prop_map(|(name, op, value)| Cond::Field { name, op, value }),
             (any::<i64>(), 0u32..1_000_000).prop_map(|(store_id, k)| Cond::WithinKm { store_id, km: k as f64 / 100.0 }),

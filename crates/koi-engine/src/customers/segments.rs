@@ -228,7 +228,7 @@ impl Engine {
             stores: stores.iter().map(|s| s.id).collect(),
             staff: self.db.staff_list(corp_id).await?.iter().map(|s| s.id).collect(),
             codes: self.db.channel_codes(corp_id).await?.iter().map(|c| c.id).collect(),
-            fields: self.db.field_defs(corp_id).await?.into_iter().map(|f| f.name).collect(),
+            fields: self.defs(corp_id).await?.into_iter().map(|f| (f.name, f.kind)).collect(),
         })
     }
 

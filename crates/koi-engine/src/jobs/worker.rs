@@ -219,6 +219,9 @@ impl Worker {
         if let Err(e) = db.delete_expired_sessions(now).await {
             tracing::warn!(error = %e, "pruning sessions failed");
         }
+        if let Err(e) = db.prune_login_limits(now - koi_domain::access::LOGIN_WINDOW_MS).await {
+            tracing::warn!(error = %e, "pruning sign-in counts failed");
+        }
         if let Err(e) = db.prune_done_jobs(now - 7 * 24 * 3_600_000).await {
             tracing::warn!(error = %e, "pruning finished jobs failed");
         }

@@ -15,6 +15,7 @@ mod tags;
 use crate::error::WebError;
 use crate::AppState;
 use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
@@ -115,7 +116,8 @@ pub fn router() -> Router<AppState> {
         .layer(axum::middleware::map_response(crate::error::json_errors))
 }
 
-/// `Json<T>` whose rejection is koi's error envelope with `malformed_json`.
+/// `Json<T>` whose rejection is koi's error envelope: `malformed_json`, or
+/// 413 `payload_too_large` for a body over the limit.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
@@ -124,7 +126,41 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, WebError> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(WebError::PayloadTooLarge(rejection.body_text()))
+            }
             Err(rejection) => Err(WebError::bad_request("malformed_json", rejection.body_text())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn an_oversized_body_is_413_payload_too_large() {
+        let echo = |ApiJson(v): ApiJson<serde_json::Value>| async move { Json(v) };
+        let app =
+            Router::new().route("/echo", axum::routing::post(echo)).layer(axum::extract::DefaultBodyLimit::max(64));
+        let answer = |body: String| {
+            let app = app.clone();
+            async move {
+                let req = Request::post("/echo")
+                    .header("content-type", "application/json")
+                    .body(axum::body::Body::from(body))
+                    .expect("a request");
+                let res = app.oneshot(req).await.expect("an answer");
+                let status = res.status();
+                let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.expect("a body");
+                let v: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+                (status.as_u16(), v["error"]["code"].as_str().map(str::to_string))
+            }
+        };
+        let big = format!("{{\"a\":\"{}\"}}", "x".repeat(100));
+        assert_eq!(answer(big).await, (413, Some("payload_too_large".into())));
+        assert_eq!(answer("{\"a\": ".into()).await, (400, Some("malformed_json".into())));
+        assert_eq!(answer("{\"a\":1}".into()).await, (200, None));
     }
 }

@@ -1,7 +1,7 @@
 //! Signing in and out, and the language switch.
 
 use super::{render_with, see_other};
-use crate::auth::{cookie, lang_of, ConsoleForm, LANG_COOKIE, SESSION_COOKIE};
+use crate::auth::{cookie, lang_of, ClientAddr, ConsoleForm, LANG_COOKIE, SESSION_COOKIE};
 use crate::i18n::{Lang, Tr};
 use crate::AppState;
 use askama::Template;
@@ -78,14 +78,19 @@ fn cross_site(headers: &HeaderMap) -> bool {
     }
 }
 
-pub async fn submit(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<Credentials>) -> Response {
+pub async fn submit(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    Form(f): Form<Credentials>,
+) -> Response {
     let next = safe_next(f.next.as_deref());
     if cross_site(&headers) {
         tracing::warn!(code = "cross_site", "login refused");
         let page = LoginPage { t: Tr(lang_of(&headers)), next, username: f.username, error: Some("cross_site") };
         return render_with(StatusCode::FORBIDDEN, &page);
     }
-    match state.engine.login(&f.username, &f.password).await {
+    match state.engine.login(&f.username, &f.password, client).await {
         Ok(token) => {
             let secure = if state.config.secure_cookies { "; Secure" } else { "" };
             let max_age = state.engine.settings.session_ttl_ms / 1000;

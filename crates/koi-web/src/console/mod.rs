@@ -76,6 +76,8 @@ pub fn router() -> Router<AppState> {
         .route("/fields/{name}/delete", post(fields::delete))
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}/active", post(users::set_active))
+        .route("/users/{id}/password", post(users::reset_password))
+        .route("/users/{id}/role", post(users::change_role))
         .route("/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/api-keys/{id}/revoke", post(api_keys::revoke))
         .route("/jobs", get(jobs::list))
@@ -196,6 +198,8 @@ impl Chrome {
             Some("deleted") => Some("flash_deleted"),
             Some("recompute") => Some("flash_recompute"),
             Some("tagged") => Some("flash_tagged"),
+            Some("password_reset") => Some("flash_password_reset"),
+            Some("role_changed") => Some("flash_role_changed"),
             _ => None,
         };
         self

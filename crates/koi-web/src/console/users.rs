@@ -17,6 +17,7 @@ pub struct UserRow {
     pub display_name: String,
     pub role: &'static str,
     pub stores: String,
+    pub store_ids: Vec<i64>,
     pub active: bool,
     pub is_me: bool,
 }
@@ -45,6 +46,7 @@ async fn page(state: &AppState, c: &Console, form: FormView) -> Result<UsersPage
                 .collect::<Vec<_>>()
                 .join("、"),
             is_me: Some(u.id) == who.user_id,
+            store_ids: u.store_ids.clone(),
             id: u.id,
             username: u.username,
             display_name: u.display_name,
@@ -91,4 +93,30 @@ pub async fn set_active(State(state): State<AppState>, Path(id): Path<i64>, f: C
     let c = &f.console;
     state.engine.set_user_active(c.who(), id, f.get("active") == "1").await.or_page(c)?;
     Ok(see_other("/console/users?ok=saved"))
+}
+
+/// An owner sets another user's password; the user's sessions end.
+pub async fn reset_password(State(state): State<AppState>, Path(id): Path<i64>, f: ConsoleForm) -> Page {
+    let c = &f.console;
+    match state.engine.reset_password(c.who(), id, f.get("password")).await {
+        Ok(()) => Ok(see_other("/console/users?ok=password_reset")),
+        Err(e) => {
+            // The new-user form stays closed: the error is the reset's.
+            let form = FormView::failed(Vec::new(), e.into()).map_err(|e| error_page(c, e))?;
+            Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &page(&state, c, form).await?))
+        }
+    }
+}
+
+/// An owner gives another user a new role; the user's sessions end.
+pub async fn change_role(State(state): State<AppState>, Path(id): Path<i64>, f: ConsoleForm) -> Page {
+    let c = &f.console;
+    let stores: Vec<i64> = f.all("store_ids").filter_map(|v| v.parse().ok()).collect();
+    match state.engine.change_user_role(c.who(), id, f.get("role"), &stores).await {
+        Ok(()) => Ok(see_other("/console/users?ok=role_changed")),
+        Err(e) => {
+            let form = FormView::failed(Vec::new(), e.into()).map_err(|e| error_page(c, e))?;
+            Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &page(&state, c, form).await?))
+        }
+    }
 }

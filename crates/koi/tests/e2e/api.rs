@@ -73,6 +73,19 @@ async fn api_story(backend: &str) {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "malformed_json");
+    let huge = format!("{{\"code\": \"{}\"}}", "x".repeat(3 * 1024 * 1024));
+    // A client of its own: the server closes a connection whose body it did
+    // not read, which a pooled connection would carry into the next call.
+    let r = reqwest::Client::new()
+        .post(server.url("/api/v1/stores"))
+        .bearer_auth(&key_a)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413, "a body over the limit is too large, not malformed");
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "payload_too_large");
     let (s, e) =
         call(&http, M::POST, server.url("/api/v1/stores"), &key_a, Some(json!({"code": "S".repeat(40), "name": "x"})))
             .await;
@@ -307,7 +320,7 @@ async fn console_story(server: &Server, db_url: &str, a: &Tenant) {
         .and_then(|s| s.split('"').next())
         .expect("a store link")
         .to_string();
-    koi(&[
+    let mgr_id = koi(&[
         "user",
         "add",
         "--database-url",
@@ -355,6 +368,56 @@ async fn console_story(server: &Server, db_url: &str, a: &Tenant) {
     assert_eq!(r.headers()["cache-control"], "no-store");
     assert_eq!(r.headers()["x-frame-options"], "DENY");
 
+    // A new password ends the user's sessions: an owner's reset in the
+    // console (a short one is refused and changes nothing), and the CLI's.
+    let reset = format!("/console/users/{mgr_id}/password");
+    let token = csrf(&owner, server, "/console/users").await;
+    let r =
+        owner.post(server.url(&reset)).form(&[("_csrf", token.as_str()), ("password", "short")]).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("data-code=\"too_short\""));
+    assert_eq!(mgr.get(server.url("/console/stores")).send().await.unwrap().status(), 200, "still signed in");
+    let r = owner.post(server.url(&reset)).form(&[("password", "another-password")]).send().await.unwrap();
+    assert_eq!(r.status(), 403, "no CSRF token, no reset");
+    let r = owner
+        .post(server.url(&reset))
+        .form(&[("_csrf", token.as_str()), ("password", "another-password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/console/users?ok=password_reset");
+    let html = owner.get(server.url("/console/users?ok=password_reset")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("密码已重置"), "the flash says so");
+    assert_eq!(mgr.get(server.url("/console/stores")).send().await.unwrap().status(), 303, "the old cookie is dead");
+    let mgr = login(server, "mgr-a", "another-password").await;
+    koi(&["user", "passwd", "--database-url", db_url, "--username", "mgr-a", "--password", PASSWORD]);
+    assert_eq!(mgr.get(server.url("/console/stores")).send().await.unwrap().status(), 303, "koi user passwd too");
+    // And a new role: the manager of one store becomes the manager of two.
+    let mgr = login(server, "mgr-a", PASSWORD).await;
+    let role = format!("/console/users/{mgr_id}/role");
+    let form = |r: &str| {
+        vec![
+            ("_csrf", token.clone()),
+            ("role", r.to_string()),
+            ("store_ids", sh1.clone()),
+            ("store_ids", other.to_string()),
+        ]
+    };
+    let r = owner.post(server.url(&role)).form(&form("admiral")).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("data-code=\"invalid_role\""));
+    assert_eq!(
+        mgr.get(server.url("/console/stores")).send().await.unwrap().status(),
+        200,
+        "a refused change ends nothing"
+    );
+    let r = owner.post(server.url(&role)).form(&form("store_manager")).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/console/users?ok=role_changed");
+    assert_eq!(mgr.get(server.url("/console/stores")).send().await.unwrap().status(), 303, "a new role ends sessions");
+    let mgr = login(server, "mgr-a", PASSWORD).await;
+    let html = mgr.get(server.url("/console/stores")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(html.matches("href=\"/console/stores/").count(), 2, "both stores now");
+
     // A sign-in posted from another site is refused; so is guessing.
     let r = browser_like()
         .post(server.url("/console/login"))
@@ -380,6 +443,14 @@ async fn console_story(server: &Server, db_url: &str, a: &Tenant) {
         .await
         .unwrap();
     assert_eq!(r.status(), 429, "after 5 failures even the right password waits");
+    let r = anon
+        .post(server.url("/console/login"))
+        .header("x-forwarded-for", "198.51.100.7")
+        .form(&[("username", "mgr-a"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429, "koi is not behind a proxy: a forwarded address is not believed");
 
     // Logging out ends the session: the old cookie no longer works.
     let token = csrf(&owner, server, "/console").await;

@@ -268,6 +268,20 @@ async fn tags_rules_and_segments(backend: &str) {
     );
     assert_eq!(call(&acq, Method::PUT, &fields_of(b), Some(json!({"fields": {"shoe_size": "41"}}))).await.0, 204);
     assert_eq!(count(&acq, "field:shoe_size<40").await, 1);
+    assert_eq!(count(&acq, "field:shoe_size>=38").await, 2, "at least, not more than the text \"=38\"");
+    assert_eq!(count(&acq, "field:shoe_size<=38").await, 1);
+    assert_eq!(count(&acq, "field:shoe_size!=38").await, 1);
+    let (status, v) =
+        call(&acq, Method::POST, "/api/v1/segments/evaluate", Some(json!({"expr": "field:shoe_size<abc"}))).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (422, Some("invalid_expression")), "{v}");
+    assert_eq!(
+        (v["error"]["expression"]["reason"].as_str(), v["error"]["expression"]["offset"].as_u64()),
+        (Some("bad_number"), Some(16)),
+        "{v}"
+    );
+    let ge = json!({"expr": {"field": {"name": "shoe_size", "op": "ge", "value": "38"}}});
+    let (status, v) = call(&acq, Method::POST, "/api/v1/segments/evaluate", Some(ge)).await;
+    assert_eq!((status, v["count"].as_u64(), v["expr"].as_str()), (200, Some(2), Some("field:shoe_size>=38")), "{v}");
     assert_eq!(count(&acq, &format!("within:{}:3km", acq.store_id)).await, 1);
 
     // Saved, counted, exported.

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 const TAGS: [&str; 5] = ["t0", "t1", "t2", "t3", "油性"];
 const FIELD_NAMES: [&str; 2] = ["size", "skin"];
-const FIELD_VALUES: [&str; 6] = ["38", "40", "4", "oily", "dry", "油性"];
+const FIELD_VALUES: [&str; 9] = ["38", "40", "4", "38.5", "oily", "dry", "油性", "2001-05-01", "1999-12-31"];
 
 fn stores() -> StoreLocations {
     // Store 4 has no coordinates.
@@ -98,7 +98,7 @@ fn arb_cond() -> impl Strategy<Value = Cond> {
         (0u32..22).prop_map(Cond::InfluenceAtLeast),
         (
             prop::sample::select(FIELD_NAMES.to_vec()),
-            prop::sample::select(vec![FieldOp::Eq, FieldOp::Lt, FieldOp::Gt, FieldOp::Contains]),
+            prop::sample::select(FieldOp::ALL.to_vec()),
             prop::sample::select(FIELD_VALUES.to_vec())
         )
             .prop_map(|(n, op, v)| Cond::Field { name: n.into(), op, value: v.into() }),
