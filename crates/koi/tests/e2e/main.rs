@@ -3,6 +3,7 @@
 //! HTTP; the browser test drives Debian's chromium through chromedriver.
 
 mod acquisition;
+mod admin_cli;
 mod api;
 mod browser;
 mod callback;
