@@ -37,7 +37,15 @@ pub struct Settings {
     /// Bulk taggings of more customers than this run as a background job
     /// instead of before the answer.
     pub bulk_inline_max: usize,
+    /// How long processed callbacks stay in the inbox: their dedup keys
+    /// absorb WeCom's redeliveries, and `koi inbox replay` can run them
+    /// again. Older processed rows are pruned by the worker.
+    pub inbox_keep_ms: i64,
 }
+
+/// WeCom gives up redelivering a callback within minutes; 30 days keeps a
+/// month of callbacks to replay after a fix.
+pub const INBOX_KEEP_DAYS_DEFAULT: i64 = 30;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -46,6 +54,7 @@ impl Default for Settings {
             wecom_base_url: koi_wecom::client::DEFAULT_BASE_URL.to_string(),
             wecom_per_minute: koi_wecom::client::BudgetConfig::default().per_minute,
             bulk_inline_max: customers::BULK_INLINE,
+            inbox_keep_ms: INBOX_KEEP_DAYS_DEFAULT * 86_400_000,
         }
     }
 }

@@ -45,6 +45,7 @@ on_both!(
     the_inbox_buries_a_row_whose_worker_always_dies,
     events_are_deduplicated_by_key,
     the_inbox_keeps_each_callback_once_and_replays,
+    the_inbox_prunes_only_old_processed_rows,
     code_reports_and_customer_filters_agree,
     a_late_deletion_does_not_undo_a_later_add,
     customers_get_dense_numbers_and_a_change_log,
@@ -430,6 +431,53 @@ async fn the_inbox_keeps_each_callback_once_and_replays(db: &Db) {
     assert!(counts.contains(&("done".to_string(), 1)), "{counts:?}");
     assert_eq!(db.inbox_replay(a, NOW).await.unwrap(), 1, "the done row goes back");
     assert_eq!(db.inbox_replay(b, NOW).await.unwrap(), 0, "replay is per corp");
+}
+
+async fn the_inbox_prunes_only_old_processed_rows(db: &Db) {
+    const DAY: i64 = 86_400_000;
+    let a = corp(db, "wwA").await;
+    let b = corp(db, "wwB").await;
+    let at = |corp_id, key: &str, received_at| InboxItem { received_at, ..item(corp_id, key) };
+    let old = NOW - 40 * DAY;
+    db.inbox_append(&[
+        at(a, "old-done", old),
+        at(a, "old-done-2", old + 1),
+        at(b, "old-done-b", old),
+        at(a, "old-failed", old),
+        at(a, "old-running", old),
+        at(a, "old-pending", old),
+        at(a, "recent-done", NOW - DAY),
+    ])
+    .await
+    .unwrap();
+    // Settle each row as its key says: claim all, then finish or fail.
+    let rows = db.claim_inbox("w1", 100, 60_000, NOW).await.unwrap();
+    assert_eq!(rows.len(), 7);
+    let mut tx = db.begin().await.unwrap();
+    for r in &rows {
+        if r.plaintext.contains("done") {
+            assert!(tx.inbox_done(r.id, "w1", NOW).await.unwrap());
+        }
+    }
+    tx.commit().await.unwrap();
+    for r in &rows {
+        if r.plaintext.contains("failed") {
+            db.inbox_failed_with(r, "w1", true, "unreadable", NOW).await.unwrap();
+        }
+        if r.plaintext.contains("pending") {
+            db.inbox_failed(r, "w1", "busy", NOW).await.unwrap();
+        }
+    }
+    // "old-running" stays claimed by w1.
+
+    let before = NOW - 30 * DAY;
+    assert_eq!(db.prune_inbox(before, 2).await.unwrap(), 2, "one batch at a time");
+    assert_eq!(db.prune_inbox(before, 2).await.unwrap(), 1);
+    assert_eq!(db.prune_inbox(before, 2).await.unwrap(), 0, "nothing old and done is left");
+    assert_eq!(db.inbox_keys(a).await.unwrap(), ["old-failed", "old-running", "old-pending", "recent-done"]);
+    assert!(db.inbox_keys(b).await.unwrap().is_empty(), "every corp is pruned");
+    // A redelivery of a kept key is still recognised; a pruned one is new again.
+    assert_eq!(db.inbox_append(&[item(a, "recent-done"), item(a, "old-done")]).await.unwrap(), [false, true]);
 }
 
 /// Adds a customer through a code; returns the customer's id.

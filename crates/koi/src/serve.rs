@@ -34,6 +34,10 @@ pub(crate) struct ServeArgs {
     /// How long a console login lasts.
     #[arg(long, env = "KOI_SESSION_HOURS", default_value_t = 12.0)]
     session_hours: f64,
+    /// Days processed WeCom callbacks are kept (their dedup keys and
+    /// `koi inbox replay`); older ones are pruned by the worker.
+    #[arg(long, env = "KOI_INBOX_KEEP_DAYS", default_value_t = koi_engine::INBOX_KEEP_DAYS_DEFAULT)]
+    inbox_keep_days: i64,
     /// WeCom's API base URL; point it at `koi sim` to run against the simulator.
     #[arg(long, env = "KOI_WECOM_BASE_URL", default_value = "https://qyapi.weixin.qq.com")]
     wecom_base_url: String,
@@ -43,7 +47,11 @@ pub(crate) async fn run(a: ServeArgs) -> Result<()> {
     if !(a.session_hours.is_finite() && a.session_hours > 0.0 && a.session_hours <= 24.0 * 366.0) {
         bail!("--session-hours must be more than 0 and at most a year");
     }
+    if !(1..=3650).contains(&a.inbox_keep_days) {
+        bail!("--inbox-keep-days must be 1 to 3650: WeCom redelivers a callback for minutes, and replay needs its row");
+    }
     let settings = Settings {
+        inbox_keep_ms: a.inbox_keep_days * 86_400_000,
         session_ttl_ms: (a.session_hours * 3_600_000.0) as i64,
         wecom_base_url: a.wecom_base_url.trim_end_matches('/').to_string(),
         ..Settings::default()
