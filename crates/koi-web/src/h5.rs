@@ -34,8 +34,10 @@ pub struct Location {
 pub async fn locate(
     State(state): State<AppState>,
     Path(code_id): Path<i64>,
+    visitor: Option<axum::Extension<crate::h5_guard::Visitor>>,
     crate::api::ApiJson(at): crate::api::ApiJson<Location>,
 ) -> Result<Json<StorePick>, WebError> {
     let location = at.lat.zip(at.lng);
-    Ok(Json(state.engine.locate_store(code_id, location).await?))
+    let visitor = visitor.map_or_else(String::new, |v| v.0 .0);
+    Ok(Json(state.engine.locate_store(code_id, location, &visitor).await?))
 }

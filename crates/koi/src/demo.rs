@@ -55,7 +55,7 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     println!("  history:  {DEMO_HISTORY} earlier customers with tags, orders and fields; customers order, vote and share as you watch");
     println!("  data:     {} (recreated on every `koi demo`)", path.display());
     println!("Press Ctrl+C to stop.");
-    let served = serve(engine, listener, WebConfig { secure_cookies: false, public_url: url }, Some(300_000)).await;
+    let served = serve(engine, listener, WebConfig { public_url: url, ..WebConfig::default() }, Some(300_000)).await;
     sim.shutdown().await;
     served
 }

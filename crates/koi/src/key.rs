@@ -40,7 +40,8 @@ pub(crate) async fn run(command: KeyCommand) -> Result<()> {
             }
             // Whoever can run this command can read the database, so they act
             // as the corp's owner.
-            let owner = Principal { corp_id: corp, role: Role::Owner, user_id: None, store_ids: vec![], staff_id: None };
+            let owner =
+                Principal { corp_id: corp, role: Role::Owner, user_id: None, store_ids: vec![], staff_id: None };
             let issued = engine.issue_api_key(&owner, &name, role).await?;
             if json {
                 let out = serde_json::json!({

@@ -24,6 +24,14 @@ pub(crate) struct ServeArgs {
     /// Mark cookies Secure; set when koi is served over HTTPS.
     #[arg(long, env = "KOI_SECURE_COOKIES")]
     secure_cookies: bool,
+    /// Requests one client address may make to the public `/h5` pages per
+    /// minute (also the burst); more answer 429 `rate_limited`.
+    #[arg(long, env = "KOI_H5_PER_MINUTE", default_value_t = koi_web::H5_PER_MINUTE_DEFAULT)]
+    h5_per_minute: u32,
+    /// Take the client address from the last X-Forwarded-For entry: set when
+    /// koi runs behind a reverse proxy that appends it (nginx, Caddy).
+    #[arg(long = "trust-x-forwarded-for", env = "KOI_TRUST_X_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
     /// Do not run the background job worker in this process.
     #[arg(long)]
     no_worker: bool,
@@ -47,6 +55,9 @@ pub(crate) async fn run(a: ServeArgs) -> Result<()> {
     if !(a.session_hours.is_finite() && a.session_hours > 0.0 && a.session_hours <= 24.0 * 366.0) {
         bail!("--session-hours must be more than 0 and at most a year");
     }
+    if a.h5_per_minute == 0 {
+        bail!("--h5-per-minute must be at least 1");
+    }
     if !(1..=3650).contains(&a.inbox_keep_days) {
         bail!("--inbox-keep-days must be 1 to 3650: WeCom redelivers a callback for minutes, and replay needs its row");
     }
@@ -64,7 +75,12 @@ pub(crate) async fn run(a: ServeArgs) -> Result<()> {
     serve(
         engine,
         listener,
-        WebConfig { secure_cookies: a.secure_cookies || public_url.starts_with("https://"), public_url },
+        WebConfig {
+            secure_cookies: a.secure_cookies || public_url.starts_with("https://"),
+            public_url,
+            h5_per_minute: a.h5_per_minute,
+            trust_forwarded_for: a.trust_forwarded_for,
+        },
         (!a.no_worker).then_some(a.job_lease_secs as i64 * 1000),
     )
     .await

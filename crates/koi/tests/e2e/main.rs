@@ -11,6 +11,7 @@ mod console_acquisition;
 mod console_segments;
 mod customers;
 mod nodes;
+mod public_pages;
 mod reliability;
 mod support;
 mod webdriver;
