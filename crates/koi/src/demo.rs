@@ -32,6 +32,7 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     }
     let db = Db::open(&format!("sqlite://{}", path.display())).await?;
     db.migrate().await?;
+    let (db, _) = crate::database::with_master_key(db, &a.data_dir.join("master.key")).await?;
     let engine = Engine::new(db.clone(), Settings::default());
     let brand = engine.seed_demo(a.password).await?;
     let listener = bind(a.listen).await?;
