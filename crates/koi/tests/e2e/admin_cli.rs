@@ -148,7 +148,8 @@ async fn rotate_key_reseals_every_corp(backend: &str) {
     assert!(!ok && err.contains("sealed with master key"), "the old key fails clearly: {err}");
 
     // koi serve reads them too: the settings page shows the masked secret.
-    let server = Server::start(&["serve", "--listen", "127.0.0.1:0", "--database-url", &db.url, "--master-key-file", key_file]);
+    let server =
+        Server::start(&["serve", "--listen", "127.0.0.1:0", "--database-url", &db.url, "--master-key-file", key_file]);
     let c = login(&server, "rot-owner", PASSWORD).await;
     let html = c.get(server.url("/console/settings")).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("app…123"), "the console reads the re-sealed secret");
