@@ -54,3 +54,25 @@ impl InboxWriter {
         answer.await.map_err(|_| "the inbox writer has stopped".to_string())?
     }
 }
+
+/// Processed rows deleted per statement when pruning.
+const PRUNE_BATCH: i64 = 5_000;
+
+impl crate::Engine {
+    /// Deletes processed callbacks received longer ago than
+    /// `Settings::inbox_keep_ms`; pending and failed ones stay. Returns how
+    /// many went.
+    pub async fn prune_inbox(&self, now: i64) -> koi_store::Result<u64> {
+        let before = now - self.settings.inbox_keep_ms;
+        let mut total = 0;
+        loop {
+            let n = self.db.prune_inbox(before, PRUNE_BATCH).await?;
+            total += n;
+            if n < PRUNE_BATCH as u64 {
+                return Ok(total);
+            }
+            // Let callbacks waiting for the writer in between.
+            tokio::task::yield_now().await;
+        }
+    }
+}

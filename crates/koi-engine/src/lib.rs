@@ -40,7 +40,15 @@ pub struct Settings {
     /// Passwords checked at once (each on a blocking thread); more sign-ins
     /// wait their turn. Half the cores by default, at least one.
     pub password_checks: usize,
+    /// How long processed callbacks stay in the inbox: their dedup keys
+    /// absorb WeCom's redeliveries, and `koi inbox replay` can run them
+    /// again. Older processed rows are pruned by the worker.
+    pub inbox_keep_ms: i64,
 }
+
+/// WeCom gives up redelivering a callback within minutes; 30 days keeps a
+/// month of callbacks to replay after a fix.
+pub const INBOX_KEEP_DAYS_DEFAULT: i64 = 30;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -50,6 +58,7 @@ impl Default for Settings {
             wecom_per_minute: koi_wecom::client::BudgetConfig::default().per_minute,
             bulk_inline_max: customers::BULK_INLINE,
             password_checks: std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            inbox_keep_ms: INBOX_KEEP_DAYS_DEFAULT * 86_400_000,
         }
     }
 }

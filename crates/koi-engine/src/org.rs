@@ -111,7 +111,7 @@ impl Engine {
         }
         let d = draft.validate()?;
         let mut tx = self.db.begin().await?;
-        tx.update_corp(who.corp_id, &d).await?;
+        tx.update_corp(who.corp_id, &self.db.seal_corp(&d)).await?;
         record(&mut tx, who, "corp.updated", format!("corp:{}", who.corp_id), serde_json::json!({ "name": d.name }))
             .await?;
         tx.commit().await?;

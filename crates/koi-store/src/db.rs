@@ -28,6 +28,9 @@ pub(crate) enum Pools {
 #[derive(Clone)]
 pub struct Db {
     pub(crate) pools: Pools,
+    /// Seals corp secrets at rest; `None` keeps them as plain text (tests,
+    /// benchmarks). Every `koi` command that opens a database sets one.
+    pub(crate) master_key: Option<std::sync::Arc<crate::secrets::MasterKey>>,
 }
 
 /// A write transaction. Domain writes and the jobs and events they cause go
@@ -102,7 +105,7 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
                 .await?;
-            return Ok(Db { pools: Pools::Postgres(pool) });
+            return Ok(Db { pools: Pools::Postgres(pool), master_key: None });
         }
         let path = url
             .strip_prefix("sqlite://")
@@ -148,7 +151,17 @@ impl Db {
                 }
             }
         });
-        Ok(Db { pools: Pools::Sqlite { write, read } })
+        Ok(Db { pools: Pools::Sqlite { write, read }, master_key: None })
+    }
+
+    /// This handle with corp secrets sealed under `key`.
+    pub fn with_master_key(mut self, key: crate::secrets::MasterKey) -> Db {
+        self.master_key = Some(std::sync::Arc::new(key));
+        self
+    }
+
+    pub fn master_key(&self) -> Option<&crate::secrets::MasterKey> {
+        self.master_key.as_deref()
     }
 
     pub fn backend(&self) -> Backend {

@@ -15,6 +15,9 @@ pub enum StoreError {
     /// A stored value (a JSON column) that is not what koi wrote there.
     #[error("{what} of row {id} does not decode: {message}")]
     Undecodable { what: &'static str, id: i64, message: String },
+    /// A corp secret that the master key in use cannot open.
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
 }
 
 impl StoreError {

@@ -99,6 +99,26 @@ impl Db {
         Ok(())
     }
 
+    /// Deletes up to `limit` processed rows received before `before`, oldest
+    /// first; returns how many went. Their dedup keys go with them, so a
+    /// redelivery after that would run again: `before` must lie beyond
+    /// WeCom's retries and the replay window. Pending, running and failed rows
+    /// stay whatever their age. Deleting in batches keeps SQLite's one writer
+    /// free for callbacks in between.
+    pub async fn prune_inbox(&self, before: i64, limit: i64) -> Result<u64> {
+        Ok(on_pool!(self, true, |c| {
+            sqlx::query(
+                "DELETE FROM wecom_inbox WHERE id IN (SELECT id FROM wecom_inbox \
+                 WHERE state = 'done' AND received_at < $1 ORDER BY id LIMIT $2)",
+            )
+            .bind(before)
+            .bind(limit)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
+        })?)
+    }
+
     /// How many of the corp's inbox rows are in each state.
     pub async fn inbox_counts(&self, corp_id: i64) -> Result<Vec<(String, i64)>> {
         Ok(on_pool!(self, false, |c| {

@@ -15,6 +15,7 @@ pub mod org;
 mod queue;
 pub mod reports;
 pub mod scratch;
+pub mod secrets;
 pub mod users;
 
 pub use db::{now_ms, Backend, Db, Tx};

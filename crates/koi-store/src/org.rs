@@ -1,6 +1,7 @@
 //! Corps, stores and staff.
 
 use crate::db::{on_pool, on_tx, Db, Tx};
+use crate::secrets::{self, MasterKey};
 use crate::{Result, StoreError};
 use koi_domain::org::{Corp, CorpDraft, Staff, StaffDraft, Store, StoreDraft};
 use std::collections::HashMap;
@@ -16,19 +17,39 @@ struct CorpRow {
     created_at: i64,
 }
 
-impl From<CorpRow> for Corp {
-    fn from(r: CorpRow) -> Self {
-        Corp {
-            id: r.id,
-            name: r.name,
-            wecom_corp_id: r.wecom_corp_id,
-            app_secret: r.app_secret,
-            callback_token: r.callback_token,
-            encoding_aes_key: r.encoding_aes_key,
-            created_at: r.created_at,
-        }
+/// The columns that hold sealed secrets, in `CorpRow` order.
+const SECRET_COLUMNS: [&str; 3] = ["app_secret", "callback_token", "encoding_aes_key"];
+
+/// What a sealed value of `column` is bound to: its corp and its column.
+fn secret_context(wecom_corp_id: &str, column: &str) -> String {
+    format!("corps/{wecom_corp_id}/{column}")
+}
+
+impl CorpRow {
+    fn open(self, key: Option<&MasterKey>) -> Result<Corp> {
+        let open = |column: &str, stored: &str| {
+            let what = format!("corp {}'s {column}", self.id);
+            secrets::open(key, &secret_context(&self.wecom_corp_id, column), stored, &what)
+        };
+        Ok(Corp {
+            app_secret: open("app_secret", &self.app_secret)?,
+            callback_token: open("callback_token", &self.callback_token)?,
+            encoding_aes_key: open("encoding_aes_key", &self.encoding_aes_key)?,
+            id: self.id,
+            name: self.name,
+            wecom_corp_id: self.wecom_corp_id,
+            created_at: self.created_at,
+        })
+    }
+
+    fn stored(&self) -> [&str; 3] {
+        [&self.app_secret, &self.callback_token, &self.encoding_aes_key]
     }
 }
+
+/// A corp draft whose secrets are sealed under the database's master key,
+/// ready to be written; made by [`Db::seal_corp`] only.
+pub struct SealedCorpDraft(CorpDraft);
 
 const CORP_COLUMNS: &str = "id, name, wecom_corp_id, app_secret, callback_token, encoding_aes_key, created_at";
 
@@ -109,7 +130,20 @@ impl Db {
         Ok(by_owner)
     }
 
+    /// Seals the draft's secrets under the master key (as they are, with none).
+    pub fn seal_corp(&self, d: &CorpDraft) -> SealedCorpDraft {
+        let Some(key) = self.master_key() else { return SealedCorpDraft(d.clone()) };
+        let seal = |column: &str, plain: &str| key.seal(&secret_context(&d.wecom_corp_id, column), plain);
+        SealedCorpDraft(CorpDraft {
+            app_secret: seal("app_secret", &d.app_secret),
+            callback_token: seal("callback_token", &d.callback_token),
+            encoding_aes_key: seal("encoding_aes_key", &d.encoding_aes_key),
+            ..d.clone()
+        })
+    }
+
     pub async fn create_corp(&self, d: &CorpDraft, now: i64) -> Result<i64> {
+        let SealedCorpDraft(d) = &self.seal_corp(d);
         let sql = "INSERT INTO corps (name, wecom_corp_id, app_secret, callback_token, encoding_aes_key, created_at) \
                    VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
         let id: i64 = on_pool!(self, true, |c| {
@@ -131,20 +165,93 @@ impl Db {
     pub async fn corp(&self, id: i64) -> Result<Option<Corp>> {
         let sql = format!("SELECT {CORP_COLUMNS} FROM corps WHERE id = $1");
         let row: Option<CorpRow> = on_pool!(self, false, |c| sqlx::query_as(&sql).bind(id).fetch_optional(c).await)?;
-        Ok(row.map(Corp::from))
+        row.map(|r| r.open(self.master_key())).transpose()
     }
 
     pub async fn corp_by_wecom_id(&self, wecom_corp_id: &str) -> Result<Option<Corp>> {
         let sql = format!("SELECT {CORP_COLUMNS} FROM corps WHERE wecom_corp_id = $1");
         let row: Option<CorpRow> =
             on_pool!(self, false, |c| sqlx::query_as(&sql).bind(wecom_corp_id).fetch_optional(c).await)?;
-        Ok(row.map(Corp::from))
+        row.map(|r| r.open(self.master_key())).transpose()
     }
 
     pub async fn corps(&self) -> Result<Vec<Corp>> {
         let sql = format!("SELECT {CORP_COLUMNS} FROM corps ORDER BY id");
         let rows: Vec<CorpRow> = on_pool!(self, false, |c| sqlx::query_as(&sql).fetch_all(c).await)?;
-        Ok(rows.into_iter().map(Corp::from).collect())
+        rows.into_iter().map(|r| r.open(self.master_key())).collect()
+    }
+
+    /// The master key ids that sealed the stored secrets (none: all plain
+    /// text, or no corps yet). Tells a first start whether a new key may be
+    /// made, and an operator which key a database needs.
+    pub async fn secret_key_ids(&self) -> Result<Vec<String>> {
+        let sql = format!("SELECT {CORP_COLUMNS} FROM corps ORDER BY id");
+        let rows: Vec<CorpRow> = on_pool!(self, false, |c| sqlx::query_as(&sql).fetch_all(c).await)?;
+        let mut ids: Vec<String> = rows
+            .iter()
+            .flat_map(|r| r.stored())
+            .filter(|v| secrets::is_sealed(v))
+            .filter_map(|v| v.split(':').nth(1).map(String::from))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// The corp's secret columns as stored, for checking what is at rest.
+    pub async fn stored_corp_secrets(&self, id: i64) -> Result<Option<[String; 3]>> {
+        let sql = format!("SELECT {CORP_COLUMNS} FROM corps WHERE id = $1");
+        let row: Option<CorpRow> = on_pool!(self, false, |c| sqlx::query_as(&sql).bind(id).fetch_optional(c).await)?;
+        Ok(row.map(|r| r.stored().map(String::from)))
+    }
+
+    /// Seals every corp secret still stored as plain text (rows from before
+    /// sealing), in one transaction. Returns how many corps changed.
+    pub async fn seal_plain_secrets(&self) -> Result<u64> {
+        let Some(key) = self.master_key().cloned() else { return Ok(0) };
+        self.reseal(&key, false).await
+    }
+
+    /// Re-seals every corp's secrets under `new`, in one transaction: all
+    /// corps move to the new key or none does. Returns how many corps and
+    /// this handle with the new key.
+    pub async fn rotate_master_key(&self, new: MasterKey) -> Result<(u64, Db)> {
+        let n = self.reseal(&new, true).await?;
+        Ok((n, self.clone().with_master_key(new)))
+    }
+
+    /// Opens each corp's secrets with the current key and seals them under
+    /// `to`: every corp (`all`) or those with a plain-text secret left.
+    async fn reseal(&self, to: &MasterKey, all: bool) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let sql = format!("SELECT {CORP_COLUMNS} FROM corps ORDER BY id");
+        let rows: Vec<CorpRow> = on_tx!(&mut tx, |c| sqlx::query_as(&sql).fetch_all(&mut *c).await)?;
+        let mut changed = 0;
+        for row in rows {
+            if !all && row.stored().iter().all(|v| secrets::is_sealed(v)) {
+                continue;
+            }
+            let (id, wecom_corp_id) = (row.id, row.wecom_corp_id.clone());
+            let corp = row.open(self.master_key())?;
+            let plain = [&corp.app_secret, &corp.callback_token, &corp.encoding_aes_key];
+            let [app_secret, token, aes_key] =
+                std::array::from_fn(|i| to.seal(&secret_context(&wecom_corp_id, SECRET_COLUMNS[i]), plain[i]));
+            on_tx!(&mut tx, |c| {
+                sqlx::query(
+                    "UPDATE corps SET app_secret = $1, callback_token = $2, encoding_aes_key = $3 WHERE id = $4",
+                )
+                .bind(&app_secret)
+                .bind(&token)
+                .bind(&aes_key)
+                .bind(id)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+            })?;
+            changed += 1;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
     pub async fn stores(&self, corp_id: i64) -> Result<Vec<Store>> {
@@ -207,7 +314,7 @@ impl Db {
 
 impl Tx {
     /// Replaces the corp's name and WeCom credentials.
-    pub async fn update_corp(&mut self, id: i64, d: &CorpDraft) -> Result<bool> {
+    pub async fn update_corp(&mut self, id: i64, SealedCorpDraft(d): &SealedCorpDraft) -> Result<bool> {
         let sql = "UPDATE corps SET name = $1, wecom_corp_id = $2, app_secret = $3, callback_token = $4, \
                    encoding_aes_key = $5 WHERE id = $6";
         let done = on_tx!(self, |c| {

@@ -9,6 +9,7 @@ use koi_store::events::NewEvent;
 use koi_store::inbox::InboxItem;
 use koi_store::jobs::{JobEnd, NewJob};
 use koi_store::scratch::ScratchDb;
+use koi_store::secrets::{MasterKey, SecretError};
 use koi_store::users::NewUser;
 use koi_store::{Db, StoreError};
 use std::collections::HashSet;
@@ -33,6 +34,10 @@ macro_rules! on_both {
 on_both!(
     migrations_are_idempotent,
     corps_are_unique_by_wecom_id,
+    corp_secrets_are_sealed_at_rest,
+    a_wrong_master_key_fails_clearly,
+    plain_secrets_from_before_are_sealed_on_start,
+    rotating_the_master_key_keeps_every_corp_readable,
     stores_are_scoped_to_their_corp,
     staff_bind_only_their_corps_stores,
     sessions_end_on_expiry_and_deactivation,
@@ -46,6 +51,7 @@ on_both!(
     the_inbox_buries_a_row_whose_worker_always_dies,
     events_are_deduplicated_by_key,
     the_inbox_keeps_each_callback_once_and_replays,
+    the_inbox_prunes_only_old_processed_rows,
     code_reports_and_customer_filters_agree,
     a_late_deletion_does_not_undo_a_later_add,
     customers_get_dense_numbers_and_a_change_log,
@@ -65,6 +71,106 @@ async fn corp(db: &Db, wecom_id: &str) -> i64 {
         encoding_aes_key: "k".repeat(43),
     };
     db.create_corp(&d, NOW).await.expect("create corp")
+}
+
+fn draft(wecom_id: &str) -> CorpDraft {
+    CorpDraft {
+        name: format!("corp {wecom_id}"),
+        wecom_corp_id: wecom_id.into(),
+        app_secret: format!("app-secret-of-{wecom_id}"),
+        callback_token: format!("token{wecom_id}"),
+        encoding_aes_key: format!("{wecom_id}{}", "k".repeat(43 - wecom_id.len())),
+    }
+}
+
+fn assert_secrets(c: &koi_domain::org::Corp, d: &CorpDraft) {
+    assert_eq!(
+        (&c.app_secret, &c.callback_token, &c.encoding_aes_key),
+        (&d.app_secret, &d.callback_token, &d.encoding_aes_key),
+        "corp {}'s secrets read back as written",
+        c.wecom_corp_id
+    );
+}
+
+async fn corp_secrets_are_sealed_at_rest(db: &Db) {
+    let db = db.clone().with_master_key(MasterKey::generate());
+    let d = draft("wwSEALED");
+    let id = db.create_corp(&d, NOW).await.unwrap();
+    let stored = db.stored_corp_secrets(id).await.unwrap().expect("the row");
+    for (raw, plain) in stored.iter().zip([&d.app_secret, &d.callback_token, &d.encoding_aes_key]) {
+        assert!(raw.starts_with("koi1:") && !raw.contains(plain.as_str()), "{raw} is not {plain}");
+    }
+    assert_secrets(&db.corp(id).await.unwrap().unwrap(), &d);
+    assert_secrets(&db.corp_by_wecom_id("wwSEALED").await.unwrap().unwrap(), &d);
+    assert_secrets(&db.corps().await.unwrap()[0], &d);
+    assert_eq!(db.secret_key_ids().await.unwrap(), [db.master_key().unwrap().id()]);
+
+    // A change of credentials (the settings page) is sealed too, bound to
+    // the corp's new WeCom id.
+    let changed = CorpDraft { wecom_corp_id: "wwMOVED".into(), app_secret: "new-secret".into(), ..d };
+    let mut tx = db.begin().await.unwrap();
+    assert!(tx.update_corp(id, &db.seal_corp(&changed)).await.unwrap());
+    tx.commit().await.unwrap();
+    let raw = db.stored_corp_secrets(id).await.unwrap().unwrap();
+    assert!(raw.iter().all(|v| v.starts_with("koi1:")) && !raw[0].contains("new-secret"));
+    assert_secrets(&db.corp(id).await.unwrap().unwrap(), &changed);
+}
+
+async fn a_wrong_master_key_fails_clearly(db: &Db) {
+    let key = MasterKey::generate();
+    let id = db.clone().with_master_key(key.clone()).create_corp(&draft("wwA"), NOW).await.unwrap();
+    let other = MasterKey::generate();
+    let err = db.clone().with_master_key(other.clone()).corp(id).await.unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, StoreError::Secret(SecretError::WrongKey { .. })), "{err:?}");
+    assert!(message.contains(key.id()) && message.contains(other.id()), "names both keys: {message}");
+    assert!(!message.contains(&key.to_base64()), "and never the key itself");
+    let err = db.corps().await.unwrap_err();
+    assert!(matches!(err, StoreError::Secret(SecretError::NoKey { .. })), "no key at all: {err:?}");
+}
+
+async fn plain_secrets_from_before_are_sealed_on_start(db: &Db) {
+    // Rows written before sealing existed: plain text.
+    let (a, b) = (draft("wwA"), draft("wwB"));
+    let ids = [db.create_corp(&a, NOW).await.unwrap(), db.create_corp(&b, NOW).await.unwrap()];
+    assert_eq!(db.stored_corp_secrets(ids[0]).await.unwrap().unwrap()[0], a.app_secret);
+    assert!(db.secret_key_ids().await.unwrap().is_empty());
+    let keyed = db.clone().with_master_key(MasterKey::generate());
+    assert_secrets(&keyed.corp(ids[0]).await.unwrap().unwrap(), &a);
+    assert_eq!(keyed.seal_plain_secrets().await.unwrap(), 2);
+    assert_eq!(keyed.seal_plain_secrets().await.unwrap(), 0, "a second start has nothing left to seal");
+    for (id, d) in ids.iter().zip([&a, &b]) {
+        let raw = db.stored_corp_secrets(*id).await.unwrap().unwrap();
+        assert!(raw.iter().all(|v| v.starts_with("koi1:")), "{raw:?}");
+        assert_secrets(&keyed.corp(*id).await.unwrap().unwrap(), d);
+    }
+}
+
+async fn rotating_the_master_key_keeps_every_corp_readable(db: &Db) {
+    let old = MasterKey::generate();
+    let keyed = db.clone().with_master_key(old.clone());
+    let drafts: Vec<CorpDraft> = ["wwA", "wwB", "wwC"].into_iter().map(draft).collect();
+    for d in &drafts {
+        keyed.create_corp(d, NOW).await.unwrap();
+    }
+    let before = keyed.stored_corp_secrets(1).await.unwrap().unwrap();
+    let new = MasterKey::generate();
+    let (n, rotated) = keyed.rotate_master_key(new.clone()).await.unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(rotated.secret_key_ids().await.unwrap(), [new.id()], "every corp moved to the new key");
+    for (c, d) in rotated.corps().await.unwrap().iter().zip(&drafts) {
+        assert_secrets(c, d);
+    }
+    assert_ne!(rotated.stored_corp_secrets(1).await.unwrap().unwrap(), before);
+    assert!(
+        matches!(keyed.corps().await, Err(StoreError::Secret(SecretError::WrongKey { .. }))),
+        "the old key is done"
+    );
+    // A rotation with the wrong key in hand changes nothing.
+    let wrong = db.clone().with_master_key(MasterKey::generate());
+    assert!(wrong.rotate_master_key(MasterKey::generate()).await.is_err());
+    assert_eq!(rotated.secret_key_ids().await.unwrap(), [new.id()]);
+    assert_eq!(rotated.corps().await.unwrap().len(), 3);
 }
 
 fn store(code: &str) -> StoreDraft {
@@ -500,6 +606,53 @@ async fn the_inbox_keeps_each_callback_once_and_replays(db: &Db) {
     assert!(counts.contains(&("done".to_string(), 1)), "{counts:?}");
     assert_eq!(db.inbox_replay(a, NOW).await.unwrap(), 1, "the done row goes back");
     assert_eq!(db.inbox_replay(b, NOW).await.unwrap(), 0, "replay is per corp");
+}
+
+async fn the_inbox_prunes_only_old_processed_rows(db: &Db) {
+    const DAY: i64 = 86_400_000;
+    let a = corp(db, "wwA").await;
+    let b = corp(db, "wwB").await;
+    let at = |corp_id, key: &str, received_at| InboxItem { received_at, ..item(corp_id, key) };
+    let old = NOW - 40 * DAY;
+    db.inbox_append(&[
+        at(a, "old-done", old),
+        at(a, "old-done-2", old + 1),
+        at(b, "old-done-b", old),
+        at(a, "old-failed", old),
+        at(a, "old-running", old),
+        at(a, "old-pending", old),
+        at(a, "recent-done", NOW - DAY),
+    ])
+    .await
+    .unwrap();
+    // Settle each row as its key says: claim all, then finish or fail.
+    let rows = db.claim_inbox("w1", 100, 60_000, NOW).await.unwrap();
+    assert_eq!(rows.len(), 7);
+    let mut tx = db.begin().await.unwrap();
+    for r in &rows {
+        if r.plaintext.contains("done") {
+            assert!(tx.inbox_done(r.id, "w1", NOW).await.unwrap());
+        }
+    }
+    tx.commit().await.unwrap();
+    for r in &rows {
+        if r.plaintext.contains("failed") {
+            db.inbox_failed_with(r, "w1", true, "unreadable", NOW).await.unwrap();
+        }
+        if r.plaintext.contains("pending") {
+            db.inbox_failed(r, "w1", "busy", NOW).await.unwrap();
+        }
+    }
+    // "old-running" stays claimed by w1.
+
+    let before = NOW - 30 * DAY;
+    assert_eq!(db.prune_inbox(before, 2).await.unwrap(), 2, "one batch at a time");
+    assert_eq!(db.prune_inbox(before, 2).await.unwrap(), 1);
+    assert_eq!(db.prune_inbox(before, 2).await.unwrap(), 0, "nothing old and done is left");
+    assert_eq!(db.inbox_keys(a).await.unwrap(), ["old-failed", "old-running", "old-pending", "recent-done"]);
+    assert!(db.inbox_keys(b).await.unwrap().is_empty(), "every corp is pruned");
+    // A redelivery of a kept key is still recognised; a pruned one is new again.
+    assert_eq!(db.inbox_append(&[item(a, "recent-done"), item(a, "old-done")]).await.unwrap(), [false, true]);
 }
 
 /// Adds a customer through a code; returns the customer's id.

@@ -27,22 +27,25 @@ impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-        if !state.config.trust_forwarded_for {
-            return Ok(ClientAddr(peer));
-        }
-        Ok(ClientAddr(forwarded_for(&parts.headers).unwrap_or(peer)))
+        Ok(ClientAddr(client_addr(&parts.headers, &parts.extensions, state.config.trust_forwarded_for)))
     }
 }
 
-/// The last address of the last `X-Forwarded-For` header: what the nearest
-/// proxy appended; whatever the client sent itself comes before it.
-fn forwarded_for(headers: &HeaderMap) -> Option<std::net::IpAddr> {
-    let last = headers.get_all("x-forwarded-for").iter().next_back()?.to_str().ok()?;
-    last.rsplit(',').next()?.trim().parse().ok()
+/// The client's address: the socket's peer, or with `trust_forwarded_for`
+/// the last address of the last `X-Forwarded-For` header (what the nearest
+/// proxy appended; whatever the client sent itself comes before it). Served
+/// without connection info (an in-process test), the unspecified address.
+pub(crate) fn client_addr(
+    headers: &HeaderMap,
+    extensions: &axum::http::Extensions,
+    trust_forwarded_for: bool,
+) -> std::net::IpAddr {
+    let forwarded = || {
+        let last = headers.get_all("x-forwarded-for").iter().next_back()?.to_str().ok()?;
+        last.rsplit(',').next()?.trim().parse().ok()
+    };
+    let peer = || extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    trust_forwarded_for.then(forwarded).flatten().or_else(peer).unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
 }
 
 /// The principal behind an API key.
@@ -170,13 +173,19 @@ mod tests {
 
     #[test]
     fn the_proxys_address_is_the_last_forwarded_one() {
+        let peer: std::net::SocketAddr = "192.0.2.9:5000".parse().unwrap();
+        let mut ext = axum::http::Extensions::new();
+        ext.insert(axum::extract::ConnectInfo(peer));
+        let addr = |h: &HeaderMap, trust| client_addr(h, &ext, trust);
         let mut h = HeaderMap::new();
-        assert_eq!(forwarded_for(&h), None);
+        assert_eq!(addr(&h, true), peer.ip(), "no header: the peer");
         h.append("x-forwarded-for", "6.6.6.6, 10.0.0.7".parse().unwrap());
-        assert_eq!(forwarded_for(&h), Some([10, 0, 0, 7].into()));
+        assert_eq!(addr(&h, true), std::net::IpAddr::from([10, 0, 0, 7]));
+        assert_eq!(addr(&h, false), peer.ip(), "the header counts only when trusted");
         h.append("x-forwarded-for", " 2001:db8::1 ".parse().unwrap());
-        assert_eq!(forwarded_for(&h), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(addr(&h, true), "2001:db8::1".parse::<std::net::IpAddr>().unwrap());
         h.insert("x-forwarded-for", "not an address".parse().unwrap());
-        assert_eq!(forwarded_for(&h), None);
+        assert_eq!(addr(&h, true), peer.ip());
+        assert_eq!(client_addr(&h, &axum::http::Extensions::new(), false), std::net::IpAddr::from([0, 0, 0, 0]));
     }
 }

@@ -22,6 +22,8 @@ pub enum WebError {
     Csrf,
     #[error("no such page or resource")]
     NotFound,
+    #[error("too many requests; try again in {retry_after_s} s")]
+    RateLimited { retry_after_s: u64 },
     #[error("{0}")]
     Internal(String),
 }
@@ -50,6 +52,7 @@ impl WebError {
             WebError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::Csrf => StatusCode::FORBIDDEN,
             WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -61,6 +64,7 @@ impl WebError {
             WebError::PayloadTooLarge(_) => "payload_too_large",
             WebError::Csrf => "csrf_failed",
             WebError::NotFound => "not_found",
+            WebError::RateLimited { .. } => "rate_limited",
             WebError::Internal(_) => "internal",
         }
     }
@@ -102,7 +106,11 @@ impl WebError {
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         self.log();
-        (self.status(), Json(self.body())).into_response()
+        let mut res = (self.status(), Json(self.body())).into_response();
+        if let WebError::RateLimited { retry_after_s } = self {
+            res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after_s));
+        }
+        res
     }
 }
 

@@ -66,10 +66,12 @@ pub struct LandingPick {
 pub async fn locate(
     State(state): State<AppState>,
     Path(token): Path<String>,
+    visitor: Option<axum::Extension<crate::h5_guard::Visitor>>,
     crate::api::ApiJson(at): crate::api::ApiJson<Location>,
 ) -> Result<Json<LandingPick>, WebError> {
     let location = at.lat.zip(at.lng);
-    let pick = state.engine.locate_store(&token, location).await?;
+    let visitor = visitor.map_or_else(String::new, |v| v.0 .0);
+    let pick = state.engine.locate_store(&token, location, &visitor).await?;
     let distance = pick.distance_m.map(|m| crate::fmt::distance(m, LANG));
     Ok(Json(LandingPick { pick, distance }))
 }

@@ -15,6 +15,7 @@ mod console;
 mod error;
 mod fmt;
 mod h5;
+mod h5_guard;
 mod i18n;
 pub mod qr;
 
@@ -31,15 +32,32 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId
 use tower_http::trace::TraceLayer;
 
 /// Settings of the HTTP layer.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct WebConfig {
     /// Mark cookies `Secure` (set when koi is served over HTTPS).
     pub secure_cookies: bool,
     /// The URL people reach koi at, for links shown in the console (callback URL).
     pub public_url: String,
-    /// Take the client's address for sign-in limits from `X-Forwarded-For`
-    /// (koi behind a reverse proxy) instead of the socket's peer.
+    /// Requests one client address may make to `/h5` per minute (the burst too).
+    pub h5_per_minute: u32,
+    /// Take the client address from the last `X-Forwarded-For` entry: koi
+    /// runs behind a reverse proxy that appends it.
     pub trust_forwarded_for: bool,
+}
+
+/// A phone opens the landing page and asks for a store once or twice; a
+/// poster in a shop's Wi-Fi brings many phones behind one address.
+pub const H5_PER_MINUTE_DEFAULT: u32 = 60;
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            secure_cookies: false,
+            public_url: String::new(),
+            h5_per_minute: H5_PER_MINUTE_DEFAULT,
+            trust_forwarded_for: false,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -55,6 +73,8 @@ const BODY_LIMIT: usize = koi_engine::org::MAX_IMPORT_BYTES + 64 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let x_request_id = header::HeaderName::from_static("x-request-id");
+    let c = &state.config;
+    let h5_guard = h5_guard::H5Guard::new(c.h5_per_minute, c.trust_forwarded_for, c.secure_cookies);
     Router::new()
         .route("/", get(|| async { axum::response::Redirect::to("/console") }))
         .route("/healthz", get(healthz))
@@ -68,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .route("/h5/go/{code}/locate", axum::routing::post(h5::locate))
         .route("/static/{file}", get(static_file))
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(h5_guard, h5_guard::guard))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req
@@ -116,7 +137,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // The peer's address goes with each request, for sign-in limits.
+    // The peer address keys the public pages' rate limit.
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

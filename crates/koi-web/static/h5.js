@@ -20,7 +20,8 @@
     fetch("/h5/go/" + encodeURIComponent(code) + "/locate", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
       .then(function (r) { return r.json(); })
       .then(function (pick) {
-        if (pick.error) document.getElementById("status").textContent = pick.error.message;
+        if (pick.error && pick.error.code === "rate_limited") document.getElementById("status").textContent = "访问太频繁了，请稍后再试";
+        else if (pick.error) document.getElementById("status").textContent = pick.error.message;
         else show(pick);
       });
   }

@@ -32,6 +32,7 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     }
     let db = Db::open(&format!("sqlite://{}", path.display())).await?;
     db.migrate().await?;
+    let (db, _) = crate::database::with_master_key(db, &a.data_dir.join("master.key")).await?;
     let engine = Engine::new(db.clone(), Settings::default());
     let brand = engine.seed_demo(a.password).await?;
     let listener = bind(a.listen).await?;
@@ -55,13 +56,7 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     println!("  history:  {DEMO_HISTORY} earlier customers with tags, orders and fields; customers order, vote and share as you watch");
     println!("  data:     {} (recreated on every `koi demo`)", path.display());
     println!("Press Ctrl+C to stop.");
-    let served = serve(
-        engine,
-        listener,
-        WebConfig { secure_cookies: false, public_url: url, trust_forwarded_for: false },
-        Some(300_000),
-    )
-    .await;
+    let served = serve(engine, listener, WebConfig { public_url: url, ..WebConfig::default() }, Some(300_000)).await;
     sim.shutdown().await;
     served
 }

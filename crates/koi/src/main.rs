@@ -7,6 +7,7 @@ mod database;
 mod demo;
 mod inbox;
 mod jobs;
+mod key;
 mod migrate;
 mod openapi;
 mod serve;
@@ -44,6 +45,9 @@ enum Command {
     /// Manage console users.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// API keys for integrations.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
     /// Background job tools.
     #[command(subcommand)]
     Jobs(jobs::JobsCommand),
@@ -90,6 +94,7 @@ async fn run(command: Command) -> Result<()> {
         Command::Migrate(db) => migrate::run(db).await,
         Command::Corp(c) => corp::run(c).await,
         Command::User(c) => user::run(c).await,
+        Command::Key(c) => key::run(c).await,
         Command::Jobs(c) => jobs::run(c).await,
         Command::Inbox(c) => inbox::run(c).await,
         Command::Openapi => openapi::run(),

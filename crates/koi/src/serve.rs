@@ -24,9 +24,13 @@ pub(crate) struct ServeArgs {
     /// Mark cookies Secure; set when koi is served over HTTPS.
     #[arg(long, env = "KOI_SECURE_COOKIES")]
     secure_cookies: bool,
-    /// Take the client's address (for sign-in limits) from X-Forwarded-For;
-    /// set only when koi is reached through a reverse proxy that sets it.
-    #[arg(long, env = "KOI_TRUST_FORWARDED_FOR")]
+    /// Requests one client address may make to the public `/h5` pages per
+    /// minute (also the burst); more answer 429 `rate_limited`.
+    #[arg(long, env = "KOI_H5_PER_MINUTE", default_value_t = koi_web::H5_PER_MINUTE_DEFAULT)]
+    h5_per_minute: u32,
+    /// Take the client address from the last X-Forwarded-For entry: set when
+    /// koi runs behind a reverse proxy that appends it (nginx, Caddy).
+    #[arg(long = "trust-x-forwarded-for", env = "KOI_TRUST_X_FORWARDED_FOR")]
     trust_forwarded_for: bool,
     /// Do not run the background job worker in this process.
     #[arg(long)]
@@ -38,6 +42,10 @@ pub(crate) struct ServeArgs {
     /// How long a console login lasts.
     #[arg(long, env = "KOI_SESSION_HOURS", default_value_t = 12.0)]
     session_hours: f64,
+    /// Days processed WeCom callbacks are kept (their dedup keys and
+    /// `koi inbox replay`); older ones are pruned by the worker.
+    #[arg(long, env = "KOI_INBOX_KEEP_DAYS", default_value_t = koi_engine::INBOX_KEEP_DAYS_DEFAULT)]
+    inbox_keep_days: i64,
     /// WeCom's API base URL; point it at `koi sim` to run against the simulator.
     #[arg(long, env = "KOI_WECOM_BASE_URL", default_value = "https://qyapi.weixin.qq.com")]
     wecom_base_url: String,
@@ -47,7 +55,14 @@ pub(crate) async fn run(a: ServeArgs) -> Result<()> {
     if !(a.session_hours.is_finite() && a.session_hours > 0.0 && a.session_hours <= 24.0 * 366.0) {
         bail!("--session-hours must be more than 0 and at most a year");
     }
+    if a.h5_per_minute == 0 {
+        bail!("--h5-per-minute must be at least 1");
+    }
+    if !(1..=3650).contains(&a.inbox_keep_days) {
+        bail!("--inbox-keep-days must be 1 to 3650: WeCom redelivers a callback for minutes, and replay needs its row");
+    }
     let settings = Settings {
+        inbox_keep_ms: a.inbox_keep_days * 86_400_000,
         session_ttl_ms: (a.session_hours * 3_600_000.0) as i64,
         wecom_base_url: a.wecom_base_url.trim_end_matches('/').to_string(),
         ..Settings::default()
@@ -63,6 +78,7 @@ pub(crate) async fn run(a: ServeArgs) -> Result<()> {
         WebConfig {
             secure_cookies: a.secure_cookies || public_url.starts_with("https://"),
             public_url,
+            h5_per_minute: a.h5_per_minute,
             trust_forwarded_for: a.trust_forwarded_for,
         },
         (!a.no_worker).then_some(a.job_lease_secs as i64 * 1000),

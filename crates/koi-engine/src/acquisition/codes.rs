@@ -19,6 +19,17 @@ use koi_wecom::ErrCode;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+/// A visitor's landing visits to one code count once in this window.
+pub const LANDING_VISIT_WINDOW_MS: i64 = 3_600_000;
+
+/// The event dedup key of a landing visit: the code, a digest of the
+/// visitor (the log keeps no address), and the window it falls in.
+fn landing_visit_key(code_id: i64, visitor: &str, now: i64) -> String {
+    use sha2::{Digest, Sha256};
+    let who = hex::encode(&Sha256::digest(visitor.as_bytes())[..12]);
+    format!("landing.visit:{code_id}:{who}:{}", now.div_euclid(LANDING_VISIT_WINDOW_MS))
+}
+
 /// Job: re-check who is on duty for a code after an add (a daily cap may
 /// have been reached, the round robin moves on).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -219,8 +230,11 @@ impl Engine {
     /// picks the nearest store within the radius (else the fallback store),
     /// whose own channel code is shown. Each call is a landing visit on the
     /// code's statistics. Public: customers are not signed in, and reach the
-    /// code by its random public token only.
-    pub async fn locate_store(&self, token: &str, location: Option<(f64, f64)>) -> Result<StorePick> {
+    /// code by its random public token only. `visitor` names who asks (the
+    /// H5 layer's visitor cookie or client address): a landing visit counts
+    /// once per visitor per code per [`LANDING_VISIT_WINDOW_MS`], so repeated
+    /// asks do not inflate visits.
+    pub async fn locate_store(&self, token: &str, location: Option<(f64, f64)>, visitor: &str) -> Result<StorePick> {
         let (row, radius_m, fallback_store_id) = self.landing_code(token).await?;
         let stores = self.db.stores(row.corp_id).await?;
         let candidates: Vec<(i64, f64, f64)> = stores.iter().filter_map(|s| Some((s.id, s.lat?, s.lng?))).collect();
@@ -243,13 +257,14 @@ impl Engine {
             .ok_or(EngineError::NotFound("a channel code for that store"))?;
         let now = now_ms();
         let payload = serde_json::json!({ "code_id": row.id, "store_id": store_id, "fallback": fallback, "distance_m": distance_m });
+        let visit_key = (!visitor.is_empty()).then(|| landing_visit_key(row.id, visitor, now));
         let e = NewEvent {
             corp_id: row.corp_id,
             kind: "landing.visit",
             subject: &format!("channel_code:{}", row.id),
             actor: "customer",
             payload: &payload.to_string(),
-            dedup_key: None,
+            dedup_key: visit_key.as_deref(),
             occurred_at: now,
         };
         self.db.append_event(&e, now).await?;

@@ -225,6 +225,11 @@ impl Worker {
         if let Err(e) = db.prune_done_jobs(now - 7 * 24 * 3_600_000).await {
             tracing::warn!(error = %e, "pruning finished jobs failed");
         }
+        match self.engine.prune_inbox(now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "pruned processed callbacks past the inbox window"),
+            Err(e) => tracing::warn!(error = %e, "pruning the callback inbox failed"),
+        }
         // Segment indexes read the log only seconds behind; a day is ample.
         if let Err(e) = db.prune_customer_changes(now - 24 * 3_600_000).await {
             tracing::warn!(error = %e, "pruning the customer change log failed");

@@ -3,6 +3,7 @@
 //! HTTP; the browser test drives Debian's chromium through chromedriver.
 
 mod acquisition;
+mod admin_cli;
 mod api;
 mod browser;
 mod callback;
@@ -11,6 +12,7 @@ mod console_segments;
 mod customers;
 mod demo;
 mod nodes;
+mod public_pages;
 mod reliability;
 mod staff_sync;
 mod support;
