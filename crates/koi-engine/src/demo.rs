@@ -280,7 +280,12 @@ impl Engine {
                 store_id: Some(store.id),
                 returning: false,
             };
-            tx.upsert_follow(&f, now).await?;
+            let follow_id = tx.upsert_follow(&f, now).await?;
+            // What a guide notes in WeCom (no draws from `rng`: the demo's
+            // numbers stay as they were).
+            let remark = format!("{}-{}", p.name, ["常客", "学生", "上班族", "宝妈"][i % 4]);
+            let phone = format!("13{:09}", (i as u64 * 7_919_113) % 1_000_000_000);
+            tx.set_follow_remark(follow_id, &remark, &[phone]).await?;
             let mut tags = vec!["已领新客券"];
             tags.push(["高跟鞋", "平底鞋", "运动鞋", "靴子"][rng.gen_range(0..4)]);
             match rng.gen_range(0..10) {
@@ -292,7 +297,20 @@ impl Engine {
             let orders = [0, 0, 0, 0, 1, 1, 1, 2, 3, 6][rng.gen_range(0..10)];
             for k in 0..orders {
                 let at = added_at + (now - added_at) * (k + 1) / (orders + 1);
-                a = a.apply(&Behaviour::OrderPlaced { amount_fen: rng.gen_range(199..1299) * 100 }, at);
+                let order = Behaviour::OrderPlaced { amount_fen: rng.gen_range(199..1299) * 100 };
+                // On the event log too, so the profile lists the orders.
+                let payload = serde_json::to_string(&order).expect("a behaviour is plain data and serialises");
+                let ev = koi_store::events::NewEvent {
+                    corp_id,
+                    kind: "customer.order_placed",
+                    subject: &format!("customer:{id}"),
+                    actor: "import",
+                    payload: &payload,
+                    dedup_key: None,
+                    occurred_at: at,
+                };
+                tx.append_event(&ev, now).await?;
+                a = a.apply(&order, at);
             }
             if rng.gen_bool(0.5) {
                 a = a.apply(&Behaviour::MessageReplied, now - rng.gen_range(0..60) * DAY);

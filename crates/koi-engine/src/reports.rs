@@ -24,6 +24,13 @@ pub struct CustomerFilter {
     pub returning: Option<bool>,
     /// Only customers who deleted a guide or were deleted (流失).
     pub lost: bool,
+    /// Text in the name, a guide's remark or phone, or the exact external id.
+    pub search: Option<String>,
+    /// Only customers with this WeCom tag (`et…`).
+    pub tag_id: Option<String>,
+    /// Only customers at this lifecycle stage (`new`, `stored`, `active`,
+    /// `converted`, `super`).
+    pub stage: Option<String>,
 }
 
 /// How far back a code's report looks.
@@ -80,6 +87,8 @@ pub fn code_report(cells: &[CodeDayCount], today: i64) -> CodeReport {
 pub struct CustomerPage {
     pub customers: Vec<Customer>,
     pub has_more: bool,
+    /// How many customers match the filter, over all pages.
+    pub total: i64,
 }
 
 impl Engine {
@@ -134,7 +143,13 @@ impl Engine {
         per_page: i64,
     ) -> Result<CustomerPage> {
         require(who, Action::ViewCustomers)?;
-        let CustomerFilter { code_id, store_id, staff_id, returning, lost } = filter;
+        let CustomerFilter { code_id, store_id, staff_id, returning, lost, search, tag_id, stage } = filter;
+        if let Some(s) = stage.as_deref().filter(|s| !s.is_empty()) {
+            if koi_domain::segment::Stage::from_name(s).is_none() {
+                let msg = format!("unknown stage {s:?}: one of new, stored, active, converted, super");
+                return Err(koi_domain::ValidationError::one("stage", "unknown_stage", msg).into());
+            }
+        }
         let filter = koi_store::reports::CustomerFilter {
             code_id,
             store_id,
@@ -142,6 +157,9 @@ impl Engine {
             returning,
             lost,
             scope: who.store_scope().map(<[i64]>::to_vec),
+            search,
+            tag_id,
+            stage,
         };
         let per_page = per_page.clamp(1, 200);
         let offset = page.clamp(0, 100_000) * per_page;
@@ -160,7 +178,8 @@ impl Engine {
                 Customer::of(c, f)
             })
             .collect();
-        Ok(CustomerPage { customers, has_more })
+        let total = self.db.customer_count(who.corp_id, &filter).await?;
+        Ok(CustomerPage { customers, has_more, total })
     }
 
     /// The events about a customer, newest first.

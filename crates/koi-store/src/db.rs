@@ -77,12 +77,14 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_wecom_inbox.sql")),
     (3, include_str!("../migrations/sqlite/0003_acquisition.sql")),
     (4, include_str!("../migrations/sqlite/0004_customers.sql")),
+    (5, include_str!("../migrations/sqlite/0005_customer_search.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
     (2, include_str!("../migrations/postgres/0002_wecom_inbox.sql")),
     (3, include_str!("../migrations/postgres/0003_acquisition.sql")),
     (4, include_str!("../migrations/postgres/0004_customers.sql")),
+    (5, include_str!("../migrations/postgres/0005_customer_search.sql")),
 ];
 
 impl Db {

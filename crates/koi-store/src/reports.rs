@@ -52,6 +52,26 @@ pub struct CustomerFilter {
     pub lost: bool,
     /// A store manager's stores; `None` for the whole corp.
     pub scope: Option<Vec<i64>>,
+    /// Text in the name, a guide's remark or phone, or the exact external id.
+    pub search: Option<String>,
+    /// Customers carrying this WeCom tag id (`et…`).
+    pub tag_id: Option<String>,
+    /// Customers at this lifecycle stage (`new`, `stored`, …).
+    pub stage: Option<String>,
+}
+
+/// A `LIKE` pattern that finds `text` anywhere, with the wildcards in it
+/// taken literally (the queries say `ESCAPE '\'`).
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for ch in text.trim().to_lowercase().chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
 }
 
 impl CustomerFilter {
@@ -191,6 +211,43 @@ impl Db {
         Ok(rows.into_iter().map(|(p, lost)| (p, lost == 1)).collect())
     }
 
+    /// The `WHERE` of a customer list after `c.corp_id = $1`, and the text
+    /// parameters it binds from `$first` on (ids are literals; text is bound).
+    fn customer_conditions(filter: &CustomerFilter, first: usize) -> (String, Vec<String>) {
+        let conditions = filter.follow_conditions();
+        let mut sql = String::new();
+        let mut params: Vec<String> = Vec::new();
+        if !conditions.is_empty() {
+            sql += &format!(
+                " AND EXISTS (SELECT 1 FROM follows f WHERE f.corp_id = c.corp_id AND f.customer_id = c.id AND {})",
+                conditions.join(" AND ")
+            );
+        }
+        if let Some(text) = filter.search.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            let (like, exact) = (first + params.len(), first + params.len() + 1);
+            sql += &format!(
+                " AND (LOWER(c.name) LIKE ${like} ESCAPE '\\' OR c.external_userid = ${exact} \
+                 OR EXISTS (SELECT 1 FROM follows r WHERE r.corp_id = c.corp_id AND r.customer_id = c.id \
+                 AND (LOWER(r.remark) LIKE ${like} ESCAPE '\\' OR r.remark_mobiles LIKE ${like} ESCAPE '\\')))"
+            );
+            params.push(contains_pattern(text));
+            params.push(text.to_string());
+        }
+        if let Some(tag) = filter.tag_id.as_deref().filter(|t| !t.is_empty()) {
+            sql += &format!(
+                " AND EXISTS (SELECT 1 FROM customer_tags t WHERE t.corp_id = c.corp_id AND t.customer_id = c.id \
+                 AND t.tag_id = ${})",
+                first + params.len()
+            );
+            params.push(tag.to_string());
+        }
+        if let Some(stage) = filter.stage.as_deref().filter(|s| !s.is_empty()) {
+            sql += &format!(" AND c.stage = ${}", first + params.len());
+            params.push(stage.to_string());
+        }
+        (sql, params)
+    }
+
     /// A page of the corp's customers matching `filter`, newest first.
     pub async fn customer_page(
         &self,
@@ -199,22 +256,31 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<CustomerRow>> {
-        let conditions = filter.follow_conditions();
-        let follows = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " AND EXISTS (SELECT 1 FROM follows f WHERE f.corp_id = c.corp_id AND f.customer_id = c.id AND {})",
-                conditions.join(" AND ")
-            )
-        };
+        let (conditions, params) = Self::customer_conditions(filter, 4);
         let sql = format!(
             "SELECT c.id, c.external_userid, c.name, c.avatar, c.kind, c.gender, c.unionid, c.first_code_id, \
-             c.first_store_id, c.created_at, c.updated_at FROM customers c WHERE c.corp_id = $1{follows} \
+             c.first_store_id, c.created_at, c.updated_at, c.added_at FROM customers c WHERE c.corp_id = $1{conditions} \
              ORDER BY c.id DESC LIMIT $2 OFFSET $3"
         );
         Ok(on_pool!(self, false, |c| {
-            sqlx::query_as(&sql).bind(corp_id).bind(limit).bind(offset).fetch_all(c).await
+            let mut q = sqlx::query_as(&sql).bind(corp_id).bind(limit).bind(offset);
+            for p in &params {
+                q = q.bind(p);
+            }
+            q.fetch_all(c).await
+        })?)
+    }
+
+    /// How many of the corp's customers match `filter`.
+    pub async fn customer_count(&self, corp_id: i64, filter: &CustomerFilter) -> Result<i64> {
+        let (conditions, params) = Self::customer_conditions(filter, 2);
+        let sql = format!("SELECT COUNT(*) FROM customers c WHERE c.corp_id = $1{conditions}");
+        Ok(on_pool!(self, false, |c| {
+            let mut q = sqlx::query_scalar(&sql).bind(corp_id);
+            for p in &params {
+                q = q.bind(p);
+            }
+            q.fetch_one(c).await
         })?)
     }
 
@@ -226,7 +292,7 @@ impl Db {
         let ids = customer_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
         let sql = format!(
             "SELECT id, customer_id, staff_id, added_at, add_way, state, code_id, store_id, is_returning, \
-             deleted_at, deleted_by FROM follows WHERE corp_id = $1 AND customer_id IN ({ids}) ORDER BY added_at"
+             deleted_at, deleted_by, remark, remark_mobiles FROM follows WHERE corp_id = $1 AND customer_id IN ({ids}) ORDER BY added_at"
         );
         Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).fetch_all(c).await)?)
     }

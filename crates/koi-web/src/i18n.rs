@@ -390,6 +390,10 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("recompute_hint", "保存后会在后台重新计算所有客户的阶段、RFM 和影响力。", "Saving recomputes every customer's stage, RFM and influence in the background."),
     ("timeline", "事件时间线", "Timeline"),
     ("no_events", "暂无事件。", "No events yet."),
+    // -- issue 11 (wt-con): customer list, profile, home numbers, names for ids --
+    ("customer_search", "搜索", "Search"),
+    ("customer_search_hint", "姓名、备注、手机号或外部联系人 ID", "Name, remark, phone or external contact ID"),
+    ("customers_total", "共计客户", "Customers in all"),
 ];
 
 #[cfg(test)]
