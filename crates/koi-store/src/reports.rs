@@ -29,6 +29,18 @@ pub struct CodeDayCount {
     pub deletions: i64,
 }
 
+/// A store's follows won and lost since two points in time (the home
+/// page's today and last 7 days). `store_id` is `None` for follows no store
+/// is known for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, sqlx::FromRow)]
+pub struct StoreMovement {
+    pub store_id: Option<i64>,
+    pub adds_today: i64,
+    pub losses_today: i64,
+    pub adds_week: i64,
+    pub losses_week: i64,
+}
+
 #[derive(sqlx::FromRow)]
 struct Bucket {
     day: i64,
@@ -281,6 +293,36 @@ impl Db {
                 q = q.bind(p);
             }
             q.fetch_one(c).await
+        })?)
+    }
+
+    /// Follows won and lost per store since `today` and since `week` (ms;
+    /// `week` ≤ `today`), within `scope` when a store manager asks. A loss is
+    /// a deletion by either side; a handover (`transfer`) is not.
+    pub async fn store_movements(
+        &self,
+        corp_id: i64,
+        today: i64,
+        week: i64,
+        scope: Option<&[i64]>,
+    ) -> Result<Vec<StoreMovement>> {
+        let scope = match scope {
+            None => String::new(),
+            Some([]) => " AND store_id IN (NULL)".to_string(),
+            Some(ids) => format!(" AND store_id IN ({})", ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")),
+        };
+        let lost = "deleted_by IN ('customer', 'staff')";
+        let sql = format!(
+            "SELECT store_id, \
+             SUM(CASE WHEN added_at >= $2 THEN 1 ELSE 0 END) AS adds_today, \
+             SUM(CASE WHEN deleted_at >= $2 AND {lost} THEN 1 ELSE 0 END) AS losses_today, \
+             SUM(CASE WHEN added_at >= $3 THEN 1 ELSE 0 END) AS adds_week, \
+             SUM(CASE WHEN deleted_at >= $3 AND {lost} THEN 1 ELSE 0 END) AS losses_week \
+             FROM follows WHERE corp_id = $1 AND (added_at >= $3 OR deleted_at >= $3){scope} \
+             GROUP BY store_id ORDER BY store_id"
+        );
+        Ok(on_pool!(self, false, |c| {
+            sqlx::query_as(&sql).bind(corp_id).bind(today).bind(week).fetch_all(c).await
         })?)
     }
 

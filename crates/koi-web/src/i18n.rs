@@ -394,6 +394,28 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("customer_search", "搜索", "Search"),
     ("customer_search_hint", "姓名、备注、手机号或外部联系人 ID", "Name, remark, phone or external contact ID"),
     ("customers_total", "共计客户", "Customers in all"),
+    ("external_contact_id", "外部联系人 ID", "External contact ID"),
+    ("gender", "性别", "Gender"),
+    ("gender_male", "男", "Male"),
+    ("gender_female", "女", "Female"),
+    ("gender_unknown", "未知", "Unknown"),
+    ("phone", "手机号", "Phone"),
+    ("order_history", "订单记录", "Orders"),
+    ("order_event", "类型", "Kind"),
+    ("amount", "金额", "Amount"),
+    ("when", "时间", "When"),
+    ("no_orders", "还没有订单", "No orders yet"),
+    ("today_adds", "今日新增", "Added today"),
+    ("today_net", "今日净增", "Net today"),
+    ("today_losses", "今日流失", "Lost today"),
+    ("total_customers", "客户总数", "Customers in all"),
+    ("store_ranking", "门店排行（今日 / 近 7 天）", "Stores ranked (today / last 7 days)"),
+    ("week_adds", "7 天新增", "Added, 7 days"),
+    ("week_losses", "7 天流失", "Lost, 7 days"),
+    ("week_net", "7 天净增", "Net, 7 days"),
+    ("unknown_store", "未知门店", "Unknown store"),
+    ("no_store", "未归属门店", "No store"),
+    ("no_adds_this_week", "近 7 天没有新增或流失", "No adds or losses in the last 7 days"),
 ];
 
 #[cfg(test)]
@@ -508,6 +530,10 @@ mod tests {
             "stage_super",
             "home_location",
             "counting",
+            // issue 11 (wt-con)
+            "gender_male",
+            "gender_female",
+            "gender_unknown",
         ];
         used.extend(dynamic.iter().map(|s| s.to_string()));
         let known: HashSet<_> = TEXTS.iter().map(|(k, _, _)| k.to_string()).collect();

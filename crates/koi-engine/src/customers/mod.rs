@@ -21,7 +21,7 @@ mod tags;
 
 pub use behaviour::BehaviourOutcome;
 pub use fields::FieldDefView;
-pub use profile::{CustomerProfileView, ProfileTag, TimelineEntry};
+pub use profile::{CustomerProfileView, OrderLine, ProfileTag, TimelineEntry};
 pub use segments::{ExportRow, SegmentInput, SegmentResult, SegmentView};
 pub use tagging::{BulkOutcome, BulkTarget, Cause, BULK_INLINE};
 pub use tags::{TagGroupView, TagRuleView, TagView};

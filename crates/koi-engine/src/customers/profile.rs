@@ -34,6 +34,8 @@ pub struct CustomerProfileView {
     pub tags: Vec<ProfileTag>,
     /// Every defined field, with this customer's value (null when unset).
     pub fields: Vec<ProfileField>,
+    /// Orders placed and refunded, newest first (from the event log).
+    pub order_history: Vec<OrderLine>,
     /// Newest first.
     pub timeline: Vec<TimelineEntry>,
     /// Display names of the console users named as actors (`user:3` → 陈思).
@@ -57,6 +59,15 @@ pub struct ProfileField {
     #[schema(value_type = Object)]
     pub kind: FieldKind,
     pub value: Option<String>,
+}
+
+/// One order event of a customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct OrderLine {
+    /// `placed` or `refunded`.
+    pub kind: String,
+    pub amount_fen: i64,
+    pub occurred_at: i64,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -102,6 +113,18 @@ impl Engine {
                 actor: e.actor,
                 occurred_at: e.occurred_at,
             })
+            .collect::<Vec<TimelineEntry>>();
+        let order_history = timeline
+            .iter()
+            .filter_map(|e| {
+                let kind = match e.kind.as_str() {
+                    "customer.order_placed" => "placed",
+                    "customer.order_refunded" => "refunded",
+                    _ => return None,
+                };
+                let amount_fen = e.payload["amount_fen"].as_i64().unwrap_or(0);
+                Some(OrderLine { kind: kind.into(), amount_fen, occurred_at: e.occurred_at })
+            })
             .collect();
         let people = self
             .db
@@ -131,6 +154,7 @@ impl Engine {
             home: a.home_lat.zip(a.home_lng),
             tags,
             fields,
+            order_history,
             timeline,
             people,
         })

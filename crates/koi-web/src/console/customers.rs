@@ -55,7 +55,6 @@ pub struct FollowRow {
     /// `customer`, `staff` or `transfer`.
     pub deleted_by: String,
     pub remark: String,
-    pub phones: String,
 }
 
 pub struct CustomerRow {
@@ -147,7 +146,6 @@ impl Names {
                     lost_at: f.deleted_at.map(crate::fmt::datetime),
                     deleted_by: f.deleted_by.unwrap_or_default(),
                     remark: f.remark,
-                    phones: f.phones.join("、"),
                 })
                 .collect(),
             name: c.name,

@@ -68,6 +68,15 @@ pub struct Standing {
     pub home: String,
 }
 
+/// An order on the profile: placed or refunded, how much, when.
+pub struct OrderRow {
+    /// `placed` or `refunded`.
+    pub kind: String,
+    pub label: String,
+    pub amount: String,
+    pub at: String,
+}
+
 #[derive(Template)]
 #[template(path = "customer.html")]
 struct DetailPage {
@@ -75,6 +84,12 @@ struct DetailPage {
     customer: CustomerRow,
     external_userid: String,
     kind: i32,
+    /// The i18n key of the customer's gender.
+    gender: &'static str,
+    /// The guides' remarks and the phones they noted, each once.
+    remarks: Vec<String>,
+    phones: Vec<String>,
+    orders: Vec<OrderRow>,
     value: Standing,
     tags: Vec<TagChip>,
     /// Catalogue tags the customer does not carry, by group.
@@ -312,10 +327,40 @@ async fn page(state: &AppState, c: &Console, id: i64, form: Option<FormView>) ->
         })
         .collect();
     let form = form.unwrap_or_else(|| FormView::of(field_values(&p)));
+    let mut remarks: Vec<String> = Vec::new();
+    let mut phones: Vec<String> = Vec::new();
+    for f in &p.customer.follows {
+        if !f.remark.is_empty() && !remarks.contains(&f.remark) {
+            remarks.push(f.remark.clone());
+        }
+        for ph in &f.phones {
+            if !phones.contains(ph) {
+                phones.push(ph.clone());
+            }
+        }
+    }
+    let orders = p
+        .order_history
+        .iter()
+        .map(|o| OrderRow {
+            label: t(lang, &format!("ev_order_{}", o.kind)),
+            kind: o.kind.clone(),
+            amount: yuan(o.amount_fen),
+            at: crate::fmt::datetime(o.occurred_at),
+        })
+        .collect();
     Ok(DetailPage {
         c: Chrome::new(state, c, "customers").await,
         external_userid: p.customer.external_userid.clone(),
         kind: p.customer.kind,
+        gender: match p.customer.gender {
+            1 => "gender_male",
+            2 => "gender_female",
+            _ => "gender_unknown",
+        },
+        remarks,
+        phones,
+        orders,
         customer: names.row(p.customer),
         value,
         tags,
