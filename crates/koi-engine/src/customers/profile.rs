@@ -80,6 +80,22 @@ pub struct TimelineEntry {
 }
 
 impl Engine {
+    /// Display names of the corp's console users by actor (`user:3` → 陈思),
+    /// for pages that say who did something.
+    pub async fn people(&self, who: &Principal) -> Result<std::collections::BTreeMap<String, String>> {
+        crate::require(who, koi_domain::access::Action::ViewCustomers)?;
+        Ok(self
+            .db
+            .users(who.corp_id)
+            .await?
+            .into_iter()
+            .map(|u| {
+                let name = if u.display_name.is_empty() { u.username } else { u.display_name };
+                (format!("user:{}", u.id), name)
+            })
+            .collect())
+    }
+
     pub async fn customer_profile(&self, who: &Principal, id: i64) -> Result<CustomerProfileView> {
         let customer = self.customer(who, id).await?; // checks visibility
         let a = self.db.customer_activity(who.corp_id, id).await?.ok_or(EngineError::NotFound("customer"))?;
@@ -126,16 +142,7 @@ impl Engine {
                 Some(OrderLine { kind: kind.into(), amount_fen, occurred_at: e.occurred_at })
             })
             .collect();
-        let people = self
-            .db
-            .users(who.corp_id)
-            .await?
-            .into_iter()
-            .map(|u| {
-                let name = if u.display_name.is_empty() { u.username } else { u.display_name };
-                (format!("user:{}", u.id), name)
-            })
-            .collect();
+        let people = self.people(who).await?;
         let stage = Stage::from_name(&a.stage).unwrap_or_default();
         Ok(CustomerProfileView {
             customer,

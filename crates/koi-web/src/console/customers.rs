@@ -92,9 +92,11 @@ struct ListPage {
 
 /// Names of the codes, stores and staff a page mentions.
 pub(super) struct Names {
-    codes: HashMap<i64, String>,
-    stores: HashMap<i64, String>,
-    staff: HashMap<i64, String>,
+    pub(super) codes: HashMap<i64, String>,
+    pub(super) stores: HashMap<i64, String>,
+    pub(super) staff: HashMap<i64, String>,
+    /// A guide's name by WeCom userid (events that name only the account).
+    pub(super) by_userid: HashMap<String, String>,
 }
 
 impl Names {
@@ -107,6 +109,7 @@ impl Names {
         let stores = if who.allows(Action::ViewStores) { state.engine.stores(who).await.or_page(c)? } else { vec![] };
         let staff = if who.allows(Action::ViewStaff) { state.engine.staff_list(who).await.or_page(c)? } else { vec![] };
         Ok(Names {
+            by_userid: staff.iter().map(|x| (x.userid.clone(), x.name.clone())).collect(),
             codes: codes.into_iter().map(|x| (x.id, x.name)).collect(),
             stores: stores.into_iter().map(|x| (x.id, x.name)).collect(),
             staff: staff.into_iter().map(|x| (x.id, x.name)).collect(),

@@ -152,7 +152,7 @@ async fn an_operator_tags_customers_and_builds_a_segment() {
     b.type_into("#customer-fields input[name='f.shoe_size']", "38").await;
     b.click("#customer-fields button[type=submit]").await;
     b.wait_url("ok=saved").await;
-    assert!(b.wait_text("#timeline", "更新资料").await.contains("shoe_size = 38"));
+    assert!(b.wait_text("#timeline", "更新资料").await.contains("鞋码 = 38"), "fields by their label");
     b.screenshot(&shots.join("customer-profile.png")).await;
     // The hand tagging reaches WeCom.
     let jia_ext = jia["external_userid"].as_str().expect("external userid").to_string();
@@ -176,7 +176,7 @@ async fn an_operator_tags_customers_and_builds_a_segment() {
     // A typo is marked where it is.
     b.type_into("#expr", "tag:VIP AND sotre:1").await;
     let message = b.wait_text("#expr-error", "sotre").await;
-    assert!(message.contains("unknown field"), "{message}");
+    assert!(message.contains("不认识的条件或字段"), "in the page's language: {message}");
     wait_exact(&b, "#expr-mark", "sotre").await;
     assert_eq!(b.text("#expr-mirror").await, "tag:VIP AND sotre:1");
     assert!(b.exists("#expr[aria-invalid=true]").await);
