@@ -161,13 +161,11 @@ impl Engine {
             n.stores.push(rank);
         }
         n.stores.sort_by(|a, b| {
-            (b.today.adds, b.week.adds, b.today.net).cmp(&(a.today.adds, a.week.adds, a.today.net))
+            (b.today.adds, b.week.adds, b.today.net)
+                .cmp(&(a.today.adds, a.week.adds, a.today.net))
                 .then(a.store_id.cmp(&b.store_id))
         });
-        let everyone = koi_store::reports::CustomerFilter {
-            scope: scope.map(<[i64]>::to_vec),
-            ..Default::default()
-        };
+        let everyone = koi_store::reports::CustomerFilter { scope: scope.map(<[i64]>::to_vec), ..Default::default() };
         n.total_customers = self.db.customer_count(who.corp_id, &everyone).await?;
         Ok(n)
     }

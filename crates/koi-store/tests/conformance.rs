@@ -962,7 +962,8 @@ async fn customers_are_found_by_name_remark_phone_tag_and_stage(db: &Db) {
     let corp_id = corp(db, "wwSEARCH").await;
     let s1 = add_store(db, corp_id, "S1").await;
     let mut tx = db.begin().await.unwrap();
-    let d = StaffDraft { userid: "g1".into(), name: "g1".into(), active: true, store_ids: vec![s1], ..Default::default() };
+    let d =
+        StaffDraft { userid: "g1".into(), name: "g1".into(), active: true, store_ids: vec![s1], ..Default::default() };
     let g1 = tx.insert_staff(corp_id, &d, NOW).await.unwrap();
     let code = tx.insert_channel_code(corp_id, "c", Some(s1), &ChannelCodeDraft::default(), NOW).await.unwrap();
     tx.commit().await.unwrap();

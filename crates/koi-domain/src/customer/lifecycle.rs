@@ -219,7 +219,11 @@ mod tests {
         let (_, why) = rules().assess(&buyer(6), 0, NOW);
         assert_eq!(why, StageReason::Orders { orders: 6, at_least: 3 });
         let data = serde_json::to_value(why).unwrap();
-        assert_eq!(data, serde_json::json!({"code": "orders", "orders": 6, "at_least": 3}), "a console translates this");
+        assert_eq!(
+            data,
+            serde_json::json!({"code": "orders", "orders": 6, "at_least": 3}),
+            "a console translates this"
+        );
         assert_eq!(rules().stage(&buyer(2), 19, NOW), (Stage::Converted, "orders 2 ≥ 1".into()));
         assert_eq!(rules().stage(&buyer(3), 0, NOW), (Stage::Super, "orders 3 ≥ 3".into()));
         assert_eq!(rules().stage(&buyer(1), 20, NOW), (Stage::Super, "influence 20 ≥ 20".into()));

@@ -134,7 +134,10 @@ mod tests {
         assert_eq!((got.stage, got.influence), (Stage::Converted, 15));
         let r = ValueRules { influence: InfluenceWeights { friend: 7, ..InfluenceWeights::default() }, ..r };
         let got = r.assess(&a, DAY_MS);
-        assert_eq!((got.stage, got.influence, got.reason.to_string().as_str()), (Stage::Super, 21, "influence 21 ≥ 20"));
+        assert_eq!(
+            (got.stage, got.influence, got.reason.to_string().as_str()),
+            (Stage::Super, 21, "influence 21 ≥ 20")
+        );
         assert_eq!(got.rfm, [Some(5), Some(1), Some(1)]);
     }
 

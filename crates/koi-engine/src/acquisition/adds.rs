@@ -133,7 +133,13 @@ impl Engine {
 /// event, and the welcome to send. Idempotent: the same add twice refreshes
 /// the same rows and sends at most one welcome (WeCom refuses a second use
 /// of a welcome code).
-async fn record_add(corp_id: i64, add: &AddJob, profile: &CustomerProfile, note: &FollowNote, tx: &mut Tx) -> Result<()> {
+async fn record_add(
+    corp_id: i64,
+    add: &AddJob,
+    profile: &CustomerProfile,
+    note: &FollowNote,
+    tx: &mut Tx,
+) -> Result<()> {
     let Some(staff_id) = tx.staff_id_by_userid(corp_id, &add.userid).await? else {
         // A member koi does not know yet (staff sync is a later step):
         // nothing to attribute to; the callback stays on the event log.

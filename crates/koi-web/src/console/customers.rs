@@ -8,8 +8,8 @@ use crate::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
 use koi_domain::access::Action;
-use koi_engine::acquisition::Customer;
 use koi_domain::segment::Stage;
+use koi_engine::acquisition::Customer;
 use koi_engine::reports::CustomerFilter;
 use std::collections::HashMap;
 
@@ -177,7 +177,10 @@ pub async fn list(State(state): State<AppState>, c: Console, Query(q): Query<Lis
     let tags = state.engine.tag_groups(c.who()).await.or_page(&c)?;
     let stages = Stage::ALL
         .iter()
-        .map(|s| Choice { value: s.as_str().into(), label: crate::i18n::Tr(c.lang).s(super::segments::stage_key(*s)).to_string() })
+        .map(|s| Choice {
+            value: s.as_str().into(),
+            label: crate::i18n::Tr(c.lang).s(super::segments::stage_key(*s)).to_string(),
+        })
         .collect();
     let names = Names::load(&state, &c).await?;
     let show = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();

@@ -29,7 +29,6 @@ pub async fn show(State(state): State<AppState>, c: Console) -> Page {
     } else {
         None
     };
-    let numbers =
-        if who.allows(Action::ViewCustomers) { Some(e.home_numbers(who).await.or_page(&c)?) } else { None };
+    let numbers = if who.allows(Action::ViewCustomers) { Some(e.home_numbers(who).await.or_page(&c)?) } else { None };
     Ok(render(&Home { c: Chrome::new(&state, &c, "home").await, stores, staff, dead_jobs, numbers }))
 }

@@ -171,9 +171,14 @@ impl Words<'_> {
         let s = |k: &str| cause[k].as_str().unwrap_or_default().to_string();
         match cause["by"].as_str().unwrap_or_default() {
             "hand" => format!("{} ({})", self.t("source_hand"), person(self.lang, self.people, &s("actor"))),
-            "code" => format!("{} “{}”", self.t("cause_code"), cause["code_id"].as_i64().map(|id| self.code(id)).unwrap_or_default()),
+            "code" => format!(
+                "{} “{}”",
+                self.t("cause_code"),
+                cause["code_id"].as_i64().map(|id| self.code(id)).unwrap_or_default()
+            ),
             "rule" => {
-                let name = cause["rule_id"].as_i64().and_then(|id| self.rules.get(&id).cloned()).unwrap_or_else(|| s("name"));
+                let name =
+                    cause["rule_id"].as_i64().and_then(|id| self.rules.get(&id).cloned()).unwrap_or_else(|| s("name"));
                 format!("{} “{name}”", self.t("tag_rule"))
             }
             "bulk" => format!("{}: {}", self.t("source_bulk"), s("source")),
@@ -262,11 +267,7 @@ fn read_event(w: &Words, e: &TimelineEntry, fields: &HashMap<String, String>) ->
         "fields_set" => {
             let mut parts: Vec<String> = p["fields"]
                 .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| format!("{} = {}", fields.get(k).unwrap_or(k), compact(v)))
-                        .collect()
-                })
+                .map(|m| m.iter().map(|(k, v)| format!("{} = {}", fields.get(k).unwrap_or(k), compact(v))).collect())
                 .unwrap_or_default();
             if let Some(h) = p["home"].as_array() {
                 parts.push(format!(
@@ -297,7 +298,10 @@ fn read_event(w: &Words, e: &TimelineEntry, fields: &HashMap<String, String>) ->
             let title = if e.kind == "welcome.sent" { "ev_welcome_sent" } else { "ev_welcome_not_sent" };
             let outcome = s("outcome");
             let outcome = if outcome.is_empty() { String::new() } else { t(lang, &format!("welcome_{outcome}")) };
-            (t(lang, title), [w.guide(p), outcome].into_iter().filter(|x| !x.is_empty()).collect::<Vec<_>>().join(" · "))
+            (
+                t(lang, title),
+                [w.guide(p), outcome].into_iter().filter(|x| !x.is_empty()).collect::<Vec<_>>().join(" · "),
+            )
         }
         _ if e.kind == "wecom.refused" => (t(lang, "ev_wecom_refused"), s("reason")),
         "group_joined" | "poll_answered" | "material_opened" | "campaign_joined" | "message_replied" | "shared"
@@ -557,12 +561,8 @@ mod tests {
         assert_eq!(w.source("user:3"), "手动 (陈思)");
         assert_eq!(w.source("import"), "导入");
         assert_eq!(person(Lang::En, &people, "api_key"), "API key");
-        let ev = |kind: &str, payload| TimelineEntry {
-            kind: kind.into(),
-            actor: "system".into(),
-            payload,
-            occurred_at: 0,
-        };
+        let ev =
+            |kind: &str, payload| TimelineEntry { kind: kind.into(), actor: "system".into(), payload, occurred_at: 0 };
         let fields = HashMap::new();
         let why = json!({"from": "converted", "to": "super", "reason": "orders 6 ≥ 3",
                          "why": {"code": "orders", "orders": 6, "at_least": 3}});
@@ -572,6 +572,9 @@ mod tests {
         let welcome = json!({"userid": "meimei", "outcome": "sent"});
         assert_eq!(read_event(&w, &ev("welcome.sent", welcome), &fields).1, "小美 · 已发送");
         let tagged = json!({"tag_ids": ["etVIP"], "cause": {"by": "rule", "rule_id": 6, "name": "旧名"}});
-        assert_eq!(read_event(&w, &ev("customer.tagged", tagged), &fields), ("打上标签: VIP".into(), "规则 “首单送券”".into()));
+        assert_eq!(
+            read_event(&w, &ev("customer.tagged", tagged), &fields),
+            ("打上标签: VIP".into(), "规则 “首单送券”".into())
+        );
     }
 }

@@ -98,7 +98,11 @@ fn tag_picks(groups: &[TagGroupView]) -> Vec<TagPick> {
     all.iter()
         .map(|(g, t)| {
             let unique = all.iter().filter(|(_, o)| o.name == t.name).count() == 1;
-            let word = if unique { koi_domain::segment::Cond::Tag(t.name.clone()) } else { koi_domain::segment::Cond::Tag(t.id.clone()) };
+            let word = if unique {
+                koi_domain::segment::Cond::Tag(t.name.clone())
+            } else {
+                koi_domain::segment::Cond::Tag(t.id.clone())
+            };
             TagPick { insert: word.to_string(), name: t.name.clone(), group: g.name.clone() }
         })
         .collect()
@@ -205,7 +209,10 @@ async fn save(state: &AppState, f: &ConsoleForm, id: Option<i64>) -> Page {
         Ok(s) => Ok(see_other(&format!("/console/segments/{}?ok=saved", s.id))),
         Err(EngineError::BadExpression(e)) => {
             let message = expression_error(c, e.code, &e.token);
-            let form = FormView { values: f.fields.clone(), errors: vec![koi_domain::FieldError::new("expr", e.code, message)] };
+            let form = FormView {
+                values: f.fields.clone(),
+                errors: vec![koi_domain::FieldError::new("expr", e.code, message)],
+            };
             Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &builder(state, c, id, form, true).await?))
         }
         Err(e) => {

@@ -9,6 +9,7 @@ mod callback;
 mod console_acquisition;
 mod console_segments;
 mod customers;
+mod first_hour;
 mod nodes;
 mod reliability;
 mod support;

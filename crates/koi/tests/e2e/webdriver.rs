@@ -188,6 +188,11 @@ impl Browser {
         v.as_str().unwrap_or_default().to_string()
     }
 
+    /// Runs `script` in the page and returns what it returns.
+    pub async fn run(&self, script: &str) -> Value {
+        self.call(reqwest::Method::POST, "/execute/sync", json!({"script": script, "args": []})).await
+    }
+
     pub async fn screenshot(&self, path: &std::path::Path) {
         use base64::Engine as _;
         let v = self.call(reqwest::Method::GET, "/screenshot", json!({})).await;
