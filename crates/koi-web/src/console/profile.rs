@@ -188,6 +188,22 @@ impl Words<'_> {
         }
     }
 
+    /// WeCom's refusal (`userid: wecom API: errcode N: message`) as the
+    /// guide's name and the error number; WeCom's own words stay in the log.
+    fn refusal(&self, reason: &str) -> String {
+        let guide = reason.split_once(':').and_then(|(u, _)| self.names.by_userid.get(u.trim()).cloned());
+        let errcode: String = reason
+            .split_once("errcode")
+            .map(|(_, rest)| rest.trim_start().chars().take_while(char::is_ascii_digit).collect())
+            .unwrap_or_default();
+        let said = if errcode.is_empty() {
+            self.t("wecom_refused_it")
+        } else {
+            self.t("wecom_refused_code").replace("{errcode}", &errcode)
+        };
+        [guide, Some(said)].into_iter().flatten().collect::<Vec<_>>().join(" · ")
+    }
+
     /// A stage change's reason from its `why` (older events carry only
     /// the English `reason`).
     fn stage_reason(&self, p: &Value) -> String {
@@ -303,7 +319,7 @@ fn read_event(w: &Words, e: &TimelineEntry, fields: &HashMap<String, String>) ->
                 [w.guide(p), outcome].into_iter().filter(|x| !x.is_empty()).collect::<Vec<_>>().join(" · "),
             )
         }
-        _ if e.kind == "wecom.refused" => (t(lang, "ev_wecom_refused"), s("reason")),
+        _ if e.kind == "wecom.refused" => (t(lang, "ev_wecom_refused"), w.refusal(&s("reason"))),
         "group_joined" | "poll_answered" | "material_opened" | "campaign_joined" | "message_replied" | "shared"
         | "friend_brought" => {
             let detail = p

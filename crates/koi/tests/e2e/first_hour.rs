@@ -106,6 +106,19 @@ async fn an_operators_first_hour_in_the_demo() {
     assert!(b.text("#store-ranking").await.contains("店"), "stores by name");
     check(&b, &mut seen).await;
 
+    // The customer list counts them all; a big spender's profile lists
+    // their orders, with phone and remark from WeCom.
+    b.goto(&demo.url("/console/customers")).await;
+    assert_eq!(b.text("#customer-total b").await, total.to_string());
+    check(&b, &mut seen).await;
+    b.goto(&demo.url("/console/customers?stage=super")).await;
+    check(&b, &mut seen).await;
+    b.click("#customers tbody a").await;
+    b.wait_text("#order-history", "下单").await;
+    assert!(b.exists("#order-history tbody tr[data-kind=placed]").await, "the order history");
+    assert!(b.text("#phone").await.starts_with("13"), "the phone the guide noted");
+    check(&b, &mut seen).await;
+
     // A channel code for a pop-up, its auto-tag picked by name.
     let ways_before: Vec<Value> =
         http.get(format!("{sim}/sim/contact_ways")).send().await.expect("ways").json().await.expect("json");
