@@ -323,7 +323,7 @@ impl Db {
              FROM follows WHERE corp_id = $1 AND (added_at >= $3 OR deleted_at >= $3){scope} \
              GROUP BY store_id ORDER BY store_id"
         );
-        Ok(on_pool!(self, false, |c| { sqlx::query_as(&sql).bind(corp_id).bind(today).bind(week).fetch_all(c).await })?)
+        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(today).bind(week).fetch_all(c).await)?)
     }
 
     /// The follows of several customers at once (for a list page).

@@ -51,6 +51,24 @@ async fn an_operator_tags_customers_and_builds_a_segment() {
         (list.len() == 3).then_some(list)
     })
     .await;
+    // Found by name through the API, with the total in a header; a stage
+    // koi does not know is refused, not ignored.
+    let r = http.get(api("/customers?q=顾客乙")).bearer_auth(&key).send().await.expect("search");
+    assert_eq!(r.headers()["x-total-count"], "1");
+    let found: Value = r.json().await.expect("json");
+    assert_eq!(
+        found.as_array().map(|l| l.iter().map(|c| c["name"].clone()).collect::<Vec<_>>()),
+        Some(vec![json!("顾客乙")])
+    );
+    let r = http.get(api("/customers?stage=bogus")).bearer_auth(&key).send().await.expect("bad stage");
+    assert_eq!(r.status(), 422);
+    assert_eq!(r.json::<Value>().await.expect("json")["error"]["code"], "invalid_input");
+    let r = http.get(api("/customers?stage=new&limit=1")).bearer_auth(&key).send().await.expect("stage");
+    assert_eq!(r.headers()["x-total-count"], "3", "all three are new; one per page");
+    let doc: Value =
+        http.get(server.url("/api/v1/openapi.json")).send().await.expect("doc").json().await.expect("json");
+    let params = doc["paths"]["/customers"]["get"]["parameters"].to_string();
+    assert!(["\"q\"", "\"tag_id\"", "\"stage\""].iter().all(|p| params.contains(p)), "{params}");
     let by_name = |n: &str| customers.iter().find(|c| c["name"] == n).expect("arrived").clone();
     let (jia, yi) = (by_name("顾客甲"), by_name("顾客乙"));
     let jia_id = jia["id"].as_i64().expect("id");
