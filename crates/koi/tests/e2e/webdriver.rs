@@ -125,13 +125,10 @@ impl Browser {
         self.call(reqwest::Method::POST, &format!("/element/{el}/click"), json!({})).await;
     }
 
+    /// The text of `css`, found again if a script replaced it meanwhile
+    /// (the segment builder redraws its marks as the operator types).
     pub async fn text(&self, css: &str) -> String {
-        let el = self.find(css).await;
-        self.call(reqwest::Method::GET, &format!("/element/{el}/text"), json!({}))
-            .await
-            .as_str()
-            .unwrap_or("")
-            .to_string()
+        self.on_element(css, reqwest::Method::GET, "/text", json!({})).await.as_str().unwrap_or("").to_string()
     }
 
     /// Waits (5 s at most) until the text of `css` contains `needle`: after
