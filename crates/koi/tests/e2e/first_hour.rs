@@ -1,7 +1,8 @@
 //! An operator's first hour in `koi demo`, in a real browser: sign in, read
 //! the home page's numbers, make a channel code with an auto-tag picked by
 //! name, watch a customer arrive through it (the simulator scans), find
-//! them by name, tag them, build a segment and export it. Every page it
+//! them by name and by the remark their guide notes in WeCom, tag them,
+//! build a segment and export it. Every page it
 //! opens must speak Chinese only (a short list of product words aside),
 //! show names instead of ids (`et…`, `wm…`, `#12`), and answer below 500.
 
@@ -146,7 +147,8 @@ async fn an_operators_first_hour_in_the_demo() {
         .send()
         .await
         .expect("scan");
-    assert!(r.status().is_success(), "scan: {}", r.text().await.unwrap_or_default());
+    assert!(r.status().is_success(), "scan");
+    let scan: Value = r.json().await.expect("scan json");
 
     // Found by name in the list, with the code's tag.
     let search = demo.url(&format!("/console/customers?q={}", urlencode("林小满")));
@@ -166,6 +168,20 @@ async fn an_operators_first_hour_in_the_demo() {
     .await;
     check(&b, &mut seen).await;
     let profile = b.url().await;
+
+    // Her guide notes a remark in WeCom; koi reads it, and finds her by it.
+    let edit = json!({"userid": scan["userid"], "external_userid": scan["external_userid"], "remark": "国庆快闪-小满"});
+    let r = http.post(format!("{sim}/sim/staff/edit_customer")).json(&edit).send().await.expect("edit");
+    assert!(r.status().is_success(), "edit in WeCom");
+    let by_remark = demo.url(&format!("/console/customers?q={}", urlencode("快闪-小")));
+    wait_for(|| async {
+        b.goto(&by_remark).await;
+        b.text("#customers tbody").await.contains("国庆快闪-小满").then_some(())
+    })
+    .await;
+    check(&b, &mut seen).await;
+    b.goto(&profile).await;
+    assert_eq!(b.text("#remark").await, "国庆快闪-小满");
 
     // Tagged by hand.
     b.click("#add-tags-card summary").await;
