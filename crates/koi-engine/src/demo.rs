@@ -202,8 +202,8 @@ impl Engine {
         };
         let mut rules = vec![
             rule("首单升银卡", Trigger::FirstOrder, &["银卡会员"], &["普通会员", "待唤醒"]),
-            rule("投票A", Trigger::PollAnswer { poll: "anniversary".into(), answer: "A".into() }, &["投票选A款"], &[]),
-            rule("投票B", Trigger::PollAnswer { poll: "anniversary".into(), answer: "B".into() }, &["投票选B款"], &[]),
+            rule("投票A", Trigger::PollAnswer { poll: "周年庆新款".into(), answer: "A".into() }, &["投票选A款"], &[]),
+            rule("投票B", Trigger::PollAnswer { poll: "周年庆新款".into(), answer: "B".into() }, &["投票选B款"], &[]),
             rule("30天未下单待唤醒", Trigger::NoOrderForDays { days: 30 }, &["待唤醒"], &[]),
         ];
         for c in &codes {
@@ -230,7 +230,7 @@ impl Engine {
         }
         // A behaviour through the front door, so the timeline shows rules at work.
         if let Some(first) = self.db.activity_page(corp_id, 0, 1).await?.first() {
-            let poll = Behaviour::PollAnswered { poll: "anniversary".into(), answer: "A".into() };
+            let poll = Behaviour::PollAnswered { poll: "周年庆新款".into(), answer: "A".into() };
             self.record_behaviour(&owner, first.id, &poll, None, Some("demo-poll")).await?;
         }
         Ok(())

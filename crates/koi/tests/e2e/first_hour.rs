@@ -19,7 +19,8 @@ const ALLOWED_WORDS: [&str; 15] =
 /// The visible text of the page: text nodes outside code (labelled
 /// identifiers and expressions), scripts, hidden parts and the brand name
 /// the operator gave (data, not the console's words), plus
-/// placeholders other than the expression syntax's.
+/// placeholders other than those of inputs for ids and expressions
+/// (`spellcheck=false`).
 const VISIBLE_TEXT: &str = "
     const skip = 'code, pre, script, style, svg, template, [hidden], .op, #corp-name';
     const out = [];
@@ -30,7 +31,7 @@ const VISIBLE_TEXT: &str = "
         const s = n.textContent.trim();
         if (s) out.push(s);
     }
-    document.querySelectorAll('[placeholder]:not(#expr)').forEach(e => out.push(e.getAttribute('placeholder')));
+    document.querySelectorAll('[placeholder]:not([spellcheck=false])').forEach(e => out.push(e.getAttribute('placeholder')));
     return out.join('\\n');";
 
 /// What is wrong with a page's visible text: raw ids, `#n` labels, and
@@ -135,6 +136,11 @@ async fn an_operators_first_hour_in_the_demo() {
     b.click("#new-code button[type=submit]").await;
     b.wait_url("ok=created").await;
     check(&b, &mut seen).await;
+    // Its editor shows the picked tag ticked, by name.
+    b.click("#edit-code-link").await;
+    b.wait_url("/edit").await;
+    assert!(b.exists("#auto-tags input[name=auto_tag]:checked").await, "the auto-tag stays picked");
+    check(&b, &mut seen).await;
 
     // A customer scans it in the simulator and arrives.
     let ways: Vec<Value> =
@@ -191,6 +197,10 @@ async fn an_operators_first_hour_in_the_demo() {
     b.wait_text("#customer-tags", &hand_tag).await;
     check(&b, &mut seen).await;
     assert!(b.text("#timeline").await.contains("打上标签"));
+
+    // The tags page names the rules' codes and tags.
+    b.goto(&demo.url("/console/tags")).await;
+    check(&b, &mut seen).await;
 
     // A segment of the hand tag, by name, saved and exported.
     b.goto(&demo.url("/console/segments/new")).await;
