@@ -1,7 +1,9 @@
 //! Read-only reports for the console: a channel code's last 30 days (by
-//! day, member and store), the running totals of every code, and customers
-//! filtered by how they came. Each checks who is asking and narrows a store
-//! manager to their own stores before the store is asked.
+//! day, member and store), the running totals of every code, the home
+//! page's adds and losses (today, 7 days, per store), and customers
+//! filtered by how they came, by text, tag and stage. Each checks who is
+//! asking and narrows a store manager to their own stores before the store
+//! is asked.
 
 use crate::acquisition::{Customer, Follow};
 use crate::{require, Engine, EngineError, Principal, Result};

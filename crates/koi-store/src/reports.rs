@@ -1,5 +1,6 @@
-//! Read models for the console's reports: per-code counts by day, and
-//! customers filtered by how they came. Aggregates are computed in SQL that
+//! Read models for the console's reports: per-code counts by day, per-store
+//! adds and losses for the home page, and customers filtered by how they
+//! came, by text, tag and stage. Aggregates are computed in SQL that
 //! SQLite and PostgreSQL read alike (integer day buckets, `CASE` sums), so
 //! the conformance suite can hold both to the same numbers.
 
@@ -51,8 +52,8 @@ struct Bucket {
 }
 
 /// Which customers a list shows. Every id is an integer and is written into
-/// the SQL as a literal, so the filters compose without per-backend
-/// placeholder bookkeeping.
+/// the SQL as a literal; text (a search, a tag id, a stage) is bound as a
+/// parameter numbered after the query's own.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CustomerFilter {
     pub code_id: Option<i64>,
