@@ -300,7 +300,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("bulk_tagging_hint", "粘贴或上传客户名单，或用人群条件，批量打标签 / 去标签", "Tag or untag a pasted or uploaded list of customers, or a segment"),
     ("bulk_by_list", "按客户名单", "A list of customers"),
     ("bulk_by_segment", "按人群条件", "A segment expression"),
-    ("external_userids", "客户的外部联系人 ID（每行一个）", "Customer external_userids (one per line)"),
+    ("external_userids", "客户的外部联系人 ID（每行一个）", "Customers' external contact IDs (one per line)"),
     ("or_csv_file", "或上传 CSV 文件", "or upload a CSV file"),
     ("apply", "执行", "Apply"),
     ("bulk_matched", "匹配客户", "Customers matched"),

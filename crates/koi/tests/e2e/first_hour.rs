@@ -4,7 +4,8 @@
 //! them by name and by the remark their guide notes in WeCom, tag them,
 //! build a segment and export it. Every page it
 //! opens must speak Chinese only (a short list of product words aside),
-//! show names instead of ids (`et…`, `wm…`, `#12`), and answer below 500.
+//! show names instead of ids (`et…`, `wm…`, `#12`), and answer below 500;
+//! in English, no page may show an untranslated key.
 
 use crate::api::wait_for;
 use crate::support::{login, Server};
@@ -223,6 +224,25 @@ async fn an_operators_first_hour_in_the_demo() {
     let r = c.get(demo.url(&export)).send().await.expect("export");
     assert_eq!(r.status(), 200);
     assert!(r.text().await.expect("csv").contains("林小满"), "the new customer is in the export");
+
+    // The same pages in English: no key left untranslated, no 5xx.
+    b.goto(&demo.url("/console")).await;
+    b.click("#lang-switch").await;
+    b.wait_text("nav", "Customers").await;
+    for url in &seen {
+        if url.contains("/login") {
+            continue;
+        }
+        b.goto(url).await;
+        let status = b.run("return performance.getEntriesByType('navigation')[0].responseStatus;").await;
+        assert!(status.as_u64().unwrap_or(0) < 500, "{url} in English answered {status}");
+        let text = b.run(VISIBLE_TEXT).await.as_str().unwrap_or_default().to_string();
+        let keys: Vec<&str> = text
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|t| t.contains('_') && t.chars().any(|c| c.is_ascii_lowercase()))
+            .collect();
+        assert!(keys.is_empty(), "{url} in English shows keys {keys:?}\n{text}");
+    }
 
     // Fetched again outside the browser: none answers 5xx.
     for url in &seen {
