@@ -2,10 +2,10 @@
 //! the home page's numbers, make a channel code with an auto-tag picked by
 //! name, watch a customer arrive through it (the simulator scans), find
 //! them by name and by the remark their guide notes in WeCom, tag them,
-//! build a segment and export it. Every page it
-//! opens must speak Chinese only (a short list of product words aside),
-//! show names instead of ids (`et…`, `wm…`, `#12`), and answer below 500;
-//! in English, no page may show an untranslated key.
+//! build a segment and export it. Every page it opens must speak Chinese
+//! only (a short list of product words aside), show names instead of ids
+//! (`et…`, `wm…`, `#12`), and answer below 500; in English, no page may
+//! show an untranslated key.
 
 use crate::api::wait_for;
 use crate::support::{login, Server};
