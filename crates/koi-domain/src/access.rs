@@ -219,7 +219,7 @@ mod tests {
     fn an_attacked_account_stays_open_to_addresses_that_have_not_tried_it() {
         let max = LOGIN_MAX_FAILURES as i64;
         assert!(!login_refused(max, max, max), "the limit's worth are checked");
-        assert!(login_refused(max + 1, 1, 1), "an address trying too many accounts");
+        assert!(login_refused(LOGIN_MAX_PER_ADDRESS as i64 + 1, 1, 1), "an address trying too many accounts");
         assert!(login_refused(max + 1, max + 1, max + 1), "an address guessing one account");
         assert!(login_refused(2, 2, max + 1), "an address that tried before, on an account under attack");
         assert!(!login_refused(1, 1, 100 * max), "a fresh address, on an account under attack");

@@ -205,8 +205,8 @@ impl Engine {
         };
         let mut rules = vec![
             rule("首单升银卡", Trigger::FirstOrder, &["银卡会员"], &["普通会员", "待唤醒"]),
-            rule("投票A", Trigger::PollAnswer { poll: "anniversary".into(), answer: "A".into() }, &["投票选A款"], &[]),
-            rule("投票B", Trigger::PollAnswer { poll: "anniversary".into(), answer: "B".into() }, &["投票选B款"], &[]),
+            rule("投票A", Trigger::PollAnswer { poll: "周年庆新款".into(), answer: "A".into() }, &["投票选A款"], &[]),
+            rule("投票B", Trigger::PollAnswer { poll: "周年庆新款".into(), answer: "B".into() }, &["投票选B款"], &[]),
             rule("30天未下单待唤醒", Trigger::NoOrderForDays { days: 30 }, &["待唤醒"], &[]),
         ];
         for c in &codes {
@@ -233,7 +233,7 @@ impl Engine {
         }
         // A behaviour through the front door, so the timeline shows rules at work.
         if let Some(first) = self.db.activity_page(corp_id, 0, 1).await?.first() {
-            let poll = Behaviour::PollAnswered { poll: "anniversary".into(), answer: "A".into() };
+            let poll = Behaviour::PollAnswered { poll: "周年庆新款".into(), answer: "A".into() };
             self.record_behaviour(&owner, first.id, &poll, None, Some("demo-poll")).await?;
         }
         Ok(())
@@ -283,7 +283,12 @@ impl Engine {
                 store_id: Some(store.id),
                 returning: false,
             };
-            tx.upsert_follow(&f, now).await?;
+            let follow_id = tx.upsert_follow(&f, now).await?;
+            // What a guide notes in WeCom (no draws from `rng`: the demo's
+            // numbers stay as they were).
+            let remark = format!("{}-{}", p.name, ["常客", "学生", "上班族", "宝妈"][i % 4]);
+            let phone = format!("13{:09}", (i as u64 * 7_919_113) % 1_000_000_000);
+            tx.set_follow_remark(follow_id, &remark, &[phone]).await?;
             // Some leave their guide, mostly lately; some of those come
             // back, so a code's losses and returns have something to show.
             if rng.gen_bool(0.12) {
@@ -307,7 +312,20 @@ impl Engine {
             let orders = [0, 0, 0, 0, 1, 1, 1, 2, 3, 6][rng.gen_range(0..10)];
             for k in 0..orders {
                 let at = added_at + (now - added_at) * (k + 1) / (orders + 1);
-                a = a.apply(&Behaviour::OrderPlaced { amount_fen: rng.gen_range(199..1299) * 100 }, at);
+                let order = Behaviour::OrderPlaced { amount_fen: rng.gen_range(199..1299) * 100 };
+                // On the event log too, so the profile lists the orders.
+                let payload = serde_json::to_string(&order).expect("a behaviour is plain data and serialises");
+                let ev = koi_store::events::NewEvent {
+                    corp_id,
+                    kind: "customer.order_placed",
+                    subject: &format!("customer:{id}"),
+                    actor: "import",
+                    payload: &payload,
+                    dedup_key: None,
+                    occurred_at: at,
+                };
+                tx.append_event(&ev, now).await?;
+                a = a.apply(&order, at);
             }
             if rng.gen_bool(0.5) {
                 a = a.apply(&Behaviour::MessageReplied, now - rng.gen_range(0..60) * DAY);

@@ -1,7 +1,9 @@
 //! Read-only reports for the console: a channel code's last 30 days (by
-//! day, member and store), the running totals of every code, and customers
-//! filtered by how they came. Each checks who is asking and narrows a store
-//! manager to their own stores before the store is asked.
+//! day, member and store), the running totals of every code, the home
+//! page's adds and losses (today, 7 days, per store), and customers
+//! filtered by how they came, by text, tag and stage. Each checks who is
+//! asking and narrows a store manager to their own stores before the store
+//! is asked.
 
 use crate::acquisition::{Customer, Follow};
 use crate::{require, Engine, EngineError, Principal, Result};
@@ -24,6 +26,13 @@ pub struct CustomerFilter {
     pub returning: Option<bool>,
     /// Only customers who deleted a guide or were deleted (流失).
     pub lost: bool,
+    /// Text in the name, a guide's remark or phone, or the exact external id.
+    pub search: Option<String>,
+    /// Only customers with this WeCom tag (`et…`).
+    pub tag_id: Option<String>,
+    /// Only customers at this lifecycle stage (`new`, `stored`, `active`,
+    /// `converted`, `super`).
+    pub stage: Option<String>,
 }
 
 /// How far back a code's report looks.
@@ -80,9 +89,89 @@ pub fn code_report(cells: &[CodeDayCount], today: i64) -> CodeReport {
 pub struct CustomerPage {
     pub customers: Vec<Customer>,
     pub has_more: bool,
+    /// How many customers match the filter, over all pages.
+    pub total: i64,
+}
+
+/// Follows won, lost and the difference over a stretch of time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Movement {
+    pub adds: i64,
+    pub losses: i64,
+    pub net: i64,
+}
+
+impl Movement {
+    fn of(adds: i64, losses: i64) -> Movement {
+        Movement { adds, losses, net: adds - losses }
+    }
+
+    fn plus(self, o: Movement) -> Movement {
+        Movement::of(self.adds + o.adds, self.losses + o.losses)
+    }
+}
+
+/// One store on the home page's ranking.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct StoreRank {
+    /// `None` for follows no store is known for.
+    pub store_id: Option<i64>,
+    pub name: String,
+    pub today: Movement,
+    pub week: Movement,
+}
+
+/// The home page's business numbers: today's and the last 7 local days'
+/// adds, losses and net, the customers in all, and the stores ranked by
+/// today's adds, then the week's. A store manager's numbers are their
+/// stores' only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct HomeNumbers {
+    pub today: Movement,
+    pub week: Movement,
+    pub total_customers: i64,
+    pub stores: Vec<StoreRank>,
 }
 
 impl Engine {
+    /// The home page's numbers as of now.
+    pub async fn home_numbers(&self, who: &Principal) -> Result<HomeNumbers> {
+        self.home_numbers_at(who, now_ms()).await
+    }
+
+    /// The home page's numbers as of `now` (ms): "today" is the local day
+    /// of `now`, the week that day and the six before it.
+    pub async fn home_numbers_at(&self, who: &Principal, now: i64) -> Result<HomeNumbers> {
+        require(who, Action::ViewCustomers)?;
+        let offset_ms = i64::from(DEFAULT_UTC_OFFSET_MIN) * 60_000;
+        let today = local_day(now, DEFAULT_UTC_OFFSET_MIN);
+        let (day_start, week_start) = (today * DAY_MS - offset_ms, (today - 6) * DAY_MS - offset_ms);
+        let scope = who.store_scope();
+        let rows = self.db.store_movements(who.corp_id, day_start, week_start, scope).await?;
+        let names: HashMap<i64, String> =
+            self.db.stores(who.corp_id).await?.into_iter().map(|s| (s.id, s.name)).collect();
+        let mut n = HomeNumbers::default();
+        for r in rows {
+            let rank = StoreRank {
+                store_id: r.store_id,
+                name: r.store_id.and_then(|id| names.get(&id).cloned()).unwrap_or_default(),
+                today: Movement::of(r.adds_today, r.losses_today),
+                week: Movement::of(r.adds_week, r.losses_week),
+            };
+            n.today = n.today.plus(rank.today);
+            n.week = n.week.plus(rank.week);
+            n.stores.push(rank);
+        }
+        n.stores.sort_by(|a, b| {
+            (b.today.adds, b.week.adds, b.today.net)
+                .cmp(&(a.today.adds, a.week.adds, a.today.net))
+                .then(a.store_id.cmp(&b.store_id))
+        });
+        let everyone = koi_store::reports::CustomerFilter { scope: scope.map(<[i64]>::to_vec), ..Default::default() };
+        n.total_customers = self.db.customer_count(who.corp_id, &everyone).await?;
+        Ok(n)
+    }
+
     /// `(adds, live follows)` of every code the principal sees, by code id.
     pub async fn code_totals(&self, who: &Principal) -> Result<HashMap<i64, (i64, i64)>> {
         require(who, Action::ViewStores)?;
@@ -134,7 +223,13 @@ impl Engine {
         per_page: i64,
     ) -> Result<CustomerPage> {
         require(who, Action::ViewCustomers)?;
-        let CustomerFilter { code_id, store_id, staff_id, returning, lost } = filter;
+        let CustomerFilter { code_id, store_id, staff_id, returning, lost, search, tag_id, stage } = filter;
+        if let Some(s) = stage.as_deref().filter(|s| !s.is_empty()) {
+            if koi_domain::segment::Stage::from_name(s).is_none() {
+                let msg = format!("unknown stage {s:?}: one of new, stored, active, converted, super");
+                return Err(koi_domain::ValidationError::one("stage", "unknown_stage", msg).into());
+            }
+        }
         let filter = koi_store::reports::CustomerFilter {
             code_id,
             store_id,
@@ -142,6 +237,9 @@ impl Engine {
             returning,
             lost,
             scope: who.store_scope().map(<[i64]>::to_vec),
+            search,
+            tag_id,
+            stage,
         };
         let per_page = per_page.clamp(1, 200);
         let offset = page.clamp(0, 100_000) * per_page;
@@ -160,7 +258,8 @@ impl Engine {
                 Customer::of(c, f)
             })
             .collect();
-        Ok(CustomerPage { customers, has_more })
+        let total = self.db.customer_count(who.corp_id, &filter).await?;
+        Ok(CustomerPage { customers, has_more, total })
     }
 
     /// The events about a customer, newest first.

@@ -122,10 +122,13 @@ pub struct CustomerRow {
     pub first_store_id: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When the customer first added a guide (WeCom's time of the first
+    /// add), not when koi loaded the row.
+    pub added_at: i64,
 }
 
-const CUSTOMER_COLUMNS: &str =
-    "id, external_userid, name, avatar, kind, gender, unionid, first_code_id, first_store_id, created_at, updated_at";
+const CUSTOMER_COLUMNS: &str = "id, external_userid, name, avatar, kind, gender, unionid, first_code_id, \
+                                first_store_id, created_at, updated_at, added_at";
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct FollowRow {
@@ -140,10 +143,14 @@ pub struct FollowRow {
     pub is_returning: bool,
     pub deleted_at: Option<i64>,
     pub deleted_by: Option<String>,
+    /// The guide's remark for the customer in WeCom.
+    pub remark: String,
+    /// The phones the guide noted, comma-separated.
+    pub remark_mobiles: String,
 }
 
-const FOLLOW_COLUMNS: &str =
-    "id, customer_id, staff_id, added_at, add_way, state, code_id, store_id, is_returning, deleted_at, deleted_by";
+const FOLLOW_COLUMNS: &str = "id, customer_id, staff_id, added_at, add_way, state, code_id, store_id, is_returning, \
+                              deleted_at, deleted_by, remark, remark_mobiles";
 
 /// A follow as an add event makes it.
 #[derive(Debug, Clone)]
@@ -331,6 +338,22 @@ impl Tx {
             .fetch_one(&mut *c)
             .await
         })?)
+    }
+
+    /// What the guide noted in WeCom about the customer of a follow: the
+    /// remark and the phones (kept comma-separated).
+    pub async fn set_follow_remark(&mut self, follow_id: i64, remark: &str, mobiles: &[String]) -> Result<()> {
+        let mobiles = mobiles.iter().map(|m| m.trim()).filter(|m| !m.is_empty()).collect::<Vec<_>>().join(",");
+        on_tx!(self, |c| {
+            sqlx::query("UPDATE follows SET remark = $1, remark_mobiles = $2 WHERE id = $3")
+                .bind(remark)
+                .bind(&mobiles)
+                .bind(follow_id)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(())
     }
 
     /// Marks a live follow lost; false when it was already lost (a replay),

@@ -1,5 +1,6 @@
-//! Read models for the console's reports: per-code counts by day, and
-//! customers filtered by how they came. Aggregates are computed in SQL that
+//! Read models for the console's reports: per-code counts by day, per-store
+//! adds and losses for the home page, and customers filtered by how they
+//! came, by text, tag and stage. Aggregates are computed in SQL that
 //! SQLite and PostgreSQL read alike (integer day buckets, `CASE` sums), so
 //! the conformance suite can hold both to the same numbers.
 
@@ -29,6 +30,18 @@ pub struct CodeDayCount {
     pub deletions: i64,
 }
 
+/// A store's follows won and lost since two points in time (the home
+/// page's today and last 7 days). `store_id` is `None` for follows no store
+/// is known for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, sqlx::FromRow)]
+pub struct StoreMovement {
+    pub store_id: Option<i64>,
+    pub adds_today: i64,
+    pub losses_today: i64,
+    pub adds_week: i64,
+    pub losses_week: i64,
+}
+
 #[derive(sqlx::FromRow)]
 struct Bucket {
     day: i64,
@@ -39,8 +52,8 @@ struct Bucket {
 }
 
 /// Which customers a list shows. Every id is an integer and is written into
-/// the SQL as a literal, so the filters compose without per-backend
-/// placeholder bookkeeping.
+/// the SQL as a literal; text (a search, a tag id, a stage) is bound as a
+/// parameter numbered after the query's own.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CustomerFilter {
     pub code_id: Option<i64>,
@@ -52,6 +65,26 @@ pub struct CustomerFilter {
     pub lost: bool,
     /// A store manager's stores; `None` for the whole corp.
     pub scope: Option<Vec<i64>>,
+    /// Text in the name, a guide's remark or phone, or the exact external id.
+    pub search: Option<String>,
+    /// Customers carrying this WeCom tag id (`et…`).
+    pub tag_id: Option<String>,
+    /// Customers at this lifecycle stage (`new`, `stored`, …).
+    pub stage: Option<String>,
+}
+
+/// A `LIKE` pattern that finds `text` anywhere, with the wildcards in it
+/// taken literally (the queries say `ESCAPE '\'`).
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for ch in text.trim().to_lowercase().chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
 }
 
 impl CustomerFilter {
@@ -191,6 +224,43 @@ impl Db {
         Ok(rows.into_iter().map(|(p, lost)| (p, lost == 1)).collect())
     }
 
+    /// The `WHERE` of a customer list after `c.corp_id = $1`, and the text
+    /// parameters it binds from `$first` on (ids are literals; text is bound).
+    fn customer_conditions(filter: &CustomerFilter, first: usize) -> (String, Vec<String>) {
+        let conditions = filter.follow_conditions();
+        let mut sql = String::new();
+        let mut params: Vec<String> = Vec::new();
+        if !conditions.is_empty() {
+            sql += &format!(
+                " AND EXISTS (SELECT 1 FROM follows f WHERE f.corp_id = c.corp_id AND f.customer_id = c.id AND {})",
+                conditions.join(" AND ")
+            );
+        }
+        if let Some(text) = filter.search.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            let (like, exact) = (first + params.len(), first + params.len() + 1);
+            sql += &format!(
+                " AND (LOWER(c.name) LIKE ${like} ESCAPE '\\' OR c.external_userid = ${exact} \
+                 OR EXISTS (SELECT 1 FROM follows r WHERE r.corp_id = c.corp_id AND r.customer_id = c.id \
+                 AND (LOWER(r.remark) LIKE ${like} ESCAPE '\\' OR r.remark_mobiles LIKE ${like} ESCAPE '\\')))"
+            );
+            params.push(contains_pattern(text));
+            params.push(text.to_string());
+        }
+        if let Some(tag) = filter.tag_id.as_deref().filter(|t| !t.is_empty()) {
+            sql += &format!(
+                " AND EXISTS (SELECT 1 FROM customer_tags t WHERE t.corp_id = c.corp_id AND t.customer_id = c.id \
+                 AND t.tag_id = ${})",
+                first + params.len()
+            );
+            params.push(tag.to_string());
+        }
+        if let Some(stage) = filter.stage.as_deref().filter(|s| !s.is_empty()) {
+            sql += &format!(" AND c.stage = ${}", first + params.len());
+            params.push(stage.to_string());
+        }
+        (sql, params)
+    }
+
     /// A page of the corp's customers matching `filter`, newest first.
     pub async fn customer_page(
         &self,
@@ -199,23 +269,62 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<CustomerRow>> {
-        let conditions = filter.follow_conditions();
-        let follows = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " AND EXISTS (SELECT 1 FROM follows f WHERE f.corp_id = c.corp_id AND f.customer_id = c.id AND {})",
-                conditions.join(" AND ")
-            )
-        };
+        let (conditions, params) = Self::customer_conditions(filter, 4);
         let sql = format!(
             "SELECT c.id, c.external_userid, c.name, c.avatar, c.kind, c.gender, c.unionid, c.first_code_id, \
-             c.first_store_id, c.created_at, c.updated_at FROM customers c WHERE c.corp_id = $1{follows} \
+             c.first_store_id, c.created_at, c.updated_at, c.added_at FROM customers c WHERE c.corp_id = $1{conditions} \
              ORDER BY c.id DESC LIMIT $2 OFFSET $3"
         );
         Ok(on_pool!(self, false, |c| {
-            sqlx::query_as(&sql).bind(corp_id).bind(limit).bind(offset).fetch_all(c).await
+            let mut q = sqlx::query_as(&sql).bind(corp_id).bind(limit).bind(offset);
+            for p in &params {
+                q = q.bind(p);
+            }
+            q.fetch_all(c).await
         })?)
+    }
+
+    /// How many of the corp's customers match `filter`.
+    pub async fn customer_count(&self, corp_id: i64, filter: &CustomerFilter) -> Result<i64> {
+        let (conditions, params) = Self::customer_conditions(filter, 2);
+        let sql = format!("SELECT COUNT(*) FROM customers c WHERE c.corp_id = $1{conditions}");
+        Ok(on_pool!(self, false, |c| {
+            let mut q = sqlx::query_scalar(&sql).bind(corp_id);
+            for p in &params {
+                q = q.bind(p);
+            }
+            q.fetch_one(c).await
+        })?)
+    }
+
+    /// Follows won and lost per store since `today` and since `week` (ms;
+    /// `week` ≤ `today`), within `scope` when a store manager asks. A loss is
+    /// a deletion by either side; a handover (`transfer`) is not.
+    pub async fn store_movements(
+        &self,
+        corp_id: i64,
+        today: i64,
+        week: i64,
+        scope: Option<&[i64]>,
+    ) -> Result<Vec<StoreMovement>> {
+        let scope = match scope {
+            None => String::new(),
+            Some([]) => " AND store_id IN (NULL)".to_string(),
+            Some(ids) => {
+                format!(" AND store_id IN ({})", ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", "))
+            }
+        };
+        let lost = "deleted_by IN ('customer', 'staff')";
+        let sql = format!(
+            "SELECT store_id, \
+             SUM(CASE WHEN added_at >= $2 THEN 1 ELSE 0 END) AS adds_today, \
+             SUM(CASE WHEN deleted_at >= $2 AND {lost} THEN 1 ELSE 0 END) AS losses_today, \
+             SUM(CASE WHEN added_at >= $3 THEN 1 ELSE 0 END) AS adds_week, \
+             SUM(CASE WHEN deleted_at >= $3 AND {lost} THEN 1 ELSE 0 END) AS losses_week \
+             FROM follows WHERE corp_id = $1 AND (added_at >= $3 OR deleted_at >= $3){scope} \
+             GROUP BY store_id ORDER BY store_id"
+        );
+        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(today).bind(week).fetch_all(c).await)?)
     }
 
     /// The follows of several customers at once (for a list page).
@@ -226,7 +335,7 @@ impl Db {
         let ids = customer_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
         let sql = format!(
             "SELECT id, customer_id, staff_id, added_at, add_way, state, code_id, store_id, is_returning, \
-             deleted_at, deleted_by FROM follows WHERE corp_id = $1 AND customer_id IN ({ids}) ORDER BY added_at"
+             deleted_at, deleted_by, remark, remark_mobiles FROM follows WHERE corp_id = $1 AND customer_id IN ({ids}) ORDER BY added_at"
         );
         Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).fetch_all(c).await)?)
     }

@@ -32,6 +32,7 @@ macro_rules! on_both {
 }
 
 on_both!(
+    customers_are_found_by_name_remark_phone_tag_and_stage,
     migrations_are_idempotent,
     corps_are_unique_by_wecom_id,
     corp_secrets_are_sealed_at_rest,
@@ -1237,4 +1238,61 @@ async fn existing_codes_get_public_tokens_on_migration() {
             assert_eq!(db.channel_code_by_token(&c.public_token).await.unwrap().map(|r| r.id), Some(c.id));
         }
     }
+}
+
+/// The customer list finds a customer by name (any case), a guide's remark
+/// or phone, or the exact external id; by tag and by stage; counts what
+/// matches over all pages; takes `%` and `_` literally; and dates each
+/// customer by the first add, not by when koi wrote the row.
+async fn customers_are_found_by_name_remark_phone_tag_and_stage(db: &Db) {
+    use koi_store::acquisition::CustomerProfile;
+    use koi_store::reports::CustomerFilter;
+    let corp_id = corp(db, "wwSEARCH").await;
+    let s1 = add_store(db, corp_id, "S1").await;
+    let mut tx = db.begin().await.unwrap();
+    let d =
+        StaffDraft { userid: "g1".into(), name: "g1".into(), active: true, store_ids: vec![s1], ..Default::default() };
+    let g1 = tx.insert_staff(corp_id, &d, NOW).await.unwrap();
+    let code = tx.insert_channel_code(corp_id, "c", Some(s1), &ChannelCodeDraft::default(), NOW).await.unwrap();
+    tx.commit().await.unwrap();
+    let anna = follow_via(db, corp_id, "wmANNA", g1, code, s1, NOW - 60_000, false).await;
+    let bo = follow_via(db, corp_id, "wmBO", g1, code, s1, NOW, false).await;
+    let pct = follow_via(db, corp_id, "wm100%", g1, code, s1, NOW, false).await;
+    let mut tx = db.begin().await.unwrap();
+    // Renamed as WeCom says; the follow gets the guide's remark and phones.
+    let p = CustomerProfile { external_userid: "wmANNA".into(), name: "Anna 王".into(), ..Default::default() };
+    tx.upsert_customer(corp_id, &p, None, None, NOW + 5_000, NOW + 5_000).await.unwrap();
+    let f = tx.follow(corp_id, bo, g1).await.unwrap().expect("bo's follow");
+    tx.set_follow_remark(f.id, "老客 VIP", &["13800001111".into(), " ".into()]).await.unwrap();
+    tx.tag_customer(corp_id, bo, "etVIP", "import", NOW).await.unwrap();
+    let mut a = tx.customer_activity(corp_id, anna).await.unwrap().expect("anna");
+    a.stage = "converted".into();
+    tx.set_customer_activity(corp_id, &a).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let find = |f: CustomerFilter| async move {
+        let ids = db.customer_page(corp_id, &f, 100, 0).await.unwrap().into_iter().map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(db.customer_count(corp_id, &f).await.unwrap(), ids.len() as i64, "the count of {f:?}");
+        ids
+    };
+    let text = |t: &str| CustomerFilter { search: Some(t.into()), ..Default::default() };
+    assert_eq!(find(CustomerFilter::default()).await, [pct, bo, anna]);
+    assert_eq!(find(text("anna")).await, [anna], "name, any case");
+    assert_eq!(find(text("王")).await, [anna]);
+    assert_eq!(find(text("VIP")).await, [bo], "remark");
+    assert_eq!(find(text("0000111")).await, [bo], "phone");
+    assert_eq!(find(text("wmANNA")).await, [anna], "external id (her name no longer says it)");
+    assert!(find(text("wmANN")).await.is_empty(), "external ids match whole");
+    assert_eq!(find(text("100%")).await, [pct], "a % is literal");
+    assert!(find(text("_")).await.is_empty(), "so is an _");
+    assert_eq!(find(CustomerFilter { tag_id: Some("etVIP".into()), ..Default::default() }).await, [bo]);
+    assert_eq!(find(CustomerFilter { stage: Some("converted".into()), ..Default::default() }).await, [anna]);
+    let both = CustomerFilter { stage: Some("converted".into()), search: Some("wm".into()), ..Default::default() };
+    assert!(find(both).await.is_empty(), "filters combine");
+    assert_eq!(db.customer_count(corp_id, &CustomerFilter::default()).await.unwrap(), 3);
+
+    let page = db.customer_page(corp_id, &text("anna"), 10, 0).await.unwrap();
+    assert_eq!(page[0].added_at, NOW - 60_000, "the first add, not the refresh");
+    let follows = db.follows_of_customers(corp_id, &[bo]).await.unwrap();
+    assert_eq!((follows[0].remark.as_str(), follows[0].remark_mobiles.as_str()), ("老客 VIP", "13800001111"));
 }

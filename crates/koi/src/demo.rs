@@ -85,11 +85,11 @@ async fn demo_behaviour(engine: Engine, corp_id: i64) {
             let b = match rng.gen_range(0..6) {
                 0 | 1 => Behaviour::OrderPlaced { amount_fen: rng.gen_range(199..1299) * 100 },
                 2 => Behaviour::PollAnswered {
-                    poll: "anniversary".into(),
+                    poll: "周年庆新款".into(),
                     answer: ["A", "B"][rng.gen_range(0..2)].into(),
                 },
-                3 => Behaviour::Shared { what: "poster".into() },
-                4 => Behaviour::GroupJoined { group_kind: "vip".into() },
+                3 => Behaviour::Shared { what: "海报".into() },
+                4 => Behaviour::GroupJoined { group_kind: "会员群".into() },
                 _ => Behaviour::MessageReplied,
             };
             (rng.gen_range(0..DEMO_HISTORY as i64), b)

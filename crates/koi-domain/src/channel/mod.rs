@@ -98,7 +98,7 @@ impl ChannelType {
             ChannelType::PackageCard => "包裹卡",
             ChannelType::MomentsAd => "朋友圈广告",
             ChannelType::OfficialAccount => "公众号",
-            ChannelType::App => "App",
+            ChannelType::App => "品牌应用",
             ChannelType::PaymentPage => "支付页",
             ChannelType::LiveStream => "直播",
             ChannelType::Other => "其他",

@@ -54,33 +54,41 @@ impl StageRules {
         range("super_influence", self.super_influence, 1, 100_000);
     }
 
-    /// The stage of a customer at `now` and a short operator-readable reason
-    /// (`orders 3 ≥ 3`, `no activity for 30 days`). `influence` is
-    /// [`Activity::influence`] under the corp's weights.
+    /// The stage of a customer at `now` and a short reason in English
+    /// (`orders 3 ≥ 3`, `no activity for 30 days`); see [`StageRules::assess`]
+    /// for the reason as data.
+    pub fn stage(&self, a: &Activity, influence: u32, now: Millis) -> (Stage, String) {
+        let (stage, why) = self.assess(a, influence, now);
+        (stage, why.to_string())
+    }
+
+    /// The stage of a customer at `now` and why, as data a console can put
+    /// in its own language. `influence` is [`Activity::influence`] under the
+    /// corp's weights.
     ///
     /// Windows are half-open: a customer added exactly `new_days` ago is no
     /// longer new, and one last seen exactly `active_days` ago no longer active.
-    pub fn stage(&self, a: &Activity, influence: u32, now: Millis) -> (Stage, String) {
+    pub fn assess(&self, a: &Activity, influence: u32, now: Millis) -> (Stage, StageReason) {
         if a.orders >= 1 {
             if a.orders >= self.super_orders {
-                return (Stage::Super, format!("orders {} ≥ {}", a.orders, self.super_orders));
+                return (Stage::Super, StageReason::Orders { orders: a.orders, at_least: self.super_orders });
             }
             if influence >= self.super_influence {
-                return (Stage::Super, format!("influence {influence} ≥ {}", self.super_influence));
+                return (Stage::Super, StageReason::Influence { influence, at_least: self.super_influence });
             }
-            return (Stage::Converted, format!("orders {} ≥ 1", a.orders));
+            return (Stage::Converted, StageReason::Orders { orders: a.orders, at_least: 1 });
         }
         if let Some(t) = a.last_active_at.filter(|&t| within_days(t, now, self.active_days)) {
-            let d = days_since(t, now);
-            return (Stage::Active, format!("active {d} days ago (< {})", self.active_days));
+            let days = days_since(t, now);
+            return (Stage::Active, StageReason::ActiveRecently { days, within: self.active_days });
         }
         if within_days(a.added_at, now, self.new_days) {
-            let d = days_since(a.added_at, now);
-            return (Stage::New, format!("added {d} days ago (< {})", self.new_days));
+            let days = days_since(a.added_at, now);
+            return (Stage::New, StageReason::AddedRecently { days, within: self.new_days });
         }
         let reason = match a.last_active_at {
-            Some(t) => format!("no activity for {} days", days_since(t, now)),
-            None => format!("no activity since added {} days ago", days_since(a.added_at, now)),
+            Some(t) => StageReason::Inactive { days: days_since(t, now) },
+            None => StageReason::InactiveSinceAdded { days: days_since(a.added_at, now) },
         };
         (Stage::Stored, reason)
     }
@@ -120,6 +128,39 @@ impl StageRules {
                 (s, zh, en)
             })
             .collect()
+    }
+}
+
+/// Why a customer is at their stage, as data: the console says it in the
+/// operator's language (`code` names the sentence, the rest fills it in);
+/// `Display` is the English the event log has always carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum StageReason {
+    /// `orders` ≥ `at_least` (1 for 养鱼, the rules' threshold for 养大鱼).
+    Orders { orders: u32, at_least: u32 },
+    /// Has ordered and influence ≥ `at_least`.
+    Influence { influence: u32, at_least: u32 },
+    /// Active `days` ago, inside the `within`-day window.
+    ActiveRecently { days: i64, within: u32 },
+    /// Added `days` ago, inside the `within`-day window.
+    AddedRecently { days: i64, within: u32 },
+    /// No activity for `days`.
+    Inactive { days: i64 },
+    /// Never active; added `days` ago.
+    InactiveSinceAdded { days: i64 },
+}
+
+impl std::fmt::Display for StageReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            StageReason::Orders { orders, at_least } => write!(f, "orders {orders} ≥ {at_least}"),
+            StageReason::Influence { influence, at_least } => write!(f, "influence {influence} ≥ {at_least}"),
+            StageReason::ActiveRecently { days, within } => write!(f, "active {days} days ago (< {within})"),
+            StageReason::AddedRecently { days, within } => write!(f, "added {days} days ago (< {within})"),
+            StageReason::Inactive { days } => write!(f, "no activity for {days} days"),
+            StageReason::InactiveSinceAdded { days } => write!(f, "no activity since added {days} days ago"),
+        }
     }
 }
 
@@ -175,6 +216,14 @@ mod tests {
             ..added_days_ago(400)
         };
         assert_eq!(rules().stage(&buyer(1), 0, NOW), (Stage::Converted, "orders 1 ≥ 1".into()));
+        let (_, why) = rules().assess(&buyer(6), 0, NOW);
+        assert_eq!(why, StageReason::Orders { orders: 6, at_least: 3 });
+        let data = serde_json::to_value(why).unwrap();
+        assert_eq!(
+            data,
+            serde_json::json!({"code": "orders", "orders": 6, "at_least": 3}),
+            "a console translates this"
+        );
         assert_eq!(rules().stage(&buyer(2), 19, NOW), (Stage::Converted, "orders 2 ≥ 1".into()));
         assert_eq!(rules().stage(&buyer(3), 0, NOW), (Stage::Super, "orders 3 ≥ 3".into()));
         assert_eq!(rules().stage(&buyer(1), 20, NOW), (Stage::Super, "influence 20 ≥ 20".into()));

@@ -26,7 +26,7 @@ mod tags;
 
 pub use facts::{Activity, Behaviour, InfluenceWeights, MAX_LABEL_CHARS, MAX_ORDER_FEN};
 pub use fields::{validate_fields, FieldDef, FieldKind, MAX_FIELDS};
-pub use lifecycle::StageRules;
+pub use lifecycle::{StageReason, StageRules};
 pub use rfm::RfmRules;
 pub use tagrule::{due_rules, fire, Happening, TagRule, Trigger, MAX_RULE_TAGS};
 pub use tags::{diff_tags, validate_tag_name, TagDiff, TagSnapshot, MAX_CORP_TAGS, MAX_TAG_NAME};
@@ -64,8 +64,8 @@ pub struct ValueRules {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assessment {
     pub stage: Stage,
-    /// Why, for the operator (`orders 3 ≥ 3`).
-    pub reason: String,
+    /// Why, as data (its `Display` is the English `orders 3 ≥ 3`).
+    pub reason: StageReason,
     pub influence: u32,
     /// `[r, f, m]` bands, see [`RfmRules::score`].
     pub rfm: [Option<u8>; 3],
@@ -84,7 +84,7 @@ impl ValueRules {
     /// Stage, reason, influence and RFM bands of one customer at `now`.
     pub fn assess(&self, a: &Activity, now: Millis) -> Assessment {
         let influence = a.influence(&self.influence);
-        let (stage, reason) = self.stages.stage(a, influence, now);
+        let (stage, reason) = self.stages.assess(a, influence, now);
         Assessment { stage, reason, influence, rfm: self.rfm.score(a, now) }
     }
 }
@@ -134,7 +134,10 @@ mod tests {
         assert_eq!((got.stage, got.influence), (Stage::Converted, 15));
         let r = ValueRules { influence: InfluenceWeights { friend: 7, ..InfluenceWeights::default() }, ..r };
         let got = r.assess(&a, DAY_MS);
-        assert_eq!((got.stage, got.influence, got.reason.as_str()), (Stage::Super, 21, "influence 21 ≥ 20"));
+        assert_eq!(
+            (got.stage, got.influence, got.reason.to_string().as_str()),
+            (Stage::Super, 21, "influence 21 ≥ 20")
+        );
         assert_eq!(got.rfm, [Some(5), Some(1), Some(1)]);
     }
 

@@ -33,6 +33,23 @@ impl Refs {
         self.check(Expr::parse(text)?, text)
     }
 
+    /// The expression as an operator reads it: each tag by its name where
+    /// that name is the corp's only tag so named (parsing it back gives the
+    /// same id); an ambiguous or unknown tag stays an id.
+    pub fn named(&self, expr: &Expr) -> String {
+        let mut e = expr.clone();
+        visit_conds(&mut e, &mut |c| {
+            if let Cond::Tag(t) = c {
+                if let Some((_, name)) = self.tags.iter().find(|(id, _)| id == t) {
+                    if self.tags.iter().filter(|(_, n)| n == name).count() == 1 && !name.is_empty() {
+                        *t = name.clone();
+                    }
+                }
+            }
+        });
+        e.to_string()
+    }
+
     /// Checks an expression against the corp: tag names become ids, and a
     /// number or date field's comparison value its stored form; unknown
     /// tags, stores, staff, codes and fields, and a value that is not a
@@ -122,6 +139,19 @@ fn visit_conds(e: &mut Expr, f: &mut impl FnMut(&mut Cond)) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_print_by_name_and_read_back_to_their_ids() {
+        let r = refs();
+        let e = r.parse("tag:etVIP AND NOT tag:etS1 AND store:1").unwrap();
+        let named = r.named(&e);
+        assert_eq!(named, "tag:VIP AND NOT tag:etS1 AND store:1", "春装 is in two groups: its id stays");
+        assert_eq!(r.parse(&named).unwrap(), e, "the names resolve to the same ids");
+        let spaced = Refs { tags: vec![("etX".into(), "金卡 VIP".into())], ..Refs::default() };
+        let e = spaced.parse("tag:etX").unwrap();
+        assert_eq!(spaced.named(&e), "tag:\"金卡 VIP\"");
+        assert_eq!(spaced.parse(&spaced.named(&e)).unwrap(), e);
+    }
 
     /// Tags VIP (one group) and 春装 (in two groups), store 1, staff 7,
     /// code 9, field `size`.

@@ -32,12 +32,21 @@ pub(crate) struct AddJob {
     pub occurred_at: i64,
 }
 
+/// What WeCom's `follow_user` entry of the adding guide says.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FollowNote {
+    add_way: i32,
+    remark: String,
+    mobiles: Vec<String>,
+}
+
 impl Job for AddJob {
     const KIND: &'static str = "acquire.add";
     const PRIORITY: i32 = priority::ADD;
-    /// The customer as WeCom has them, and how they added the guide
-    /// (`add_way`: QR, search, card share…).
-    type Prepared = (CustomerProfile, i32);
+    /// The customer as WeCom has them, and what the guide's side says:
+    /// how they added the guide (`add_way`: QR, search, card share…), the
+    /// remark and the phones.
+    type Prepared = (CustomerProfile, FollowNote);
 
     async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<Self::Prepared> {
         let client = engine.wecom_for(ctx.corp_id).await?;
@@ -45,7 +54,12 @@ impl Job for AddJob {
         let got = client.get_external_contact(&req, Priority::Interactive).await?;
         // WeCom's truth about this relation; a contact way means a QR (1) when
         // the follow is not listed yet.
-        let add_way = got.follow_user.iter().find(|f| f.userid == self.userid).map_or(1, |f| f.add_way);
+        let mine = got.follow_user.iter().find(|f| f.userid == self.userid);
+        let note = FollowNote {
+            add_way: mine.map_or(1, |f| f.add_way),
+            remark: mine.map(|f| f.remark.clone()).unwrap_or_default(),
+            mobiles: mine.map(|f| f.remark_mobiles.clone()).unwrap_or_default(),
+        };
         let c = got.external_contact;
         let profile = CustomerProfile {
             external_userid: self.external_userid.clone(),
@@ -55,12 +69,12 @@ impl Job for AddJob {
             gender: c.gender,
             unionid: c.unionid.unwrap_or_default(),
         };
-        Ok((profile, add_way))
+        Ok((profile, note))
     }
 
     async fn record(&self, _: &Engine, ctx: &JobCtx, prepared: Self::Prepared, tx: &mut Tx) -> JobResult<JobEnd> {
-        let (profile, add_way) = prepared;
-        record_add(ctx.corp_id, self, &profile, add_way, tx).await?;
+        let (profile, note) = prepared;
+        record_add(ctx.corp_id, self, &profile, &note, tx).await?;
         Ok(JobEnd::Done)
     }
 }
@@ -119,7 +133,13 @@ impl Engine {
 /// event, and the welcome to send. Idempotent: the same add twice refreshes
 /// the same rows and sends at most one welcome (WeCom refuses a second use
 /// of a welcome code).
-async fn record_add(corp_id: i64, add: &AddJob, profile: &CustomerProfile, add_way: i32, tx: &mut Tx) -> Result<()> {
+async fn record_add(
+    corp_id: i64,
+    add: &AddJob,
+    profile: &CustomerProfile,
+    note: &FollowNote,
+    tx: &mut Tx,
+) -> Result<()> {
     let Some(staff_id) = tx.staff_id_by_userid(corp_id, &add.userid).await? else {
         // A member koi does not know yet (staff sync is a later step):
         // nothing to attribute to; the callback stays on the event log.
@@ -154,13 +174,14 @@ async fn record_add(corp_id: i64, add: &AddJob, profile: &CustomerProfile, add_w
         customer_id,
         staff_id,
         added_at: add.occurred_at,
-        add_way,
+        add_way: note.add_way,
         state: &add.state,
         code_id,
         store_id,
         returning: outcome.returning,
     };
-    tx.upsert_follow(&follow, now).await?;
+    let follow_id = tx.upsert_follow(&follow, now).await?;
+    tx.set_follow_remark(follow_id, &note.remark, &note.mobiles).await?;
     let payload = serde_json::json!({
         "code_id": code_id, "store_id": store_id, "staff_id": staff_id, "userid": add.userid,
         "new_customer": outcome.new_customer, "returning": outcome.returning, "state": add.state,

@@ -32,7 +32,10 @@ pub struct Customer {
     /// The code and store of the customer's first add.
     pub first_code_id: Option<i64>,
     pub first_store_id: Option<i64>,
+    /// When koi first wrote the customer's row.
     pub created_at: i64,
+    /// When the customer first added a guide (WeCom's time of that add).
+    pub added_at: i64,
     pub follows: Vec<Follow>,
 }
 
@@ -53,6 +56,10 @@ pub struct Follow {
     /// `customer`, `staff` or `transfer`.
     pub deleted_at: Option<i64>,
     pub deleted_by: Option<String>,
+    /// The guide's remark for the customer in WeCom.
+    pub remark: String,
+    /// The phones the guide noted in WeCom.
+    pub phones: Vec<String>,
 }
 
 /// Where a geo code's landing page sends a customer.
@@ -81,6 +88,7 @@ impl Customer {
             first_code_id: c.first_code_id,
             first_store_id: c.first_store_id,
             created_at: c.created_at,
+            added_at: c.added_at,
             follows,
         }
     }
@@ -98,6 +106,8 @@ impl From<koi_store::acquisition::FollowRow> for Follow {
             returning: f.is_returning,
             deleted_at: f.deleted_at,
             deleted_by: f.deleted_by,
+            remark: f.remark,
+            phones: f.remark_mobiles.split(',').filter(|p| !p.is_empty()).map(String::from).collect(),
         }
     }
 }

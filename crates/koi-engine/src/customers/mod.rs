@@ -21,7 +21,7 @@ mod tags;
 
 pub use behaviour::BehaviourOutcome;
 pub use fields::FieldDefView;
-pub use profile::{CustomerProfileView, ProfileTag, TimelineEntry};
+pub use profile::{CustomerProfileView, OrderLine, ProfileTag, TimelineEntry};
 pub use segments::{ExportRow, SegmentInput, SegmentResult, SegmentView};
 pub use tagging::{BulkOutcome, BulkTarget, Cause, BULK_INLINE};
 pub use tags::{TagGroupView, TagRuleView, TagView};
@@ -105,7 +105,7 @@ impl Engine {
         tx.set_customer_activity(corp_id, &row).await?;
         if before_stage != stage {
             let payload = serde_json::json!({
-                "from": before_stage.as_str(), "to": stage.as_str(), "reason": reason,
+                "from": before_stage.as_str(), "to": stage.as_str(), "reason": reason.to_string(), "why": reason,
             });
             let event = koi_store::events::NewEvent {
                 corp_id,

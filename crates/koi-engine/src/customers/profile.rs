@@ -34,6 +34,8 @@ pub struct CustomerProfileView {
     pub tags: Vec<ProfileTag>,
     /// Every defined field, with this customer's value (null when unset).
     pub fields: Vec<ProfileField>,
+    /// Orders placed and refunded, newest first (from the event log).
+    pub order_history: Vec<OrderLine>,
     /// Newest first.
     pub timeline: Vec<TimelineEntry>,
     /// Display names of the console users named as actors (`user:3` → 陈思).
@@ -59,6 +61,15 @@ pub struct ProfileField {
     pub value: Option<String>,
 }
 
+/// One order event of a customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct OrderLine {
+    /// `placed` or `refunded`.
+    pub kind: String,
+    pub amount_fen: i64,
+    pub occurred_at: i64,
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     pub kind: String,
@@ -69,6 +80,22 @@ pub struct TimelineEntry {
 }
 
 impl Engine {
+    /// Display names of the corp's console users by actor (`user:3` → 陈思),
+    /// for pages that say who did something.
+    pub async fn people(&self, who: &Principal) -> Result<std::collections::BTreeMap<String, String>> {
+        crate::require(who, koi_domain::access::Action::ViewCustomers)?;
+        Ok(self
+            .db
+            .users(who.corp_id)
+            .await?
+            .into_iter()
+            .map(|u| {
+                let name = if u.display_name.is_empty() { u.username } else { u.display_name };
+                (format!("user:{}", u.id), name)
+            })
+            .collect())
+    }
+
     pub async fn customer_profile(&self, who: &Principal, id: i64) -> Result<CustomerProfileView> {
         let customer = self.customer(who, id).await?; // checks visibility
         let a = self.db.customer_activity(who.corp_id, id).await?.ok_or(EngineError::NotFound("customer"))?;
@@ -102,17 +129,20 @@ impl Engine {
                 actor: e.actor,
                 occurred_at: e.occurred_at,
             })
-            .collect();
-        let people = self
-            .db
-            .users(who.corp_id)
-            .await?
-            .into_iter()
-            .map(|u| {
-                let name = if u.display_name.is_empty() { u.username } else { u.display_name };
-                (format!("user:{}", u.id), name)
+            .collect::<Vec<TimelineEntry>>();
+        let order_history = timeline
+            .iter()
+            .filter_map(|e| {
+                let kind = match e.kind.as_str() {
+                    "customer.order_placed" => "placed",
+                    "customer.order_refunded" => "refunded",
+                    _ => return None,
+                };
+                let amount_fen = e.payload["amount_fen"].as_i64().unwrap_or(0);
+                Some(OrderLine { kind: kind.into(), amount_fen, occurred_at: e.occurred_at })
             })
             .collect();
+        let people = self.people(who).await?;
         let stage = Stage::from_name(&a.stage).unwrap_or_default();
         Ok(CustomerProfileView {
             customer,
@@ -131,6 +161,7 @@ impl Engine {
             home: a.home_lat.zip(a.home_lng),
             tags,
             fields,
+            order_history,
             timeline,
             people,
         })

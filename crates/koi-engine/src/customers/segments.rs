@@ -100,7 +100,11 @@ pub struct SegmentResult {
 pub struct SegmentView {
     pub id: i64,
     pub name: String,
+    /// Canonical text, tags by WeCom id: what is stored.
     pub expr: String,
+    /// The same expression with tags by name (where a name is unique), for
+    /// people to read and edit; it parses back to `expr`.
+    pub named_expr: String,
     /// Members now (exact).
     pub count: u64,
     pub created_by: String,
@@ -333,8 +337,8 @@ impl Engine {
                 let mut counts = Vec::with_capacity(rows.len());
                 for row in &rows {
                     counts.push(match resolve_with(&ci.refs, &SegmentInput::Text(row.expr.clone())) {
-                        Ok(expr) => ci.index.count(&scoped(who, expr)),
-                        Err(EngineError::BadExpression(_)) => 0,
+                        Ok(expr) => (ci.refs.named(&expr), ci.index.count(&scoped(who, expr))),
+                        Err(EngineError::BadExpression(_)) => (row.expr.clone(), 0),
                         Err(e) => return Err(e),
                     });
                 }
@@ -344,10 +348,11 @@ impl Engine {
         Ok(rows
             .into_iter()
             .zip(counts)
-            .map(|(row, count)| SegmentView {
+            .map(|(row, (named_expr, count))| SegmentView {
                 id: row.id,
                 name: row.name,
                 expr: row.expr,
+                named_expr,
                 count,
                 created_by: row.created_by,
                 updated_at: row.updated_at,

@@ -118,26 +118,36 @@ pub(crate) struct PullJob {
 impl Job for PullJob {
     const KIND: &'static str = "tags.pull";
     const PRIORITY: i32 = priority::TAGS;
-    /// WeCom's tags of the customer: the union over their guides.
-    type Prepared = Vec<String>;
+    /// WeCom's tags of the customer (the union over their guides), and
+    /// each guide's remark and phones for them: `(userid, remark, phones)`.
+    type Prepared = (Vec<String>, Vec<(String, String, Vec<String>)>);
 
-    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<Vec<String>> {
+    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<Self::Prepared> {
         let client = engine.wecom_for(ctx.corp_id).await?;
         let req = GetExternalContactRequest { external_userid: self.external_userid.clone(), cursor: None };
         let got = client.get_external_contact(&req, Priority::Bulk).await?;
         let tags: BTreeSet<String> =
             got.follow_user.iter().flat_map(|f| f.tags.iter().filter_map(|t| t.tag_id.clone())).collect();
-        Ok(tags.into_iter().collect())
+        let notes = got.follow_user.into_iter().map(|f| (f.userid, f.remark, f.remark_mobiles)).collect();
+        Ok((tags.into_iter().collect(), notes))
     }
 
     /// Makes koi's tags of the customer equal WeCom's. A tag koi set in the
     /// last [`PUSH_GRACE_MS`] is kept even if WeCom lacks it: its `mark_tag`
     /// may still be on the way.
-    async fn record(&self, engine: &Engine, ctx: &JobCtx, wecom: Vec<String>, tx: &mut Tx) -> JobResult<JobEnd> {
+    /// The guides' remarks and phones are taken as WeCom has them.
+    async fn record(&self, engine: &Engine, ctx: &JobCtx, got: Self::Prepared, tx: &mut Tx) -> JobResult<JobEnd> {
+        let (wecom, notes) = got;
         let corp_id = ctx.corp_id;
         let Some(customer_id) = tx.customer_id(corp_id, &self.external_userid).await? else {
             return Err(JobError::Done("koi does not know the customer".into()));
         };
+        for (userid, remark, phones) in &notes {
+            let Some(staff_id) = tx.staff_id_by_userid(corp_id, userid).await? else { continue };
+            if let Some(f) = tx.follow(corp_id, customer_id, staff_id).await? {
+                tx.set_follow_remark(f.id, remark, phones).await?;
+            }
+        }
         let known: BTreeSet<String> = engine.db.tag_catalogue(corp_id).await?.into_iter().map(|t| t.tag_id).collect();
         let mine = engine.db.customer_tags(corp_id, customer_id).await?;
         let now = now_ms();

@@ -20,6 +20,14 @@ pub struct CustomerQuery {
     /// Only customers with a lost follow (流失).
     #[serde(default)]
     pub lost: bool,
+    /// Text in the name, a guide's remark or phone (case-insensitive), or
+    /// the exact `external_userid`.
+    pub q: Option<String>,
+    /// Only customers carrying this WeCom tag (`et…`).
+    pub tag_id: Option<String>,
+    /// Only customers at this lifecycle stage: `new`, `stored`, `active`,
+    /// `converted` or `super` (422 `invalid_input` otherwise).
+    pub stage: Option<String>,
     /// Page number from 0.
     pub page: Option<i64>,
     /// At most 200; default 100.
@@ -27,23 +35,29 @@ pub struct CustomerQuery {
 }
 
 /// The corp's customers, newest first, with their follows and attribution,
-/// filtered like the console's customer list.
+/// filtered like the console's customer list. The `X-Total-Count` header
+/// says how many match over all pages.
 #[utoipa::path(get, path = "/customers", tag = "customers", params(CustomerQuery),
-    responses((status = 200, body = Vec<Customer>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Vec<Customer>,
+        headers(("X-Total-Count" = i64, description = "Customers matching the filters, over all pages"))),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     ApiCaller(who): ApiCaller,
     Query(q): Query<CustomerQuery>,
-) -> Result<Json<Vec<Customer>>, WebError> {
+) -> Result<([(&'static str, String); 1], Json<Vec<Customer>>), WebError> {
     let filter = CustomerFilter {
         code_id: q.code_id,
         store_id: q.store_id,
         staff_id: q.staff_id,
         returning: q.returning,
         lost: q.lost,
+        search: q.q,
+        tag_id: q.tag_id,
+        stage: q.stage,
     };
     let page = state.engine.customer_page(&who, filter, q.page.unwrap_or(0), q.limit.unwrap_or(100)).await?;
-    Ok(Json(page.customers))
+    Ok(([("x-total-count", page.total.to_string())], Json(page.customers)))
 }
 
 #[utoipa::path(get, path = "/customers/{id}", tag = "customers", params(("id" = i64, Path)),

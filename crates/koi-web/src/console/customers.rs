@@ -8,6 +8,7 @@ use crate::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
 use koi_domain::access::Action;
+use koi_domain::segment::Stage;
 use koi_engine::acquisition::Customer;
 use koi_engine::reports::CustomerFilter;
 use std::collections::HashMap;
@@ -25,7 +26,17 @@ pub struct ListQuery {
     /// `new` or `returning`.
     kind: Option<String>,
     lost: Option<String>,
+    /// Name, remark, phone or external id.
+    q: Option<String>,
+    /// A WeCom tag id.
+    tag: Option<String>,
+    /// A lifecycle stage (`new`, `stored`, …).
+    stage: Option<String>,
     page: Option<String>,
+}
+
+fn text(v: &Option<String>) -> Option<String> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(String::from)
 }
 
 fn id(v: &Option<String>) -> Option<i64> {
@@ -43,11 +54,13 @@ pub struct FollowRow {
     pub lost_at: Option<String>,
     /// `customer`, `staff` or `transfer`.
     pub deleted_by: String,
+    pub remark: String,
 }
 
 pub struct CustomerRow {
     pub id: i64,
     pub name: String,
+    pub avatar: String,
     pub added: String,
     pub follows: Vec<FollowRow>,
 }
@@ -65,6 +78,12 @@ struct ListPage {
     guide: String,
     kind: String,
     lost: bool,
+    search: String,
+    tags: Vec<koi_engine::customers::TagGroupView>,
+    tag: String,
+    stages: Vec<Choice>,
+    stage: String,
+    total: i64,
     page: i64,
     has_more: bool,
     /// The filters as a query string, for the paging links.
@@ -73,9 +92,11 @@ struct ListPage {
 
 /// Names of the codes, stores and staff a page mentions.
 pub(super) struct Names {
-    codes: HashMap<i64, String>,
-    stores: HashMap<i64, String>,
-    staff: HashMap<i64, String>,
+    pub(super) codes: HashMap<i64, String>,
+    pub(super) stores: HashMap<i64, String>,
+    pub(super) staff: HashMap<i64, String>,
+    /// A guide's name by WeCom userid (events that name only the account).
+    pub(super) by_userid: HashMap<String, String>,
 }
 
 impl Names {
@@ -88,6 +109,7 @@ impl Names {
         let stores = if who.allows(Action::ViewStores) { state.engine.stores(who).await.or_page(c)? } else { vec![] };
         let staff = if who.allows(Action::ViewStaff) { state.engine.staff_list(who).await.or_page(c)? } else { vec![] };
         Ok(Names {
+            by_userid: staff.iter().map(|x| (x.userid.clone(), x.name.clone())).collect(),
             codes: codes.into_iter().map(|x| (x.id, x.name)).collect(),
             stores: stores.into_iter().map(|x| (x.id, x.name)).collect(),
             staff: staff.into_iter().map(|x| (x.id, x.name)).collect(),
@@ -110,7 +132,10 @@ impl Names {
     pub(super) fn row(&self, c: Customer) -> CustomerRow {
         CustomerRow {
             id: c.id,
-            added: crate::fmt::datetime(c.created_at),
+            avatar: c.avatar,
+            // The first add, as WeCom dated it; `created_at` is when koi
+            // wrote the row (an import's load time).
+            added: crate::fmt::datetime(c.added_at),
             follows: c
                 .follows
                 .into_iter()
@@ -123,6 +148,7 @@ impl Names {
                     returning: f.returning,
                     lost_at: f.deleted_at.map(crate::fmt::datetime),
                     deleted_by: f.deleted_by.unwrap_or_default(),
+                    remark: f.remark,
                 })
                 .collect(),
             name: c.name,
@@ -141,9 +167,21 @@ pub async fn list(State(state): State<AppState>, c: Console, Query(q): Query<Lis
             _ => None,
         },
         lost: q.lost.as_deref().is_some_and(|v| !v.is_empty()),
+        search: text(&q.q),
+        tag_id: text(&q.tag),
+        // An unknown stage in a hand-edited URL shows every stage.
+        stage: text(&q.stage).filter(|s| Stage::from_name(s).is_some()),
     };
     let page = id(&q.page).unwrap_or(0).max(0);
     let found = state.engine.customer_page(c.who(), filter.clone(), page, PER_PAGE).await.or_page(&c)?;
+    let tags = state.engine.tag_groups(c.who()).await.or_page(&c)?;
+    let stages = Stage::ALL
+        .iter()
+        .map(|s| Choice {
+            value: s.as_str().into(),
+            label: crate::i18n::Tr(c.lang).s(super::segments::stage_key(*s)).to_string(),
+        })
+        .collect();
     let names = Names::load(&state, &c).await?;
     let show = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
     let kind = match filter.returning {
@@ -157,6 +195,9 @@ pub async fn list(State(state): State<AppState>, c: Console, Query(q): Query<Lis
         ("staff", show(filter.staff_id)),
         ("kind", kind.to_string()),
         ("lost", if filter.lost { "1".into() } else { String::new() }),
+        ("q", filter.search.clone().unwrap_or_default()),
+        ("tag", filter.tag_id.clone().unwrap_or_default()),
+        ("stage", filter.stage.clone().unwrap_or_default()),
     ])
     .unwrap_or_default();
     let p = ListPage {
@@ -170,6 +211,12 @@ pub async fn list(State(state): State<AppState>, c: Console, Query(q): Query<Lis
         guide: show(filter.staff_id),
         kind: kind.into(),
         lost: filter.lost,
+        search: filter.search.unwrap_or_default(),
+        tags,
+        tag: filter.tag_id.unwrap_or_default(),
+        stages,
+        stage: filter.stage.unwrap_or_default(),
+        total: found.total,
         page,
         has_more: found.has_more,
         query,

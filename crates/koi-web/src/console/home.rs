@@ -5,6 +5,7 @@ use askama::Template;
 use axum::extract::State;
 use koi_domain::access::Action;
 use koi_domain::jobs::JobState;
+use koi_engine::reports::HomeNumbers;
 
 #[derive(Template)]
 #[template(path = "home.html")]
@@ -13,6 +14,8 @@ struct Home {
     stores: usize,
     staff: usize,
     dead_jobs: Option<i64>,
+    /// Adds, losses and the per-store ranking, for roles that see customers.
+    numbers: Option<HomeNumbers>,
 }
 
 pub async fn show(State(state): State<AppState>, c: Console) -> Page {
@@ -26,5 +29,6 @@ pub async fn show(State(state): State<AppState>, c: Console) -> Page {
     } else {
         None
     };
-    Ok(render(&Home { c: Chrome::new(&state, &c, "home").await, stores, staff, dead_jobs }))
+    let numbers = if who.allows(Action::ViewCustomers) { Some(e.home_numbers(who).await.or_page(&c)?) } else { None };
+    Ok(render(&Home { c: Chrome::new(&state, &c, "home").await, stores, staff, dead_jobs, numbers }))
 }

@@ -68,6 +68,15 @@ pub struct Standing {
     pub home: String,
 }
 
+/// An order on the profile: placed or refunded, how much, when.
+pub struct OrderRow {
+    /// `placed` or `refunded`.
+    pub kind: String,
+    pub label: String,
+    pub amount: String,
+    pub at: String,
+}
+
 #[derive(Template)]
 #[template(path = "customer.html")]
 struct DetailPage {
@@ -75,6 +84,12 @@ struct DetailPage {
     customer: CustomerRow,
     external_userid: String,
     kind: i32,
+    /// The i18n key of the customer's gender.
+    gender: &'static str,
+    /// The guides' remarks and the phones they noted, each once.
+    remarks: Vec<String>,
+    phones: Vec<String>,
+    orders: Vec<OrderRow>,
     value: Standing,
     tags: Vec<TagChip>,
     /// Catalogue tags the customer does not carry, by group.
@@ -104,42 +119,126 @@ fn t(lang: Lang, key: &str) -> String {
     Tr(lang).s(key).to_string()
 }
 
-/// The tag source kept with a customer's tag (`user:3`, `code:5`,
-/// `rule:2`, `bulk`, `wecom`), in words.
-fn source_words(lang: Lang, source: &str) -> String {
-    if source == "api_key" || source.starts_with("user:") {
-        format!("{} ({source})", t(lang, "source_hand"))
-    } else if let Some(id) = source.strip_prefix("code:") {
-        format!("{} #{id}", t(lang, "channel_code"))
-    } else if let Some(id) = source.strip_prefix("rule:") {
-        format!("{} #{id}", t(lang, "tag_rule"))
-    } else {
-        match source {
-            "bulk" => t(lang, "source_bulk"),
-            "wecom" => t(lang, "source_wecom"),
-            other => other.to_string(),
+/// What the timeline and the tag chips need to say names instead of ids.
+pub(super) struct Words<'a> {
+    pub lang: Lang,
+    /// Tag id → name.
+    pub tags: &'a HashMap<String, String>,
+    /// `user:3` → the console user's name.
+    pub people: &'a BTreeMap<String, String>,
+    pub names: &'a Names,
+    /// Tag rule id → name.
+    pub rules: &'a HashMap<i64, String>,
+}
+
+impl Words<'_> {
+    fn t(&self, key: &str) -> String {
+        t(self.lang, key)
+    }
+
+    fn code(&self, id: i64) -> String {
+        self.names.codes.get(&id).cloned().unwrap_or_else(|| self.t("deleted_code"))
+    }
+
+    fn rule(&self, id: i64) -> String {
+        self.rules.get(&id).cloned().unwrap_or_else(|| self.t("deleted_rule"))
+    }
+
+    fn guide(&self, p: &Value) -> String {
+        p["staff_id"]
+            .as_i64()
+            .and_then(|id| self.names.staff.get(&id).cloned())
+            .or_else(|| p["userid"].as_str().and_then(|u| self.names.by_userid.get(u).cloned()))
+            .unwrap_or_else(|| self.t("a_guide"))
+    }
+
+    /// The tag source kept with a customer's tag (`user:3`, `api_key`,
+    /// `code:5`, `rule:2`, `bulk`, `wecom`, `import`), in words.
+    fn source(&self, source: &str) -> String {
+        if source == "api_key" || source.starts_with("user:") {
+            format!("{} ({})", self.t("source_hand"), person(self.lang, self.people, source))
+        } else if let Some(id) = source.strip_prefix("code:").and_then(|id| id.parse().ok()) {
+            format!("{} “{}”", self.t("channel_code"), self.code(id))
+        } else if let Some(id) = source.strip_prefix("rule:").and_then(|id| id.parse().ok()) {
+            format!("{} “{}”", self.t("tag_rule"), self.rule(id))
+        } else {
+            person(self.lang, self.people, source)
         }
     }
-}
 
-/// A console user's name for `user:N`; other actors (`wecom`, `system`,
-/// `api_key`) as they are.
-fn person(people: &BTreeMap<String, String>, actor: &str) -> String {
-    people.get(actor).cloned().unwrap_or_else(|| actor.to_string())
-}
-
-/// Why a tag event happened, from its `cause`.
-fn cause_words(lang: Lang, cause: &Value, people: &BTreeMap<String, String>) -> String {
-    let s = |k: &str| cause[k].as_str().unwrap_or_default().to_string();
-    match cause["by"].as_str().unwrap_or_default() {
-        "hand" => format!("{} ({})", t(lang, "source_hand"), person(people, &s("actor"))),
-        "code" => format!("{} #{}", t(lang, "cause_code"), cause["code_id"]),
-        "rule" => format!("{} #{} “{}”", t(lang, "tag_rule"), cause["rule_id"], s("name")),
-        "bulk" => format!("{}: {}", t(lang, "source_bulk"), s("source")),
-        "wecom" => t(lang, "source_wecom"),
-        "tag_deleted" => t(lang, "cause_tag_deleted"),
-        other => other.to_string(),
+    /// Why a tag event happened, from its `cause`.
+    fn cause(&self, cause: &Value) -> String {
+        let s = |k: &str| cause[k].as_str().unwrap_or_default().to_string();
+        match cause["by"].as_str().unwrap_or_default() {
+            "hand" => format!("{} ({})", self.t("source_hand"), person(self.lang, self.people, &s("actor"))),
+            "code" => format!(
+                "{} “{}”",
+                self.t("cause_code"),
+                cause["code_id"].as_i64().map(|id| self.code(id)).unwrap_or_default()
+            ),
+            "rule" => {
+                let name =
+                    cause["rule_id"].as_i64().and_then(|id| self.rules.get(&id).cloned()).unwrap_or_else(|| s("name"));
+                format!("{} “{name}”", self.t("tag_rule"))
+            }
+            "bulk" => format!("{}: {}", self.t("source_bulk"), s("source")),
+            "wecom" => self.t("source_wecom"),
+            "tag_deleted" => self.t("cause_tag_deleted"),
+            other => person(self.lang, self.people, other),
+        }
     }
+
+    /// WeCom's refusal (`userid: wecom API: errcode N: message`) as the
+    /// guide's name and the error number; WeCom's own words stay in the log.
+    fn refusal(&self, reason: &str) -> String {
+        let guide = reason.split_once(':').and_then(|(u, _)| self.names.by_userid.get(u.trim()).cloned());
+        let errcode: String = reason
+            .split_once("errcode")
+            .map(|(_, rest)| rest.trim_start().chars().take_while(char::is_ascii_digit).collect())
+            .unwrap_or_default();
+        let said = if errcode.is_empty() {
+            self.t("wecom_refused_it")
+        } else {
+            self.t("wecom_refused_code").replace("{errcode}", &errcode)
+        };
+        [guide, Some(said)].into_iter().flatten().collect::<Vec<_>>().join(" · ")
+    }
+
+    /// A stage change's reason from its `why` (older events carry only
+    /// the English `reason`).
+    fn stage_reason(&self, p: &Value) -> String {
+        let why = &p["why"];
+        let n = |k: &str| why[k].as_i64().unwrap_or_default().to_string();
+        let key = match why["code"].as_str() {
+            Some(code) => format!("why_{code}"),
+            None => return p["reason"].as_str().unwrap_or_default().to_string(),
+        };
+        let text = self.t(&key);
+        if text == key {
+            return p["reason"].as_str().unwrap_or_default().to_string();
+        }
+        ["orders", "at_least", "influence", "days", "within"]
+            .iter()
+            .fold(text, |acc, k| acc.replace(&format!("{{{k}}}"), &n(k)))
+    }
+}
+
+/// An actor (`user:3`, `api_key`, `wecom`, `system`, `import`, `koi`,
+/// `customer`) in words: a console user's name, or the kind of actor.
+pub(super) fn person(lang: Lang, people: &BTreeMap<String, String>, actor: &str) -> String {
+    if let Some(name) = people.get(actor) {
+        return name.clone();
+    }
+    let key = match actor {
+        "api_key" => "actor_api_key",
+        "wecom" => "actor_wecom",
+        "system" | "koi" => "actor_system",
+        "import" => "actor_import",
+        "customer" => "actor_customer",
+        a if a.starts_with("user:") => "actor_deleted_user",
+        other => return other.to_string(),
+    };
+    t(lang, key)
 }
 
 fn compact(v: &Value) -> String {
@@ -155,12 +254,8 @@ fn stage_words(lang: Lang, code: &str) -> String {
 }
 
 /// One event in words: a title and a detail line.
-fn read_event(
-    lang: Lang,
-    e: &TimelineEntry,
-    tags: &HashMap<String, String>,
-    people: &BTreeMap<String, String>,
-) -> (String, String) {
+fn read_event(w: &Words, e: &TimelineEntry, fields: &HashMap<String, String>) -> (String, String) {
+    let lang = w.lang;
     let p = &e.payload;
     let s = |k: &str| p[k].as_str().unwrap_or_default().to_string();
     let tag_list = || {
@@ -169,7 +264,7 @@ fn read_event(
             .map(|ids| {
                 ids.iter()
                     .filter_map(Value::as_str)
-                    .map(|id| tags.get(id).cloned().unwrap_or_else(|| id.to_string()))
+                    .map(|id| w.tags.get(id).cloned().unwrap_or_else(|| t(lang, "deleted_tag")))
                     .collect::<Vec<_>>()
                     .join("、")
             })
@@ -179,16 +274,16 @@ fn read_event(
     match kind {
         "tagged" | "untagged" => {
             let key = if kind == "tagged" { "ev_tagged" } else { "ev_untagged" };
-            (format!("{}: {}", t(lang, key), tag_list()), cause_words(lang, &p["cause"], people))
+            (format!("{}: {}", t(lang, key), tag_list()), w.cause(&p["cause"]))
         }
         "stage_changed" => (
             format!("{}: {} → {}", t(lang, "stage"), stage_words(lang, &s("from")), stage_words(lang, &s("to"))),
-            s("reason"),
+            w.stage_reason(p),
         ),
         "fields_set" => {
             let mut parts: Vec<String> = p["fields"]
                 .as_object()
-                .map(|m| m.iter().map(|(k, v)| format!("{k} = {}", compact(v))).collect())
+                .map(|m| m.iter().map(|(k, v)| format!("{} = {}", fields.get(k).unwrap_or(k), compact(v))).collect())
                 .unwrap_or_default();
             if let Some(h) = p["home"].as_array() {
                 parts.push(format!(
@@ -204,12 +299,27 @@ fn read_event(
             (format!("{} {amount}", t(lang, &format!("ev_{kind}"))), String::new())
         }
         "added" => {
-            let code = p["code_id"].as_i64().map(|c| format!("{} #{c}", t(lang, "channel_code"))).unwrap_or_default();
-            (t(lang, "ev_added"), format!("{} {code}", s("userid")).trim().to_string())
+            let code = p["code_id"].as_i64().map(|c| format!("{} “{}”", t(lang, "channel_code"), w.code(c)));
+            let detail = [Some(w.guide(p)), code].into_iter().flatten().collect::<Vec<_>>().join(" · ");
+            (t(lang, "ev_added"), detail)
         }
-        "lost" => (t(lang, "ev_lost"), compact(p)),
-        _ if e.kind == "welcome.sent" => (t(lang, "ev_welcome_sent"), format!("{} · {}", s("userid"), s("outcome"))),
-        _ if e.kind == "wecom.refused" => (t(lang, "ev_wecom_refused"), s("reason")),
+        "lost" => {
+            let by = match s("deleted_by").as_str() {
+                "" => String::new(),
+                by => format!("{}: {}", t(lang, "deleted_by"), t(lang, by)),
+            };
+            (t(lang, "ev_lost"), [w.guide(p), by].into_iter().filter(|x| !x.is_empty()).collect::<Vec<_>>().join(" · "))
+        }
+        _ if e.kind == "welcome.sent" || e.kind == "welcome.not_sent" => {
+            let title = if e.kind == "welcome.sent" { "ev_welcome_sent" } else { "ev_welcome_not_sent" };
+            let outcome = s("outcome");
+            let outcome = if outcome.is_empty() { String::new() } else { t(lang, &format!("welcome_{outcome}")) };
+            (
+                t(lang, title),
+                [w.guide(p), outcome].into_iter().filter(|x| !x.is_empty()).collect::<Vec<_>>().join(" · "),
+            )
+        }
+        _ if e.kind == "wecom.refused" => (t(lang, "ev_wecom_refused"), w.refusal(&s("reason"))),
         "group_joined" | "poll_answered" | "material_opened" | "campaign_joined" | "message_replied" | "shared"
         | "friend_brought" => {
             let detail = p
@@ -220,7 +330,7 @@ fn read_event(
                 .unwrap_or_default();
             (t(lang, &format!("ev_{kind}")), detail)
         }
-        _ => (e.kind.clone(), compact(p)),
+        _ => (t(lang, "ev_other"), String::new()),
     }
 }
 
@@ -255,12 +365,20 @@ async fn page(state: &AppState, c: &Console, id: i64, form: Option<FormView>) ->
     let tag_names: HashMap<String, String> =
         groups.iter().flat_map(|g| &g.tags).map(|t| (t.id.clone(), t.name.clone())).collect();
     let lang = c.lang;
+    let rules: HashMap<i64, String> = if who.allows(Action::ViewCustomers) {
+        state.engine.tag_rules(who).await.or_page(c)?.into_iter().map(|r| (r.id, r.name)).collect()
+    } else {
+        HashMap::new()
+    };
+    let field_labels: HashMap<String, String> = p.fields.iter().map(|f| (f.name.clone(), f.label.clone())).collect();
+    let words = Words { lang, tags: &tag_names, people: &p.people, names: &names, rules: &rules };
     let stage = Stage::from_name(&p.stage).unwrap_or_default();
     let band = |b: Option<i32>| b.map_or_else(|| "–".to_string(), |b| b.to_string());
     let value = Standing {
         stage: p.stage_zh.clone(),
         stage_code: p.stage.clone(),
-        stage_en: Tr(Lang::En).s(stage_key(stage)).to_string(),
+        // English pages add the English name; a Chinese page says it once.
+        stage_en: if lang == Lang::En { Tr(Lang::En).s(stage_key(stage)).to_string() } else { String::new() },
         rfm: if p.rfm.iter().all(Option::is_none) {
             "—".into()
         } else {
@@ -292,7 +410,7 @@ async fn page(state: &AppState, c: &Console, id: i64, form: Option<FormView>) ->
             id: x.id.clone(),
             name: x.name.clone(),
             group: x.group.clone(),
-            source: source_words(lang, &x.source),
+            source: words.source(&x.source),
             at: crate::fmt::datetime(x.tagged_at),
         })
         .collect();
@@ -301,21 +419,51 @@ async fn page(state: &AppState, c: &Console, id: i64, form: Option<FormView>) ->
         .timeline
         .iter()
         .map(|e| {
-            let (title, detail) = read_event(lang, e, &tag_names, &p.people);
+            let (title, detail) = read_event(&words, e, &field_labels);
             TimelineRow {
                 at: crate::fmt::datetime(e.occurred_at),
                 kind: e.kind.clone(),
-                actor: person(&p.people, &e.actor),
+                actor: person(lang, &p.people, &e.actor),
                 title,
                 detail,
             }
         })
         .collect();
     let form = form.unwrap_or_else(|| FormView::of(field_values(&p)));
+    let mut remarks: Vec<String> = Vec::new();
+    let mut phones: Vec<String> = Vec::new();
+    for f in &p.customer.follows {
+        if !f.remark.is_empty() && !remarks.contains(&f.remark) {
+            remarks.push(f.remark.clone());
+        }
+        for ph in &f.phones {
+            if !phones.contains(ph) {
+                phones.push(ph.clone());
+            }
+        }
+    }
+    let orders = p
+        .order_history
+        .iter()
+        .map(|o| OrderRow {
+            label: t(lang, &format!("ev_order_{}", o.kind)),
+            kind: o.kind.clone(),
+            amount: yuan(o.amount_fen),
+            at: crate::fmt::datetime(o.occurred_at),
+        })
+        .collect();
     Ok(DetailPage {
         c: Chrome::new(state, c, "customers").await,
         external_userid: p.customer.external_userid.clone(),
         kind: p.customer.kind,
+        gender: match p.customer.gender {
+            1 => "gender_male",
+            2 => "gender_female",
+            _ => "gender_unknown",
+        },
+        remarks,
+        phones,
+        orders,
         customer: names.row(p.customer),
         value,
         tags,
@@ -396,14 +544,53 @@ pub async fn set_fields(State(state): State<AppState>, Path(id): Path<i64>, f: C
 
 #[cfg(test)]
 mod tests {
-    use super::{source_words, yuan};
+    use super::{person, read_event, yuan, Names, Words};
     use crate::i18n::Lang;
+    use koi_engine::customers::TimelineEntry;
+    use serde_json::json;
+    use std::collections::{BTreeMap, HashMap};
 
     #[test]
-    fn money_and_sources_read_well() {
+    fn money_reads_well() {
         assert_eq!(yuan(12_345_678), "¥123,456.78");
         assert_eq!(yuan(5), "¥0.05");
-        assert_eq!(source_words(Lang::Zh, "code:5"), "渠道活码 #5");
-        assert_eq!(source_words(Lang::En, "bulk"), "bulk tagging");
+    }
+
+    /// Sources, causes, guides and reasons by name and in the page's
+    /// language: no `#6`, no `api_key`, no WeCom account, no English
+    /// reason on a Chinese page.
+    #[test]
+    fn the_timeline_names_things_in_the_page_language() {
+        let names = Names {
+            codes: [(2, "门口海报".to_string())].into(),
+            stores: HashMap::new(),
+            staff: [(7, "小美".to_string())].into(),
+            by_userid: [("meimei".to_string(), "小美".to_string())].into(),
+        };
+        let tags: HashMap<String, String> = [("etVIP".to_string(), "VIP".to_string())].into();
+        let people: BTreeMap<String, String> = [("user:3".to_string(), "陈思".to_string())].into();
+        let rules: HashMap<i64, String> = [(6, "首单送券".to_string())].into();
+        let w = Words { lang: Lang::Zh, tags: &tags, people: &people, names: &names, rules: &rules };
+        assert_eq!(w.source("code:2"), "渠道活码 “门口海报”");
+        assert_eq!(w.source("rule:6"), "规则 “首单送券”");
+        assert_eq!(w.source("api_key"), "手动 (API 密钥)");
+        assert_eq!(w.source("user:3"), "手动 (陈思)");
+        assert_eq!(w.source("import"), "导入");
+        assert_eq!(person(Lang::En, &people, "api_key"), "API key");
+        let ev =
+            |kind: &str, payload| TimelineEntry { kind: kind.into(), actor: "system".into(), payload, occurred_at: 0 };
+        let fields = HashMap::new();
+        let why = json!({"from": "converted", "to": "super", "reason": "orders 6 ≥ 3",
+                         "why": {"code": "orders", "orders": 6, "at_least": 3}});
+        assert_eq!(read_event(&w, &ev("customer.stage_changed", why), &fields).1, "下单 6 次，达到 3 次");
+        let added = json!({"code_id": 2, "staff_id": 7, "userid": "meimei"});
+        assert_eq!(read_event(&w, &ev("customer.added", added), &fields).1, "小美 · 渠道活码 “门口海报”");
+        let welcome = json!({"userid": "meimei", "outcome": "sent"});
+        assert_eq!(read_event(&w, &ev("welcome.sent", welcome), &fields).1, "小美 · 已发送");
+        let tagged = json!({"tag_ids": ["etVIP"], "cause": {"by": "rule", "rule_id": 6, "name": "旧名"}});
+        assert_eq!(
+            read_event(&w, &ev("customer.tagged", tagged), &fields),
+            ("打上标签: VIP".into(), "规则 “首单送券”".into())
+        );
     }
 }

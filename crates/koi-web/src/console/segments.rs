@@ -54,7 +54,7 @@ struct BuilderPage {
     id: Option<i64>,
     form: FormView,
     can_manage: bool,
-    groups: Vec<TagGroupView>,
+    tags: Vec<TagPick>,
     stores: Vec<Choice>,
     stages: Vec<Choice>,
     /// The expression's count and sample when it evaluated.
@@ -64,23 +64,60 @@ struct BuilderPage {
 
 pub async fn list(State(state): State<AppState>, c: Console, Query(n): Query<Notice>) -> Page {
     let found = state.engine.segments(c.who()).await.or_page(&c)?;
+    let people = state.engine.people(c.who()).await.or_page(&c)?;
     let p = ListPage {
         c: Chrome::new(&state, &c, "segments").await.flash_from(n.ok.as_deref()),
-        segments: found.into_iter().map(row).collect(),
+        segments: found.into_iter().map(|s| row(&c, &people, s)).collect(),
         can_manage: c.who().allows(Action::ManageSegments),
     };
     Ok(render(&p))
 }
 
-fn row(s: SegmentView) -> SegmentRow {
+fn row(c: &Console, people: &std::collections::BTreeMap<String, String>, s: SegmentView) -> SegmentRow {
     SegmentRow {
         id: s.id,
         name: s.name,
-        expr: s.expr,
+        // Tags by name; the stored `expr` keeps their ids.
+        expr: s.named_expr,
         count: s.count,
         updated: crate::fmt::datetime(s.updated_at),
-        by: s.created_by,
+        by: super::profile::person(c.lang, people, &s.created_by),
     }
+}
+
+/// A tag the builder offers: what it inserts (by name when the name is
+/// the corp's only tag so called, else by id) and what it shows.
+pub struct TagPick {
+    pub insert: String,
+    pub name: String,
+    pub group: String,
+}
+
+fn tag_picks(groups: &[TagGroupView]) -> Vec<TagPick> {
+    let all: Vec<_> = groups.iter().flat_map(|g| g.tags.iter().map(move |t| (g, t))).collect();
+    all.iter()
+        .map(|(g, t)| {
+            let unique = all.iter().filter(|(_, o)| o.name == t.name).count() == 1;
+            let word = if unique {
+                koi_domain::segment::Cond::Tag(t.name.clone())
+            } else {
+                koi_domain::segment::Cond::Tag(t.id.clone())
+            };
+            TagPick { insert: word.to_string(), name: t.name.clone(), group: g.name.clone() }
+        })
+        .collect()
+}
+
+/// A parse error in the page's language, by its code; the offending part
+/// is quoted from the expression.
+fn expression_error(c: &Console, code: &str, token: &str) -> String {
+    let tr = crate::i18n::Tr(c.lang);
+    let key = format!("expr_err_{code}");
+    let text = match tr.s(&key) {
+        k if k == key => tr.s("expr_err_other"),
+        text => text,
+    };
+    text.replace("{token}", token)
 }
 
 /// 引流 in Chinese; `Attract · 引流` in English, the name operators share.
@@ -128,7 +165,7 @@ async fn builder(
         id,
         form,
         can_manage: who.allows(Action::ManageSegments),
-        groups,
+        tags: tag_picks(&groups),
         stores: stores.into_iter().map(|s| Choice { value: s.id.to_string(), label: s.name }).collect(),
         stages: Stage::ALL.into_iter().map(|s| Choice { value: s.as_str().into(), label: stage_label(c, s) }).collect(),
         count,
@@ -159,7 +196,7 @@ pub async fn new(State(state): State<AppState>, c: Console, Query(q): Query<Expr
 
 pub async fn show(State(state): State<AppState>, c: Console, Path(id): Path<i64>, Query(n): Query<Notice>) -> Page {
     let s = state.engine.segment(c.who(), id).await.or_page(&c)?;
-    let form = FormView::of(vec![("name".into(), s.name), ("expr".into(), s.expr)]);
+    let form = FormView::of(vec![("name".into(), s.name), ("expr".into(), s.named_expr)]);
     let mut p = builder(&state, &c, Some(id), form, true).await?;
     p.c = p.c.flash_from(n.ok.as_deref());
     Ok(render(&p))
@@ -170,6 +207,14 @@ async fn save(state: &AppState, f: &ConsoleForm, id: Option<i64>) -> Page {
     let input = SegmentInput::Text(f.get("expr").trim().to_string());
     match state.engine.save_segment(c.who(), id, f.get("name"), &input).await {
         Ok(s) => Ok(see_other(&format!("/console/segments/{}?ok=saved", s.id))),
+        Err(EngineError::BadExpression(e)) => {
+            let message = expression_error(c, e.code, &e.token);
+            let form = FormView {
+                values: f.fields.clone(),
+                errors: vec![koi_domain::FieldError::new("expr", e.code, message)],
+            };
+            Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &builder(state, c, id, form, true).await?))
+        }
         Err(e) => {
             let form = FormView::failed(f.fields.clone(), e.into()).map_err(|e| error_page(c, e))?;
             Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &builder(state, c, id, form, true).await?))
@@ -201,6 +246,15 @@ pub async fn count(State(state): State<AppState>, f: ConsoleForm) -> Response {
                 m.stage = stage_name(&f.console, &m.stage);
             }
             Json(r).into_response()
+        }
+        Err(EngineError::BadExpression(e)) => {
+            // The API's envelope, with the message in the page's language.
+            let message = expression_error(&f.console, e.code, &e.token);
+            let body = serde_json::json!({ "error": {
+                "code": "invalid_expression", "message": message,
+                "expression": { "reason": e.code, "offset": e.offset, "token": e.token },
+            }});
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
         }
         Err(e) => WebError::from(e).into_response(),
     }

@@ -77,16 +77,26 @@ fn tag_names(groups: &[TagGroupView]) -> HashMap<&str, &str> {
     groups.iter().flat_map(|g| &g.tags).map(|t| (t.id.as_str(), t.name.as_str())).collect()
 }
 
-fn rule_row(lang: Lang, r: TagRuleView, names: &HashMap<&str, &str>) -> RuleRow {
+fn rule_row(lang: Lang, r: TagRuleView, names: &HashMap<&str, &str>, codes: &[Choice]) -> RuleRow {
     let named = |ids: &[String]| {
         ids.iter().map(|t| names.get(t.as_str()).copied().unwrap_or(t.as_str())).collect::<Vec<_>>().join("、")
     };
+    let trigger = match (&r.trigger, lang) {
+        // The code by its name, not its number.
+        (koi_domain::customer::Trigger::AddedViaCode { code_id }, _) => {
+            let id = code_id.to_string();
+            let tr = crate::i18n::Tr(lang);
+            match codes.iter().find(|c| c.value == id) {
+                Some(code) => tr.s("trigger_added_via_code").replace("{code}", &code.label),
+                None => tr.s("trigger_added_via_deleted_code").to_string(),
+            }
+        }
+        (_, Lang::Zh) => r.describe_zh,
+        (_, Lang::En) => r.describe_en,
+    };
     RuleRow {
         id: r.id,
-        trigger: match lang {
-            Lang::Zh => r.describe_zh,
-            Lang::En => r.describe_en,
-        },
+        trigger,
         add: named(&r.add_tags),
         remove: named(&r.remove_tags),
         active: r.active,
@@ -96,7 +106,7 @@ fn rule_row(lang: Lang, r: TagRuleView, names: &HashMap<&str, &str>) -> RuleRow 
 
 async fn code_choices(state: &AppState, c: &Console) -> Result<Vec<Choice>, Response> {
     let codes = state.engine.channel_codes(c.who()).await.or_page(c)?;
-    Ok(codes.into_iter().map(|k| Choice { value: k.id.to_string(), label: format!("#{} {}", k.id, k.name) }).collect())
+    Ok(codes.into_iter().map(|k| Choice { value: k.id.to_string(), label: k.name }).collect())
 }
 
 fn require(c: &Console, action: Action) -> Result<(), Response> {
@@ -118,12 +128,13 @@ async fn list_page(
     let groups = state.engine.tag_groups(who).await.or_page(c)?;
     let rules = state.engine.tag_rules(who).await.or_page(c)?;
     let names = tag_names(&groups);
-    let rules = rules.into_iter().map(|r| rule_row(c.lang, r, &names)).collect();
+    let codes = code_choices(state, c).await?;
+    let rules = rules.into_iter().map(|r| rule_row(c.lang, r, &names, &codes)).collect();
     Ok(ListPage {
         c: Chrome::new(state, c, "tags").await,
         tag_count: groups.iter().map(|g| g.tags.len()).sum(),
         rules,
-        codes: code_choices(state, c).await?,
+        codes,
         triggers: TRIGGERS.to_vec(),
         groups,
         forms,

@@ -117,7 +117,8 @@ async fn an_operator_makes_a_code_and_watches_customers_arrive() {
     assert!(b.text("#follows").await.contains("已流失"));
     assert_eq!(b.text("#follows .deleted-by").await, "客户", "the customer deleted the guide");
     let timeline = b.text("#timeline").await;
-    assert!(timeline.contains("customer.added") && timeline.contains("customer.lost"), "{timeline}");
+    assert!(timeline.contains("添加好友") && timeline.contains("删除好友"), "{timeline}");
+    assert!(!timeline.contains("customer."), "no raw event codes: {timeline}");
 
     // The code's numbers: three new, one lost, two net, on today's bar.
     b.goto(&server.url(&format!("/console/channel-codes/{code_id}"))).await;

@@ -51,6 +51,24 @@ async fn an_operator_tags_customers_and_builds_a_segment() {
         (list.len() == 3).then_some(list)
     })
     .await;
+    // Found by name through the API, with the total in a header; a stage
+    // koi does not know is refused, not ignored.
+    let r = http.get(api("/customers?q=顾客乙")).bearer_auth(&key).send().await.expect("search");
+    assert_eq!(r.headers()["x-total-count"], "1");
+    let found: Value = r.json().await.expect("json");
+    assert_eq!(
+        found.as_array().map(|l| l.iter().map(|c| c["name"].clone()).collect::<Vec<_>>()),
+        Some(vec![json!("顾客乙")])
+    );
+    let r = http.get(api("/customers?stage=bogus")).bearer_auth(&key).send().await.expect("bad stage");
+    assert_eq!(r.status(), 422);
+    assert_eq!(r.json::<Value>().await.expect("json")["error"]["code"], "invalid_input");
+    let r = http.get(api("/customers?stage=new&limit=1")).bearer_auth(&key).send().await.expect("stage");
+    assert_eq!(r.headers()["x-total-count"], "3", "all three are new; one per page");
+    let doc: Value =
+        http.get(server.url("/api/v1/openapi.json")).send().await.expect("doc").json().await.expect("json");
+    let params = doc["paths"]["/customers"]["get"]["parameters"].to_string();
+    assert!(["\"q\"", "\"tag_id\"", "\"stage\""].iter().all(|p| params.contains(p)), "{params}");
     let by_name = |n: &str| customers.iter().find(|c| c["name"] == n).expect("arrived").clone();
     let (jia, yi) = (by_name("顾客甲"), by_name("顾客乙"));
     let jia_id = jia["id"].as_i64().expect("id");
@@ -152,7 +170,7 @@ async fn an_operator_tags_customers_and_builds_a_segment() {
     b.type_into("#customer-fields input[name='f.shoe_size']", "38").await;
     b.click("#customer-fields button[type=submit]").await;
     b.wait_url("ok=saved").await;
-    assert!(b.wait_text("#timeline", "更新资料").await.contains("shoe_size = 38"));
+    assert!(b.wait_text("#timeline", "更新资料").await.contains("鞋码 = 38"), "fields by their label");
     b.screenshot(&shots.join("customer-profile.png")).await;
     // The hand tagging reaches WeCom.
     let jia_ext = jia["external_userid"].as_str().expect("external userid").to_string();
@@ -176,7 +194,7 @@ async fn an_operator_tags_customers_and_builds_a_segment() {
     // A typo is marked where it is.
     b.type_into("#expr", "tag:VIP AND sotre:1").await;
     let message = b.wait_text("#expr-error", "sotre").await;
-    assert!(message.contains("unknown field"), "{message}");
+    assert!(message.contains("不认识的条件或字段"), "in the page's language: {message}");
     wait_exact(&b, "#expr-mark", "sotre").await;
     assert_eq!(b.text("#expr-mirror").await, "tag:VIP AND sotre:1");
     assert!(b.exists("#expr[aria-invalid=true]").await);

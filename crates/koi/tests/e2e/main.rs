@@ -11,6 +11,7 @@ mod console_acquisition;
 mod console_segments;
 mod customers;
 mod demo;
+mod first_hour;
 mod nodes;
 mod public_pages;
 mod reliability;

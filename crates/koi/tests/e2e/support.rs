@@ -62,6 +62,35 @@ impl Server {
         server
     }
 
+    /// Starts `koi demo ARGS` and returns it with the simulator's base URL
+    /// (the `WeCom:` line it prints).
+    pub fn start_demo(args: &[&str]) -> (Server, String) {
+        let mut child = Command::new(KOI)
+            .arg("demo")
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn koi demo");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut base, mut sim) = (None, None);
+        while base.is_none() || sim.is_none() {
+            let line = lines.next().expect("koi demo exited before printing its addresses").expect("read stdout");
+            let url = line.find("http://").map(|i| line[i..].split_whitespace().next().expect("url").to_string());
+            match url {
+                Some(u) if line.contains("WeCom:") => sim = Some(u),
+                Some(u) if base.is_none() => base = Some(u.trim_end_matches("/console").to_string()),
+                _ => {}
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        let server = Server { base: base.expect("console url"), child };
+        server.wait_healthy("/healthz");
+        (server, sim.expect("simulator url"))
+    }
+
     pub fn serve(url: &str) -> Server {
         Server::start(&["serve", "--listen", "127.0.0.1:0", "--database-url", url])
     }

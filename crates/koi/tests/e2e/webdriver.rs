@@ -125,13 +125,10 @@ impl Browser {
         self.call(reqwest::Method::POST, &format!("/element/{el}/click"), json!({})).await;
     }
 
+    /// The text of `css`, found again if a script replaced it meanwhile
+    /// (the segment builder redraws its marks as the operator types).
     pub async fn text(&self, css: &str) -> String {
-        let el = self.find(css).await;
-        self.call(reqwest::Method::GET, &format!("/element/{el}/text"), json!({}))
-            .await
-            .as_str()
-            .unwrap_or("")
-            .to_string()
+        self.on_element(css, reqwest::Method::GET, "/text", json!({})).await.as_str().unwrap_or("").to_string()
     }
 
     /// Waits (5 s at most) until the text of `css` contains `needle`: after
@@ -186,6 +183,11 @@ impl Browser {
             .map(e => e.tagName + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : '')).join(' ');";
         let v = self.call(reqwest::Method::POST, "/execute/sync", json!({"script": script, "args": []})).await;
         v.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Runs `script` in the page and returns what it returns.
+    pub async fn run(&self, script: &str) -> Value {
+        self.call(reqwest::Method::POST, "/execute/sync", json!({"script": script, "args": []})).await
     }
 
     pub async fn screenshot(&self, path: &std::path::Path) {

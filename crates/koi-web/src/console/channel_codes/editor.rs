@@ -23,13 +23,16 @@ struct EditPage {
     stores: Vec<Choice>,
     staff: Vec<Choice>,
     routings: Vec<&'static str>,
+    /// The catalogue by group, for the auto-tag picker.
+    tag_groups: Vec<koi_engine::customers::TagGroupView>,
 }
 
 async fn edit_page(state: &AppState, c: &Console, id: i64, form: FormView) -> Result<EditPage, Response> {
     let who = c.who();
     let stores = state.engine.stores(who).await.or_page(c)?;
     let staff = if who.allows(Action::ViewStaff) { state.engine.staff_list(who).await.or_page(c)? } else { vec![] };
-    let ch = editor_choices(c, &stores, &staff);
+    let tags = if who.allows(Action::ViewCustomers) { state.engine.tag_groups(who).await.or_page(c)? } else { vec![] };
+    let ch = editor_choices(c, &stores, &staff, tags);
     Ok(EditPage {
         c: Chrome::new(state, c, "channel_codes").await,
         id,
@@ -38,6 +41,7 @@ async fn edit_page(state: &AppState, c: &Console, id: i64, form: FormView) -> Re
         stores: ch.stores,
         staff: ch.staff,
         routings: ch.routings,
+        tag_groups: ch.tag_groups,
     })
 }
 

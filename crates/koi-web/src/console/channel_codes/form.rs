@@ -11,9 +11,11 @@ pub(super) fn values_of(d: &ChannelCodeDraft) -> Vec<(String, String)> {
         ("name".into(), d.name.clone()),
         ("channel_type".into(), d.channel_type.as_str().into()),
         ("routing".into(), d.routing.as_str().into()),
-        ("auto_tag_ids".into(), d.auto_tag_ids.join(", ")),
         ("remark".into(), d.remark.clone()),
     ];
+    for t in &d.auto_tag_ids {
+        v.push(("auto_tag".into(), t.clone()));
+    }
     let store = match d.routing {
         Routing::NearestStore { fallback_store_id, radius_m } => {
             v.push(("radius_m".into(), radius_m.to_string()));
@@ -125,12 +127,16 @@ pub(super) fn draft(f: &ConsoleForm) -> Result<ChannelCodeDraft, ValidationError
         store_id,
         pool,
         routing,
-        auto_tag_ids: f
-            .get("auto_tag_ids")
-            .split(|c: char| c == ',' || c == '，' || c.is_whitespace())
-            .filter(|t| !t.is_empty())
-            .map(str::to_string)
-            .collect(),
+        // One checkbox per catalogue tag, each value a WeCom tag id.
+        auto_tag_ids: {
+            let mut ids: Vec<String> = Vec::new();
+            for t in f.all("auto_tag").map(str::trim).filter(|t| !t.is_empty()) {
+                if !ids.iter().any(|x| x == t) {
+                    ids.push(t.to_string());
+                }
+            }
+            ids
+        },
         welcome,
         skip_verify: f.get("skip_verify") == "on",
         expires_at,

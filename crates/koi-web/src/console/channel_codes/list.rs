@@ -37,6 +37,8 @@ struct ListPage {
     stores: Vec<Choice>,
     staff: Vec<Choice>,
     routings: Vec<&'static str>,
+    /// The catalogue by group, for the auto-tag picker.
+    tag_groups: Vec<koi_engine::customers::TagGroupView>,
 }
 
 async fn list_page(state: &AppState, c: &Console, form: FormView) -> Result<ListPage, Response> {
@@ -65,7 +67,8 @@ async fn list_page(state: &AppState, c: &Console, form: FormView) -> Result<List
             }
         })
         .collect();
-    let ch = editor_choices(c, &stores, &staff);
+    let tags = if who.allows(Action::ViewCustomers) { state.engine.tag_groups(who).await.or_page(c)? } else { vec![] };
+    let ch = editor_choices(c, &stores, &staff, tags);
     Ok(ListPage {
         c: Chrome::new(state, c, "channel_codes").await,
         codes: rows,
@@ -75,6 +78,7 @@ async fn list_page(state: &AppState, c: &Console, form: FormView) -> Result<List
         stores: ch.stores,
         staff: ch.staff,
         routings: ch.routings,
+        tag_groups: ch.tag_groups,
     })
 }
 

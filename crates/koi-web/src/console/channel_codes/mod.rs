@@ -88,9 +88,15 @@ struct EditorChoices {
     stores: Vec<Choice>,
     staff: Vec<Choice>,
     routings: Vec<&'static str>,
+    tag_groups: Vec<koi_engine::customers::TagGroupView>,
 }
 
-fn editor_choices(c: &Console, stores: &[Store], staff: &[Staff]) -> EditorChoices {
+fn editor_choices(
+    c: &Console,
+    stores: &[Store],
+    staff: &[Staff],
+    tag_groups: Vec<koi_engine::customers::TagGroupView>,
+) -> EditorChoices {
     EditorChoices {
         channel_types: ChannelType::ALL
             .into_iter()
@@ -103,5 +109,6 @@ fn editor_choices(c: &Console, stores: &[Store], staff: &[Staff]) -> EditorChoic
             .map(|s| Choice { value: s.id.to_string(), label: s.name.clone() })
             .collect(),
         routings: ROUTINGS.to_vec(),
+        tag_groups,
     }
 }
