@@ -34,13 +34,14 @@ async fn a_burst_is_limited_and_visits_count_once(backend: &str) {
                    "routing": {"kind": "nearest_store", "radius_m": 2000, "fallback_store_id": acq.store_id}}),
         )
         .await;
-    let geo_id = geo["id"].as_i64().unwrap_or_else(|| panic!("{geo}"));
+    // The landing page is reached by the code's random public token.
+    let landing = geo["landing_path"].as_str().unwrap_or_else(|| panic!("{geo}")).to_string();
     // The fallback store needs a code of its own to show.
     let poster =
         json!({"name": "静安海报", "store_id": acq.store_id, "kind": "single", "pool": [{"staff_id": acq.staff[1]}]});
     assert!(acq.post("/api/v1/channel-codes", poster).await["id"].is_i64());
-    let page_url = acq.server.url(&format!("/h5/go/{geo_id}"));
-    let locate_url = acq.server.url(&format!("/h5/go/{geo_id}/locate"));
+    let page_url = acq.server.url(&landing);
+    let locate_url = acq.server.url(&format!("{landing}/locate"));
     let visits = || async { acq.db.db.events(1, Some("landing.visit"), None, 1000).await.unwrap().len() };
 
     let page = acq.http.get(&page_url).send().await.unwrap();
