@@ -14,26 +14,7 @@ use koi_store::now_ms;
 use koi_store::reports::CodeDayCount;
 use std::collections::HashMap;
 
-/// Which customers a list shows, by how they came: each set field must hold
-/// for one of the customer's follows. A store manager's scope is added by
-/// [`Engine::customer_page`], never by the caller.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CustomerFilter {
-    pub code_id: Option<i64>,
-    pub store_id: Option<i64>,
-    pub staff_id: Option<i64>,
-    /// `Some(true)` returning, `Some(false)` new.
-    pub returning: Option<bool>,
-    /// Only customers who deleted a guide or were deleted (流失).
-    pub lost: bool,
-    /// Text in the name, a guide's remark or phone, or the exact external id.
-    pub search: Option<String>,
-    /// Only customers with this WeCom tag (`et…`).
-    pub tag_id: Option<String>,
-    /// Only customers at this lifecycle stage (`new`, `stored`, `active`,
-    /// `converted`, `super`).
-    pub stage: Option<String>,
-}
+pub use koi_domain::customer::CustomerFilter;
 
 /// How far back a code's report looks.
 pub const REPORT_DAYS: i64 = 30;
@@ -167,8 +148,7 @@ impl Engine {
                 .cmp(&(a.today.adds, a.week.adds, a.today.net))
                 .then(a.store_id.cmp(&b.store_id))
         });
-        let everyone = koi_store::reports::CustomerFilter { scope: scope.map(<[i64]>::to_vec), ..Default::default() };
-        n.total_customers = self.db.customer_count(who.corp_id, &everyone).await?;
+        n.total_customers = self.db.customer_count(who.corp_id, &CustomerFilter::default(), scope).await?;
         Ok(n)
     }
 
@@ -223,27 +203,10 @@ impl Engine {
         per_page: i64,
     ) -> Result<CustomerPage> {
         require(who, Action::ViewCustomers)?;
-        let CustomerFilter { code_id, store_id, staff_id, returning, lost, search, tag_id, stage } = filter;
-        if let Some(s) = stage.as_deref().filter(|s| !s.is_empty()) {
-            if koi_domain::segment::Stage::from_name(s).is_none() {
-                let msg = format!("unknown stage {s:?}: one of new, stored, active, converted, super");
-                return Err(koi_domain::ValidationError::one("stage", "unknown_stage", msg).into());
-            }
-        }
-        let filter = koi_store::reports::CustomerFilter {
-            code_id,
-            store_id,
-            staff_id,
-            returning,
-            lost,
-            scope: who.store_scope().map(<[i64]>::to_vec),
-            search,
-            tag_id,
-            stage,
-        };
         let per_page = per_page.clamp(1, 200);
         let offset = page.clamp(0, 100_000) * per_page;
-        let mut rows = self.db.customer_page(who.corp_id, &filter, per_page + 1, offset).await?;
+        let scope = who.store_scope();
+        let mut rows = self.db.customer_page(who.corp_id, &filter, scope, per_page + 1, offset).await?;
         let has_more = rows.len() as i64 > per_page;
         rows.truncate(per_page as usize);
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
@@ -258,7 +221,7 @@ impl Engine {
                 Customer::of(c, f)
             })
             .collect();
-        let total = self.db.customer_count(who.corp_id, &filter).await?;
+        let total = self.db.customer_count(who.corp_id, &filter, scope).await?;
         Ok(CustomerPage { customers, has_more, total })
     }
 

@@ -7,6 +7,7 @@
 use crate::acquisition::{CustomerRow, FollowRow};
 use crate::db::{on_pool, Db};
 use crate::Result;
+use koi_domain::customer::CustomerFilter;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -51,28 +52,6 @@ struct Bucket {
     back: i64,
 }
 
-/// Which customers a list shows. Every id is an integer and is written into
-/// the SQL as a literal; text (a search, a tag id, a stage) is bound as a
-/// parameter numbered after the query's own.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CustomerFilter {
-    pub code_id: Option<i64>,
-    pub store_id: Option<i64>,
-    pub staff_id: Option<i64>,
-    /// `Some(true)` returning, `Some(false)` new.
-    pub returning: Option<bool>,
-    /// Only customers who deleted a guide or were deleted (流失).
-    pub lost: bool,
-    /// A store manager's stores; `None` for the whole corp.
-    pub scope: Option<Vec<i64>>,
-    /// Text in the name, a guide's remark or phone, or the exact external id.
-    pub search: Option<String>,
-    /// Customers carrying this WeCom tag id (`et…`).
-    pub tag_id: Option<String>,
-    /// Customers at this lifecycle stage (`new`, `stored`, …).
-    pub stage: Option<String>,
-}
-
 /// A `LIKE` pattern that finds `text` anywhere, with the wildcards in it
 /// taken literally (the queries say `ESCAPE '\'`).
 fn contains_pattern(text: &str) -> String {
@@ -87,38 +66,38 @@ fn contains_pattern(text: &str) -> String {
     p
 }
 
-impl CustomerFilter {
-    /// The conditions one of the customer's follows must meet, if any.
-    fn follow_conditions(&self) -> Vec<String> {
-        let mut w = Vec::new();
-        if let Some(id) = self.code_id {
-            w.push(format!("f.code_id = {id}"));
-        }
-        if let Some(id) = self.store_id {
-            w.push(format!("f.store_id = {id}"));
-        }
-        if let Some(id) = self.staff_id {
-            w.push(format!("f.staff_id = {id}"));
-        }
-        match self.returning {
-            Some(true) => w.push("f.is_returning".into()),
-            Some(false) => w.push("NOT f.is_returning".into()),
-            None => {}
-        }
-        if self.lost {
-            w.push("f.deleted_at IS NOT NULL".into());
-        }
-        if let Some(stores) = &self.scope {
-            // An empty scope matches nothing: `IN (NULL)` is never true.
-            let list = if stores.is_empty() {
-                "NULL".to_string()
-            } else {
-                stores.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
-            };
-            w.push(format!("f.store_id IN ({list})"));
-        }
-        w
+/// The conditions one of the customer's follows must meet, if any. Every
+/// id is an integer and is written into the SQL as a literal; `scope` is a
+/// store manager's stores (`None` for the whole corp).
+fn follow_conditions(filter: &CustomerFilter, scope: Option<&[i64]>) -> Vec<String> {
+    let mut w = Vec::new();
+    if let Some(id) = filter.code_id {
+        w.push(format!("f.code_id = {id}"));
     }
+    if let Some(id) = filter.store_id {
+        w.push(format!("f.store_id = {id}"));
+    }
+    if let Some(id) = filter.staff_id {
+        w.push(format!("f.staff_id = {id}"));
+    }
+    match filter.returning {
+        Some(true) => w.push("f.is_returning".into()),
+        Some(false) => w.push("NOT f.is_returning".into()),
+        None => {}
+    }
+    if filter.lost {
+        w.push("f.deleted_at IS NOT NULL".into());
+    }
+    if let Some(stores) = scope {
+        // An empty scope matches nothing: `IN (NULL)` is never true.
+        let list = if stores.is_empty() {
+            "NULL".to_string()
+        } else {
+            stores.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+        };
+        w.push(format!("f.store_id IN ({list})"));
+    }
+    w
 }
 
 impl Db {
@@ -226,8 +205,8 @@ impl Db {
 
     /// The `WHERE` of a customer list after `c.corp_id = $1`, and the text
     /// parameters it binds from `$first` on (ids are literals; text is bound).
-    fn customer_conditions(filter: &CustomerFilter, first: usize) -> (String, Vec<String>) {
-        let conditions = filter.follow_conditions();
+    fn customer_conditions(filter: &CustomerFilter, scope: Option<&[i64]>, first: usize) -> (String, Vec<String>) {
+        let conditions = follow_conditions(filter, scope);
         let mut sql = String::new();
         let mut params: Vec<String> = Vec::new();
         if !conditions.is_empty() {
@@ -261,15 +240,17 @@ impl Db {
         (sql, params)
     }
 
-    /// A page of the corp's customers matching `filter`, newest first.
+    /// A page of the corp's customers matching `filter` (within `scope`),
+    /// newest first.
     pub async fn customer_page(
         &self,
         corp_id: i64,
         filter: &CustomerFilter,
+        scope: Option<&[i64]>,
         limit: i64,
         offset: i64,
     ) -> Result<Vec<CustomerRow>> {
-        let (conditions, params) = Self::customer_conditions(filter, 4);
+        let (conditions, params) = Self::customer_conditions(filter, scope, 4);
         let sql = format!(
             "SELECT c.id, c.external_userid, c.name, c.avatar, c.kind, c.gender, c.unionid, c.first_code_id, \
              c.first_store_id, c.created_at, c.updated_at, c.added_at FROM customers c WHERE c.corp_id = $1{conditions} \
@@ -284,9 +265,9 @@ impl Db {
         })?)
     }
 
-    /// How many of the corp's customers match `filter`.
-    pub async fn customer_count(&self, corp_id: i64, filter: &CustomerFilter) -> Result<i64> {
-        let (conditions, params) = Self::customer_conditions(filter, 2);
+    /// How many of the corp's customers match `filter` (within `scope`).
+    pub async fn customer_count(&self, corp_id: i64, filter: &CustomerFilter, scope: Option<&[i64]>) -> Result<i64> {
+        let (conditions, params) = Self::customer_conditions(filter, scope, 2);
         let sql = format!("SELECT COUNT(*) FROM customers c WHERE c.corp_id = $1{conditions}");
         Ok(on_pool!(self, false, |c| {
             let mut q = sqlx::query_scalar(&sql).bind(corp_id);

@@ -692,7 +692,8 @@ async fn follow_via(
 /// numbers on both backends: integer day buckets at the brand's offset,
 /// handovers not counted as losses, store scopes narrowing the list.
 async fn code_reports_and_customer_filters_agree(db: &Db) {
-    use koi_store::reports::{CodeDayCount, CodeTotals, CustomerFilter};
+    use koi_domain::customer::CustomerFilter;
+    use koi_store::reports::{CodeDayCount, CodeTotals};
     const HOUR: i64 = 3_600_000;
     const DAY: i64 = 24 * HOUR;
     const OFFSET: i64 = 8 * HOUR;
@@ -749,8 +750,12 @@ async fn code_reports_and_customer_filters_agree(db: &Db) {
     totals.sort_by_key(|t| t.code_id);
     assert_eq!(totals, [CodeTotals { code_id: c1, adds: 5, live: 3 }, CodeTotals { code_id: c2, adds: 1, live: 1 }]);
 
+    let scoped = |f: CustomerFilter, scope: Option<Vec<i64>>| async move {
+        let page = db.customer_page(corp_id, &f, scope.as_deref(), 100, 0).await.unwrap();
+        page.into_iter().map(|c| c.id).collect::<Vec<_>>()
+    };
     let ids = |f: CustomerFilter| async move {
-        db.customer_page(corp_id, &f, 100, 0).await.unwrap().into_iter().map(|c| c.id).collect::<Vec<_>>()
+        db.customer_page(corp_id, &f, None, 100, 0).await.unwrap().into_iter().map(|c| c.id).collect::<Vec<_>>()
     };
     let all = CustomerFilter::default();
     assert_eq!(ids(all.clone()).await, [cu5, cu3, cu4, cu2, cu1, old], "newest first");
@@ -759,9 +764,9 @@ async fn code_reports_and_customer_filters_agree(db: &Db) {
     assert_eq!(ids(CustomerFilter { returning: Some(true), ..all.clone() }).await, [cu3]);
     assert_eq!(ids(CustomerFilter { returning: Some(false), staff_id: Some(st2), ..all.clone() }).await, [cu4]);
     assert_eq!(ids(CustomerFilter { store_id: Some(s2), ..all.clone() }).await, [cu3]);
-    assert_eq!(ids(CustomerFilter { scope: Some(vec![s2]), ..all.clone() }).await, [cu3]);
-    assert!(ids(CustomerFilter { scope: Some(vec![]), ..all.clone() }).await.is_empty());
-    let page2 = db.customer_page(corp_id, &all, 2, 2).await.unwrap();
+    assert_eq!(scoped(all.clone(), Some(vec![s2])).await, [cu3]);
+    assert!(scoped(all.clone(), Some(vec![])).await.is_empty());
+    let page2 = db.customer_page(corp_id, &all, None, 2, 2).await.unwrap();
     assert_eq!(page2.iter().map(|c| c.id).collect::<Vec<_>>(), [cu4, cu2]);
     let follows = db.follows_of_customers(corp_id, &[cu2, cu3]).await.unwrap();
     assert_eq!(follows.len(), 2);
@@ -1245,8 +1250,8 @@ async fn existing_codes_get_public_tokens_on_migration() {
 /// matches over all pages; takes `%` and `_` literally; and dates each
 /// customer by the first add, not by when koi wrote the row.
 async fn customers_are_found_by_name_remark_phone_tag_and_stage(db: &Db) {
+    use koi_domain::customer::CustomerFilter;
     use koi_store::acquisition::CustomerProfile;
-    use koi_store::reports::CustomerFilter;
     let corp_id = corp(db, "wwSEARCH").await;
     let s1 = add_store(db, corp_id, "S1").await;
     let mut tx = db.begin().await.unwrap();
@@ -1271,8 +1276,9 @@ async fn customers_are_found_by_name_remark_phone_tag_and_stage(db: &Db) {
     tx.commit().await.unwrap();
 
     let find = |f: CustomerFilter| async move {
-        let ids = db.customer_page(corp_id, &f, 100, 0).await.unwrap().into_iter().map(|c| c.id).collect::<Vec<_>>();
-        assert_eq!(db.customer_count(corp_id, &f).await.unwrap(), ids.len() as i64, "the count of {f:?}");
+        let ids =
+            db.customer_page(corp_id, &f, None, 100, 0).await.unwrap().into_iter().map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(db.customer_count(corp_id, &f, None).await.unwrap(), ids.len() as i64, "the count of {f:?}");
         ids
     };
     let text = |t: &str| CustomerFilter { search: Some(t.into()), ..Default::default() };
@@ -1289,9 +1295,9 @@ async fn customers_are_found_by_name_remark_phone_tag_and_stage(db: &Db) {
     assert_eq!(find(CustomerFilter { stage: Some("converted".into()), ..Default::default() }).await, [anna]);
     let both = CustomerFilter { stage: Some("converted".into()), search: Some("wm".into()), ..Default::default() };
     assert!(find(both).await.is_empty(), "filters combine");
-    assert_eq!(db.customer_count(corp_id, &CustomerFilter::default()).await.unwrap(), 3);
+    assert_eq!(db.customer_count(corp_id, &CustomerFilter::default(), None).await.unwrap(), 3);
 
-    let page = db.customer_page(corp_id, &text("anna"), 10, 0).await.unwrap();
+    let page = db.customer_page(corp_id, &text("anna"), None, 10, 0).await.unwrap();
     assert_eq!(page[0].added_at, NOW - 60_000, "the first add, not the refresh");
     let follows = db.follows_of_customers(corp_id, &[bo]).await.unwrap();
     assert_eq!((follows[0].remark.as_str(), follows[0].remark_mobiles.as_str()), ("老客 VIP", "13800001111"));

@@ -10,6 +10,7 @@
 //! | file | room for |
 //! |---|---|
 //! | `mod.rs` | [`ValueRules`]: the per-corp rule set the engine stores as JSON |
+//! | `filter.rs` | [`CustomerFilter`]: which customers a list shows |
 //! | `facts.rs` | [`Activity`] counters, the [`Behaviour`] events that move them, influence |
 //! | `lifecycle.rs` | [`StageRules`]: the five stages with operator-readable reasons |
 //! | `rfm.rs` | [`RfmRules`]: recency, frequency and monetary bands |
@@ -19,6 +20,7 @@
 
 mod facts;
 mod fields;
+mod filter;
 mod lifecycle;
 mod rfm;
 mod tagrule;
@@ -26,6 +28,7 @@ mod tags;
 
 pub use facts::{Activity, Behaviour, InfluenceWeights, MAX_LABEL_CHARS, MAX_ORDER_FEN};
 pub use fields::{validate_fields, FieldDef, FieldKind, MAX_FIELDS};
+pub use filter::CustomerFilter;
 pub use lifecycle::{StageReason, StageRules};
 pub use rfm::RfmRules;
 pub use tagrule::{due_rules, fire, Happening, TagRule, Trigger, MAX_RULE_TAGS};
