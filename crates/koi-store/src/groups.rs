@@ -160,6 +160,12 @@ impl Db {
 }
 
 impl Tx {
+    /// The group koi keeps under this chat id, read in the transaction.
+    pub async fn group_of_chat(&mut self, corp_id: i64, chat_id: &str) -> Result<Option<GroupRow>> {
+        let sql = format!("SELECT {GROUP_COLUMNS} FROM groups WHERE corp_id = $1 AND chat_id = $2");
+        Ok(on_tx!(self, |c| sqlx::query_as(&sql).bind(corp_id).bind(chat_id).fetch_optional(&mut *c).await)?)
+    }
+
     /// Makes sure koi has a row for the group (an empty one never synced);
     /// returns its id.
     pub async fn ensure_group(&mut self, corp_id: i64, chat_id: &str) -> Result<i64> {
