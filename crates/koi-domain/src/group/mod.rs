@@ -65,10 +65,20 @@ pub fn member_type(wecom_type: i32) -> &'static str {
 
 /// An operator's change to a group: `None` leaves a field alone; a store of
 /// `Some(None)` takes the group off its store.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 pub struct GroupEdit {
+    /// paid, unpaid, education, vip, store or custom; absent keeps it.
+    #[serde(default)]
     pub kind: Option<String>,
+    /// A store id, `null` for none; absent keeps it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
     pub store_id: Option<Option<i64>>,
+}
+
+/// A field that is present (even as `null`) is `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
 }
 
 /// A [`GroupEdit`] that passed validation.
@@ -156,6 +166,16 @@ mod tests {
 
     fn m(id: &str, t: i64) -> MemberSnapshot {
         MemberSnapshot { userid: id.into(), join_time: t }
+    }
+
+    #[test]
+    fn a_null_store_takes_the_group_off_and_an_absent_one_keeps_it() {
+        let e: GroupEdit = serde_json::from_str(r#"{"store_id":null}"#).unwrap();
+        assert_eq!(e.store_id, Some(None));
+        let e: GroupEdit = serde_json::from_str(r#"{"kind":"vip"}"#).unwrap();
+        assert_eq!(e.store_id, None);
+        let e: GroupEdit = serde_json::from_str(r#"{"store_id":3}"#).unwrap();
+        assert_eq!(e.store_id, Some(Some(3)));
     }
 
     #[test]

@@ -151,19 +151,102 @@ impl Job for GroupFullSyncJob {
     }
 }
 
-/// A group with its members, for the detail page.
-#[derive(Debug, Clone, Serialize)]
+/// A customer group (客户群) as koi keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Group {
+    pub id: i64,
+    /// WeCom's chat id (`wr…`).
+    pub chat_id: String,
+    pub name: String,
+    /// The owner's WeCom userid, and the staff member when koi knows them.
+    pub owner_userid: String,
+    pub owner_staff_id: Option<i64>,
+    pub notice: String,
+    /// paid, unpaid, education, vip, store or custom (set by an operator).
+    pub kind: String,
+    pub store_id: Option<i64>,
+    pub member_version: String,
+    /// active or dismissed.
+    pub status: String,
+    /// Present members.
+    pub members: i32,
+    /// When WeCom created the group, ms.
+    pub created_at: i64,
+    /// When the state shown was read from WeCom, ms.
+    pub synced_at: i64,
+}
+
+impl From<GroupRow> for Group {
+    fn from(g: GroupRow) -> Self {
+        Group {
+            id: g.id,
+            chat_id: g.chat_id,
+            name: g.name,
+            owner_userid: g.owner_userid,
+            owner_staff_id: g.owner_staff_id,
+            notice: g.notice,
+            kind: g.kind,
+            store_id: g.store_id,
+            member_version: g.member_version,
+            status: g.status,
+            members: g.members,
+            created_at: g.created_at,
+            synced_at: g.synced_at,
+        }
+    }
+}
+
+/// One stay of a member in a group.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct GroupMember {
+    /// WeCom userid (staff) or external_userid (customer).
+    pub userid: String,
+    /// staff or customer.
+    pub member_type: String,
+    /// The koi customer, when koi knows them (not every member is a friend).
+    pub customer_id: Option<i64>,
+    pub name: String,
+    /// WeCom's join time, Unix seconds.
+    pub join_time: i64,
+    /// 1 invited, 2 link, 3 QR.
+    pub join_scene: i32,
+    pub invitor: String,
+    /// When koi saw them gone, ms; absent while they are in the group.
+    pub left_at: Option<i64>,
+}
+
+impl From<GroupMemberRow> for GroupMember {
+    fn from(m: GroupMemberRow) -> Self {
+        GroupMember {
+            userid: m.userid,
+            member_type: m.member_type,
+            customer_id: m.customer_id,
+            name: m.name,
+            join_time: m.join_time,
+            join_scene: m.join_scene,
+            invitor: m.invitor,
+            left_at: m.left_at,
+        }
+    }
+}
+
+/// A group with its members (present first, then past stays).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GroupDetail {
-    pub group: GroupRow,
-    pub members: Vec<GroupMemberRow>,
+    pub group: Group,
+    pub members: Vec<GroupMember>,
 }
 
 /// Filters of the groups list.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GroupQuery {
+    /// paid, unpaid, education, vip, store or custom.
     pub kind: Option<String>,
     pub store_id: Option<i64>,
+    /// The owner's WeCom userid.
     pub owner: Option<String>,
+    /// active or dismissed.
     pub status: Option<String>,
 }
 
@@ -337,7 +420,7 @@ impl Engine {
     }
 
     /// The corp's groups (a store manager sees their stores' groups).
-    pub async fn groups(&self, who: &Principal, q: &GroupQuery) -> Result<Vec<GroupRow>> {
+    pub async fn groups(&self, who: &Principal, q: &GroupQuery) -> Result<Vec<Group>> {
         require(who, Action::ViewGroups)?;
         let kind = match q.kind.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
             None => None,
@@ -368,7 +451,7 @@ impl Engine {
             status,
             stores: who.store_scope(),
         };
-        Ok(self.db.groups(who.corp_id, &f, MAX_GROUPS).await?)
+        Ok(self.db.groups(who.corp_id, &f, MAX_GROUPS).await?.into_iter().map(Group::from).collect())
     }
 
     /// One group with its members, present and past.
@@ -379,7 +462,7 @@ impl Engine {
             _ => return Err(EngineError::NotFound("group")),
         };
         let members = self.db.group_members(who.corp_id, id, true).await?;
-        Ok(GroupDetail { group, members })
+        Ok(GroupDetail { group: group.into(), members: members.into_iter().map(GroupMember::from).collect() })
     }
 
     /// Sets a group's kind and store (what WeCom does not know).
