@@ -8,12 +8,12 @@
 
 use crate::acquisition::AddJob;
 use crate::customers::TagSyncJob;
+use crate::groups::GroupSyncJob;
 use crate::jobs::{enqueue, JobError, JobResult};
 use crate::Engine;
 use koi_store::events::NewEvent;
 use koi_store::inbox::InboxRow;
 use koi_store::{now_ms, Tx};
-use crate::groups::GroupSyncJob;
 use koi_wecom::event::{DeleteSource, ExternalChatChange, ExternalContactChange, UpdateDetail};
 use koi_wecom::CallbackEvent;
 

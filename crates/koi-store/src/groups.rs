@@ -170,12 +170,14 @@ impl Tx {
     /// returns its id.
     pub async fn ensure_group(&mut self, corp_id: i64, chat_id: &str) -> Result<i64> {
         on_tx!(self, |c| {
-            sqlx::query("INSERT INTO groups (corp_id, chat_id) VALUES ($1, $2) ON CONFLICT (corp_id, chat_id) DO NOTHING")
-                .bind(corp_id)
-                .bind(chat_id)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected())
+            sqlx::query(
+                "INSERT INTO groups (corp_id, chat_id) VALUES ($1, $2) ON CONFLICT (corp_id, chat_id) DO NOTHING",
+            )
+            .bind(corp_id)
+            .bind(chat_id)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
         })?;
         Ok(on_tx!(self, |c| {
             sqlx::query_scalar("SELECT id FROM groups WHERE corp_id = $1 AND chat_id = $2")

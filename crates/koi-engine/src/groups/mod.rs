@@ -128,7 +128,13 @@ impl Job for GroupFullSyncJob {
         Ok((listed, known))
     }
 
-    async fn record(&self, _: &Engine, ctx: &JobCtx, (listed, known): Self::Prepared, tx: &mut Tx) -> JobResult<JobEnd> {
+    async fn record(
+        &self,
+        _: &Engine,
+        ctx: &JobCtx,
+        (listed, known): Self::Prepared,
+        tx: &mut Tx,
+    ) -> JobResult<JobEnd> {
         let now = now_ms();
         let listed_set: std::collections::HashSet<&String> = listed.iter().collect();
         let missing: Vec<&String> = known.iter().filter(|c| !listed_set.contains(c)).collect();
@@ -334,8 +340,7 @@ impl Engine {
         }
         for m in chat.member_list.iter().filter(|m| diff.joined.contains(&m.userid)) {
             let kind = member_type(m.kind);
-            let customer_id =
-                if kind == MEMBER_CUSTOMER { tx.customer_id(corp_id, &m.userid).await? } else { None };
+            let customer_id = if kind == MEMBER_CUSTOMER { tx.customer_id(corp_id, &m.userid).await? } else { None };
             let new = NewMember {
                 userid: &m.userid,
                 member_type: kind,

@@ -29,7 +29,15 @@ macro_rules! registry {
 }
 
 registry![
-    AddJob, WelcomeJob, RouteJob, TagSyncJob, MarkJob, PullJob, BulkJob, SweepJob, StaffSyncJob,
+    AddJob,
+    WelcomeJob,
+    RouteJob,
+    TagSyncJob,
+    MarkJob,
+    PullJob,
+    BulkJob,
+    SweepJob,
+    StaffSyncJob,
     GroupFullSyncJob,
     GroupSyncJob,
     SelfTest,
