@@ -7,6 +7,7 @@
 
 use crate::acquisition::Acq;
 use crate::api::wait_for;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -102,7 +103,7 @@ async fn groups_follow_wecom(backend: &str) {
     let vip =
         sim(&acq, "/sim/group/create", json!({"owner": "wang.fang", "name": "VIP 群", "members": ["li.na"]})).await;
     let vip = vip["chat_id"].as_str().unwrap().to_string();
-    let other = sim(&acq, "/sim/group/create", json!({"owner": "li.na", "name": "门店群", "members": []})).await;
+    let other = sim(&acq, "/sim/group/create", json!({"owner": "li.na", "name": "静安一群", "members": []})).await;
     let other = other["chat_id"].as_str().unwrap().to_string();
     assert!(get(&acq, "/api/v1/groups").await.as_array().unwrap().is_empty());
     faults(&acq, json!({})).await;
@@ -194,6 +195,60 @@ async fn groups_follow_wecom(backend: &str) {
     let p = profile().await;
     assert_eq!((joins(&p), p["groups_joined"].as_i64()), (1, Some(1)), "a re-sync is not a new join");
     assert_eq!(present(&acq, vip_id).await, truth(&acq, &vip));
+
+    // The console: the list with filters, the detail with members, kind and store set by form.
+    let c = login(&acq.server, &acq.owner, PASSWORD).await;
+    let page = |c: &reqwest::Client, path: &str| {
+        let (c, url, path) = (c.clone(), acq.server.url(path), path.to_string());
+        async move {
+            let r = c.get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            r.text().await.unwrap()
+        }
+    };
+    let list = page(&c, "/console/groups").await;
+    assert!(list.contains("href=\"/console/groups\"") && list.contains("客户群"), "the nav links the page");
+    assert!(list.contains("VIP 群") && list.contains("静安一群") && list.contains("id=\"sync-groups\""));
+    let row = |id: i64| format!("<tr data-id=\"{id}\">");
+    let vip_only = page(&c, "/console/groups?kind=vip").await;
+    assert!(vip_only.contains(&row(vip_id)) && !vip_only.contains(&row(other_id)), "the kind filter");
+    let by_owner = page(&c, "/console/groups?owner=li.na").await;
+    assert!(by_owner.contains(&row(other_id)) && !by_owner.contains(&row(vip_id)), "the owner filter");
+    let detail = page(&c, &format!("/console/groups/{vip_id}")).await;
+    assert!(detail.contains(&format!("href=\"/console/customers/{customer_id}\"")), "a member links to the customer");
+    assert!(detail.contains(&format!("data-userid=\"{lost}\"")) && detail.contains("非好友客户"));
+    assert!(detail.contains(&format!("<b id=\"group-present\">{}</b>", want.len())));
+    let token = csrf(&c, &acq.server, &format!("/console/groups/{other_id}")).await;
+    let post = |form: Vec<(&'static str, String)>| {
+        let (c, url) = (c.clone(), acq.server.url(&format!("/console/groups/{other_id}")));
+        let mut form = form;
+        form.push(("_csrf", token.clone()));
+        async move { c.post(url).form(&form).send().await.unwrap() }
+    };
+    let r = post(vec![("kind", "gold".into()), ("store_id", String::new())]).await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(get(&acq, &format!("/api/v1/groups/{other_id}")).await["group"]["kind"], "custom", "nothing changed");
+    let r = post(vec![("kind", "store".into()), ("store_id", acq.store_id.to_string())]).await;
+    assert_eq!(
+        (r.status().as_u16(), r.headers()["location"].to_str().unwrap()),
+        (303, format!("/console/groups/{other_id}?ok=saved").as_str())
+    );
+    let g = get(&acq, &format!("/api/v1/groups/{other_id}")).await;
+    assert_eq!((g["group"]["kind"].as_str(), g["group"]["store_id"].as_i64()), (Some("store"), Some(acq.store_id)));
+    let customer_page = page(&c, &format!("/console/customers/{customer_id}")).await;
+    assert!(
+        customer_page.contains("加入社群") && customer_page.contains("VIP 群 · VIP 群"),
+        "the join on the timeline"
+    );
+    // In English.
+    c.get(acq.server.url("/console/lang?to=en&next=/console/groups")).send().await.unwrap();
+    let en = page(&c, "/console/groups").await;
+    assert!(en.contains("Sync groups from WeCom") && en.contains("VIP</td>") && en.contains("Active"), "{en}");
+    let r = c.post(acq.server.url("/console/groups/sync")).form(&[("_csrf", token.as_str())]).send().await.unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.headers()["location"].to_str().unwrap()),
+        (303, "/console/groups?ok=sync_queued")
+    );
 
     // Dismissed in WeCom: dismissed in koi, and the friend's leave is an event.
     sim(&acq, "/sim/group/dismiss", json!({"chat_id": vip})).await;
