@@ -4,7 +4,8 @@
 //!
 //! Every callback is recorded on the corp's event log. An add becomes an
 //! [`AddJob`] (it must fetch the customer from WeCom, which is not done
-//! inside a transaction); a deletion marks the follow lost right here.
+//! inside a transaction); a deletion marks the follow lost right here; a
+//! group change becomes a [`GroupSyncJob`] that re-reads the group.
 
 use crate::acquisition::AddJob;
 use crate::customers::TagSyncJob;
