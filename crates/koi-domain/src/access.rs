@@ -198,6 +198,8 @@ mod tests {
         assert!(m.sees_staff(&[9, 3]));
         assert!(!m.sees_staff(&[]));
         assert!(!m.allows(Action::CreateStores));
+        assert!(m.allows(Action::ViewGroups) && !m.allows(Action::ManageGroups), "managers see their groups");
+        assert!(who(Role::HqOperator, &[]).allows(Action::ManageGroups));
         assert!(m.allows(Action::EditStore));
     }
 

@@ -3,12 +3,12 @@
 //!
 //! | item | what |
 //! |---|---|
-//! | [`GroupSyncJob`] | re-reads one group (`groupchat/get`) and records the change |
-//! | [`GroupFullSyncJob`] | lists every group (`groupchat/list`) and syncs each |
+//! | `GroupSyncJob` | re-reads one group (`groupchat/get`) and records the change |
+//! | `GroupFullSyncJob` | lists every group (`groupchat/list`) and syncs each |
 //! | use cases | list, detail with members, set kind and store, ask for a sync |
 //!
 //! WeCom's callbacks are only triggers: each `change_external_chat` enqueues
-//! a [`GroupSyncJob`] that reads the group again, so a lost, repeated or
+//! a `GroupSyncJob` that reads the group again, so a lost, repeated or
 //! reordered callback still leaves koi with WeCom's membership. A join or a
 //! leave of a customer koi knows is a customer event (`customer.group_joined`,
 //! `customer.group_left`), recorded once per stay (the event's dedup key names
@@ -357,13 +357,15 @@ impl Engine {
                 self.record_join(tx, corp_id, &g, customer_id, m.join_time, rules).await?;
             }
         }
-        // Customers koi came to know since they joined: linked, not joined again.
+        // Members koi came to know as customers since they joined: linked,
+        // and their join is recorded now (once per stay, as always).
         for m in present.iter().filter(|m| m.customer_id.is_none() && m.member_type == MEMBER_CUSTOMER) {
             if diff.left.contains(&m.userid) {
                 continue;
             }
             if let Some(customer_id) = tx.customer_id(corp_id, &m.userid).await? {
                 tx.link_group_member(m.id, customer_id).await?;
+                self.record_join(tx, corp_id, &g, customer_id, m.join_time, rules).await?;
             }
         }
         tx.recount_group(group_id).await?;
@@ -501,8 +503,8 @@ impl Engine {
         self.group(who, id).await
     }
 
-    /// Queues a full sync of the corp's groups with WeCom (see
-    /// [`GroupFullSyncJob`]). Returns the job's id.
+    /// Queues a full sync of the corp's groups with WeCom (the
+    /// `groups.sync` job). Returns the job's id.
     pub async fn sync_groups(&self, who: &Principal) -> Result<i64> {
         require(who, Action::ManageGroups)?;
         self.enqueue_now(who.corp_id, &GroupFullSyncJob { requested_by: actor(who) }).await

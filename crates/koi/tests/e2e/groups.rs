@@ -185,9 +185,18 @@ async fn groups_follow_wecom(backend: &str) {
     assert_eq!(joins(&p), 1, "{}", p["timeline"]);
     assert_eq!(p["groups_joined"].as_i64(), Some(1), "{p}");
     assert!(p["tags"].to_string().contains("VIP群成员"), "the rule fired: {}", p["tags"]);
+    // The member who joined unseen becomes a friend: the next read links
+    // them and records their join, once.
+    let config_id = code["config_id"].as_str().unwrap();
+    acq.scan(config_id, json!({"external_userid": lost})).await;
+    let lost_id = wait_for(|| async {
+        let c = get(&acq, "/api/v1/customers").await;
+        c.as_array().unwrap().iter().find(|c| c["external_userid"] == lost.as_str()).map(|c| c["id"].as_i64().unwrap())
+    })
+    .await;
     // A full sync again records nothing twice.
-    call(&acq, Method::POST, "/api/v1/groups/sync", None).await;
     let synced = get(&acq, &format!("/api/v1/groups/{vip_id}")).await["group"]["synced_at"].as_i64();
+    call(&acq, Method::POST, "/api/v1/groups/sync", None).await;
     wait_for(|| async {
         (get(&acq, &format!("/api/v1/groups/{vip_id}")).await["group"]["synced_at"].as_i64() > synced).then_some(())
     })
@@ -195,6 +204,11 @@ async fn groups_follow_wecom(backend: &str) {
     let p = profile().await;
     assert_eq!((joins(&p), p["groups_joined"].as_i64()), (1, Some(1)), "a re-sync is not a new join");
     assert_eq!(present(&acq, vip_id).await, truth(&acq, &vip));
+    let d = get(&acq, &format!("/api/v1/groups/{vip_id}")).await;
+    let stay = d["members"].as_array().unwrap().iter().find(|m| m["userid"] == lost.as_str()).cloned().unwrap();
+    assert_eq!(stay["customer_id"].as_i64(), Some(lost_id), "linked once koi knows them");
+    let p = get(&acq, &format!("/api/v1/customers/{lost_id}/profile")).await;
+    assert_eq!((joins(&p), p["groups_joined"].as_i64()), (1, Some(1)), "their join counts: {}", p["timeline"]);
 
     // The console: the list with filters, the detail with members, kind and store set by form.
     let c = login(&acq.server, &acq.owner, PASSWORD).await;
@@ -216,7 +230,7 @@ async fn groups_follow_wecom(backend: &str) {
     assert!(by_owner.contains(&row(other_id)) && !by_owner.contains(&row(vip_id)), "the owner filter");
     let detail = page(&c, &format!("/console/groups/{vip_id}")).await;
     assert!(detail.contains(&format!("href=\"/console/customers/{customer_id}\"")), "a member links to the customer");
-    assert!(detail.contains(&format!("data-userid=\"{lost}\"")) && detail.contains("非好友客户"));
+    assert!(detail.contains(&format!("href=\"/console/customers/{lost_id}\"")) && detail.contains("非好友客户"));
     assert!(detail.contains(&format!("<b id=\"group-present\">{}</b>", want.len())));
     let token = csrf(&c, &acq.server, &format!("/console/groups/{other_id}")).await;
     let post = |form: Vec<(&'static str, String)>| {
