@@ -274,7 +274,7 @@ impl Tx {
         Ok(n == 1)
     }
 
-    /// Links present stays of `userid` whose customer koi did not know yet.
+    /// Links a stay to the customer koi came to know after the member joined.
     pub async fn link_group_member(&mut self, member_id: i64, customer_id: i64) -> Result<()> {
         on_tx!(self, |c| {
             sqlx::query("UPDATE group_members SET customer_id = $1 WHERE id = $2 AND customer_id IS NULL")
