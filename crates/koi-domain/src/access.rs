@@ -69,6 +69,10 @@ pub enum Action {
     ManageSegments,
     /// Custom fields, lifecycle stage and RFM rules.
     ManageCustomerModel,
+    /// Customer groups and their members (scoped to a manager's stores).
+    ViewGroups,
+    /// Set a group's kind and store; sync groups from WeCom.
+    ManageGroups,
 }
 
 /// Normalises a username the one way every path uses (create, login,
@@ -121,7 +125,10 @@ impl Principal {
             Role::Owner => true,
             Role::HqOperator => !matches!(action, ManageUsers | ManageApiKeys | EditCorpSettings),
             Role::StoreManager => {
-                matches!(action, ViewStores | EditStore | ViewStaff | EditStaff | ViewCustomers | TagCustomers)
+                matches!(
+                    action,
+                    ViewStores | EditStore | ViewStaff | EditStaff | ViewCustomers | TagCustomers | ViewGroups
+                )
             }
             Role::Guide => false,
         }
@@ -191,6 +198,8 @@ mod tests {
         assert!(m.sees_staff(&[9, 3]));
         assert!(!m.sees_staff(&[]));
         assert!(!m.allows(Action::CreateStores));
+        assert!(m.allows(Action::ViewGroups) && !m.allows(Action::ManageGroups), "managers see their groups");
+        assert!(who(Role::HqOperator, &[]).allows(Action::ManageGroups));
         assert!(m.allows(Action::EditStore));
     }
 

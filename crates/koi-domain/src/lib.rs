@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod channel;
 pub mod customer;
 pub mod error;
+pub mod group;
 pub mod import;
 pub mod jobs;
 pub mod org;

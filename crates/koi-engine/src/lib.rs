@@ -9,6 +9,7 @@ pub mod callback;
 pub mod customers;
 pub mod demo;
 mod error;
+pub mod groups;
 pub mod inbox;
 pub mod jobs;
 pub mod org;

@@ -4,16 +4,18 @@
 //!
 //! Every callback is recorded on the corp's event log. An add becomes an
 //! [`AddJob`] (it must fetch the customer from WeCom, which is not done
-//! inside a transaction); a deletion marks the follow lost right here.
+//! inside a transaction); a deletion marks the follow lost right here; a
+//! group change becomes a [`GroupSyncJob`] that re-reads the group.
 
 use crate::acquisition::AddJob;
 use crate::customers::TagSyncJob;
+use crate::groups::GroupSyncJob;
 use crate::jobs::{enqueue, JobError, JobResult};
 use crate::Engine;
 use koi_store::events::NewEvent;
 use koi_store::inbox::InboxRow;
 use koi_store::{now_ms, Tx};
-use koi_wecom::event::{DeleteSource, ExternalContactChange};
+use koi_wecom::event::{DeleteSource, ExternalChatChange, ExternalContactChange, UpdateDetail};
 use koi_wecom::CallbackEvent;
 
 impl Engine {
@@ -71,6 +73,21 @@ impl Engine {
                 }
                 _ => {}
             }
+        }
+        if let CallbackEvent::ExternalChat { chat_id, change, .. } = &event {
+            // A trigger only: the job reads the group again, so a lost or
+            // reordered callback still ends at WeCom's state.
+            let chat_id = chat_id.clone();
+            let (job, delay) = match change {
+                ExternalChatChange::Dismiss => (GroupSyncJob { chat_id, dismissed: true, member_version: None }, false),
+                ExternalChatChange::Update { detail, cur_mem_ver, .. } => {
+                    let members = matches!(detail, UpdateDetail::AddMember | UpdateDetail::DelMember);
+                    let member_version = cur_mem_ver.clone().filter(|v| members && !v.is_empty());
+                    (GroupSyncJob { chat_id, dismissed: false, member_version }, true)
+                }
+                ExternalChatChange::Create => (GroupSyncJob { chat_id, ..Default::default() }, true),
+            };
+            self.enqueue_group_read(tx, row.corp_id, job, delay).await?;
         }
         if let CallbackEvent::ExternalTag { .. } = &event {
             // An admin changed the corp's tags in WeCom: re-read the list.

@@ -83,6 +83,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/sqlite/0005_public_tokens.sql")),
     (6, include_str!("../migrations/sqlite/0006_login_limits.sql")),
     (7, include_str!("../migrations/sqlite/0007_customer_search.sql")),
+    (8, include_str!("../migrations/sqlite/0008_groups.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -92,6 +93,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/postgres/0005_public_tokens.sql")),
     (6, include_str!("../migrations/postgres/0006_login_limits.sql")),
     (7, include_str!("../migrations/postgres/0007_customer_search.sql")),
+    (8, include_str!("../migrations/postgres/0008_groups.sql")),
 ];
 
 impl Db {

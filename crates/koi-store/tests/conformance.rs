@@ -32,6 +32,7 @@ macro_rules! on_both {
 }
 
 on_both!(
+    groups_keep_the_newest_read_and_each_stay_once,
     customers_are_found_by_name_remark_phone_tag_and_stage,
     migrations_are_idempotent,
     corps_are_unique_by_wecom_id,
@@ -1301,4 +1302,77 @@ async fn customers_are_found_by_name_remark_phone_tag_and_stage(db: &Db) {
     assert_eq!(page[0].added_at, NOW - 60_000, "the first add, not the refresh");
     let follows = db.follows_of_customers(corp_id, &[bo]).await.unwrap();
     assert_eq!((follows[0].remark.as_str(), follows[0].remark_mobiles.as_str()), ("老客 VIP", "13800001111"));
+}
+
+/// Groups and their members on both backends: a newer read wins over an
+/// older one whatever order they commit in, a stay is recorded once, leaving
+/// ends it, coming back is a new stay, and the list filters by kind, store,
+/// owner and a manager's stores.
+async fn groups_keep_the_newest_read_and_each_stay_once(db: &Db) {
+    use koi_store::groups::{GroupFilter, GroupState, NewMember};
+    let corp_id = corp(db, "wwGROUPS").await;
+    let store = add_store(db, corp_id, "G1").await;
+    let state = |name: &'static str, ver: &'static str| GroupState {
+        name,
+        owner_userid: "zhangsan",
+        owner_staff_id: None,
+        notice: "",
+        member_version: ver,
+        created_at: 1_000,
+    };
+    let mut tx = db.begin().await.unwrap();
+    let g = tx.ensure_group(corp_id, "wrA").await.unwrap();
+    assert_eq!(tx.ensure_group(corp_id, "wrA").await.unwrap(), g, "one row per chat id");
+    assert!(tx.claim_group_sync(g, &state("new", "v2"), 200).await.unwrap());
+    assert!(!tx.claim_group_sync(g, &state("old", "v1"), 100).await.unwrap(), "an older read is not recorded");
+    assert!(!tx.claim_group_dismissed(g, 150).await.unwrap(), "nor an older dismissal");
+    let m = |userid: &'static str, join_time: i64| NewMember {
+        userid,
+        member_type: "customer",
+        customer_id: None,
+        name: userid,
+        join_time,
+        join_scene: 3,
+        invitor: "",
+    };
+    assert!(tx.insert_group_member(corp_id, g, &m("wmA", 10)).await.unwrap());
+    assert!(!tx.insert_group_member(corp_id, g, &m("wmA", 10)).await.unwrap(), "a stay is recorded once");
+    assert!(tx.insert_group_member(corp_id, g, &m("wmB", 11)).await.unwrap());
+    assert_eq!(tx.recount_group(g).await.unwrap(), 2);
+    let present = tx.present_members(corp_id, g).await.unwrap();
+    let a = present.iter().find(|p| p.userid == "wmA").unwrap().id;
+    assert!(tx.end_group_member(a, 500).await.unwrap());
+    assert!(!tx.end_group_member(a, 600).await.unwrap(), "a stay ends once");
+    assert!(tx.insert_group_member(corp_id, g, &m("wmA", 20)).await.unwrap(), "coming back is a new stay");
+    assert_eq!(tx.recount_group(g).await.unwrap(), 2);
+    assert!(tx.set_group_kind_store(corp_id, g, Some("vip"), Some(Some(store))).await.unwrap());
+    let other = tx.ensure_group(corp_id, "wrB").await.unwrap();
+    assert!(tx.claim_group_dismissed(other, 300).await.unwrap());
+    tx.commit().await.unwrap();
+
+    let row = db.group(corp_id, g).await.unwrap().unwrap();
+    assert_eq!((row.name.as_str(), row.member_version.as_str(), row.synced_at), ("new", "v2", 200));
+    assert_eq!((row.kind.as_str(), row.store_id, row.members, row.status.as_str()), ("vip", Some(store), 2, "active"));
+    assert_eq!(db.group_by_chat_id(corp_id, "wrB").await.unwrap().unwrap().status, "dismissed");
+    let all = db.group_members(corp_id, g, true).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all.last().unwrap().left_at, Some(500), "past stays come last");
+    assert_eq!(db.group_members(corp_id, g, false).await.unwrap().len(), 2);
+    assert_eq!(db.active_chat_ids(corp_id).await.unwrap(), ["wrA"]);
+
+    let ids = |rows: Vec<koi_store::groups::GroupRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let f = |kind, store_id, owner, stores| GroupFilter { kind, store_id, owner, status: None, stores };
+    assert_eq!(ids(db.groups(corp_id, &f(Some("vip"), None, None, None), 50).await.unwrap()), [g]);
+    assert_eq!(ids(db.groups(corp_id, &f(None, Some(store), Some("zhangsan"), None), 50).await.unwrap()), [g]);
+    assert!(db.groups(corp_id, &f(Some("paid"), None, None, None), 50).await.unwrap().is_empty());
+    assert_eq!(db.groups(corp_id, &f(None, None, None, None), 50).await.unwrap().len(), 2);
+    let (mine, none): (&[i64], &[i64]) = (&[store], &[]);
+    assert_eq!(ids(db.groups(corp_id, &f(None, None, None, Some(mine)), 50).await.unwrap()), [g]);
+    assert!(db.groups(corp_id, &f(None, None, None, Some(none)), 50).await.unwrap().is_empty());
+    // Taking the group off its store.
+    let mut tx = db.begin().await.unwrap();
+    tx.set_group_kind_store(corp_id, g, None, Some(None)).await.unwrap();
+    tx.commit().await.unwrap();
+    let row = db.group(corp_id, g).await.unwrap().unwrap();
+    assert_eq!((row.kind.as_str(), row.store_id), ("vip", None));
 }

@@ -5,6 +5,7 @@ use super::worker::Worker;
 use super::{Job, JobError, SelfTest};
 use crate::acquisition::{AddJob, RouteJob, WelcomeJob};
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
+use crate::groups::{GroupFullSyncJob, GroupSyncJob};
 use crate::org::StaffSyncJob;
 use koi_store::jobs::ClaimedJob;
 
@@ -27,7 +28,20 @@ macro_rules! registry {
     };
 }
 
-registry![AddJob, WelcomeJob, RouteJob, TagSyncJob, MarkJob, PullJob, BulkJob, SweepJob, StaffSyncJob, SelfTest];
+registry![
+    AddJob,
+    WelcomeJob,
+    RouteJob,
+    TagSyncJob,
+    MarkJob,
+    PullJob,
+    BulkJob,
+    SweepJob,
+    StaffSyncJob,
+    GroupFullSyncJob,
+    GroupSyncJob,
+    SelfTest,
+];
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 mod channel_codes;
 mod customers;
 mod fields;
+mod groups;
 mod jobs;
 mod me;
 pub(crate) mod segments;
@@ -95,6 +96,9 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(segments::list, segments::create))
         .routes(routes!(segments::get_one, segments::update, segments::delete))
         .routes(routes!(segments::export))
+        .routes(routes!(groups::list))
+        .routes(routes!(groups::get_one, groups::update))
+        .routes(routes!(groups::sync))
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::retry))
         .split_for_parts()

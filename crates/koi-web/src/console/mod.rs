@@ -6,6 +6,7 @@ mod api_keys;
 mod channel_codes;
 mod customers;
 mod fields;
+mod groups;
 mod home;
 mod jobs;
 mod login;
@@ -71,6 +72,9 @@ pub fn router() -> Router<AppState> {
         .route("/segments/{id}", get(segments::show).post(segments::update))
         .route("/segments/{id}/delete", post(segments::delete))
         .route("/segments/{id}/export.csv", get(segments::export))
+        .route("/groups", get(groups::list))
+        .route("/groups/sync", post(groups::sync))
+        .route("/groups/{id}", get(groups::show).post(groups::update))
         .route("/fields", get(fields::show).post(fields::define))
         .route("/fields/rules", post(fields::save_rules))
         .route("/fields/{name}/delete", post(fields::delete))
@@ -139,7 +143,10 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
     if who.allows(Action::ManageCustomerModel) {
         m.push(item("customer_model", "/console/fields", true));
     }
-    for key in ["groups", "campaigns", "mass_sends", "sops", "analytics"] {
+    if who.allows(Action::ViewGroups) {
+        m.push(item("groups", "/console/groups", true));
+    }
+    for key in ["campaigns", "mass_sends", "sops", "analytics"] {
         m.push(item(key, "", false));
     }
     if who.allows(Action::ManageUsers) {

@@ -320,8 +320,11 @@ fn read_event(w: &Words, e: &TimelineEntry, fields: &HashMap<String, String>) ->
             )
         }
         _ if e.kind == "wecom.refused" => (t(lang, "ev_wecom_refused"), w.refusal(&s("reason"))),
-        "group_joined" | "poll_answered" | "material_opened" | "campaign_joined" | "message_replied" | "shared"
-        | "friend_brought" => {
+        "group_joined" | "group_left" => {
+            let group_kind = t(lang, &format!("group_kind_{}", s("group_kind")));
+            (t(lang, &format!("ev_{kind}")), [s("group_name"), group_kind].join(" · "))
+        }
+        "poll_answered" | "material_opened" | "campaign_joined" | "message_replied" | "shared" | "friend_brought" => {
             let detail = p
                 .as_object()
                 .map(|m| {

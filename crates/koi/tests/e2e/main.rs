@@ -12,6 +12,7 @@ mod console_segments;
 mod customers;
 mod demo;
 mod first_hour;
+mod groups;
 mod nodes;
 mod public_pages;
 mod reliability;
