@@ -203,6 +203,7 @@ impl Engine {
         per_page: i64,
     ) -> Result<CustomerPage> {
         require(who, Action::ViewCustomers)?;
+        filter.validate()?;
         let per_page = per_page.clamp(1, 200);
         let offset = page.clamp(0, 100_000) * per_page;
         let scope = who.store_scope();
