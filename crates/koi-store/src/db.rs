@@ -84,6 +84,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/sqlite/0006_login_limits.sql")),
     (7, include_str!("../migrations/sqlite/0007_customer_search.sql")),
     (8, include_str!("../migrations/sqlite/0008_groups.sql")),
+    (9, include_str!("../migrations/sqlite/0009_group_messages.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -94,6 +95,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/postgres/0006_login_limits.sql")),
     (7, include_str!("../migrations/postgres/0007_customer_search.sql")),
     (8, include_str!("../migrations/postgres/0008_groups.sql")),
+    (9, include_str!("../migrations/postgres/0009_group_messages.sql")),
 ];
 
 impl Db {
