@@ -3,7 +3,7 @@
 //! the frequency windows and the callback log. Tests inspect it through the
 //! accessors here; everything they return is a copy, safe to hold.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use koi_wecom::CallbackCrypto;
@@ -91,6 +91,8 @@ impl Corp {
 /// A fixed-window counter for one (corp, API).
 #[derive(Debug, Default)]
 struct RateWindow {
+    /// Every call made, admitted or not (what a benchmark counts).
+    calls: u64,
     minute: i64,
     minute_count: u32,
     hour: i64,
@@ -290,6 +292,7 @@ impl SimState {
         let (minute, hour) = (now.div_euclid(60_000), now.div_euclid(3_600_000));
         let mut limiter = lock(&corp.limiter);
         let window = limiter.entry(api.to_owned()).or_default();
+        window.calls += 1;
         if now < window.blocked_until_ms {
             return false;
         }
@@ -376,6 +379,20 @@ impl SimState {
     /// Reports of the scenarios run so far.
     pub fn scenario_reports(&self) -> Vec<ScenarioReport> {
         lock(&self.reports).clone()
+    }
+
+    /// Calls made to each API by a corp (admitted or refused with 45009),
+    /// by API path.
+    pub fn api_calls(&self, corp_id: Option<&str>) -> BTreeMap<String, u64> {
+        self.corp(corp_id)
+            .map(|c| lock(&c.limiter).iter().map(|(api, w)| (api.clone(), w.calls)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Changes a corp's world as a customer or member would in the client:
+    /// the callbacks it causes are sent as for any other change.
+    pub fn act_on<R>(&self, corp_id: Option<&str>, f: impl FnOnce(&mut World) -> R) -> Option<R> {
+        self.corp(corp_id).map(|c| self.act(c, f))
     }
 
     /// Runs `f` on a corp's world for anything the accessors do not cover.

@@ -813,6 +813,30 @@ impl World {
         Ok(JoinOutcome { chat_id, external_userid, created_room: true })
     }
 
+    /// A large corp's groups as they stand, made at once and without
+    /// callbacks (what a benchmark's full sync starts from): `groups` groups
+    /// owned by the members in turn, each with `per_group` customers drawn in
+    /// order from a pool of `customers` (so a customer is in several groups).
+    /// Returns the chat ids.
+    pub fn seed_groups(&mut self, groups: usize, per_group: usize, customers: usize, now_s: i64) -> Vec<String> {
+        let pool: Vec<String> =
+            (0..customers.max(1)).map(|_| self.ensure_customer(&NewCustomer::default()).0).collect();
+        let owners: Vec<String> = self.staff.iter().map(|s| s.userid.clone()).collect();
+        let limits = Limits { group_size: per_group + 1, group_qr_cut: per_group + 1, ..Limits::default() };
+        let mut chat_ids = Vec::with_capacity(groups);
+        for g in 0..groups {
+            let owner = &owners[g % owners.len().max(1)];
+            let Ok(chat_id) = self.create_group(owner, &format!("群{g}"), now_s) else { break };
+            for m in 0..per_group.min(pool.len()) {
+                let customer = &pool[(g * per_group + m) % pool.len()];
+                let _ = self.join_group(&chat_id, customer, 3, None, None, now_s, &limits);
+            }
+            chat_ids.push(chat_id);
+        }
+        self.outbox.clear();
+        chat_ids
+    }
+
     // ---- mass messages ----
 
     fn quota_window(now_s: i64, window: QuotaWindow) -> i64 {

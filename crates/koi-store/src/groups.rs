@@ -157,6 +157,14 @@ impl Db {
                 .await
         })?)
     }
+
+    /// How many active groups koi holds for the corp and their present
+    /// members in all (a membership per member per group).
+    pub async fn group_totals(&self, corp_id: i64) -> Result<(i64, i64)> {
+        let sql = "SELECT COUNT(*), CAST(COALESCE(SUM(members), 0) AS BIGINT) FROM groups \
+                   WHERE corp_id = $1 AND status = 'active'";
+        Ok(on_pool!(self, false, |c| sqlx::query_as(sql).bind(corp_id).fetch_one(c).await)?)
+    }
 }
 
 impl Tx {

@@ -3,11 +3,14 @@
 
 mod callbacks;
 mod crypto;
+mod groups;
+mod inproc;
 mod segments;
 mod welcome;
 
 use callbacks::callbacks;
 use crypto::crypto;
+use groups::groups;
 use segments::segments;
 use welcome::welcome;
 
@@ -75,6 +78,28 @@ pub(crate) enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A full sync of many customer groups from the simulator (wall time,
+    /// WeCom calls beside the least the API allows) and member-change
+    /// callbacks applied per second.
+    Groups {
+        #[arg(long, default_value_t = 20_000)]
+        groups: usize,
+        /// Customers a group (2M memberships by default).
+        #[arg(long, default_value_t = 100)]
+        members: usize,
+        /// Joins made one by one afterwards, each a callback.
+        #[arg(long, default_value_t = 2_000)]
+        changes: usize,
+        /// Calls per API per minute, for the simulator and koi's budget
+        /// alike (WeCom's default).
+        #[arg(long, default_value_t = 10_000)]
+        quota: u32,
+        /// sqlite or postgres.
+        #[arg(long, default_value = "sqlite")]
+        backend: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub(crate) async fn run(command: BenchCommand) -> Result<()> {
@@ -88,6 +113,9 @@ pub(crate) async fn run(command: BenchCommand) -> Result<()> {
         }
         BenchCommand::Welcome { quota, seconds, loads, backend, json } => {
             welcome(quota.max(1), seconds.max(1), &loads, &backend, json).await
+        }
+        BenchCommand::Groups { groups: n, members, changes, quota, backend, json } => {
+            groups(&backend, n.max(1), members, changes, quota.max(1), json).await
         }
     }
 }

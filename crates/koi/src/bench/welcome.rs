@@ -9,16 +9,14 @@
 //! (`get`, then `send_welcome_msg`), each counted against its own quota, so
 //! 100 % means one add per quota slot.
 
+use super::inproc::{add_corp, start_koi};
 use super::{AES_KEY, CORP, TOKEN};
 use anyhow::{Context, Result};
 use koi_domain::access::{Principal, Role};
-use koi_domain::org::{CorpDraft, StaffDraft, StoreDraft};
-use koi_engine::jobs::{Worker, WorkerConfig};
-use koi_engine::{Engine, Settings};
+use koi_domain::org::{StaffDraft, StoreDraft};
+use koi_engine::Engine;
 use koi_sim::{Limits, SimConfig, SimCorp, SimStaff, Simulator};
-use koi_store::scratch::ScratchDb;
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 const SECRET: &str = "bench-app-secret";
@@ -38,50 +36,10 @@ struct Figures {
     max_ms: i64,
 }
 
-/// koi, in this process, on a scratch database, talking to `sim_url`.
-struct Koi {
-    scratch: ScratchDb,
-    engine: Engine,
-    url: String,
-    stop: tokio::sync::watch::Sender<bool>,
-    worker: tokio::task::JoinHandle<()>,
-}
-
-async fn start_koi(backend: &str, sim_url: &str, quota: u32) -> Result<Koi> {
-    let scratch = ScratchDb::of(backend).await.with_context(|| format!("{backend} scratch database"))?;
-    let settings =
-        Settings { wecom_base_url: sim_url.into(), wecom_per_minute: u64::from(quota), ..Settings::default() };
-    let engine = Engine::new(scratch.db.clone(), settings).with_inbox_writer();
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let worker = Worker::new(engine.clone(), WorkerConfig::new("bench-welcome"));
-    let wake = worker.wake.clone();
-    let worker = tokio::spawn(worker.run_until(stopped.clone()));
-    let state = koi_web::AppState {
-        engine: engine.clone(),
-        config: Arc::new(koi_web::WebConfig::default()),
-        job_wake: Some(wake),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let mut stop_web = stopped;
-    tokio::spawn(koi_web::serve(listener, state, async move {
-        let _ = stop_web.wait_for(|s| *s).await;
-    }));
-    Ok(Koi { scratch, engine, url, stop, worker })
-}
-
 /// The brand: a store, three guides, and one channel code whose contact way
 /// the simulator holds. Returns the way's config_id.
 async fn seed(engine: &Engine) -> Result<String> {
-    let corp_id = engine
-        .add_corp(CorpDraft {
-            name: "bench".into(),
-            wecom_corp_id: CORP.into(),
-            app_secret: SECRET.into(),
-            callback_token: TOKEN.into(),
-            encoding_aes_key: AES_KEY.into(),
-        })
-        .await?;
+    let corp_id = add_corp(engine, SECRET).await?;
     let now = koi_store::now_ms();
     let mut tx = engine.db.begin().await?;
     let store = StoreDraft {
@@ -135,7 +93,7 @@ async fn run(backend: &str, quota: u32, load_pct: u32, seconds: u64) -> Result<F
         ..SimConfig::default()
     };
     let sim = Simulator::start(config, tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
-    let koi = start_koi(backend, &sim.base_url(), quota).await?;
+    let koi = start_koi(backend, &sim.base_url(), quota, "bench-welcome").await?;
     let config_id = seed(&koi.engine).await?;
     let sim_corp = sim.state().corp(Some(CORP)).cloned().context("the simulated corp")?;
     sim_corp.set_callback_url(Some(format!("{}/wecom/callback/{CORP}", koi.url)));
@@ -166,9 +124,7 @@ async fn run(backend: &str, quota: u32, load_pct: u32, seconds: u64) -> Result<F
     latency.sort_unstable();
     let in_time = welcomes.iter().filter(|w| w.latency_ms < TTL_MS && issued.contains(&w.welcome_code)).count();
     let pct = |p: f64| latency.get(((latency.len() as f64 * p) as usize).min(latency.len().saturating_sub(1))).copied();
-    let _ = koi.stop.send(true);
-    let _ = koi.worker.await;
-    drop(koi.scratch);
+    koi.shut_down().await;
     sim.shutdown().await;
     Ok(Figures {
         load_pct,
