@@ -6,6 +6,8 @@
 //! | `GroupSyncJob` | re-reads one group (`groupchat/get`) and records the change |
 //! | `GroupFullSyncJob` | lists every group (`groupchat/list`) and syncs each |
 //! | use cases | list, detail with members, set kind and store, ask for a sync |
+//! | `codes.rs` | group live codes (群活码): made, edited and deleted with their WeCom join ways; the nearest-store landing |
+//! | `rotation.rs` | `GroupCodeRotateJob`: keeps a code's join way on its next groups with room; adopts WeCom's new rooms |
 //!
 //! WeCom's callbacks are only triggers: each `change_external_chat` enqueues
 //! a `GroupSyncJob` that reads the group again, so a lost, repeated or
@@ -14,6 +16,12 @@
 //! `customer.group_left`), recorded once per stay (the event's dedup key names
 //! the member's WeCom join time), and a join goes through the behaviour path
 //! (counters, lifecycle, tag rules) in the same transaction.
+
+mod codes;
+mod rotation;
+
+pub use codes::{CodeGroupStatus, GroupCode, GroupCodeDetail, GroupCodeStorePick};
+pub(crate) use rotation::GroupCodeRotateJob;
 
 use crate::jobs::{enqueue, enqueue_at, Job, JobCtx, JobResult};
 use crate::{actor, require, Engine, EngineError, Principal, Result};
@@ -288,6 +296,7 @@ impl Engine {
             self.record_leave(tx, corp_id, &g, &m, read_at).await?;
         }
         tx.recount_group(g.id).await?;
+        self.queue_code_rotations(tx, corp_id, g.id).await?;
         let e = NewEvent {
             corp_id,
             kind: "group.dismissed",
@@ -349,6 +358,7 @@ impl Engine {
                 join_time: m.join_time,
                 join_scene: m.join_scene,
                 invitor: m.invitor.as_ref().map_or("", |i| i.userid.as_str()),
+                state: m.state.as_deref().unwrap_or(""),
             };
             if !tx.insert_group_member(corp_id, group_id, &new).await? {
                 continue;
@@ -368,7 +378,8 @@ impl Engine {
                 self.record_join(tx, corp_id, &g, customer_id, m.join_time, rules).await?;
             }
         }
-        tx.recount_group(group_id).await?;
+        let members = tx.recount_group(group_id).await?;
+        self.after_group_read(tx, corp_id, &g, members, chat).await?;
         Ok(())
     }
 
