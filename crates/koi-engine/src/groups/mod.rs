@@ -52,6 +52,11 @@ pub(crate) struct GroupSyncJob {
     /// holds at that version already is not read again (a repeated callback).
     #[serde(default)]
     pub member_version: Option<String>,
+    /// When koi received the callback, ms: a read recorded at least
+    /// [`READ_DELAY_MS`] after it already shows its change, so a burst of
+    /// callbacks about one group costs one read, not one each.
+    #[serde(default)]
+    pub seen_at: Option<i64>,
 }
 
 /// What reading a group found.
@@ -74,9 +79,14 @@ impl Job for GroupSyncJob {
         if self.dismissed {
             return Ok(GroupRead::Gone { read_at });
         }
-        if let Some(v) = &self.member_version {
+        if self.member_version.is_some() || self.seen_at.is_some() {
             let known = engine.db.group_by_chat_id(ctx.corp_id, &self.chat_id).await?;
-            if known.is_some_and(|g| &g.member_version == v && g.status == koi_domain::group::STATUS_ACTIVE) {
+            let current = known.is_some_and(|g| {
+                g.status == koi_domain::group::STATUS_ACTIVE
+                    && (self.member_version.as_ref() == Some(&g.member_version)
+                        || self.seen_at.is_some_and(|t| g.synced_at >= t + READ_DELAY_MS))
+            });
+            if current {
                 return Ok(GroupRead::Current);
             }
         }

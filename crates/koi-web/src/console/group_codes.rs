@@ -187,7 +187,7 @@ fn values_of(d: &GroupCodeDraft) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = vec![
         ("name".into(), d.name.clone()),
         ("code_type".into(), d.code_type.as_str().into()),
-        ("group_kind".into(), d.group_kind.clone().unwrap_or_default()),
+        ("group_kind".into(), d.group_kind.clone().unwrap_or_else(|| "custom".into())),
         ("store_id".into(), d.store_id.map(|s| s.to_string()).unwrap_or_default()),
         ("room_base_name".into(), d.room_base_name.clone()),
         ("room_base_id".into(), d.room_base_id.map(|s| s.to_string()).unwrap_or_default()),

@@ -92,7 +92,7 @@ async fn groups(acq: &Acq, made: &[(&str, String)]) -> (Vec<String>, Vec<i64>) {
         let chat = sim(acq, "/sim/group/create", json!({"owner": owner, "name": name})).await;
         chats.push(chat["chat_id"].as_str().unwrap().to_string());
     }
-    let ids = wait_for(|| async {
+    let ids = wait_long(|| async {
         let g = get(acq, "/api/v1/groups").await;
         let synced = |chat: &String| {
             g.as_array().unwrap().iter().find(|g| g["chat_id"] == chat.as_str() && g["synced_at"].as_i64() > Some(0))
@@ -308,6 +308,10 @@ async fn rotating_code(backend: &str) {
 
     auto_created_rooms_are_adopted(&acq).await;
     nearest_store_group_code(&acq, code_id).await;
+    let doc = acq.http.get(acq.server.url("/api/v1/openapi.json")).send().await.unwrap().json::<Value>().await.unwrap();
+    for path in ["/group-codes", "/group-codes/{id}", "/group-codes/{id}/qr.png"] {
+        assert!(doc["paths"][path].is_object(), "{path} is documented");
+    }
 }
 
 async fn acq_corp(acq: &Acq) -> i64 {
