@@ -70,6 +70,19 @@ impl EngineError {
     }
 }
 
+impl EngineError {
+    /// WeCom's answer to a change made from the console or the API (a tag,
+    /// a join way): a final refusal is `wecom_refused`, and nothing was
+    /// changed; anything else (busy, rate-limited, the network) may work later.
+    pub(crate) fn of_wecom_change(e: koi_wecom::client::ApiError) -> Self {
+        if e.is_final() {
+            EngineError::WecomRefused(e.to_string())
+        } else {
+            EngineError::Unavailable(format!("WeCom: {e}"))
+        }
+    }
+}
+
 impl From<StoreError> for EngineError {
     fn from(e: StoreError) -> Self {
         match e {

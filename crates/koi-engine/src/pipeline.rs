@@ -79,11 +79,14 @@ impl Engine {
             // reordered callback still ends at WeCom's state.
             let chat_id = chat_id.clone();
             let (job, delay) = match change {
-                ExternalChatChange::Dismiss => (GroupSyncJob { chat_id, dismissed: true, member_version: None }, false),
+                ExternalChatChange::Dismiss => {
+                    (GroupSyncJob { chat_id, dismissed: true, member_version: None, seen_at: None }, false)
+                }
                 ExternalChatChange::Update { detail, cur_mem_ver, .. } => {
                     let members = matches!(detail, UpdateDetail::AddMember | UpdateDetail::DelMember);
                     let member_version = cur_mem_ver.clone().filter(|v| members && !v.is_empty());
-                    (GroupSyncJob { chat_id, dismissed: false, member_version }, true)
+                    let seen_at = Some(row.received_at);
+                    (GroupSyncJob { chat_id, dismissed: false, member_version, seen_at }, true)
                 }
                 ExternalChatChange::Create => (GroupSyncJob { chat_id, ..Default::default() }, true),
             };

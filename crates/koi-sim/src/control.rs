@@ -69,6 +69,7 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/sim/qr/{config_id}/info", get(qr))
         .route("/sim/scan", post(scan))
         .route("/sim/join", post(join))
+        .route("/sim/join/bulk", post(join_bulk))
         .route("/sim/group/create", post(group_create))
         .route("/sim/group/leave", post(group_leave))
         .route("/sim/group/dismiss", post(group_dismiss))
@@ -235,6 +236,44 @@ async fn join(State(state): Shared, Json(req): Json<JoinReq>) -> Answer {
     let config_id = config_id_of(req.config_id, req.qr_code)?;
     let outcome = state.act(&corp, |w| w.join_via_way(&config_id, &req.customer, now, limits))?;
     Ok(to_json(&outcome))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct BulkJoinReq {
+    corp_id: Option<String>,
+    config_id: Option<String>,
+    qr_code: Option<String>,
+    /// New customers who scan the join way, one after another.
+    count: usize,
+}
+
+/// Many new customers scan one join way, as a busy poster would: each joins
+/// the first listed group with room (or a room WeCom opens). Stops at the
+/// first scan that finds every group full; answers who joined where.
+async fn join_bulk(State(state): Shared, Json(req): Json<BulkJoinReq>) -> Answer {
+    let corp = corp(&state, req.corp_id.as_deref())?;
+    let config_id = config_id_of(req.config_id, req.qr_code)?;
+    if req.count > 10_000 {
+        return Err(ControlError::BadRequest("count is at most 10000".to_owned()));
+    }
+    let now = state.clock.now_s();
+    let (joined, by_chat, full) = state.act(&corp, |w| {
+        let mut by_chat = std::collections::BTreeMap::<String, usize>::new();
+        let mut joined = Vec::new();
+        for _ in 0..req.count {
+            match w.join_via_way(&config_id, &NewCustomer::default(), now, &state.limits) {
+                Ok(o) => {
+                    *by_chat.entry(o.chat_id.clone()).or_default() += 1;
+                    joined.push(o);
+                }
+                Err(ActionError::GroupFull(_)) => return Ok((joined, by_chat, true)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((joined, by_chat, false))
+    })?;
+    Ok(Json(json!({ "joined": joined, "by_chat": by_chat, "full": full })))
 }
 
 #[derive(Deserialize, Default)]

@@ -35,6 +35,7 @@
 //! | `GET /sim/qr/{config_id}/info` | resolves a QR code URL: `{kind: contact_way\|join_way, corp_id, config_id, state}` |
 //! | `POST /sim/scan` | `{config_id \| qr_code, customer?: {external_userid?, name?, wecom?, gender?, unionid?, corp_name?}, half?}`: the customer scans a contact way; WeCom picks a member at random on multi ways, creates the customer if new, creates the follow and fires `add_external_contact` (or `add_half_…`) with State and a fresh WelcomeCode → `{external_userid, userid, state, welcome_code, new_customer, half}` |
 //! | `POST /sim/join` | `{config_id \| qr_code, customer?}` joins through a join way (QR cut, room rotation); or `{chat_id, customer, join_scene?, invitor?, state?}` joins directly; fires `change_external_chat/update add_member` → `{chat_id, external_userid, created_room}` |
+//! | `POST /sim/join/bulk` | `{config_id \| qr_code, count}`: `count` new customers scan a join way one after another; stops at the first that finds every group full → `{joined[{chat_id, external_userid, created_room}], by_chat{chat_id: n}, full}` |
 //! | `POST /sim/group/create` | `{owner, name, members?[]}`: a member creates a customer group (`create`, then `add_member` per member) → `{chat_id}` |
 //! | `POST /sim/group/leave` | `{chat_id, userid}` → `del_member` |
 //! | `POST /sim/group/dismiss` | `{chat_id}` → `dismiss` |

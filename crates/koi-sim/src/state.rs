@@ -361,6 +361,11 @@ impl SimState {
         self.collect(|w| w.groups.values().cloned().collect())
     }
 
+    /// Every group join way, as WeCom holds it now.
+    pub fn join_ways(&self) -> Vec<crate::world::JoinWay> {
+        self.collect(|w| w.join_ways.values().cloned().collect())
+    }
+
     /// Every callback fired, with how its delivery went.
     pub fn callbacks(&self) -> Vec<CallbackRecord> {
         lock(&self.callbacks).clone()

@@ -66,6 +66,8 @@ pub struct NewMember<'a> {
     pub join_time: i64,
     pub join_scene: i32,
     pub invitor: &'a str,
+    /// The join way's `state` they joined with (empty when none).
+    pub state: &'a str,
 }
 
 /// Filters of the groups list; `stores` narrows to a manager's stores.
@@ -250,7 +252,7 @@ impl Tx {
         let n = on_tx!(self, |c| {
             sqlx::query(
                 "INSERT INTO group_members (corp_id, group_id, userid, member_type, customer_id, name, join_time, \
-                 join_scene, invitor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 join_scene, invitor, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                  ON CONFLICT (group_id, userid, join_time) DO NOTHING",
             )
             .bind(corp_id)
@@ -262,6 +264,7 @@ impl Tx {
             .bind(m.join_time)
             .bind(m.join_scene)
             .bind(m.invitor)
+            .bind(m.state)
             .execute(&mut *c)
             .await
             .map(|r| r.rows_affected())

@@ -32,6 +32,7 @@ macro_rules! on_both {
 }
 
 on_both!(
+    group_codes_keep_the_operators_order_adopt_once_and_rotate_over_one_version,
     groups_keep_the_newest_read_and_each_stay_once,
     customers_are_found_by_name_remark_phone_tag_and_stage,
     migrations_are_idempotent,
@@ -1334,6 +1335,7 @@ async fn groups_keep_the_newest_read_and_each_stay_once(db: &Db) {
         join_time,
         join_scene: 3,
         invitor: "",
+        state: "",
     };
     assert!(tx.insert_group_member(corp_id, g, &m("wmA", 10)).await.unwrap());
     assert!(!tx.insert_group_member(corp_id, g, &m("wmA", 10)).await.unwrap(), "a stay is recorded once");
@@ -1375,4 +1377,104 @@ async fn groups_keep_the_newest_read_and_each_stay_once(db: &Db) {
     tx.commit().await.unwrap();
     let row = db.group(corp_id, g).await.unwrap().unwrap();
     assert_eq!((row.kind.as_str(), row.store_id), ("vip", None));
+}
+
+async fn group_codes_keep_the_operators_order_adopt_once_and_rotate_over_one_version(db: &Db) {
+    use koi_store::group_codes::{GroupCodeEdit, NewGroupCode};
+    use koi_store::groups::NewMember;
+    let corp_id = corp(db, "wwGCODES").await;
+    let mut tx = db.begin().await.unwrap();
+    let groups: Vec<i64> = {
+        let mut v = vec![];
+        for chat in ["wr1", "wr2", "wr3", "wrAuto"] {
+            v.push(tx.ensure_group(corp_id, chat).await.unwrap());
+        }
+        v
+    };
+    let new = NewGroupCode {
+        corp_id,
+        name: "周年庆群",
+        code_type: "rotating",
+        public_token: "token-of-the-code",
+        settings: "{}",
+        state: "kgabc",
+        config_id: Some("cfg1"),
+        qr_code: Some("https://qr/1"),
+        listed: "[\"wr3\",\"wr1\"]",
+        now: NOW,
+        ..Default::default()
+    };
+    let code = tx.insert_group_code(&new).await.unwrap();
+    tx.set_code_groups(corp_id, code, &[groups[2], groups[0], groups[1]]).await.unwrap();
+    // Members: two QR joins through the code in wr3 (one of them left), one invited.
+    let m = |userid: &'static str, scene: i32, state: &'static str| NewMember {
+        userid,
+        member_type: "customer",
+        name: userid,
+        join_time: 10,
+        join_scene: scene,
+        state,
+        ..Default::default()
+    };
+    tx.insert_group_member(corp_id, groups[2], &m("wmA", 3, "kgabc")).await.unwrap();
+    tx.insert_group_member(corp_id, groups[2], &m("wmB", 3, "kgabc")).await.unwrap();
+    tx.insert_group_member(corp_id, groups[2], &m("wmC", 1, "")).await.unwrap();
+    let gone = tx.present_members(corp_id, groups[2]).await.unwrap().into_iter().find(|p| p.userid == "wmB").unwrap();
+    tx.end_group_member(gone.id, 20).await.unwrap();
+    tx.recount_group(groups[2]).await.unwrap();
+    assert_eq!(tx.codes_of_group(groups[0]).await.unwrap(), [code]);
+    assert!(tx.codes_of_group(groups[3]).await.unwrap().is_empty());
+    assert_eq!(tx.group_code_by_state(corp_id, "kgabc").await.unwrap().map(|c| c.id), Some(code));
+    assert!(tx.group_code_by_state(corp_id, "").await.unwrap().is_none(), "an empty state names no code");
+    // WeCom's new room is adopted at the end, once.
+    assert!(tx.adopt_group(corp_id, code, groups[3]).await.unwrap());
+    assert!(!tx.adopt_group(corp_id, code, groups[3]).await.unwrap());
+    tx.commit().await.unwrap();
+
+    let order =
+        |rows: Vec<koi_store::group_codes::CodeGroupRow>| rows.into_iter().map(|r| r.chat_id).collect::<Vec<_>>();
+    let rows = db.code_groups(corp_id, code, false).await.unwrap();
+    assert_eq!(order(rows.clone()), ["wr3", "wr1", "wr2", "wrAuto"]);
+    let wr3 = &rows[0];
+    assert_eq!((wr3.members, wr3.qr_joins, wr3.code_joins), (2, 1, 2), "present QR joins; every stay through the code");
+    assert!(rows[3].adopted && !rows[0].adopted);
+    let row = db.group_code(corp_id, code).await.unwrap().unwrap();
+    assert_eq!((row.listed.as_str(), row.way_version, row.warning.as_str()), ("[\"wr3\",\"wr1\"]", 0, ""));
+    assert_eq!(db.group_code_by_token("token-of-the-code").await.unwrap().map(|c| c.id), Some(code));
+    assert!(db.group_code_by_token("wrong").await.unwrap().is_none());
+    assert_eq!(db.codes_with_ways().await.unwrap(), [(corp_id, code)]);
+
+    // One rotation queued at a time, until a rotation starts.
+    let mut tx = db.begin().await.unwrap();
+    assert!(tx.queue_rotation(code).await.unwrap());
+    assert!(!tx.queue_rotation(code).await.unwrap());
+    tx.commit().await.unwrap();
+    db.clear_rotation_queued(code).await.unwrap();
+    let mut tx = db.begin().await.unwrap();
+    assert!(tx.queue_rotation(code).await.unwrap());
+    // Two rotations from version 0: the first records, the second does not.
+    assert!(tx.record_rotation(code, 0, "[\"wr1\"]", "low_room", NOW + 1).await.unwrap());
+    assert!(!tx.record_rotation(code, 0, "[\"wr2\"]", "", NOW + 2).await.unwrap());
+    tx.commit().await.unwrap();
+    let row = db.group_code(corp_id, code).await.unwrap().unwrap();
+    assert_eq!((row.listed.as_str(), row.way_version, row.warning.as_str()), ("[\"wr1\"]", 1, "low_room"));
+
+    // An edit reorders and takes wr2 out: it is not adopted back.
+    let mut tx = db.begin().await.unwrap();
+    let edit = GroupCodeEdit { name: "周年庆群 2", store_id: None, settings: "{}", listed: "[]", now: NOW + 3 };
+    assert!(tx.update_group_code(corp_id, code, &edit).await.unwrap());
+    tx.set_code_groups(corp_id, code, &[groups[0], groups[2], groups[3]]).await.unwrap();
+    assert!(!tx.adopt_group(corp_id, code, groups[1]).await.unwrap(), "taken out by the operator");
+    tx.commit().await.unwrap();
+    assert_eq!(order(db.code_groups(corp_id, code, false).await.unwrap()), ["wr1", "wr3", "wrAuto"]);
+    assert_eq!(order(db.code_groups(corp_id, code, true).await.unwrap()), ["wr2"]);
+    assert!(db.code_groups(corp_id, code, false).await.unwrap()[2].adopted, "adopted stays adopted");
+    let row = db.group_code(corp_id, code).await.unwrap().unwrap();
+    assert_eq!((row.name.as_str(), row.way_version), ("周年庆群 2", 2), "an edit moves the version");
+
+    let mut tx = db.begin().await.unwrap();
+    assert!(tx.delete_group_code(corp_id, code).await.unwrap());
+    tx.commit().await.unwrap();
+    assert!(db.group_code(corp_id, code).await.unwrap().is_none());
+    assert!(db.group_codes(corp_id).await.unwrap().is_empty());
 }

@@ -1,7 +1,8 @@
-//! `/h5`: pages customers open in WeChat. The nearest-store landing page
-//! asks for the customer's location and shows the channel code of the
-//! nearest store (or the default store). A landing page is reached by its
-//! code's random public token, never by the code's id.
+//! `/h5`: pages customers open in WeChat. The nearest-store landing pages
+//! ask for the customer's location and show the code of the nearest store
+//! (or the default store): its channel code (`/h5/go/…`, to add a guide) or
+//! its group code (`/h5/group/…`, to join the store's group). A landing page
+//! is reached by its code's random public token, never by the code's id.
 
 use crate::error::WebError;
 use crate::i18n::{Lang, Tr};
@@ -21,7 +22,8 @@ const LANG: Lang = Lang::Zh;
 #[template(path = "h5_locate.html")]
 struct LocatePage {
     t: Tr,
-    token: String,
+    /// Where the page posts the location.
+    locate_url: String,
 }
 
 #[derive(Template)]
@@ -41,9 +43,29 @@ fn html(page: &impl Template, status: StatusCode) -> Response {
 /// or switched-off code gets a readable page that says so, with a 404.
 pub async fn locate_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     match state.engine.landing_exists(&token).await {
-        Ok(()) => html(&LocatePage { t: Tr(LANG), token }, StatusCode::OK),
-        Err(EngineError::NotFound(_)) => html(&MissingPage { t: Tr(LANG) }, StatusCode::NOT_FOUND),
-        Err(e) => WebError::from(e).into_response(),
+        Ok(()) => landing(format!("/h5/go/{token}/locate")),
+        Err(e) => missing(e),
+    }
+}
+
+/// The nearest-store group code's landing page: the same page, showing the
+/// picked store's group QR.
+pub async fn group_locate_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    match state.engine.group_landing_exists(&token).await {
+        Ok(()) => landing(format!("/h5/group/{token}/locate")),
+        Err(e) => missing(e),
+    }
+}
+
+fn landing(locate_url: String) -> Response {
+    html(&LocatePage { t: Tr(LANG), locate_url }, StatusCode::OK)
+}
+
+/// An unknown code gets a readable page that says so, with a 404.
+fn missing(e: EngineError) -> Response {
+    match e {
+        EngineError::NotFound(_) => html(&MissingPage { t: Tr(LANG) }, StatusCode::NOT_FOUND),
+        e => WebError::from(e).into_response(),
     }
 }
 
@@ -72,6 +94,22 @@ pub async fn locate(
     let location = at.lat.zip(at.lng);
     let visitor = visitor.map_or_else(String::new, |v| v.0 .0);
     let pick = state.engine.locate_store(&token, location, &visitor).await?;
-    let distance = pick.distance_m.map(|m| crate::fmt::distance(m, LANG));
-    Ok(Json(LandingPick { pick, distance }))
+    Ok(Json(LandingPick::of(pick)))
+}
+
+/// Picks the store for a location on a group code's landing page.
+pub async fn group_locate(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    crate::api::ApiJson(at): crate::api::ApiJson<Location>,
+) -> Result<Json<LandingPick>, WebError> {
+    let pick = state.engine.locate_group_store(&token, at.lat.zip(at.lng)).await?;
+    Ok(Json(LandingPick::of(pick)))
+}
+
+impl LandingPick {
+    fn of(pick: StorePick) -> LandingPick {
+        let distance = pick.distance_m.map(|m| crate::fmt::distance(m, LANG));
+        LandingPick { pick, distance }
+    }
 }

@@ -86,6 +86,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/h5/go/{code}", get(h5::locate_page))
         .route("/h5/go/{code}/locate", axum::routing::post(h5::locate))
+        .route("/h5/group/{code}", get(h5::group_locate_page))
+        .route("/h5/group/{code}/locate", axum::routing::post(h5::group_locate))
         .route("/static/{file}", get(static_file))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(h5_guard, h5_guard::guard))

@@ -4,7 +4,7 @@
 (function () {
   var root = document.getElementById("locate");
   if (!root) return;
-  var code = root.getAttribute("data-code");
+  var locate = root.getAttribute("data-locate");
   function show(pick) {
     document.getElementById("status").hidden = true;
     document.getElementById("result").hidden = false;
@@ -17,7 +17,7 @@
     document.getElementById("qr").src = pick.qr_code;
   }
   function ask(body) {
-    fetch("/h5/go/" + encodeURIComponent(code) + "/locate", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
+    fetch(locate, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
       .then(function (r) { return r.json(); })
       .then(function (pick) {
         if (pick.error && pick.error.code === "rate_limited") document.getElementById("status").textContent = "访问太频繁了，请稍后再试";

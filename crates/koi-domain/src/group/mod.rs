@@ -6,6 +6,17 @@
 //! | [`GroupKind`] | paid / unpaid / education / vip / store / custom |
 //! | [`GroupEdit`] | an operator's change of kind and store, validated |
 //! | [`diff_members`] | joins and leaves between koi's members and WeCom's list |
+//! | `code.rs` | group live codes (群活码): [`GroupCodeDraft`] and its validation |
+//! | `rotation.rs` | which groups a code's join way lists, and its warnings: [`rotate`] |
+
+mod code;
+mod rotation;
+
+pub use code::{
+    way_state, GroupCodeDraft, GroupCodeType, StoreGroupCode, DEFAULT_WARN_BELOW, MAX_CODE_GROUPS,
+    MAX_ROOM_BASE_NAME_CHARS, MAX_WAY_CHATS, MAX_WAY_STATE_CHARS, QR_CUT, STATE_PREFIX,
+};
+pub use rotation::{rotate, warning_crossed, CodeGroup, Rotation, SlotState, Warning};
 
 use crate::ValidationError;
 use serde::{Deserialize, Serialize};

@@ -76,6 +76,27 @@ fn userids(staff: &[koi_domain::org::Staff], ids: &[i64]) -> Vec<String> {
     ids.iter().filter_map(|id| staff.iter().find(|s| s.id == *id)).map(|s| s.userid.clone()).collect()
 }
 
+/// The store a landing page shows for a customer's location (none, or an
+/// impossible one, gets the fallback): `(store, metres away, fell back)`.
+/// Shared by the channel codes' and the group codes' landing pages.
+pub(crate) fn choose_store(
+    candidates: &[(i64, f64, f64)],
+    location: Option<(f64, f64)>,
+    radius_m: u32,
+    fallback_store_id: i64,
+) -> (i64, Option<f64>, bool) {
+    let choice = match location
+        .filter(|(lat, lng)| lat.is_finite() && lng.is_finite() && lat.abs() <= 90.0 && lng.abs() <= 180.0)
+    {
+        Some(at) => koi_domain::channel::nearest_store(candidates, at, radius_m, fallback_store_id),
+        None => koi_domain::channel::StoreChoice::Fallback { store_id: fallback_store_id, nearest_m: None },
+    };
+    match choice {
+        koi_domain::channel::StoreChoice::Nearest { store_id, distance_m } => (store_id, Some(distance_m), false),
+        koi_domain::channel::StoreChoice::Fallback { store_id, .. } => (store_id, None, true),
+    }
+}
+
 impl Engine {
     /// Validates a draft against the corp's stores and staff, and works out
     /// who is on duty when its contact way is made or updated.
@@ -238,16 +259,7 @@ impl Engine {
         let (row, radius_m, fallback_store_id) = self.landing_code(token).await?;
         let stores = self.db.stores(row.corp_id).await?;
         let candidates: Vec<(i64, f64, f64)> = stores.iter().filter_map(|s| Some((s.id, s.lat?, s.lng?))).collect();
-        let choice = match location
-            .filter(|(lat, lng)| lat.is_finite() && lng.is_finite() && lat.abs() <= 90.0 && lng.abs() <= 180.0)
-        {
-            Some(at) => koi_domain::channel::nearest_store(&candidates, at, radius_m, fallback_store_id),
-            None => koi_domain::channel::StoreChoice::Fallback { store_id: fallback_store_id, nearest_m: None },
-        };
-        let (store_id, distance_m, fallback) = match choice {
-            koi_domain::channel::StoreChoice::Nearest { store_id, distance_m } => (store_id, Some(distance_m), false),
-            koi_domain::channel::StoreChoice::Fallback { store_id, .. } => (store_id, None, true),
-        };
+        let (store_id, distance_m, fallback) = choose_store(&candidates, location, radius_m, fallback_store_id);
         let store = stores.iter().find(|s| s.id == store_id).ok_or(EngineError::NotFound("store"))?;
         let codes = self.db.channel_codes(row.corp_id).await?;
         let qr_code = codes

@@ -7,7 +7,7 @@ mod codes;
 mod welcome;
 
 pub(crate) use adds::AddJob;
-pub(crate) use codes::RouteJob;
+pub(crate) use codes::{choose_store, RouteJob};
 pub(crate) use welcome::WelcomeJob;
 
 use crate::{Engine, EngineError, Result};

@@ -121,11 +121,7 @@ pub(crate) fn rule_of(r: &TagRuleRow) -> Result<TagRule> {
 
 /// WeCom's answer to a catalogue change made from the console or the API.
 fn refused(e: ApiError) -> EngineError {
-    if e.is_final() {
-        EngineError::WecomRefused(e.to_string())
-    } else {
-        EngineError::Unavailable(format!("WeCom: {e}"))
-    }
+    EngineError::of_wecom_change(e)
 }
 
 impl Engine {

@@ -6,6 +6,8 @@
 //! | `GroupSyncJob` | re-reads one group (`groupchat/get`) and records the change |
 //! | `GroupFullSyncJob` | lists every group (`groupchat/list`) and syncs each |
 //! | use cases | list, detail with members, set kind and store, ask for a sync |
+//! | `codes.rs` | group live codes (群活码): made, edited and deleted with their WeCom join ways; the nearest-store landing |
+//! | `rotation.rs` | `GroupCodeRotateJob`: keeps a code's join way on its next groups with room; adopts WeCom's new rooms |
 //!
 //! WeCom's callbacks are only triggers: each `change_external_chat` enqueues
 //! a `GroupSyncJob` that reads the group again, so a lost, repeated or
@@ -14,6 +16,12 @@
 //! `customer.group_left`), recorded once per stay (the event's dedup key names
 //! the member's WeCom join time), and a join goes through the behaviour path
 //! (counters, lifecycle, tag rules) in the same transaction.
+
+mod codes;
+mod rotation;
+
+pub use codes::{CodeGroupStatus, GroupCode, GroupCodeDetail, GroupCodeStorePick};
+pub(crate) use rotation::GroupCodeRotateJob;
 
 use crate::jobs::{enqueue, enqueue_at, Job, JobCtx, JobResult};
 use crate::{actor, require, Engine, EngineError, Principal, Result};
@@ -44,6 +52,11 @@ pub(crate) struct GroupSyncJob {
     /// holds at that version already is not read again (a repeated callback).
     #[serde(default)]
     pub member_version: Option<String>,
+    /// When koi received the callback, ms: a read recorded at least
+    /// [`READ_DELAY_MS`] after it already shows its change, so a burst of
+    /// callbacks about one group costs one read, not one each.
+    #[serde(default)]
+    pub seen_at: Option<i64>,
 }
 
 /// What reading a group found.
@@ -66,9 +79,14 @@ impl Job for GroupSyncJob {
         if self.dismissed {
             return Ok(GroupRead::Gone { read_at });
         }
-        if let Some(v) = &self.member_version {
+        if self.member_version.is_some() || self.seen_at.is_some() {
             let known = engine.db.group_by_chat_id(ctx.corp_id, &self.chat_id).await?;
-            if known.is_some_and(|g| &g.member_version == v && g.status == koi_domain::group::STATUS_ACTIVE) {
+            let current = known.is_some_and(|g| {
+                g.status == koi_domain::group::STATUS_ACTIVE
+                    && (self.member_version.as_ref() == Some(&g.member_version)
+                        || self.seen_at.is_some_and(|t| g.synced_at >= t + READ_DELAY_MS))
+            });
+            if current {
                 return Ok(GroupRead::Current);
             }
         }
@@ -288,6 +306,7 @@ impl Engine {
             self.record_leave(tx, corp_id, &g, &m, read_at).await?;
         }
         tx.recount_group(g.id).await?;
+        self.queue_code_rotations(tx, corp_id, g.id).await?;
         let e = NewEvent {
             corp_id,
             kind: "group.dismissed",
@@ -349,6 +368,7 @@ impl Engine {
                 join_time: m.join_time,
                 join_scene: m.join_scene,
                 invitor: m.invitor.as_ref().map_or("", |i| i.userid.as_str()),
+                state: m.state.as_deref().unwrap_or(""),
             };
             if !tx.insert_group_member(corp_id, group_id, &new).await? {
                 continue;
@@ -368,7 +388,8 @@ impl Engine {
                 self.record_join(tx, corp_id, &g, customer_id, m.join_time, rules).await?;
             }
         }
-        tx.recount_group(group_id).await?;
+        let members = tx.recount_group(group_id).await?;
+        self.after_group_read(tx, corp_id, &g, members, chat).await?;
         Ok(())
     }
 

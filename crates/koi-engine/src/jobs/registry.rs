@@ -5,7 +5,7 @@ use super::worker::Worker;
 use super::{Job, JobError, SelfTest};
 use crate::acquisition::{AddJob, RouteJob, WelcomeJob};
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
-use crate::groups::{GroupFullSyncJob, GroupSyncJob};
+use crate::groups::{GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob};
 use crate::org::StaffSyncJob;
 use koi_store::jobs::ClaimedJob;
 
@@ -40,6 +40,7 @@ registry![
     StaffSyncJob,
     GroupFullSyncJob,
     GroupSyncJob,
+    GroupCodeRotateJob,
     SelfTest,
 ];
 

@@ -73,6 +73,7 @@ impl Worker {
             if now - last_route > 60_000 {
                 last_route = now;
                 self.engine.reroute_all().await;
+                self.engine.check_group_codes().await;
             }
             if now - last_sweep > 3_600_000 {
                 last_sweep = now;

@@ -704,6 +704,71 @@ async fn customer_groups_and_join_ways_through_koi_client() {
     rig.shutdown().await;
 }
 
+/// The join way's limits (CONTRACT.md §3): at most five chat ids (41091),
+/// a state of 30 characters and a room base name of 40 (40058); joins by QR
+/// stop at the QR cut, where a way without auto-create refuses and a way with
+/// it opens `room_base_name` + number, lists it, and its joiners carry the
+/// way's state.
+#[tokio::test]
+async fn join_ways_keep_wecoms_limits_and_open_rooms_at_the_qr_cut() {
+    let limits = Limits { group_qr_cut: 3, ..Limits::default() };
+    let rig = Rig::with(limits, BudgetConfig::default(), 0).await;
+    let corp = &rig.corp;
+    let mut chats = vec![];
+    for i in 0..6 {
+        let c = rig.person("group/create", json!({ "owner": "guide01", "name": format!("周年庆{i}群") })).await;
+        chats.push(c["chat_id"].as_str().expect("chat_id").to_owned());
+    }
+    let way = |list: &[String], state: &str, auto: bool, base: &str| wecom::AddJoinWayRequest {
+        scene: 2,
+        auto_create_room: Some(i32::from(auto)),
+        room_base_name: Some(base.to_owned()).filter(|b| !b.is_empty()),
+        room_base_id: Some(7),
+        chat_id_list: list.to_vec(),
+        state: Some(state.to_owned()),
+        ..Default::default()
+    };
+    let six = way(&chats, "kg1", false, "");
+    assert_eq!(wecom_code(corp.add_join_way(&six, NOW).await), ErrCode::TOO_MANY_JOIN_WAY_CHATS);
+    let long_state = way(&chats[..1], &"s".repeat(31), false, "");
+    assert_eq!(wecom_code(corp.add_join_way(&long_state, NOW).await), ErrCode::INVALID_PARAMETER);
+    let long_base = way(&chats[..1], "kg1", true, &"群".repeat(41));
+    assert_eq!(wecom_code(corp.add_join_way(&long_base, NOW).await), ErrCode::INVALID_PARAMETER);
+    let unknown = way(&["wrnope".to_owned()], "kg1", false, "");
+    assert_eq!(wecom_code(corp.add_join_way(&unknown, NOW).await), ErrCode::INVALID_CHAT_ID);
+    let edge = way(&chats[..5], &"店".repeat(30), true, &"群".repeat(40));
+    corp.add_join_way(&edge, NOW).await.expect("five chats, 30 and 40 characters are allowed");
+
+    // Without auto-create: the first listed group with room takes each joiner
+    // until every listed one is at the cut, then the way refuses.
+    let fixed = corp.add_join_way(&way(&chats[..2], "kgfixed", false, ""), NOW).await.expect("add_join_way");
+    let bulk = rig.person("join/bulk", json!({ "config_id": fixed.config_id, "count": 10 })).await;
+    assert_eq!(bulk["joined"].as_array().expect("joined").len(), 4, "two groups of the owner + 2 joiners: {bulk}");
+    assert_eq!(bulk["full"], true);
+    assert_eq!((bulk["by_chat"][&chats[0]].as_u64(), bulk["by_chat"][&chats[1]].as_u64()), (Some(2), Some(2)));
+
+    // With auto-create: WeCom opens 满了自动群7, lists it, and its joiners carry the state.
+    let auto = corp.add_join_way(&way(&chats[2..3], "kgauto", true, "满了自动群"), NOW).await.expect("add_join_way");
+    let bulk = rig.person("join/bulk", json!({ "config_id": auto.config_id, "count": 3 })).await;
+    assert_eq!(bulk["full"], false, "{bulk}");
+    let got = corp
+        .get_join_way(&wecom::GetJoinWayRequest { config_id: auto.config_id.clone() }, NOW)
+        .await
+        .expect("get_join_way")
+        .join_way;
+    assert_eq!(got.chat_id_list.len(), 2, "the new room is listed: {:?}", got.chat_id_list);
+    let room = got.chat_id_list[1].clone();
+    let opened = corp
+        .groupchat_get(&wecom::GroupchatGetRequest { chat_id: room, need_name: Some(1) }, NOW)
+        .await
+        .expect("groupchat/get")
+        .group_chat;
+    assert_eq!((opened.name.as_str(), opened.owner.as_str()), ("满了自动群7", "guide01"));
+    let joiner = opened.member_list.iter().find(|m| m.kind == 2).expect("a customer joined the new room");
+    assert_eq!((joiner.join_scene, joiner.state.as_deref()), (3, Some("kgauto")));
+    rig.shutdown().await;
+}
+
 #[tokio::test]
 async fn group_statistics_count_chats_and_members_per_owner_and_day() {
     let rig = Rig::start().await;

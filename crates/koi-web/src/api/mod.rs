@@ -5,6 +5,7 @@
 mod channel_codes;
 mod customers;
 mod fields;
+pub(crate) mod group_codes;
 mod groups;
 mod jobs;
 mod me;
@@ -99,6 +100,9 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(groups::list))
         .routes(routes!(groups::get_one, groups::update))
         .routes(routes!(groups::sync))
+        .routes(routes!(group_codes::list, group_codes::create))
+        .routes(routes!(group_codes::get_one, group_codes::update, group_codes::delete))
+        .routes(routes!(group_codes::qr_png))
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::retry))
         .split_for_parts()

@@ -6,6 +6,7 @@ mod api_keys;
 mod channel_codes;
 mod customers;
 mod fields;
+mod group_codes;
 mod groups;
 mod home;
 mod jobs;
@@ -75,6 +76,10 @@ pub fn router() -> Router<AppState> {
         .route("/groups", get(groups::list))
         .route("/groups/sync", post(groups::sync))
         .route("/groups/{id}", get(groups::show).post(groups::update))
+        .route("/group-codes", get(group_codes::list).post(group_codes::create))
+        .route("/group-codes/{id}", get(group_codes::show).post(group_codes::update))
+        .route("/group-codes/{id}/delete", post(group_codes::delete))
+        .route("/group-codes/{id}/qr.png", get(group_codes::qr_png))
         .route("/fields", get(fields::show).post(fields::define))
         .route("/fields/rules", post(fields::save_rules))
         .route("/fields/{name}/delete", post(fields::delete))
@@ -145,6 +150,7 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
     }
     if who.allows(Action::ViewGroups) {
         m.push(item("groups", "/console/groups", true));
+        m.push(item("group_codes", "/console/group-codes", true));
     }
     for key in ["campaigns", "mass_sends", "sops", "analytics"] {
         m.push(item(key, "", false));

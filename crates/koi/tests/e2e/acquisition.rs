@@ -329,7 +329,7 @@ async fn a_geo_code_sends_customers_to_the_nearest_store() {
     }
     let page = acq.http.get(acq.server.url(&landing)).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains(&format!("data-code=\"{token}\"")));
+    assert!(page.text().await.unwrap().contains(&format!("data-locate=\"/h5/go/{token}/locate\"")));
     // Ids, sequential or made up, find no landing page: a readable 404.
     for id in [geo_id.to_string(), "999".to_string()] {
         let page = acq.http.get(acq.server.url(&format!("/h5/go/{id}"))).send().await.unwrap();
