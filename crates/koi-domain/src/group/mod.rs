@@ -6,6 +6,14 @@
 //! | [`GroupKind`] | paid / unpaid / education / vip / store / custom |
 //! | [`GroupEdit`] | an operator's change of kind and store, validated |
 //! | [`diff_members`] | joins and leaves between koi's members and WeCom's list |
+//! | `metrics.rs` | group metrics by brand-local day: [`series`], [`Window`], [`MetricsBy`] |
+
+mod metrics;
+
+pub use metrics::{
+    day_start, day_text, local_day, series, DayMetrics, MetricInputs, MetricTotals, MetricsBy, Window, DEFAULT_DAYS,
+    MAX_DAYS,
+};
 
 use crate::ValidationError;
 use serde::{Deserialize, Serialize};
