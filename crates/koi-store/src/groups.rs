@@ -81,6 +81,9 @@ pub struct GroupFilter<'a> {
     pub owner: Option<&'a str>,
     pub status: Option<&'a str>,
     pub stores: Option<&'a [i64]>,
+    /// Size: present members at least / at most.
+    pub min_members: Option<i32>,
+    pub max_members: Option<i32>,
 }
 
 impl Db {
@@ -103,6 +106,13 @@ impl Db {
         }
         if f.status.is_some() {
             next(&mut sql, "status =");
+        }
+        // Numbers, so written into the text rather than bound.
+        if let Some(n) = f.min_members {
+            sql.push_str(&format!(" AND members >= {n}"));
+        }
+        if let Some(n) = f.max_members {
+            sql.push_str(&format!(" AND members <= {n}"));
         }
         if let Some(stores) = f.stores {
             if stores.is_empty() {

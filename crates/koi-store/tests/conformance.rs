@@ -1363,7 +1363,7 @@ async fn groups_keep_the_newest_read_and_each_stay_once(db: &Db) {
     assert_eq!(db.active_chat_ids(corp_id).await.unwrap(), ["wrA"]);
 
     let ids = |rows: Vec<koi_store::groups::GroupRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
-    let f = |kind, store_id, owner, stores| GroupFilter { kind, store_id, owner, status: None, stores };
+    let f = |kind, store_id, owner, stores| GroupFilter { kind, store_id, owner, stores, ..Default::default() };
     assert_eq!(ids(db.groups(corp_id, &f(Some("vip"), None, None, None), 50).await.unwrap()), [g]);
     assert_eq!(ids(db.groups(corp_id, &f(None, Some(store), Some("zhangsan"), None), 50).await.unwrap()), [g]);
     assert!(db.groups(corp_id, &f(Some("paid"), None, None, None), 50).await.unwrap().is_empty());
@@ -1371,6 +1371,10 @@ async fn groups_keep_the_newest_read_and_each_stay_once(db: &Db) {
     let (mine, none): (&[i64], &[i64]) = (&[store], &[]);
     assert_eq!(ids(db.groups(corp_id, &f(None, None, None, Some(mine)), 50).await.unwrap()), [g]);
     assert!(db.groups(corp_id, &f(None, None, None, Some(none)), 50).await.unwrap().is_empty());
+    let size = |min_members, max_members| GroupFilter { min_members, max_members, ..Default::default() };
+    assert_eq!(ids(db.groups(corp_id, &size(Some(2), Some(2)), 50).await.unwrap()), [g], "size: group A has 2");
+    assert_eq!(db.groups(corp_id, &size(None, Some(1)), 50).await.unwrap().len(), 1, "the dismissed group has 0");
+    assert!(db.groups(corp_id, &size(Some(3), None), 50).await.unwrap().is_empty());
     // Taking the group off its store.
     let mut tx = db.begin().await.unwrap();
     tx.set_group_kind_store(corp_id, g, None, Some(None)).await.unwrap();
