@@ -573,8 +573,6 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("no_metrics", "这段时间没有数据", "No data for these days"),
     ("group_no_store_label", "（无门店）", "(no store)"),
     ("group_size", "成员数", "Size"),
-    ("min", "最少", "min"),
-    ("max", "最多", "max"),
     ("group_activity", "近 30 天活跃率 %", "Activity, last 30 days (%)"),
     ("group_last_30_days", "近 30 天", "Last 30 days"),
 ];
