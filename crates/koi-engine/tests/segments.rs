@@ -1,13 +1,14 @@
 //! Segments against the database, on SQLite and PostgreSQL: random data is
 //! written through the store (customers, follows won and lost, tags, custom
-//! fields, counters, homes), random expressions are evaluated by the engine's
+//! fields, counters, homes, group joins, leaves and kind changes), random expressions are evaluated by the engine's
 //! in-memory index, and every answer must equal a naive filter over a model
 //! of exactly what was written. Between rounds the data changes at random,
 //! and the next query must already see the changes (the change log).
 
 use koi_domain::access::{Principal, Role};
 use koi_domain::org::{CorpDraft, StaffDraft, StoreDraft};
-use koi_domain::segment::{matches, Cond, CustomerFacts, Expr, FieldOp, RfmDim, Stage, StoreLocations};
+use koi_domain::group::GroupKind;
+use koi_domain::segment::{matches, Cond, CustomerFacts, Expr, FieldOp, GroupRef, RfmDim, Stage, StoreLocations};
 use koi_engine::customers::SegmentInput;
 use koi_engine::{Engine, EngineError, Settings};
 use koi_store::acquisition::{CustomerProfile, NewFollow};
@@ -45,6 +46,12 @@ struct Model {
     customers: BTreeMap<i64, CustomerFacts>,
     /// Live follows: (customer, staff) → (store, code); lost ones keep their code.
     follows: BTreeMap<(i64, i64), (i64, i64, bool)>,
+    /// Customer groups and their kinds.
+    groups: BTreeMap<i64, GroupKind>,
+    /// Present stays: (group, customer) → the stay's row id.
+    stays: BTreeMap<(i64, i64), i64>,
+    /// WeCom join times, each new (seconds).
+    joins: i64,
 }
 
 impl Model {
@@ -53,6 +60,12 @@ impl Model {
             f.stores.clear();
             f.staff.clear();
             f.codes.clear();
+        }
+        for f in self.customers.values_mut() {
+            f.groups.clear();
+        }
+        for &(g, c) in self.stays.keys() {
+            self.customers.get_mut(&c).expect("a customer").groups.insert(g, self.groups[&g]);
         }
         for (&(c, s), &(store, code, live)) in &self.follows {
             let f = self.customers.get_mut(&c).expect("a customer");
@@ -147,6 +160,14 @@ async fn setup(db: &Db) -> Model {
     for (i, &store) in stores.iter().enumerate() {
         codes.push(tx.insert_channel_code(corp_id, &format!("码{i}"), Some(store), &draft, T0).await.unwrap());
     }
+    let mut groups = BTreeMap::new();
+    for (i, kind) in [GroupKind::Paid, GroupKind::Education, GroupKind::Paid].into_iter().enumerate() {
+        let g = tx.ensure_group(corp_id, &format!("wrSEG{i}")).await.unwrap();
+        let state = koi_store::groups::GroupState { name: &format!("群{i}"), ..Default::default() };
+        tx.claim_group_sync(g, &state, T0).await.unwrap();
+        tx.set_group_kind_store(corp_id, g, Some(kind.as_str()), None).await.unwrap();
+        groups.insert(g, kind);
+    }
     for (i, t) in TAGS.iter().enumerate() {
         let row = TagRow {
             group_id: format!("etG{}", i / 3),
@@ -162,7 +183,18 @@ async fn setup(db: &Db) -> Model {
     for name in ["size", "skin"] {
         db.insert_field_def(corp_id, name, name, r#"{"text":{"max_len":50}}"#, T0).await.unwrap();
     }
-    Model { corp_id, stores, locations, staff, codes, customers: BTreeMap::new(), follows: BTreeMap::new() }
+    Model {
+        corp_id,
+        stores,
+        locations,
+        staff,
+        codes,
+        customers: BTreeMap::new(),
+        follows: BTreeMap::new(),
+        groups,
+        stays: BTreeMap::new(),
+        joins: 0,
+    }
 }
 
 async fn add_customer(db: &Db, m: &mut Model, rng: &mut StdRng) {
@@ -189,6 +221,53 @@ async fn add_customer(db: &Db, m: &mut Model, rng: &mut StdRng) {
     if rng.gen_bool(0.4) {
         set_field(db, m, rng, id).await;
     }
+    for _ in 0..rng.gen_range(0..=2) {
+        join_group(db, m, rng, id).await;
+    }
+}
+
+/// The customer joins a random group (nothing when they are in it).
+async fn join_group(db: &Db, m: &mut Model, rng: &mut StdRng, customer: i64) {
+    let groups: Vec<i64> = m.groups.keys().copied().collect();
+    let g = groups[rng.gen_range(0..groups.len())];
+    if m.stays.contains_key(&(g, customer)) {
+        return;
+    }
+    m.joins += 1;
+    let userid = format!("wmc{customer}");
+    let member = koi_store::groups::NewMember {
+        userid: &userid,
+        member_type: "customer",
+        customer_id: Some(customer),
+        join_time: T0 / 1000 + m.joins,
+        ..Default::default()
+    };
+    let mut tx = db.begin().await.unwrap();
+    assert!(tx.insert_group_member(m.corp_id, g, &member).await.unwrap());
+    let row = tx.present_members(m.corp_id, g).await.unwrap().into_iter().find(|r| r.userid == userid).unwrap();
+    tx.commit().await.unwrap();
+    m.stays.insert((g, customer), row.id);
+}
+
+/// A random present stay ends.
+async fn leave_group(db: &Db, m: &mut Model, rng: &mut StdRng) {
+    let stays: Vec<((i64, i64), i64)> = m.stays.iter().map(|(k, v)| (*k, *v)).collect();
+    let Some(&(key, row)) = stays.get(rng.gen_range(0..stays.len().max(1))) else { return };
+    let mut tx = db.begin().await.unwrap();
+    assert!(tx.end_group_member(row, T0 + 1).await.unwrap());
+    tx.commit().await.unwrap();
+    m.stays.remove(&key);
+}
+
+/// A random group becomes of a random kind.
+async fn change_group_kind(db: &Db, m: &mut Model, rng: &mut StdRng) {
+    let groups: Vec<i64> = m.groups.keys().copied().collect();
+    let g = groups[rng.gen_range(0..groups.len())];
+    let kind = GroupKind::ALL[rng.gen_range(0..GroupKind::ALL.len())];
+    let mut tx = db.begin().await.unwrap();
+    tx.set_group_kind_store(m.corp_id, g, Some(kind.as_str()), None).await.unwrap();
+    tx.commit().await.unwrap();
+    m.groups.insert(g, kind);
 }
 
 async fn follow(db: &Db, m: &mut Model, rng: &mut StdRng, customer: i64) {
@@ -263,7 +342,10 @@ async fn set_field(db: &Db, m: &mut Model, rng: &mut StdRng, customer: i64) {
 async fn mutate(db: &Db, m: &mut Model, rng: &mut StdRng) {
     let ids: Vec<i64> = m.customers.keys().copied().collect();
     let c = ids[rng.gen_range(0..ids.len())];
-    match rng.gen_range(0..7) {
+    match rng.gen_range(0..10) {
+        7 => join_group(db, m, rng, c).await,
+        8 => leave_group(db, m, rng).await,
+        9 => change_group_kind(db, m, rng).await,
         0 => add_customer(db, m, rng).await,
         1 => set_tag(db, m, rng, c, true).await,
         2 => set_tag(db, m, rng, c, false).await,
@@ -284,7 +366,15 @@ async fn mutate(db: &Db, m: &mut Model, rng: &mut StdRng) {
 
 fn random_cond(rng: &mut StdRng, m: &Model) -> Cond {
     let pick = |rng: &mut StdRng, v: &[i64]| v[rng.gen_range(0..v.len())];
-    match rng.gen_range(0..13) {
+    match rng.gen_range(0..15) {
+        13 => {
+            let groups: Vec<i64> = m.groups.keys().copied().collect();
+            Cond::Group(GroupRef::Id(groups[rng.gen_range(0..groups.len())]))
+        }
+        14 => match rng.gen_range(0..3) {
+            0 => Cond::InGroupsAtLeast(rng.gen_range(0..4)),
+            _ => Cond::GroupKind(GroupKind::ALL[rng.gen_range(0..4)]),
+        },
         0 | 1 => Cond::Tag(TAGS[rng.gen_range(0..TAGS.len())].into()),
         2 => Cond::Store(pick(rng, &m.stores)),
         3 => Cond::Staff(m.staff[rng.gen_range(0..m.staff.len())].0),
@@ -439,6 +529,17 @@ async fn new_names_are_seen_by_the_next_evaluation(db: &Db) {
     db.delete_field_def(m.corp_id, "shoe").await.unwrap();
     assert_eq!(eval(format!("code:{code}")).await, Err("unknown_code"), "a deleted code");
     assert_eq!(eval("field:shoe=38".into()).await, Err("unknown_field"), "a deleted field");
+
+    // A group by name, renamed in WeCom, and a group no one has.
+    let g = *m.groups.keys().next().expect("a group");
+    assert_eq!(eval("group:\"群0\"".into()).await, Ok((format!("group:{g}"), 0)), "a group by its name");
+    let mut tx = db.begin().await.unwrap();
+    let renamed = koi_store::groups::GroupState { name: "会员福利群", ..Default::default() };
+    assert!(tx.claim_group_sync(g, &renamed, T0 + 1).await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(eval("group:\"会员福利群\"".into()).await, Ok((format!("group:{g}"), 0)), "a renamed group");
+    assert_eq!(eval("group:\"群0\"".into()).await, Err("unknown_group"), "the old name is gone");
+    assert_eq!(eval("group:999999".into()).await, Err("unknown_group"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

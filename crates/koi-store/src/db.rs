@@ -86,6 +86,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/sqlite/0008_groups.sql")),
     (9, include_str!("../migrations/sqlite/0009_group_messages.sql")),
     (10, include_str!("../migrations/sqlite/0010_group_codes.sql")),
+    (11, include_str!("../migrations/sqlite/0011_group_metrics.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -98,6 +99,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/postgres/0008_groups.sql")),
     (9, include_str!("../migrations/postgres/0009_group_messages.sql")),
     (10, include_str!("../migrations/postgres/0010_group_codes.sql")),
+    (11, include_str!("../migrations/postgres/0011_group_metrics.sql")),
 ];
 
 impl Db {

@@ -1,5 +1,10 @@
 //! Customer groups and their members (`groups`, `group_members`).
 //!
+//! Joins, leaves, links to a customer and a group's kind changing append
+//! to the change log (`customer_changes`) in the same transaction, and a
+//! group's new name bumps the segment refs version, as tags do: segments
+//! over groups (`group:`, `groupkind:`, `in_groups>=`) follow them.
+//!
 //! A group's WeCom state is written only by a read newer than the one
 //! recorded ([`Tx::claim_group_sync`]): two syncs of one group that finish
 //! out of order leave the newer read, on both backends (on PostgreSQL the
@@ -78,6 +83,9 @@ pub struct GroupFilter<'a> {
     pub owner: Option<&'a str>,
     pub status: Option<&'a str>,
     pub stores: Option<&'a [i64]>,
+    /// Size: present members at least / at most.
+    pub min_members: Option<i32>,
+    pub max_members: Option<i32>,
 }
 
 impl Db {
@@ -100,6 +108,13 @@ impl Db {
         }
         if f.status.is_some() {
             next(&mut sql, "status =");
+        }
+        // Numbers, so written into the text rather than bound.
+        if let Some(n) = f.min_members {
+            sql.push_str(&format!(" AND members >= {n}"));
+        }
+        if let Some(n) = f.max_members {
+            sql.push_str(&format!(" AND members <= {n}"));
         }
         if let Some(stores) = f.stores {
             if stores.is_empty() {
@@ -148,6 +163,14 @@ impl Db {
              ORDER BY CASE WHEN left_at IS NULL THEN 0 ELSE 1 END, join_time, id"
         );
         Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(group_id).fetch_all(c).await)?)
+    }
+
+    /// Every group's id and name (dismissed ones too): what a segment's
+    /// `group:` may name.
+    pub async fn group_names(&self, corp_id: i64) -> Result<Vec<(i64, String)>> {
+        Ok(on_pool!(self, false, |c| {
+            sqlx::query_as("SELECT id, name FROM groups WHERE corp_id = $1 ORDER BY id").bind(corp_id).fetch_all(c).await
+        })?)
     }
 
     /// The chat ids of the corp's groups koi holds as active.
@@ -202,6 +225,16 @@ impl Tx {
     /// at least as new is recorded already: `false` then, and nothing
     /// changed. Marks the group active.
     pub async fn claim_group_sync(&mut self, group_id: i64, s: &GroupState<'_>, read_at: i64) -> Result<bool> {
+        let before: Option<(i64, String)> = on_tx!(self, |c| {
+            sqlx::query_as("SELECT corp_id, name FROM groups WHERE id = $1")
+                .bind(group_id)
+                .fetch_optional(&mut *c)
+                .await
+        })?;
+        if let Some((corp_id, _)) = before.as_ref().filter(|(_, name)| name != s.name) {
+            // Before the write, like every change of what a segment can name.
+            self.bump_segment_refs(*corp_id).await?;
+        }
         let n = on_tx!(self, |c| {
             sqlx::query(
                 "UPDATE groups SET name = $1, owner_userid = $2, owner_staff_id = $3, notice = $4, \
@@ -269,32 +302,44 @@ impl Tx {
             .await
             .map(|r| r.rows_affected())
         })?;
+        if let (1, Some(customer_id)) = (n, m.customer_id) {
+            self.log_customer_change(corp_id, customer_id).await?;
+        }
         Ok(n == 1)
     }
 
     /// Ends a present stay; `false` when it had ended already.
     pub async fn end_group_member(&mut self, member_id: i64, left_at: i64) -> Result<bool> {
-        let n = on_tx!(self, |c| {
-            sqlx::query("UPDATE group_members SET left_at = $1 WHERE id = $2 AND left_at IS NULL")
-                .bind(left_at)
-                .bind(member_id)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected())
+        let ended: Option<(i64, Option<i64>)> = on_tx!(self, |c| {
+            sqlx::query_as(
+                "UPDATE group_members SET left_at = $1 WHERE id = $2 AND left_at IS NULL RETURNING corp_id, customer_id",
+            )
+            .bind(left_at)
+            .bind(member_id)
+            .fetch_optional(&mut *c)
+            .await
         })?;
-        Ok(n == 1)
+        if let Some((corp_id, Some(customer_id))) = ended {
+            self.log_customer_change(corp_id, customer_id).await?;
+        }
+        Ok(ended.is_some())
     }
 
     /// Links a stay to the customer koi came to know after the member joined.
     pub async fn link_group_member(&mut self, member_id: i64, customer_id: i64) -> Result<()> {
-        on_tx!(self, |c| {
-            sqlx::query("UPDATE group_members SET customer_id = $1 WHERE id = $2 AND customer_id IS NULL")
-                .bind(customer_id)
-                .bind(member_id)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected())
+        let linked: Option<(i64, Option<i64>)> = on_tx!(self, |c| {
+            sqlx::query_as(
+                "UPDATE group_members SET customer_id = $1 WHERE id = $2 AND customer_id IS NULL \
+                 RETURNING corp_id, left_at",
+            )
+            .bind(customer_id)
+            .bind(member_id)
+            .fetch_optional(&mut *c)
+            .await
         })?;
+        if let Some((corp_id, None)) = linked {
+            self.log_customer_change(corp_id, customer_id).await?;
+        }
         Ok(())
     }
 
@@ -333,6 +378,10 @@ impl Tx {
             .await
             .map(|r| r.rows_affected())
         })?;
+        if n == 1 && kind.is_some() {
+            // `groupkind:` segments read each present member's groups again.
+            self.log_group_members_changed(corp_id, group_id).await?;
+        }
         Ok(n == 1)
     }
 }

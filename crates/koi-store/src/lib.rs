@@ -10,6 +10,7 @@ mod dialect;
 mod error;
 pub mod events;
 pub mod group_codes;
+pub mod group_metrics;
 pub mod groups;
 pub mod inbox;
 pub mod jobs;

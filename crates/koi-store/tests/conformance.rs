@@ -34,6 +34,8 @@ macro_rules! on_both {
 on_both!(
     group_codes_keep_the_operators_order_adopt_once_and_rotate_over_one_version,
     groups_keep_the_newest_read_and_each_stay_once,
+    group_metrics_count_by_shanghai_day,
+    group_joins_leaves_and_kinds_reach_segment_facts,
     customers_are_found_by_name_remark_phone_tag_and_stage,
     migrations_are_idempotent,
     corps_are_unique_by_wecom_id,
@@ -1363,7 +1365,7 @@ async fn groups_keep_the_newest_read_and_each_stay_once(db: &Db) {
     assert_eq!(db.active_chat_ids(corp_id).await.unwrap(), ["wrA"]);
 
     let ids = |rows: Vec<koi_store::groups::GroupRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
-    let f = |kind, store_id, owner, stores| GroupFilter { kind, store_id, owner, status: None, stores };
+    let f = |kind, store_id, owner, stores| GroupFilter { kind, store_id, owner, stores, ..Default::default() };
     assert_eq!(ids(db.groups(corp_id, &f(Some("vip"), None, None, None), 50).await.unwrap()), [g]);
     assert_eq!(ids(db.groups(corp_id, &f(None, Some(store), Some("zhangsan"), None), 50).await.unwrap()), [g]);
     assert!(db.groups(corp_id, &f(Some("paid"), None, None, None), 50).await.unwrap().is_empty());
@@ -1371,6 +1373,10 @@ async fn groups_keep_the_newest_read_and_each_stay_once(db: &Db) {
     let (mine, none): (&[i64], &[i64]) = (&[store], &[]);
     assert_eq!(ids(db.groups(corp_id, &f(None, None, None, Some(mine)), 50).await.unwrap()), [g]);
     assert!(db.groups(corp_id, &f(None, None, None, Some(none)), 50).await.unwrap().is_empty());
+    let size = |min_members, max_members| GroupFilter { min_members, max_members, ..Default::default() };
+    assert_eq!(ids(db.groups(corp_id, &size(Some(2), Some(2)), 50).await.unwrap()), [g], "size: group A has 2");
+    assert_eq!(db.groups(corp_id, &size(None, Some(1)), 50).await.unwrap().len(), 1, "the dismissed group has 0");
+    assert!(db.groups(corp_id, &size(Some(3), None), 50).await.unwrap().is_empty());
     // Taking the group off its store.
     let mut tx = db.begin().await.unwrap();
     tx.set_group_kind_store(corp_id, g, None, Some(None)).await.unwrap();
@@ -1477,4 +1483,202 @@ async fn group_codes_keep_the_operators_order_adopt_once_and_rotate_over_one_ver
     tx.commit().await.unwrap();
     assert!(db.group_code(corp_id, code).await.unwrap().is_none());
     assert!(db.group_codes(corp_id).await.unwrap().is_empty());
+}
+
+/// The world of the group metrics cases: on 2026-03-01 (Shanghai) = day D,
+/// group 1 (paid, store S) and group 2 (education, no store); customers c1,
+/// c2, c3; a staff owner. Times are picked on day boundaries.
+struct GroupWorld {
+    corp_id: i64,
+    store: i64,
+    g1: i64,
+    g2: i64,
+    c: [i64; 3],
+    /// Start of D, ms.
+    t: i64,
+    d: i64,
+}
+
+const GDAY: i64 = 86_400_000;
+
+async fn group_world(db: &Db) -> GroupWorld {
+    use koi_store::acquisition::CustomerProfile;
+    use koi_store::group_metrics::NewGroupMessage;
+    use koi_store::groups::{GroupState, NewMember};
+    let corp_id = corp(db, "wwMETRICS").await;
+    let store = add_store(db, corp_id, "M1").await;
+    let d = koi_domain::calendar::days_from_civil(2026, 3, 1);
+    let t = koi_domain::group::day_start(d);
+    let mut tx = db.begin().await.unwrap();
+    let mut c = [0; 3];
+    for (i, id) in c.iter_mut().enumerate() {
+        let p = CustomerProfile { external_userid: format!("wm{i}"), name: format!("c{i}"), kind: 1, ..Default::default() };
+        *id = tx.upsert_customer(corp_id, &p, None, None, t - 30 * GDAY, t - 30 * GDAY).await.unwrap().0;
+    }
+    let state = |name: &'static str| GroupState { name, owner_userid: "zhangsan", created_at: t - 20 * GDAY, ..Default::default() };
+    let g1 = tx.ensure_group(corp_id, "wrM1").await.unwrap();
+    let g2 = tx.ensure_group(corp_id, "wrM2").await.unwrap();
+    tx.claim_group_sync(g1, &state("付费群"), 1).await.unwrap();
+    tx.claim_group_sync(g2, &state("教育群"), 1).await.unwrap();
+    tx.set_group_kind_store(corp_id, g1, Some("paid"), Some(Some(store))).await.unwrap();
+    tx.set_group_kind_store(corp_id, g2, Some("education"), None).await.unwrap();
+    let join = async |tx: &mut koi_store::Tx, g: i64, userid: &str, customer_id: Option<i64>, at_ms: i64| {
+        let m = NewMember {
+            userid,
+            member_type: if customer_id.is_some() { "customer" } else { "staff" },
+            customer_id,
+            name: userid,
+            join_time: at_ms / 1000,
+            join_scene: 3,
+            invitor: "",
+            state: "",
+        };
+        assert!(tx.insert_group_member(corp_id, g, &m).await.unwrap());
+    };
+    join(&mut tx, g1, "zhangsan", None, t - 10 * GDAY).await;
+    join(&mut tx, g1, "wm0", Some(c[0]), t + 3_600_000).await; // D 01:00
+    join(&mut tx, g1, "wm1", Some(c[1]), t - 1_000).await; // D−1 23:59:59
+    join(&mut tx, g1, "wm2", Some(c[2]), t + GDAY - 1_000).await; // D 23:59:59
+    join(&mut tx, g2, "wm0", Some(c[0]), t + GDAY + 10_000).await; // D+1
+    join(&mut tx, g2, "wm1", Some(c[1]), t + 2 * GDAY + 1_000).await; // D+2
+    let leave = async |tx: &mut koi_store::Tx, g: i64, userid: &str, at: i64| {
+        let m = tx.present_members(corp_id, g).await.unwrap().into_iter().find(|m| m.userid == userid).unwrap();
+        assert!(tx.end_group_member(m.id, at).await.unwrap());
+    };
+    leave(&mut tx, g1, "wm1", t + GDAY + 5).await; // D+1
+    leave(&mut tx, g1, "wm2", t + 2 * GDAY).await; // D+2 00:00:00.000
+    join(&mut tx, g1, "wm2", Some(c[2]), t + 5 * GDAY).await; // back, after the window
+    tx.recount_group(g1).await.unwrap();
+    tx.recount_group(g2).await.unwrap();
+    let msgids: Vec<String> = (0..=8).map(|n| format!("msg{n}")).collect();
+    let msg = |n: usize, g: i64, sender: &'static str, customer_id: Option<i64>, sent_at: i64| NewGroupMessage {
+        group_id: g,
+        seq: n as i64,
+        msgid: &msgids[n],
+        sender,
+        customer_id,
+        msg_type: "text",
+        content: "hi",
+        sent_at,
+    };
+    let msgs = [
+        msg(1, g1, "wm0", Some(c[0]), t + 4_000_000),
+        msg(2, g1, "wm0", Some(c[0]), t + 4_000_001),
+        msg(3, g1, "wm0", Some(c[0]), t + GDAY - 1),
+        msg(4, g1, "zhangsan", None, t),
+        msg(5, g1, "wm0", Some(c[0]), t + GDAY),
+        msg(6, g1, "wm0", Some(c[0]), t - 1),          // before the window
+        msg(7, g1, "wm0", Some(c[0]), t + 3 * GDAY),   // after it
+        msg(8, g2, "wm1", Some(c[1]), t + 2 * GDAY + 5_000),
+    ];
+    assert_eq!(tx.insert_group_messages(corp_id, &msgs).await.unwrap(), 8);
+    assert_eq!(tx.insert_group_messages(corp_id, &msgs[..2]).await.unwrap(), 0, "a message is kept once");
+    tx.commit().await.unwrap();
+    // First orders: c0 an hour after joining group 1; c1 long before.
+    for (i, at) in [(0, Some(t + 2 * 3_600_000)), (1, Some(t - GDAY))] {
+        let mut row = db.customer_activity(corp_id, c[i]).await.unwrap().unwrap();
+        (row.orders, row.first_order_at) = (1, at);
+        let mut tx = db.begin().await.unwrap();
+        tx.set_customer_activity(corp_id, &row).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    GroupWorld { corp_id, store, g1, g2, c, t, d }
+}
+
+/// Hand-checked: members at the end of each day across day boundaries,
+/// joins and leaves on the Shanghai day they happened, speakers against
+/// messages, and joined → first order.
+async fn group_metrics_count_by_shanghai_day(db: &Db) {
+    use koi_domain::group::{series, MetricsBy, Window};
+    use koi_store::group_metrics::MetricsFilter;
+    let w = group_world(db).await;
+    let window = Window { first: w.d, last: w.d + 2 };
+    let read = |by, f: MetricsFilter<'static>| {
+        let db = db.clone();
+        async move { db.group_metric_inputs(w.corp_id, by, &f, window.span(), 8 * 3_600_000).await.unwrap() }
+    };
+    let by_group = read(MetricsBy::Group, MetricsFilter::default()).await;
+    assert_eq!(by_group.keys().cloned().collect::<Vec<_>>(), [w.g1.to_string(), w.g2.to_string()]);
+    let (days, t) = series(&by_group[&w.g1.to_string()], window);
+    let col = |f: fn(&koi_domain::group::DayMetrics) -> i64| days.iter().map(f).collect::<Vec<_>>();
+    // End of D: owner, c0, c1, c2; D+1: c1 left; D+2: c2 left (at 00:00).
+    assert_eq!(col(|d| d.members), [4, 3, 2]);
+    assert_eq!(col(|d| d.joins), [2, 0, 0], "c1 joined a second before D; c2 at its last second");
+    assert_eq!(col(|d| d.leaves), [0, 1, 1]);
+    assert_eq!(col(|d| d.messages), [4, 1, 0]);
+    assert_eq!(col(|d| d.speakers), [2, 1, 0], "c0's three messages on D are one speaker");
+    assert_eq!((t.members_start, t.members_end, t.net, t.messages, t.speakers), (2, 2, 0, 5, 2));
+    assert!((days[0].activity_rate - 0.5).abs() < 1e-9 && (t.activity_rate - 1.0).abs() < 1e-9);
+    assert_eq!((t.joined_customers, t.converted), (2, 1), "c0 ordered after joining, c2 never");
+    let (days2, t2) = series(&by_group[&w.g2.to_string()], window);
+    assert_eq!(days2.iter().map(|d| d.members).collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!((t2.speakers, t2.messages, t2.joined_customers, t2.converted), (1, 1, 2, 0));
+
+    let by_kind = read(MetricsBy::Kind, MetricsFilter::default()).await;
+    assert_eq!(by_kind.keys().cloned().collect::<Vec<_>>(), ["education", "paid"]);
+    assert_eq!(by_kind["paid"], by_group[&w.g1.to_string()]);
+    let by_store = read(MetricsBy::Store, MetricsFilter::default()).await;
+    assert_eq!(by_store.keys().cloned().collect::<Vec<_>>(), [String::new(), w.store.to_string()]);
+    assert_eq!(by_store[""], by_group[&w.g2.to_string()], "no store is a key of its own");
+    let paid = read(MetricsBy::Kind, MetricsFilter { kind: Some("paid"), ..Default::default() }).await;
+    assert_eq!(paid.keys().cloned().collect::<Vec<_>>(), ["paid"]);
+    let one = read(MetricsBy::Group, MetricsFilter { group_id: Some(w.g2), ..Default::default() }).await;
+    assert_eq!(one.len(), 1);
+    let none: &'static [i64] = &[];
+    assert!(read(MetricsBy::Group, MetricsFilter { stores: Some(none), ..Default::default() }).await.is_empty());
+    let _ = w.t;
+}
+
+/// Joins, leaves, links and a group's kind changing reach the segment
+/// facts, each with a change log entry in its transaction.
+async fn group_joins_leaves_and_kinds_reach_segment_facts(db: &Db) {
+    use koi_domain::group::GroupKind;
+    let w = group_world(db).await;
+    let groups = |facts: &[(i64, koi_domain::segment::CustomerFacts)], c: i64| {
+        facts.iter().find(|(id, _)| *id == c).unwrap().1.groups.clone().into_iter().collect::<Vec<_>>()
+    };
+    let facts = db.segment_facts(w.corp_id, None).await.unwrap();
+    assert_eq!(groups(&facts, w.c[0]), [(w.g1, GroupKind::Paid), (w.g2, GroupKind::Education)]);
+    assert_eq!(groups(&facts, w.c[1]), [(w.g2, GroupKind::Education)], "c1 left group 1");
+    assert_eq!(groups(&facts, w.c[2]), [(w.g1, GroupKind::Paid)], "c2 came back");
+    let logged = |from: i64| {
+        let db = db.clone();
+        async move {
+            let mut ids: Vec<i64> =
+                db.customer_changes(w.corp_id, from, 100).await.unwrap().into_iter().map(|r| r.customer_id).collect();
+            ids.sort_unstable();
+            ids
+        }
+    };
+    let cursor = db.customer_changes(w.corp_id, 0, 1000).await.unwrap().last().unwrap().id;
+    let version = db.segment_refs_version(w.corp_id).await.unwrap();
+    let mut tx = db.begin().await.unwrap();
+    tx.set_group_kind_store(w.corp_id, w.g2, Some("vip"), None).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(logged(cursor).await, [w.c[0], w.c[1]], "every present customer member of group 2");
+    let facts = db.segment_facts(w.corp_id, Some(&[w.c[1]])).await.unwrap();
+    assert_eq!(groups(&facts, w.c[1]), [(w.g2, GroupKind::Vip)]);
+    let cursor = db.customer_changes(w.corp_id, 0, 1000).await.unwrap().last().unwrap().id;
+    let mut tx = db.begin().await.unwrap();
+    let m = tx.present_members(w.corp_id, w.g2).await.unwrap().into_iter().find(|m| m.userid == "wm0").unwrap();
+    tx.end_group_member(m.id, w.t + 9 * GDAY).await.unwrap();
+    let stranger = koi_store::groups::NewMember {
+        userid: "wmNEW",
+        member_type: "customer",
+        join_time: (w.t + 9 * GDAY) / 1000,
+        ..Default::default()
+    };
+    tx.insert_group_member(w.corp_id, w.g2, &stranger).await.unwrap();
+    let s = tx.present_members(w.corp_id, w.g2).await.unwrap().into_iter().find(|m| m.userid == "wmNEW").unwrap();
+    tx.link_group_member(s.id, w.c[2]).await.unwrap();
+    // A rename is a new name a segment can use.
+    let renamed = koi_store::groups::GroupState { name: "VIP群", owner_userid: "zhangsan", ..Default::default() };
+    tx.claim_group_sync(w.g2, &renamed, 2).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(logged(cursor).await, [w.c[0], w.c[2]], "a leave and a link; a stranger's join names no one");
+    assert!(db.segment_refs_version(w.corp_id).await.unwrap() > version);
+    let facts = db.segment_facts(w.corp_id, None).await.unwrap();
+    assert_eq!(groups(&facts, w.c[0]), [(w.g1, GroupKind::Paid)]);
+    assert_eq!(groups(&facts, w.c[2]), [(w.g1, GroupKind::Paid), (w.g2, GroupKind::Vip)]);
+    assert!(db.group_names(w.corp_id).await.unwrap().contains(&(w.g2, "VIP群".to_string())));
 }

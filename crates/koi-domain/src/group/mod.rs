@@ -8,6 +8,7 @@
 //! | [`diff_members`] | joins and leaves between koi's members and WeCom's list |
 //! | `code.rs` | group live codes (群活码): [`GroupCodeDraft`] and its validation |
 //! | `rotation.rs` | which groups a code's join way lists, and its warnings: [`rotate`] |
+//! | `metrics.rs` | group metrics by brand-local day: [`series`], [`Window`], [`MetricsBy`] |
 
 mod code;
 mod rotation;
@@ -17,6 +18,13 @@ pub use code::{
     MAX_ROOM_BASE_NAME_CHARS, MAX_WAY_CHATS, MAX_WAY_STATE_CHARS, QR_CUT, STATE_PREFIX,
 };
 pub use rotation::{rotate, warning_crossed, CodeGroup, Rotation, SlotState, Warning};
+
+mod metrics;
+
+pub use metrics::{
+    day_start, day_text, local_day, series, DayMetrics, MetricInputs, MetricTotals, MetricsBy, Window, DEFAULT_DAYS,
+    MAX_DAYS,
+};
 
 use crate::ValidationError;
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,8 @@
 //! property test in `index/tests.rs` holds it to that, so when the two disagree,
 //! this file is the one that states what the operator meant.
 
-use super::{Cond, Expr, Stage};
+use super::{Cond, Expr, GroupRef, Stage};
+use crate::group::GroupKind;
 use crate::channel::distance_m;
 use crate::Millis;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -33,6 +34,8 @@ pub struct CustomerFacts {
     /// Home (lat, lng). `f32` is about a metre — plenty for a radius in km —
     /// and is what the index keeps, so both sides measure the same point.
     pub home: Option<(f32, f32)>,
+    /// The groups the customer is a present member of, with each group's kind.
+    pub groups: BTreeMap<i64, GroupKind>,
 }
 
 /// Whether the customer is in the segment.
@@ -65,6 +68,10 @@ pub fn matches_cond(c: &CustomerFacts, cond: &Cond, stores: &StoreLocations) -> 
             (Some(home), Some(&store)) => within(home, store, *km),
             _ => false,
         },
+        Cond::Group(GroupRef::Id(g)) => c.groups.contains_key(g),
+        Cond::Group(GroupRef::Name(_)) => false,
+        Cond::GroupKind(k) => c.groups.values().any(|x| x == k),
+        Cond::InGroupsAtLeast(n) => c.groups.len() as u64 >= u64::from(*n),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Segments (人群): a boolean expression over what koi knows about a
 //! customer — tags, stores, guides, channel codes, lifecycle stage, RFM bands,
-//! dates, orders, spend, influence, custom fields and distance to a store — and the
+//! dates, orders, spend, influence, custom fields, distance to a store and
+//! the customer groups (社群) they are in — and the
 //! in-memory index that answers "exactly how many, and who" while the
 //! operator is still typing.
 //!
@@ -28,6 +29,7 @@ pub use resolve::{Refs, MAX_TEXT};
 pub use text::ParseError;
 
 use crate::error::Checker;
+use crate::group::GroupKind;
 use crate::{Millis, ValidationError};
 use serde::{Deserialize, Serialize};
 
@@ -223,6 +225,23 @@ pub enum Cond {
         store_id: i64,
         km: f64,
     },
+    /// A present member of this koi group (by id, or by name until
+    /// [`Refs::check`] turns the name into the id).
+    Group(GroupRef),
+    /// A present member of some group of this kind.
+    GroupKind(GroupKind),
+    /// A present member of at least this many groups.
+    InGroupsAtLeast(u32),
+}
+
+/// How an expression names a group: koi's id, or (typed by an operator) its
+/// name, which [`Refs::check`] resolves to the id. An unresolved name
+/// matches no one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum GroupRef {
+    Id(i64),
+    Name(String),
 }
 
 /// A segment's expression. `And([])` is everyone and `Or([])` no one, but
@@ -334,6 +353,16 @@ mod tests {
         assert_eq!(serde_json::from_value::<Expr>(v).unwrap(), e);
         let e: Expr = serde_json::from_value(json!({"influence_at_least": 3})).unwrap();
         assert_eq!(e, Cond::InfluenceAtLeast(3).into());
+        let e: Expr = serde_json::from_value(json!({"and":[{"group":12},{"group":"VIP 1群"},{"group_kind":"paid"},{"in_groups_at_least":2}]})).unwrap();
+        assert_eq!(
+            e,
+            Expr::And(vec![
+                Cond::Group(GroupRef::Id(12)).into(),
+                Cond::Group(GroupRef::Name("VIP 1群".into())).into(),
+                Cond::GroupKind(GroupKind::Paid).into(),
+                Cond::InGroupsAtLeast(2).into(),
+            ])
+        );
     }
 
     #[test]

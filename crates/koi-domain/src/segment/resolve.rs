@@ -1,10 +1,11 @@
-//! An expression checked against what a corp has. Conditions name tags (by
-//! WeCom id or by name), stores, staff, channel codes and custom fields; a
+//! An expression checked against what a corp has. Conditions name tags and
+//! customer groups (by id or by name), stores, staff, channel codes and
+//! custom fields; a
 //! name the corp does not have is a [`ParseError`] that points at the part
 //! of the text naming it, which is what the console builder underlines.
 //! The engine reads the names ([`Refs`]); the rules are here.
 
-use super::{Cond, Expr, ParseError};
+use super::{Cond, Expr, GroupRef, ParseError};
 use crate::customer::FieldKind;
 use std::collections::{HashMap, HashSet};
 
@@ -21,6 +22,8 @@ pub struct Refs {
     pub codes: HashSet<i64>,
     /// Custom field name → what it holds: a comparison's value must fit it.
     pub fields: HashMap<String, FieldKind>,
+    /// Customer group id → name; names may repeat (WeCom allows it).
+    pub groups: Vec<(i64, String)>,
 }
 
 impl Refs {
@@ -33,19 +36,26 @@ impl Refs {
         self.check(Expr::parse(text)?, text)
     }
 
-    /// The expression as an operator reads it: each tag by its name where
-    /// that name is the corp's only tag so named (parsing it back gives the
-    /// same id); an ambiguous or unknown tag stays an id.
+    /// The expression as an operator reads it: each tag and group by its
+    /// name where that name is the corp's only tag (group) so named
+    /// (parsing it back gives the same id); an ambiguous or unknown one
+    /// stays an id.
     pub fn named(&self, expr: &Expr) -> String {
         let mut e = expr.clone();
-        visit_conds(&mut e, &mut |c| {
-            if let Cond::Tag(t) = c {
-                if let Some((_, name)) = self.tags.iter().find(|(id, _)| id == t) {
-                    if self.tags.iter().filter(|(_, n)| n == name).count() == 1 && !name.is_empty() {
-                        *t = name.clone();
+        visit_conds(&mut e, &mut |c| match c {
+            Cond::Tag(t) => {
+                if let Some(name) = unique_name(&self.tags, t) {
+                    *t = name;
+                }
+            }
+            Cond::Group(g) => {
+                if let GroupRef::Id(id) = g {
+                    if let Some(name) = unique_name(&self.groups, id) {
+                        *g = GroupRef::Name(name);
                     }
                 }
             }
+            _ => {}
         });
         e.to_string()
     }
@@ -88,6 +98,7 @@ impl Refs {
                 Cond::Code(s) if !self.codes.contains(s) => {
                     bad("unknown_code", &["code:"], s.to_string(), "no channel code")
                 }
+                Cond::Group(g) => self.check_group(g, text),
                 Cond::Field { name, op, value } => match self.fields.get(name) {
                     None => bad("unknown_field", &["field:"], name.clone(), "no custom field"),
                     Some(kind) if op.compares() => match kind.operand(value) {
@@ -113,6 +124,37 @@ impl Refs {
             None => Ok(expr),
         }
     }
+}
+
+impl Refs {
+    /// A group named by id must exist; one named by name becomes the id of
+    /// the one group so named.
+    fn check_group(&self, g: &mut GroupRef, text: &str) -> Option<ParseError> {
+        let (code, value, what) = match g {
+            GroupRef::Id(id) if self.groups.iter().any(|(k, _)| k == id) => return None,
+            GroupRef::Id(id) => ("unknown_group", id.to_string(), "no customer group"),
+            GroupRef::Name(name) => {
+                let named: Vec<i64> = self.groups.iter().filter(|(_, n)| n == name).map(|(k, _)| *k).collect();
+                match named.as_slice() {
+                    [id] => {
+                        *g = GroupRef::Id(*id);
+                        return None;
+                    }
+                    [] => ("unknown_group", name.clone(), "no customer group named"),
+                    _ => ("ambiguous_group", name.clone(), "several customer groups are named"),
+                }
+            }
+        };
+        let offset = locate(text, &["group:\"", "group:"], &value);
+        Some(ParseError::new(code, offset, &value, format!("{what} {value:?}")))
+    }
+}
+
+/// The name of the entry with this id, when no other entry shares it.
+fn unique_name<K: PartialEq>(entries: &[(K, String)], id: &K) -> Option<String> {
+    let (_, name) = entries.iter().find(|(k, _)| k == id)?;
+    let unique = entries.iter().filter(|(_, n)| n == name).count() == 1;
+    (unique && !name.is_empty()).then(|| name.clone())
 }
 
 /// Where `value` stands in the text after one of the prefixes (any case),
@@ -167,7 +209,27 @@ mod tests {
                 ("note".to_string(), FieldKind::Text { max_len: 50 }),
             ]
             .into(),
+            groups: vec![],
         }
+    }
+
+    #[test]
+    fn groups_by_id_or_unique_name() {
+        let r = Refs {
+            groups: vec![(3, "VIP 1群".into()), (4, "门店群".into()), (5, "门店群".into())],
+            ..Refs::default()
+        };
+        let e = r.parse("group:\"VIP 1群\" OR group:4 AND groupkind:paid AND in_groups>=2").unwrap();
+        assert_eq!(e.to_string(), "group:3 OR group:4 AND groupkind:paid AND in_groups>=2");
+        let named = r.named(&e);
+        assert_eq!(named, "group:\"VIP 1群\" OR group:4 AND groupkind:paid AND in_groups>=2", "门店群 is two groups");
+        assert_eq!(r.parse(&named).unwrap(), e);
+        let err = r.parse("stage:new AND group:9").unwrap_err();
+        assert_eq!((err.code, err.offset, err.token.as_str()), ("unknown_group", 20, "9"));
+        let err = r.parse("group:门店群").unwrap_err();
+        assert_eq!((err.code, err.offset), ("ambiguous_group", 6));
+        let err = r.parse("group:\"Gold\"").unwrap_err();
+        assert_eq!((err.code, err.offset, err.token.as_str()), ("unknown_group", 7, "Gold"));
     }
 
     #[test]

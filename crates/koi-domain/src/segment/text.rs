@@ -13,7 +13,8 @@
 //!   `active>=T`, `orders>=N`, `spent>=YUAN` (up to 2 decimals),
 //!   `influence>=N` (or 影响力>=N),
 //!   `field:NAME=V` (also `!=`, `<`, `<=`, `>`, `>=`, `~` for contains),
-//!   `within:STORE:KMkm`.
+//!   `within:STORE:KMkm`, `group:ID` (or `group:"NAME"`), `groupkind:KIND`
+//!   (paid, unpaid, education, vip, store, custom), `in_groups>=N`.
 //! * Text values may be quoted (`tag:"spring sale"`, `\"` and `\\` escape).
 //! * Times are dates in the brand's day (UTC+8) or raw epoch milliseconds.
 //!   In `added:A..B` a date `B` includes that whole day, while a number `B`
@@ -23,7 +24,8 @@
 //! underline it. `Display` prints the canonical form, which parses back to
 //! the same expression.
 
-use super::{Cond, Expr, FieldOp, RfmDim, Stage, MAX_CONDITIONS, MAX_DEPTH, RFM_BANDS};
+use super::{Cond, Expr, FieldOp, GroupRef, RfmDim, Stage, MAX_CONDITIONS, MAX_DEPTH, RFM_BANDS};
+use crate::group::GroupKind;
 use crate::calendar::{civil_from_days, days_from_civil};
 use crate::channel::DEFAULT_UTC_OFFSET_MIN;
 use crate::{FieldError, Millis, ValidationError};
@@ -335,6 +337,25 @@ fn condition(word: &str, at: usize) -> Result<Cond, ParseError> {
             let (v, o) = expect(">=")?;
             Cond::InfluenceAtLeast(count(v, o, "influence")?)
         }
+        "in_groups" => {
+            let (v, o) = expect(">=")?;
+            Cond::InGroupsAtLeast(count(v, o, "group count")?)
+        }
+        "group" => {
+            let (v, o) = expect(":")?;
+            // Bare digits are an id; anything else (a quoted value always)
+            // is a name for the corp's refs to resolve.
+            match v.parse::<i64>() {
+                Ok(id) if v.bytes().all(|b| b.is_ascii_digit()) => Cond::Group(GroupRef::Id(id)),
+                _ => Cond::Group(GroupRef::Name(text_value(v, o, word)?)),
+            }
+        }
+        "groupkind" => {
+            let (v, o) = expect(":")?;
+            Cond::GroupKind(GroupKind::parse(v).ok_or_else(|| {
+                ParseError::new("bad_value", o, v, format!("unknown group kind {v:?} (paid, unpaid, education, vip, store, custom)"))
+            })?)
+        }
         "spent" => {
             let (v, o) = expect(">=")?;
             Cond::SpentAtLeast(yuan(v).ok_or_else(|| ParseError::new("bad_number", o, v, format!("bad amount {v:?}")))?)
@@ -536,6 +557,11 @@ impl fmt::Display for Cond {
                 write!(f, "field:{name}{}{v}", op.symbol())
             }
             Cond::WithinKm { store_id, km } => write!(f, "within:{store_id}:{km}km"),
+            Cond::Group(GroupRef::Id(id)) => write!(f, "group:{id}"),
+            // Always quoted: a name of digits would read back as an id.
+            Cond::Group(GroupRef::Name(name)) => write!(f, "group:{}", quote(name)),
+            Cond::GroupKind(k) => write!(f, "groupkind:{}", k.as_str()),
+            Cond::InGroupsAtLeast(n) => write!(f, "in_groups>={n}"),
         }
     }
 }
@@ -735,6 +761,27 @@ mod tests {
     }
 
     #[test]
+    fn group_terms() {
+        assert_eq!(
+            p("group:12 AND groupkind:paid AND in_groups>=2"),
+            Expr::And(vec![
+                c(Cond::Group(GroupRef::Id(12))),
+                c(Cond::GroupKind(GroupKind::Paid)),
+                c(Cond::InGroupsAtLeast(2)),
+            ])
+        );
+        assert_eq!(p("group:\"VIP 1群\""), c(Cond::Group(GroupRef::Name("VIP 1群".into()))));
+        assert_eq!(p("group:\"12\""), c(Cond::Group(GroupRef::Name("12".into()))), "quoted digits are a name");
+        assert_eq!(c(Cond::Group(GroupRef::Name("12".into()))).to_string(), "group:\"12\"");
+        assert_eq!(p("GROUP:7").to_string(), "group:7");
+        let e = err("groupkind:gold");
+        assert_eq!((e.code, e.offset, e.token.as_str()), ("bad_value", 10, "gold"));
+        assert_eq!(err("in_groups>x").code, "bad_condition");
+        assert_eq!(err("in_groups>=-1").code, "bad_number");
+        assert_eq!(err("group:").code, "missing_value");
+    }
+
+    #[test]
     fn refuses_too_deep_and_too_many() {
         let deep = format!("{}tag:a{}", "(".repeat(MAX_DEPTH + 1), ")".repeat(MAX_DEPTH + 1));
         let e = err(&deep);
@@ -781,6 +828,10 @@ mod tests {
             )
                 .prop_map(|(name, op, value)| Cond::Field { name, op, value }),
             (any::<i64>(), 0u32..1_000_000).prop_map(|(store_id, k)| Cond::WithinKm { store_id, km: k as f64 / 100.0 }),
+            (0i64..i64::MAX).prop_map(|id| Cond::Group(GroupRef::Id(id))),
+            ".{0,6}".prop_map(|name| Cond::Group(GroupRef::Name(name))),
+            prop::sample::select(GroupKind::ALL.to_vec()).prop_map(Cond::GroupKind),
+            any::<u32>().prop_map(Cond::InGroupsAtLeast),
         ]
     }
 

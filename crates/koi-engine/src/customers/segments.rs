@@ -11,7 +11,7 @@
 //! longer than that (bulk tagging commits every 500 customers) would be the
 //! one way to miss an entry; a full reload on start covers a restart.
 //!
-//! What an expression can name (tags, stores, staff, codes, fields: the
+//! What an expression can name (tags, stores, staff, codes, fields, groups: the
 //! domain's [`Refs`]) is kept with the index too, so checking an expression
 //! reads nothing while an operator types. Every write that changes those
 //! names grows the corp's refs version in its transaction; the catch-up
@@ -233,6 +233,7 @@ impl Engine {
             staff: self.db.staff_list(corp_id).await?.iter().map(|s| s.id).collect(),
             codes: self.db.channel_codes(corp_id).await?.iter().map(|c| c.id).collect(),
             fields: self.defs(corp_id).await?.into_iter().map(|f| (f.name, f.kind)).collect(),
+            groups: self.db.group_names(corp_id).await?,
         })
     }
 

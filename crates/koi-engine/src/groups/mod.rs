@@ -5,9 +5,10 @@
 //! |---|---|
 //! | `GroupSyncJob` | re-reads one group (`groupchat/get`) and records the change |
 //! | `GroupFullSyncJob` | lists every group (`groupchat/list`) and syncs each |
-//! | use cases | list, detail with members, set kind and store, ask for a sync |
 //! | `codes.rs` | group live codes (群活码): made, edited and deleted with their WeCom join ways; the nearest-store landing |
 //! | `rotation.rs` | `GroupCodeRotateJob`: keeps a code's join way on its next groups with room; adopts WeCom's new rooms |
+//! | use cases | list (filters: kind, store, owner, size, activity), detail with members, set kind and store, ask for a sync |
+//! | `metrics.rs` | group metrics per group, kind or store by day |
 //!
 //! WeCom's callbacks are only triggers: each `change_external_chat` enqueues
 //! a `GroupSyncJob` that reads the group again, so a lost, repeated or
@@ -22,6 +23,9 @@ mod rotation;
 
 pub use codes::{CodeGroupStatus, GroupCode, GroupCodeDetail, GroupCodeStorePick};
 pub(crate) use rotation::GroupCodeRotateJob;
+mod metrics;
+
+pub use metrics::{MetricsQuery, MetricsReport, MetricsRow};
 
 use crate::jobs::{enqueue, enqueue_at, Job, JobCtx, JobResult};
 use crate::{actor, require, Engine, EngineError, Principal, Result};
@@ -259,6 +263,8 @@ impl From<GroupMemberRow> for GroupMember {
 pub struct GroupDetail {
     pub group: Group,
     pub members: Vec<GroupMember>,
+    /// The last 30 days, day by day.
+    pub metrics: Option<MetricsRow>,
 }
 
 /// Filters of the groups list.
@@ -272,6 +278,15 @@ pub struct GroupQuery {
     pub owner: Option<String>,
     /// active or dismissed.
     pub status: Option<String>,
+    /// Size: at least this many present members.
+    pub min_members: Option<i32>,
+    /// Size: at most this many present members.
+    pub max_members: Option<i32>,
+    /// Activity: at least this share (percent, 0–100) of members spoke in
+    /// the last 30 days.
+    pub min_activity: Option<f64>,
+    /// Activity: at most this share (percent); `0` finds silent groups.
+    pub max_activity: Option<f64>,
 }
 
 /// Most groups one list returns.
@@ -478,8 +493,30 @@ impl Engine {
             owner: q.owner.as_deref().map(str::trim).filter(|o| !o.is_empty()),
             status,
             stores: who.store_scope(),
+            min_members: q.min_members,
+            max_members: q.max_members,
         };
-        Ok(self.db.groups(who.corp_id, &f, MAX_GROUPS).await?.into_iter().map(Group::from).collect())
+        let groups: Vec<Group> = self.db.groups(who.corp_id, &f, MAX_GROUPS).await?.into_iter().map(Group::from).collect();
+        if q.min_activity.is_none() && q.max_activity.is_none() {
+            return Ok(groups);
+        }
+        for (field, v) in [("min_activity", q.min_activity), ("max_activity", q.max_activity)] {
+            if v.is_some_and(|v| !(0.0..=100.0).contains(&v)) {
+                return Err(koi_domain::ValidationError::one(field, "out_of_range", "a percent, 0 to 100").into());
+            }
+        }
+        let mq = MetricsQuery { kind: q.kind.clone(), store_id: q.store_id, ..Default::default() };
+        let rates: std::collections::HashMap<String, f64> = self
+            .group_metrics(who, &mq)
+            .await?
+            .rows
+            .into_iter()
+            .map(|r| (r.key, r.totals.activity_rate * 100.0))
+            .collect();
+        let (lo, hi) = (q.min_activity.unwrap_or(0.0), q.max_activity.unwrap_or(100.0));
+        // A small tolerance, so 1/3 passes "at least 33.33".
+        let within = |g: &Group| rates.get(&g.id.to_string()).is_some_and(|r| *r + 1e-9 >= lo && *r <= hi + 1e-9);
+        Ok(groups.into_iter().filter(within).collect())
     }
 
     /// One group with its members, present and past.
@@ -490,7 +527,8 @@ impl Engine {
             _ => return Err(EngineError::NotFound("group")),
         };
         let members = self.db.group_members(who.corp_id, id, true).await?;
-        Ok(GroupDetail { group: group.into(), members: members.into_iter().map(GroupMember::from).collect() })
+        let metrics = self.group_series(who, id).await?;
+        Ok(GroupDetail { group: group.into(), members: members.into_iter().map(GroupMember::from).collect(), metrics })
     }
 
     /// Sets a group's kind and store (what WeCom does not know).

@@ -1,11 +1,13 @@
 //! The change log (`customer_changes`) the in-memory segment index follows,
 //! and the facts it loads for the customers named there; and the corp's
 //! segment refs version, which tells the index when what an expression can
-//! name (tags, stores, staff, channel codes, custom fields) has changed.
+//! name (tags, stores, staff, channel codes, custom fields, group names) has
+//! changed.
 
 use super::activity::{ActivityRow, ACTIVITY_COLUMNS};
 use crate::db::{now_ms, on_pool, on_tx, Db, Tx};
 use crate::Result;
+use koi_domain::group::GroupKind;
 use koi_domain::segment::{CustomerFacts, Stage};
 use std::collections::HashMap;
 
@@ -45,6 +47,24 @@ impl Tx {
             .map(|r| r.rows_affected())
         })?;
         Ok(())
+    }
+
+    /// Notes that the segment facts of every present customer member of the
+    /// group changed (its kind changed): each is read again by the index.
+    pub async fn log_group_members_changed(&mut self, corp_id: i64, group_id: i64) -> Result<u64> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query(
+                "INSERT INTO customer_changes (corp_id, customer_id, recorded_at) \
+                 SELECT corp_id, customer_id, $3 FROM group_members \
+                 WHERE corp_id = $1 AND group_id = $2 AND left_at IS NULL AND customer_id IS NOT NULL",
+            )
+            .bind(corp_id)
+            .bind(group_id)
+            .bind(now_ms())
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+        })?)
     }
 
     /// Notes that the customer's segment facts changed in this transaction.
@@ -164,6 +184,15 @@ impl Db {
         for (customer, name, value) in fields {
             if let Some(f) = facts.get_mut(&customer) {
                 f.fields.insert(name, value);
+            }
+        }
+        // Present stays only: a left member is out of the group.
+        let sql = "SELECT m.customer_id, m.group_id, g.kind FROM group_members m JOIN groups g ON g.id = m.group_id \
+                   WHERE m.corp_id = $1 AND m.left_at IS NULL AND m.customer_id IS NOT NULL";
+        let groups: Vec<(i64, i64, String)> = self.fetch_in(sql, "m.customer_id", corp_id, ids).await?;
+        for (customer, group, kind) in groups {
+            if let Some(f) = facts.get_mut(&customer) {
+                f.groups.insert(group, GroupKind::parse(&kind).unwrap_or_default());
             }
         }
         let mut out: Vec<(i64, CustomerFacts)> = facts.into_iter().collect();

@@ -98,6 +98,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(segments::get_one, segments::update, segments::delete))
         .routes(routes!(segments::export))
         .routes(routes!(groups::list))
+        .routes(routes!(groups::metrics))
         .routes(routes!(groups::get_one, groups::update))
         .routes(routes!(groups::sync))
         .routes(routes!(group_codes::list, group_codes::create))

@@ -1,5 +1,7 @@
-//! 社群 / Groups: the corp's customer groups with filters, one group with
-//! its members, an operator's kind and store, and a sync with WeCom.
+//! 社群 / Groups: the corp's customer groups with filters (kind, store,
+//! owner, status, size, activity), the group metrics by kind or store with
+//! SVG charts, one group with its members and its last 30 days, an
+//! operator's kind and store, and a sync with WeCom.
 
 use super::{render, render_with, see_other, Chrome, FormView, Notice, OrPage, Page};
 use crate::auth::{Console, ConsoleForm};
@@ -10,7 +12,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use koi_domain::access::Action;
 use koi_domain::group::{GroupEdit, GroupKind};
-use koi_engine::groups::{Group, GroupMember, GroupQuery};
+use koi_domain::group::DayMetrics;
+use koi_engine::groups::{Group, GroupMember, GroupQuery, MetricsQuery, MetricsReport, MetricsRow};
 use std::collections::HashMap;
 
 /// A choice in a select: its value and its words.
@@ -40,6 +43,32 @@ pub struct MemberLine {
     pub left: Option<String>,
 }
 
+/// One row of the metrics table, numbers formatted.
+pub struct MetricLine {
+    pub key: String,
+    pub label: String,
+    pub members_end: i64,
+    pub joins: i64,
+    pub leaves: i64,
+    pub net: i64,
+    pub speakers: i64,
+    pub messages: i64,
+    pub activity: String,
+    pub joined_customers: i64,
+    pub converted: i64,
+    pub conversion: String,
+}
+
+/// The metrics section: a table of keys and two charts of their sum by day.
+pub struct MetricsView {
+    pub by: String,
+    pub from: String,
+    pub to: String,
+    pub lines: Vec<MetricLine>,
+    pub flow: String,
+    pub talk: String,
+}
+
 #[derive(Template)]
 #[template(path = "groups.html")]
 struct ListPage {
@@ -51,6 +80,11 @@ struct ListPage {
     store: String,
     owner: String,
     status: String,
+    min_members: String,
+    max_members: String,
+    min_activity: String,
+    max_activity: String,
+    metrics: MetricsView,
     can_manage: bool,
 }
 
@@ -64,6 +98,10 @@ struct DetailPage {
     synced: String,
     members: Vec<MemberLine>,
     present: usize,
+    /// The last 30 days: totals and the two charts.
+    recent: Option<MetricLine>,
+    flow: String,
+    talk: String,
     kinds: Vec<Choice>,
     stores: Vec<Choice>,
     can_manage: bool,
@@ -76,7 +114,69 @@ pub struct ListQuery {
     store: Option<String>,
     owner: Option<String>,
     status: Option<String>,
+    min_members: Option<String>,
+    max_members: Option<String>,
+    min_activity: Option<String>,
+    max_activity: Option<String>,
+    by: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
     ok: Option<String>,
+}
+
+fn percent(rate: f64) -> String {
+    format!("{:.1}%", rate * 100.0)
+}
+
+fn metric_line(chrome: &Chrome, by: &str, r: &MetricsRow) -> MetricLine {
+    let label = match by {
+        "kind" => kind_words(chrome, &r.label),
+        "store" if r.key.is_empty() => chrome.t.s("group_no_store_label").to_string(),
+        _ => r.label.clone(),
+    };
+    let t = &r.totals;
+    MetricLine {
+        key: r.key.clone(),
+        label,
+        members_end: t.members_end,
+        joins: t.joins,
+        leaves: t.leaves,
+        net: t.net,
+        speakers: t.speakers,
+        messages: t.messages,
+        activity: percent(t.activity_rate),
+        joined_customers: t.joined_customers,
+        converted: t.converted,
+        conversion: percent(t.conversion_rate),
+    }
+}
+
+/// Every row's days added up, day by day (the rows share the window).
+fn summed_days(report: &MetricsReport) -> Vec<DayMetrics> {
+    let mut days: Vec<DayMetrics> = report.rows.first().map(|r| r.days.clone()).unwrap_or_default();
+    for r in report.rows.iter().skip(1) {
+        for (sum, d) in days.iter_mut().zip(&r.days) {
+            sum.members += d.members;
+            sum.joins += d.joins;
+            sum.leaves += d.leaves;
+            sum.net += d.net;
+            sum.speakers += d.speakers;
+            sum.messages += d.messages;
+        }
+    }
+    days
+}
+
+fn metrics_view(chrome: &Chrome, report: &MetricsReport) -> MetricsView {
+    let days = summed_days(report);
+    MetricsView {
+        by: report.by.clone(),
+        from: report.from.clone(),
+        to: report.to.clone(),
+        lines: report.rows.iter().map(|r| metric_line(chrome, &report.by, r)).collect(),
+        flow: crate::chart::group_flow(&days),
+        talk: crate::chart::group_talk(&days),
+    }
 }
 
 fn kind_words(c: &Chrome, kind: &str) -> String {
@@ -116,15 +216,35 @@ pub async fn list(State(state): State<AppState>, c: Console, Query(q): Query<Lis
     let chrome = Chrome::new(&state, &c, "groups").await.flash_from(q.ok.as_deref());
     let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(String::from);
     let store = text(&q.store);
+    let number = |v: &Option<String>| text(v).and_then(|s| s.parse::<f64>().ok());
     let query = GroupQuery {
         kind: text(&q.kind),
         store_id: store.as_deref().and_then(|s| s.parse().ok()),
         owner: text(&q.owner),
         status: text(&q.status),
+        min_members: number(&q.min_members).map(|n| n as i32),
+        max_members: number(&q.max_members).map(|n| n as i32),
+        min_activity: number(&q.min_activity),
+        max_activity: number(&q.max_activity),
     };
     let groups = state.engine.groups(who, &query).await.or_page(&c)?;
     let stores = store_names(&state, &c).await?;
+    let mq = MetricsQuery {
+        by: Some(text(&q.by).unwrap_or_else(|| "kind".into())),
+        from: text(&q.from),
+        to: text(&q.to),
+        kind: query.kind.clone(),
+        store_id: query.store_id,
+        group_id: None,
+    };
+    let report = state.engine.group_metrics(who, &mq).await.or_page(&c)?;
+    let keep = |v: &Option<String>| text(v).unwrap_or_default();
     let p = ListPage {
+        min_members: keep(&q.min_members),
+        max_members: keep(&q.max_members),
+        min_activity: keep(&q.min_activity),
+        max_activity: keep(&q.max_activity),
+        metrics: metrics_view(&chrome, &report),
         groups: groups.iter().map(|g| line(&chrome, g, &stores)).collect(),
         kinds: kinds(&chrome),
         stores: store_choices(&stores),
@@ -179,6 +299,9 @@ async fn detail(
         synced: if d.group.synced_at > 0 { crate::fmt::datetime(d.group.synced_at) } else { String::new() },
         present: members.iter().filter(|m| m.left.is_none()).count(),
         members,
+        recent: d.metrics.as_ref().map(|r| metric_line(&chrome, "group", r)),
+        flow: d.metrics.as_ref().map(|r| crate::chart::group_flow(&r.days)).unwrap_or_default(),
+        talk: d.metrics.as_ref().map(|r| crate::chart::group_talk(&r.days)).unwrap_or_default(),
         kinds: kinds(&chrome),
         stores: store_choices(&stores),
         can_manage: c.who().allows(Action::ManageGroups),

@@ -57,6 +57,8 @@ struct BuilderPage {
     tags: Vec<TagPick>,
     stores: Vec<Choice>,
     stages: Vec<Choice>,
+    /// Group kinds, for `groupkind:`.
+    group_kinds: Vec<Choice>,
     /// The expression's count and sample when it evaluated.
     count: Option<u64>,
     sample: Vec<SampleRow>,
@@ -168,6 +170,10 @@ async fn builder(
         tags: tag_picks(&groups),
         stores: stores.into_iter().map(|s| Choice { value: s.id.to_string(), label: s.name }).collect(),
         stages: Stage::ALL.into_iter().map(|s| Choice { value: s.as_str().into(), label: stage_label(c, s) }).collect(),
+        group_kinds: koi_domain::group::GroupKind::ALL
+            .iter()
+            .map(|k| Choice { value: k.as_str().into(), label: crate::i18n::Tr(c.lang).s(&format!("group_kind_{}", k.as_str())).into() })
+            .collect(),
         count,
         sample,
     })

@@ -5,12 +5,14 @@ mod callbacks;
 mod crypto;
 mod groups;
 mod inproc;
+mod group_metrics;
 mod segments;
 mod welcome;
 
 use callbacks::callbacks;
 use crypto::crypto;
 use groups::groups;
+use group_metrics::group_metrics;
 use segments::segments;
 use welcome::welcome;
 
@@ -59,6 +61,23 @@ pub(crate) enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Group metrics read (computed on read) over a synthetic corp of many
+    /// groups and stays, per query the console and API make.
+    GroupMetrics {
+        #[arg(long, default_value_t = 20_000)]
+        groups: u32,
+        /// Group stays (memberships), joined over the last year.
+        #[arg(long, default_value_t = 2_000_000)]
+        stays: u32,
+        /// Messages in groups over the last 90 days.
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: u32,
+        /// sqlite or postgres.
+        #[arg(long, default_value = "sqlite")]
+        backend: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Scan-to-welcome latency through the simulator (p50/p99) and the share
     /// of welcome codes used in time, offering adds at fractions of a small
     /// API quota.
@@ -104,6 +123,9 @@ pub(crate) enum BenchCommand {
 
 pub(crate) async fn run(command: BenchCommand) -> Result<()> {
     match command {
+        BenchCommand::GroupMetrics { groups, stays, messages, backend, json } => {
+            group_metrics(groups.max(1), stays.max(1), messages.max(1), &backend, json).await
+        }
         BenchCommand::Segments { customers, expressions, json } => {
             segments(customers.max(1), expressions.max(1), json).await
         }

@@ -219,6 +219,9 @@ async fn api_story(backend: &str) {
         "/segments",
         "/segments/{id}",
         "/segments/{id}/export",
+        "/groups",
+        "/groups/{id}",
+        "/groups/metrics",
     ] {
         assert!(doc["paths"][path].is_object(), "OpenAPI lacks {path}");
     }

@@ -37,11 +37,15 @@ async fn the_demo_console_in_a_browser() {
         ("/console/api-keys", "#api-keys", ""),
         ("/console/jobs", "#jobs", ""),
         ("/console/settings", "#callback-url", "/wecom/callback/wwkoidemo0000001"),
+        ("/console/groups", "#group-metrics", "社群数据"),
     ] {
         b.goto(&demo.url(path)).await;
         assert!(!b.exists("#error-code").await, "{path} shows an error");
         assert!(b.text(marker).await.contains(expect), "{path} lacks {expect}");
     }
+    // The group metrics are drawn on the server: the browser shows the SVG.
+    b.goto(&demo.url("/console/groups?by=store")).await;
+    assert!(b.exists("#metrics-flow svg polyline.members").await && b.exists("#metrics-talk svg").await);
 
     // Add a store through the form.
     b.goto(&demo.url("/console/stores")).await;

@@ -276,3 +276,137 @@ async fn groups_follow_wecom(backend: &str) {
     let active = get(&acq, "/api/v1/groups?status=active").await;
     assert_eq!(active.as_array().unwrap().iter().map(|g| g["id"].as_i64().unwrap()).collect::<Vec<_>>(), [other_id]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_and_metrics_follow_group_joins_sqlite() {
+    segments_and_metrics_follow_group_joins("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_and_metrics_follow_group_joins_postgres() {
+    segments_and_metrics_follow_group_joins("postgres").await;
+}
+
+/// The customer ids a segment holds now.
+async fn segment(acq: &Acq, expr: &str) -> BTreeSet<i64> {
+    let (status, v) =
+        call(acq, reqwest::Method::POST, "/api/v1/segments/evaluate", Some(json!({"expr": expr, "ids": true}))).await;
+    assert_eq!(status, 200, "{expr}: {v}");
+    v["ids"].as_array().unwrap().iter().map(|i| i.as_i64().unwrap()).collect()
+}
+
+/// Waits until the segment holds exactly `want`.
+async fn segment_is(acq: &Acq, expr: &str, want: &[i64]) {
+    let want: BTreeSet<i64> = want.iter().copied().collect();
+    wait_for(|| async { (segment(acq, expr).await == want).then_some(()) }).await;
+}
+
+/// Real joins and leaves through the simulator move `groupkind:`,
+/// `group:` and `in_groups>=` segments exactly, and a group's kind changing
+/// moves its members; the metrics count the same joins and leaves, and the
+/// console draws them.
+async fn segments_and_metrics_follow_group_joins(backend: &str) {
+    use reqwest::Method;
+    let acq = Acq::start(backend).await;
+    let code = acq
+        .post(
+            "/api/v1/channel-codes",
+            json!({"name": "社群海报", "store_id": acq.store_id, "kind": "single", "pool": [{"staff_id": acq.staff[0]}]}),
+        )
+        .await;
+    let mut friends = Vec::new();
+    for name in ["甲", "乙", "丙"] {
+        let scan = acq.scan(code["config_id"].as_str().unwrap(), json!({"name": name})).await;
+        let userid = scan["external_userid"].as_str().unwrap().to_string();
+        let id = wait_for(|| async {
+            let c = get(&acq, "/api/v1/customers").await;
+            c.as_array().unwrap().iter().find(|c| c["external_userid"] == userid.as_str()).map(|c| c["id"].as_i64().unwrap())
+        })
+        .await;
+        friends.push((userid, id));
+    }
+    let [(a_user, a), (b_user, b), (c_user, c)] = <[(String, i64); 3]>::try_from(friends).unwrap();
+    let paid = sim(&acq, "/sim/group/create", json!({"owner": "wang.fang", "name": "付费一群", "members": []})).await;
+    let paid = paid["chat_id"].as_str().unwrap().to_string();
+    let edu = sim(&acq, "/sim/group/create", json!({"owner": "wang.fang", "name": "新手教育群", "members": []})).await;
+    let edu = edu["chat_id"].as_str().unwrap().to_string();
+    let ids = wait_for(|| async {
+        let g = get(&acq, "/api/v1/groups").await;
+        let find = |chat: &str| g.as_array().unwrap().iter().find(|g| g["chat_id"] == chat).map(|g| g["id"].as_i64().unwrap());
+        find(&paid).zip(find(&edu))
+    })
+    .await;
+    let (paid_id, edu_id) = ids;
+    for (id, kind) in [(paid_id, "paid"), (edu_id, "education")] {
+        let (status, v) = call(&acq, Method::PATCH, &format!("/api/v1/groups/{id}"), Some(json!({"kind": kind}))).await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let join = |chat: &str, user: &str| sim(&acq, "/sim/join", json!({"chat_id": chat, "customer": {"external_userid": user}}));
+    join(&paid, &a_user).await;
+    join(&paid, &b_user).await;
+    join(&edu, &c_user).await;
+    segment_is(&acq, "groupkind:paid", &[a, b]).await;
+    assert_eq!(segment(&acq, "groupkind:education").await, [c].into());
+    assert_eq!(segment(&acq, &format!("group:{edu_id}")).await, [c].into());
+    assert_eq!(segment(&acq, "group:\"付费一群\"").await, [a, b].into(), "a group by its name");
+    let (status, v) = call(&acq, Method::POST, "/api/v1/segments/evaluate", Some(json!({"expr": "group:\"没有这个群\""}))).await;
+    let reason = v["error"]["expression"]["reason"].as_str();
+    assert_eq!((status, v["error"]["code"].as_str(), reason), (422, Some("invalid_expression"), Some("unknown_group")));
+
+    // B leaves the paid group, C joins it too: now in two groups.
+    sim(&acq, "/sim/group/leave", json!({"chat_id": paid, "userid": b_user})).await;
+    join(&paid, &c_user).await;
+    segment_is(&acq, "groupkind:paid", &[a, c]).await;
+    assert_eq!(segment(&acq, "in_groups>=2").await, [c].into());
+    assert_eq!(segment(&acq, "NOT in_groups>=1").await, [b].into(), "B is in no group now");
+    // The education group becomes a paid one: its member moves with it.
+    let (status, _) = call(&acq, Method::PATCH, &format!("/api/v1/groups/{edu_id}"), Some(json!({"kind": "paid"}))).await;
+    assert_eq!(status, 200);
+    segment_is(&acq, "groupkind:education", &[]).await;
+    assert_eq!(segment(&acq, "groupkind:paid AND in_groups>=2").await, [c].into());
+
+    // Metrics of today count the same stays; bad input is refused.
+    let m = get(&acq, &format!("/api/v1/groups/metrics?by=group&group_id={paid_id}")).await;
+    let row = &m["rows"][0];
+    let detail = get(&acq, &format!("/api/v1/groups/{paid_id}")).await;
+    let stays = detail["members"].as_array().unwrap();
+    let left = stays.iter().filter(|s| s["left_at"].is_i64()).count() as i64;
+    let t = &row["totals"];
+    assert_eq!(row["key"].as_str(), Some(paid_id.to_string().as_str()));
+    assert_eq!(row["label"].as_str(), Some("付费一群"));
+    assert_eq!((t["joins"].as_i64(), t["leaves"].as_i64()), (Some(stays.len() as i64), Some(left)), "{t}");
+    assert_eq!(left, 1, "B's leave");
+    assert_eq!(t["members_end"].as_i64(), detail["group"]["members"].as_i64());
+    assert_eq!(t["members_start"].as_i64(), Some(0), "the group is new today");
+    assert_eq!(row["days"].as_array().unwrap().len(), 30);
+    assert_eq!(detail["metrics"]["totals"], *t, "the detail carries the same last 30 days");
+    let by_kind = get(&acq, "/api/v1/groups/metrics?by=kind").await;
+    let kinds: Vec<&str> = by_kind["rows"].as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["paid"], "both groups are paid now");
+    for bad in ["by=owner", "from=2026-02-30", "from=2020-01-01&to=2026-01-01", "kind=gold"] {
+        let (status, v) = call(&acq, Method::GET, &format!("/api/v1/groups/metrics?{bad}"), None).await;
+        assert_eq!((status, v["error"]["code"].as_str()), (422, Some("invalid_input")), "{bad}: {v}");
+    }
+    // The list's size and activity filters (no one spoke: activity 0).
+    let sized = get(&acq, "/api/v1/groups?min_members=3").await;
+    assert_eq!(sized.as_array().unwrap().iter().map(|g| g["id"].as_i64().unwrap()).collect::<Vec<_>>(), [paid_id]);
+    assert_eq!(get(&acq, "/api/v1/groups?max_activity=0").await.as_array().unwrap().len(), 2);
+    assert!(get(&acq, "/api/v1/groups?min_activity=1").await.as_array().unwrap().is_empty());
+    let (status, _) = call(&acq, Method::GET, "/api/v1/groups?min_activity=101", None).await;
+    assert_eq!(status, 422);
+
+    // The console draws the metrics on the groups page and the detail.
+    let web = login(&acq.server, &acq.owner, PASSWORD).await;
+    let text = |path: &str| {
+        let (web, url) = (web.clone(), acq.server.url(path));
+        async move { web.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let list = text("/console/groups?by=kind").await;
+    assert!(list.contains("社群数据") && list.contains("<div id=\"metrics-flow\"><svg"), "the chart is drawn");
+    assert_eq!(list.matches("<g data-day").count(), 60, "two charts of 30 days");
+    assert!(list.contains("<tr data-key=\"paid\"><td>付费群</td>"), "a row per kind, in words");
+    let one = text(&format!("/console/groups/{paid_id}")).await;
+    assert!(one.contains("<div id=\"group-flow\"><svg") && one.contains("data-leaves=\"1\""), "B's leave on the chart");
+    let builder = text("/console/segments/new").await;
+    assert!(builder.contains("groupkind:") && builder.contains("in_groups&gt;=2"), "the editor knows the terms");
+}

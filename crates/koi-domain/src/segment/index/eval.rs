@@ -4,7 +4,8 @@
 use super::columns::Range;
 use super::SegmentIndex;
 use crate::segment::facts::within;
-use crate::segment::{Cond, Expr, RFM_BANDS};
+use crate::group::GroupKind;
+use crate::segment::{Cond, Expr, GroupRef, RFM_BANDS};
 use roaring::RoaringBitmap;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -182,6 +183,11 @@ impl SegmentIndex {
             Cond::Rfm { dim, band } if RFM_BANDS.contains(band) => &self.rfm[dim.index()][*band as usize - 1],
             Cond::OrdersAtLeast(n) => return self.orders.at_least(*n, &self.universe),
             Cond::InfluenceAtLeast(n) => return self.influence.at_least(*n, &self.universe),
+            Cond::Group(GroupRef::Id(g)) => self.groups.get(g).unwrap_or(empty),
+            Cond::GroupKind(k) => {
+                &self.group_kinds[GroupKind::ALL.iter().position(|x| x == k).expect("ALL holds every kind")]
+            }
+            Cond::InGroupsAtLeast(n) => return self.in_groups.at_least(*n, &self.universe),
             _ => empty,
         })
     }

@@ -33,6 +33,7 @@ mod tests;
 
 use super::facts::{CustomerFacts, StoreLocations};
 use super::{Expr, RfmDim, Stage, RFM_BANDS};
+use crate::group::GroupKind;
 use crate::Millis;
 use columns::Column;
 use counts::Counts;
@@ -79,6 +80,15 @@ pub struct SegmentIndex {
     /// Field name → id → value: most fields are filled by few customers.
     fields: HashMap<String, HashMap<u32, String>>,
     store_locations: StoreLocations,
+    /// Group id → its present members.
+    groups: HashMap<i64, RoaringBitmap>,
+    /// Members of some group of the kind, by [`GroupKind::ALL`] order.
+    group_kinds: [RoaringBitmap; 6],
+    /// How many groups each customer is in.
+    in_groups: Counts,
+    /// Customer → the groups they are in: a re-sync takes them out of
+    /// exactly those, not out of every group the corp has.
+    member_of: HashMap<u32, Box<[i64]>>,
     /// Stands in for sets nobody is in, so lookups can borrow.
     empty: RoaringBitmap,
 }
@@ -101,6 +111,10 @@ impl Default for SegmentIndex {
             home: HashMap::new(),
             fields: HashMap::new(),
             store_locations: StoreLocations::new(),
+            groups: HashMap::new(),
+            group_kinds: Default::default(),
+            in_groups: Counts::default(),
+            member_of: HashMap::new(),
             empty: RoaringBitmap::new(),
         }
     }
@@ -169,6 +183,7 @@ impl SegmentIndex {
         self.orders.set(id, 0);
         self.influence.set(id, 0);
         self.home.remove(&id);
+        self.take_out_of_groups(id);
         true
     }
 
@@ -195,6 +210,41 @@ impl SegmentIndex {
         for (name, value) in &facts.fields {
             self.set_value(id, Value::Field { name: name.clone(), value: Some(value.clone()) });
         }
+        self.set_groups(id, &facts.groups);
+    }
+
+    /// Replaces the groups the customer is in (with each group's kind):
+    /// the change log names a customer whose joins, leaves or groups'
+    /// kinds changed, and their whole membership is read again.
+    pub fn set_groups(&mut self, id: u32, groups: &std::collections::BTreeMap<i64, GroupKind>) -> bool {
+        if !self.contains(id) {
+            return false;
+        }
+        self.take_out_of_groups(id);
+        for &g in groups.keys() {
+            self.groups.entry(g).or_default().insert(id);
+        }
+        for (i, kind) in GroupKind::ALL.iter().enumerate() {
+            toggle(&mut self.group_kinds[i], id, groups.values().any(|k| k == kind));
+        }
+        self.in_groups.set(id, u32::try_from(groups.len()).unwrap_or(u32::MAX));
+        if !groups.is_empty() {
+            self.member_of.insert(id, groups.keys().copied().collect());
+        }
+        true
+    }
+
+    fn take_out_of_groups(&mut self, id: u32) {
+        for g in self.member_of.remove(&id).unwrap_or_default().iter() {
+            if let Some(b) = self.groups.get_mut(g) {
+                b.remove(id);
+                if b.is_empty() {
+                    self.groups.remove(g);
+                }
+            }
+        }
+        self.group_kinds.iter_mut().for_each(|b| _ = b.remove(id));
+        self.in_groups.set(id, 0);
     }
 
     /// Tags or untags. Mutations of an absent customer change nothing and
@@ -342,13 +392,19 @@ impl SegmentIndex {
             + self.orders.bytes()
             + self.influence.bytes()
             + map_bytes(&self.home);
+        let groups = self.groups.values().map(|b| b.serialized_size()).sum::<usize>()
+            + map_bytes(&self.groups)
+            + self.group_kinds.iter().map(|b| b.serialized_size()).sum::<usize>()
+            + self.in_groups.bytes()
+            + map_bytes(&self.member_of)
+            + self.member_of.values().map(|g| g.len() * 8).sum::<usize>();
         let fields = map_bytes(&self.fields)
             + self
                 .fields
                 .iter()
                 .map(|(k, m)| k.len() + map_bytes(m) + m.values().map(String::capacity).sum::<usize>())
                 .sum::<usize>();
-        (keyed + sets + columns + fields) as f64 / self.len() as f64
+        (keyed + sets + columns + fields + groups) as f64 / self.len() as f64
     }
 }
 

@@ -1,9 +1,10 @@
 use super::*;
 use crate::segment::facts::{CustomerFacts, StoreLocations};
-use crate::segment::{matches, Cond, Expr, FieldOp, RfmDim, Stage};
+use crate::group::GroupKind;
+use crate::segment::{matches, Cond, Expr, FieldOp, GroupRef, RfmDim, Stage};
 use crate::Millis;
 use proptest::prelude::*;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 const TAGS: [&str; 5] = ["t0", "t1", "t2", "t3", "油性"];
 const FIELD_NAMES: [&str; 2] = ["size", "skin"];
@@ -12,6 +13,18 @@ const FIELD_VALUES: [&str; 9] = ["38", "40", "4", "38.5", "oily", "dry", "油性
 fn stores() -> StoreLocations {
     // Store 4 has no coordinates.
     [(1, (31.23, 121.47)), (2, (31.30, 121.55)), (3, (39.90, 116.40))].into_iter().collect()
+}
+
+/// A group's kind is the group's, the same for every member: group `g` is
+/// of kind `ALL[g % 4]`, so kinds paid..vip each have groups and two share
+/// paid and vip.
+fn kind_of(group: i64) -> GroupKind {
+    GroupKind::ALL[group as usize % 4]
+}
+
+/// Groups 1..=6, mostly none or one, sometimes several.
+fn arb_groups() -> impl Strategy<Value = BTreeMap<i64, GroupKind>> {
+    prop::collection::btree_set(1i64..=6, 0..4).prop_map(|gs| gs.into_iter().map(|g| (g, kind_of(g))).collect())
 }
 
 fn arb_customer(id: u32) -> impl Strategy<Value = CustomerFacts> {
@@ -36,7 +49,7 @@ fn arb_customer(id: u32) -> impl Strategy<Value = CustomerFacts> {
         ),
         prop::option::of((31.0f32..31.5, 121.2f32..121.8)),
     );
-    (sets, values).prop_map(move |((tags, stores, staff, codes, stage, rfm), v)| CustomerFacts {
+    (sets, values, arb_groups()).prop_map(move |((tags, stores, staff, codes, stage, rfm), v, groups)| CustomerFacts {
         id,
         tags,
         stores,
@@ -51,6 +64,7 @@ fn arb_customer(id: u32) -> impl Strategy<Value = CustomerFacts> {
         influence: v.4,
         fields: v.5,
         home: v.6,
+        groups,
     })
 }
 
@@ -103,6 +117,10 @@ fn arb_cond() -> impl Strategy<Value = Cond> {
         )
             .prop_map(|(n, op, v)| Cond::Field { name: n.into(), op, value: v.into() }),
         (1i64..5, 0u32..60).prop_map(|(store_id, k)| Cond::WithinKm { store_id, km: k as f64 / 2.0 }),
+        (0i64..8).prop_map(|g| Cond::Group(GroupRef::Id(g))),
+        Just(Cond::Group(GroupRef::Name("unresolved".into()))),
+        prop::sample::select(GroupKind::ALL.to_vec()).prop_map(Cond::GroupKind),
+        (0u32..5).prop_map(Cond::InGroupsAtLeast),
     ]
 }
 
@@ -129,6 +147,7 @@ enum Op {
     Added(u32, i64),
     Spent(u32, i64),
     Field(u32, String, Option<String>),
+    Groups(u32, BTreeMap<i64, GroupKind>),
     Remove(u32),
     Readd(CustomerFacts),
 }
@@ -156,6 +175,7 @@ fn arb_op(n: u32) -> impl Strategy<Value = Op> {
             prop::option::of(prop::sample::select(FIELD_VALUES.to_vec()))
         )
             .prop_map(|(i, n, v)| Op::Field(i, n.into(), v.map(String::from))),
+        (id.clone(), arb_groups()).prop_map(|(i, g)| Op::Groups(i, g)),
         id.clone().prop_map(Op::Remove),
         id.prop_flat_map(arb_customer).prop_map(Op::Readd),
     ]
@@ -176,6 +196,7 @@ fn apply(people: &mut Vec<CustomerFacts>, index: &mut SegmentIndex, op: Op) {
         | Op::Added(i, _)
         | Op::Spent(i, _)
         | Op::Field(i, ..)
+        | Op::Groups(i, _)
         | Op::Remove(i) => find(people, *i),
     };
     let applied = match op {
@@ -263,6 +284,12 @@ fn apply(people: &mut Vec<CustomerFacts>, index: &mut SegmentIndex, op: Op) {
                 }
             }
             index.set_value(i, Value::Field { name: n, value: v })
+        }
+        Op::Groups(i, g) => {
+            if let Some(p) = pos {
+                people[p].groups = g.clone();
+            }
+            index.set_groups(i, &g)
         }
     };
     assert_eq!(applied, pos.is_some(), "mutations apply to present customers only");
@@ -464,6 +491,32 @@ fn bands_stay_exact_as_values_arrive_and_move() {
         assert_eq!(index.count(&Expr::Cond(Cond::SpentAtLeast(f))), want as u64, "spent>={f}");
     }
     assert!(index.added_at.bounds.len() > 100, "the bands were built");
+}
+
+#[test]
+fn group_terms_follow_joins_leaves_and_kinds() {
+    let mut index = tagged(6);
+    let g = |pairs: &[(i64, GroupKind)]| pairs.iter().copied().collect::<BTreeMap<_, _>>();
+    index.set_groups(0, &g(&[(10, GroupKind::Paid), (11, GroupKind::Education)]));
+    index.set_groups(1, &g(&[(10, GroupKind::Paid)]));
+    index.set_groups(2, &g(&[(12, GroupKind::Paid)]));
+    let n = |index: &SegmentIndex, s: &str| index.ids(&Expr::parse(s).unwrap());
+    assert_eq!(n(&index, "groupkind:paid"), [0, 1, 2]);
+    assert_eq!(n(&index, "group:10"), [0, 1]);
+    assert_eq!(n(&index, "in_groups>=2"), [0]);
+    assert_eq!(n(&index, "NOT in_groups>=1"), [3, 4, 5]);
+    // Customer 0 leaves group 10; 2's group becomes a VIP group.
+    index.set_groups(0, &g(&[(11, GroupKind::Education)]));
+    index.set_groups(2, &g(&[(12, GroupKind::Vip)]));
+    assert_eq!(n(&index, "groupkind:paid"), [1]);
+    assert_eq!(n(&index, "group:10"), [1]);
+    assert_eq!(n(&index, "groupkind:vip OR groupkind:education"), [0, 2]);
+    assert_eq!(n(&index, "in_groups>=2"), Vec::<u32>::new());
+    // A group dismissed: its last member's groups are empty.
+    index.set_groups(1, &BTreeMap::new());
+    assert!(n(&index, "group:10").is_empty());
+    index.remove_customer(0);
+    assert!(n(&index, "group:11").is_empty(), "a removed customer leaves their groups");
 }
 
 #[test]
