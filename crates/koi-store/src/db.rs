@@ -85,6 +85,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/sqlite/0007_customer_search.sql")),
     (8, include_str!("../migrations/sqlite/0008_groups.sql")),
     (9, include_str!("../migrations/sqlite/0009_group_messages.sql")),
+    (12, include_str!("../migrations/sqlite/0012_group_assistant.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -96,6 +97,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/postgres/0007_customer_search.sql")),
     (8, include_str!("../migrations/postgres/0008_groups.sql")),
     (9, include_str!("../migrations/postgres/0009_group_messages.sql")),
+    (12, include_str!("../migrations/postgres/0012_group_assistant.sql")),
 ];
 
 impl Db {

@@ -9,6 +9,7 @@ mod db;
 mod dialect;
 mod error;
 pub mod events;
+pub mod group_messages;
 pub mod groups;
 pub mod inbox;
 pub mod jobs;

@@ -6,6 +6,9 @@
 //! | [`GroupKind`] | paid / unpaid / education / vip / store / custom |
 //! | [`GroupEdit`] | an operator's change of kind and store, validated |
 //! | [`diff_members`] | joins and leaves between koi's members and WeCom's list |
+//! | [`assistant`] | the group assistant: keyword replies, sensitive words, welcome templates |
+
+pub mod assistant;
 
 use crate::ValidationError;
 use serde::{Deserialize, Serialize};
