@@ -6,6 +6,7 @@
 //! | `GroupSyncJob` | re-reads one group (`groupchat/get`) and records the change |
 //! | `GroupFullSyncJob` | lists every group (`groupchat/list`) and syncs each |
 //! | use cases | list, detail with members, set kind and store, ask for a sync |
+//! | [`assistant`] | the group assistant: the feed, keyword replies, sensitive-word alerts, welcome templates |
 //!
 //! WeCom's callbacks are only triggers: each `change_external_chat` enqueues
 //! a `GroupSyncJob` that reads the group again, so a lost, repeated or
@@ -14,6 +15,10 @@
 //! `customer.group_left`), recorded once per stay (the event's dedup key names
 //! the member's WeCom join time), and a join goes through the behaviour path
 //! (counters, lifecycle, tag rules) in the same transaction.
+
+pub mod assistant;
+
+pub(crate) use assistant::{AlertJob, FeedJob, ReplyJob};
 
 use crate::jobs::{enqueue, enqueue_at, Job, JobCtx, JobResult};
 use crate::{actor, require, Engine, EngineError, Principal, Result};

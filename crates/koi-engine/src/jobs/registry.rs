@@ -5,7 +5,7 @@ use super::worker::Worker;
 use super::{Job, JobError, SelfTest};
 use crate::acquisition::{AddJob, RouteJob, WelcomeJob};
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
-use crate::groups::{GroupFullSyncJob, GroupSyncJob};
+use crate::groups::{AlertJob, FeedJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
 use crate::org::StaffSyncJob;
 use koi_store::jobs::ClaimedJob;
 
@@ -40,6 +40,9 @@ registry![
     StaffSyncJob,
     GroupFullSyncJob,
     GroupSyncJob,
+    FeedJob,
+    ReplyJob,
+    AlertJob,
     SelfTest,
 ];
 
