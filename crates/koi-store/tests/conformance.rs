@@ -1376,3 +1376,6 @@ async fn groups_keep_the_newest_read_and_each_stay_once(db: &Db) {
     let row = db.group(corp_id, g).await.unwrap().unwrap();
     assert_eq!((row.kind.as_str(), row.store_id), ("vip", None));
 }
+
+#[path = "conformance/group_assistant.rs"]
+mod group_assistant;

@@ -42,7 +42,10 @@ async fn the_session_archive_feed_pages_by_seq() {
     let all = corp.get_chat_data(&GetChatDataRequest { seq: 0, limit: 1000 }, NOW).await.expect("feed").chatdata;
     assert_eq!(all.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
     let first = &all[0];
-    assert_eq!((first.action.as_str(), first.from.as_str(), first.roomid.as_str()), ("send", customer.as_str(), chat_id.as_str()));
+    assert_eq!(
+        (first.action.as_str(), first.from.as_str(), first.roomid.as_str()),
+        ("send", customer.as_str(), chat_id.as_str())
+    );
     assert_eq!((first.msgtype.as_str(), first.content().as_str()), ("text", "今晚几点直播？"));
     assert_eq!(first.tolist, ["guide01"]);
     assert!(first.msgtime > 0 && !first.msgid.is_empty());
@@ -83,7 +86,10 @@ fn coupon(title: &str) -> wecom::Link {
 async fn group_welcome_templates_greet_joiners_of_the_groups_that_chose_them() {
     let rig = Rig::start().await;
     let corp = &rig.corp;
-    let add = GroupWelcomeAddRequest { content: content("今晚 20:00 直播", Some(coupon("领券"))), ..Default::default() };
+    let add = GroupWelcomeAddRequest {
+        content: content("今晚 20:00 直播", Some(coupon("领券"))),
+        ..Default::default()
+    };
     let made = corp.group_welcome_add(&add, NOW).await.expect("add");
     assert!(!made.template_id.is_empty());
     let id = GroupWelcomeIdRequest { template_id: made.template_id.clone(), agentid: None };
@@ -108,7 +114,8 @@ async fn group_welcome_templates_greet_joiners_of_the_groups_that_chose_them() {
     two.image = Some(wecom::Image { media_id: None, pic_url: Some("https://x.example/p.png".into()) });
     let two = GroupWelcomeAddRequest { content: two, ..Default::default() };
     assert_eq!(wecom_code(corp.group_welcome_add(&two, NOW).await), ErrCode::INVALID_PARAMETER, "one attachment");
-    let mini = wecom::MiniProgram { title: "m".repeat(65), appid: "wx1".into(), page: "p".into(), pic_media_id: "m".into() };
+    let mini =
+        wecom::MiniProgram { title: "m".repeat(65), appid: "wx1".into(), page: "p".into(), pic_media_id: "m".into() };
     let mini = GroupWelcomeAddRequest {
         content: GroupWelcomeContent { miniprogram: Some(mini), ..Default::default() },
         ..Default::default()
