@@ -12,6 +12,7 @@ mod console_segments;
 mod customers;
 mod demo;
 mod first_hour;
+mod group_assistant;
 mod groups;
 mod nodes;
 mod public_pages;
