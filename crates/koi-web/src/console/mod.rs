@@ -6,6 +6,7 @@ mod api_keys;
 mod channel_codes;
 mod customers;
 mod fields;
+mod group_assistant;
 mod groups;
 mod home;
 mod jobs;
@@ -75,6 +76,13 @@ pub fn router() -> Router<AppState> {
         .route("/groups", get(groups::list))
         .route("/groups/sync", post(groups::sync))
         .route("/groups/{id}", get(groups::show).post(groups::update))
+        .route("/group-assistant", get(group_assistant::show))
+        .route("/group-assistant/settings", post(group_assistant::save_settings))
+        .route("/group-assistant/read-feed", post(group_assistant::read_feed))
+        .route("/group-rules", post(group_assistant::create_rule))
+        .route("/group-rules/{id}/delete", post(group_assistant::delete_rule))
+        .route("/group-welcomes", post(group_assistant::create_welcome))
+        .route("/group-welcomes/{id}/delete", post(group_assistant::delete_welcome))
         .route("/fields", get(fields::show).post(fields::define))
         .route("/fields/rules", post(fields::save_rules))
         .route("/fields/{name}/delete", post(fields::delete))
@@ -145,6 +153,9 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
     }
     if who.allows(Action::ViewGroups) {
         m.push(item("groups", "/console/groups", true));
+    }
+    if who.allows(Action::ManageGroups) {
+        m.push(item("group_assistant", "/console/group-assistant", true));
     }
     for key in ["campaigns", "mass_sends", "sops", "analytics"] {
         m.push(item(key, "", false));

@@ -232,4 +232,37 @@ async fn group_assistant(backend: &str) {
     assert!(acq.sim.state().inspect(Some(CORP), |w| w.chat.templates.is_empty()).unwrap(), "deleted in WeCom too");
     let (status, _) = call(&acq, Method::GET, &format!("/api/v1/group-welcomes/{}", w["id"]), None).await;
     assert_eq!(status, 404);
+    console(&acq).await;
+}
+
+/// The 群助手 page shows the rules, replies and alerts; a bad rule typed
+/// into its form comes back with the error and makes nothing.
+async fn console(acq: &Acq) {
+    use crate::support::{csrf, login, PASSWORD};
+    let c = login(&acq.server, &acq.owner, PASSWORD).await;
+    let html = c.get(acq.server.url("/console/group-assistant")).send().await.unwrap().text().await.unwrap();
+    for shown in ["群助手", "优惠券", "请问有优惠券吗", "再不发货我要投诉", "静安福利群", "免打扰时段"]
+    {
+        assert!(html.contains(shown), "the page shows {shown}");
+    }
+    let token = csrf(&c, &acq.server, "/console/group-assistant").await;
+    let bad =
+        [("_csrf", token.as_str()), ("name", "坏规则"), ("match_kind", "exact"), ("keywords", ""), ("reply_text", "x")];
+    let r = c.post(acq.server.url("/console/group-rules")).form(&bad).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    assert!(r.text().await.unwrap().contains("form-errors"));
+    assert_eq!(get(acq, "/api/v1/group-rules").await.as_array().unwrap().len(), 2, "nothing was made");
+    let good = [
+        ("_csrf", token.as_str()),
+        ("name", "地址"),
+        ("match_kind", "contains"),
+        ("keywords", "地址, 在哪"),
+        ("reply_text", "静安寺 1 号"),
+        ("kinds", "store"),
+    ];
+    let r = c.post(acq.server.url("/console/group-rules")).form(&good).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let rules = get(acq, "/api/v1/group-rules").await;
+    let made = rules.as_array().unwrap().iter().find(|r| r["name"] == "地址").expect("the rule from the form");
+    assert_eq!((made["keywords"].clone(), made["scope"]["kinds"].clone()), (json!(["地址", "在哪"]), json!(["store"])));
 }
