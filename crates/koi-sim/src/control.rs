@@ -330,7 +330,7 @@ struct ArchiveReq {
 /// Turns the session archive on or off for the corp.
 async fn archive_put(State(state): Shared, Path(corp_id): Path<String>, Json(req): Json<ArchiveReq>) -> Answer {
     let corp = state.corp_by_id(&corp_id).ok_or(ControlError::UnknownCorp(corp_id.clone()))?;
-    state.act(&corp, |w| w.chat.archive_enabled = req.enabled);
+    state.act(corp, |w| w.chat.archive_enabled = req.enabled);
     Ok(Json(json!({ "enabled": req.enabled })))
 }
 

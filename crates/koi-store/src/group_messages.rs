@@ -48,6 +48,16 @@ pub struct ReplyRuleRow {
     pub deleted_at: Option<i64>,
 }
 
+/// What an operator sets on a rule: its name, order and switch beside the
+/// definition.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RuleFields<'a> {
+    pub name: &'a str,
+    pub priority: i32,
+    pub enabled: bool,
+    pub definition: &'a str,
+}
+
 const RULE_COLUMNS: &str = "id, name, priority, enabled, definition, created_at, updated_at, deleted_at";
 
 /// A reply (or a held-back one) with the message, group and rule it is about.
@@ -379,25 +389,17 @@ impl Db {
         Ok(n > 0)
     }
 
-    pub async fn insert_reply_rule(
-        &self,
-        corp_id: i64,
-        name: &str,
-        priority: i32,
-        enabled: bool,
-        definition: &str,
-        now: i64,
-    ) -> Result<i64> {
+    pub async fn insert_reply_rule(&self, corp_id: i64, r: &RuleFields<'_>, now: i64) -> Result<i64> {
         Ok(on_pool!(self, true, |c| {
             sqlx::query_scalar(
                 "INSERT INTO group_reply_rules (corp_id, name, priority, enabled, definition, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
             )
             .bind(corp_id)
-            .bind(name)
-            .bind(priority)
-            .bind(enabled)
-            .bind(definition)
+            .bind(r.name)
+            .bind(r.priority)
+            .bind(r.enabled)
+            .bind(r.definition)
             .bind(now)
             .fetch_one(c)
             .await
@@ -405,25 +407,16 @@ impl Db {
     }
 
     /// Replaces a live rule; `false` when there is none with that id.
-    pub async fn update_reply_rule(
-        &self,
-        corp_id: i64,
-        id: i64,
-        name: &str,
-        priority: i32,
-        enabled: bool,
-        definition: &str,
-        now: i64,
-    ) -> Result<bool> {
+    pub async fn update_reply_rule(&self, corp_id: i64, id: i64, r: &RuleFields<'_>, now: i64) -> Result<bool> {
         let n = on_pool!(self, true, |c| {
             sqlx::query(
                 "UPDATE group_reply_rules SET name = $1, priority = $2, enabled = $3, definition = $4, \
                  updated_at = $5 WHERE corp_id = $6 AND id = $7 AND deleted_at IS NULL",
             )
-            .bind(name)
-            .bind(priority)
-            .bind(enabled)
-            .bind(definition)
+            .bind(r.name)
+            .bind(r.priority)
+            .bind(r.enabled)
+            .bind(r.definition)
             .bind(now)
             .bind(corp_id)
             .bind(id)

@@ -25,7 +25,7 @@ use koi_domain::group::GroupKind;
 use koi_domain::jobs::priority;
 use koi_store::group_messages::{
     AssistantSettingsRow, GroupAlertRow, GroupReplyRow, NewGroupAlert, NewGroupMessage, NewGroupReply, ReplyRuleRow,
-    WelcomeTemplateRow,
+    RuleFields, WelcomeTemplateRow,
 };
 use koi_store::groups::{GroupFilter, GroupRow};
 use koi_store::jobs::JobEnd;
@@ -615,8 +615,7 @@ impl Engine {
         require(who, Action::ManageGroups)?;
         let rule = draft.validate()?;
         let def = serde_json::to_string(&rule).expect("a rule serialises");
-        let id =
-            self.db.insert_reply_rule(who.corp_id, &rule.name, rule.priority, rule.enabled, &def, now_ms()).await?;
+        let id = self.db.insert_reply_rule(who.corp_id, &fields(&rule, &def), now_ms()).await?;
         self.audit(who, "group_rule.created", format!("group_rule:{id}")).await?;
         self.group_reply_rule(who, id).await
     }
@@ -630,8 +629,7 @@ impl Engine {
         require(who, Action::ManageGroups)?;
         let rule = draft.validate()?;
         let def = serde_json::to_string(&rule).expect("a rule serialises");
-        let now = now_ms();
-        if !self.db.update_reply_rule(who.corp_id, id, &rule.name, rule.priority, rule.enabled, &def, now).await? {
+        if !self.db.update_reply_rule(who.corp_id, id, &fields(&rule, &def), now_ms()).await? {
             return Err(EngineError::NotFound("rule"));
         }
         self.audit(who, "group_rule.updated", format!("group_rule:{id}")).await?;
@@ -752,6 +750,10 @@ impl Engine {
         self.db.delete_welcome_template(who.corp_id, id).await?;
         self.audit(who, "group_welcome.deleted", format!("group_welcome:{id}")).await
     }
+}
+
+fn fields<'a>(rule: &'a ReplyRule, definition: &'a str) -> RuleFields<'a> {
+    RuleFields { name: &rule.name, priority: rule.priority, enabled: rule.enabled, definition }
 }
 
 fn rule_view(r: &ReplyRuleRow, rule: ReplyRule) -> GroupReplyRule {

@@ -3,7 +3,7 @@
 //! exist once per message, rules retire without losing their replies.
 
 use super::{corp, NOW};
-use koi_store::group_messages::{AssistantSettingsRow, NewGroupAlert, NewGroupMessage, NewGroupReply};
+use koi_store::group_messages::{AssistantSettingsRow, NewGroupAlert, NewGroupMessage, NewGroupReply, RuleFields};
 use koi_store::Db;
 
 on_both!(
@@ -11,6 +11,10 @@ on_both!(
     replies_and_alerts_are_once_per_message_and_rules_retire,
     assistant_settings_and_welcome_templates_round_trip,
 );
+
+fn rf<'a>(name: &'a str, priority: i32, enabled: bool, definition: &'a str) -> RuleFields<'a> {
+    RuleFields { name, priority, enabled, definition }
+}
 
 fn said<'a>(group_id: i64, seq: i64, msgid: &'a str, content: &'a str) -> NewGroupMessage<'a> {
     NewGroupMessage {
@@ -62,7 +66,7 @@ async fn group_messages_are_appended_once_and_the_cursor_only_moves_forward(db: 
 
 async fn replies_and_alerts_are_once_per_message_and_rules_retire(db: &Db) {
     let corp_id = corp(db, "wwREPLY").await;
-    let rule = db.insert_reply_rule(corp_id, "券", 0, true, "{}", NOW).await.unwrap();
+    let rule = db.insert_reply_rule(corp_id, &rf("券", 0, true, "{}"), NOW).await.unwrap();
     let mut tx = db.begin().await.unwrap();
     let g = tx.ensure_group(corp_id, "wrR").await.unwrap();
     let ids = tx.append_group_messages(corp_id, &[said(g, 1, "r1", "券"), said(g, 2, "r2", "券")]).await.unwrap();
@@ -122,16 +126,16 @@ async fn replies_and_alerts_are_once_per_message_and_rules_retire(db: &Db) {
 
     // Rules: ordered by priority then age; a retired rule is gone from the
     // list but its replies still name it.
-    let first = db.insert_reply_rule(corp_id, "先", -5, true, "{}", NOW).await.unwrap();
+    let first = db.insert_reply_rule(corp_id, &rf("先", -5, true, "{}"), NOW).await.unwrap();
     let order: Vec<i64> = db.reply_rules(corp_id).await.unwrap().iter().map(|r| r.id).collect();
     assert_eq!(order, [first, rule]);
-    assert!(db.update_reply_rule(corp_id, rule, "券2", 9, false, "{\"x\":1}", NOW + 5).await.unwrap());
+    assert!(db.update_reply_rule(corp_id, rule, &rf("券2", 9, false, "{\"x\":1}"), NOW + 5).await.unwrap());
     let r = db.reply_rule(corp_id, rule).await.unwrap().unwrap();
     assert_eq!((r.name.as_str(), r.priority, r.enabled, r.definition.as_str()), ("券2", 9, false, "{\"x\":1}"));
     assert!(db.delete_reply_rule(corp_id, rule, NOW + 6).await.unwrap());
     assert!(!db.delete_reply_rule(corp_id, rule, NOW + 7).await.unwrap(), "retired once");
     assert!(
-        !db.update_reply_rule(corp_id, rule, "x", 0, true, "{}", NOW).await.unwrap(),
+        !db.update_reply_rule(corp_id, rule, &rf("x", 0, true, "{}"), NOW).await.unwrap(),
         "a retired rule stays retired"
     );
     assert_eq!(db.reply_rules(corp_id).await.unwrap().len(), 1);
