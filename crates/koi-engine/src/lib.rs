@@ -45,6 +45,9 @@ pub struct Settings {
     /// absorb WeCom's redeliveries, and `koi inbox replay` can run them
     /// again. Older processed rows are pruned by the worker.
     pub inbox_keep_ms: i64,
+    /// How often the worker reads the session-archive feed of corps whose
+    /// group assistant has it on.
+    pub group_feed_interval_ms: i64,
 }
 
 /// WeCom gives up redelivering a callback within minutes; 30 days keeps a
@@ -60,6 +63,7 @@ impl Default for Settings {
             bulk_inline_max: customers::BULK_INLINE,
             password_checks: std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
             inbox_keep_ms: INBOX_KEEP_DAYS_DEFAULT * 86_400_000,
+            group_feed_interval_ms: 60_000,
         }
     }
 }

@@ -73,6 +73,8 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/sim/group/create", post(group_create))
         .route("/sim/group/leave", post(group_leave))
         .route("/sim/group/dismiss", post(group_dismiss))
+        .route("/sim/group/say", post(group_say))
+        .route("/sim/group/welcome", post(group_welcome_bind))
         .route("/sim/customer/delete_staff", post(customer_deletes_staff))
         .route("/sim/staff/delete_customer", post(staff_deletes_customer))
         .route("/sim/staff/edit_customer", post(staff_edits_customer))
@@ -85,12 +87,15 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/sim/clock/advance", post(clock_advance))
         .route("/sim/corps/{corp_id}/faults", get(faults_get).put(faults_put))
         .route("/sim/corps/{corp_id}/callback_url", axum::routing::put(callback_url_put))
+        .route("/sim/corps/{corp_id}/archive", axum::routing::put(archive_put))
         .route("/sim/tokens/invalidate", post(tokens_invalidate))
         .route("/sim/welcome_messages", get(|State(s): Shared| async move { to_json(&s.welcome_messages()) }))
         .route("/sim/tags_marked", get(|State(s): Shared| async move { to_json(&s.tags_marked()) }))
         .route("/sim/remarks", get(|State(s): Shared| async move { to_json(&s.remarks()) }))
         .route("/sim/mass_tasks", get(|State(s): Shared| async move { to_json(&s.mass_tasks()) }))
         .route("/sim/contact_ways", get(|State(s): Shared| async move { to_json(&s.contact_ways()) }))
+        .route("/sim/group_welcomes", get(|State(s): Shared| async move { to_json(&s.group_welcomes()) }))
+        .route("/sim/app_messages", get(|State(s): Shared| async move { to_json(&s.app_messages()) }))
         .route("/sim/groups", get(|State(s): Shared| async move { to_json(&s.groups()) }))
         .route("/sim/callbacks", get(|State(s): Shared| async move { to_json(&s.callbacks()) }))
         .route("/sim/scenario", post(scenario_start))
@@ -311,6 +316,61 @@ async fn group_dismiss(State(state): Shared, Json(req): Json<GroupReq>) -> Answe
     let corp = corp(&state, req.corp_id.as_deref())?;
     state.act(&corp, |w| w.dismiss_group(&req.chat_id))?;
     Ok(Json(json!({})))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SayReq {
+    corp_id: Option<String>,
+    chat_id: String,
+    /// The member who speaks: a customer's external_userid or a userid.
+    from: String,
+    text: Option<String>,
+    image: Option<crate::chat::ImageBody>,
+    link: Option<crate::chat::LinkBody>,
+}
+
+/// A member says something in a group: it lands in the session archive.
+async fn group_say(State(state): Shared, Json(req): Json<SayReq>) -> Answer {
+    use crate::chat::{Said, TextBody};
+    let corp = corp(&state, req.corp_id.as_deref())?;
+    let said = match (req.text, req.image, req.link) {
+        (Some(content), None, None) => Said::Text { text: TextBody { content } },
+        (None, Some(image), None) => Said::Image { image },
+        (None, None, Some(link)) => Said::Link { link },
+        _ => return Err(ControlError::BadRequest("give exactly one of text, image or link".to_owned())),
+    };
+    let now = state.clock.now_ms();
+    let seq = state.act(&corp, |w| w.say(&req.chat_id, &req.from, said, now))?;
+    Ok(Json(json!({ "seq": seq })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct BindReq {
+    corp_id: Option<String>,
+    chat_id: String,
+    template_id: String,
+}
+
+/// The owner picks a group welcome template for the group in their client.
+async fn group_welcome_bind(State(state): Shared, Json(req): Json<BindReq>) -> Answer {
+    let corp = corp(&state, req.corp_id.as_deref())?;
+    state.act(&corp, |w| w.bind_group_welcome(&req.chat_id, &req.template_id))?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ArchiveReq {
+    enabled: bool,
+}
+
+/// Turns the session archive on or off for the corp.
+async fn archive_put(State(state): Shared, Path(corp_id): Path<String>, Json(req): Json<ArchiveReq>) -> Answer {
+    let corp = state.corp_by_id(&corp_id).ok_or(ControlError::UnknownCorp(corp_id.clone()))?;
+    state.act(corp, |w| w.chat.archive_enabled = req.enabled);
+    Ok(Json(json!({ "enabled": req.enabled })))
 }
 
 #[derive(Deserialize, Default)]

@@ -24,6 +24,20 @@
 //! - [`callback`]: event XML, encryption and delivery with WeCom's retries.
 //! - `control`: the `/sim/` routes below.
 //! - [`population`]: seeded virtual customers driven by a TOML scenario.
+//! - [`chat`]: what is said in groups (the session archive), group welcome
+//!   templates and app messages.
+//!
+//! # The session archive (会话存档)
+//! WeCom hands the archive out through a C SDK (`GetChatData`, then
+//! `DecryptData` with the corp's RSA key). The simulator serves what that
+//! SDK yields after decryption as a JSON API instead:
+//! `POST /cgi-bin/msgaudit/get_chat_data {seq, limit ≤1000}` →
+//! `{chatdata:[{seq, msgid, action:"send", from, tolist, roomid, msgtime (ms),
+//! msgtype: text|image|link, text{content} | image{md5sum, filesize} |
+//! link{title, description, link_url}}]}`, messages after `seq` in order.
+//! Archive not enabled for the corp → 301053 (unconfirmed code); `limit` 0
+//! or over 1000 → 40058; `seq` past the end → an empty list. A koi deployment
+//! against real WeCom needs a bridge that runs the SDK and serves this shape.
 //!
 //! # Control API (`/sim/…`, JSON)
 //! Bodies are JSON; `corp_id` may be left out to mean the first corp. Errors
@@ -39,6 +53,11 @@
 //! | `POST /sim/group/create` | `{owner, name, members?[]}`: a member creates a customer group (`create`, then `add_member` per member) → `{chat_id}` |
 //! | `POST /sim/group/leave` | `{chat_id, userid}` → `del_member` |
 //! | `POST /sim/group/dismiss` | `{chat_id}` → `dismiss` |
+//! | `POST /sim/group/say` | `{chat_id, from, text \| image{md5sum, filesize} \| link{title, description, link_url}}`: a member says something in the group; it lands in the session archive → `{seq}` |
+//! | `POST /sim/group/welcome` | `{chat_id, template_id}`: the owner picks a group welcome template for the group in their client (no API does this); each customer who joins later is greeted with it |
+//! | `PUT /sim/corps/{corp_id}/archive` | `{enabled}`: the session archive on or off for the corp (off: `get_chat_data` answers 301053) |
+//! | `GET /sim/group_welcomes` | group welcomes WeCom sent to joiners ([`GroupWelcomeRecord`]) |
+//! | `GET /sim/app_messages` | app messages koi sent ([`AppMessageRecord`]) |
 //! | `POST /sim/customer/delete_staff` | `{external_userid, userid}`: the customer deletes the member → `del_follow_user` |
 //! | `POST /sim/staff/delete_customer` | `{userid, external_userid}`: the member deletes the customer → `del_external_contact` |
 //! | `POST /sim/staff/edit_customer` | `{userid, external_userid, remark?}`: edit in the client → `edit_external_contact` |
@@ -64,6 +83,7 @@
 
 mod api;
 pub mod callback;
+pub mod chat;
 pub mod clock;
 pub mod config;
 mod control;
@@ -81,6 +101,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use callback::{CallbackRecord, SimEvent};
+pub use chat::{AppMessageRecord, GroupWelcomeRecord, SIM_AGENT_ID};
 pub use config::{Faults, Limits, QuotaWindow, SimConfig, SimCorp, SimStaff};
 pub use control::ControlError;
 pub use population::{scenario_from_toml, Scenario, ScenarioError, ScenarioReport, StoreReport};

@@ -34,6 +34,9 @@ use crate::world::{ActionError, NewCustomer, World};
 /// order = 0.1
 /// delete_guide = 0.01
 /// readd = 0.0             # a customer who deleted their guide scans again
+/// talk = 0.0              # messages a day a customer says in their group
+///                         # (the group's owner answers some; both land in
+///                         # the session archive)
 ///
 /// [[stores]]
 /// name = "静安店"
@@ -98,6 +101,8 @@ pub struct Rates {
     /// For a customer who deleted their guide: the chance a day that they
     /// scan a store's code again (a returning add). 0: gone for good.
     pub readd: f64,
+    /// Messages a day a customer in a group says there (0: silent groups).
+    pub talk: f64,
     /// Order amounts, in fen.
     pub order_fen_min: u64,
     pub order_fen_max: u64,
@@ -113,6 +118,7 @@ impl Default for Rates {
             order: 0.1,
             delete_guide: 0.01,
             readd: 0.0,
+            talk: 0.0,
             order_fen_min: 2_000,
             order_fen_max: 80_000,
         }
@@ -163,6 +169,9 @@ impl Scenario {
             return Err(ScenarioError::Invalid("tick_minutes"));
         }
         let r = &self.rates;
+        if !(0.0..=1000.0).contains(&r.talk) {
+            return Err(ScenarioError::Invalid("talk is 0..=1000 messages a day"));
+        }
         for p in [r.scan, r.accept, r.join_group, r.invite_friends, r.order, r.delete_guide, r.readd] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(ScenarioError::Invalid("rates must be within 0..=1"));
@@ -218,6 +227,8 @@ pub struct ScenarioReport {
     pub group_joins: u64,
     pub rooms_created: u64,
     pub group_full: u64,
+    /// Messages said in groups (customers and owners).
+    pub messages: u64,
     pub invites: u64,
     pub orders: u64,
     pub order_fen: u64,
@@ -246,6 +257,8 @@ struct Person {
     ext: Option<String>,
     guide: Option<String>,
     in_group: bool,
+    /// The group they joined (where they talk).
+    chat: Option<String>,
     gone: bool,
     /// Deleted their guide and may come back.
     left: bool,
@@ -307,6 +320,7 @@ fn new_person(rng: &mut ChaCha8Rng, scenario: &Scenario, near: Option<usize>) ->
         ext: None,
         guide: None,
         in_group: false,
+        chat: None,
         gone: false,
         left: false,
     }
@@ -384,6 +398,7 @@ pub async fn run(state: &SimState, scenario: &Scenario) -> Result<ScenarioReport
                     match outcome {
                         Some(Ok(joined)) => {
                             people[i].in_group = true;
+                            people[i].chat = Some(joined.chat_id.clone());
                             report.group_joins += 1;
                             report.rooms_created += u64::from(joined.created_room);
                             if let Some(s) = report.by_store.get_mut(&store_name) {
@@ -394,6 +409,9 @@ pub async fn run(state: &SimState, scenario: &Scenario) -> Result<ScenarioReport
                         None => {}
                     }
                 }
+            }
+            if scenario.rates.talk > 0.0 {
+                talk(state, &corp, &mut rng, &people[i], scenario.rates.talk * tick_days, now_ms, &mut report);
             }
             if chance(&mut rng, invite) {
                 report.invites += 1;
@@ -448,6 +466,49 @@ pub async fn run(state: &SimState, scenario: &Scenario) -> Result<ScenarioReport
     report.customers = people.len() as u64;
     lock(&state.reports).push(report.clone());
     Ok(report)
+}
+
+/// What virtual customers say in groups, and how owners answer.
+const CHATTER: &[&str] = &[
+    "今天有什么优惠吗？",
+    "请问几点开始直播",
+    "收到，谢谢",
+    "门店地址在哪里",
+    "这个还有货吗",
+    "好的👌",
+    "价格多少",
+    "什么时候发货",
+];
+const OWNER_ANSWERS: &[&str] = &["欢迎大家～", "稍后为您查询", "今晚8点直播，记得来"];
+
+/// A customer in a group says something with `p` (their expected messages
+/// this tick, at most one a tick); the owner answers one in three.
+fn talk(
+    state: &SimState,
+    corp: &crate::state::Corp,
+    rng: &mut ChaCha8Rng,
+    person: &Person,
+    p: f64,
+    now_ms: i64,
+    report: &mut ScenarioReport,
+) {
+    let (Some(chat), Some(ext)) = (&person.chat, &person.ext) else {
+        return;
+    };
+    if !rng.gen_bool(p.clamp(0.0, 1.0)) {
+        return;
+    }
+    let line = CHATTER[rng.gen_range(0..CHATTER.len())];
+    let answer = rng.gen_bool(1.0 / 3.0).then(|| OWNER_ANSWERS[rng.gen_range(0..OWNER_ANSWERS.len())]);
+    let said = |content: &str| crate::chat::Said::Text { text: crate::chat::TextBody { content: content.to_owned() } };
+    let n = state.act(corp, |w| {
+        let mut n = u64::from(w.say(chat, ext, said(line), now_ms).is_ok());
+        if let (Some(a), Some(owner)) = (answer, w.groups.get(chat).map(|g| g.owner.clone())) {
+            n += u64::from(w.say(chat, &owner, said(a), now_ms + 1).is_ok());
+        }
+        n
+    });
+    report.messages += n;
 }
 
 #[allow(clippy::too_many_arguments)]

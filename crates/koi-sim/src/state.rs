@@ -329,6 +329,16 @@ impl SimState {
         self.collect(|w| w.welcome_log.clone())
     }
 
+    /// Every group welcome WeCom sent to a joiner.
+    pub fn group_welcomes(&self) -> Vec<crate::chat::GroupWelcomeRecord> {
+        self.collect(|w| w.chat.welcome_log.clone())
+    }
+
+    /// Every app message koi sent.
+    pub fn app_messages(&self) -> Vec<crate::chat::AppMessageRecord> {
+        self.collect(|w| w.chat.app_messages.clone())
+    }
+
     /// Every `mark_tag` call koi made.
     pub fn tags_marked(&self) -> Vec<TagMarkRecord> {
         self.collect(|w| w.tag_log.clone())

@@ -42,6 +42,8 @@ pub enum ActionError {
     AlreadyInGroup(String, String),
     #[error("no handover of {0} is waiting")]
     NoTransfer(String),
+    #[error("unknown group welcome template {0}")]
+    UnknownTemplate(String),
 }
 
 impl ActionError {
@@ -59,6 +61,7 @@ impl ActionError {
             ActionError::GroupFull(_) => "group_full",
             ActionError::AlreadyInGroup(..) => "already_in_group",
             ActionError::NoTransfer(_) => "no_transfer",
+            ActionError::UnknownTemplate(_) => "unknown_template",
         }
     }
 }
@@ -364,6 +367,8 @@ pub struct World {
     pub welcome_log: Vec<WelcomeRecord>,
     pub tag_log: Vec<TagMarkRecord>,
     pub remark_log: Vec<RemarkRecord>,
+    /// What is said in groups, group welcome templates, app messages.
+    pub chat: crate::chat::ChatState,
     /// Events waiting to be handed to the callback queue after the lock is
     /// released.
     pub outbox: Vec<SimEvent>,
@@ -391,6 +396,7 @@ impl World {
             welcome_log: Vec::new(),
             tag_log: Vec::new(),
             remark_log: Vec::new(),
+            chat: crate::chat::ChatState::default(),
             outbox: Vec::new(),
         }
     }
@@ -740,6 +746,7 @@ impl World {
             last_mem_ver: last,
             cur_mem_ver: version,
         });
+        self.greet_joiner(chat_id, userid, now_s);
         Ok(())
     }
 

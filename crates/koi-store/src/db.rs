@@ -87,6 +87,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/sqlite/0009_group_messages.sql")),
     (10, include_str!("../migrations/sqlite/0010_group_codes.sql")),
     (11, include_str!("../migrations/sqlite/0011_group_metrics.sql")),
+    (12, include_str!("../migrations/sqlite/0012_group_assistant.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -100,6 +101,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/postgres/0009_group_messages.sql")),
     (10, include_str!("../migrations/postgres/0010_group_codes.sql")),
     (11, include_str!("../migrations/postgres/0011_group_metrics.sql")),
+    (12, include_str!("../migrations/postgres/0012_group_assistant.sql")),
 ];
 
 impl Db {

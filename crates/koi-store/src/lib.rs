@@ -11,6 +11,7 @@ mod error;
 pub mod events;
 pub mod group_codes;
 pub mod group_metrics;
+pub mod group_messages;
 pub mod groups;
 pub mod inbox;
 pub mod jobs;

@@ -1682,3 +1682,5 @@ async fn group_joins_leaves_and_kinds_reach_segment_facts(db: &Db) {
     assert_eq!(groups(&facts, w.c[2]), [(w.g1, GroupKind::Paid), (w.g2, GroupKind::Vip)]);
     assert!(db.group_names(w.corp_id).await.unwrap().contains(&(w.g2, "VIP群".to_string())));
 }
+#[path = "conformance/group_assistant.rs"]
+mod group_assistant;

@@ -65,6 +65,13 @@ impl ErrCode {
     pub const API_NOT_PERMITTED: Self = Self(48002);
     pub const NO_PRIVILEGE: Self = Self(60011);
     pub const UNTRUSTED_IP: Self = Self(60020);
+    /// `message/send`: the agentid is not the corp's app.
+    pub const INVALID_AGENTID: Self = Self(40056);
+    /// `message/send`: no recipient (user, party, tag) is valid.
+    pub const NO_VALID_RECIPIENT: Self = Self(81013);
+    /// The session archive (会话存档) is not enabled for the corp
+    /// (unconfirmed figure; the simulator and koi agree on it).
+    pub const ARCHIVE_NOT_ENABLED: Self = Self(301053);
 
     pub fn is_ok(self) -> bool {
         self == Self::OK

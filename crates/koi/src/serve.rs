@@ -46,6 +46,10 @@ pub(crate) struct ServeArgs {
     /// `koi inbox replay`); older ones are pruned by the worker.
     #[arg(long, env = "KOI_INBOX_KEEP_DAYS", default_value_t = koi_engine::INBOX_KEEP_DAYS_DEFAULT)]
     inbox_keep_days: i64,
+    /// How often the group assistant reads the session-archive feed
+    /// (corps that turned it on), in seconds.
+    #[arg(long, env = "KOI_GROUP_FEED_SECS", default_value_t = 60)]
+    group_feed_secs: u64,
     /// WeCom's API base URL; point it at `koi sim` to run against the simulator.
     #[arg(long, env = "KOI_WECOM_BASE_URL", default_value = "https://qyapi.weixin.qq.com")]
     wecom_base_url: String,
@@ -58,6 +62,9 @@ pub(crate) async fn run(a: ServeArgs) -> Result<()> {
     if a.h5_per_minute == 0 {
         bail!("--h5-per-minute must be at least 1");
     }
+    if !(1..=86_400).contains(&a.group_feed_secs) {
+        bail!("--group-feed-secs must be 1 to 86400");
+    }
     if !(1..=3650).contains(&a.inbox_keep_days) {
         bail!("--inbox-keep-days must be 1 to 3650: WeCom redelivers a callback for minutes, and replay needs its row");
     }
@@ -65,6 +72,7 @@ pub(crate) async fn run(a: ServeArgs) -> Result<()> {
         inbox_keep_ms: a.inbox_keep_days * 86_400_000,
         session_ttl_ms: (a.session_hours * 3_600_000.0) as i64,
         wecom_base_url: a.wecom_base_url.trim_end_matches('/').to_string(),
+        group_feed_interval_ms: a.group_feed_secs as i64 * 1000,
         ..Settings::default()
     };
     let engine = Engine::new(a.db.open().await?, settings);

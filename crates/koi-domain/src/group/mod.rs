@@ -9,6 +9,7 @@
 //! | `code.rs` | group live codes (群活码): [`GroupCodeDraft`] and its validation |
 //! | `rotation.rs` | which groups a code's join way lists, and its warnings: [`rotate`] |
 //! | `metrics.rs` | group metrics by brand-local day: [`series`], [`Window`], [`MetricsBy`] |
+//! | [`assistant`] | the group assistant: keyword replies, sensitive words, welcome templates |
 
 mod code;
 mod rotation;
@@ -25,6 +26,8 @@ pub use metrics::{
     day_start, day_text, local_day, series, DayMetrics, MetricInputs, MetricTotals, MetricsBy, Window, DEFAULT_DAYS,
     MAX_DAYS,
 };
+
+pub mod assistant;
 
 use crate::ValidationError;
 use serde::{Deserialize, Serialize};

@@ -9,6 +9,7 @@
 //! | `rotation.rs` | `GroupCodeRotateJob`: keeps a code's join way on its next groups with room; adopts WeCom's new rooms |
 //! | use cases | list (filters: kind, store, owner, size, activity), detail with members, set kind and store, ask for a sync |
 //! | `metrics.rs` | group metrics per group, kind or store by day |
+//! | [`assistant`] | the group assistant: the feed, keyword replies, sensitive-word alerts, welcome templates |
 //!
 //! WeCom's callbacks are only triggers: each `change_external_chat` enqueues
 //! a `GroupSyncJob` that reads the group again, so a lost, repeated or
@@ -26,6 +27,9 @@ pub(crate) use rotation::GroupCodeRotateJob;
 mod metrics;
 
 pub use metrics::{MetricsQuery, MetricsReport, MetricsRow};
+pub mod assistant;
+
+pub(crate) use assistant::{AlertJob, FeedJob, ReplyJob};
 
 use crate::jobs::{enqueue, enqueue_at, Job, JobCtx, JobResult};
 use crate::{actor, require, Engine, EngineError, Principal, Result};

@@ -5,7 +5,7 @@ use super::worker::Worker;
 use super::{Job, JobError, SelfTest};
 use crate::acquisition::{AddJob, RouteJob, WelcomeJob};
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
-use crate::groups::{GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob};
+use crate::groups::{AlertJob, FeedJob, GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
 use crate::org::StaffSyncJob;
 use koi_store::jobs::ClaimedJob;
 
@@ -41,6 +41,9 @@ registry![
     GroupFullSyncJob,
     GroupSyncJob,
     GroupCodeRotateJob,
+    FeedJob,
+    ReplyJob,
+    AlertJob,
     SelfTest,
 ];
 

@@ -60,6 +60,7 @@ impl Worker {
         let mut last_prune = 0;
         let mut last_route = 0;
         let mut last_sweep = now_ms();
+        let mut last_feed = 0;
         // Jobs run as tasks of their own and are claimed as room frees up:
         // running a batch one job after another would put every welcome
         // behind the WeCom round trips of the jobs claimed before it, and
@@ -74,6 +75,11 @@ impl Worker {
                 last_route = now;
                 self.engine.reroute_all().await;
                 self.engine.check_group_codes().await;
+            }
+            if now - last_feed >= self.engine.settings.group_feed_interval_ms {
+                last_feed = now;
+                // What members said in groups since the last read.
+                self.engine.schedule_feed_reads().await;
             }
             if now - last_sweep > 3_600_000 {
                 last_sweep = now;

@@ -8,9 +8,12 @@ mod contact_way;
 mod customer;
 mod directory;
 mod group;
+mod group_welcome;
 mod handover;
 mod mass;
+mod message;
 mod moment;
+mod msgaudit;
 mod statistic;
 mod tag;
 mod welcome;
@@ -115,6 +118,12 @@ fn handler(path: &str) -> Option<Handler> {
         "externalcontact/resigned/transfer_result" => handover::resigned_result,
         "externalcontact/groupchat/transfer" => handover::group_transfer,
         "externalcontact/groupchat/onjob_transfer" => handover::group_onjob_transfer,
+        "externalcontact/group_welcome_template/add" => group_welcome::add,
+        "externalcontact/group_welcome_template/edit" => group_welcome::edit,
+        "externalcontact/group_welcome_template/get" => group_welcome::get,
+        "externalcontact/group_welcome_template/del" => group_welcome::del,
+        "msgaudit/get_chat_data" => msgaudit::get_chat_data,
+        "message/send" => message::send,
         "department/list" => directory::department_list,
         "user/simplelist" => directory::user_simplelist,
         "user/get" => directory::user_get,

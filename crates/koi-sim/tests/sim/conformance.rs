@@ -1083,3 +1083,5 @@ async fn the_address_book_lists_departments_and_members() {
     assert_eq!(members(2).await.len(), 1);
     rig.shutdown().await;
 }
+
+mod assistant;

@@ -6,6 +6,7 @@ mod channel_codes;
 mod customers;
 mod fields;
 pub(crate) mod group_codes;
+mod group_assistant;
 mod groups;
 mod jobs;
 mod me;
@@ -104,6 +105,14 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(group_codes::list, group_codes::create))
         .routes(routes!(group_codes::get_one, group_codes::update, group_codes::delete))
         .routes(routes!(group_codes::qr_png))
+        .routes(routes!(group_assistant::rules, group_assistant::create_rule))
+        .routes(routes!(group_assistant::rule, group_assistant::update_rule, group_assistant::delete_rule))
+        .routes(routes!(group_assistant::settings, group_assistant::save_settings))
+        .routes(routes!(group_assistant::read_feed))
+        .routes(routes!(group_assistant::replies))
+        .routes(routes!(group_assistant::alerts))
+        .routes(routes!(group_assistant::welcomes, group_assistant::create_welcome))
+        .routes(routes!(group_assistant::welcome, group_assistant::update_welcome, group_assistant::delete_welcome))
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::retry))
         .split_for_parts()

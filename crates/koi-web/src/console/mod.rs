@@ -7,6 +7,7 @@ mod channel_codes;
 mod customers;
 mod fields;
 mod group_codes;
+mod group_assistant;
 mod groups;
 mod home;
 mod jobs;
@@ -80,6 +81,13 @@ pub fn router() -> Router<AppState> {
         .route("/group-codes/{id}", get(group_codes::show).post(group_codes::update))
         .route("/group-codes/{id}/delete", post(group_codes::delete))
         .route("/group-codes/{id}/qr.png", get(group_codes::qr_png))
+        .route("/group-assistant", get(group_assistant::show))
+        .route("/group-assistant/settings", post(group_assistant::save_settings))
+        .route("/group-assistant/read-feed", post(group_assistant::read_feed))
+        .route("/group-rules", post(group_assistant::create_rule))
+        .route("/group-rules/{id}/delete", post(group_assistant::delete_rule))
+        .route("/group-welcomes", post(group_assistant::create_welcome))
+        .route("/group-welcomes/{id}/delete", post(group_assistant::delete_welcome))
         .route("/fields", get(fields::show).post(fields::define))
         .route("/fields/rules", post(fields::save_rules))
         .route("/fields/{name}/delete", post(fields::delete))
@@ -151,6 +159,9 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
     if who.allows(Action::ViewGroups) {
         m.push(item("groups", "/console/groups", true));
         m.push(item("group_codes", "/console/group-codes", true));
+    }
+    if who.allows(Action::ManageGroups) {
+        m.push(item("group_assistant", "/console/group-assistant", true));
     }
     for key in ["campaigns", "mass_sends", "sops", "analytics"] {
         m.push(item(key, "", false));

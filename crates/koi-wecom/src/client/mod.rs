@@ -27,16 +27,19 @@
 pub mod budget;
 pub mod token;
 
+mod app_message;
 mod behavior;
 mod contact_way;
 mod customer;
 mod directory;
 mod error;
 mod group_chat;
+mod group_welcome;
 mod join_way;
 mod mass_msg;
 mod message;
 mod moment;
+mod msgaudit;
 mod tag;
 mod transfer;
 mod welcome;
@@ -50,6 +53,7 @@ use serde::{Deserialize, Serialize};
 /// `std::time::Instant` with `Instant::from_std`.
 pub use tokio::time::Instant;
 
+pub use app_message::*;
 pub use behavior::*;
 pub use budget::{Budget, BudgetConfig, Priority, Pushback};
 pub use contact_way::*;
@@ -57,10 +61,12 @@ pub use customer::*;
 pub use directory::*;
 pub use error::ApiError;
 pub use group_chat::*;
+pub use group_welcome::*;
 pub use join_way::*;
 pub use mass_msg::*;
 pub use message::*;
 pub use moment::*;
+pub use msgaudit::*;
 pub use tag::*;
 pub use token::{FetchedToken, TokenCache, TokenConfig};
 pub use transfer::*;

@@ -13,6 +13,7 @@ mod customers;
 mod demo;
 mod first_hour;
 mod group_codes;
+mod group_assistant;
 mod groups;
 mod nodes;
 mod public_pages;
