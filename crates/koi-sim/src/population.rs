@@ -29,11 +29,13 @@ use crate::world::{ActionError, NewCustomer, World};
 /// [rates]                 # mean probabilities per customer per day
 /// scan = 0.2
 /// accept = 0.95           # else the add stays half (add_half_external_contact)
-/// join_group = 0.3
+/// join_group = 0.3        # for a customer not in a group; above 1, a rate
+///                         # (288: within about five minutes of adding)
 /// invite_friends = 0.05
 /// order = 0.1
 /// delete_guide = 0.01
 /// readd = 0.0             # a customer who deleted their guide scans again
+/// leave_group = 0.0       # a customer in a group leaves it
 /// talk = 0.0              # messages a day a customer says in their group
 ///                         # (the group's owner answers some; both land in
 ///                         # the session archive)
@@ -101,6 +103,8 @@ pub struct Rates {
     /// For a customer who deleted their guide: the chance a day that they
     /// scan a store's code again (a returning add). 0: gone for good.
     pub readd: f64,
+    /// For a customer in a group: the chance a day that they leave it.
+    pub leave_group: f64,
     /// Messages a day a customer in a group says there (0: silent groups).
     pub talk: f64,
     /// Order amounts, in fen.
@@ -118,6 +122,7 @@ impl Default for Rates {
             order: 0.1,
             delete_guide: 0.01,
             readd: 0.0,
+            leave_group: 0.0,
             talk: 0.0,
             order_fen_min: 2_000,
             order_fen_max: 80_000,
@@ -172,7 +177,10 @@ impl Scenario {
         if !(0.0..=1000.0).contains(&r.talk) {
             return Err(ScenarioError::Invalid("talk is 0..=1000 messages a day"));
         }
-        for p in [r.scan, r.accept, r.join_group, r.invite_friends, r.order, r.delete_guide, r.readd] {
+        if !(0.0..=1000.0).contains(&r.join_group) || !(0.0..=1000.0).contains(&r.leave_group) {
+            return Err(ScenarioError::Invalid("join_group and leave_group are 0..=1000 a day"));
+        }
+        for p in [r.scan, r.accept, r.invite_friends, r.order, r.delete_guide, r.readd] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(ScenarioError::Invalid("rates must be within 0..=1"));
             }
@@ -225,6 +233,8 @@ pub struct ScenarioReport {
     pub half_adds: u64,
     pub refused_capacity: u64,
     pub group_joins: u64,
+    /// Customers who left the group they had joined.
+    pub group_leaves: u64,
     pub rooms_created: u64,
     pub group_full: u64,
     /// Messages said in groups (customers and owners).
@@ -266,7 +276,13 @@ struct Person {
 
 /// An individual propensity around the population mean.
 fn propensity(rng: &mut ChaCha8Rng, mean: f64) -> f64 {
-    (mean * rng.gen_range(0.5..1.5)).clamp(0.0, 1.0)
+    intensity(rng, mean).clamp(0.0, 1.0)
+}
+
+/// An individual rate a day around the population mean (may exceed one:
+/// it happens within hours).
+fn intensity(rng: &mut ChaCha8Rng, mean: f64) -> f64 {
+    mean * rng.gen_range(0.5..1.5)
 }
 
 fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
@@ -309,7 +325,7 @@ fn new_person(rng: &mut ChaCha8Rng, scenario: &Scenario, near: Option<usize>) ->
         store,
         scan: propensity(rng, rates.scan),
         accept: propensity(rng, rates.accept),
-        join: propensity(rng, rates.join_group),
+        join: intensity(rng, rates.join_group),
         invite: propensity(rng, rates.invite_friends),
         order: propensity(rng, rates.order),
         delete: propensity(rng, rates.delete_guide),
@@ -409,6 +425,14 @@ pub async fn run(state: &SimState, scenario: &Scenario) -> Result<ScenarioReport
                         None => {}
                     }
                 }
+            }
+            if people[i].in_group && chance(&mut rng, scenario.rates.leave_group) {
+                if let (Some(chat), Some(ext)) = (people[i].chat.take(), people[i].ext.clone()) {
+                    if state.act(&corp, |w| w.leave_group(&chat, &ext)).is_ok() {
+                        report.group_leaves += 1;
+                    }
+                }
+                people[i].in_group = false;
             }
             if scenario.rates.talk > 0.0 {
                 talk(state, &corp, &mut rng, &people[i], scenario.rates.talk * tick_days, now_ms, &mut report);

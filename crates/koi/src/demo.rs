@@ -43,7 +43,7 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     let engine = Engine::new(db.clone(), Settings { wecom_base_url: sim.base_url(), ..Settings::default() });
     let codes = engine.seed_demo_codes(brand.corp_id).await.context("creating the demo channel codes")?;
     engine.seed_demo_customers(brand.corp_id, DEMO_HISTORY).await.context("seeding the demo's customers")?;
-    start_demo_traffic(&engine, brand.corp_id, &sim, &codes).await?;
+    tokio::spawn(demo_community_and_traffic(engine.clone(), brand.corp_id, sim.state(), codes));
     tokio::spawn(demo_behaviour(engine.clone(), brand.corp_id));
     println!("koi demo is running: 悦步女鞋 Yuebu Shoes, 2 stores in Shanghai, 10 shopping guides");
     println!("  console:  {url}/console");
@@ -53,6 +53,7 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     }
     println!("  WeCom:    {} (the simulator, delivering callbacks to koi; control API under /sim/)", sim.base_url());
     println!("  traffic:  virtual customers scan the two stores' poster codes, about 2 a minute; watch them arrive");
+    println!("  groups:   each store's 福利群 fill through its group code; members chat, get keyword replies and leave");
     println!("  history:  {DEMO_HISTORY} earlier customers with tags, orders and fields; customers order, vote and share as you watch");
     println!("  data:     {} (recreated on every `koi demo`)", path.display());
     println!("Press Ctrl+C to stop.");
@@ -82,14 +83,13 @@ async fn demo_behaviour(engine: Engine, corp_id: i64) {
         tick.tick().await;
         let (after, b) = {
             let mut rng = rand::thread_rng();
-            let b = match rng.gen_range(0..6) {
+            let b = match rng.gen_range(0..5) {
                 0 | 1 => Behaviour::OrderPlaced { amount_fen: rng.gen_range(199..1299) * 100 },
                 2 => Behaviour::PollAnswered {
                     poll: "周年庆新款".into(),
                     answer: ["A", "B"][rng.gen_range(0..2)].into(),
                 },
                 3 => Behaviour::Shared { what: "海报".into() },
-                4 => Behaviour::GroupJoined { group_kind: "会员群".into() },
                 _ => Behaviour::MessageReplied,
             };
             (rng.gen_range(0..DEMO_HISTORY as i64), b)
@@ -103,14 +103,147 @@ async fn demo_behaviour(engine: Engine, corp_id: i64) {
     }
 }
 
+/// Once koi is serving: the stores' groups, then the traffic. The groups
+/// need koi to take WeCom's callbacks, so they cannot be made before.
+async fn demo_community_and_traffic(
+    engine: Engine,
+    corp_id: i64,
+    sim: std::sync::Arc<koi_sim::SimState>,
+    codes: Vec<koi_engine::acquisition::ChannelCode>,
+) {
+    let ways = match demo_community(&engine, corp_id, &sim).await {
+        Ok(ways) => ways,
+        Err(e) => {
+            tracing::warn!(error = %e, "the demo's groups could not be set up; traffic runs without them");
+            Vec::new()
+        }
+    };
+    if let Err(e) = start_demo_traffic(&engine, corp_id, &sim, &codes, &ways).await {
+        tracing::warn!(error = %e, "the demo's traffic could not start");
+    }
+}
+
+/// Each store's two 福利群 in WeCom (owned by one of its guides), synced
+/// into koi as store groups behind one rotating group code that lets WeCom
+/// open more rooms; a nearest-store code over both; the group assistant's
+/// keyword replies, sensitive words and a group welcome. Returns each
+/// store's join way.
+async fn demo_community(engine: &Engine, corp_id: i64, sim: &koi_sim::SimState) -> Result<Vec<(i64, String)>> {
+    let owner = koi_engine::Principal {
+        corp_id,
+        role: koi_domain::access::Role::Owner,
+        user_id: None,
+        store_ids: vec![],
+        staff_id: None,
+    };
+    let corp = engine.db.corp(corp_id).await?.context("the demo corp")?;
+    let wecom = Some(corp.wecom_corp_id.as_str());
+    let staff = engine.db.staff_list(corp_id).await?;
+    let now_s = sim.clock.now_s();
+    let mut store_codes = Vec::new();
+    let mut ways = Vec::new();
+    let mut chats = Vec::new();
+    for store in engine.db.stores(corp_id).await? {
+        let Some(guide) = staff.iter().find(|m| m.store_ids.contains(&store.id)) else { continue };
+        let base = format!("{}福利群", store.name);
+        let made = sim.act_on(wecom, |w| {
+            (1..=2).map(|n| w.create_group(&guide.userid, &format!("{base}{n}"), now_s)).collect::<Result<Vec<_>, _>>()
+        });
+        let made = made.context("the demo corp in the simulator")?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let mut group_ids = Vec::new();
+        for chat_id in &made {
+            let id = synced_group(engine, corp_id, chat_id).await?;
+            let edit = serde_json::from_value(serde_json::json!({ "kind": "store", "store_id": store.id }))?;
+            engine.update_group(&owner, id, &edit).await?;
+            group_ids.push(id);
+        }
+        chats.extend(made);
+        let draft = serde_json::from_value(serde_json::json!({
+            "name": base, "group_kind": "store", "store_id": store.id, "group_ids": group_ids,
+            "auto_create_room": true, "room_base_name": base, "room_base_id": 3,
+        }))?;
+        let code = engine.create_group_code(&owner, draft).await?.code;
+        store_codes.push(serde_json::json!({ "store_id": store.id, "code_id": code.id }));
+        ways.extend(code.config_id.map(|c| (store.id, c)));
+    }
+    let nearest = serde_json::from_value(serde_json::json!({
+        "name": "附近门店福利群", "code_type": "nearest_store", "radius_m": 5000,
+        "fallback_store_id": store_codes.first().map(|c| c["store_id"].clone()), "stores": store_codes,
+    }))?;
+    engine.create_group_code(&owner, nearest).await?;
+    demo_assistant(engine, &owner, sim, wecom, &chats).await?;
+    Ok(ways)
+}
+
+/// koi's copy of a group WeCom just made, once the callback has been read.
+async fn synced_group(engine: &Engine, corp_id: i64, chat_id: &str) -> Result<i64> {
+    for _ in 0..120 {
+        if let Some(g) = engine.db.group_by_chat_id(corp_id, chat_id).await? {
+            return Ok(g.id);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    bail!("koi did not sync the demo group {chat_id} within 30 s")
+}
+
+/// The group assistant as a store would set it up: the feed on, keyword
+/// replies for coupons and the live stream, sensitive words, and a welcome
+/// every demo group greets joiners with.
+async fn demo_assistant(
+    engine: &Engine,
+    owner: &koi_engine::Principal,
+    sim: &koi_sim::SimState,
+    wecom: Option<&str>,
+    chats: &[String],
+) -> Result<()> {
+    let settings = serde_json::from_value(serde_json::json!({
+        "feed_enabled": true, "agent_id": 1000002, "sensitive_words": ["加我微信", "代购", "返现"],
+    }))?;
+    engine.save_group_assistant_settings(owner, &settings).await?;
+    let rules = [
+        serde_json::json!({
+            "name": "优惠咨询", "scope": {"kinds": ["store"], "store_ids": [], "group_ids": []},
+            "match_kind": "contains", "keywords": ["优惠", "价格"],
+            "reply": {"text": "本周三会员日全场 8.5 折，新朋友另有 20 元券～",
+                      "link": {"title": "领取 20 元新客券", "url": "https://yuebu.example/coupon/new20"}},
+            "quiet_hours": {"start": "22:00", "end": "08:00"}, "cooldown_minutes": 30, "priority": 1,
+        }),
+        serde_json::json!({
+            "name": "直播时间", "scope": {"kinds": [], "store_ids": [], "group_ids": []},
+            "match_kind": "wildcard", "keywords": ["*直播*"],
+            "reply": {"text": "今晚 8 点直播间见，新款秋鞋首发～"},
+            "cooldown_minutes": 60, "priority": 2,
+        }),
+    ];
+    for rule in rules {
+        engine.create_group_reply_rule(owner, &serde_json::from_value(rule)?).await?;
+    }
+    let welcome = serde_json::from_value(serde_json::json!({
+        "name": "门店福利群欢迎语",
+        "text": "欢迎入群！每周三会员日直播，群内专享 8.5 折，进群先领一张 20 元券～",
+        "attachment": {"type": "link", "title": "领取 20 元新客券", "url": "https://yuebu.example/coupon/new20"},
+        "scope": {"kinds": ["store"], "store_ids": [], "group_ids": []},
+    }))?;
+    let welcome = engine.create_group_welcome(owner, &welcome).await?;
+    // Each owner picks the template in the group's settings (no API does).
+    sim.act_on(wecom, |w| {
+        for chat_id in chats {
+            let _ = w.bind_group_welcome(chat_id, &welcome.template_id);
+        }
+    });
+    Ok(())
+}
+
 /// Virtual customers living around the demo stores scan their poster
 /// codes on WeCom's real-time clock, so a new user sees customers arrive,
-/// get tagged and greeted.
+/// get tagged and greeted; added customers join their store's group through
+/// its group code, talk there and some leave.
 async fn start_demo_traffic(
     engine: &Engine,
     corp_id: i64,
-    sim: &koi_sim::SimHandle,
+    sim: &koi_sim::SimState,
     codes: &[koi_engine::acquisition::ChannelCode],
+    ways: &[(i64, String)],
 ) -> Result<()> {
     let mut scenario = koi_sim::Scenario {
         seed: Some(2026),
@@ -121,7 +254,12 @@ async fn start_demo_traffic(
     };
     scenario.population.size = 3000;
     scenario.rates.scan = 1.0;
-    scenario.rates.join_group = 0.0;
+    // Added customers join their store's group within minutes, say
+    // something about twice an hour, and about one in ten leave within
+    // an hour or so.
+    scenario.rates.join_group = 288.0;
+    scenario.rates.talk = 48.0;
+    scenario.rates.leave_group = 2.4;
     scenario.rates.order = 0.0;
     // Some leave their guide (about one in seven within a day of adding) and
     // some of those come back, so a code's losses and returns move too.
@@ -129,6 +267,7 @@ async fn start_demo_traffic(
     scenario.rates.readd = 0.5;
     for code in codes {
         let Some(store) = code.store_id else { continue };
+        let join_way = ways.iter().find(|(s, _)| *s == store).map(|(_, w)| w.clone());
         let Some(store) = engine.db.store(corp_id, store).await? else { continue };
         let (Some(lat), Some(lng)) = (store.lat, store.lng) else { continue };
         scenario.stores.push(koi_sim::population::Store {
@@ -136,6 +275,7 @@ async fn start_demo_traffic(
             lat,
             lng,
             contact_way: code.config_id.clone(),
+            join_way,
             ..Default::default()
         });
     }
