@@ -11,6 +11,7 @@
 //! conditional update waits for the other transaction and re-checks).
 
 use crate::db::{on_pool, on_tx, Db, Tx};
+use std::collections::{HashMap, HashSet};
 use crate::Result;
 
 /// A group as koi keeps it.
@@ -87,6 +88,10 @@ pub struct GroupFilter<'a> {
     pub min_members: Option<i32>,
     pub max_members: Option<i32>,
 }
+
+/// Rows a multi-row member statement carries (8 bound values each, well
+/// under both backends' limits on bound values).
+const MEMBER_ROWS_PER_STATEMENT: usize = 500;
 
 impl Db {
     /// The corp's groups, newest first, at most `limit`.
@@ -277,6 +282,67 @@ impl Tx {
              ORDER BY id"
         );
         Ok(on_tx!(self, |c| sqlx::query_as(&sql).bind(corp_id).bind(group_id).fetch_all(&mut *c).await)?)
+    }
+
+    /// Records stays that began, many rows a statement (a group read brings
+    /// up to 500 members). Returns the (userid, join_time) of the stays that
+    /// were new; the others were recorded already.
+    pub async fn insert_group_members(
+        &mut self,
+        corp_id: i64,
+        group_id: i64,
+        members: &[NewMember<'_>],
+    ) -> Result<HashSet<(String, i64)>> {
+        let mut inserted = HashSet::new();
+        for chunk in members.chunks(MEMBER_ROWS_PER_STATEMENT) {
+            let rows = (0..chunk.len())
+                .map(|i| {
+                    let b = 3 + i * 8;
+                    format!("($1, $2, ${b}, ${}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7)
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO group_members (corp_id, group_id, userid, member_type, customer_id, name, join_time, \
+                 join_scene, invitor, state) VALUES {rows} \
+                 ON CONFLICT (group_id, userid, join_time) DO NOTHING RETURNING userid, join_time"
+            );
+            let got: Vec<(String, i64)> = on_tx!(self, |c| {
+                let mut q = sqlx::query_as(&sql).bind(corp_id).bind(group_id);
+                for m in chunk {
+                    q = q
+                        .bind(m.userid)
+                        .bind(m.member_type)
+                        .bind(m.customer_id)
+                        .bind(m.name)
+                        .bind(m.join_time)
+                        .bind(m.join_scene)
+                        .bind(m.invitor)
+                        .bind(m.state);
+                }
+                q.fetch_all(&mut *c).await
+            })?;
+            inserted.extend(got);
+        }
+        Ok(inserted)
+    }
+
+    /// koi's customer ids of these external_userids (those koi knows).
+    pub async fn customer_ids_of(&mut self, corp_id: i64, external_userids: &[&str]) -> Result<HashMap<String, i64>> {
+        let mut ids = HashMap::new();
+        for chunk in external_userids.chunks(MEMBER_ROWS_PER_STATEMENT) {
+            let list = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ");
+            let sql = format!("SELECT external_userid, id FROM customers WHERE corp_id = $1 AND external_userid IN ({list})");
+            let got: Vec<(String, i64)> = on_tx!(self, |c| {
+                let mut q = sqlx::query_as(&sql).bind(corp_id);
+                for e in chunk {
+                    q = q.bind(*e);
+                }
+                q.fetch_all(&mut *c).await
+            })?;
+            ids.extend(got);
+        }
+        Ok(ids)
     }
 
     /// Records a stay that began; `false` when that stay was recorded

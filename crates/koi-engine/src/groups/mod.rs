@@ -376,33 +376,55 @@ impl Engine {
         for m in present.iter().filter(|m| diff.left.contains(&m.userid)) {
             self.record_leave(tx, corp_id, &g, m, read_at).await?;
         }
-        for m in chat.member_list.iter().filter(|m| diff.joined.contains(&m.userid)) {
-            let kind = member_type(m.kind);
-            let customer_id = if kind == MEMBER_CUSTOMER { tx.customer_id(corp_id, &m.userid).await? } else { None };
-            let new = NewMember {
-                userid: &m.userid,
-                member_type: kind,
-                customer_id,
-                name: m.name.as_deref().or(m.group_nickname.as_deref()).unwrap_or(""),
-                join_time: m.join_time,
-                join_scene: m.join_scene,
-                invitor: m.invitor.as_ref().map_or("", |i| i.userid.as_str()),
-                state: m.state.as_deref().unwrap_or(""),
-            };
-            if !tx.insert_group_member(corp_id, group_id, &new).await? {
-                continue;
+        // Who joined, and who of them and of the members not linked yet koi
+        // knows as customers: one lookup and one multi-row insert a read.
+        let joined: Vec<_> = chat.member_list.iter().filter(|m| diff.joined.contains(&m.userid)).collect();
+        let unlinked: Vec<_> = present
+            .iter()
+            .filter(|m| m.customer_id.is_none() && m.member_type == MEMBER_CUSTOMER && !diff.left.contains(&m.userid))
+            .collect();
+        let customer_keys: Vec<&str> = joined
+            .iter()
+            .filter(|m| member_type(m.kind) == MEMBER_CUSTOMER)
+            .map(|m| m.userid.as_str())
+            .chain(unlinked.iter().map(|m| m.userid.as_str()))
+            .collect();
+        let customers = tx.customer_ids_of(corp_id, &customer_keys).await?;
+        let customer_of = |kind: &str, userid: &str| {
+            if kind == MEMBER_CUSTOMER {
+                customers.get(userid).copied()
+            } else {
+                None
             }
-            if let Some(customer_id) = customer_id {
-                self.record_join(tx, corp_id, &g, customer_id, m.join_time, rules).await?;
+        };
+        let rows: Vec<NewMember> = joined
+            .iter()
+            .map(|m| {
+                let kind = member_type(m.kind);
+                NewMember {
+                    userid: &m.userid,
+                    member_type: kind,
+                    customer_id: customer_of(kind, &m.userid),
+                    name: m.name.as_deref().or(m.group_nickname.as_deref()).unwrap_or(""),
+                    join_time: m.join_time,
+                    join_scene: m.join_scene,
+                    invitor: m.invitor.as_ref().map_or("", |i| i.userid.as_str()),
+                    state: m.state.as_deref().unwrap_or(""),
+                }
+            })
+            .collect();
+        let inserted = tx.insert_group_members(corp_id, group_id, &rows).await?;
+        for row in &rows {
+            if let (Some(customer_id), true) =
+                (row.customer_id, inserted.contains(&(row.userid.to_owned(), row.join_time)))
+            {
+                self.record_join(tx, corp_id, &g, customer_id, row.join_time, rules).await?;
             }
         }
         // Members koi came to know as customers since they joined: linked,
         // and their join is recorded now (once per stay, as always).
-        for m in present.iter().filter(|m| m.customer_id.is_none() && m.member_type == MEMBER_CUSTOMER) {
-            if diff.left.contains(&m.userid) {
-                continue;
-            }
-            if let Some(customer_id) = tx.customer_id(corp_id, &m.userid).await? {
+        for m in unlinked {
+            if let Some(&customer_id) = customers.get(&m.userid) {
                 tx.link_group_member(m.id, customer_id).await?;
                 self.record_join(tx, corp_id, &g, customer_id, m.join_time, rules).await?;
             }
