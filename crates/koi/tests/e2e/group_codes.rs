@@ -140,7 +140,6 @@ fn expected_list(acq: &Acq, chats: &[String]) -> Vec<String> {
 
 async fn rotating_code(backend: &str) {
     let acq = Acq::start(backend).await;
-    let started = Instant::now();
     let made: Vec<(&str, String)> =
         (1..=GROUPS).map(|i| (if i % 2 == 0 { "li.na" } else { "wang.fang" }, format!("周年庆{i}群"))).collect();
     let (chats, ids) = groups(&acq, &made).await;
@@ -181,6 +180,15 @@ async fn rotating_code(backend: &str) {
     assert_eq!(way_list(&acq, &config_id), chats[..5], "the first five groups");
     let states: Vec<&str> = made["groups"].as_array().unwrap().iter().map(|g| g["state"].as_str().unwrap()).collect();
     assert_eq!(states, [vec!["open"; 5], vec!["standby"; 8]].concat());
+
+    // While the queue is quiet: WeCom's new rooms, the nearest-store code,
+    // and an edit that reverses the order and one that restores it.
+    auto_created_rooms_are_adopted(&acq).await;
+    nearest_store_group_code(&acq, code_id).await;
+    let reversed: Vec<i64> = ids.iter().rev().copied().collect();
+    edits_reach_wecom(&acq, code_id, &reversed).await;
+    edits_reach_wecom(&acq, code_id, &ids).await;
+    let started = Instant::now();
 
     // 4,500 joins while half of the joiners leave again, with callbacks
     // duplicated, reordered and dropped. Each round joins as many as the
@@ -270,7 +278,7 @@ async fn rotating_code(backend: &str) {
     let dismissed = way_list(&acq, &config_id)[0].clone();
     let dismissed_id = ids[chats.iter().position(|c| *c == dismissed).unwrap()];
     sim(&acq, "/sim/group/dismiss", json!({"chat_id": dismissed})).await;
-    wait_for(|| async {
+    wait_long(|| async {
         let d = get(&acq, &format!("/api/v1/group-codes/{code_id}")).await;
         let row = d["groups"].as_array().unwrap().iter().find(|g| g["group_id"] == dismissed_id).cloned().unwrap();
         (row["state"] == "dismissed" && !way_list(&acq, &config_id).contains(&dismissed)).then_some(())
@@ -306,8 +314,6 @@ async fn rotating_code(backend: &str) {
         .unwrap();
     assert_eq!(r.headers()["content-type"], "image/png");
 
-    auto_created_rooms_are_adopted(&acq).await;
-    nearest_store_group_code(&acq, code_id).await;
     let doc = acq.http.get(acq.server.url("/api/v1/openapi.json")).send().await.unwrap().json::<Value>().await.unwrap();
     for path in ["/group-codes", "/group-codes/{id}", "/group-codes/{id}/qr.png"] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
@@ -400,16 +406,24 @@ async fn nearest_store_group_code(acq: &Acq, jingan_code: i64) {
     let (status, _) = call(acq, Method::DELETE, &format!("/api/v1/group-codes/{xh_code}"), None).await;
     assert_eq!(status, 204);
     assert!(!acq.sim.state().join_ways().iter().any(|w| w.config_id == xh_way), "its join way is gone");
-    // An edit reorders the groups: WeCom's list follows, the QR stays.
-    let d = get(acq, &format!("/api/v1/group-codes/{jingan_code}")).await;
-    let mut order: Vec<i64> = d["groups"].as_array().unwrap().iter().map(|g| g["group_id"].as_i64().unwrap()).collect();
-    order.reverse();
+}
+
+/// An edit reorders the code's groups: WeCom's list follows, the QR stays.
+async fn edits_reach_wecom(acq: &Acq, code_id: i64, order: &[i64]) {
+    let d = get(acq, &format!("/api/v1/group-codes/{code_id}")).await;
     let mut settings = d["code"]["settings"].clone();
     settings["group_ids"] = json!(order);
-    let (status, v) = call(acq, Method::PUT, &format!("/api/v1/group-codes/{jingan_code}"), Some(settings)).await;
+    let (status, v) = call(acq, Method::PUT, &format!("/api/v1/group-codes/{code_id}"), Some(settings)).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["code"]["qr_code"], d["code"]["qr_code"]);
-    let first_open = v["groups"].as_array().unwrap().iter().find(|g| g["state"] == "open").unwrap();
-    let config_id = v["code"]["config_id"].as_str().unwrap();
-    assert_eq!(way_list(acq, config_id)[0], first_open["chat_id"].as_str().unwrap());
+    let listed: Vec<String> = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["state"] == "open")
+        .map(|g| g["chat_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(way_list(acq, v["code"]["config_id"].as_str().unwrap()), listed);
+    let got: Vec<i64> = v["groups"].as_array().unwrap().iter().map(|g| g["group_id"].as_i64().unwrap()).collect();
+    assert_eq!(got, order);
 }
