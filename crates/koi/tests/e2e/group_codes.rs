@@ -188,6 +188,7 @@ async fn rotating_code(backend: &str) {
     let reversed: Vec<i64> = ids.iter().rev().copied().collect();
     edits_reach_wecom(&acq, code_id, &reversed).await;
     edits_reach_wecom(&acq, code_id, &ids).await;
+    console_form_makes_and_deletes_a_code(&acq).await;
     let started = Instant::now();
 
     // 4,500 joins while half of the joiners leave again, with callbacks
@@ -426,4 +427,51 @@ async fn edits_reach_wecom(acq: &Acq, code_id: i64, order: &[i64]) {
     assert_eq!(way_list(acq, v["code"]["config_id"].as_str().unwrap()), listed);
     let got: Vec<i64> = v["groups"].as_array().unwrap().iter().map(|g| g["group_id"].as_i64().unwrap()).collect();
     assert_eq!(got, order);
+}
+
+/// The console's form: groups are ticked by name; a form without one is
+/// shown again with the error, nothing made; a good one makes the code.
+async fn console_form_makes_and_deletes_a_code(acq: &Acq) {
+    let (_, gid) = group(acq, "li.na", "控制台新建群").await;
+    let c = login(&acq.server, &acq.owner, PASSWORD).await;
+    let token = csrf(&c, &acq.server, "/console/group-codes").await;
+    let form = c.get(acq.server.url("/console/group-codes")).send().await.unwrap().text().await.unwrap();
+    assert!(form.contains(&format!("name=\"group\" value=\"{gid}\"")) && form.contains("控制台新建群"), "by name");
+    let post = |fields: Vec<(&'static str, String)>| {
+        let (c, url, token) = (c.clone(), acq.server.url("/console/group-codes"), token.clone());
+        async move {
+            let mut fields = fields;
+            fields.push(("_csrf", token));
+            c.post(url).form(&fields).send().await.unwrap()
+        }
+    };
+    let before = get(acq, "/api/v1/group-codes").await.as_array().unwrap().len();
+    let base = || vec![("name", "控制台群码".to_string()), ("code_type", "rotating".into()), ("cap", "150".into())];
+    let r = post(base()).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("data-field=\"group_ids\""));
+    assert_eq!(get(acq, "/api/v1/group-codes").await.as_array().unwrap().len(), before, "nothing made");
+    let mut good = base();
+    good.extend([("group", gid.to_string()), ("group_kind", "education".into())]);
+    let r = post(good).await;
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(to.starts_with("/console/group-codes/") && to.ends_with("?ok=created"), "{to}");
+    let page = c.get(acq.server.url(&to)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("<svg") && page.contains("data-state=\"gc_slot_open\"") && page.contains("控制台新建群"));
+    let id: i64 = to.trim_start_matches("/console/group-codes/").trim_end_matches("?ok=created").parse().unwrap();
+    let made = get(acq, &format!("/api/v1/group-codes/{id}")).await;
+    assert_eq!(
+        (made["code"]["settings"]["cap"].as_i64(), made["code"]["group_kind"].as_str()),
+        (Some(150), Some("education"))
+    );
+    let r = c
+        .post(acq.server.url(&format!("/console/group-codes/{id}/delete")))
+        .form(&[("_csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (status, _) = call(acq, Method::GET, &format!("/api/v1/group-codes/{id}"), None).await;
+    assert_eq!(status, 404);
 }
