@@ -139,6 +139,7 @@ fn expected_list(acq: &Acq, chats: &[String]) -> Vec<String> {
 }
 
 async fn rotating_code(backend: &str) {
+    let _alone = HEAVY.lock().await;
     let acq = Acq::start(backend).await;
     let made: Vec<(&str, String)> =
         (1..=GROUPS).map(|i| (if i % 2 == 0 { "li.na" } else { "wang.fang" }, format!("周年庆{i}群"))).collect();
@@ -200,6 +201,7 @@ async fn rotating_code(backend: &str) {
     let mut joined = 0;
     let mut inside: Vec<(String, String)> = Vec::new();
     let mut stalled = Instant::now();
+    let mut syncs = 0;
     while joined < JOINS {
         let t = truth(&acq);
         let room: usize =
@@ -211,6 +213,7 @@ async fn rotating_code(backend: &str) {
             if stalled.elapsed() > Duration::from_secs(5) {
                 call(&acq, Method::POST, "/api/v1/groups/sync", None).await;
                 stalled = Instant::now();
+                syncs += 1;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
@@ -271,7 +274,8 @@ async fn rotating_code(backend: &str) {
         .collect();
     assert!(levels.windows(2).all(|w| w[0] != w[1]), "a level is logged once per crossing: {levels:?}");
     eprintln!(
-        "group codes e2e ({backend}): {JOINS} joins with churn in {churned:?}, converged in {:?}",
+        "group codes e2e ({backend}): {JOINS} joins with churn in {churned:?} ({syncs} stalls ended by a sync), \
+         converged in {:?}",
         started.elapsed()
     );
 
