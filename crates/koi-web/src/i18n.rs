@@ -582,7 +582,6 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("warn_below", "剩余名额预警", "Warn below"),
     ("room_base_name", "新群名称前缀", "New group name"),
     ("room_base_id", "新群起始序号", "First new group number"),
-    ("stores", "门店", "Stores"),
     ("fallback_store_id", "默认门店", "Fallback store"),
     ("code_type", "类型", "Type"),
     ("back", "返回", "Back"),

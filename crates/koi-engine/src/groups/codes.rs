@@ -13,7 +13,7 @@ use koi_store::events::NewEvent;
 use koi_store::group_codes::{CodeGroupRow, GroupCodeEdit, GroupCodeRow, NewGroupCode};
 use koi_store::groups::GroupRow;
 use koi_store::now_ms;
-use koi_wecom::client::{AddJoinWayRequest, ApiError, DelJoinWayRequest, GetJoinWayRequest, Priority};
+use koi_wecom::client::{AddJoinWayRequest, DelJoinWayRequest, GetJoinWayRequest, Priority};
 use koi_wecom::ErrCode;
 use serde::Serialize;
 
@@ -85,10 +85,6 @@ fn random_hex(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     rand::thread_rng().fill_bytes(&mut b);
     hex::encode(b)
-}
-
-fn refused(e: ApiError) -> EngineError {
-    EngineError::of_wecom_change(e)
 }
 
 fn invalid(field: &str, code: &str, message: impl Into<String>) -> EngineError {
@@ -235,7 +231,7 @@ impl Engine {
                 let listed = first_listed(&d, &groups)?;
                 let client = self.wecom_for(who.corp_id).await?;
                 let req = way_request(config_id, &d, &row.state, listed.clone());
-                client.update_join_way(&req, Priority::Interactive).await.map_err(refused)?;
+                client.update_join_way(&req, Priority::Interactive).await.map_err(EngineError::of_wecom_change)?;
                 listed
             }
             _ => vec![],
@@ -327,14 +323,14 @@ impl Engine {
             state: req.state,
         };
         let client = self.wecom_for(corp_id).await?;
-        let made = client.add_join_way(&add, Priority::Interactive).await.map_err(refused)?;
+        let made = client.add_join_way(&add, Priority::Interactive).await.map_err(EngineError::of_wecom_change)?;
         let got =
             client.get_join_way(&GetJoinWayRequest { config_id: made.config_id.clone() }, Priority::Interactive).await;
         match got {
             Ok(w) => Ok((made.config_id, w.join_way.qr_code.unwrap_or_default(), listed)),
             Err(e) => {
                 let _ = self.del_way(corp_id, &made.config_id).await;
-                Err(refused(e))
+                Err(EngineError::of_wecom_change(e))
             }
         }
     }
@@ -344,7 +340,7 @@ impl Engine {
         let req = DelJoinWayRequest { config_id: config_id.to_string() };
         match client.del_join_way(&req, Priority::Interactive).await {
             // Already gone in WeCom (41044): gone is what was asked for.
-            Err(e) if !e.is(ErrCode::INVALID_CONFIG_ID) => Err(refused(e)),
+            Err(e) if !e.is(ErrCode::INVALID_CONFIG_ID) => Err(EngineError::of_wecom_change(e)),
             _ => Ok(()),
         }
     }

@@ -139,8 +139,8 @@ fn expected_list(acq: &Acq, chats: &[String]) -> Vec<String> {
 }
 
 async fn rotating_code(backend: &str) {
+    let _alone = HEAVY.lock().await;
     let acq = Acq::start(backend).await;
-    let started = Instant::now();
     let made: Vec<(&str, String)> =
         (1..=GROUPS).map(|i| (if i % 2 == 0 { "li.na" } else { "wang.fang" }, format!("周年庆{i}群"))).collect();
     let (chats, ids) = groups(&acq, &made).await;
@@ -182,6 +182,16 @@ async fn rotating_code(backend: &str) {
     let states: Vec<&str> = made["groups"].as_array().unwrap().iter().map(|g| g["state"].as_str().unwrap()).collect();
     assert_eq!(states, [vec!["open"; 5], vec!["standby"; 8]].concat());
 
+    // While the queue is quiet: WeCom's new rooms, the nearest-store code,
+    // and an edit that reverses the order and one that restores it.
+    auto_created_rooms_are_adopted(&acq).await;
+    nearest_store_group_code(&acq, code_id).await;
+    let reversed: Vec<i64> = ids.iter().rev().copied().collect();
+    edits_reach_wecom(&acq, code_id, &reversed).await;
+    edits_reach_wecom(&acq, code_id, &ids).await;
+    console_form_makes_and_deletes_a_code(&acq).await;
+    let started = Instant::now();
+
     // 4,500 joins while half of the joiners leave again, with callbacks
     // duplicated, reordered and dropped. Each round joins as many as the
     // groups WeCom lists have room for (a customer who finds every listed
@@ -191,6 +201,7 @@ async fn rotating_code(backend: &str) {
     let mut joined = 0;
     let mut inside: Vec<(String, String)> = Vec::new();
     let mut stalled = Instant::now();
+    let mut syncs = 0;
     while joined < JOINS {
         let t = truth(&acq);
         let room: usize =
@@ -202,6 +213,7 @@ async fn rotating_code(backend: &str) {
             if stalled.elapsed() > Duration::from_secs(5) {
                 call(&acq, Method::POST, "/api/v1/groups/sync", None).await;
                 stalled = Instant::now();
+                syncs += 1;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
@@ -262,7 +274,8 @@ async fn rotating_code(backend: &str) {
         .collect();
     assert!(levels.windows(2).all(|w| w[0] != w[1]), "a level is logged once per crossing: {levels:?}");
     eprintln!(
-        "group codes e2e ({backend}): {JOINS} joins with churn in {churned:?}, converged in {:?}",
+        "group codes e2e ({backend}): {JOINS} joins with churn in {churned:?} ({syncs} stalls ended by a sync), \
+         converged in {:?}",
         started.elapsed()
     );
 
@@ -270,7 +283,7 @@ async fn rotating_code(backend: &str) {
     let dismissed = way_list(&acq, &config_id)[0].clone();
     let dismissed_id = ids[chats.iter().position(|c| *c == dismissed).unwrap()];
     sim(&acq, "/sim/group/dismiss", json!({"chat_id": dismissed})).await;
-    wait_for(|| async {
+    wait_long(|| async {
         let d = get(&acq, &format!("/api/v1/group-codes/{code_id}")).await;
         let row = d["groups"].as_array().unwrap().iter().find(|g| g["group_id"] == dismissed_id).cloned().unwrap();
         (row["state"] == "dismissed" && !way_list(&acq, &config_id).contains(&dismissed)).then_some(())
@@ -306,8 +319,6 @@ async fn rotating_code(backend: &str) {
         .unwrap();
     assert_eq!(r.headers()["content-type"], "image/png");
 
-    auto_created_rooms_are_adopted(&acq).await;
-    nearest_store_group_code(&acq, code_id).await;
     let doc = acq.http.get(acq.server.url("/api/v1/openapi.json")).send().await.unwrap().json::<Value>().await.unwrap();
     for path in ["/group-codes", "/group-codes/{id}", "/group-codes/{id}/qr.png"] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
@@ -400,16 +411,71 @@ async fn nearest_store_group_code(acq: &Acq, jingan_code: i64) {
     let (status, _) = call(acq, Method::DELETE, &format!("/api/v1/group-codes/{xh_code}"), None).await;
     assert_eq!(status, 204);
     assert!(!acq.sim.state().join_ways().iter().any(|w| w.config_id == xh_way), "its join way is gone");
-    // An edit reorders the groups: WeCom's list follows, the QR stays.
-    let d = get(acq, &format!("/api/v1/group-codes/{jingan_code}")).await;
-    let mut order: Vec<i64> = d["groups"].as_array().unwrap().iter().map(|g| g["group_id"].as_i64().unwrap()).collect();
-    order.reverse();
+}
+
+/// An edit reorders the code's groups: WeCom's list follows, the QR stays.
+async fn edits_reach_wecom(acq: &Acq, code_id: i64, order: &[i64]) {
+    let d = get(acq, &format!("/api/v1/group-codes/{code_id}")).await;
     let mut settings = d["code"]["settings"].clone();
     settings["group_ids"] = json!(order);
-    let (status, v) = call(acq, Method::PUT, &format!("/api/v1/group-codes/{jingan_code}"), Some(settings)).await;
+    let (status, v) = call(acq, Method::PUT, &format!("/api/v1/group-codes/{code_id}"), Some(settings)).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["code"]["qr_code"], d["code"]["qr_code"]);
-    let first_open = v["groups"].as_array().unwrap().iter().find(|g| g["state"] == "open").unwrap();
-    let config_id = v["code"]["config_id"].as_str().unwrap();
-    assert_eq!(way_list(acq, config_id)[0], first_open["chat_id"].as_str().unwrap());
+    let listed: Vec<String> = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["state"] == "open")
+        .map(|g| g["chat_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(way_list(acq, v["code"]["config_id"].as_str().unwrap()), listed);
+    let got: Vec<i64> = v["groups"].as_array().unwrap().iter().map(|g| g["group_id"].as_i64().unwrap()).collect();
+    assert_eq!(got, order);
+}
+
+/// The console's form: groups are ticked by name; a form without one is
+/// shown again with the error, nothing made; a good one makes the code.
+async fn console_form_makes_and_deletes_a_code(acq: &Acq) {
+    let (_, gid) = group(acq, "li.na", "控制台新建群").await;
+    let c = login(&acq.server, &acq.owner, PASSWORD).await;
+    let token = csrf(&c, &acq.server, "/console/group-codes").await;
+    let form = c.get(acq.server.url("/console/group-codes")).send().await.unwrap().text().await.unwrap();
+    assert!(form.contains(&format!("name=\"group\" value=\"{gid}\"")) && form.contains("控制台新建群"), "by name");
+    let post = |fields: Vec<(&'static str, String)>| {
+        let (c, url, token) = (c.clone(), acq.server.url("/console/group-codes"), token.clone());
+        async move {
+            let mut fields = fields;
+            fields.push(("_csrf", token));
+            c.post(url).form(&fields).send().await.unwrap()
+        }
+    };
+    let before = get(acq, "/api/v1/group-codes").await.as_array().unwrap().len();
+    let base = || vec![("name", "控制台群码".to_string()), ("code_type", "rotating".into()), ("cap", "150".into())];
+    let r = post(base()).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("data-field=\"group_ids\""));
+    assert_eq!(get(acq, "/api/v1/group-codes").await.as_array().unwrap().len(), before, "nothing made");
+    let mut good = base();
+    good.extend([("group", gid.to_string()), ("group_kind", "education".into())]);
+    let r = post(good).await;
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(to.starts_with("/console/group-codes/") && to.ends_with("?ok=created"), "{to}");
+    let page = c.get(acq.server.url(&to)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("<svg") && page.contains("data-state=\"gc_slot_open\"") && page.contains("控制台新建群"));
+    let id: i64 = to.trim_start_matches("/console/group-codes/").trim_end_matches("?ok=created").parse().unwrap();
+    let made = get(acq, &format!("/api/v1/group-codes/{id}")).await;
+    assert_eq!(
+        (made["code"]["settings"]["cap"].as_i64(), made["code"]["group_kind"].as_str()),
+        (Some(150), Some("education"))
+    );
+    let r = c
+        .post(acq.server.url(&format!("/console/group-codes/{id}/delete")))
+        .form(&[("_csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (status, _) = call(acq, Method::GET, &format!("/api/v1/group-codes/{id}"), None).await;
+    assert_eq!(status, 404);
 }

@@ -272,6 +272,7 @@ async fn burst_with_bad_delivery_is_processed_exactly_once_postgres() {
 }
 
 async fn burst_with_bad_delivery(backend: &str) {
+    let _alone = HEAVY.lock().await;
     let rig = Rig::start(backend, "wwRELIABLE", 1).await;
     rig.set_faults(bad_delivery());
     let adds = adds();
@@ -289,6 +290,7 @@ async fn burst_with_bad_delivery(backend: &str) {
 /// the other, switching every 100 adds (as a load balancer might).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_share_the_callbacks_exactly_once() {
+    let _alone = HEAVY.lock().await;
     let rig = Rig::start("postgres", "wwTWONODES", 2).await;
     rig.set_faults(bad_delivery());
     let adds = adds();

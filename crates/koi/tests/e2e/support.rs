@@ -10,6 +10,11 @@ pub const KOI: &str = env!("CARGO_BIN_EXE_koi");
 pub const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
 pub const PASSWORD: &str = "e2e-password-1";
 
+/// The load tests (thousands of callbacks, some within WeCom's 20 s welcome
+/// window) take this, so on a 2-core machine no two of them run at once and
+/// each one's timing holds as it does alone.
+pub static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Runs `koi ARGS` to completion and returns its stdout; panics with stderr on failure.
 pub fn koi(args: &[&str]) -> String {
     let out = Command::new(KOI).args(args).env("RUST_LOG", "warn").output().expect("run koi");
