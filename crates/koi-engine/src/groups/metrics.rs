@@ -86,12 +86,7 @@ impl Engine {
                 MetricsRow { key: key.clone(), label, totals, days }
             })
             .collect();
-        Ok(MetricsReport {
-            by: by.as_str().into(),
-            from: day_text(window.first),
-            to: day_text(window.last),
-            rows,
-        })
+        Ok(MetricsReport { by: by.as_str().into(), from: day_text(window.first), to: day_text(window.last), rows })
     }
 
     /// The last 30 days of one group (its detail page), when the caller

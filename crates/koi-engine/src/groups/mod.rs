@@ -476,7 +476,8 @@ impl Engine {
             min_members: q.min_members,
             max_members: q.max_members,
         };
-        let groups: Vec<Group> = self.db.groups(who.corp_id, &f, MAX_GROUPS).await?.into_iter().map(Group::from).collect();
+        let groups: Vec<Group> =
+            self.db.groups(who.corp_id, &f, MAX_GROUPS).await?.into_iter().map(Group::from).collect();
         if q.min_activity.is_none() && q.max_activity.is_none() {
             return Ok(groups);
         }
