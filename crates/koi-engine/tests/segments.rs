@@ -6,8 +6,8 @@
 //! and the next query must already see the changes (the change log).
 
 use koi_domain::access::{Principal, Role};
-use koi_domain::org::{CorpDraft, StaffDraft, StoreDraft};
 use koi_domain::group::GroupKind;
+use koi_domain::org::{CorpDraft, StaffDraft, StoreDraft};
 use koi_domain::segment::{matches, Cond, CustomerFacts, Expr, FieldOp, GroupRef, RfmDim, Stage, StoreLocations};
 use koi_engine::customers::SegmentInput;
 use koi_engine::{Engine, EngineError, Settings};

@@ -174,7 +174,10 @@ impl Db {
     /// `group:` may name.
     pub async fn group_names(&self, corp_id: i64) -> Result<Vec<(i64, String)>> {
         Ok(on_pool!(self, false, |c| {
-            sqlx::query_as("SELECT id, name FROM groups WHERE corp_id = $1 ORDER BY id").bind(corp_id).fetch_all(c).await
+            sqlx::query_as("SELECT id, name FROM groups WHERE corp_id = $1 ORDER BY id")
+                .bind(corp_id)
+                .fetch_all(c)
+                .await
         })?)
     }
 

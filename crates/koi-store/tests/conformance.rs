@@ -1512,10 +1512,16 @@ async fn group_world(db: &Db) -> GroupWorld {
     let mut tx = db.begin().await.unwrap();
     let mut c = [0; 3];
     for (i, id) in c.iter_mut().enumerate() {
-        let p = CustomerProfile { external_userid: format!("wm{i}"), name: format!("c{i}"), kind: 1, ..Default::default() };
+        let p =
+            CustomerProfile { external_userid: format!("wm{i}"), name: format!("c{i}"), kind: 1, ..Default::default() };
         *id = tx.upsert_customer(corp_id, &p, None, None, t - 30 * GDAY, t - 30 * GDAY).await.unwrap().0;
     }
-    let state = |name: &'static str| GroupState { name, owner_userid: "zhangsan", created_at: t - 20 * GDAY, ..Default::default() };
+    let state = |name: &'static str| GroupState {
+        name,
+        owner_userid: "zhangsan",
+        created_at: t - 20 * GDAY,
+        ..Default::default()
+    };
     let g1 = tx.ensure_group(corp_id, "wrM1").await.unwrap();
     let g2 = tx.ensure_group(corp_id, "wrM2").await.unwrap();
     tx.claim_group_sync(g1, &state("付费群"), 1).await.unwrap();
@@ -1567,8 +1573,8 @@ async fn group_world(db: &Db) -> GroupWorld {
         msg(3, g1, "wm0", Some(c[0]), t + GDAY - 1),
         msg(4, g1, "zhangsan", None, t),
         msg(5, g1, "wm0", Some(c[0]), t + GDAY),
-        msg(6, g1, "wm0", Some(c[0]), t - 1),          // before the window
-        msg(7, g1, "wm0", Some(c[0]), t + 3 * GDAY),   // after it
+        msg(6, g1, "wm0", Some(c[0]), t - 1),        // before the window
+        msg(7, g1, "wm0", Some(c[0]), t + 3 * GDAY), // after it
         msg(8, g2, "wm1", Some(c[1]), t + 2 * GDAY + 5_000),
     ];
     assert_eq!(tx.insert_group_messages(corp_id, &msgs).await.unwrap(), 8);

@@ -135,7 +135,8 @@ pub fn group_days(days: &[DayMetrics], bars: &[Series<'_>], line: &Series<'_>) -
     let mut points = Vec::with_capacity(days.len());
     for (i, d) in days.iter().enumerate() {
         let x = LEFT + slot * i as f64 + (slot - bar) / 2.0;
-        let data: String = bars.iter().chain([line]).map(|s| format!(" data-{}=\"{}\"", s.name, (s.value)(d))).collect();
+        let data: String =
+            bars.iter().chain([line]).map(|s| format!(" data-{}=\"{}\"", s.name, (s.value)(d))).collect();
         svg.push_str(&format!("<g data-day=\"{}\"{data}><title>{}", d.date, d.date));
         bars.iter().chain([line]).for_each(|s| svg.push_str(&format!(" {}={}", s.name, (s.value)(d))));
         svg.push_str("</title>");

@@ -496,7 +496,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("syntax_counts", "订单数、累计消费（元）、影响力至少为某值", "orders, money spent (yuan), influence of at least"),
     ("syntax_field", "自定义字段的取值比较（= 等于，!= 不等于，< <= > >= 比大小，~ 包含）；数字和日期字段的值须是数字或日期", "a custom field compared (= equals, != differs, < <= > >= order, ~ contains); number and date fields take a number or a date"),
     ("syntax_within", "住在某门店几公里内", "lives within some km of a store"),
-    ("syntax_groups", "在某个客户群里（群 ID 或带引号的群名）、在某类群里（paid 付费、unpaid 未付费、education 教育、vip、store 门店、custom 自定义），或在至少 N 个群里", "in a customer group (its id, or its name in quotes), in a group of a kind (paid, unpaid, education, vip, store, custom), or in at least N groups"),
+    ("syntax_groups", "在某个客户群里（写群编号或带引号的群名）、在某类群里（付费群、未付费群、教育群、VIP 群、门店群、自定义，可从上方选择），或至少在几个群里", "in a customer group (its id, or its name in quotes), in a group of a kind (paid, unpaid, education, vip, store, custom), or in at least N groups"),
     ("syntax_combine", "且、或、非，括号分组", "and, or, not; parentheses group"),
     ("expr_err_other", "条件有误：“{token}”", "Something is wrong at “{token}”"),
     ("expr_err_empty", "请填写人群条件", "Write an expression"),

@@ -59,9 +59,11 @@ impl MetricsBy {
             "" | "group" => Ok(MetricsBy::Group),
             "kind" => Ok(MetricsBy::Kind),
             "store" => Ok(MetricsBy::Store),
-            other => {
-                Err(ValidationError::one("by", "unknown_grouping", format!("by is group, kind or store (not {other:?})")))
-            }
+            other => Err(ValidationError::one(
+                "by",
+                "unknown_grouping",
+                format!("by is group, kind or store (not {other:?})"),
+            )),
         }
     }
 
@@ -89,9 +91,9 @@ impl Window {
         let day = |field: &str, v: Option<&str>| -> Result<Option<i64>, ValidationError> {
             match v.map(str::trim).filter(|v| !v.is_empty()) {
                 None => Ok(None),
-                Some(v) => parse_date(v)
-                    .map(Some)
-                    .ok_or_else(|| ValidationError::one(field, "bad_date", format!("{field} is YYYY-MM-DD (not {v:?})"))),
+                Some(v) => parse_date(v).map(Some).ok_or_else(|| {
+                    ValidationError::one(field, "bad_date", format!("{field} is YYYY-MM-DD (not {v:?})"))
+                }),
             }
         };
         let last = day("to", to)?.unwrap_or_else(|| local_day(now));

@@ -4,8 +4,8 @@
 //! this file is the one that states what the operator meant.
 
 use super::{Cond, Expr, GroupRef, Stage};
-use crate::group::GroupKind;
 use crate::channel::distance_m;
+use crate::group::GroupKind;
 use crate::Millis;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

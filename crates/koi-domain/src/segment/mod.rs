@@ -353,7 +353,10 @@ mod tests {
         assert_eq!(serde_json::from_value::<Expr>(v).unwrap(), e);
         let e: Expr = serde_json::from_value(json!({"influence_at_least": 3})).unwrap();
         assert_eq!(e, Cond::InfluenceAtLeast(3).into());
-        let e: Expr = serde_json::from_value(json!({"and":[{"group":12},{"group":"VIP 1群"},{"group_kind":"paid"},{"in_groups_at_least":2}]})).unwrap();
+        let e: Expr = serde_json::from_value(
+            json!({"and":[{"group":12},{"group":"VIP 1群"},{"group_kind":"paid"},{"in_groups_at_least":2}]}),
+        )
+        .unwrap();
         assert_eq!(
             e,
             Expr::And(vec![

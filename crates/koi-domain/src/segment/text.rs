@@ -25,9 +25,9 @@
 //! the same expression.
 
 use super::{Cond, Expr, FieldOp, GroupRef, RfmDim, Stage, MAX_CONDITIONS, MAX_DEPTH, RFM_BANDS};
-use crate::group::GroupKind;
 use crate::calendar::{civil_from_days, days_from_civil};
 use crate::channel::DEFAULT_UTC_OFFSET_MIN;
+use crate::group::GroupKind;
 use crate::{FieldError, Millis, ValidationError};
 use std::fmt;
 
@@ -353,7 +353,12 @@ fn condition(word: &str, at: usize) -> Result<Cond, ParseError> {
         "groupkind" => {
             let (v, o) = expect(":")?;
             Cond::GroupKind(GroupKind::parse(v).ok_or_else(|| {
-                ParseError::new("bad_value", o, v, format!("unknown group kind {v:?} (paid, unpaid, education, vip, store, custom)"))
+                ParseError::new(
+                    "bad_value",
+                    o,
+                    v,
+                    format!("unknown group kind {v:?} (paid, unpaid, education, vip, store, custom)"),
+                )
             })?)
         }
         "spent" => {

@@ -11,8 +11,7 @@
 use crate::{require, Engine, Result};
 use koi_domain::access::{Action, Principal};
 use koi_domain::channel::DEFAULT_UTC_OFFSET_MIN;
-use koi_domain::group::{day_text, series, DayMetrics, GroupKind, MetricTotals, MetricsBy, Window};
-use koi_domain::ValidationError;
+use koi_domain::group::{day_text, series, DayMetrics, MetricTotals, MetricsBy, Window};
 use koi_store::group_metrics::MetricsFilter;
 use koi_store::now_ms;
 use serde::{Deserialize, Serialize};
@@ -67,14 +66,7 @@ impl Engine {
         require(who, Action::ViewGroups)?;
         let by = MetricsBy::parse(q.by.as_deref().unwrap_or(""))?;
         let window = Window::parse(q.from.as_deref(), q.to.as_deref(), now_ms())?;
-        let kind = match q.kind.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
-            None => None,
-            Some(k) => Some(
-                GroupKind::parse(k)
-                    .ok_or_else(|| ValidationError::one("kind", "unknown_group_kind", format!("no group kind {k:?}")))?
-                    .as_str(),
-            ),
-        };
+        let kind = super::kind_filter(q.kind.as_deref())?;
         let f = MetricsFilter { group_id: q.group_id, kind, store_id: q.store_id, stores: who.store_scope() };
         let inputs = self.db.group_metric_inputs(who.corp_id, by, &f, window.span(), OFFSET_MS).await?;
         let labels = self.metric_labels(who, by).await?;
@@ -86,12 +78,7 @@ impl Engine {
                 MetricsRow { key: key.clone(), label, totals, days }
             })
             .collect();
-        Ok(MetricsReport {
-            by: by.as_str().into(),
-            from: day_text(window.first),
-            to: day_text(window.last),
-            rows,
-        })
+        Ok(MetricsReport { by: by.as_str().into(), from: day_text(window.first), to: day_text(window.last), rows })
     }
 
     /// The last 30 days of one group (its detail page), when the caller

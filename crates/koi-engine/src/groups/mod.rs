@@ -293,6 +293,21 @@ pub struct GroupQuery {
     pub max_activity: Option<f64>,
 }
 
+/// A kind filter as a query gives it: blank is none; an unknown kind is
+/// `invalid_input`.
+pub(crate) fn kind_filter(kind: Option<&str>) -> Result<Option<&'static str>> {
+    match kind.map(str::trim).filter(|k| !k.is_empty()) {
+        None => Ok(None),
+        Some(k) => Ok(Some(
+            koi_domain::group::GroupKind::parse(k)
+                .ok_or_else(|| {
+                    koi_domain::ValidationError::one("kind", "unknown_group_kind", format!("no group kind {k:?}"))
+                })?
+                .as_str(),
+        )),
+    }
+}
+
 /// Most groups one list returns.
 pub const MAX_GROUPS: i64 = 1000;
 
@@ -491,16 +506,7 @@ impl Engine {
     /// The corp's groups (a store manager sees their stores' groups).
     pub async fn groups(&self, who: &Principal, q: &GroupQuery) -> Result<Vec<Group>> {
         require(who, Action::ViewGroups)?;
-        let kind = match q.kind.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
-            None => None,
-            Some(k) => Some(
-                koi_domain::group::GroupKind::parse(k)
-                    .ok_or_else(|| {
-                        koi_domain::ValidationError::one("kind", "unknown_group_kind", format!("no group kind {k:?}"))
-                    })?
-                    .as_str(),
-            ),
-        };
+        let kind = kind_filter(q.kind.as_deref())?;
         let status = match q.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
             Some(s @ ("active" | "dismissed")) => Some(s),
@@ -522,7 +528,8 @@ impl Engine {
             min_members: q.min_members,
             max_members: q.max_members,
         };
-        let groups: Vec<Group> = self.db.groups(who.corp_id, &f, MAX_GROUPS).await?.into_iter().map(Group::from).collect();
+        let groups: Vec<Group> =
+            self.db.groups(who.corp_id, &f, MAX_GROUPS).await?.into_iter().map(Group::from).collect();
         if q.min_activity.is_none() && q.max_activity.is_none() {
             return Ok(groups);
         }

@@ -11,8 +11,8 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use koi_domain::access::Action;
-use koi_domain::group::{GroupEdit, GroupKind};
 use koi_domain::group::DayMetrics;
+use koi_domain::group::{GroupEdit, GroupKind};
 use koi_engine::groups::{Group, GroupMember, GroupQuery, MetricsQuery, MetricsReport, MetricsRow};
 use std::collections::HashMap;
 
@@ -84,7 +84,8 @@ struct ListPage {
     max_members: String,
     min_activity: String,
     max_activity: String,
-    metrics: MetricsView,
+    /// The metrics tab, when open.
+    metrics: Option<MetricsView>,
     can_manage: bool,
 }
 
@@ -229,22 +230,29 @@ pub async fn list(State(state): State<AppState>, c: Console, Query(q): Query<Lis
     };
     let groups = state.engine.groups(who, &query).await.or_page(&c)?;
     let stores = store_names(&state, &c).await?;
-    let mq = MetricsQuery {
-        by: Some(text(&q.by).unwrap_or_else(|| "kind".into())),
-        from: text(&q.from),
-        to: text(&q.to),
-        kind: query.kind.clone(),
-        store_id: query.store_id,
-        group_id: None,
+    // The metrics tab reads every group's joins, leaves and messages of
+    // the window: only when asked for (`by`), not on every list.
+    let metrics = match text(&q.by) {
+        None => None,
+        Some(by) => {
+            let mq = MetricsQuery {
+                by: Some(by),
+                from: text(&q.from),
+                to: text(&q.to),
+                kind: query.kind.clone(),
+                store_id: query.store_id,
+                group_id: None,
+            };
+            Some(metrics_view(&chrome, &state.engine.group_metrics(who, &mq).await.or_page(&c)?))
+        }
     };
-    let report = state.engine.group_metrics(who, &mq).await.or_page(&c)?;
     let keep = |v: &Option<String>| text(v).unwrap_or_default();
     let p = ListPage {
         min_members: keep(&q.min_members),
         max_members: keep(&q.max_members),
         min_activity: keep(&q.min_activity),
         max_activity: keep(&q.max_activity),
-        metrics: metrics_view(&chrome, &report),
+        metrics,
         groups: groups.iter().map(|g| line(&chrome, g, &stores)).collect(),
         kinds: kinds(&chrome),
         stores: store_choices(&stores),

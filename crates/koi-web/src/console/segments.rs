@@ -172,7 +172,10 @@ async fn builder(
         stages: Stage::ALL.into_iter().map(|s| Choice { value: s.as_str().into(), label: stage_label(c, s) }).collect(),
         group_kinds: koi_domain::group::GroupKind::ALL
             .iter()
-            .map(|k| Choice { value: k.as_str().into(), label: crate::i18n::Tr(c.lang).s(&format!("group_kind_{}", k.as_str())).into() })
+            .map(|k| Choice {
+                value: k.as_str().into(),
+                label: crate::i18n::Tr(c.lang).s(&format!("group_kind_{}", k.as_str())).into(),
+            })
             .collect(),
         count,
         sample,

@@ -80,7 +80,9 @@ async fn fill(scratch: &ScratchDb, groups: u32, stays: u32, messages: u32, now: 
     }
     tx.commit().await?;
     let (now_s, year_s) = (now / 1000, 365 * 86_400);
-    let series = |n: u32| format!("WITH RECURSIVE n(i) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT i + 1 FROM n WHERE i < {n})");
+    let series = |n: u32| {
+        format!("WITH RECURSIVE n(i) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT i + 1 FROM n WHERE i < {n})")
+    };
     let statements = [
         format!(
             "{} INSERT INTO groups (corp_id, chat_id, name, kind, store_id, status, created_at, synced_at) \

@@ -320,7 +320,11 @@ async fn segments_and_metrics_follow_group_joins(backend: &str) {
         let userid = scan["external_userid"].as_str().unwrap().to_string();
         let id = wait_for(|| async {
             let c = get(&acq, "/api/v1/customers").await;
-            c.as_array().unwrap().iter().find(|c| c["external_userid"] == userid.as_str()).map(|c| c["id"].as_i64().unwrap())
+            c.as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["external_userid"] == userid.as_str())
+                .map(|c| c["id"].as_i64().unwrap())
         })
         .await;
         friends.push((userid, id));
@@ -332,7 +336,8 @@ async fn segments_and_metrics_follow_group_joins(backend: &str) {
     let edu = edu["chat_id"].as_str().unwrap().to_string();
     let ids = wait_for(|| async {
         let g = get(&acq, "/api/v1/groups").await;
-        let find = |chat: &str| g.as_array().unwrap().iter().find(|g| g["chat_id"] == chat).map(|g| g["id"].as_i64().unwrap());
+        let find =
+            |chat: &str| g.as_array().unwrap().iter().find(|g| g["chat_id"] == chat).map(|g| g["id"].as_i64().unwrap());
         find(&paid).zip(find(&edu))
     })
     .await;
@@ -341,7 +346,9 @@ async fn segments_and_metrics_follow_group_joins(backend: &str) {
         let (status, v) = call(&acq, Method::PATCH, &format!("/api/v1/groups/{id}"), Some(json!({"kind": kind}))).await;
         assert_eq!(status, 200, "{v}");
     }
-    let join = |chat: &str, user: &str| sim(&acq, "/sim/join", json!({"chat_id": chat, "customer": {"external_userid": user}}));
+    let join = |chat: &str, user: &str| {
+        sim(&acq, "/sim/join", json!({"chat_id": chat, "customer": {"external_userid": user}}))
+    };
     join(&paid, &a_user).await;
     join(&paid, &b_user).await;
     join(&edu, &c_user).await;
@@ -349,7 +356,8 @@ async fn segments_and_metrics_follow_group_joins(backend: &str) {
     assert_eq!(segment(&acq, "groupkind:education").await, [c].into());
     assert_eq!(segment(&acq, &format!("group:{edu_id}")).await, [c].into());
     assert_eq!(segment(&acq, "group:\"付费一群\"").await, [a, b].into(), "a group by its name");
-    let (status, v) = call(&acq, Method::POST, "/api/v1/segments/evaluate", Some(json!({"expr": "group:\"没有这个群\""}))).await;
+    let (status, v) =
+        call(&acq, Method::POST, "/api/v1/segments/evaluate", Some(json!({"expr": "group:\"没有这个群\""}))).await;
     let reason = v["error"]["expression"]["reason"].as_str();
     assert_eq!((status, v["error"]["code"].as_str(), reason), (422, Some("invalid_expression"), Some("unknown_group")));
 
@@ -360,7 +368,8 @@ async fn segments_and_metrics_follow_group_joins(backend: &str) {
     assert_eq!(segment(&acq, "in_groups>=2").await, [c].into());
     assert_eq!(segment(&acq, "NOT in_groups>=1").await, [b].into(), "B is in no group now");
     // The education group becomes a paid one: its member moves with it.
-    let (status, _) = call(&acq, Method::PATCH, &format!("/api/v1/groups/{edu_id}"), Some(json!({"kind": "paid"}))).await;
+    let (status, _) =
+        call(&acq, Method::PATCH, &format!("/api/v1/groups/{edu_id}"), Some(json!({"kind": "paid"}))).await;
     assert_eq!(status, 200);
     segment_is(&acq, "groupkind:education", &[]).await;
     assert_eq!(segment(&acq, "groupkind:paid AND in_groups>=2").await, [c].into());

@@ -3,8 +3,8 @@
 
 use super::columns::Range;
 use super::SegmentIndex;
-use crate::segment::facts::within;
 use crate::group::GroupKind;
+use crate::segment::facts::within;
 use crate::segment::{Cond, Expr, GroupRef, RFM_BANDS};
 use roaring::RoaringBitmap;
 use std::borrow::Cow;

@@ -1,6 +1,6 @@
 use super::*;
-use crate::segment::facts::{CustomerFacts, StoreLocations};
 use crate::group::GroupKind;
+use crate::segment::facts::{CustomerFacts, StoreLocations};
 use crate::segment::{matches, Cond, Expr, FieldOp, GroupRef, RfmDim, Stage};
 use crate::Millis;
 use proptest::prelude::*;
