@@ -187,8 +187,13 @@ impl Job for AlertJob {
         let Some(agent_id) = engine.assistant_settings_of(ctx.corp_id).await?.agent_id else {
             return Ok(Sent::Refused("no AgentId is set for app messages".into()));
         };
-        let text =
-            format!("【敏感词提醒】群「{}」中 {} 说：{}\n（敏感词：{}）", a.group_name, a.sender, a.content, a.word);
+        // The owner knows people by their names in the group, not by ids.
+        let members = engine.db.group_members(ctx.corp_id, a.group_id, true).await?;
+        let who = members
+            .iter()
+            .find(|m| m.userid == a.sender && !m.name.is_empty())
+            .map_or(a.sender.as_str(), |m| m.name.as_str());
+        let text = format!("【敏感词提醒】群「{}」中 {who} 说：{}\n（敏感词：{}）", a.group_name, a.content, a.word);
         let req = AppMessageRequest::text(&[a.owner_userid.as_str()], agent_id, &text);
         let client = engine.wecom_for(ctx.corp_id).await?;
         match client.send_app_message(&req, Priority::Interactive).await {

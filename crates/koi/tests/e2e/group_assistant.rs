@@ -195,7 +195,8 @@ async fn group_assistant(backend: &str) {
     let apps = acq.sim.state().app_messages();
     assert_eq!(apps.len(), 1, "{apps:?}");
     assert_eq!(apps[0].touser, ["wang.fang"]);
-    assert!(apps[0].content.contains("投诉") && apps[0].content.contains("静安福利群"), "{}", apps[0].content);
+    let text = &apps[0].content;
+    assert!(text.contains("投诉") && text.contains("静安福利群") && text.contains("Bob"), "{text}");
     let stored = get(&acq, &format!("/api/v1/groups/{group_id}")).await;
     assert_eq!(stored["group"]["chat_id"], chat_id.as_str());
 
