@@ -45,6 +45,8 @@ use super::GroupSyncJob;
 /// transaction of its own.
 const FEED_PAGE: u32 = 1000;
 const FEED_PAGES_PER_RUN: usize = 5;
+/// How long the timer leaves a corp alone after WeCom refused its feed.
+const REFUSED_FEED_PAUSE_MS: i64 = 3_600_000;
 /// Replies and alerts one list shows.
 pub const RECENT_LIMIT: i64 = 200;
 
@@ -552,7 +554,14 @@ impl Engine {
             Ok(c) => c,
             Err(e) => return tracing::warn!(error = %e, "feed timer: cannot list corps"),
         };
+        let now = now_ms();
         for corp_id in corps {
+            // A corp whose archive WeCom refused (not enabled, no permission)
+            // is asked again after an hour, not every minute.
+            let refused = self.db.last_refused_job_at(corp_id, FeedJob::KIND).await.ok().flatten();
+            if refused.is_some_and(|t| now - t < REFUSED_FEED_PAUSE_MS) {
+                continue;
+            }
             match self.db.has_pending_job(corp_id, FeedJob::KIND).await {
                 Ok(false) => {
                     if let Err(e) = self.enqueue_now(corp_id, &FeedJob {}).await {
