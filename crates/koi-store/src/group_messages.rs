@@ -389,6 +389,20 @@ impl Db {
         Ok(n > 0)
     }
 
+    /// When a job of `kind` for the corp last ended refused (WeCom said no
+    /// for good), so a periodic job can wait before asking again.
+    pub async fn last_refused_job_at(&self, corp_id: i64, kind: &str) -> Result<Option<i64>> {
+        Ok(on_pool!(self, false, |c| {
+            sqlx::query_scalar(
+                "SELECT MAX(updated_at) FROM jobs WHERE corp_id = $1 AND kind = $2 AND state = 'refused'",
+            )
+            .bind(corp_id)
+            .bind(kind)
+            .fetch_one(c)
+            .await
+        })?)
+    }
+
     pub async fn insert_reply_rule(&self, corp_id: i64, r: &RuleFields<'_>, now: i64) -> Result<i64> {
         Ok(on_pool!(self, true, |c| {
             sqlx::query_scalar(

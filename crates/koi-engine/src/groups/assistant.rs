@@ -45,6 +45,8 @@ use super::GroupSyncJob;
 /// transaction of its own.
 const FEED_PAGE: u32 = 1000;
 const FEED_PAGES_PER_RUN: usize = 5;
+/// How long the timer leaves a corp alone after WeCom refused its feed.
+const REFUSED_FEED_PAUSE_MS: i64 = 3_600_000;
 /// Replies and alerts one list shows.
 pub const RECENT_LIMIT: i64 = 200;
 
@@ -187,8 +189,13 @@ impl Job for AlertJob {
         let Some(agent_id) = engine.assistant_settings_of(ctx.corp_id).await?.agent_id else {
             return Ok(Sent::Refused("no AgentId is set for app messages".into()));
         };
-        let text =
-            format!("【敏感词提醒】群「{}」中 {} 说：{}\n（敏感词：{}）", a.group_name, a.sender, a.content, a.word);
+        // The owner knows people by their names in the group, not by ids.
+        let members = engine.db.group_members(ctx.corp_id, a.group_id, true).await?;
+        let who = members
+            .iter()
+            .find(|m| m.userid == a.sender && !m.name.is_empty())
+            .map_or(a.sender.as_str(), |m| m.name.as_str());
+        let text = format!("【敏感词提醒】群「{}」中 {who} 说：{}\n（敏感词：{}）", a.group_name, a.content, a.word);
         let req = AppMessageRequest::text(&[a.owner_userid.as_str()], agent_id, &text);
         let client = engine.wecom_for(ctx.corp_id).await?;
         match client.send_app_message(&req, Priority::Interactive).await {
@@ -547,7 +554,14 @@ impl Engine {
             Ok(c) => c,
             Err(e) => return tracing::warn!(error = %e, "feed timer: cannot list corps"),
         };
+        let now = now_ms();
         for corp_id in corps {
+            // A corp whose archive WeCom refused (not enabled, no permission)
+            // is asked again after an hour, not every minute.
+            let refused = self.db.last_refused_job_at(corp_id, FeedJob::KIND).await.ok().flatten();
+            if refused.is_some_and(|t| now - t < REFUSED_FEED_PAUSE_MS) {
+                continue;
+            }
             match self.db.has_pending_job(corp_id, FeedJob::KIND).await {
                 Ok(false) => {
                     if let Err(e) = self.enqueue_now(corp_id, &FeedJob {}).await {

@@ -526,3 +526,51 @@ contact_way_state = "store-jingan"
     assert!(report.new_customers < report.adds + report.half_adds);
     sim.shutdown().await;
 }
+
+/// With `talk`, customers in a group talk there and owners answer some:
+/// every message lands in the session archive, in seq order, said by a
+/// member of the group it names.
+#[tokio::test]
+async fn customers_in_groups_talk_into_the_session_archive() {
+    let sim = start(SimConfig { seed: 11, ..frozen() }).await;
+    let api = Api::connect(&sim).await;
+    api.contact_way("store-jingan", &["guide01"]).await;
+    let chat = api.sim("group/create", json!({ "owner": "guide01", "name": "静安群" })).await;
+    let way = json!({ "scene": 2, "chat_id_list": [chat["chat_id"]], "room_base_name": "静安群", "room_base_id": 2, "state": "grp" });
+    assert_eq!(api.post("groupchat/add_join_way", way).await["errcode"], 0);
+    let scenario = r#"
+duration_hours = 72
+tick_minutes = 60
+
+[population]
+size = 100
+
+[rates]
+scan = 0.8
+join_group = 0.8
+invite_friends = 0.0
+order = 0.0
+delete_guide = 0.0
+talk = 6.0
+
+[[stores]]
+name = "静安店"
+lat = 31.2235
+lng = 121.4453
+contact_way_state = "store-jingan"
+join_way_state = "grp"
+"#;
+    let report = sim.run_scenario(&scenario_from_toml(scenario).expect("valid")).await.expect("runs");
+    assert!(report.group_joins > 10 && report.messages > 20, "{report:?}");
+    let archive = sim.state().inspect(None, |w| w.chat.archive.clone()).expect("the corp");
+    assert_eq!(archive.len() as u64, report.messages);
+    assert!(archive.windows(2).all(|p| p[1].seq == p[0].seq + 1), "dense seqs");
+    let groups = sim.state().groups();
+    for m in &archive {
+        let g = groups.iter().find(|g| g.chat_id == m.roomid).expect("a group of the corp");
+        assert!(g.members.iter().any(|x| x.userid == m.from), "{} is in {}", m.from, m.roomid);
+    }
+    assert!(archive.iter().any(|m| m.from == "guide01"), "the owner answers some");
+    assert!(scenario_from_toml(&scenario.replace("talk = 6.0", "talk = -1.0")).is_err());
+    sim.shutdown().await;
+}

@@ -161,6 +161,21 @@ async fn assistant_settings_and_welcome_templates_round_trip(db: &Db) {
     db.save_group_assistant_settings(corp_id, &AssistantSettingsRow { feed_enabled: false, ..s }).await.unwrap();
     assert!(db.group_feed_corps().await.unwrap().is_empty());
     assert!(!db.has_pending_job(corp_id, "groups.read_feed").await.unwrap());
+    assert_eq!(db.last_refused_job_at(corp_id, "groups.read_feed").await.unwrap(), None);
+    // A feed job waits, runs, then WeCom refuses it.
+    let mut tx = db.begin().await.unwrap();
+    tx.enqueue(&koi_store::jobs::NewJob::new(Some(corp_id), "groups.read_feed", "{}", NOW), NOW).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(db.has_pending_job(corp_id, "groups.read_feed").await.unwrap());
+    assert!(!db.has_pending_job(corp_id, "groups.reply").await.unwrap(), "per kind");
+    let job = db.claim_jobs("w", 1, 60_000, NOW).await.unwrap().remove(0);
+    assert!(db.has_pending_job(corp_id, "groups.read_feed").await.unwrap(), "a running job is pending too");
+    let mut tx = db.begin().await.unwrap();
+    let refused = koi_store::jobs::JobEnd::Refused("301053".into());
+    assert!(tx.finish_job(job.id, "w", &refused, NOW + 9).await.unwrap());
+    tx.commit().await.unwrap();
+    assert!(!db.has_pending_job(corp_id, "groups.read_feed").await.unwrap());
+    assert_eq!(db.last_refused_job_at(corp_id, "groups.read_feed").await.unwrap(), Some(NOW + 9));
 
     let id = db.insert_welcome_template(corp_id, "直播", "{}", NOW).await.unwrap();
     assert_eq!(db.welcome_template(corp_id, id).await.unwrap().unwrap().template_id, "", "no WeCom id yet");

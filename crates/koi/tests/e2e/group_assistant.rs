@@ -195,9 +195,34 @@ async fn group_assistant(backend: &str) {
     let apps = acq.sim.state().app_messages();
     assert_eq!(apps.len(), 1, "{apps:?}");
     assert_eq!(apps[0].touser, ["wang.fang"]);
-    assert!(apps[0].content.contains("投诉") && apps[0].content.contains("静安福利群"), "{}", apps[0].content);
+    let text = &apps[0].content;
+    assert!(text.contains("投诉") && text.contains("静安福利群") && text.contains("Bob"), "{text}");
     let stored = get(&acq, &format!("/api/v1/groups/{group_id}")).await;
     assert_eq!(stored["group"]["chat_id"], chat_id.as_str());
+
+    // A group koi never heard of (its callbacks were lost) speaks in the
+    // feed: koi records the message and reads the group.
+    let faults = format!("{}/sim/corps/{CORP}/faults", acq.sim.base_url());
+    assert!(acq
+        .http
+        .put(&faults)
+        .json(&json!({"callback_drop_rate": 1.0}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let dark = sim(&acq, "/sim/group/create", json!({"owner": "li.na", "name": "暗群", "members": [bob]})).await;
+    let dark = dark["chat_id"].as_str().unwrap().to_string();
+    assert!(acq.http.put(&faults).json(&json!({})).send().await.unwrap().status().is_success());
+    sim(&acq, "/sim/group/say", json!({"chat_id": dark, "from": bob, "text": "这里有优惠券吗"})).await;
+    read_feed(&acq).await;
+    wait_for(|| async {
+        let g = get(&acq, "/api/v1/groups").await;
+        g.as_array().unwrap().iter().find(|g| g["chat_id"] == dark.as_str() && g["name"] == "暗群").map(|_| ())
+    })
+    .await;
+    assert_eq!(replies(&acq).await.len(), 4, "the coupon rule is for the first group only");
 
     // A group welcome: made in WeCom through koi, meant for this group;
     // the owner chooses it in their client; the next joiner gets it.
@@ -232,6 +257,29 @@ async fn group_assistant(backend: &str) {
     let (status, _) = call(&acq, Method::GET, &format!("/api/v1/group-welcomes/{}", w["id"]), None).await;
     assert_eq!(status, 404);
     console(&acq).await;
+    openapi(&acq).await;
+}
+
+/// The OpenAPI document describes the assistant's routes and bodies.
+async fn openapi(acq: &Acq) {
+    let doc: Value = acq.http.get(acq.server.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    for path in [
+        "/group-rules",
+        "/group-rules/{id}",
+        "/group-welcomes",
+        "/group-welcomes/{id}",
+        "/group-assistant",
+        "/group-assistant/read-feed",
+        "/group-assistant/replies",
+        "/group-assistant/alerts",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is documented");
+    }
+    let schemas = &doc["components"]["schemas"];
+    for schema in ["ReplyRuleDraft", "GroupReplyRule", "WelcomeTemplateDraft", "GroupWelcome", "AssistantSettings"] {
+        assert!(schemas[schema].is_object(), "{schema} is described");
+    }
+    assert!(doc["paths"]["/group-rules"]["post"]["requestBody"].is_object());
 }
 
 /// The 群助手 page shows the rules, replies and alerts; a bad rule typed
