@@ -7,7 +7,7 @@
 //! division on both backends) — and the counts are summed into keys (a
 //! group's id, its kind or its store, as text) here.
 
-use crate::db::{on_pool, on_tx, Db, Tx};
+use crate::db::{on_pool, Db};
 use crate::Result;
 use koi_domain::group::{MetricInputs, MetricsBy};
 use std::collections::{BTreeMap, HashMap};
@@ -20,19 +20,6 @@ pub struct MetricsFilter<'a> {
     pub kind: Option<&'static str>,
     pub store_id: Option<i64>,
     pub stores: Option<&'a [i64]>,
-}
-
-/// A message a member sent in a group, to record.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct NewGroupMessage<'a> {
-    pub group_id: i64,
-    pub seq: i64,
-    pub msgid: &'a str,
-    pub sender: &'a str,
-    pub customer_id: Option<i64>,
-    pub msg_type: &'a str,
-    pub content: &'a str,
-    pub sent_at: i64,
 }
 
 impl MetricsFilter<'_> {
@@ -184,36 +171,5 @@ impl Db {
             }
             q.fetch_all(c).await
         })?)
-    }
-}
-
-impl Tx {
-    /// Records messages members sent in groups; one already recorded (the
-    /// same `msgid` in the corp) is skipped, so a feed read again after a
-    /// crash records nothing twice. Returns how many were new.
-    pub async fn insert_group_messages(&mut self, corp_id: i64, messages: &[NewGroupMessage<'_>]) -> Result<u64> {
-        let mut n = 0;
-        for m in messages {
-            n += on_tx!(self, |c| {
-                sqlx::query(
-                    "INSERT INTO group_messages (corp_id, group_id, seq, msgid, sender, customer_id, msg_type, \
-                     content, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                     ON CONFLICT (corp_id, msgid) DO NOTHING",
-                )
-                .bind(corp_id)
-                .bind(m.group_id)
-                .bind(m.seq)
-                .bind(m.msgid)
-                .bind(m.sender)
-                .bind(m.customer_id)
-                .bind(m.msg_type)
-                .bind(m.content)
-                .bind(m.sent_at)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected())
-            })?;
-        }
-        Ok(n)
     }
 }

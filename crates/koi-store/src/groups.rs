@@ -11,8 +11,8 @@
 //! conditional update waits for the other transaction and re-checks).
 
 use crate::db::{on_pool, on_tx, Db, Tx};
-use std::collections::{HashMap, HashSet};
 use crate::Result;
+use std::collections::{HashMap, HashSet};
 
 /// A group as koi keeps it.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
@@ -301,7 +301,16 @@ impl Tx {
             let rows = (0..chunk.len())
                 .map(|i| {
                     let b = 3 + i * 8;
-                    format!("($1, $2, ${b}, ${}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7)
+                    format!(
+                        "($1, $2, ${b}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6,
+                        b + 7
+                    )
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
@@ -335,7 +344,8 @@ impl Tx {
         let mut ids = HashMap::new();
         for chunk in external_userids.chunks(MEMBER_ROWS_PER_STATEMENT) {
             let list = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ");
-            let sql = format!("SELECT external_userid, id FROM customers WHERE corp_id = $1 AND external_userid IN ({list})");
+            let sql =
+                format!("SELECT external_userid, id FROM customers WHERE corp_id = $1 AND external_userid IN ({list})");
             let got: Vec<(String, i64)> = on_tx!(self, |c| {
                 let mut q = sqlx::query_as(&sql).bind(corp_id);
                 for e in chunk {

@@ -1503,7 +1503,7 @@ const GDAY: i64 = 86_400_000;
 
 async fn group_world(db: &Db) -> GroupWorld {
     use koi_store::acquisition::CustomerProfile;
-    use koi_store::group_metrics::NewGroupMessage;
+    use koi_store::group_messages::NewGroupMessage;
     use koi_store::groups::{GroupState, NewMember};
     let corp_id = corp(db, "wwMETRICS").await;
     let store = add_store(db, corp_id, "M1").await;
@@ -1577,8 +1577,9 @@ async fn group_world(db: &Db) -> GroupWorld {
         msg(7, g1, "wm0", Some(c[0]), t + 3 * GDAY), // after it
         msg(8, g2, "wm1", Some(c[1]), t + 2 * GDAY + 5_000),
     ];
-    assert_eq!(tx.insert_group_messages(corp_id, &msgs).await.unwrap(), 8);
-    assert_eq!(tx.insert_group_messages(corp_id, &msgs[..2]).await.unwrap(), 0, "a message is kept once");
+    let kept = |ids: Vec<Option<i64>>| ids.iter().flatten().count();
+    assert_eq!(kept(tx.append_group_messages(corp_id, &msgs).await.unwrap()), 8);
+    assert_eq!(kept(tx.append_group_messages(corp_id, &msgs[..2]).await.unwrap()), 0, "a message is kept once");
     tx.commit().await.unwrap();
     // First orders: c0 an hour after joining group 1; c1 long before.
     for (i, at) in [(0, Some(t + 2 * 3_600_000)), (1, Some(t - GDAY))] {

@@ -53,7 +53,9 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     }
     println!("  WeCom:    {} (the simulator, delivering callbacks to koi; control API under /sim/)", sim.base_url());
     println!("  traffic:  virtual customers scan the two stores' poster codes, about 2 a minute; watch them arrive");
-    println!("  groups:   each store's 福利群 fill through its group code; members chat, get keyword replies and leave");
+    println!(
+        "  groups:   each store's 福利群 fill through its group code; members chat, get keyword replies and leave"
+    );
     println!("  history:  {DEMO_HISTORY} earlier customers with tags, orders and fields; customers order, vote and share as you watch");
     println!("  data:     {} (recreated on every `koi demo`)", path.display());
     println!("Press Ctrl+C to stop.");
@@ -254,12 +256,12 @@ async fn start_demo_traffic(
     };
     scenario.population.size = 3000;
     scenario.rates.scan = 1.0;
-    // Added customers join their store's group within minutes, say
-    // something about twice an hour, and about one in ten leave within
-    // an hour or so.
-    scenario.rates.join_group = 288.0;
-    scenario.rates.talk = 48.0;
-    scenario.rates.leave_group = 2.4;
+    // Added customers join their store's group within a minute or two, say
+    // something every few minutes while the demo is watched, and some leave
+    // within hours.
+    scenario.rates.join_group = 1000.0;
+    scenario.rates.talk = 360.0;
+    scenario.rates.leave_group = 3.0;
     scenario.rates.order = 0.0;
     // Some leave their guide (about one in seven within a day of adding) and
     // some of those come back, so a code's losses and returns move too.

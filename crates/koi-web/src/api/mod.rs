@@ -5,8 +5,8 @@
 mod channel_codes;
 mod customers;
 mod fields;
-pub(crate) mod group_codes;
 mod group_assistant;
+pub(crate) mod group_codes;
 mod groups;
 mod jobs;
 mod me;

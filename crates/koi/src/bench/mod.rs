@@ -3,16 +3,16 @@
 
 mod callbacks;
 mod crypto;
+mod group_metrics;
 mod groups;
 mod inproc;
-mod group_metrics;
 mod segments;
 mod welcome;
 
 use callbacks::callbacks;
 use crypto::crypto;
-use groups::groups;
 use group_metrics::group_metrics;
+use groups::groups;
 use segments::segments;
 use welcome::welcome;
 
