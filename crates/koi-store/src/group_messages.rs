@@ -265,7 +265,41 @@ impl Tx {
             .await
         })?)
     }
+}
 
+/// What the group assistant sends out: a reply or an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outbound {
+    Reply,
+    Alert,
+}
+
+impl Outbound {
+    fn table(self) -> &'static str {
+        match self {
+            Outbound::Reply => "group_replies",
+            Outbound::Alert => "group_alerts",
+        }
+    }
+}
+
+impl Db {
+    /// Moves a queued reply or alert to `sending` (`to` true) just before
+    /// koi calls WeCom, or back to `queued` (`to` false) when the call surely
+    /// did not reach WeCom. `false` when it was not in the state moved from.
+    /// Committed on its own: a later attempt that finds `sending` knows an
+    /// earlier one may have reached WeCom, and does not send again.
+    pub async fn mark_sending(&self, what: Outbound, corp_id: i64, id: i64, to: bool) -> Result<bool> {
+        let (from, into) = if to { ("queued", "sending") } else { ("sending", "queued") };
+        let sql = format!("UPDATE {} SET state = $1 WHERE corp_id = $2 AND id = $3 AND state = $4", what.table());
+        let n = on_pool!(self, true, |c| {
+            sqlx::query(&sql).bind(into).bind(corp_id).bind(id).bind(from).execute(c).await.map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
+    }
+}
+
+impl Tx {
     /// Ends a queued reply: sent (with WeCom's msgid) or refused (why).
     pub async fn finish_group_reply(
         &mut self,
@@ -279,7 +313,7 @@ impl Tx {
         let n = on_tx!(self, |c| {
             sqlx::query(
                 "UPDATE group_replies SET state = $1, wecom_msgid = $2, note = $3, updated_at = $4 \
-                 WHERE corp_id = $5 AND id = $6 AND state = 'queued'",
+                 WHERE corp_id = $5 AND id = $6 AND state IN ('queued', 'sending')",
             )
             .bind(state)
             .bind(wecom_msgid)
@@ -306,7 +340,7 @@ impl Tx {
         let n = on_tx!(self, |c| {
             sqlx::query(
                 "UPDATE group_alerts SET state = $1, note = $2, updated_at = $3 \
-                 WHERE corp_id = $4 AND id = $5 AND state = 'queued'",
+                 WHERE corp_id = $4 AND id = $5 AND state IN ('queued', 'sending')",
             )
             .bind(state)
             .bind(note)

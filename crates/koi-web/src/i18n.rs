@@ -667,6 +667,9 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("ga_state_quiet", "免打扰时段", "Quiet hours"),
     ("ga_state_cooldown", "间隔内不重复", "Cooldown"),
     ("ga_state_unsent", "未发送", "Not sent"),
+    ("ga_state_sending", "发送中", "Sending"),
+    ("ga_state_unknown", "结果未知（未重发）", "Outcome unknown (not resent)"),
+    ("ga_state_stale", "消息过旧，未处理", "Too old, not acted on"),
 ];
 
 #[cfg(test)]
@@ -868,6 +871,9 @@ mod tests {
             "ga_state_quiet",
             "ga_state_cooldown",
             "ga_state_unsent",
+            "ga_state_sending",
+            "ga_state_unknown",
+            "ga_state_stale",
         ];
         used.extend(dynamic.iter().map(|s| s.to_string()));
         let known: HashSet<_> = TEXTS.iter().map(|(k, _, _)| k.to_string()).collect();

@@ -347,6 +347,18 @@ pub enum Decision {
     Quiet,
     /// The rule answered this sender less than its cooldown ago.
     Cooldown,
+    /// Said too long before koi read it (the feed was just turned on, or
+    /// was down): an answer now would be out of place.
+    Stale,
+}
+
+/// How late koi may still answer a message or alert its group's owner.
+pub const ANSWER_WITHIN_MS: Millis = 10 * 60_000;
+
+/// Whether a message said at `said_at` and read at `read_at` is too old to
+/// act on (a message from a clock ahead of koi's is not).
+pub fn is_stale(said_at: Millis, read_at: Millis) -> bool {
+    read_at - said_at > ANSWER_WITHIN_MS
 }
 
 impl Decision {
@@ -355,6 +367,7 @@ impl Decision {
             Decision::Reply => "queued",
             Decision::Quiet => "quiet",
             Decision::Cooldown => "cooldown",
+            Decision::Stale => "stale",
         }
     }
 }
@@ -565,6 +578,9 @@ mod tests {
         assert_eq!(decide(&r, 110 * 60_000, Some(80 * 60_000)), Decision::Reply);
         r.cooldown_minutes = 0;
         assert_eq!(decide(&r, 100 * 60_000, Some(100 * 60_000)), Decision::Reply);
+        assert!(is_stale(0, ANSWER_WITHIN_MS + 1), "read more than ten minutes later");
+        assert!(!is_stale(0, ANSWER_WITHIN_MS), "read within ten minutes");
+        assert!(!is_stale(5_000, 0), "said on a clock ahead of koi's");
     }
 
     #[test]

@@ -18,14 +18,14 @@ use crate::jobs::{enqueue, Job, JobCtx, JobError, JobResult};
 use crate::{require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
 use koi_domain::group::assistant::{
-    clean_words, decide, find_sensitive, pick_rule, Decision, GroupFacts, ReplyRule, ReplyRuleDraft, RuleRef, Scope,
-    WelcomeAttachment, WelcomeTemplateDraft,
+    clean_words, decide, find_sensitive, is_stale, pick_rule, Decision, GroupFacts, ReplyRule, ReplyRuleDraft, RuleRef,
+    Scope, WelcomeAttachment, WelcomeTemplateDraft,
 };
 use koi_domain::group::GroupKind;
 use koi_domain::jobs::priority;
 use koi_store::group_messages::{
-    AssistantSettingsRow, GroupAlertRow, GroupReplyRow, NewGroupAlert, NewGroupMessage, NewGroupReply, ReplyRuleRow,
-    RuleFields, WelcomeTemplateRow,
+    AssistantSettingsRow, GroupAlertRow, GroupReplyRow, NewGroupAlert, NewGroupMessage, NewGroupReply, Outbound,
+    ReplyRuleRow, RuleFields, WelcomeTemplateRow,
 };
 use koi_store::groups::{GroupFilter, GroupRow};
 use koi_store::jobs::JobEnd;
@@ -112,6 +112,42 @@ pub(crate) enum Sent {
     Ok(String),
     Refused(String),
     Gone,
+    /// An earlier attempt may have reached WeCom without koi learning the
+    /// outcome; not sent again, so never twice.
+    Unknown,
+}
+
+/// What a reply or alert whose outcome is unknown says.
+const UNKNOWN_NOTE: &str = "an earlier attempt may have reached WeCom without an answer; not sent again";
+
+/// Sends a reply or an alert at most once. It is claimed (`sending`, in its
+/// own commit) before the call; a call that surely did not reach WeCom puts
+/// it back, one that may have leaves it claimed, and an attempt that finds
+/// it claimed reports [`Sent::Unknown`] instead of sending a duplicate.
+async fn send_once<F>(engine: &Engine, ctx: &JobCtx, what: Outbound, id: i64, state: &str, send: F) -> JobResult<Sent>
+where
+    F: std::future::Future<Output = std::result::Result<String, koi_wecom::client::ApiError>>,
+{
+    match state {
+        "sending" => return Ok(Sent::Unknown),
+        "queued" => {}
+        _ => return Ok(Sent::Gone),
+    }
+    if !engine.db.mark_sending(what, ctx.corp_id, id, true).await? {
+        return Ok(Sent::Gone);
+    }
+    match send.await {
+        Ok(msgid) => Ok(Sent::Ok(msgid)),
+        Err(e) if e.may_have_acted() => Err(e.into()),
+        Err(e) => {
+            engine.db.mark_sending(what, ctx.corp_id, id, false).await?;
+            if e.is_final() {
+                Ok(Sent::Refused(e.to_string()))
+            } else {
+                Err(e.into())
+            }
+        }
+    }
 }
 
 impl Job for ReplyJob {
@@ -123,7 +159,7 @@ impl Job for ReplyJob {
         let Some(r) = engine.db.group_reply(ctx.corp_id, self.reply_id).await? else {
             return Ok(Sent::Gone);
         };
-        if r.state != "queued" {
+        if r.state != "queued" && r.state != "sending" {
             return Ok(Sent::Gone);
         }
         let rule = engine.db.reply_rule(ctx.corp_id, r.rule_id).await?.ok_or(EngineError::NotFound("rule"))?;
@@ -145,11 +181,8 @@ impl Job for ReplyJob {
             ..AddMsgTemplateRequest::default()
         };
         let client = engine.wecom_for(ctx.corp_id).await?;
-        match client.add_msg_template(&req, Priority::Interactive).await {
-            Ok(a) => Ok(Sent::Ok(a.msgid)),
-            Err(e) if e.is_final() => Ok(Sent::Refused(e.to_string())),
-            Err(e) => Err(e.into()),
-        }
+        let send = async { client.add_msg_template(&req, Priority::Interactive).await.map(|a| a.msgid) };
+        send_once(engine, ctx, Outbound::Reply, self.reply_id, &r.state, send).await
     }
 
     async fn record(&self, _: &Engine, ctx: &JobCtx, sent: Sent, tx: &mut Tx) -> JobResult<JobEnd> {
@@ -163,6 +196,10 @@ impl Job for ReplyJob {
             Sent::Refused(why) => {
                 tx.finish_group_reply(ctx.corp_id, self.reply_id, "refused", "", &why, now).await?;
                 Ok(JobEnd::Refused(why))
+            }
+            Sent::Unknown => {
+                tx.finish_group_reply(ctx.corp_id, self.reply_id, "unknown", "", UNKNOWN_NOTE, now).await?;
+                Ok(JobEnd::Done)
             }
         }
     }
@@ -183,7 +220,7 @@ impl Job for AlertJob {
         let Some(a) = engine.db.group_alert(ctx.corp_id, self.alert_id).await? else {
             return Ok(Sent::Gone);
         };
-        if a.state != "queued" {
+        if a.state != "queued" && a.state != "sending" {
             return Ok(Sent::Gone);
         }
         let Some(agent_id) = engine.assistant_settings_of(ctx.corp_id).await?.agent_id else {
@@ -198,11 +235,8 @@ impl Job for AlertJob {
         let text = format!("【敏感词提醒】群「{}」中 {who} 说：{}\n（敏感词：{}）", a.group_name, a.content, a.word);
         let req = AppMessageRequest::text(&[a.owner_userid.as_str()], agent_id, &text);
         let client = engine.wecom_for(ctx.corp_id).await?;
-        match client.send_app_message(&req, Priority::Interactive).await {
-            Ok(r) => Ok(Sent::Ok(r.msgid)),
-            Err(e) if e.is_final() => Ok(Sent::Refused(e.to_string())),
-            Err(e) => Err(e.into()),
-        }
+        let send = async { client.send_app_message(&req, Priority::Interactive).await.map(|r| r.msgid) };
+        send_once(engine, ctx, Outbound::Alert, self.alert_id, &a.state, send).await
     }
 
     async fn record(&self, _: &Engine, ctx: &JobCtx, sent: Sent, tx: &mut Tx) -> JobResult<JobEnd> {
@@ -216,6 +250,10 @@ impl Job for AlertJob {
             Sent::Refused(why) => {
                 tx.finish_group_alert(ctx.corp_id, self.alert_id, "refused", &why, now).await?;
                 Ok(JobEnd::Refused(why))
+            }
+            Sent::Unknown => {
+                tx.finish_group_alert(ctx.corp_id, self.alert_id, "unknown", UNKNOWN_NOTE, now).await?;
+                Ok(JobEnd::Done)
             }
         }
     }
@@ -386,14 +424,6 @@ fn facts(g: &GroupRow) -> GroupFacts {
     GroupFacts { id: g.id, kind: GroupKind::parse(&g.kind).unwrap_or_default(), store_id: g.store_id }
 }
 
-fn wecom_refused(e: koi_wecom::client::ApiError) -> EngineError {
-    if e.is_final() {
-        EngineError::WecomRefused(e.to_string())
-    } else {
-        EngineError::Unavailable(format!("WeCom: {e}"))
-    }
-}
-
 impl Engine {
     /// The corp's settings (defaults when never saved).
     pub(crate) async fn assistant_settings_of(&self, corp_id: i64) -> Result<AssistantSettings> {
@@ -494,6 +524,7 @@ impl Engine {
             return Ok(());
         };
         let (state, note) = match (settings.agent_id, g.owner_userid.is_empty()) {
+            _ if is_stale(m.sent_at, now_ms()) => ("stale", "said long before koi read it; the owner is not messaged"),
             (Some(_), false) => ("queued", ""),
             (None, _) => ("unsent", "no AgentId is set for app messages"),
             (_, true) => ("unsent", "the group's owner is not known yet"),
@@ -530,7 +561,7 @@ impl Engine {
             return Ok(());
         };
         let last = tx.last_group_reply(corp_id, hit.id, m.sender).await?;
-        let decision = decide(hit.rule, m.sent_at, last);
+        let decision = if is_stale(m.sent_at, now_ms()) { Decision::Stale } else { decide(hit.rule, m.sent_at, last) };
         let reply = NewGroupReply {
             message_id,
             group_id: g.id,
@@ -722,7 +753,7 @@ impl Engine {
         let t = draft.validate()?;
         let client = self.wecom_for(who.corp_id).await?;
         let req = GroupWelcomeAddRequest { content: wecom_content(&t), agentid: None, notify: Some(0) };
-        let made = client.group_welcome_add(&req, Priority::Interactive).await.map_err(wecom_refused)?;
+        let made = client.group_welcome_add(&req, Priority::Interactive).await.map_err(EngineError::of_wecom_change)?;
         let def = serde_json::to_string(&t).expect("a template serialises");
         let now = now_ms();
         let id = self.db.insert_welcome_template(who.corp_id, &t.name, &def, now).await?;
@@ -743,7 +774,7 @@ impl Engine {
         let client = self.wecom_for(who.corp_id).await?;
         let req =
             GroupWelcomeEditRequest { template_id: old.template_id.clone(), content: wecom_content(&t), agentid: None };
-        client.group_welcome_edit(&req, Priority::Interactive).await.map_err(wecom_refused)?;
+        client.group_welcome_edit(&req, Priority::Interactive).await.map_err(EngineError::of_wecom_change)?;
         let def = serde_json::to_string(&t).expect("a template serialises");
         self.db.update_welcome_template(who.corp_id, id, &t.name, &def, None, now_ms()).await?;
         self.audit(who, "group_welcome.updated", format!("group_welcome:{id}")).await?;
@@ -759,7 +790,7 @@ impl Engine {
         match client.group_welcome_del(&req, Priority::Interactive).await {
             Ok(()) => {}
             Err(e) if e.code() == Some(koi_wecom::ErrCode::INVALID_PARAMETER) => {}
-            Err(e) => return Err(wecom_refused(e)),
+            Err(e) => return Err(EngineError::of_wecom_change(e)),
         }
         self.db.delete_welcome_template(who.corp_id, id).await?;
         self.audit(who, "group_welcome.deleted", format!("group_welcome:{id}")).await

@@ -131,8 +131,10 @@ impl Job for GroupCodeRotateJob {
             return Err(JobError::Retry("the code changed while it rotated; rotating again".into()));
         }
         if warning_crossed(Warning::parse(&r.row.warning), r.rotation.warning) {
+            // `from`: the level before (empty: no warning), so a reader sees
+            // each event is a crossing into a more urgent level.
             let payload = serde_json::json!({
-                "warning": warning, "room": r.rotation.room, "name": r.row.name,
+                "warning": warning, "from": r.row.warning, "room": r.rotation.room, "name": r.row.name,
             });
             let e = NewEvent {
                 corp_id: ctx.corp_id,

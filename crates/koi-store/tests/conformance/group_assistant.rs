@@ -108,6 +108,17 @@ async fn replies_and_alerts_are_once_per_message_and_rules_retire(db: &Db) {
     };
     let a1 = tx.insert_group_alert(corp_id, &alert, NOW).await.unwrap().unwrap();
     assert!(tx.insert_group_alert(corp_id, &alert, NOW).await.unwrap().is_none());
+    tx.commit().await.unwrap();
+    // Claimed before the WeCom call, once; put back when it surely did not
+    // reach WeCom; ended from `sending` as from `queued`.
+    use koi_store::group_messages::Outbound;
+    assert!(db.mark_sending(Outbound::Reply, corp_id, r1, true).await.unwrap(), "claimed");
+    assert!(!db.mark_sending(Outbound::Reply, corp_id, r1, true).await.unwrap(), "claimed once");
+    assert!(db.mark_sending(Outbound::Reply, corp_id, r1, false).await.unwrap(), "put back");
+    assert!(db.mark_sending(Outbound::Reply, corp_id, r1, true).await.unwrap(), "claimed again");
+    assert_eq!(db.group_reply(corp_id, r1).await.unwrap().unwrap().state, "sending");
+    assert!(db.mark_sending(Outbound::Alert, corp_id, a1, true).await.unwrap());
+    let mut tx = db.begin().await.unwrap();
     assert!(tx.finish_group_reply(corp_id, r1, "sent", "msgX", "", NOW).await.unwrap());
     assert!(!tx.finish_group_reply(corp_id, r1, "refused", "", "late", NOW).await.unwrap(), "a reply ends once");
     assert!(tx.finish_group_alert(corp_id, a1, "refused", "81013", NOW).await.unwrap());

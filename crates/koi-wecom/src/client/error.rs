@@ -89,6 +89,18 @@ impl ApiError {
         }
     }
 
+    /// The request may have reached WeCom and been acted on although koi has
+    /// no answer to show for it: the connection broke after sending, or the
+    /// answer was unreadable. A call that is not idempotent (creating a
+    /// mass-message task) must not simply be repeated after this.
+    pub fn may_have_acted(&self) -> bool {
+        match self {
+            Self::Http { source, .. } => !source.is_connect(),
+            Self::Decode { .. } => true,
+            Self::Wecom { .. } | Self::Budget { .. } | Self::Deadline { .. } => false,
+        }
+    }
+
     /// WeCom said the corp or app is over a frequency or concurrency limit.
     pub fn is_rate_limited(&self) -> bool {
         self.code().is_some_and(ErrCode::is_rate_limited)
