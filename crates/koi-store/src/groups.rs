@@ -288,8 +288,9 @@ impl Tx {
     }
 
     /// Records stays that began, many rows a statement (a group read brings
-    /// up to 500 members). Returns the (userid, join_time) of the stays that
-    /// were new; the others were recorded already.
+    /// up to 500 members), and logs each customer's change for segments.
+    /// Returns the (userid, join_time) of the stays that were new; the
+    /// others were recorded already.
     pub async fn insert_group_members(
         &mut self,
         corp_id: i64,
@@ -336,6 +337,12 @@ impl Tx {
             })?;
             inserted.extend(got);
         }
+        // A customer's new stay changes what segments over groups see.
+        for m in members.iter().filter(|m| inserted.contains(&(m.userid.to_owned(), m.join_time))) {
+            if let Some(customer_id) = m.customer_id {
+                self.log_customer_change(corp_id, customer_id).await?;
+            }
+        }
         Ok(inserted)
     }
 
@@ -361,30 +368,7 @@ impl Tx {
     /// Records a stay that began; `false` when that stay was recorded
     /// already (same member, same join time).
     pub async fn insert_group_member(&mut self, corp_id: i64, group_id: i64, m: &NewMember<'_>) -> Result<bool> {
-        let n = on_tx!(self, |c| {
-            sqlx::query(
-                "INSERT INTO group_members (corp_id, group_id, userid, member_type, customer_id, name, join_time, \
-                 join_scene, invitor, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (group_id, userid, join_time) DO NOTHING",
-            )
-            .bind(corp_id)
-            .bind(group_id)
-            .bind(m.userid)
-            .bind(m.member_type)
-            .bind(m.customer_id)
-            .bind(m.name)
-            .bind(m.join_time)
-            .bind(m.join_scene)
-            .bind(m.invitor)
-            .bind(m.state)
-            .execute(&mut *c)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        if let (1, Some(customer_id)) = (n, m.customer_id) {
-            self.log_customer_change(corp_id, customer_id).await?;
-        }
-        Ok(n == 1)
+        Ok(!self.insert_group_members(corp_id, group_id, std::slice::from_ref(m)).await?.is_empty())
     }
 
     /// Ends a present stay; `false` when it had ended already.

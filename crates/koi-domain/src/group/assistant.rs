@@ -232,7 +232,11 @@ impl ReplyRuleDraft {
             }
         };
         let mut keywords: Vec<String> = Vec::new();
-        for k in &self.keywords {
+        if self.keywords.len() > MAX_KEYWORDS * 4 {
+            // Not worth reading one by one: far over the limit.
+            c.push("keywords", "too_many", format!("at most {MAX_KEYWORDS} keywords"));
+        }
+        for k in self.keywords.iter().take(MAX_KEYWORDS * 4) {
             let k = k.trim();
             if k.chars().count() > MAX_KEYWORD_CHARS {
                 c.push("keywords", "too_long", format!("a keyword is at most {MAX_KEYWORD_CHARS} characters"));
@@ -388,7 +392,12 @@ pub fn decide(rule: &ReplyRule, said_at: Millis, last_answer: Option<Millis>) ->
 /// The corp's sensitive words, trimmed, without blanks or repeats; an
 /// error names the first word out of bounds.
 pub fn clean_words(words: &[String]) -> Result<Vec<String>, ValidationError> {
+    let too_many = || ValidationError::one("sensitive_words", "too_many", format!("at most {MAX_WORDS} words"));
+    if words.len() > MAX_WORDS * 4 {
+        return Err(too_many()); // far over the limit: not worth reading one by one
+    }
     let mut out: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for w in words {
         let w = w.trim();
         if w.chars().count() > MAX_WORD_CHARS {
@@ -398,12 +407,12 @@ pub fn clean_words(words: &[String]) -> Result<Vec<String>, ValidationError> {
                 format!("{w:?} is longer than {MAX_WORD_CHARS} characters"),
             ));
         }
-        if !w.is_empty() && !out.iter().any(|x| x.to_lowercase() == w.to_lowercase()) {
+        if !w.is_empty() && seen.insert(w.to_lowercase()) {
             out.push(w.to_string());
         }
     }
     if out.len() > MAX_WORDS {
-        return Err(ValidationError::one("sensitive_words", "too_many", format!("at most {MAX_WORDS} words")));
+        return Err(too_many());
     }
     Ok(out)
 }

@@ -50,11 +50,14 @@ const REFUSED_FEED_PAUSE_MS: i64 = 3_600_000;
 /// Replies and alerts one list shows.
 pub const RECENT_LIMIT: i64 = 200;
 
-/// Whether a sender id is a customer's (external_userid `wm…`/`wo…`,
-/// CONTRACT.md §0) rather than a member's userid.
+/// Whether a sender id is a customer's (external_userid: `wm…`/`wo…` and
+/// 32 characters, CONTRACT.md §0) rather than a member's userid, which an
+/// admin chooses and may well start with "wo" (`wong.wei`).
 fn is_customer(sender: &str) -> bool {
-    sender.starts_with("wm") || sender.starts_with("wo")
+    (sender.starts_with("wm") || sender.starts_with("wo")) && sender.len() == EXTERNAL_USERID_LEN
 }
+
+const EXTERNAL_USERID_LEN: usize = 32;
 
 /// Job: read the corp's feed after its cursor.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -832,5 +835,14 @@ mod tests {
         let link = c.link.expect("a link");
         assert_eq!((link.url.as_str(), link.desc), ("https://x.example/c", None));
         assert!(c.image.is_none() && c.miniprogram.is_none());
+    }
+
+    #[test]
+    fn only_external_userids_are_customers() {
+        assert!(is_customer("wmA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5"));
+        assert!(is_customer("woA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5"));
+        assert!(!is_customer("wong.wei"), "a member whose userid starts with wo");
+        assert!(!is_customer("wmeng"));
+        assert!(!is_customer("zhangsan"));
     }
 }

@@ -241,8 +241,11 @@ impl Engine {
         let Some(row) = self.db.group_code(corp_id, code_id).await? else { return Ok(()) };
         let listed: Vec<String> = serde_json::from_str(&row.listed).unwrap_or_default();
         let mut tx = self.db.begin().await?;
+        // Seen now: a read recorded since (another node's check, a callback's)
+        // spares this one its WeCom call.
+        let seen_at = Some(now_ms());
         for chat_id in listed {
-            enqueue(&mut tx, corp_id, &GroupSyncJob { chat_id, ..Default::default() }).await?;
+            enqueue(&mut tx, corp_id, &GroupSyncJob { chat_id, seen_at, ..Default::default() }).await?;
         }
         self.queue_rotation(&mut tx, corp_id, code_id).await?;
         tx.commit().await?;
