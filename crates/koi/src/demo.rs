@@ -260,7 +260,7 @@ async fn start_demo_traffic(
     // something every few minutes while the demo is watched, and some leave
     // within hours.
     scenario.rates.join_group = 1000.0;
-    scenario.rates.talk = 360.0;
+    scenario.rates.talk = 720.0;
     scenario.rates.leave_group = 3.0;
     scenario.rates.order = 0.0;
     // Some leave their guide (about one in seven within a day of adding) and
