@@ -210,7 +210,7 @@ impl Tx {
     /// Makes sure koi has a row for the group (an empty one never synced);
     /// returns its id.
     pub async fn ensure_group(&mut self, corp_id: i64, chat_id: &str) -> Result<i64> {
-        on_tx!(self, |c| {
+        let made = on_tx!(self, |c| {
             sqlx::query(
                 "INSERT INTO groups (corp_id, chat_id) VALUES ($1, $2) ON CONFLICT (corp_id, chat_id) DO NOTHING",
             )
@@ -220,6 +220,11 @@ impl Tx {
             .await
             .map(|r| r.rows_affected())
         })?;
+        if made == 1 {
+            // A new group (WeCom's may have no name) is a new name segments
+            // can refer to (`group:ID`).
+            self.bump_segment_refs(corp_id).await?;
+        }
         Ok(on_tx!(self, |c| {
             sqlx::query_scalar("SELECT id FROM groups WHERE corp_id = $1 AND chat_id = $2")
                 .bind(corp_id)

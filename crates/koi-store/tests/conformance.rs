@@ -1384,8 +1384,10 @@ async fn groups_keep_the_newest_read_and_each_stay_once(db: &Db) {
     let row = db.group(corp_id, g).await.unwrap().unwrap();
     assert_eq!((row.kind.as_str(), row.store_id), ("vip", None));
     // Many at once, past one statement's rows: only the new stays come back.
+    let refs = db.segment_refs_version(corp_id).await.unwrap();
     let mut tx = db.begin().await.unwrap();
     let big = tx.ensure_group(corp_id, "wrBig").await.unwrap();
+    tx.ensure_group(corp_id, "wrBig").await.unwrap();
     let names: Vec<String> = (0..1_200).map(|i| format!("wm{i:04}")).collect();
     let rows: Vec<NewMember> = names.iter().map(|u| NewMember { userid: u, ..m("x", 5) }).collect();
     assert_eq!(tx.insert_group_members(corp_id, big, &rows[..700]).await.unwrap().len(), 700);
@@ -1394,6 +1396,9 @@ async fn groups_keep_the_newest_read_and_each_stay_once(db: &Db) {
     assert!(again.contains(&(names[1_199].clone(), 5)) && !again.contains(&(names[0].clone(), 5)));
     assert_eq!(tx.recount_group(big).await.unwrap(), 1_200);
     tx.commit().await.unwrap();
+    // A new group, even one WeCom gave no name, is something a segment can
+    // name (`group:ID`): the refs move once.
+    assert_eq!(db.segment_refs_version(corp_id).await.unwrap(), refs + 1);
 }
 
 async fn group_codes_keep_the_operators_order_adopt_once_and_rotate_over_one_version(db: &Db) {

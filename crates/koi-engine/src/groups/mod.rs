@@ -528,16 +528,18 @@ impl Engine {
             min_members: q.min_members,
             max_members: q.max_members,
         };
-        let groups: Vec<Group> =
-            self.db.groups(who.corp_id, &f, MAX_GROUPS).await?.into_iter().map(Group::from).collect();
         if q.min_activity.is_none() && q.max_activity.is_none() {
-            return Ok(groups);
+            let rows = self.db.groups(who.corp_id, &f, MAX_GROUPS).await?;
+            return Ok(rows.into_iter().map(Group::from).collect());
         }
         for (field, v) in [("min_activity", q.min_activity), ("max_activity", q.max_activity)] {
             if v.is_some_and(|v| !(0.0..=100.0).contains(&v)) {
                 return Err(koi_domain::ValidationError::one(field, "out_of_range", "a percent, 0 to 100").into());
             }
         }
+        // Filtered by activity before the list's limit, so an older silent
+        // group is not cut off by newer lively ones.
+        let groups = self.db.groups(who.corp_id, &f, i64::MAX).await?.into_iter().map(Group::from);
         let mq = MetricsQuery { kind: q.kind.clone(), store_id: q.store_id, ..Default::default() };
         let rates: std::collections::HashMap<String, f64> = self
             .group_metrics(who, &mq)
@@ -549,7 +551,7 @@ impl Engine {
         let (lo, hi) = (q.min_activity.unwrap_or(0.0), q.max_activity.unwrap_or(100.0));
         // A small tolerance, so 1/3 passes "at least 33.33".
         let within = |g: &Group| rates.get(&g.id.to_string()).is_some_and(|r| *r + 1e-9 >= lo && *r <= hi + 1e-9);
-        Ok(groups.into_iter().filter(within).collect())
+        Ok(groups.filter(within).take(MAX_GROUPS as usize).collect())
     }
 
     /// One group with its members, present and past.
