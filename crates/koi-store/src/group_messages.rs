@@ -529,15 +529,24 @@ impl Db {
         Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(id).fetch_optional(c).await)?)
     }
 
-    pub async fn insert_welcome_template(&self, corp_id: i64, name: &str, definition: &str, now: i64) -> Result<i64> {
+    /// Keeps a template WeCom has made, with WeCom's id, in one statement.
+    pub async fn insert_welcome_template(
+        &self,
+        corp_id: i64,
+        name: &str,
+        definition: &str,
+        template_id: &str,
+        now: i64,
+    ) -> Result<i64> {
         Ok(on_pool!(self, true, |c| {
             sqlx::query_scalar(
-                "INSERT INTO group_welcome_templates (corp_id, name, definition, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $4) RETURNING id",
+                "INSERT INTO group_welcome_templates (corp_id, name, definition, template_id, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
             )
             .bind(corp_id)
             .bind(name)
             .bind(definition)
+            .bind(template_id)
             .bind(now)
             .fetch_one(c)
             .await

@@ -759,8 +759,17 @@ impl Engine {
         let made = client.group_welcome_add(&req, Priority::Interactive).await.map_err(EngineError::of_wecom_change)?;
         let def = serde_json::to_string(&t).expect("a template serialises");
         let now = now_ms();
-        let id = self.db.insert_welcome_template(who.corp_id, &t.name, &def, now).await?;
-        self.db.update_welcome_template(who.corp_id, id, &t.name, &def, Some(&made.template_id), now).await?;
+        let id = match self.db.insert_welcome_template(who.corp_id, &t.name, &def, &made.template_id, now).await {
+            Ok(id) => id,
+            Err(e) => {
+                // Not kept in koi: take it back out of WeCom rather than leave it orphaned.
+                let del = GroupWelcomeIdRequest { template_id: made.template_id.clone(), agentid: None };
+                if let Err(undo) = client.group_welcome_del(&del, Priority::Interactive).await {
+                    tracing::warn!(error = %undo, template = %made.template_id, "a group welcome koi could not keep stays in WeCom");
+                }
+                return Err(e.into());
+            }
+        };
         self.audit(who, "group_welcome.created", format!("group_welcome:{id}")).await?;
         self.group_welcome(who, id).await
     }

@@ -188,9 +188,9 @@ async fn assistant_settings_and_welcome_templates_round_trip(db: &Db) {
     assert!(!db.has_pending_job(corp_id, "groups.read_feed").await.unwrap());
     assert_eq!(db.last_refused_job_at(corp_id, "groups.read_feed").await.unwrap(), Some(NOW + 9));
 
-    let id = db.insert_welcome_template(corp_id, "直播", "{}", NOW).await.unwrap();
-    assert_eq!(db.welcome_template(corp_id, id).await.unwrap().unwrap().template_id, "", "no WeCom id yet");
-    assert!(db.update_welcome_template(corp_id, id, "直播", "{\"a\":1}", Some("msgT"), NOW + 1).await.unwrap());
+    let id = db.insert_welcome_template(corp_id, "直播", "{}", "msgT", NOW).await.unwrap();
+    assert_eq!(db.welcome_template(corp_id, id).await.unwrap().unwrap().template_id, "msgT", "kept with WeCom's id");
+    assert!(db.update_welcome_template(corp_id, id, "直播", "{\"a\":1}", None, NOW + 1).await.unwrap());
     assert!(db.update_welcome_template(corp_id, id, "直播2", "{\"a\":2}", None, NOW + 2).await.unwrap());
     let t = db.welcome_template(corp_id, id).await.unwrap().unwrap();
     assert_eq!((t.name.as_str(), t.template_id.as_str(), t.definition.as_str()), ("直播2", "msgT", "{\"a\":2}"));
