@@ -462,41 +462,39 @@ impl Engine {
         let mut groups: HashMap<String, GroupRow> = HashMap::new();
         let said: Vec<&ChatData> =
             read.messages.iter().filter(|m| m.action == "send" && !m.roomid.is_empty()).collect();
-        let mut contents = Vec::with_capacity(said.len());
-        let mut customers = Vec::with_capacity(said.len());
         for m in &said {
             if !groups.contains_key(&m.roomid) {
                 let g = self.group_for_feed(tx, corp_id, &m.roomid).await?;
                 groups.insert(m.roomid.clone(), g);
             }
-            contents.push(m.content());
-            let customer = if is_customer(&m.from) { tx.customer_id(corp_id, &m.from).await? } else { None };
-            customers.push(customer);
         }
+        // The customers who spoke, in one lookup for the whole page.
+        let senders: Vec<&str> = said.iter().map(|m| m.from.as_str()).filter(|f| is_customer(f)).collect();
+        let customers = tx.customer_ids_of(corp_id, &senders).await?;
+        let contents: Vec<String> = said.iter().map(|m| m.content()).collect();
         let rows: Vec<NewGroupMessage> = said
             .iter()
             .zip(&contents)
-            .zip(&customers)
-            .map(|((m, content), customer_id)| NewGroupMessage {
+            .map(|(m, content)| NewGroupMessage {
                 group_id: groups[&m.roomid].id,
                 seq: m.seq,
                 msgid: &m.msgid,
                 sender: &m.from,
-                customer_id: *customer_id,
+                customer_id: if is_customer(&m.from) { customers.get(&m.from).copied() } else { None },
                 msg_type: &m.msgtype,
                 content,
                 sent_at: m.msgtime,
             })
             .collect();
         let ids = tx.append_group_messages(corp_id, &rows).await?;
-        for (row, id) in rows.iter().zip(ids) {
+        for ((row, id), m) in rows.iter().zip(ids).zip(&said) {
             let (Some(message_id), true) = (id, is_customer(row.sender)) else {
                 continue; // appended before, or said by a member
             };
             if row.content.is_empty() {
                 continue;
             }
-            let g = groups.values().find(|g| g.id == row.group_id).expect("every row's group was looked up");
+            let g = &groups[&m.roomid];
             self.alert_if_sensitive(tx, corp_id, g, message_id, row, &read.settings).await?;
             self.reply_if_matched(tx, corp_id, g, message_id, row, &read.rules).await?;
         }

@@ -3,7 +3,7 @@
 //! with their rotation status, and the nearest-store landing page that
 //! shows the group code of the store closest to the customer.
 
-use super::rotation::{code_groups_of, settings_of, way_request};
+use super::rotation::{code_group, code_groups_of, settings_of, way_request};
 use crate::acquisition::{choose_store, StorePick};
 use crate::{actor, require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
@@ -398,14 +398,7 @@ fn visible(who: &Principal, row: &GroupCodeRow) -> bool {
 /// The chat ids a new or edited way lists: the rotation over the groups as
 /// koi holds them now.
 fn first_listed(d: &GroupCodeDraft, groups: &[GroupRow]) -> Result<Vec<String>> {
-    let cg: Vec<CodeGroup> = groups
-        .iter()
-        .map(|g| CodeGroup {
-            chat_id: g.chat_id.clone(),
-            members: u32::try_from(g.members).unwrap_or(0),
-            active: g.status == koi_domain::group::STATUS_ACTIVE,
-        })
-        .collect();
+    let cg: Vec<CodeGroup> = groups.iter().map(|g| code_group(&g.chat_id, g.members, &g.status)).collect();
     let r = rotate(&cg, d.cap.min(QR_CUT), d.warn_below, d.auto_create_room);
     if r.listed.is_empty() {
         return Err(invalid("group_ids", "required", "choose at least one active group"));

@@ -49,13 +49,16 @@ pub(crate) fn settings_of(row: &GroupCodeRow) -> Result<GroupCodeDraft> {
 
 /// A code's groups as the rotation sees them.
 pub(crate) fn code_groups_of(rows: &[CodeGroupRow]) -> Vec<CodeGroup> {
-    rows.iter()
-        .map(|g| CodeGroup {
-            chat_id: g.chat_id.clone(),
-            members: u32::try_from(g.members).unwrap_or(0),
-            active: g.status == koi_domain::group::STATUS_ACTIVE,
-        })
-        .collect()
+    rows.iter().map(|g| code_group(&g.chat_id, g.members, &g.status)).collect()
+}
+
+/// A group as the rotation rule sees it.
+pub(crate) fn code_group(chat_id: &str, members: i32, status: &str) -> CodeGroup {
+    CodeGroup {
+        chat_id: chat_id.to_string(),
+        members: u32::try_from(members).unwrap_or(0),
+        active: status == koi_domain::group::STATUS_ACTIVE,
+    }
 }
 
 /// The whole configuration of a code's join way (WeCom's update overwrites
