@@ -73,6 +73,13 @@ pub enum Action {
     ViewGroups,
     /// Set a group's kind and store; sync groups from WeCom.
     ManageGroups,
+    /// Fission campaigns, their dashboards and risk reports.
+    ViewCampaigns,
+    /// Create, edit, launch, pause and end campaigns; override invites;
+    /// retry rewards.
+    ManageCampaigns,
+    /// Hand out a gift or coupon reward in a store by its redemption code.
+    RedeemRewards,
 }
 
 /// Normalises a username the one way every path uses (create, login,
@@ -127,7 +134,15 @@ impl Principal {
             Role::StoreManager => {
                 matches!(
                     action,
-                    ViewStores | EditStore | ViewStaff | EditStaff | ViewCustomers | TagCustomers | ViewGroups
+                    ViewStores
+                        | EditStore
+                        | ViewStaff
+                        | EditStaff
+                        | ViewCustomers
+                        | TagCustomers
+                        | ViewGroups
+                        | ViewCampaigns
+                        | RedeemRewards
                 )
             }
             Role::Guide => false,

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod calendar;
+pub mod campaign;
 pub mod channel;
 pub mod customer;
 pub mod error;

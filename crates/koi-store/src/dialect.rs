@@ -7,6 +7,7 @@
 //! | what | SQLite | PostgreSQL |
 //! |---|---|---|
 //! | claiming queue rows | the one writer connection serialises claims | `FOR UPDATE SKIP LOCKED` |
+//! | locking a row read before a write | the one writer serialises | `FOR UPDATE` |
 //! | per-corp customer numbers | a counter row on `corps` | a sequence per corp, no lock |
 //! | appending callbacks to the inbox | multi-row `VALUES` of a few fixed sizes | one `UNNEST` of arrays |
 //! | migrations | `migrations/sqlite` | `migrations/postgres` |
@@ -21,6 +22,16 @@ pub(crate) fn skip_locked(backend: Backend) -> &'static str {
     match backend {
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
+    }
+}
+
+/// The lock clause of a read that the rest of its transaction builds on (a
+/// campaign an edit or a state change reads): PostgreSQL locks the row;
+/// SQLite's one writer serialises the transactions anyway.
+pub(crate) fn lock_row(tx: &Tx) -> &'static str {
+    match tx {
+        Tx::Postgres(_) => " FOR UPDATE",
+        Tx::Sqlite(_) => "",
     }
 }
 

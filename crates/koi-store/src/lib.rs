@@ -4,6 +4,7 @@
 //! per-backend migrations.
 
 pub mod acquisition;
+pub mod campaigns;
 pub mod customers;
 mod db;
 mod dialect;

@@ -1707,3 +1707,6 @@ async fn group_joins_leaves_and_kinds_reach_segment_facts(db: &Db) {
 }
 #[path = "conformance/group_assistant.rs"]
 mod group_assistant;
+
+#[path = "conformance/campaigns.rs"]
+mod campaigns;

@@ -1,0 +1,203 @@
+//! Campaigns on both databases: a reward is one row per participant and
+//! tier, and rewards reaching at once never pass the budget or a tier's
+//! inventory; an invite is recorded once per add; a verdict closes the hold
+//! once, and only an operator's override changes a checked invite.
+
+use super::{corp, NOW};
+use koi_store::acquisition::CustomerProfile;
+use koi_store::campaigns::{CampaignWrite, NewInvite, NewParticipant, NewReward, Opened};
+use koi_store::{Db, Tx};
+
+on_both!(
+    rewards_are_once_per_tier_and_never_past_budget_or_inventory,
+    invites_are_once_per_add_and_a_checked_verdict_moves_only_by_override,
+);
+
+async fn customer(tx: &mut Tx, corp_id: i64, n: usize) -> i64 {
+    let p = CustomerProfile {
+        external_userid: format!("wmC{n}"),
+        name: format!("客户{n}"),
+        avatar: String::new(),
+        kind: 1,
+        gender: 0,
+        unionid: format!("u{n}"),
+    };
+    tx.upsert_customer(corp_id, &p, None, None, NOW, NOW).await.unwrap().0
+}
+
+async fn campaign(tx: &mut Tx, corp_id: i64, budget_fen: i64) -> i64 {
+    let w = CampaignWrite {
+        name: "老带新",
+        kind: "task",
+        starts_at: NOW,
+        ends_at: NOW + 86_400_000,
+        draft: "{}",
+        budget_fen,
+        now: NOW,
+    };
+    tx.insert_campaign(corp_id, &w, &format!("tok{corp_id}-{budget_fen}")).await.unwrap()
+}
+
+async fn participant(tx: &mut Tx, corp_id: i64, campaign_id: i64, customer_id: i64) -> i64 {
+    let p = NewParticipant {
+        corp_id,
+        campaign_id,
+        customer_id,
+        parent_id: None,
+        depth: 0,
+        staff_id: None,
+        store_id: None,
+        source: "seed",
+        token: &format!("p{campaign_id}-{customer_id}"),
+        now: NOW,
+    };
+    tx.insert_participant(&p).await.unwrap().expect("a new participant")
+}
+
+/// Opens a participant's reward in its own transaction, as the engine does.
+async fn reach(db: &Db, corp_id: i64, campaign_id: i64, participant_id: i64, customer_id: i64, tier: i32) -> Opened {
+    let mut tx = db.begin().await.unwrap();
+    let r = NewReward {
+        corp_id,
+        campaign_id,
+        participant_id,
+        customer_id,
+        tier,
+        kind: "red_envelope",
+        title: "¥20",
+        amount: 2000,
+        cost_fen: 2000,
+        code: None,
+        billno: "",
+        now: NOW,
+    };
+    let opened = tx.open_reward(&r).await.unwrap();
+    tx.commit().await.unwrap();
+    opened
+}
+
+async fn rewards_are_once_per_tier_and_never_past_budget_or_inventory(db: &Db) {
+    let corp_id = corp(db, "wwFISSION").await;
+    let mut tx = db.begin().await.unwrap();
+    // ¥100 of budget: five ¥20 red envelopes; tier 2 has 3 in stock.
+    let c = campaign(&mut tx, corp_id, 10_000).await;
+    tx.set_tier_inventory(c, 2, Some(3)).await.unwrap();
+    let mut people = vec![];
+    for n in 0..12 {
+        let cu = customer(&mut tx, corp_id, n).await;
+        people.push((participant(&mut tx, corp_id, c, cu).await, cu));
+    }
+    tx.commit().await.unwrap();
+
+    // Twelve participants reach tier 1 at once, each twice (a retry).
+    let mut tasks = vec![];
+    for &(p, cu) in people.iter().chain(people.iter()) {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move { reach(&db, corp_id, c, p, cu, 1).await }));
+    }
+    let mut granted = vec![];
+    let mut withheld = 0;
+    let mut existed = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Opened::Reserved(id) => granted.push(id),
+            Opened::Withheld(_, why) => {
+                assert_eq!(why, "over_budget");
+                withheld += 1;
+            }
+            Opened::Existed => existed += 1,
+        }
+    }
+    assert_eq!(granted.len(), 5, "¥100 pays five ¥20 envelopes, however many reach at once");
+    assert_eq!((withheld, existed), (7, 12), "each participant's tier is one row: the second reach finds it");
+    assert_eq!(db.campaign(corp_id, c).await.unwrap().unwrap().spent_fen, 10_000);
+
+    // Revoking one gives back its cost: exactly one withheld reward fits again.
+    let mut tx = db.begin().await.unwrap();
+    let mine = tx.reward_in_tx(granted[0]).await.unwrap().unwrap();
+    tx.release_reward(&mine).await.unwrap();
+    assert!(tx.set_reward_state(mine.id, &["pending"], "revoked", "left_early", None, NOW).await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(db.campaign(corp_id, c).await.unwrap().unwrap().spent_fen, 8_000);
+    let mut reopened = 0;
+    let mut tx = db.begin().await.unwrap();
+    for &(p, _) in &people {
+        for r in tx.rewards_of_participant(p).await.unwrap() {
+            if r.state == "withheld" && tx.reopen_reward(&r, NOW).await.unwrap() {
+                reopened += 1;
+            }
+        }
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(reopened, 1);
+    assert_eq!(db.campaign(corp_id, c).await.unwrap().unwrap().spent_fen, 10_000);
+
+    // Tier 2's inventory of 3 binds before the budget does.
+    let mut tx = db.begin().await.unwrap();
+    let mut reserved = 0;
+    for _ in 0..5 {
+        if tx.reserve_tier(c, 2).await.unwrap() {
+            reserved += 1;
+        }
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(reserved, 3);
+}
+
+async fn invites_are_once_per_add_and_a_checked_verdict_moves_only_by_override(db: &Db) {
+    let corp_id = corp(db, "wwINVITES").await;
+    let mut tx = db.begin().await.unwrap();
+    let c = campaign(&mut tx, corp_id, 0).await;
+    let a = customer(&mut tx, corp_id, 1).await;
+    let b = customer(&mut tx, corp_id, 2).await;
+    let pa = participant(&mut tx, corp_id, c, a).await;
+    let invite = |occurred_at: i64| NewInvite {
+        corp_id,
+        campaign_id: c,
+        inviter_id: pa,
+        invitee_key: "wmC2",
+        invitee_customer_id: Some(b),
+        unionid: "u2",
+        via: "add",
+        staff_id: None,
+        group_id: None,
+        occurred_at,
+        counts_at: occurred_at + 1_000,
+        state: "pending",
+        reason: "",
+        now: NOW,
+    };
+    let first = tx.insert_invite(&invite(NOW)).await.unwrap().expect("new");
+    assert_eq!(tx.insert_invite(&invite(NOW)).await.unwrap(), None, "the same add again is the same invite");
+    assert!(!tx.invited_before(c, "wmC2", "u2", NOW).await.unwrap());
+    assert!(tx.invited_before(c, "wmOTHER", "u2", NOW + 1).await.unwrap(), "the unionid gives a re-add away");
+    assert_eq!(tx.invites_between(pa, NOW - 3_600_000, NOW + 1).await.unwrap(), 1);
+    assert!(tx.due_invites(corp_id, NOW + 999, 10).await.unwrap().is_empty(), "still held");
+    assert_eq!(tx.due_invites(corp_id, NOW + 1_000, 10).await.unwrap().len(), 1);
+    assert_eq!(tx.watched_invites_of(corp_id, "wmC2", "add").await.unwrap().len(), 1);
+
+    assert!(tx.decide_invite(first, "valid", "", true, None, NOW + 1_000).await.unwrap());
+    assert_eq!(tx.recount_valid(pa).await.unwrap(), 1);
+    assert!(!tx.decide_invite(first, "rejected", "left_early", true, None, NOW + 2_000).await.unwrap(), "checked once");
+    assert!(tx.watched_invites_of(corp_id, "wmC2", "add").await.unwrap().is_empty());
+    assert!(tx.decide_invite(first, "rejected", "cluster", false, Some(7), NOW + 3_000).await.unwrap(), "an override");
+    assert_eq!(tx.recount_valid(pa).await.unwrap(), 0);
+    let row = tx.invite_in_tx(corp_id, first).await.unwrap().unwrap();
+    assert_eq!((row.state.as_str(), row.reason.as_str(), row.overridden_by), ("rejected", "cluster", Some(7)));
+
+    // Visits: the cluster counts the inviter's invitees seen on one device.
+    let pb = participant(&mut tx, corp_id, c, b).await;
+    let pb_row = tx.participant_in_tx(pb).await.unwrap().unwrap();
+    tx.insert_visit(&pb_row, "dev1", "10.0.0.1", Some((31.2, 121.4)), NOW).await.unwrap();
+    assert_eq!(tx.invitee_cluster(c, pa, pb).await.unwrap(), 1);
+    assert_eq!(tx.participant_location(pb).await.unwrap(), Some((31.2, 121.4)));
+    assert_eq!(tx.parent_customer(c, b).await.unwrap(), None);
+    tx.commit().await.unwrap();
+    let totals = db.campaign_totals(corp_id, c).await.unwrap();
+    assert_eq!((totals.participants, totals.rejected, totals.sharers), (2, 1, 1));
+    assert_eq!(db.campaign_reasons(corp_id, c).await.unwrap(), [("cluster".to_string(), 1)]);
+    assert_eq!(db.campaign_days(corp_id, c).await.unwrap().len(), 1);
+    assert_eq!(db.campaign_breakdown(corp_id, c, true).await.unwrap().len(), 1);
+    assert_eq!(db.campaign_invites(corp_id, c, Some("rejected"), None, None, 10).await.unwrap().len(), 1);
+    assert_eq!(db.campaign_participants(corp_id, c, 10).await.unwrap().len(), 2);
+}
