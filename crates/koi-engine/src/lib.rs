@@ -6,6 +6,7 @@ pub mod acquisition;
 pub mod auth;
 mod cache;
 pub mod callback;
+pub mod campaigns;
 pub mod customers;
 pub mod demo;
 mod error;
@@ -48,6 +49,12 @@ pub struct Settings {
     /// How often the worker reads the session-archive feed of corps whose
     /// group assistant has it on.
     pub group_feed_interval_ms: i64,
+    /// How often the worker runs the campaign timer (scheduled starts and
+    /// ends, invites whose hold has passed) for corps with campaigns.
+    pub campaign_tick_ms: i64,
+    /// koi's public URL: links in messages to customers (a participant's
+    /// page) start with it.
+    pub public_url: String,
 }
 
 /// WeCom gives up redelivering a callback within minutes; 30 days keeps a
@@ -64,6 +71,8 @@ impl Default for Settings {
             password_checks: std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
             inbox_keep_ms: INBOX_KEEP_DAYS_DEFAULT * 86_400_000,
             group_feed_interval_ms: 60_000,
+            campaign_tick_ms: 10_000,
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -126,6 +135,15 @@ pub(crate) fn require(who: &Principal, action: koi_domain::access::Action) -> Re
     } else {
         Err(EngineError::Forbidden)
     }
+}
+
+/// A random token of `bytes` bytes, hex: the public ids of landing pages
+/// and campaign pages, which must not be guessable.
+pub(crate) fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut b = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
 }
 
 /// Who did something, as the event log records it.

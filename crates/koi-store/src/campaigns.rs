@@ -65,11 +65,13 @@ pub struct ParticipantRow {
     pub qr_code: Option<String>,
     pub entry_error: String,
     pub valid: i32,
+    /// The message inviting them to take part: '' → sending → sent | failed.
+    pub notice: String,
     pub joined_at: i64,
 }
 
 const PARTICIPANT_COLUMNS: &str = "id, corp_id, campaign_id, customer_id, parent_id, depth, staff_id, store_id, \
-     source, token, entry_state, config_id, qr_code, entry_error, valid, joined_at";
+     source, token, entry_state, config_id, qr_code, entry_error, valid, notice, joined_at";
 
 #[derive(Debug, Clone)]
 pub struct NewParticipant<'a> {
@@ -280,8 +282,9 @@ impl Db {
     pub async fn corps_with_campaign_work(&self) -> Result<Vec<i64>> {
         Ok(on_pool!(self, false, |c| {
             sqlx::query_scalar(
-                "SELECT DISTINCT corp_id FROM campaigns WHERE state IN ('scheduled', 'running', 'paused') \
-                 OR (state = 'ended' AND cleaned_at IS NULL) ORDER BY corp_id",
+                "SELECT corp_id FROM campaigns WHERE state IN ('scheduled', 'running', 'paused') \
+                 OR (state = 'ended' AND cleaned_at IS NULL) \
+                 UNION SELECT corp_id FROM campaign_invites WHERE checked_at IS NULL ORDER BY corp_id",
             )
             .fetch_all(c)
             .await
@@ -293,13 +296,27 @@ impl Db {
         Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(token).fetch_optional(c).await)?)
     }
 
+    /// Participants of a campaign whose entry still exists in WeCom.
+    pub async fn entries_to_delete(&self, campaign_id: i64, limit: i64) -> Result<Vec<ParticipantRow>> {
+        let sql = format!(
+            "SELECT {PARTICIPANT_COLUMNS} FROM campaign_participants WHERE campaign_id = $1 \
+             AND config_id IS NOT NULL AND entry_state <> 'deleted' ORDER BY id LIMIT $2"
+        );
+        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(campaign_id).bind(limit).fetch_all(c).await)?)
+    }
+
     pub async fn participant(&self, corp_id: i64, id: i64) -> Result<Option<ParticipantRow>> {
         let sql = format!("SELECT {PARTICIPANT_COLUMNS} FROM campaign_participants WHERE corp_id = $1 AND id = $2");
         Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(id).fetch_optional(c).await)?)
     }
 
     /// A campaign's participants with their counts, the most valid first.
-    pub async fn campaign_participants(&self, corp_id: i64, campaign_id: i64, limit: i64) -> Result<Vec<ParticipantListRow>> {
+    pub async fn campaign_participants(
+        &self,
+        corp_id: i64,
+        campaign_id: i64,
+        limit: i64,
+    ) -> Result<Vec<ParticipantListRow>> {
         let sql = "SELECT p.id, p.customer_id, cu.name AS customer_name, s.name AS staff_name, st.name AS store_name, \
              p.depth, p.source, p.entry_state, p.valid, \
              (SELECT COUNT(*) FROM campaign_invites i WHERE i.inviter_id = p.id AND i.state = 'pending') AS pending, \
@@ -356,7 +373,13 @@ impl Db {
              AND ($3 = 0 OR participant_id = $3) ORDER BY id DESC LIMIT $4"
         );
         Ok(on_pool!(self, false, |c| {
-            sqlx::query_as(&sql).bind(corp_id).bind(campaign_id).bind(participant_id.unwrap_or(0)).bind(limit).fetch_all(c).await
+            sqlx::query_as(&sql)
+                .bind(corp_id)
+                .bind(campaign_id)
+                .bind(participant_id.unwrap_or(0))
+                .bind(limit)
+                .fetch_all(c)
+                .await
         })?)
     }
 
@@ -405,7 +428,12 @@ impl Db {
 
     /// Participants and their invites per guide (`by_store` false) or per
     /// store (true), the most valid first.
-    pub async fn campaign_breakdown(&self, corp_id: i64, campaign_id: i64, by_store: bool) -> Result<Vec<BreakdownRow>> {
+    pub async fn campaign_breakdown(
+        &self,
+        corp_id: i64,
+        campaign_id: i64,
+        by_store: bool,
+    ) -> Result<Vec<BreakdownRow>> {
         let (key, join) = if by_store {
             ("p.store_id", "LEFT JOIN stores n ON n.id = p.store_id")
         } else {
@@ -587,8 +615,9 @@ impl Tx {
     }
 
     pub async fn participant_of(&mut self, campaign_id: i64, customer_id: i64) -> Result<Option<ParticipantRow>> {
-        let sql =
-            format!("SELECT {PARTICIPANT_COLUMNS} FROM campaign_participants WHERE campaign_id = $1 AND customer_id = $2");
+        let sql = format!(
+            "SELECT {PARTICIPANT_COLUMNS} FROM campaign_participants WHERE campaign_id = $1 AND customer_id = $2"
+        );
         Ok(on_tx!(self, |c| sqlx::query_as(&sql).bind(campaign_id).bind(customer_id).fetch_optional(&mut *c).await)?)
     }
 
@@ -622,13 +651,57 @@ impl Tx {
         Ok(affected(n))
     }
 
-    /// Participants of a campaign whose entry still exists in WeCom.
-    pub async fn entries_to_delete(&mut self, campaign_id: i64, limit: i64) -> Result<Vec<ParticipantRow>> {
-        let sql = format!(
-            "SELECT {PARTICIPANT_COLUMNS} FROM campaign_participants WHERE campaign_id = $1 \
-             AND config_id IS NOT NULL AND entry_state <> 'deleted' ORDER BY id LIMIT $2"
-        );
-        Ok(on_tx!(self, |c| sqlx::query_as(&sql).bind(campaign_id).bind(limit).fetch_all(&mut *c).await)?)
+    /// Moves a participant's invitation message from `from` to `to`.
+    pub async fn set_participant_notice(&mut self, id: i64, from: &str, to: &str) -> Result<bool> {
+        let n = on_tx!(self, |c| {
+            sqlx::query("UPDATE campaign_participants SET notice = $1 WHERE id = $2 AND notice = $3")
+                .bind(to)
+                .bind(id)
+                .bind(from)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(affected(n))
+    }
+
+    /// A customer's guide and store: the latest live follow's.
+    pub async fn latest_follow_of(&mut self, corp_id: i64, customer_id: i64) -> Result<Option<(i64, Option<i64>)>> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query_as(
+                "SELECT staff_id, store_id FROM follows WHERE corp_id = $1 AND customer_id = $2 \
+                 AND deleted_at IS NULL ORDER BY added_at DESC, id DESC LIMIT 1",
+            )
+            .bind(corp_id)
+            .bind(customer_id)
+            .fetch_optional(&mut *c)
+            .await
+        })?)
+    }
+
+    /// Whether a customer followed any staff of the corp before `at`.
+    pub async fn followed_before_time(&mut self, corp_id: i64, customer_id: i64, at: i64) -> Result<bool> {
+        let n: i64 = on_tx!(self, |c| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM follows WHERE corp_id = $1 AND customer_id = $2 AND added_at < $3")
+                .bind(corp_id)
+                .bind(customer_id)
+                .bind(at)
+                .fetch_one(&mut *c)
+                .await
+        })?;
+        Ok(n > 0)
+    }
+
+    /// The corp's stores with coordinates: (id, lat, lng).
+    pub async fn store_points(&mut self, corp_id: i64) -> Result<Vec<(i64, f64, f64)>> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query_as(
+                "SELECT id, lat, lng FROM stores WHERE corp_id = $1 AND lat IS NOT NULL AND lng IS NOT NULL ORDER BY id",
+            )
+            .bind(corp_id)
+            .fetch_all(&mut *c)
+            .await
+        })?)
     }
 
     /// The inviter (a customer) of a customer in a campaign.
@@ -678,7 +751,13 @@ impl Tx {
 
     /// Whether the invitee (or someone with the same unionid) was invited in
     /// the campaign before `before`.
-    pub async fn invited_before(&mut self, campaign_id: i64, invitee_key: &str, unionid: &str, before: i64) -> Result<bool> {
+    pub async fn invited_before(
+        &mut self,
+        campaign_id: i64,
+        invitee_key: &str,
+        unionid: &str,
+        before: i64,
+    ) -> Result<bool> {
         let n: i64 = on_tx!(self, |c| {
             sqlx::query_scalar(
                 "SELECT COUNT(*) FROM campaign_invites WHERE campaign_id = $1 AND occurred_at < $4 \
@@ -777,7 +856,12 @@ impl Tx {
 
     /// How many of an inviter's invitees (the invitee included) were seen on
     /// a device or an address the invitee's H5 page was seen on.
-    pub async fn invitee_cluster(&mut self, campaign_id: i64, inviter_id: i64, invitee_participant: i64) -> Result<i64> {
+    pub async fn invitee_cluster(
+        &mut self,
+        campaign_id: i64,
+        inviter_id: i64,
+        invitee_participant: i64,
+    ) -> Result<i64> {
         Ok(on_tx!(self, |c| {
             sqlx::query_scalar(
                 "SELECT COUNT(DISTINCT p.id) FROM campaign_invites i \
@@ -812,11 +896,13 @@ impl Tx {
     /// Whether a member is in a group now.
     pub async fn member_present(&mut self, group_id: i64, userid: &str) -> Result<bool> {
         let n: i64 = on_tx!(self, |c| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE group_id = $1 AND userid = $2 AND left_at IS NULL")
-                .bind(group_id)
-                .bind(userid)
-                .fetch_one(&mut *c)
-                .await
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM group_members WHERE group_id = $1 AND userid = $2 AND left_at IS NULL",
+            )
+            .bind(group_id)
+            .bind(userid)
+            .fetch_one(&mut *c)
+            .await
         })?;
         Ok(n > 0)
     }
@@ -900,7 +986,14 @@ impl Tx {
 
     /// Takes a unit and the cost for reward `id`, or marks it withheld and
     /// says why (holding nothing).
-    async fn reserve(&mut self, id: i64, campaign_id: i64, tier: i32, cost: i64, now: i64) -> Result<Option<&'static str>> {
+    async fn reserve(
+        &mut self,
+        id: i64,
+        campaign_id: i64,
+        tier: i32,
+        cost: i64,
+        now: i64,
+    ) -> Result<Option<&'static str>> {
         let why = if !self.reserve_tier(campaign_id, tier).await? {
             "out_of_stock"
         } else if !self.reserve_budget(campaign_id, cost).await? {
@@ -947,12 +1040,14 @@ impl Tx {
             return Ok(true);
         }
         let n = on_tx!(self, |c| {
-            sqlx::query("UPDATE campaigns SET spent_fen = spent_fen + $1 WHERE id = $2 AND spent_fen + $1 <= budget_fen")
-                .bind(cost)
-                .bind(campaign_id)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected())
+            sqlx::query(
+                "UPDATE campaigns SET spent_fen = spent_fen + $1 WHERE id = $2 AND spent_fen + $1 <= budget_fen",
+            )
+            .bind(cost)
+            .bind(campaign_id)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
         })?;
         Ok(affected(n))
     }
@@ -973,12 +1068,14 @@ impl Tx {
 
     async fn release_unit(&mut self, campaign_id: i64, tier: i32) -> Result<()> {
         on_tx!(self, |c| {
-            sqlx::query("UPDATE campaign_tiers SET issued = issued - 1 WHERE campaign_id = $1 AND tier = $2 AND issued > 0")
-                .bind(campaign_id)
-                .bind(tier)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected())
+            sqlx::query(
+                "UPDATE campaign_tiers SET issued = issued - 1 WHERE campaign_id = $1 AND tier = $2 AND issued > 0",
+            )
+            .bind(campaign_id)
+            .bind(tier)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
         })?;
         Ok(())
     }
@@ -1041,7 +1138,13 @@ impl Tx {
 
     /// Redeems an issued reward by its code; the reward, or None when the
     /// code is unknown or not redeemable (used, revoked, not issued).
-    pub async fn redeem_reward(&mut self, corp_id: i64, code: &str, store_id: Option<i64>, now: i64) -> Result<Option<RewardRow>> {
+    pub async fn redeem_reward(
+        &mut self,
+        corp_id: i64,
+        code: &str,
+        store_id: Option<i64>,
+        now: i64,
+    ) -> Result<Option<RewardRow>> {
         let sql = format!(
             "UPDATE rewards SET state = 'redeemed', redeemed_at = $1, redeemed_store_id = $2, updated_at = $1 \
              WHERE corp_id = $3 AND code = $4 AND state = 'issued' RETURNING {REWARD_COLUMNS}"

@@ -8,11 +8,12 @@ use crate::error::WebError;
 use crate::i18n::{Lang, Tr};
 use crate::AppState;
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use koi_engine::acquisition::StorePick;
+use koi_engine::campaigns::{ProgressPage, VisitInput};
 use koi_engine::EngineError;
 
 /// Customers read these pages in Chinese.
@@ -112,4 +113,96 @@ impl LandingPick {
         let distance = pick.distance_m.map(|m| crate::fmt::distance(m, LANG));
         LandingPick { pick, distance }
     }
+}
+
+#[derive(Template)]
+#[template(path = "h5_campaign.html")]
+struct CampaignPage {
+    t: Tr,
+    page: ProgressPage,
+    state_text: String,
+    next_text: String,
+    visit_url: String,
+    /// (state, title, state text, code)
+    rewards: Vec<(String, String, String, Option<String>)>,
+    /// (state, name, what became of it)
+    invites: Vec<(String, String, String)>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct ParticipantKey {
+    #[serde(default)]
+    p: String,
+}
+
+/// What the guard saw of a request: the device (the visitor cookie, when
+/// the browser kept it) and the client address.
+fn seen(
+    visitor: Option<axum::Extension<crate::h5_guard::Visitor>>,
+    addr: Option<axum::Extension<crate::h5_guard::ClientAddr>>,
+) -> (String, String) {
+    let device = visitor.and_then(|v| v.0 .0.strip_prefix("cookie:").map(str::to_string)).unwrap_or_default();
+    (device, addr.map(|a| a.0 .0).unwrap_or_default())
+}
+
+/// A participant's campaign page (`/h5/c/{campaign}?p={participant}`):
+/// progress, rewards, their entry to share. The visit is recorded (device
+/// and address) for the risk checks.
+pub async fn campaign_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(key): Query<ParticipantKey>,
+    visitor: Option<axum::Extension<crate::h5_guard::Visitor>>,
+    addr: Option<axum::Extension<crate::h5_guard::ClientAddr>>,
+) -> Response {
+    let page = match state.engine.campaign_page(&token, &key.p).await {
+        Ok(p) => p,
+        Err(e) => return missing(e),
+    };
+    let (device, address) = seen(visitor, addr);
+    let visit = VisitInput { device, lat: None, lng: None };
+    if let Err(e) = state.engine.record_campaign_visit(&token, &key.p, &visit, &address).await {
+        tracing::warn!(error = %e, "campaign page: the visit was not recorded");
+    }
+    state.wake_worker();
+    let t = Tr(LANG);
+    let reason_text = |r: &Option<String>| r.as_deref().map(|r| t.s(&format!("c_reason_{r}")).to_string());
+    let invites = page
+        .invites
+        .iter()
+        .map(|i| {
+            let what = reason_text(&i.reason).unwrap_or_else(|| t.s(&format!("c_invite_{}", i.state)).to_string());
+            (i.state.clone(), if i.name.is_empty() { t.s("c_h5_friend").to_string() } else { i.name.clone() }, what)
+        })
+        .collect();
+    let rewards = page
+        .rewards
+        .iter()
+        .map(|r| (r.state.clone(), r.title.clone(), t.s(&format!("c_reward_{}", r.state)).to_string(), r.code.clone()))
+        .collect();
+    let view = CampaignPage {
+        t,
+        state_text: t.s(&format!("c_state_{}", page.campaign_state)).to_string(),
+        next_text: t.s("c_h5_next").to_string(),
+        visit_url: format!("/h5/c/{token}/visit?p={}", key.p),
+        rewards,
+        invites,
+        page,
+    };
+    html(&view, StatusCode::OK)
+}
+
+/// What the participant's page saw: a location the customer chose to share.
+pub async fn campaign_visit(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(key): Query<ParticipantKey>,
+    visitor: Option<axum::Extension<crate::h5_guard::Visitor>>,
+    addr: Option<axum::Extension<crate::h5_guard::ClientAddr>>,
+    crate::api::ApiJson(at): crate::api::ApiJson<Location>,
+) -> Result<StatusCode, WebError> {
+    let (device, address) = seen(visitor, addr);
+    let visit = VisitInput { device, lat: at.lat, lng: at.lng };
+    state.engine.record_campaign_visit(&token, &key.p, &visit, &address).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -35,6 +35,10 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 #[derive(Debug, Clone)]
 pub struct Visitor(pub String);
 
+/// The client's address, as the rate limit counts it.
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub String);
+
 pub struct H5Guard {
     /// Requests a client address may make per minute (also the burst).
     per_minute: u32,
@@ -103,6 +107,7 @@ pub async fn guard(State(guard): State<Arc<H5Guard>>, mut req: Request, next: Ne
             // a client that sends none is its address.
             let visitor = cookie.clone().map_or_else(|| format!("addr:{addr}"), |c| format!("cookie:{c}"));
             req.extensions_mut().insert(Visitor(visitor));
+            req.extensions_mut().insert(ClientAddr(addr.to_string()));
             let mut res = next.run(req).await;
             if cookie.is_none() && res.status().is_success() {
                 let value = format!(

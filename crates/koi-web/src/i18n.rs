@@ -88,6 +88,45 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("h5_away", "（距你约 {}）", " (about {} away)"),
     ("h5_fallback", "（附近暂无门店，为你推荐）", " (no store nearby: our suggestion)"),
+    ("c_h5_qr_alt", "我的专属邀请码", "My personal invite code"),
+    ("c_h5_share_hint", "长按保存或转发给好友：好友扫码添加导购，即算你的邀请", "Press and hold to save or forward: a friend who scans it and adds the guide counts as your invite"),
+    ("c_h5_entry_waiting", "你的专属邀请码正在生成，稍后刷新页面", "Your personal invite code is being made; refresh in a moment"),
+    ("c_h5_valid", "已成功邀请", "Invites counted"),
+    ("c_h5_pending", "待确认", "Pending"),
+    ("c_h5_next", "距离下一档奖励还差", "Invites to the next reward"),
+    ("c_h5_tiers", "奖励档位", "Reward tiers"),
+    ("c_h5_friends", "位好友", "friends"),
+    ("c_h5_rewards", "我的奖励", "My rewards"),
+    ("c_h5_no_rewards", "还没有奖励，快去邀请好友吧", "No rewards yet: invite your friends"),
+    ("c_h5_invites", "我的邀请", "My invites"),
+    ("c_h5_no_invites", "还没有好友通过你的邀请码加入", "No friend has come through your code yet"),
+    ("c_h5_rules", "活动规则", "Rules"),
+    ("c_h5_friend", "好友", "A friend"),
+    ("c_invite_pending", "待确认（需保持好友关系满规定时间）", "Pending (they must stay for the hold)"),
+    ("c_invite_valid", "已计入", "Counted"),
+    ("c_invite_rejected", "未计入", "Not counted"),
+    ("c_reason_self_invite", "不能邀请自己", "You cannot invite yourself"),
+    ("c_reason_not_new", "不是新客户", "Not a new customer"),
+    ("c_reason_readd", "重复邀请", "Invited before"),
+    ("c_reason_velocity", "邀请过于频繁", "Too many invites in an hour"),
+    ("c_reason_ring", "邀请关系异常", "An invite ring"),
+    ("c_reason_left_early", "好友已删除或退群", "The friend left within the hold"),
+    ("c_reason_cluster", "同一设备或网络的邀请过多", "Too many invitees on one device or network"),
+    ("c_reason_geofence", "不在活动门店范围内", "Too far from the participating stores"),
+    ("c_reason_not_running", "活动未进行中", "The campaign was not running"),
+    ("c_reason_not_counted", "未计入", "Not counted"),
+    ("c_reason_override", "运营人工判定", "Decided by the operator"),
+    ("c_reward_pending", "发放中", "Being issued"),
+    ("c_reward_issued", "已发放", "Issued"),
+    ("c_reward_redeemed", "已核销", "Redeemed"),
+    ("c_reward_failed", "发放失败", "Failed"),
+    ("c_reward_withheld", "名额已满", "None left"),
+    ("c_reward_revoked", "已收回", "Taken back"),
+    ("c_state_draft", "草稿", "Draft"),
+    ("c_state_scheduled", "未开始", "Scheduled"),
+    ("c_state_running", "进行中", "Running"),
+    ("c_state_paused", "已暂停", "Paused"),
+    ("c_state_ended", "已结束", "Ended"),
     ("h5_qr_alt", "门店导购二维码", "The store guide's QR code"),
     ("h5_scan_hint", "长按识别二维码，添加门店导购，领取新客礼", "Press and hold the QR code to add the store's guide and get a welcome gift"),
     ("h5_missing_title", "这个页面不存在", "This page does not exist"),
@@ -690,6 +729,31 @@ mod tests {
             }
         }
         let dynamic = [
+            "c_invite_pending",
+            "c_invite_valid",
+            "c_invite_rejected",
+            "c_reason_self_invite",
+            "c_reason_not_new",
+            "c_reason_readd",
+            "c_reason_velocity",
+            "c_reason_ring",
+            "c_reason_left_early",
+            "c_reason_cluster",
+            "c_reason_geofence",
+            "c_reason_not_running",
+            "c_reason_not_counted",
+            "c_reason_override",
+            "c_reward_pending",
+            "c_reward_issued",
+            "c_reward_redeemed",
+            "c_reward_failed",
+            "c_reward_withheld",
+            "c_reward_revoked",
+            "c_state_draft",
+            "c_state_scheduled",
+            "c_state_running",
+            "c_state_paused",
+            "c_state_ended",
             "bad_coordinates",
             "unit_metres",
             "unit_kilometres",
@@ -882,6 +946,18 @@ mod tests {
         assert_eq!(known.len(), TEXTS.len(), "a key is listed twice");
         for (k, zh, en) in TEXTS {
             assert!(!zh.is_empty() && !en.is_empty(), "{k} lacks a language");
+        }
+    }
+
+    #[test]
+    fn every_reject_reason_and_campaign_state_has_words() {
+        let known: HashSet<_> = TEXTS.iter().map(|(k, _, _)| k.to_string()).collect();
+        for r in koi_domain::campaign::RejectReason::ALL {
+            assert!(known.contains(&format!("c_reason_{}", r.as_str())), "{r:?}");
+        }
+        for s in ["draft", "scheduled", "running", "paused", "ended"] {
+            assert!(koi_domain::campaign::CampaignState::parse(s).is_some());
+            assert!(known.contains(&format!("c_state_{s}")), "{s}");
         }
     }
 

@@ -68,6 +68,15 @@ pub struct AppState {
     pub job_wake: Option<Arc<tokio::sync::Notify>>,
 }
 
+impl AppState {
+    /// Wakes this node's job worker: a request queued work.
+    pub(crate) fn wake_worker(&self) {
+        if let Some(w) = &self.job_wake {
+            w.notify_one();
+        }
+    }
+}
+
 /// Uploads (CSV imports) are the largest bodies koi accepts.
 const BODY_LIMIT: usize = koi_engine::org::MAX_IMPORT_BYTES + 64 * 1024;
 
@@ -88,6 +97,8 @@ pub fn router(state: AppState) -> Router {
         .route("/h5/go/{code}/locate", axum::routing::post(h5::locate))
         .route("/h5/group/{code}", get(h5::group_locate_page))
         .route("/h5/group/{code}/locate", axum::routing::post(h5::group_locate))
+        .route("/h5/c/{campaign}", get(h5::campaign_page))
+        .route("/h5/c/{campaign}/visit", axum::routing::post(h5::campaign_visit))
         .route("/static/{file}", get(static_file))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(h5_guard, h5_guard::guard))

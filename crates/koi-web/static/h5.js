@@ -35,3 +35,18 @@
     ask({});
   }
 })();
+// The campaign page: tell koi where the participant is, if they allow it
+// (the geofence of the invites they are), once per page view.
+(function () {
+  var root = document.getElementById("campaign");
+  if (!root || !navigator.geolocation) return;
+  var visit = root.getAttribute("data-visit");
+  navigator.geolocation.getCurrentPosition(
+    function (p) {
+      fetch(visit, { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ lat: p.coords.latitude, lng: p.coords.longitude }) });
+    },
+    function () {},
+    { timeout: 8000 }
+  );
+})();

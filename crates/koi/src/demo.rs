@@ -40,7 +40,8 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     let url = format!("http://{addr}");
     let sim = demo_wecom(&engine, brand.corp_id, &url).await?;
     // From here on koi talks to the simulator as it would to WeCom.
-    let engine = Engine::new(db.clone(), Settings { wecom_base_url: sim.base_url(), ..Settings::default() });
+    let settings = Settings { wecom_base_url: sim.base_url(), public_url: url.clone(), ..Settings::default() };
+    let engine = Engine::new(db.clone(), settings);
     let codes = engine.seed_demo_codes(brand.corp_id).await.context("creating the demo channel codes")?;
     engine.seed_demo_customers(brand.corp_id, DEMO_HISTORY).await.context("seeding the demo's customers")?;
     tokio::spawn(demo_community_and_traffic(engine.clone(), brand.corp_id, sim.state(), codes));

@@ -50,6 +50,10 @@ pub(crate) struct ServeArgs {
     /// (corps that turned it on), in seconds.
     #[arg(long, env = "KOI_GROUP_FEED_SECS", default_value_t = 60)]
     group_feed_secs: u64,
+    /// How often the campaign timer runs (scheduled starts and ends,
+    /// invites whose hold has passed), in seconds.
+    #[arg(long, env = "KOI_CAMPAIGN_TICK_SECS", default_value_t = 10)]
+    campaign_tick_secs: u64,
     /// WeCom's API base URL; point it at `koi sim` to run against the simulator.
     #[arg(long, env = "KOI_WECOM_BASE_URL", default_value = "https://qyapi.weixin.qq.com")]
     wecom_base_url: String,
@@ -65,20 +69,25 @@ pub(crate) async fn run(a: ServeArgs) -> Result<()> {
     if !(1..=86_400).contains(&a.group_feed_secs) {
         bail!("--group-feed-secs must be 1 to 86400");
     }
+    if !(1..=3600).contains(&a.campaign_tick_secs) {
+        bail!("--campaign-tick-secs must be 1 to 3600");
+    }
     if !(1..=3650).contains(&a.inbox_keep_days) {
         bail!("--inbox-keep-days must be 1 to 3650: WeCom redelivers a callback for minutes, and replay needs its row");
     }
+    let listener = bind(a.listen).await?;
+    let addr = listener.local_addr()?;
+    let public_url = a.public_url.unwrap_or_else(|| format!("http://{addr}"));
     let settings = Settings {
         inbox_keep_ms: a.inbox_keep_days * 86_400_000,
         session_ttl_ms: (a.session_hours * 3_600_000.0) as i64,
         wecom_base_url: a.wecom_base_url.trim_end_matches('/').to_string(),
         group_feed_interval_ms: a.group_feed_secs as i64 * 1000,
+        campaign_tick_ms: a.campaign_tick_secs as i64 * 1000,
+        public_url: public_url.clone(),
         ..Settings::default()
     };
     let engine = Engine::new(a.db.open().await?, settings);
-    let listener = bind(a.listen).await?;
-    let addr = listener.local_addr()?;
-    let public_url = a.public_url.unwrap_or_else(|| format!("http://{addr}"));
     println!("koi listening on http://{addr} (console: {public_url}/console)");
     serve(
         engine,

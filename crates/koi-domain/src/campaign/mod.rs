@@ -138,7 +138,12 @@ impl Transition {
     }
 
     /// The state after this transition at `now`, or why it is not allowed.
-    pub fn apply(self, from: CampaignState, window: (Millis, Millis), now: Millis) -> Result<CampaignState, TransitionError> {
+    pub fn apply(
+        self,
+        from: CampaignState,
+        window: (Millis, Millis),
+        now: Millis,
+    ) -> Result<CampaignState, TransitionError> {
         use CampaignState::*;
         let to = match (self, from) {
             (Transition::Launch, Draft) => state_at(Scheduled, window, now),
@@ -293,7 +298,9 @@ impl CampaignDraft {
         }
         if new.tiers.len() != self.tiers.len()
             || new.tiers.iter().zip(&self.tiers).any(|(n, o)| {
-                n.threshold != o.threshold || n.reward != o.reward || n.inventory.unwrap_or(u32::MAX) < o.inventory.unwrap_or(u32::MAX)
+                n.threshold != o.threshold
+                    || n.reward != o.reward
+                    || n.inventory.unwrap_or(u32::MAX) < o.inventory.unwrap_or(u32::MAX)
             })
         {
             c.push("tiers", "locked", "tiers of a live campaign keep their thresholds and rewards; inventory can grow");
@@ -346,7 +353,11 @@ mod tests {
             welcome: "欢迎".into(),
             poster_template_id: None,
             group_code_id: None,
-            tiers: vec![Tier { threshold: 3, reward: RewardSpec::coupon("满49减20", "https://shop/c"), inventory: None }],
+            tiers: vec![Tier {
+                threshold: 3,
+                reward: RewardSpec::coupon("满49减20", "https://shop/c"),
+                inventory: None,
+            }],
             invitee_reward: None,
             budget_fen: 0,
             rules_text: String::new(),

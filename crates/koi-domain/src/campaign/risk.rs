@@ -263,7 +263,10 @@ mod tests {
         assert_eq!(check_count(&s, &ok), None, "three on one device is the default limit; no location, no fence");
         assert_eq!(check_count(&s, &CountFacts { stayed: false, ..ok }), Some(RejectReason::LeftEarly));
         assert_eq!(check_count(&s, &CountFacts { cluster_size: 4, ..ok }), Some(RejectReason::Cluster));
-        assert_eq!(check_count(&s, &CountFacts { nearest_store_m: Some(80_000.0), ..ok }), Some(RejectReason::Geofence));
+        assert_eq!(
+            check_count(&s, &CountFacts { nearest_store_m: Some(80_000.0), ..ok }),
+            Some(RejectReason::Geofence)
+        );
     }
 
     #[test]

@@ -121,7 +121,14 @@ impl RewardSpec {
     }
 
     pub fn gift(title: &str, cost_fen: i64) -> Self {
-        RewardSpec { kind: RewardKind::Gift, title: title.into(), amount: 0, url: String::new(), group_code_id: None, cost_fen }
+        RewardSpec {
+            kind: RewardKind::Gift,
+            title: title.into(),
+            amount: 0,
+            url: String::new(),
+            group_code_id: None,
+            cost_fen,
+        }
     }
 
     pub fn points(points: i64) -> Self {
@@ -166,7 +173,11 @@ impl RewardSpec {
             RewardKind::Coupon => {
                 let url = self.url.trim();
                 if !(url.starts_with("https://") || url.starts_with("http://")) || url.chars().count() > MAX_URL_CHARS {
-                    c.push(&format!("{field}.url"), "invalid_url", "a coupon is a link (http or https, ≤500 characters)");
+                    c.push(
+                        &format!("{field}.url"),
+                        "invalid_url",
+                        "a coupon is a link (http or https, ≤500 characters)",
+                    );
                 }
             }
             RewardKind::Gift => {
@@ -192,10 +203,18 @@ pub(crate) fn check(c: &mut Checker, tiers: &[Tier]) {
             c.push(&format!("tiers[{i}].threshold"), "out_of_range", format!("a threshold is 1..={MAX_THRESHOLD}"));
         }
         if i > 0 && t.threshold <= tiers[i - 1].threshold {
-            c.push(&format!("tiers[{i}].threshold"), "not_increasing", "each tier needs more invites than the one before");
+            c.push(
+                &format!("tiers[{i}].threshold"),
+                "not_increasing",
+                "each tier needs more invites than the one before",
+            );
         }
         if t.inventory == Some(0) {
-            c.push(&format!("tiers[{i}].inventory"), "out_of_range", "an inventory of 0 gives nothing; remove the tier");
+            c.push(
+                &format!("tiers[{i}].inventory"),
+                "out_of_range",
+                "an inventory of 0 gives nothing; remove the tier",
+            );
         }
         t.reward.check(c, &format!("tiers[{i}]"));
     }

@@ -2,11 +2,13 @@
 //! attribution, and the customer views the API and console read.
 
 use super::{Customer, Follow, RouteJob, WelcomeJob, WELCOME_TTL_MS};
+use crate::campaigns::{record_arrival, record_invitee_left, Arrival, Via};
 use crate::customers::tagging::{apply_rules, change_tags};
 use crate::customers::Cause;
 use crate::jobs::{enqueue, Job, JobCtx, JobResult};
 use crate::{require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
+use koi_domain::campaign::EntryOf;
 use koi_domain::channel::{
     add_outcome, pick_variant, variant_seed, Attribution, ChannelCodeDraft, ChannelState, PreviousFollow,
 };
@@ -124,6 +126,7 @@ impl Engine {
                 occurred_at: at,
             };
             tx.append_event(&ev, now_ms()).await?;
+            record_invitee_left(tx, corp_id, external_userid, Via::Add { staff_id }, at).await?;
         }
         Ok(())
     }
@@ -146,7 +149,15 @@ async fn record_add(
         tracing::warn!(userid = %add.userid, "add for an unknown staff member");
         return Ok(());
     };
-    let (code, code_id, store_id) = match ChannelState::decode(&add.state) {
+    let attribution = ChannelState::decode(&add.state);
+    // A campaign participant's entry names the campaign and the inviter.
+    let entry = match &attribution {
+        Attribution::Channel(s) => EntryOf::of(s),
+        Attribution::Unknown { .. } => None,
+    };
+    let (code, code_id, store_id) = match attribution {
+        // Code 0: a campaign entry, no channel code behind it.
+        Attribution::Channel(s) if s.code_id == 0 => (None, None, s.store_id),
         Attribution::Channel(s) => {
             let code = tx.channel_code(corp_id, s.code_id).await?;
             let store = s.store_id.or(code.as_ref().and_then(|c| c.store_id));
@@ -220,6 +231,19 @@ async fn record_add(
             };
             enqueue(tx, corp_id, &w).await?;
         }
+    }
+    if let Some(entry) = entry {
+        let arrival = Arrival {
+            entry,
+            via: Via::Add { staff_id },
+            invitee_key: &add.external_userid,
+            invitee_customer_id: Some(customer_id),
+            unionid: &profile.unionid,
+            followed_before: !outcome.new_customer,
+            occurred_at: add.occurred_at,
+            welcome: add.welcome_code.clone().map(|w| (w, add.userid.clone(), add.received_at + WELCOME_TTL_MS)),
+        };
+        record_arrival(tx, corp_id, &arrival).await?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 
 use super::rotation::{code_group, code_groups_of, settings_of, way_request};
 use crate::acquisition::{choose_store, StorePick};
-use crate::{actor, require, Engine, EngineError, Principal, Result};
+use crate::{actor, random_hex, require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
 use koi_domain::group::{rotate, way_state, CodeGroup, GroupCodeDraft, GroupCodeType, SlotState, Warning, QR_CUT};
 use koi_domain::ValidationError;
@@ -80,13 +80,6 @@ pub type GroupCodeStorePick = StorePick;
 
 /// A new code's random parts: its public token (128 bits, for the landing
 /// page) and the random part of its join way's state.
-fn random_hex(bytes: usize) -> String {
-    use rand::RngCore;
-    let mut b = vec![0u8; bytes];
-    rand::thread_rng().fill_bytes(&mut b);
-    hex::encode(b)
-}
-
 fn invalid(field: &str, code: &str, message: impl Into<String>) -> EngineError {
     ValidationError::one(field, code, message).into()
 }

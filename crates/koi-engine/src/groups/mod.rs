@@ -31,9 +31,12 @@ pub mod assistant;
 
 pub(crate) use assistant::{AlertJob, FeedJob, ReplyJob};
 
+use crate::campaigns::{record_arrival, record_invitee_left, Arrival, Via};
 use crate::jobs::{enqueue, enqueue_at, Job, JobCtx, JobResult};
 use crate::{actor, require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
+use koi_domain::campaign::EntryOf;
+use koi_domain::channel::{Attribution, ChannelState};
 use koi_domain::customer::{Behaviour, ValueRules};
 use koi_domain::group::{diff_members, member_type, GroupEdit, MemberSnapshot, MEMBER_CUSTOMER};
 use koi_domain::jobs::priority;
@@ -429,12 +432,14 @@ impl Engine {
             })
             .collect();
         let inserted = tx.insert_group_members(corp_id, group_id, &rows).await?;
-        for row in &rows {
-            if let (Some(customer_id), true) =
-                (row.customer_id, inserted.contains(&(row.userid.to_owned(), row.join_time)))
-            {
+        for (row, m) in rows.iter().zip(&joined) {
+            if !inserted.contains(&(row.userid.to_owned(), row.join_time)) {
+                continue;
+            }
+            if let Some(customer_id) = row.customer_id {
                 self.record_join(tx, corp_id, &g, customer_id, row.join_time, rules).await?;
             }
+            self.record_campaign_join(tx, corp_id, g.id, row, m.unionid.as_deref().unwrap_or("")).await?;
         }
         // Members koi came to know as customers since they joined: linked,
         // and their join is recorded now (once per stay, as always).
@@ -481,11 +486,44 @@ impl Engine {
         Ok(())
     }
 
+    /// A join through a fission participant's group entry is an invite.
+    async fn record_campaign_join(
+        &self,
+        tx: &mut Tx,
+        corp_id: i64,
+        group_id: i64,
+        m: &NewMember<'_>,
+        unionid: &str,
+    ) -> Result<()> {
+        let Attribution::Channel(s) = ChannelState::decode(m.state) else { return Ok(()) };
+        let Some(entry) = EntryOf::of(&s) else { return Ok(()) };
+        if m.member_type != MEMBER_CUSTOMER {
+            return Ok(());
+        }
+        let at = m.join_time.saturating_mul(1000);
+        let followed_before = match m.customer_id {
+            Some(c) => tx.followed_before_time(corp_id, c, at).await?,
+            None => false,
+        };
+        let arrival = Arrival {
+            entry,
+            via: Via::Join { group_id },
+            invitee_key: m.userid,
+            invitee_customer_id: m.customer_id,
+            unionid,
+            followed_before,
+            occurred_at: at,
+            welcome: None,
+        };
+        record_arrival(tx, corp_id, &arrival).await
+    }
+
     /// A member's leave: the stay ends; a customer's is a customer event.
     async fn record_leave(&self, tx: &mut Tx, corp_id: i64, g: &GroupRow, m: &GroupMemberRow, at: i64) -> Result<()> {
         if !tx.end_group_member(m.id, at).await? {
             return Ok(());
         }
+        record_invitee_left(tx, corp_id, &m.userid, Via::Join { group_id: g.id }, at).await?;
         let Some(customer_id) = m.customer_id else { return Ok(()) };
         let payload = serde_json::json!({
             "group_id": g.id, "chat_id": g.chat_id, "group_name": g.name, "group_kind": g.kind,

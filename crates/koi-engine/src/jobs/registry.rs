@@ -4,6 +4,7 @@
 use super::worker::Worker;
 use super::{Job, JobError, SelfTest};
 use crate::acquisition::{AddJob, RouteJob, WelcomeJob};
+use crate::campaigns::{CampaignTickJob, CampaignWelcomeJob, CleanupJob, EntryJob, NoticeJob, RewardJob};
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
 use crate::groups::{AlertJob, FeedJob, GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
 use crate::org::StaffSyncJob;
@@ -44,6 +45,12 @@ registry![
     FeedJob,
     ReplyJob,
     AlertJob,
+    CampaignTickJob,
+    EntryJob,
+    CampaignWelcomeJob,
+    RewardJob,
+    NoticeJob,
+    CleanupJob,
     SelfTest,
 ];
 

@@ -61,6 +61,7 @@ impl Worker {
         let mut last_route = 0;
         let mut last_sweep = now_ms();
         let mut last_feed = 0;
+        let mut last_campaigns = 0;
         // Jobs run as tasks of their own and are claimed as room frees up:
         // running a batch one job after another would put every welcome
         // behind the WeCom round trips of the jobs claimed before it, and
@@ -80,6 +81,11 @@ impl Worker {
                 last_feed = now;
                 // What members said in groups since the last read.
                 self.engine.schedule_feed_reads().await;
+            }
+            if now - last_campaigns >= self.engine.settings.campaign_tick_ms {
+                last_campaigns = now;
+                // Scheduled starts and ends, and invites whose hold has passed.
+                self.engine.schedule_campaign_ticks().await;
             }
             if now - last_sweep > 3_600_000 {
                 last_sweep = now;

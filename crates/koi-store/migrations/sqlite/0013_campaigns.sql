@@ -38,7 +38,8 @@ CREATE TABLE campaign_tiers (
 -- A customer taking part, with their personal entry (a contact way, or a
 -- group join way for group fission) and who brought them (`parent_id`, a
 -- participant of the same campaign; the invite tree). `token` is the secret
--- of their H5 page's link. `valid` counts their valid invites.
+-- of their H5 page's link. `valid` counts their valid invites; `notice` is
+-- the message inviting them to take part ('' → sending → sent | failed).
 CREATE TABLE campaign_participants (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     corp_id BIGINT NOT NULL REFERENCES corps(id),
@@ -55,6 +56,7 @@ CREATE TABLE campaign_participants (
     qr_code TEXT,
     entry_error TEXT NOT NULL DEFAULT '',
     valid INTEGER NOT NULL DEFAULT 0,
+    notice TEXT NOT NULL DEFAULT '',
     joined_at BIGINT NOT NULL,
     UNIQUE (campaign_id, customer_id)
 );

@@ -130,9 +130,7 @@ pub async fn read_feed(
     ApiCaller(who): ApiCaller,
 ) -> Result<(StatusCode, Json<super::staff::SyncQueued>), WebError> {
     let job_id = state.engine.read_group_feed(&who).await?;
-    if let Some(w) = &state.job_wake {
-        w.notify_one();
-    }
+    state.wake_worker();
     Ok((StatusCode::ACCEPTED, Json(super::staff::SyncQueued { job_id })))
 }
 

@@ -84,8 +84,6 @@ pub async fn sync(
     ApiCaller(who): ApiCaller,
 ) -> Result<(StatusCode, Json<super::staff::SyncQueued>), WebError> {
     let job_id = state.engine.sync_groups(&who).await?;
-    if let Some(w) = &state.job_wake {
-        w.notify_one();
-    }
+    state.wake_worker();
     Ok((StatusCode::ACCEPTED, Json(super::staff::SyncQueued { job_id })))
 }

@@ -65,8 +65,6 @@ pub async fn retry(
     Path(id): Path<i64>,
 ) -> Result<StatusCode, WebError> {
     state.engine.retry_job(&who, id).await?;
-    if let Some(w) = &state.job_wake {
-        w.notify_one();
-    }
+    state.wake_worker();
     Ok(StatusCode::NO_CONTENT)
 }

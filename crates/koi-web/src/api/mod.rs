@@ -2,6 +2,7 @@
 //! the OpenAPI document at `/api/v1/openapi.json`. Routes and their
 //! documentation are registered together, so the document cannot drift.
 
+mod campaigns;
 mod channel_codes;
 mod customers;
 mod fields;
@@ -113,6 +114,17 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(group_assistant::alerts))
         .routes(routes!(group_assistant::welcomes, group_assistant::create_welcome))
         .routes(routes!(group_assistant::welcome, group_assistant::update_welcome, group_assistant::delete_welcome))
+        .routes(routes!(campaigns::list, campaigns::create))
+        .routes(routes!(campaigns::get_one, campaigns::update))
+        .routes(routes!(campaigns::transition))
+        .routes(routes!(campaigns::dashboard))
+        .routes(routes!(campaigns::invites))
+        .routes(routes!(campaigns::invites_csv))
+        .routes(routes!(campaigns::override_invite))
+        .routes(routes!(campaigns::participants, campaigns::enroll))
+        .routes(routes!(campaigns::rewards))
+        .routes(routes!(campaigns::retry_reward))
+        .routes(routes!(campaigns::redeem))
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::retry))
         .split_for_parts()

@@ -78,8 +78,6 @@ pub async fn sync(
     ApiCaller(who): ApiCaller,
 ) -> Result<(StatusCode, Json<SyncQueued>), WebError> {
     let job_id = state.engine.sync_staff_from_wecom(&who).await?;
-    if let Some(w) = &state.job_wake {
-        w.notify_one();
-    }
+    state.wake_worker();
     Ok((StatusCode::ACCEPTED, Json(SyncQueued { job_id })))
 }

@@ -233,9 +233,7 @@ pub async fn save_settings(State(state): State<AppState>, f: ConsoleForm) -> Pag
 
 pub async fn read_feed(State(state): State<AppState>, f: ConsoleForm) -> Page {
     state.engine.read_group_feed(f.console.who()).await.or_page(&f.console)?;
-    if let Some(w) = &state.job_wake {
-        w.notify_one();
-    }
+    state.wake_worker();
     Ok(see_other("/console/group-assistant?ok=queued"))
 }
 

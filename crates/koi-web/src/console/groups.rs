@@ -350,8 +350,6 @@ pub async fn update(State(state): State<AppState>, Path(id): Path<i64>, f: Conso
 /// Queues a full sync with WeCom; the jobs page shows it run.
 pub async fn sync(State(state): State<AppState>, f: ConsoleForm) -> Page {
     state.engine.sync_groups(f.console.who()).await.or_page(&f.console)?;
-    if let Some(w) = &state.job_wake {
-        w.notify_one();
-    }
+    state.wake_worker();
     Ok(see_other("/console/groups?ok=sync_queued"))
 }

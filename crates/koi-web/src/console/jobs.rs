@@ -60,9 +60,7 @@ pub async fn list(State(state): State<AppState>, c: Console, Query(q): Query<Fil
 
 pub async fn retry(State(state): State<AppState>, Path(id): Path<i64>, f: ConsoleForm) -> Page {
     state.engine.retry_job(f.console.who(), id).await.or_page(&f.console)?;
-    if let Some(w) = &state.job_wake {
-        w.notify_one();
-    }
+    state.wake_worker();
     Ok(see_other("/console/jobs?ok=retried"))
 }
 
@@ -74,8 +72,6 @@ pub async fn selftest(State(state): State<AppState>, f: ConsoleForm) -> Page {
         return Err(super::error_page(c, koi_engine::EngineError::Forbidden.into()));
     }
     state.engine.enqueue_selftest(c.who().corp_id, 1, f.get("fail") == "1").await.or_page(c)?;
-    if let Some(w) = &state.job_wake {
-        w.notify_one();
-    }
+    state.wake_worker();
     Ok(see_other("/console/jobs?ok=queued"))
 }

@@ -155,9 +155,7 @@ pub async fn import(State(state): State<AppState>, c: Console, upload: Multipart
 /// Queues a sync with WeCom's address book; the jobs page shows it run.
 pub async fn sync(State(state): State<AppState>, f: ConsoleForm) -> Page {
     state.engine.sync_staff_from_wecom(f.console.who()).await.or_page(&f.console)?;
-    if let Some(w) = &state.job_wake {
-        w.notify_one();
-    }
+    state.wake_worker();
     Ok(see_other("/console/staff?ok=sync_queued"))
 }
 
