@@ -102,6 +102,8 @@ pub struct ParticipantListRow {
     pub pending: i64,
     pub rejected: i64,
     pub joined_at: i64,
+    pub token: String,
+    pub qr_code: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -321,7 +323,7 @@ impl Db {
              p.depth, p.source, p.entry_state, p.valid, \
              (SELECT COUNT(*) FROM campaign_invites i WHERE i.inviter_id = p.id AND i.state = 'pending') AS pending, \
              (SELECT COUNT(*) FROM campaign_invites i WHERE i.inviter_id = p.id AND i.state = 'rejected') AS rejected, \
-             p.joined_at \
+             p.joined_at, p.token, p.qr_code \
              FROM campaign_participants p JOIN customers cu ON cu.id = p.customer_id \
              LEFT JOIN staff s ON s.id = p.staff_id LEFT JOIN stores st ON st.id = p.store_id \
              WHERE p.corp_id = $1 AND p.campaign_id = $2 ORDER BY p.valid DESC, p.id LIMIT $3";

@@ -220,11 +220,17 @@ pub struct Participant {
     pub pending: i64,
     pub rejected: i64,
     pub joined_at: i64,
+    /// Their entry's QR image (WeCom's), once made.
+    pub qr_code: Option<String>,
+    /// Their H5 page (`/h5/c/{campaign}?p={their token}`, under koi's public URL).
+    pub page_path: String,
 }
 
-impl From<ParticipantListRow> for Participant {
-    fn from(r: ParticipantListRow) -> Self {
+impl Participant {
+    fn of(r: ParticipantListRow, c: &Campaign) -> Self {
         Participant {
+            page_path: format!("{}?p={}", c.h5_path, r.token),
+            qr_code: r.qr_code.filter(|q| !q.is_empty()),
             id: r.id,
             customer_id: r.customer_id,
             name: r.customer_name,
@@ -441,9 +447,9 @@ impl Engine {
 
     pub async fn campaign_participants(&self, who: &Principal, id: i64) -> Result<Vec<Participant>> {
         require(who, Action::ViewCampaigns)?;
-        self.campaign_row(who.corp_id, id).await?;
+        let c = campaign_of(&self.campaign_row(who.corp_id, id).await?)?;
         let rows = self.db.campaign_participants(who.corp_id, id, LIST_LIMIT).await?;
-        Ok(rows.into_iter().map(Participant::from).collect())
+        Ok(rows.into_iter().map(|r| Participant::of(r, &c)).collect())
     }
 
     pub async fn campaign_rewards(&self, who: &Principal, id: i64, participant_id: Option<i64>) -> Result<Vec<Reward>> {

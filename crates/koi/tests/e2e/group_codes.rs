@@ -32,7 +32,7 @@ const GROUPS: usize = 13;
 const JOINS: usize = 4_500;
 const CAP: usize = 200;
 
-async fn call(acq: &Acq, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+pub(crate) async fn call(acq: &Acq, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
     let mut r = acq.http.request(method, acq.server.url(path)).bearer_auth(&acq.key);
     if let Some(b) = body {
         r = r.json(&b);
@@ -43,19 +43,19 @@ async fn call(acq: &Acq, method: Method, path: &str, body: Option<Value>) -> (u1
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
-async fn get(acq: &Acq, path: &str) -> Value {
+pub(crate) async fn get(acq: &Acq, path: &str) -> Value {
     let (status, v) = call(acq, Method::GET, path, None).await;
     assert_eq!(status, 200, "GET {path}: {v}");
     v
 }
 
-async fn sim(acq: &Acq, path: &str, body: Value) -> Value {
+pub(crate) async fn sim(acq: &Acq, path: &str, body: Value) -> Value {
     let r = acq.http.post(format!("{}{path}", acq.sim.base_url())).json(&body).send().await.unwrap();
     assert!(r.status().is_success(), "{path}: {}", r.text().await.unwrap());
     r.json().await.unwrap()
 }
 
-async fn faults(acq: &Acq, f: Value) {
+pub(crate) async fn faults(acq: &Acq, f: Value) {
     let url = format!("{}/sim/corps/{CORP}/faults", acq.sim.base_url());
     assert!(acq.http.put(url).json(&f).send().await.unwrap().status().is_success());
 }
@@ -86,7 +86,7 @@ async fn present(acq: &Acq, id: i64) -> BTreeSet<String> {
 
 /// Makes groups in WeCom and waits until koi has read them; returns their
 /// chat ids and koi's ids.
-async fn groups(acq: &Acq, made: &[(&str, String)]) -> (Vec<String>, Vec<i64>) {
+pub(crate) async fn groups(acq: &Acq, made: &[(&str, String)]) -> (Vec<String>, Vec<i64>) {
     let mut chats = Vec::new();
     for (owner, name) in made {
         let chat = sim(acq, "/sim/group/create", json!({"owner": owner, "name": name})).await;
@@ -109,7 +109,7 @@ async fn group(acq: &Acq, owner: &str, name: &str) -> (String, i64) {
 }
 
 /// Like `wait_for`, for what follows thousands of joins: up to two minutes.
-async fn wait_long<T, F, Fut>(mut f: F) -> T
+pub(crate) async fn wait_long<T, F, Fut>(mut f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,

@@ -7,6 +7,7 @@ mod admin_cli;
 mod api;
 mod browser;
 mod callback;
+mod campaigns;
 mod console_acquisition;
 mod console_segments;
 mod customers;
