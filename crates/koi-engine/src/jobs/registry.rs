@@ -7,6 +7,7 @@ use crate::acquisition::{AddJob, RouteJob, WelcomeJob};
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
 use crate::groups::{AlertJob, FeedJob, GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
 use crate::org::StaffSyncJob;
+use crate::outreach::{GuideTaskJob, GuideTaskReadJob};
 use koi_store::jobs::ClaimedJob;
 
 /// Declares the kinds: their names ([`KINDS`]) and the dispatch ([`run`]).
@@ -44,6 +45,8 @@ registry![
     FeedJob,
     ReplyJob,
     AlertJob,
+    GuideTaskJob,
+    GuideTaskReadJob,
     SelfTest,
 ];
 
