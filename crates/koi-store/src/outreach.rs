@@ -148,9 +148,8 @@ impl Tx {
         })?;
         let Some(id) = id else { return Ok(None) };
         for chunk in t.recipients.chunks(INSERT_ROWS) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("($1, ${}, ${}, ${})", 2 + i * 3, 3 + i * 3, 4 + i * 3))
-                .collect();
+            let values: Vec<String> =
+                (0..chunk.len()).map(|i| format!("($1, ${}, ${}, ${})", 2 + i * 3, 3 + i * 3, 4 + i * 3)).collect();
             let sql = format!(
                 "INSERT INTO guide_task_recipients (corp_id, task_id, customer_id, external_userid) VALUES {}",
                 values.join(", ")
@@ -221,7 +220,13 @@ impl Tx {
 
     /// Every still-planned customer of a task ends `state` with `reason`
     /// (the task was refused, or the guide never confirmed it).
-    pub async fn end_planned_recipients(&mut self, corp_id: i64, task_id: i64, state: &str, reason: &str) -> Result<u64> {
+    pub async fn end_planned_recipients(
+        &mut self,
+        corp_id: i64,
+        task_id: i64,
+        state: &str,
+        reason: &str,
+    ) -> Result<u64> {
         Ok(on_tx!(self, |c| {
             sqlx::query(
                 "UPDATE guide_task_recipients SET state = $1, reason = $2 \

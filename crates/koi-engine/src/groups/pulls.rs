@@ -20,9 +20,7 @@ use koi_domain::group::pull::{split_by_guide, FirstOrderInvite, GroupPullDraft, 
 use koi_domain::group::{GroupCodeType, GroupKind};
 use koi_domain::ValidationError;
 use koi_store::events::NewEvent;
-use koi_store::group_pulls::{
-    FirstOrderInviteRow, GroupPullRow, NewGroupPull, FIRST_ORDER_PURPOSE, PULL_PURPOSE,
-};
+use koi_store::group_pulls::{FirstOrderInviteRow, GroupPullRow, NewGroupPull, FIRST_ORDER_PURPOSE, PULL_PURPOSE};
 use koi_store::outreach::NewGuideTask;
 use koi_store::{now_ms, Tx};
 use serde::Serialize;
@@ -225,7 +223,8 @@ impl Engine {
         };
         let link = invitation_link(&code, public_url)
             .ok_or_else(|| invalid("code_id", "no_link", "the group code has no QR or landing page yet"))?;
-        let customers = self.segment_customer_ids(who, &crate::customers::SegmentInput::Text(segment.expr.clone())).await?;
+        let customers =
+            self.segment_customer_ids(who, &crate::customers::SegmentInput::Text(segment.expr.clone())).await?;
         let guides = self.db.guides_of(who.corp_id, &customers).await?;
         if guides.is_empty() {
             return Err(invalid("segment_id", "no_customers", "the segment has no customers with a guide"));
@@ -234,8 +233,10 @@ impl Engine {
         let senders: std::collections::HashMap<i64, String> =
             guides.iter().map(|g| (g.staff_id, g.userid.clone())).collect();
         let planned = guides.len();
-        let shares =
-            split_by_guide(guides.into_iter().map(|g| (g.staff_id, (g.customer_id, g.external_userid))).collect(), MAX_TASK_CUSTOMERS);
+        let shares = split_by_guide(
+            guides.into_iter().map(|g| (g.staff_id, (g.customer_id, g.external_userid))).collect(),
+            MAX_TASK_CUSTOMERS,
+        );
         let now = now_ms();
         let body = content(&d.text, &code.name, &link);
         let mut tx = self.db.begin().await?;

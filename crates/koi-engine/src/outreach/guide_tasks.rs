@@ -19,8 +19,8 @@ use koi_store::jobs::JobEnd;
 use koi_store::outreach::{NewGuideTask, RecipientResult};
 use koi_store::{now_ms, Tx};
 use koi_wecom::client::{
-    AddMsgTemplateRequest, Attachment, ChatType, GetGroupmsgSendResultRequest, GetGroupmsgTaskRequest, Link,
-    Priority, Text,
+    AddMsgTemplateRequest, Attachment, ChatType, GetGroupmsgSendResultRequest, GetGroupmsgTaskRequest, Link, Priority,
+    Text,
 };
 use serde::{Deserialize, Serialize};
 
@@ -42,8 +42,8 @@ pub struct GuideLink {
 /// is at the counter confirms at once), then less often for about four days;
 /// customers still unsent then end `not_sent`.
 const READ_AFTER_MS: &[i64] = &[
-    10_000, 60_000, 300_000, 900_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000, 28_800_000, 43_200_000,
-    86_400_000, 86_400_000, 86_400_000,
+    10_000, 60_000, 300_000, 900_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000, 28_800_000, 43_200_000, 86_400_000,
+    86_400_000, 86_400_000,
 ];
 
 /// Results per `get_groupmsg_send_result` page (WeCom's maximum).
@@ -71,7 +71,10 @@ pub(crate) struct GuideTaskJob {
 
 /// What creating a task came to.
 pub(crate) enum Created {
-    Ok { msgid: String, fail_list: Vec<String> },
+    Ok {
+        msgid: String,
+        fail_list: Vec<String>,
+    },
     Refused(String),
     /// Already created or ended: nothing to do.
     Gone,

@@ -11,5 +11,5 @@
 
 pub(crate) mod guide_tasks;
 
-pub(crate) use guide_tasks::{GuideTaskJob, GuideTaskReadJob};
 pub use guide_tasks::{GuideContent, GuideLink};
+pub(crate) use guide_tasks::{GuideTaskJob, GuideTaskReadJob};

@@ -531,7 +531,8 @@ async fn group_pull(backend: &str) {
     let mut staff: Vec<i64> = acq.staff.clone();
     for (userid, name) in &GUIDES[2..] {
         sim(&acq, "/sim/directory/upsert", json!({"userid": userid, "name": name})).await;
-        let m = post_ok(&acq, "/api/v1/staff", json!({"userid": userid, "name": name, "store_ids": [acq.store_id]})).await;
+        let m =
+            post_ok(&acq, "/api/v1/staff", json!({"userid": userid, "name": name, "store_ids": [acq.store_id]})).await;
         staff.push(m["id"].as_i64().unwrap());
     }
     // Each guide's customers add them through the guide's own code.
@@ -566,9 +567,12 @@ async fn group_pull(backend: &str) {
         Some(())
     })
     .await;
-    let segment = post_ok(&acq, "/api/v1/segments", json!({"name": "静安店顾客", "expr": format!("store:{}", acq.store_id)})).await;
+    let segment =
+        post_ok(&acq, "/api/v1/segments", json!({"name": "静安店顾客", "expr": format!("store:{}", acq.store_id)}))
+            .await;
     let segment_id = segment["id"].as_i64().unwrap();
-    let (chats, ids) = groups(&acq, &[("wang.fang", "付费一群".to_string()), ("wang.fang", "付费二群".to_string())]).await;
+    let (chats, ids) =
+        groups(&acq, &[("wang.fang", "付费一群".to_string()), ("wang.fang", "付费二群".to_string())]).await;
     let (status, code) = call(
         &acq,
         Method::POST,
@@ -652,7 +656,8 @@ async fn group_pull(backend: &str) {
             .collect()
     };
     let sent = sent_truth(&acq);
-    let joiners: Vec<String> = sent["wang.fang"].iter().take(15).chain(sent["li.na"].iter().take(25)).cloned().collect();
+    let joiners: Vec<String> =
+        sent["wang.fang"].iter().take(15).chain(sent["li.na"].iter().take(25)).cloned().collect();
     let unsent_joiners: Vec<String> = customers[3][..2].to_vec();
     for ext in joiners.iter().chain(&unsent_joiners) {
         sim(&acq, "/sim/join", json!({"config_id": config_id, "customer": {"external_userid": ext}})).await;
@@ -667,7 +672,10 @@ async fn group_pull(backend: &str) {
             .iter()
             .map(|(u, _)| {
                 let s = &sent[*u];
-                (u.to_string(), (want_planned[*u], s.len() as i64, s.iter().filter(|c| inside.contains(*c)).count() as i64))
+                (
+                    u.to_string(),
+                    (want_planned[*u], s.len() as i64, s.iter().filter(|c| inside.contains(*c)).count() as i64),
+                )
             })
             .collect()
     };
@@ -705,13 +713,16 @@ async fn group_pull(backend: &str) {
     // Exactly once: the creation jobs run again, and koi restarts; no
     // guide gets a second task.
     let corp = acq_corp(&acq).await;
-    let koi_tasks: Vec<i64> = acq.db.db.guide_tasks_of(corp, "group_pull", pull_id).await.unwrap().iter().map(|t| t.id).collect();
+    let koi_tasks: Vec<i64> =
+        acq.db.db.guide_tasks_of(corp, "group_pull", pull_id).await.unwrap().iter().map(|t| t.id).collect();
     assert_eq!(koi_tasks.len(), GUIDES.len());
     let now = koi_store::now_ms();
     let mut tx = acq.db.db.begin().await.unwrap();
     for id in &koi_tasks {
         let payload = json!({"task_id": id}).to_string();
-        tx.enqueue(&koi_store::jobs::NewJob::new(Some(corp), "outreach.create_guide_task", &payload, now), now).await.unwrap();
+        tx.enqueue(&koi_store::jobs::NewJob::new(Some(corp), "outreach.create_guide_task", &payload, now), now)
+            .await
+            .unwrap();
     }
     tx.commit().await.unwrap();
     acq.server.kill();
@@ -745,6 +756,54 @@ async fn group_pull(backend: &str) {
     assert_eq!(d["pull"]["planned"].as_i64(), Some(total as i64));
 
     first_order_invitation(&acq, code_id, &customers, &staff).await;
+    console_pulls(&acq, pull_id, code_id, staff[4], &want).await;
+}
+
+/// The console: the list and its form (segment and code picked by name), a
+/// refused form, the result page per guide, and a pull started from the form.
+async fn console_pulls(acq: &Acq, pull_id: i64, code_id: i64, liu: i64, want: &BTreeMap<String, (i64, i64, i64)>) {
+    let c = login(&acq.server, &acq.owner, PASSWORD).await;
+    let token = csrf(&c, &acq.server, "/console/group-pulls").await;
+    let list = c.get(acq.server.url("/console/group-pulls")).send().await.unwrap().text().await.unwrap();
+    assert!(list.contains("付费群拉新") && list.contains("静安店顾客") && list.contains("付费群活码"), "by name");
+    assert!(list.contains(&format!("<option value=\"{code_id}\"")), "the code is picked from a list");
+    let page =
+        c.get(acq.server.url(&format!("/console/group-pulls/{pull_id}"))).send().await.unwrap().text().await.unwrap();
+    for (userid, (planned, sent, joined)) in want {
+        let row = page.split(&format!("data-guide=\"{userid}\"")).nth(1).unwrap().split("</tr>").next().unwrap();
+        for (class, n) in [("planned", planned), ("sent", sent), ("joined", joined)] {
+            assert!(row.contains(&format!("class=\"{class}\">{n}<")), "{userid} {class} {n}: {row}");
+        }
+    }
+    assert_eq!(page.matches("data-reason=\"not_a_friend\"").count(), 3);
+    let code_page =
+        c.get(acq.server.url(&format!("/console/group-codes/{code_id}"))).send().await.unwrap().text().await.unwrap();
+    assert!(code_page.contains("id=\"foi-invited\">1<"), "the code's page shows the invitation");
+
+    let segment = post_ok(acq, "/api/v1/segments", json!({"name": "刘洋的顾客", "expr": format!("staff:{liu}")})).await;
+    let post = |fields: Vec<(&'static str, String)>| {
+        let (c, url, token) = (c.clone(), acq.server.url("/console/group-pulls"), token.clone());
+        async move {
+            let mut fields = fields;
+            fields.push(("_csrf", token));
+            c.post(url).form(&fields).send().await.unwrap()
+        }
+    };
+    let before = get(acq, "/api/v1/group-pulls").await.as_array().unwrap().len();
+    let base = || {
+        vec![("name", "控制台拉群".to_string()), ("text", "来群里领券".to_string()), ("code_id", code_id.to_string())]
+    };
+    let r = post(base()).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("data-field=\"segment_id\""));
+    assert_eq!(get(acq, "/api/v1/group-pulls").await.as_array().unwrap().len(), before, "nothing made");
+    let mut good = base();
+    good.push(("segment_id", segment["id"].as_i64().unwrap().to_string()));
+    let r = post(good).await;
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    let page = c.get(acq.server.url(&to)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(&format!("id=\"gp-planned\">{PER_GUIDE}<")), "{to}");
 }
 
 /// Seed 000's paid vs. unpaid routing: customers of an education group are
@@ -759,19 +818,27 @@ async fn first_order_invitation(acq: &Acq, code_id: i64, customers: &[Vec<String
     assert_eq!(v["invite"]["from_kinds"], json!(["education"]));
     // Two of 陈静's customers in an education group; a third is not.
     let (a, b, c) = (&customers[3][10], &customers[3][11], &customers[3][12]);
-    let edu = sim(acq, "/sim/group/create", json!({"owner": "chen.jing", "name": "新手教育群", "members": [a, b]})).await;
+    let edu =
+        sim(acq, "/sim/group/create", json!({"owner": "chen.jing", "name": "新手教育群", "members": [a, b]})).await;
     let edu_chat = edu["chat_id"].as_str().unwrap().to_string();
     let edu_id = wait_long(|| async {
         let g = get(acq, "/api/v1/groups").await;
-        g.as_array().unwrap().iter().find(|g| g["chat_id"] == edu_chat.as_str() && g["members"].as_i64() == Some(3)).map(|g| g["id"].as_i64().unwrap())
+        g.as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["chat_id"] == edu_chat.as_str() && g["members"].as_i64() == Some(3))
+            .map(|g| g["id"].as_i64().unwrap())
     })
     .await;
-    let (status, v) = call(acq, Method::PATCH, &format!("/api/v1/groups/{edu_id}"), Some(json!({"kind": "education"}))).await;
+    let (status, v) =
+        call(acq, Method::PATCH, &format!("/api/v1/groups/{edu_id}"), Some(json!({"kind": "education"}))).await;
     assert_eq!(status, 200, "{v}");
     let customer_id = |ext: &str| {
         let ext = ext.to_string();
         async move {
-            let v = post_ok(acq, "/api/v1/segments/evaluate", json!({"expr": format!("staff:{}", staff[3]), "ids": true})).await;
+            let v =
+                post_ok(acq, "/api/v1/segments/evaluate", json!({"expr": format!("staff:{}", staff[3]), "ids": true}))
+                    .await;
             let ids: Vec<i64> = v["ids"].as_array().unwrap().iter().map(|i| i.as_i64().unwrap()).collect();
             for id in ids {
                 let c = get(acq, &format!("/api/v1/customers/{id}")).await;
