@@ -188,7 +188,7 @@ impl Db {
         since_s: i64,
     ) -> Result<Vec<GuideResultRow>> {
         let joined = if code_ids.is_empty() {
-            "0".to_string()
+            "CAST(0 AS BIGINT)".to_string()
         } else {
             format!(
                 "SUM(CASE WHEN r.state = 'sent' AND EXISTS (SELECT 1 FROM group_members m \
