@@ -745,6 +745,41 @@ async fn group_pull(backend: &str) {
         (mine.count() >= 2 * GUIDES.len() && all_done).then_some(())
     })
     .await;
+    // A task an earlier attempt claimed (it may have reached WeCom without
+    // an answer) is ended `unknown`, never created again.
+    let first = &acq.db.db.guide_tasks_of(corp, "group_pull", pull_id).await.unwrap()[0];
+    let one = acq.db.db.guide_task_recipients(corp, first.id).await.unwrap().remove(0);
+    let recipients = [(one.customer_id, one.external_userid.clone())];
+    let mut tx = acq.db.db.begin().await.unwrap();
+    let claimed = koi_store::outreach::NewGuideTask {
+        corp_id: corp,
+        purpose: "e2e_claimed",
+        purpose_id: 1,
+        staff_id: first.staff_id,
+        sender: &first.sender,
+        part: 0,
+        content: "{\"text\":\"x\",\"link\":null}",
+        recipients: &recipients,
+        now,
+    };
+    let claimed = tx.insert_guide_task(&claimed).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+    assert!(acq.db.db.mark_guide_task_sending(corp, claimed, true).await.unwrap());
+    let mut tx = acq.db.db.begin().await.unwrap();
+    let payload = json!({"task_id": claimed}).to_string();
+    tx.enqueue(&koi_store::jobs::NewJob::new(Some(corp), "outreach.create_guide_task", &payload, now), now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let t = wait_long(|| async {
+        let t = acq.db.db.guide_task(corp, claimed).await.unwrap().unwrap();
+        (t.state != "sending").then_some(t)
+    })
+    .await;
+    assert_eq!(t.state, "unknown");
+    let r = acq.db.db.guide_task_recipients(corp, claimed).await.unwrap();
+    assert_eq!((r[0].state.as_str(), r[0].reason.as_str()), ("failed", "outcome_unknown"));
+
     post_ok(&acq, &format!("/api/v1/group-pulls/{pull_id}/refresh"), json!({})).await;
     let after = tasks_by_sender(&acq);
     assert!(after.values().all(|t| t.len() == 1), "no second task: {:?}", after.keys());
