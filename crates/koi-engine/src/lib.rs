@@ -14,6 +14,7 @@ pub mod groups;
 pub mod inbox;
 pub mod jobs;
 pub mod org;
+pub mod outreach;
 mod pipeline;
 pub mod reports;
 pub mod users;

@@ -44,7 +44,7 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     let engine = Engine::new(db.clone(), settings);
     let codes = engine.seed_demo_codes(brand.corp_id).await.context("creating the demo channel codes")?;
     engine.seed_demo_customers(brand.corp_id, DEMO_HISTORY).await.context("seeding the demo's customers")?;
-    tokio::spawn(demo_community_and_traffic(engine.clone(), brand.corp_id, sim.state(), codes));
+    tokio::spawn(demo_community_and_traffic(engine.clone(), brand.corp_id, sim.state(), codes, url.clone()));
     tokio::spawn(demo_behaviour(engine.clone(), brand.corp_id));
     println!("koi demo is running: 悦步女鞋 Yuebu Shoes, 2 stores in Shanghai, 10 shopping guides");
     println!("  console:  {url}/console");
@@ -113,6 +113,7 @@ async fn demo_community_and_traffic(
     corp_id: i64,
     sim: std::sync::Arc<koi_sim::SimState>,
     codes: Vec<koi_engine::acquisition::ChannelCode>,
+    public_url: String,
 ) {
     let ways = match demo_community(&engine, corp_id, &sim).await {
         Ok(ways) => ways,
@@ -124,6 +125,93 @@ async fn demo_community_and_traffic(
     if let Err(e) = start_demo_traffic(&engine, corp_id, &sim, &codes, &ways).await {
         tracing::warn!(error = %e, "the demo's traffic could not start");
     }
+    if let Err(e) = demo_group_pull(&engine, corp_id, &sim, &codes, &ways, &public_url).await {
+        tracing::warn!(error = %e, "the demo's group pull could not run");
+    }
+}
+
+/// Customers the demo's group pull invites.
+const DEMO_PULL_CUSTOMERS: usize = 60;
+
+/// A group pull (标签拉群) whose page has numbers to show: 60 customers add
+/// the stores' guides now; "today's new customers" are invited to the
+/// nearest-store group code by their guides; half of the guides confirm
+/// the task in WeCom (the others never do), and a third of the invited
+/// customers join their store's group through its code.
+async fn demo_group_pull(
+    engine: &Engine,
+    corp_id: i64,
+    sim: &koi_sim::SimState,
+    codes: &[koi_engine::acquisition::ChannelCode],
+    ways: &[(i64, String)],
+    public_url: &str,
+) -> Result<()> {
+    let owner = koi_engine::Principal {
+        corp_id,
+        role: koi_domain::access::Role::Owner,
+        user_id: None,
+        store_ids: vec![],
+        staff_id: None,
+    };
+    let corp = engine.db.corp(corp_id).await?.context("the demo corp")?;
+    let wecom = Some(corp.wecom_corp_id.as_str());
+    let posters: Vec<(i64, String)> = codes.iter().filter_map(|c| Some((c.store_id?, c.config_id.clone()?))).collect();
+    let mut added: Vec<(i64, String)> = Vec::new();
+    for n in 0..DEMO_PULL_CUSTOMERS {
+        let Some((store, config_id)) = posters.get(n % posters.len().max(1)) else { break };
+        let customer = koi_sim::NewCustomer { name: Some(format!("社群新客{n}")), ..Default::default() };
+        let now_ms = sim.clock.now_ms();
+        let scanned = sim.act_on(wecom, |w| w.scan(config_id, &customer, None, false, now_ms, &sim.limits));
+        if let Some(Ok(s)) = scanned {
+            added.push((*store, s.external_userid));
+        }
+    }
+    let today = koi_domain::group::day_text(koi_domain::group::local_day(koi_store::now_ms()));
+    let expr = koi_engine::customers::SegmentInput::Text(format!("added:{today}..{today}"));
+    for _ in 0..120 {
+        if engine.evaluate_segment(&owner, &expr, 0, false).await?.count >= added.len() as u64 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let segment = engine.save_segment(&owner, None, "今日新客", &expr).await?;
+    let code = engine.group_codes(&owner).await?.into_iter().find(|c| c.name == "附近门店福利群");
+    let code = code.context("the demo's nearest-store group code")?;
+    let draft = koi_domain::group::pull::GroupPullDraft {
+        name: "今日新客进福利群".into(),
+        segment_id: segment.id,
+        code_id: code.id,
+        text: "欢迎来到悦步！进门店福利群，每周三会员日专享 8.5 折，还有新客 20 元券～".into(),
+    };
+    let pull = engine.create_group_pull(&owner, &draft, public_url).await?.pull;
+    // The guides' tasks reach WeCom through the job queue.
+    let mut tasks = Vec::new();
+    for _ in 0..120 {
+        tasks = engine.db.guide_tasks_of(corp_id, "group_pull", pull.id).await?;
+        if tasks.iter().all(|t| t.state != "queued" && t.state != "sending") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let now_s = sim.clock.now_s();
+    for t in tasks.iter().filter(|t| !t.wecom_msgid.is_empty()).step_by(2) {
+        sim.act_on(wecom, |w| w.confirm_mass(&t.wecom_msgid, Some(&t.sender), now_s, &sim.limits));
+    }
+    let sent: std::collections::HashSet<String> = sim
+        .mass_tasks()
+        .into_iter()
+        .flat_map(|t| t.task.recipients)
+        .filter(|r| r.status == 1)
+        .filter_map(|r| r.external_userid)
+        .collect();
+    for (store, ext) in added.iter().filter(|(_, e)| sent.contains(e)).step_by(3) {
+        let Some((_, way)) = ways.iter().find(|(s, _)| s == store) else { continue };
+        let customer = koi_sim::NewCustomer { external_userid: Some(ext.clone()), ..Default::default() };
+        let now_s = sim.clock.now_s();
+        let _ = sim.act_on(wecom, |w| w.join_via_way(way, &customer, now_s, &sim.limits));
+    }
+    engine.refresh_group_pull(&owner, pull.id).await?;
+    Ok(())
 }
 
 /// Each store's two 福利群 in WeCom (owned by one of its guides), synced

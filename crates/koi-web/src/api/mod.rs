@@ -8,6 +8,7 @@ mod customers;
 mod fields;
 mod group_assistant;
 pub(crate) mod group_codes;
+mod group_pulls;
 mod groups;
 mod jobs;
 mod me;
@@ -106,6 +107,10 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(group_codes::list, group_codes::create))
         .routes(routes!(group_codes::get_one, group_codes::update, group_codes::delete))
         .routes(routes!(group_codes::qr_png))
+        .routes(routes!(group_pulls::first_order_invite, group_pulls::set_first_order_invite))
+        .routes(routes!(group_pulls::list, group_pulls::create))
+        .routes(routes!(group_pulls::get_one))
+        .routes(routes!(group_pulls::refresh))
         .routes(routes!(group_assistant::rules, group_assistant::create_rule))
         .routes(routes!(group_assistant::rule, group_assistant::update_rule, group_assistant::delete_rule))
         .routes(routes!(group_assistant::settings, group_assistant::save_settings))
