@@ -1707,3 +1707,5 @@ async fn group_joins_leaves_and_kinds_reach_segment_facts(db: &Db) {
 }
 #[path = "conformance/group_assistant.rs"]
 mod group_assistant;
+#[path = "conformance/pay.rs"]
+mod pay;
