@@ -10,6 +10,7 @@ pub(crate) mod group_codes;
 mod groups;
 mod jobs;
 mod me;
+mod pay;
 pub(crate) mod segments;
 mod staff;
 mod stores;
@@ -113,6 +114,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(group_assistant::alerts))
         .routes(routes!(group_assistant::welcomes, group_assistant::create_welcome))
         .routes(routes!(group_assistant::welcome, group_assistant::update_welcome, group_assistant::delete_welcome))
+        .routes(routes!(pay::get_settings, pay::put_settings))
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::retry))
         .split_for_parts()
