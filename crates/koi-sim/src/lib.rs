@@ -83,6 +83,7 @@
 //! | `GET /sim/callbacks` | every callback with its delivery outcome ([`CallbackRecord`]) |
 //! | `POST /sim/scenario` | TOML [`Scenario`] body: runs it in the background (202) |
 //! | `GET /sim/scenario/reports` | [`ScenarioReport`]s of finished scenarios |
+//! | `GET /sim/pay/merchants[/{mch_id}]`, `PUT …/balance`, `GET\|PUT …/faults` | WeChat Pay's merchants: the truth of what was paid, the balance, faults ([`pay`]) |
 
 mod api;
 pub mod callback;
@@ -142,8 +143,9 @@ impl Simulator {
             .zip(receivers)
             .map(|(corp, rx)| tokio::spawn(callback::courier(state.clone(), corp.clone(), rx)))
             .collect();
-        let app =
-            Router::new().route("/cgi-bin/{*path}", any(api::cgi)).merge(control::routes())
+        let app = Router::new()
+            .route("/cgi-bin/{*path}", any(api::cgi))
+            .merge(control::routes())
             .merge(pay::routes())
             .with_state(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();

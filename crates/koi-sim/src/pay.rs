@@ -94,7 +94,13 @@ pub struct PayLimits {
 
 impl Default for PayLimits {
     fn default() -> Self {
-        Self { min_packet_fen: 100, max_packet_fen: 20_000, per_user_day_count: 10, per_user_day_fen: 100_000, per_minute: 1800 }
+        Self {
+            min_packet_fen: 100,
+            max_packet_fen: 20_000,
+            per_user_day_count: 10,
+            per_user_day_fen: 100_000,
+            per_minute: 1800,
+        }
     }
 }
 
@@ -363,7 +369,11 @@ fn draw_fault(state: &SimState, m: &mut Merchant) -> Option<PayFault> {
     }
     let f = m.faults.clone();
     if state.chance(f.systemerror_rate) {
-        return Some(if state.chance(f.systemerror_paid_share) { PayFault::SystemerrorPaid } else { PayFault::Systemerror });
+        return Some(if state.chance(f.systemerror_paid_share) {
+            PayFault::SystemerrorPaid
+        } else {
+            PayFault::Systemerror
+        });
     }
     if state.chance(f.timeout_rate) {
         return Some(if state.chance(f.timeout_paid_share) { PayFault::TimeoutPaid } else { PayFault::Timeout });
@@ -396,9 +406,7 @@ fn send(state: &SimState, mch_id: &str, req: &PayFields) -> Answer {
         return Answer::fail("PARAM_ERROR", "total_amount 不是整数");
     };
     // The openid must be one WeCom gave this corp (convert_to_openid).
-    let openid_known = state
-        .corp_by_id(wxappid)
-        .map(|c| lock(&c.world).openids.contains_key(openid));
+    let openid_known = state.corp_by_id(wxappid).map(|c| lock(&c.world).openids.contains_key(openid));
     let mut merchants = lock(&state.pay.merchants);
     let Some(m) = merchants.get_mut(mch_id) else { return Answer::fail("NO_AUTH", "商户号不存在") };
     let key = m.config.api_key.clone();

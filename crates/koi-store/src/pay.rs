@@ -49,7 +49,8 @@ struct Row {
     updated_at: i64,
 }
 
-const COLUMNS: &str = "corp_id, enabled, mch_id, wxappid, api_key, workwx_secret, base_url, act_name, wishing, updated_at";
+const COLUMNS: &str =
+    "corp_id, enabled, mch_id, wxappid, api_key, workwx_secret, base_url, act_name, wishing, updated_at";
 
 /// What a sealed value is bound to.
 fn context(corp_id: i64, column: &str) -> String {

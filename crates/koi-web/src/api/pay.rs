@@ -13,7 +13,10 @@ use koi_engine::pay::{PaySettings, PaySettingsInput};
 /// The pay settings (off and empty when never saved).
 #[utoipa::path(get, path = "/settings/pay", tag = "corp",
     responses((status = 200, body = PaySettings), (status = 403, body = ErrorBody)))]
-pub async fn get_settings(State(state): State<AppState>, ApiCaller(who): ApiCaller) -> Result<Json<PaySettings>, WebError> {
+pub async fn get_settings(
+    State(state): State<AppState>,
+    ApiCaller(who): ApiCaller,
+) -> Result<Json<PaySettings>, WebError> {
     Ok(Json(state.engine.pay_settings(&who).await?))
 }
 

@@ -47,7 +47,12 @@ fn pay_values(p: &PaySettings) -> FormView {
     )
 }
 
-async fn page(state: &AppState, c: &Console, corp: &Corp, form: FormView) -> Result<SettingsPage, axum::response::Response> {
+async fn page(
+    state: &AppState,
+    c: &Console,
+    corp: &Corp,
+    form: FormView,
+) -> Result<SettingsPage, axum::response::Response> {
     let pay = state.engine.pay_settings(c.who()).await.or_page(c)?;
     Ok(page_with_pay(state, c, corp, form, pay_values(&pay), pay).await)
 }
@@ -132,7 +137,8 @@ pub async fn save_pay(State(state): State<AppState>, f: ConsoleForm) -> Page {
             let pay = state.engine.pay_settings(c.who()).await.or_page(c)?;
             let values = f.fields.iter().filter(|(k, _)| PAY_FIELDS.contains(&k.as_str())).cloned().collect();
             let pay_form = FormView::failed(values, e.into()).map_err(|e| error_page(c, e))?;
-            let form = FormView::of(vec![("name".into(), corp.name.clone()), ("corp_id".into(), corp.wecom_corp_id.clone())]);
+            let form =
+                FormView::of(vec![("name".into(), corp.name.clone()), ("corp_id".into(), corp.wecom_corp_id.clone())]);
             let p = page_with_pay(&state, c, &corp, form, pay_form, pay).await;
             Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &p))
         }

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 pub use error::{kind_of, PayError, PayErrorKind};
 pub use redpack::*;
-pub use wire::{PayFields, BadXml};
+pub use wire::{BadXml, PayFields};
 
 /// WeChat Pay's production API host.
 pub const DEFAULT_PAY_BASE_URL: &str = "https://api.mch.weixin.qq.com";

@@ -6,7 +6,13 @@
 use crate::support::*;
 use serde_json::{json, Value};
 
-async fn call(c: &reqwest::Client, method: reqwest::Method, url: String, key: &str, body: Option<Value>) -> (u16, Value) {
+async fn call(
+    c: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut req = c.request(method, url).bearer_auth(key);
     if let Some(b) = body {
         req = req.json(&b);
@@ -21,7 +27,8 @@ async fn key_of(server: &Server, owner: &str, role: &str) -> String {
     let c = login(server, owner, PASSWORD).await;
     let token = csrf(&c, server, "/console/api-keys").await;
     let form = [("_csrf", token.as_str()), ("name", "pay e2e"), ("role", role)];
-    let html = c.post(server.url("/console/api-keys")).form(&form).send().await.expect("key").text().await.expect("body");
+    let html =
+        c.post(server.url("/console/api-keys")).form(&form).send().await.expect("key").text().await.expect("body");
     let at = html.find("id=\"new-key\">").expect("the new key is shown once") + 13;
     html[at..].split('<').next().expect("key").to_string()
 }
@@ -38,7 +45,11 @@ async fn pay_settings_are_write_only_and_refuse_bad_input() {
     use reqwest::Method as M;
 
     let (s, none) = call(&http, M::GET, url.clone(), &operator, None).await;
-    assert_eq!((s, none["enabled"].as_bool(), none["api_key_set"].as_bool()), (200, Some(false), Some(false)), "{none}");
+    assert_eq!(
+        (s, none["enabled"].as_bool(), none["api_key_set"].as_bool()),
+        (200, Some(false), Some(false)),
+        "{none}"
+    );
     let good = json!({
         "enabled": true, "mch_id": "1900000109", "api_key": "merchant-key-e2e-0123456789abcdef",
         "workwx_secret": "pay-app-secret-e2e", "base_url": "http://127.0.0.1:9/pay",
@@ -74,7 +85,13 @@ async fn pay_settings_are_write_only_and_refuse_bad_input() {
     assert!(page.contains("id=\"pay-settings\"") && page.contains("value=\"1900000110\""), "the pay section");
     assert!(!page.contains("merchant-key-e2e"), "the key is never on the page");
     let token = csrf(&console, &server, "/console/settings").await;
-    let bad = [("_csrf", token.as_str()), ("pay_enabled", "on"), ("mch_id", "abc"), ("act_name", "活动"), ("wishing", "祝福")];
+    let bad = [
+        ("_csrf", token.as_str()),
+        ("pay_enabled", "on"),
+        ("mch_id", "abc"),
+        ("act_name", "活动"),
+        ("wishing", "祝福"),
+    ];
     let r = console.post(server.url("/console/settings/pay")).form(&bad).send().await.expect("post");
     assert_eq!(r.status(), 422);
     let body = r.text().await.expect("body");
@@ -83,7 +100,10 @@ async fn pay_settings_are_write_only_and_refuse_bad_input() {
     let r = console.post(server.url("/console/settings/pay")).form(&ok).send().await.expect("post");
     assert_eq!(r.status(), 303, "saved (and turned off: the box was not ticked)");
     let (_, now) = call(&http, M::GET, url.clone(), &owner, None).await;
-    assert_eq!((now["enabled"].as_bool(), now["mch_id"].as_str(), now["api_key_set"].as_bool()), (Some(false), Some("1900000111"), Some(true)));
+    assert_eq!(
+        (now["enabled"].as_bool(), now["mch_id"].as_str(), now["api_key_set"].as_bool()),
+        (Some(false), Some("1900000111"), Some(true))
+    );
 
     let doc: Value = http.get(server.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert!(doc["paths"]["/settings/pay"]["put"].is_object(), "the OpenAPI document lists it");

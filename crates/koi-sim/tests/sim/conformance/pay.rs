@@ -68,7 +68,8 @@ async fn convert_to_openid_is_stable_per_customer_and_refuses_strangers() {
         ErrCode::INVALID_EXTERNAL_USERID
     );
     // A WeCom user of another corp (wo…) has no WeChat openid.
-    let scan = rig.person("scan", json!({ "qr_code": way.qr_code, "customer": { "name": "同行", "wecom": true } })).await;
+    let scan =
+        rig.person("scan", json!({ "qr_code": way.qr_code, "customer": { "name": "同行", "wecom": true } })).await;
     let wo = scan["external_userid"].as_str().expect("external_userid");
     assert!(wo.starts_with("wo"), "{wo}");
     assert_eq!(wecom_code(rig.corp.convert_to_openid(&req(wo), NOW).await), ErrCode::INVALID_EXTERNAL_USERID);
@@ -84,7 +85,10 @@ async fn a_red_packet_is_paid_once_per_billno_and_read_back() {
     let before = sim_merchant.balance_fen;
 
     let sent = pay.send_workwx_redpack(&koi, &packet("koi20261207000001", &openid, 888)).await.expect("paid");
-    assert_eq!((sent.mch_billno.as_str(), sent.total_amount, sent.re_openid.as_str()), ("koi20261207000001", 888, openid.as_str()));
+    assert_eq!(
+        (sent.mch_billno.as_str(), sent.total_amount, sent.re_openid.as_str()),
+        ("koi20261207000001", 888, openid.as_str())
+    );
     assert!(!sent.send_listid.is_empty());
     // The same billno again: the original answer, nothing paid twice.
     let again = pay.send_workwx_redpack(&koi, &packet("koi20261207000001", &openid, 888)).await.expect("same answer");
@@ -94,7 +98,10 @@ async fn a_red_packet_is_paid_once_per_billno_and_read_back() {
     assert_eq!((code.as_str(), kind), ("FATAL_ERROR", PayErrorKind::Final));
 
     let info = pay.get_hb_info(&koi, "koi20261207000001").await.expect("gethbinfo");
-    assert_eq!((info.detail_id.as_str(), info.status.as_str(), info.total_amount), (sent.send_listid.as_str(), "SENT", 888));
+    assert_eq!(
+        (info.detail_id.as_str(), info.status.as_str(), info.total_amount),
+        (sent.send_listid.as_str(), "SENT", 888)
+    );
     assert_eq!(info.send_time.len(), 19, "{}", info.send_time);
     let (code, kind) = refused(pay.get_hb_info(&koi, "koiNEVERSENT").await);
     assert_eq!((code.as_str(), kind), ("NOT_FOUND", PayErrorKind::Final));
@@ -122,7 +129,11 @@ async fn wrong_keys_and_bad_packets_are_refused_without_paying() {
         (koi.clone(), packet("koiA6", &openid, 20_001), "PARAM_ERROR"),
         (koi.clone(), packet("koi-with-dash", &openid, 500), "PARAM_ERROR"),
         (koi.clone(), packet("koi0123456789012345678901234x", &openid, 500), "PARAM_ERROR"),
-        (koi.clone(), SendWorkwxRedpackRequest { act_name: String::new(), ..packet("koiA7", &openid, 500) }, "PARAM_ERROR"),
+        (
+            koi.clone(),
+            SendWorkwxRedpackRequest { act_name: String::new(), ..packet("koiA7", &openid, 500) },
+            "PARAM_ERROR",
+        ),
     ];
     for (merchant, req, expected) in cases {
         let (code, kind) = refused(pay.send_workwx_redpack(&merchant, &req).await);
