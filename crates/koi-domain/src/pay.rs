@@ -38,7 +38,7 @@ impl PaySettingsDraft {
         }
         let wxappid = c.ident("wxappid", &self.wxappid, 32, &[]);
         let base_url = c.text("base_url", &self.base_url, 200, false).trim_end_matches('/').to_string();
-        if !base_url.is_empty() && !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+        if !(base_url.is_empty() || base_url.starts_with("https://") || base_url.starts_with("http://")) {
             c.push("base_url", "invalid_url", "base_url is empty (WeChat Pay) or an http(s):// URL");
         }
         let act_name = c.text("act_name", &self.act_name, MAX_ACT_NAME, self.enabled);
