@@ -14,9 +14,10 @@
 //! (PARAM_ERROR outside; with a `scene_id`, 1 fen up to the user's daily
 //! cap); a user receives ≤10 packets (SENDNUM_LIMIT) and ≤100000 fen
 //! (MONEY_LIMIT) a day (Asia/Shanghai, virtual clock); a merchant sends
-//! ≤1800 packets a minute (FREQ_LIMIT); a packet over the balance is
-//! NOTENOUGH. The openid must be one WeCom's `convert_to_openid` gave for
-//! the corp whose CorpID is the merchant's `wxappid` (OPENID_ERROR).
+//! ≤1800 packets a minute (FREQ_LIMIT) and ≤¥1,000,000 a day
+//! (SENDAMOUNT_LIMIT); a packet over the balance is NOTENOUGH. The openid
+//! must be one WeCom's `convert_to_openid` gave for the corp whose CorpID is
+//! the merchant's `wxappid` (OPENID_ERROR).
 //!
 //! Idempotency by `mch_billno`: the same billno with the same openid and
 //! amount answers the original success (the same `send_listid`) and pays
@@ -90,6 +91,8 @@ pub struct PayLimits {
     pub per_user_day_fen: i64,
     /// Packets per merchant per virtual minute.
     pub per_minute: u32,
+    /// What a merchant pays out a day (SENDAMOUNT_LIMIT past it).
+    pub merchant_day_fen: i64,
 }
 
 impl Default for PayLimits {
@@ -100,6 +103,7 @@ impl Default for PayLimits {
             per_user_day_count: 10,
             per_user_day_fen: 100_000,
             per_minute: 1800,
+            merchant_day_fen: 100_000_000,
         }
     }
 }
@@ -177,6 +181,8 @@ pub(crate) struct Merchant {
     order: Vec<String>,
     /// (openid, Shanghai day) → (count, fen).
     days: HashMap<(String, i64), (u32, i64)>,
+    /// Shanghai day → fen paid that day.
+    paid_by_day: HashMap<i64, i64>,
     minute: (i64, u32),
 }
 
@@ -213,6 +219,7 @@ impl PayDesk {
                     payments: BTreeMap::new(),
                     order: Vec::new(),
                     days: HashMap::new(),
+                    paid_by_day: HashMap::new(),
                     minute: (0, 0),
                 };
                 (m.mch_id, merchant)
@@ -466,12 +473,16 @@ fn send(state: &SimState, mch_id: &str, req: &PayFields) -> Answer {
     if fen + amount > limits.per_user_day_fen {
         return Answer::fail("MONEY_LIMIT", "该用户今日领取金额超过限制");
     }
+    if m.paid_by_day.get(&day).copied().unwrap_or_default() + amount > limits.merchant_day_fen {
+        return Answer::fail("SENDAMOUNT_LIMIT", "商户今日发放金额超过限制");
+    }
     if m.config.balance_fen < amount {
         return Answer::fail("NOTENOUGH", "帐号余额不足,请到商户平台充值后再重试");
     }
     m.minute.1 += 1;
     m.config.balance_fen -= amount;
     m.days.insert((openid.to_owned(), day), (count + 1, fen + amount));
+    *m.paid_by_day.entry(day).or_default() += amount;
     let seq = m.order.len() as u64 + 1;
     let payment = PaymentRecord {
         mch_id: mch_id.to_owned(),

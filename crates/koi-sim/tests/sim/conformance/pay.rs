@@ -231,3 +231,27 @@ async fn an_unknown_outcome_is_cleared_by_the_same_billno() {
     assert_eq!(truth.by_openid[&openid].fen, 1000);
     rig.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_merchant_pays_out_at_most_its_daily_cap() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let pay_limits = koi_sim::PayLimits { merchant_day_fen: 500, ..koi_sim::PayLimits::default() };
+    let config =
+        koi_sim::SimConfig { clock_speed: 0.0, corps: vec![super::corp_config()], pay_limits, ..Default::default() };
+    let sim = koi_sim::Simulator::start(config, listener).await.expect("sim");
+    let client = koi_wecom::client::WecomClient::new(koi_wecom::client::ClientConfig {
+        base_url: sim.base_url(),
+        ..Default::default()
+    })
+    .expect("client");
+    let rig = Rig { corp: client.corp(super::CORP_ID, super::SECRET), sim, http: reqwest::Client::new() };
+    let (_, koi) = merchant(&rig);
+    let pay = PayClient::new(Duration::from_secs(5)).expect("pay client");
+    let openid = customer_openid(&rig, "小红").await;
+    pay.send_workwx_redpack(&koi, &packet("koiE1", &openid, 400)).await.expect("within the cap");
+    let (code, kind) = refused(pay.send_workwx_redpack(&koi, &packet("koiE2", &openid, 200)).await);
+    assert_eq!((code.as_str(), kind), ("SENDAMOUNT_LIMIT", PayErrorKind::RetryLater));
+    rig.advance(86_400.0).await;
+    pay.send_workwx_redpack(&koi, &packet("koiE2", &openid, 200)).await.expect("the next day");
+    rig.shutdown().await;
+}
