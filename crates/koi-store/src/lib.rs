@@ -19,6 +19,7 @@ pub mod inbox;
 pub mod jobs;
 pub mod org;
 pub mod outreach;
+pub mod pay;
 mod queue;
 pub mod reports;
 pub mod scratch;

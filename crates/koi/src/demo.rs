@@ -44,6 +44,7 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     let engine = Engine::new(db.clone(), settings);
     let codes = engine.seed_demo_codes(brand.corp_id).await.context("creating the demo channel codes")?;
     engine.seed_demo_customers(brand.corp_id, DEMO_HISTORY).await.context("seeding the demo's customers")?;
+    let merchant = demo_pay(&engine, brand.corp_id, &sim).await.context("setting up the demo's WeChat Pay")?;
     tokio::spawn(demo_community_and_traffic(engine.clone(), brand.corp_id, sim.state(), codes, url.clone()));
     tokio::spawn(demo_behaviour(engine.clone(), brand.corp_id));
     println!("koi demo is running: 悦步女鞋 Yuebu Shoes, 2 stores in Shanghai, 10 shopping guides");
@@ -53,6 +54,12 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
         println!("  also:     {user} ({role}), same password");
     }
     println!("  WeCom:    {} (the simulator, delivering callbacks to koi; control API under /sim/)", sim.base_url());
+    println!(
+        "  pay:      WeChat Pay merchant {} with ¥{} (the simulator under /pay; truth at /sim/pay/merchants/{})",
+        merchant.mch_id,
+        merchant.balance_fen / 100,
+        merchant.mch_id
+    );
     println!("  traffic:  virtual customers scan the two stores' poster codes, about 2 a minute; watch them arrive");
     println!(
         "  groups:   each store's 福利群 fill through its group code; members chat, get keyword replies and leave"
@@ -376,6 +383,33 @@ async fn start_demo_traffic(
         bail!("the simulator refused the demo scenario: {}", r.text().await.unwrap_or_default());
     }
     Ok(())
+}
+
+/// WeChat Pay for rewards: the simulator's merchant for the demo corp,
+/// funded with ¥50,000, set in the corp's pay settings as an operator would.
+async fn demo_pay(engine: &Engine, corp_id: i64, sim: &koi_sim::SimHandle) -> Result<koi_sim::SimMerchant> {
+    let mut merchant = sim.state().pay_merchants().into_iter().next().context("the simulator hosts a merchant")?;
+    merchant.balance_fen = 5_000_000;
+    sim.state().set_pay_balance(&merchant.mch_id, merchant.balance_fen);
+    let owner = koi_engine::Principal {
+        corp_id,
+        role: koi_domain::access::Role::Owner,
+        user_id: None,
+        store_ids: vec![],
+        staff_id: None,
+    };
+    let input = koi_engine::pay::PaySettingsInput {
+        enabled: true,
+        mch_id: merchant.mch_id.clone(),
+        wxappid: merchant.wxappid.clone(),
+        api_key: merchant.api_key.clone(),
+        workwx_secret: merchant.workwx_secret.clone(),
+        base_url: format!("{}/pay", sim.base_url()),
+        act_name: "老带新有礼".into(),
+        wishing: "感谢推荐好友，恭喜发财！".into(),
+    };
+    engine.save_pay_settings(&owner, input).await?;
+    Ok(merchant)
 }
 
 /// The demo brand's WeCom: the simulator, in this process, hosting the demo

@@ -12,6 +12,7 @@ mod group_pulls;
 mod groups;
 mod jobs;
 mod me;
+mod pay;
 pub(crate) mod segments;
 mod staff;
 mod stores;
@@ -130,6 +131,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::rewards))
         .routes(routes!(campaigns::retry_reward))
         .routes(routes!(campaigns::redeem))
+        .routes(routes!(pay::get_settings, pay::put_settings))
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::retry))
         .split_for_parts()

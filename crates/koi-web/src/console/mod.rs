@@ -106,6 +106,7 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{id}/retry", post(jobs::retry))
         .route("/jobs/selftest", post(jobs::selftest))
         .route("/settings", get(settings::show).post(settings::save))
+        .route("/settings/pay", post(settings::save_pay))
         .fallback(|c: Console| async move { error_page(&c, WebError::NotFound) })
         .layer(axum::middleware::map_response(page_headers))
 }

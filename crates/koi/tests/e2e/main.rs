@@ -17,6 +17,7 @@ mod group_assistant;
 mod group_codes;
 mod groups;
 mod nodes;
+mod pay;
 mod public_pages;
 mod reliability;
 mod staff_sync;
