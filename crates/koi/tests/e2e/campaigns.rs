@@ -10,6 +10,7 @@
 use crate::acquisition::{Acq, CORP};
 use crate::api::wait_for;
 use crate::group_codes::{call, get, groups, sim, wait_long};
+use crate::support::{Server, HEAVY};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -330,4 +331,173 @@ async fn fraud_burst(backend: &str) {
     let csv = acq.http.get(acq.server.url(&format!("/api/v1/campaigns/{campaign}/invites.csv"))).bearer_auth(&acq.key);
     let csv = csv.send().await.unwrap().text().await.unwrap();
     assert_eq!(csv.lines().count(), all.len() + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_participants_are_paid_once_sqlite() {
+    paid_once("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_participants_are_paid_once_postgres() {
+    paid_once("postgres").await;
+}
+
+const PARTICIPANTS: usize = 1_000;
+/// ¥1 packets; the budget pays 800 of the 1,000 reached.
+const PACKET_FEN: i64 = 100;
+const BUDGET_FEN: i64 = 80_000;
+
+/// Customers scan contact ways, one each; their external_userids.
+async fn scan_many(acq: &Acq, config_ids: &[String], names: &str) -> Vec<String> {
+    let mut out = vec![];
+    for (i, c) in config_ids.iter().enumerate() {
+        let s = acq.scan(c, json!({"name": format!("{names}{i}")})).await;
+        out.push(s["external_userid"].as_str().unwrap().to_string());
+    }
+    out
+}
+
+/// 1,000 participants each bring a friend through their own entry, with
+/// WeCom's callbacks duplicated and reordered and WeChat Pay answering
+/// SYSTEMERROR (sometimes after paying); koi is killed (SIGKILL) while the
+/// red envelopes go out and started again. Each reached tier is paid
+/// exactly once, and the budget is never passed: 800 packets, 200 withheld.
+async fn paid_once(backend: &str) {
+    let _alone = HEAVY.lock().await;
+    // A short lease, so the killed node's jobs are taken over within the test.
+    let lease = ["--campaign-tick-secs", "1", "--job-lease-secs", "10"];
+    let mut acq = Acq::start_with(backend, &lease).await;
+    let merchant = acq.sim.state().pay_merchants().into_iter().next().expect("the simulator hosts a merchant");
+    acq.sim.state().set_pay_balance(&merchant.mch_id, 10_000_000);
+    let pay = json!({
+        "enabled": true, "mch_id": merchant.mch_id, "api_key": merchant.api_key,
+        "workwx_secret": merchant.workwx_secret, "base_url": format!("{}/pay", acq.sim.base_url()),
+        "act_name": "老带新", "wishing": "恭喜发财",
+    });
+    let owner = crate::support::api_key_as(&acq.server, &acq.owner, "owner").await;
+    let r = acq.http.put(acq.server.url("/api/v1/settings/pay")).bearer_auth(owner).json(&pay).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+    let code = plain_code(&acq).await;
+    let started = std::time::Instant::now();
+    let seeds = scan_many(&acq, &vec![code; PARTICIPANTS], "老客").await;
+    let ids = wait_long(|| async {
+        let r = acq.http.get(acq.server.url("/api/v1/customers")).bearer_auth(&acq.key).send().await.unwrap();
+        let total: usize = r.headers()["x-total-count"].to_str().unwrap().parse().unwrap();
+        (total == PARTICIPANTS).then(|| (1..=PARTICIPANTS as i64).collect::<Vec<i64>>())
+    })
+    .await;
+    let tiers = json!([{"threshold": 1, "reward": {"kind": "red_envelope", "amount": PACKET_FEN}}]);
+    let mut draft = campaign_draft(&acq, "task", tiers);
+    draft["budget_fen"] = json!(BUDGET_FEN);
+    // The hold lets every add land before the first envelope goes out.
+    draft["risk"] = json!({"hold_secs": 8});
+    let campaign = launch(&acq, draft).await;
+    let (status, v) = call(
+        &acq,
+        Method::POST,
+        &format!("/api/v1/campaigns/{campaign}/participants"),
+        Some(json!({"customer_ids": ids})),
+    )
+    .await;
+    assert_eq!((status, v["enrolled"].as_u64()), (200, Some(PARTICIPANTS as u64)), "{v}");
+    let entry_state = format!("a{}i", campaign_state_part(campaign));
+    let entries = wait_long(|| async {
+        let ways = acq.sim.state().contact_ways();
+        let mine: Vec<String> =
+            ways.iter().filter(|w| w.state.contains(&entry_state)).map(|w| w.config_id.clone()).collect();
+        (mine.len() == PARTICIPANTS).then_some(mine)
+    })
+    .await;
+    eprintln!("{backend}: {PARTICIPANTS} customers and entries in {:?}", started.elapsed());
+
+    // Every participant brings one friend; callbacks come twice and out of order.
+    let faults = json!({"callback_duplicate_rate": 0.3, "callback_reorder": true});
+    let url = format!("{}/sim/corps/{CORP}/faults", acq.sim.base_url());
+    assert!(acq.http.put(&url).json(&faults).send().await.unwrap().status().is_success());
+    let pay_faults =
+        koi_sim::PayFaults { systemerror_rate: 0.2, systemerror_paid_share: 0.5, latency_ms: 5, ..Default::default() };
+    assert!(acq.sim.state().set_pay_faults(&merchant.mch_id, pay_faults));
+    let friends = scan_many(&acq, &entries, "好友").await;
+    assert_eq!(friends.len(), PARTICIPANTS);
+    assert!(seeds.iter().all(|s| !friends.contains(s)));
+
+    // Every add acknowledged and recorded; then koi is killed while the
+    // envelopes go out, and started again (its jobs' leases run out in 10 s).
+    eprintln!("{backend}: friends scanned in {:?}", started.elapsed());
+    wait_long(|| async {
+        let t = dashboard(&acq, campaign).await["totals"].clone();
+        let seen = ["pending", "valid", "rejected"].iter().map(|k| t[k].as_i64().unwrap()).sum::<i64>();
+        (seen == PARTICIPANTS as i64).then_some(())
+    })
+    .await;
+    wait_long(|| async {
+        let paid = acq.sim.state().pay_truth(&merchant.mch_id).unwrap().payments.len();
+        (paid >= 100).then_some(())
+    })
+    .await;
+    eprintln!("{backend}: 100 paid in {:?}; killing koi", started.elapsed());
+    acq.server.kill();
+    let sim_url = acq.sim.base_url();
+    let db_url = acq.db.url.clone();
+    acq.server = Server::start(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &db_url,
+        "--wecom-base-url",
+        &sim_url,
+        "--campaign-tick-secs",
+        "1",
+    ]);
+    let r = acq
+        .http
+        .put(format!("{sim_url}/sim/corps/{CORP}/callback_url"))
+        .json(&json!({ "url": acq.server.url(&format!("/wecom/callback/{CORP}")) }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+
+    let totals = wait_long(|| async {
+        let d = dashboard(&acq, campaign).await;
+        let t = d["totals"].clone();
+        let done = t["valid"] == PARTICIPANTS as i64
+            && t["rewards_issued"].as_i64().unwrap() + t["rewards_waiting"].as_i64().unwrap() == PARTICIPANTS as i64
+            && t["rewards_issued"] == (BUDGET_FEN / PACKET_FEN);
+        done.then_some(t)
+    })
+    .await;
+    assert_eq!(totals["cost_fen"], BUDGET_FEN, "{totals}");
+    let truth = acq.sim.state().pay_truth(&merchant.mch_id).unwrap();
+    let billnos: std::collections::BTreeSet<&str> = truth.payments.iter().map(|p| p.mch_billno.as_str()).collect();
+    assert_eq!(truth.payments.len() as i64, BUDGET_FEN / PACKET_FEN, "one packet per reward, never a second");
+    assert_eq!(billnos.len(), truth.payments.len());
+    assert!(truth.by_openid.values().all(|t| t.count == 1), "nobody is paid twice");
+    assert_eq!(truth.payments.iter().map(|p| p.total_amount).sum::<i64>(), BUDGET_FEN, "never past the budget");
+    let c = get(&acq, &format!("/api/v1/campaigns/{campaign}")).await;
+    assert_eq!(c["spent_fen"], BUDGET_FEN);
+    eprintln!(
+        "{backend}: {PARTICIPANTS} invites decided and {} packets paid in {:?}",
+        truth.payments.len(),
+        started.elapsed()
+    );
+}
+
+/// A campaign id as a state spells it (upper-case base 36).
+fn campaign_state_part(id: i64) -> String {
+    const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut n = id;
+    let mut out = vec![];
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap()
 }

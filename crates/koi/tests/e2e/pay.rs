@@ -22,24 +22,13 @@ async fn call(
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-/// An API key of `role`, made in the console by the owner.
-async fn key_of(server: &Server, owner: &str, role: &str) -> String {
-    let c = login(server, owner, PASSWORD).await;
-    let token = csrf(&c, server, "/console/api-keys").await;
-    let form = [("_csrf", token.as_str()), ("name", "pay e2e"), ("role", role)];
-    let html =
-        c.post(server.url("/console/api-keys")).form(&form).send().await.expect("key").text().await.expect("body");
-    let at = html.find("id=\"new-key\">").expect("the new key is shown once") + 13;
-    html[at..].split('<').next().expect("key").to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pay_settings_are_write_only_and_refuse_bad_input() {
     let db = scratch("sqlite").await;
     let t = tenant(&db.url, "wwPAYE2E");
     let server = Server::serve(&db.url);
-    let operator = key_of(&server, &t.owner, "hq_operator").await;
-    let owner = key_of(&server, &t.owner, "owner").await;
+    let operator = api_key_as(&server, &t.owner, "hq_operator").await;
+    let owner = api_key_as(&server, &t.owner, "owner").await;
     let http = reqwest::Client::new();
     let url = server.url("/api/v1/settings/pay");
     use reqwest::Method as M;

@@ -222,11 +222,16 @@ pub async fn csrf(c: &reqwest::Client, server: &Server, page: &str) -> String {
 
 /// Makes an API key through the console, as an owner would.
 pub async fn api_key(server: &Server, owner: &str) -> String {
+    api_key_as(server, owner, "hq_operator").await
+}
+
+/// An API key of `role`, made in the console by the owner.
+pub async fn api_key_as(server: &Server, owner: &str, role: &str) -> String {
     let c = login(server, owner, PASSWORD).await;
     let token = csrf(&c, server, "/console/api-keys").await;
     let html = c
         .post(server.url("/console/api-keys"))
-        .form(&[("_csrf", token.as_str()), ("name", "e2e"), ("role", "hq_operator")])
+        .form(&[("_csrf", token.as_str()), ("name", "e2e"), ("role", role)])
         .send()
         .await
         .expect("create key")
