@@ -211,6 +211,10 @@ impl Fonts {
 
     /// A colour emoji, `size` pixels high, centred on the CJK ink's middle.
     fn emoji_bitmap(&self, font: &FontArc, gid: GlyphId, size: i32) -> Option<Arc<Bitmap>> {
+        let key = (true, gid.0, size as u16);
+        if let Some(b) = self.cache.lock().expect("the glyph cache is never poisoned").get(&key) {
+            return Some(b.clone());
+        }
         let image = font.glyph_raster_image2(gid, u16::MAX)?;
         if !matches!(image.format, ab_glyph::GlyphImageFormat::Png) {
             return None;

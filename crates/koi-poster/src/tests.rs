@@ -92,6 +92,11 @@ fn the_qr_modules_are_where_the_layout_puts_them() {
             }
         }
         assert_eq!(wrong, 0, "{wrong} of {} modules misplaced for {payload}", dark.len());
+        // And a QR reader reads the payload back from the decoded JPEG.
+        let mut grey = rqrr::PreparedImage::prepare_from_greyscale(750, 1334, |px, py| img.get_pixel(px as u32, py as u32).0[1]);
+        let grids = grey.detect_grids();
+        assert_eq!(grids.len(), 1);
+        assert_eq!(grids[0].decode().expect("decodes").1, payload);
         // The finder pattern's corner is dark, the quiet zone light.
         assert!(img.get_pixel((x + offset + 1) as u32, (y + offset + 1) as u32).0[0] < 80);
         assert!(img.get_pixel((x + offset - m / 2) as u32, (y + offset + 1) as u32).0[0] > 175);

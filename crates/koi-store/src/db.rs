@@ -88,6 +88,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/sqlite/0010_group_codes.sql")),
     (11, include_str!("../migrations/sqlite/0011_group_metrics.sql")),
     (12, include_str!("../migrations/sqlite/0012_group_assistant.sql")),
+    (14, include_str!("../migrations/sqlite/0014_posters.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -102,6 +103,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/postgres/0010_group_codes.sql")),
     (11, include_str!("../migrations/postgres/0011_group_metrics.sql")),
     (12, include_str!("../migrations/postgres/0012_group_assistant.sql")),
+    (14, include_str!("../migrations/postgres/0014_posters.sql")),
 ];
 
 impl Db {

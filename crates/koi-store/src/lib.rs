@@ -16,6 +16,7 @@ pub mod groups;
 pub mod inbox;
 pub mod jobs;
 pub mod org;
+pub mod posters;
 mod queue;
 pub mod reports;
 pub mod scratch;
