@@ -73,6 +73,8 @@ pub enum Action {
     ViewGroups,
     /// Set a group's kind and store; sync groups from WeCom.
     ManageGroups,
+    /// Poster templates: create, edit, preview, delete.
+    ManagePosters,
 }
 
 /// Normalises a username the one way every path uses (create, login,

@@ -14,6 +14,7 @@ pub mod inbox;
 pub mod jobs;
 pub mod org;
 mod pipeline;
+pub mod posters;
 pub mod reports;
 pub mod users;
 
@@ -85,6 +86,8 @@ pub struct Engine {
     /// One WeCom client per process: its token cache and budget are shared
     /// by every caller.
     wecom: koi_wecom::client::WecomClient,
+    /// Rendered posters by content hash and prepared poster templates.
+    posters: std::sync::Arc<posters::PosterCache>,
 }
 
 impl Engine {
@@ -104,6 +107,7 @@ impl Engine {
             corp_clients: std::sync::Arc::new(cache::TtlCache::new(std::time::Duration::from_secs(30))),
             segment_indexes: Default::default(),
             wecom,
+            posters: Default::default(),
         }
     }
 
