@@ -80,3 +80,29 @@ pub enum PosterError {
 }
 
 pub type Result<T, E = PosterError> = std::result::Result<T, E>;
+
+/// A background drawn in code (the demo's and the benchmark's): a vertical
+/// gradient from `top` to `bottom` with a few soft light bubbles, as a PNG
+/// of the canvas's size.
+pub fn gradient_png(top: [u8; 3], bottom: [u8; 3]) -> Vec<u8> {
+    let (w, h) = (WIDTH, HEIGHT);
+    let bubbles = [(620.0f32, 180.0f32, 140.0f32), (90.0, 520.0, 90.0), (660.0, 860.0, 60.0), (150.0, 1180.0, 120.0)];
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let t = y as f32 / (h - 1) as f32;
+        let mut px = [0f32; 3];
+        for c in 0..3 {
+            px[c] = top[c] as f32 * (1.0 - t) + bottom[c] as f32 * t;
+        }
+        for (bx, by, r) in bubbles {
+            let d = ((x as f32 - bx).powi(2) + (y as f32 - by).powi(2)).sqrt();
+            let a = ((r - d) / 24.0).clamp(0.0, 1.0) * 0.18;
+            for v in &mut px {
+                *v += (255.0 - *v) * a;
+            }
+        }
+        image::Rgb(px.map(|v| v.round() as u8))
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).expect("an in-memory PNG encodes");
+    out.into_inner()
+}

@@ -15,14 +15,14 @@ pub(crate) use cache::PosterCache;
 use crate::{actor, require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
 use koi_domain::{FieldError, ValidationError};
-use koi_poster::{Fonts, Layout, PosterError, PosterFill, PreparedTemplate};
+use koi_poster::{Fonts, PosterError, PreparedTemplate};
 use koi_store::events::NewEvent;
 use koi_store::now_ms;
 use koi_store::posters::{BackgroundWrite, PosterTemplateRow, PosterTemplateWrite};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, OnceLock};
 
-pub use koi_poster::{MAX_BACKGROUND_BYTES, MAX_BACKGROUND_SIDE};
+pub use koi_poster::{Align, Layer, Layout, PosterFill, MAX_BACKGROUND_BYTES, MAX_BACKGROUND_SIDE};
 
 /// The nickname a preview is filled with: CJK and an emoji, as real ones are.
 pub const PREVIEW_NICKNAME: &str = "小锦鲤🐟";

@@ -10,6 +10,7 @@ pub(crate) mod group_codes;
 mod groups;
 mod jobs;
 mod me;
+pub(crate) mod posters;
 pub(crate) mod segments;
 mod staff;
 mod stores;
@@ -115,6 +116,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(group_assistant::welcome, group_assistant::update_welcome, group_assistant::delete_welcome))
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::retry))
+        .merge(posters::router())
         .split_for_parts()
 }
 
