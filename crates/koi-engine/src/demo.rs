@@ -163,7 +163,7 @@ impl Engine {
             }
         }
         let draft = crate::posters::PosterTemplateDraft { name: "周年庆邀请海报".into(), layout };
-        let background = koi_poster::gradient_png([0xff, 0x8a, 0x65], [0xc6, 0x28, 0x28]);
+        let background = koi_poster::gradient_png(750, 1334, [0xff, 0x8a, 0x65], [0xc6, 0x28, 0x28]);
         match self.create_poster_template(&owner, draft, Some(background)).await {
             Err(crate::EngineError::Unavailable(why)) => {
                 tracing::warn!(%why, "the demo has no poster template");

@@ -81,11 +81,11 @@ pub enum PosterError {
 
 pub type Result<T, E = PosterError> = std::result::Result<T, E>;
 
-/// A background drawn in code (the demo's and the benchmark's): a vertical
-/// gradient from `top` to `bottom` with a few soft light bubbles, as a PNG
-/// of the canvas's size.
-pub fn gradient_png(top: [u8; 3], bottom: [u8; 3]) -> Vec<u8> {
-    let (w, h) = (WIDTH, HEIGHT);
+/// An image drawn in code (the demo's background, the benchmark's
+/// background and avatar): a vertical gradient from `top` to `bottom` with
+/// a few soft light bubbles, as a `w`×`h` PNG.
+pub fn gradient_png(w: u32, h: u32, top: [u8; 3], bottom: [u8; 3]) -> Vec<u8> {
+    let (w, h) = (w.max(2), h.max(2));
     let bubbles = [(620.0f32, 180.0f32, 140.0f32), (90.0, 520.0, 90.0), (660.0, 860.0, 60.0), (150.0, 1180.0, 120.0)];
     let img = image::RgbImage::from_fn(w, h, |x, y| {
         let t = y as f32 / (h - 1) as f32;

@@ -259,6 +259,12 @@ impl PreparedTemplate {
         (x0 < x1).then(|| Rect { x: x0, y: y0, w: x1 - x0, h: y1 - y0 })
     }
 
+    /// The poster encoded as one whole frame, without splicing: what a
+    /// render costs without the pre-encoded background (for comparisons).
+    pub fn render_whole_frame(&self, fill: &PosterFill) -> Result<Vec<u8>> {
+        crate::jpeg::encode(&self.render_rgb(fill)?, WIDTH, HEIGHT, JPEG_QUALITY)
+    }
+
     /// The poster as RGB pixels, drawn over the whole frame (what
     /// [`PreparedTemplate::render`] encodes, for tests and comparisons).
     pub fn render_rgb(&self, fill: &PosterFill) -> Result<Vec<u8>> {

@@ -16,6 +16,7 @@ mod group_assistant;
 mod group_codes;
 mod groups;
 mod nodes;
+mod posters;
 mod public_pages;
 mod reliability;
 mod staff_sync;
