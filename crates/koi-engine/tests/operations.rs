@@ -137,13 +137,18 @@ async fn posters_render_once_per_template_version_and_fill(db: &Db) {
     assert_eq!(field(e), ("layout.layers.4.x".into(), "outside_canvas".into()));
     let e = engine.create_poster_template(&who, bad(Layout::starter()), Some(b"GIF89a".to_vec())).await.unwrap_err();
     assert_eq!(field(e), ("background".into(), "unreadable_image".into()));
-    let e = engine.create_poster_template(&who, PosterTemplateDraft { name: " ".into(), layout: Layout::starter() }, None);
+    let e =
+        engine.create_poster_template(&who, PosterTemplateDraft { name: " ".into(), layout: Layout::starter() }, None);
     assert_eq!(field(e.await.unwrap_err()), ("name".into(), "out_of_range".into()));
     assert!(engine.poster_templates(&who).await.unwrap().is_empty());
 
     let t = engine.create_poster_template(&who, bad(Layout::starter()), None).await.unwrap();
     assert_eq!((t.name.as_str(), t.version, t.background_bytes), ("春季", 1, 0));
-    let fill = PosterFill { qr_payload: "https://koi.example/c/1?i=7".into(), nickname: "小锦鲤🐟".into(), ..Default::default() };
+    let fill = PosterFill {
+        qr_payload: "https://koi.example/c/1?i=7".into(),
+        nickname: "小锦鲤🐟".into(),
+        ..Default::default()
+    };
     let first = engine.poster_jpeg(corp_id, t.id, &fill).await.unwrap();
     let again = engine.poster_jpeg(corp_id, t.id, &fill).await.unwrap();
     assert!(std::sync::Arc::ptr_eq(&first, &again), "the second is the cached one");

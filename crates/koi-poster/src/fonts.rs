@@ -92,7 +92,8 @@ fn find(dirs: &[PathBuf], names: &[&str]) -> Option<(usize, PathBuf)> {
                 if depth < 5 {
                     walk(&path, depth + 1, names, best);
                 }
-            } else if let Some(i) = path.file_name().and_then(|n| n.to_str()).and_then(|n| names.iter().position(|x| *x == n))
+            } else if let Some(i) =
+                path.file_name().and_then(|n| n.to_str()).and_then(|n| names.iter().position(|x| *x == n))
             {
                 if best.as_ref().is_none_or(|(b, _)| i < *b) {
                     *best = Some((i, path));
@@ -135,8 +136,8 @@ impl Fonts {
     pub fn system() -> Result<Fonts> {
         let dirs = font_dirs();
         let names: Vec<&str> = CJK_FILES.iter().map(|(n, _)| *n).collect();
-        let (i, cjk) = find(&dirs, &names)
-            .ok_or_else(|| PosterError::NoFont(format!("none of {names:?} under {dirs:?}")))?;
+        let (i, cjk) =
+            find(&dirs, &names).ok_or_else(|| PosterError::NoFont(format!("none of {names:?} under {dirs:?}")))?;
         let emoji = find(&dirs, EMOJI_FILES).map(|(_, p)| p);
         Fonts::from_files(&cjk, CJK_FILES[i].1, emoji.as_deref())
     }

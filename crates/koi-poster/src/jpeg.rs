@@ -46,8 +46,10 @@ fn bad(what: &str) -> PosterError {
 /// Cuts a JPEG made by [`encode`] into its MCUs.
 pub(crate) fn cut(jpeg: &[u8]) -> Result<Cut> {
     let be16 = |i: usize| -> Result<usize> {
-        Ok(u16::from_be_bytes([*jpeg.get(i).ok_or_else(|| bad("short"))?, *jpeg.get(i + 1).ok_or_else(|| bad("short"))?])
-            as usize)
+        Ok(u16::from_be_bytes([
+            *jpeg.get(i).ok_or_else(|| bad("short"))?,
+            *jpeg.get(i + 1).ok_or_else(|| bad("short"))?,
+        ]) as usize)
     };
     if jpeg.get(..2) != Some(&[0xFF, 0xD8]) {
         return Err(bad("no SOI"));
@@ -207,7 +209,12 @@ mod tests {
         }
         let spliced = base.splice(&patches);
         let whole = encode(&full, w, h, 85).expect("whole");
-        assert!(spliced == whole, "the spliced JPEG differs from the whole frame's ({} vs {} bytes)", spliced.len(), whole.len());
+        assert!(
+            spliced == whole,
+            "the spliced JPEG differs from the whole frame's ({} vs {} bytes)",
+            spliced.len(),
+            whole.len()
+        );
         let decoded = image::load_from_memory(&spliced).expect("decodes").to_rgb8();
         assert_eq!(decoded.dimensions(), (w, h));
     }

@@ -7,7 +7,9 @@ use crate::draw::{disc, Region};
 use crate::fonts::{ellipsize, width, wrap, Bitmap, Fonts, Piece};
 use crate::jpeg::{Frame, Patch, MCU};
 use crate::template::{line_height, parse_color, Align, Layer, Layout, Rect};
-use crate::{PosterError, PosterFill, Result, HEIGHT, MAX_AVATAR_BYTES, MAX_BACKGROUND_BYTES, MAX_BACKGROUND_SIDE, WIDTH};
+use crate::{
+    PosterError, PosterFill, Result, HEIGHT, MAX_AVATAR_BYTES, MAX_BACKGROUND_BYTES, MAX_BACKGROUND_SIDE, WIDTH,
+};
 use image::imageops::FilterType;
 use image::{ImageFormat, RgbaImage};
 use std::sync::Arc;
@@ -19,8 +21,14 @@ pub const JPEG_QUALITY: u8 = 85;
 const QR_QUIET: i32 = 2;
 
 /// Placeholder avatars' colours, picked by the nickname.
-const PALETTE: [[u8; 3]; 6] =
-    [[0xf5, 0x6c, 0x6c], [0xf0, 0x9a, 0x3e], [0x4c, 0xaf, 0x7d], [0x3e, 0x8e, 0xd0], [0x8e, 0x6c, 0xd8], [0xd8, 0x5c, 0x9e]];
+const PALETTE: [[u8; 3]; 6] = [
+    [0xf5, 0x6c, 0x6c],
+    [0xf0, 0x9a, 0x3e],
+    [0x4c, 0xaf, 0x7d],
+    [0x3e, 0x8e, 0xd0],
+    [0x8e, 0x6c, 0xd8],
+    [0xd8, 0x5c, 0x9e],
+];
 
 pub struct PreparedTemplate {
     layout: Layout,
@@ -207,7 +215,11 @@ impl PreparedTemplate {
                 _ => [0, 0, 0],
             })
             .collect();
-        let discs = layout.layers.iter().map(|l| if let Layer::Avatar { size, .. } = l { disc(*size) } else { vec![] }).collect();
+        let discs = layout
+            .layers
+            .iter()
+            .map(|l| if let Layer::Avatar { size, .. } = l { disc(*size) } else { vec![] })
+            .collect();
         Ok(PreparedTemplate { layout: layout.clone(), background: rgb, frame, regions, colors, discs, fonts })
     }
 
@@ -335,14 +347,19 @@ impl PreparedTemplate {
                         .as_deref()
                         .and_then(|b| decode("avatar", b, MAX_AVATAR_BYTES, 4096).ok())
                         .map(|img| cover(&img, size as u32, size as u32, FilterType::Triangle).into_raw());
-                    let (color, initial) = if rgba.is_none() { self.placeholder(&fill.nickname, rect) } else { ([0; 3], vec![]) };
+                    let (color, initial) =
+                        if rgba.is_none() { self.placeholder(&fill.nickname, rect) } else { ([0; 3], vec![]) };
                     Drawn::Avatar { rect, rgba, color, initial }
                 }
                 Layer::Nickname { x, y, size, max_width, align, .. } => {
                     let ellipsis = fonts.pieces("…", size);
                     let pieces = ellipsize(fonts.pieces(fill.nickname.trim(), size), max_width, &ellipsis);
                     let baseline = Fonts::baseline(y, line_height(size), size);
-                    Drawn::Text { rect, color: self.colors[i], lines: vec![place(x, max_width, align, pieces, baseline)] }
+                    Drawn::Text {
+                        rect,
+                        color: self.colors[i],
+                        lines: vec![place(x, max_width, align, pieces, baseline)],
+                    }
                 }
                 Layer::Text { x, y, size, max_width, max_lines, align, ref text, .. } => {
                     let text = fill_in(text, fill);

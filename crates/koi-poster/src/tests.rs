@@ -42,7 +42,10 @@ fn png(w: u32, h: u32, rgba: [u8; 4]) -> Vec<u8> {
 
 /// Pixels of `img` in `(x, y, w, h)` darker than `below` on every channel.
 fn dark_pixels(img: &image::RgbImage, (x, y, w, h): (u32, u32, u32, u32), below: u8) -> usize {
-    (y..y + h).flat_map(|yy| (x..x + w).map(move |xx| (xx, yy))).filter(|&(xx, yy)| img.get_pixel(xx, yy).0.iter().all(|c| *c < below)).count()
+    (y..y + h)
+        .flat_map(|yy| (x..x + w).map(move |xx| (xx, yy)))
+        .filter(|&(xx, yy)| img.get_pixel(xx, yy).0.iter().all(|c| *c < below))
+        .count()
 }
 
 #[test]
@@ -62,7 +65,9 @@ fn a_poster_is_a_750_by_1334_jpeg_equal_to_the_whole_frame_encoded() {
     assert!(mean < 2.0, "mean difference {mean}");
     // A plain encoder's JPEG of the same pixels decodes alike.
     let mut plain = Vec::new();
-    jpeg_encoder::Encoder::new(&mut plain, JPEG_QUALITY).encode(&rgb, 750, 1334, jpeg_encoder::ColorType::Rgb).expect("plain");
+    jpeg_encoder::Encoder::new(&mut plain, JPEG_QUALITY)
+        .encode(&rgb, 750, 1334, jpeg_encoder::ColorType::Rgb)
+        .expect("plain");
     let plain = decode(&plain);
     let diff: u64 = img.as_raw().iter().zip(plain.as_raw()).map(|(a, b)| (*a as i64 - *b as i64).unsigned_abs()).sum();
     assert!((diff as f64 / rgb.len() as f64) < 1.0);
@@ -93,7 +98,8 @@ fn the_qr_modules_are_where_the_layout_puts_them() {
         }
         assert_eq!(wrong, 0, "{wrong} of {} modules misplaced for {payload}", dark.len());
         // And a QR reader reads the payload back from the decoded JPEG.
-        let mut grey = rqrr::PreparedImage::prepare_from_greyscale(750, 1334, |px, py| img.get_pixel(px as u32, py as u32).0[1]);
+        let mut grey =
+            rqrr::PreparedImage::prepare_from_greyscale(750, 1334, |px, py| img.get_pixel(px as u32, py as u32).0[1]);
         let grids = grey.detect_grids();
         assert_eq!(grids.len(), 1);
         assert_eq!(grids[0].decode().expect("decodes").1, payload);
@@ -109,7 +115,13 @@ fn cjk_nicknames_are_drawn_inside_their_box() {
     let (x, y, size, max_width) = layout
         .layers
         .iter()
-        .find_map(|l| if let Layer::Nickname { x, y, size, max_width, .. } = *l { Some((x, y, size, max_width)) } else { None })
+        .find_map(|l| {
+            if let Layer::Nickname { x, y, size, max_width, .. } = *l {
+                Some((x, y, size, max_width))
+            } else {
+                None
+            }
+        })
         .expect("a nickname layer");
     let t = PreparedTemplate::prepare(&layout, None, fonts()).expect("prepared");
     let lh = crate::template::line_height(size);
@@ -120,11 +132,17 @@ fn cjk_nicknames_are_drawn_inside_their_box() {
     assert!(ink > 200, "only {ink} dark pixels in the nickname's box");
     // Different characters, different pixels: real glyphs, not tofu boxes.
     let region = |img: &image::RgbImage| -> Vec<u8> {
-        (y..y + lh).flat_map(|yy| (x..x + size * 3).map(move |xx| (xx, yy))).map(|(xx, yy)| img.get_pixel(xx as u32, yy as u32).0[0]).collect()
+        (y..y + lh)
+            .flat_map(|yy| (x..x + size * 3).map(move |xx| (xx, yy)))
+            .map(|(xx, yy)| img.get_pixel(xx as u32, yy as u32).0[0])
+            .collect()
     };
     assert_ne!(region(&a), region(&b));
     // Three CJK characters are about three ems wide; nothing right of them.
-    assert_eq!(dark_pixels(&a, (x as u32 + size as u32 * 3 + 4, y as u32, (max_width - size * 3 - 4) as u32, lh as u32), 100), 0);
+    assert_eq!(
+        dark_pixels(&a, (x as u32 + size as u32 * 3 + 4, y as u32, (max_width - size * 3 - 4) as u32, lh as u32), 100),
+        0
+    );
     // Nothing dark just outside the box (above it is white background).
     assert_eq!(dark_pixels(&a, (x as u32, y as u32 - 6, max_width as u32, 6), 100), 0);
     // A nickname too long for the box is cut, and stays inside it.
@@ -150,7 +168,13 @@ fn emoji_are_drawn_in_colour_or_left_out_cleanly() {
     let (x, y, size, max_width) = layout
         .layers
         .iter()
-        .find_map(|l| if let Layer::Nickname { x, y, size, max_width, .. } = *l { Some((x, y, size, max_width)) } else { None })
+        .find_map(|l| {
+            if let Layer::Nickname { x, y, size, max_width, .. } = *l {
+                Some((x, y, size, max_width))
+            } else {
+                None
+            }
+        })
         .expect("a nickname layer");
     let boxed = (x as u32, y as u32, max_width as u32, crate::template::line_height(size) as u32);
     let f = fill("小锦鲤🐟👍🏻‍");
@@ -172,7 +196,9 @@ fn avatars_are_round_and_missing_ones_get_a_placeholder() {
     let (x, y, size) = layout
         .layers
         .iter()
-        .find_map(|l| if let Layer::Avatar { x, y, size } = *l { Some((x as u32, y as u32, size as u32)) } else { None })
+        .find_map(
+            |l| if let Layer::Avatar { x, y, size } = *l { Some((x as u32, y as u32, size as u32)) } else { None },
+        )
         .expect("an avatar layer");
     let t = PreparedTemplate::prepare(&layout, None, fonts()).expect("prepared");
     let red = PosterFill { avatar: Some(png(64, 48, [220, 20, 20, 255])), ..fill("Ann") };

@@ -20,7 +20,8 @@ pub struct PosterTemplateRow {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, corp_id, name, background_type, CAST(COALESCE(LENGTH(background), 0) AS BIGINT) AS background_bytes, \
+const COLUMNS: &str =
+    "id, corp_id, name, background_type, CAST(COALESCE(LENGTH(background), 0) AS BIGINT) AS background_bytes, \
      layout, version, created_at, updated_at";
 
 /// What a new template or an edit writes.

@@ -1745,7 +1745,10 @@ async fn poster_templates_keep_their_background_and_move_their_version(db: &Db) 
     assert_eq!((row.name.as_str(), row.layout.as_str(), row.updated_at, row.created_at), ("改名", "{}", 2_000, 1_000));
     let mut tx = db.begin().await.unwrap();
     let jpeg = [0xFFu8, 0xD8, 0x00, 0xFF];
-    assert_eq!(tx.update_poster_template(a, id, &edit, BackgroundWrite::Set(&jpeg, "image/jpeg")).await.unwrap(), Some(3));
+    assert_eq!(
+        tx.update_poster_template(a, id, &edit, BackgroundWrite::Set(&jpeg, "image/jpeg")).await.unwrap(),
+        Some(3)
+    );
     tx.commit().await.unwrap();
     assert_eq!(db.poster_background(a, id).await.unwrap(), Some(jpeg.to_vec()));
     assert_eq!(db.poster_template(a, id).await.unwrap().expect("row").background_type, "image/jpeg");

@@ -158,7 +158,8 @@ mod tests {
 
     #[test]
     fn the_key_changes_with_every_part_of_the_fill_and_the_version() {
-        let fill = PosterFill { qr_payload: "q".into(), nickname: "n".into(), avatar: None, text_vars: Default::default() };
+        let fill =
+            PosterFill { qr_payload: "q".into(), nickname: "n".into(), avatar: None, text_vars: Default::default() };
         let k = render_key(1, 2, 3, &fill);
         assert_eq!(k, render_key(1, 2, 3, &fill.clone()));
         assert_ne!(k, render_key(1, 2, 4, &fill));

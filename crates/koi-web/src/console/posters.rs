@@ -120,7 +120,8 @@ fn layer_views(layout: &Layout) -> Vec<LayerView> {
                 Layer::Text { x, y, size, color, max_width, max_lines, align, text } => {
                     (v.x, v.y, v.size, v.max_width, v.is_text, v.is_free_text) =
                         (*x, *y, *size, *max_width, true, true);
-                    (v.color, v.align, v.max_lines, v.text) = (color.clone(), align_str(*align), *max_lines, text.clone());
+                    (v.color, v.align, v.max_lines, v.text) =
+                        (color.clone(), align_str(*align), *max_lines, text.clone());
                 }
             }
             v
@@ -136,12 +137,18 @@ fn layout_from(saved: &Layout, f: &HashMap<String, String>) -> Result<Layout, We
         match f.get(&format!("{name}_{i}")).map(|s| s.trim()) {
             None | Some("") => current,
             Some(s) => s.parse().unwrap_or_else(|_| {
-                bad.push(FieldError::new(&format!("layout.layers.{i}.{name}"), "not_a_number", format!("{s:?} is not a whole number")));
+                bad.push(FieldError::new(
+                    &format!("layout.layers.{i}.{name}"),
+                    "not_a_number",
+                    format!("{s:?} is not a whole number"),
+                ));
                 current
             }),
         }
     };
-    let text = |name: &str, i: usize, current: &str| f.get(&format!("{name}_{i}")).cloned().unwrap_or_else(|| current.to_string());
+    let text = |name: &str, i: usize, current: &str| {
+        f.get(&format!("{name}_{i}")).cloned().unwrap_or_else(|| current.to_string())
+    };
     let align = |i: usize, current: Align| match f.get(&format!("align_{i}")).map(String::as_str) {
         Some("center") => Align::Center,
         Some("right") => Align::Right,
@@ -151,7 +158,9 @@ fn layout_from(saved: &Layout, f: &HashMap<String, String>) -> Result<Layout, We
     let mut layers = Vec::with_capacity(saved.layers.len());
     for (i, l) in saved.layers.iter().enumerate() {
         layers.push(match l {
-            Layer::Qr { x, y, size } => Layer::Qr { x: int("x", i, *x), y: int("y", i, *y), size: int("size", i, *size) },
+            Layer::Qr { x, y, size } => {
+                Layer::Qr { x: int("x", i, *x), y: int("y", i, *y), size: int("size", i, *size) }
+            }
             Layer::Avatar { x, y, size } => {
                 Layer::Avatar { x: int("x", i, *x), y: int("y", i, *y), size: int("size", i, *size) }
             }
@@ -189,7 +198,11 @@ async fn read_form(c: &Console, mut form: Multipart) -> Result<(HashMap<String, 
         let too_large = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
         error_page(
             c,
-            if too_large { WebError::PayloadTooLarge(e.body_text()) } else { WebError::bad_request("malformed_upload", e.body_text()) },
+            if too_large {
+                WebError::PayloadTooLarge(e.body_text())
+            } else {
+                WebError::bad_request("malformed_upload", e.body_text())
+            },
         )
     };
     let mut fields = HashMap::new();
@@ -224,7 +237,8 @@ pub async fn list(State(state): State<AppState>, c: Console, Query(n): Query<Not
 /// (or the starter's colour), and opens it in the editor.
 pub async fn create(State(state): State<AppState>, c: Console, upload: Multipart) -> Page {
     let (fields, background) = read_form(&c, upload).await?;
-    let draft = PosterTemplateDraft { name: fields.get("name").cloned().unwrap_or_default(), layout: Layout::starter() };
+    let draft =
+        PosterTemplateDraft { name: fields.get("name").cloned().unwrap_or_default(), layout: Layout::starter() };
     match state.engine.create_poster_template(c.who(), draft, background).await {
         Ok(t) => Ok(see_other(&format!("/console/poster-templates/{}?ok=created", t.id))),
         Err(e) => {

@@ -66,7 +66,15 @@ fn place(l: &Layout, kind: &str) -> (i32, i32, i32) {
 fn text_of(l: &Layout, nickname: &str) -> String {
     l.layers
         .iter()
-        .find_map(|layer| if let Layer::Text { text, .. } = layer { Some(text.replace("{nickname}", nickname)) } else { None })
+        .find_map(
+            |layer| {
+                if let Layer::Text { text, .. } = layer {
+                    Some(text.replace("{nickname}", nickname))
+                } else {
+                    None
+                }
+            },
+        )
         .unwrap_or_default()
 }
 
@@ -197,7 +205,10 @@ pub(crate) fn poster(n: usize, m: usize, json: bool) -> Result<()> {
         std::fs::write(dir.join(format!("qr{i}.png")), png)?;
     }
     std::fs::write(dir.join("koi0.jpg"), prepared.render(&all[0])?)?;
-    let mut rows = vec![Row { name: "koi", posters: n, ms: koi_ms }, Row { name: "koi, whole frame encoded", posters: whole_n, ms: whole_ms }];
+    let mut rows = vec![
+        Row { name: "koi", posters: n, ms: koi_ms },
+        Row { name: "koi, whole frame encoded", posters: whole_n, ms: whole_ms },
+    ];
     let mut missing = Vec::new();
     match imagemagick(&dir, &l, sample, &fonts.cjk_path) {
         Ok(ms) => rows.push(Row { name: "ImageMagick convert", posters: sample.len(), ms }),
@@ -211,8 +222,10 @@ pub(crate) fn poster(n: usize, m: usize, json: bool) -> Result<()> {
     if json {
         let out: Vec<_> = rows
             .iter()
-            .map(|r| serde_json::json!({"renderer": r.name, "posters": r.posters, "ms_per_poster": r.ms,
-                "posters_per_s": 1000.0 / r.ms, "koi_speedup": r.ms / koi_ms}))
+            .map(|r| {
+                serde_json::json!({"renderer": r.name, "posters": r.posters, "ms_per_poster": r.ms,
+                "posters_per_s": 1000.0 / r.ms, "koi_speedup": r.ms / koi_ms})
+            })
             .collect();
         println!(
             "{}",

@@ -54,28 +54,37 @@ async fn an_operator_designs_a_poster_template_in_the_editor() {
     assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_input")), "{body}");
     assert_eq!(body["error"]["fields"][0]["field"], "layout.layers.0.x");
     assert_eq!(body["error"]["fields"][0]["code"], "outside_canvas");
-    let (status, body) = post(json!({"name": "坏图", "layout": starter, "background_base64": b64(b"GIF89a....")})).await;
+    let (status, body) =
+        post(json!({"name": "坏图", "layout": starter, "background_base64": b64(b"GIF89a....")})).await;
     assert_eq!((status, body["error"]["fields"][0]["code"].as_str()), (422, Some("unreadable_image")), "{body}");
     let (status, body) = post(json!({"name": "坏码", "layout": starter, "background_base64": "@@@"})).await;
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_base64")), "{body}");
     let huge = vec![0u8; koi_poster::MAX_BACKGROUND_BYTES + 1];
     let (status, body) = post(json!({"name": "太大", "layout": starter, "background_base64": b64(&huge)})).await;
     assert_eq!((status, body["error"]["code"].as_str()), (413, Some("payload_too_large")), "{body}");
-    let list: Value = http.get(api("/poster-templates")).bearer_auth(&key).send().await.expect("list").json().await.expect("json");
+    let list: Value =
+        http.get(api("/poster-templates")).bearer_auth(&key).send().await.expect("list").json().await.expect("json");
     assert_eq!(list, json!([]));
 
     // Made through the API on a background drawn in code, previewed.
     let background = koi_poster::gradient_png(750, 1334, [0x40, 0x80, 0xff], [0x10, 0x20, 0x60]);
-    let (status, made) = post(json!({"name": "接口海报", "layout": starter, "background_base64": b64(&background)})).await;
+    let (status, made) =
+        post(json!({"name": "接口海报", "layout": starter, "background_base64": b64(&background)})).await;
     assert_eq!(status, 201, "{made}");
     assert_eq!(made["background_type"], "image/png");
-    let r = http.get(api(&format!("/poster-templates/{}/preview.jpg", made["id"]))).bearer_auth(&key).send().await.expect("preview");
+    let r = http
+        .get(api(&format!("/poster-templates/{}/preview.jpg", made["id"])))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("preview");
     assert_eq!(r.headers()["content-type"], "image/jpeg");
     assert_eq!(jpeg_size(&r.bytes().await.expect("bytes")), (750, 1334));
 
     // In the console: a new template with an uploaded background.
     let png = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("poster-background.png");
-    std::fs::write(&png, koi_poster::gradient_png(750, 1334, [0xff, 0xd0, 0x40], [0xe0, 0x50, 0x20])).expect("write png");
+    std::fs::write(&png, koi_poster::gradient_png(750, 1334, [0xff, 0xd0, 0x40], [0xe0, 0x50, 0x20]))
+        .expect("write png");
     let b = Browser::start().await;
     b.goto(&server.url("/console/login")).await;
     b.type_into("#username", &t.owner).await;
@@ -88,7 +97,14 @@ async fn an_operator_designs_a_poster_template_in_the_editor() {
     b.send_keys("#poster-new-form input[name=background]", png.to_str().expect("utf-8 path")).await;
     b.click("#poster-new-form button[type=submit]").await;
     b.wait_url("ok=created").await;
-    let id: i64 = b.url().await.split("/poster-templates/").nth(1).and_then(|s| s.split('?').next()).and_then(|s| s.parse().ok()).expect("the template's id");
+    let id: i64 = b
+        .url()
+        .await
+        .split("/poster-templates/")
+        .nth(1)
+        .and_then(|s| s.split('?').next())
+        .and_then(|s| s.parse().ok())
+        .expect("the template's id");
 
     // The QR is the fourth layer; drag its box 60 px left and 40 px up on
     // the half-size stage: 120 and 80 canvas pixels.
@@ -107,7 +123,10 @@ async fn an_operator_designs_a_poster_template_in_the_editor() {
     let mut live = Value::Null;
     for _ in 0..50 {
         live = b.run("var i = document.getElementById('poster-preview'); return [i.src, i.complete, i.naturalWidth, i.naturalHeight];").await;
-        if live[0].as_str().is_some_and(|s| s.contains(&format!("x_3={x1}"))) && live[1] == json!(true) && live[2] == json!(750) {
+        if live[0].as_str().is_some_and(|s| s.contains(&format!("x_3={x1}")))
+            && live[1] == json!(true)
+            && live[2] == json!(750)
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -122,9 +141,19 @@ async fn an_operator_designs_a_poster_template_in_the_editor() {
     b.click("#poster-save").await;
     b.wait_url("ok=saved").await;
     assert_eq!((value("x_3").await, value("y_3").await), (x1, 900), "the saved page shows the saved place");
-    let saved: Value =
-        http.get(api(&format!("/poster-templates/{id}"))).bearer_auth(&key).send().await.expect("get").json().await.expect("json");
-    assert_eq!((saved["layout"]["layers"][3]["x"].as_i64(), saved["layout"]["layers"][3]["y"].as_i64()), (Some(x1), Some(900)));
+    let saved: Value = http
+        .get(api(&format!("/poster-templates/{id}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (saved["layout"]["layers"][3]["x"].as_i64(), saved["layout"]["layers"][3]["y"].as_i64()),
+        (Some(x1), Some(900))
+    );
     assert_eq!((saved["version"].as_i64(), saved["background_type"].as_str()), (Some(2), Some("image/png")), "{saved}");
     let mut shown = Value::Null;
     for _ in 0..50 {
@@ -142,7 +171,14 @@ async fn an_operator_designs_a_poster_template_in_the_editor() {
     let errors = b.wait_text("#form-errors", "750").await;
     assert!(errors.contains("outside") || errors.contains("canvas"), "{errors}");
     assert_eq!(value("x_3").await, 700);
-    let still: Value =
-        http.get(api(&format!("/poster-templates/{id}"))).bearer_auth(&key).send().await.expect("get").json().await.expect("json");
+    let still: Value = http
+        .get(api(&format!("/poster-templates/{id}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(still["version"], 2, "nothing saved");
 }
