@@ -154,7 +154,9 @@ fn pillow(dir: &Path, l: &Layout, fills: &[PosterFill], fonts: &Fonts) -> Result
     });
     let job_file = dir.join("pillow.json");
     std::fs::write(&job_file, serde_json::to_vec(&job)?)?;
-    let out = Command::new("python3")
+    // Debian's python3 (python3-pil), not one a version manager put first on the PATH.
+    let python = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+    let out = Command::new(python)
         .env("OMP_NUM_THREADS", "1")
         .args(["-c", PILLOW])
         .arg(&job_file)
