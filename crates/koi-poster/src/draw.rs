@@ -45,6 +45,7 @@ impl Region {
 
     /// Paints `rgb` through a coverage mask (`w`×`h`, one byte a pixel)
     /// whose top-left is at (x, y), never outside `clip`.
+    #[allow(clippy::too_many_arguments)]
     pub fn mask(&mut self, x: i32, y: i32, w: i32, h: i32, mask: &[u8], rgb: [u8; 3], clip: Rect) {
         let Some((x0, y0, x1, y1)) = self.clip(Rect { x, y, w, h }) else { return };
         let Some((x0, y0, x1, y1)) = intersect((x0, y0, x1, y1), clip) else { return };
@@ -56,8 +57,8 @@ impl Region {
                 if a == 255 {
                     self.rgb[o..o + 3].copy_from_slice(&rgb);
                 } else if a != 0 {
-                    for c in 0..3 {
-                        self.rgb[o + c] = mix(self.rgb[o + c], rgb[c], a);
+                    for (d, s) in self.rgb[o..o + 3].iter_mut().zip(rgb) {
+                        *d = mix(*d, s, a);
                     }
                 }
                 o += 3;
