@@ -80,6 +80,8 @@ pub enum Action {
     ManageCampaigns,
     /// Hand out a gift or coupon reward in a store by its redemption code.
     RedeemRewards,
+    /// Poster templates: create, edit, preview, delete.
+    ManagePosters,
 }
 
 /// Normalises a username the one way every path uses (create, login,

@@ -142,7 +142,35 @@ impl Engine {
             self.add_user(corp_id, &input).await?;
             users.push((username.to_string(), role.to_string()));
         }
+        self.seed_demo_poster(corp_id).await?;
         Ok(DemoBrand { corp_id, users, password })
+    }
+
+    /// The anniversary's invitation poster template, on a gradient drawn in
+    /// code. A machine without a CJK font gets none (and a warning).
+    async fn seed_demo_poster(&self, corp_id: i64) -> Result<()> {
+        let owner = crate::Principal {
+            corp_id,
+            role: koi_domain::access::Role::Owner,
+            user_id: None,
+            store_ids: vec![],
+            staff_id: None,
+        };
+        let mut layout = koi_poster::Layout::starter();
+        for layer in &mut layout.layers {
+            if let koi_poster::Layer::Text { text, .. } = layer {
+                *text = "{nickname} 邀你一起逛悦步周年庆，扫码加导购领新客券".into();
+            }
+        }
+        let draft = crate::posters::PosterTemplateDraft { name: "周年庆邀请海报".into(), layout };
+        let background = koi_poster::gradient_png(750, 1334, [0xff, 0x8a, 0x65], [0xc6, 0x28, 0x28]);
+        match self.create_poster_template(&owner, draft, Some(background)).await {
+            Err(crate::EngineError::Unavailable(why)) => {
+                tracing::warn!(%why, "the demo has no poster template");
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
     }
 }
 

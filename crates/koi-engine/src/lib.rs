@@ -17,6 +17,7 @@ pub mod org;
 pub mod outreach;
 pub mod pay;
 mod pipeline;
+pub mod posters;
 pub mod reports;
 pub mod users;
 
@@ -98,6 +99,8 @@ pub struct Engine {
     wecom: koi_wecom::client::WecomClient,
     /// One WeChat Pay client per process (merchants come with each call).
     pay: koi_wecom::pay::PayClient,
+    /// Rendered posters by content hash and prepared poster templates.
+    posters: std::sync::Arc<posters::PosterCache>,
 }
 
 impl Engine {
@@ -119,6 +122,7 @@ impl Engine {
             wecom,
             pay: koi_wecom::pay::PayClient::new(std::time::Duration::from_secs(10))
                 .expect("an HTTP client with the built-in TLS roots builds"),
+            posters: Default::default(),
         }
     }
 

@@ -17,6 +17,7 @@ async fn operations_on_sqlite() {
     let s = koi_store::scratch::ScratchDb::sqlite().await.expect("sqlite scratch db");
     secrets_stay_sealed(&s.db).await;
     the_inbox_is_pruned_by_its_window(&s.db).await;
+    posters_render_once_per_template_version_and_fill(&s.db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,6 +25,7 @@ async fn operations_on_postgres() {
     let s = koi_store::scratch::ScratchDb::postgres().await.expect("postgres scratch db");
     secrets_stay_sealed(&s.db).await;
     the_inbox_is_pruned_by_its_window(&s.db).await;
+    posters_render_once_per_template_version_and_fill(&s.db).await;
 }
 
 fn owner(corp_id: i64) -> Principal {
@@ -103,4 +105,71 @@ async fn the_inbox_is_pruned_by_its_window(db: &Db) {
     let short = Engine::new(db.clone(), Settings { inbox_keep_ms: 7 * DAY, ..Settings::default() });
     assert_eq!(short.prune_inbox(now).await.unwrap(), 1);
     assert_eq!(db.inbox_keys(corp_id).await.unwrap(), ["pending-31d"]);
+}
+
+/// A template is checked before it is kept; a participant's poster is
+/// rendered once per template version and fill (the same bytes, from the
+/// cache), again after an edit; a store manager may not touch templates.
+async fn posters_render_once_per_template_version_and_fill(db: &Db) {
+    use koi_engine::posters::{BackgroundChange, PosterTemplateDraft};
+    use koi_engine::EngineError;
+    use koi_poster::{Layer, Layout, PosterFill};
+    let engine = Engine::new(db.clone(), Settings::default());
+    let draft = CorpDraft {
+        name: "海报".into(),
+        wecom_corp_id: "wwPOSTERS".into(),
+        app_secret: "s".into(),
+        callback_token: "t".into(),
+        encoding_aes_key: AES_KEY.into(),
+    };
+    let corp_id = engine.add_corp(draft).await.unwrap();
+    let who = owner(corp_id);
+    let field = |e: EngineError| match e {
+        EngineError::Invalid(v) => (v.0[0].field.clone(), v.0[0].code.clone()),
+        other => panic!("{other:?}"),
+    };
+    // Refused, and nothing kept: a layer off the canvas, an unreadable
+    // background, an empty name.
+    let mut off = Layout::starter();
+    off.layers.push(Layer::Avatar { x: 700, y: 0, size: 100 });
+    let bad = |layout: Layout| PosterTemplateDraft { name: "春季".into(), layout };
+    let e = engine.create_poster_template(&who, bad(off), None).await.unwrap_err();
+    assert_eq!(field(e), ("layout.layers.4.x".into(), "outside_canvas".into()));
+    let e = engine.create_poster_template(&who, bad(Layout::starter()), Some(b"GIF89a".to_vec())).await.unwrap_err();
+    assert_eq!(field(e), ("background".into(), "unreadable_image".into()));
+    let e =
+        engine.create_poster_template(&who, PosterTemplateDraft { name: " ".into(), layout: Layout::starter() }, None);
+    assert_eq!(field(e.await.unwrap_err()), ("name".into(), "out_of_range".into()));
+    assert!(engine.poster_templates(&who).await.unwrap().is_empty());
+
+    let t = engine.create_poster_template(&who, bad(Layout::starter()), None).await.unwrap();
+    assert_eq!((t.name.as_str(), t.version, t.background_bytes), ("春季", 1, 0));
+    let fill = PosterFill {
+        qr_payload: "https://koi.example/c/1?i=7".into(),
+        nickname: "小锦鲤🐟".into(),
+        ..Default::default()
+    };
+    let first = engine.poster_jpeg(corp_id, t.id, &fill).await.unwrap();
+    let again = engine.poster_jpeg(corp_id, t.id, &fill).await.unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first, &again), "the second is the cached one");
+    assert_eq!(engine.posters_cached(), 1);
+    let other = PosterFill { nickname: "大锦鲤".into(), ..fill.clone() };
+    assert_ne!(*engine.poster_jpeg(corp_id, t.id, &other).await.unwrap(), *first);
+    // An edit moves the version on: the same fill is rendered anew.
+    let mut moved = Layout::starter();
+    moved.layers[3] = Layer::Qr { x: 40, y: 1000, size: 240 };
+    let edited = PosterTemplateDraft { name: "春季 2".into(), layout: moved };
+    let t2 = engine.update_poster_template(&who, t.id, edited, BackgroundChange::Keep).await.unwrap();
+    assert_eq!(t2.version, 2);
+    let after = engine.poster_jpeg(corp_id, t.id, &fill).await.unwrap();
+    assert_ne!(*after, *first);
+    assert_eq!(&after[..2], &[0xFF, 0xD8]);
+    let preview = engine.poster_preview(&who, t.id).await.unwrap();
+    assert_eq!(&preview[..2], &[0xFF, 0xD8]);
+    // Not another corp's, not a store manager's.
+    assert!(matches!(engine.poster_jpeg(corp_id + 1, t.id, &fill).await, Err(EngineError::NotFound(_))));
+    let manager = Principal { role: Role::StoreManager, ..owner(corp_id) };
+    assert!(matches!(engine.poster_templates(&manager).await, Err(EngineError::Forbidden)));
+    engine.delete_poster_template(&who, t.id).await.unwrap();
+    assert!(matches!(engine.poster_jpeg(corp_id, t.id, &fill).await, Err(EngineError::NotFound(_))));
 }

@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod org;
 pub mod outreach;
 pub mod pay;
+pub mod posters;
 mod queue;
 pub mod reports;
 pub mod scratch;

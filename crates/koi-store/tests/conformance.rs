@@ -34,6 +34,7 @@ macro_rules! on_both {
 on_both!(
     group_pulls_plan_each_customer_once_and_count_per_guide,
     first_order_invitations_are_made_once_per_customer_and_code,
+    poster_templates_keep_their_background_and_move_their_version,
     group_codes_keep_the_operators_order_adopt_once_and_rotate_over_one_version,
     groups_keep_the_newest_read_and_each_stay_once,
     group_metrics_count_by_shanghai_day,
@@ -1904,3 +1905,54 @@ async fn first_order_invitations_are_made_once_per_customer_and_code(db: &Db) {
 }
 #[path = "conformance/pay.rs"]
 mod pay;
+/// A template keeps its background's bytes exactly (binary, both
+/// backends), every edit moves the version on, the background is kept,
+/// replaced or removed as asked, and another corp sees none of it.
+async fn poster_templates_keep_their_background_and_move_their_version(db: &Db) {
+    use koi_store::posters::{BackgroundWrite, PosterTemplateWrite};
+    let (a, b) = (corp(db, "wwPOSTER1").await, corp(db, "wwPOSTER2").await);
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let w = PosterTemplateWrite { name: "双十一海报", layout: "{\"layers\":[]}", now: 1_000 };
+    let mut tx = db.begin().await.unwrap();
+    let id = tx.insert_poster_template(a, &w, Some((&bytes, "image/png"))).await.unwrap();
+    let plain = tx.insert_poster_template(a, &PosterTemplateWrite { name: "纯色", ..w.clone() }, None).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let row = db.poster_template(a, id).await.unwrap().expect("the template");
+    assert_eq!((row.name.as_str(), row.version, row.background_bytes), ("双十一海报", 1, 70_000));
+    assert_eq!(row.background_type, "image/png");
+    assert_eq!(db.poster_background(a, id).await.unwrap(), Some(bytes.clone()));
+    assert_eq!(db.poster_background(a, plain).await.unwrap(), None);
+    assert_eq!(db.poster_template(a, plain).await.unwrap().expect("plain").background_bytes, 0);
+    assert_eq!(db.poster_templates(a).await.unwrap().iter().map(|r| r.id).collect::<Vec<_>>(), vec![id, plain]);
+    // Another corp sees nothing and changes nothing.
+    assert!(db.poster_templates(b).await.unwrap().is_empty());
+    assert_eq!(db.poster_template(b, id).await.unwrap(), None);
+    assert_eq!(db.poster_background(b, id).await.unwrap(), None);
+    let mut tx = db.begin().await.unwrap();
+    assert_eq!(tx.update_poster_template(b, id, &w, BackgroundWrite::Remove).await.unwrap(), None);
+    assert!(!tx.delete_poster_template(b, id).await.unwrap());
+    // Keep, then replace, then remove the background; each edit a version.
+    let edit = PosterTemplateWrite { name: "改名", layout: "{}", now: 2_000 };
+    assert_eq!(tx.update_poster_template(a, id, &edit, BackgroundWrite::Keep).await.unwrap(), Some(2));
+    tx.commit().await.unwrap();
+    assert_eq!(db.poster_background(a, id).await.unwrap(), Some(bytes));
+    let row = db.poster_template(a, id).await.unwrap().expect("the template");
+    assert_eq!((row.name.as_str(), row.layout.as_str(), row.updated_at, row.created_at), ("改名", "{}", 2_000, 1_000));
+    let mut tx = db.begin().await.unwrap();
+    let jpeg = [0xFFu8, 0xD8, 0x00, 0xFF];
+    assert_eq!(
+        tx.update_poster_template(a, id, &edit, BackgroundWrite::Set(&jpeg, "image/jpeg")).await.unwrap(),
+        Some(3)
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(db.poster_background(a, id).await.unwrap(), Some(jpeg.to_vec()));
+    assert_eq!(db.poster_template(a, id).await.unwrap().expect("row").background_type, "image/jpeg");
+    let mut tx = db.begin().await.unwrap();
+    assert_eq!(tx.update_poster_template(a, id, &edit, BackgroundWrite::Remove).await.unwrap(), Some(4));
+    assert!(tx.delete_poster_template(a, plain).await.unwrap());
+    tx.commit().await.unwrap();
+    let row = db.poster_template(a, id).await.unwrap().expect("the template");
+    assert_eq!((row.background_bytes, row.background_type.as_str()), (0, ""));
+    assert_eq!(db.poster_templates(a).await.unwrap().len(), 1);
+}

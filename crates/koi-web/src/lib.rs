@@ -132,6 +132,7 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
         "koi.css" => (include_str!("../static/koi.css"), "text/css; charset=utf-8"),
         "koi.js" => (include_str!("../static/koi.js"), "text/javascript; charset=utf-8"),
         "h5.js" => (include_str!("../static/h5.js"), "text/javascript; charset=utf-8"),
+        "poster.js" => (include_str!("../static/poster.js"), "text/javascript; charset=utf-8"),
         _ => return WebError::NotFound.into_response(),
     };
     (

@@ -13,6 +13,7 @@ mod groups;
 mod jobs;
 mod me;
 mod pay;
+pub(crate) mod posters;
 pub(crate) mod segments;
 mod staff;
 mod stores;
@@ -134,6 +135,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(pay::get_settings, pay::put_settings))
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::retry))
+        .merge(posters::router())
         .split_for_parts()
 }
 

@@ -13,6 +13,7 @@ mod groups;
 mod home;
 mod jobs;
 mod login;
+mod posters;
 mod profile;
 mod segments;
 mod settings;
@@ -93,6 +94,10 @@ pub fn router() -> Router<AppState> {
         .route("/group-rules/{id}/delete", post(group_assistant::delete_rule))
         .route("/group-welcomes", post(group_assistant::create_welcome))
         .route("/group-welcomes/{id}/delete", post(group_assistant::delete_welcome))
+        .route("/poster-templates", get(posters::list).post(posters::create).layer(poster_upload_limit()))
+        .route("/poster-templates/{id}", get(posters::edit).post(posters::update).layer(poster_upload_limit()))
+        .route("/poster-templates/{id}/preview.jpg", get(posters::preview))
+        .route("/poster-templates/{id}/delete", post(posters::delete))
         .route("/fields", get(fields::show).post(fields::define))
         .route("/fields/rules", post(fields::save_rules))
         .route("/fields/{name}/delete", post(fields::delete))
@@ -109,6 +114,11 @@ pub fn router() -> Router<AppState> {
         .route("/settings/pay", post(settings::save_pay))
         .fallback(|c: Console| async move { error_page(&c, WebError::NotFound) })
         .layer(axum::middleware::map_response(page_headers))
+}
+
+/// Poster backgrounds are the console's largest uploads (5 MiB).
+fn poster_upload_limit() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(koi_engine::posters::MAX_BACKGROUND_BYTES + 256 * 1024)
 }
 
 /// Console pages hold secrets (a new API key, CSRF tokens) and one-click
@@ -169,6 +179,9 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
     }
     if who.allows(Action::ManageGroups) {
         m.push(item("group_assistant", "/console/group-assistant", true));
+    }
+    if who.allows(Action::ManagePosters) {
+        m.push(item("poster_templates", "/console/poster-templates", true));
     }
     for key in ["campaigns", "mass_sends", "sops", "analytics"] {
         m.push(item(key, "", false));

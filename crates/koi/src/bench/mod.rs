@@ -6,6 +6,7 @@ mod crypto;
 mod group_metrics;
 mod groups;
 mod inproc;
+mod poster;
 mod segments;
 mod welcome;
 
@@ -13,6 +14,7 @@ use callbacks::callbacks;
 use crypto::crypto;
 use group_metrics::group_metrics;
 use groups::groups;
+use poster::poster;
 use segments::segments;
 use welcome::welcome;
 
@@ -23,6 +25,18 @@ use std::time::{Duration, Instant};
 
 #[derive(Subcommand)]
 pub(crate) enum BenchCommand {
+    /// Personal posters (750×1334 JPEG) rendered on one core, beside
+    /// ImageMagick's convert and Python Pillow on the same template.
+    Poster {
+        /// Posters koi renders (distinct nicknames and QR payloads).
+        #[arg(long, default_value_t = 2_000)]
+        posters: usize,
+        /// Posters each comparator renders.
+        #[arg(long, default_value_t = 20)]
+        comparator_posters: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Exact segment counts on koi's bitmap index beside PostgreSQL (GIN)
     /// over the same synthetic customers and random expressions.
     Segments {
@@ -123,6 +137,9 @@ pub(crate) enum BenchCommand {
 
 pub(crate) async fn run(command: BenchCommand) -> Result<()> {
     match command {
+        BenchCommand::Poster { posters, comparator_posters, json } => {
+            poster(posters.max(1), comparator_posters.max(1), json)
+        }
         BenchCommand::GroupMetrics { groups, stays, messages, backend, json } => {
             group_metrics(groups.max(1), stays.max(1), messages.max(1), &backend, json).await
         }

@@ -18,6 +18,7 @@ mod group_codes;
 mod groups;
 mod nodes;
 mod pay;
+mod posters;
 mod public_pages;
 mod reliability;
 mod staff_sync;

@@ -190,6 +190,21 @@ impl Browser {
         self.call(reqwest::Method::POST, "/execute/sync", json!({"script": script, "args": []})).await
     }
 
+    /// Drags `css` by (`dx`, `dy`) CSS pixels with the mouse, as a person
+    /// would: press on its middle, move in steps, release.
+    pub async fn drag(&self, css: &str, dx: i64, dy: i64) {
+        let el = self.find(css).await;
+        let mouse = json!([
+            {"type": "pointerMove", "duration": 0, "origin": {ELEMENT: el}, "x": 0, "y": 0},
+            {"type": "pointerDown", "button": 0},
+            {"type": "pointerMove", "duration": 100, "origin": "pointer", "x": dx / 2, "y": dy / 2},
+            {"type": "pointerMove", "duration": 100, "origin": "pointer", "x": dx - dx / 2, "y": dy - dy / 2},
+            {"type": "pointerUp", "button": 0}
+        ]);
+        let actions = json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": mouse}]});
+        self.call(reqwest::Method::POST, "/actions", actions).await;
+    }
+
     pub async fn screenshot(&self, path: &std::path::Path) {
         use base64::Engine as _;
         let v = self.call(reqwest::Method::GET, "/screenshot", json!({})).await;
