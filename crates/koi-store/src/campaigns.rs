@@ -729,7 +729,7 @@ impl Tx {
                  unionid, via, staff_id, group_id, occurred_at, counts_at, state, reason, decided_at, checked_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
                  CASE WHEN $12 = 'rejected' THEN $15 ELSE NULL END) \
-                 ON CONFLICT (campaign_id, invitee_key, occurred_at) DO NOTHING RETURNING id",
+                 ON CONFLICT (campaign_id, inviter_id, invitee_key, occurred_at) DO NOTHING RETURNING id",
             )
             .bind(i.corp_id)
             .bind(i.campaign_id)

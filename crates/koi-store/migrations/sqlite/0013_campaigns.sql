@@ -86,7 +86,7 @@ CREATE TABLE campaign_invites (
     checked_at BIGINT,
     overridden_by BIGINT,
     decided_at BIGINT,
-    UNIQUE (campaign_id, invitee_key, occurred_at)
+    UNIQUE (campaign_id, inviter_id, invitee_key, occurred_at)
 );
 CREATE INDEX campaign_invites_due ON campaign_invites (corp_id, checked_at, counts_at);
 CREATE INDEX campaign_invites_by_inviter ON campaign_invites (inviter_id, occurred_at);

@@ -269,7 +269,7 @@ async fn fraud_burst(backend: &str) {
     .await;
     // Opening the page made their entry.
     let (_, first_qr) = entry_of(&acq, campaign, first_id).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     acq.scan(&config(&first_qr), json!({"external_userid": alice_ext})).await;
     // A delete-and-re-add.
     let out = acq.scan(&entry, json!({"name": "反复横跳"})).await;
@@ -279,7 +279,8 @@ async fn fraud_burst(backend: &str) {
     })
     .await;
     sim(&acq, "/sim/customer/delete_staff", json!({"external_userid": hopper, "userid": "li.na"})).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // WeCom stamps events in seconds: the same add in the same second is a duplicate.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     acq.scan(&entry, json!({"external_userid": hopper})).await;
 
     // Every invite decided: none counts, no reward, each keeps its reason.
