@@ -220,11 +220,17 @@ pub struct Participant {
     pub pending: i64,
     pub rejected: i64,
     pub joined_at: i64,
+    /// Their own H5 progress page (`/h5/c/{campaign token}?p={their token}`).
+    pub page_path: String,
+    /// Their entry's WeCom config id (contact way or join way), once made.
+    pub entry_config_id: Option<String>,
 }
 
-impl From<ParticipantListRow> for Participant {
-    fn from(r: ParticipantListRow) -> Self {
+impl Participant {
+    fn of(r: ParticipantListRow, h5_path: &str) -> Self {
         Participant {
+            page_path: format!("{h5_path}?p={}", r.token),
+            entry_config_id: r.config_id,
             id: r.id,
             customer_id: r.customer_id,
             name: r.customer_name,
@@ -441,9 +447,9 @@ impl Engine {
 
     pub async fn campaign_participants(&self, who: &Principal, id: i64) -> Result<Vec<Participant>> {
         require(who, Action::ViewCampaigns)?;
-        self.campaign_row(who.corp_id, id).await?;
+        let c = campaign_of(&self.campaign_row(who.corp_id, id).await?)?;
         let rows = self.db.campaign_participants(who.corp_id, id, LIST_LIMIT).await?;
-        Ok(rows.into_iter().map(Participant::from).collect())
+        Ok(rows.into_iter().map(|r| Participant::of(r, &c.h5_path)).collect())
     }
 
     pub async fn campaign_rewards(&self, who: &Principal, id: i64, participant_id: Option<i64>) -> Result<Vec<Reward>> {
