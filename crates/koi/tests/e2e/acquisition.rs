@@ -35,6 +35,11 @@ pub const CORP: &str = "wwACQUIRE";
 
 impl Acq {
     pub async fn start(backend: &str) -> Acq {
+        Acq::start_with(backend, &[]).await
+    }
+
+    /// As [`Acq::start`], with more flags for `koi serve`.
+    pub async fn start_with(backend: &str, extra: &[&str]) -> Acq {
         let db = scratch(backend).await;
         let t = tenant(&db.url, CORP);
         // The simulator stands in for WeCom; koi's callback URL is set once koi runs.
@@ -56,15 +61,10 @@ impl Acq {
         )
         .await
         .unwrap();
-        let server = Server::start(&[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-            &db.url,
-            "--wecom-base-url",
-            &sim.base_url(),
-        ]);
+        let sim_url = sim.base_url();
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--database-url", &db.url, "--wecom-base-url", &sim_url];
+        args.extend_from_slice(extra);
+        let server = Server::start(&args);
         let http = reqwest::Client::new();
         let r = http
             .put(format!("{}/sim/corps/{CORP}/callback_url", sim.base_url()))

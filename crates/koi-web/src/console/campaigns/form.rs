@@ -11,10 +11,11 @@ use koi_domain::{FieldError, ValidationError};
 /// Tier rows the form shows without JS (one more than a saved campaign has).
 pub const MIN_TIER_ROWS: usize = 3;
 
-/// A fresh campaign: a week from now, the default risk settings.
+/// A fresh campaign: from this minute for a week (launching it runs it at
+/// once), the default risk settings.
 pub fn blank(now: i64) -> CampaignDraft {
     let hour = 3_600_000;
-    let start = (now / hour + 1) * hour;
+    let start = now / 60_000 * 60_000;
     CampaignDraft {
         name: String::new(),
         kind: CampaignKind::Task,
