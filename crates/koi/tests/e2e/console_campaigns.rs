@@ -140,7 +140,9 @@ async fn an_operator_runs_a_task_fission_and_a_store_redeems_its_reward() {
     // The dashboard counts them; the participant links to their page.
     b.goto(&server.url(&format!("/console/campaigns/{id}"))).await;
     assert_eq!(b.text("#fig-valid").await, "2");
-    assert_eq!(b.text("#fig-participants").await, "1");
+    // The friends take part in turn (generation 1), each with a page of their own.
+    assert_eq!(b.text("#fig-participants").await, "3");
+    assert_eq!(b.text("#fig-depth").await, "1");
     assert_eq!(b.text("#fig-issued").await, "1");
     assert!(b.exists(&format!("#participant-rows a.h5-link[href='{page}']")).await);
     assert!(b.exists("#invite-chart svg g[data-valid='2']").await, "today's bar");
