@@ -62,7 +62,8 @@ impl Acq {
         .await
         .unwrap();
         let sim_url = sim.base_url();
-        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--database-url", &db.url, "--wecom-base-url", &sim_url];
+        let mut args =
+            vec!["serve", "--listen", "127.0.0.1:0", "--database-url", &db.url, "--wecom-base-url", &sim_url];
         args.extend_from_slice(extra);
         let server = Server::start(&args);
         let http = reqwest::Client::new();

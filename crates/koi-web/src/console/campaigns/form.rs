@@ -150,7 +150,7 @@ fn hours(secs: i64) -> String {
 }
 
 fn km(m: u32) -> String {
-    if m % 1000 == 0 {
+    if m.is_multiple_of(1000) {
         (m / 1000).to_string()
     } else {
         format!("{:.3}", f64::from(m) / 1000.0)

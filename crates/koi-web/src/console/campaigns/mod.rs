@@ -260,7 +260,12 @@ pub async fn list(State(state): State<AppState>, c: Console, Query(n): Query<Not
     Ok(render(&ListPage { c: chrome, lines, can_manage: who.allows(Action::ManageCampaigns) }))
 }
 
-async fn choices(state: &AppState, c: &Console, form: &FormView, live: bool) -> Result<FormChoices, axum::response::Response> {
+async fn choices(
+    state: &AppState,
+    c: &Console,
+    form: &FormView,
+    live: bool,
+) -> Result<FormChoices, axum::response::Response> {
     let who = c.who();
     let pick = |id: i64, name: String, field: &str| Pick {
         checked: form.checked(field, &id.to_string()),
@@ -316,7 +321,11 @@ async fn edit_page(
     let ch = choices(state, c, &form, live).await?;
     let chrome = Chrome::new(state, c, "campaigns").await;
     let (title, action, back) = match id {
-        Some(id) => (chrome.t.s("c_edit").to_string(), format!("/console/campaigns/{id}/edit"), format!("/console/campaigns/{id}")),
+        Some(id) => (
+            chrome.t.s("c_edit").to_string(),
+            format!("/console/campaigns/{id}/edit"),
+            format!("/console/campaigns/{id}"),
+        ),
         None => (chrome.t.s("c_new").to_string(), "/console/campaigns".into(), "/console/campaigns".into()),
     };
     let tier_rows = tier_rows(&form, ch.tier_rows.len());
@@ -480,7 +489,11 @@ pub async fn transition(State(state): State<AppState>, Path(id): Path<i64>, f: C
     Ok(see_other(&format!("/console/campaigns/{id}?ok=saved")))
 }
 
-pub async fn override_invite(State(state): State<AppState>, Path((id, invite)): Path<(i64, i64)>, f: ConsoleForm) -> Page {
+pub async fn override_invite(
+    State(state): State<AppState>,
+    Path((id, invite)): Path<(i64, i64)>,
+    f: ConsoleForm,
+) -> Page {
     let c = &f.console;
     let valid = f.get("valid") == "true";
     state.engine.override_invite(c.who(), id, invite, valid).await.or_page(c)?;
@@ -555,7 +568,8 @@ pub async fn redeem(State(state): State<AppState>, f: ConsoleForm) -> Page {
             Err(e) => return Err(error_page(c, e.into())),
         }
     };
-    let page = redeem_page(&state, c, if redeemed.is_some() { String::new() } else { code }, store, redeemed, error).await?;
+    let page =
+        redeem_page(&state, c, if redeemed.is_some() { String::new() } else { code }, store, redeemed, error).await?;
     Ok(render_with(status, &page))
 }
 
