@@ -25,6 +25,10 @@ async fn an_operator_runs_a_task_fission_and_a_store_redeems_its_reward() {
     b.wait_text("#campaigns", "还没有裂变活动").await;
     b.click("#new-campaign").await;
     b.wait_text("h1", "新建活动").await;
+    // Three tier rows without JS; the script adds a fourth.
+    assert!(b.exists("input[name=tier2_threshold]").await && !b.exists("input[name=tier3_threshold]").await);
+    b.click("#tier-add").await;
+    assert!(b.exists("input[name=tier3_threshold]").await, "a row was added");
 
     // Thresholds not increasing: the second tier's row says so, what was typed stays.
     b.type_into("#campaign-form input[name=name]", "老带新三重礼").await;
@@ -170,6 +174,31 @@ async fn an_operator_runs_a_task_fission_and_a_store_redeems_its_reward() {
         .await
         .unwrap();
     assert_eq!(ledger[0]["state"], "redeemed");
+
+    // The operator rejects one invite by hand: the risk report lists it, and its link filters the invites.
+    b.goto(&server.url(&format!("/console/campaigns/{id}"))).await;
+    b.run("window.confirm = function () { return true; }").await;
+    b.click("#invite-rows button.reject-invite").await;
+    b.wait_url("ok=saved").await;
+    assert_eq!(b.text("#fig-valid").await, "1");
+    assert_eq!(b.text("#fig-rejected").await, "1");
+    assert!(b.text("#reasons").await.contains("运营人工判定"));
+    b.click("#reasons a").await;
+    b.wait_url("reason=override").await;
+    assert_eq!(b.run("return document.querySelectorAll('#invite-rows tr[data-invite]').length").await, json!(1));
+    assert!(b.exists("#invite-rows tr[data-state=rejected]").await);
+
+    // In English, and at phone size the dashboard fits (wide tables scroll inside).
+    b.goto(&server.url(&format!("/console/lang?to=en&next=/console/campaigns/{id}"))).await;
+    b.wait_text("#risk-report", "Risk report").await;
+    assert!(b.text("#campaign-state").await.contains("Running"));
+    b.resize(390, 844).await;
+    for path in [format!("/console/campaigns/{id}"), "/console/campaigns".into(), "/console/campaigns/new".into()] {
+        b.goto(&server.url(&path)).await;
+        assert!(b.overflow_x().await <= 0, "{path} is wider than a phone: {}", b.too_wide().await);
+    }
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    b.screenshot(&shots.join("campaign-phone.png")).await;
 }
 
 /// Polls `f` for up to 30 s (the hold, the timer and the reward job).

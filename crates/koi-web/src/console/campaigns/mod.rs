@@ -470,7 +470,11 @@ pub async fn show(State(state): State<AppState>, c: Console, Path(id): Path<i64>
         rewards,
         filter_state: q.state.unwrap_or_default(),
         filter_reason: q.reason.unwrap_or_default(),
-        reason_keys: koi_domain::campaign::RejectReason::ALL.iter().map(|r| r.as_str()).collect(),
+        reason_keys: koi_domain::campaign::RejectReason::ALL
+            .iter()
+            .map(|r| r.as_str())
+            .chain([koi_engine::campaigns::OVERRIDE_REASON])
+            .collect(),
         can_manage: who.allows(Action::ManageCampaigns),
         c: chrome,
     }))
