@@ -199,6 +199,42 @@ async fn an_operator_runs_a_task_fission_and_a_store_redeems_its_reward() {
     }
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     b.screenshot(&shots.join("campaign-phone.png")).await;
+    drop(b);
+
+    // A store manager sees campaigns and redeems, but does not manage them.
+    let store = acq.store_id.to_string();
+    koi(&[
+        "user",
+        "add",
+        "--database-url",
+        &acq.db.url,
+        "--corp",
+        "1",
+        "--username",
+        "mgr-ja",
+        "--role",
+        "store_manager",
+        "--store",
+        &store,
+        "--password",
+        PASSWORD,
+    ]);
+    let mgr = login(server, "mgr-ja", PASSWORD).await;
+    let list = mgr.get(server.url("/console/campaigns")).send().await.unwrap().text().await.unwrap();
+    assert!(list.contains("老带新三重礼") && !list.contains("id=\"new-campaign\""), "view only");
+    let page = mgr.get(server.url(&format!("/console/campaigns/{id}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("id=\"fig-valid\"") && !page.contains("id=\"c-end\"") && !page.contains("reject-invite"));
+    assert!(page.contains("href=\"/console/redeem\""), "the redeem page is in the manager's menu");
+    let token = csrf(&mgr, server, "/console/redeem").await;
+    let r = mgr
+        .post(server.url(&format!("/console/campaigns/{id}/transition")))
+        .form(&[("_csrf", token.as_str()), ("action", "end")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a manager cannot end a campaign");
+    let r = mgr.get(server.url("/console/campaigns/new")).send().await.unwrap();
+    assert_eq!(r.status(), 403, "nor open the form");
 }
 
 /// Polls `f` for up to 30 s (the hold, the timer and the reward job).

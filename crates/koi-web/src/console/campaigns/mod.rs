@@ -338,7 +338,17 @@ async fn edit_page(
     Ok(EditPage { c: chrome, title, action, back, form, ch, tier_rows, friend_errs })
 }
 
+/// Only those who manage campaigns get the form (the engine refuses the post anyway).
+fn may_manage(c: &Console) -> Result<(), axum::response::Response> {
+    if c.who().allows(Action::ManageCampaigns) {
+        Ok(())
+    } else {
+        Err(error_page(c, WebError::Engine(EngineError::Forbidden)))
+    }
+}
+
 pub async fn new(State(state): State<AppState>, c: Console) -> Page {
+    may_manage(&c)?;
     let f = FormView::of(form::values_of(&form::blank(now_ms())));
     Ok(render(&edit_page(&state, &c, None, f, false).await?))
 }
@@ -380,6 +390,7 @@ fn is_live(s: CampaignState) -> bool {
 }
 
 pub async fn edit(State(state): State<AppState>, c: Console, Path(id): Path<i64>) -> Page {
+    may_manage(&c)?;
     let camp = state.engine.campaign(c.who(), id).await.or_page(&c)?;
     let f = FormView::of(form::values_of(&camp.draft));
     Ok(render(&edit_page(&state, &c, Some(id), f, is_live(camp.state)).await?))
