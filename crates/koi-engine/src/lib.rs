@@ -14,6 +14,8 @@ pub mod groups;
 pub mod inbox;
 pub mod jobs;
 pub mod org;
+pub mod outreach;
+pub mod pay;
 mod pipeline;
 pub mod reports;
 pub mod users;
@@ -94,6 +96,8 @@ pub struct Engine {
     /// One WeCom client per process: its token cache and budget are shared
     /// by every caller.
     wecom: koi_wecom::client::WecomClient,
+    /// One WeChat Pay client per process (merchants come with each call).
+    pay: koi_wecom::pay::PayClient,
 }
 
 impl Engine {
@@ -113,6 +117,8 @@ impl Engine {
             corp_clients: std::sync::Arc::new(cache::TtlCache::new(std::time::Duration::from_secs(30))),
             segment_indexes: Default::default(),
             wecom,
+            pay: koi_wecom::pay::PayClient::new(std::time::Duration::from_secs(10))
+                .expect("an HTTP client with the built-in TLS roots builds"),
         }
     }
 

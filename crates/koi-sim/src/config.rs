@@ -18,11 +18,21 @@ pub struct SimConfig {
     /// a virtual minute. Token and welcome-code lifetimes, frequency windows
     /// and statistics all run on the virtual clock.
     pub clock_speed: f64,
+    /// WeChat Pay merchants ([`crate::pay`]); none: one per corp.
+    pub merchants: Vec<crate::pay::SimMerchant>,
+    pub pay_limits: crate::pay::PayLimits,
 }
 
 impl Default for SimConfig {
     fn default() -> Self {
-        Self { seed: 1, corps: vec![SimCorp::default()], limits: Limits::default(), clock_speed: 1.0 }
+        Self {
+            seed: 1,
+            corps: vec![SimCorp::default()],
+            limits: Limits::default(),
+            clock_speed: 1.0,
+            merchants: Vec::new(),
+            pay_limits: crate::pay::PayLimits::default(),
+        }
     }
 }
 

@@ -28,6 +28,8 @@ pub enum ControlError {
     Scenario(#[from] ScenarioError),
     #[error("unknown corp {0}")]
     UnknownCorp(String),
+    #[error("unknown merchant {0}")]
+    UnknownMerchant(String),
     #[error("{0}")]
     BadRequest(String),
 }
@@ -38,6 +40,7 @@ impl IntoResponse for ControlError {
             ControlError::Action(e) => (StatusCode::CONFLICT, e.code()),
             ControlError::Scenario(_) => (StatusCode::BAD_REQUEST, "bad_scenario"),
             ControlError::UnknownCorp(_) => (StatusCode::NOT_FOUND, "unknown_corp"),
+            ControlError::UnknownMerchant(_) => (StatusCode::NOT_FOUND, "unknown_merchant"),
             ControlError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
         };
         (status, Json(json!({ "error": { "code": code, "message": self.to_string() } }))).into_response()

@@ -18,11 +18,14 @@
 //!
 //! # Rooms
 //! - [`config`]: corps, staff, limits, faults.
-//! - `api`: the WeCom API (`GET /cgi-bin/gettoken`, `/cgi-bin/externalcontact/…`, the address book's `/cgi-bin/department/list`, `/cgi-bin/user/simplelist`, `/cgi-bin/user/get`),
+//! - `api`: the WeCom API (`GET /cgi-bin/gettoken`, `/cgi-bin/externalcontact/…` (with `convert_to_openid`: a stable openid per WeChat customer), the address book's `/cgi-bin/department/list`, `/cgi-bin/user/simplelist`, `/cgi-bin/user/get`),
 //!   one module per resource behind one front door for tokens, limits and faults.
 //! - [`world`]: the truth of each corp and what people do to it.
 //! - [`callback`]: event XML, encryption and delivery with WeCom's retries.
 //! - `control`: the `/sim/` routes below.
+//! - [`pay`]: WeChat Pay's merchant API under `/pay/` (red packets, for
+//!   rewards) with its own `/sim/pay/` control routes; mutual TLS is not
+//!   simulated.
 //! - [`population`]: seeded virtual customers driven by a TOML scenario.
 //! - [`chat`]: what is said in groups (the session archive), group welcome
 //!   templates and app messages.
@@ -80,6 +83,7 @@
 //! | `GET /sim/callbacks` | every callback with its delivery outcome ([`CallbackRecord`]) |
 //! | `POST /sim/scenario` | TOML [`Scenario`] body: runs it in the background (202) |
 //! | `GET /sim/scenario/reports` | [`ScenarioReport`]s of finished scenarios |
+//! | `GET /sim/pay/merchants[/{mch_id}]`, `PUT …/balance`, `GET\|PUT …/faults` | WeChat Pay's merchants: the truth of what was paid, the balance, faults ([`pay`]) |
 
 mod api;
 pub mod callback;
@@ -87,6 +91,7 @@ pub mod chat;
 pub mod clock;
 pub mod config;
 mod control;
+pub mod pay;
 pub mod population;
 mod qr;
 mod state;
@@ -104,6 +109,7 @@ pub use callback::{CallbackRecord, SimEvent};
 pub use chat::{AppMessageRecord, GroupWelcomeRecord, SIM_AGENT_ID};
 pub use config::{Faults, Limits, QuotaWindow, SimConfig, SimCorp, SimStaff};
 pub use control::ControlError;
+pub use pay::{MerchantTruth, OpenidTotal, PayFault, PayFaults, PayLimits, PaymentRecord, SimMerchant};
 pub use population::{scenario_from_toml, Scenario, ScenarioError, ScenarioReport, StoreReport};
 pub use state::{Corp, MassTaskView, SimState};
 pub use world::{JoinOutcome, NewCustomer, RemarkRecord, ScanOutcome, TagMarkRecord, WelcomeRecord};
@@ -128,15 +134,20 @@ impl Simulator {
             receivers.push(rx);
         }
         let clock = clock::VirtualClock::new(config.clock_speed);
-        let state = Arc::new(SimState::new(config.seed, clock, config.limits.clone(), corps, base_url));
+        let corp_ids: Vec<String> = config.corps.iter().map(|c| c.corp_id.clone()).collect();
+        let pay = pay::PayDesk::new(&config.merchants, &corp_ids, config.pay_limits.clone());
+        let state = Arc::new(SimState::new(config.seed, clock, config.limits.clone(), corps, base_url, pay));
         let couriers = state
             .corps
             .iter()
             .zip(receivers)
             .map(|(corp, rx)| tokio::spawn(callback::courier(state.clone(), corp.clone(), rx)))
             .collect();
-        let app =
-            Router::new().route("/cgi-bin/{*path}", any(api::cgi)).merge(control::routes()).with_state(state.clone());
+        let app = Router::new()
+            .route("/cgi-bin/{*path}", any(api::cgi))
+            .merge(control::routes())
+            .merge(pay::routes())
+            .with_state(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {

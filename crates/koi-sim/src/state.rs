@@ -132,6 +132,8 @@ pub struct SimState {
     rng: Mutex<ChaCha8Rng>,
     base_url: String,
     pub(crate) reports: Mutex<Vec<ScenarioReport>>,
+    /// WeChat Pay's merchants ([`crate::pay`]).
+    pub(crate) pay: crate::pay::PayDesk,
 }
 
 /// A mass message as the control API shows it.
@@ -143,7 +145,14 @@ pub struct MassTaskView {
 }
 
 impl SimState {
-    pub(crate) fn new(seed: u64, clock: VirtualClock, limits: Limits, corps: Vec<Arc<Corp>>, base_url: String) -> Self {
+    pub(crate) fn new(
+        seed: u64,
+        clock: VirtualClock,
+        limits: Limits,
+        corps: Vec<Arc<Corp>>,
+        base_url: String,
+        pay: crate::pay::PayDesk,
+    ) -> Self {
         let by_id = corps.iter().map(|c| (c.corp_id.clone(), c.index)).collect();
         Self {
             seed,
@@ -156,6 +165,7 @@ impl SimState {
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed ^ 0x5eed)),
             base_url,
             reports: Mutex::new(Vec::new()),
+            pay,
         }
     }
 

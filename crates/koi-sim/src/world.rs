@@ -369,6 +369,9 @@ pub struct World {
     pub remark_log: Vec<RemarkRecord>,
     /// What is said in groups, group welcome templates, app messages.
     pub chat: crate::chat::ChatState,
+    /// openid → external_userid, for those `convert_to_openid` answered
+    /// (WeChat Pay pays only openids of its corp).
+    pub openids: HashMap<String, String>,
     /// Events waiting to be handed to the callback queue after the lock is
     /// released.
     pub outbox: Vec<SimEvent>,
@@ -397,6 +400,7 @@ impl World {
             tag_log: Vec::new(),
             remark_log: Vec::new(),
             chat: crate::chat::ChatState::default(),
+            openids: HashMap::new(),
             outbox: Vec::new(),
         }
     }

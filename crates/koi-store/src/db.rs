@@ -89,6 +89,8 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/sqlite/0011_group_metrics.sql")),
     (12, include_str!("../migrations/sqlite/0012_group_assistant.sql")),
     (13, include_str!("../migrations/sqlite/0013_campaigns.sql")),
+    (15, include_str!("../migrations/sqlite/0015_pay.sql")),
+    (16, include_str!("../migrations/sqlite/0016_group_pulls.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -104,6 +106,8 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/postgres/0011_group_metrics.sql")),
     (12, include_str!("../migrations/postgres/0012_group_assistant.sql")),
     (13, include_str!("../migrations/postgres/0013_campaigns.sql")),
+    (15, include_str!("../migrations/postgres/0015_pay.sql")),
+    (16, include_str!("../migrations/postgres/0016_group_pulls.sql")),
 ];
 
 impl Db {

@@ -187,9 +187,11 @@ impl Db {
     pub async fn secret_key_ids(&self) -> Result<Vec<String>> {
         let sql = format!("SELECT {CORP_COLUMNS} FROM corps ORDER BY id");
         let rows: Vec<CorpRow> = on_pool!(self, false, |c| sqlx::query_as(&sql).fetch_all(c).await)?;
+        let pay = self.stored_pay_secret_values().await?;
         let mut ids: Vec<String> = rows
             .iter()
             .flat_map(|r| r.stored())
+            .chain(pay.iter().map(String::as_str))
             .filter(|v| secrets::is_sealed(v))
             .filter_map(|v| v.split(':').nth(1).map(String::from))
             .collect();
@@ -250,6 +252,8 @@ impl Db {
             })?;
             changed += 1;
         }
+        // The WeChat Pay secrets move with the corps' (counted with neither).
+        crate::pay::reseal(&mut tx, self.master_key(), to, all).await?;
         tx.commit().await?;
         Ok(changed)
     }

@@ -32,6 +32,8 @@ macro_rules! on_both {
 }
 
 on_both!(
+    group_pulls_plan_each_customer_once_and_count_per_guide,
+    first_order_invitations_are_made_once_per_customer_and_code,
     group_codes_keep_the_operators_order_adopt_once_and_rotate_over_one_version,
     groups_keep_the_newest_read_and_each_stay_once,
     group_metrics_count_by_shanghai_day,
@@ -1710,3 +1712,195 @@ mod group_assistant;
 
 #[path = "conformance/campaigns.rs"]
 mod campaigns;
+/// Two guides, three customers (one added by both: the newer follow owns
+/// them); a pull's tasks are planned once per guide and part, claimed once,
+/// and counted per guide: sent, failed, and joined only for a sent
+/// customer who joined one of the code's groups after the start.
+async fn group_pulls_plan_each_customer_once_and_count_per_guide(db: &Db) {
+    use koi_store::group_codes::NewGroupCode;
+    use koi_store::group_pulls::{NewGroupPull, PULL_PURPOSE};
+    use koi_store::groups::NewMember;
+    use koi_store::outreach::{NewGuideTask, RecipientResult};
+    let corp_id = corp(db, "wwPULLS").await;
+    let store = add_store(db, corp_id, "P1").await;
+    let (a, b) = (staff_member(db, corp_id, "guide.a", store).await, staff_member(db, corp_id, "guide.b", store).await);
+    let c1 = follow_via(db, corp_id, "wmC1", a, 1, store, NOW, false).await;
+    assert_eq!(follow_via(db, corp_id, "wmC1", b, 1, store, NOW + 1_000, false).await, c1);
+    let c2 = follow_via(db, corp_id, "wmC2", a, 1, store, NOW, false).await;
+    let c3 = follow_via(db, corp_id, "wmC3", b, 1, store, NOW, false).await;
+    let guides = db.guides_of(corp_id, &[c3, c1, c2, 999_999]).await.unwrap();
+    let owners: Vec<(i64, i64, &str)> = guides.iter().map(|g| (g.customer_id, g.staff_id, g.userid.as_str())).collect();
+    assert_eq!(owners, [(c1, b, "guide.b"), (c2, a, "guide.a"), (c3, b, "guide.b")], "each once, newest follow");
+
+    let started = NOW + 10_000;
+    let mut tx = db.begin().await.unwrap();
+    let code = NewGroupCode {
+        corp_id,
+        name: "付费群",
+        code_type: "rotating",
+        public_token: "pull-code-token",
+        settings: "{}",
+        state: "kgpull",
+        listed: "[]",
+        now: NOW,
+        ..Default::default()
+    };
+    let code = tx.insert_group_code(&code).await.unwrap();
+    let group = tx.ensure_group(corp_id, "wrPAID").await.unwrap();
+    tx.set_code_groups(corp_id, code, &[group]).await.unwrap();
+    let pull = NewGroupPull {
+        corp_id,
+        name: "拉群",
+        segment_id: 1,
+        segment_name: "人群",
+        expr: "store:1",
+        code_id: code,
+        code_name: "付费群",
+        text: "进群",
+        link_url: "https://qr/paid",
+        planned: 3,
+        unfollowed: 0,
+        created_by: "user:1",
+        started_at: started,
+    };
+    let pull = tx.insert_group_pull(&pull).await.unwrap();
+    let task = |staff_id: i64, sender: &'static str, recipients: &'static [(i64, String)]| NewGuideTask {
+        corp_id,
+        purpose: PULL_PURPOSE,
+        purpose_id: pull,
+        staff_id,
+        sender,
+        part: 0,
+        content: "{}",
+        recipients,
+        now: NOW,
+    };
+    let ra: &'static [(i64, String)] = Box::leak(Box::new([(c2, "wmC2".to_string())]));
+    let rb: &'static [(i64, String)] = Box::leak(Box::new([(c1, "wmC1".to_string()), (c3, "wmC3".to_string())]));
+    let ta = tx.insert_guide_task(&task(a, "guide.a", ra)).await.unwrap().unwrap();
+    let tb = tx.insert_guide_task(&task(b, "guide.b", rb)).await.unwrap().unwrap();
+    assert_eq!(tx.insert_guide_task(&task(b, "guide.b", rb)).await.unwrap(), None, "a guide's part is planned once");
+    tx.commit().await.unwrap();
+    assert_eq!(db.guide_task_recipients(corp_id, tb).await.unwrap().len(), 2);
+
+    // Claimed once; ended once.
+    assert!(db.mark_guide_task_sending(corp_id, tb, true).await.unwrap());
+    assert!(!db.mark_guide_task_sending(corp_id, tb, true).await.unwrap(), "a second claim fails");
+    let mut tx = db.begin().await.unwrap();
+    assert!(tx.finish_guide_task(corp_id, tb, "created", "msgB", "", NOW).await.unwrap());
+    assert!(!tx.finish_guide_task(corp_id, tb, "unknown", "", "", NOW).await.unwrap(), "ended once");
+    let r = |ext: &str, state: &'static str, reason: &str| RecipientResult {
+        external_userid: ext.into(),
+        state,
+        reason: reason.into(),
+        sent_at: (state == "sent").then_some(started),
+    };
+    tx.record_recipient_results(corp_id, tb, &[r("wmC1", "sent", ""), r("wmC3", "failed", "not_a_friend")])
+        .await
+        .unwrap();
+    tx.record_recipient_results(corp_id, tb, &[r("wmC1", "not_sent", "late")]).await.unwrap();
+    tx.note_guide_task_read(corp_id, tb, true, NOW).await.unwrap();
+    // c1 (sent) and c3 (failed) join after the start; c2 joined before it.
+    for (ext, id, at) in [("wmC1", c1, started + 5_000), ("wmC3", c3, started + 5_000), ("wmC2", c2, started - 5_000)] {
+        let m = NewMember {
+            userid: ext,
+            member_type: "customer",
+            customer_id: Some(id),
+            name: ext,
+            join_time: at / 1000,
+            join_scene: 3,
+            invitor: "",
+            state: "",
+        };
+        assert!(tx.insert_group_member(corp_id, group, &m).await.unwrap());
+    }
+    tx.commit().await.unwrap();
+    let t = db.guide_task(corp_id, tb).await.unwrap().unwrap();
+    assert_eq!((t.state.as_str(), t.wecom_msgid.as_str(), t.settled, t.polls), ("created", "msgB", true, 1));
+
+    let results = db.pull_results(corp_id, pull, &[code], started / 1000).await.unwrap();
+    let got: Vec<(i64, i64, i64, i64, i64, i64)> =
+        results.iter().map(|g| (g.staff_id, g.planned, g.sent, g.not_sent, g.failed, g.joined)).collect();
+    assert_eq!(got, [(a, 1, 0, 0, 0, 0), (b, 2, 1, 0, 1, 1)], "joined counts the sent customer only");
+    assert_eq!(db.pull_results(corp_id, pull, &[], 0).await.unwrap()[1].joined, 0);
+    let unsent = db.pull_unsent(corp_id, pull, 10).await.unwrap();
+    let got: Vec<(i64, &str, &str)> =
+        unsent.iter().map(|u| (u.customer_id, u.state.as_str(), u.reason.as_str())).collect();
+    assert_eq!(got, [(c2, "planned", ""), (c3, "failed", "not_a_friend")]);
+    let mut tx = db.begin().await.unwrap();
+    assert_eq!(tx.end_planned_recipients(corp_id, ta, "not_sent", "not_confirmed_by_guide").await.unwrap(), 1);
+    tx.commit().await.unwrap();
+    assert_eq!(db.pull_results(corp_id, pull, &[code], started / 1000).await.unwrap()[0].not_sent, 1);
+    assert_eq!(db.group_pulls(corp_id, 10).await.unwrap()[0].id, pull);
+    assert_eq!(db.guide_tasks_of(corp_id, PULL_PURPOSE, pull).await.unwrap().len(), 2);
+    assert!(db.group_pull(corp_id + 1, pull).await.unwrap().is_none(), "another corp sees nothing");
+}
+
+/// A code's invitation after a first order: set and replaced, found while
+/// its code exists; a customer counts as in a kind while present in an
+/// active group of it; one invitation per customer per code.
+async fn first_order_invitations_are_made_once_per_customer_and_code(db: &Db) {
+    use koi_store::group_codes::NewGroupCode;
+    use koi_store::group_pulls::FirstOrderInviteRow;
+    use koi_store::groups::NewMember;
+    let corp_id = corp(db, "wwFIRST").await;
+    let store = add_store(db, corp_id, "F1").await;
+    let a = staff_member(db, corp_id, "guide.a", store).await;
+    let c = follow_via(db, corp_id, "wmF1", a, 1, store, NOW, false).await;
+    let mut tx = db.begin().await.unwrap();
+    let new = NewGroupCode {
+        corp_id,
+        name: "付费群",
+        code_type: "rotating",
+        public_token: "first-order-token",
+        settings: "{}",
+        state: "kgfirst",
+        listed: "[]",
+        now: NOW,
+        ..Default::default()
+    };
+    let code = tx.insert_group_code(&new).await.unwrap();
+    let row = |enabled: bool, text: &str| FirstOrderInviteRow {
+        code_id: code,
+        corp_id,
+        from_kinds: "[\"education\"]".into(),
+        text: text.into(),
+        link_url: "https://qr/paid".into(),
+        enabled,
+        updated_at: NOW,
+    };
+    tx.set_first_order_invite(&row(false, "old")).await.unwrap();
+    assert!(tx.live_first_order_invites(corp_id).await.unwrap().is_empty(), "switched off");
+    tx.set_first_order_invite(&row(true, "恭喜首单")).await.unwrap();
+    assert_eq!(tx.live_first_order_invites(corp_id).await.unwrap(), [row(true, "恭喜首单")]);
+    assert_eq!(tx.group_code_name(corp_id, code).await.unwrap().as_deref(), Some("付费群"));
+    let g = tx.ensure_group(corp_id, "wrEDU").await.unwrap();
+    let kinds = ["education".to_string()];
+    let m = NewMember {
+        userid: "wmF1",
+        member_type: "customer",
+        customer_id: Some(c),
+        name: "F1",
+        join_time: NOW / 1000,
+        join_scene: 1,
+        invitor: "",
+        state: "",
+    };
+    assert!(tx.insert_group_member(corp_id, g, &m).await.unwrap());
+    assert!(!tx.in_group_of_kinds(corp_id, c, &kinds).await.unwrap(), "a custom group is not education");
+    tx.set_group_kind_store(corp_id, g, Some("education"), None).await.unwrap();
+    assert!(tx.in_group_of_kinds(corp_id, c, &kinds).await.unwrap());
+    assert!(!tx.in_group_of_kinds(corp_id, c, &[]).await.unwrap());
+    let guide = tx.guide_of(corp_id, c).await.unwrap().unwrap();
+    assert_eq!((guide.staff_id, guide.external_userid.as_str()), (a, "wmF1"));
+    assert!(tx.insert_first_order_invitation(corp_id, code, c, a, NOW).await.unwrap().is_some());
+    assert!(tx.insert_first_order_invitation(corp_id, code, c, a, NOW).await.unwrap().is_none(), "once");
+    let present = tx.present_members(corp_id, g).await.unwrap();
+    assert!(tx.end_group_member(present[0].id, NOW + 1).await.unwrap());
+    assert!(!tx.in_group_of_kinds(corp_id, c, &kinds).await.unwrap(), "left the group");
+    tx.commit().await.unwrap();
+    assert_eq!(db.first_order_invitations(corp_id, code).await.unwrap(), 1);
+    assert_eq!(db.first_order_invite(corp_id, code).await.unwrap().unwrap().text, "恭喜首单");
+}
+#[path = "conformance/pay.rs"]
+mod pay;

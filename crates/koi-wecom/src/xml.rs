@@ -35,6 +35,11 @@ impl Fields {
     pub(crate) fn text(&self, name: &str) -> Option<&str> {
         self.get(name).map(|f| f.text.as_str())
     }
+
+    /// Every field, in document order.
+    pub(crate) fn entries(&self) -> &[Field] {
+        &self.entries
+    }
 }
 
 /// Parses `<xml><A>..</A><B><![CDATA[..]]></B>..</xml>`.

@@ -44,7 +44,8 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     let engine = Engine::new(db.clone(), settings);
     let codes = engine.seed_demo_codes(brand.corp_id).await.context("creating the demo channel codes")?;
     engine.seed_demo_customers(brand.corp_id, DEMO_HISTORY).await.context("seeding the demo's customers")?;
-    tokio::spawn(demo_community_and_traffic(engine.clone(), brand.corp_id, sim.state(), codes));
+    let merchant = demo_pay(&engine, brand.corp_id, &sim).await.context("setting up the demo's WeChat Pay")?;
+    tokio::spawn(demo_community_and_traffic(engine.clone(), brand.corp_id, sim.state(), codes, url.clone()));
     tokio::spawn(demo_behaviour(engine.clone(), brand.corp_id));
     println!("koi demo is running: 悦步女鞋 Yuebu Shoes, 2 stores in Shanghai, 10 shopping guides");
     println!("  console:  {url}/console");
@@ -53,6 +54,12 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
         println!("  also:     {user} ({role}), same password");
     }
     println!("  WeCom:    {} (the simulator, delivering callbacks to koi; control API under /sim/)", sim.base_url());
+    println!(
+        "  pay:      WeChat Pay merchant {} with ¥{} (the simulator under /pay; truth at /sim/pay/merchants/{})",
+        merchant.mch_id,
+        merchant.balance_fen / 100,
+        merchant.mch_id
+    );
     println!("  traffic:  virtual customers scan the two stores' poster codes, about 2 a minute; watch them arrive");
     println!(
         "  groups:   each store's 福利群 fill through its group code; members chat, get keyword replies and leave"
@@ -113,6 +120,7 @@ async fn demo_community_and_traffic(
     corp_id: i64,
     sim: std::sync::Arc<koi_sim::SimState>,
     codes: Vec<koi_engine::acquisition::ChannelCode>,
+    public_url: String,
 ) {
     let ways = match demo_community(&engine, corp_id, &sim).await {
         Ok(ways) => ways,
@@ -124,6 +132,93 @@ async fn demo_community_and_traffic(
     if let Err(e) = start_demo_traffic(&engine, corp_id, &sim, &codes, &ways).await {
         tracing::warn!(error = %e, "the demo's traffic could not start");
     }
+    if let Err(e) = demo_group_pull(&engine, corp_id, &sim, &codes, &ways, &public_url).await {
+        tracing::warn!(error = %e, "the demo's group pull could not run");
+    }
+}
+
+/// Customers the demo's group pull invites.
+const DEMO_PULL_CUSTOMERS: usize = 60;
+
+/// A group pull (标签拉群) whose page has numbers to show: 60 customers add
+/// the stores' guides now; "today's new customers" are invited to the
+/// nearest-store group code by their guides; half of the guides confirm
+/// the task in WeCom (the others never do), and a third of the invited
+/// customers join their store's group through its code.
+async fn demo_group_pull(
+    engine: &Engine,
+    corp_id: i64,
+    sim: &koi_sim::SimState,
+    codes: &[koi_engine::acquisition::ChannelCode],
+    ways: &[(i64, String)],
+    public_url: &str,
+) -> Result<()> {
+    let owner = koi_engine::Principal {
+        corp_id,
+        role: koi_domain::access::Role::Owner,
+        user_id: None,
+        store_ids: vec![],
+        staff_id: None,
+    };
+    let corp = engine.db.corp(corp_id).await?.context("the demo corp")?;
+    let wecom = Some(corp.wecom_corp_id.as_str());
+    let posters: Vec<(i64, String)> = codes.iter().filter_map(|c| Some((c.store_id?, c.config_id.clone()?))).collect();
+    let mut added: Vec<(i64, String)> = Vec::new();
+    for n in 0..DEMO_PULL_CUSTOMERS {
+        let Some((store, config_id)) = posters.get(n % posters.len().max(1)) else { break };
+        let customer = koi_sim::NewCustomer { name: Some(format!("社群新客{n}")), ..Default::default() };
+        let now_ms = sim.clock.now_ms();
+        let scanned = sim.act_on(wecom, |w| w.scan(config_id, &customer, None, false, now_ms, &sim.limits));
+        if let Some(Ok(s)) = scanned {
+            added.push((*store, s.external_userid));
+        }
+    }
+    let today = koi_domain::group::day_text(koi_domain::group::local_day(koi_store::now_ms()));
+    let expr = koi_engine::customers::SegmentInput::Text(format!("added:{today}..{today}"));
+    for _ in 0..120 {
+        if engine.evaluate_segment(&owner, &expr, 0, false).await?.count >= added.len() as u64 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let segment = engine.save_segment(&owner, None, "今日新客", &expr).await?;
+    let code = engine.group_codes(&owner).await?.into_iter().find(|c| c.name == "附近门店福利群");
+    let code = code.context("the demo's nearest-store group code")?;
+    let draft = koi_domain::group::pull::GroupPullDraft {
+        name: "今日新客进福利群".into(),
+        segment_id: segment.id,
+        code_id: code.id,
+        text: "欢迎来到悦步！进门店福利群，每周三会员日专享 8.5 折，还有新客 20 元券～".into(),
+    };
+    let pull = engine.create_group_pull(&owner, &draft, public_url).await?.pull;
+    // The guides' tasks reach WeCom through the job queue.
+    let mut tasks = Vec::new();
+    for _ in 0..120 {
+        tasks = engine.db.guide_tasks_of(corp_id, "group_pull", pull.id).await?;
+        if tasks.iter().all(|t| t.state != "queued" && t.state != "sending") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let now_s = sim.clock.now_s();
+    for t in tasks.iter().filter(|t| !t.wecom_msgid.is_empty()).step_by(2) {
+        sim.act_on(wecom, |w| w.confirm_mass(&t.wecom_msgid, Some(&t.sender), now_s, &sim.limits));
+    }
+    let sent: std::collections::HashSet<String> = sim
+        .mass_tasks()
+        .into_iter()
+        .flat_map(|t| t.task.recipients)
+        .filter(|r| r.status == 1)
+        .filter_map(|r| r.external_userid)
+        .collect();
+    for (store, ext) in added.iter().filter(|(_, e)| sent.contains(e)).step_by(3) {
+        let Some((_, way)) = ways.iter().find(|(s, _)| s == store) else { continue };
+        let customer = koi_sim::NewCustomer { external_userid: Some(ext.clone()), ..Default::default() };
+        let now_s = sim.clock.now_s();
+        let _ = sim.act_on(wecom, |w| w.join_via_way(way, &customer, now_s, &sim.limits));
+    }
+    engine.refresh_group_pull(&owner, pull.id).await?;
+    Ok(())
 }
 
 /// Each store's two 福利群 in WeCom (owned by one of its guides), synced
@@ -288,6 +383,33 @@ async fn start_demo_traffic(
         bail!("the simulator refused the demo scenario: {}", r.text().await.unwrap_or_default());
     }
     Ok(())
+}
+
+/// WeChat Pay for rewards: the simulator's merchant for the demo corp,
+/// funded with ¥50,000, set in the corp's pay settings as an operator would.
+async fn demo_pay(engine: &Engine, corp_id: i64, sim: &koi_sim::SimHandle) -> Result<koi_sim::SimMerchant> {
+    let mut merchant = sim.state().pay_merchants().into_iter().next().context("the simulator hosts a merchant")?;
+    merchant.balance_fen = 5_000_000;
+    sim.state().set_pay_balance(&merchant.mch_id, merchant.balance_fen);
+    let owner = koi_engine::Principal {
+        corp_id,
+        role: koi_domain::access::Role::Owner,
+        user_id: None,
+        store_ids: vec![],
+        staff_id: None,
+    };
+    let input = koi_engine::pay::PaySettingsInput {
+        enabled: true,
+        mch_id: merchant.mch_id.clone(),
+        wxappid: merchant.wxappid.clone(),
+        api_key: merchant.api_key.clone(),
+        workwx_secret: merchant.workwx_secret.clone(),
+        base_url: format!("{}/pay", sim.base_url()),
+        act_name: "老带新有礼".into(),
+        wishing: "感谢推荐好友，恭喜发财！".into(),
+    };
+    engine.save_pay_settings(&owner, input).await?;
+    Ok(merchant)
 }
 
 /// The demo brand's WeCom: the simulator, in this process, hosting the demo

@@ -9,6 +9,7 @@
 //! | `code.rs` | group live codes (群活码): [`GroupCodeDraft`] and its validation |
 //! | `rotation.rs` | which groups a code's join way lists, and its warnings: [`rotate`] |
 //! | `metrics.rs` | group metrics by brand-local day: [`series`], [`Window`], [`MetricsBy`] |
+//! | [`pull`] | group pulls (标签拉群) and invitations after a first order: one guide task per guide |
 //! | [`assistant`] | the group assistant: keyword replies, sensitive words, welcome templates |
 
 mod code;
@@ -28,6 +29,7 @@ pub use metrics::{
 };
 
 pub mod assistant;
+pub mod pull;
 
 use crate::ValidationError;
 use serde::{Deserialize, Serialize};

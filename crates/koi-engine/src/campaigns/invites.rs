@@ -194,14 +194,17 @@ pub(crate) async fn record_arrival(tx: &mut Tx, corp_id: i64, a: &Arrival<'_>) -
 }
 
 /// An invitee left (deleted the guide, or left the group): their invites
-/// still in the hold are cancelled (`left_early`).
+/// whose hold has not been checked yet are cancelled (`left_early`).
 pub(crate) async fn record_leave(tx: &mut Tx, corp_id: i64, invitee_key: &str, via: Via, at: i64) -> Result<()> {
     for inv in tx.watched_invites_of(corp_id, invitee_key, via.as_str()).await? {
         let same = match via {
             Via::Add { staff_id } => inv.staff_id == Some(staff_id),
             Via::Join { group_id } => inv.group_id == Some(group_id),
         };
-        if !same || at < inv.occurred_at || at >= inv.counts_at {
+        // A leave seen before the hold's check cancels the invite, even when
+        // koi saw it a little after the hold ended (it read the group late):
+        // the check had not found them staying.
+        if !same || at < inv.occurred_at {
             continue;
         }
         let was_valid = inv.state == "valid";

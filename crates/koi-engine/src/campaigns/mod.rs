@@ -223,16 +223,19 @@ pub struct Participant {
     pub pending: i64,
     pub rejected: i64,
     pub joined_at: i64,
-    /// Their own H5 progress page (`/h5/c/{campaign token}?p={their token}`).
+    /// Their entry's QR image (WeCom's), once made.
+    pub qr_code: Option<String>,
+    /// Their H5 page (`/h5/c/{campaign}?p={their token}`, under koi's public URL).
     pub page_path: String,
     /// Their entry's WeCom config id (contact way or join way), once made.
     pub entry_config_id: Option<String>,
 }
 
 impl Participant {
-    fn of(r: ParticipantListRow, h5_path: &str) -> Self {
+    fn of(r: ParticipantListRow, c: &Campaign) -> Self {
         Participant {
-            page_path: format!("{h5_path}?p={}", r.token),
+            page_path: format!("{}?p={}", c.h5_path, r.token),
+            qr_code: r.qr_code.filter(|q| !q.is_empty()),
             entry_config_id: r.config_id,
             id: r.id,
             customer_id: r.customer_id,
@@ -453,7 +456,7 @@ impl Engine {
         require(who, Action::ViewCampaigns)?;
         let c = campaign_of(&self.campaign_row(who.corp_id, id).await?)?;
         let rows = self.db.campaign_participants(who.corp_id, id, LIST_LIMIT).await?;
-        Ok(rows.into_iter().map(|r| Participant::of(r, &c.h5_path)).collect())
+        Ok(rows.into_iter().map(|r| Participant::of(r, &c)).collect())
     }
 
     pub async fn campaign_rewards(&self, who: &Principal, id: i64, participant_id: Option<i64>) -> Result<Vec<Reward>> {

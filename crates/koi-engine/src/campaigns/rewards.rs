@@ -12,6 +12,7 @@
 use super::invites::reward_title;
 use super::{campaign_of, Campaign, Reward};
 use crate::jobs::{enqueue, Job, JobCtx, JobError, JobResult};
+use crate::pay::{PayError, PayOutcome, RedPacket};
 use crate::{require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
 use koi_domain::campaign::{RewardKind, RewardSpec};
@@ -26,6 +27,8 @@ use serde::{Deserialize, Serialize};
 /// Letters of a redemption code: no 0/O or 1/I to misread at a counter.
 const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
 const CODE_LEN: usize = 12;
+/// WeChat Pay's bound on a red packet's activity name.
+const ACT_NAME_CHARS: usize = 32;
 
 /// A fresh redemption code: 12 of 32 letters, 60 bits, unguessable.
 fn redemption_code() -> String {
@@ -135,15 +138,29 @@ impl Job for RewardJob {
 }
 
 impl Engine {
-    /// Pays a red envelope reward with its ledger row's bill number.
+    /// Pays a red envelope reward with its ledger row's bill number. An
+    /// unknown outcome retries the job with the same number; a refusal
+    /// (limits, no balance, not configured) fails the row with WeChat's
+    /// reason, for the operator to retry once fixed.
     pub(crate) async fn pay_envelope(
         &self,
-        _corp_id: i64,
-        _c: &Campaign,
-        _r: &koi_store::campaigns::RewardRow,
-        _external_userid: &str,
+        corp_id: i64,
+        c: &Campaign,
+        r: &koi_store::campaigns::RewardRow,
+        external_userid: &str,
     ) -> JobResult<Issue> {
-        Ok(Issue::Failed("WeChat Pay is not configured for this corp".into()))
+        let req = RedPacket {
+            billno: r.billno.clone(),
+            external_userid: external_userid.to_string(),
+            amount_fen: r.amount,
+            wishing: String::new(),
+            act_name: c.name.chars().take(ACT_NAME_CHARS).collect(),
+        };
+        match self.pay_red_packet(corp_id, &req).await {
+            Ok(PayOutcome::Paid { send_listid, .. }) => Ok(Issue::Issued(send_listid)),
+            Err(e @ PayError::RetrySameBillno(_)) => Err(e.into()),
+            Err(e) => Ok(Issue::Failed(e.to_string())),
+        }
     }
 
     /// Hands out a gift or coupon in a store by its redemption code, at most

@@ -114,6 +114,9 @@ impl Engine {
         set_counters_of(&mut row, &after);
         let (_, stage) = self.refresh_value(tx, corp_id, row, true, rules, now_ms()).await?;
         apply_rules(tx, corp_id, customer_id, &Happening::Behaved(b, &after)).await?;
+        if matches!(b, Behaviour::OrderPlaced { .. }) && after.orders == 1 {
+            crate::groups::invite_after_first_order(tx, corp_id, customer_id).await?;
+        }
         Ok(stage.as_str().to_string())
     }
 

@@ -9,6 +9,7 @@
 //! | `rotation.rs` | `GroupCodeRotateJob`: keeps a code's join way on its next groups with room; adopts WeCom's new rooms |
 //! | use cases | list (filters: kind, store, owner, size, activity), detail with members, set kind and store, ask for a sync |
 //! | `metrics.rs` | group metrics per group, kind or store by day |
+//! | `pulls.rs` | group pulls (标签拉群) through the guides' tasks, with results per guide; invitations after a first order |
 //! | [`assistant`] | the group assistant: the feed, keyword replies, sensitive-word alerts, welcome templates |
 //!
 //! WeCom's callbacks are only triggers: each `change_external_chat` enqueues
@@ -27,6 +28,13 @@ pub(crate) use rotation::GroupCodeRotateJob;
 mod metrics;
 
 pub use metrics::{MetricsQuery, MetricsReport, MetricsRow};
+mod pulls;
+
+pub(crate) use pulls::invite_after_first_order;
+pub use pulls::{
+    invitation_link, FirstOrderInviteView, GroupPull, GroupPullDetail, GuidePullResult, UnsentCustomer, PULLS_LIMIT,
+    UNSENT_LIMIT,
+};
 pub mod assistant;
 
 pub(crate) use assistant::{AlertJob, FeedJob, ReplyJob};

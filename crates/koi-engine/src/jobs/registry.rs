@@ -8,6 +8,7 @@ use crate::campaigns::{CampaignTickJob, CampaignWelcomeJob, CleanupJob, EntryJob
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
 use crate::groups::{AlertJob, FeedJob, GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
 use crate::org::StaffSyncJob;
+use crate::outreach::{GuideTaskJob, GuideTaskReadJob};
 use koi_store::jobs::ClaimedJob;
 
 /// Declares the kinds: their names ([`KINDS`]) and the dispatch ([`run`]).
@@ -51,6 +52,8 @@ registry![
     RewardJob,
     NoticeJob,
     CleanupJob,
+    GuideTaskJob,
+    GuideTaskReadJob,
     SelfTest,
 ];
 

@@ -174,3 +174,35 @@ pub fn remark(world: &mut World, ctx: &Ctx) -> ApiResult {
     world.remark_log.push(record);
     Ok(json!({}))
 }
+
+/// `convert_to_openid`: the customer's openid under the corp, the same on
+/// every call (derived from the corp and the external_userid). Unknown
+/// customers, and WeCom users of other corps (`wo…`, which WeCom does not
+/// convert), answer 40096 (the errcode for `wo…` ids is unconfirmed).
+pub fn convert_to_openid(world: &mut World, ctx: &Ctx) -> ApiResult {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Req {
+        external_userid: String,
+    }
+    let req: Req = ctx.body()?;
+    if req.external_userid.is_empty() {
+        return Err(ApiError::param("external_userid"));
+    }
+    let wechat_user = world.customers.get(&req.external_userid).is_some_and(|c| c.kind == 1);
+    if !wechat_user {
+        return Err(ApiError::new(ErrCode::INVALID_EXTERNAL_USERID, "invalid external_userid"));
+    }
+    let openid = openid_of(&world.corp_id, &req.external_userid);
+    world.openids.insert(openid.clone(), req.external_userid);
+    Ok(json!({ "openid": openid }))
+}
+
+/// 28 characters, `o` and 27 of a digest of (corp, customer): stable, and
+/// different for the same customer in another corp, as WeChat's are.
+pub(crate) fn openid_of(corp_id: &str, external_userid: &str) -> String {
+    use sha2::Digest as _;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let digest = sha2::Sha256::digest(format!("openid:{corp_id}:{external_userid}").as_bytes());
+    std::iter::once('o').chain(digest.iter().take(27).map(|b| ALPHABET[(*b & 63) as usize] as char)).collect()
+}

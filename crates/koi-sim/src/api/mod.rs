@@ -90,6 +90,7 @@ fn handler(path: &str) -> Option<Handler> {
         "externalcontact/get" => customer::get,
         "externalcontact/batch/get_by_user" => customer::batch_get_by_user,
         "externalcontact/remark" => customer::remark,
+        "externalcontact/convert_to_openid" => customer::convert_to_openid,
         "externalcontact/get_corp_tag_list" => tag::list,
         "externalcontact/add_corp_tag" => tag::add,
         "externalcontact/edit_corp_tag" => tag::edit,

@@ -1085,3 +1085,4 @@ async fn the_address_book_lists_departments_and_members() {
 }
 
 mod assistant;
+mod pay;

@@ -8,9 +8,11 @@ mod customers;
 mod fields;
 mod group_assistant;
 pub(crate) mod group_codes;
+mod group_pulls;
 mod groups;
 mod jobs;
 mod me;
+mod pay;
 pub(crate) mod segments;
 mod staff;
 mod stores;
@@ -106,6 +108,10 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(group_codes::list, group_codes::create))
         .routes(routes!(group_codes::get_one, group_codes::update, group_codes::delete))
         .routes(routes!(group_codes::qr_png))
+        .routes(routes!(group_pulls::first_order_invite, group_pulls::set_first_order_invite))
+        .routes(routes!(group_pulls::list, group_pulls::create))
+        .routes(routes!(group_pulls::get_one))
+        .routes(routes!(group_pulls::refresh))
         .routes(routes!(group_assistant::rules, group_assistant::create_rule))
         .routes(routes!(group_assistant::rule, group_assistant::update_rule, group_assistant::delete_rule))
         .routes(routes!(group_assistant::settings, group_assistant::save_settings))
@@ -125,6 +131,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::rewards))
         .routes(routes!(campaigns::retry_reward))
         .routes(routes!(campaigns::redeem))
+        .routes(routes!(pay::get_settings, pay::put_settings))
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::retry))
         .split_for_parts()

@@ -95,6 +95,9 @@ struct ShowPage {
     form: FormView,
     ch: FormChoices,
     action: String,
+    /// The invitation after a first order (education → paid), and its kinds.
+    invite: koi_engine::groups::FirstOrderInviteView,
+    invite_kinds: Vec<super::group_pulls::KindPick>,
 }
 
 fn warning_key(code: &GroupCode) -> &'static str {
@@ -357,7 +360,12 @@ async fn show_page(state: &AppState, c: &Console, id: i64, form: Option<FormView
             adopted: g.adopted,
         })
         .collect();
+    let invite = state.engine.first_order_invite(who, id).await.or_page(c)?;
+    let chosen = invite.invite.as_ref().map_or_else(|| vec![GroupKind::Education], |i| i.from_kinds.clone());
+    let invite_kinds = super::group_pulls::kind_picks(&chrome, &chosen);
     Ok(ShowPage {
+        invite,
+        invite_kinds,
         line: line(&chrome, &d, &stores),
         landing_url: d.code.landing_path.as_ref().and(url.clone()),
         code: d.code,

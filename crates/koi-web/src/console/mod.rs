@@ -9,6 +9,7 @@ mod customers;
 mod fields;
 mod group_assistant;
 mod group_codes;
+mod group_pulls;
 mod groups;
 mod home;
 mod jobs;
@@ -82,6 +83,10 @@ pub fn router() -> Router<AppState> {
         .route("/group-codes/{id}", get(group_codes::show).post(group_codes::update))
         .route("/group-codes/{id}/delete", post(group_codes::delete))
         .route("/group-codes/{id}/qr.png", get(group_codes::qr_png))
+        .route("/group-codes/{id}/first-order-invite", post(group_pulls::save_first_order_invite))
+        .route("/group-pulls", get(group_pulls::list).post(group_pulls::create))
+        .route("/group-pulls/{id}", get(group_pulls::show))
+        .route("/group-pulls/{id}/refresh", post(group_pulls::refresh))
         .route("/group-assistant", get(group_assistant::show))
         .route("/group-assistant/settings", post(group_assistant::save_settings))
         .route("/group-assistant/read-feed", post(group_assistant::read_feed))
@@ -111,6 +116,7 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{id}/retry", post(jobs::retry))
         .route("/jobs/selftest", post(jobs::selftest))
         .route("/settings", get(settings::show).post(settings::save))
+        .route("/settings/pay", post(settings::save_pay))
         .fallback(|c: Console| async move { error_page(&c, WebError::NotFound) })
         .layer(axum::middleware::map_response(page_headers))
 }
@@ -169,6 +175,7 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
     if who.allows(Action::ViewGroups) {
         m.push(item("groups", "/console/groups", true));
         m.push(item("group_codes", "/console/group-codes", true));
+        m.push(item("group_pulls", "/console/group-pulls", true));
     }
     if who.allows(Action::ManageGroups) {
         m.push(item("group_assistant", "/console/group-assistant", true));

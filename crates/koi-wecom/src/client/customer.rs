@@ -180,7 +180,30 @@ pub struct RemarkRequest {
     pub remark_pic_mediaid: Option<String>,
 }
 
+/// POST `convert_to_openid`: a customer's WeChat openid under the corp,
+/// which WeChat Pay's red packets are paid to. WeCom users of other corps
+/// (`wo…`) have none.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConvertToOpenidRequest {
+    pub external_userid: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConvertToOpenidResponse {
+    pub openid: String,
+}
+
 impl CorpClient {
+    /// POST `convert_to_openid`. An unknown customer is 40096 (final).
+    pub async fn convert_to_openid(
+        &self,
+        req: &ConvertToOpenidRequest,
+        priority: Priority,
+    ) -> Result<ConvertToOpenidResponse, ApiError> {
+        self.post("convert_to_openid", req, priority).await
+    }
+
     /// GET `get_follow_user_list`.
     pub async fn get_follow_user_list(&self, priority: Priority) -> Result<GetFollowUserListResponse, ApiError> {
         self.get("get_follow_user_list", &NoQuery {}, priority).await

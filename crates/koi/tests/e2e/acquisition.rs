@@ -38,7 +38,7 @@ impl Acq {
         Acq::start_with(backend, &[]).await
     }
 
-    /// As [`Acq::start`], with more flags for `koi serve`.
+    /// As [`Acq::start`], with more `koi serve` arguments.
     pub async fn start_with(backend: &str, extra: &[&str]) -> Acq {
         let db = scratch(backend).await;
         let t = tenant(&db.url, CORP);

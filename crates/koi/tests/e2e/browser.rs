@@ -43,6 +43,14 @@ async fn the_demo_console_in_a_browser() {
         assert!(!b.exists("#error-code").await, "{path} shows an error");
         assert!(b.text(marker).await.contains(expect), "{path} lacks {expect}");
     }
+    // The demo pays rewards from the simulator's merchant: its section shows
+    // the merchant and that the key is set, never the key.
+    b.goto(&demo.url("/console/settings")).await;
+    let mch = b.run("return document.querySelector('#pay-settings input[name=mch_id]').value").await;
+    assert_eq!(mch, "1900000109", "{mch}");
+    let key = b.run("return document.querySelector('#pay-settings input[name=api_key]').value").await;
+    assert_eq!(key, "", "the key is write-only");
+    assert!(b.exists("#pay-settings input[name=pay_enabled]:checked").await);
     // The group metrics are drawn on the server: the browser shows the SVG.
     b.goto(&demo.url("/console/groups?by=store")).await;
     assert!(b.exists("#metrics-flow svg polyline.members").await && b.exists("#metrics-talk svg").await);

@@ -296,6 +296,12 @@ async fn koi_sim_serves_wecom_from_the_example_config() {
         .await
         .unwrap();
     assert_eq!(wrong["errcode"], 40001);
+    let merchants: Value = reqwest::get(sim.url("/sim/pay/merchants")).await.unwrap().json().await.unwrap();
+    assert_eq!(merchants[0]["mch_id"], "1900000109", "{merchants}");
+    assert_eq!(
+        (merchants[0]["wxappid"].as_str(), merchants[0]["balance_fen"].as_i64()),
+        (Some("wwkoidemo0000001"), Some(1_000_000))
+    );
     assert!(koi_fails(&["sim", "--config", "/nonexistent.toml"]).contains("cannot read"));
 }
 

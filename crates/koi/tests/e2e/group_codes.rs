@@ -32,7 +32,7 @@ const GROUPS: usize = 13;
 const JOINS: usize = 4_500;
 const CAP: usize = 200;
 
-async fn call(acq: &Acq, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+pub(crate) async fn call(acq: &Acq, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
     let mut r = acq.http.request(method, acq.server.url(path)).bearer_auth(&acq.key);
     if let Some(b) = body {
         r = r.json(&b);
@@ -43,19 +43,19 @@ async fn call(acq: &Acq, method: Method, path: &str, body: Option<Value>) -> (u1
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
-async fn get(acq: &Acq, path: &str) -> Value {
+pub(crate) async fn get(acq: &Acq, path: &str) -> Value {
     let (status, v) = call(acq, Method::GET, path, None).await;
     assert_eq!(status, 200, "GET {path}: {v}");
     v
 }
 
-async fn sim(acq: &Acq, path: &str, body: Value) -> Value {
+pub(crate) async fn sim(acq: &Acq, path: &str, body: Value) -> Value {
     let r = acq.http.post(format!("{}{path}", acq.sim.base_url())).json(&body).send().await.unwrap();
     assert!(r.status().is_success(), "{path}: {}", r.text().await.unwrap());
     r.json().await.unwrap()
 }
 
-async fn faults(acq: &Acq, f: Value) {
+pub(crate) async fn faults(acq: &Acq, f: Value) {
     let url = format!("{}/sim/corps/{CORP}/faults", acq.sim.base_url());
     assert!(acq.http.put(url).json(&f).send().await.unwrap().status().is_success());
 }
@@ -86,7 +86,7 @@ async fn present(acq: &Acq, id: i64) -> BTreeSet<String> {
 
 /// Makes groups in WeCom and waits until koi has read them; returns their
 /// chat ids and koi's ids.
-async fn groups(acq: &Acq, made: &[(&str, String)]) -> (Vec<String>, Vec<i64>) {
+pub(crate) async fn groups(acq: &Acq, made: &[(&str, String)]) -> (Vec<String>, Vec<i64>) {
     let mut chats = Vec::new();
     for (owner, name) in made {
         let chat = sim(acq, "/sim/group/create", json!({"owner": owner, "name": name})).await;
@@ -109,7 +109,7 @@ async fn group(acq: &Acq, owner: &str, name: &str) -> (String, i64) {
 }
 
 /// Like `wait_for`, for what follows thousands of joins: up to two minutes.
-async fn wait_long<T, F, Fut>(mut f: F) -> T
+pub(crate) async fn wait_long<T, F, Fut>(mut f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -484,4 +484,436 @@ async fn console_form_makes_and_deletes_a_code(acq: &Acq) {
     assert_eq!(r.status(), 303);
     let (status, _) = call(acq, Method::GET, &format!("/api/v1/group-codes/{id}"), None).await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_pull_invites_through_guides_sqlite() {
+    group_pull("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_pull_invites_through_guides_postgres() {
+    group_pull("postgres").await;
+}
+
+/// Guides of the pull, customers each adds by their own code.
+const GUIDES: [(&str, &str); 5] =
+    [("wang.fang", "王芳"), ("li.na", "李娜"), ("zhao.lei", "赵磊"), ("chen.jing", "陈静"), ("liu.yang", "刘洋")];
+const PER_GUIDE: usize = 60;
+/// Customers of the first guide who add the second one later: the newer
+/// follow owns them, so each is invited once, by the second guide.
+const MOVED: usize = 20;
+
+/// The simulator's mass-message tasks of the corp, by sender.
+fn tasks_by_sender(acq: &Acq) -> BTreeMap<String, Vec<koi_sim::world::MassTask>> {
+    let mut out: BTreeMap<String, Vec<koi_sim::world::MassTask>> = BTreeMap::new();
+    for t in acq.sim.state().mass_tasks() {
+        out.entry(t.task.sender.clone().unwrap_or_default()).or_default().push(t.task);
+    }
+    out
+}
+
+async fn post_ok(acq: &Acq, path: &str, body: Value) -> Value {
+    let (status, v) = call(acq, Method::POST, path, Some(body)).await;
+    assert!(status == 200 || status == 201 || status == 202, "POST {path}: {status} {v}");
+    v
+}
+
+/// A tag / segment group pull (标签拉群) of 300 customers over five guides:
+/// each customer once, under their newest guide; one WeCom task per guide,
+/// never a second one (a restart, a job run again); the numbers per guide
+/// equal the simulator's truth once three guides confirm and two never do;
+/// joined counts only invited customers who joined the code's groups. Then
+/// the invitation after a first order (education → paid).
+async fn group_pull(backend: &str) {
+    let mut acq = Acq::start(backend).await;
+    // Three more guides in WeCom and koi.
+    let mut staff: Vec<i64> = acq.staff.clone();
+    for (userid, name) in &GUIDES[2..] {
+        sim(&acq, "/sim/directory/upsert", json!({"userid": userid, "name": name})).await;
+        let m =
+            post_ok(&acq, "/api/v1/staff", json!({"userid": userid, "name": name, "store_ids": [acq.store_id]})).await;
+        staff.push(m["id"].as_i64().unwrap());
+    }
+    // Each guide's customers add them through the guide's own code.
+    let mut configs = Vec::new();
+    for (i, id) in staff.iter().enumerate() {
+        let code = post_ok(
+            &acq,
+            "/api/v1/channel-codes",
+            json!({"name": format!("导购码{i}"), "store_id": acq.store_id, "kind": "single", "pool": [{"staff_id": id}]}),
+        )
+        .await;
+        configs.push(code["config_id"].as_str().unwrap().to_string());
+    }
+    let mut customers: Vec<Vec<String>> = vec![Vec::new(); GUIDES.len()];
+    for (i, config) in configs.iter().enumerate() {
+        for n in 0..PER_GUIDE {
+            let scan = acq.scan(config, json!({"name": format!("顾客{i}-{n}")})).await;
+            customers[i].push(scan["external_userid"].as_str().unwrap().to_string());
+        }
+    }
+    for ext in &customers[0][..MOVED] {
+        acq.scan(&configs[1], json!({"external_userid": ext})).await;
+    }
+    let want_live = [PER_GUIDE, PER_GUIDE + MOVED, PER_GUIDE, PER_GUIDE, PER_GUIDE];
+    wait_long(|| async {
+        for (id, want) in staff.iter().zip(want_live) {
+            let v = post_ok(&acq, "/api/v1/segments/evaluate", json!({"expr": format!("staff:{id}")})).await;
+            if v["count"].as_u64() != Some(want as u64) {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+    let segment =
+        post_ok(&acq, "/api/v1/segments", json!({"name": "静安店顾客", "expr": format!("store:{}", acq.store_id)}))
+            .await;
+    let segment_id = segment["id"].as_i64().unwrap();
+    let (chats, ids) =
+        groups(&acq, &[("wang.fang", "付费一群".to_string()), ("wang.fang", "付费二群".to_string())]).await;
+    let (status, code) = call(
+        &acq,
+        Method::POST,
+        "/api/v1/group-codes",
+        Some(json!({"name": "付费群活码", "group_kind": "paid", "store_id": acq.store_id, "group_ids": ids})),
+    )
+    .await;
+    assert_eq!(status, 201, "{code}");
+    let code_id = code["code"]["id"].as_i64().unwrap();
+    let config_id = code["code"]["config_id"].as_str().unwrap().to_string();
+
+    // Bad input: a clear 422 on the field, nothing kept, nothing sent.
+    let text = "店里新开了付费会员群，每周专属福利，点链接进群👇";
+    for (bad, field) in [
+        (json!({"name": "拉群", "segment_id": 999_999, "code_id": code_id, "text": text}), "segment_id"),
+        (json!({"name": "拉群", "segment_id": segment_id, "code_id": 999_999, "text": text}), "code_id"),
+        (json!({"name": "拉群", "segment_id": segment_id, "code_id": code_id, "text": " "}), "text"),
+    ] {
+        let (status, v) = call(&acq, Method::POST, "/api/v1/group-pulls", Some(bad)).await;
+        assert_eq!((status, v["error"]["code"].as_str()), (422, Some("invalid_input")), "{v}");
+        assert_eq!(v["error"]["fields"][0]["field"], field, "{v}");
+    }
+    assert!(get(&acq, "/api/v1/group-pulls").await.as_array().unwrap().is_empty());
+
+    // The pull: one task per guide, each customer once.
+    let draft = json!({"name": "付费群拉新", "segment_id": segment_id, "code_id": code_id, "text": text});
+    let (status, made) = call(&acq, Method::POST, "/api/v1/group-pulls", Some(draft)).await;
+    assert_eq!(status, 201, "{made}");
+    let pull_id = made["pull"]["id"].as_i64().unwrap();
+    let total = GUIDES.len() * PER_GUIDE;
+    assert_eq!(made["pull"]["planned"].as_i64(), Some(total as i64), "{made}");
+    let planned: BTreeMap<String, i64> = made["guides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["userid"].as_str().unwrap().to_string(), g["planned"].as_i64().unwrap()))
+        .collect();
+    let want_planned: BTreeMap<String, i64> = GUIDES
+        .iter()
+        .zip([PER_GUIDE - MOVED, PER_GUIDE + MOVED, PER_GUIDE, PER_GUIDE, PER_GUIDE])
+        .map(|((u, _), n)| (u.to_string(), n as i64))
+        .collect();
+    assert_eq!(planned, want_planned);
+    let tasks = wait_long(|| async {
+        let t = tasks_by_sender(&acq);
+        (t.len() == GUIDES.len()).then_some(t)
+    })
+    .await;
+    let mut owner: BTreeMap<String, String> = BTreeMap::new();
+    for (sender, list) in &tasks {
+        assert_eq!(list.len(), 1, "{sender} has one task");
+        let t = &list[0];
+        assert_eq!(t.chat_type, "single");
+        assert_eq!(t.text.as_deref(), Some(text));
+        assert_eq!(t.attachments[0]["msgtype"], "link", "{}", t.attachments);
+        assert_eq!(t.recipients.len() as i64, want_planned[sender]);
+        for r in &t.recipients {
+            assert!(owner.insert(r.external_userid.clone().unwrap(), sender.clone()).is_none(), "each customer once");
+        }
+    }
+    assert_eq!(owner.len(), total);
+    assert!(customers[0][..MOVED].iter().all(|c| owner[c] == "li.na"), "the newest follow's guide invites");
+
+    // Three customers of 赵磊 delete him before he confirms; 王芳, 李娜 and
+    // 赵磊 confirm, 陈静 and 刘洋 never do.
+    for ext in &customers[2][..3] {
+        sim(&acq, "/sim/customer/delete_staff", json!({"userid": "zhao.lei", "external_userid": ext})).await;
+    }
+    for sender in ["wang.fang", "li.na", "zhao.lei"] {
+        let msgid = tasks[sender][0].msgid.clone();
+        sim(&acq, "/sim/mass/confirm", json!({"msgid": msgid, "userid": sender})).await;
+    }
+    // Invited customers join through the code; so do two who were not sent it.
+    let sent_truth = |acq: &Acq| -> BTreeMap<String, BTreeSet<String>> {
+        tasks_by_sender(acq)
+            .into_iter()
+            .map(|(s, t)| {
+                let sent = t[0].recipients.iter().filter(|r| r.status == 1);
+                (s, sent.map(|r| r.external_userid.clone().unwrap()).collect())
+            })
+            .collect()
+    };
+    let sent = sent_truth(&acq);
+    let joiners: Vec<String> =
+        sent["wang.fang"].iter().take(15).chain(sent["li.na"].iter().take(25)).cloned().collect();
+    let unsent_joiners: Vec<String> = customers[3][..2].to_vec();
+    for ext in joiners.iter().chain(&unsent_joiners) {
+        sim(&acq, "/sim/join", json!({"config_id": config_id, "customer": {"external_userid": ext}})).await;
+    }
+    // koi reads the results (here at once rather than on its schedule) and
+    // the joins; the numbers per guide equal WeCom's.
+    let expect = |acq: &Acq| -> BTreeMap<String, (i64, i64, i64)> {
+        let sent = sent_truth(acq);
+        let inside: BTreeSet<String> =
+            truth(acq).into_iter().filter(|(c, _)| chats.contains(c)).flat_map(|(_, m)| m).collect();
+        GUIDES
+            .iter()
+            .map(|(u, _)| {
+                let s = &sent[*u];
+                (
+                    u.to_string(),
+                    (want_planned[*u], s.len() as i64, s.iter().filter(|c| inside.contains(*c)).count() as i64),
+                )
+            })
+            .collect()
+    };
+    let want = expect(&acq);
+    assert_eq!(want["wang.fang"].2 + want["li.na"].2, joiners.len() as i64);
+    assert_eq!(want["zhao.lei"].1, PER_GUIDE as i64 - 3, "three are no longer friends");
+    assert_eq!(want["chen.jing"], (PER_GUIDE as i64, 0, 0), "never confirmed: nothing sent, nobody joined by it");
+    let numbers = |d: &Value| -> BTreeMap<String, (i64, i64, i64)> {
+        d["guides"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| {
+                let n = |k: &str| g[k].as_i64().unwrap();
+                (g["userid"].as_str().unwrap().to_string(), (n("planned"), n("sent"), n("joined")))
+            })
+            .collect()
+    };
+    post_ok(&acq, &format!("/api/v1/group-pulls/{pull_id}/refresh"), json!({})).await;
+    let d = wait_long(|| async {
+        let d = get(&acq, &format!("/api/v1/group-pulls/{pull_id}")).await;
+        (numbers(&d) == want).then_some(d)
+    })
+    .await;
+    assert_eq!(d["pull"]["sent"].as_i64(), Some(want.values().map(|w| w.1).sum::<i64>()));
+    assert_eq!(d["pull"]["joined"].as_i64(), Some(joiners.len() as i64));
+    let unsent = d["unsent"].as_array().unwrap();
+    let failed: Vec<&Value> = unsent.iter().filter(|u| u["state"] == "failed").collect();
+    assert_eq!(failed.len(), 3, "{unsent:?}");
+    assert!(failed.iter().all(|u| u["reason"] == "not_a_friend" && u["staff_name"] == "赵磊"));
+    assert_eq!(unsent.iter().filter(|u| u["state"] == "planned").count(), 2 * PER_GUIDE, "waiting for two guides");
+    let list = get(&acq, "/api/v1/group-pulls").await;
+    assert_eq!(list[0]["id"].as_i64(), Some(pull_id));
+
+    // Exactly once: the creation jobs run again, and koi restarts; no
+    // guide gets a second task.
+    let corp = acq_corp(&acq).await;
+    let koi_tasks: Vec<i64> =
+        acq.db.db.guide_tasks_of(corp, "group_pull", pull_id).await.unwrap().iter().map(|t| t.id).collect();
+    assert_eq!(koi_tasks.len(), GUIDES.len());
+    let now = koi_store::now_ms();
+    let mut tx = acq.db.db.begin().await.unwrap();
+    for id in &koi_tasks {
+        let payload = json!({"task_id": id}).to_string();
+        tx.enqueue(&koi_store::jobs::NewJob::new(Some(corp), "outreach.create_guide_task", &payload, now), now)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    acq.server.kill();
+    acq.server = Server::start(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &acq.db.url,
+        "--wecom-base-url",
+        &acq.sim.base_url(),
+    ]);
+    let url = acq.server.url(&format!("/wecom/callback/{CORP}"));
+    let r = acq.http.put(format!("{}/sim/corps/{CORP}/callback_url", acq.sim.base_url())).json(&json!({"url": url}));
+    assert!(r.send().await.unwrap().status().is_success());
+    wait_long(|| async {
+        let jobs = acq.db.db.jobs(corp, None, 10_000).await.unwrap();
+        let mine = jobs.iter().filter(|j| j.kind == "outreach.create_guide_task");
+        let all_done = mine.clone().all(|j| j.state == koi_domain::jobs::JobState::Done);
+        (mine.count() >= 2 * GUIDES.len() && all_done).then_some(())
+    })
+    .await;
+    // A task an earlier attempt claimed (it may have reached WeCom without
+    // an answer) is ended `unknown`, never created again.
+    let first = &acq.db.db.guide_tasks_of(corp, "group_pull", pull_id).await.unwrap()[0];
+    let one = acq.db.db.guide_task_recipients(corp, first.id).await.unwrap().remove(0);
+    let recipients = [(one.customer_id, one.external_userid.clone())];
+    let mut tx = acq.db.db.begin().await.unwrap();
+    let claimed = koi_store::outreach::NewGuideTask {
+        corp_id: corp,
+        purpose: "e2e_claimed",
+        purpose_id: 1,
+        staff_id: first.staff_id,
+        sender: &first.sender,
+        part: 0,
+        content: "{\"text\":\"x\",\"link\":null}",
+        recipients: &recipients,
+        now,
+    };
+    let claimed = tx.insert_guide_task(&claimed).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+    assert!(acq.db.db.mark_guide_task_sending(corp, claimed, true).await.unwrap());
+    let mut tx = acq.db.db.begin().await.unwrap();
+    let payload = json!({"task_id": claimed}).to_string();
+    tx.enqueue(&koi_store::jobs::NewJob::new(Some(corp), "outreach.create_guide_task", &payload, now), now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let t = wait_long(|| async {
+        let t = acq.db.db.guide_task(corp, claimed).await.unwrap().unwrap();
+        (t.state != "sending").then_some(t)
+    })
+    .await;
+    assert_eq!(t.state, "unknown");
+    let r = acq.db.db.guide_task_recipients(corp, claimed).await.unwrap();
+    assert_eq!((r[0].state.as_str(), r[0].reason.as_str()), ("failed", "outcome_unknown"));
+
+    post_ok(&acq, &format!("/api/v1/group-pulls/{pull_id}/refresh"), json!({})).await;
+    let after = tasks_by_sender(&acq);
+    assert!(after.values().all(|t| t.len() == 1), "no second task: {:?}", after.keys());
+    let d = wait_long(|| async {
+        let d = get(&acq, &format!("/api/v1/group-pulls/{pull_id}")).await;
+        (numbers(&d) == want).then_some(d)
+    })
+    .await;
+    assert_eq!(d["pull"]["planned"].as_i64(), Some(total as i64));
+
+    first_order_invitation(&acq, code_id, &customers, &staff).await;
+    console_pulls(&acq, pull_id, code_id, staff[4], &want).await;
+}
+
+/// The console: the list and its form (segment and code picked by name), a
+/// refused form, the result page per guide, and a pull started from the form.
+async fn console_pulls(acq: &Acq, pull_id: i64, code_id: i64, liu: i64, want: &BTreeMap<String, (i64, i64, i64)>) {
+    let doc: Value = acq.http.get(acq.server.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    for path in
+        ["/group-pulls", "/group-pulls/{id}", "/group-pulls/{id}/refresh", "/group-codes/{id}/first-order-invite"]
+    {
+        assert!(doc["paths"][path].is_object(), "{path} is documented");
+    }
+    for schema in ["GroupPullDraft", "GroupPullDetail", "GuidePullResult", "FirstOrderInvite", "FirstOrderInviteView"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema} is described");
+    }
+    let c = login(&acq.server, &acq.owner, PASSWORD).await;
+    let token = csrf(&c, &acq.server, "/console/group-pulls").await;
+    let list = c.get(acq.server.url("/console/group-pulls")).send().await.unwrap().text().await.unwrap();
+    assert!(list.contains("付费群拉新") && list.contains("静安店顾客") && list.contains("付费群活码"), "by name");
+    assert!(list.contains(&format!("<option value=\"{code_id}\"")), "the code is picked from a list");
+    let page =
+        c.get(acq.server.url(&format!("/console/group-pulls/{pull_id}"))).send().await.unwrap().text().await.unwrap();
+    for (userid, (planned, sent, joined)) in want {
+        let row = page.split(&format!("data-guide=\"{userid}\"")).nth(1).unwrap().split("</tr>").next().unwrap();
+        for (class, n) in [("planned", planned), ("sent", sent), ("joined", joined)] {
+            assert!(row.contains(&format!("class=\"{class}\">{n}<")), "{userid} {class} {n}: {row}");
+        }
+    }
+    assert_eq!(page.matches("data-reason=\"not_a_friend\"").count(), 3);
+    let code_page =
+        c.get(acq.server.url(&format!("/console/group-codes/{code_id}"))).send().await.unwrap().text().await.unwrap();
+    assert!(code_page.contains("id=\"foi-invited\">1<"), "the code's page shows the invitation");
+
+    let segment = post_ok(acq, "/api/v1/segments", json!({"name": "刘洋的顾客", "expr": format!("staff:{liu}")})).await;
+    let post = |fields: Vec<(&'static str, String)>| {
+        let (c, url, token) = (c.clone(), acq.server.url("/console/group-pulls"), token.clone());
+        async move {
+            let mut fields = fields;
+            fields.push(("_csrf", token));
+            c.post(url).form(&fields).send().await.unwrap()
+        }
+    };
+    let before = get(acq, "/api/v1/group-pulls").await.as_array().unwrap().len();
+    let base = || {
+        vec![("name", "控制台拉群".to_string()), ("text", "来群里领券".to_string()), ("code_id", code_id.to_string())]
+    };
+    let r = post(base()).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("data-field=\"segment_id\""));
+    assert_eq!(get(acq, "/api/v1/group-pulls").await.as_array().unwrap().len(), before, "nothing made");
+    let mut good = base();
+    good.push(("segment_id", segment["id"].as_i64().unwrap().to_string()));
+    let r = post(good).await;
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    let page = c.get(acq.server.url(&to)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(&format!("id=\"gp-planned\">{PER_GUIDE}<")), "{to}");
+}
+
+/// Seed 000's paid vs. unpaid routing: customers of an education group are
+/// invited to the paid code by their guide after their first order, once.
+async fn first_order_invitation(acq: &Acq, code_id: i64, customers: &[Vec<String>], staff: &[i64]) {
+    let path = format!("/api/v1/group-codes/{code_id}/first-order-invite");
+    let (status, v) = call(acq, Method::PUT, &path, Some(json!({"from_kinds": [], "text": "x"}))).await;
+    assert_eq!((status, v["error"]["fields"][0]["field"].as_str()), (422, Some("from_kinds")), "{v}");
+    let invite = json!({"from_kinds": ["education"], "text": "恭喜首单！付费会员群等你来"});
+    let (status, v) = call(acq, Method::PUT, &path, Some(invite)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["invite"]["from_kinds"], json!(["education"]));
+    // Two of 陈静's customers in an education group; a third is not.
+    let (a, b, c) = (&customers[3][10], &customers[3][11], &customers[3][12]);
+    let edu =
+        sim(acq, "/sim/group/create", json!({"owner": "chen.jing", "name": "新手教育群", "members": [a, b]})).await;
+    let edu_chat = edu["chat_id"].as_str().unwrap().to_string();
+    let edu_id = wait_long(|| async {
+        let g = get(acq, "/api/v1/groups").await;
+        g.as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["chat_id"] == edu_chat.as_str() && g["members"].as_i64() == Some(3))
+            .map(|g| g["id"].as_i64().unwrap())
+    })
+    .await;
+    let (status, v) =
+        call(acq, Method::PATCH, &format!("/api/v1/groups/{edu_id}"), Some(json!({"kind": "education"}))).await;
+    assert_eq!(status, 200, "{v}");
+    let customer_id = |ext: &str| {
+        let ext = ext.to_string();
+        async move {
+            let v =
+                post_ok(acq, "/api/v1/segments/evaluate", json!({"expr": format!("staff:{}", staff[3]), "ids": true}))
+                    .await;
+            let ids: Vec<i64> = v["ids"].as_array().unwrap().iter().map(|i| i.as_i64().unwrap()).collect();
+            for id in ids {
+                let c = get(acq, &format!("/api/v1/customers/{id}")).await;
+                if c["external_userid"] == ext.as_str() {
+                    return id;
+                }
+            }
+            panic!("no customer {ext}");
+        }
+    };
+    let before = tasks_by_sender(acq)["chen.jing"].len();
+    for (ext, reference) in [(a, "SO-A1"), (a, "SO-A2"), (c, "SO-C1")] {
+        let id = customer_id(ext).await;
+        let order = json!({"kind": "order_placed", "amount_fen": 19_900, "ref": reference});
+        let (status, v) = call(acq, Method::POST, &format!("/api/v1/customers/{id}/events"), Some(order)).await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let invited = wait_long(|| async {
+        let t = tasks_by_sender(acq);
+        // WeCom's tasks come by msgid: the invitation is the one of one customer.
+        let mine = &t["chen.jing"];
+        (mine.len() == before + 1).then(|| mine.iter().find(|m| m.recipients.len() == 1).cloned().unwrap())
+    })
+    .await;
+    let to: Vec<String> = invited.recipients.iter().filter_map(|r| r.external_userid.clone()).collect();
+    assert_eq!(to, std::slice::from_ref(a), "only the first order of an education group's member");
+    assert_eq!(invited.text.as_deref(), Some("恭喜首单！付费会员群等你来"));
+    let v = get(acq, &path).await;
+    assert_eq!(v["invited"].as_i64(), Some(1));
+    // b is in the group but has not ordered (nothing for b); a's second order invites nobody.
+    assert!(!to.contains(b));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(tasks_by_sender(acq)["chen.jing"].len(), before + 1, "the second order invites nobody again");
 }

@@ -1,0 +1,282 @@
+//! One guide's customer mass-message task (`add_msg_template`, chat_type
+//! single, sender = the guide): planned in the use case's transaction
+//! ([`plan_guide_task`]), created in WeCom by [`GuideTaskJob`], and its
+//! send results read by [`GuideTaskReadJob`] until the guide has confirmed
+//! it (or koi stops asking).
+//!
+//! Exactly once: the task is claimed (`sending`, in its own commit) before
+//! the call. A call that surely did not reach WeCom puts it back; one that
+//! may have (the connection broke after sending) leaves it claimed, and a
+//! later attempt that finds it claimed ends it `unknown` instead of making
+//! a second task. A restart, a retried job or a second node never creates a
+//! guide's task twice.
+
+use crate::jobs::{enqueue, enqueue_at, Job, JobCtx, JobError, JobResult};
+use crate::{Engine, Result};
+use koi_domain::group::pull::send_outcome;
+use koi_domain::jobs::priority;
+use koi_store::jobs::JobEnd;
+use koi_store::outreach::{NewGuideTask, RecipientResult};
+use koi_store::{now_ms, Tx};
+use koi_wecom::client::{
+    AddMsgTemplateRequest, Attachment, ChatType, GetGroupmsgSendResultRequest, GetGroupmsgTaskRequest, Link, Priority,
+    Text,
+};
+use serde::{Deserialize, Serialize};
+
+/// What the customers of a task receive: a text and a link card.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GuideContent {
+    pub text: String,
+    pub link: Option<GuideLink>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GuideLink {
+    pub title: String,
+    pub desc: String,
+    pub url: String,
+}
+
+/// When koi reads a task's results after creating it: soon (a guide who
+/// is at the counter confirms at once), then less often for about four days;
+/// customers still unsent then end `not_sent`.
+const READ_AFTER_MS: &[i64] = &[
+    10_000, 60_000, 300_000, 900_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000, 28_800_000, 43_200_000, 86_400_000,
+    86_400_000, 86_400_000,
+];
+
+/// Results per `get_groupmsg_send_result` page (WeCom's maximum).
+const RESULT_PAGE: u32 = 1000;
+
+/// What a task whose outcome is unknown says.
+const UNKNOWN_NOTE: &str = "an earlier attempt may have reached WeCom without an answer; not created again";
+
+/// Plans one guide's task with its customers and enqueues its creation, in
+/// the caller's transaction. `None` when the purpose has this guide's part
+/// already (nothing is planned twice).
+pub(crate) async fn plan_guide_task(tx: &mut Tx, t: &NewGuideTask<'_>) -> Result<Option<i64>> {
+    let Some(id) = tx.insert_guide_task(t).await? else {
+        return Ok(None);
+    };
+    enqueue(tx, t.corp_id, &GuideTaskJob { task_id: id }).await?;
+    Ok(Some(id))
+}
+
+/// Job: create one guide's task in WeCom, once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct GuideTaskJob {
+    pub task_id: i64,
+}
+
+/// What creating a task came to.
+pub(crate) enum Created {
+    Ok {
+        msgid: String,
+        fail_list: Vec<String>,
+    },
+    Refused(String),
+    /// Already created or ended: nothing to do.
+    Gone,
+    /// An earlier attempt may have reached WeCom: not created again.
+    Unknown,
+}
+
+impl Job for GuideTaskJob {
+    const KIND: &'static str = "outreach.create_guide_task";
+    const PRIORITY: i32 = priority::DEFAULT;
+    type Prepared = Created;
+
+    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<Created> {
+        let Some(t) = engine.db.guide_task(ctx.corp_id, self.task_id).await? else {
+            return Ok(Created::Gone);
+        };
+        match t.state.as_str() {
+            "sending" => return Ok(Created::Unknown),
+            "queued" => {}
+            _ => return Ok(Created::Gone),
+        }
+        let content: GuideContent =
+            serde_json::from_str(&t.content).map_err(|e| JobError::GiveUp(format!("task content: {e}")))?;
+        let recipients = engine.db.guide_task_recipients(ctx.corp_id, t.id).await?;
+        let req = AddMsgTemplateRequest {
+            chat_type: Some(ChatType::Single),
+            external_userid: Some(recipients.into_iter().map(|r| r.external_userid).collect()),
+            sender: Some(t.sender.clone()),
+            text: (!content.text.is_empty()).then(|| Text::new(content.text.clone())),
+            attachments: content.link.map(|l| {
+                vec![Attachment::link(Link {
+                    title: l.title,
+                    desc: (!l.desc.is_empty()).then_some(l.desc),
+                    url: l.url,
+                    ..Link::default()
+                })]
+            }),
+            ..AddMsgTemplateRequest::default()
+        };
+        let client = engine.wecom_for(ctx.corp_id).await?;
+        if !engine.db.mark_guide_task_sending(ctx.corp_id, t.id, true).await? {
+            return Ok(Created::Gone);
+        }
+        match client.add_msg_template(&req, Priority::Bulk).await {
+            Ok(r) => Ok(Created::Ok { msgid: r.msgid, fail_list: r.fail_list }),
+            Err(e) if e.may_have_acted() => Err(e.into()),
+            Err(e) => {
+                engine.db.mark_guide_task_sending(ctx.corp_id, t.id, false).await?;
+                if e.is_final() {
+                    Ok(Created::Refused(e.to_string()))
+                } else {
+                    Err(e.into())
+                }
+            }
+        }
+    }
+
+    async fn record(&self, _: &Engine, ctx: &JobCtx, created: Created, tx: &mut Tx) -> JobResult<JobEnd> {
+        let now = now_ms();
+        let (corp, id) = (ctx.corp_id, self.task_id);
+        match created {
+            Created::Gone => Ok(JobEnd::Done),
+            Created::Ok { msgid, fail_list } => {
+                if !tx.finish_guide_task(corp, id, "created", &msgid, "", now).await? {
+                    return Ok(JobEnd::Done);
+                }
+                let failed: Vec<RecipientResult> = fail_list
+                    .into_iter()
+                    .map(|ext| RecipientResult {
+                        external_userid: ext,
+                        state: "failed",
+                        reason: "not_sendable".into(),
+                        sent_at: None,
+                    })
+                    .collect();
+                tx.record_recipient_results(corp, id, &failed).await?;
+                let read = GuideTaskReadJob { task_id: id, round: Some(0) };
+                enqueue_at(tx, corp, &read, now + READ_AFTER_MS[0], now).await?;
+                Ok(JobEnd::Done)
+            }
+            Created::Refused(why) => {
+                tx.finish_guide_task(corp, id, "refused", "", &why, now).await?;
+                tx.end_planned_recipients(corp, id, "failed", "refused_by_wecom").await?;
+                Ok(JobEnd::Refused(why))
+            }
+            Created::Unknown => {
+                tx.finish_guide_task(corp, id, "unknown", "", UNKNOWN_NOTE, now).await?;
+                tx.end_planned_recipients(corp, id, "failed", "outcome_unknown").await?;
+                Ok(JobEnd::Done)
+            }
+        }
+    }
+}
+
+/// Job: read a created task's results. `round` is its place in the
+/// schedule ([`READ_AFTER_MS`]); `None` is a read an operator asked for,
+/// which schedules nothing after it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct GuideTaskReadJob {
+    pub task_id: i64,
+    pub round: Option<usize>,
+}
+
+/// What WeCom says of a task.
+pub(crate) enum Read {
+    Gone,
+    /// The guide has not confirmed yet.
+    Unconfirmed,
+    Confirmed(Vec<RecipientResult>),
+}
+
+impl Job for GuideTaskReadJob {
+    const KIND: &'static str = "outreach.read_guide_task";
+    const PRIORITY: i32 = priority::DEFAULT;
+    type Prepared = Read;
+
+    /// WeCom answers 41063 for a task made a moment ago: not final, so the
+    /// job backs off and asks again.
+    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<Read> {
+        let Some(t) = engine.db.guide_task(ctx.corp_id, self.task_id).await? else {
+            return Ok(Read::Gone);
+        };
+        if t.state != "created" || t.settled {
+            return Ok(Read::Gone);
+        }
+        let client = engine.wecom_for(ctx.corp_id).await?;
+        let req = GetGroupmsgTaskRequest { msgid: t.wecom_msgid.clone(), limit: Some(1000), cursor: None };
+        let tasks = client.get_groupmsg_task(&req, Priority::Bulk).await?;
+        let confirmed = tasks.task_list.iter().any(|m| m.userid == t.sender && m.status == 2);
+        if !confirmed {
+            return Ok(Read::Unconfirmed);
+        }
+        let mut results = Vec::new();
+        let mut cursor = None;
+        loop {
+            let req = GetGroupmsgSendResultRequest {
+                msgid: t.wecom_msgid.clone(),
+                userid: t.sender.clone(),
+                limit: Some(RESULT_PAGE),
+                cursor: cursor.take(),
+            };
+            let page = client.get_groupmsg_send_result(&req, Priority::Bulk).await?;
+            for r in page.send_list {
+                let Some(ext) = r.external_userid else { continue };
+                let (state, reason) = send_outcome(r.status);
+                results.push(RecipientResult {
+                    external_userid: ext,
+                    state,
+                    reason: reason.to_string(),
+                    sent_at: r.send_time.filter(|_| state == "sent").map(|s| s * 1000),
+                });
+            }
+            if page.next_cursor.is_empty() {
+                break;
+            }
+            cursor = Some(page.next_cursor);
+        }
+        Ok(Read::Confirmed(results))
+    }
+
+    async fn record(&self, _: &Engine, ctx: &JobCtx, read: Read, tx: &mut Tx) -> JobResult<JobEnd> {
+        let now = now_ms();
+        let (corp, id) = (ctx.corp_id, self.task_id);
+        match read {
+            Read::Gone => Ok(JobEnd::Done),
+            Read::Confirmed(results) => {
+                tx.record_recipient_results(corp, id, &results).await?;
+                tx.note_guide_task_read(corp, id, true, now).await?;
+                Ok(JobEnd::Done)
+            }
+            Read::Unconfirmed => {
+                let next = self.round.map(|r| r + 1);
+                match next {
+                    None => tx.note_guide_task_read(corp, id, false, now).await?,
+                    Some(r) if r < READ_AFTER_MS.len() => {
+                        tx.note_guide_task_read(corp, id, false, now).await?;
+                        let job = GuideTaskReadJob { task_id: id, round: Some(r) };
+                        enqueue_at(tx, corp, &job, now + READ_AFTER_MS[r], now).await?;
+                    }
+                    Some(_) => {
+                        tx.end_planned_recipients(corp, id, "not_sent", "not_confirmed_by_guide").await?;
+                        tx.note_guide_task_read(corp, id, true, now).await?;
+                    }
+                }
+                Ok(JobEnd::Done)
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Reads the results of every unsettled task of a purpose now (an
+    /// operator's refresh); returns how many reads were queued.
+    pub(crate) async fn read_guide_tasks_now(&self, corp_id: i64, purpose: &str, purpose_id: i64) -> Result<usize> {
+        let tasks = self.db.guide_tasks_of(corp_id, purpose, purpose_id).await?;
+        let mut tx = self.db.begin().await?;
+        let mut n = 0;
+        for t in tasks.iter().filter(|t| t.state == "created" && !t.settled) {
+            enqueue(&mut tx, corp_id, &GuideTaskReadJob { task_id: t.id, round: None }).await?;
+            n += 1;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+}
