@@ -104,6 +104,8 @@ pub struct ParticipantListRow {
     pub joined_at: i64,
     pub token: String,
     pub qr_code: Option<String>,
+    /// Their entry's contact way or join way, once made.
+    pub config_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -323,7 +325,7 @@ impl Db {
              p.depth, p.source, p.entry_state, p.valid, \
              (SELECT COUNT(*) FROM campaign_invites i WHERE i.inviter_id = p.id AND i.state = 'pending') AS pending, \
              (SELECT COUNT(*) FROM campaign_invites i WHERE i.inviter_id = p.id AND i.state = 'rejected') AS rejected, \
-             p.joined_at, p.token, p.qr_code \
+             p.joined_at, p.token, p.qr_code, p.config_id \
              FROM campaign_participants p JOIN customers cu ON cu.id = p.customer_id \
              LEFT JOIN staff s ON s.id = p.staff_id LEFT JOIN stores st ON st.id = p.store_id \
              WHERE p.corp_id = $1 AND p.campaign_id = $2 ORDER BY p.valid DESC, p.id LIMIT $3";

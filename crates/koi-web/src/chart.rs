@@ -189,6 +189,56 @@ pub fn group_talk(days: &[DayMetrics]) -> String {
     group_days(days, &[messages], &speakers)
 }
 
+/// A campaign's invites by day (`(day start in ms, valid, pending,
+/// rejected)`): valid, pending and rejected stacked. Each day is a `<g>`
+/// carrying its counts as `data-` attributes, which the tests read.
+pub fn campaign_invites(days: &[(i64, i64, i64, i64)]) -> String {
+    let top = days.iter().map(|d| d.1 + d.2 + d.3).max().unwrap_or(0).max(1) as f64;
+    let plot_h = H - TOP - BOTTOM;
+    let zero = TOP + plot_h;
+    let scale = plot_h / top;
+    let slot = (W - LEFT - RIGHT) / days.len().max(1) as f64;
+    let bar = (slot * 0.7).clamp(1.0, 48.0);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {H}\" width=\"100%\" role=\"img\" class=\"chart\">\
+         <line x1=\"{LEFT}\" x2=\"{x2}\" y1=\"{zero:.1}\" y2=\"{zero:.1}\" stroke=\"#9aa5b1\"/>\
+         <text x=\"{lx}\" y=\"{ty}\" font-size=\"11\" text-anchor=\"end\" fill=\"#6b7785\">{top}</text>",
+        x2 = W - RIGHT,
+        lx = LEFT - 4.0,
+        ty = TOP + 10.0,
+    );
+    for (i, &(ms, valid, pending, rejected)) in days.iter().enumerate() {
+        // The day's 00:00 in Shanghai is a whole local day.
+        let day = (ms.div_euclid(1000) + crate::fmt::DISPLAY_OFFSET_MINUTES * 60).div_euclid(86_400);
+        let x = LEFT + slot * i as f64 + (slot - bar) / 2.0;
+        svg.push_str(&format!(
+            "<g data-day=\"{}\" data-valid=\"{valid}\" data-pending=\"{pending}\" data-rejected=\"{rejected}\">\
+             <title>{}: {valid} / {pending} / {rejected}</title>",
+            crate::fmt::date(day),
+            month_day(day),
+        ));
+        let mut above = zero;
+        for (n, color) in [(valid, "#2a9d8f"), (pending, "#f4a261"), (rejected, "#7b8794")] {
+            let h = n as f64 * scale;
+            if h > 0.0 {
+                above -= h;
+                svg.push_str(&rect(x, above, bar, h, color));
+            }
+        }
+        svg.push_str("</g>");
+        if (days.len() - 1 - i).is_multiple_of(7) {
+            svg.push_str(&format!(
+                "<text x=\"{:.1}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#6b7785\">{}</text>",
+                x + bar / 2.0,
+                H - 6.0,
+                month_day(day)
+            ));
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 fn rect(x: f64, y: f64, w: f64, h: f64, fill: &str) -> String {
     format!("<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" fill=\"{fill}\"/>")
 }

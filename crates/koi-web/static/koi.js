@@ -150,3 +150,38 @@ function segmentBuilder(input) {
   mirror.hidden = true;
   if (input.value.trim()) evaluate();
 }
+
+// The campaign form's reward tiers: rows work without JS; with it, a row
+// can be added (a copy of the last, emptied and renumbered) or removed.
+document.addEventListener("DOMContentLoaded", function () {
+  var table = document.getElementById("tier-rows");
+  var add = document.getElementById("tier-add");
+  if (!table || !add) return;
+  var body = table.tBodies[0];
+  var max = 10;
+  function wire(row) {
+    var rm = row.querySelector(".tier-remove");
+    rm.hidden = false;
+    rm.addEventListener("click", function () {
+      if (body.rows.length > 1) row.remove();
+      else row.querySelectorAll("input, select").forEach(function (el) { el.value = ""; });
+    });
+  }
+  Array.prototype.forEach.call(body.rows, wire);
+  add.hidden = false;
+  add.addEventListener("click", function () {
+    if (body.rows.length >= max) return;
+    var last = body.rows[body.rows.length - 1];
+    var next = 0;
+    Array.prototype.forEach.call(body.rows, function (r) { next = Math.max(next, Number(r.getAttribute("data-row")) + 1); });
+    var row = last.cloneNode(true);
+    row.setAttribute("data-row", String(next));
+    row.querySelectorAll(".field-err").forEach(function (el) { el.remove(); });
+    row.querySelectorAll("input, select").forEach(function (el) {
+      el.name = el.name.replace(/^tier\d+_/, "tier" + next + "_");
+      el.value = "";
+    });
+    body.appendChild(row);
+    wire(row);
+  });
+});

@@ -40,6 +40,9 @@ use koi_store::events::NewEvent;
 use koi_store::{now_ms, Tx};
 use serde::{Deserialize, Serialize};
 
+/// The reason an invite rejected by an operator (and by no check) keeps.
+pub const OVERRIDE_REASON: &str = "override";
+
 /// Rows one list shows.
 pub const LIST_LIMIT: i64 = 500;
 /// Customers one enrollment takes.
@@ -224,6 +227,8 @@ pub struct Participant {
     pub qr_code: Option<String>,
     /// Their H5 page (`/h5/c/{campaign}?p={their token}`, under koi's public URL).
     pub page_path: String,
+    /// Their entry's WeCom config id (contact way or join way), once made.
+    pub entry_config_id: Option<String>,
 }
 
 impl Participant {
@@ -231,6 +236,7 @@ impl Participant {
         Participant {
             page_path: format!("{}?p={}", c.h5_path, r.token),
             qr_code: r.qr_code.filter(|q| !q.is_empty()),
+            entry_config_id: r.config_id,
             id: r.id,
             customer_id: r.customer_id,
             name: r.customer_name,
@@ -438,7 +444,8 @@ impl Engine {
             return Err(ValidationError::one("state", "unknown_state", "state is pending, valid or rejected").into());
         }
         let reason = q.reason.as_deref().filter(|s| !s.is_empty());
-        if reason.is_some_and(|r| RejectReason::parse(r).is_none()) {
+        // `override` is the reason an operator's rejection leaves; the risk report lists it too.
+        if reason.is_some_and(|r| r != OVERRIDE_REASON && RejectReason::parse(r).is_none()) {
             return Err(ValidationError::one("reason", "unknown_reason", "no such reject reason").into());
         }
         let rows = self.db.campaign_invites(who.corp_id, id, state, reason, q.participant_id, LIST_LIMIT).await?;
@@ -533,7 +540,7 @@ impl Engine {
         let inv = tx.invite_in_tx(who.corp_id, invite_id).await?.filter(|i| i.campaign_id == id);
         let inv = inv.ok_or(EngineError::NotFound("invite"))?;
         let (state, reason) = if valid { ("valid", String::new()) } else { ("rejected", inv.reason.clone()) };
-        let reason = if !valid && reason.is_empty() { "override".to_string() } else { reason };
+        let reason = if !valid && reason.is_empty() { OVERRIDE_REASON.to_string() } else { reason };
         let by = who.user_id.unwrap_or(0);
         tx.decide_invite(invite_id, state, &reason, true, Some(by), now_ms()).await?;
         invites::after_count_change(&mut tx, who.corp_id, &c, inv.inviter_id).await?;

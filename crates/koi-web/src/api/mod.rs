@@ -2,7 +2,7 @@
 //! the OpenAPI document at `/api/v1/openapi.json`. Routes and their
 //! documentation are registered together, so the document cannot drift.
 
-mod campaigns;
+pub(crate) mod campaigns;
 mod channel_codes;
 mod customers;
 mod fields;

@@ -3,6 +3,7 @@
 //! Each resource has its own module; this one holds the page chrome.
 
 mod api_keys;
+mod campaigns;
 mod channel_codes;
 mod customers;
 mod fields;
@@ -98,6 +99,15 @@ pub fn router() -> Router<AppState> {
         .route("/poster-templates/{id}", get(posters::edit).post(posters::update).layer(poster_upload_limit()))
         .route("/poster-templates/{id}/preview.jpg", get(posters::preview))
         .route("/poster-templates/{id}/delete", post(posters::delete))
+        .route("/campaigns", get(campaigns::list).post(campaigns::create))
+        .route("/campaigns/new", get(campaigns::new))
+        .route("/campaigns/{id}", get(campaigns::show))
+        .route("/campaigns/{id}/edit", get(campaigns::edit).post(campaigns::update))
+        .route("/campaigns/{id}/transition", post(campaigns::transition))
+        .route("/campaigns/{id}/invites.csv", get(campaigns::invites_csv))
+        .route("/campaigns/{id}/invites/{invite_id}/override", post(campaigns::override_invite))
+        .route("/campaigns/{id}/rewards/{reward_id}/retry", post(campaigns::retry_reward))
+        .route("/redeem", get(campaigns::redeem_form).post(campaigns::redeem))
         .route("/fields", get(fields::show).post(fields::define))
         .route("/fields/rules", post(fields::save_rules))
         .route("/fields/{name}/delete", post(fields::delete))
@@ -183,7 +193,13 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
     if who.allows(Action::ManagePosters) {
         m.push(item("poster_templates", "/console/poster-templates", true));
     }
-    for key in ["campaigns", "mass_sends", "sops", "analytics"] {
+    if who.allows(Action::ViewCampaigns) {
+        m.push(item("campaigns", "/console/campaigns", true));
+    }
+    if who.allows(Action::RedeemRewards) {
+        m.push(item("redeem", "/console/redeem", true));
+    }
+    for key in ["mass_sends", "sops", "analytics"] {
         m.push(item(key, "", false));
     }
     if who.allows(Action::ManageUsers) {

@@ -9,6 +9,7 @@ mod browser;
 mod callback;
 mod campaigns;
 mod console_acquisition;
+mod console_campaigns;
 mod console_segments;
 mod customers;
 mod demo;
