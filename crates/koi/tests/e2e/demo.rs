@@ -65,6 +65,7 @@ async fn the_campaign_runs(demo: &Server, console: &reqwest::Client) {
         .as_array()
         .expect("campaigns")
         .iter()
+        .map(|c| &c["campaign"])
         .find(|c| c["name"] == koi_engine::demo::DEMO_CAMPAIGN_NAME)
         .unwrap_or_else(|| panic!("the demo campaign in {list}"))
         .clone();
