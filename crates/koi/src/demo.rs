@@ -505,6 +505,8 @@ struct Fission {
     guide_of: std::collections::HashMap<String, String>,
     /// Participants who share their entry (external_userid), taking turns.
     inviters: std::collections::VecDeque<String>,
+    /// A friend of the last round who shares their entry at once.
+    keen: Option<String>,
     /// Friends who have not opened their page yet, with the phone they use.
     unopened: Vec<(String, String)>,
     old: Vec<String>,
@@ -535,6 +537,7 @@ impl Fission {
             page_token,
             guide_of: Default::default(),
             inviters: Default::default(),
+            keen: None,
             unopened: vec![],
             old: vec![],
             star: String::new(),
@@ -575,15 +578,35 @@ impl Fission {
                 self.unopened.push((ext, phone));
             }
         }
-        let Some(inviter) = self.next_ready().await? else {
-            wait().await;
-            return Ok(());
+        // Every other round a friend of the last round shares at once, so
+        // the invite tree grows deeper while the others wait their turn.
+        let keen = match self.keen.take() {
+            Some(k) if round % 2 == 1 && self.entry_of(&k).await?.is_some() => Some(k),
+            _ => None,
+        };
+        let inviter = match keen {
+            Some(k) => k,
+            None => match self.next_ready().await? {
+                Some(i) => i,
+                None => {
+                    wait().await;
+                    return Ok(());
+                }
+            },
         };
         for _ in 0..3 {
             if let Some(friend) = self.invite(&inviter).await? {
-                self.inviters.push_back(friend);
+                self.inviters.push_back(friend.clone());
+                self.keen = Some(friend);
             }
             wait().await;
+        }
+        // The keen one opens their page now, so their entry is ready next round.
+        if let Some(at) = self.keen.as_ref().and_then(|k| self.unopened.iter().position(|(e, _)| e == k)) {
+            let (ext, phone) = self.unopened.remove(at);
+            if !self.open_page(&ext, &phone).await? {
+                self.unopened.push((ext, phone));
+            }
         }
         if self.star_friends < STAR_FRIENDS {
             let star = self.star.clone();
