@@ -394,3 +394,52 @@ impl Engine {
         Ok(())
     }
 }
+
+/// The demo campaign's name, as the banner and the demo test know it.
+pub const DEMO_CAMPAIGN_NAME: &str = "老带新·邀3位好友得¥5红包";
+
+/// The demo campaign's hold: short, so someone watching sees invites turn
+/// from pending to valid (a real campaign holds a day or more).
+pub const DEMO_CAMPAIGN_HOLD_SECS: i64 = 120;
+
+impl Engine {
+    /// The demo brand's running task fission (任务裂变): 3 friends who stay
+    /// with the guide for the hold bring a ¥5 red envelope (paid through
+    /// WeChat Pay), 10 bring a canvas bag; every guide carries the entries
+    /// and every risk check is on. Participants are enrolled by the demo's
+    /// traffic once their customers exist in WeCom.
+    pub async fn seed_demo_campaign(&self, corp_id: i64) -> Result<crate::campaigns::Campaign> {
+        use koi_domain::campaign::{CampaignDraft, CampaignKind, RewardSpec, RiskSettings, Tier, Transition};
+        let owner = crate::Principal {
+            corp_id,
+            role: koi_domain::access::Role::Owner,
+            user_id: None,
+            store_ids: vec![],
+            staff_id: None,
+        };
+        let now = now_ms();
+        let draft = CampaignDraft {
+            name: DEMO_CAMPAIGN_NAME.into(),
+            kind: CampaignKind::Task,
+            starts_at: now - 60_000,
+            ends_at: now + 30 * 86_400_000,
+            staff_ids: self.db.staff_list(corp_id).await?.iter().map(|m| m.id).collect(),
+            welcome: "欢迎来到悦步！你也可以邀请好友添加导购，邀满3位得¥5微信红包，满10位送帆布袋～".into(),
+            tiers: vec![
+                Tier { threshold: 3, reward: RewardSpec::red_envelope(500), inventory: None },
+                Tier { threshold: 10, reward: RewardSpec::gift("悦步帆布袋", 1500), inventory: Some(20) },
+            ],
+            budget_fen: 100_000,
+            rules_text: "好友需为新客户，添加导购并保持好友关系满2分钟才计入；同一设备、重复添加、邀请自己不计入。"
+                .into(),
+            risk: RiskSettings { hold_secs: DEMO_CAMPAIGN_HOLD_SECS, ..RiskSettings::default() },
+            store_ids: vec![],
+            seed_segment: String::new(),
+            poster_template_id: None,
+            group_code_id: None,
+            invitee_reward: None,
+        };
+        let c = self.create_campaign(&owner, &draft).await?;
+        self.campaign_transition(&owner, c.id, Transition::Launch).await
+    }
+}

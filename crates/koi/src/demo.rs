@@ -45,6 +45,8 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     let codes = engine.seed_demo_codes(brand.corp_id).await.context("creating the demo channel codes")?;
     engine.seed_demo_customers(brand.corp_id, DEMO_HISTORY).await.context("seeding the demo's customers")?;
     let merchant = demo_pay(&engine, brand.corp_id, &sim).await.context("setting up the demo's WeChat Pay")?;
+    let campaign = engine.seed_demo_campaign(brand.corp_id).await.context("creating the demo campaign")?;
+    tokio::spawn(demo_fission(engine.clone(), brand.corp_id, sim.state(), codes.clone(), campaign.clone()));
     tokio::spawn(demo_community_and_traffic(engine.clone(), brand.corp_id, sim.state(), codes, url.clone()));
     tokio::spawn(demo_behaviour(engine.clone(), brand.corp_id));
     println!("koi demo is running: 悦步女鞋 Yuebu Shoes, 2 stores in Shanghai, 10 shopping guides");
@@ -63,6 +65,18 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     println!("  traffic:  virtual customers scan the two stores' poster codes, about 2 a minute; watch them arrive");
     println!(
         "  groups:   each store's 福利群 fill through its group code; members chat, get keyword replies and leave"
+    );
+    println!(
+        "  campaign: {} (task fission #{}): 20 customers invite friends every few seconds; 3 friends who stay {} min \
+         bring a ¥5 red envelope through WeChat Pay, 10 a canvas bag; some friends cheat (one phone, leaving early, \
+         re-adding, inviting themselves) and the risk report catches them",
+        koi_engine::demo::DEMO_CAMPAIGN_NAME,
+        campaign.id,
+        koi_engine::demo::DEMO_CAMPAIGN_HOLD_SECS / 60
+    );
+    println!(
+        "            watch it at {url}/console/campaigns (the API: {url}/api/v1/campaigns/{}/dashboard)",
+        campaign.id
     );
     println!("  history:  {DEMO_HISTORY} earlier customers with tags, orders and fields; customers order, vote and share as you watch");
     println!("  data:     {} (recreated on every `koi demo`)", path.display());
@@ -435,4 +449,320 @@ async fn demo_wecom(engine: &Engine, corp_id: i64, koi_url: &str) -> Result<koi_
     };
     let listener = bind("127.0.0.1:0".parse().expect("a literal address")).await?;
     koi_sim::Simulator::start(config, listener).await.context("starting the WeCom simulator")
+}
+
+/// Customers the demo campaign enrolls at the start (its seed audience).
+const CAMPAIGN_SEEDS: usize = 20;
+/// Earlier customers who later come back through a friend's entry (not new).
+const CAMPAIGN_OLD: usize = 6;
+/// Friends the star participant brings, past the canvas bag's 10.
+const STAR_FRIENDS: usize = 12;
+
+const NAMES_A: [&str; 10] = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴"];
+const NAMES_B: [&str; 11] = ["小雅", "思琪", "梦瑶", "欣怡", "可馨", "诗涵", "晓彤", "雨萱", "佳琪", "子涵", "一诺"];
+
+/// The demo campaign at work: its seed audience enrolled, then virtual
+/// customers scanning participants' entries every few seconds. Most are
+/// honest friends who stay past the hold (tiers are reached, red envelopes
+/// paid through the simulated WeChat Pay, the guide tells the participant)
+/// and open their own page, so they invite in turn; some are what the risk
+/// checks are for: a friend who deletes the guide within the hold, four
+/// friends on one phone, an earlier customer, a delete-and-re-add, a
+/// participant scanning their own entry.
+async fn demo_fission(
+    engine: Engine,
+    corp_id: i64,
+    sim: std::sync::Arc<koi_sim::SimState>,
+    codes: Vec<koi_engine::acquisition::ChannelCode>,
+    campaign: koi_engine::campaigns::Campaign,
+) {
+    let mut f = match Fission::start(engine, corp_id, sim, &codes, campaign).await {
+        Ok(f) => f,
+        Err(e) => return tracing::warn!(error = %e, "the demo campaign could not enroll its participants"),
+    };
+    let started = std::time::Instant::now();
+    let mut round = 0usize;
+    loop {
+        // Busy while the demo is new, calmer after (it runs for hours on small machines).
+        let pace = if started.elapsed() < std::time::Duration::from_secs(900) { 4 } else { 12 };
+        if let Err(e) = f.round(round, std::time::Duration::from_secs(pace)).await {
+            tracing::warn!(error = %e, "a round of the demo campaign failed");
+            tokio::time::sleep(std::time::Duration::from_secs(pace)).await;
+        }
+        round += 1;
+    }
+}
+
+struct Fission {
+    engine: Engine,
+    corp_id: i64,
+    sim: std::sync::Arc<koi_sim::SimState>,
+    wecom: String,
+    campaign: koi_engine::campaigns::Campaign,
+    /// The campaign's part of page links (`/h5/c/{this}`).
+    page_token: String,
+    /// Every virtual customer's external_userid → the guide they added last.
+    guide_of: std::collections::HashMap<String, String>,
+    /// Participants who share their entry (external_userid), taking turns.
+    inviters: std::collections::VecDeque<String>,
+    /// A friend of the last round who shares their entry at once.
+    keen: Option<String>,
+    /// Friends who have not opened their page yet, with the phone they use.
+    unopened: Vec<(String, String)>,
+    old: Vec<String>,
+    star: String,
+    star_friends: usize,
+    /// Customers made so far (names, phones).
+    n: usize,
+    stores: Vec<(f64, f64)>,
+}
+
+impl Fission {
+    async fn start(
+        engine: Engine,
+        corp_id: i64,
+        sim: std::sync::Arc<koi_sim::SimState>,
+        codes: &[koi_engine::acquisition::ChannelCode],
+        campaign: koi_engine::campaigns::Campaign,
+    ) -> Result<Self> {
+        let corp = engine.db.corp(corp_id).await?.context("the demo corp")?;
+        let stores = engine.db.stores(corp_id).await?.iter().filter_map(|s| Some((s.lat?, s.lng?))).collect();
+        let page_token = campaign.h5_path.trim_start_matches("/h5/c/").to_string();
+        let mut f = Fission {
+            engine,
+            corp_id,
+            sim,
+            wecom: corp.wecom_corp_id,
+            campaign,
+            page_token,
+            guide_of: Default::default(),
+            inviters: Default::default(),
+            keen: None,
+            unopened: vec![],
+            old: vec![],
+            star: String::new(),
+            star_friends: 0,
+            n: 0,
+            stores,
+        };
+        // Earlier customers of the stores, added through their posters.
+        let posters: Vec<String> = codes.iter().filter_map(|c| c.config_id.clone()).collect();
+        let mut seeds = Vec::new();
+        for k in 0..CAMPAIGN_SEEDS + CAMPAIGN_OLD {
+            let Some(poster) = posters.get(k % posters.len().max(1)) else { bail!("the demo has no poster codes") };
+            let ext = f.scan(poster, None).context("a demo customer scanning a poster")?;
+            if k < CAMPAIGN_SEEDS {
+                seeds.push(ext);
+            } else {
+                f.old.push(ext);
+            }
+        }
+        let mut ids = Vec::new();
+        for ext in &seeds {
+            ids.push(f.customer_id(ext, true).await?.context("koi did not sync a demo customer within 30 s")?);
+        }
+        f.engine.enroll_participants(&owner(corp_id), f.campaign.id, &ids).await?;
+        f.star = seeds[0].clone();
+        f.inviters = seeds[1..].iter().cloned().collect();
+        Ok(f)
+    }
+
+    /// One round: an inviter's three friends, a friend of the star, and one
+    /// kind of fraud, taking turns.
+    async fn round(&mut self, round: usize, pace: std::time::Duration) -> Result<()> {
+        let wait = || tokio::time::sleep(pace);
+        // Last round's friends open the link koi's welcome sent them: their
+        // page, and their own entry to share.
+        for (ext, phone) in std::mem::take(&mut self.unopened) {
+            if !self.open_page(&ext, &phone).await? {
+                self.unopened.push((ext, phone));
+            }
+        }
+        // Every other round a friend of the last round shares at once, so
+        // the invite tree grows deeper while the others wait their turn.
+        let keen = match self.keen.take() {
+            Some(k) if round % 2 == 1 && self.entry_of(&k).await?.is_some() => Some(k),
+            _ => None,
+        };
+        let inviter = match keen {
+            Some(k) => k,
+            None => match self.next_ready().await? {
+                Some(i) => i,
+                None => {
+                    wait().await;
+                    return Ok(());
+                }
+            },
+        };
+        for _ in 0..3 {
+            if let Some(friend) = self.invite(&inviter).await? {
+                self.inviters.push_back(friend.clone());
+                self.keen = Some(friend);
+            }
+            wait().await;
+        }
+        // The keen one opens their page now, so their entry is ready next round.
+        if let Some(at) = self.keen.as_ref().and_then(|k| self.unopened.iter().position(|(e, _)| e == k)) {
+            let (ext, phone) = self.unopened.remove(at);
+            if !self.open_page(&ext, &phone).await? {
+                self.unopened.push((ext, phone));
+            }
+        }
+        if self.star_friends < STAR_FRIENDS {
+            let star = self.star.clone();
+            if self.entry_of(&star).await?.is_some() {
+                self.invite(&star).await?;
+                self.star_friends += 1;
+                wait().await;
+            }
+        }
+        match round % 5 {
+            0 => {
+                // A friend who deletes the guide within the hold.
+                let Some(entry) = self.entry_of(&inviter).await? else { return Ok(()) };
+                let ext = self.scan(&entry, None)?;
+                wait().await;
+                wait().await;
+                self.delete(&ext);
+            }
+            1 => {
+                // Four friends of one participant, all on one phone.
+                let Some(victim) = self.next_ready().await? else { return Ok(()) };
+                let Some(entry) = self.entry_of(&victim).await? else { return Ok(()) };
+                let phone = format!("farm-{round}");
+                for _ in 0..4 {
+                    let ext = self.scan(&entry, None)?;
+                    self.unopened.push((ext, phone.clone()));
+                    wait().await;
+                }
+            }
+            2 => {
+                // An earlier customer comes back through a friend's entry.
+                let Some(entry) = self.entry_of(&inviter).await? else { return Ok(()) };
+                let old = self.old[round / 5 % self.old.len()].clone();
+                self.delete(&old);
+                self.scan(&entry, Some(&old))?;
+                wait().await;
+            }
+            3 => {
+                // A friend who deletes the guide and adds again.
+                let Some(entry) = self.entry_of(&inviter).await? else { return Ok(()) };
+                let ext = self.scan(&entry, None)?;
+                wait().await;
+                self.delete(&ext);
+                wait().await;
+                self.scan(&entry, Some(&ext))?;
+                wait().await;
+            }
+            _ => {
+                // A participant who deletes the guide to scan their own entry.
+                let Some(entry) = self.entry_of(&inviter).await? else { return Ok(()) };
+                self.delete(&inviter);
+                self.scan(&entry, Some(&inviter))?;
+                wait().await;
+            }
+        }
+        Ok(())
+    }
+
+    /// A new friend scans `inviter`'s entry; returns them once they will
+    /// open their page from their own phone.
+    async fn invite(&mut self, inviter: &str) -> Result<Option<String>> {
+        let Some(entry) = self.entry_of(inviter).await? else { return Ok(None) };
+        let ext = self.scan(&entry, None)?;
+        self.unopened.push((ext.clone(), format!("phone-{}", self.n)));
+        Ok(Some(ext))
+    }
+
+    /// The next participant, in turn, whose entry is ready.
+    async fn next_ready(&mut self) -> Result<Option<String>> {
+        for _ in 0..self.inviters.len() {
+            let Some(ext) = self.inviters.pop_front() else { break };
+            self.inviters.push_back(ext.clone());
+            if self.entry_of(&ext).await?.is_some() {
+                return Ok(Some(ext));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A customer scans a contact way: `who`, or a new customer with a name.
+    fn scan(&mut self, config_id: &str, who: Option<&str>) -> Result<String> {
+        self.n += 1;
+        let n = self.n;
+        let customer = koi_sim::NewCustomer {
+            external_userid: who.map(str::to_string),
+            name: who.is_none().then(|| format!("{}{}", NAMES_A[n % 10], NAMES_B[n / 10 % 11])),
+            ..Default::default()
+        };
+        let now_ms = self.sim.clock.now_ms();
+        let sim = &self.sim;
+        let out = sim.act_on(Some(&self.wecom), |w| w.scan(config_id, &customer, None, false, now_ms, &sim.limits));
+        let out = out.context("the demo corp in the simulator")?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        self.guide_of.insert(out.external_userid.clone(), out.userid);
+        Ok(out.external_userid)
+    }
+
+    /// The customer deletes the guide they added last (if they still have them).
+    fn delete(&self, ext: &str) {
+        let Some(userid) = self.guide_of.get(ext) else { return };
+        let now_s = self.sim.clock.now_s();
+        self.sim.act_on(Some(&self.wecom), |w| w.customer_deletes(ext, userid, now_s));
+    }
+
+    async fn customer_id(&self, ext: &str, wait: bool) -> Result<Option<i64>> {
+        for _ in 0..if wait { 120 } else { 1 } {
+            let mut tx = self.engine.db.begin().await?;
+            if let Some(id) = tx.customer_id(self.corp_id, ext).await? {
+                return Ok(Some(id));
+            }
+            drop(tx);
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        Ok(None)
+    }
+
+    async fn participant(&self, ext: &str) -> Result<Option<koi_store::campaigns::ParticipantRow>> {
+        let Some(id) = self.customer_id(ext, false).await? else { return Ok(None) };
+        let mut tx = self.engine.db.begin().await?;
+        Ok(tx.participant_of(self.campaign.id, id).await?)
+    }
+
+    /// A participant's entry (its config_id), once WeCom has made it.
+    async fn entry_of(&self, ext: &str) -> Result<Option<String>> {
+        let p = self.participant(ext).await?;
+        Ok(p.filter(|p| p.entry_state == "ready").and_then(|p| p.config_id))
+    }
+
+    /// The participant opens their page on `phone`, near a store: the page
+    /// makes their entry and the visit is recorded for the risk checks.
+    /// Each virtual phone has its own network address (over loopback HTTP
+    /// they all would share one), so this goes to the engine as the H5
+    /// handler does. False when koi does not know them as a participant yet.
+    async fn open_page(&self, ext: &str, phone: &str) -> Result<bool> {
+        let Some(p) = self.participant(ext).await? else { return Ok(false) };
+        self.engine.campaign_page(&self.page_token, &p.token).await?;
+        let (lat, lng) = self.stores[self.n % self.stores.len().max(1)];
+        let jitter = (self.n % 17) as f64 * 0.002;
+        let visit = koi_engine::campaigns::VisitInput {
+            device: phone.to_string(),
+            lat: Some(lat + jitter),
+            lng: Some(lng - jitter),
+        };
+        // One address per phone (FNV-1a of its name).
+        let h = phone.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+        let address = format!("10.{}.{}.{}", h >> 16 & 255, h >> 8 & 255, h & 255);
+        self.engine.record_campaign_visit(&self.page_token, &p.token, &visit, &address).await?;
+        Ok(true)
+    }
+}
+
+fn owner(corp_id: i64) -> koi_engine::Principal {
+    koi_engine::Principal {
+        corp_id,
+        role: koi_domain::access::Role::Owner,
+        user_id: None,
+        store_ids: vec![],
+        staff_id: None,
+    }
 }

@@ -1,8 +1,11 @@
 //! `koi demo`'s data as an operator first meets it: a code's page tells a
 //! consistent story (the code existed before its adds) and its losses and
-//! returns are not always zero.
+//! returns are not always zero; its fission campaign is running and its
+//! virtual customers invite friends.
 
-use crate::support::{login, Server};
+use crate::support::{csrf, login, Server};
+use serde_json::Value;
+use std::time::{Duration, Instant};
 
 /// The text of the element with `id` on a page (no nested tags).
 fn by_id<'a>(html: &'a str, id: &str) -> &'a str {
@@ -38,6 +41,53 @@ async fn the_demo_codes_have_a_past_with_losses_and_returns() {
         assert!(n("total-returning") > 0, "code {code}: some came back");
         assert!(page.contains("<div class=\"tile warn\"><b id=\"total-deletions\">"), "losses in red");
     }
+    the_campaign_runs(&demo, &console).await;
     drop(demo);
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// The demo campaign exists and runs; its seed audience takes part and
+/// friends come in through their entries (pending, or decided later).
+async fn the_campaign_runs(demo: &Server, console: &reqwest::Client) {
+    let token = csrf(console, demo, "/console/api-keys").await;
+    let form = [("_csrf", token.as_str()), ("name", "demo-e2e"), ("role", "hq_operator")];
+    let html = console.post(demo.url("/console/api-keys")).form(&form).send().await.expect("key");
+    let html = html.text().await.expect("body");
+    let at = html.find("id=\"new-key\">").expect("the new key is shown once") + 13;
+    let key = html[at..].split('<').next().expect("key").to_string();
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        let r = http.get(demo.url(&path)).bearer_auth(&key).send();
+        async move { r.await.expect("api").json::<Value>().await.expect("json") }
+    };
+    let list = get("/api/v1/campaigns".into()).await;
+    let campaign = list
+        .as_array()
+        .expect("campaigns")
+        .iter()
+        .map(|c| &c["campaign"])
+        .find(|c| c["name"] == koi_engine::demo::DEMO_CAMPAIGN_NAME)
+        .unwrap_or_else(|| panic!("the demo campaign in {list}"))
+        .clone();
+    assert_eq!(campaign["state"], "running", "{campaign}");
+    assert_eq!(campaign["kind"], "task", "{campaign}");
+    let id = campaign["id"].as_i64().expect("id");
+    // Twenty seeds, then a friend every few seconds: 40 s is plenty.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let (participants, invites) = loop {
+        let d = get(format!("/api/v1/campaigns/{id}/dashboard")).await;
+        let t = &d["totals"];
+        let n = |k: &str| t[k].as_i64().unwrap_or(0);
+        let invites = n("pending") + n("valid") + n("rejected");
+        if n("participants") >= 20 && invites >= 3 {
+            break (n("participants"), invites);
+        }
+        assert!(Instant::now() < deadline, "no invites in the demo campaign within 40 s: {d}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let listed = get(format!("/api/v1/campaigns/{id}/invites")).await;
+    assert!(listed.as_array().expect("invites").len() as i64 >= invites.min(3), "{listed}");
+    let seeds = get(format!("/api/v1/campaigns/{id}/participants")).await;
+    let seeds = seeds.as_array().expect("participants").iter().filter(|p| p["depth"] == 0).count();
+    assert_eq!(seeds, 20, "the seed audience: {participants} participants in all");
 }
