@@ -47,7 +47,7 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     let merchant = demo_pay(&engine, brand.corp_id, &sim).await.context("setting up the demo's WeChat Pay")?;
     let campaign = engine.seed_demo_campaign(brand.corp_id).await.context("creating the demo campaign")?;
     tokio::spawn(demo_fission(engine.clone(), brand.corp_id, sim.state(), codes.clone(), campaign.clone()));
-    tokio::spawn(demo_community_and_traffic(engine.clone(), brand.corp_id, sim.state(), codes, url.clone()));
+    tokio::spawn(demo_community_and_traffic(engine.clone(), brand.corp_id, sim.state(), codes));
     tokio::spawn(demo_behaviour(engine.clone(), brand.corp_id));
     println!("koi demo is running: 悦步女鞋 Yuebu Shoes, 2 stores in Shanghai, 10 shopping guides");
     println!("  console:  {url}/console");
@@ -134,7 +134,6 @@ async fn demo_community_and_traffic(
     corp_id: i64,
     sim: std::sync::Arc<koi_sim::SimState>,
     codes: Vec<koi_engine::acquisition::ChannelCode>,
-    public_url: String,
 ) {
     let ways = match demo_community(&engine, corp_id, &sim).await {
         Ok(ways) => ways,
@@ -146,7 +145,7 @@ async fn demo_community_and_traffic(
     if let Err(e) = start_demo_traffic(&engine, corp_id, &sim, &codes, &ways).await {
         tracing::warn!(error = %e, "the demo's traffic could not start");
     }
-    if let Err(e) = demo_group_pull(&engine, corp_id, &sim, &codes, &ways, &public_url).await {
+    if let Err(e) = demo_group_pull(&engine, corp_id, &sim, &codes, &ways).await {
         tracing::warn!(error = %e, "the demo's group pull could not run");
     }
 }
@@ -165,7 +164,6 @@ async fn demo_group_pull(
     sim: &koi_sim::SimState,
     codes: &[koi_engine::acquisition::ChannelCode],
     ways: &[(i64, String)],
-    public_url: &str,
 ) -> Result<()> {
     let owner = koi_engine::Principal {
         corp_id,
@@ -204,7 +202,7 @@ async fn demo_group_pull(
         code_id: code.id,
         text: "欢迎来到悦步！进门店福利群，每周三会员日专享 8.5 折，还有新客 20 元券～".into(),
     };
-    let pull = engine.create_group_pull(&owner, &draft, public_url).await?.pull;
+    let pull = engine.create_group_pull(&owner, &draft).await?.pull;
     // The guides' tasks reach WeCom through the job queue.
     let mut tasks = Vec::new();
     for _ in 0..120 {

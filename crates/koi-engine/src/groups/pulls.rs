@@ -202,13 +202,8 @@ impl Engine {
     /// Starts a pull: the segment's customers, each once under the guide of
     /// their most recent live follow, one task per guide (more past 10,000
     /// customers), all planned in one transaction with the jobs that create
-    /// them in WeCom. `public_url` is koi's address for the code's landing page.
-    pub async fn create_group_pull(
-        &self,
-        who: &Principal,
-        draft: &GroupPullDraft,
-        public_url: &str,
-    ) -> Result<GroupPullDetail> {
+    /// them in WeCom.
+    pub async fn create_group_pull(&self, who: &Principal, draft: &GroupPullDraft) -> Result<GroupPullDetail> {
         require(who, Action::ManageGroups)?;
         let d = draft.validate()?;
         let segment = self
@@ -221,7 +216,7 @@ impl Engine {
             Err(EngineError::NotFound(_)) => return Err(invalid("code_id", "unknown_code", "no such group code")),
             Err(e) => return Err(e),
         };
-        let link = invitation_link(&code, public_url)
+        let link = invitation_link(&code, &self.settings.public_url)
             .ok_or_else(|| invalid("code_id", "no_link", "the group code has no QR or landing page yet"))?;
         let customers =
             self.segment_customer_ids(who, &crate::customers::SegmentInput::Text(segment.expr.clone())).await?;
@@ -310,12 +305,11 @@ impl Engine {
         who: &Principal,
         code_id: i64,
         draft: &FirstOrderInvite,
-        public_url: &str,
     ) -> Result<FirstOrderInviteView> {
         require(who, Action::ManageGroups)?;
         let d = draft.validate()?;
         let code = self.group_code(who, code_id).await?.code;
-        let link = invitation_link(&code, public_url)
+        let link = invitation_link(&code, &self.settings.public_url)
             .ok_or_else(|| invalid("code_id", "no_link", "the group code has no QR or landing page yet"))?;
         let kinds: Vec<&str> = d.from_kinds.iter().map(|k| k.as_str()).collect();
         let row = FirstOrderInviteRow {

@@ -69,10 +69,12 @@ impl<K: Eq + Hash + Clone, V: Clone> Lru<K, V> {
     }
 }
 
+/// (corp, template) → (version, prepared).
+type PreparedLru = Lru<(i64, i64), (i64, Arc<PreparedTemplate>)>;
+
 pub(crate) struct PosterCache {
     renders: Mutex<Lru<[u8; 32], Arc<Vec<u8>>>>,
-    /// (corp, template) → (version, prepared).
-    prepared: Mutex<Lru<(i64, i64), (i64, Arc<PreparedTemplate>)>>,
+    prepared: Mutex<PreparedLru>,
 }
 
 impl Default for PosterCache {

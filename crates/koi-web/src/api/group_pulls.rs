@@ -33,7 +33,7 @@ pub async fn create(
     ApiCaller(who): ApiCaller,
     ApiJson(draft): ApiJson<GroupPullDraft>,
 ) -> Result<(StatusCode, Json<GroupPullDetail>), WebError> {
-    let pull = state.engine.create_group_pull(&who, &draft, &state.config.public_url).await?;
+    let pull = state.engine.create_group_pull(&who, &draft).await?;
     Ok((StatusCode::CREATED, Json(pull)))
 }
 
@@ -93,5 +93,5 @@ pub async fn set_first_order_invite(
     Path(id): Path<i64>,
     ApiJson(draft): ApiJson<FirstOrderInvite>,
 ) -> Result<Json<FirstOrderInviteView>, WebError> {
-    Ok(Json(state.engine.set_first_order_invite(&who, id, &draft, &state.config.public_url).await?))
+    Ok(Json(state.engine.set_first_order_invite(&who, id, &draft).await?))
 }

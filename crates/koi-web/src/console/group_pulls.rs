@@ -78,7 +78,7 @@ pub async fn create(State(state): State<AppState>, f: ConsoleForm) -> Page {
         code_id: id_field(&f, "code_id"),
         text: f.get("text").into(),
     };
-    match state.engine.create_group_pull(c.who(), &draft, &state.config.public_url).await {
+    match state.engine.create_group_pull(c.who(), &draft).await {
         Ok(d) => Ok(see_other(&format!("/console/group-pulls/{}?ok=created", d.pull.id))),
         Err(e) => {
             let form = FormView::failed(f.fields.clone(), WebError::from(e)).map_err(|e| error_page(c, e))?;
@@ -126,6 +126,6 @@ pub async fn save_first_order_invite(State(state): State<AppState>, Path(id): Pa
     };
     // A bad invitation (no kind chosen, no text) gets the error page with
     // its 422 and the fields named; nothing is saved.
-    state.engine.set_first_order_invite(c.who(), id, &draft, &state.config.public_url).await.or_page(c)?;
+    state.engine.set_first_order_invite(c.who(), id, &draft).await.or_page(c)?;
     Ok(see_other(&format!("/console/group-codes/{id}?ok=saved")))
 }

@@ -261,7 +261,7 @@ pub async fn edit(State(state): State<AppState>, c: Console, Path(id): Path<i64>
 pub async fn update(State(state): State<AppState>, c: Console, Path(id): Path<i64>, upload: Multipart) -> Page {
     let (fields, file) = read_form(&c, upload).await?;
     let t = state.engine.poster_template(c.who(), id).await.or_page(&c)?;
-    let background = match (file, fields.get("remove_background").is_some()) {
+    let background = match (file, fields.contains_key("remove_background")) {
         (Some(bytes), _) => BackgroundChange::Set(bytes),
         (None, true) => BackgroundChange::Remove,
         (None, false) => BackgroundChange::Keep,
