@@ -290,19 +290,13 @@ pub(crate) async fn after_count_change(tx: &mut Tx, corp_id: i64, c: &Campaign, 
     for r in &rows {
         let Some(tier) = usize::try_from(r.tier - 1).ok().and_then(|i| c.draft.tiers.get(i)) else { continue };
         let reached = valid >= tier.threshold;
-        if !reached && r.state == "pending" || !reached && r.state == "issued" && tier.reward.kind.revocable() {
-            if r.state == "pending" || r.state == "issued" {
-                tx.release_reward(r).await?;
-            }
-            tx.set_reward_state(
-                r.id,
-                &["pending", "issued"],
-                "revoked",
-                "the invites that reached it left within the hold",
-                None,
-                now,
-            )
-            .await?;
+        // A red packet is never taken back, not even one still being paid:
+        // its job may have paid already, and its cost stays reserved.
+        let revocable = tier.reward.kind.revocable() && (r.state == "pending" || r.state == "issued");
+        if !reached && revocable {
+            tx.release_reward(r).await?;
+            let why = "the invites that reached it left within the hold";
+            tx.set_reward_state(r.id, &["pending", "issued"], "revoked", why, None, now).await?;
         } else if reached && r.state == "revoked" && tx.reopen_reward(r, now).await? {
             enqueue(tx, corp_id, &super::RewardJob { reward_id: r.id }).await?;
         }

@@ -328,6 +328,15 @@ async fn fraud_burst(backend: &str) {
     .await;
     assert_eq!(rewards.as_array().unwrap().len(), 1);
     assert_eq!(dashboard(&acq, campaign).await["totals"]["cost_fen"], 1500);
+    // One of them rejected again: the unused gift is taken back, its cost
+    // and unit given back to the budget and the inventory.
+    let id = all.iter().find(|i| i["invitee"] == farm[0].as_str()).unwrap()["id"].as_i64().unwrap();
+    let path = format!("/api/v1/campaigns/{campaign}/invites/{id}/override");
+    let (status, v) = call(&acq, Method::POST, &path, Some(json!({"valid": false}))).await;
+    assert_eq!((status, v["state"].as_str()), (200, Some("rejected")), "{v}");
+    let r = get(&acq, &format!("/api/v1/campaigns/{campaign}/rewards")).await;
+    assert_eq!(r[0]["state"], "revoked", "{r}");
+    assert_eq!(get(&acq, &format!("/api/v1/campaigns/{campaign}")).await["spent_fen"], 0);
     // The CSV has every invite.
     let csv = acq.http.get(acq.server.url(&format!("/api/v1/campaigns/{campaign}/invites.csv"))).bearer_auth(&acq.key);
     let csv = csv.send().await.unwrap().text().await.unwrap();
