@@ -655,16 +655,21 @@ impl Tx {
         Ok(affected(n))
     }
 
-    /// Moves a participant's invitation message from `from` to `to`.
-    pub async fn set_participant_notice(&mut self, id: i64, from: &str, to: &str) -> Result<bool> {
+    /// Moves a campaign message from `from` to `to`: a reward's progress
+    /// message (`reward_id`), or else the participant's invitation.
+    pub async fn set_notice(
+        &mut self,
+        reward_id: Option<i64>,
+        participant_id: i64,
+        from: &str,
+        to: &str,
+    ) -> Result<bool> {
+        let (sql, id) = match reward_id {
+            Some(r) => ("UPDATE rewards SET notice = $1 WHERE id = $2 AND notice = $3", r),
+            None => ("UPDATE campaign_participants SET notice = $1 WHERE id = $2 AND notice = $3", participant_id),
+        };
         let n = on_tx!(self, |c| {
-            sqlx::query("UPDATE campaign_participants SET notice = $1 WHERE id = $2 AND notice = $3")
-                .bind(to)
-                .bind(id)
-                .bind(from)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected())
+            sqlx::query(sql).bind(to).bind(id).bind(from).execute(&mut *c).await.map(|r| r.rows_affected())
         })?;
         Ok(affected(n))
     }
@@ -1122,20 +1127,6 @@ impl Tx {
             .execute(&mut *c)
             .await
             .map(|r| r.rows_affected())
-        })?;
-        Ok(affected(n))
-    }
-
-    /// Moves a reward's progress message from `from` to `to`.
-    pub async fn set_reward_notice(&mut self, id: i64, from: &str, to: &str) -> Result<bool> {
-        let n = on_tx!(self, |c| {
-            sqlx::query("UPDATE rewards SET notice = $1 WHERE id = $2 AND notice = $3")
-                .bind(to)
-                .bind(id)
-                .bind(from)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected())
         })?;
         Ok(affected(n))
     }

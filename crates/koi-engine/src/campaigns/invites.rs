@@ -220,6 +220,9 @@ pub(crate) async fn record_leave(tx: &mut Tx, corp_id: i64, invitee_key: &str, v
 /// Decides the corp's invites whose hold has passed; returns how many.
 pub(crate) async fn settle_due(tx: &mut Tx, corp_id: i64, now: i64) -> Result<usize> {
     let due = tx.due_invites(corp_id, now, DUE_BATCH).await?;
+    if due.is_empty() {
+        return Ok(0); // most timer runs: no store read
+    }
     let mut campaigns: HashMap<i64, Campaign> = HashMap::new();
     let stores = tx.store_points(corp_id).await?;
     for inv in &due {

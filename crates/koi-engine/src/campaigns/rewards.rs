@@ -236,10 +236,7 @@ pub(crate) enum Noticed {
 impl NoticeJob {
     async fn claim(&self, engine: &Engine, from: &str, to: &str) -> Result<bool> {
         let mut tx = engine.db.begin().await?;
-        let ok = match self.reward_id {
-            Some(r) => tx.set_reward_notice(r, from, to).await?,
-            None => tx.set_participant_notice(self.participant_id, from, to).await?,
-        };
+        let ok = tx.set_notice(self.reward_id, self.participant_id, from, to).await?;
         tx.commit().await?;
         Ok(ok)
     }
@@ -313,10 +310,7 @@ impl Job for NoticeJob {
             Noticed::Skipped => return Ok(JobEnd::Done),
         };
         let from = if to == "failed" { "" } else { "sending" };
-        match self.reward_id {
-            Some(r) => tx.set_reward_notice(r, from, to).await?,
-            None => tx.set_participant_notice(self.participant_id, from, to).await?,
-        };
+        tx.set_notice(self.reward_id, self.participant_id, from, to).await?;
         match n {
             Noticed::Failed(why) => Ok(JobEnd::Refused(why)),
             _ => Ok(JobEnd::Done),
