@@ -92,6 +92,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (14, include_str!("../migrations/sqlite/0014_posters.sql")),
     (15, include_str!("../migrations/sqlite/0015_pay.sql")),
     (16, include_str!("../migrations/sqlite/0016_group_pulls.sql")),
+    (17, include_str!("../migrations/sqlite/0017_customer_links.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -110,6 +111,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (14, include_str!("../migrations/postgres/0014_posters.sql")),
     (15, include_str!("../migrations/postgres/0015_pay.sql")),
     (16, include_str!("../migrations/postgres/0016_group_pulls.sql")),
+    (17, include_str!("../migrations/postgres/0017_customer_links.sql")),
 ];
 
 impl Db {

@@ -66,6 +66,7 @@ on_both!(
     tags_fields_and_segment_facts,
     every_change_of_what_a_segment_can_name_bumps_the_refs_version,
     landing_pages_find_a_code_by_its_random_token_only,
+    a_customer_has_one_live_link_until_it_is_revoked,
 );
 
 const NOW: i64 = 1_700_000_000_000;
@@ -1955,4 +1956,29 @@ async fn poster_templates_keep_their_background_and_move_their_version(db: &Db) 
     let row = db.poster_template(a, id).await.unwrap().expect("the template");
     assert_eq!((row.background_bytes, row.background_type.as_str()), (0, ""));
     assert_eq!(db.poster_templates(a).await.unwrap().len(), 1);
+}
+
+async fn a_customer_has_one_live_link_until_it_is_revoked(db: &Db) {
+    let a = corp(db, "wwLINK").await;
+    let s = add_store(db, a, "L1").await;
+    let m = staff_member(db, a, "ul", s).await;
+    let mut tx = db.begin().await.unwrap();
+    let code = tx.insert_channel_code(a, "l", Some(s), &ChannelCodeDraft::default(), NOW).await.unwrap();
+    tx.commit().await.unwrap();
+    let c = follow_via(db, a, "wmL0", m, code, s, NOW, false).await;
+    let mut tx = db.begin().await.unwrap();
+    let first = tx.customer_link(a, c, "tok-1", NOW).await.unwrap();
+    let again = tx.customer_link(a, c, "tok-2", NOW).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!((first.as_str(), again.as_str()), ("tok-1", "tok-1"), "one live link: the second fresh token is unused");
+    assert_eq!(db.customer_of_link("tok-1").await.unwrap(), Some((a, c)));
+    assert_eq!(db.customer_of_link("tok-2").await.unwrap(), None);
+    let mut tx = db.begin().await.unwrap();
+    assert!(tx.revoke_customer_link(a, c, NOW).await.unwrap());
+    assert!(!tx.revoke_customer_link(a, c, NOW).await.unwrap(), "nothing live to revoke twice");
+    let next = tx.customer_link(a, c, "tok-3", NOW).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(next, "tok-3");
+    assert_eq!(db.customer_of_link("tok-1").await.unwrap(), None, "a revoked link names nobody");
+    assert_eq!(db.customer_of_link("tok-3").await.unwrap(), Some((a, c)));
 }

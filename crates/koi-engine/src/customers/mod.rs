@@ -10,10 +10,12 @@
 //! | `behaviour.rs` | behaviour events, lifecycle stage, RFM, influence; the sweep |
 //! | `fields.rs` | custom field definitions and values; the value rules |
 //! | `profile.rs` | the customer profile (console page and API) |
+//! | `links.rs` | a customer's own link to koi's H5 pages (wallet, checkout, earnings) |
 //! | `segments.rs` | the in-memory segment index per corp and the names expressions may use, kept current; segment use cases |
 
 mod behaviour;
 mod fields;
+mod links;
 mod profile;
 pub(crate) mod segments;
 pub(crate) mod tagging;
@@ -21,6 +23,9 @@ mod tags;
 
 pub use behaviour::BehaviourOutcome;
 pub use fields::FieldDefView;
+#[allow(unused_imports)] // for the wallet, checkout and earnings pages
+pub(crate) use links::customer_link_in;
+pub use links::CustomerLink;
 pub use profile::{CustomerProfileView, OrderLine, ProfileTag, TimelineEntry};
 pub use segments::{ExportRow, SegmentInput, SegmentResult, SegmentView};
 pub use tagging::{BulkOutcome, BulkTarget, Cause, BULK_INLINE};

@@ -11,10 +11,12 @@
 //! | `rules.rs` | tag rules and the corp's settings |
 //! | `segments.rs` | saved segments and the short rows a segment shows ([`BriefRow`]) |
 //! | `changes.rs` | the change log and the facts the segment index loads |
+//! | `links.rs` | customers' own links to koi's H5 pages (wallet, checkout) |
 
 mod activity;
 mod changes;
 mod fields;
+mod links;
 mod rules;
 mod segments;
 mod tags;

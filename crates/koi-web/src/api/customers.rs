@@ -5,7 +5,7 @@ use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use koi_engine::acquisition::Customer;
-use koi_engine::customers::{BehaviourOutcome, CustomerProfileView};
+use koi_engine::customers::{BehaviourOutcome, CustomerLink, CustomerProfileView};
 use koi_engine::reports::CustomerFilter;
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
@@ -81,6 +81,32 @@ pub async fn profile(
     Path(id): Path<i64>,
 ) -> Result<Json<CustomerProfileView>, WebError> {
     Ok(Json(state.engine.customer_profile(&who, id).await?))
+}
+
+/// The customer's own link to koi's H5 pages (wallet, checkout, earnings):
+/// a token made on first ask, the same until revoked. Pages take it as
+/// `?k={token}`.
+#[utoipa::path(get, path = "/customers/{id}/link", tag = "customers", params(("id" = i64, Path)),
+    responses((status = 200, body = CustomerLink), (status = 404, body = ErrorBody)))]
+pub async fn link(
+    State(state): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    Path(id): Path<i64>,
+) -> Result<Json<CustomerLink>, WebError> {
+    Ok(Json(state.engine.customer_link(&who, id).await?))
+}
+
+/// Revokes the customer's link (it was forwarded): the old token stops
+/// working; the next `GET …/link` makes a new one.
+#[utoipa::path(delete, path = "/customers/{id}/link", tag = "customers", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn revoke_link(
+    State(state): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    Path(id): Path<i64>,
+) -> Result<axum::http::StatusCode, WebError> {
+    state.engine.revoke_customer_link(&who, id).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]

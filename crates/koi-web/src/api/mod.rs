@@ -86,6 +86,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(customers::list))
         .routes(routes!(customers::get_one))
         .routes(routes!(customers::profile))
+        .routes(routes!(customers::link, customers::revoke_link))
         .routes(routes!(customers::tag))
         .routes(routes!(customers::set_fields))
         .routes(routes!(customers::report))
