@@ -18,7 +18,7 @@ pub struct RowError {
 }
 
 impl RowError {
-    fn new(line: usize, e: FieldError) -> Self {
+    pub(crate) fn new(line: usize, e: FieldError) -> Self {
         Self { line, field: e.field, code: e.code, message: e.message }
     }
 }
@@ -52,7 +52,7 @@ const STAFF_COLUMNS: &[(&str, &[&str])] = &[
 
 /// Maps each header to a canonical column, accepting the Chinese names
 /// operators use in their spreadsheets.
-fn columns(
+pub(crate) fn columns(
     headers: &[String],
     known: &[(&'static str, &[&str])],
     required: &[&str],
@@ -101,7 +101,7 @@ fn columns(
     }
 }
 
-fn cell<'a>(row: &'a [String], cols: &HashMap<&str, usize>, name: &str) -> &'a str {
+pub(crate) fn cell<'a>(row: &'a [String], cols: &HashMap<&str, usize>, name: &str) -> &'a str {
     cols.get(name).and_then(|&i| row.get(i)).map(|s| s.trim()).unwrap_or("")
 }
 

@@ -28,6 +28,10 @@ pub enum EngineError {
     /// A callback that failed verification, decryption or parsing.
     #[error("{message}")]
     BadCallback { code: &'static str, message: String },
+    /// A signed post (an order webhook) whose signature does not verify or
+    /// whose timestamp is outside the window: nothing was done.
+    #[error("{message}")]
+    BadSignature { code: &'static str, message: String },
     /// A part of this node cannot take work now; the caller may retry.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
@@ -58,10 +62,12 @@ impl EngineError {
                 "username" => "duplicate_username",
                 "corp_id" => "duplicate_corp_id",
                 "field_name" => "duplicate_field",
+                "integration_name" => "duplicate_integration_name",
                 _ => "conflict",
             },
             EngineError::UnknownCorp(_) => "unknown_corp",
             EngineError::BadCallback { code, .. } => code,
+            EngineError::BadSignature { code, .. } => code,
             EngineError::Unavailable(_) => "unavailable",
             EngineError::BadExpression(_) => "invalid_expression",
             EngineError::WecomRefused(_) => "wecom_refused",

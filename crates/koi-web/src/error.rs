@@ -36,7 +36,9 @@ impl WebError {
     pub fn status(&self) -> StatusCode {
         match self {
             WebError::Engine(e) => match e {
-                EngineError::Unauthenticated | EngineError::BadCredentials => StatusCode::UNAUTHORIZED,
+                EngineError::Unauthenticated | EngineError::BadCredentials | EngineError::BadSignature { .. } => {
+                    StatusCode::UNAUTHORIZED
+                }
                 EngineError::Forbidden => StatusCode::FORBIDDEN,
                 EngineError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
                 EngineError::NotFound(_) | EngineError::UnknownCorp(_) => StatusCode::NOT_FOUND,

@@ -10,6 +10,7 @@
 mod api;
 mod auth;
 mod callback;
+mod webhooks;
 mod chart;
 mod console;
 mod error;
@@ -92,6 +93,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/wecom/callback/{corp}",
             get(callback::verify).post(callback::receive).layer(axum::middleware::map_response(error::json_errors)),
+        )
+        .route(
+            "/webhooks/orders/{key}",
+            axum::routing::post(webhooks::orders).layer(axum::middleware::map_response(error::json_errors)),
         )
         .route("/h5/go/{code}", get(h5::locate_page))
         .route("/h5/go/{code}/locate", axum::routing::post(h5::locate))

@@ -13,9 +13,18 @@
 
 pub mod effects;
 mod ingest;
+mod manage;
+mod webhook;
 
+// `ingest_in` and `refund_in` are the seam koi's checkout calls for paid H5 orders.
+#[allow(unused_imports)]
 pub(crate) use ingest::{ingest_in, match_waiting_in, refund_in};
 pub use ingest::{IngestOutcome, OrderSource, RefundOutcome};
+pub use manage::{
+    IntegrationCreated, IntegrationView, OrderDetail, OrderItemView, OrderListView, OrderQuery, OrderView,
+    RefundView, ReportLine, ReportView, MAX_PAGE,
+};
+pub use webhook::{sign, WebhookEvent, WebhookOutcome, SIGNATURE_HEADER, WEBHOOK_WINDOW_S};
 
 /// Where a corp's [`koi_domain::order::AttributionSettings`] live in `corp_settings`.
 pub(crate) const ATTRIBUTION_KEY: &str = "order_attribution";

@@ -12,6 +12,7 @@ mod group_pulls;
 mod groups;
 mod jobs;
 mod me;
+mod orders;
 mod pay;
 pub(crate) mod posters;
 pub(crate) mod segments;
@@ -133,6 +134,14 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::rewards))
         .routes(routes!(campaigns::retry_reward))
         .routes(routes!(campaigns::redeem))
+        .routes(routes!(orders::list, orders::create))
+        .routes(routes!(orders::get_one))
+        .routes(routes!(orders::refund))
+        .routes(routes!(orders::import))
+        .routes(routes!(orders::report))
+        .routes(routes!(orders::attribution, orders::set_attribution))
+        .routes(routes!(orders::integrations, orders::create_integration))
+        .routes(routes!(orders::update_integration, orders::delete_integration))
         .routes(routes!(pay::get_settings, pay::put_settings))
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::retry))

@@ -14,6 +14,7 @@ mod groups;
 mod home;
 mod jobs;
 mod login;
+pub(crate) mod orders;
 mod posters;
 mod profile;
 mod segments;
@@ -58,6 +59,15 @@ pub fn router() -> Router<AppState> {
         .route("/channel-codes/{id}/poster", get(channel_codes::poster))
         .route("/channel-codes/{id}/deactivate", post(channel_codes::deactivate))
         .route("/channel-codes/{id}/edit", get(channel_codes::edit).post(channel_codes::update))
+        .route("/orders", get(orders::list))
+        .route("/orders/import", post(orders::import))
+        .route("/orders/template.csv", get(orders::template))
+        .route("/orders/{id}", get(orders::show))
+        .route("/orders/{id}/refund", post(orders::refund))
+        .route("/order-integrations", get(orders::integrations).post(orders::create_integration))
+        .route("/order-integrations/{id}", post(orders::change_integration))
+        .route("/order-attribution", get(orders::attribution).post(orders::save_attribution))
+        .route("/order-report", get(orders::report))
         .route("/customers", get(customers::list))
         .route("/customers/{id}", get(profile::show))
         .route("/customers/{id}/tags", post(profile::tag))
@@ -198,6 +208,14 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
     }
     if who.allows(Action::RedeemRewards) {
         m.push(item("redeem", "/console/redeem", true));
+    }
+    if who.allows(Action::ViewOrders) {
+        m.push(item("order_list", "/console/orders", true));
+        m.push(item("order_report", "/console/order-report", true));
+        m.push(item("order_attribution", "/console/order-attribution", true));
+    }
+    if who.allows(Action::ManageOrders) {
+        m.push(item("order_integrations", "/console/order-integrations", true));
     }
     for key in ["mass_sends", "sops", "analytics"] {
         m.push(item(key, "", false));

@@ -6,6 +6,7 @@ mod crypto;
 mod group_metrics;
 mod groups;
 mod inproc;
+mod orders;
 mod poster;
 mod segments;
 mod welcome;
@@ -14,6 +15,7 @@ use callbacks::callbacks;
 use crypto::crypto;
 use group_metrics::group_metrics;
 use groups::groups;
+use orders::orders;
 use poster::poster;
 use segments::segments;
 use welcome::welcome;
@@ -111,6 +113,19 @@ pub(crate) enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Orders ingested per second through the signed webhook with
+    /// matching, attribution and the behaviour, on SQLite and PostgreSQL,
+    /// beside a comparator doing the signature check and one INSERT per
+    /// order into PostgreSQL.
+    Orders {
+        #[arg(long, default_value_t = 5_000)]
+        orders: usize,
+        /// Which of sqlite, postgres and comparator to run, in this order.
+        #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres,comparator")]
+        targets: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// A full sync of many customer groups from the simulator (wall time,
     /// WeCom calls beside the least the API allows) and member-change
     /// callbacks applied per second.
@@ -153,6 +168,7 @@ pub(crate) async fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::Welcome { quota, seconds, loads, backend, json } => {
             welcome(quota.max(1), seconds.max(1), &loads, &backend, json).await
         }
+        BenchCommand::Orders { orders: n, targets, json } => orders(n.max(1), &targets, json).await,
         BenchCommand::Groups { groups: n, members, changes, quota, backend, json } => {
             groups(&backend, n.max(1), members, changes, quota.max(1), json).await
         }

@@ -18,6 +18,7 @@ mod group_assistant;
 mod group_codes;
 mod groups;
 mod nodes;
+mod orders;
 mod pay;
 mod posters;
 mod public_pages;
