@@ -32,6 +32,8 @@ macro_rules! on_both {
 }
 
 on_both!(
+    orders_count_once_wait_for_their_customer_and_refund_within_paid,
+    order_integration_secrets_are_sealed_and_rotate,
     group_pulls_plan_each_customer_once_and_count_per_guide,
     first_order_invitations_are_made_once_per_customer_and_code,
     poster_templates_keep_their_background_and_move_their_version,
@@ -1981,4 +1983,109 @@ async fn a_customer_has_one_live_link_until_it_is_revoked(db: &Db) {
     assert_eq!(next, "tok-3");
     assert_eq!(db.customer_of_link("tok-1").await.unwrap(), None, "a revoked link names nobody");
     assert_eq!(db.customer_of_link("tok-3").await.unwrap(), Some((a, c)));
+}
+
+
+fn order_write<'a>(shop_order_id: &'a str, member_id: &'a str) -> koi_store::orders::OrderWrite<'a> {
+    koi_store::orders::OrderWrite {
+        shop_order_id,
+        source: "api",
+        ordered_at: NOW,
+        store_code: "",
+        store_id: None,
+        amount_fen: 1000,
+        paid_fen: 800,
+        status: "paid",
+        unionid: "",
+        phone_hash: "",
+        external_userid: "",
+        member_id,
+        coupon_guide: "",
+    }
+}
+
+/// An order is one row per corp and shop order id; it waits for its
+/// customer until matched once; a refund is one row per refund id, and the
+/// refunded total moves only from what the writer read and never past paid.
+async fn orders_count_once_wait_for_their_customer_and_refund_within_paid(db: &Db) {
+    let corp_id = corp(db, "wwORDERS").await;
+    let other = corp(db, "wwOTHER").await;
+    let mut tx = db.begin().await.unwrap();
+    let id = tx.insert_order(corp_id, &order_write("SO-1", "M1"), NOW).await.unwrap().expect("new");
+    assert_eq!(tx.insert_order(corp_id, &order_write("SO-1", "M1"), NOW).await.unwrap(), None, "the same order");
+    assert!(tx.insert_order(other, &order_write("SO-1", "M1"), NOW).await.unwrap().is_some(), "another corp's");
+    assert_eq!(tx.waiting_orders(corp_id, &[("member_id", "M1")]).await.unwrap(), [id]);
+    assert!(tx.waiting_orders(corp_id, &[("member_id", "M2"), ("unionid", "")]).await.unwrap().is_empty());
+    tx.commit().await.unwrap();
+    let customer = follow_via_customer(db, corp_id, "wmORD").await;
+    let mut tx = db.begin().await.unwrap();
+    let m = koi_store::orders::OrderMatch {
+        customer_id: customer,
+        matched_by: "member_id",
+        staff_id: None,
+        store_id: None,
+        code_id: None,
+        rule: "none",
+        first_order: true,
+    };
+    assert!(tx.match_order(corp_id, id, &m, NOW).await.unwrap());
+    assert!(!tx.match_order(corp_id, id, &m, NOW).await.unwrap(), "matched once");
+    assert!(tx.waiting_orders(corp_id, &[("member_id", "M1")]).await.unwrap().is_empty());
+    tx.learn_order_key(corp_id, "member_id", "M1", customer, NOW).await.unwrap();
+    tx.learn_order_key(corp_id, "member_id", "M1", customer + 1, NOW).await.unwrap();
+    assert_eq!(tx.customer_by_order_key(corp_id, "member_id", "M1").await.unwrap(), Some(customer), "first keeps it");
+    assert_eq!(tx.customer_by_order_key(corp_id, "external_userid", "wmORD").await.unwrap(), Some(customer));
+    assert_eq!(tx.customer_by_order_key(other, "member_id", "M1").await.unwrap(), None);
+    assert!(tx.insert_refund(corp_id, id, "R1", 300, "", NOW).await.unwrap().is_some());
+    assert!(tx.insert_refund(corp_id, id, "R1", 300, "", NOW).await.unwrap().is_none(), "the same refund");
+    assert!(tx.refund_recorded(id, "R1").await.unwrap());
+    assert!(tx.set_order_refunded(corp_id, id, 0, 300, "part_refunded", NOW).await.unwrap());
+    assert!(!tx.set_order_refunded(corp_id, id, 0, 600, "part_refunded", NOW).await.unwrap(), "moved meanwhile");
+    assert!(!tx.set_order_refunded(corp_id, id, 300, 801, "refunded", NOW).await.unwrap(), "never past paid");
+    assert!(tx.set_order_refunded(corp_id, id, 300, 800, "refunded", NOW).await.unwrap());
+    assert!(!tx.advance_order_status(corp_id, id, "done", NOW).await.unwrap(), "a refunded order stays refunded");
+    tx.commit().await.unwrap();
+    let filter = koi_store::orders::OrderFilter { matched: Some(true), ..Default::default() };
+    let (rows, total) = db.orders_page(corp_id, &filter, 10, 0).await.unwrap();
+    assert_eq!((rows.len(), total, rows[0].refunded_fen, rows[0].status.as_str()), (1, 1, 800, "refunded"));
+    let scoped = koi_store::orders::OrderFilter { stores: Some(vec![1]), ..Default::default() };
+    assert_eq!(db.orders_page(corp_id, &scoped, 10, 0).await.unwrap().1, 0, "a store manager sees their stores'");
+    let report = db.orders_report(corp_id, "staff", NOW - 1, NOW + 1).await.unwrap();
+    assert_eq!((report[0].orders, report[0].first_orders, report[0].refunded_fen), (1, 1, 800));
+}
+
+async fn follow_via_customer(db: &Db, corp_id: i64, external: &str) -> i64 {
+    use koi_store::acquisition::CustomerProfile;
+    let mut tx = db.begin().await.unwrap();
+    let profile = CustomerProfile { external_userid: external.into(), name: external.into(), ..Default::default() };
+    let (id, _) = tx.upsert_customer(corp_id, &profile, None, None, NOW, NOW).await.unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+/// A webhook secret is sealed at rest, reads back open, and moves to a new
+/// master key with the corps' secrets.
+async fn order_integration_secrets_are_sealed_and_rotate(db: &Db) {
+    let old = MasterKey::generate();
+    let keyed = db.clone().with_master_key(old.clone());
+    let corp_id = corp(&keyed, "wwHOOK").await;
+    let mut tx = keyed.begin().await.unwrap();
+    let id = tx.insert_integration(corp_id, "k1", "shop", "the-secret", keyed.master_key(), NOW).await.unwrap();
+    tx.commit().await.unwrap();
+    // A name the corp uses is a conflict (PostgreSQL then aborts that transaction).
+    let mut tx = keyed.begin().await.unwrap();
+    assert!(matches!(
+        tx.insert_integration(corp_id, "k2", "shop", "x", keyed.master_key(), NOW).await,
+        Err(StoreError::Conflict { what: "integration_name" })
+    ));
+    drop(tx);
+    let raw = keyed.stored_integration_secret(id).await.unwrap().unwrap();
+    assert!(raw.starts_with("koi1:") && !raw.contains("the-secret"), "{raw}");
+    assert_eq!(keyed.integrations(corp_id).await.unwrap()[0].secret, "the-secret");
+    let (_, rotated) = keyed.rotate_master_key(MasterKey::generate()).await.unwrap();
+    let mut tx = rotated.begin().await.unwrap();
+    let row = tx.integration_by_key("k1", rotated.master_key()).await.unwrap().unwrap();
+    assert_eq!(row.secret, "the-secret");
+    tx.commit().await.unwrap();
+    assert_ne!(rotated.stored_integration_secret(id).await.unwrap().unwrap(), raw);
 }
