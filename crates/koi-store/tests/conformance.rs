@@ -1985,7 +1985,6 @@ async fn a_customer_has_one_live_link_until_it_is_revoked(db: &Db) {
     assert_eq!(db.customer_of_link("tok-3").await.unwrap(), Some((a, c)));
 }
 
-
 fn order_write<'a>(shop_order_id: &'a str, member_id: &'a str) -> koi_store::orders::OrderWrite<'a> {
     koi_store::orders::OrderWrite {
         shop_order_id,

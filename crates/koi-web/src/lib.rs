@@ -10,7 +10,6 @@
 mod api;
 mod auth;
 mod callback;
-mod webhooks;
 mod chart;
 mod console;
 mod error;
@@ -19,6 +18,7 @@ mod h5;
 mod h5_guard;
 mod i18n;
 pub mod qr;
+mod webhooks;
 
 pub use api::openapi_document;
 pub use error::WebError;

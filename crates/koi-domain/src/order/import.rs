@@ -199,7 +199,8 @@ mod tests {
         let orders = order_rows(&headers, &rows, now).unwrap();
         assert_eq!(orders.len(), 2);
         assert_eq!((orders[0].items.len(), orders[0].paid_fen, orders[1].amount_fen), (2, 2550, 990));
-        let bad = vec![s(&["B1", "yesterday", "x", "1", "", "", "", ""]), s(&["B2", "2024-01-01", "1", "2", "", "", "", ""])];
+        let bad =
+            vec![s(&["B1", "yesterday", "x", "1", "", "", "", ""]), s(&["B2", "2024-01-01", "1", "2", "", "", "", ""])];
         let errs = order_rows(&headers, &bad, now).unwrap_err();
         let got: Vec<_> = errs.iter().map(|e| (e.line, e.code.as_str())).collect();
         assert_eq!(got, [(2, "not_a_time"), (2, "not_money"), (3, "out_of_range")]);

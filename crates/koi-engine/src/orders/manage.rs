@@ -411,9 +411,15 @@ impl Engine {
         let (key, secret) = (random_hex(12), random_hex(24));
         let mut tx = self.db.begin().await?;
         let id = tx.insert_integration(who.corp_id, &key, &name, &secret, self.db.master_key(), now_ms()).await?;
-        record(&mut tx, who, "order_integration.created", format!("order_integration:{id}"), serde_json::json!({
-            "name": name,
-        }))
+        record(
+            &mut tx,
+            who,
+            "order_integration.created",
+            format!("order_integration:{id}"),
+            serde_json::json!({
+                "name": name,
+            }),
+        )
         .await?;
         tx.commit().await?;
         let row = self.db.integrations(who.corp_id).await?.into_iter().find(|r| r.id == id);
@@ -472,7 +478,12 @@ impl Engine {
         let stores: Vec<i64> = self.db.stores(who.corp_id).await?.into_iter().map(|s| s.id).collect();
         for d in &s.duty {
             if !staff.contains(&d.staff_id) || !stores.contains(&d.store_id) {
-                return Err(koi_domain::ValidationError::one("duty", "unknown", "a duty guide names an unknown store or staff").into());
+                return Err(koi_domain::ValidationError::one(
+                    "duty",
+                    "unknown",
+                    "a duty guide names an unknown store or staff",
+                )
+                .into());
             }
         }
         let json = serde_json::to_string(&s).expect("settings are plain data and serialise");

@@ -21,8 +21,8 @@ mod webhook;
 pub(crate) use ingest::{ingest_in, match_waiting_in, refund_in};
 pub use ingest::{IngestOutcome, OrderSource, RefundOutcome};
 pub use manage::{
-    IntegrationCreated, IntegrationView, OrderDetail, OrderItemView, OrderListView, OrderQuery, OrderView,
-    RefundView, ReportLine, ReportView, MAX_PAGE,
+    IntegrationCreated, IntegrationView, OrderDetail, OrderItemView, OrderListView, OrderQuery, OrderView, RefundView,
+    ReportLine, ReportView, MAX_PAGE,
 };
 pub use webhook::{sign, WebhookEvent, WebhookOutcome, SIGNATURE_HEADER, WEBHOOK_WINDOW_S};
 

@@ -188,10 +188,22 @@ struct ShowPage {
     form: FormView,
 }
 
-async fn show_page(state: &AppState, c: &Console, id: i64, form: FormView, ok: Option<&str>) -> Result<ShowPage, Response> {
+async fn show_page(
+    state: &AppState,
+    c: &Console,
+    id: i64,
+    form: FormView,
+    ok: Option<&str>,
+) -> Result<ShowPage, Response> {
     let d = state.engine.order(c.who(), id).await.or_page(c)?;
     let chrome = Chrome::new(state, c, "order_list").await.flash_from(ok);
-    Ok(ShowPage { r: row(&chrome, d.order.clone()), d, c: chrome, can_manage: c.who().allows(Action::ManageOrders), form })
+    Ok(ShowPage {
+        r: row(&chrome, d.order.clone()),
+        d,
+        c: chrome,
+        can_manage: c.who().allows(Action::ManageOrders),
+        form,
+    })
 }
 
 pub async fn show(State(state): State<AppState>, c: Console, Path(id): Path<i64>, Query(n): Query<Notice>) -> Page {
@@ -313,7 +325,12 @@ struct AttributionPage {
 
 const RULE_NAMES: [&str; 5] = ["coupon_guide", "locked_guide", "first_guide", "last_guide", "store_on_duty"];
 
-async fn attribution_page(state: &AppState, c: &Console, form: FormView, ok: Option<&str>) -> Result<AttributionPage, Response> {
+async fn attribution_page(
+    state: &AppState,
+    c: &Console,
+    form: FormView,
+    ok: Option<&str>,
+) -> Result<AttributionPage, Response> {
     let s = state.engine.attribution_settings(c.who()).await.or_page(c)?;
     let chrome = Chrome::new(state, c, "order_attribution").await.flash_from(ok);
     let (stores, staff) = choices(state, c).await?;
@@ -335,7 +352,8 @@ async fn attribution_page(state: &AppState, c: &Console, form: FormView, ok: Opt
             .into_iter()
             .map(|st| {
                 let id: i64 = st.value.parse().unwrap_or(0);
-                let chosen = s.duty.iter().find(|d| d.store_id == id).map(|d| d.staff_id.to_string()).unwrap_or_default();
+                let chosen =
+                    s.duty.iter().find(|d| d.store_id == id).map(|d| d.staff_id.to_string()).unwrap_or_default();
                 DutyRow { store_id: id, chosen, store: st.label }
             })
             .collect(),
@@ -407,14 +425,12 @@ fn day_start(text: &str) -> Option<i64> {
 pub async fn report(State(state): State<AppState>, c: Console, Query(q): Query<ReportQuery>) -> Page {
     let now = koi_store_now();
     let to_text = q.to.clone().filter(|t| day_start(t).is_some()).unwrap_or_else(|| crate::fmt::date(now / 86_400_000));
-    let from_text = q
-        .from
-        .clone()
-        .filter(|t| day_start(t).is_some())
-        .unwrap_or_else(|| crate::fmt::date(now / 86_400_000 - 30));
+    let from_text =
+        q.from.clone().filter(|t| day_start(t).is_some()).unwrap_or_else(|| crate::fmt::date(now / 86_400_000 - 30));
     let from = day_start(&from_text).unwrap_or(0);
     let to = day_start(&to_text).unwrap_or(now) + 86_400_000;
-    let by = q.by.clone().filter(|b| matches!(b.as_str(), "staff" | "store" | "code")).unwrap_or_else(|| "staff".into());
+    let by =
+        q.by.clone().filter(|b| matches!(b.as_str(), "staff" | "store" | "code")).unwrap_or_else(|| "staff".into());
     let r = state.engine.orders_report(c.who(), &by, from, to).await.or_page(&c)?;
     let chrome = Chrome::new(&state, &c, "order_report").await;
     Ok(render(&ReportPage { c: chrome, r, from: from_text, to: to_text }))

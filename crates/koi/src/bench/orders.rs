@@ -92,7 +92,8 @@ async fn koi_target(backend: &str) -> Result<Target> {
     tx.commit().await?;
     let owner = Principal { corp_id, role: Role::Owner, user_id: None, store_ids: vec![], staff_id: None };
     let created = engine.create_order_integration(&owner, "bench").await?;
-    let state = koi_web::AppState { engine: engine.clone(), config: Arc::new(koi_web::WebConfig::default()), job_wake: None };
+    let state =
+        koi_web::AppState { engine: engine.clone(), config: Arc::new(koi_web::WebConfig::default()), job_wake: None };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -191,7 +192,8 @@ async fn run_target(t: Target, n: usize) -> Result<Figures> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..CONCURRENCY {
-        let (http, bodies, next, errors, url) = (http.clone(), bodies.clone(), next.clone(), errors.clone(), t.url.clone());
+        let (http, bodies, next, errors, url) =
+            (http.clone(), bodies.clone(), next.clone(), errors.clone(), t.url.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -225,12 +227,7 @@ async fn run_target(t: Target, n: usize) -> Result<Figures> {
         }
     };
     let _ = t.stop.send(());
-    Ok(Figures {
-        target: t.name,
-        orders_per_sec: super::rate(n, took),
-        stored,
-        errors: errors.load(Ordering::Relaxed),
-    })
+    Ok(Figures { target: t.name, orders_per_sec: super::rate(n, took), stored, errors: errors.load(Ordering::Relaxed) })
 }
 
 pub(crate) async fn orders(n: usize, targets: &[String], json: bool) -> Result<()> {

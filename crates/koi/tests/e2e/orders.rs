@@ -96,10 +96,8 @@ async fn orders_count_once_and_find_their_customer(backend: &str) {
     let p = acq.profile(customer_id).await;
     assert_eq!((p["orders"].as_i64(), p["spent_fen"].as_i64()), (Some(1), Some(4500)), "{p}");
     assert_eq!(p["stage"], "converted");
-    let external = acq.get(&format!("/api/v1/customers/{customer_id}")).await["external_userid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let external =
+        acq.get(&format!("/api/v1/customers/{customer_id}")).await["external_userid"].as_str().unwrap().to_string();
     acq.scan(&code_li, json!({"external_userid": external})).await;
     wait_for(|| async {
         let c = acq.get(&format!("/api/v1/customers/{customer_id}")).await;
@@ -134,7 +132,8 @@ async fn orders_count_once_and_find_their_customer(backend: &str) {
         "订单号,下单时间,金额,实付,会员号\nSO-3X,{ordered_at},199.00,199.00,M-1001\nSO-CSV,{},9.90,9.90,M-1001\n",
         ordered_at + 1
     );
-    let r = acq.http.post(acq.server.url("/api/v1/orders/import")).bearer_auth(&acq.key).body(csv).send().await.unwrap();
+    let r =
+        acq.http.post(acq.server.url("/api/v1/orders/import")).bearer_auth(&acq.key).body(csv).send().await.unwrap();
     let report: Value = r.json().await.unwrap();
     assert_eq!((report["created"].as_i64(), report["updated"].as_i64()), (Some(1), Some(1)), "{report}");
     let p = acq.profile(customer_id).await;
@@ -144,10 +143,14 @@ async fn orders_count_once_and_find_their_customer(backend: &str) {
 
     // A bad CSV row rejects the whole file with its line.
     let bad = "订单号,下单时间,金额,实付\nSO-B1,2024-01-01 10:00,1,1\nSO-B2,昨天,1,1\n";
-    let r = acq.http.post(acq.server.url("/api/v1/orders/import")).bearer_auth(&acq.key).body(bad).send().await.unwrap();
+    let r =
+        acq.http.post(acq.server.url("/api/v1/orders/import")).bearer_auth(&acq.key).body(bad).send().await.unwrap();
     assert_eq!(r.status(), 422);
     let e: Value = r.json().await.unwrap();
-    assert_eq!((e["error"]["code"].as_str(), e["error"]["rows"][0]["line"].as_i64()), (Some("import_rejected"), Some(3)));
+    assert_eq!(
+        (e["error"]["code"].as_str(), e["error"]["rows"][0]["line"].as_i64()),
+        (Some("import_rejected"), Some(3))
+    );
     assert_eq!(acq.get("/api/v1/orders?shop_order_id=SO-B1").await["total"], 0, "nothing imported");
 
     // Forged and stale posts: 401 with a stable code, nothing changed.
@@ -173,8 +176,9 @@ async fn orders_count_once_and_find_their_customer(backend: &str) {
 
     // Refunds: partial through the webhook, the rest through the API; the
     // whole refund takes the order off the count. Never more than paid.
-    let refund = json!({"event": "refund", "shop_order_id": "SO-3X", "refund": {"refund_id": "R1", "amount_fen": 9900}})
-        .to_string();
+    let refund =
+        json!({"event": "refund", "shop_order_id": "SO-3X", "refund": {"refund_id": "R1", "amount_fen": 9900}})
+            .to_string();
     let (status, out) = acq.webhook(&key, &koi_engine::orders::sign(&secret, now_s, refund.as_bytes()), &refund).await;
     assert_eq!((status, out["status"].as_str()), (200, Some("part_refunded")), "{out}");
     let so3x = acq.get("/api/v1/orders?shop_order_id=SO-3X").await["orders"][0]["id"].as_i64().unwrap();
@@ -212,8 +216,14 @@ async fn orders_count_once_and_find_their_customer(backend: &str) {
             (out["staff_id"].as_i64(), out["rule"].as_str().unwrap_or("").to_string())
         }
     };
-    assert_eq!(attributed(json!({"rules": [{"rule": "first_guide"}]}), json!({})).await, (Some(wang), "first_guide".into()));
-    assert_eq!(attributed(json!({"rules": [{"rule": "last_guide"}]}), json!({})).await, (Some(li), "last_guide".into()));
+    assert_eq!(
+        attributed(json!({"rules": [{"rule": "first_guide"}]}), json!({})).await,
+        (Some(wang), "first_guide".into())
+    );
+    assert_eq!(
+        attributed(json!({"rules": [{"rule": "last_guide"}]}), json!({})).await,
+        (Some(li), "last_guide".into())
+    );
     assert_eq!(
         attributed(json!({"rules": [{"rule": "locked_guide", "days": 7}]}), json!({})).await,
         (Some(wang), "locked_guide".into()),
@@ -229,6 +239,64 @@ async fn orders_count_once_and_find_their_customer(backend: &str) {
     let lines = report["lines"].as_array().unwrap();
     let of = |id: i64| lines.iter().find(|l| l["id"].as_i64() == Some(id)).map(|l| l["orders"].as_i64().unwrap());
     assert_eq!(of(wang), Some(3), "first_guide, locked_guide, coupon_guide: {report}");
+
+    console(&acq, early_id).await;
+}
+
+/// The console's pages, in Chinese and English: the list, an order with its
+/// attribution rule, the report, the rules and the integrations (a new
+/// secret shown once); a refund from the order's page.
+async fn console(acq: &Acq, order_id: i64) {
+    let c = crate::support::login(&acq.server, &acq.owner, crate::support::PASSWORD).await;
+    let page = |path: String| {
+        let c = c.clone();
+        let url = acq.server.url(&path);
+        async move {
+            let r = c.get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            r.text().await.unwrap()
+        }
+    };
+    for lang in ["zh", "en"] {
+        c.get(acq.server.url(&format!("/console/lang?to={lang}"))).send().await.unwrap();
+        let list = page("/console/orders".into()).await;
+        assert!(list.contains("SO-EARLY") && list.contains("SO-ATTR-1"), "{lang}");
+        let detail = page(format!("/console/orders/{order_id}")).await;
+        assert!(detail.contains("苹果礼盒"));
+        let report = page("/console/order-report?by=code".into()).await;
+        assert!(report.contains("order-report"));
+        let rules = page("/console/order-attribution".into()).await;
+        assert!(rules.contains("store_on_duty"));
+        let hooks = page("/console/order-integrations".into()).await;
+        assert!(hooks.contains("/webhooks/orders/"));
+        let waiting = page("/console/orders?matched=no".into()).await;
+        assert!(!waiting.contains("SO-EARLY"), "matched orders are not waiting");
+    }
+    let en = page(format!("/console/orders/{order_id}")).await;
+    assert!(en.contains("Attribution") && en.contains("Decided by"), "English words");
+    // A new integration from the console: its secret on this page only.
+    let token = crate::support::csrf(&c, &acq.server, "/console/order-integrations").await;
+    let r = c
+        .post(acq.server.url("/console/order-integrations"))
+        .form(&[("_csrf", token.as_str()), ("name", "POS 收银")])
+        .send()
+        .await
+        .unwrap();
+    let html = r.text().await.unwrap();
+    assert!(html.contains("integration-secret"), "the secret is shown once");
+    assert!(!page("/console/order-integrations".into()).await.contains("integration-secret"));
+    // A refund of a paid order from its page.
+    let id = acq.get("/api/v1/orders?shop_order_id=SO-ATTR-5").await["orders"][0]["id"].as_i64().unwrap();
+    let token = crate::support::csrf(&c, &acq.server, &format!("/console/orders/{id}")).await;
+    let r = c
+        .post(acq.server.url(&format!("/console/orders/{id}/refund")))
+        .form(&[("_csrf", token.as_str()), ("refund_id", "C1"), ("amount", "0.40"), ("reason", "破损")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let o = acq.get(&format!("/api/v1/orders/{id}")).await;
+    assert_eq!((o["order"]["refunded_fen"].as_i64(), o["order"]["status"].as_str()), (Some(40), Some("part_refunded")));
 }
 
 async fn external_of(acq: &Acq, customer_id: i64) -> String {
