@@ -82,6 +82,12 @@ pub enum Action {
     RedeemRewards,
     /// Poster templates: create, edit, preview, delete.
     ManagePosters,
+    /// Coupon templates, coupons and their redemptions, the points rules,
+    /// ledger and mall.
+    ViewCoupons,
+    /// Create and edit coupon templates, issue and revoke coupons, set the
+    /// points rules, adjust points, run the points mall.
+    ManageCoupons,
 }
 
 /// Normalises a username the one way every path uses (create, login,
@@ -145,6 +151,7 @@ impl Principal {
                         | ViewGroups
                         | ViewCampaigns
                         | RedeemRewards
+                        | ViewCoupons
                 )
             }
             Role::Guide => false,
