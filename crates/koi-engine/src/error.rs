@@ -58,6 +58,7 @@ impl EngineError {
                 "username" => "duplicate_username",
                 "corp_id" => "duplicate_corp_id",
                 "field_name" => "duplicate_field",
+                "a redemption of this coupon" => "already_redeemed",
                 _ => "conflict",
             },
             EngineError::UnknownCorp(_) => "unknown_corp",

@@ -4,6 +4,7 @@
 use super::worker::Worker;
 use super::{Job, JobError, SelfTest};
 use crate::acquisition::{AddJob, RouteJob, WelcomeJob};
+use crate::coupons::{CouponIssueJob, CouponTickJob};
 use crate::campaigns::{CampaignTickJob, CampaignWelcomeJob, CleanupJob, EntryJob, NoticeJob, RewardJob};
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
 use crate::groups::{AlertJob, FeedJob, GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
@@ -54,6 +55,8 @@ registry![
     CleanupJob,
     GuideTaskJob,
     GuideTaskReadJob,
+    CouponIssueJob,
+    CouponTickJob,
     SelfTest,
 ];
 
