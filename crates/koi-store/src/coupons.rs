@@ -374,7 +374,12 @@ impl Db {
             "SELECT {LEDGER_COLUMNS} FROM points_ledger WHERE corp_id = $1 AND ($2 IS NULL OR customer_id = $2) \
              ORDER BY id DESC LIMIT $3"
         );
-        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(customer_id).bind(limit).fetch_all(c).await)?)
+        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql)
+            .bind(corp_id)
+            .bind(customer_id)
+            .bind(limit)
+            .fetch_all(c)
+            .await)?)
     }
 
     /// The sum of a customer's ledger (what the balance must equal).
@@ -392,6 +397,18 @@ impl Db {
         Ok(s.unwrap_or(0))
     }
 
+    /// Customer ids of the corp, oldest first, a page at a time.
+    pub async fn customer_ids_page(&self, corp_id: i64, after_id: i64, limit: i64) -> Result<Vec<i64>> {
+        Ok(on_pool!(self, false, |c| {
+            sqlx::query_scalar("SELECT id FROM customers WHERE corp_id = $1 AND id > $2 ORDER BY id LIMIT $3")
+                .bind(corp_id)
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(c)
+                .await
+        })?)
+    }
+
     pub async fn mall_items(&self, corp_id: i64) -> Result<Vec<MallItemRow>> {
         let sql = format!("SELECT {ITEM_COLUMNS} FROM mall_items WHERE corp_id = $1 ORDER BY points, id");
         Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).fetch_all(c).await)?)
@@ -406,7 +423,12 @@ impl Db {
         let sql = format!(
             "{EXCHANGE_SELECT} WHERE e.corp_id = $1 AND ($2 IS NULL OR e.customer_id = $2) ORDER BY e.id DESC LIMIT $3"
         );
-        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(customer_id).bind(limit).fetch_all(c).await)?)
+        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql)
+            .bind(corp_id)
+            .bind(customer_id)
+            .bind(limit)
+            .fetch_all(c)
+            .await)?)
     }
 }
 
@@ -495,14 +517,12 @@ impl Tx {
     pub async fn issue_coupon(&mut self, k: &NewCoupon<'_>, per_customer: i32) -> Result<Issued> {
         if !k.source_ref.is_empty() {
             let had: Option<i64> = on_tx!(self, |c| {
-                sqlx::query_scalar(
-                    "SELECT id FROM coupons WHERE corp_id = $1 AND source_ref = $2 AND customer_id = $3",
-                )
-                .bind(k.corp_id)
-                .bind(k.source_ref)
-                .bind(k.customer_id)
-                .fetch_optional(&mut *c)
-                .await
+                sqlx::query_scalar("SELECT id FROM coupons WHERE corp_id = $1 AND source_ref = $2 AND customer_id = $3")
+                    .bind(k.corp_id)
+                    .bind(k.source_ref)
+                    .bind(k.customer_id)
+                    .fetch_optional(&mut *c)
+                    .await
             })?;
             if had.is_some() {
                 return Ok(Issued::Existed);

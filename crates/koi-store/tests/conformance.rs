@@ -2018,7 +2018,13 @@ async fn coupon_template(db: &Db, corp_id: i64, per_customer: i32, stock: Option
     id
 }
 
-fn new_coupon<'a>(corp_id: i64, template_id: i64, customer_id: i64, code: &'a str, source_ref: &'a str) -> koi_store::coupons::NewCoupon<'a> {
+fn new_coupon<'a>(
+    corp_id: i64,
+    template_id: i64,
+    customer_id: i64,
+    code: &'a str,
+    source_ref: &'a str,
+) -> koi_store::coupons::NewCoupon<'a> {
     koi_store::coupons::NewCoupon {
         corp_id,
         template_id,
@@ -2049,7 +2055,8 @@ async fn a_coupon_is_redeemed_once_by_racing_counters(db: &Db) {
         let db = db.clone();
         racers.spawn(async move {
             let order = format!("order-{i}");
-            let r = Redemption { order_ref: &order, order_fen: 5000, off_fen: 2000, store_id: None, by: "pos", now: NOW };
+            let r =
+                Redemption { order_ref: &order, order_fen: 5000, off_fen: 2000, store_id: None, by: "pos", now: NOW };
             let mut tx = db.begin().await.unwrap();
             let got = tx.redeem_coupon(a, "RACE0000CODE0001", &r).await.unwrap();
             tx.commit().await.unwrap();

@@ -254,7 +254,8 @@ pub async fn wallet_page(State(state): State<AppState>, Query(key): Query<Custom
         .ledger
         .iter()
         .map(|e| {
-            let what = if e.reason.is_empty() { t.s(&format!("pt_kind_{}", e.kind)).to_string() } else { e.reason.clone() };
+            let what =
+                if e.reason.is_empty() { t.s(&format!("pt_kind_{}", e.kind)).to_string() } else { e.reason.clone() };
             (day(e.created_at), what, if e.points > 0 { format!("+{}", e.points) } else { e.points.to_string() })
         })
         .collect();

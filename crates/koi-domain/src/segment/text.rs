@@ -346,7 +346,12 @@ fn condition(word: &str, at: usize) -> Result<Cond, ParseError> {
             let (v, o) = expect(":")?;
             let (id, state) = v.split_once(':').unwrap_or((v, "issued"));
             let state = CouponHold::parse(state).ok_or_else(|| {
-                ParseError::new("bad_value", o, v, format!("unknown coupon state {state:?} (issued, redeemed, expired)"))
+                ParseError::new(
+                    "bad_value",
+                    o,
+                    v,
+                    format!("unknown coupon state {state:?} (issued, redeemed, expired)"),
+                )
             })?;
             Cond::Coupon { template_id: int(id, o)?, state }
         }
@@ -854,8 +859,7 @@ mod tests {
             prop::sample::select(GroupKind::ALL.to_vec()).prop_map(Cond::GroupKind),
             any::<u32>().prop_map(Cond::InGroupsAtLeast),
             any::<u32>().prop_map(Cond::PointsAtLeast),
-            (0i64..1000, 0usize..3)
-                .prop_map(|(t, s)| Cond::Coupon { template_id: t, state: CouponHold::ALL[s] }),
+            (0i64..1000, 0usize..3).prop_map(|(t, s)| Cond::Coupon { template_id: t, state: CouponHold::ALL[s] }),
         ]
     }
 

@@ -21,7 +21,9 @@ use koi_domain::access::{Action, Role};
 use koi_domain::coupon::{self, CouponKind, Refusal, TemplateDraft, Terms};
 use koi_domain::jobs::priority;
 use koi_domain::ValidationError;
-use koi_store::coupons::{CouponListRow, CouponRow, IssueRow, Issued, NewCoupon, Redemption, TemplateRow, TemplateStats, TemplateWrite};
+use koi_store::coupons::{
+    CouponListRow, CouponRow, IssueRow, Issued, NewCoupon, Redemption, TemplateRow, TemplateStats, TemplateWrite,
+};
 use koi_store::events::NewEvent;
 use koi_store::jobs::JobEnd;
 use koi_store::outreach::NewGuideTask;
@@ -480,8 +482,7 @@ impl Engine {
             .segment(who.corp_id, segment_id)
             .await?
             .ok_or_else(|| invalid("segment_id", "unknown_segment", "no such segment"))?;
-        let ids =
-            self.segment_customer_ids(who, &crate::customers::SegmentInput::Text(segment.expr.clone())).await?;
+        let ids = self.segment_customer_ids(who, &crate::customers::SegmentInput::Text(segment.expr.clone())).await?;
         let now = now_ms();
         let row = IssueRow {
             id: 0,

@@ -333,7 +333,8 @@ pub(crate) async fn reverse_for_order(
     if need <= 0 {
         return Ok((0, 0));
     }
-    take_in(tx, corp_id, customer_id, need, EntryKind::Refund, "", order_ref, refunded_fen, "koi", false, now_ms()).await
+    take_in(tx, corp_id, customer_id, need, EntryKind::Refund, "", order_ref, refunded_fen, "koi", false, now_ms())
+        .await
 }
 
 fn check_item(d: &MallItemDraft) -> Result<MallItemDraft, ValidationError> {
@@ -371,7 +372,8 @@ impl Engine {
     pub async fn set_points_rules(&self, who: &Principal, r: &PointsRules) -> Result<PointsRules> {
         require(who, Action::ManageCoupons)?;
         let r = r.validate()?;
-        let row = PointsRulesRow { per_yuan: r.per_yuan, checkin: r.checkin, review: r.review, expire_days: r.expire_days };
+        let row =
+            PointsRulesRow { per_yuan: r.per_yuan, checkin: r.checkin, review: r.review, expire_days: r.expire_days };
         let mut tx = self.db.begin().await?;
         tx.set_points_rules(who.corp_id, &row, now_ms()).await?;
         tx.commit().await?;
@@ -508,7 +510,8 @@ impl Engine {
             return Err(invalid("item_id", "out_of_stock", "this item is sold out"));
         }
         let gift_code = (item.kind == "gift").then(coupon_code);
-        let id = tx.insert_exchange(corp_id, item.id, customer_id, item.points, gift_code.as_deref(), &key, now).await?;
+        let id =
+            tx.insert_exchange(corp_id, item.id, customer_id, item.points, gift_code.as_deref(), &key, now).await?;
         let by = format!("customer:{customer_id}");
         take_in(
             &mut tx,
@@ -606,14 +609,8 @@ impl Engine {
         coupons.sort_by_key(|c| (c.state != "issued", if c.state == "issued" { c.valid_to } else { -c.valid_to }));
         let balance = self.db.points_balance(corp_id, customer_id).await?;
         let ledger = self.db.points_ledger(corp_id, Some(customer_id), 50).await?.into_iter().map(Into::into).collect();
-        let items = self
-            .db
-            .mall_items(corp_id)
-            .await?
-            .into_iter()
-            .filter(|i| !i.archived)
-            .map(MallItem::from)
-            .collect();
+        let items =
+            self.db.mall_items(corp_id).await?.into_iter().filter(|i| !i.archived).map(MallItem::from).collect();
         let gifts = self
             .db
             .mall_exchanges(corp_id, Some(customer_id), 50)

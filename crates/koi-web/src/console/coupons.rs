@@ -67,7 +67,9 @@ async fn coupons_page(state: &AppState, c: &Console, form: FormView) -> Result<C
     let redeemed = state.engine.coupons(who, None, None, Some("redeemed")).await.or_page(c)?;
     let segments = if who.allows(Action::ManageCoupons) {
         let list = state.engine.segments(who).await.or_page(c)?;
-        list.into_iter().map(|s| Choice { value: s.id.to_string(), label: format!("{} ({})", s.name, s.count) }).collect()
+        list.into_iter()
+            .map(|s| Choice { value: s.id.to_string(), label: format!("{} ({})", s.name, s.count) })
+            .collect()
     } else {
         vec![]
     };

@@ -5,12 +5,12 @@
 mod api_keys;
 mod campaigns;
 mod channel_codes;
+mod coupons;
 mod customers;
 mod fields;
 mod group_assistant;
 mod group_codes;
 mod group_pulls;
-mod coupons;
 mod groups;
 mod home;
 mod jobs;

@@ -110,13 +110,19 @@ async fn coupons_issue_redeem_once_and_points_sum(backend: &str) {
     let code = list[0]["code"].as_str().unwrap().to_string();
     assert_eq!(code.len(), 16);
     // The limit: a customer with one does not get a second by hand.
-    let t2 = template(&acq, json!({"name": "¥10 无门槛", "kind": "cash", "value_fen": 1000, "valid_days": 7,
-        "per_customer": 1})).await;
+    let t2 = template(
+        &acq,
+        json!({"name": "¥10 无门槛", "kind": "cash", "value_fen": 1000, "valid_days": 7,
+        "per_customer": 1}),
+    )
+    .await;
     let (status, _) =
-        call(&acq, Method::POST, "/api/v1/coupons/issue", Some(json!({"template_id": t2, "customer_id": holder}))).await;
+        call(&acq, Method::POST, "/api/v1/coupons/issue", Some(json!({"template_id": t2, "customer_id": holder})))
+            .await;
     assert_eq!(status, 201);
     let (status, again) =
-        call(&acq, Method::POST, "/api/v1/coupons/issue", Some(json!({"template_id": t2, "customer_id": holder}))).await;
+        call(&acq, Method::POST, "/api/v1/coupons/issue", Some(json!({"template_id": t2, "customer_id": holder})))
+            .await;
     assert_eq!((status, again["error"]["fields"][0]["code"].as_str()), (422, Some("over_limit")), "{again}");
     // Segments see who holds a usable coupon of the template.
     let (_, holders) =
@@ -138,17 +144,19 @@ async fn coupons_issue_redeem_once_and_points_sum(backend: &str) {
     args.push(&sim_url);
     let second = Server::start(&args);
     let nodes = [&acq.server, &second];
-    let tries: Vec<_> = (0..10).map(|i| {
-        let node = nodes[i % 2];
-        let body = json!({"code": code.to_lowercase(), "order_ref": format!("POS-{i}"), "amount_fen": 5900,
+    let tries: Vec<_> = (0..10)
+        .map(|i| {
+            let node = nodes[i % 2];
+            let body = json!({"code": code.to_lowercase(), "order_ref": format!("POS-{i}"), "amount_fen": 5900,
                           "store_id": acq.store_id});
-        let (http, url, key) = (acq.http.clone(), node.url("/api/v1/coupons/redeem"), acq.key.clone());
-        tokio::spawn(async move {
-            let r = http.post(url).bearer_auth(key).json(&body).send().await.unwrap();
-            let status = r.status().as_u16();
-            (status, r.json::<Value>().await.unwrap())
+            let (http, url, key) = (acq.http.clone(), node.url("/api/v1/coupons/redeem"), acq.key.clone());
+            tokio::spawn(async move {
+                let r = http.post(url).bearer_auth(key).json(&body).send().await.unwrap();
+                let status = r.status().as_u16();
+                (status, r.json::<Value>().await.unwrap())
+            })
         })
-    }).collect();
+        .collect();
     let mut won = Vec::new();
     for t in tries {
         let (status, v) = t.await.unwrap();
@@ -164,7 +172,10 @@ async fn coupons_issue_redeem_once_and_points_sum(backend: &str) {
     // The same order again is the same redemption (a retried POS call).
     let body = json!({"code": code, "order_ref": order, "amount_fen": 5900, "store_id": acq.store_id});
     let (status, same) = call_on(&acq, &second, Method::POST, "/api/v1/coupons/redeem", Some(body)).await;
-    assert_eq!((status, same["id"].clone(), same["order_ref"].as_str()), (200, won[0]["id"].clone(), Some(order.as_str())));
+    assert_eq!(
+        (status, same["id"].clone(), same["order_ref"].as_str()),
+        (200, won[0]["id"].clone(), Some(order.as_str()))
+    );
     let (_, log) = call(&acq, Method::GET, "/api/v1/coupons?state=redeemed", None).await;
     assert_eq!(log.as_array().unwrap().len(), 1, "{log}");
     let (_, tpl) = call(&acq, Method::GET, &format!("/api/v1/coupon-templates/{t}"), None).await;
@@ -180,8 +191,13 @@ async fn coupons_issue_redeem_once_and_points_sum(backend: &str) {
     assert_eq!((status, acct["balance"].as_i64()), (200, Some(70)), "{acct}");
     let (status, over) = call(&acq, Method::POST, &path, Some(json!({"points": -1000, "reason": "x"}))).await;
     assert_eq!((status, over["error"]["fields"][0]["code"].as_str()), (422, Some("insufficient_points")), "{over}");
-    let (status, gift) = call(&acq, Method::POST, "/api/v1/mall/items",
-        Some(json!({"name": "悦步帆布袋", "kind": "gift", "gift": "帆布袋", "points": 50, "stock": 1}))).await;
+    let (status, gift) = call(
+        &acq,
+        Method::POST,
+        "/api/v1/mall/items",
+        Some(json!({"name": "悦步帆布袋", "kind": "gift", "gift": "帆布袋", "points": 50, "stock": 1})),
+    )
+    .await;
     assert_eq!(status, 201, "{gift}");
     let gift = gift["id"].as_i64().unwrap();
     let (_, link) = call(&acq, Method::GET, &format!("/api/v1/customers/{me}/link"), None).await;
@@ -231,22 +247,51 @@ async fn coupons_issue_redeem_once_and_points_sum(backend: &str) {
 async fn the_wallet_renders_and_exchanges_in_chromium() {
     let acq = Acq::start("sqlite").await;
     let me = customers(&acq, &["小美"]).await[0];
-    let t = template(&acq, json!({"name": "满49减20", "kind": "threshold", "value_fen": 2000, "min_fen": 4900,
-        "valid_days": 30})).await;
-    let (status, k) =
-        call(&acq, Method::POST, "/api/v1/coupons/issue", Some(json!({"template_id": t, "customer_id": me}))).await;
-    assert_eq!(status, 201, "{k}");
-    let code = k["code"].as_str().unwrap().to_string();
-    let (status, _) = call(&acq, Method::POST, &format!("/api/v1/customers/{me}/points"),
-        Some(json!({"points": 300, "reason": "开业礼"}))).await;
+    // The operator makes the template and issues it from the console,
+    // finding the customer by name.
+    let b = Browser::start().await;
+    b.goto(&acq.server.url("/console/login")).await;
+    b.type_into("#username", &acq.owner).await;
+    b.type_into("#password", crate::support::PASSWORD).await;
+    b.click("#sign-in").await;
+    b.wait_text("nav", "优惠券").await;
+    b.click("nav a[href='/console/coupons']").await;
+    b.wait_text("#coupon-templates", "还没有券模板").await;
+    b.type_into("#coupon-template-form input[name=name]", "双11 满49减20").await;
+    b.click("#coupon-template-form select[name=kind] option[value=threshold]").await;
+    b.type_into("#coupon-template-form input[name=value]", "20").await;
+    b.type_into("#coupon-template-form input[name=min]", "49").await;
+    b.type_into("#coupon-template-form input[name=valid_days]", "30").await;
+    b.click("#coupon-template-form button").await;
+    b.wait_text("#coupon-templates", "满49减20").await;
+    b.click("#coupon-issue-form select[name=template_id] option:nth-child(2)").await;
+    b.type_into("#coupon-issue-form input[name=customer_q]", "小美").await;
+    b.click("#coupon-issue-form button").await;
+    b.wait_text("#coupon-templates .cp-issued", "1").await;
+    let (_, list) = call(&acq, Method::GET, &format!("/api/v1/coupons?customer_id={me}"), None).await;
+    let code = list[0]["code"].as_str().unwrap_or_else(|| panic!("{list}")).to_string();
+    let t = list[0]["template_id"].as_i64().unwrap();
+    b.click("nav a[href='/console/points']").await;
+    b.wait_text("h1", "积分").await;
+    let (status, _) = call(
+        &acq,
+        Method::POST,
+        &format!("/api/v1/customers/{me}/points"),
+        Some(json!({"points": 300, "reason": "开业礼"})),
+    )
+    .await;
     assert_eq!(status, 200);
-    let (status, _) = call(&acq, Method::POST, "/api/v1/mall/items",
-        Some(json!({"name": "¥20 券", "kind": "coupon", "template_id": t, "points": 200}))).await;
+    let (status, _) = call(
+        &acq,
+        Method::POST,
+        "/api/v1/mall/items",
+        Some(json!({"name": "¥20 券", "kind": "coupon", "template_id": t, "points": 200})),
+    )
+    .await;
     assert_eq!(status, 201);
     let (_, link) = call(&acq, Method::GET, &format!("/api/v1/customers/{me}/link"), None).await;
     let url = acq.server.url(&format!("/h5/wallet?k={}", link["token"].as_str().unwrap()));
 
-    let b = Browser::start().await;
     b.resize(390, 844).await;
     b.goto(&url).await;
     assert_eq!(b.text("#balance").await, "300");

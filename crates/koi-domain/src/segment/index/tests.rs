@@ -49,28 +49,28 @@ fn arb_customer(id: u32) -> impl Strategy<Value = CustomerFacts> {
         ),
         prop::option::of((31.0f32..31.5, 121.2f32..121.8)),
     );
-    let wallet = (
-        arb_count(),
-        prop::collection::btree_set((1i64..4, prop::sample::select(CouponHold::ALL.to_vec())), 0..3),
-    );
-    (sets, values, arb_groups(), wallet).prop_map(move |((tags, stores, staff, codes, stage, rfm), v, groups, w)| CustomerFacts {
-        id,
-        tags,
-        stores,
-        staff,
-        codes,
-        stage,
-        rfm,
-        added_at: v.0,
-        last_active: v.1,
-        orders: v.2,
-        spent_fen: v.3,
-        influence: v.4,
-        fields: v.5,
-        home: v.6,
-        groups,
-        points: w.0,
-        coupons: w.1,
+    let wallet =
+        (arb_count(), prop::collection::btree_set((1i64..4, prop::sample::select(CouponHold::ALL.to_vec())), 0..3));
+    (sets, values, arb_groups(), wallet).prop_map(move |((tags, stores, staff, codes, stage, rfm), v, groups, w)| {
+        CustomerFacts {
+            id,
+            tags,
+            stores,
+            staff,
+            codes,
+            stage,
+            rfm,
+            added_at: v.0,
+            last_active: v.1,
+            orders: v.2,
+            spent_fen: v.3,
+            influence: v.4,
+            fields: v.5,
+            home: v.6,
+            groups,
+            points: w.0,
+            coupons: w.1,
+        }
     })
 }
 
