@@ -88,6 +88,12 @@ pub enum Action {
     /// Post and import orders, refund them; order integrations (webhook
     /// secrets) and the attribution rules.
     ManageOrders,
+    /// Coupon templates, coupons and their redemptions, the points rules,
+    /// ledger and mall.
+    ViewCoupons,
+    /// Create and edit coupon templates, issue and revoke coupons, set the
+    /// points rules, adjust points, run the points mall.
+    ManageCoupons,
 }
 
 /// Normalises a username the one way every path uses (create, login,
@@ -152,6 +158,7 @@ impl Principal {
                         | ViewCampaigns
                         | RedeemRewards
                         | ViewOrders
+                        | ViewCoupons
                 )
             }
             Role::Guide => false,

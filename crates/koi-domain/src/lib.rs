@@ -5,6 +5,7 @@ pub mod access;
 pub mod calendar;
 pub mod campaign;
 pub mod channel;
+pub mod coupon;
 pub mod customer;
 pub mod error;
 pub mod group;

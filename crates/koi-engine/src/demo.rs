@@ -442,4 +442,49 @@ impl Engine {
         let c = self.create_campaign(&owner, &draft).await?;
         self.campaign_transition(&owner, c.id, Transition::Launch).await
     }
+
+    /// Seed 001's coupons and points mall: a 49-20 coupon issued to the
+    /// first customers, a ¥10 coupon and a canvas bag for points, and
+    /// opening points for some customers to spend in their wallet.
+    pub async fn seed_demo_coupons(&self, corp_id: i64) -> Result<()> {
+        use koi_domain::coupon::{CouponKind, TemplateDraft};
+        let owner = crate::campaigns::system(corp_id);
+        let draft = |name: &str, kind, value_fen, min_fen, stock| TemplateDraft {
+            name: name.into(),
+            kind,
+            value_fen,
+            min_fen,
+            discount_pct: 0,
+            gift: String::new(),
+            valid_from: None,
+            valid_to: None,
+            valid_days: Some(30),
+            per_customer: 1,
+            stock,
+            store_ids: vec![],
+        };
+        let t49 = self
+            .create_coupon_template(&owner, &draft("双11 满49减20", CouponKind::Threshold, 2000, 4900, Some(500)))
+            .await?;
+        let t10 = self.create_coupon_template(&owner, &draft("¥10 无门槛券", CouponKind::Cash, 1000, 0, None)).await?;
+        let item = |name: &str, kind: &str, template_id, gift: &str, points, stock| crate::points::MallItemDraft {
+            name: name.into(),
+            kind: kind.into(),
+            template_id,
+            gift: gift.into(),
+            points,
+            stock,
+            archived: false,
+        };
+        self.create_mall_item(&owner, &item("¥10 无门槛券", "coupon", Some(t10.id), "", 200, None)).await?;
+        self.create_mall_item(&owner, &item("悦步帆布袋", "gift", None, "帆布袋", 500, Some(50))).await?;
+        let ids = self.db.customer_ids_page(corp_id, 0, 30).await?;
+        for (i, c) in ids.into_iter().enumerate() {
+            if i % 2 == 0 {
+                self.issue_coupon(&owner, t49.id, c).await?;
+            }
+            self.adjust_points(&owner, c, 100 + 50 * i as i64, "开业积分").await?;
+        }
+        Ok(())
+    }
 }

@@ -63,6 +63,7 @@ impl EngineError {
                 "corp_id" => "duplicate_corp_id",
                 "field_name" => "duplicate_field",
                 "integration_name" => "duplicate_integration_name",
+                "a redemption of this coupon" => "already_redeemed",
                 _ => "conflict",
             },
             EngineError::UnknownCorp(_) => "unknown_corp",

@@ -94,6 +94,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (16, include_str!("../migrations/sqlite/0016_group_pulls.sql")),
     (17, include_str!("../migrations/sqlite/0017_customer_links.sql")),
     (18, include_str!("../migrations/sqlite/0018_orders.sql")),
+    (19, include_str!("../migrations/sqlite/0019_coupons.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -114,6 +115,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (16, include_str!("../migrations/postgres/0016_group_pulls.sql")),
     (17, include_str!("../migrations/postgres/0017_customer_links.sql")),
     (18, include_str!("../migrations/postgres/0018_orders.sql")),
+    (19, include_str!("../migrations/postgres/0019_coupons.sql")),
 ];
 
 impl Db {

@@ -5,6 +5,7 @@
 
 pub mod acquisition;
 pub mod campaigns;
+pub mod coupons;
 pub mod customers;
 mod db;
 mod dialect;

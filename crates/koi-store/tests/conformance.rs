@@ -69,6 +69,9 @@ on_both!(
     every_change_of_what_a_segment_can_name_bumps_the_refs_version,
     landing_pages_find_a_code_by_its_random_token_only,
     a_customer_has_one_live_link_until_it_is_revoked,
+    a_coupon_is_redeemed_once_by_racing_counters,
+    coupon_stock_and_the_per_customer_limit_hold,
+    a_points_balance_never_goes_below_zero_and_earns_book_once,
 );
 
 const NOW: i64 = 1_700_000_000_000;
@@ -2058,6 +2061,11 @@ async fn follow_via_customer(db: &Db, corp_id: i64, external: &str) -> i64 {
     let mut tx = db.begin().await.unwrap();
     let profile = CustomerProfile { external_userid: external.into(), name: external.into(), ..Default::default() };
     let (id, _) = tx.upsert_customer(corp_id, &profile, None, None, NOW, NOW).await.unwrap();
+async fn coupon_customer(db: &Db, corp_id: i64, external: &str) -> i64 {
+    use koi_store::acquisition::CustomerProfile;
+    let p = CustomerProfile { external_userid: external.into(), name: external.into(), ..Default::default() };
+    let mut tx = db.begin().await.unwrap();
+    let (id, _) = tx.upsert_customer(corp_id, &p, None, None, NOW, NOW).await.unwrap();
     tx.commit().await.unwrap();
     id
 }
@@ -2087,4 +2095,202 @@ async fn order_integration_secrets_are_sealed_and_rotate(db: &Db) {
     assert_eq!(row.secret, "the-secret");
     tx.commit().await.unwrap();
     assert_ne!(rotated.stored_integration_secret(id).await.unwrap().unwrap(), raw);
+async fn coupon_template(db: &Db, corp_id: i64, per_customer: i32, stock: Option<i64>) -> i64 {
+    use koi_store::coupons::TemplateWrite;
+    let w = TemplateWrite {
+        name: "49-20",
+        kind: "threshold",
+        value_fen: 2000,
+        min_fen: 4900,
+        discount_pct: 0,
+        gift: "",
+        valid_from: None,
+        valid_to: None,
+        valid_days: Some(30),
+        per_customer,
+        stock,
+        store_ids: "[]",
+        now: NOW,
+    };
+    let mut tx = db.begin().await.unwrap();
+    let id = tx.insert_coupon_template(corp_id, &w).await.unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+fn new_coupon<'a>(
+    corp_id: i64,
+    template_id: i64,
+    customer_id: i64,
+    code: &'a str,
+    source_ref: &'a str,
+) -> koi_store::coupons::NewCoupon<'a> {
+    koi_store::coupons::NewCoupon {
+        corp_id,
+        template_id,
+        customer_id,
+        code,
+        valid_from: NOW,
+        valid_to: NOW + 86_400_000,
+        source: "hand",
+        source_ref,
+        issued_by: "test",
+        now: NOW,
+    }
+}
+
+/// Eight counters redeem one coupon at the same moment, each in its own
+/// transaction on its own connection: exactly one gets it.
+async fn a_coupon_is_redeemed_once_by_racing_counters(db: &Db) {
+    use koi_store::coupons::{Issued, Redemption};
+    let a = corp(db, "wwCOUPONRACE").await;
+    let c = coupon_customer(db, a, "wmRACE").await;
+    let t = coupon_template(db, a, 0, None).await;
+    let mut tx = db.begin().await.unwrap();
+    let issued = tx.issue_coupon(&new_coupon(a, t, c, "RACE0000CODE0001", ""), 0).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(matches!(issued, Issued::Coupon(_)));
+    let mut racers = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let db = db.clone();
+        racers.spawn(async move {
+            let order = format!("order-{i}");
+            let r =
+                Redemption { order_ref: &order, order_fen: 5000, off_fen: 2000, store_id: None, by: "pos", now: NOW };
+            let mut tx = db.begin().await.unwrap();
+            let got = tx.redeem_coupon(a, "RACE0000CODE0001", &r).await.unwrap();
+            tx.commit().await.unwrap();
+            got.map(|k| k.order_ref)
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(r) = racers.join_next().await {
+        if let Some(order) = r.unwrap() {
+            winners.push(order);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one counter redeems it: {winners:?}");
+    let k = db.coupon_by_code(a, "RACE0000CODE0001").await.unwrap().unwrap();
+    assert_eq!((k.state.as_str(), k.order_ref), ("redeemed", winners[0].clone()));
+    // A full refund gives it back while it is still valid; once.
+    let mut tx = db.begin().await.unwrap();
+    let order = winners[0].clone().unwrap();
+    assert_eq!(tx.release_coupons_of_order(a, &order, NOW + 1).await.unwrap().len(), 1);
+    assert!(tx.release_coupons_of_order(a, &order, NOW + 1).await.unwrap().is_empty());
+    tx.commit().await.unwrap();
+    assert_eq!(db.coupon_by_code(a, "RACE0000CODE0001").await.unwrap().unwrap().state, "issued");
+    // Past its end it expires, and an expired coupon is not redeemed.
+    let mut tx = db.begin().await.unwrap();
+    assert_eq!(tx.expire_coupons(a, NOW + 86_400_000, 100).await.unwrap(), 1);
+    let r = Redemption { order_ref: "late", order_fen: 0, off_fen: 0, store_id: None, by: "pos", now: NOW };
+    assert!(tx.redeem_coupon(a, "RACE0000CODE0001", &r).await.unwrap().is_none());
+    tx.commit().await.unwrap();
+}
+
+/// A template's stock and its limit per customer bound issuing, also when
+/// issues race; one source issues a customer once.
+async fn coupon_stock_and_the_per_customer_limit_hold(db: &Db) {
+    use koi_store::coupons::Issued;
+    let a = corp(db, "wwCOUPONSTOCK").await;
+    let (x, y) = (coupon_customer(db, a, "wmX").await, coupon_customer(db, a, "wmY").await);
+    let t = coupon_template(db, a, 2, Some(3)).await;
+    let mut got = Vec::new();
+    for (i, c) in [x, x, x, y, y].into_iter().enumerate() {
+        let code = format!("STOCK{i:011}");
+        let mut tx = db.begin().await.unwrap();
+        got.push(tx.issue_coupon(&new_coupon(a, t, c, &code, ""), 2).await.unwrap());
+        tx.commit().await.unwrap();
+    }
+    let kinds: Vec<&str> = got
+        .iter()
+        .map(|g| match g {
+            Issued::Coupon(_) => "coupon",
+            Issued::OverLimit => "over_limit",
+            Issued::OutOfStock => "out_of_stock",
+            Issued::Existed => "existed",
+        })
+        .collect();
+    assert_eq!(kinds, ["coupon", "coupon", "over_limit", "coupon", "out_of_stock"]);
+    let tpl = db.coupon_template(a, t).await.unwrap().unwrap();
+    assert_eq!(tpl.issued, 3, "never past the stock");
+    // A refused issue holds nothing: y may still get one when stock grows.
+    let stats = db.coupon_stats(a).await.unwrap();
+    assert_eq!((stats[0].issued, stats[0].redeemed), (3, 0));
+    // Racing issues to many customers never pass the stock.
+    let t2 = coupon_template(db, a, 1, Some(5)).await;
+    let mut customers = Vec::new();
+    for i in 0..12 {
+        customers.push(coupon_customer(db, a, &format!("wmR{i}")).await);
+    }
+    let mut racers = tokio::task::JoinSet::new();
+    for (i, c) in customers.into_iter().enumerate() {
+        let db = db.clone();
+        racers.spawn(async move {
+            let code = format!("RACESTOCK{i:07}");
+            let mut tx = db.begin().await.unwrap();
+            let got = tx.issue_coupon(&new_coupon(a, t2, c, &code, "issue:1"), 1).await.unwrap();
+            tx.commit().await.unwrap();
+            matches!(got, Issued::Coupon(_))
+        });
+    }
+    let mut n = 0;
+    while let Some(r) = racers.join_next().await {
+        n += usize::from(r.unwrap());
+    }
+    assert_eq!(n, 5, "exactly the stock");
+    assert_eq!(db.coupon_template(a, t2).await.unwrap().unwrap().issued, 5);
+    // The same source issues a customer once.
+    let t3 = coupon_template(db, a, 0, None).await;
+    let mut tx = db.begin().await.unwrap();
+    let again = tx.issue_coupon(&new_coupon(a, t, y, "ONCEONCEONCE0001", "issue:9"), 0).await.unwrap();
+    assert_eq!(again, Issued::OutOfStock);
+    let first = tx.issue_coupon(&new_coupon(a, t3, y, "ONCEONCEONCE0002", "issue:9"), 0).await.unwrap();
+    let second = tx.issue_coupon(&new_coupon(a, t3, y, "ONCEONCEONCE0003", "issue:9"), 0).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(matches!(first, Issued::Coupon(_)));
+    assert_eq!(second, Issued::Existed);
+}
+
+/// The balance row refuses to go below zero, and an order's earn is booked
+/// once however often it is posted.
+async fn a_points_balance_never_goes_below_zero_and_earns_book_once(db: &Db) {
+    use koi_store::coupons::NewEntry;
+    let a = corp(db, "wwPOINTS").await;
+    let c = coupon_customer(db, a, "wmP").await;
+    let entry = |points: i64, kind: &'static str, reference: &'static str| NewEntry {
+        corp_id: a,
+        customer_id: c,
+        points,
+        kind,
+        reason: "",
+        reference,
+        amount_fen: 4900,
+        expires_at: Some(NOW + 1000),
+        shortfall: 0,
+        created_by: "test",
+        now: NOW,
+    };
+    let mut tx = db.begin().await.unwrap();
+    assert!(!tx.move_points_balance(a, c, -1, NOW).await.unwrap(), "not below zero");
+    assert!(tx.insert_ledger_entry(&entry(49, "order", "o-1")).await.unwrap().is_some());
+    assert!(tx.insert_ledger_entry(&entry(49, "order", "o-1")).await.unwrap().is_none(), "once per order");
+    assert!(tx.move_points_balance(a, c, 49, NOW).await.unwrap());
+    assert!(tx.insert_ledger_entry(&entry(-9, "refund", "o-1")).await.unwrap().is_some());
+    assert!(tx.insert_ledger_entry(&entry(-1, "refund", "o-1")).await.unwrap().is_some(), "refunds add up");
+    assert!(tx.move_points_balance(a, c, -10, NOW).await.unwrap());
+    assert!(!tx.move_points_balance(a, c, -40, NOW).await.unwrap());
+    assert_eq!(tx.order_earn(a, c, "o-1").await.unwrap(), Some((49, 4900)));
+    assert_eq!(tx.order_taken_back(a, c, "o-1").await.unwrap(), 10);
+    let lots = tx.points_lots(a, c).await.unwrap();
+    assert_eq!(lots.len(), 1, "refunds are no lots");
+    assert!(tx.take_from_lot(lots[0].0, 10).await.unwrap());
+    assert!(!tx.take_from_lot(lots[0].0, 40).await.unwrap(), "a lot never goes below zero");
+    tx.commit().await.unwrap();
+    assert_eq!(db.points_balance(a, c).await.unwrap(), 39);
+    assert_eq!(db.points_ledger_sum(a, c).await.unwrap(), 39, "the balance is the ledger's sum");
+    let mut tx = db.begin().await.unwrap();
+    assert_eq!(tx.customers_with_expired_points(a, NOW + 1000, 10).await.unwrap(), vec![c]);
+    tx.commit().await.unwrap();
+    let facts = db.segment_facts(a, Some(&[c])).await.unwrap();
+    assert_eq!(facts[0].1.points, 39, "segments see the balance");
 }

@@ -206,3 +206,76 @@ pub async fn campaign_visit(
     state.engine.record_campaign_visit(&token, &key.p, &visit, &address).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Template)]
+#[template(path = "h5_wallet.html")]
+struct WalletPage {
+    t: Tr,
+    wallet: koi_engine::points::Wallet,
+    /// (code, title, name, state, state text, "valid until", QR svg)
+    coupons: Vec<(String, String, String, String, String, String, String)>,
+    /// (when, what, points signed)
+    ledger: Vec<(String, String, String)>,
+    exchange_url: String,
+}
+
+#[derive(serde::Deserialize)]
+pub struct CustomerKey {
+    #[serde(default)]
+    k: String,
+}
+
+/// The customer's wallet (`/h5/wallet?k={customer link token}`): coupons
+/// with their QR, the points balance and history, and the points mall.
+pub async fn wallet_page(State(state): State<AppState>, Query(key): Query<CustomerKey>) -> Response {
+    let wallet = match state.engine.wallet(&key.k).await {
+        Ok(w) => w,
+        Err(e) => return missing(e),
+    };
+    let t = Tr(LANG);
+    let day = |ms: i64| crate::fmt::datetime(ms)[..10].to_string();
+    let coupons = wallet
+        .coupons
+        .iter()
+        .map(|c| {
+            let qr = if c.state == "issued" { crate::qr::svg(&c.code).unwrap_or_default() } else { String::new() };
+            (
+                c.code.clone(),
+                c.title.clone(),
+                c.name.clone(),
+                c.state.clone(),
+                t.s(&format!("cp_state_{}", c.state)).to_string(),
+                format!("{} – {}", day(c.valid_from), day(c.valid_to - 1)),
+                qr,
+            )
+        })
+        .collect();
+    let ledger = wallet
+        .ledger
+        .iter()
+        .map(|e| {
+            let what =
+                if e.reason.is_empty() { t.s(&format!("pt_kind_{}", e.kind)).to_string() } else { e.reason.clone() };
+            (day(e.created_at), what, if e.points > 0 { format!("+{}", e.points) } else { e.points.to_string() })
+        })
+        .collect();
+    let view = WalletPage { t, coupons, ledger, exchange_url: format!("/h5/wallet/exchange?k={}", key.k), wallet };
+    html(&view, StatusCode::OK)
+}
+
+#[derive(serde::Deserialize)]
+pub struct ExchangeBody {
+    item_id: i64,
+    /// Made by the page once per tap: a double submit is one exchange.
+    request_key: String,
+}
+
+/// Exchanges points for a mall item from the wallet. JSON only (a form
+/// on another site cannot post it without the browser asking first).
+pub async fn wallet_exchange(
+    State(state): State<AppState>,
+    Query(key): Query<CustomerKey>,
+    crate::api::ApiJson(b): crate::api::ApiJson<ExchangeBody>,
+) -> Result<Json<koi_engine::points::Exchange>, WebError> {
+    Ok(Json(state.engine.wallet_exchange(&key.k, b.item_id, &b.request_key).await?))
+}

@@ -104,6 +104,8 @@ pub fn router(state: AppState) -> Router {
         .route("/h5/group/{code}/locate", axum::routing::post(h5::group_locate))
         .route("/h5/c/{campaign}", get(h5::campaign_page))
         .route("/h5/c/{campaign}/visit", axum::routing::post(h5::campaign_visit))
+        .route("/h5/wallet", get(h5::wallet_page))
+        .route("/h5/wallet/exchange", axum::routing::post(h5::wallet_exchange))
         .route("/static/{file}", get(static_file))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(h5_guard, h5_guard::guard))
@@ -137,6 +139,7 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
         "koi.css" => (include_str!("../static/koi.css"), "text/css; charset=utf-8"),
         "koi.js" => (include_str!("../static/koi.js"), "text/javascript; charset=utf-8"),
         "h5.js" => (include_str!("../static/h5.js"), "text/javascript; charset=utf-8"),
+        "wallet.js" => (include_str!("../static/wallet.js"), "text/javascript; charset=utf-8"),
         "poster.js" => (include_str!("../static/poster.js"), "text/javascript; charset=utf-8"),
         _ => return WebError::NotFound.into_response(),
     };

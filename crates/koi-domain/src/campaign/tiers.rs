@@ -85,9 +85,13 @@ pub struct RewardSpec {
     /// Red envelopes: the amount. Points: the points.
     #[serde(default)]
     pub amount: i64,
-    /// Coupons: the coupon's link.
+    /// Coupons: the coupon's link (a coupon of another system), unless…
     #[serde(default)]
     pub url: String,
+    /// …coupons: the koi coupon template a reached tier issues, once per
+    /// participant and tier.
+    #[serde(default)]
+    pub coupon_template_id: Option<i64>,
     /// Group rewards: the group code invited to.
     #[serde(default)]
     pub group_code_id: Option<i64>,
@@ -105,6 +109,7 @@ impl RewardSpec {
             amount: 0,
             url: url.into(),
             group_code_id: None,
+            coupon_template_id: None,
             cost_fen: 0,
         }
     }
@@ -116,6 +121,7 @@ impl RewardSpec {
             amount: amount_fen,
             url: String::new(),
             group_code_id: None,
+            coupon_template_id: None,
             cost_fen: amount_fen,
         }
     }
@@ -127,6 +133,7 @@ impl RewardSpec {
             amount: 0,
             url: String::new(),
             group_code_id: None,
+            coupon_template_id: None,
             cost_fen,
         }
     }
@@ -138,6 +145,7 @@ impl RewardSpec {
             amount: points,
             url: String::new(),
             group_code_id: None,
+            coupon_template_id: None,
             cost_fen: 0,
         }
     }
@@ -170,13 +178,14 @@ impl RewardSpec {
                     c.push(&format!("{field}.amount"), "out_of_range", "points are 1..=1000000");
                 }
             }
+            RewardKind::Coupon if self.coupon_template_id.is_some() => {}
             RewardKind::Coupon => {
                 let url = self.url.trim();
                 if !(url.starts_with("https://") || url.starts_with("http://")) || url.chars().count() > MAX_URL_CHARS {
                     c.push(
                         &format!("{field}.url"),
                         "invalid_url",
-                        "a coupon is a link (http or https, ≤500 characters)",
+                        "a coupon is a coupon template or a link (http or https, ≤500 characters)",
                     );
                 }
             }

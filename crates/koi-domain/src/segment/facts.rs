@@ -3,7 +3,7 @@
 //! property test in `index/tests.rs` holds it to that, so when the two disagree,
 //! this file is the one that states what the operator meant.
 
-use super::{Cond, Expr, GroupRef, Stage};
+use super::{Cond, CouponHold, Expr, GroupRef, Stage};
 use crate::channel::distance_m;
 use crate::group::GroupKind;
 use crate::Millis;
@@ -36,6 +36,10 @@ pub struct CustomerFacts {
     pub home: Option<(f32, f32)>,
     /// The groups the customer is a present member of, with each group's kind.
     pub groups: BTreeMap<i64, GroupKind>,
+    /// The points balance.
+    pub points: u32,
+    /// (template, state) of the coupons the customer holds.
+    pub coupons: BTreeSet<(i64, CouponHold)>,
 }
 
 /// Whether the customer is in the segment.
@@ -72,6 +76,8 @@ pub fn matches_cond(c: &CustomerFacts, cond: &Cond, stores: &StoreLocations) -> 
         Cond::Group(GroupRef::Name(_)) => false,
         Cond::GroupKind(k) => c.groups.values().any(|x| x == k),
         Cond::InGroupsAtLeast(n) => c.groups.len() as u64 >= u64::from(*n),
+        Cond::PointsAtLeast(n) => c.points >= *n,
+        Cond::Coupon { template_id, state } => c.coupons.contains(&(*template_id, *state)),
     }
 }
 

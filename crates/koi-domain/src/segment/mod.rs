@@ -232,6 +232,40 @@ pub enum Cond {
     GroupKind(GroupKind),
     /// A present member of at least this many groups.
     InGroupsAtLeast(u32),
+    /// A points balance of at least this many.
+    PointsAtLeast(u32),
+    /// Holds a coupon of this template in this state (`coupon:12` a usable
+    /// one, `coupon:12:redeemed`, `coupon:12:expired`).
+    Coupon {
+        template_id: i64,
+        state: CouponHold,
+    },
+}
+
+/// The states of a coupon a segment can ask about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CouponHold {
+    /// Issued and not used: usable.
+    Issued,
+    Redeemed,
+    Expired,
+}
+
+impl CouponHold {
+    pub const ALL: [CouponHold; 3] = [CouponHold::Issued, CouponHold::Redeemed, CouponHold::Expired];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CouponHold::Issued => "issued",
+            CouponHold::Redeemed => "redeemed",
+            CouponHold::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|h| h.as_str() == s)
+    }
 }
 
 /// How an expression names a group: koi's id, or (typed by an operator) its

@@ -14,7 +14,8 @@
 //!   `influence>=N` (or 影响力>=N),
 //!   `field:NAME=V` (also `!=`, `<`, `<=`, `>`, `>=`, `~` for contains),
 //!   `within:STORE:KMkm`, `group:ID` (or `group:"NAME"`), `groupkind:KIND`
-//!   (paid, unpaid, education, vip, store, custom), `in_groups>=N`.
+//!   (paid, unpaid, education, vip, store, custom), `in_groups>=N`,
+//!   `points>=N`, `coupon:TEMPLATE` (a usable coupon; `:redeemed`, `:expired`).
 //! * Text values may be quoted (`tag:"spring sale"`, `\"` and `\\` escape).
 //! * Times are dates in the brand's day (UTC+8) or raw epoch milliseconds.
 //!   In `added:A..B` a date `B` includes that whole day, while a number `B`
@@ -24,7 +25,7 @@
 //! underline it. `Display` prints the canonical form, which parses back to
 //! the same expression.
 
-use super::{Cond, Expr, FieldOp, GroupRef, RfmDim, Stage, MAX_CONDITIONS, MAX_DEPTH, RFM_BANDS};
+use super::{Cond, CouponHold, Expr, FieldOp, GroupRef, RfmDim, Stage, MAX_CONDITIONS, MAX_DEPTH, RFM_BANDS};
 use crate::calendar::{civil_from_days, days_from_civil};
 use crate::channel::DEFAULT_UTC_OFFSET_MIN;
 use crate::group::GroupKind;
@@ -337,6 +338,23 @@ fn condition(word: &str, at: usize) -> Result<Cond, ParseError> {
             let (v, o) = expect(">=")?;
             Cond::InfluenceAtLeast(count(v, o, "influence")?)
         }
+        "points" => {
+            let (v, o) = expect(">=")?;
+            Cond::PointsAtLeast(count(v, o, "points")?)
+        }
+        "coupon" => {
+            let (v, o) = expect(":")?;
+            let (id, state) = v.split_once(':').unwrap_or((v, "issued"));
+            let state = CouponHold::parse(state).ok_or_else(|| {
+                ParseError::new(
+                    "bad_value",
+                    o,
+                    v,
+                    format!("unknown coupon state {state:?} (issued, redeemed, expired)"),
+                )
+            })?;
+            Cond::Coupon { template_id: int(id, o)?, state }
+        }
         "in_groups" => {
             let (v, o) = expect(">=")?;
             Cond::InGroupsAtLeast(count(v, o, "group count")?)
@@ -567,6 +585,9 @@ impl fmt::Display for Cond {
             Cond::Group(GroupRef::Name(name)) => write!(f, "group:{}", quote(name)),
             Cond::GroupKind(k) => write!(f, "groupkind:{}", k.as_str()),
             Cond::InGroupsAtLeast(n) => write!(f, "in_groups>={n}"),
+            Cond::PointsAtLeast(n) => write!(f, "points>={n}"),
+            Cond::Coupon { template_id, state: CouponHold::Issued } => write!(f, "coupon:{template_id}"),
+            Cond::Coupon { template_id, state } => write!(f, "coupon:{template_id}:{}", state.as_str()),
         }
     }
 }
@@ -837,6 +858,8 @@ mod tests {
             ".{0,6}".prop_map(|name| Cond::Group(GroupRef::Name(name))),
             prop::sample::select(GroupKind::ALL.to_vec()).prop_map(Cond::GroupKind),
             any::<u32>().prop_map(Cond::InGroupsAtLeast),
+            any::<u32>().prop_map(Cond::PointsAtLeast),
+            (0i64..1000, 0usize..3).prop_map(|(t, s)| Cond::Coupon { template_id: t, state: CouponHold::ALL[s] }),
         ]
     }
 

@@ -300,6 +300,8 @@ pub(crate) async fn after_count_change(tx: &mut Tx, corp_id: i64, c: &Campaign, 
             tx.release_reward(r).await?;
             let why = "the invites that reached it left within the hold";
             tx.set_reward_state(r.id, &["pending", "issued"], "revoked", why, None, now).await?;
+            // Its koi coupon, if it issued one, goes with it while unused.
+            tx.revoke_coupon_of_source(corp_id, &format!("reward:{}", r.id), now).await?;
         } else if reached && r.state == "revoked" && tx.reopen_reward(r, now).await? {
             enqueue(tx, corp_id, &super::RewardJob { reward_id: r.id }).await?;
         }

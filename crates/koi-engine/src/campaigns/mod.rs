@@ -615,6 +615,13 @@ impl Engine {
                 }
             }
         }
+        let templates = d.tiers.iter().map(|t| &t.reward).chain(d.invitee_reward.as_ref());
+        for t in templates.filter_map(|r| r.coupon_template_id) {
+            if self.db.coupon_template(corp, t).await?.is_none_or(|t| t.archived) {
+                let msg = format!("no coupon template {t}");
+                return Err(ValidationError::one("coupon_template_id", "unknown_template", msg).into());
+            }
+        }
         if !d.seed_segment.is_empty() {
             // Parses and names only what exists (the index's names).
             self.segment_customer_ids(&system(corp), &SegmentInput::Text(d.seed_segment.clone())).await?;

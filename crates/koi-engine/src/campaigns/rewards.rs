@@ -6,8 +6,9 @@
 //! the row opens): a retry after a crash or on a second node asks WeChat Pay
 //! with the same number and learns the first payment's outcome instead of
 //! paying again. Coupons and gifts carry a redemption code made with the
-//! row; points are booked on the row (the points ledger of the commerce
-//! module takes them over when it lands).
+//! row. A coupon tier naming a koi coupon template issues a real coupon
+//! with that code, and points go on the points ledger, both in the reward
+//! job's transaction ([`book`]), so once per participant and tier.
 
 use super::invites::reward_title;
 use super::{campaign_of, Campaign, Reward};
@@ -124,6 +125,10 @@ impl Job for RewardJob {
             Issue::Issued(pay_ref) => {
                 if tx.set_reward_state(self.reward_id, &["pending"], "issued", "", Some(&pay_ref), now).await? {
                     let Some(r) = tx.reward_in_tx(self.reward_id).await? else { return Ok(JobEnd::Done) };
+                    if let Err(why) = book(tx, ctx.corp_id, &r, now).await? {
+                        tx.set_reward_state(r.id, &["issued"], "failed", &why, None, now).await?;
+                        return Ok(JobEnd::Refused(why));
+                    }
                     let notice = NoticeJob { participant_id: r.participant_id, reward_id: Some(r.id) };
                     enqueue(tx, ctx.corp_id, &notice).await?;
                 }
@@ -134,6 +139,55 @@ impl Job for RewardJob {
                 Ok(JobEnd::Refused(why))
             }
         }
+    }
+}
+
+/// Books an issued reward in koi's own ledgers, in the reward job's
+/// transaction (so once per participant and tier): a coupon tier naming a
+/// template issues a real coupon carrying the reward's code; points go on
+/// the points ledger. `Err(why)` when the coupon cannot be issued (the
+/// template's stock or limit).
+async fn book(tx: &mut Tx, corp_id: i64, r: &koi_store::campaigns::RewardRow, now: i64) -> Result<Result<(), String>> {
+    let source_ref = format!("reward:{}", r.id);
+    match RewardKind::parse(&r.kind) {
+        Some(RewardKind::Coupon) => {
+            let Some(row) = tx.campaign_in_tx(corp_id, r.campaign_id).await? else { return Ok(Ok(())) };
+            let c = campaign_of(&row)?;
+            let spec = match r.tier {
+                0 => c.draft.invitee_reward.as_ref(),
+                n => usize::try_from(n - 1).ok().and_then(|i| c.draft.tiers.get(i)).map(|t| &t.reward),
+            };
+            let Some(template_id) = spec.and_then(|s| s.coupon_template_id) else { return Ok(Ok(())) };
+            let Some(t) = tx.coupon_template_in_tx(corp_id, template_id).await? else {
+                return Ok(Err("the coupon template is gone".into()));
+            };
+            let by = format!("campaign:{}", r.campaign_id);
+            let issued = crate::coupons::issue_in(
+                tx,
+                corp_id,
+                &t,
+                r.customer_id,
+                "campaign",
+                &source_ref,
+                &by,
+                r.code.as_deref(),
+                now,
+            )
+            .await?;
+            Ok(match issued {
+                koi_store::coupons::Issued::Coupon(_) | koi_store::coupons::Issued::Existed => Ok(()),
+                koi_store::coupons::Issued::OverLimit => Err("the customer holds the coupon's limit".into()),
+                koi_store::coupons::Issued::OutOfStock => Err("the coupon template's stock is used up".into()),
+            })
+        }
+        Some(RewardKind::Points) => {
+            let by = format!("campaign:{}", r.campaign_id);
+            let kind = koi_domain::coupon::points::EntryKind::Campaign;
+            crate::points::earn_in(tx, corp_id, r.customer_id, r.amount, kind, &r.title, &source_ref, 0, &by, now)
+                .await?;
+            Ok(Ok(()))
+        }
+        _ => Ok(Ok(())),
     }
 }
 

@@ -5,6 +5,7 @@ use super::worker::Worker;
 use super::{Job, JobError, SelfTest};
 use crate::acquisition::{AddJob, RouteJob, WelcomeJob};
 use crate::campaigns::{CampaignTickJob, CampaignWelcomeJob, CleanupJob, EntryJob, NoticeJob, RewardJob};
+use crate::coupons::{CouponIssueJob, CouponTickJob};
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
 use crate::groups::{AlertJob, FeedJob, GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
 use crate::org::StaffSyncJob;
@@ -54,6 +55,8 @@ registry![
     CleanupJob,
     GuideTaskJob,
     GuideTaskReadJob,
+    CouponIssueJob,
+    CouponTickJob,
     SelfTest,
 ];
 

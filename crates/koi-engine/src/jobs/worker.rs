@@ -86,6 +86,8 @@ impl Worker {
                 last_campaigns = now;
                 // Scheduled starts and ends, and invites whose hold has passed.
                 self.engine.schedule_campaign_ticks().await;
+                // Coupons past their end, reminders before it, points past their date.
+                self.engine.schedule_coupon_ticks().await;
             }
             if now - last_sweep > 3_600_000 {
                 last_sweep = now;

@@ -8,7 +8,7 @@ use super::activity::{ActivityRow, ACTIVITY_COLUMNS};
 use crate::db::{now_ms, on_pool, on_tx, Db, Tx};
 use crate::Result;
 use koi_domain::group::GroupKind;
-use koi_domain::segment::{CustomerFacts, Stage};
+use koi_domain::segment::{CouponHold, CustomerFacts, Stage};
 use std::collections::HashMap;
 
 /// One entry of the change log: this customer's facts changed.
@@ -193,6 +193,21 @@ impl Db {
         for (customer, group, kind) in groups {
             if let Some(f) = facts.get_mut(&customer) {
                 f.groups.insert(group, GroupKind::parse(&kind).unwrap_or_default());
+            }
+        }
+        let sql = "SELECT customer_id, balance FROM points_accounts WHERE corp_id = $1";
+        let balances: Vec<(i64, i64)> = self.fetch_in(sql, "customer_id", corp_id, ids).await?;
+        for (customer, balance) in balances {
+            if let Some(f) = facts.get_mut(&customer) {
+                f.points = u32::try_from(balance.max(0)).unwrap_or(u32::MAX);
+            }
+        }
+        let sql = "SELECT DISTINCT customer_id, template_id, state FROM coupons WHERE corp_id = $1 \
+                   AND state IN ('issued', 'redeemed', 'expired')";
+        let coupons: Vec<(i64, i64, String)> = self.fetch_in(sql, "customer_id", corp_id, ids).await?;
+        for (customer, template, state) in coupons {
+            if let (Some(f), Some(s)) = (facts.get_mut(&customer), CouponHold::parse(&state)) {
+                f.coupons.insert((template, s));
             }
         }
         let mut out: Vec<(i64, CustomerFacts)> = facts.into_iter().collect();

@@ -4,6 +4,7 @@
 
 pub(crate) mod campaigns;
 mod channel_codes;
+mod coupons;
 mod customers;
 mod fields;
 mod group_assistant;
@@ -142,6 +143,21 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(orders::attribution, orders::set_attribution))
         .routes(routes!(orders::integrations, orders::create_integration))
         .routes(routes!(orders::update_integration, orders::delete_integration))
+        .routes(routes!(coupons::templates, coupons::create_template))
+        .routes(routes!(coupons::template, coupons::update_template, coupons::archive_template))
+        .routes(routes!(coupons::issue))
+        .routes(routes!(coupons::issues))
+        .routes(routes!(coupons::issue_one))
+        .routes(routes!(coupons::list))
+        .routes(routes!(coupons::check))
+        .routes(routes!(coupons::redeem))
+        .routes(routes!(coupons::revoke))
+        .routes(routes!(coupons::points_rules, coupons::set_points_rules))
+        .routes(routes!(coupons::ledger))
+        .routes(routes!(coupons::account, coupons::adjust))
+        .routes(routes!(coupons::items, coupons::create_item))
+        .routes(routes!(coupons::update_item))
+        .routes(routes!(coupons::exchanges))
         .routes(routes!(pay::get_settings, pay::put_settings))
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::retry))

@@ -5,6 +5,7 @@
 mod api_keys;
 mod campaigns;
 mod channel_codes;
+mod coupons;
 mod customers;
 mod fields;
 mod group_assistant;
@@ -96,6 +97,12 @@ pub fn router() -> Router<AppState> {
         .route("/group-codes/{id}/qr.png", get(group_codes::qr_png))
         .route("/group-codes/{id}/first-order-invite", post(group_pulls::save_first_order_invite))
         .route("/group-pulls", get(group_pulls::list).post(group_pulls::create))
+        .route("/coupons", get(coupons::list))
+        .route("/coupons/templates", post(coupons::create_template))
+        .route("/coupons/issue", post(coupons::issue))
+        .route("/points", get(coupons::points))
+        .route("/points/rules", post(coupons::save_rules))
+        .route("/points/items", post(coupons::create_item))
         .route("/group-pulls/{id}", get(group_pulls::show))
         .route("/group-pulls/{id}/refresh", post(group_pulls::refresh))
         .route("/group-assistant", get(group_assistant::show))
@@ -205,6 +212,10 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
     }
     if who.allows(Action::ViewCampaigns) {
         m.push(item("campaigns", "/console/campaigns", true));
+    }
+    if who.allows(Action::ViewCoupons) {
+        m.push(item("coupons", "/console/coupons", true));
+        m.push(item("points", "/console/points", true));
     }
     if who.allows(Action::RedeemRewards) {
         m.push(item("redeem", "/console/redeem", true));

@@ -11,6 +11,7 @@ mod campaigns;
 mod console_acquisition;
 mod console_campaigns;
 mod console_segments;
+mod coupons;
 mod customers;
 mod demo;
 mod first_hour;

@@ -188,6 +188,8 @@ impl SegmentIndex {
                 &self.group_kinds[GroupKind::ALL.iter().position(|x| x == k).expect("ALL holds every kind")]
             }
             Cond::InGroupsAtLeast(n) => return self.in_groups.at_least(*n, &self.universe),
+            Cond::PointsAtLeast(n) => return self.points.at_least(*n, &self.universe),
+            Cond::Coupon { template_id, state } => self.coupons.get(&(*template_id, *state)).unwrap_or(empty),
             _ => empty,
         })
     }

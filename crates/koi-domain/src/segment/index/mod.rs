@@ -32,7 +32,7 @@ mod scan;
 mod tests;
 
 use super::facts::{CustomerFacts, StoreLocations};
-use super::{Expr, RfmDim, Stage, RFM_BANDS};
+use super::{CouponHold, Expr, RfmDim, Stage, RFM_BANDS};
 use crate::group::GroupKind;
 use crate::Millis;
 use columns::Column;
@@ -54,6 +54,7 @@ pub enum Value {
         value: Option<String>,
     },
     Home(Option<(f32, f32)>),
+    Points(u32),
 }
 
 /// The per-corp segment index. Ids are dense (0, 1, 2, …): the columns are
@@ -89,6 +90,11 @@ pub struct SegmentIndex {
     /// Customer → the groups they are in: a re-sync takes them out of
     /// exactly those, not out of every group the corp has.
     member_of: HashMap<u32, Box<[i64]>>,
+    points: Counts,
+    /// (template, state) → the customers holding such a coupon.
+    coupons: HashMap<(i64, CouponHold), RoaringBitmap>,
+    /// Customer → the (template, state) pairs they are in.
+    coupons_of: HashMap<u32, Box<[(i64, CouponHold)]>>,
     /// Stands in for sets nobody is in, so lookups can borrow.
     empty: RoaringBitmap,
 }
@@ -115,6 +121,9 @@ impl Default for SegmentIndex {
             group_kinds: Default::default(),
             in_groups: Counts::default(),
             member_of: HashMap::new(),
+            points: Counts::default(),
+            coupons: HashMap::new(),
+            coupons_of: HashMap::new(),
             empty: RoaringBitmap::new(),
         }
     }
@@ -184,6 +193,8 @@ impl SegmentIndex {
         self.influence.set(id, 0);
         self.home.remove(&id);
         self.take_out_of_groups(id);
+        self.points.set(id, 0);
+        self.take_out_of_coupons(id);
         true
     }
 
@@ -211,6 +222,34 @@ impl SegmentIndex {
             self.set_value(id, Value::Field { name: name.clone(), value: Some(value.clone()) });
         }
         self.set_groups(id, &facts.groups);
+        self.set_value(id, Value::Points(facts.points));
+        self.set_coupons(id, &facts.coupons);
+    }
+
+    /// Replaces the (template, state) pairs of the coupons a customer holds.
+    pub fn set_coupons(&mut self, id: u32, coupons: &std::collections::BTreeSet<(i64, CouponHold)>) -> bool {
+        if !self.contains(id) {
+            return false;
+        }
+        self.take_out_of_coupons(id);
+        for &k in coupons {
+            self.coupons.entry(k).or_default().insert(id);
+        }
+        if !coupons.is_empty() {
+            self.coupons_of.insert(id, coupons.iter().copied().collect());
+        }
+        true
+    }
+
+    fn take_out_of_coupons(&mut self, id: u32) {
+        for k in self.coupons_of.remove(&id).unwrap_or_default().iter() {
+            if let Some(b) = self.coupons.get_mut(k) {
+                b.remove(id);
+                if b.is_empty() {
+                    self.coupons.remove(k);
+                }
+            }
+        }
     }
 
     /// Replaces the groups the customer is in (with each group's kind):
@@ -313,6 +352,7 @@ impl SegmentIndex {
             Value::Influence(n) => self.influence.set(id, n),
             Value::Home(Some(h)) => _ = self.home.insert(id, h),
             Value::Home(None) => _ = self.home.remove(&id),
+            Value::Points(n) => self.points.set(id, n),
             Value::Field { name, value: Some(v) } => _ = self.fields.entry(name).or_default().insert(id, v),
             Value::Field { name, value: None } => {
                 if let Some(m) = self.fields.get_mut(&name) {

@@ -1,7 +1,7 @@
 use super::*;
 use crate::group::GroupKind;
 use crate::segment::facts::{CustomerFacts, StoreLocations};
-use crate::segment::{matches, Cond, Expr, FieldOp, GroupRef, RfmDim, Stage};
+use crate::segment::{matches, Cond, CouponHold, Expr, FieldOp, GroupRef, RfmDim, Stage};
 use crate::Millis;
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -49,22 +49,28 @@ fn arb_customer(id: u32) -> impl Strategy<Value = CustomerFacts> {
         ),
         prop::option::of((31.0f32..31.5, 121.2f32..121.8)),
     );
-    (sets, values, arb_groups()).prop_map(move |((tags, stores, staff, codes, stage, rfm), v, groups)| CustomerFacts {
-        id,
-        tags,
-        stores,
-        staff,
-        codes,
-        stage,
-        rfm,
-        added_at: v.0,
-        last_active: v.1,
-        orders: v.2,
-        spent_fen: v.3,
-        influence: v.4,
-        fields: v.5,
-        home: v.6,
-        groups,
+    let wallet =
+        (arb_count(), prop::collection::btree_set((1i64..4, prop::sample::select(CouponHold::ALL.to_vec())), 0..3));
+    (sets, values, arb_groups(), wallet).prop_map(move |((tags, stores, staff, codes, stage, rfm), v, groups, w)| {
+        CustomerFacts {
+            id,
+            tags,
+            stores,
+            staff,
+            codes,
+            stage,
+            rfm,
+            added_at: v.0,
+            last_active: v.1,
+            orders: v.2,
+            spent_fen: v.3,
+            influence: v.4,
+            fields: v.5,
+            home: v.6,
+            groups,
+            points: w.0,
+            coupons: w.1,
+        }
     })
 }
 
@@ -121,6 +127,9 @@ fn arb_cond() -> impl Strategy<Value = Cond> {
         Just(Cond::Group(GroupRef::Name("unresolved".into()))),
         prop::sample::select(GroupKind::ALL.to_vec()).prop_map(Cond::GroupKind),
         (0u32..5).prop_map(Cond::InGroupsAtLeast),
+        (0u32..22).prop_map(Cond::PointsAtLeast),
+        (0i64..5, prop::sample::select(CouponHold::ALL.to_vec()))
+            .prop_map(|(template_id, state)| Cond::Coupon { template_id, state }),
     ]
 }
 

@@ -246,7 +246,17 @@ impl Reader<'_> {
                 _ => title,
             };
         }
-        Some(RewardSpec { kind, title, amount, url: self.text(&format!("{p}url")), group_code_id, cost_fen })
+        let coupon_template_id = self.int(&format!("{p}coupon_template"), &format!("{field}.coupon_template_id"));
+        let coupon_template_id = coupon_template_id.filter(|_| kind == RewardKind::Coupon);
+        Some(RewardSpec {
+            kind,
+            title,
+            amount,
+            url: self.text(&format!("{p}url")),
+            group_code_id,
+            coupon_template_id,
+            cost_fen,
+        })
     }
 }
 
