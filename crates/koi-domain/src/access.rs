@@ -82,6 +82,10 @@ pub enum Action {
     RedeemRewards,
     /// Poster templates: create, edit, preview, delete.
     ManagePosters,
+    /// SOP rules, the script library and the material centre, with their stats.
+    ViewSops,
+    /// Create, edit, enable and disable SOP rules; edit scripts and materials.
+    ManageSops,
 }
 
 /// Normalises a username the one way every path uses (create, login,
@@ -145,9 +149,12 @@ impl Principal {
                         | ViewGroups
                         | ViewCampaigns
                         | RedeemRewards
+                        | ViewSops
                 )
             }
-            Role::Guide => false,
+            // A guide works through the sidebar: their own customers only
+            // (`Engine::customer` narrows them to the customers they follow).
+            Role::Guide => matches!(action, ViewCustomers | TagCustomers),
         }
     }
 
@@ -239,6 +246,8 @@ mod tests {
         let g = who(Role::Guide, &[]);
         assert!(!g.allows(Action::ViewStores));
         assert!(!g.sees_store(1));
+        assert!(!g.allows(Action::ManageSops) && !g.allows(Action::ViewSops));
+        assert!(g.allows(Action::TagCustomers), "a guide tags their own customers from the sidebar");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod org;
 pub mod pay;
 pub mod secret;
 pub mod segment;
+pub mod sop;
 
 pub use error::{FieldError, ValidationError};
 
