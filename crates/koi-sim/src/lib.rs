@@ -145,6 +145,7 @@ impl Simulator {
             .collect();
         let app = Router::new()
             .route("/cgi-bin/{*path}", any(api::cgi))
+            .route("/connect/oauth2/authorize", axum::routing::get(api::oauth::authorize))
             .merge(control::routes())
             .merge(pay::routes())
             .with_state(state.clone());

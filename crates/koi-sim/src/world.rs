@@ -375,6 +375,8 @@ pub struct World {
     /// Events waiting to be handed to the callback queue after the lock is
     /// released.
     pub outbox: Vec<SimEvent>,
+    /// Web sign-in codes: code → (userid, expires_ms) (`api/oauth.rs`).
+    pub oauth_codes: HashMap<String, (String, i64)>,
 }
 
 impl World {
@@ -402,6 +404,7 @@ impl World {
             chat: crate::chat::ChatState::default(),
             openids: HashMap::new(),
             outbox: Vec::new(),
+            oauth_codes: HashMap::new(),
         }
     }
 

@@ -25,6 +25,7 @@ mod queue;
 pub mod reports;
 pub mod scratch;
 pub mod secrets;
+pub mod sop;
 pub mod users;
 
 pub use db::{now_ms, Backend, Db, Tx};

@@ -122,6 +122,8 @@ impl Engine {
                 occurred_at: now,
             };
             tx.append_event(&event, now).await?;
+            let h = koi_domain::sop::Happened::StageChanged(stage.as_str());
+            crate::sop::on_happened(tx, corp_id, row.id, &h).await?;
         }
         Ok((true, stage))
     }

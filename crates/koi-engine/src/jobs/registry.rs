@@ -9,6 +9,7 @@ use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
 use crate::groups::{AlertJob, FeedJob, GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
 use crate::org::StaffSyncJob;
 use crate::outreach::{GuideTaskJob, GuideTaskReadJob};
+use crate::sop::SopTickJob;
 use koi_store::jobs::ClaimedJob;
 
 /// Declares the kinds: their names ([`KINDS`]) and the dispatch ([`run`]).
@@ -54,6 +55,7 @@ registry![
     CleanupJob,
     GuideTaskJob,
     GuideTaskReadJob,
+    SopTickJob,
     SelfTest,
 ];
 

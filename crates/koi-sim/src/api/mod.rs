@@ -14,6 +14,7 @@ mod mass;
 mod message;
 mod moment;
 mod msgaudit;
+pub(crate) mod oauth;
 mod statistic;
 mod tag;
 mod welcome;
@@ -128,6 +129,7 @@ fn handler(path: &str) -> Option<Handler> {
         "department/list" => directory::department_list,
         "user/simplelist" => directory::user_simplelist,
         "user/get" => directory::user_get,
+        "auth/getuserinfo" => oauth::getuserinfo,
         _ => return None,
     })
 }
