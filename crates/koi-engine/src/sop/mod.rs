@@ -249,3 +249,36 @@ impl Engine {
 pub(crate) fn invalid(field: &str, code: &str, message: impl Into<String>) -> EngineError {
     ValidationError::one(field, code, message).into()
 }
+
+/// What the SOP form offers to pick from: every id by its name.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct SopPickers {
+    /// (tag id, name)
+    pub tags: Vec<(String, String)>,
+    pub segments: Vec<(i64, String)>,
+    pub groups: Vec<(i64, String)>,
+    pub scripts: Vec<(i64, String)>,
+    pub materials: Vec<(i64, String)>,
+    /// (key, 中文, English)
+    pub festivals: Vec<(String, String, String)>,
+}
+
+impl Engine {
+    /// The lists the SOP form picks from.
+    pub async fn sop_pickers(&self, who: &Principal) -> Result<SopPickers> {
+        require(who, Action::ViewSops)?;
+        let corp = who.corp_id;
+        let groups = self.db.groups(corp, &koi_store::groups::GroupFilter::default(), 1000).await?;
+        Ok(SopPickers {
+            tags: self.db.tag_catalogue(corp).await?.into_iter().map(|t| (t.tag_id, t.name)).collect(),
+            segments: self.db.segments(corp).await?.into_iter().map(|s| (s.id, s.name)).collect(),
+            groups: groups.into_iter().map(|g| (g.id, if g.name.is_empty() { g.chat_id } else { g.name })).collect(),
+            scripts: self.db.scripts(corp, "", "").await?.into_iter().map(|s| (s.id, s.title)).collect(),
+            materials: self.db.materials(corp, "", "").await?.into_iter().map(|m| (m.id, m.title)).collect(),
+            festivals: koi_domain::sop::festivals::FESTIVALS
+                .iter()
+                .map(|f| (f.key.to_string(), f.zh.to_string(), f.en.to_string()))
+                .collect(),
+        })
+    }
+}

@@ -15,6 +15,7 @@ mod me;
 mod pay;
 pub(crate) mod posters;
 pub(crate) mod segments;
+mod sops;
 mod staff;
 mod stores;
 mod tags;
@@ -137,6 +138,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::retry))
         .merge(posters::router())
+        .merge(sops::router())
         .split_for_parts()
 }
 
