@@ -82,6 +82,10 @@ pub enum Action {
     RedeemRewards,
     /// Poster templates: create, edit, preview, delete.
     ManagePosters,
+    /// Mass sends, moments and their reports; the fatigue cap.
+    ViewMassSends,
+    /// Start, remind and cancel mass sends; post moments; set the fatigue cap.
+    ManageMassSends,
 }
 
 /// Normalises a username the one way every path uses (create, login,
