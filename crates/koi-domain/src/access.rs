@@ -82,6 +82,10 @@ pub enum Action {
     RedeemRewards,
     /// Poster templates: create, edit, preview, delete.
     ManagePosters,
+    /// Mass sends, moments and their reports; the fatigue cap.
+    ViewMassSends,
+    /// Start, remind and cancel mass sends; post moments; set the fatigue cap.
+    ManageMassSends,
     /// SOP rules, the script library and the material centre, with their stats.
     ViewSops,
     /// Create, edit, enable and disable SOP rules; edit scripts and materials.

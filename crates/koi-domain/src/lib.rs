@@ -11,6 +11,7 @@ pub mod group;
 pub mod import;
 pub mod jobs;
 pub mod org;
+pub mod outreach;
 pub mod pay;
 pub mod secret;
 pub mod segment;

@@ -17,6 +17,8 @@ pub mod group_pulls;
 pub mod groups;
 pub mod inbox;
 pub mod jobs;
+pub mod mass_sends;
+pub mod moments;
 pub mod org;
 pub mod outreach;
 pub mod pay;
@@ -26,6 +28,7 @@ pub mod reports;
 pub mod scratch;
 pub mod secrets;
 pub mod sop;
+pub mod touches;
 pub mod users;
 
 pub use db::{now_ms, Backend, Db, Tx};

@@ -650,6 +650,51 @@ impl Tx {
         })?)
     }
 
+    /// The guides who follow any customer with any of `tag_ids` (every
+    /// guide with a live follow when empty).
+    pub async fn sop_audience_guides(&mut self, corp_id: i64, tag_ids: &[String]) -> Result<Vec<i64>> {
+        let tags = tag_filter("f.customer_id", 2, tag_ids.len());
+        let sql = format!(
+            "SELECT DISTINCT f.staff_id FROM follows f WHERE f.corp_id = $1 AND f.deleted_at IS NULL {tags} \
+             ORDER BY f.staff_id"
+        );
+        Ok(on_tx!(self, |c| {
+            let mut q = sqlx::query_scalar(&sql).bind(corp_id);
+            for t in tag_ids {
+                q = q.bind(t);
+            }
+            q.fetch_all(c).await
+        })?)
+    }
+
+    /// A staff member's userid (the sender of their WeCom tasks).
+    pub async fn sop_staff_userid(&mut self, corp_id: i64, staff_id: i64) -> Result<Option<String>> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query_scalar("SELECT userid FROM staff WHERE corp_id = $1 AND id = $2 AND active = TRUE")
+                .bind(corp_id)
+                .bind(staff_id)
+                .fetch_optional(c)
+                .await
+        })?)
+    }
+
+    /// A customer's external_userid and name.
+    pub async fn sop_customer_ident(&mut self, corp_id: i64, customer_id: i64) -> Result<Option<(String, String)>> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query_as("SELECT external_userid, name FROM customers WHERE corp_id = $1 AND id = $2")
+                .bind(corp_id)
+                .bind(customer_id)
+                .fetch_optional(c)
+                .await
+        })?)
+    }
+
+    /// A material inside a transaction.
+    pub async fn sop_material(&mut self, corp_id: i64, id: i64) -> Result<Option<MaterialRow>> {
+        let sql = format!("SELECT {MATERIAL_COLUMNS} FROM materials WHERE corp_id = $1 AND id = $2");
+        Ok(on_tx!(self, |c| sqlx::query_as(&sql).bind(corp_id).bind(id).fetch_optional(c).await)?)
+    }
+
     /// The guide who owns a customer: the staff member of their earliest live follow.
     pub async fn owner_staff_of_customer(&mut self, corp_id: i64, customer_id: i64) -> Result<Option<i64>> {
         Ok(on_tx!(self, |c| {

@@ -141,7 +141,9 @@ pub enum Audience {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StepAction {
     /// A task for the guide who owns the customer (or group): shown in
-    /// their sidebar with the script and material to send, until done.
+    /// their sidebar with the script and material to send, until done. A
+    /// weekly or festival rule for customers gives each guide who owns some
+    /// of them one task per date (not one per customer).
     GuideTask {
         title: String,
         #[serde(default)]
@@ -150,7 +152,9 @@ pub enum StepAction {
         material_id: Option<i64>,
     },
     /// An automatic mass message through the mass-send flow (each guide
-    /// confirms it in WeCom); counted against the fatigue cap.
+    /// confirms it in WeCom); counted against the fatigue cap. Per-customer
+    /// rules send it to the one customer (its guide's task); weekly and
+    /// festival rules to their segment (one mass send per date).
     MassMessage {
         text: String,
         #[serde(default)]
@@ -264,6 +268,8 @@ impl SopDraft {
         }
         let min_day = if matches!(self.trigger, Trigger::Festival { .. }) { -MAX_DAYS_BEFORE } else { 0 };
         let groups = matches!(self.audience, Audience::Groups { .. });
+        let segment = matches!(self.audience, Audience::Customers { segment_id: Some(_), .. });
+        let calendar = self.trigger.is_calendar();
         for (i, s) in self.steps.iter_mut().enumerate() {
             let f = |n: &str| format!("steps[{i}].{n}");
             if !(min_day..=MAX_DAY).contains(&s.day) {
@@ -280,6 +286,12 @@ impl SopDraft {
                     *text = c.text(&f("action.text"), text, 2000, true);
                     if groups {
                         c.push(&f("action"), "customers_only", "a mass message goes to customers; use a guide task");
+                    } else if calendar && !segment {
+                        c.push(
+                            &f("action"),
+                            "segment_required",
+                            "a weekly or festival mass message goes to a segment: pick one in the audience",
+                        );
                     }
                 }
             }
@@ -356,6 +368,11 @@ mod tests {
         assert!(d.validate().is_ok(), "a festival preheat three days before");
         let d = draft(Trigger::Event { event: SopEvent::StageChanged { to: "whale".into() } });
         assert_eq!(fields(d), ["trigger.event.to"]);
+        let mut d = draft(Trigger::Weekly { weekdays: vec![5] });
+        d.steps[0].action = StepAction::MassMessage { text: "爆品".into(), material_id: None };
+        assert_eq!(fields(d.clone()), ["steps[0].action"], "a weekly mass message needs a segment");
+        d.audience = Audience::Customers { tag_ids: vec![], segment_id: Some(3) };
+        assert!(d.validate().is_ok());
     }
 
     #[test]

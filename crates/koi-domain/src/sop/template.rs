@@ -31,7 +31,9 @@ fn task(title: &str) -> StepAction {
 }
 
 /// Three rules: the promise to new customers, the weekly teaser and the
-/// weekly drop (Thursday 20:00 teaser, Friday 20:00 drop).
+/// weekly drop (Thursday 20:00 teaser, Friday 20:00 drop), each guide a
+/// task per week. To send the drop as an automatic mass message instead,
+/// pick a segment for the rule and switch its step to a mass message.
 fn hot_products() -> Vec<SopDraft> {
     let all = Audience::Customers { tag_ids: vec![], segment_id: None };
     vec![
@@ -54,11 +56,7 @@ fn hot_products() -> Vec<SopDraft> {
             name: "周期爆品·周五开抢".into(),
             trigger: Trigger::Weekly { weekdays: vec![5] },
             audience: all,
-            steps: vec![Step {
-                day: 0,
-                at: hm(20, 0),
-                action: StepAction::MassMessage { text: "{name}，本周爆品开抢啦，数量有限，先到先得！".into(), material_id: None },
-            }],
+            steps: vec![Step { day: 0, at: hm(20, 0), action: task("开抢：把本周爆品发给客户，在群里发起接龙") }],
         },
     ]
 }

@@ -8,7 +8,7 @@ use crate::campaigns::{CampaignTickJob, CampaignWelcomeJob, CleanupJob, EntryJob
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
 use crate::groups::{AlertJob, FeedJob, GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
 use crate::org::StaffSyncJob;
-use crate::outreach::{GuideTaskJob, GuideTaskReadJob};
+use crate::outreach::{CancelTaskJob, GuideTaskJob, GuideTaskReadJob, MassSendRemindJob, MassSendStartJob};
 use crate::sop::SopTickJob;
 use koi_store::jobs::ClaimedJob;
 
@@ -55,6 +55,9 @@ registry![
     CleanupJob,
     GuideTaskJob,
     GuideTaskReadJob,
+    MassSendStartJob,
+    MassSendRemindJob,
+    CancelTaskJob,
     SopTickJob,
     SelfTest,
 ];

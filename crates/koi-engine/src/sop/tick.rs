@@ -33,6 +33,8 @@ use std::collections::HashMap;
 const FIRE_BATCH: i64 = 500;
 /// Candidates recorded per rule step per run.
 const FIND_BATCH: i64 = 1000;
+/// The touch source (fatigue cap) and guide-task purpose of SOP pushes.
+pub const SOP_SOURCE: &str = "sop";
 /// How far back a calendar rule catches up after koi was down.
 pub const CATCH_UP_MS: i64 = DAY_MS;
 
@@ -156,7 +158,9 @@ impl Engine {
         Ok(more)
     }
 
-    /// Records a calendar occurrence's step for every target of the audience.
+    /// Records a calendar occurrence's step for its targets: each group of
+    /// a group audience; for customers, one task per guide who follows some
+    /// of them, or one mass send to the rule's segment.
     #[allow(clippy::too_many_arguments)]
     async fn fire_audience(
         &self,
@@ -168,36 +172,39 @@ impl Engine {
         due: i64,
         now: i64,
     ) -> Result<()> {
-        match &r.draft.audience {
-            Audience::Groups { group_ids } => {
+        let rule = r.row.id;
+        let action = &r.draft.steps[step].action;
+        match (&r.draft.audience, action) {
+            (Audience::Groups { group_ids }, _) => {
                 for &g in group_ids {
-                    record_fire(tx, corp_id, r.row.id, step, "group", g, occurrence, due, i64::MIN, now).await?;
+                    record_fire(tx, corp_id, rule, step, "group", g, occurrence, due, i64::MIN, now).await?;
                 }
             }
-            Audience::Customers { tag_ids, segment_id: Some(segment) } => {
+            (Audience::Customers { segment_id, .. }, StepAction::MassMessage { .. }) => {
+                let segment = segment_id.unwrap_or(0);
+                record_fire(tx, corp_id, rule, step, "segment", segment, occurrence, due, i64::MIN, now).await?;
+            }
+            (Audience::Customers { tag_ids, segment_id: Some(segment) }, StepAction::GuideTask { .. }) => {
                 let Some(seg) = self.db.segment(corp_id, *segment).await? else { return Ok(()) };
                 let system = Principal { corp_id, role: Role::Owner, user_id: None, store_ids: vec![], staff_id: None };
                 let ids = self
                     .segment_customer_ids(&system, &crate::customers::SegmentInput::Text(seg.expr.clone()))
                     .await?;
+                let mut guides = std::collections::BTreeSet::new();
                 for c in ids {
-                    if tag_ids.is_empty() || audience_takes(&r.draft.audience, &tx.sop_customer_tags(corp_id, c).await?)
+                    if !tag_ids.is_empty() && !audience_takes(&r.draft.audience, &tx.sop_customer_tags(corp_id, c).await?)
                     {
-                        record_fire(tx, corp_id, r.row.id, step, "customer", c, occurrence, due, i64::MIN, now)
-                            .await?;
+                        continue;
                     }
+                    guides.extend(tx.owner_staff_of_customer(corp_id, c).await?);
+                }
+                for g in guides {
+                    record_fire(tx, corp_id, rule, step, "staff", g, occurrence, due, i64::MIN, now).await?;
                 }
             }
-            Audience::Customers { tag_ids, segment_id: None } => {
-                let mut after = 0;
-                loop {
-                    let page = tx.sop_audience_page(corp_id, after, tag_ids, FIND_BATCH).await?;
-                    let Some(&last) = page.last() else { break };
-                    after = last;
-                    for c in page {
-                        record_fire(tx, corp_id, r.row.id, step, "customer", c, occurrence, due, i64::MIN, now)
-                            .await?;
-                    }
+            (Audience::Customers { tag_ids, segment_id: None }, StepAction::GuideTask { .. }) => {
+                for g in tx.sop_audience_guides(corp_id, tag_ids).await? {
+                    record_fire(tx, corp_id, rule, step, "staff", g, occurrence, due, i64::MIN, now).await?;
                 }
             }
         }
@@ -211,6 +218,8 @@ impl Engine {
         };
         let (customer_id, group_id, staff) = match f.target_kind.as_str() {
             "group" => (None, Some(f.target_id), tx.owner_staff_of_group(corp_id, f.target_id).await?),
+            "staff" => (None, None, Some(f.target_id)),
+            "segment" => (None, None, None),
             _ => {
                 if !r.draft.trigger.is_calendar()
                     && !audience_takes(&r.draft.audience, &tx.sop_customer_tags(corp_id, f.target_id).await?)
@@ -239,28 +248,108 @@ impl Engine {
                 tx.insert_sop_task(&t).await?;
                 Ok(("done", String::new()))
             }
-            StepAction::MassMessage { text, material_id } => {
-                let Some(customer_id) = customer_id else { return Ok(("skipped", "customers_only".into())) };
-                self.sop_mass_message(tx, corp_id, r.row.id, f.id, customer_id, text, *material_id, now).await
-            }
+            StepAction::MassMessage { text, material_id } => match (f.target_kind.as_str(), customer_id) {
+                ("segment", _) => self.sop_mass_send(tx, corp_id, r, f, text, *material_id).await,
+                (_, Some(customer)) => {
+                    let Some(staff_id) = staff else { return Ok(("skipped", "no_guide".into())) };
+                    self.sop_push(tx, corp_id, f, customer, staff_id, text, *material_id, now).await
+                }
+                _ => Ok(("skipped", "customers_only".into())),
+            },
         }
     }
 
-    /// The automatic mass message of a step: not built in this branch (it
-    /// comes with the mass-send module); the fire is skipped with the reason.
-    #[allow(clippy::too_many_arguments)]
-    async fn sop_mass_message(
+    /// A weekly or festival mass message: one mass send to the rule's
+    /// segment through the mass-send module (which admits each customer
+    /// through the fatigue cap and splits them by guide).
+    async fn sop_mass_send(
         &self,
-        _tx: &mut Tx,
-        _corp_id: i64,
-        _rule_id: i64,
-        _fire_id: i64,
-        _customer_id: i64,
-        _text: &str,
-        _material_id: Option<i64>,
-        _now: i64,
+        tx: &mut Tx,
+        corp_id: i64,
+        r: &Rule,
+        f: &SopFireRow,
+        text: &str,
+        material_id: Option<i64>,
     ) -> Result<(&'static str, String)> {
-        Ok(("skipped", "mass_message_not_available".into()))
+        use koi_domain::outreach::mass_send::{Audience as To, MassAttachment, MassContent, MassSendDraft};
+        let mut attachments = Vec::new();
+        if let Some(m) = material_id {
+            if let Some(m) = tx.sop_material(corp_id, m).await? {
+                attachments.push(MassAttachment::Link {
+                    title: m.title,
+                    url: m.url,
+                    desc: m.description,
+                    picurl: String::new(),
+                });
+            }
+        }
+        // Variables are per customer; a send to a segment says them generically.
+        let text = koi_domain::sop::script::render(text, &koi_domain::sop::script::Vars::default());
+        let draft = MassSendDraft {
+            name: r.row.name.chars().take(60).collect(),
+            audience: To::Segment { segment_id: f.target_id },
+            content: MassContent { text, attachments },
+            guide_rule: Default::default(),
+            send_at: None,
+        };
+        match crate::outreach::mass_send::create_in(tx, corp_id, &draft, &format!("sop:{}", r.row.id)).await {
+            Ok(id) => Ok(("done", format!("mass_send:{id}"))),
+            Err(crate::EngineError::Invalid(e)) => Ok(("skipped", format!("invalid: {e}"))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A per-customer automatic message: admitted by the fatigue cap, then
+    /// one WeCom task from the customer's guide (through the mass-message
+    /// guide task, created once), with the material as a tracked link.
+    #[allow(clippy::too_many_arguments)]
+    async fn sop_push(
+        &self,
+        tx: &mut Tx,
+        corp_id: i64,
+        f: &SopFireRow,
+        customer_id: i64,
+        staff_id: i64,
+        text: &str,
+        material_id: Option<i64>,
+        now: i64,
+    ) -> Result<(&'static str, String)> {
+        let reference = format!("sop_fire:{}", f.id);
+        let admitted = crate::outreach::fatigue::admit(tx, corp_id, &[customer_id], SOP_SOURCE, &reference, now).await?;
+        if let Some((_, why)) = admitted.skipped.first() {
+            return Ok(("skipped", why.as_str().to_string()));
+        }
+        let (Some(sender), Some((ext, name))) =
+            (tx.sop_staff_userid(corp_id, staff_id).await?, tx.sop_customer_ident(corp_id, customer_id).await?)
+        else {
+            return Ok(("skipped", "no_guide".into()));
+        };
+        let vars = koi_domain::sop::script::Vars { name: &name, guide: "", store: "" };
+        let mut content =
+            crate::outreach::GuideContent { text: koi_domain::sop::script::render(text, &vars), ..Default::default() };
+        if let Some(m) = material_id {
+            if let Some(m) = tx.sop_material(corp_id, m).await? {
+                let token = crate::random_hex(12);
+                tx.insert_material_link(&token, corp_id, m.id, customer_id, Some(staff_id), now).await?;
+                let url = format!("{}/m/{token}", self.settings.public_url.trim_end_matches('/'));
+                content.link = Some(crate::outreach::GuideLink { title: m.title, desc: m.description, url });
+            }
+        }
+        let json = serde_json::to_string(&content).expect("content serialises");
+        let recipients = [(customer_id, ext)];
+        let t = koi_store::outreach::NewGuideTask {
+            corp_id,
+            purpose: SOP_SOURCE,
+            purpose_id: f.id,
+            staff_id,
+            sender: &sender,
+            part: 0,
+            content: &json,
+            recipients: &recipients,
+            now,
+        };
+        crate::outreach::guide_tasks::plan_guide_task(tx, &t).await?;
+        Ok(("done", String::new()))
     }
 
     /// Queues a timer run for every corp with SOP work (none for a corp
