@@ -282,3 +282,48 @@ impl Engine {
         })
     }
 }
+
+/// A task an SOP rule gave a guide, for the rule's page and the API.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SopTask {
+    pub id: i64,
+    pub staff_id: i64,
+    pub customer_id: Option<i64>,
+    pub group_id: Option<i64>,
+    /// The customer's or group's name.
+    pub target: String,
+    pub title: String,
+    pub script_id: Option<i64>,
+    pub material_id: Option<i64>,
+    /// todo or done.
+    pub state: String,
+    pub due_at: i64,
+    pub done_at: Option<i64>,
+}
+
+impl Engine {
+    /// The latest 200 tasks a rule gave guides.
+    pub async fn sop_tasks(&self, who: &Principal, id: i64) -> Result<Vec<SopTask>> {
+        require(who, Action::ViewSops)?;
+        self.db.sop_rule(who.corp_id, id).await?.ok_or(EngineError::NotFound("sop"))?;
+        Ok(self
+            .db
+            .sop_tasks_of_rule(who.corp_id, id, 200)
+            .await?
+            .into_iter()
+            .map(|t| SopTask {
+                id: t.id,
+                staff_id: t.staff_id,
+                customer_id: t.customer_id,
+                group_id: t.group_id,
+                target: t.target_name.unwrap_or_default(),
+                title: t.title,
+                script_id: t.script_id,
+                material_id: t.material_id,
+                state: t.state,
+                due_at: t.due_at,
+                done_at: t.done_at,
+            })
+            .collect())
+    }
+}

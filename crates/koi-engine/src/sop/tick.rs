@@ -35,6 +35,10 @@ const FIRE_BATCH: i64 = 500;
 const FIND_BATCH: i64 = 1000;
 /// The touch source (fatigue cap) and guide-task purpose of SOP pushes.
 pub const SOP_SOURCE: &str = "sop";
+/// A step due this little before its rule was enabled still fires: WeCom
+/// stamps an add in whole seconds, so a customer who adds a guide the
+/// moment a rule is enabled is not left out.
+const ENABLE_GRACE_MS: i64 = 60_000;
 /// How far back a calendar rule catches up after koi was down.
 pub const CATCH_UP_MS: i64 = DAY_MS;
 
@@ -95,7 +99,10 @@ impl Engine {
                                 corp_id,
                                 r.row.id,
                                 i as i32,
-                                enabled_at - lookback,
+                                // Customers are found within a run of their add; the
+                                // window covers a timer that was down (a day) and, when
+                                // the rule was just enabled, adds whose step is still due.
+                                (enabled_at - lookback).max(now - CATCH_UP_MS - lookback),
                                 now,
                                 &[],
                                 FIND_BATCH,
@@ -104,7 +111,8 @@ impl Engine {
                         more |= found.len() as i64 == FIND_BATCH;
                         for (customer, added_at) in found {
                             let due = anchored_due(added_at, step);
-                            record_fire(tx, corp_id, r.row.id, i, "customer", customer, 0, due, enabled_at, now)
+                            let not_before = enabled_at - ENABLE_GRACE_MS;
+                            record_fire(tx, corp_id, r.row.id, i, "customer", customer, 0, due, not_before, now)
                                 .await?;
                         }
                     }
@@ -117,7 +125,7 @@ impl Engine {
                                 corp_id,
                                 r.row.id,
                                 i as i32,
-                                enabled_at - lapse - DAY_MS,
+                                (enabled_at - lapse - DAY_MS).max(now - lapse - CATCH_UP_MS - DAY_MS),
                                 now - lapse,
                                 &[],
                                 FIND_BATCH,
@@ -126,7 +134,8 @@ impl Engine {
                         more |= found.len() as i64 == FIND_BATCH;
                         for (customer, last_order) in found {
                             let due = anchored_due(last_order + lapse, step);
-                            record_fire(tx, corp_id, r.row.id, i, "customer", customer, last_order, due, enabled_at, now)
+                            let not_before = enabled_at - ENABLE_GRACE_MS;
+                            record_fire(tx, corp_id, r.row.id, i, "customer", customer, last_order, due, not_before, now)
                                 .await?;
                         }
                     }

@@ -13,7 +13,7 @@ use axum::Json;
 use koi_domain::sop::script::{MaterialDraft, ScriptDraft};
 use koi_domain::sop::SopDraft;
 use koi_engine::materials::{Material, Script, SentMaterial};
-use koi_engine::sop::{Sop, SopFire, SopTemplate};
+use koi_engine::sop::{Sop, SopFire, SopTask, SopTemplate};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -24,6 +24,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_one, update))
         .routes(routes!(set_enabled))
         .routes(routes!(fires))
+        .routes(routes!(tasks))
         .routes(routes!(templates))
         .routes(routes!(enable_template))
         .routes(routes!(scripts, create_script))
@@ -125,6 +126,17 @@ pub async fn fires(
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<SopFire>>, WebError> {
     Ok(Json(state.engine.sop_fires(&who, id).await?))
+}
+
+/// The latest 200 tasks the rule gave guides (todo or done).
+#[utoipa::path(get, path = "/sops/{id}/tasks", tag = "sops", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<SopTask>), (status = 404, body = ErrorBody)))]
+pub async fn tasks(
+    State(state): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<SopTask>>, WebError> {
+    Ok(Json(state.engine.sop_tasks(&who, id).await?))
 }
 
 /// Ready rule sets (the "periodic hot products" rhythm).
