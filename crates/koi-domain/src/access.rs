@@ -94,6 +94,14 @@ pub enum Action {
     /// Create and edit coupon templates, issue and revoke coupons, set the
     /// points rules, adjust points, run the points mall.
     ManageCoupons,
+    /// Mass sends, moments and their reports; the fatigue cap.
+    ViewMassSends,
+    /// Start, remind and cancel mass sends; post moments; set the fatigue cap.
+    ManageMassSends,
+    /// SOP rules, the script library and the material centre, with their stats.
+    ViewSops,
+    /// Create, edit, enable and disable SOP rules; edit scripts and materials.
+    ManageSops,
 }
 
 /// Normalises a username the one way every path uses (create, login,
@@ -159,9 +167,12 @@ impl Principal {
                         | RedeemRewards
                         | ViewOrders
                         | ViewCoupons
+                        | ViewSops
                 )
             }
-            Role::Guide => false,
+            // A guide works through the sidebar: their own customers only
+            // (`Engine::customer` narrows them to the customers they follow).
+            Role::Guide => matches!(action, ViewCustomers | TagCustomers),
         }
     }
 
@@ -253,6 +264,8 @@ mod tests {
         let g = who(Role::Guide, &[]);
         assert!(!g.allows(Action::ViewStores));
         assert!(!g.sees_store(1));
+        assert!(!g.allows(Action::ManageSops) && !g.allows(Action::ViewSops));
+        assert!(g.allows(Action::TagCustomers), "a guide tags their own customers from the sidebar");
     }
 
     #[test]

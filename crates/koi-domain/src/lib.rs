@@ -13,9 +13,11 @@ pub mod import;
 pub mod jobs;
 pub mod order;
 pub mod org;
+pub mod outreach;
 pub mod pay;
 pub mod secret;
 pub mod segment;
+pub mod sop;
 
 pub use error::{FieldError, ValidationError};
 

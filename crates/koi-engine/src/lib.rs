@@ -15,6 +15,7 @@ pub mod groups;
 pub mod inbox;
 pub mod jobs;
 pub mod orders;
+pub mod materials;
 pub mod org;
 pub mod outreach;
 pub mod pay;
@@ -22,6 +23,7 @@ mod pipeline;
 pub mod points;
 pub mod posters;
 pub mod reports;
+pub mod sop;
 pub mod users;
 
 pub use error::EngineError;
@@ -58,6 +60,8 @@ pub struct Settings {
     /// How often the worker runs the campaign timer (scheduled starts and
     /// ends, invites whose hold has passed) for corps with campaigns.
     pub campaign_tick_ms: i64,
+    /// How often the worker runs the SOP timer for corps with enabled rules.
+    pub sop_tick_ms: i64,
     /// koi's public URL: links in messages to customers (a participant's
     /// page) start with it.
     pub public_url: String,
@@ -78,6 +82,7 @@ impl Default for Settings {
             inbox_keep_ms: INBOX_KEEP_DAYS_DEFAULT * 86_400_000,
             group_feed_interval_ms: 60_000,
             campaign_tick_ms: 10_000,
+            sop_tick_ms: 60_000,
             public_url: "http://127.0.0.1:8080".into(),
         }
     }
@@ -161,8 +166,9 @@ pub(crate) fn random_hex(bytes: usize) -> String {
 
 /// Who did something, as the event log records it.
 pub(crate) fn actor(p: &Principal) -> String {
-    match p.user_id {
-        Some(id) => format!("user:{id}"),
-        None => "api_key".into(),
+    match (p.user_id, p.staff_id) {
+        (Some(id), _) => format!("user:{id}"),
+        (None, Some(staff)) => format!("staff:{staff}"),
+        (None, None) => "api_key".into(),
     }
 }

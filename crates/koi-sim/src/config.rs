@@ -149,6 +149,18 @@ pub struct Limits {
     pub mass_quota_window: QuotaWindow,
     /// `get_groupmsg_*` answer 41063 this long after creating (0 = never).
     pub mass_ready_after_s: i64,
+    /// Mass messages a customer group receives per window (WeCom: 4 a
+    /// natural month).
+    pub group_mass_quota: u32,
+    pub group_mass_quota_window: QuotaWindow,
+    /// The share of members (0.0–1.0, a seeded draw per member, the same
+    /// for every task) who confirm a mass message — and publish a moment —
+    /// on their own, `mass_confirm_delay_s` virtual seconds after it is
+    /// created; the others never do unless `/sim/mass/confirm` (or
+    /// `/sim/moment/publish`) confirms for them. 0, the default: nobody
+    /// confirms on their own.
+    pub mass_confirm_share: f64,
+    pub mass_confirm_delay_s: i64,
     pub group_size: usize,
     /// Past this many members, a group takes no more QR joins.
     pub group_qr_cut: usize,
@@ -176,6 +188,10 @@ impl Default for Limits {
             mass_quota: 1,
             mass_quota_window: QuotaWindow::Day,
             mass_ready_after_s: 0,
+            group_mass_quota: 4,
+            group_mass_quota_window: QuotaWindow::Month,
+            mass_confirm_share: 0.0,
+            mass_confirm_delay_s: 600,
             group_size: 500,
             group_qr_cut: 200,
             max_ways: 500_000,

@@ -86,6 +86,8 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/sim/tag/event", post(tag_event))
         .route("/sim/transfer/refuse", post(transfer_refuse))
         .route("/sim/mass/confirm", post(mass_confirm))
+        .route("/sim/moment/publish", post(moment_publish))
+        .route("/sim/moments", get(|State(s): Shared| async move { to_json(&s.moments()) }))
         .route("/sim/clock", get(clock))
         .route("/sim/clock/advance", post(clock_advance))
         .route("/sim/corps/{corp_id}/faults", get(faults_get).put(faults_put))
@@ -452,6 +454,23 @@ async fn mass_confirm(State(state): Shared, Json(req): Json<ConfirmReq>) -> Answ
     let now = state.clock.now_s();
     let sent = state.act(&corp, |w| w.confirm_mass(&req.msgid, req.userid.as_deref(), now, &state.limits))?;
     Ok(Json(json!({ "sent": sent })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PublishReq {
+    corp_id: Option<String>,
+    /// The moment's jobid or moment_id.
+    id: String,
+    /// Only this member publishes; everyone asked when absent.
+    userid: Option<String>,
+}
+
+async fn moment_publish(State(state): Shared, Json(req): Json<PublishReq>) -> Answer {
+    let corp = corp(&state, req.corp_id.as_deref())?;
+    let now = state.clock.now_s();
+    let published = state.act(&corp, |w| w.publish_moment(&req.id, req.userid.as_deref(), now));
+    Ok(Json(json!({ "published": published })))
 }
 
 async fn clock(State(state): Shared) -> Json<Value> {

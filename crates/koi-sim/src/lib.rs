@@ -68,7 +68,9 @@
 //! | `POST /sim/directory/remove` | `{userid}`: a member leaves the address book → `{userid, removed}` |
 //! | `POST /sim/tag/event` | `{change, id, tag_type}`: an admin changed tags in the console → `change_external_tag` |
 //! | `POST /sim/transfer/refuse` | `{external_userid}`: the customer refuses a waiting handover → `transfer_fail` |
-//! | `POST /sim/mass/confirm` | `{msgid, userid?}`: members confirm a mass message (all when no userid) → `{sent}` |
+//! | `POST /sim/mass/confirm` | `{msgid, userid?}`: members confirm a mass message (all when no userid) → `{sent}`; with `Limits::mass_confirm_share` a share of members confirm on their own after `mass_confirm_delay_s`, the others never |
+//! | `POST /sim/moment/publish` | `{id (jobid or moment_id), userid?}`: members publish a moment (all asked when no userid); their customers like and comment → `{published}` |
+//! | `GET /sim/moments` | moments posted, with each member's copy (published, likes, comments) |
 //! | `GET /sim/clock` | `{now, now_ms, speed}` (virtual) |
 //! | `POST /sim/clock/advance` | `{seconds}`: pushes the virtual clock forward |
 //! | `GET\|PUT /sim/corps/{corp_id}/faults` | reads or replaces the corp's [`Faults`] |
@@ -145,6 +147,7 @@ impl Simulator {
             .collect();
         let app = Router::new()
             .route("/cgi-bin/{*path}", any(api::cgi))
+            .route("/connect/oauth2/authorize", axum::routing::get(api::oauth::authorize))
             .merge(control::routes())
             .merge(pay::routes())
             .with_state(state.clone());

@@ -373,6 +373,11 @@ impl SimState {
             .collect()
     }
 
+    /// Every moment posted, with each member's copy.
+    pub fn moments(&self) -> Vec<crate::world::Moment> {
+        self.collect(|w| w.moments.values().cloned().collect())
+    }
+
     pub fn contact_ways(&self) -> Vec<ContactWay> {
         self.collect(|w| w.contact_ways.values().cloned().collect())
     }

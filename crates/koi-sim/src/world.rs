@@ -223,6 +223,20 @@ pub struct Moment {
     pub invalid_departments: Vec<u64>,
     pub invalid_tags: Vec<String>,
     pub body: Value,
+    /// The tags whose customers see it (none: all of a member's customers).
+    pub tags: Vec<String>,
+    /// Each member asked to publish it.
+    pub members: BTreeMap<String, MomentCopy>,
+}
+
+/// One member's copy of a moment: published or not, and who liked or
+/// commented on it (customers who see it, a seeded share of them).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MomentCopy {
+    pub published: bool,
+    pub publish_time: i64,
+    pub likes: Vec<String>,
+    pub comments: Vec<String>,
 }
 
 /// An on-job or resigned handover of one customer.
@@ -347,6 +361,12 @@ const NAMES: &[&str] = &[
 pub struct World {
     pub corp_id: String,
     rng: ChaCha8Rng,
+    /// Draws what does not change between tasks (which members confirm on
+    /// their own).
+    seed: u64,
+    /// Confirmations members will make on their own: (virtual second,
+    /// msgid or moment jobid, userid, is a moment).
+    pub pending_confirms: BTreeSet<(i64, String, String, bool)>,
     pub staff: Vec<SimStaff>,
     pub customers: HashMap<String, Customer>,
     /// Keyed (userid, external_userid) so a member's customers are a range.
@@ -375,6 +395,8 @@ pub struct World {
     /// Events waiting to be handed to the callback queue after the lock is
     /// released.
     pub outbox: Vec<SimEvent>,
+    /// Web sign-in codes: code → (userid, expires_ms) (`api/oauth.rs`).
+    pub oauth_codes: HashMap<String, (String, i64)>,
 }
 
 impl World {
@@ -382,6 +404,8 @@ impl World {
         Self {
             corp_id: corp_id.to_owned(),
             rng: ChaCha8Rng::seed_from_u64(seed),
+            seed,
+            pending_confirms: BTreeSet::new(),
             staff,
             customers: HashMap::new(),
             follows: BTreeMap::new(),
@@ -402,6 +426,7 @@ impl World {
             chat: crate::chat::ChatState::default(),
             openids: HashMap::new(),
             outbox: Vec::new(),
+            oauth_codes: HashMap::new(),
         }
     }
 
@@ -850,6 +875,46 @@ impl World {
 
     // ---- mass messages ----
 
+    /// Whether `userid` confirms mass messages (and publishes moments) on
+    /// their own: a draw fixed per member by the world's seed.
+    pub fn confirms_on_own(&self, userid: &str, share: f64) -> bool {
+        if share <= 0.0 {
+            return false;
+        }
+        if share >= 1.0 {
+            return true;
+        }
+        // FNV-1a over the seed and the userid: stable across runs and tasks.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.seed.to_le_bytes().iter().chain(userid.as_bytes()) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        (h >> 11) as f64 / (1u64 << 53) as f64 > 1.0 - share
+    }
+
+    /// Schedules the confirmations of the task's members who confirm on
+    /// their own.
+    pub fn schedule_confirms(&mut self, id: &str, members: &[String], now_s: i64, limits: &Limits, moment: bool) {
+        for m in members {
+            if self.confirms_on_own(m, limits.mass_confirm_share) {
+                self.pending_confirms.insert((now_s + limits.mass_confirm_delay_s, id.to_owned(), m.clone(), moment));
+            }
+        }
+    }
+
+    /// Makes the confirmations due by `now_s`, each at its own time.
+    fn confirm_due(&mut self, now_s: i64, limits: &Limits) {
+        while self.pending_confirms.first().is_some_and(|p| p.0 <= now_s) {
+            let Some((at, id, userid, moment)) = self.pending_confirms.pop_first() else { break };
+            if moment {
+                self.publish_moment(&id, Some(&userid), at);
+            } else {
+                let _ = self.confirm_mass(&id, Some(&userid), at, limits);
+            }
+        }
+    }
+
     fn quota_window(now_s: i64, window: QuotaWindow) -> i64 {
         let day = shanghai_day(now_s);
         match window {
@@ -875,6 +940,7 @@ impl World {
         let mut sent = 0;
         if !task.cancelled {
             let window = Self::quota_window(now_s, limits.mass_quota_window);
+            let group_window = Self::quota_window(now_s, limits.group_mass_quota_window);
             for (member, (status, time)) in task.members.iter_mut() {
                 if userid.is_some_and(|u| u != member) || *status == 2 {
                     continue;
@@ -891,8 +957,14 @@ impl World {
                         r.status = 2;
                         continue;
                     }
-                    let used = self.quota.entry((target, window)).or_default();
-                    if *used >= limits.mass_quota {
+                    // A customer's quota and a group's are counted apart:
+                    // one a day per customer, four a month per group.
+                    let (key, max) = match &r.external_userid {
+                        Some(_) => ((target, window), limits.mass_quota),
+                        None => ((target, group_window), limits.group_mass_quota),
+                    };
+                    let used = self.quota.entry(key).or_default();
+                    if *used >= max {
                         r.status = 3;
                         continue;
                     }
@@ -909,12 +981,91 @@ impl World {
         Ok(sent)
     }
 
+    // ---- moments ----
+
+    /// Members publish a moment (by jobid or moment id; all its members when
+    /// `userid` is `None`). Each published copy is seen by the member's
+    /// customers carrying one of its tags: one in five likes it, one in
+    /// twenty comments (a seeded draw per customer). Returns how many
+    /// copies were published now.
+    pub fn publish_moment(&mut self, id: &str, userid: Option<&str>, now_s: i64) -> usize {
+        let Some(jobid) =
+            self.moments.values().find(|m| m.jobid == id || m.moment_id == id).map(|m| m.jobid.clone())
+        else {
+            return 0;
+        };
+        let (members, tags, moment_id) = {
+            let m = &self.moments[&jobid];
+            let members: Vec<String> = m
+                .members
+                .iter()
+                .filter(|(u, c)| !c.published && userid.is_none_or(|w| w == u.as_str()))
+                .map(|(u, _)| u.clone())
+                .collect();
+            (members, m.tags.clone(), m.moment_id.clone())
+        };
+        let mut published = 0;
+        for member in members {
+            let seen: Vec<String> = self
+                .customers_of(&member)
+                .into_iter()
+                .filter(|ext| {
+                    tags.is_empty()
+                        || self
+                            .follows
+                            .get(&(member.clone(), ext.clone()))
+                            .is_some_and(|f| tags.iter().any(|t| f.tags.contains(t)))
+                })
+                .collect();
+            let draw = |ext: &str| {
+                let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+                for b in moment_id.as_bytes().iter().chain(ext.as_bytes()) {
+                    h ^= u64::from(*b);
+                    h = h.wrapping_mul(0x0100_0000_01b3);
+                }
+                h % 20
+            };
+            let likes = seen.iter().filter(|e| draw(e) < 4).cloned().collect();
+            let comments = seen.iter().filter(|e| draw(e) == 19).cloned().collect();
+            if let Some(copy) = self.moments.get_mut(&jobid).and_then(|m| m.members.get_mut(&member)) {
+                *copy = MomentCopy { published: true, publish_time: now_s, likes, comments };
+                published += 1;
+            }
+        }
+        published
+    }
+
+    /// A large corp's customers as they stand, made at once and without
+    /// callbacks (what a benchmark or a test starts from): each
+    /// (userid, external_userid) becomes a customer followed by the member.
+    pub fn seed_follows(&mut self, pairs: &[(String, String)], now_s: i64) {
+        for (userid, ext) in pairs {
+            self.ensure_customer(&NewCustomer { external_userid: Some(ext.clone()), ..NewCustomer::default() });
+            self.follows.insert(
+                (userid.clone(), ext.clone()),
+                Follow {
+                    remark: String::new(),
+                    description: String::new(),
+                    createtime: now_s,
+                    tags: BTreeSet::new(),
+                    remark_mobiles: Vec::new(),
+                    remark_corp_name: String::new(),
+                    oper_userid: ext.clone(),
+                    add_way: 1,
+                    state: String::new(),
+                },
+            );
+            self.followers.entry(ext.clone()).or_default().insert(userid.clone());
+        }
+    }
+
     // ---- handover ----
 
     /// Completes handovers whose waiting time is over, as WeCom does 24 h
     /// after the request unless the customer refused.
     pub fn settle(&mut self, now_ms: i64, limits: &Limits) {
         let now_s = now_ms.div_euclid(1000);
+        self.confirm_due(now_s, limits);
         let due: Vec<usize> = self
             .transfers
             .iter()

@@ -95,6 +95,8 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (17, include_str!("../migrations/sqlite/0017_customer_links.sql")),
     (18, include_str!("../migrations/sqlite/0018_orders.sql")),
     (19, include_str!("../migrations/sqlite/0019_coupons.sql")),
+    (22, include_str!("../migrations/sqlite/0022_mass_messages.sql")),
+    (23, include_str!("../migrations/sqlite/0023_sop.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -116,6 +118,8 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (17, include_str!("../migrations/postgres/0017_customer_links.sql")),
     (18, include_str!("../migrations/postgres/0018_orders.sql")),
     (19, include_str!("../migrations/postgres/0019_coupons.sql")),
+    (22, include_str!("../migrations/postgres/0022_mass_messages.sql")),
+    (23, include_str!("../migrations/postgres/0023_sop.sql")),
 ];
 
 impl Db {

@@ -19,6 +19,8 @@ pub mod groups;
 pub mod inbox;
 pub mod jobs;
 pub mod orders;
+pub mod mass_sends;
+pub mod moments;
 pub mod org;
 pub mod outreach;
 pub mod pay;
@@ -27,6 +29,8 @@ mod queue;
 pub mod reports;
 pub mod scratch;
 pub mod secrets;
+pub mod sop;
+pub mod touches;
 pub mod users;
 
 pub use db::{now_ms, Backend, Db, Tx};

@@ -30,10 +30,14 @@ pub struct GuideTaskRow {
     pub results_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Reminders koi sent the guide (mass sends: at most 3).
+    pub reminders: i32,
+    /// An operator cancelled it: never created, or cancelled in WeCom.
+    pub cancelled: bool,
 }
 
 const TASK_COLUMNS: &str = "id, corp_id, purpose, purpose_id, staff_id, sender, part, content, state, wecom_msgid, \
-     note, settled, polls, results_at, created_at, updated_at";
+     note, settled, polls, results_at, created_at, updated_at, reminders, cancelled";
 
 /// One customer of a task.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -109,10 +113,13 @@ impl Db {
     /// reach WeCom. `false` when it was not in the state moved from.
     /// Committed on its own: an attempt that finds `sending` knows an
     /// earlier one may have created the task, and does not create it again.
+    /// A cancelled task is never claimed.
     pub async fn mark_guide_task_sending(&self, corp_id: i64, id: i64, to: bool) -> Result<bool> {
         let (from, into) = if to { ("queued", "sending") } else { ("sending", "queued") };
         let n = on_pool!(self, true, |c| {
-            sqlx::query("UPDATE guide_tasks SET state = $1 WHERE corp_id = $2 AND id = $3 AND state = $4")
+            sqlx::query(
+                "UPDATE guide_tasks SET state = $1 WHERE corp_id = $2 AND id = $3 AND state = $4 AND NOT cancelled",
+            )
                 .bind(into)
                 .bind(corp_id)
                 .bind(id)

@@ -1911,6 +1911,9 @@ async fn first_order_invitations_are_made_once_per_customer_and_code(db: &Db) {
 }
 #[path = "conformance/pay.rs"]
 mod pay;
+
+#[path = "conformance/sop.rs"]
+mod sop;
 /// A template keeps its background's bytes exactly (binary, both
 /// backends), every edit moves the version on, the background is kept,
 /// replaced or removed as asked, and another corp sees none of it.
@@ -2061,6 +2064,10 @@ async fn follow_via_customer(db: &Db, corp_id: i64, external: &str) -> i64 {
     let mut tx = db.begin().await.unwrap();
     let profile = CustomerProfile { external_userid: external.into(), name: external.into(), ..Default::default() };
     let (id, _) = tx.upsert_customer(corp_id, &profile, None, None, NOW, NOW).await.unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
 async fn coupon_customer(db: &Db, corp_id: i64, external: &str) -> i64 {
     use koi_store::acquisition::CustomerProfile;
     let p = CustomerProfile { external_userid: external.into(), name: external.into(), ..Default::default() };
@@ -2095,6 +2102,8 @@ async fn order_integration_secrets_are_sealed_and_rotate(db: &Db) {
     assert_eq!(row.secret, "the-secret");
     tx.commit().await.unwrap();
     assert_ne!(rotated.stored_integration_secret(id).await.unwrap().unwrap(), raw);
+}
+
 async fn coupon_template(db: &Db, corp_id: i64, per_customer: i32, stock: Option<i64>) -> i64 {
     use koi_store::coupons::TemplateWrite;
     let w = TemplateWrite {

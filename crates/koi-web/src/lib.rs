@@ -16,6 +16,7 @@ mod error;
 mod fmt;
 mod h5;
 mod h5_guard;
+mod sidebar;
 mod i18n;
 pub mod qr;
 mod webhooks;
@@ -107,6 +108,14 @@ pub fn router(state: AppState) -> Router {
         .route("/h5/wallet", get(h5::wallet_page))
         .route("/h5/wallet/exchange", axum::routing::post(h5::wallet_exchange))
         .route("/static/{file}", get(static_file))
+        .route("/sidebar", get(sidebar::page))
+        .route("/sidebar/oauth", get(sidebar::oauth))
+        .route("/sidebar/tags", axum::routing::post(sidebar::tags))
+        .route("/sidebar/tasks/{id}", axum::routing::post(sidebar::task))
+        .route("/sidebar/note", axum::routing::post(sidebar::note))
+        .route("/sidebar/scripts/{id}", axum::routing::post(sidebar::script))
+        .route("/sidebar/materials/{id}", axum::routing::post(sidebar::material))
+        .route("/m/{token}", get(sidebar::open_link))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(h5_guard, h5_guard::guard))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))

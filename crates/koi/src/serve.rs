@@ -54,6 +54,10 @@ pub(crate) struct ServeArgs {
     /// invites whose hold has passed), in seconds.
     #[arg(long, env = "KOI_CAMPAIGN_TICK_SECS", default_value_t = 10)]
     campaign_tick_secs: u64,
+    /// How often the SOP timer runs (steps that came due: day N after add,
+    /// weekly, festivals, no order for N days), in seconds.
+    #[arg(long, env = "KOI_SOP_TICK_SECS", default_value_t = 60)]
+    sop_tick_secs: u64,
     /// WeCom's API base URL; point it at `koi sim` to run against the simulator.
     #[arg(long, env = "KOI_WECOM_BASE_URL", default_value = "https://qyapi.weixin.qq.com")]
     wecom_base_url: String,
@@ -72,6 +76,9 @@ pub(crate) async fn run(a: ServeArgs) -> Result<()> {
     if !(1..=3600).contains(&a.campaign_tick_secs) {
         bail!("--campaign-tick-secs must be 1 to 3600");
     }
+    if !(1..=3600).contains(&a.sop_tick_secs) {
+        bail!("--sop-tick-secs must be 1 to 3600");
+    }
     if !(1..=3650).contains(&a.inbox_keep_days) {
         bail!("--inbox-keep-days must be 1 to 3650: WeCom redelivers a callback for minutes, and replay needs its row");
     }
@@ -84,6 +91,7 @@ pub(crate) async fn run(a: ServeArgs) -> Result<()> {
         wecom_base_url: a.wecom_base_url.trim_end_matches('/').to_string(),
         group_feed_interval_ms: a.group_feed_secs as i64 * 1000,
         campaign_tick_ms: a.campaign_tick_secs as i64 * 1000,
+        sop_tick_ms: a.sop_tick_secs as i64 * 1000,
         public_url: public_url.clone(),
         ..Settings::default()
     };

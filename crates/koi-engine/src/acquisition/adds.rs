@@ -87,7 +87,14 @@ impl Engine {
         let row = self.db.customer(who.corp_id, id).await?.ok_or(EngineError::NotFound("customer"))?;
         let follows = self.db.follows_of(who.corp_id, row.id).await?;
         let whole_corp = who.store_scope().is_none();
-        if !whole_corp && !follows.iter().any(|f| f.store_id.is_some_and(|s| who.sees_store(s))) {
+        let visible = match (who.role, who.staff_id) {
+            // A guide sees the customers they follow now.
+            (koi_domain::access::Role::Guide, Some(staff)) => {
+                follows.iter().any(|f| f.staff_id == staff && f.deleted_at.is_none())
+            }
+            _ => whole_corp || follows.iter().any(|f| f.store_id.is_some_and(|s| who.sees_store(s))),
+        };
+        if !visible {
             return Err(EngineError::NotFound("customer"));
         }
         Ok(Customer::of(row, follows.into_iter().map(Follow::from).collect()))

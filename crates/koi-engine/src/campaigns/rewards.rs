@@ -281,7 +281,8 @@ pub(crate) struct NoticeJob {
 }
 
 pub(crate) enum Noticed {
-    Sent,
+    /// Sent to this customer: a touch for the fatigue cap.
+    Sent(i64),
     Failed(String),
     /// Claimed by an earlier attempt whose outcome is unknown, or not wanted.
     Skipped,
@@ -344,7 +345,7 @@ impl Job for NoticeJob {
         }
         let client = engine.wecom_for(corp).await?;
         match client.add_msg_template(&req, Priority::Bulk).await {
-            Ok(_) => Ok(Noticed::Sent),
+            Ok(_) => Ok(Noticed::Sent(p.customer_id)),
             Err(e) if e.may_have_acted() => Err(e.into()),
             Err(e) => {
                 self.claim(engine, "sending", "").await?;
@@ -357,14 +358,21 @@ impl Job for NoticeJob {
         }
     }
 
-    async fn record(&self, _: &Engine, _: &JobCtx, n: Noticed, tx: &mut Tx) -> JobResult<JobEnd> {
+    async fn record(&self, _: &Engine, ctx: &JobCtx, n: Noticed, tx: &mut Tx) -> JobResult<JobEnd> {
         let to = match &n {
-            Noticed::Sent => "sent",
+            Noticed::Sent(_) => "sent",
             Noticed::Failed(_) => "failed",
             Noticed::Skipped => return Ok(JobEnd::Done),
         };
         let from = if to == "failed" { "" } else { "sending" };
         tx.set_notice(self.reward_id, self.participant_id, from, to).await?;
+        if let Noticed::Sent(customer) = n {
+            // Counted by the fatigue cap, never held back by it: a promised
+            // reward's notice always goes.
+            let reference = format!("{}:{}", self.participant_id, self.reward_id.unwrap_or(0));
+            let source = crate::outreach::fatigue::CAMPAIGN_NOTICE_SOURCE;
+            crate::outreach::fatigue::record_touch(tx, ctx.corp_id, customer, source, &reference, now_ms()).await?;
+        }
         match n {
             Noticed::Failed(why) => Ok(JobEnd::Refused(why)),
             _ => Ok(JobEnd::Done),

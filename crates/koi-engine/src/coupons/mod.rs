@@ -797,6 +797,7 @@ async fn remind(engine: &Engine, tx: &mut Tx, corp_id: i64, k: &CouponRow) -> Re
     let content = GuideContent {
         text: format!("您的优惠券「{name}」还有 {days} 天到期，别忘了使用哦～"),
         link: Some(GuideLink { title: "我的券包".into(), desc: name.clone(), url }),
+        attachments: Vec::new(),
     };
     let body = serde_json::to_string(&content).expect("guide content is plain data");
     let recipients = [(k.customer_id, guide.external_userid.clone())];

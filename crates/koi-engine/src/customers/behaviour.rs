@@ -168,6 +168,7 @@ pub(crate) async fn apply_behaviour_in(
     apply_rules(tx, corp_id, customer_id, &Happening::Behaved(b, &after)).await?;
     if matches!(b, Behaviour::OrderPlaced { .. }) && after.orders == 1 {
         crate::groups::invite_after_first_order(tx, corp_id, customer_id).await?;
+        crate::sop::on_happened(tx, corp_id, customer_id, &koi_domain::sop::Happened::FirstOrder).await?;
     }
     Ok(stage.as_str().to_string())
 }

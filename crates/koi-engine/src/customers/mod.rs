@@ -136,6 +136,8 @@ pub(crate) async fn refresh_value_in(
             occurred_at: now,
         };
         tx.append_event(&event, now).await?;
+        let h = koi_domain::sop::Happened::StageChanged(stage.as_str());
+        crate::sop::on_happened(tx, corp_id, row.id, &h).await?;
     }
     Ok((true, stage))
 }

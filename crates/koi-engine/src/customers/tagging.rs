@@ -274,6 +274,9 @@ pub(crate) async fn change_tags(
     if cause.pushes_to_wecom() && !(added.is_empty() && removed.is_empty()) {
         enqueue(tx, corp_id, &MarkJob { customer_id, add: added.clone(), remove: removed.clone() }).await?;
     }
+    if !added.is_empty() {
+        crate::sop::on_happened(tx, corp_id, customer_id, &koi_domain::sop::Happened::Tagged(&added)).await?;
+    }
     Ok((added, removed))
 }
 

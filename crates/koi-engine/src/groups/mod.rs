@@ -490,6 +490,8 @@ impl Engine {
         };
         if tx.append_event(&e, now).await?.is_some() {
             self.apply_behaviour(tx, corp_id, customer_id, &b, at.min(now), rules).await?;
+            let h = koi_domain::sop::Happened::JoinedGroup(&g.kind);
+            crate::sop::on_happened(tx, corp_id, customer_id, &h).await?;
         }
         Ok(())
     }

@@ -127,6 +127,7 @@ fn content(text: &str, code_name: &str, url: &str) -> String {
     let c = GuideContent {
         text: text.to_string(),
         link: Some(GuideLink { title: code_name.to_string(), desc: "扫码进群".into(), url: url.to_string() }),
+        attachments: Vec::new(),
     };
     serde_json::to_string(&c).expect("guide content is plain data")
 }

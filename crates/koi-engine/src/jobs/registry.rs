@@ -9,7 +9,8 @@ use crate::coupons::{CouponIssueJob, CouponTickJob};
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
 use crate::groups::{AlertJob, FeedJob, GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
 use crate::org::StaffSyncJob;
-use crate::outreach::{GuideTaskJob, GuideTaskReadJob};
+use crate::outreach::{CancelTaskJob, GuideTaskJob, GuideTaskReadJob, MassSendRemindJob, MassSendStartJob};
+use crate::sop::SopTickJob;
 use koi_store::jobs::ClaimedJob;
 
 /// Declares the kinds: their names ([`KINDS`]) and the dispatch ([`run`]).
@@ -57,6 +58,10 @@ registry![
     GuideTaskReadJob,
     CouponIssueJob,
     CouponTickJob,
+    MassSendStartJob,
+    MassSendRemindJob,
+    CancelTaskJob,
+    SopTickJob,
     SelfTest,
 ];
 

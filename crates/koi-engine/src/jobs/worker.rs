@@ -62,6 +62,7 @@ impl Worker {
         let mut last_sweep = now_ms();
         let mut last_feed = 0;
         let mut last_campaigns = 0;
+        let mut last_sop = 0;
         // Jobs run as tasks of their own and are claimed as room frees up:
         // running a batch one job after another would put every welcome
         // behind the WeCom round trips of the jobs claimed before it, and
@@ -88,6 +89,11 @@ impl Worker {
                 self.engine.schedule_campaign_ticks().await;
                 // Coupons past their end, reminders before it, points past their date.
                 self.engine.schedule_coupon_ticks().await;
+            }
+            if now - last_sop >= self.engine.settings.sop_tick_ms {
+                last_sop = now;
+                // SOP steps that came due (day N after add, weekly, festivals).
+                self.engine.schedule_sop_ticks().await;
             }
             if now - last_sweep > 3_600_000 {
                 last_sweep = now;

@@ -24,11 +24,14 @@ use koi_wecom::client::{
 };
 use serde::{Deserialize, Serialize};
 
-/// What the customers of a task receive: a text and a link card.
+/// What the customers of a task receive: a text, a link card, and (mass
+/// sends) up to 9 attachments in WeCom's shapes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GuideContent {
     pub text: String,
     pub link: Option<GuideLink>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -104,14 +107,22 @@ impl Job for GuideTaskJob {
             external_userid: Some(recipients.into_iter().map(|r| r.external_userid).collect()),
             sender: Some(t.sender.clone()),
             text: (!content.text.is_empty()).then(|| Text::new(content.text.clone())),
-            attachments: content.link.map(|l| {
-                vec![Attachment::link(Link {
-                    title: l.title,
-                    desc: (!l.desc.is_empty()).then_some(l.desc),
-                    url: l.url,
-                    ..Link::default()
-                })]
-            }),
+            attachments: {
+                let mut all: Vec<Attachment> = content
+                    .link
+                    .map(|l| {
+                        Attachment::link(Link {
+                            title: l.title,
+                            desc: (!l.desc.is_empty()).then_some(l.desc),
+                            url: l.url,
+                            ..Link::default()
+                        })
+                    })
+                    .into_iter()
+                    .collect();
+                all.extend(content.attachments);
+                (!all.is_empty()).then_some(all)
+            },
             ..AddMsgTemplateRequest::default()
         };
         let client = engine.wecom_for(ctx.corp_id).await?;

@@ -1,15 +1,25 @@
 //! Outreach through guides: work that reaches customers by their guide's
 //! hand, because WeCom sends customer mass messages only after the guide
-//! confirms them in the client.
+//! confirms them in the client; and the fatigue cap every outreach is
+//! decided under.
 //!
 //! | file | what |
 //! |---|---|
 //! | `guide_tasks.rs` | one guide's WeCom task (`add_msg_template`, chat_type single), created exactly once, and the job that reads its send results |
+//! | `fatigue.rs` | the fatigue cap: [`fatigue::admit`] decides who may be touched and records the touches, in the caller's transaction |
+//! | `mass_send.rs` | mass sends (群发): [`mass_send::create_in`], the split by guide, reminders, reports per guide and store |
+//! | `moments.rs` | moments posts (朋友圈): created once, results per guide with likes and comments |
 //!
-//! Group pulls (`groups/pulls.rs`) and first-order invitations use it; mass
-//! messages (群发) are meant to extend it.
+//! Group pulls (`groups/pulls.rs`), first-order invitations and mass sends
+//! use the guide tasks.
 
+pub(crate) mod fatigue;
 pub(crate) mod guide_tasks;
+pub(crate) mod mass_send;
 
 pub use guide_tasks::{GuideContent, GuideLink};
 pub(crate) use guide_tasks::{GuideTaskJob, GuideTaskReadJob};
+pub use mass_send::{
+    GuideReport, MassSend, MassSendDetail, MassSendPreview, ReasonTotal, StoreReport, UnsentCustomer,
+};
+pub(crate) use mass_send::{CancelTaskJob, MassSendRemindJob, MassSendStartJob};

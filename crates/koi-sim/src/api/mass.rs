@@ -127,6 +127,8 @@ pub fn add(world: &mut World, ctx: &Ctx) -> ApiResult {
     let _ = req.allow_select;
     let msgid = format!("msg{}", world.alnum(24));
     let members: BTreeMap<String, (u8, i64)> = recipients.iter().map(|r| (r.userid.clone(), (0, 0))).collect();
+    let who: Vec<String> = members.keys().cloned().collect();
+    world.schedule_confirms(&msgid, &who, ctx.now_s, ctx.limits, false);
     world.mass.insert(
         msgid.clone(),
         MassTask {

@@ -14,6 +14,7 @@ mod mass;
 mod message;
 mod moment;
 mod msgaudit;
+pub(crate) mod oauth;
 mod statistic;
 mod tag;
 mod welcome;
@@ -113,6 +114,9 @@ fn handler(path: &str) -> Option<Handler> {
         "externalcontact/get_user_behavior_data" => statistic::user_behavior,
         "externalcontact/add_moment_task" => moment::add,
         "externalcontact/get_moment_task_result" => moment::result,
+        "externalcontact/get_moment_task" => moment::task,
+        "externalcontact/get_moment_list" => moment::list,
+        "externalcontact/get_moment_comments" => moment::comments,
         "externalcontact/transfer_customer" => handover::transfer,
         "externalcontact/transfer_result" => handover::result,
         "externalcontact/resigned/transfer_customer" => handover::resigned_transfer,
@@ -128,6 +132,7 @@ fn handler(path: &str) -> Option<Handler> {
         "department/list" => directory::department_list,
         "user/simplelist" => directory::user_simplelist,
         "user/get" => directory::user_get,
+        "auth/getuserinfo" => oauth::getuserinfo,
         _ => return None,
     })
 }

@@ -1085,4 +1085,5 @@ async fn the_address_book_lists_departments_and_members() {
 }
 
 mod assistant;
+mod oauth;
 mod pay;

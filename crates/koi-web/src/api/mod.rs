@@ -17,6 +17,7 @@ mod orders;
 mod pay;
 pub(crate) mod posters;
 pub(crate) mod segments;
+mod sops;
 mod staff;
 mod stores;
 mod tags;
@@ -162,6 +163,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::retry))
         .merge(posters::router())
+        .merge(sops::router())
         .split_for_parts()
 }
 

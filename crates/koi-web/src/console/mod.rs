@@ -20,6 +20,7 @@ mod posters;
 mod profile;
 mod segments;
 mod settings;
+mod sops;
 mod staff;
 mod stores;
 mod tags;
@@ -125,6 +126,13 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/{id}/invites/{invite_id}/override", post(campaigns::override_invite))
         .route("/campaigns/{id}/rewards/{reward_id}/retry", post(campaigns::retry_reward))
         .route("/redeem", get(campaigns::redeem_form).post(campaigns::redeem))
+        .route("/sops", get(sops::list).post(sops::create))
+        .route("/sops/template", post(sops::enable_template))
+        .route("/sops/{id}", get(sops::show).post(sops::update))
+        .route("/sops/{id}/enabled", post(sops::set_enabled))
+        .route("/scripts", get(sops::scripts).post(sops::create_script))
+        .route("/scripts/{id}/delete", post(sops::delete_script))
+        .route("/materials", get(sops::materials).post(sops::create_material))
         .route("/fields", get(fields::show).post(fields::define))
         .route("/fields/rules", post(fields::save_rules))
         .route("/fields/{name}/delete", post(fields::delete))
@@ -228,7 +236,12 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
     if who.allows(Action::ManageOrders) {
         m.push(item("order_integrations", "/console/order-integrations", true));
     }
-    for key in ["mass_sends", "sops", "analytics"] {
+    if who.allows(Action::ViewSops) {
+        m.push(item("sops", "/console/sops", true));
+        m.push(item("scripts", "/console/scripts", true));
+        m.push(item("materials", "/console/materials", true));
+    }
+    for key in ["mass_sends", "analytics"] {
         m.push(item(key, "", false));
     }
     if who.allows(Action::ManageUsers) {

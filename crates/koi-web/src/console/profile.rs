@@ -98,6 +98,8 @@ struct DetailPage {
     form: FormView,
     can_tag: bool,
     timeline: Vec<TimelineRow>,
+    /// Materials the customer opened: (title, opens, last opened).
+    opened: Vec<(String, i64, String)>,
 }
 
 /// `¥1,234.50` for fen.
@@ -475,6 +477,14 @@ async fn page(state: &AppState, c: &Console, id: i64, form: Option<FormView>) ->
         form,
         can_tag: who.allows(Action::TagCustomers),
         timeline,
+        opened: state
+            .engine
+            .customer_material_opens(who, id)
+            .await
+            .or_page(c)?
+            .into_iter()
+            .map(|o| (o.title, o.opens, crate::fmt::opt_datetime(o.last_open_at)))
+            .collect(),
     })
 }
 

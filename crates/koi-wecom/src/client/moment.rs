@@ -102,3 +102,123 @@ impl CorpClient {
         self.get("get_moment_task_result", req, priority).await
     }
 }
+
+/// POST `get_moment_task {moment_id, cursor, limit}`: which members were
+/// asked to publish an enterprise moment, and whether they did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetMomentTaskRequest {
+    pub moment_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// ≤1000.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GetMomentTaskResponse {
+    pub task_list: Vec<MomentMemberTask>,
+    pub next_cursor: String,
+}
+
+/// `publish_status`: 0 not published, 1 published.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MomentMemberTask {
+    pub userid: String,
+    pub publish_status: i32,
+}
+
+/// POST `get_moment_list {start_time, end_time, creator, filter_type, cursor, limit}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetMomentListRequest {
+    /// Seconds; WeCom allows a range of at most 30 days.
+    pub start_time: i64,
+    pub end_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creator: Option<String>,
+    /// 0 enterprise, 1 personal, 2 all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter_type: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// ≤100.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GetMomentListResponse {
+    pub moment_list: Vec<MomentEntry>,
+    pub next_cursor: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MomentEntry {
+    pub moment_id: String,
+    pub creator: String,
+    pub create_time: i64,
+    /// 0 enterprise, 1 personal.
+    pub create_type: i32,
+    pub visible_type: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<Text>,
+}
+
+/// POST `get_moment_comments {moment_id, userid}`: the likes and comments
+/// a member's copy of a moment got.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetMomentCommentsRequest {
+    pub moment_id: String,
+    pub userid: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GetMomentCommentsResponse {
+    pub comment_list: Vec<MomentReaction>,
+    pub like_list: Vec<MomentReaction>,
+}
+
+/// A customer's (`external_userid`) or member's (`userid`) comment or like.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MomentReaction {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_userid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userid: Option<String>,
+    pub create_time: i64,
+}
+
+impl CorpClient {
+    /// POST `get_moment_task`.
+    pub async fn get_moment_task(
+        &self,
+        req: &GetMomentTaskRequest,
+        priority: Priority,
+    ) -> Result<GetMomentTaskResponse, ApiError> {
+        self.post("get_moment_task", req, priority).await
+    }
+
+    /// POST `get_moment_list`.
+    pub async fn get_moment_list(
+        &self,
+        req: &GetMomentListRequest,
+        priority: Priority,
+    ) -> Result<GetMomentListResponse, ApiError> {
+        self.post("get_moment_list", req, priority).await
+    }
+
+    /// POST `get_moment_comments`.
+    pub async fn get_moment_comments(
+        &self,
+        req: &GetMomentCommentsRequest,
+        priority: Priority,
+    ) -> Result<GetMomentCommentsResponse, ApiError> {
+        self.post("get_moment_comments", req, priority).await
+    }
+}

@@ -24,6 +24,7 @@ mod pay;
 mod posters;
 mod public_pages;
 mod reliability;
+mod sop;
 mod staff_sync;
 mod support;
 mod webdriver;

@@ -1,0 +1,680 @@
+//! Mass sends (群发): a segment's customers, each once under the guide who
+//! owns the relation by the chosen rule, admitted by the fatigue cap, one
+//! guide task per guide (`guide_tasks.rs`: created once in WeCom, results
+//! read later), reminders to guides who have not confirmed (at most 3,
+//! never at night), and reports per guide and per store.
+//!
+//! The path: [`create_in`] records the send (`queued`, or `scheduled` with
+//! its time) and enqueues [`MassSendStartJob`] for its time. The job
+//! resolves the audience outside any transaction, then in its own: admits
+//! customers through the fatigue cap, records the skipped ones with their
+//! reason, and plans each guide's task — exactly once (the send moves from
+//! `queued` to `planned` in that transaction). [`MassSendRemindJob`] reminds.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::campaigns::system;
+use crate::customers::SegmentInput;
+use crate::jobs::{enqueue, enqueue_at, Job, JobCtx, JobError, JobResult};
+use crate::outreach::fatigue::{self, SkipReason};
+use crate::outreach::guide_tasks::plan_guide_task;
+use crate::outreach::GuideContent;
+use crate::{actor, require, Engine, EngineError, Principal, Result};
+use koi_domain::access::Action;
+use koi_domain::group::pull::{split_by_guide, MAX_TASK_CUSTOMERS};
+use koi_domain::jobs::priority;
+use koi_domain::outreach::mass_send::{
+    assign_guides, by_day, is_night, next_reminder, Audience, FollowCandidate, GuideRule, MassAttachment, MassContent,
+    MassSendDraft, MAX_REMINDERS,
+};
+use koi_domain::ValidationError;
+use koi_store::events::NewEvent;
+use koi_store::jobs::JobEnd;
+use koi_store::mass_sends::{NewMassSend, SenderInfo, MASS_SEND_PURPOSE, MASS_SEND_SOURCE};
+use koi_store::outreach::NewGuideTask;
+use koi_store::{now_ms, Tx};
+use koi_wecom::client::{
+    Attachment, CancelGroupmsgSendRequest, GetGroupmsgTaskRequest, Link, MiniProgram, Priority,
+    RemindGroupmsgSendRequest,
+};
+use serde::{Deserialize, Serialize};
+
+/// Sends one list shows.
+pub const MASS_SENDS_LIMIT: i64 = 200;
+/// Customers not sent a send's page shows.
+pub const UNSENT_LIMIT: i64 = 1_000;
+
+/// A mass send with its totals.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MassSend {
+    pub id: i64,
+    pub name: String,
+    pub audience: Audience,
+    /// The segment's name when the send started.
+    pub audience_label: String,
+    pub content: MassContent,
+    pub guide_rule: GuideRule,
+    /// console, api or `sop:<rule id>`.
+    pub origin: String,
+    /// scheduled, queued (starting), planned (guide tasks made) or cancelled.
+    pub state: String,
+    /// ms.
+    pub send_at: i64,
+    /// Customers given to a guide.
+    pub planned: i64,
+    /// Customers skipped (fatigue cap, no guide).
+    pub skipped: i64,
+    /// Customers WeCom reports sent.
+    pub sent: i64,
+    pub failed: i64,
+    /// Guides given a task, and those who confirmed it.
+    pub guides: i64,
+    pub confirmed_guides: i64,
+    pub created_by: String,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+}
+
+/// One guide's numbers.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct GuideReport {
+    pub staff_id: i64,
+    pub userid: String,
+    pub name: String,
+    pub store_id: Option<i64>,
+    pub store_name: String,
+    pub planned: i64,
+    /// The guide confirmed the task in WeCom.
+    pub confirmed: bool,
+    pub sent: i64,
+    /// Unsent after the guide confirmed, or never confirmed in time.
+    pub not_sent: i64,
+    /// Not a friend any more, WeCom's daily quota used, refused.
+    pub failed: i64,
+    /// Waiting for the guide.
+    pub waiting: i64,
+    /// Sent customers active after the send.
+    pub replies: i64,
+    /// Sent customers who ordered after the send.
+    pub orders: i64,
+    /// Reminders koi sent the guide.
+    pub reminders: i64,
+    /// queued, sending, created, refused or unknown.
+    pub task_state: String,
+}
+
+/// One store's numbers (its guides' summed; guides without a store under "").
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StoreReport {
+    pub store_id: Option<i64>,
+    pub store_name: String,
+    pub guides: i64,
+    pub confirmed_guides: i64,
+    pub planned: i64,
+    pub sent: i64,
+    pub not_sent: i64,
+    pub failed: i64,
+    pub waiting: i64,
+    pub replies: i64,
+    pub orders: i64,
+}
+
+/// How many customers a reason covers.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReasonTotal {
+    /// fatigue_cap, no_guide, not_a_friend, quota_used, not_sendable,
+    /// refused_by_wecom, outcome_unknown, not_confirmed_by_guide,
+    /// not_sent_by_guide, cancelled.
+    pub reason: String,
+    pub customers: i64,
+}
+
+/// A customer the send did not reach, and why.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UnsentCustomer {
+    pub customer_id: i64,
+    pub customer_name: String,
+    pub staff_name: String,
+    /// skipped, not_sent or failed.
+    pub state: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MassSendDetail {
+    pub send: MassSend,
+    pub guides: Vec<GuideReport>,
+    pub stores: Vec<StoreReport>,
+    pub reasons: Vec<ReasonTotal>,
+    /// At most 1,000.
+    pub unsent: Vec<UnsentCustomer>,
+}
+
+/// What a draft would come to now.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MassSendPreview {
+    /// Customers in the audience.
+    pub customers: i64,
+    /// Of them, with a guide to send it.
+    pub with_guide: i64,
+    /// Of those, over the fatigue cap now (skipped if sent now).
+    pub over_cap: i64,
+    /// Guides who would get a task.
+    pub guides: i64,
+}
+
+fn invalid(field: &str, code: &str, message: impl Into<String>) -> EngineError {
+    ValidationError::one(field, code, message).into()
+}
+
+/// WeCom's shape of a mass send's attachments.
+pub(crate) fn wecom_attachments(a: &[MassAttachment]) -> Vec<Attachment> {
+    a.iter()
+        .map(|a| match a {
+            MassAttachment::Image { pic_url } => Attachment::image_url(pic_url.clone()),
+            MassAttachment::Link { title, url, desc, picurl } => Attachment::link(Link {
+                title: title.clone(),
+                url: url.clone(),
+                desc: (!desc.is_empty()).then(|| desc.clone()),
+                picurl: (!picurl.is_empty()).then(|| picurl.clone()),
+                media_id: None,
+            }),
+            MassAttachment::Miniprogram { title, appid, page, pic_media_id } => Attachment::miniprogram(MiniProgram {
+                title: title.clone(),
+                appid: appid.clone(),
+                page: page.clone(),
+                pic_media_id: pic_media_id.clone(),
+            }),
+            MassAttachment::File { media_id } => Attachment::file(media_id.clone()),
+            MassAttachment::Video { media_id } => Attachment::video(media_id.clone()),
+        })
+        .collect()
+}
+
+/// Records a mass send and enqueues its start for its time, in the
+/// caller's transaction: the SOP's automatic mass messages come through
+/// here (`origin` `sop:<rule id>`), as do the console's and the API's.
+/// Returns the send's id.
+#[allow(dead_code)] // the seam the SOP module calls
+pub(crate) async fn create_in(tx: &mut Tx, corp_id: i64, draft: &MassSendDraft, origin: &str) -> Result<i64> {
+    create_by(tx, corp_id, draft, origin, origin).await
+}
+
+async fn create_by(tx: &mut Tx, corp_id: i64, draft: &MassSendDraft, origin: &str, by: &str) -> Result<i64> {
+    let now = now_ms();
+    let d = draft.validate(now)?;
+    if matches!(d.audience, Audience::Groups { .. }) {
+        return Err(invalid(
+            "audience.type",
+            "groups_not_built",
+            "mass sends to customer groups are not built yet; choose a segment",
+        ));
+    }
+    let send_at = d.send_at.unwrap_or(now);
+    let audience = serde_json::to_string(&d.audience).expect("an audience is plain data");
+    let content = serde_json::to_string(&d.content).expect("content is plain data");
+    let id = tx
+        .insert_mass_send(&NewMassSend {
+            corp_id,
+            name: &d.name,
+            audience: &audience,
+            content: &content,
+            guide_rule: d.guide_rule.as_str(),
+            origin,
+            state: if d.send_at.is_some() { "scheduled" } else { "queued" },
+            send_at,
+            created_by: by,
+            now,
+        })
+        .await?;
+    enqueue_at(tx, corp_id, &MassSendStartJob { mass_send_id: id }, send_at, now).await?;
+    let payload = serde_json::json!({ "name": d.name, "origin": origin, "send_at": send_at });
+    let e = NewEvent {
+        corp_id,
+        kind: "mass_send.created",
+        subject: &format!("mass_send:{id}"),
+        actor: by,
+        payload: &payload.to_string(),
+        dedup_key: None,
+        occurred_at: now,
+    };
+    tx.append_event(&e, now).await?;
+    Ok(id)
+}
+
+/// Who gets it: customers under their guide, and those with no guide.
+pub(crate) struct Split {
+    label: String,
+    /// (customer, staff, external_userid), customer order.
+    assigned: Vec<(i64, i64, String)>,
+    no_guide: Vec<i64>,
+    senders: HashMap<i64, SenderInfo>,
+}
+
+impl Engine {
+    async fn split_audience(&self, corp_id: i64, audience: &Audience, rule: GuideRule) -> Result<Split> {
+        let Audience::Segment { segment_id } = audience else {
+            return Err(invalid("audience.type", "groups_not_built", "mass sends to groups are not built yet"));
+        };
+        let segment = self
+            .db
+            .segment(corp_id, *segment_id)
+            .await?
+            .ok_or_else(|| invalid("audience.segment_id", "unknown_segment", "no such segment"))?;
+        let customers = self.segment_customer_ids(&system(corp_id), &SegmentInput::Text(segment.expr.clone())).await?;
+        let follows = self.db.follows_for_send(corp_id, &customers).await?;
+        let candidates: Vec<FollowCandidate> = follows
+            .iter()
+            .map(|f| FollowCandidate {
+                customer_id: f.customer_id,
+                staff_id: f.staff_id,
+                added_at: f.added_at,
+                follow_id: f.follow_id,
+                at_customer_store: f.at_customer_store,
+            })
+            .collect();
+        let ext: HashMap<i64, &str> = follows.iter().map(|f| (f.customer_id, f.external_userid.as_str())).collect();
+        let assigned: Vec<(i64, i64, String)> = assign_guides(&candidates, rule)
+            .into_iter()
+            .map(|(c, s)| (c, s, ext.get(&c).copied().unwrap_or_default().to_string()))
+            .collect();
+        let with: std::collections::HashSet<i64> = assigned.iter().map(|a| a.0).collect();
+        let no_guide = customers.iter().copied().filter(|c| !with.contains(c)).collect();
+        let mut staff: Vec<i64> = assigned.iter().map(|a| a.1).collect();
+        staff.sort_unstable();
+        staff.dedup();
+        let senders = self.db.senders(corp_id, &staff).await?.into_iter().map(|s| (s.staff_id, s)).collect();
+        Ok(Split { label: segment.name, assigned, no_guide, senders })
+    }
+
+    /// Starts a mass send (now, or at `send_at`).
+    pub async fn create_mass_send(&self, who: &Principal, draft: &MassSendDraft) -> Result<MassSendDetail> {
+        require(who, Action::ManageMassSends)?;
+        if let Audience::Segment { segment_id } = draft.audience {
+            if segment_id > 0 && self.db.segment(who.corp_id, segment_id).await?.is_none() {
+                return Err(invalid("audience.segment_id", "unknown_segment", "no such segment"));
+            }
+        }
+        let origin = if who.user_id.is_some() { "console" } else { "api" };
+        let mut tx = self.db.begin().await?;
+        let id = create_by(&mut tx, who.corp_id, draft, origin, &actor(who)).await?;
+        tx.commit().await?;
+        self.mass_send(who, id).await
+    }
+
+    /// What a draft would come to if sent now: audience, with a guide, over
+    /// the cap, guides.
+    pub async fn preview_mass_send(&self, who: &Principal, draft: &MassSendDraft) -> Result<MassSendPreview> {
+        require(who, Action::ViewMassSends)?;
+        let d = draft.validate(now_ms())?;
+        let split = self.split_audience(who.corp_id, &d.audience, d.guide_rule).await?;
+        let ids: Vec<i64> = split.assigned.iter().map(|a| a.0).collect();
+        // Decided in a transaction that is rolled back: nothing is recorded.
+        let mut tx = self.db.begin().await?;
+        let decided = fatigue::admit(&mut tx, who.corp_id, &ids, "preview", "preview", now_ms()).await?;
+        drop(tx);
+        Ok(MassSendPreview {
+            customers: (split.assigned.len() + split.no_guide.len()) as i64,
+            with_guide: split.assigned.len() as i64,
+            over_cap: decided.skipped.len() as i64,
+            guides: split.senders.len() as i64,
+        })
+    }
+
+    /// The corp's sends, newest first, with their totals.
+    pub async fn mass_sends(&self, who: &Principal) -> Result<Vec<MassSend>> {
+        require(who, Action::ViewMassSends)?;
+        let mut out = Vec::new();
+        for row in self.db.mass_sends(who.corp_id, MASS_SENDS_LIMIT).await? {
+            let guides = self.guide_reports(who.corp_id, row.id).await?;
+            out.push(send_view(row, &guides));
+        }
+        Ok(out)
+    }
+
+    /// A send with its numbers per guide and per store, reasons, and the
+    /// customers not sent.
+    pub async fn mass_send(&self, who: &Principal, id: i64) -> Result<MassSendDetail> {
+        require(who, Action::ViewMassSends)?;
+        let row = self.db.mass_send(who.corp_id, id).await?.ok_or(EngineError::NotFound("mass send"))?;
+        let guides = self.guide_reports(who.corp_id, id).await?;
+        let mut by_store: BTreeMap<(String, Option<i64>), StoreReport> = BTreeMap::new();
+        for g in &guides {
+            let s = by_store.entry((g.store_name.clone(), g.store_id)).or_insert_with(|| StoreReport {
+                store_id: g.store_id,
+                store_name: g.store_name.clone(),
+                guides: 0,
+                confirmed_guides: 0,
+                planned: 0,
+                sent: 0,
+                not_sent: 0,
+                failed: 0,
+                waiting: 0,
+                replies: 0,
+                orders: 0,
+            });
+            s.guides += 1;
+            s.confirmed_guides += i64::from(g.confirmed);
+            s.planned += g.planned;
+            s.sent += g.sent;
+            s.not_sent += g.not_sent;
+            s.failed += g.failed;
+            s.waiting += g.waiting;
+            s.replies += g.replies;
+            s.orders += g.orders;
+        }
+        let reasons = self
+            .db
+            .mass_send_reasons(who.corp_id, id)
+            .await?
+            .into_iter()
+            .map(|r| ReasonTotal { reason: r.reason, customers: r.n })
+            .collect();
+        let unsent = self
+            .db
+            .mass_send_unsent(who.corp_id, id, UNSENT_LIMIT)
+            .await?
+            .into_iter()
+            .map(|u| UnsentCustomer {
+                customer_id: u.customer_id,
+                customer_name: u.customer_name,
+                staff_name: u.staff_name,
+                state: u.state,
+                reason: u.reason,
+            })
+            .collect();
+        Ok(MassSendDetail { send: send_view(row, &guides), guides, stores: by_store.into_values().collect(), reasons, unsent })
+    }
+
+    async fn guide_reports(&self, corp_id: i64, id: i64) -> Result<Vec<GuideReport>> {
+        let rows = self.db.mass_send_report(corp_id, id).await?;
+        let tasks = self.db.guide_tasks_of(corp_id, MASS_SEND_PURPOSE, id).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let mine: Vec<_> = tasks.iter().filter(|t| t.staff_id == r.staff_id).collect();
+                let task_state = mine
+                    .iter()
+                    .map(|t| t.state.as_str())
+                    .find(|s| *s != "created")
+                    .or(mine.first().map(|t| t.state.as_str()))
+                    .unwrap_or("")
+                    .to_string();
+                GuideReport {
+                    waiting: r.planned - r.sent - r.not_sent - r.failed,
+                    confirmed: r.confirmed > 0,
+                    reminders: mine.iter().map(|t| i64::from(t.reminders)).max().unwrap_or(0),
+                    staff_id: r.staff_id,
+                    userid: r.userid,
+                    name: r.name,
+                    store_id: r.store_id,
+                    store_name: r.store_name.unwrap_or_default(),
+                    planned: r.planned,
+                    sent: r.sent,
+                    not_sent: r.not_sent,
+                    failed: r.failed,
+                    replies: r.replies,
+                    orders: r.orders,
+                    task_state,
+                }
+            })
+            .collect())
+    }
+
+    /// Reminds now every guide who has not confirmed (within koi's 3
+    /// reminders a task); returns how many tasks are looked at.
+    pub async fn remind_mass_send(&self, who: &Principal, id: i64) -> Result<usize> {
+        require(who, Action::ManageMassSends)?;
+        self.db.mass_send(who.corp_id, id).await?.ok_or(EngineError::NotFound("mass send"))?;
+        let n = self.db.remindable_tasks(who.corp_id, id).await?.len();
+        self.enqueue_now(who.corp_id, &MassSendRemindJob { mass_send_id: id, round: None }).await?;
+        Ok(n)
+    }
+
+    /// Cancels a send: a scheduled one never starts; tasks not created yet
+    /// are never created, created ones are cancelled in WeCom (customers
+    /// already sent stay sent).
+    pub async fn cancel_mass_send(&self, who: &Principal, id: i64) -> Result<MassSendDetail> {
+        require(who, Action::ManageMassSends)?;
+        self.db.mass_send(who.corp_id, id).await?.ok_or(EngineError::NotFound("mass send"))?;
+        let now = now_ms();
+        let mut tx = self.db.begin().await?;
+        if tx.cancel_mass_send(who.corp_id, id, now).await? {
+            for (task_id, msgid) in tx.cancel_guide_tasks(who.corp_id, MASS_SEND_PURPOSE, id).await? {
+                enqueue(&mut tx, who.corp_id, &CancelTaskJob { task_id, msgid }).await?;
+            }
+        }
+        tx.commit().await?;
+        self.mass_send(who, id).await
+    }
+
+    /// Reads the guides' results from WeCom now.
+    pub async fn refresh_mass_send(&self, who: &Principal, id: i64) -> Result<usize> {
+        require(who, Action::ManageMassSends)?;
+        self.db.mass_send(who.corp_id, id).await?.ok_or(EngineError::NotFound("mass send"))?;
+        self.read_guide_tasks_now(who.corp_id, MASS_SEND_PURPOSE, id).await
+    }
+}
+
+fn send_view(row: koi_store::mass_sends::MassSendRow, guides: &[GuideReport]) -> MassSend {
+    MassSend {
+        id: row.id,
+        name: row.name,
+        audience: serde_json::from_str(&row.audience).unwrap_or(Audience::Segment { segment_id: 0 }),
+        audience_label: row.audience_label,
+        content: serde_json::from_str(&row.content).unwrap_or_default(),
+        guide_rule: GuideRule::parse(&row.guide_rule).unwrap_or_default(),
+        origin: row.origin,
+        state: row.state,
+        send_at: row.send_at,
+        planned: i64::from(row.planned),
+        skipped: i64::from(row.skipped),
+        sent: guides.iter().map(|g| g.sent).sum(),
+        failed: guides.iter().map(|g| g.failed).sum(),
+        guides: guides.len() as i64,
+        confirmed_guides: guides.iter().filter(|g| g.confirmed).count() as i64,
+        created_by: row.created_by,
+        created_at: row.created_at,
+        started_at: row.started_at,
+    }
+}
+
+/// Job: resolve a send's audience and plan its guide tasks, once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct MassSendStartJob {
+    pub mass_send_id: i64,
+}
+
+pub(crate) enum Start {
+    Gone,
+    Plan(Box<(Split, MassContent, GuideRule)>),
+}
+
+impl Job for MassSendStartJob {
+    const KIND: &'static str = "outreach.start_mass_send";
+    const PRIORITY: i32 = priority::DEFAULT;
+    type Prepared = Start;
+
+    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<Start> {
+        let Some(row) = engine.db.mass_send(ctx.corp_id, self.mass_send_id).await? else {
+            return Ok(Start::Gone);
+        };
+        if !matches!(row.state.as_str(), "queued" | "scheduled") {
+            return Ok(Start::Gone);
+        }
+        let audience: Audience =
+            serde_json::from_str(&row.audience).map_err(|e| JobError::GiveUp(format!("audience: {e}")))?;
+        let content: MassContent =
+            serde_json::from_str(&row.content).map_err(|e| JobError::GiveUp(format!("content: {e}")))?;
+        let rule = GuideRule::parse(&row.guide_rule).unwrap_or_default();
+        let split = match engine.split_audience(ctx.corp_id, &audience, rule).await {
+            Ok(s) => s,
+            Err(EngineError::Invalid(e)) => {
+                return Err(JobError::Refused(e.0.first().map(|f| f.message.clone()).unwrap_or_default()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Start::Plan(Box::new((split, content, rule))))
+    }
+
+    async fn record(&self, _: &Engine, ctx: &JobCtx, start: Start, tx: &mut Tx) -> JobResult<JobEnd> {
+        let Start::Plan(plan) = start else { return Ok(JobEnd::Done) };
+        let (split, content, _rule) = *plan;
+        let (corp, id, now) = (ctx.corp_id, self.mass_send_id, now_ms());
+        let ids: Vec<i64> = split.assigned.iter().map(|a| a.0).collect();
+        let decided = fatigue::admit(tx, corp, &ids, MASS_SEND_SOURCE, &id.to_string(), now).await?;
+        let staff_of: HashMap<i64, (i64, &str)> =
+            split.assigned.iter().map(|(c, s, e)| (*c, (*s, e.as_str()))).collect();
+        let mut skips: Vec<(i64, Option<i64>, &str)> =
+            decided.skipped.iter().map(|(c, r)| (*c, staff_of.get(c).map(|s| s.0), r.as_str())).collect();
+        skips.extend(split.no_guide.iter().map(|c| (*c, None, SkipReason::NoGuide.as_str())));
+        let planned = decided.admitted.len();
+        if !tx.start_mass_send(corp, id, &split.label, planned as i32, skips.len() as i32, "", now).await? {
+            return Ok(JobEnd::Done); // started or cancelled meanwhile: nothing planned twice
+        }
+        tx.insert_mass_send_skips(corp, id, &skips).await?;
+        let pairs: Vec<(i64, (i64, String))> = decided
+            .admitted
+            .iter()
+            .filter_map(|c| staff_of.get(c).map(|(s, e)| (*s, (*c, e.to_string()))))
+            .collect();
+        let attachments = wecom_attachments(&content.attachments);
+        for share in split_by_guide(pairs, MAX_TASK_CUSTOMERS) {
+            let Some(sender) = split.senders.get(&share.staff_id) else { continue };
+            let body = GuideContent {
+                text: content.render(&sender.name, sender.store_name.as_deref().unwrap_or("")),
+                link: None,
+                attachments: attachments.clone(),
+            };
+            let body = serde_json::to_string(&body).expect("guide content is plain data");
+            let task = NewGuideTask {
+                corp_id: corp,
+                purpose: MASS_SEND_PURPOSE,
+                purpose_id: id,
+                staff_id: share.staff_id,
+                sender: &sender.userid,
+                part: share.part,
+                content: &body,
+                recipients: &share.customers,
+                now,
+            };
+            plan_guide_task(tx, &task).await?;
+        }
+        if let Some(at) = next_reminder(now, 0) {
+            enqueue_at(tx, corp, &MassSendRemindJob { mass_send_id: id, round: Some(0) }, at, now).await?;
+        }
+        let payload = serde_json::json!({ "planned": planned, "skipped": skips.len(),
+            "guides": split.senders.len() });
+        let e = NewEvent {
+            corp_id: corp,
+            kind: "mass_send.started",
+            subject: &format!("mass_send:{id}"),
+            actor: "koi",
+            payload: &payload.to_string(),
+            dedup_key: None,
+            occurred_at: now,
+        };
+        tx.append_event(&e, now).await?;
+        Ok(JobEnd::Done)
+    }
+}
+
+/// Job: remind the guides of a send who have not confirmed. `round` is the
+/// automatic schedule's place ([`next_reminder`]); `None` is an operator's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct MassSendRemindJob {
+    pub mass_send_id: i64,
+    pub round: Option<u32>,
+}
+
+pub(crate) enum Reminded {
+    /// At night: try again in the morning.
+    Later(i64),
+    /// Tasks reminded, and whether any task is still unconfirmed.
+    Done { reminded: Vec<i64>, open: bool, started_at: i64 },
+}
+
+impl Job for MassSendRemindJob {
+    const KIND: &'static str = "outreach.remind_mass_send";
+    const PRIORITY: i32 = priority::DEFAULT;
+    type Prepared = Reminded;
+
+    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<Reminded> {
+        let now = now_ms();
+        if self.round.is_some() && is_night(now) {
+            return Ok(Reminded::Later(by_day(now)));
+        }
+        let Some(row) = engine.db.mass_send(ctx.corp_id, self.mass_send_id).await? else {
+            return Err(JobError::Done("the mass send is gone".into()));
+        };
+        if row.state == "cancelled" {
+            return Err(JobError::Done("cancelled".into()));
+        }
+        let tasks = engine.db.remindable_tasks(ctx.corp_id, self.mass_send_id).await?;
+        let client = engine.wecom_for(ctx.corp_id).await?;
+        let mut reminded = Vec::new();
+        let mut open = false;
+        for t in tasks.iter().filter(|t| (t.reminders as u32) < MAX_REMINDERS) {
+            let req = GetGroupmsgTaskRequest { msgid: t.wecom_msgid.clone(), limit: Some(1000), cursor: None };
+            let list = match client.get_groupmsg_task(&req, Priority::Bulk).await {
+                Ok(l) => l,
+                Err(e) if e.is_final() => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if list.task_list.iter().all(|m| m.status == 2) {
+                continue; // confirmed: the read job records the results
+            }
+            open = true;
+            match client.remind_groupmsg_send(&RemindGroupmsgSendRequest { msgid: t.wecom_msgid.clone() }, Priority::Bulk).await {
+                Ok(()) => reminded.push(t.id),
+                Err(e) if e.is_final() => {} // WeCom's 3 a day reached: counted as not reminded
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Reminded::Done { reminded, open, started_at: row.started_at.unwrap_or(row.created_at) })
+    }
+
+    async fn record(&self, _: &Engine, ctx: &JobCtx, r: Reminded, tx: &mut Tx) -> JobResult<JobEnd> {
+        let now = now_ms();
+        match r {
+            Reminded::Later(at) => {
+                enqueue_at(tx, ctx.corp_id, self, at, now).await?;
+            }
+            Reminded::Done { reminded, open, started_at } => {
+                for id in &reminded {
+                    tx.note_task_reminded(ctx.corp_id, *id, now).await?;
+                }
+                if let (Some(round), true) = (self.round, open) {
+                    if let Some(at) = next_reminder(started_at, round + 1) {
+                        let job = MassSendRemindJob { mass_send_id: self.mass_send_id, round: Some(round + 1) };
+                        enqueue_at(tx, ctx.corp_id, &job, at.max(now), now).await?;
+                    }
+                }
+            }
+        }
+        Ok(JobEnd::Done)
+    }
+}
+
+/// Job: cancel one created task in WeCom (idempotent there).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct CancelTaskJob {
+    pub task_id: i64,
+    pub msgid: String,
+}
+
+impl Job for CancelTaskJob {
+    const KIND: &'static str = "outreach.cancel_guide_task";
+    const PRIORITY: i32 = priority::DEFAULT;
+    type Prepared = ();
+
+    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<()> {
+        let client = engine.wecom_for(ctx.corp_id).await?;
+        client.cancel_groupmsg_send(&CancelGroupmsgSendRequest { msgid: self.msgid.clone() }, Priority::Bulk).await?;
+        Ok(())
+    }
+
+    async fn record(&self, _: &Engine, _: &JobCtx, _: (), _: &mut Tx) -> JobResult<JobEnd> {
+        Ok(JobEnd::Done)
+    }
+}
