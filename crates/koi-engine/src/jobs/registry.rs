@@ -8,7 +8,9 @@ use crate::campaigns::{CampaignTickJob, CampaignWelcomeJob, CleanupJob, EntryJob
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
 use crate::groups::{AlertJob, FeedJob, GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
 use crate::org::StaffSyncJob;
-use crate::outreach::{CancelTaskJob, GuideTaskJob, GuideTaskReadJob, MassSendRemindJob, MassSendStartJob};
+use crate::outreach::{
+    CancelTaskJob, GuideTaskJob, GuideTaskReadJob, MassSendRemindJob, MassSendStartJob, MomentPostJob, MomentReadJob,
+};
 use koi_store::jobs::ClaimedJob;
 
 /// Declares the kinds: their names ([`KINDS`]) and the dispatch ([`run`]).
@@ -57,6 +59,8 @@ registry![
     MassSendStartJob,
     MassSendRemindJob,
     CancelTaskJob,
+    MomentPostJob,
+    MomentReadJob,
     SelfTest,
 ];
 

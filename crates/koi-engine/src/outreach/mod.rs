@@ -16,6 +16,7 @@
 pub(crate) mod fatigue;
 pub(crate) mod guide_tasks;
 pub(crate) mod mass_send;
+pub(crate) mod moments;
 
 pub use guide_tasks::{GuideContent, GuideLink};
 pub(crate) use guide_tasks::{GuideTaskJob, GuideTaskReadJob};
@@ -23,3 +24,5 @@ pub use mass_send::{
     GuideReport, MassSend, MassSendDetail, MassSendPreview, ReasonTotal, StoreReport, UnsentCustomer,
 };
 pub(crate) use mass_send::{CancelTaskJob, MassSendRemindJob, MassSendStartJob};
+pub use moments::{Moment, MomentDetail, MomentGuide};
+pub(crate) use moments::{MomentPostJob, MomentReadJob};
