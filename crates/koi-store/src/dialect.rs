@@ -69,12 +69,13 @@ pub(crate) async fn next_customer_no(tx: &mut Tx, corp_id: i64) -> Result<i64> {
 pub(crate) async fn reserve_customer_nos(tx: &mut Tx, corp_id: i64, n: i64) -> Result<i64> {
     match tx {
         Tx::Sqlite(t) => {
-            let last: i64 =
-                sqlx::query_scalar("UPDATE corps SET customer_seq = customer_seq + $1 WHERE id = $2 RETURNING customer_seq")
-                    .bind(n)
-                    .bind(corp_id)
-                    .fetch_one(&mut **t)
-                    .await?;
+            let last: i64 = sqlx::query_scalar(
+                "UPDATE corps SET customer_seq = customer_seq + $1 WHERE id = $2 RETURNING customer_seq",
+            )
+            .bind(n)
+            .bind(corp_id)
+            .fetch_one(&mut **t)
+            .await?;
             Ok(last - n)
         }
         Tx::Postgres(t) => {

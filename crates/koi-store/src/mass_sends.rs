@@ -339,9 +339,8 @@ impl Tx {
         skips: &[(i64, Option<i64>, &str)],
     ) -> Result<()> {
         for chunk in skips.chunks(300) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("($1, $2, ${}, ${}, ${})", 3 + i * 3, 4 + i * 3, 5 + i * 3))
-                .collect();
+            let values: Vec<String> =
+                (0..chunk.len()).map(|i| format!("($1, $2, ${}, ${}, ${})", 3 + i * 3, 4 + i * 3, 5 + i * 3)).collect();
             let sql = format!(
                 "INSERT INTO mass_send_skips (corp_id, mass_send_id, customer_id, staff_id, reason) VALUES {} \
                  ON CONFLICT (mass_send_id, customer_id) DO NOTHING",
@@ -377,7 +376,12 @@ impl Tx {
     /// Marks the tasks of a purpose cancelled; still-planned customers end
     /// `not_sent` / `cancelled`. Returns the created tasks' msgids (to
     /// cancel in WeCom).
-    pub async fn cancel_guide_tasks(&mut self, corp_id: i64, purpose: &str, purpose_id: i64) -> Result<Vec<(i64, String)>> {
+    pub async fn cancel_guide_tasks(
+        &mut self,
+        corp_id: i64,
+        purpose: &str,
+        purpose_id: i64,
+    ) -> Result<Vec<(i64, String)>> {
         let created: Vec<(i64, String)> = on_tx!(self, |c| {
             sqlx::query_as(
                 "SELECT id, wecom_msgid FROM guide_tasks WHERE corp_id = $1 AND purpose = $2 AND purpose_id = $3 \
@@ -433,9 +437,8 @@ impl Tx {
         let mut ids = Vec::with_capacity(pairs.len());
         for chunk in pairs.chunks(300) {
             let first = crate::dialect::reserve_customer_nos(self, corp_id, chunk.len() as i64).await?;
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("($1, ${}, $2, $2, $2, ${}, $3)", 4 + i * 2, 5 + i * 2))
-                .collect();
+            let values: Vec<String> =
+                (0..chunk.len()).map(|i| format!("($1, ${}, $2, $2, $2, ${}, $3)", 4 + i * 2, 5 + i * 2)).collect();
             let sql = format!(
                 "INSERT INTO customers (corp_id, external_userid, created_at, updated_at, added_at, no, first_store_id) \
                  VALUES {} RETURNING id, external_userid",
@@ -465,8 +468,10 @@ impl Tx {
                 q.execute(&mut *c).await.map(|r| r.rows_affected())
             })?;
             let values: Vec<String> = (0..made.len()).map(|i| format!("($1, ${}, $2)", 3 + i)).collect();
-            let sql =
-                format!("INSERT INTO customer_changes (corp_id, customer_id, recorded_at) VALUES {}", values.join(", "));
+            let sql = format!(
+                "INSERT INTO customer_changes (corp_id, customer_id, recorded_at) VALUES {}",
+                values.join(", ")
+            );
             on_tx!(self, |c| {
                 let mut q = sqlx::query(&sql).bind(corp_id).bind(added_at);
                 for id in &made {

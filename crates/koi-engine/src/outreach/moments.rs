@@ -190,7 +190,8 @@ impl Job for MomentPostJob {
         }
         let d: MomentDraft =
             serde_json::from_str(&row.content).map_err(|e| JobError::GiveUp(format!("moment: {e}")))?;
-        let users: Vec<String> = engine.db.moment_guides(ctx.corp_id, row.id).await?.into_iter().map(|g| g.userid).collect();
+        let users: Vec<String> =
+            engine.db.moment_guides(ctx.corp_id, row.id).await?.into_iter().map(|g| g.userid).collect();
         let attachments = match &d.media {
             MomentMedia::None => None,
             MomentMedia::Images { urls } => Some(urls.iter().map(|u| Attachment::image_url(u.clone())).collect()),

@@ -116,7 +116,10 @@ pub async fn cancel(
 /// campaign notices) per customer in any `window_hours`.
 #[utoipa::path(get, path = "/fatigue-cap", tag = "outreach",
     responses((status = 200, body = FatigueCap), (status = 401, body = ErrorBody)))]
-pub async fn fatigue_cap(State(state): State<AppState>, ApiCaller(who): ApiCaller) -> Result<Json<FatigueCap>, WebError> {
+pub async fn fatigue_cap(
+    State(state): State<AppState>,
+    ApiCaller(who): ApiCaller,
+) -> Result<Json<FatigueCap>, WebError> {
     Ok(Json(state.engine.fatigue_cap(&who).await?))
 }
 

@@ -151,7 +151,8 @@ async fn mass_send(backend: &str) {
     let corp: i64 = rig.ok(Method::GET, "/api/v1/me", None).await["corp_id"].as_i64().unwrap();
     let koi_pairs: Vec<(String, i64)> = pairs.iter().map(|(e, g)| (e.clone(), staff_ids[*g])).collect();
     let mut tx = rig.db.db.begin().await.unwrap();
-    let ids = tx.seed_followed_customers(corp, &koi_pairs, Some(store_id), koi_store::now_ms() - 86_400_000).await.unwrap();
+    let ids =
+        tx.seed_followed_customers(corp, &koi_pairs, Some(store_id), koi_store::now_ms() - 86_400_000).await.unwrap();
     // Two customers of guide00 were touched twice today already (SOP pushes).
     let tired = [ids[0], ids[1]];
     for r in ["rule-1", "rule-2"] {
@@ -165,7 +166,8 @@ async fn mass_send(backend: &str) {
         .await;
     let segment_id = segment["id"].as_i64().unwrap();
     let count = wait_long(|| async {
-        let v = rig.ok(Method::POST, "/api/v1/segments/evaluate", Some(json!({"expr": format!("store:{store_id}")}))).await;
+        let v =
+            rig.ok(Method::POST, "/api/v1/segments/evaluate", Some(json!({"expr": format!("store:{store_id}")}))).await;
         (v["count"].as_u64() == Some((GUIDES * PER_GUIDE) as u64)).then_some(())
     });
     count.await;
@@ -186,11 +188,19 @@ async fn mass_send(backend: &str) {
     ] {
         let (status, v) = rig.call(Method::POST, "/api/v1/mass-sends", Some(bad)).await;
         assert_eq!((status, v["error"]["code"].as_str()), (422, Some("invalid_input")), "{v}");
-        assert_eq!((v["error"]["fields"][0]["field"].as_str(), v["error"]["fields"][0]["code"].as_str()), (Some(field), Some(code)), "{v}");
+        assert_eq!(
+            (v["error"]["fields"][0]["field"].as_str(), v["error"]["fields"][0]["code"].as_str()),
+            (Some(field), Some(code)),
+            "{v}"
+        );
     }
     assert!(rig.ok(Method::GET, "/api/v1/mass-sends", None).await.as_array().unwrap().is_empty());
     let preview = rig.ok(Method::POST, "/api/v1/mass-sends/preview", Some(good.clone())).await;
-    assert_eq!((preview["customers"].as_i64(), preview["over_cap"].as_i64(), preview["guides"].as_i64()), (Some(5000), Some(2), Some(10)), "{preview}");
+    assert_eq!(
+        (preview["customers"].as_i64(), preview["over_cap"].as_i64(), preview["guides"].as_i64()),
+        (Some(5000), Some(2), Some(10)),
+        "{preview}"
+    );
 
     // The send; koi is killed right after it starts, and restarted.
     let made = rig.ok(Method::POST, "/api/v1/mass-sends", Some(good)).await;
@@ -209,7 +219,11 @@ async fn mass_send(backend: &str) {
         assert_eq!(list.len(), 1, "{sender} has exactly one task");
         let t = &list[0];
         let n: usize = sender.trim_start_matches("guide").parse().unwrap();
-        assert_eq!(t.text.as_deref(), Some(format!("导购{n}为您推荐本周爆品").as_str()), "{{guide}} is the guide's name");
+        assert_eq!(
+            t.text.as_deref(),
+            Some(format!("导购{n}为您推荐本周爆品").as_str()),
+            "{{guide}} is the guide's name"
+        );
         assert_eq!(t.attachments[0]["msgtype"], "link");
         for r in &t.recipients {
             assert!(owner.insert(r.external_userid.clone().unwrap(), sender.clone()).is_none(), "each customer once");
@@ -251,9 +265,15 @@ async fn mass_send(backend: &str) {
             .as_array()
             .unwrap()
             .iter()
-            .map(|g| (g["userid"].as_str().unwrap().to_string(), (g["confirmed"].as_bool().unwrap(), g["sent"].as_i64().unwrap())))
+            .map(|g| {
+                (
+                    g["userid"].as_str().unwrap().to_string(),
+                    (g["confirmed"].as_bool().unwrap(), g["sent"].as_i64().unwrap()),
+                )
+            })
             .collect();
-        let reminders_seen = d["guides"].as_array().unwrap().iter().map(|g| g["reminders"].as_i64().unwrap()).sum::<i64>();
+        let reminders_seen =
+            d["guides"].as_array().unwrap().iter().map(|g| g["reminders"].as_i64().unwrap()).sum::<i64>();
         (mine == truth && reminders_seen == silent.len() as i64).then_some(d)
     })
     .await;
@@ -292,7 +312,11 @@ async fn mass_send(backend: &str) {
         .await;
     let mid = m["moment"]["id"].as_i64().unwrap();
     let (status, bad) = rig
-        .call(Method::POST, "/api/v1/moments", Some(json!({"name": "x", "text": "", "media": {"type": "images", "urls": []}})))
+        .call(
+            Method::POST,
+            "/api/v1/moments",
+            Some(json!({"name": "x", "text": "", "media": {"type": "images", "urls": []}})),
+        )
         .await;
     assert_eq!(status, 422, "{bad}");
     let posted = wait_long(|| async {
