@@ -93,6 +93,8 @@ impl Corp {
 struct RateWindow {
     /// Every call made, admitted or not (what a benchmark counts).
     calls: u64,
+    /// Calls answered 45009 by the limiter.
+    refused: u64,
     minute: i64,
     minute_count: u32,
     hour: i64,
@@ -304,6 +306,7 @@ impl SimState {
         let window = limiter.entry(api.to_owned()).or_default();
         window.calls += 1;
         if now < window.blocked_until_ms {
+            window.refused += 1;
             return false;
         }
         if window.minute != minute {
@@ -319,10 +322,12 @@ impl SimState {
         if window.hour_count > self.limits.api_per_hour {
             // Blocked for the window's length, as the contract says.
             window.blocked_until_ms = now + 3_600_000;
+            window.refused += 1;
             return false;
         }
         if window.minute_count > self.limits.api_per_minute {
             window.blocked_until_ms = now + 60_000;
+            window.refused += 1;
             return false;
         }
         true
@@ -416,6 +421,13 @@ impl SimState {
     pub fn api_calls(&self, corp_id: Option<&str>) -> BTreeMap<String, u64> {
         self.corp(corp_id)
             .map(|c| lock(&c.limiter).iter().map(|(api, w)| (api.clone(), w.calls)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Calls the limiter refused with 45009, by API path.
+    pub fn api_refused(&self, corp_id: Option<&str>) -> BTreeMap<String, u64> {
+        self.corp(corp_id)
+            .map(|c| lock(&c.limiter).iter().map(|(api, w)| (api.clone(), w.refused)).collect())
             .unwrap_or_default()
     }
 

@@ -335,6 +335,19 @@ pub struct JoinOutcome {
     pub created_room: bool,
 }
 
+/// A stable draw from bytes: FNV-1a, then SplitMix64's finaliser so that
+/// inputs differing in their last byte land far apart.
+fn mix<'a>(bytes: impl Iterator<Item = &'a u8>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
 const NAMES: &[&str] = &[
     "王小明",
     "李娜",
@@ -884,12 +897,7 @@ impl World {
         if share >= 1.0 {
             return true;
         }
-        // FNV-1a over the seed and the userid: stable across runs and tasks.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in self.seed.to_le_bytes().iter().chain(userid.as_bytes()) {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
+        let h = mix(self.seed.to_le_bytes().iter().chain(userid.as_bytes()));
         (h >> 11) as f64 / (1u64 << 53) as f64 > 1.0 - share
     }
 
@@ -989,8 +997,7 @@ impl World {
     /// twenty comments (a seeded draw per customer). Returns how many
     /// copies were published now.
     pub fn publish_moment(&mut self, id: &str, userid: Option<&str>, now_s: i64) -> usize {
-        let Some(jobid) =
-            self.moments.values().find(|m| m.jobid == id || m.moment_id == id).map(|m| m.jobid.clone())
+        let Some(jobid) = self.moments.values().find(|m| m.jobid == id || m.moment_id == id).map(|m| m.jobid.clone())
         else {
             return 0;
         };
@@ -1017,14 +1024,7 @@ impl World {
                             .is_some_and(|f| tags.iter().any(|t| f.tags.contains(t)))
                 })
                 .collect();
-            let draw = |ext: &str| {
-                let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-                for b in moment_id.as_bytes().iter().chain(ext.as_bytes()) {
-                    h ^= u64::from(*b);
-                    h = h.wrapping_mul(0x0100_0000_01b3);
-                }
-                h % 20
-            };
+            let draw = |ext: &str| mix(moment_id.as_bytes().iter().chain(ext.as_bytes())) % 20;
             let likes = seen.iter().filter(|e| draw(e) < 4).cloned().collect();
             let comments = seen.iter().filter(|e| draw(e) == 19).cloned().collect();
             if let Some(copy) = self.moments.get_mut(&jobid).and_then(|m| m.members.get_mut(&member)) {

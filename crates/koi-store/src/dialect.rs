@@ -64,6 +64,31 @@ pub(crate) async fn next_customer_no(tx: &mut Tx, corp_id: i64) -> Result<i64> {
     }
 }
 
+/// Reserves `n` consecutive customer numbers at once (seeding many
+/// customers for a benchmark or a test); returns the first.
+pub(crate) async fn reserve_customer_nos(tx: &mut Tx, corp_id: i64, n: i64) -> Result<i64> {
+    match tx {
+        Tx::Sqlite(t) => {
+            let last: i64 = sqlx::query_scalar(
+                "UPDATE corps SET customer_seq = customer_seq + $1 WHERE id = $2 RETURNING customer_seq",
+            )
+            .bind(n)
+            .bind(corp_id)
+            .fetch_one(&mut **t)
+            .await?;
+            Ok(last - n)
+        }
+        Tx::Postgres(t) => {
+            let seq = format!("customer_no_{corp_id}");
+            let last: i64 = sqlx::query_scalar(&format!("SELECT setval('{seq}', nextval('{seq}') + $1 - 1)"))
+                .bind(n)
+                .fetch_one(&mut **t)
+                .await?;
+            Ok(last - n + 1)
+        }
+    }
+}
+
 /// Inserts callbacks into the inbox, skipping dedup keys already there;
 /// returns the `(corp_id, dedup_key)` of the rows inserted.
 pub(crate) async fn inbox_insert(tx: &mut Tx, items: &[InboxItem]) -> Result<Vec<(i64, String)>> {

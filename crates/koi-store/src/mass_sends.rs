@@ -90,7 +90,8 @@ pub struct GuideReportRow {
     pub sent: i64,
     pub not_sent: i64,
     pub failed: i64,
-    /// Whether the guide confirmed (one of their tasks settled with a send).
+    /// Customers whose outcome shows the guide confirmed (sent, or failed
+    /// after confirming): more than 0 when the guide confirmed.
     pub confirmed: i64,
     pub replies: i64,
     pub orders: i64,
@@ -199,7 +200,7 @@ impl Db {
              SUM(CASE WHEN r.state = 'sent' THEN 1 ELSE 0 END) AS sent, \
              SUM(CASE WHEN r.state = 'not_sent' THEN 1 ELSE 0 END) AS not_sent, \
              SUM(CASE WHEN r.state = 'failed' THEN 1 ELSE 0 END) AS failed, \
-             MAX(CASE WHEN r.state = 'sent' OR r.reason IN ('quota_used', 'not_a_friend') THEN 1 ELSE 0 END) \
+             SUM(CASE WHEN r.state = 'sent' OR r.reason IN ('quota_used', 'not_a_friend') THEN 1 ELSE 0 END) \
                AS confirmed, \
              SUM(CASE WHEN r.state = 'sent' AND EXISTS (SELECT 1 FROM customers cu WHERE cu.id = r.customer_id \
                AND cu.last_active_at > r.sent_at) THEN 1 ELSE 0 END) AS replies, \
@@ -338,9 +339,8 @@ impl Tx {
         skips: &[(i64, Option<i64>, &str)],
     ) -> Result<()> {
         for chunk in skips.chunks(300) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("($1, $2, ${}, ${}, ${})", 3 + i * 3, 4 + i * 3, 5 + i * 3))
-                .collect();
+            let values: Vec<String> =
+                (0..chunk.len()).map(|i| format!("($1, $2, ${}, ${}, ${})", 3 + i * 3, 4 + i * 3, 5 + i * 3)).collect();
             let sql = format!(
                 "INSERT INTO mass_send_skips (corp_id, mass_send_id, customer_id, staff_id, reason) VALUES {} \
                  ON CONFLICT (mass_send_id, customer_id) DO NOTHING",
@@ -376,7 +376,12 @@ impl Tx {
     /// Marks the tasks of a purpose cancelled; still-planned customers end
     /// `not_sent` / `cancelled`. Returns the created tasks' msgids (to
     /// cancel in WeCom).
-    pub async fn cancel_guide_tasks(&mut self, corp_id: i64, purpose: &str, purpose_id: i64) -> Result<Vec<(i64, String)>> {
+    pub async fn cancel_guide_tasks(
+        &mut self,
+        corp_id: i64,
+        purpose: &str,
+        purpose_id: i64,
+    ) -> Result<Vec<(i64, String)>> {
         let created: Vec<(i64, String)> = on_tx!(self, |c| {
             sqlx::query_as(
                 "SELECT id, wecom_msgid FROM guide_tasks WHERE corp_id = $1 AND purpose = $2 AND purpose_id = $3 \
@@ -414,5 +419,68 @@ impl Tx {
             .map(|r| r.rows_affected())
         })?;
         Ok(created)
+    }
+}
+
+impl Tx {
+    /// Seeds customers each followed by one guide at once, without events
+    /// (a benchmark's or a test's corp as it stands): `(external_userid,
+    /// staff_id)` pairs, all added at `added_at` through `store_id`. The
+    /// segment index learns them from the change log. Returns their ids.
+    pub async fn seed_followed_customers(
+        &mut self,
+        corp_id: i64,
+        pairs: &[(String, i64)],
+        store_id: Option<i64>,
+        added_at: i64,
+    ) -> Result<Vec<i64>> {
+        let mut ids = Vec::with_capacity(pairs.len());
+        for chunk in pairs.chunks(300) {
+            let first = crate::dialect::reserve_customer_nos(self, corp_id, chunk.len() as i64).await?;
+            let values: Vec<String> =
+                (0..chunk.len()).map(|i| format!("($1, ${}, $2, $2, $2, ${}, $3)", 4 + i * 2, 5 + i * 2)).collect();
+            let sql = format!(
+                "INSERT INTO customers (corp_id, external_userid, created_at, updated_at, added_at, no, first_store_id) \
+                 VALUES {} RETURNING id, external_userid",
+                values.join(", ")
+            );
+            let rows: Vec<(i64, String)> = on_tx!(self, |c| {
+                let mut q = sqlx::query_as(&sql).bind(corp_id).bind(added_at).bind(store_id);
+                for (i, (ext, _)) in chunk.iter().enumerate() {
+                    q = q.bind(ext.as_str()).bind(first + i as i64);
+                }
+                q.fetch_all(&mut *c).await
+            })?;
+            // Matched by external_userid: RETURNING's order is not promised.
+            let by_ext: std::collections::HashMap<&str, i64> = rows.iter().map(|(id, e)| (e.as_str(), *id)).collect();
+            let made: Vec<i64> = chunk.iter().map(|(e, _)| by_ext.get(e.as_str()).copied().unwrap_or(0)).collect();
+            let values: Vec<String> =
+                (0..chunk.len()).map(|i| format!("($1, ${}, ${}, $2, $3, $2)", 4 + i * 2, 5 + i * 2)).collect();
+            let sql = format!(
+                "INSERT INTO follows (corp_id, customer_id, staff_id, added_at, store_id, updated_at) VALUES {}",
+                values.join(", ")
+            );
+            on_tx!(self, |c| {
+                let mut q = sqlx::query(&sql).bind(corp_id).bind(added_at).bind(store_id);
+                for (id, (_, staff)) in made.iter().zip(chunk) {
+                    q = q.bind(*id).bind(*staff);
+                }
+                q.execute(&mut *c).await.map(|r| r.rows_affected())
+            })?;
+            let values: Vec<String> = (0..made.len()).map(|i| format!("($1, ${}, $2)", 3 + i)).collect();
+            let sql = format!(
+                "INSERT INTO customer_changes (corp_id, customer_id, recorded_at) VALUES {}",
+                values.join(", ")
+            );
+            on_tx!(self, |c| {
+                let mut q = sqlx::query(&sql).bind(corp_id).bind(added_at);
+                for id in &made {
+                    q = q.bind(*id);
+                }
+                q.execute(&mut *c).await.map(|r| r.rows_affected())
+            })?;
+            ids.extend(made);
+        }
+        Ok(ids)
     }
 }

@@ -128,6 +128,7 @@ impl Tx {
     }
 
     /// Sets a post's state (with WeCom's job id, moment id, why).
+    #[allow(clippy::too_many_arguments)]
     pub async fn set_moment_state(
         &mut self,
         corp_id: i64,

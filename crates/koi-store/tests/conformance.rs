@@ -1719,6 +1719,9 @@ mod group_assistant;
 
 #[path = "conformance/campaigns.rs"]
 mod campaigns;
+
+#[path = "conformance/mass_sends.rs"]
+mod mass_sends;
 /// Two guides, three customers (one added by both: the newer follow owns
 /// them); a pull's tasks are planned once per guide and part, claimed once,
 /// and counted per guide: sent, failed, and joined only for a sent

@@ -16,10 +16,17 @@ pub const MAX_IMAGES: usize = 9;
 pub enum MomentMedia {
     None,
     /// Image URLs (uploaded to WeCom when posted), 1..=9.
-    Images { urls: Vec<String> },
-    Link { title: String, url: String },
+    Images {
+        urls: Vec<String>,
+    },
+    Link {
+        title: String,
+        url: String,
+    },
     /// A video uploaded to WeCom beforehand.
-    Video { media_id: String },
+    Video {
+        media_id: String,
+    },
 }
 
 /// A moments post.
@@ -35,9 +42,10 @@ pub struct MomentDraft {
     /// The guides of these stores post it too.
     #[serde(default)]
     pub store_ids: Vec<i64>,
-    /// Customers carrying any of these tags see it; none: all the guides' customers.
+    /// Customers carrying any of these tags (WeCom tag ids, `et…`) see it;
+    /// none: all the guides' customers.
     #[serde(default)]
-    pub tag_ids: Vec<i64>,
+    pub tags: Vec<String>,
 }
 
 fn http(v: &str) -> bool {
@@ -77,8 +85,8 @@ impl MomentDraft {
         d.staff_ids.dedup();
         d.store_ids.sort_unstable();
         d.store_ids.dedup();
-        d.tag_ids.sort_unstable();
-        d.tag_ids.dedup();
+        d.tags.sort_unstable();
+        d.tags.dedup();
         c.finish(d)
     }
 }
@@ -95,7 +103,7 @@ mod tests {
             media: MomentMedia::Images { urls: vec!["https://x/1.jpg".into(); 10] },
             staff_ids: vec![2, 1, 2],
             store_ids: vec![],
-            tag_ids: vec![],
+            tags: vec![],
         };
         assert_eq!(d.validate().unwrap_err().0[0].code, "out_of_range");
         d.media = MomentMedia::Link { title: "t".into(), url: "https://x".into() };

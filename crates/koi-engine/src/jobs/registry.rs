@@ -9,8 +9,10 @@ use crate::coupons::{CouponIssueJob, CouponTickJob};
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
 use crate::groups::{AlertJob, FeedJob, GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
 use crate::org::StaffSyncJob;
-use crate::outreach::{CancelTaskJob, GuideTaskJob, GuideTaskReadJob, MassSendRemindJob, MassSendStartJob};
 use crate::sop::SopTickJob;
+use crate::outreach::{
+    CancelTaskJob, GuideTaskJob, GuideTaskReadJob, MassSendRemindJob, MassSendStartJob, MomentPostJob, MomentReadJob,
+};
 use koi_store::jobs::ClaimedJob;
 
 /// Declares the kinds: their names ([`KINDS`]) and the dispatch ([`run`]).
@@ -62,6 +64,8 @@ registry![
     MassSendRemindJob,
     CancelTaskJob,
     SopTickJob,
+    MomentPostJob,
+    MomentReadJob,
     SelfTest,
 ];
 

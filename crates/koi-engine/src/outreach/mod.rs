@@ -16,10 +16,11 @@
 pub(crate) mod fatigue;
 pub(crate) mod guide_tasks;
 pub(crate) mod mass_send;
+pub(crate) mod moments;
 
 pub use guide_tasks::{GuideContent, GuideLink};
 pub(crate) use guide_tasks::{GuideTaskJob, GuideTaskReadJob};
-pub use mass_send::{
-    GuideReport, MassSend, MassSendDetail, MassSendPreview, ReasonTotal, StoreReport, UnsentCustomer,
-};
 pub(crate) use mass_send::{CancelTaskJob, MassSendRemindJob, MassSendStartJob};
+pub use mass_send::{GuideReport, MassSend, MassSendDetail, MassSendPreview, ReasonTotal, StoreReport, UnsentCustomer};
+pub use moments::{Moment, MomentDetail, MomentGuide};
+pub(crate) use moments::{MomentPostJob, MomentReadJob};

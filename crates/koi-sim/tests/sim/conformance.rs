@@ -1087,3 +1087,85 @@ async fn the_address_book_lists_departments_and_members() {
 mod assistant;
 mod oauth;
 mod pay;
+
+/// Guides who confirm on their own do so after the delay (the same members
+/// every task, the others never); a customer gets one mass message a day;
+/// `add_msg_template` takes at most 10,000 external_userids; and a moment's
+/// members publish, with likes and comments, read by koi's client.
+#[tokio::test]
+async fn guides_confirm_on_their_own_and_moments_are_published_and_read() {
+    let limits = Limits { mass_confirm_share: 1.0, mass_confirm_delay_s: 30, ..Limits::default() };
+    let rig = Rig::with(limits, BudgetConfig::default(), 2).await;
+    let corp = &rig.corp;
+    let way = rig.contact_way("auto", &["guide01"]).await;
+    let qr = way.qr_code.as_deref().expect("qr");
+    let (a, _, _) = rig.scan(qr, "顾客A").await;
+    let send = |text: &str| wecom::AddMsgTemplateRequest {
+        chat_type: Some(wecom::ChatType::Single),
+        external_userid: Some(vec![a.clone()]),
+        sender: Some("guide01".to_owned()),
+        text: Some(wecom::Text::new(text)),
+        ..Default::default()
+    };
+    let first = corp.add_msg_template(&send("一"), NOW).await.expect("first");
+    let second = corp.add_msg_template(&send("二"), NOW).await.expect("second");
+    let task = |msgid: &str| wecom::GetGroupmsgTaskRequest { msgid: msgid.to_owned(), limit: None, cursor: None };
+    assert_eq!(corp.get_groupmsg_task(&task(&first.msgid), NOW).await.unwrap().task_list[0].status, 0, "not yet");
+    rig.advance(31.0).await;
+    assert_eq!(corp.get_groupmsg_task(&task(&first.msgid), NOW).await.unwrap().task_list[0].status, 2, "confirmed");
+    let result = |msgid: &str| wecom::GetGroupmsgSendResultRequest {
+        msgid: msgid.to_owned(),
+        userid: "guide01".to_owned(),
+        limit: None,
+        cursor: None,
+    };
+    let statuses = |r: wecom::GetGroupmsgSendResultResponse| r.send_list.iter().map(|s| s.status).collect::<Vec<_>>();
+    assert_eq!(statuses(corp.get_groupmsg_send_result(&result(&first.msgid), NOW).await.unwrap()), [1]);
+    assert_eq!(
+        statuses(corp.get_groupmsg_send_result(&result(&second.msgid), NOW).await.unwrap()),
+        [3],
+        "one mass message a customer a day"
+    );
+    let too_many = wecom::AddMsgTemplateRequest {
+        external_userid: Some((0..10_001).map(|i| format!("wm{i}")).collect()),
+        ..send("多")
+    };
+    assert_eq!(wecom_code(corp.add_msg_template(&too_many, NOW).await), ErrCode::TOO_MANY_PARAMETERS);
+
+    // A moment for guide01 and guide02: both publish on their own.
+    let moment = wecom::AddMomentTaskRequest {
+        text: Some(wecom::Text::new("新品上市")),
+        visible_range: Some(wecom::VisibleRange {
+            sender_list: Some(wecom::SenderList {
+                user_list: Some(vec!["guide01".into(), "guide02".into()]),
+                department_list: None,
+            }),
+            external_contact_list: None,
+        }),
+        ..Default::default()
+    };
+    let job = corp.add_moment_task(&moment, NOW).await.expect("add_moment_task");
+    rig.advance(2.0).await;
+    let r = corp.get_moment_task_result(&wecom::GetMomentTaskResultRequest { jobid: job.jobid }, NOW).await.unwrap();
+    let moment_id = r.result.and_then(|r| r.moment_id).expect("moment id");
+    let members = |id: &str| wecom::GetMomentTaskRequest { moment_id: id.to_owned(), cursor: None, limit: None };
+    let t = corp.get_moment_task(&members(&moment_id), NOW).await.unwrap();
+    assert_eq!(t.task_list.iter().map(|m| m.publish_status).collect::<Vec<_>>(), [0, 0]);
+    rig.advance(31.0).await;
+    let t = corp.get_moment_task(&members(&moment_id), NOW).await.unwrap();
+    assert_eq!(t.task_list.iter().map(|m| m.publish_status).collect::<Vec<_>>(), [1, 1], "published on their own");
+    let c = corp
+        .get_moment_comments(
+            &wecom::GetMomentCommentsRequest { moment_id: moment_id.clone(), userid: "guide01".into() },
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert!(c.like_list.len() + c.comment_list.len() <= 1, "one customer sees it: {c:?}");
+    let now = rig.now().await;
+    let list = wecom::GetMomentListRequest { start_time: now - 3600, end_time: now, ..Default::default() };
+    let l = corp.get_moment_list(&list, NOW).await.unwrap();
+    assert_eq!(l.moment_list.iter().map(|m| m.moment_id.as_str()).collect::<Vec<_>>(), [moment_id.as_str()]);
+    let far = wecom::GetMomentListRequest { start_time: 0, end_time: now, ..Default::default() };
+    assert_eq!(wecom_code(corp.get_moment_list(&far, NOW).await), ErrCode::INVALID_PARAMETER, "30 days at most");
+}

@@ -12,6 +12,7 @@ pub(crate) mod group_codes;
 mod group_pulls;
 mod groups;
 mod jobs;
+mod mass_sends;
 mod me;
 mod orders;
 mod pay;
@@ -117,6 +118,16 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(group_pulls::list, group_pulls::create))
         .routes(routes!(group_pulls::get_one))
         .routes(routes!(group_pulls::refresh))
+        .routes(routes!(mass_sends::list, mass_sends::create))
+        .routes(routes!(mass_sends::preview))
+        .routes(routes!(mass_sends::get_one))
+        .routes(routes!(mass_sends::remind))
+        .routes(routes!(mass_sends::refresh))
+        .routes(routes!(mass_sends::cancel))
+        .routes(routes!(mass_sends::fatigue_cap, mass_sends::set_fatigue_cap))
+        .routes(routes!(mass_sends::moments, mass_sends::create_moment))
+        .routes(routes!(mass_sends::moment))
+        .routes(routes!(mass_sends::refresh_moment))
         .routes(routes!(group_assistant::rules, group_assistant::create_rule))
         .routes(routes!(group_assistant::rule, group_assistant::update_rule, group_assistant::delete_rule))
         .routes(routes!(group_assistant::settings, group_assistant::save_settings))

@@ -16,6 +16,7 @@ mod home;
 mod jobs;
 mod login;
 pub(crate) mod orders;
+pub(crate) mod mass_sends;
 mod posters;
 mod profile;
 mod segments;
@@ -106,6 +107,16 @@ pub fn router() -> Router<AppState> {
         .route("/points/items", post(coupons::create_item))
         .route("/group-pulls/{id}", get(group_pulls::show))
         .route("/group-pulls/{id}/refresh", post(group_pulls::refresh))
+        .route("/mass-sends", get(mass_sends::list).post(mass_sends::create))
+        .route("/mass-sends/preview", post(mass_sends::preview))
+        .route("/mass-sends/fatigue", post(mass_sends::save_fatigue))
+        .route("/mass-sends/{id}", get(mass_sends::show))
+        .route("/mass-sends/{id}/remind", post(mass_sends::remind))
+        .route("/mass-sends/{id}/refresh", post(mass_sends::refresh))
+        .route("/mass-sends/{id}/cancel", post(mass_sends::cancel))
+        .route("/moments", get(mass_sends::moments).post(mass_sends::create_moment))
+        .route("/moments/{id}", get(mass_sends::moment))
+        .route("/moments/{id}/refresh", post(mass_sends::refresh_moment))
         .route("/group-assistant", get(group_assistant::show))
         .route("/group-assistant/settings", post(group_assistant::save_settings))
         .route("/group-assistant/read-feed", post(group_assistant::read_feed))
@@ -215,6 +226,10 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
     if who.allows(Action::ManageGroups) {
         m.push(item("group_assistant", "/console/group-assistant", true));
     }
+    if who.allows(Action::ViewMassSends) {
+        m.push(item("mass_sends", "/console/mass-sends", true));
+        m.push(item("moments", "/console/moments", true));
+    }
     if who.allows(Action::ManagePosters) {
         m.push(item("poster_templates", "/console/poster-templates", true));
     }
@@ -241,7 +256,7 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
         m.push(item("scripts", "/console/scripts", true));
         m.push(item("materials", "/console/materials", true));
     }
-    for key in ["mass_sends", "analytics"] {
+    for key in ["analytics"] {
         m.push(item(key, "", false));
     }
     if who.allows(Action::ManageUsers) {

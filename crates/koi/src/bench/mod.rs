@@ -7,6 +7,7 @@ mod group_metrics;
 mod groups;
 mod inproc;
 mod orders;
+mod masssend;
 mod poster;
 mod segments;
 mod welcome;
@@ -16,6 +17,7 @@ use crypto::crypto;
 use group_metrics::group_metrics;
 use groups::groups;
 use orders::orders;
+use masssend::masssend;
 use poster::poster;
 use segments::segments;
 use welcome::welcome;
@@ -126,6 +128,24 @@ pub(crate) enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A mass send (群发) to many customers over many guides through the
+    /// simulator with its quota: share of the quota used, 45009 answers,
+    /// duplicate tasks, wall time.
+    Masssend {
+        #[arg(long, default_value_t = 1_000_000)]
+        customers: usize,
+        #[arg(long, default_value_t = 2_000)]
+        guides: usize,
+        /// Calls per API per minute, for the simulator and koi's budget
+        /// alike (small, so the run spans several quota windows).
+        #[arg(long, default_value_t = 600)]
+        quota: u32,
+        /// sqlite or postgres.
+        #[arg(long, default_value = "sqlite")]
+        backend: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// A full sync of many customer groups from the simulator (wall time,
     /// WeCom calls beside the least the API allows) and member-change
     /// callbacks applied per second.
@@ -169,6 +189,9 @@ pub(crate) async fn run(command: BenchCommand) -> Result<()> {
             welcome(quota.max(1), seconds.max(1), &loads, &backend, json).await
         }
         BenchCommand::Orders { orders: n, targets, json } => orders(n.max(1), &targets, json).await,
+        BenchCommand::Masssend { customers, guides, quota, backend, json } => {
+            masssend(&backend, customers, guides.max(1), quota.max(1), json).await
+        }
         BenchCommand::Groups { groups: n, members, changes, quota, backend, json } => {
             groups(&backend, n.max(1), members, changes, quota.max(1), json).await
         }

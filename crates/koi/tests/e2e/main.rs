@@ -18,6 +18,7 @@ mod first_hour;
 mod group_assistant;
 mod group_codes;
 mod groups;
+mod mass_sends;
 mod nodes;
 mod orders;
 mod pay;
