@@ -26,6 +26,10 @@
 //! - [`pay`]: WeChat Pay's merchant API under `/pay/` (red packets, for
 //!   rewards) with its own `/sim/pay/` control routes; mutual TLS is not
 //!   simulated.
+//! - [`pay_order`]: WeChat Pay's JSAPI payments (unifiedorder, orderquery,
+//!   closeorder, refund, refundquery), the customer who pays from the
+//!   control API, and the signed payment notifications with WeChat's retries
+//!   and injected duplicates, forgeries and delays.
 //! - [`population`]: seeded virtual customers driven by a TOML scenario.
 //! - [`chat`]: what is said in groups (the session archive), group welcome
 //!   templates and app messages.
@@ -92,6 +96,7 @@ pub mod clock;
 pub mod config;
 mod control;
 pub mod pay;
+pub mod pay_order;
 pub mod population;
 mod qr;
 mod state;
@@ -109,6 +114,7 @@ pub use callback::{CallbackRecord, SimEvent};
 pub use chat::{AppMessageRecord, GroupWelcomeRecord, SIM_AGENT_ID};
 pub use config::{Faults, Limits, QuotaWindow, SimConfig, SimCorp, SimStaff};
 pub use control::ControlError;
+pub use pay_order::{Delivery, JsapiOrder, PayAction, RefundRecord};
 pub use pay::{MerchantTruth, OpenidTotal, PayFault, PayFaults, PayLimits, PaymentRecord, SimMerchant};
 pub use population::{scenario_from_toml, Scenario, ScenarioError, ScenarioReport, StoreReport};
 pub use state::{Corp, MassTaskView, SimState};
@@ -147,6 +153,7 @@ impl Simulator {
             .route("/cgi-bin/{*path}", any(api::cgi))
             .merge(control::routes())
             .merge(pay::routes())
+            .merge(pay_order::routes())
             .with_state(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
