@@ -12,6 +12,7 @@ pub mod import;
 pub mod jobs;
 pub mod org;
 pub mod pay;
+pub mod product;
 pub mod secret;
 pub mod segment;
 
