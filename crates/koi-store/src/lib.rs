@@ -5,6 +5,7 @@
 
 pub mod acquisition;
 pub mod campaigns;
+pub mod checkouts;
 pub mod customers;
 mod db;
 mod dialect;
