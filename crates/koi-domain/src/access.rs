@@ -82,6 +82,12 @@ pub enum Action {
     RedeemRewards,
     /// Poster templates: create, edit, preview, delete.
     ManagePosters,
+    /// Orders, their attribution and the orders report (scoped to a
+    /// manager's stores).
+    ViewOrders,
+    /// Post and import orders, refund them; order integrations (webhook
+    /// secrets) and the attribution rules.
+    ManageOrders,
 }
 
 /// Normalises a username the one way every path uses (create, login,
@@ -145,6 +151,7 @@ impl Principal {
                         | ViewGroups
                         | ViewCampaigns
                         | RedeemRewards
+                        | ViewOrders
                 )
             }
             Role::Guide => false,

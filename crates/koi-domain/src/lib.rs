@@ -10,6 +10,7 @@ pub mod error;
 pub mod group;
 pub mod import;
 pub mod jobs;
+pub mod order;
 pub mod org;
 pub mod pay;
 pub mod product;

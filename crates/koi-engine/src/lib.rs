@@ -13,6 +13,7 @@ mod error;
 pub mod groups;
 pub mod inbox;
 pub mod jobs;
+pub mod orders;
 pub mod org;
 pub mod outreach;
 pub mod pay;

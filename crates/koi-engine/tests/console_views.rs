@@ -147,7 +147,7 @@ async fn the_profile_lists_the_orders(db: &Db) {
         Behaviour::OrderPlaced { amount_fen: 19_900 },
         Behaviour::MessageReplied,
         Behaviour::OrderPlaced { amount_fen: 29_900 },
-        Behaviour::OrderRefunded { amount_fen: 9_900 },
+        Behaviour::OrderRefunded { amount_fen: 9_900, whole: false },
     ]
     .iter()
     .enumerate()

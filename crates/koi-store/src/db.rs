@@ -93,6 +93,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (15, include_str!("../migrations/sqlite/0015_pay.sql")),
     (16, include_str!("../migrations/sqlite/0016_group_pulls.sql")),
     (17, include_str!("../migrations/sqlite/0017_customer_links.sql")),
+    (18, include_str!("../migrations/sqlite/0018_orders.sql")),
     (20, include_str!("../migrations/sqlite/0020_checkout.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
@@ -113,6 +114,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (15, include_str!("../migrations/postgres/0015_pay.sql")),
     (16, include_str!("../migrations/postgres/0016_group_pulls.sql")),
     (17, include_str!("../migrations/postgres/0017_customer_links.sql")),
+    (18, include_str!("../migrations/postgres/0018_orders.sql")),
     (20, include_str!("../migrations/postgres/0020_checkout.sql")),
 ];
 

@@ -18,6 +18,7 @@ pub mod group_pulls;
 pub mod groups;
 pub mod inbox;
 pub mod jobs;
+pub mod orders;
 pub mod org;
 pub mod outreach;
 pub mod pay;

@@ -254,6 +254,8 @@ impl Db {
         }
         // The WeChat Pay secrets move with the corps' (counted with neither).
         crate::pay::reseal(&mut tx, self.master_key(), to, all).await?;
+        // So do the shops' webhook secrets (migration 0018).
+        crate::orders::reseal(&mut tx, self.master_key(), to, all).await?;
         tx.commit().await?;
         Ok(changed)
     }

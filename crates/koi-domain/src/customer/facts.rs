@@ -42,9 +42,14 @@ pub enum Behaviour {
     OrderPlaced {
         amount_fen: i64,
     },
-    /// Reduces spent (not below 0); the order still counts, as it was placed.
+    /// Reduces spent (not below 0). A partial refund leaves the order
+    /// counted, as it was placed; `whole` (the last fen of an order given
+    /// back) takes the order off the count too, so its stage and bands fall
+    /// back.
     OrderRefunded {
         amount_fen: i64,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        whole: bool,
     },
     /// The kind of group the operator gave it: `vip`, `store`, `campaign`, ….
     GroupJoined {
@@ -88,7 +93,7 @@ impl Behaviour {
     pub fn validate(&self) -> Result<(), ValidationError> {
         let mut c = Checker::default();
         match self {
-            Behaviour::OrderPlaced { amount_fen } | Behaviour::OrderRefunded { amount_fen } => {
+            Behaviour::OrderPlaced { amount_fen } | Behaviour::OrderRefunded { amount_fen, .. } => {
                 if !(1..=MAX_ORDER_FEN).contains(amount_fen) {
                     c.push("amount_fen", "out_of_range", format!("amount must be 1..={MAX_ORDER_FEN} fen"));
                 }
@@ -139,8 +144,14 @@ impl Activity {
                 a.first_order_at = Some(a.first_order_at.map_or(at, |t| t.min(at)));
                 a.last_order_at = Some(a.last_order_at.map_or(at, |t| t.max(at)));
             }
-            Behaviour::OrderRefunded { amount_fen } => {
+            Behaviour::OrderRefunded { amount_fen, whole } => {
                 a.spent_fen = a.spent_fen.saturating_sub((*amount_fen).max(0)).max(0);
+                if *whole {
+                    a.orders = a.orders.saturating_sub(1);
+                    if a.orders == 0 {
+                        (a.first_order_at, a.last_order_at) = (None, None);
+                    }
+                }
             }
             Behaviour::GroupJoined { .. } => a.groups_joined = a.groups_joined.saturating_add(1),
             Behaviour::Shared { .. } => a.shares = a.shares.saturating_add(1),
@@ -213,7 +224,7 @@ mod tests {
     }
 
     fn refunded(fen: i64) -> Behaviour {
-        Behaviour::OrderRefunded { amount_fen: fen }
+        Behaviour::OrderRefunded { amount_fen: fen, whole: false }
     }
 
     #[test]
@@ -266,6 +277,20 @@ mod tests {
         assert_eq!((a.orders, a.spent_fen, a.last_active_at), (2, 5000, Some(200)));
         let a = a.apply(&refunded(9000), 400);
         assert_eq!(a.spent_fen, 0);
+    }
+
+    #[test]
+    fn a_whole_refund_takes_the_order_off_the_count() {
+        let whole = |fen| Behaviour::OrderRefunded { amount_fen: fen, whole: true };
+        let a = Activity::added(0).apply(&placed(5000), 10).apply(&placed(3000), 20);
+        let b = a.apply(&whole(3000), 30);
+        assert_eq!((b.orders, b.spent_fen, b.first_order_at), (1, 5000, Some(10)));
+        let c = b.apply(&whole(5000), 40);
+        assert_eq!((c.orders, c.spent_fen, c.first_order_at, c.last_order_at), (0, 0, None, None));
+        assert_eq!(c.apply(&whole(1), 50).orders, 0, "never below zero");
+        let v = serde_json::to_value(whole(1)).unwrap();
+        assert_eq!(v, json!({"kind": "order_refunded", "amount_fen": 1, "whole": true}));
+        assert_eq!(serde_json::to_value(refunded(1)).unwrap(), json!({"kind": "order_refunded", "amount_fen": 1}));
     }
 
     #[test]

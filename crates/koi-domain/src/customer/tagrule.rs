@@ -290,7 +290,7 @@ mod tests {
         assert!(order(&first));
         assert!(!order(&second));
         // A refund after the first order is not a first order.
-        let refund = Behaviour::OrderRefunded { amount_fen: 100 };
+        let refund = Behaviour::OrderRefunded { amount_fen: 100, whole: false };
         assert!(!Trigger::FirstOrder.fires(&Happening::Behaved(&refund, &first)));
     }
 

@@ -218,6 +218,8 @@ async fn record_add(
         }
     }
     apply_rules(tx, corp_id, customer_id, &Happening::Added { code_id }).await?;
+    // Orders placed before the customer added (their shop keys now name them).
+    crate::orders::match_waiting_in(tx, corp_id, customer_id, &profile.unionid, &add.external_userid).await?;
     if let (Some(draft), Some(code_id), Some(welcome_code)) = (draft, code_id, add.welcome_code.clone()) {
         if let Some(variant) = pick_variant(&draft.welcome, variant_seed(&add.external_userid, code_id)) {
             let w = WelcomeJob {

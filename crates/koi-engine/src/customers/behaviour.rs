@@ -98,8 +98,8 @@ impl Engine {
         Ok(BehaviourOutcome { recorded: true, stage })
     }
 
-    /// Counters, value and rules for one behaviour, inside `tx`. Returns the
-    /// stage afterwards.
+    /// Counters, value and rules for one behaviour, inside `tx` (see
+    /// [`apply_behaviour_in`]).
     pub(crate) async fn apply_behaviour(
         &self,
         tx: &mut Tx,
@@ -109,15 +109,7 @@ impl Engine {
         at: i64,
         rules: &koi_domain::customer::ValueRules,
     ) -> Result<String> {
-        let mut row = tx.customer_activity(corp_id, customer_id).await?.ok_or(EngineError::NotFound("customer"))?;
-        let after = activity_of(&row).apply(b, at);
-        set_counters_of(&mut row, &after);
-        let (_, stage) = self.refresh_value(tx, corp_id, row, true, rules, now_ms()).await?;
-        apply_rules(tx, corp_id, customer_id, &Happening::Behaved(b, &after)).await?;
-        if matches!(b, Behaviour::OrderPlaced { .. }) && after.orders == 1 {
-            crate::groups::invite_after_first_order(tx, corp_id, customer_id).await?;
-        }
-        Ok(stage.as_str().to_string())
+        apply_behaviour_in(tx, corp_id, customer_id, b, at, rules).await
     }
 
     /// Recomputes every customer of the corp whom time alone may move, and
@@ -157,4 +149,57 @@ impl Engine {
             }
         }
     }
+}
+
+/// Counters, value and rules for one behaviour, inside `tx`. Returns the
+/// stage afterwards.
+pub(crate) async fn apply_behaviour_in(
+    tx: &mut Tx,
+    corp_id: i64,
+    customer_id: i64,
+    b: &Behaviour,
+    at: i64,
+    rules: &koi_domain::customer::ValueRules,
+) -> Result<String> {
+    let mut row = tx.customer_activity(corp_id, customer_id).await?.ok_or(EngineError::NotFound("customer"))?;
+    let after = activity_of(&row).apply(b, at);
+    set_counters_of(&mut row, &after);
+    let (_, stage) = super::refresh_value_in(tx, corp_id, row, true, rules, now_ms()).await?;
+    apply_rules(tx, corp_id, customer_id, &Happening::Behaved(b, &after)).await?;
+    if matches!(b, Behaviour::OrderPlaced { .. }) && after.orders == 1 {
+        crate::groups::invite_after_first_order(tx, corp_id, customer_id).await?;
+    }
+    Ok(stage.as_str().to_string())
+}
+
+/// Records one behaviour inside `tx` the way [`Engine::record_behaviour`]
+/// does — the event on the timeline, then counters, value and tag rules —
+/// for use cases that already hold a transaction (orders). `reference`
+/// makes a repeat count once: `None` back when it was on record already,
+/// else the stage afterwards.
+pub(crate) async fn record_behaviour_in(
+    tx: &mut Tx,
+    corp_id: i64,
+    customer_id: i64,
+    b: &Behaviour,
+    at: i64,
+    reference: &str,
+    actor: &str,
+    rules: &koi_domain::customer::ValueRules,
+) -> Result<Option<String>> {
+    let payload = serde_json::to_value(b).expect("a behaviour is plain data and serialises");
+    let dedup = format!("behaviour:{customer_id}:{}:{reference}", b.kind());
+    let e = NewEvent {
+        corp_id,
+        kind: &format!("customer.{}", b.kind()),
+        subject: &format!("customer:{customer_id}"),
+        actor,
+        payload: &payload.to_string(),
+        dedup_key: Some(&dedup),
+        occurred_at: at,
+    };
+    if tx.append_event(&e, now_ms()).await?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(apply_behaviour_in(tx, corp_id, customer_id, b, at, rules).await?))
 }

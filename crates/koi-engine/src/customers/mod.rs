@@ -31,7 +31,7 @@ pub use segments::{ExportRow, SegmentInput, SegmentResult, SegmentView};
 pub use tagging::{BulkOutcome, BulkTarget, Cause, BULK_INLINE};
 pub use tags::{TagGroupView, TagRuleView, TagView};
 
-pub(crate) use behaviour::SweepJob;
+pub(crate) use behaviour::{record_behaviour_in, SweepJob};
 pub(crate) use tagging::{BulkJob, MarkJob, PullJob};
 pub(crate) use tags::TagSyncJob;
 
@@ -42,7 +42,7 @@ use koi_store::customers::ActivityRow;
 use koi_store::Tx;
 
 /// Where the corp's [`ValueRules`] live in `corp_settings`.
-const VALUE_RULES_KEY: &str = "value_rules";
+pub(crate) const VALUE_RULES_KEY: &str = "value_rules";
 
 /// The counters of a customer row as the domain sees them.
 fn activity_of(r: &ActivityRow) -> Activity {
@@ -84,45 +84,58 @@ impl Engine {
     }
 
     /// Recomputes stage, RFM and influence of one customer from its
-    /// counters; stores them (and the counters) and puts a stage change on
-    /// the timeline. Returns whether anything was written, and the stage.
+    /// counters (see [`refresh_value_in`]).
     pub(crate) async fn refresh_value(
         &self,
         tx: &mut Tx,
         corp_id: i64,
-        mut row: ActivityRow,
+        row: ActivityRow,
         counters_changed: bool,
         rules: &ValueRules,
         now: i64,
     ) -> Result<(bool, Stage)> {
-        let koi_domain::customer::Assessment { stage, reason, influence, rfm } = rules.assess(&activity_of(&row), now);
-        let [r, f, m] = rfm.map(|b| b.map(i32::from));
-        let before_stage = Stage::from_name(&row.stage).unwrap_or_default();
-        let value_changed = before_stage != stage
-            || (row.rfm_r, row.rfm_f, row.rfm_m) != (r, f, m)
-            || row.influence != i32::try_from(influence).unwrap_or(i32::MAX);
-        if !value_changed && !counters_changed {
-            return Ok((false, stage));
-        }
-        row.stage = stage.as_str().to_string();
-        (row.rfm_r, row.rfm_f, row.rfm_m) = (r, f, m);
-        row.influence = i32::try_from(influence).unwrap_or(i32::MAX);
-        tx.set_customer_activity(corp_id, &row).await?;
-        if before_stage != stage {
-            let payload = serde_json::json!({
-                "from": before_stage.as_str(), "to": stage.as_str(), "reason": reason.to_string(), "why": reason,
-            });
-            let event = koi_store::events::NewEvent {
-                corp_id,
-                kind: "customer.stage_changed",
-                subject: &format!("customer:{}", row.id),
-                actor: "system",
-                payload: &payload.to_string(),
-                dedup_key: None,
-                occurred_at: now,
-            };
-            tx.append_event(&event, now).await?;
-        }
-        Ok((true, stage))
+        refresh_value_in(tx, corp_id, row, counters_changed, rules, now).await
     }
+}
+
+/// Recomputes stage, RFM and influence of one customer from its
+/// counters; stores them (and the counters) and puts a stage change on
+/// the timeline. Returns whether anything was written, and the stage.
+pub(crate) async fn refresh_value_in(
+    tx: &mut Tx,
+    corp_id: i64,
+    mut row: ActivityRow,
+    counters_changed: bool,
+    rules: &ValueRules,
+    now: i64,
+) -> Result<(bool, Stage)> {
+    let koi_domain::customer::Assessment { stage, reason, influence, rfm } = rules.assess(&activity_of(&row), now);
+    let [r, f, m] = rfm.map(|b| b.map(i32::from));
+    let before_stage = Stage::from_name(&row.stage).unwrap_or_default();
+    let value_changed = before_stage != stage
+        || (row.rfm_r, row.rfm_f, row.rfm_m) != (r, f, m)
+        || row.influence != i32::try_from(influence).unwrap_or(i32::MAX);
+    if !value_changed && !counters_changed {
+        return Ok((false, stage));
+    }
+    row.stage = stage.as_str().to_string();
+    (row.rfm_r, row.rfm_f, row.rfm_m) = (r, f, m);
+    row.influence = i32::try_from(influence).unwrap_or(i32::MAX);
+    tx.set_customer_activity(corp_id, &row).await?;
+    if before_stage != stage {
+        let payload = serde_json::json!({
+            "from": before_stage.as_str(), "to": stage.as_str(), "reason": reason.to_string(), "why": reason,
+        });
+        let event = koi_store::events::NewEvent {
+            corp_id,
+            kind: "customer.stage_changed",
+            subject: &format!("customer:{}", row.id),
+            actor: "system",
+            payload: &payload.to_string(),
+            dedup_key: None,
+            occurred_at: now,
+        };
+        tx.append_event(&event, now).await?;
+    }
+    Ok((true, stage))
 }
