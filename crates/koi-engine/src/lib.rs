@@ -7,6 +7,7 @@ pub mod auth;
 mod cache;
 pub mod callback;
 pub mod campaigns;
+pub mod checkout;
 pub mod customers;
 pub mod demo;
 mod error;
@@ -59,6 +60,9 @@ pub struct Settings {
     /// koi's public URL: links in messages to customers (a participant's
     /// page) start with it.
     pub public_url: String,
+    /// How long a checkout waits for payment before it closes and gives
+    /// its stock back.
+    pub checkout_window_ms: i64,
 }
 
 /// WeCom gives up redelivering a callback within minutes; 30 days keeps a
@@ -77,6 +81,7 @@ impl Default for Settings {
             group_feed_interval_ms: 60_000,
             campaign_tick_ms: 10_000,
             public_url: "http://127.0.0.1:8080".into(),
+            checkout_window_ms: koi_domain::product::checkout::PAY_WINDOW_MS,
         }
     }
 }

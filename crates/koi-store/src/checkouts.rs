@@ -80,6 +80,7 @@ pub struct CheckoutListRow {
 pub struct CheckoutItemRow {
     pub checkout_id: i64,
     pub product_id: i64,
+    pub sku: String,
     pub name: String,
     pub qty: i64,
     pub unit_fen: i64,
@@ -157,7 +158,7 @@ impl Db {
     pub async fn checkout_items(&self, checkout_id: i64) -> Result<Vec<CheckoutItemRow>> {
         Ok(on_pool!(self, false, |c| {
             sqlx::query_as(
-                "SELECT checkout_id, product_id, name, qty, unit_fen, total_fen FROM checkout_items \
+                "SELECT checkout_id, product_id, sku, name, qty, unit_fen, total_fen FROM checkout_items \
                  WHERE checkout_id = $1 ORDER BY product_id",
             )
             .bind(checkout_id)
@@ -313,11 +314,12 @@ impl Tx {
     pub async fn insert_checkout_item(&mut self, i: &CheckoutItemRow) -> Result<()> {
         on_tx!(self, |c| {
             sqlx::query(
-                "INSERT INTO checkout_items (checkout_id, product_id, name, qty, unit_fen, total_fen) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO checkout_items (checkout_id, product_id, sku, name, qty, unit_fen, total_fen) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(i.checkout_id)
             .bind(i.product_id)
+            .bind(&i.sku)
             .bind(&i.name)
             .bind(i.qty)
             .bind(i.unit_fen)
@@ -332,7 +334,7 @@ impl Tx {
     pub async fn checkout_items_in(&mut self, checkout_id: i64) -> Result<Vec<CheckoutItemRow>> {
         Ok(on_tx!(self, |c| {
             sqlx::query_as(
-                "SELECT checkout_id, product_id, name, qty, unit_fen, total_fen FROM checkout_items \
+                "SELECT checkout_id, product_id, sku, name, qty, unit_fen, total_fen FROM checkout_items \
                  WHERE checkout_id = $1 ORDER BY product_id",
             )
             .bind(checkout_id)

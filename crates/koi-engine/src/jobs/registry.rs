@@ -4,6 +4,7 @@
 use super::worker::Worker;
 use super::{Job, JobError, SelfTest};
 use crate::acquisition::{AddJob, RouteJob, WelcomeJob};
+use crate::checkout::{CheckoutSweepJob, RefundJob};
 use crate::campaigns::{CampaignTickJob, CampaignWelcomeJob, CleanupJob, EntryJob, NoticeJob, RewardJob};
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
 use crate::groups::{AlertJob, FeedJob, GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
@@ -52,6 +53,8 @@ registry![
     RewardJob,
     NoticeJob,
     CleanupJob,
+    CheckoutSweepJob,
+    RefundJob,
     GuideTaskJob,
     GuideTaskReadJob,
     SelfTest,

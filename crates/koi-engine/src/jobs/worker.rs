@@ -86,6 +86,8 @@ impl Worker {
                 last_campaigns = now;
                 // Scheduled starts and ends, and invites whose hold has passed.
                 self.engine.schedule_campaign_ticks().await;
+                // Checkouts left unpaid: ask WeChat Pay, close the expired.
+                self.engine.schedule_checkout_sweeps().await;
             }
             if now - last_sweep > 3_600_000 {
                 last_sweep = now;

@@ -52,6 +52,7 @@ CREATE INDEX checkouts_by_customer ON checkouts (corp_id, customer_id);
 CREATE TABLE checkout_items (
     checkout_id BIGINT NOT NULL REFERENCES checkouts(id),
     product_id BIGINT NOT NULL REFERENCES products(id),
+    sku TEXT NOT NULL,
     name TEXT NOT NULL,
     qty BIGINT NOT NULL,
     unit_fen BIGINT NOT NULL,

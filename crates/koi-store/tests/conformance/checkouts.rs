@@ -42,6 +42,7 @@ async fn buy(db: &Db, corp_id: i64, customer_id: i64, product_id: i64, qty: i64,
     let item = CheckoutItemRow {
         checkout_id: id,
         product_id,
+        sku: "DBL11".into(),
         name: "双十一组合".into(),
         qty,
         unit_fen: 990,

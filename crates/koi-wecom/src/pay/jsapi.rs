@@ -181,6 +181,23 @@ pub fn notify_answer(success: bool, message: &str) -> String {
     wire::to_xml(&f)
 }
 
+/// `yyyyMMddHHmmss` in Beijing time (`time_expire`, `time_end`) of ms since the epoch.
+pub fn beijing_compact(ms: i64) -> String {
+    let s = ms.div_euclid(1000) + 8 * 3600;
+    let (days, secs) = (s.div_euclid(86_400), s.rem_euclid(86_400));
+    // The civil date of a day number (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}{m:02}{d:02}{:02}{:02}{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
 fn text(f: &PayFields, name: &str) -> String {
     f.get(name).cloned().unwrap_or_default()
 }
@@ -361,6 +378,12 @@ mod tests {
         assert_eq!(wire::sign(&check, &m.api_key), p.pay_sign);
         let v = serde_json::to_value(&p).expect("json");
         assert!(v["appId"].is_string() && v["paySign"].is_string());
+    }
+
+    #[test]
+    fn beijing_time_is_eight_hours_ahead() {
+        // 2024-02-29 16:30:05 UTC is 2024-03-01 00:30:05 in Beijing.
+        assert_eq!(beijing_compact(1_709_224_205_000), "20240301003005");
     }
 
     #[test]
