@@ -18,6 +18,7 @@ mod h5;
 mod h5_guard;
 mod i18n;
 pub mod qr;
+mod shop;
 
 pub use api::openapi_document;
 pub use error::WebError;
@@ -99,6 +100,11 @@ pub fn router(state: AppState) -> Router {
         .route("/h5/group/{code}/locate", axum::routing::post(h5::group_locate))
         .route("/h5/c/{campaign}", get(h5::campaign_page))
         .route("/h5/c/{campaign}/visit", axum::routing::post(h5::campaign_visit))
+        .route("/h5/p/{product}", get(shop::product_page))
+        .route("/h5/p/{product}/buy", axum::routing::post(shop::buy))
+        .route("/h5/checkout/{out_trade_no}", get(shop::checkout_page))
+        .route("/h5/checkout/{out_trade_no}/state", get(shop::checkout_state))
+        .route("/pay/notify/{corp}", axum::routing::post(shop::notify))
         .route("/static/{file}", get(static_file))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(h5_guard, h5_guard::guard))
@@ -132,6 +138,7 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
         "koi.css" => (include_str!("../static/koi.css"), "text/css; charset=utf-8"),
         "koi.js" => (include_str!("../static/koi.js"), "text/javascript; charset=utf-8"),
         "h5.js" => (include_str!("../static/h5.js"), "text/javascript; charset=utf-8"),
+        "shop.js" => (include_str!("../static/shop.js"), "text/javascript; charset=utf-8"),
         "poster.js" => (include_str!("../static/poster.js"), "text/javascript; charset=utf-8"),
         _ => return WebError::NotFound.into_response(),
     };

@@ -18,6 +18,8 @@ mod notify;
 mod sweep;
 
 pub use buy::{CheckoutStarted, CheckoutStatus, ProductPage};
+pub use koi_wecom::pay::notify_answer;
+pub use notify::NotifyOutcome;
 pub(crate) use sweep::{CheckoutSweepJob, RefundJob};
 
 use crate::{actor, random_hex, require, Engine, EngineError, Principal, Result};

@@ -13,6 +13,7 @@ mod groups;
 mod jobs;
 mod me;
 mod pay;
+mod products;
 pub(crate) mod posters;
 pub(crate) mod segments;
 mod staff;
@@ -134,6 +135,11 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::retry_reward))
         .routes(routes!(campaigns::redeem))
         .routes(routes!(pay::get_settings, pay::put_settings))
+        .routes(routes!(products::list, products::create))
+        .routes(routes!(products::get_one, products::update))
+        .routes(routes!(products::checkouts))
+        .routes(routes!(products::checkout))
+        .routes(routes!(products::refund))
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::retry))
         .merge(posters::router())
