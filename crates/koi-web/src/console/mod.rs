@@ -15,6 +15,7 @@ mod home;
 mod jobs;
 mod login;
 mod posters;
+mod products;
 mod profile;
 mod segments;
 mod settings;
@@ -107,6 +108,10 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/{id}/invites.csv", get(campaigns::invites_csv))
         .route("/campaigns/{id}/invites/{invite_id}/override", post(campaigns::override_invite))
         .route("/campaigns/{id}/rewards/{reward_id}/retry", post(campaigns::retry_reward))
+        .route("/products", get(products::list).post(products::create))
+        .route("/products/{id}", get(products::edit).post(products::update))
+        .route("/checkouts", get(products::checkouts))
+        .route("/checkouts/{id}/refund", post(products::refund))
         .route("/redeem", get(campaigns::redeem_form).post(campaigns::redeem))
         .route("/fields", get(fields::show).post(fields::define))
         .route("/fields/rules", post(fields::save_rules))
@@ -198,6 +203,10 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
     }
     if who.allows(Action::RedeemRewards) {
         m.push(item("redeem", "/console/redeem", true));
+    }
+    if who.allows(Action::ViewProducts) {
+        m.push(item("products", "/console/products", true));
+        m.push(item("checkouts", "/console/checkouts", true));
     }
     for key in ["mass_sends", "sops", "analytics"] {
         m.push(item(key, "", false));
