@@ -215,3 +215,33 @@ fn koi_wecom_xml(f: &std::collections::BTreeMap<String, String>) -> String {
     out.push_str("</xml>");
     out
 }
+
+/// A customer on a phone: the product page at 375 px, the buy button, the
+/// simulator's customer paying the prepay, the result page turning paid;
+/// and the operator's console lists the checkout with a refund button.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_product_page_sells_on_a_phone_in_chromium() {
+    let acq = start("sqlite").await;
+    let (_, link) = customer(&acq, "小芳").await;
+    let p = product(&acq, "FRUIT-1", 5).await;
+    let page = p["page_path"].as_str().unwrap().to_string();
+    let b = crate::webdriver::Browser::start().await;
+    b.resize(375, 812).await;
+    b.goto(&acq.server.url(&format!("{page}?k={link}"))).await;
+    assert!(b.text("#product-name").await.contains("双十一"));
+    assert_eq!(b.text("#price").await, "¥9.90");
+    assert_eq!(b.overflow_x().await, 0, "no sideways scrolling on a phone: {}", b.too_wide().await);
+    b.click("#buy").await;
+    b.wait_url("/h5/checkout/").await;
+    assert!(b.text("#checkout-state").await.contains("等待支付"));
+    let no = b.text("#out-trade-no").await;
+    let prepay = acq.sim.state().jsapi_order(&no).expect("a prepay at WeChat Pay").prepay_id;
+    pay(&acq, &prepay, json!({})).await;
+    b.wait_text("#checkout-state", "支付成功").await;
+
+    let console = crate::support::login(&acq.server, &acq.owner, crate::support::PASSWORD).await;
+    let html = console.get(acq.server.url("/console/checkouts")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(&no) && html.contains("refund-form"), "listed with its refund button");
+    let html = console.get(acq.server.url("/console/products")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("FRUIT-1") && html.contains("id=\"product-form\""));
+}
