@@ -588,9 +588,7 @@ async fn deliver(http: &reqwest::Client, url: &str, fields: &PayFields) -> (u16,
 }
 
 fn record(state: &SimState, o: &JsapiOrder, kind: &str, (status, acknowledged): (u16, bool)) {
-    let at_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let at_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let mut orders = lock(&state.pay_orders.orders);
     if let Some(order) = orders.get_mut(&(o.mch_id.clone(), o.out_trade_no.clone())) {
         order.deliveries.push(Delivery { kind: kind.into(), status, acknowledged, at_ms });
@@ -669,14 +667,16 @@ pub(crate) fn routes() -> Router<Arc<SimState>> {
         )
         .route(
             "/sim/pay/jsapi/settings",
-            get(|State(s): Shared| async move { Json(json!(Settings { time_scale: *lock(&s.pay_orders.time_scale) })) })
-                .put(|State(s): Shared, Json(v): Json<Settings>| async move {
-                    if !(v.time_scale.is_finite() && v.time_scale >= 0.0) {
-                        return Err(ControlError::BadRequest("time_scale is a number ≥ 0".into()));
-                    }
-                    *lock(&s.pay_orders.time_scale) = v.time_scale;
-                    Ok(Json(json!(v)))
-                }),
+            get(
+                |State(s): Shared| async move { Json(json!(Settings { time_scale: *lock(&s.pay_orders.time_scale) })) },
+            )
+            .put(|State(s): Shared, Json(v): Json<Settings>| async move {
+                if !(v.time_scale.is_finite() && v.time_scale >= 0.0) {
+                    return Err(ControlError::BadRequest("time_scale is a number ≥ 0".into()));
+                }
+                *lock(&s.pay_orders.time_scale) = v.time_scale;
+                Ok(Json(json!(v)))
+            }),
         )
 }
 

@@ -84,7 +84,11 @@ fn missing(e: EngineError) -> Response {
 
 /// The product page: price, rules, stock and a buy button (for the
 /// customer the link names; without one the page only shows the product).
-pub async fn product_page(State(state): State<AppState>, Path(token): Path<String>, Query(k): Query<LinkKey>) -> Response {
+pub async fn product_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(k): Query<LinkKey>,
+) -> Response {
     let page = match state.engine.product_page(&token, Some(&k.k)).await {
         Ok(p) => p,
         Err(e) => return missing(e),
@@ -121,7 +125,11 @@ pub async fn buy(
 }
 
 /// The result page: waiting for WeChat Pay, paid, or closed.
-pub async fn checkout_page(State(state): State<AppState>, Path(no): Path<String>, Query(k): Query<LinkKey>) -> Response {
+pub async fn checkout_page(
+    State(state): State<AppState>,
+    Path(no): Path<String>,
+    Query(k): Query<LinkKey>,
+) -> Response {
     let status = match state.engine.checkout_status(&no, &k.k).await {
         Ok(s) => s,
         Err(e) => return missing(e),

@@ -116,12 +116,9 @@ impl Engine {
         if !d.within_limit(bought, qty) {
             return Err(ValidationError::one("qty", "over_limit", "more than one customer may buy").into());
         }
-        let merchant = self
-            .db
-            .pay_settings(corp_id)
-            .await?
-            .and_then(merchant_of)
-            .ok_or_else(|| EngineError::Invalid(ValidationError::one("pay", "not_configured", "WeChat Pay is not set up")))?;
+        let merchant = self.db.pay_settings(corp_id).await?.and_then(merchant_of).ok_or_else(|| {
+            EngineError::Invalid(ValidationError::one("pay", "not_configured", "WeChat Pay is not set up"))
+        })?;
         let customer = self.db.customer(corp_id, customer_id).await?.ok_or(EngineError::NotFound("customer"))?;
         // The customer's openid under the merchant's appid (WeCom's
         // convert_to_openid; a real shop's page would read it by OAuth).

@@ -222,7 +222,14 @@ pub(crate) fn merchant_of(s: PaySettingsRow) -> Option<Merchant> {
     })
 }
 
-pub(crate) async fn log(tx: &mut Tx, corp_id: i64, kind: &str, subject: String, actor: &str, payload: serde_json::Value) -> Result<()> {
+pub(crate) async fn log(
+    tx: &mut Tx,
+    corp_id: i64,
+    kind: &str,
+    subject: String,
+    actor: &str,
+    payload: serde_json::Value,
+) -> Result<()> {
     let now = now_ms();
     let e = NewEvent {
         corp_id,
@@ -276,8 +283,15 @@ impl Engine {
         };
         let mut tx = self.db.begin().await?;
         let id = tx.insert_product(who.corp_id, &w, &random_hex(16)).await?;
-        log(&mut tx, who.corp_id, "product.created", format!("product:{id}"), &actor(who), serde_json::json!({"sku": d.sku}))
-            .await?;
+        log(
+            &mut tx,
+            who.corp_id,
+            "product.created",
+            format!("product:{id}"),
+            &actor(who),
+            serde_json::json!({"sku": d.sku}),
+        )
+        .await?;
         tx.commit().await?;
         self.product(who, id).await
     }
@@ -303,8 +317,15 @@ impl Engine {
         if !tx.update_product(who.corp_id, id, &w).await? {
             return Err(EngineError::NotFound("product"));
         }
-        log(&mut tx, who.corp_id, "product.updated", format!("product:{id}"), &actor(who), serde_json::json!({"sku": d.sku}))
-            .await?;
+        log(
+            &mut tx,
+            who.corp_id,
+            "product.updated",
+            format!("product:{id}"),
+            &actor(who),
+            serde_json::json!({"sku": d.sku}),
+        )
+        .await?;
         tx.commit().await?;
         self.product(who, id).await
     }
@@ -314,11 +335,18 @@ impl Engine {
         require(who, Action::ViewProducts)?;
         let state = q.state.as_deref().unwrap_or("");
         if !state.is_empty() && CheckoutState::parse(state).is_none() {
-            return Err(ValidationError::one("state", "unknown", "state is created, paid, closed, part_refunded or refunded")
-                .into());
+            return Err(ValidationError::one(
+                "state",
+                "unknown",
+                "state is created, paid, closed, part_refunded or refunded",
+            )
+            .into());
         }
         let rows = self.db.checkouts(who.corp_id, state, LIST_LIMIT).await?;
-        Ok(rows.into_iter().map(|CheckoutListRow { checkout, customer_name }| checkout_of(checkout, customer_name)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|CheckoutListRow { checkout, customer_name }| checkout_of(checkout, customer_name))
+            .collect())
     }
 
     /// One checkout with its lines and refunds.
@@ -345,7 +373,8 @@ impl Engine {
         }
         let now = now_ms();
         let mut tx = self.db.begin().await?;
-        let row = tx.checkout_in(id).await?.filter(|k| k.corp_id == who.corp_id).ok_or(EngineError::NotFound("checkout"))?;
+        let row =
+            tx.checkout_in(id).await?.filter(|k| k.corp_id == who.corp_id).ok_or(EngineError::NotFound("checkout"))?;
         let state = CheckoutState::parse(&row.state).unwrap_or(CheckoutState::Closed);
         let check = RefundCheck { state, total_fen: row.total_fen, refunded_fen: row.refunded_fen };
         let amount = check.amount(input.amount_fen)?;

@@ -96,7 +96,9 @@ impl Engine {
         }
         if n.total_fee != k.total_fen {
             tracing::error!(out_trade_no = %k.out_trade_no, paid = n.total_fee, due = k.total_fen, "a payment of the wrong amount");
-            return Err(ValidationError::one("total_fee", "amount_mismatch", "the amount paid is not the checkout's").into());
+            return Err(
+                ValidationError::one("total_fee", "amount_mismatch", "the amount paid is not the checkout's").into()
+            );
         }
         let customer = self.db.customer(corp_id, k.customer_id).await?.ok_or(EngineError::NotFound("customer"))?;
         let mut tx = self.db.begin().await?;

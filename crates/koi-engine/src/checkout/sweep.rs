@@ -135,7 +135,8 @@ impl Job for RefundJob {
 
     async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<RefundVerdict> {
         let corp = ctx.corp_id;
-        let r = engine.db.checkout_refund(corp, self.refund_id).await?.ok_or_else(|| JobError::Done("no refund".into()))?;
+        let r =
+            engine.db.checkout_refund(corp, self.refund_id).await?.ok_or_else(|| JobError::Done("no refund".into()))?;
         if r.state != "pending" {
             return Err(JobError::Done(format!("refund {} is {}", r.id, r.state)));
         }
@@ -179,9 +180,17 @@ impl Job for RefundJob {
                             Err(e) => return Err(e.into()),
                         }
                     }
-                    let payload = serde_json::json!({"amount_fen": r.amount_fen, "state": state, "refund_id": wechat_id});
-                    log(tx, ctx.corp_id, "checkout.refunded", format!("checkout:{}", r.checkout_id), "wechat_pay", payload)
-                        .await?;
+                    let payload =
+                        serde_json::json!({"amount_fen": r.amount_fen, "state": state, "refund_id": wechat_id});
+                    log(
+                        tx,
+                        ctx.corp_id,
+                        "checkout.refunded",
+                        format!("checkout:{}", r.checkout_id),
+                        "wechat_pay",
+                        payload,
+                    )
+                    .await?;
                 }
                 Ok(JobEnd::Done)
             }
@@ -209,7 +218,12 @@ impl Engine {
                         Err(e) => return tracing::warn!(error = %e, "checkout sweep: no transaction"),
                     };
                     let queued = enqueue(&mut tx, corp_id, &CheckoutSweepJob {}).await;
-                    if let Err(e) = async { queued?; tx.commit().await.map_err(crate::EngineError::from) }.await {
+                    if let Err(e) = async {
+                        queued?;
+                        tx.commit().await.map_err(crate::EngineError::from)
+                    }
+                    .await
+                    {
                         tracing::warn!(corp = corp_id, error = %e, "checkout sweep: enqueue failed");
                     }
                 }

@@ -69,7 +69,12 @@ async fn stores(state: &AppState, c: &Console) -> Result<Vec<StorePick>, axum::r
     Ok(list.into_iter().map(|s| StorePick { id: s.id, name: format!("{} {}", s.code, s.name) }).collect())
 }
 
-async fn page(state: &AppState, c: &Console, form: FormView, editing: Option<i64>) -> Result<ProductsPage, axum::response::Response> {
+async fn page(
+    state: &AppState,
+    c: &Console,
+    form: FormView,
+    editing: Option<i64>,
+) -> Result<ProductsPage, axum::response::Response> {
     let t = crate::i18n::Tr(c.lang);
     let products = state
         .engine
@@ -190,7 +195,9 @@ async fn saved(state: &AppState, f: &ConsoleForm, id: Option<i64>) -> Page {
         Err(e) => Err(e),
     };
     match result {
-        Ok(_) => Ok(see_other(if id.is_some() { "/console/products?ok=saved" } else { "/console/products?ok=created" })),
+        Ok(_) => {
+            Ok(see_other(if id.is_some() { "/console/products?ok=saved" } else { "/console/products?ok=created" }))
+        }
         Err(e) => {
             let form = FormView::failed(f.fields.clone(), e).map_err(|e| error_page(c, e))?;
             Ok(render_with(StatusCode::UNPROCESSABLE_ENTITY, &page(state, c, form, id).await?))
@@ -211,7 +218,11 @@ pub async fn update(State(state): State<AppState>, Path(id): Path<i64>, f: Conso
     saved(&state, &f, Some(id)).await
 }
 
-async fn checkouts_page(state: &AppState, c: &Console, form: FormView) -> Result<CheckoutsPage, axum::response::Response> {
+async fn checkouts_page(
+    state: &AppState,
+    c: &Console,
+    form: FormView,
+) -> Result<CheckoutsPage, axum::response::Response> {
     let t = crate::i18n::Tr(c.lang);
     let list = state.engine.checkouts(c.who(), &CheckoutQuery::default()).await.or_page(c)?;
     let mut checkouts = vec![];

@@ -238,7 +238,8 @@ impl PayClient {
 
     /// POST `pay/orderquery` by `out_trade_no`. Unknown: `Refused` ORDERNOTEXIST.
     pub async fn order_query(&self, merchant: &Merchant, out_trade_no: &str) -> Result<OrderState, PayError> {
-        let answer = self.call_at("pay/orderquery", "orderquery", merchant, order_fields(merchant, out_trade_no)).await?;
+        let answer =
+            self.call_at("pay/orderquery", "orderquery", merchant, order_fields(merchant, out_trade_no)).await?;
         Ok(OrderState {
             out_trade_no: text(&answer, "out_trade_no"),
             trade_state: text(&answer, "trade_state"),

@@ -38,7 +38,11 @@ async fn customer(acq: &Acq, name: &str) -> (i64, String) {
     let ext = out["external_userid"].as_str().unwrap().to_string();
     let id = wait_for(|| async {
         let list = get(acq, &format!("/api/v1/customers?q={name}")).await;
-        list.as_array().unwrap().iter().find(|c| c["external_userid"] == ext.as_str()).map(|c| c["id"].as_i64().unwrap())
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["external_userid"] == ext.as_str())
+            .map(|c| c["id"].as_i64().unwrap())
     })
     .await;
     let link = get(acq, &format!("/api/v1/customers/{id}/link")).await;
@@ -113,7 +117,10 @@ async fn double_eleven(backend: &str) {
 
     // The page shows the product to its customer, in Chinese.
     let html = acq.http.get(acq.server.url(&format!("{page}?k={link}"))).send().await.unwrap().text().await.unwrap();
-    assert!(html.contains("双十一 19.9 元三件组合") && html.contains("¥9.90") && html.contains("3 件 19.90 元"), "{html}");
+    assert!(
+        html.contains("双十一 19.9 元三件组合") && html.contains("¥9.90") && html.contains("3 件 19.90 元"),
+        "{html}"
+    );
     assert!(html.contains("id=\"buy-form\""), "the customer may buy");
 
     // Three items at the bundle price; WeChat notifies with a forged copy first and two duplicates after.
@@ -132,7 +139,10 @@ async fn double_eleven(backend: &str) {
     let seen: Vec<(&str, u16)> = order.deliveries.iter().map(|d| (d.kind.as_str(), d.status)).collect();
     assert_eq!(seen, [("forged", 401), ("real", 200), ("duplicate", 200), ("duplicate", 200)]);
     let k = checkout_by_no(&acq, &no).await;
-    assert_eq!((k["state"].as_str(), k["transaction_id"].as_str()), (Some("paid"), Some(order.transaction_id.as_str())));
+    assert_eq!(
+        (k["state"].as_str(), k["transaction_id"].as_str()),
+        (Some("paid"), Some(order.transaction_id.as_str()))
+    );
     let profile = get(&acq, &format!("/api/v1/customers/{alice}/profile")).await;
     assert_eq!((profile["orders"].as_i64(), profile["spent_fen"].as_i64()), (Some(1), Some(1990)), "one order, once");
     let status = acq.http.get(acq.server.url(&format!("/h5/checkout/{no}/state?k={link}"))).send().await.unwrap();
@@ -143,7 +153,12 @@ async fn double_eleven(backend: &str) {
     let wno = waiting["out_trade_no"].as_str().unwrap().to_string();
     let notify_url = order.notify_url.clone();
     let mut fake = koi_sim::pay_order::notification(
-        &koi_sim::JsapiOrder { out_trade_no: wno.clone(), total_fee: 990, transaction_id: "4200FAKE".into(), ..order.clone() },
+        &koi_sim::JsapiOrder {
+            out_trade_no: wno.clone(),
+            total_fee: 990,
+            transaction_id: "4200FAKE".into(),
+            ..order.clone()
+        },
         "not-the-merchant-key",
     );
     let r = acq.http.post(&notify_url).body(koi_wecom_xml(&fake)).send().await.unwrap();
@@ -167,9 +182,16 @@ async fn double_eleven(backend: &str) {
 
     // Refunds: over what was paid is refused; a partial one goes through WeChat Pay.
     let kid = k["id"].as_i64().unwrap();
-    let (s, e) = call(&acq, Method::POST, &format!("/api/v1/checkouts/{kid}/refunds"), Some(json!({"amount_fen": 5000}))).await;
+    let (s, e) =
+        call(&acq, Method::POST, &format!("/api/v1/checkouts/{kid}/refunds"), Some(json!({"amount_fen": 5000}))).await;
     assert_eq!((s, e["error"]["code"].as_str()), (422, Some("invalid_input")), "{e}");
-    let (s, r) = call(&acq, Method::POST, &format!("/api/v1/checkouts/{kid}/refunds"), Some(json!({"amount_fen": 990, "reason": "少发一件"}))).await;
+    let (s, r) = call(
+        &acq,
+        Method::POST,
+        &format!("/api/v1/checkouts/{kid}/refunds"),
+        Some(json!({"amount_fen": 990, "reason": "少发一件"})),
+    )
+    .await;
     assert_eq!((s, r["refunds"][0]["state"].as_str()), (202, Some("pending")), "{r}");
     let refunded = wait_long(|| async {
         let k = get(&acq, &format!("/api/v1/checkouts/{kid}")).await;
@@ -194,9 +216,7 @@ async fn double_eleven(backend: &str) {
     let mut racers = tokio::task::JoinSet::new();
     for _ in 0..6 {
         let (url, http) = (acq.server.url(&format!("{lpage}/buy?k={link}")), acq.http.clone());
-        racers.spawn(async move {
-            http.post(url).json(&json!({"qty": 1})).send().await.unwrap().status().as_u16()
-        });
+        racers.spawn(async move { http.post(url).json(&json!({"qty": 1})).send().await.unwrap().status().as_u16() });
     }
     let mut statuses = racers.join_all().await;
     statuses.sort_unstable();
@@ -204,7 +224,9 @@ async fn double_eleven(backend: &str) {
     assert_eq!(stock(&acq, last["id"].as_i64().unwrap()).await, 0);
 
     let doc: Value = acq.http.get(acq.server.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
-    assert!(doc["paths"]["/checkouts/{id}/refunds"]["post"].is_object() && doc["paths"]["/products"]["post"].is_object());
+    assert!(
+        doc["paths"]["/checkouts/{id}/refunds"]["post"].is_object() && doc["paths"]["/products"]["post"].is_object()
+    );
 }
 
 fn koi_wecom_xml(f: &std::collections::BTreeMap<String, String>) -> String {
