@@ -177,6 +177,7 @@ pub(crate) async fn apply_behaviour_in(
 /// for use cases that already hold a transaction (orders). `reference`
 /// makes a repeat count once: `None` back when it was on record already,
 /// else the stage afterwards.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn record_behaviour_in(
     tx: &mut Tx,
     corp_id: i64,
