@@ -82,6 +82,10 @@ pub enum Action {
     RedeemRewards,
     /// Poster templates: create, edit, preview, delete.
     ManagePosters,
+    /// Products and checkouts (the H5 shop).
+    ViewProducts,
+    /// Create and edit products; refund checkouts through WeChat Pay.
+    ManageProducts,
     /// Orders, their attribution and the orders report (scoped to a
     /// manager's stores).
     ViewOrders,

@@ -15,6 +15,7 @@ pub mod order;
 pub mod org;
 pub mod outreach;
 pub mod pay;
+pub mod product;
 pub mod secret;
 pub mod segment;
 pub mod sop;

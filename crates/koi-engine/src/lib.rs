@@ -8,6 +8,7 @@ mod cache;
 pub mod callback;
 pub mod campaigns;
 pub mod coupons;
+pub mod checkout;
 pub mod customers;
 pub mod demo;
 mod error;
@@ -65,6 +66,9 @@ pub struct Settings {
     /// koi's public URL: links in messages to customers (a participant's
     /// page) start with it.
     pub public_url: String,
+    /// How long a checkout waits for payment before it closes and gives
+    /// its stock back.
+    pub checkout_window_ms: i64,
 }
 
 /// WeCom gives up redelivering a callback within minutes; 30 days keeps a
@@ -84,6 +88,7 @@ impl Default for Settings {
             campaign_tick_ms: 10_000,
             sop_tick_ms: 60_000,
             public_url: "http://127.0.0.1:8080".into(),
+            checkout_window_ms: koi_domain::product::checkout::PAY_WINDOW_MS,
         }
     }
 }

@@ -26,6 +26,10 @@
 //! - [`pay`]: WeChat Pay's merchant API under `/pay/` (red packets, for
 //!   rewards) with its own `/sim/pay/` control routes; mutual TLS is not
 //!   simulated.
+//! - [`pay_order`]: WeChat Pay's JSAPI payments (unifiedorder, orderquery,
+//!   closeorder, refund, refundquery), the customer who pays from the
+//!   control API, and the signed payment notifications with WeChat's retries
+//!   and injected duplicates, forgeries and delays.
 //! - [`population`]: seeded virtual customers driven by a TOML scenario.
 //! - [`chat`]: what is said in groups (the session archive), group welcome
 //!   templates and app messages.
@@ -94,6 +98,7 @@ pub mod clock;
 pub mod config;
 mod control;
 pub mod pay;
+pub mod pay_order;
 pub mod population;
 mod qr;
 mod state;
@@ -112,6 +117,7 @@ pub use chat::{AppMessageRecord, GroupWelcomeRecord, SIM_AGENT_ID};
 pub use config::{Faults, Limits, QuotaWindow, SimConfig, SimCorp, SimStaff};
 pub use control::ControlError;
 pub use pay::{MerchantTruth, OpenidTotal, PayFault, PayFaults, PayLimits, PaymentRecord, SimMerchant};
+pub use pay_order::{Delivery, JsapiOrder, PayAction, RefundRecord};
 pub use population::{scenario_from_toml, Scenario, ScenarioError, ScenarioReport, StoreReport};
 pub use state::{Corp, MassTaskView, SimState};
 pub use world::{JoinOutcome, NewCustomer, RemarkRecord, ScanOutcome, TagMarkRecord, WelcomeRecord};
@@ -150,6 +156,7 @@ impl Simulator {
             .route("/connect/oauth2/authorize", axum::routing::get(api::oauth::authorize))
             .merge(control::routes())
             .merge(pay::routes())
+            .merge(pay_order::routes())
             .with_state(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {

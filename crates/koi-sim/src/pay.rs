@@ -28,8 +28,8 @@
 //! from a script (the next sends, in order) or at random rates. The truth
 //! — balance and every payment — is read from the control API below.
 //!
-//! Later WeChat Pay simulation (JSAPI payments, their notifications,
-//! refunds) adds handlers to [`api`]'s table and state to [`Merchant`].
+//! JSAPI payments, their notifications and refunds are in
+//! [`crate::pay_order`].
 //!
 //! # Control API
 //! | route | does |
@@ -285,6 +285,19 @@ impl SimState {
     /// Replaces a merchant's faults; false for an unknown merchant.
     pub fn set_pay_faults(&self, mch_id: &str, faults: PayFaults) -> bool {
         lock(&self.pay.merchants).get_mut(mch_id).map(|m| m.faults = faults).is_some()
+    }
+}
+
+impl PayDesk {
+    /// A merchant's configuration, keys included (JSAPI payments, `pay_order.rs`).
+    pub(crate) fn merchant(&self, mch_id: &str) -> Option<SimMerchant> {
+        lock(&self.merchants).get(mch_id).map(|m| m.config.clone())
+    }
+
+    /// Runs `f` on a merchant's configuration under the lock (a payment
+    /// credits the balance, a refund debits it).
+    pub(crate) fn with_merchant<R>(&self, mch_id: &str, f: impl FnOnce(&mut SimMerchant) -> R) -> Option<R> {
+        lock(&self.merchants).get_mut(mch_id).map(|m| f(&mut m.config))
     }
 }
 

@@ -136,6 +136,8 @@ pub struct SimState {
     pub(crate) reports: Mutex<Vec<ScenarioReport>>,
     /// WeChat Pay's merchants ([`crate::pay`]).
     pub(crate) pay: crate::pay::PayDesk,
+    /// WeChat Pay's JSAPI orders ([`crate::pay_order`]).
+    pub(crate) pay_orders: crate::pay_order::PayOrders,
 }
 
 /// A mass message as the control API shows it.
@@ -168,6 +170,7 @@ impl SimState {
             base_url,
             reports: Mutex::new(Vec::new()),
             pay,
+            pay_orders: Default::default(),
         }
     }
 

@@ -6,6 +6,7 @@
 pub mod acquisition;
 pub mod campaigns;
 pub mod coupons;
+pub mod checkouts;
 pub mod customers;
 mod db;
 mod dialect;

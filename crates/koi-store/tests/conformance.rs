@@ -1912,6 +1912,8 @@ async fn first_order_invitations_are_made_once_per_customer_and_code(db: &Db) {
     assert_eq!(db.first_order_invitations(corp_id, code).await.unwrap(), 1);
     assert_eq!(db.first_order_invite(corp_id, code).await.unwrap().unwrap().text, "恭喜首单");
 }
+#[path = "conformance/checkouts.rs"]
+mod checkouts;
 #[path = "conformance/pay.rs"]
 mod pay;
 

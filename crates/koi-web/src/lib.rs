@@ -20,6 +20,7 @@ mod sidebar;
 mod i18n;
 pub mod qr;
 mod webhooks;
+mod shop;
 
 pub use api::openapi_document;
 pub use error::WebError;
@@ -107,6 +108,11 @@ pub fn router(state: AppState) -> Router {
         .route("/h5/c/{campaign}/visit", axum::routing::post(h5::campaign_visit))
         .route("/h5/wallet", get(h5::wallet_page))
         .route("/h5/wallet/exchange", axum::routing::post(h5::wallet_exchange))
+        .route("/h5/p/{product}", get(shop::product_page))
+        .route("/h5/p/{product}/buy", axum::routing::post(shop::buy))
+        .route("/h5/checkout/{out_trade_no}", get(shop::checkout_page))
+        .route("/h5/checkout/{out_trade_no}/state", get(shop::checkout_state))
+        .route("/pay/notify/{corp}", axum::routing::post(shop::notify))
         .route("/static/{file}", get(static_file))
         .route("/sidebar", get(sidebar::page))
         .route("/sidebar/oauth", get(sidebar::oauth))
@@ -149,6 +155,7 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
         "koi.js" => (include_str!("../static/koi.js"), "text/javascript; charset=utf-8"),
         "h5.js" => (include_str!("../static/h5.js"), "text/javascript; charset=utf-8"),
         "wallet.js" => (include_str!("../static/wallet.js"), "text/javascript; charset=utf-8"),
+        "shop.js" => (include_str!("../static/shop.js"), "text/javascript; charset=utf-8"),
         "poster.js" => (include_str!("../static/poster.js"), "text/javascript; charset=utf-8"),
         _ => return WebError::NotFound.into_response(),
     };

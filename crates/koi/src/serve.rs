@@ -58,6 +58,10 @@ pub(crate) struct ServeArgs {
     /// weekly, festivals, no order for N days), in seconds.
     #[arg(long, env = "KOI_SOP_TICK_SECS", default_value_t = 60)]
     sop_tick_secs: u64,
+    /// How long a checkout waits for payment before it closes and gives its
+    /// stock back, in seconds (the sweep runs with the campaign timer).
+    #[arg(long, env = "KOI_CHECKOUT_WINDOW_SECS", default_value_t = 900)]
+    checkout_window_secs: u64,
     /// WeCom's API base URL; point it at `koi sim` to run against the simulator.
     #[arg(long, env = "KOI_WECOM_BASE_URL", default_value = "https://qyapi.weixin.qq.com")]
     wecom_base_url: String,
@@ -79,6 +83,9 @@ pub(crate) async fn run(a: ServeArgs) -> Result<()> {
     if !(1..=3600).contains(&a.sop_tick_secs) {
         bail!("--sop-tick-secs must be 1 to 3600");
     }
+    if !(10..=7200).contains(&a.checkout_window_secs) {
+        bail!("--checkout-window-secs must be 10 to 7200 (WeChat Pay's prepay lives 2 hours)");
+    }
     if !(1..=3650).contains(&a.inbox_keep_days) {
         bail!("--inbox-keep-days must be 1 to 3650: WeCom redelivers a callback for minutes, and replay needs its row");
     }
@@ -93,6 +100,7 @@ pub(crate) async fn run(a: ServeArgs) -> Result<()> {
         campaign_tick_ms: a.campaign_tick_secs as i64 * 1000,
         sop_tick_ms: a.sop_tick_secs as i64 * 1000,
         public_url: public_url.clone(),
+        checkout_window_ms: a.checkout_window_secs as i64 * 1000,
         ..Settings::default()
     };
     let engine = Engine::new(a.db.open().await?, settings);

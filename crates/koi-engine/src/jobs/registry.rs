@@ -6,6 +6,7 @@ use super::{Job, JobError, SelfTest};
 use crate::acquisition::{AddJob, RouteJob, WelcomeJob};
 use crate::campaigns::{CampaignTickJob, CampaignWelcomeJob, CleanupJob, EntryJob, NoticeJob, RewardJob};
 use crate::coupons::{CouponIssueJob, CouponTickJob};
+use crate::checkout::{CheckoutSweepJob, RefundJob};
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
 use crate::groups::{AlertJob, FeedJob, GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
 use crate::org::StaffSyncJob;
@@ -56,6 +57,8 @@ registry![
     RewardJob,
     NoticeJob,
     CleanupJob,
+    CheckoutSweepJob,
+    RefundJob,
     GuideTaskJob,
     GuideTaskReadJob,
     CouponIssueJob,

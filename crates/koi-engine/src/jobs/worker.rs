@@ -89,6 +89,8 @@ impl Worker {
                 self.engine.schedule_campaign_ticks().await;
                 // Coupons past their end, reminders before it, points past their date.
                 self.engine.schedule_coupon_ticks().await;
+                // Checkouts left unpaid: ask WeChat Pay, close the expired.
+                self.engine.schedule_checkout_sweeps().await;
             }
             if now - last_sop >= self.engine.settings.sop_tick_ms {
                 last_sop = now;

@@ -1169,3 +1169,4 @@ async fn guides_confirm_on_their_own_and_moments_are_published_and_read() {
     let far = wecom::GetMomentListRequest { start_time: 0, end_time: now, ..Default::default() };
     assert_eq!(wecom_code(corp.get_moment_list(&far, NOW).await), ErrCode::INVALID_PARAMETER, "30 days at most");
 }
+mod pay_order;

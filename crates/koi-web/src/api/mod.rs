@@ -17,6 +17,7 @@ mod me;
 mod orders;
 mod pay;
 pub(crate) mod posters;
+mod products;
 pub(crate) mod segments;
 mod sops;
 mod staff;
@@ -171,6 +172,11 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(coupons::update_item))
         .routes(routes!(coupons::exchanges))
         .routes(routes!(pay::get_settings, pay::put_settings))
+        .routes(routes!(products::list, products::create))
+        .routes(routes!(products::get_one, products::update))
+        .routes(routes!(products::checkouts))
+        .routes(routes!(products::checkout))
+        .routes(routes!(products::refund))
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::retry))
         .merge(posters::router())

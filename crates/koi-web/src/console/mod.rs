@@ -18,6 +18,7 @@ mod login;
 pub(crate) mod orders;
 pub(crate) mod mass_sends;
 mod posters;
+mod products;
 mod profile;
 mod segments;
 mod settings;
@@ -136,6 +137,10 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/{id}/invites.csv", get(campaigns::invites_csv))
         .route("/campaigns/{id}/invites/{invite_id}/override", post(campaigns::override_invite))
         .route("/campaigns/{id}/rewards/{reward_id}/retry", post(campaigns::retry_reward))
+        .route("/products", get(products::list).post(products::create))
+        .route("/products/{id}", get(products::edit).post(products::update))
+        .route("/checkouts", get(products::checkouts))
+        .route("/checkouts/{id}/refund", post(products::refund))
         .route("/redeem", get(campaigns::redeem_form).post(campaigns::redeem))
         .route("/sops", get(sops::list).post(sops::create))
         .route("/sops/template", post(sops::enable_template))
@@ -257,6 +262,11 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
         m.push(item("materials", "/console/materials", true));
     }
     for key in ["analytics"] {
+    if who.allows(Action::ViewProducts) {
+        m.push(item("products", "/console/products", true));
+        m.push(item("checkouts", "/console/checkouts", true));
+    }
+    for key in ["mass_sends", "sops", "analytics"] {
         m.push(item(key, "", false));
     }
     if who.allows(Action::ManageUsers) {

@@ -82,6 +82,15 @@ pub fn kind_of(err_code: &str) -> PayErrorKind {
         "PARAM_ERROR" | "SIGN_ERROR" | "WORKWX_SIGN_ERROR" | "NO_AUTH" | "ILLEGAL_APPID" | "OPENID_ERROR"
         | "CA_ERROR" | "XML_ERROR" | "API_METHOD_CLOSED" | "FATAL_ERROR" | "SEND_FAILED" | "SENDNUM_LIMIT"
         | "MONEY_LIMIT" | "NOT_FOUND" => PayErrorKind::Final,
+        // JSAPI orders and refunds (`jsapi.rs`).
+        "ORDERPAID"
+        | "ORDERCLOSED"
+        | "ORDERNOTEXIST"
+        | "INVALID_REQUEST"
+        | "TRADE_STATE_ERROR"
+        | "APPID_MCHID_NOT_MATCH"
+        | "REFUNDNOTEXIST"
+        | "OUT_TRADE_NO_USED" => PayErrorKind::Final,
         _ => PayErrorKind::RetrySameBillno,
     }
 }

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `wire.rs` | fields, signing, XML in and out (the simulator uses it too) |
 //! | `redpack.rs` | the red packet's request, answer and query |
+//! | `jsapi.rs` | JSAPI payments: unifiedorder, orderquery, closeorder, refund, refundquery; the payment notification, verified; the parameters for WeixinJSBridge |
 //! | `error.rs` | errors and their kinds: retry with the same billno, retry later, final |
 //!
 //! Idempotency: a red packet is identified by its `mch_billno` (≤28
@@ -20,16 +21,19 @@
 //! simulator does not ask for it); going live needs the certificate loaded
 //! into the `reqwest::Client` passed to [`PayClient::with_http`].
 //!
-//! Later WeChat Pay work (JSAPI payments, their notifications, refunds) adds
-//! a file beside `redpack.rs` and methods on [`PayClient`].
+//! JSAPI payments (a customer pays koi's checkout in WeChat) are in
+//! `jsapi.rs`: an order is identified by its `out_trade_no`, a refund by its
+//! `out_refund_no`, both idempotent the same way as a billno.
 
 mod error;
+mod jsapi;
 mod redpack;
 pub mod wire;
 
 use std::time::Duration;
 
 pub use error::{kind_of, PayError, PayErrorKind};
+pub use jsapi::*;
 pub use redpack::*;
 pub use wire::{BadXml, PayFields};
 
@@ -88,11 +92,23 @@ impl PayClient {
     /// reads the answer: `return_code` FAIL is [`PayError::Protocol`],
     /// `result_code` FAIL is [`PayError::Refused`], a success must carry a
     /// `sign` that verifies.
-    async fn call(&self, api: &'static str, merchant: &Merchant, mut fields: PayFields) -> Result<PayFields, PayError> {
+    async fn call(&self, api: &'static str, merchant: &Merchant, fields: PayFields) -> Result<PayFields, PayError> {
+        self.call_at(&format!("mmpaymkttransfers/{api}"), api, merchant, fields).await
+    }
+
+    /// [`PayClient::call`] at any `path` under the merchant's base URL
+    /// (`pay/unifiedorder`, `secapi/pay/refund`).
+    async fn call_at(
+        &self,
+        path: &str,
+        api: &'static str,
+        merchant: &Merchant,
+        mut fields: PayFields,
+    ) -> Result<PayFields, PayError> {
         fields.entry("nonce_str".into()).or_insert_with(wire::nonce);
         let signature = wire::sign(&fields, &merchant.api_key);
         fields.insert("sign".into(), signature);
-        let url = format!("{}/mmpaymkttransfers/{api}", merchant.base_url.trim_end_matches('/'));
+        let url = format!("{}/{path}", merchant.base_url.trim_end_matches('/'));
         let response = self
             .http
             .post(&url)

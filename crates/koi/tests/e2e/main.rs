@@ -8,6 +8,7 @@ mod api;
 mod browser;
 mod callback;
 mod campaigns;
+mod checkout;
 mod console_acquisition;
 mod console_campaigns;
 mod console_segments;

@@ -5,7 +5,7 @@
 //! participants with their H5 pages, invites with overrides, the reward
 //! ledger with retries), and the stores' redemption page (核销).
 
-mod form;
+pub(super) mod form;
 
 use super::groups::Choice;
 use super::{error_page, render, render_with, see_other, Chrome, FormView, Notice, OrPage, Page};

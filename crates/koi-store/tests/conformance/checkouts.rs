@@ -1,0 +1,126 @@
+//! Products and checkouts on both databases: SKUs unique per corp, stock
+//! that never goes below zero however many buyers race for the last items,
+//! a checkout paid once, closed once (its stock back once), and refunds
+//! that never take more than was paid.
+
+use super::{add_store, corp, follow_via, staff_member, NOW};
+use koi_domain::channel::ChannelCodeDraft;
+use koi_store::checkouts::{CheckoutItemRow, NewCheckout, ProductWrite};
+use koi_store::{Db, StoreError};
+
+on_both!(checkout_stock_never_goes_below_zero_and_a_checkout_moves_once);
+
+fn product<'a>(sku: &'a str, stock: i64) -> ProductWrite<'a> {
+    ProductWrite { sku, name: "双十一组合", price_fen: 990, stock, active: true, draft: "{}", now: NOW }
+}
+
+async fn customer(db: &Db, corp_id: i64) -> i64 {
+    let s = add_store(db, corp_id, "CK1").await;
+    let m = staff_member(db, corp_id, "ck", s).await;
+    let mut tx = db.begin().await.unwrap();
+    let code = tx.insert_channel_code(corp_id, "ck", Some(s), &ChannelCodeDraft::default(), NOW).await.unwrap();
+    tx.commit().await.unwrap();
+    follow_via(db, corp_id, "wmCK0", m, code, s, NOW, false).await
+}
+
+/// One buyer: reserves `qty` and opens a checkout, in one transaction.
+async fn buy(db: &Db, corp_id: i64, customer_id: i64, product_id: i64, qty: i64, no: &str) -> Option<i64> {
+    let mut tx = db.begin().await.unwrap();
+    if !tx.reserve_stock(product_id, qty, NOW).await.unwrap() {
+        return None;
+    }
+    let k = NewCheckout {
+        corp_id,
+        customer_id,
+        out_trade_no: no,
+        subtotal_fen: 990 * qty,
+        total_fen: 990 * qty,
+        expires_at: NOW + 900_000,
+        now: NOW,
+    };
+    let id = tx.insert_checkout(&k).await.unwrap();
+    let item = CheckoutItemRow {
+        checkout_id: id,
+        product_id,
+        sku: "DBL11".into(),
+        name: "双十一组合".into(),
+        qty,
+        unit_fen: 990,
+        total_fen: 990 * qty,
+    };
+    tx.insert_checkout_item(&item).await.unwrap();
+    tx.commit().await.unwrap();
+    Some(id)
+}
+
+async fn checkout_stock_never_goes_below_zero_and_a_checkout_moves_once(db: &Db) {
+    let a = corp(db, "wwCHECKOUT").await;
+    let other = corp(db, "wwCHECKOTHER").await;
+    let c = customer(db, a).await;
+    let mut tx = db.begin().await.unwrap();
+    let p = tx.insert_product(a, &product("DBL11", 3), "tok-p").await.unwrap();
+    let dup = tx.insert_product(a, &product("DBL11", 1), "tok-q").await;
+    assert!(matches!(dup, Err(StoreError::Conflict { what: "sku" })), "{dup:?}");
+    drop(tx); // rolled back
+    let mut tx = db.begin().await.unwrap();
+    let p = tx.insert_product(a, &product("DBL11", 3), "tok-p").await.unwrap_or(p);
+    tx.insert_product(other, &product("DBL11", 5), "tok-o").await.expect("another corp may use the SKU");
+    tx.commit().await.unwrap();
+    assert_eq!(db.product_by_token("tok-p").await.unwrap().map(|r| r.id), Some(p));
+    assert_eq!(db.product(other, p).await.unwrap(), None, "scoped to its corp");
+
+    // Ten buyers race for the last three items: three win, stock ends at zero.
+    let mut racers = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let db = db.clone();
+        racers.spawn(async move { buy(&db, a, c, p, 1, &format!("koiRACE{i}")).await });
+    }
+    let mut won: Vec<i64> = racers.join_all().await.into_iter().flatten().collect();
+    won.sort_unstable();
+    assert_eq!(won.len(), 3, "{won:?}");
+    assert_eq!(db.product(a, p).await.unwrap().unwrap().stock, 0);
+    assert_eq!(buy(db, a, c, p, 1, "koiLATE").await, None, "sold out");
+    assert_eq!(db.items_bought(a, c, p).await.unwrap(), 3);
+
+    // Paid once; a closed checkout gives its item back once.
+    let (paid, closed) = (won[0], won[1]);
+    let mut tx = db.begin().await.unwrap();
+    assert!(tx.set_checkout_prepay(paid, "wx1", "oBUYER", NOW).await.unwrap());
+    assert!(tx.mark_checkout_paid(paid, "4200001", NOW, NOW).await.unwrap());
+    assert!(!tx.mark_checkout_paid(paid, "4200001", NOW, NOW).await.unwrap(), "a duplicate changes nothing");
+    assert!(!tx.close_checkout(paid, "expired", NOW).await.unwrap(), "a paid checkout does not close");
+    assert!(tx.close_checkout(closed, "expired", NOW).await.unwrap());
+    assert!(!tx.close_checkout(closed, "expired", NOW).await.unwrap());
+    assert!(!tx.mark_checkout_paid(closed, "4200002", NOW, NOW).await.unwrap(), "a closed checkout is not paid");
+    tx.commit().await.unwrap();
+    assert_eq!(db.product(a, p).await.unwrap().unwrap().stock, 1, "one item back, once");
+    assert_eq!(db.items_bought(a, c, p).await.unwrap(), 2);
+    let listed = db.checkouts(a, "paid", 10).await.unwrap();
+    assert_eq!((listed.len(), listed[0].customer_name.as_str()), (1, "wmCK0"));
+    let by_no = db.checkout(a, paid).await.unwrap().unwrap().out_trade_no;
+    assert_eq!(db.checkout_by_trade_no(&by_no).await.unwrap().map(|k| k.id), Some(paid));
+
+    // Refunds never take more than was paid; a failed one gives its claim back.
+    let mut tx = db.begin().await.unwrap();
+    assert!(tx.claim_refund(paid, 500, NOW).await.unwrap());
+    let r1 = tx.insert_checkout_refund(a, paid, "koiR1", 500, "破损", "user:1", NOW).await.unwrap();
+    assert!(!tx.claim_refund(paid, 491, NOW).await.unwrap(), "over what is left");
+    assert!(!tx.claim_refund(closed, 1, NOW).await.unwrap(), "never paid");
+    assert!(tx.finish_refund(r1, "5000001", NOW).await.unwrap());
+    assert!(!tx.finish_refund(r1, "5000001", NOW).await.unwrap());
+    assert_eq!(tx.settle_refund_state(paid, NOW).await.unwrap(), "part_refunded");
+    assert!(tx.claim_refund(paid, 490, NOW).await.unwrap());
+    let r2 = tx.insert_checkout_refund(a, paid, "koiR2", 490, "", "api_key", NOW).await.unwrap();
+    assert!(tx.fail_refund(r2, "NOTENOUGH", NOW).await.unwrap());
+    assert!(tx.claim_refund(paid, 490, NOW).await.unwrap(), "the failed refund's claim came back");
+    let r3 = tx.insert_checkout_refund(a, paid, "koiR3", 490, "", "api_key", NOW).await.unwrap();
+    assert!(tx.finish_refund(r3, "5000003", NOW).await.unwrap());
+    assert_eq!(tx.settle_refund_state(paid, NOW).await.unwrap(), "refunded");
+    tx.commit().await.unwrap();
+    let k = db.checkout(a, paid).await.unwrap().unwrap();
+    assert_eq!((k.state.as_str(), k.refunded_fen), ("refunded", 990));
+    let states: Vec<String> = db.checkout_refunds(paid).await.unwrap().into_iter().map(|r| r.state).collect();
+    assert_eq!(states, ["done", "failed", "done"]);
+    assert_eq!(db.corps_with_open_checkouts().await.unwrap(), vec![a]);
+    assert_eq!(db.open_checkouts(a, NOW + 1, 10).await.unwrap().len(), 1);
+}
