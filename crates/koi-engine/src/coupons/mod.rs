@@ -306,7 +306,6 @@ pub(crate) async fn issue_in(
 /// A fully refunded order's coupon use is undone (in the refund's
 /// transaction): its coupons still in their window are issued again;
 /// returns how many.
-#[allow(dead_code)] // the orders module calls it
 pub(crate) async fn release_for_refund(tx: &mut Tx, corp_id: i64, order_ref: &str) -> Result<usize> {
     let now = now_ms();
     let ids = tx.release_coupons_of_order(corp_id, order_ref, now).await?;

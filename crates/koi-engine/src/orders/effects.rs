@@ -7,13 +7,14 @@
 //! order with [`OrderChange::Refunded`]. A late-matched order that was
 //! refunded while it waited gets `Paid` then `Refunded` for the total.
 //!
-//! Today it grants nothing of its own: the customer's counters, stage, RFM,
-//! tag rules and timeline move through the behaviour path before it is
-//! called. This is where the next modules plug in, each inside `tx`:
-//! - points (earn `paid_fen × rate` on `Paid`, take back on `Refunded`),
-//! - coupon use (a refund in full gives the coupon back, if still valid),
+//! The customer's counters, stage, RFM, tag rules and timeline move through
+//! the behaviour path before it is called. Here, each inside `tx`:
+//! - points (earn `paid_fen × rate` on `Paid`, take back the refunded share
+//!   on `Refunded`: `points::earn_for_order` / `reverse_for_order`),
+//! - coupon use (a refund in full gives the coupon back, if still valid:
+//!   `coupons::release_for_refund`),
 //! - commission (level 1 and 2 distributors of `customer_id`, pending
-//!   until the refund window passes; reversed on `Refunded`).
+//!   until the refund window passes; cut on `Refunded`: `distribution`).
 //!
 //! Each must be idempotent by `order_id` (and the refund's fen): ingest and
 //! refund call here exactly once per change, but a module's own ledger is
@@ -50,6 +51,18 @@ pub enum OrderChange {
 }
 
 /// Grants or takes back what the order earned (see the module doc).
-pub(crate) async fn after_order(_tx: &mut Tx, _corp_id: i64, _order: &OrderFacts, _change: OrderChange) -> Result<()> {
+pub(crate) async fn after_order(tx: &mut Tx, corp_id: i64, order: &OrderFacts, change: OrderChange) -> Result<()> {
+    let (customer, order_ref) = (order.customer_id, order.shop_order_id.as_str());
+    match change {
+        OrderChange::Paid => {
+            crate::points::earn_for_order(tx, corp_id, customer, order_ref, order.paid_fen).await?;
+        }
+        OrderChange::Refunded { whole, .. } => {
+            crate::points::reverse_for_order(tx, corp_id, customer, order_ref, order.refunded_fen).await?;
+            if whole {
+                crate::coupons::release_for_refund(tx, corp_id, order_ref).await?;
+            }
+        }
+    }
     Ok(())
 }

@@ -299,7 +299,6 @@ pub(crate) async fn expire_in(tx: &mut Tx, corp_id: i64, customer_id: i64, now: 
 /// SEAM for orders: an order paid `paid_fen` earns points by the corp's
 /// rate, once per (customer, order). Returns the points earned (0 when
 /// booked before or the rate is 0).
-#[allow(dead_code)] // the orders module calls it
 pub(crate) async fn earn_for_order(
     tx: &mut Tx,
     corp_id: i64,
@@ -318,7 +317,6 @@ pub(crate) async fn earn_for_order(
 /// (so calling again with the same total takes nothing more). Never below
 /// zero: points already spent are recorded as the shortfall. Returns
 /// (taken, shortfall) of this call.
-#[allow(dead_code)] // the orders module calls it
 pub(crate) async fn reverse_for_order(
     tx: &mut Tx,
     corp_id: i64,

@@ -261,12 +261,11 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
         m.push(item("scripts", "/console/scripts", true));
         m.push(item("materials", "/console/materials", true));
     }
-    for key in ["analytics"] {
     if who.allows(Action::ViewProducts) {
         m.push(item("products", "/console/products", true));
         m.push(item("checkouts", "/console/checkouts", true));
     }
-    for key in ["mass_sends", "sops", "analytics"] {
+    for key in ["analytics"] {
         m.push(item(key, "", false));
     }
     if who.allows(Action::ManageUsers) {
