@@ -82,6 +82,11 @@ pub enum Action {
     RedeemRewards,
     /// Poster templates: create, edit, preview, delete.
     ManagePosters,
+    /// Distribution: distributors, their commissions and payouts.
+    ViewDistribution,
+    /// Distribution settings, making customers distributors, reporting
+    /// orders for commission, running payout batches.
+    ManageDistribution,
 }
 
 /// Normalises a username the one way every path uses (create, login,

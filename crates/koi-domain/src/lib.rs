@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod campaign;
 pub mod channel;
 pub mod customer;
+pub mod distribution;
 pub mod error;
 pub mod group;
 pub mod import;
