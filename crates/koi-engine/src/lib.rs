@@ -9,6 +9,7 @@ pub mod callback;
 pub mod campaigns;
 pub mod customers;
 pub mod demo;
+pub mod distribution;
 mod error;
 pub mod groups;
 pub mod inbox;

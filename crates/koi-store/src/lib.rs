@@ -8,6 +8,7 @@ pub mod campaigns;
 pub mod customers;
 mod db;
 mod dialect;
+pub mod distribution;
 mod error;
 pub mod events;
 pub mod group_codes;

@@ -15,6 +15,7 @@ mod console;
 mod error;
 mod fmt;
 mod h5;
+mod h5_distribution;
 mod h5_guard;
 mod i18n;
 pub mod qr;
@@ -99,6 +100,9 @@ pub fn router(state: AppState) -> Router {
         .route("/h5/group/{code}/locate", axum::routing::post(h5::group_locate))
         .route("/h5/c/{campaign}", get(h5::campaign_page))
         .route("/h5/c/{campaign}/visit", axum::routing::post(h5::campaign_visit))
+        .route("/h5/d/{token}", get(h5_distribution::share))
+        .route("/h5/earnings", get(h5_distribution::earnings))
+        .route("/h5/earnings/join", axum::routing::post(h5_distribution::join))
         .route("/static/{file}", get(static_file))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(h5_guard, h5_guard::guard))

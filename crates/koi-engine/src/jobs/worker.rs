@@ -86,6 +86,8 @@ impl Worker {
                 last_campaigns = now;
                 // Scheduled starts and ends, and invites whose hold has passed.
                 self.engine.schedule_campaign_ticks().await;
+                // Commissions whose refund window has passed settle.
+                self.engine.schedule_distribution_ticks().await;
             }
             if now - last_sweep > 3_600_000 {
                 last_sweep = now;

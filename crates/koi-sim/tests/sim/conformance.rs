@@ -1086,3 +1086,4 @@ async fn the_address_book_lists_departments_and_members() {
 
 mod assistant;
 mod pay;
+mod pay_transfer;

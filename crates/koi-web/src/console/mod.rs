@@ -6,6 +6,7 @@ mod api_keys;
 mod campaigns;
 mod channel_codes;
 mod customers;
+pub(crate) mod distribution;
 mod fields;
 mod group_assistant;
 mod group_codes;
@@ -86,6 +87,13 @@ pub fn router() -> Router<AppState> {
         .route("/group-codes/{id}/qr.png", get(group_codes::qr_png))
         .route("/group-codes/{id}/first-order-invite", post(group_pulls::save_first_order_invite))
         .route("/group-pulls", get(group_pulls::list).post(group_pulls::create))
+        .route("/distribution", get(distribution::distributors))
+        .route("/distribution/distributors", post(distribution::opt_in))
+        .route("/distribution/distributors/{id}/active", post(distribution::toggle))
+        .route("/distribution/settings", get(distribution::settings).post(distribution::save_settings))
+        .route("/distribution/commissions", get(distribution::commissions))
+        .route("/distribution/payouts", get(distribution::payouts))
+        .route("/distribution/payouts/run", post(distribution::run_payouts))
         .route("/group-pulls/{id}", get(group_pulls::show))
         .route("/group-pulls/{id}/refresh", post(group_pulls::refresh))
         .route("/group-assistant", get(group_assistant::show))
@@ -198,6 +206,9 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
     }
     if who.allows(Action::RedeemRewards) {
         m.push(item("redeem", "/console/redeem", true));
+    }
+    if who.allows(Action::ViewDistribution) {
+        m.push(item("distribution", "/console/distribution", true));
     }
     for key in ["mass_sends", "sops", "analytics"] {
         m.push(item(key, "", false));

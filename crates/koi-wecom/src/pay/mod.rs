@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `wire.rs` | fields, signing, XML in and out (the simulator uses it too) |
 //! | `redpack.rs` | the red packet's request, answer and query |
+//! | `transfer.rs` | 企业付款到零钱 (`promotion/transfers`): commission payouts |
 //! | `error.rs` | errors and their kinds: retry with the same billno, retry later, final |
 //!
 //! Idempotency: a red packet is identified by its `mch_billno` (≤28
@@ -25,12 +26,14 @@
 
 mod error;
 mod redpack;
+mod transfer;
 pub mod wire;
 
 use std::time::Duration;
 
 pub use error::{kind_of, PayError, PayErrorKind};
 pub use redpack::*;
+pub use transfer::*;
 pub use wire::{BadXml, PayFields};
 
 /// WeChat Pay's production API host.
