@@ -575,7 +575,8 @@ impl Tx {
             .bind(now)
             .fetch_one(&mut *c)
             .await
-        })?;
+        })
+        .map_err(crate::StoreError::conflict_on("a payout with this trade number"))?;
         let list = placeholders(4, commission_ids.len());
         let sql = format!(
             "UPDATE commissions SET state = 'paying', payout_id = $1, updated_at = $2 \

@@ -1906,6 +1906,8 @@ async fn first_order_invitations_are_made_once_per_customer_and_code(db: &Db) {
 }
 #[path = "conformance/pay.rs"]
 mod pay;
+#[path = "conformance/distribution.rs"]
+mod distribution;
 /// A template keeps its background's bytes exactly (binary, both
 /// backends), every edit moves the version on, the background is kept,
 /// replaced or removed as asked, and another corp sees none of it.
