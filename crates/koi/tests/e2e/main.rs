@@ -13,6 +13,7 @@ mod console_campaigns;
 mod console_segments;
 mod customers;
 mod demo;
+mod distribution;
 mod first_hour;
 mod group_assistant;
 mod group_codes;
