@@ -8,8 +8,10 @@
 //! |---|---|
 //! | `mod.rs` | settings, distributors (opt-in), lists, the H5 share and earnings pages |
 //! | `orders.rs` | referrals, [`on_order_paid`], [`on_order_refunded`], [`orders::on_add`], the order report use cases |
+//! | `entries.rs` | the distributor's own contact way (state `k1d{id}`) and its job |
 //! | `payouts.rs` | settlement (a timer job), payout batches and [`PayoutJob`] |
 
+mod entries;
 mod orders;
 mod payouts;
 
@@ -18,6 +20,7 @@ pub use orders::{CommissionOrder, CommissionRefund};
 // in their transactions (wired when orders land).
 #[allow(unused_imports)]
 pub(crate) use orders::{on_add, on_order_paid, on_order_refunded};
+pub(crate) use entries::DistributorEntryJob;
 pub(crate) use payouts::{DistributionTickJob, PayoutJob};
 pub use payouts::{Payout, PayoutBatch, PayoutRun};
 
@@ -60,6 +63,8 @@ pub struct Distributor {
     pub active: bool,
     /// The share link: `{public_url}/h5/d/{token}`.
     pub share_url: String,
+    /// Their own contact way's QR (state `k1d{id}`), once made.
+    pub qr_code: Option<String>,
     /// Customers they brought (level 1) and those brought by them (level 2).
     pub level1: i64,
     pub level2: i64,
@@ -166,6 +171,7 @@ impl Engine {
             campaign_id: s.campaign_id,
             active: s.active,
             share_url: format!("{}/h5/d/{}", self.settings.public_url.trim_end_matches('/'), s.token),
+            qr_code: Some(s.qr_code).filter(|q| !q.is_empty()),
             level1: s.level1,
             level2: s.level2,
             pending_fen: s.pending_fen,
@@ -228,6 +234,7 @@ impl Engine {
     async fn make_distributor(&self, corp_id: i64, customer_id: i64) -> Result<i64> {
         let mut tx = self.db.begin().await?;
         let d = tx.ensure_distributor(corp_id, customer_id, &new_token(), "opt_in", None, now_ms()).await?;
+        entries::queue_entry(&mut tx, corp_id, d.id).await?;
         tx.commit().await?;
         Ok(d.id)
     }

@@ -191,7 +191,9 @@ async fn distributor_for(
     let campaigns: Vec<i64> = s.campaigns().collect();
     let Some(campaign_id) = tx.participant_campaign(corp_id, customer_id, &campaigns).await? else { return Ok(None) };
     let token = super::new_token();
-    Ok(Some(tx.ensure_distributor(corp_id, customer_id, &token, "campaign", Some(campaign_id), now_ms()).await?))
+    let d = tx.ensure_distributor(corp_id, customer_id, &token, "campaign", Some(campaign_id), now_ms()).await?;
+    super::entries::queue_entry(tx, corp_id, d.id).await?;
+    Ok(Some(d))
 }
 
 /// Cuts the pending commissions of a refunded order in proportion to what

@@ -6,7 +6,7 @@ use super::{Job, JobError, SelfTest};
 use crate::acquisition::{AddJob, RouteJob, WelcomeJob};
 use crate::campaigns::{CampaignTickJob, CampaignWelcomeJob, CleanupJob, EntryJob, NoticeJob, RewardJob};
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
-use crate::distribution::{DistributionTickJob, PayoutJob};
+use crate::distribution::{DistributionTickJob, DistributorEntryJob, PayoutJob};
 use crate::groups::{AlertJob, FeedJob, GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
 use crate::org::StaffSyncJob;
 use crate::outreach::{GuideTaskJob, GuideTaskReadJob};
@@ -56,6 +56,7 @@ registry![
     GuideTaskJob,
     GuideTaskReadJob,
     DistributionTickJob,
+    DistributorEntryJob,
     PayoutJob,
     SelfTest,
 ];

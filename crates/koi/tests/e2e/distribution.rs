@@ -139,6 +139,22 @@ async fn two_levels_paid_once(backend: &str) {
     visit(&acq, &share_c, &link(&acq, d).await).await;
     // D opens A's link later: the first referrer (C) stays.
     assert!(!visit(&acq, &share_a, &link(&acq, d).await).await.contains("id=\"referred\""));
+    // A's own contact way (state k1d…): a new customer adding through it is A's.
+    let qr = wait_long(|| async {
+        let d = get(&acq, &format!("/api/v1/distribution/distributors/{da}")).await;
+        d["qr_code"].as_str().map(str::to_string)
+    })
+    .await;
+    let state = format!("k1d{}", base36(da));
+    let way = acq.sim.state().contact_ways().into_iter().find(|w| w.state == state).expect("A's contact way");
+    assert_eq!(way.qr_code, qr);
+    assert!(visit(&acq, &share_a, "").await.contains(&qr), "the share page shows A's QR");
+    acq.scan(&way.config_id, json!({"name": "新客戊"})).await;
+    wait_long(|| async {
+        let d = get(&acq, &format!("/api/v1/distribution/distributors/{da}")).await;
+        (d["level1"] == 2).then_some(())
+    })
+    .await;
     // An unknown share token is a readable 404.
     let r = acq.http.get(acq.server.url("/h5/d/AAAAAAAAAAAAAAAAAAAAAA")).send().await.unwrap();
     assert_eq!(r.status(), 404);
@@ -255,7 +271,7 @@ async fn two_levels_paid_once(backend: &str) {
     // The distributors' numbers, and B's earnings page.
     let list = get(&acq, "/api/v1/distribution/distributors").await;
     let of = |id: i64| list.as_array().unwrap().iter().find(|x| x["id"] == id).unwrap().clone();
-    assert_eq!((of(da)["level1"].as_i64(), of(da)["level2"].as_i64()), (Some(1), Some(1)));
+    assert_eq!((of(da)["level1"].as_i64(), of(da)["level2"].as_i64()), (Some(2), Some(1)), "B and 戊; C");
     assert_eq!((of(db)["level1"].as_i64(), of(db)["level2"].as_i64()), (Some(1), Some(1)));
     assert_eq!(of(db)["paid_fen"], 550 + 600);
     assert_eq!(of(da)["paid_fen"], 300);
@@ -266,4 +282,20 @@ async fn two_levels_paid_once(backend: &str) {
     assert!(html.contains("id=\"paid\">¥11.50<"), "{html}");
     let r = acq.http.get(acq.server.url("/h5/earnings?k=nonsense")).send().await.unwrap();
     assert_eq!(r.status(), 404);
+}
+
+/// An id as a state spells it (upper-case base 36).
+fn base36(id: i64) -> String {
+    const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut n = id;
+    let mut out = vec![];
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap()
 }
