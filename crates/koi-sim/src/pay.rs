@@ -56,8 +56,8 @@ use crate::control::ControlError;
 
 #[path = "pay_transfer.rs"]
 mod transfer;
-pub use transfer::{TransferLimits, TransferRecord, TransferTruth};
 use crate::state::{lock, SimState};
+pub use transfer::{TransferLimits, TransferRecord, TransferTruth};
 
 /// A merchant account (商户号) the simulator hosts.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -186,12 +186,9 @@ impl Db {
     /// The corp's distributors with their numbers (one when `id` is given),
     /// newest first, at most `limit`.
     pub async fn distributor_stats(&self, corp_id: i64, id: Option<i64>, limit: i64) -> Result<Vec<DistributorStats>> {
-        let sql = format!(
-            "{STATS_SELECT} WHERE d.corp_id = $1 AND ($2 IS NULL OR d.id = $2) ORDER BY d.id DESC LIMIT $3"
-        );
-        Ok(on_pool!(self, false, |c| {
-            sqlx::query_as(&sql).bind(corp_id).bind(id).bind(limit).fetch_all(c).await
-        })?)
+        let sql =
+            format!("{STATS_SELECT} WHERE d.corp_id = $1 AND ($2 IS NULL OR d.id = $2) ORDER BY d.id DESC LIMIT $3");
+        Ok(on_pool!(self, false, |c| { sqlx::query_as(&sql).bind(corp_id).bind(id).bind(limit).fetch_all(c).await })?)
     }
 
     pub async fn commissions(&self, corp_id: i64, f: &CommissionFilter<'_>) -> Result<Vec<CommissionRow>> {
@@ -473,7 +470,9 @@ impl Tx {
     }
 
     pub async fn order_commissions(&mut self, corp_id: i64, order_ref: &str) -> Result<Vec<CommissionRow>> {
-        let sql = format!("SELECT {COMMISSION_COLUMNS} FROM commissions WHERE corp_id = $1 AND order_ref = $2 ORDER BY level");
+        let sql = format!(
+            "SELECT {COMMISSION_COLUMNS} FROM commissions WHERE corp_id = $1 AND order_ref = $2 ORDER BY level"
+        );
         Ok(on_tx!(self, |c| sqlx::query_as(&sql).bind(corp_id).bind(order_ref).fetch_all(&mut *c).await)?)
     }
 
@@ -532,7 +531,14 @@ impl Tx {
         })?)
     }
 
-    pub async fn insert_payout_batch(&mut self, corp_id: i64, created_by: &str, payouts: i64, total_fen: i64, now: i64) -> Result<i64> {
+    pub async fn insert_payout_batch(
+        &mut self,
+        corp_id: i64,
+        created_by: &str,
+        payouts: i64,
+        total_fen: i64,
+        now: i64,
+    ) -> Result<i64> {
         Ok(on_tx!(self, |c| {
             sqlx::query_scalar(
                 "INSERT INTO payout_batches (corp_id, created_by, payouts, total_fen, created_at) \
@@ -604,7 +610,14 @@ impl Tx {
     /// commissions settled again, free for the next batch: a refusal proves
     /// nothing was paid). False when it was not pending (an earlier attempt
     /// ended it).
-    pub async fn finish_payout(&mut self, id: i64, paid: bool, payment_no: &str, reason: &str, now: i64) -> Result<bool> {
+    pub async fn finish_payout(
+        &mut self,
+        id: i64,
+        paid: bool,
+        payment_no: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool> {
         let to = if paid { "paid" } else { "failed" };
         let n = on_tx!(self, |c| {
             sqlx::query(

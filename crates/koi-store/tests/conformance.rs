@@ -1904,10 +1904,10 @@ async fn first_order_invitations_are_made_once_per_customer_and_code(db: &Db) {
     assert_eq!(db.first_order_invitations(corp_id, code).await.unwrap(), 1);
     assert_eq!(db.first_order_invite(corp_id, code).await.unwrap().unwrap().text, "恭喜首单");
 }
-#[path = "conformance/pay.rs"]
-mod pay;
 #[path = "conformance/distribution.rs"]
 mod distribution;
+#[path = "conformance/pay.rs"]
+mod pay;
 /// A template keeps its background's bytes exactly (binary, both
 /// backends), every edit moves the version on, the background is kept,
 /// replaced or removed as asked, and another corp sees none of it.

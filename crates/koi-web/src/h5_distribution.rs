@@ -59,7 +59,11 @@ pub struct CustomerKey {
 
 /// The share link's landing: who invites, their QR to add a guide; a
 /// visitor with their own link (`?k=`) is recorded as brought by them.
-pub async fn share(State(state): State<AppState>, Path(token): Path<String>, Query(key): Query<CustomerKey>) -> Response {
+pub async fn share(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(key): Query<CustomerKey>,
+) -> Response {
     match state.engine.distributor_share_page(&token, Some(&key.k)).await {
         Ok(page) => html(&ShareView { t: Tr(LANG), page }, StatusCode::OK),
         Err(e) => missing(e),

@@ -205,11 +205,13 @@ pub struct OrderLine {
 
 /// What `level` earns on `lines`: each line's amount times its rate, each
 /// rounded down.
-pub fn commission_for(settings: &DistributionSettings, level: usize, lines: &[OrderLine], campaign_id: Option<i64>) -> i64 {
-    lines
-        .iter()
-        .map(|l| l.amount_fen.max(0) * settings.rate(level, &l.sku, campaign_id) / FULL_BP)
-        .sum()
+pub fn commission_for(
+    settings: &DistributionSettings,
+    level: usize,
+    lines: &[OrderLine],
+    campaign_id: Option<i64>,
+) -> i64 {
+    lines.iter().map(|l| l.amount_fen.max(0) * settings.rate(level, &l.sku, campaign_id) / FULL_BP).sum()
 }
 
 /// A commission of `full` earned on `paid` fen, after `refunded` of them
@@ -309,7 +311,9 @@ pub fn plan_payouts(settings: &DistributionSettings, owed: &[Owed]) -> Vec<Plann
         p.commission_ids.push(o.commission_id);
     }
     by.into_values()
-        .filter(|p| p.amount_fen >= settings.min_payout_fen.max(MIN_TRANSFER_FEN) && p.amount_fen <= settings.max_payout_fen)
+        .filter(|p| {
+            p.amount_fen >= settings.min_payout_fen.max(MIN_TRANSFER_FEN) && p.amount_fen <= settings.max_payout_fen
+        })
         .collect()
 }
 

@@ -88,7 +88,8 @@ fn settings_are_checked_field_by_field() {
     };
     let e = bad.validate().unwrap_err();
     let fields: Vec<&str> = e.0.iter().map(|f| f.field.as_str()).collect();
-    for f in ["level2_bp", "window_secs", "min_payout_fen", "rules[0]", "rules[1].level1_bp", "rules[2]", "payout_desc"] {
+    for f in ["level2_bp", "window_secs", "min_payout_fen", "rules[0]", "rules[1].level1_bp", "rules[2]", "payout_desc"]
+    {
         assert!(fields.contains(&f), "{f} in {fields:?}");
     }
 }
@@ -102,9 +103,9 @@ fn a_batch_pays_each_distributor_once_within_wechat_limits() {
         &[
             owed(1, 10, 600),
             owed(2, 10, 300),
-            owed(3, 10, 200), // would pass 1000: waits
-            owed(4, 10, 50),  // after one waits, the younger wait too
-            owed(5, 20, 40),  // below the minimum: waits
+            owed(3, 10, 200),   // would pass 1000: waits
+            owed(4, 10, 50),    // after one waits, the younger wait too
+            owed(5, 20, 40),    // below the minimum: waits
             owed(6, 30, 5_000), // above the maximum alone: never by transfer
             owed(7, 40, 100),
         ],

@@ -18,9 +18,9 @@ mod payouts;
 pub use orders::{CommissionOrder, CommissionRefund};
 // `on_order_paid` and `on_order_refunded` are the hooks koi's orders call
 // in their transactions (wired when orders land).
+pub(crate) use entries::DistributorEntryJob;
 #[allow(unused_imports)]
 pub(crate) use orders::{on_add, on_order_paid, on_order_refunded};
-pub(crate) use entries::DistributorEntryJob;
 pub(crate) use payouts::{DistributionTickJob, PayoutJob};
 pub use payouts::{Payout, PayoutBatch, PayoutRun};
 
@@ -241,7 +241,12 @@ impl Engine {
 
     /// Turns a distributor off (their referrals' orders earn nothing while
     /// off; settled commission is kept) or on again.
-    pub async fn set_distributor_active(&self, who: &Principal, id: i64, patch: DistributorPatch) -> Result<Distributor> {
+    pub async fn set_distributor_active(
+        &self,
+        who: &Principal,
+        id: i64,
+        patch: DistributorPatch,
+    ) -> Result<Distributor> {
         require(who, Action::ManageDistribution)?;
         let mut tx = self.db.begin().await?;
         tx.distributor_in_tx(who.corp_id, id).await?.ok_or(EngineError::NotFound("distributor"))?;
@@ -311,7 +316,12 @@ impl Engine {
         let f = CommissionFilter { distributor_id: Some(d.id), limit: 50, ..Default::default() };
         let commissions = self.db.commissions(corp_id, &f).await?.into_iter().map(Commission::from).collect();
         let payouts = self.db.payouts(corp_id, None, Some(d.id), 20).await?.into_iter().map(Payout::from).collect();
-        Ok(EarningsPage { name: customer.name, distributor: stats.map(|s| self.distributor_view(s)), commissions, payouts })
+        Ok(EarningsPage {
+            name: customer.name,
+            distributor: stats.map(|s| self.distributor_view(s)),
+            commissions,
+            payouts,
+        })
     }
 
     /// The customer opts in from their earnings page, when the corp runs

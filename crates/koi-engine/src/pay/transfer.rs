@@ -37,7 +37,10 @@ impl Engine {
             || req.desc.trim().is_empty()
             || req.desc.chars().count() > 100
         {
-            return Err(refused("invalid", format!("a transfer of {} fen that WeChat Pay would refuse", req.amount_fen)));
+            return Err(refused(
+                "invalid",
+                format!("a transfer of {} fen that WeChat Pay would refuse", req.amount_fen),
+            ));
         }
         let wecom = self.wecom_for(corp_id).await.map_err(|e| PayError::RetrySameBillno(e.to_string()))?;
         let convert = ConvertToOpenidRequest { external_userid: req.external_userid.clone() };

@@ -9,23 +9,32 @@ use koi_store::acquisition::CustomerProfile;
 use koi_store::distribution::{CommissionFilter, NewCommission};
 use koi_store::{Db, StoreError};
 
-on_both!(
-    referrals_keep_the_first_and_commissions_count_once,
-    a_commission_is_in_one_payout_and_paid_or_released_once
-);
+on_both!(referrals_keep_the_first_and_commissions_count_once, a_commission_is_in_one_payout_and_paid_or_released_once);
 
 async fn customers(db: &Db, corp_id: i64, n: usize) -> Vec<i64> {
     let mut tx = db.begin().await.unwrap();
     let mut ids = vec![];
     for i in 0..n {
-        let p = CustomerProfile { external_userid: format!("wmD{i}"), name: format!("客{i}"), kind: 1, ..Default::default() };
+        let p = CustomerProfile {
+            external_userid: format!("wmD{i}"),
+            name: format!("客{i}"),
+            kind: 1,
+            ..Default::default()
+        };
         ids.push(tx.upsert_customer(corp_id, &p, None, None, NOW, NOW).await.unwrap().0);
     }
     tx.commit().await.unwrap();
     ids
 }
 
-fn commission(corp_id: i64, order_ref: &str, level: i64, distributor_id: i64, buyer_id: i64, full: i64) -> NewCommission<'_> {
+fn commission(
+    corp_id: i64,
+    order_ref: &str,
+    level: i64,
+    distributor_id: i64,
+    buyer_id: i64,
+    full: i64,
+) -> NewCommission<'_> {
     NewCommission {
         corp_id,
         order_ref,
@@ -107,7 +116,10 @@ async fn a_commission_is_in_one_payout_and_paid_or_released_once(db: &Db) {
     let paid = CommissionFilter { state: Some("paid"), limit: 10, ..Default::default() };
     assert_eq!(db.commissions(corp_id, &paid).await.unwrap().len(), 2);
     let p = db.payout(corp_id, payout).await.unwrap().unwrap();
-    assert_eq!((p.state.as_str(), p.payment_no.as_str(), p.partner_trade_no.as_str()), ("paid", "1010000001", "koid1x1"));
+    assert_eq!(
+        (p.state.as_str(), p.payment_no.as_str(), p.partner_trade_no.as_str()),
+        ("paid", "1010000001", "koid1x1")
+    );
     assert_eq!(db.payout_batches(corp_id, 10).await.unwrap()[0].paid, 1);
 
     // A refused payout releases its commission for the next batch.

@@ -137,7 +137,10 @@ pub async fn report_refund(
 /// once. 409 when another batch took the same commission at the same time.
 #[utoipa::path(post, path = "/distribution/payouts/run", tag = "distribution",
     responses((status = 200, body = PayoutRun), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn run_payouts(State(state): State<AppState>, ApiCaller(who): ApiCaller) -> Result<Json<PayoutRun>, WebError> {
+pub async fn run_payouts(
+    State(state): State<AppState>,
+    ApiCaller(who): ApiCaller,
+) -> Result<Json<PayoutRun>, WebError> {
     let run = state.engine.run_payouts(&who).await?;
     state.wake_worker();
     Ok(Json(run))
@@ -145,7 +148,10 @@ pub async fn run_payouts(State(state): State<AppState>, ApiCaller(who): ApiCalle
 
 #[utoipa::path(get, path = "/distribution/payout-batches", tag = "distribution",
     responses((status = 200, body = Vec<PayoutBatch>), (status = 403, body = ErrorBody)))]
-pub async fn batches(State(state): State<AppState>, ApiCaller(who): ApiCaller) -> Result<Json<Vec<PayoutBatch>>, WebError> {
+pub async fn batches(
+    State(state): State<AppState>,
+    ApiCaller(who): ApiCaller,
+) -> Result<Json<Vec<PayoutBatch>>, WebError> {
     Ok(Json(state.engine.payout_batches(&who).await?))
 }
 

@@ -102,7 +102,9 @@ fn settings_values(s: &DistributionSettings) -> Vec<(String, String)> {
     let skus: Vec<String> = s
         .rules
         .iter()
-        .filter_map(|r| r.sku.as_ref().map(|sku| format!("{sku}, {}, {}", percent(&r.level1_bp), percent(&r.level2_bp))))
+        .filter_map(|r| {
+            r.sku.as_ref().map(|sku| format!("{sku}, {}, {}", percent(&r.level1_bp), percent(&r.level2_bp)))
+        })
         .collect();
     let mut v = vec![
         ("level1".into(), percent(&s.level1_bp)),
@@ -119,14 +121,16 @@ fn settings_values(s: &DistributionSettings) -> Vec<(String, String)> {
     v
 }
 
-async fn settings_page(state: &AppState, c: &Console, form: FormView, s: &DistributionSettings) -> Result<SettingsPage, Response> {
+async fn settings_page(
+    state: &AppState,
+    c: &Console,
+    form: FormView,
+    s: &DistributionSettings,
+) -> Result<SettingsPage, Response> {
     let who = c.who();
     let chrome = Chrome::new(state, c, "distribution").await;
-    let campaigns = if who.allows(Action::ViewCampaigns) {
-        state.engine.campaigns(who).await.or_page(c)?
-    } else {
-        vec![]
-    };
+    let campaigns =
+        if who.allows(Action::ViewCampaigns) { state.engine.campaigns(who).await.or_page(c)? } else { vec![] };
     let campaigns = campaigns
         .into_iter()
         .map(|x| {
@@ -136,8 +140,10 @@ async fn settings_page(state: &AppState, c: &Console, form: FormView, s: &Distri
             CampaignRate {
                 id,
                 name: x.campaign.name,
-                level1: kept(&format!("c{id}_1")).unwrap_or_else(|| rule.map(|r| percent(&r.level1_bp)).unwrap_or_default()),
-                level2: kept(&format!("c{id}_2")).unwrap_or_else(|| rule.map(|r| percent(&r.level2_bp)).unwrap_or_default()),
+                level1: kept(&format!("c{id}_1"))
+                    .unwrap_or_else(|| rule.map(|r| percent(&r.level1_bp)).unwrap_or_default()),
+                level2: kept(&format!("c{id}_2"))
+                    .unwrap_or_else(|| rule.map(|r| percent(&r.level2_bp)).unwrap_or_default()),
             }
         })
         .collect();

@@ -71,9 +71,21 @@ pub fn transfer_kind_of(err_code: &str) -> super::PayErrorKind {
     match err_code {
         "SYSTEMERROR" | "SEND_FAILED" | "FREQ_LIMIT" | "PROCESSING" => RetrySameBillno,
         "NOTENOUGH" | "SENDNUM_LIMIT" | "MONEY_LIMIT" | "MONEYLIMIT" => RetryLater,
-        "AMOUNT_LIMIT" | "PARAM_ERROR" | "OPENID_ERROR" | "NAME_MISMATCH" | "SIGN_ERROR" | "NO_AUTH" | "NOAUTH"
-        | "XML_ERROR" | "FATAL_ERROR" | "CA_ERROR" | "V2_ACCOUNT_SIMPLE_BAN" | "PARAM_IS_NOT_UTF8"
-        | "RECV_ACCOUNT_NOT_ALLOWED" | "PAY_CHANNEL_NOT_ALLOWED" | "ILLEGAL_APPID" => Final,
+        "AMOUNT_LIMIT"
+        | "PARAM_ERROR"
+        | "OPENID_ERROR"
+        | "NAME_MISMATCH"
+        | "SIGN_ERROR"
+        | "NO_AUTH"
+        | "NOAUTH"
+        | "XML_ERROR"
+        | "FATAL_ERROR"
+        | "CA_ERROR"
+        | "V2_ACCOUNT_SIMPLE_BAN"
+        | "PARAM_IS_NOT_UTF8"
+        | "RECV_ACCOUNT_NOT_ALLOWED"
+        | "PAY_CHANNEL_NOT_ALLOWED"
+        | "ILLEGAL_APPID" => Final,
         _ => RetrySameBillno,
     }
 }

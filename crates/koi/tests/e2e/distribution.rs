@@ -202,11 +202,8 @@ async fn two_levels_paid_once(backend: &str) {
 
     // The first transfer is paid but its answer is late; koi is killed
     // while it waits, and started again.
-    let faults = koi_sim::PayFaults {
-        script: vec![koi_sim::PayFault::TimeoutPaid],
-        timeout_ms: 8_000,
-        ..Default::default()
-    };
+    let faults =
+        koi_sim::PayFaults { script: vec![koi_sim::PayFault::TimeoutPaid], timeout_ms: 8_000, ..Default::default() };
     assert!(acq.sim.state().set_pay_faults(&merchant.mch_id, faults));
     let (status, run) = call(&acq, Method::POST, "/api/v1/distribution/payouts/run", None).await;
     assert_eq!((status, run["payouts"].as_i64()), (200, Some(3)), "{run}");

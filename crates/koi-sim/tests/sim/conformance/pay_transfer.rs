@@ -106,7 +106,8 @@ async fn a_systemerror_is_cleared_by_the_same_trade_number() {
     let pay = PayClient::new(Duration::from_millis(300)).expect("pay client");
     let openid = customer_openid(&rig, "小红").await;
     let state = rig.sim.state();
-    for (n, fault) in [PayFault::Systemerror, PayFault::SystemerrorPaid, PayFault::TimeoutPaid].into_iter().enumerate() {
+    for (n, fault) in [PayFault::Systemerror, PayFault::SystemerrorPaid, PayFault::TimeoutPaid].into_iter().enumerate()
+    {
         let faults = PayFaults { script: vec![fault], timeout_ms: 1_000, ..PayFaults::default() };
         assert!(state.set_pay_faults(&koi.mch_id, faults));
         let no = format!("koid9x{n}");
