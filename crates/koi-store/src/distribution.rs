@@ -188,7 +188,7 @@ impl Db {
     pub async fn distributor_stats(&self, corp_id: i64, id: Option<i64>, limit: i64) -> Result<Vec<DistributorStats>> {
         let sql =
             format!("{STATS_SELECT} WHERE d.corp_id = $1 AND ($2 IS NULL OR d.id = $2) ORDER BY d.id DESC LIMIT $3");
-        Ok(on_pool!(self, false, |c| { sqlx::query_as(&sql).bind(corp_id).bind(id).bind(limit).fetch_all(c).await })?)
+        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(id).bind(limit).fetch_all(c).await)?)
     }
 
     pub async fn commissions(&self, corp_id: i64, f: &CommissionFilter<'_>) -> Result<Vec<CommissionRow>> {

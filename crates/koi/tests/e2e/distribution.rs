@@ -9,7 +9,7 @@
 use crate::acquisition::{Acq, CORP};
 use crate::api::wait_for;
 use crate::group_codes::{call, get, wait_long};
-use crate::support::{Server, HEAVY};
+use crate::support::{csrf, login, Server, HEAVY, PASSWORD};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -279,6 +279,74 @@ async fn two_levels_paid_once(backend: &str) {
     assert!(html.contains("id=\"paid\">¥11.50<"), "{html}");
     let r = acq.http.get(acq.server.url("/h5/earnings?k=nonsense")).send().await.unwrap();
     assert_eq!(r.status(), 404);
+
+    // The console, as an operator uses it: every page in Chinese, a customer
+    // found by name and made a distributor, the settings saved from the form,
+    // a batch run from the payouts page.
+    let console = login(&acq.server, &acq.owner, PASSWORD).await;
+    let page = |path: &'static str| {
+        let console = console.clone();
+        let url = acq.server.url(path);
+        async move {
+            let r = console.get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            r.text().await.unwrap()
+        }
+    };
+    let list = page("/console/distribution").await;
+    assert!(list.contains("分销甲") && list.contains("¥11.50") && list.contains("一级客户"), "{list}");
+    let found = page("/console/distribution?q=新客戊").await;
+    let at = found.find("name=\"customer_id\" value=\"").expect("a candidate") + 26;
+    let id: String = found[at..].chars().take_while(char::is_ascii_digit).collect();
+    let token = csrf(&console, &acq.server, "/console/distribution/settings").await;
+    let r = console
+        .post(acq.server.url("/console/distribution/distributors"))
+        .form(&[("_csrf", token.as_str()), ("customer_id", id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(get(&acq, "/api/v1/distribution/distributors").await.as_array().unwrap().len(), 4);
+    let settings = page("/console/distribution/settings").await;
+    assert!(settings.contains("HOT-1, 20, 3"), "{settings}");
+    let form = [
+        ("_csrf", token.as_str()),
+        ("enabled", "on"),
+        ("level1", "12.5"),
+        ("level2", "5"),
+        ("window_hours", "168"),
+        ("min_payout", "1.00"),
+        ("max_payout", "200"),
+        ("payout_desc", "分销佣金"),
+        ("sku_rules", "HOT-1, 20, 3"),
+    ];
+    let r = console.post(acq.server.url("/console/distribution/settings")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let s = get(&acq, "/api/v1/distribution/settings").await;
+    assert_eq!((s["level1_bp"].as_i64(), s["window_secs"].as_i64()), (Some(1250), Some(168 * 3600)));
+    let bad = [
+        ("_csrf", token.as_str()),
+        ("level1", "abc"),
+        ("level2", "5"),
+        ("window_hours", "1"),
+        ("min_payout", "1"),
+        ("max_payout", "2"),
+        ("payout_desc", "x"),
+    ];
+    let r = console.post(acq.server.url("/console/distribution/settings")).form(&bad).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(get(&acq, "/api/v1/distribution/settings").await["level1_bp"], 1250, "a bad form changes nothing");
+    let paid = page("/console/distribution/commissions?state=paid").await;
+    assert_eq!(paid.matches("data-state=\"paid\"").count(), 4);
+    let payouts = page("/console/distribution/payouts").await;
+    assert_eq!(payouts.matches("data-state=\"paid\"").count(), 3, "{payouts}");
+    let r = console
+        .post(acq.server.url("/console/distribution/payouts/run"))
+        .form(&[("_csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
 }
 
 /// An id as a state spells it (upper-case base 36).
