@@ -372,7 +372,7 @@ pub fn check_order(order_ref: &str, lines: &[OrderLine]) -> Result<(), Validatio
         if l.sku.trim().is_empty() || l.sku.chars().count() > MAX_SKU {
             c.push(&format!("lines[{i}].sku"), "invalid", format!("a sku is 1–{MAX_SKU} characters"));
         }
-        if !(0..=100_000_000_00).contains(&l.amount_fen) {
+        if !(0..=10_000_000_000).contains(&l.amount_fen) {
             c.push(&format!("lines[{i}].amount_fen"), "out_of_range", "amount_fen is 0–10^10 fen");
         }
     }

@@ -205,7 +205,7 @@ pub(crate) struct PayoutJob {
     pub payout_id: i64,
 }
 
-pub(crate) enum Paid {
+pub(crate) enum Outcome {
     /// WeChat's payment id.
     Paid(String),
     /// Refused for good (or until the operator acts): nothing was paid.
@@ -218,12 +218,12 @@ impl Job for PayoutJob {
     const KIND: &'static str = "distribution.payout";
     const PRIORITY: i32 = priority::TAGS;
     const MAX_ATTEMPTS: i32 = 12;
-    type Prepared = Paid;
+    type Prepared = Outcome;
 
-    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<Paid> {
-        let Some(p) = engine.db.payout(ctx.corp_id, self.payout_id).await? else { return Ok(Paid::Gone) };
+    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<Outcome> {
+        let Some(p) = engine.db.payout(ctx.corp_id, self.payout_id).await? else { return Ok(Outcome::Gone) };
         if p.state != "pending" {
-            return Ok(Paid::Gone);
+            return Ok(Outcome::Gone);
         }
         let d = engine.db.distributor(ctx.corp_id, p.distributor_id).await?;
         let d = d.ok_or_else(|| JobError::GiveUp("the distributor is gone".into()))?;
@@ -237,21 +237,21 @@ impl Job for PayoutJob {
             desc: s.payout_desc,
         };
         match engine.pay_transfer(ctx.corp_id, &req).await {
-            Ok(payment_no) => Ok(Paid::Paid(payment_no)),
+            Ok(payment_no) => Ok(Outcome::Paid(payment_no)),
             Err(e @ PayError::RetrySameBillno(_)) => Err(e.into()),
-            Err(e) => Ok(Paid::Failed(e.to_string())),
+            Err(e) => Ok(Outcome::Failed(e.to_string())),
         }
     }
 
-    async fn record(&self, _: &Engine, _: &JobCtx, paid: Paid, tx: &mut Tx) -> JobResult<JobEnd> {
+    async fn record(&self, _: &Engine, _: &JobCtx, paid: Outcome, tx: &mut Tx) -> JobResult<JobEnd> {
         let now = now_ms();
         match paid {
-            Paid::Gone => Ok(JobEnd::Done),
-            Paid::Paid(no) => {
+            Outcome::Gone => Ok(JobEnd::Done),
+            Outcome::Paid(no) => {
                 tx.finish_payout(self.payout_id, true, &no, "", now).await?;
                 Ok(JobEnd::Done)
             }
-            Paid::Failed(why) => {
+            Outcome::Failed(why) => {
                 tx.finish_payout(self.payout_id, false, "", &why, now).await?;
                 Ok(JobEnd::Refused(why))
             }
