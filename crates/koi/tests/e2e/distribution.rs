@@ -280,6 +280,19 @@ async fn two_levels_paid_once(backend: &str) {
     let r = acq.http.get(acq.server.url("/h5/earnings?k=nonsense")).send().await.unwrap();
     assert_eq!(r.status(), 404);
 
+    // D opts in from their own earnings page.
+    let d_link = link(&acq, d).await;
+    let page = acq.http.get(acq.server.url(&format!("/h5/earnings?k={d_link}"))).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("id=\"join\""), "not a distributor yet: offered to join");
+    let r = crate::support::browser_like()
+        .post(acq.server.url(&format!("/h5/earnings/join?k={d_link}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let page = acq.http.get(acq.server.url(&format!("/h5/earnings?k={d_link}"))).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("id=\"share-url\""), "a distributor now");
+
     // The console, as an operator uses it: every page in Chinese, a customer
     // found by name and made a distributor, the settings saved from the form,
     // a batch run from the payouts page.
@@ -306,7 +319,7 @@ async fn two_levels_paid_once(backend: &str) {
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
-    assert_eq!(get(&acq, "/api/v1/distribution/distributors").await.as_array().unwrap().len(), 4);
+    assert_eq!(get(&acq, "/api/v1/distribution/distributors").await.as_array().unwrap().len(), 5);
     let settings = page("/console/distribution/settings").await;
     assert!(settings.contains("HOT-1, 20, 3"), "{settings}");
     let form = [
