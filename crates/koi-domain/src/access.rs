@@ -106,6 +106,11 @@ pub enum Action {
     ViewSops,
     /// Create, edit, enable and disable SOP rules; edit scripts and materials.
     ManageSops,
+    /// Distribution: distributors, their commissions and payouts.
+    ViewDistribution,
+    /// Distribution settings, making customers distributors, reporting
+    /// orders for commission, running payout batches.
+    ManageDistribution,
 }
 
 /// Normalises a username the one way every path uses (create, login,

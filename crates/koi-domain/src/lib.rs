@@ -7,6 +7,7 @@ pub mod campaign;
 pub mod channel;
 pub mod coupon;
 pub mod customer;
+pub mod distribution;
 pub mod error;
 pub mod group;
 pub mod import;

@@ -11,6 +11,7 @@ pub mod coupons;
 pub mod checkout;
 pub mod customers;
 pub mod demo;
+pub mod distribution;
 mod error;
 pub mod groups;
 pub mod inbox;

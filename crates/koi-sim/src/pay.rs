@@ -38,6 +38,7 @@
 //! | `GET /sim/pay/merchants/{mch_id}` | the truth: `{mch_id, wxappid, balance_fen, payments[PaymentRecord], by_openid{openid: {count, fen}}}` |
 //! | `PUT /sim/pay/merchants/{mch_id}/balance` | `{balance_fen}` |
 //! | `GET\|PUT /sim/pay/merchants/{mch_id}/faults` | reads or replaces the merchant's [`PayFaults`] |
+//! | `GET /sim/pay/merchants/{mch_id}/transfers` | 企业付款到零钱 made (`pay_transfer.rs`): `{mch_id, balance_fen, transfers, by_openid}` |
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -52,7 +53,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::control::ControlError;
+
+#[path = "pay_transfer.rs"]
+mod transfer;
 use crate::state::{lock, SimState};
+pub use transfer::{TransferLimits, TransferRecord, TransferTruth};
 
 /// A merchant account (商户号) the simulator hosts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -184,6 +189,8 @@ pub(crate) struct Merchant {
     /// Shanghai day → fen paid that day.
     paid_by_day: HashMap<i64, i64>,
     minute: (i64, u32),
+    /// 企业付款到零钱 (`pay_transfer.rs`).
+    transfers: transfer::Transfers,
 }
 
 /// Every merchant, behind one lock (payments are rare next to API calls).
@@ -221,6 +228,7 @@ impl PayDesk {
                     days: HashMap::new(),
                     paid_by_day: HashMap::new(),
                     minute: (0, 0),
+                    transfers: Default::default(),
                 };
                 (m.mch_id, merchant)
             })
@@ -566,6 +574,7 @@ pub(crate) fn routes() -> Router<Arc<SimState>> {
         .route("/sim/pay/merchants/{mch_id}", get(truth))
         .route("/sim/pay/merchants/{mch_id}/balance", axum::routing::put(balance_put))
         .route("/sim/pay/merchants/{mch_id}/faults", get(faults_get).put(faults_put))
+        .merge(transfer::routes())
 }
 
 fn unknown(mch_id: String) -> ControlError {

@@ -96,6 +96,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (18, include_str!("../migrations/sqlite/0018_orders.sql")),
     (19, include_str!("../migrations/sqlite/0019_coupons.sql")),
     (20, include_str!("../migrations/sqlite/0020_checkout.sql")),
+    (21, include_str!("../migrations/sqlite/0021_distribution.sql")),
     (22, include_str!("../migrations/sqlite/0022_mass_messages.sql")),
     (23, include_str!("../migrations/sqlite/0023_sop.sql")),
 ];
@@ -120,6 +121,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (18, include_str!("../migrations/postgres/0018_orders.sql")),
     (19, include_str!("../migrations/postgres/0019_coupons.sql")),
     (20, include_str!("../migrations/postgres/0020_checkout.sql")),
+    (21, include_str!("../migrations/postgres/0021_distribution.sql")),
     (22, include_str!("../migrations/postgres/0022_mass_messages.sql")),
     (23, include_str!("../migrations/postgres/0023_sop.sql")),
 ];

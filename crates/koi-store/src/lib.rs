@@ -10,6 +10,7 @@ pub mod checkouts;
 pub mod customers;
 mod db;
 mod dialect;
+pub mod distribution;
 mod error;
 pub mod events;
 pub mod group_codes;

@@ -206,6 +206,16 @@ pub struct CodeBuyersRow {
 }
 
 impl Tx {
+    /// An order's lines, inside the transaction that wrote them.
+    pub async fn order_items_in(&mut self, order_id: i64) -> Result<Vec<OrderItemRow>> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query_as("SELECT line, sku, name, qty, price_fen FROM order_items WHERE order_id = $1 ORDER BY line")
+                .bind(order_id)
+                .fetch_all(&mut *c)
+                .await
+        })?)
+    }
+
     /// A `corp_settings` value read inside the transaction.
     pub async fn corp_setting_in(&mut self, corp_id: i64, key: &str) -> Result<Option<String>> {
         Ok(on_tx!(self, |c| {

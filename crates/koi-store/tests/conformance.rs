@@ -1914,6 +1914,8 @@ async fn first_order_invitations_are_made_once_per_customer_and_code(db: &Db) {
 }
 #[path = "conformance/checkouts.rs"]
 mod checkouts;
+#[path = "conformance/distribution.rs"]
+mod distribution;
 #[path = "conformance/pay.rs"]
 mod pay;
 

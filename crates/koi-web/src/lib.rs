@@ -15,6 +15,7 @@ mod console;
 mod error;
 mod fmt;
 mod h5;
+mod h5_distribution;
 mod h5_guard;
 mod sidebar;
 mod i18n;
@@ -113,6 +114,9 @@ pub fn router(state: AppState) -> Router {
         .route("/h5/checkout/{out_trade_no}", get(shop::checkout_page))
         .route("/h5/checkout/{out_trade_no}/state", get(shop::checkout_state))
         .route("/pay/notify/{corp}", axum::routing::post(shop::notify))
+        .route("/h5/d/{token}", get(h5_distribution::share))
+        .route("/h5/earnings", get(h5_distribution::earnings))
+        .route("/h5/earnings/join", axum::routing::post(h5_distribution::join))
         .route("/static/{file}", get(static_file))
         .route("/sidebar", get(sidebar::page))
         .route("/sidebar/oauth", get(sidebar::oauth))

@@ -199,6 +199,8 @@ async fn record_add(
         returning: outcome.returning,
     };
     let follow_id = tx.upsert_follow(&follow, now).await?;
+    // An add through a distributor's contact way: the distributor brought them.
+    crate::distribution::on_add(tx, corp_id, &add.state, customer_id).await?;
     tx.set_follow_remark(follow_id, &note.remark, &note.mobiles).await?;
     let payload = serde_json::json!({
         "code_id": code_id, "store_id": store_id, "staff_id": staff_id, "userid": add.userid,

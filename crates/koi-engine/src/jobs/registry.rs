@@ -8,6 +8,7 @@ use crate::campaigns::{CampaignTickJob, CampaignWelcomeJob, CleanupJob, EntryJob
 use crate::coupons::{CouponIssueJob, CouponTickJob};
 use crate::checkout::{CheckoutSweepJob, RefundJob};
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
+use crate::distribution::{DistributionTickJob, DistributorEntryJob, PayoutJob};
 use crate::groups::{AlertJob, FeedJob, GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
 use crate::org::StaffSyncJob;
 use crate::sop::SopTickJob;
@@ -69,6 +70,9 @@ registry![
     SopTickJob,
     MomentPostJob,
     MomentReadJob,
+    DistributionTickJob,
+    DistributorEntryJob,
+    PayoutJob,
     SelfTest,
 ];
 

@@ -91,6 +91,8 @@ impl Worker {
                 self.engine.schedule_coupon_ticks().await;
                 // Checkouts left unpaid: ask WeChat Pay, close the expired.
                 self.engine.schedule_checkout_sweeps().await;
+                // Commissions whose refund window has passed settle.
+                self.engine.schedule_distribution_ticks().await;
             }
             if now - last_sop >= self.engine.settings.sop_tick_ms {
                 last_sop = now;

@@ -6,6 +6,7 @@
 //! | file | holds |
 //! |---|---|
 //! | `mod.rs` | settings use cases, the red packet payment and its errors |
+//! | `transfer.rs` | 企业付款到零钱 for commission payouts ([`Engine::pay_transfer`]) |
 //! | `tests.rs` | a payment through the simulator over HTTP, SYSTEMERROR included |
 //!
 //! Exactly once: the caller derives the `billno` from its ledger row and
@@ -257,6 +258,9 @@ impl Engine {
         }
     }
 }
+
+mod transfer;
+pub use transfer::Transfer;
 
 #[cfg(test)]
 mod tests;

@@ -1170,3 +1170,4 @@ async fn guides_confirm_on_their_own_and_moments_are_published_and_read() {
     assert_eq!(wecom_code(corp.get_moment_list(&far, NOW).await), ErrCode::INVALID_PARAMETER, "30 days at most");
 }
 mod pay_order;
+mod pay_transfer;

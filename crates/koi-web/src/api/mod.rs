@@ -6,6 +6,7 @@ pub(crate) mod campaigns;
 mod channel_codes;
 mod coupons;
 mod customers;
+mod distribution;
 mod fields;
 mod group_assistant;
 pub(crate) mod group_codes;
@@ -177,6 +178,16 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(products::checkouts))
         .routes(routes!(products::checkout))
         .routes(routes!(products::refund))
+        .routes(routes!(distribution::get_settings, distribution::put_settings))
+        .routes(routes!(distribution::distributors, distribution::opt_in))
+        .routes(routes!(distribution::distributor, distribution::patch_distributor))
+        .routes(routes!(distribution::commissions))
+        .routes(routes!(distribution::report_order))
+        .routes(routes!(distribution::report_refund))
+        .routes(routes!(distribution::run_payouts))
+        .routes(routes!(distribution::batches))
+        .routes(routes!(distribution::payouts))
+        .routes(routes!(distribution::payout))
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::retry))
         .merge(posters::router())

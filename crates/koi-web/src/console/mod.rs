@@ -7,6 +7,7 @@ mod campaigns;
 mod channel_codes;
 mod coupons;
 mod customers;
+pub(crate) mod distribution;
 mod fields;
 mod group_assistant;
 mod group_codes;
@@ -106,6 +107,13 @@ pub fn router() -> Router<AppState> {
         .route("/points", get(coupons::points))
         .route("/points/rules", post(coupons::save_rules))
         .route("/points/items", post(coupons::create_item))
+        .route("/distribution", get(distribution::distributors))
+        .route("/distribution/distributors", post(distribution::opt_in))
+        .route("/distribution/distributors/{id}/active", post(distribution::toggle))
+        .route("/distribution/settings", get(distribution::settings).post(distribution::save_settings))
+        .route("/distribution/commissions", get(distribution::commissions))
+        .route("/distribution/payouts", get(distribution::payouts))
+        .route("/distribution/payouts/run", post(distribution::run_payouts))
         .route("/group-pulls/{id}", get(group_pulls::show))
         .route("/group-pulls/{id}/refresh", post(group_pulls::refresh))
         .route("/mass-sends", get(mass_sends::list).post(mass_sends::create))
@@ -264,6 +272,9 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
     if who.allows(Action::ViewProducts) {
         m.push(item("products", "/console/products", true));
         m.push(item("checkouts", "/console/checkouts", true));
+    }
+    if who.allows(Action::ViewDistribution) {
+        m.push(item("distribution", "/console/distribution", true));
     }
     for key in ["analytics"] {
         m.push(item(key, "", false));

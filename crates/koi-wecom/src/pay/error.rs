@@ -63,6 +63,7 @@ impl PayError {
 
     pub fn kind(&self) -> PayErrorKind {
         match self {
+            PayError::Refused { api, err_code, .. } if *api == super::TRANSFER_API => super::transfer_kind_of(err_code),
             PayError::Refused { err_code, .. } => kind_of(err_code),
             PayError::Protocol { .. } => PayErrorKind::Final,
             PayError::Http { .. } | PayError::Unreadable { .. } => PayErrorKind::RetrySameBillno,

@@ -9,6 +9,7 @@
 //! | `wire.rs` | fields, signing, XML in and out (the simulator uses it too) |
 //! | `redpack.rs` | the red packet's request, answer and query |
 //! | `jsapi.rs` | JSAPI payments: unifiedorder, orderquery, closeorder, refund, refundquery; the payment notification, verified; the parameters for WeixinJSBridge |
+//! | `transfer.rs` | 企业付款到零钱 (`promotion/transfers`): commission payouts |
 //! | `error.rs` | errors and their kinds: retry with the same billno, retry later, final |
 //!
 //! Idempotency: a red packet is identified by its `mch_billno` (≤28
@@ -28,6 +29,7 @@
 mod error;
 mod jsapi;
 mod redpack;
+mod transfer;
 pub mod wire;
 
 use std::time::Duration;
@@ -35,6 +37,7 @@ use std::time::Duration;
 pub use error::{kind_of, PayError, PayErrorKind};
 pub use jsapi::*;
 pub use redpack::*;
+pub use transfer::*;
 pub use wire::{BadXml, PayFields};
 
 /// WeChat Pay's production API host.

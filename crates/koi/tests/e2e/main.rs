@@ -15,6 +15,7 @@ mod console_segments;
 mod coupons;
 mod customers;
 mod demo;
+mod distribution;
 mod first_hour;
 mod group_assistant;
 mod group_codes;
