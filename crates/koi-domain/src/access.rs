@@ -82,6 +82,9 @@ pub enum Action {
     RedeemRewards,
     /// Poster templates: create, edit, preview, delete.
     ManagePosters,
+    /// Handovers (继承) of a guide's customers and groups, and who gets
+    /// a store's loss alerts. Reading the loss report is `ViewCustomers`.
+    ManageHandovers,
 }
 
 /// Normalises a username the one way every path uses (create, login,

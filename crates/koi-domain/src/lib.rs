@@ -8,6 +8,7 @@ pub mod channel;
 pub mod customer;
 pub mod error;
 pub mod group;
+pub mod handover;
 pub mod import;
 pub mod jobs;
 pub mod org;
