@@ -93,6 +93,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (15, include_str!("../migrations/sqlite/0015_pay.sql")),
     (16, include_str!("../migrations/sqlite/0016_group_pulls.sql")),
     (17, include_str!("../migrations/sqlite/0017_customer_links.sql")),
+    (24, include_str!("../migrations/sqlite/0024_handover.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -112,6 +113,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (15, include_str!("../migrations/postgres/0015_pay.sql")),
     (16, include_str!("../migrations/postgres/0016_group_pulls.sql")),
     (17, include_str!("../migrations/postgres/0017_customer_links.sql")),
+    (24, include_str!("../migrations/postgres/0024_handover.sql")),
 ];
 
 impl Db {

@@ -248,8 +248,20 @@ pub fn fail_status(reason: &str) -> (ItemStatus, &'static str) {
 /// When koi reads a handover's results after its requests: soon, then less
 /// often; WeCom settles a handover 24 hours after the request.
 pub const POLL_AFTER_MS: &[i64] = &[
-    60_000, 300_000, 900_000, 3_600_000, 3 * 3_600_000, 6 * 3_600_000, 12 * 3_600_000, 24 * 3_600_000,
-    25 * 3_600_000, 26 * 3_600_000, 30 * 3_600_000, 36 * 3_600_000, 48 * 3_600_000, 72 * 3_600_000,
+    60_000,
+    300_000,
+    900_000,
+    3_600_000,
+    3 * 3_600_000,
+    6 * 3_600_000,
+    12 * 3_600_000,
+    24 * 3_600_000,
+    25 * 3_600_000,
+    26 * 3_600_000,
+    30 * 3_600_000,
+    36 * 3_600_000,
+    48 * 3_600_000,
+    72 * 3_600_000,
 ];
 
 /// Asia/Shanghai's offset (no daylight saving).
