@@ -11,6 +11,7 @@ pub mod customers;
 pub mod demo;
 mod error;
 pub mod groups;
+pub mod handover;
 pub mod inbox;
 pub mod jobs;
 pub mod org;

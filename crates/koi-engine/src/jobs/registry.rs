@@ -7,6 +7,7 @@ use crate::acquisition::{AddJob, RouteJob, WelcomeJob};
 use crate::campaigns::{CampaignTickJob, CampaignWelcomeJob, CleanupJob, EntryJob, NoticeJob, RewardJob};
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
 use crate::groups::{AlertJob, FeedJob, GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
+use crate::handover::{BatchJob, GroupsJob, LossAlertJob, LossSummaryJob, PollJob};
 use crate::org::StaffSyncJob;
 use crate::outreach::{GuideTaskJob, GuideTaskReadJob};
 use koi_store::jobs::ClaimedJob;
@@ -54,6 +55,11 @@ registry![
     CleanupJob,
     GuideTaskJob,
     GuideTaskReadJob,
+    BatchJob,
+    PollJob,
+    GroupsJob,
+    LossAlertJob,
+    LossSummaryJob,
     SelfTest,
 ];
 

@@ -10,6 +10,7 @@ mod group_assistant;
 pub(crate) mod group_codes;
 mod group_pulls;
 mod groups;
+mod handovers;
 mod jobs;
 mod me;
 mod pay;
@@ -114,6 +115,14 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(group_pulls::list, group_pulls::create))
         .routes(routes!(group_pulls::get_one))
         .routes(routes!(group_pulls::refresh))
+        .routes(routes!(handovers::list, handovers::create))
+        .routes(routes!(handovers::preview))
+        .routes(routes!(handovers::get_one))
+        .routes(routes!(handovers::refresh))
+        .routes(routes!(handovers::loss_report))
+        .routes(routes!(handovers::recipients))
+        .routes(routes!(handovers::set_recipients))
+        .routes(routes!(handovers::send_summaries))
         .routes(routes!(group_assistant::rules, group_assistant::create_rule))
         .routes(routes!(group_assistant::rule, group_assistant::update_rule, group_assistant::delete_rule))
         .routes(routes!(group_assistant::settings, group_assistant::save_settings))

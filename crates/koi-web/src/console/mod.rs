@@ -11,6 +11,7 @@ mod group_assistant;
 mod group_codes;
 mod group_pulls;
 mod groups;
+mod handovers;
 mod home;
 mod jobs;
 mod login;
@@ -88,6 +89,11 @@ pub fn router() -> Router<AppState> {
         .route("/group-pulls", get(group_pulls::list).post(group_pulls::create))
         .route("/group-pulls/{id}", get(group_pulls::show))
         .route("/group-pulls/{id}/refresh", post(group_pulls::refresh))
+        .route("/handovers", get(handovers::list).post(handovers::create))
+        .route("/handovers/{id}", get(handovers::show))
+        .route("/handovers/{id}/refresh", post(handovers::refresh))
+        .route("/loss-report", get(handovers::loss_report))
+        .route("/loss-report/recipients/{store_id}", post(handovers::save_recipients))
         .route("/group-assistant", get(group_assistant::show))
         .route("/group-assistant/settings", post(group_assistant::save_settings))
         .route("/group-assistant/read-feed", post(group_assistant::read_feed))
@@ -189,6 +195,12 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
     }
     if who.allows(Action::ManageGroups) {
         m.push(item("group_assistant", "/console/group-assistant", true));
+    }
+    if who.allows(Action::ManageHandovers) {
+        m.push(item("handovers", "/console/handovers", true));
+    }
+    if who.allows(Action::ViewCustomers) {
+        m.push(item("loss_report", "/console/loss-report", true));
     }
     if who.allows(Action::ManagePosters) {
         m.push(item("poster_templates", "/console/poster-templates", true));
