@@ -789,6 +789,19 @@ impl Tx {
 
     // ---- loss ----
 
+    /// The first store a staff member works in.
+    pub async fn staff_first_store(&mut self, corp_id: i64, staff_id: i64) -> Result<Option<i64>> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query_scalar(
+                "SELECT store_id FROM staff_stores WHERE corp_id = $1 AND staff_id = $2 ORDER BY store_id LIMIT 1",
+            )
+            .bind(corp_id)
+            .bind(staff_id)
+            .fetch_optional(&mut *c)
+            .await
+        })?)
+    }
+
     /// Records a loss once per (customer, guide, moment); `None` for a replay.
     #[allow(clippy::too_many_arguments)]
     pub async fn insert_loss_alert(

@@ -28,7 +28,8 @@ const RECENT_ALERTS: i64 = 200;
 
 const UNKNOWN_NOTE: &str = "an earlier attempt may have reached WeCom without an answer; not sent again";
 
-/// A lost follow (inside the pipeline's transaction): the alert, once.
+/// A lost follow (inside the pipeline's transaction): the alert, once. It
+/// belongs to the follow's store, else the guide's first store.
 pub(crate) async fn record_loss(
     tx: &mut Tx,
     corp: i64,
@@ -38,6 +39,11 @@ pub(crate) async fn record_loss(
     at: i64,
 ) -> Result<()> {
     let now = now_ms();
+    // A follow WeCom made (a handover's takeover) names no store: the guide's.
+    let store = match store {
+        Some(s) => Some(s),
+        None => tx.staff_first_store(corp, staff).await?,
+    };
     if let Some(id) = tx.insert_loss_alert(corp, customer, staff, store, &shanghai_day(at), at, now).await? {
         enqueue(tx, corp, &LossAlertJob { alert_id: id }).await?;
     }

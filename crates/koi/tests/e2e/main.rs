@@ -17,6 +17,7 @@ mod first_hour;
 mod group_assistant;
 mod group_codes;
 mod groups;
+mod handover;
 mod nodes;
 mod pay;
 mod posters;
