@@ -309,8 +309,9 @@ impl Db {
 
     /// When each of `customer_ids` was handed over since `since` (ms), as
     /// koi knows it: follows WeCom made by a handover (`add_way` 202, made
-    /// by koi's handovers or anyone else's), and koi's own requests still
-    /// waiting for the customer.
+    /// by koi's handovers or anyone else's), koi's accepted handovers (the
+    /// same moment as their follow counts once), and koi's own requests
+    /// still waiting for the customer.
     pub async fn recent_handovers(&self, corp_id: i64, customer_ids: &[i64], since: i64) -> Result<Vec<(i64, i64)>> {
         let mut out = Vec::new();
         for chunk in customer_ids.chunks(500) {
@@ -318,7 +319,9 @@ impl Db {
             let sql = format!(
                 "SELECT customer_id, added_at FROM follows WHERE corp_id = $1 AND add_way = 202 AND added_at >= $2 \
                  AND customer_id IN ({ids}) \
-                 UNION ALL SELECT customer_id, updated_at FROM handover_items WHERE corp_id = $1 \
+                 UNION SELECT customer_id, takeover_at FROM handover_items WHERE corp_id = $1 \
+                 AND status = 'accepted' AND takeover_at >= $2 AND customer_id IN ({ids}) \
+                 UNION SELECT customer_id, updated_at FROM handover_items WHERE corp_id = $1 \
                  AND status IN ('sending', 'waiting') AND customer_id IN ({ids})"
             );
             let part: Vec<(i64, i64)> = on_pool!(self, false, |c| {

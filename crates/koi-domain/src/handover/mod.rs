@@ -145,7 +145,8 @@ pub fn assign_receivers<C: Clone>(customers: &[(C, Option<i64>)], receivers: &[R
 /// Whether a customer handed over at the times `past` (ms) may not be
 /// handed over again at `now`: WeCom allows [`MAX_HANDOVERS`] in 90 days.
 pub fn over_limit(past: &[i64], now: i64) -> bool {
-    past.iter().filter(|t| **t > now - LIMIT_WINDOW_MS && **t <= now).count() >= MAX_HANDOVERS
+    // A time after `now` (WeCom's clock ahead of koi's) still counts.
+    past.iter().filter(|t| **t > now - LIMIT_WINDOW_MS).count() >= MAX_HANDOVERS
 }
 
 /// A customer's place in a handover.
@@ -370,6 +371,7 @@ mod tests {
         assert!(!over_limit(&[now - day], now));
         assert!(over_limit(&[now - day, now - 30 * day], now));
         assert!(!over_limit(&[now - day, now - 91 * day], now), "the older one is out of the window");
+        assert!(over_limit(&[now + day, now - day], now), "WeCom's clock may be ahead of koi's");
     }
 
     #[test]

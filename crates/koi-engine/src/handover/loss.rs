@@ -44,7 +44,10 @@ pub(crate) async fn record_loss(
         Some(s) => Some(s),
         None => tx.staff_first_store(corp, staff).await?,
     };
-    if let Some(id) = tx.insert_loss_alert(corp, customer, staff, store, &shanghai_day(at), at, now).await? {
+    // A callback cannot come from the future: with WeCom's clock ahead of
+    // koi's, the loss counts on koi's day.
+    let day = shanghai_day(at.min(now));
+    if let Some(id) = tx.insert_loss_alert(corp, customer, staff, store, &day, at, now).await? {
         enqueue(tx, corp, &LossAlertJob { alert_id: id }).await?;
     }
     Ok(())
