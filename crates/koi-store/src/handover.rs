@@ -626,6 +626,7 @@ impl Tx {
 
     /// Sets one open item's status (forward only); returns the item's
     /// handover and whether it changed. `takeover_at` is kept when given.
+    #[allow(clippy::too_many_arguments)]
     pub async fn set_item_status(
         &mut self,
         corp_id: i64,
@@ -680,6 +681,7 @@ impl Tx {
     /// with the handover's `add_way` when it is not live already, keeping
     /// the old follow's store and code. WeCom's own add callback for the
     /// same takeover refreshes the same row.
+    #[allow(clippy::too_many_arguments)]
     pub async fn take_over_follow(
         &mut self,
         corp_id: i64,
@@ -836,6 +838,7 @@ impl Tx {
     }
 
     /// Ends an alert or summary's send (sent, refused, unknown) with who got it.
+    #[allow(clippy::too_many_arguments)]
     pub async fn finish_loss_message(
         &mut self,
         what: LossMessage,
