@@ -76,9 +76,7 @@ impl Job for BatchJob {
             client.resigned_transfer_customer(&req, Priority::Bulk).await
         };
         match answer {
-            Ok(r) => {
-                Ok(Sent::Ok(r.customer.into_iter().map(|c| (c.external_userid, i64::from(c.errcode.0))).collect()))
-            }
+            Ok(r) => Ok(Sent::Ok(r.customer.into_iter().map(|c| (c.external_userid, c.errcode.0)).collect())),
             Err(e) if e.may_have_acted() => Err(e.into()),
             Err(e) => {
                 engine.db.mark_batch_sending(ctx.corp_id, b.id, false).await?;

@@ -284,10 +284,10 @@ impl Engine {
             .collect();
         let mut by_store: Vec<LossTotal> =
             by_store.into_iter().map(|(id, lost)| LossTotal { id, name: name_of(id), lost }).collect();
-        by_store.sort_by(|a, b| b.lost.cmp(&a.lost));
+        by_store.sort_by_key(|t| std::cmp::Reverse(t.lost));
         let mut by_guide: Vec<LossTotal> =
             by_guide.into_iter().map(|(id, (name, lost))| LossTotal { id: Some(id), name, lost }).collect();
-        by_guide.sort_by(|a, b| b.lost.cmp(&a.lost));
+        by_guide.sort_by_key(|t| std::cmp::Reverse(t.lost));
         let alerts = self
             .db
             .loss_alerts(who.corp_id, scope, RECENT_ALERTS)

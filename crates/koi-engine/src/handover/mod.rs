@@ -152,11 +152,14 @@ pub struct ReceiverShare {
     pub customers: i64,
 }
 
+/// (customer id, external_userid, store, receiver, skipped over the limit).
+type Planned = (i64, String, Option<i64>, i64, bool);
+
 /// A handover worked out: who goes where.
 struct Plan {
     draft: HandoverDraft,
     /// (customer id, external_userid, store, receiver, skipped over the limit).
-    customers: Vec<(i64, String, Option<i64>, i64, bool)>,
+    customers: Vec<Planned>,
     receivers: Vec<(i64, String)>,
     groups: Vec<(i64, String)>,
 }
@@ -343,7 +346,7 @@ impl Engine {
         };
         let id = tx.insert_handover(&new).await?;
         let mut skipped = Vec::new();
-        let mut per_receiver: BTreeMap<i64, Vec<&(i64, String, Option<i64>, i64, bool)>> = BTreeMap::new();
+        let mut per_receiver: BTreeMap<i64, Vec<&Planned>> = BTreeMap::new();
         for c in &plan.customers {
             if c.4 {
                 skipped.push(NewItem {
