@@ -111,6 +111,9 @@ pub enum Action {
     /// Distribution settings, making customers distributors, reporting
     /// orders for commission, running payout batches.
     ManageDistribution,
+    /// Handovers (继承) of a guide's customers and groups, and who gets
+    /// a store's loss alerts. Reading the loss report is `ViewCustomers`.
+    ManageHandovers,
 }
 
 /// Normalises a username the one way every path uses (create, login,

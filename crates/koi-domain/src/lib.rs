@@ -10,6 +10,7 @@ pub mod customer;
 pub mod distribution;
 pub mod error;
 pub mod group;
+pub mod handover;
 pub mod import;
 pub mod jobs;
 pub mod order;

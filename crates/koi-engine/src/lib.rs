@@ -14,6 +14,7 @@ pub mod demo;
 pub mod distribution;
 mod error;
 pub mod groups;
+pub mod handover;
 pub mod inbox;
 pub mod jobs;
 pub mod orders;

@@ -71,6 +71,19 @@ impl Engine {
                 ExternalContactChange::Edited { external_user_id, .. } => {
                     self.enqueue_tag_pull(tx, row.corp_id, external_user_id, occurred_at).await?;
                 }
+                // A handover the customer refused, or the receiver is full:
+                // the handover's item takes it (its poll would too, later).
+                ExternalContactChange::TransferFailed {
+                    user_id: Some(user_id),
+                    external_user_id: Some(external_user_id),
+                    reason,
+                } => {
+                    let reason = match reason {
+                        koi_wecom::event::TransferFailReason::CustomerLimitExceed => "customer_limit_exceed",
+                        _ => "customer_refused",
+                    };
+                    crate::handover::record_transfer_fail(tx, row.corp_id, user_id, external_user_id, reason).await?;
+                }
                 _ => {}
             }
         }

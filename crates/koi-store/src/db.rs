@@ -99,6 +99,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (21, include_str!("../migrations/sqlite/0021_distribution.sql")),
     (22, include_str!("../migrations/sqlite/0022_mass_messages.sql")),
     (23, include_str!("../migrations/sqlite/0023_sop.sql")),
+    (24, include_str!("../migrations/sqlite/0024_handover.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -124,6 +125,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (21, include_str!("../migrations/postgres/0021_distribution.sql")),
     (22, include_str!("../migrations/postgres/0022_mass_messages.sql")),
     (23, include_str!("../migrations/postgres/0023_sop.sql")),
+    (24, include_str!("../migrations/postgres/0024_handover.sql")),
 ];
 
 impl Db {

@@ -18,6 +18,7 @@ pub mod group_messages;
 pub mod group_metrics;
 pub mod group_pulls;
 pub mod groups;
+pub mod handover;
 pub mod inbox;
 pub mod jobs;
 pub mod orders;

@@ -72,6 +72,7 @@ on_both!(
     a_coupon_is_redeemed_once_by_racing_counters,
     coupon_stock_and_the_per_customer_limit_hold,
     a_points_balance_never_goes_below_zero_and_earns_book_once,
+    handover_items_move_forward_only_and_losses_count_once,
 );
 
 const NOW: i64 = 1_700_000_000_000;
@@ -2309,4 +2310,113 @@ async fn a_points_balance_never_goes_below_zero_and_earns_book_once(db: &Db) {
     tx.commit().await.unwrap();
     let facts = db.segment_facts(a, Some(&[c])).await.unwrap();
     assert_eq!(facts[0].1.points, 39, "segments see the balance");
+/// A handover's items only move forward (a late poll or callback never
+/// undoes WeCom's final word); the receiver's follow is made once whether
+/// koi's poll or WeCom's add callback comes first; handovers WeCom made
+/// (add_way 202) count toward the 90-day rule; a loss is recorded once and
+/// counted per day and store within a manager's scope.
+async fn handover_items_move_forward_only_and_losses_count_once(db: &Db) {
+    use koi_store::handover::{LossMessage, NewHandover, NewItem};
+    let corp_id = corp(db, "wwHANDOVER").await;
+    let (s1, s2) = (add_store(db, corp_id, "H1").await, add_store(db, corp_id, "H2").await);
+    let (from, to) = (staff_member(db, corp_id, "leaver", s1).await, staff_member(db, corp_id, "taker", s1).await);
+    let c1 = follow_via(db, corp_id, "wmH1", from, 1, s1, NOW, false).await;
+    let c2 = follow_via(db, corp_id, "wmH2", from, 1, s2, NOW, false).await;
+    let followed = db.followed_customers(corp_id, from).await.unwrap();
+    assert_eq!(
+        followed.iter().map(|f| (f.customer_id, f.store_id)).collect::<Vec<_>>(),
+        [(c1, Some(s1)), (c2, Some(s2))]
+    );
+
+    let mut tx = db.begin().await.unwrap();
+    let h = NewHandover {
+        corp_id,
+        kind: "on_job",
+        from_staff_id: from,
+        message: "hi",
+        include_groups: false,
+        created_by: "user:1",
+        now: NOW,
+    };
+    let id = tx.insert_handover(&h).await.unwrap();
+    let batch = tx.insert_handover_batch(corp_id, id, to, NOW).await.unwrap();
+    let items = [
+        NewItem {
+            customer_id: c1,
+            external_userid: "wmH1",
+            receiver_staff_id: to,
+            batch_id: Some(batch),
+            store_id: Some(s1),
+            status: "planned",
+            reason: "",
+        },
+        NewItem {
+            customer_id: c2,
+            external_userid: "wmH2",
+            receiver_staff_id: to,
+            batch_id: Some(batch),
+            store_id: Some(s2),
+            status: "planned",
+            reason: "",
+        },
+    ];
+    tx.insert_handover_items(corp_id, id, &items, NOW).await.unwrap();
+    tx.commit().await.unwrap();
+
+    assert!(db.mark_batch_sending(corp_id, batch, true).await.unwrap());
+    assert!(!db.mark_batch_sending(corp_id, batch, true).await.unwrap(), "claimed once");
+    assert_eq!(db.batch_customers(corp_id, batch).await.unwrap(), ["wmH1", "wmH2"]);
+    let mut tx = db.begin().await.unwrap();
+    assert!(tx.finish_batch(corp_id, batch, "sent", "", NOW).await.unwrap());
+    assert!(!tx.finish_batch(corp_id, batch, "unknown", "", NOW).await.unwrap());
+    assert_eq!(tx.set_batch_items(corp_id, batch, "waiting", "", NOW).await.unwrap(), 2);
+    assert_eq!(tx.waiting_handovers_of(corp_id, "wmH2", to).await.unwrap(), [id]);
+    let at = NOW + 86_400_000;
+    assert!(tx.set_item_status(corp_id, id, "wmH1", "accepted", "", Some(at), at).await.unwrap());
+    assert!(tx.set_item_status(corp_id, id, "wmH2", "refused", "customer_refused", None, at).await.unwrap());
+    // A late poll still saying "waiting", or a second word: nothing changes.
+    assert!(!tx.set_item_status(corp_id, id, "wmH1", "waiting", "", None, at).await.unwrap());
+    assert!(!tx.set_item_status(corp_id, id, "wmH2", "accepted", "", Some(at), at).await.unwrap());
+    assert!(!tx.handover_has_open_items(corp_id, id).await.unwrap());
+    assert!(tx.mark_follow_deleted(corp_id, c1, from, "transfer", at).await.unwrap());
+    assert!(tx.take_over_follow(corp_id, c1, to, Some(s1), Some(1), at, at).await.unwrap());
+    assert!(!tx.take_over_follow(corp_id, c1, to, Some(s1), Some(1), at, at).await.unwrap(), "once");
+    tx.note_handover_poll(corp_id, id, true, at).await.unwrap();
+    tx.commit().await.unwrap();
+    let h = db.handover(corp_id, id).await.unwrap().unwrap();
+    assert_eq!((h.state.as_str(), h.polls, h.finished_at, h.from_userid.as_str()), ("done", 1, Some(at), "leaver"));
+    let items = db.handover_items(corp_id, id, Some("accepted"), 10).await.unwrap();
+    assert_eq!(items.iter().map(|i| (i.customer_id, i.takeover_at)).collect::<Vec<_>>(), [(c1, Some(at))]);
+    let counts = db.handover_counts(corp_id, id, id).await.unwrap();
+    assert_eq!(counts.iter().map(|c| c.n).sum::<i64>(), 2);
+    assert_eq!(db.followed_customers(corp_id, to).await.unwrap().len(), 1);
+    let recent = db.recent_handovers(corp_id, &[c1, c2], NOW).await.unwrap();
+    assert_eq!(recent, [(c1, at)], "the takeover's follow counts; a refusal does not");
+
+    // Losses: once per (customer, guide, moment); counted per day within a scope.
+    let mut tx = db.begin().await.unwrap();
+    let a1 = tx.insert_loss_alert(corp_id, c2, from, Some(s2), "2023-11-15", NOW, NOW).await.unwrap();
+    assert!(a1.is_some());
+    assert_eq!(tx.insert_loss_alert(corp_id, c2, from, Some(s2), "2023-11-15", NOW, NOW).await.unwrap(), None);
+    tx.insert_loss_alert(corp_id, c1, to, Some(s1), "2023-11-15", NOW + 1, NOW).await.unwrap().unwrap();
+    tx.set_loss_recipients(corp_id, s2, &[to]).await.unwrap();
+    let sum = tx.insert_loss_summary(corp_id, s2, "2023-11-15", 1, NOW).await.unwrap();
+    assert!(sum.is_some());
+    assert_eq!(tx.insert_loss_summary(corp_id, s2, "2023-11-15", 1, NOW).await.unwrap(), None, "one a day");
+    tx.commit().await.unwrap();
+    let a1 = a1.unwrap();
+    assert!(db.mark_loss_sending(LossMessage::Alert, corp_id, a1, true).await.unwrap());
+    assert!(!db.mark_loss_sending(LossMessage::Alert, corp_id, a1, true).await.unwrap());
+    let mut tx = db.begin().await.unwrap();
+    assert!(tx.finish_loss_message(LossMessage::Alert, corp_id, a1, "sent", "leaver,taker", "", NOW).await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(db.loss_alert(corp_id, a1).await.unwrap().unwrap().recipients, "leaver,taker");
+    assert_eq!(db.loss_recipients(corp_id, s2).await.unwrap(), ["taker"]);
+    let all = db.loss_counts(corp_id, "2023-11-01", "2023-11-30", None).await.unwrap();
+    assert_eq!(all.iter().map(|c| c.lost).sum::<i64>(), 2);
+    let mine = db.loss_counts(corp_id, "2023-11-01", "2023-11-30", Some(&[s2])).await.unwrap();
+    assert_eq!(mine.iter().map(|c| (c.store_id, c.staff_id, c.lost)).collect::<Vec<_>>(), [(Some(s2), from, 1)]);
+    assert!(db.loss_counts(corp_id, "2023-11-01", "2023-11-30", Some(&[])).await.unwrap().is_empty());
+    assert_eq!(db.loss_alerts(corp_id, Some(&[s1]), 10).await.unwrap().len(), 1);
+    assert_eq!(db.corps_with_losses_on("2023-11-15").await.unwrap(), [corp_id]);
 }

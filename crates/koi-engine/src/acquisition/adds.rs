@@ -134,6 +134,10 @@ impl Engine {
             };
             tx.append_event(&ev, now_ms()).await?;
             record_invitee_left(tx, corp_id, external_userid, Via::Add { staff_id }, at).await?;
+            if by == "customer" {
+                // The customer deleted the guide: the loss alert (a handover's end is no loss).
+                crate::handover::record_loss(tx, corp_id, customer_id, staff_id, store_id, at).await?;
+            }
         }
         Ok(())
     }

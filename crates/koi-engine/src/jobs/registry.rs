@@ -10,6 +10,7 @@ use crate::checkout::{CheckoutSweepJob, RefundJob};
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
 use crate::distribution::{DistributionTickJob, DistributorEntryJob, PayoutJob};
 use crate::groups::{AlertJob, FeedJob, GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
+use crate::handover::{BatchJob, GroupsJob, LossAlertJob, LossSummaryJob, PollJob};
 use crate::org::StaffSyncJob;
 use crate::sop::SopTickJob;
 use crate::outreach::{
@@ -73,6 +74,11 @@ registry![
     DistributionTickJob,
     DistributorEntryJob,
     PayoutJob,
+    BatchJob,
+    PollJob,
+    GroupsJob,
+    LossAlertJob,
+    LossSummaryJob,
     SelfTest,
 ];
 

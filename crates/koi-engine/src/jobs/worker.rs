@@ -77,6 +77,8 @@ impl Worker {
                 last_route = now;
                 self.engine.reroute_all().await;
                 self.engine.check_group_codes().await;
+                // Yesterday's loss summaries, once each, from 09:00 Shanghai time.
+                self.engine.schedule_loss_summaries().await;
             }
             if now - last_feed >= self.engine.settings.group_feed_interval_ms {
                 last_feed = now;

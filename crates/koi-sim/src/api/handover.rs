@@ -1,12 +1,15 @@
 //! Handover (继承): customers move to another member after a wait unless
 //! they refuse; each customer at most twice per 90 days. Group ownership
-//! moves at once.
+//! moves at once, with a `change_owner` callback. A resigned handover takes
+//! a member who has left the directory (that is what it is for); an on-job
+//! handover needs a member who is still there.
 
 use koi_wecom::ErrCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{page, require_staff, ApiError, ApiResult, Ctx};
+use crate::callback::SimEvent;
 use crate::world::{Transfer, World};
 
 #[derive(Deserialize, Default)]
@@ -21,7 +24,9 @@ struct TransferReq {
 
 fn transfer_customers(world: &mut World, ctx: &Ctx, resigned: bool) -> ApiResult {
     let req: TransferReq = ctx.body()?;
-    require_staff(world, &req.handover_userid)?;
+    if !resigned {
+        require_staff(world, &req.handover_userid)?;
+    }
     require_staff(world, &req.takeover_userid)?;
     if req.external_userid.is_empty() || req.external_userid.len() > 100 {
         return Err(ApiError::param("external_userid must hold 1..=100 ids"));
@@ -109,8 +114,21 @@ fn transfer_groups(world: &mut World, ctx: &Ctx) -> ApiResult {
     for chat_id in &req.chat_id_list {
         match world.groups.get_mut(chat_id) {
             Some(g) => {
+                let moved = g.owner != req.new_owner;
                 g.owner = req.new_owner.clone();
                 g.status = 0;
+                if moved {
+                    let version = g.member_version.clone();
+                    world.outbox.push(SimEvent::ChatUpdate {
+                        chat_id: chat_id.clone(),
+                        detail: "change_owner".to_owned(),
+                        join_scene: None,
+                        quit_scene: None,
+                        mem_change_list: Vec::new(),
+                        last_mem_ver: version.clone(),
+                        cur_mem_ver: version,
+                    });
+                }
             }
             None => failed.push(
                 json!({ "chat_id": chat_id, "errcode": ErrCode::INVALID_CHAT_ID.0, "errmsg": "invalid chat_id" }),

@@ -928,6 +928,16 @@ async fn handover_moves_customers_and_groups() {
     assert!(waiting.customer.iter().all(|c| c.status == 2 && c.takeover_time.is_none()), "{waiting:?}");
     rig.person("transfer/refuse", json!({ "external_userid": refuses })).await;
 
+    // More than 100 customers a call: 40058, nothing recorded.
+    let too_many = wecom::TransferCustomerRequest {
+        external_userid: (0..101).map(|i| format!("wm{i}")).collect(),
+        ..transfer.clone()
+    };
+    assert_eq!(wecom_code(corp.transfer_customer(&too_many, NOW).await), ErrCode::INVALID_PARAMETER);
+    let chat = rig.person("group/create", json!({ "owner": "guide03", "name": "离职群" })).await;
+    let chat_id = chat["chat_id"].as_str().expect("chat_id").to_owned();
+    // guide03 leaves: the resigned handover takes a member no longer in the directory.
+    rig.person("directory/remove", json!({ "userid": "guide03" })).await;
     let resigned = wecom::ResignedTransferCustomerRequest {
         handover_userid: "guide03".to_owned(),
         takeover_userid: "manager".to_owned(),
@@ -977,8 +987,6 @@ async fn handover_moves_customers_and_groups() {
     let third = corp.transfer_customer(&third, NOW).await.expect("third");
     assert_eq!(third.customer[0].errcode, ErrCode::TRANSFER_LIMIT);
 
-    let chat = rig.person("group/create", json!({ "owner": "guide03", "name": "离职群" })).await;
-    let chat_id = chat["chat_id"].as_str().expect("chat_id").to_owned();
     let groups = wecom::GroupchatTransferRequest {
         chat_id_list: vec![chat_id.clone(), "wrnope".to_owned()],
         new_owner: "manager".to_owned(),
@@ -994,6 +1002,14 @@ async fn handover_moves_customers_and_groups() {
             .owner
     };
     assert_eq!(owner(chat_id.clone()).await, "manager");
+    let owner_changes = rig
+        .sim
+        .state()
+        .callbacks()
+        .into_iter()
+        .filter(|c| c.plaintext.contains("change_owner") && c.plaintext.contains(&chat_id))
+        .count();
+    assert_eq!(owner_changes, 1, "a moved group tells koi its owner changed");
     let onjob =
         wecom::GroupchatTransferRequest { chat_id_list: vec![chat_id.clone()], new_owner: "guide01".to_owned() };
     let moved = corp.groupchat_onjob_transfer(&onjob, NOW).await.expect("groupchat/onjob_transfer");

@@ -12,6 +12,7 @@ mod group_assistant;
 pub(crate) mod group_codes;
 mod group_pulls;
 mod groups;
+mod handovers;
 mod jobs;
 mod mass_sends;
 mod me;
@@ -130,6 +131,14 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(mass_sends::moments, mass_sends::create_moment))
         .routes(routes!(mass_sends::moment))
         .routes(routes!(mass_sends::refresh_moment))
+        .routes(routes!(handovers::list, handovers::create))
+        .routes(routes!(handovers::preview))
+        .routes(routes!(handovers::get_one))
+        .routes(routes!(handovers::refresh))
+        .routes(routes!(handovers::loss_report))
+        .routes(routes!(handovers::recipients))
+        .routes(routes!(handovers::set_recipients))
+        .routes(routes!(handovers::send_summaries))
         .routes(routes!(group_assistant::rules, group_assistant::create_rule))
         .routes(routes!(group_assistant::rule, group_assistant::update_rule, group_assistant::delete_rule))
         .routes(routes!(group_assistant::settings, group_assistant::save_settings))

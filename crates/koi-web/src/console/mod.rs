@@ -13,6 +13,7 @@ mod group_assistant;
 mod group_codes;
 mod group_pulls;
 mod groups;
+mod handovers;
 mod home;
 mod jobs;
 mod login;
@@ -126,6 +127,11 @@ pub fn router() -> Router<AppState> {
         .route("/moments", get(mass_sends::moments).post(mass_sends::create_moment))
         .route("/moments/{id}", get(mass_sends::moment))
         .route("/moments/{id}/refresh", post(mass_sends::refresh_moment))
+        .route("/handovers", get(handovers::list).post(handovers::create))
+        .route("/handovers/{id}", get(handovers::show))
+        .route("/handovers/{id}/refresh", post(handovers::refresh))
+        .route("/loss-report", get(handovers::loss_report))
+        .route("/loss-report/recipients/{store_id}", post(handovers::save_recipients))
         .route("/group-assistant", get(group_assistant::show))
         .route("/group-assistant/settings", post(group_assistant::save_settings))
         .route("/group-assistant/read-feed", post(group_assistant::read_feed))
@@ -242,6 +248,11 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
     if who.allows(Action::ViewMassSends) {
         m.push(item("mass_sends", "/console/mass-sends", true));
         m.push(item("moments", "/console/moments", true));
+    if who.allows(Action::ManageHandovers) {
+        m.push(item("handovers", "/console/handovers", true));
+    }
+    if who.allows(Action::ViewCustomers) {
+        m.push(item("loss_report", "/console/loss-report", true));
     }
     if who.allows(Action::ManagePosters) {
         m.push(item("poster_templates", "/console/poster-templates", true));

@@ -21,6 +21,7 @@ mod group_assistant;
 mod group_codes;
 mod groups;
 mod mass_sends;
+mod handover;
 mod nodes;
 mod orders;
 mod pay;
