@@ -116,11 +116,11 @@ pub use callback::{CallbackRecord, SimEvent};
 pub use chat::{AppMessageRecord, GroupWelcomeRecord, SIM_AGENT_ID};
 pub use config::{Faults, Limits, QuotaWindow, SimConfig, SimCorp, SimStaff};
 pub use control::ControlError;
-pub use pay_order::{Delivery, JsapiOrder, PayAction, RefundRecord};
 pub use pay::{
     MerchantTruth, OpenidTotal, PayFault, PayFaults, PayLimits, PaymentRecord, SimMerchant, TransferLimits,
     TransferRecord, TransferTruth,
 };
+pub use pay_order::{Delivery, JsapiOrder, PayAction, RefundRecord};
 pub use population::{scenario_from_toml, Scenario, ScenarioError, ScenarioReport, StoreReport};
 pub use state::{Corp, MassTaskView, SimState};
 pub use world::{JoinOutcome, NewCustomer, RemarkRecord, ScanOutcome, TagMarkRecord, WelcomeRecord};

@@ -5,8 +5,8 @@
 
 pub mod acquisition;
 pub mod campaigns;
-pub mod coupons;
 pub mod checkouts;
+pub mod coupons;
 pub mod customers;
 mod db;
 mod dialect;
@@ -21,9 +21,9 @@ pub mod groups;
 pub mod handover;
 pub mod inbox;
 pub mod jobs;
-pub mod orders;
 pub mod mass_sends;
 pub mod moments;
+pub mod orders;
 pub mod org;
 pub mod outreach;
 pub mod pay;

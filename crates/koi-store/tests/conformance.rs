@@ -2310,6 +2310,8 @@ async fn a_points_balance_never_goes_below_zero_and_earns_book_once(db: &Db) {
     tx.commit().await.unwrap();
     let facts = db.segment_facts(a, Some(&[c])).await.unwrap();
     assert_eq!(facts[0].1.points, 39, "segments see the balance");
+}
+
 /// A handover's items only move forward (a late poll or callback never
 /// undoes WeCom's final word); the receiver's follow is made once whether
 /// koi's poll or WeCom's add callback comes first; handovers WeCom made

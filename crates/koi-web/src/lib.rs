@@ -17,11 +17,11 @@ mod fmt;
 mod h5;
 mod h5_distribution;
 mod h5_guard;
-mod sidebar;
 mod i18n;
 pub mod qr;
-mod webhooks;
 mod shop;
+mod sidebar;
+mod webhooks;
 
 pub use api::openapi_document;
 pub use error::WebError;

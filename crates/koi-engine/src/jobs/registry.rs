@@ -5,17 +5,17 @@ use super::worker::Worker;
 use super::{Job, JobError, SelfTest};
 use crate::acquisition::{AddJob, RouteJob, WelcomeJob};
 use crate::campaigns::{CampaignTickJob, CampaignWelcomeJob, CleanupJob, EntryJob, NoticeJob, RewardJob};
-use crate::coupons::{CouponIssueJob, CouponTickJob};
 use crate::checkout::{CheckoutSweepJob, RefundJob};
+use crate::coupons::{CouponIssueJob, CouponTickJob};
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
 use crate::distribution::{DistributionTickJob, DistributorEntryJob, PayoutJob};
 use crate::groups::{AlertJob, FeedJob, GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
 use crate::handover::{BatchJob, GroupsJob, LossAlertJob, LossSummaryJob, PollJob};
 use crate::org::StaffSyncJob;
-use crate::sop::SopTickJob;
 use crate::outreach::{
     CancelTaskJob, GuideTaskJob, GuideTaskReadJob, MassSendRemindJob, MassSendStartJob, MomentPostJob, MomentReadJob,
 };
+use crate::sop::SopTickJob;
 use koi_store::jobs::ClaimedJob;
 
 /// Declares the kinds: their names ([`KINDS`]) and the dispatch ([`run`]).

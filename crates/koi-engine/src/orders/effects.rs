@@ -61,7 +61,12 @@ pub(crate) async fn after_order(tx: &mut Tx, corp_id: i64, order: &OrderFacts, c
             crate::points::earn_for_order(tx, corp_id, customer, order_ref, order.paid_fen).await?;
             let items = tx.order_items_in(order.order_id).await?;
             let lines = commission_lines(&items, order.paid_fen);
-            let c = CommissionOrder { order_ref: order_ref.to_string(), customer_id: customer, paid_at: order.ordered_at, lines };
+            let c = CommissionOrder {
+                order_ref: order_ref.to_string(),
+                customer_id: customer,
+                paid_at: order.ordered_at,
+                lines,
+            };
             crate::distribution::on_order_paid(tx, corp_id, &c).await?;
         }
         OrderChange::Refunded { whole, .. } => {

@@ -17,8 +17,8 @@ mod handovers;
 mod home;
 mod jobs;
 mod login;
-pub(crate) mod orders;
 pub(crate) mod mass_sends;
+pub(crate) mod orders;
 mod posters;
 mod products;
 mod profile;
@@ -248,6 +248,7 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
     if who.allows(Action::ViewMassSends) {
         m.push(item("mass_sends", "/console/mass-sends", true));
         m.push(item("moments", "/console/moments", true));
+    }
     if who.allows(Action::ManageHandovers) {
         m.push(item("handovers", "/console/handovers", true));
     }
