@@ -288,9 +288,7 @@ fn menu(who: &Principal) -> Vec<MenuItem> {
     if who.allows(Action::ViewDistribution) {
         m.push(item("distribution", "/console/distribution", true));
     }
-    for key in ["analytics"] {
-        m.push(item(key, "", false));
-    }
+    m.push(item("analytics", "", false));
     if who.allows(Action::ManageUsers) {
         m.push(item("users", "/console/users", true));
     }
