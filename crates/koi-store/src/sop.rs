@@ -50,7 +50,8 @@ pub struct SopFireRow {
     pub fired_at: Option<i64>,
 }
 
-const FIRE_COLUMNS: &str = "id, corp_id, rule_id, step, target_kind, target_id, occurrence, due_at, state, note, fired_at";
+const FIRE_COLUMNS: &str =
+    "id, corp_id, rule_id, step, target_kind, target_id, occurrence, due_at, state, note, fired_at";
 
 #[derive(Debug, Clone)]
 pub struct NewSopFire<'a> {
@@ -155,7 +156,8 @@ pub struct MaterialRow {
     pub updated_at: i64,
 }
 
-const MATERIAL_COLUMNS: &str = "id, corp_id, kind, folder, title, url, description, appid, page, created_at, updated_at";
+const MATERIAL_COLUMNS: &str =
+    "id, corp_id, kind, folder, title, url, description, appid, page, created_at, updated_at";
 
 #[derive(Debug, Clone)]
 pub struct MaterialWrite<'a> {
@@ -545,16 +547,14 @@ impl Tx {
     /// caller does not act.
     pub async fn finish_sop_fire(&mut self, id: i64, state: &str, note: &str, now: i64) -> Result<bool> {
         let n = on_tx!(self, |c| {
-            sqlx::query(
-                "UPDATE sop_fires SET state = $1, note = $2, fired_at = $3 WHERE id = $4 AND state = 'pending'",
-            )
-            .bind(state)
-            .bind(note)
-            .bind(now)
-            .bind(id)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
+            sqlx::query("UPDATE sop_fires SET state = $1, note = $2, fired_at = $3 WHERE id = $4 AND state = 'pending'")
+                .bind(state)
+                .bind(note)
+                .bind(now)
+                .bind(id)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
         })?;
         Ok(n > 0)
     }
@@ -581,13 +581,8 @@ impl Tx {
              GROUP BY f.customer_id ORDER BY f.customer_id LIMIT $6"
         );
         Ok(on_tx!(self, |c| {
-            let mut q = sqlx::query_as(&sql)
-                .bind(corp_id)
-                .bind(added_from)
-                .bind(added_to)
-                .bind(rule_id)
-                .bind(step)
-                .bind(limit);
+            let mut q =
+                sqlx::query_as(&sql).bind(corp_id).bind(added_from).bind(added_to).bind(rule_id).bind(step).bind(limit);
             for t in tag_ids {
                 q = q.bind(t);
             }
@@ -824,7 +819,12 @@ impl Tx {
 
     pub async fn delete_script(&mut self, corp_id: i64, id: i64) -> Result<bool> {
         let n = on_tx!(self, |c| {
-            sqlx::query("DELETE FROM scripts WHERE corp_id = $1 AND id = $2").bind(corp_id).bind(id).execute(c).await.map(|r| r.rows_affected())
+            sqlx::query("DELETE FROM scripts WHERE corp_id = $1 AND id = $2")
+                .bind(corp_id)
+                .bind(id)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
         })?;
         Ok(n > 0)
     }

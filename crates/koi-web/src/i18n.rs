@@ -1378,7 +1378,9 @@ mod tests {
         for d in 1..=7 {
             assert!(known.contains(&format!("wd_{d}")));
         }
-        for k in ["sop_t_after_add", "sop_t_weekly", "sop_t_festival", "sop_t_event", "sop_e_tagged", "sop_e_first_order"] {
+        for k in
+            ["sop_t_after_add", "sop_t_weekly", "sop_t_festival", "sop_t_event", "sop_e_tagged", "sop_e_first_order"]
+        {
             assert!(known.contains(k), "{k}");
         }
     }

@@ -16,9 +16,9 @@ mod error;
 mod fmt;
 mod h5;
 mod h5_guard;
-mod sidebar;
 mod i18n;
 pub mod qr;
+mod sidebar;
 
 pub use api::openapi_document;
 pub use error::WebError;

@@ -121,7 +121,16 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap, Query(q): Q
     let tasks = v
         .tasks
         .iter()
-        .map(|k| (k.id, k.title.clone(), k.target.clone(), crate::fmt::datetime(k.due_at), k.state == "done", k.this_customer))
+        .map(|k| {
+            (
+                k.id,
+                k.title.clone(),
+                k.target.clone(),
+                crate::fmt::datetime(k.due_at),
+                k.state == "done",
+                k.this_customer,
+            )
+        })
         .collect();
     let page = SidebarPage { t, spent: yuan(v.spent_fen), orders, tasks, v, ctx: q.ctx, csrf: csrf_of(&token) };
     match page.render() {
@@ -223,7 +232,8 @@ pub async fn tags(State(state): State<AppState>, headers: HeaderMap, RawForm(bod
         let v = state.engine.sidebar(&w.who, &w.ctx).await?;
         let want: std::collections::BTreeSet<&str> =
             w.fields.iter().filter(|(k, _)| k == "tag").map(|(_, v)| v.as_str()).collect();
-        let add: Vec<String> = v.tags.iter().filter(|t| !t.on && want.contains(t.id.as_str())).map(|t| t.id.clone()).collect();
+        let add: Vec<String> =
+            v.tags.iter().filter(|t| !t.on && want.contains(t.id.as_str())).map(|t| t.id.clone()).collect();
         let remove: Vec<String> =
             v.tags.iter().filter(|t| t.on && !want.contains(t.id.as_str())).map(|t| t.id.clone()).collect();
         if !add.is_empty() || !remove.is_empty() {

@@ -118,8 +118,7 @@ impl Festival {
 /// Whether day `day` is one of these festivals or brand days.
 pub fn is_calendar_day(keys: &[String], brand_days: &[BrandDay], day: i64) -> bool {
     let (year, _, _) = crate::calendar::civil_from_days(day);
-    keys.iter().filter_map(|k| festival(k)).any(|f| f.day_in(year) == Some(day))
-        || brand_days.iter().any(|b| b.is(day))
+    keys.iter().filter_map(|k| festival(k)).any(|f| f.day_in(year) == Some(day)) || brand_days.iter().any(|b| b.is(day))
 }
 
 #[cfg(test)]

@@ -318,9 +318,7 @@ impl SopDraft {
 /// Whether a per-customer rule's audience takes a customer with these tags.
 pub fn audience_takes(audience: &Audience, customer_tags: &[String]) -> bool {
     match audience {
-        Audience::Customers { tag_ids, .. } => {
-            tag_ids.is_empty() || tag_ids.iter().any(|t| customer_tags.contains(t))
-        }
+        Audience::Customers { tag_ids, .. } => tag_ids.is_empty() || tag_ids.iter().any(|t| customer_tags.contains(t)),
         Audience::Groups { .. } => false,
     }
 }
@@ -353,9 +351,10 @@ mod tests {
     fn bad_drafts_say_where() {
         let fields = |d: SopDraft| d.validate().unwrap_err().0.into_iter().map(|e| e.field).collect::<Vec<_>>();
         assert_eq!(fields(draft(Trigger::Weekly { weekdays: vec![0, 8] })), ["trigger.weekdays"]);
-        assert_eq!(fields(draft(Trigger::Festival { festivals: vec!["xmas".into()], brand_days: vec![] })), [
-            "trigger.festivals"
-        ]);
+        assert_eq!(
+            fields(draft(Trigger::Festival { festivals: vec!["xmas".into()], brand_days: vec![] })),
+            ["trigger.festivals"]
+        );
         let mut d = draft(Trigger::AfterAdd);
         d.steps[0].day = -1;
         d.audience = Audience::Groups { group_ids: vec![1] };

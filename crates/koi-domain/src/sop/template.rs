@@ -56,7 +56,9 @@ fn hot_products() -> Vec<SopDraft> {
             name: "周期爆品·周五开抢".into(),
             trigger: Trigger::Weekly { weekdays: vec![5] },
             audience: all,
-            steps: vec![Step { day: 0, at: hm(20, 0), action: task("开抢：把本周爆品发给客户，在群里发起接龙") }],
+            steps: vec![Step {
+                day: 0, at: hm(20, 0), action: task("开抢：把本周爆品发给客户，在群里发起接龙")
+            }],
         },
     ]
 }

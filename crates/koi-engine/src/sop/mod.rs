@@ -24,8 +24,8 @@ use koi_domain::access::Action;
 use koi_domain::sop::template::{template, TEMPLATES};
 use koi_domain::sop::{Audience, SopDraft, SopEvent, Trigger};
 use koi_domain::ValidationError;
-use koi_store::sop::SopRuleRow;
 use koi_store::now_ms;
+use koi_store::sop::SopRuleRow;
 use serde::Serialize;
 use std::collections::BTreeSet;
 

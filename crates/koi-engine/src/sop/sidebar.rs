@@ -198,7 +198,12 @@ impl Engine {
     /// with a code.
     pub async fn guide_oauth_url(&self, corp_id: i64, redirect_uri: &str, state: &str) -> Result<String> {
         let corp = self.db.corp(corp_id).await?.ok_or(EngineError::NotFound("corp"))?;
-        Ok(koi_wecom::client::oauth_authorize_url(&self.settings.wecom_base_url, &corp.wecom_corp_id, redirect_uri, state))
+        Ok(koi_wecom::client::oauth_authorize_url(
+            &self.settings.wecom_base_url,
+            &corp.wecom_corp_id,
+            redirect_uri,
+            state,
+        ))
     }
 
     /// Signs a guide in with the code WeCom's OAuth gave back: asks WeCom
@@ -303,11 +308,7 @@ impl Engine {
     }
 
     /// The customer of a chat context, checked against the signed-in guide.
-    pub async fn sidebar_customer(
-        &self,
-        who: &Principal,
-        ctx_token: &str,
-    ) -> Result<(i64, koi_domain::org::Staff)> {
+    pub async fn sidebar_customer(&self, who: &Principal, ctx_token: &str) -> Result<(i64, koi_domain::org::Staff)> {
         let staff_id = who.staff_id.filter(|_| who.role == Role::Guide).ok_or(EngineError::Forbidden)?;
         let (corp_id, ctx) = self.read_sidebar_context(ctx_token).await?;
         let staff = self.db.staff(who.corp_id, staff_id).await?.ok_or(EngineError::Unauthenticated)?;

@@ -135,8 +135,10 @@ impl Engine {
                         for (customer, last_order) in found {
                             let due = anchored_due(last_order + lapse, step);
                             let not_before = enabled_at - ENABLE_GRACE_MS;
-                            record_fire(tx, corp_id, r.row.id, i, "customer", customer, last_order, due, not_before, now)
-                                .await?;
+                            record_fire(
+                                tx, corp_id, r.row.id, i, "customer", customer, last_order, due, not_before, now,
+                            )
+                            .await?;
                         }
                     }
                 }
@@ -196,12 +198,12 @@ impl Engine {
             (Audience::Customers { tag_ids, segment_id: Some(segment) }, StepAction::GuideTask { .. }) => {
                 let Some(seg) = self.db.segment(corp_id, *segment).await? else { return Ok(()) };
                 let system = Principal { corp_id, role: Role::Owner, user_id: None, store_ids: vec![], staff_id: None };
-                let ids = self
-                    .segment_customer_ids(&system, &crate::customers::SegmentInput::Text(seg.expr.clone()))
-                    .await?;
+                let ids =
+                    self.segment_customer_ids(&system, &crate::customers::SegmentInput::Text(seg.expr.clone())).await?;
                 let mut guides = std::collections::BTreeSet::new();
                 for c in ids {
-                    if !tag_ids.is_empty() && !audience_takes(&r.draft.audience, &tx.sop_customer_tags(corp_id, c).await?)
+                    if !tag_ids.is_empty()
+                        && !audience_takes(&r.draft.audience, &tx.sop_customer_tags(corp_id, c).await?)
                     {
                         continue;
                     }
@@ -221,7 +223,14 @@ impl Engine {
     }
 
     /// What a due fire does: `(state, note)` for its row.
-    async fn act(&self, tx: &mut Tx, corp_id: i64, r: &Rule, f: &SopFireRow, now: i64) -> Result<(&'static str, String)> {
+    async fn act(
+        &self,
+        tx: &mut Tx,
+        corp_id: i64,
+        r: &Rule,
+        f: &SopFireRow,
+        now: i64,
+    ) -> Result<(&'static str, String)> {
         let Some(step) = r.draft.steps.get(f.step as usize) else {
             return Ok(("skipped", "step_removed".into()));
         };
@@ -324,7 +333,8 @@ impl Engine {
         now: i64,
     ) -> Result<(&'static str, String)> {
         let reference = format!("sop_fire:{}", f.id);
-        let admitted = crate::outreach::fatigue::admit(tx, corp_id, &[customer_id], SOP_SOURCE, &reference, now).await?;
+        let admitted =
+            crate::outreach::fatigue::admit(tx, corp_id, &[customer_id], SOP_SOURCE, &reference, now).await?;
         if let Some((_, why)) = admitted.skipped.first() {
             return Ok(("skipped", why.as_str().to_string()));
         }

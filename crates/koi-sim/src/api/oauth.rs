@@ -54,7 +54,10 @@ pub async fn authorize(State(state): State<Arc<SimState>>, Query(q): Query<HashM
     let sep = if redirect.contains('?') { '&' } else { '?' };
     let back = format!(
         "{redirect}{sep}code={code}&state={}",
-        get("state").bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect::<String>()
+        get("state")
+            .bytes()
+            .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect::<String>()
     );
     Redirect::to(&back).into_response()
 }

@@ -163,7 +163,8 @@ async fn event_rule(backend: &str) {
     let code = plain_code(&acq).await;
     let vip = tag(&acq, "高意向").await;
     let (_, script) =
-        call(&acq, Method::POST, "/api/v1/scripts", Some(json!({"title": "跟进", "body": "{name}您好，新品到了"}))).await;
+        call(&acq, Method::POST, "/api/v1/scripts", Some(json!({"title": "跟进", "body": "{name}您好，新品到了"})))
+            .await;
     let rule = create_sop(
         &acq,
         json!({
@@ -179,7 +180,8 @@ async fn event_rule(backend: &str) {
     .await;
     let (_, a) = customer(&acq, &code, "周女士").await;
     let (_, b) = customer(&acq, &code, "吴先生").await;
-    let (status, v) = call(&acq, Method::POST, &format!("/api/v1/customers/{a}/tags"), Some(json!({"add": [vip]}))).await;
+    let (status, v) =
+        call(&acq, Method::POST, &format!("/api/v1/customers/{a}/tags"), Some(json!({"add": [vip]}))).await;
     assert_eq!(status, 200, "{v}");
     let tasks = wait_for(|| async {
         let t = get(&acq, &format!("/api/v1/sops/{rule}/tasks")).await;
@@ -243,14 +245,19 @@ async fn tracked_link(backend: &str) {
     let r = no_redirect.get(acq.server.url("/m/0123456789abcdef01234567")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 404);
     let stats = get(&acq, &format!("/api/v1/materials/{id}")).await;
-    assert_eq!((stats["sends"].as_i64(), stats["opens"].as_i64(), stats["openers"].as_i64()), (Some(1), Some(1), Some(1)));
+    assert_eq!(
+        (stats["sends"].as_i64(), stats["opens"].as_i64(), stats["openers"].as_i64()),
+        (Some(1), Some(1), Some(1))
+    );
     let profile = get(&acq, &format!("/api/v1/customers/{a}/profile")).await;
     let opened: Vec<&Value> =
         profile["timeline"].as_array().unwrap().iter().filter(|e| e["kind"] == "customer.material_opened").collect();
     assert_eq!(opened.len(), 1, "three opens in the window are one: {opened:?}");
     assert_eq!(opened[0]["payload"]["material"], "新品手册");
     // A bad material is refused with its field.
-    let (status, e) = call(&acq, Method::POST, "/api/v1/materials", Some(json!({"kind": "pdf", "title": "x", "url": "ftp://x"}))).await;
+    let (status, e) =
+        call(&acq, Method::POST, "/api/v1/materials", Some(json!({"kind": "pdf", "title": "x", "url": "ftp://x"})))
+            .await;
     assert_eq!((status, e["error"]["fields"][0]["field"].as_str()), (422, Some("url")), "{e}");
 }
 
@@ -334,13 +341,9 @@ async fn the_sidebar_on_a_phone_sqlite() {
     let shown = b.wait_text("#status-text", "/m/").await;
     assert!(shown.contains("穿搭指南"), "{shown}");
     // Another guide's chat is refused.
-    let (_, other) = call(
-        &acq,
-        Method::POST,
-        "/api/v1/sidebar/context",
-        Some(json!({"userid": "li.na", "external_userid": ext})),
-    )
-    .await;
+    let (_, other) =
+        call(&acq, Method::POST, "/api/v1/sidebar/context", Some(json!({"userid": "li.na", "external_userid": ext})))
+            .await;
     b.goto(&acq.server.url(other["path"].as_str().unwrap())).await;
     b.wait_text("#sidebar-error", "").await;
 }
