@@ -989,7 +989,8 @@ impl World {
     /// twenty comments (a seeded draw per customer). Returns how many
     /// copies were published now.
     pub fn publish_moment(&mut self, id: &str, userid: Option<&str>, now_s: i64) -> usize {
-        let Some(jobid) = self.moments.values().find(|m| m.jobid == id || m.moment_id == id).map(|m| m.jobid.clone())
+        let Some(jobid) =
+            self.moments.values().find(|m| m.jobid == id || m.moment_id == id).map(|m| m.jobid.clone())
         else {
             return 0;
         };

@@ -338,8 +338,9 @@ impl Tx {
         skips: &[(i64, Option<i64>, &str)],
     ) -> Result<()> {
         for chunk in skips.chunks(300) {
-            let values: Vec<String> =
-                (0..chunk.len()).map(|i| format!("($1, $2, ${}, ${}, ${})", 3 + i * 3, 4 + i * 3, 5 + i * 3)).collect();
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("($1, $2, ${}, ${}, ${})", 3 + i * 3, 4 + i * 3, 5 + i * 3))
+                .collect();
             let sql = format!(
                 "INSERT INTO mass_send_skips (corp_id, mass_send_id, customer_id, staff_id, reason) VALUES {} \
                  ON CONFLICT (mass_send_id, customer_id) DO NOTHING",
@@ -375,12 +376,7 @@ impl Tx {
     /// Marks the tasks of a purpose cancelled; still-planned customers end
     /// `not_sent` / `cancelled`. Returns the created tasks' msgids (to
     /// cancel in WeCom).
-    pub async fn cancel_guide_tasks(
-        &mut self,
-        corp_id: i64,
-        purpose: &str,
-        purpose_id: i64,
-    ) -> Result<Vec<(i64, String)>> {
+    pub async fn cancel_guide_tasks(&mut self, corp_id: i64, purpose: &str, purpose_id: i64) -> Result<Vec<(i64, String)>> {
         let created: Vec<(i64, String)> = on_tx!(self, |c| {
             sqlx::query_as(
                 "SELECT id, wecom_msgid FROM guide_tasks WHERE corp_id = $1 AND purpose = $2 AND purpose_id = $3 \

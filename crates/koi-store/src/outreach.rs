@@ -120,13 +120,13 @@ impl Db {
             sqlx::query(
                 "UPDATE guide_tasks SET state = $1 WHERE corp_id = $2 AND id = $3 AND state = $4 AND NOT cancelled",
             )
-            .bind(into)
-            .bind(corp_id)
-            .bind(id)
-            .bind(from)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
+                .bind(into)
+                .bind(corp_id)
+                .bind(id)
+                .bind(from)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
         })?;
         Ok(n == 1)
     }

@@ -383,13 +383,7 @@ impl Engine {
                 reason: u.reason,
             })
             .collect();
-        Ok(MassSendDetail {
-            send: send_view(row, &guides),
-            guides,
-            stores: by_store.into_values().collect(),
-            reasons,
-            unsent,
-        })
+        Ok(MassSendDetail { send: send_view(row, &guides), guides, stores: by_store.into_values().collect(), reasons, unsent })
     }
 
     async fn guide_reports(&self, corp_id: i64, id: i64) -> Result<Vec<GuideReport>> {
@@ -539,8 +533,11 @@ impl Job for MassSendStartJob {
             return Ok(JobEnd::Done); // started or cancelled meanwhile: nothing planned twice
         }
         tx.insert_mass_send_skips(corp, id, &skips).await?;
-        let pairs: Vec<(i64, (i64, String))> =
-            decided.admitted.iter().filter_map(|c| staff_of.get(c).map(|(s, e)| (*s, (*c, e.to_string())))).collect();
+        let pairs: Vec<(i64, (i64, String))> = decided
+            .admitted
+            .iter()
+            .filter_map(|c| staff_of.get(c).map(|(s, e)| (*s, (*c, e.to_string()))))
+            .collect();
         let attachments = wecom_attachments(&content.attachments);
         for share in split_by_guide(pairs, MAX_TASK_CUSTOMERS) {
             let Some(sender) = split.senders.get(&share.staff_id) else { continue };
@@ -628,10 +625,7 @@ impl Job for MassSendRemindJob {
                 continue; // confirmed: the read job records the results
             }
             open = true;
-            match client
-                .remind_groupmsg_send(&RemindGroupmsgSendRequest { msgid: t.wecom_msgid.clone() }, Priority::Bulk)
-                .await
-            {
+            match client.remind_groupmsg_send(&RemindGroupmsgSendRequest { msgid: t.wecom_msgid.clone() }, Priority::Bulk).await {
                 Ok(()) => reminded.push(t.id),
                 Err(e) if e.is_final() => {} // WeCom's 3 a day reached: counted as not reminded
                 Err(e) => return Err(e.into()),

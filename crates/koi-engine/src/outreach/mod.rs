@@ -19,5 +19,7 @@ pub(crate) mod mass_send;
 
 pub use guide_tasks::{GuideContent, GuideLink};
 pub(crate) use guide_tasks::{GuideTaskJob, GuideTaskReadJob};
+pub use mass_send::{
+    GuideReport, MassSend, MassSendDetail, MassSendPreview, ReasonTotal, StoreReport, UnsentCustomer,
+};
 pub(crate) use mass_send::{CancelTaskJob, MassSendRemindJob, MassSendStartJob};
-pub use mass_send::{GuideReport, MassSend, MassSendDetail, MassSendPreview, ReasonTotal, StoreReport, UnsentCustomer};

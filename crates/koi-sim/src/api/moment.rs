@@ -153,7 +153,11 @@ struct ByMoment {
 }
 
 fn by_moment_id<'a>(world: &'a World, moment_id: &str) -> Result<&'a Moment, ApiError> {
-    world.moments.values().find(|m| m.moment_id == moment_id).ok_or_else(|| ApiError::param("moment_id"))
+    world
+        .moments
+        .values()
+        .find(|m| m.moment_id == moment_id)
+        .ok_or_else(|| ApiError::param("moment_id"))
 }
 
 /// POST `get_moment_task {moment_id, cursor, limit}`: the members asked to
@@ -165,8 +169,11 @@ pub fn task(world: &mut World, ctx: &Ctx) -> ApiResult {
     if limit == 0 || limit > 1000 {
         return Err(ApiError::param("limit must be 1..=1000"));
     }
-    let rows: Vec<Value> =
-        m.members.iter().map(|(u, c)| json!({ "userid": u, "publish_status": i32::from(c.published) })).collect();
+    let rows: Vec<Value> = m
+        .members
+        .iter()
+        .map(|(u, c)| json!({ "userid": u, "publish_status": i32::from(c.published) }))
+        .collect();
     let (rows, next) = page(&rows, &q.cursor, limit)?;
     Ok(json!({ "task_list": rows, "next_cursor": next }))
 }
