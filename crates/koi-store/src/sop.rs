@@ -395,6 +395,7 @@ impl Tx {
         Ok(n > 0)
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub async fn insert_sop_rule(
         &mut self,
         corp_id: i64,
@@ -562,6 +563,7 @@ impl Tx {
     /// Customers whose first live add falls in `[added_from, added_to]`
     /// and who have no fire of this rule's step yet, narrowed to any of
     /// `tag_ids` (all when empty): `(customer_id, added_at)`, by id.
+    #[allow(clippy::too_many_arguments)]
     pub async fn sop_after_add_candidates(
         &mut self,
         corp_id: i64,
@@ -593,6 +595,7 @@ impl Tx {
     /// Customers whose last order is at or before `before` (and after
     /// `since`) with no fire of this step for that last order (the
     /// occurrence is the last order's time): `(customer_id, last_order_at)`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn sop_no_order_candidates(
         &mut self,
         corp_id: i64,
