@@ -77,7 +77,10 @@ pub const FESTIVALS: &[Festival] = &[
 /// Lunar festivals' Gregorian dates by year, 2024–2035: Spring Festival
 /// (1/1), Dragon Boat (5/5), Qixi (7/7), Mid-Autumn (8/15). The Lantern
 /// Festival (1/15) is always 14 days after the Spring Festival.
-const LUNAR: &[(i64, (u32, u32), (u32, u32), (u32, u32), (u32, u32))] = &[
+/// A month and a day.
+type Md = (u32, u32);
+
+const LUNAR: &[(i64, Md, Md, Md, Md)] = &[
     (2024, (2, 10), (6, 10), (8, 10), (9, 17)),
     (2025, (1, 29), (5, 31), (8, 29), (10, 6)),
     (2026, (2, 17), (6, 19), (8, 19), (9, 25)),
@@ -103,7 +106,7 @@ impl Festival {
             return Some(days_from_civil(year, m, d));
         }
         let &(_, spring, dragon, qixi, autumn) = LUNAR.iter().find(|r| r.0 == year)?;
-        let at = |(m, d): (u32, u32)| days_from_civil(year, m, d);
+        let at = |(m, d): Md| days_from_civil(year, m, d);
         Some(match self.key {
             "spring_festival" => at(spring),
             "lantern" => at(spring) + 14,

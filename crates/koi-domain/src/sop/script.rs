@@ -183,7 +183,7 @@ impl MaterialDraft {
         self.folder = c.text("folder", &self.folder, 32, false);
         self.title = c.text("title", &self.title, 64, true);
         self.url = c.text("url", &self.url, 1024, true);
-        if !self.url.is_empty() && !(self.url.starts_with("https://") || self.url.starts_with("http://")) {
+        if !(self.url.is_empty() || self.url.starts_with("https://") || self.url.starts_with("http://")) {
             c.push("url", "not_http", "url starts with http:// or https://");
         }
         self.description = c.text("description", &self.description, 256, false);
