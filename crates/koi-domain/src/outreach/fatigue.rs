@@ -87,7 +87,12 @@ pub struct Admitted {
 /// Decides each customer once. `prior` counts each customer's touches in
 /// the window from *other* (source, ref)s; `already` are the customers this
 /// (source, ref) touched before (admitted again, not counted again).
-pub fn decide(cap: &FatigueCap, customers: &[i64], prior: &HashMap<i64, u32>, already: &HashSet<i64>) -> Admitted {
+pub fn decide(
+    cap: &FatigueCap,
+    customers: &[i64],
+    prior: &HashMap<i64, u32>,
+    already: &HashSet<i64>,
+) -> Admitted {
     let mut seen = HashSet::with_capacity(customers.len());
     let mut out = Admitted::default();
     for &c in customers {

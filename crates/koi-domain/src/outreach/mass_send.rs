@@ -342,12 +342,8 @@ mod tests {
         let mut d = draft();
         d.content.text = "Dear {name} {colour}".into();
         d.content.attachments = vec![MassAttachment::Image { pic_url: "https://x/a.jpg".into() }; 10];
-        d.content.attachments[0] = MassAttachment::Link {
-            title: "t".repeat(129),
-            url: "ftp://x".into(),
-            desc: String::new(),
-            picurl: String::new(),
-        };
+        d.content.attachments[0] =
+            MassAttachment::Link { title: "t".repeat(129), url: "ftp://x".into(), desc: String::new(), picurl: String::new() };
         d.send_at = Some(MAX_SCHEDULE_AHEAD_MS + 10);
         let e = d.validate(0).unwrap_err();
         let codes: Vec<&str> = e.0.iter().map(|f| f.code.as_str()).collect();

@@ -16,17 +16,10 @@ pub const MAX_IMAGES: usize = 9;
 pub enum MomentMedia {
     None,
     /// Image URLs (uploaded to WeCom when posted), 1..=9.
-    Images {
-        urls: Vec<String>,
-    },
-    Link {
-        title: String,
-        url: String,
-    },
+    Images { urls: Vec<String> },
+    Link { title: String, url: String },
     /// A video uploaded to WeCom beforehand.
-    Video {
-        media_id: String,
-    },
+    Video { media_id: String },
 }
 
 /// A moments post.
