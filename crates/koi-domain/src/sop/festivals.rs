@@ -106,7 +106,7 @@ impl Festival {
             return Some(days_from_civil(year, m, d));
         }
         let &(_, spring, dragon, qixi, autumn) = LUNAR.iter().find(|r| r.0 == year)?;
-        let at = |(m, d): (u32, u32)| days_from_civil(year, m, d);
+        let at = |(m, d): Md| days_from_civil(year, m, d);
         Some(match self.key {
             "spring_festival" => at(spring),
             "lantern" => at(spring) + 14,
