@@ -446,6 +446,79 @@ impl Engine {
     /// Seed 001's coupons and points mall: a 49-20 coupon issued to the
     /// first customers, a ¥10 coupon and a canvas bag for points, and
     /// opening points for some customers to spend in their wallet.
+    /// Orders and what they earn: points at 1 a yuan, two-level commission
+    /// (10 % and 5 %) over a referral chain (the first customer brought
+    /// three, the second of those brought two more), orders over the last
+    /// month with a partial and a whole refund, and a product for the H5
+    /// shop (`/h5/p/…?k=`).
+    pub async fn seed_demo_commerce(&self, corp_id: i64) -> Result<()> {
+        use koi_domain::order::{CustomerKeys, OrderDraft, OrderItem, RefundDraft};
+        let owner = crate::campaigns::system(corp_id);
+        let rules = koi_domain::coupon::points::PointsRules { per_yuan: 1, checkin: 5, review: 10, expire_days: 365 };
+        self.set_points_rules(&owner, &rules).await?;
+        let settings = koi_domain::distribution::DistributionSettings {
+            enabled: true,
+            level1_bp: 1000,
+            level2_bp: 500,
+            ..Default::default()
+        };
+        self.save_distribution_settings(&owner, settings).await?;
+        let ids = self.db.customer_ids_page(corp_id, 0, 24).await?;
+        if ids.len() < 6 {
+            return Ok(());
+        }
+        for &c in &ids[..2] {
+            self.opt_in_distributor(&owner, crate::distribution::OptIn { customer_id: c }).await?;
+        }
+        let mut tx = self.db.begin().await?;
+        for (brought, by) in [(ids[1], ids[0]), (ids[2], ids[0]), (ids[3], ids[0]), (ids[4], ids[1]), (ids[5], ids[1])] {
+            crate::distribution::record_referral(&mut tx, corp_id, brought, by, "link").await?;
+        }
+        tx.commit().await?;
+        let skus = [("YB-A1", "周年庆A款单鞋", 39_900), ("YB-SOCK3", "棉袜三双装", 4_900), ("YB-CARE", "护理套装", 12_900)];
+        let now = now_ms();
+        let mut placed = Vec::new();
+        for (i, &c) in ids.iter().enumerate().skip(1) {
+            let Some(customer) = self.db.customer(corp_id, c).await? else { continue };
+            let (sku, name, price) = skus[i % skus.len()];
+            let qty = 1 + (i % 2) as i64;
+            let amount = price * qty;
+            let draft = OrderDraft {
+                shop_order_id: format!("DEMO-{:05}", i),
+                ordered_at: now - (i as i64 % 28 + 1) * 86_400_000,
+                store_code: String::new(),
+                items: vec![OrderItem { sku: sku.into(), name: name.into(), qty, price_fen: price }],
+                amount_fen: amount,
+                paid_fen: if i % 3 == 0 { amount - 2_000 } else { amount },
+                status: None,
+                customer: CustomerKeys { external_userid: customer.external_userid, ..Default::default() },
+                coupon_guide: String::new(),
+            };
+            placed.push(self.create_order(&owner, &draft).await?.order_id);
+        }
+        let refunds = [("DEMO-R1", Some(2_000), "尺码不合适，退一双袜子"), ("DEMO-R2", None, "整单退货")];
+        for ((refund_id, amount_fen, reason), order_id) in refunds.into_iter().zip(placed.iter().skip(2)) {
+            let draft = RefundDraft { refund_id: refund_id.into(), amount_fen, reason: reason.into() };
+            self.refund_order(&owner, *order_id, &draft).await?;
+        }
+        let product = koi_domain::product::ProductDraft {
+            sku: "YB-BUNDLE-199".into(),
+            name: "双11 悦步护理福袋".into(),
+            description: "护理套装 + 棉袜三双装，会员专享".into(),
+            price_fen: 1_990,
+            stock: 200,
+            images: vec![],
+            store_ids: vec![],
+            sale_starts_at: None,
+            sale_ends_at: None,
+            per_customer_limit: Some(2),
+            rules: vec![],
+            active: true,
+        };
+        self.create_product(&owner, &product).await?;
+        Ok(())
+    }
+
     pub async fn seed_demo_coupons(&self, corp_id: i64) -> Result<()> {
         use koi_domain::coupon::{CouponKind, TemplateDraft};
         let owner = crate::campaigns::system(corp_id);

@@ -45,6 +45,7 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     let codes = engine.seed_demo_codes(brand.corp_id).await.context("creating the demo channel codes")?;
     engine.seed_demo_customers(brand.corp_id, DEMO_HISTORY).await.context("seeding the demo's customers")?;
     engine.seed_demo_coupons(brand.corp_id).await.context("seeding the demo's coupons and points")?;
+    engine.seed_demo_commerce(brand.corp_id).await.context("seeding the demo's orders, distribution and shop")?;
     let merchant = demo_pay(&engine, brand.corp_id, &sim).await.context("setting up the demo's WeChat Pay")?;
     let campaign = engine.seed_demo_campaign(brand.corp_id).await.context("creating the demo campaign")?;
     tokio::spawn(demo_fission(engine.clone(), brand.corp_id, sim.state(), codes.clone(), campaign.clone()));

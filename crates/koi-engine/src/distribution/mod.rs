@@ -20,7 +20,7 @@ pub use orders::{CommissionOrder, CommissionRefund};
 // in their transactions (wired when orders land).
 pub(crate) use entries::DistributorEntryJob;
 #[allow(unused_imports)]
-pub(crate) use orders::{on_add, on_order_paid, on_order_refunded};
+pub(crate) use orders::{on_add, on_order_paid, on_order_refunded, record_referral};
 pub(crate) use payouts::{DistributionTickJob, PayoutJob};
 pub use payouts::{Payout, PayoutBatch, PayoutRun};
 

@@ -90,4 +90,26 @@ async fn the_campaign_runs(demo: &Server, console: &reqwest::Client) {
     let seeds = get(format!("/api/v1/campaigns/{id}/participants")).await;
     let seeds = seeds.as_array().expect("participants").iter().filter(|p| p["depth"] == 0).count();
     assert_eq!(seeds, 20, "the seed audience: {participants} participants in all");
+    commerce_is_seeded(&get).await;
+}
+
+/// The demo's orders earned what they earn: a month of orders (one partly
+/// and one wholly refunded), commission at both levels of the referral
+/// chain, and a product in the H5 shop.
+async fn commerce_is_seeded<F, Fut>(get: &F)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Value>,
+{
+    let orders = get("/api/v1/orders?limit=100".into()).await;
+    let rows = orders["orders"].as_array().unwrap_or_else(|| panic!("orders: {orders}"));
+    assert_eq!(rows.len(), 23, "one order each for the 2nd..24th customers: {orders}");
+    let status = |s: &str| rows.iter().filter(|o| o["status"] == s).count();
+    assert_eq!((status("part_refunded"), status("refunded")), (1, 1), "{orders}");
+    let commissions = get("/api/v1/distribution/commissions".into()).await;
+    let levels: Vec<i64> =
+        commissions.as_array().expect("commissions").iter().map(|c| c["level"].as_i64().unwrap_or(0)).collect();
+    assert!(levels.contains(&1) && levels.contains(&2), "both levels earn: {commissions}");
+    let products = get("/api/v1/products".into()).await;
+    assert!(products.as_array().expect("products").iter().any(|p| p["sku"] == "YB-BUNDLE-199"), "{products}");
 }
