@@ -471,11 +471,13 @@ impl Engine {
             self.opt_in_distributor(&owner, crate::distribution::OptIn { customer_id: c }).await?;
         }
         let mut tx = self.db.begin().await?;
-        for (brought, by) in [(ids[1], ids[0]), (ids[2], ids[0]), (ids[3], ids[0]), (ids[4], ids[1]), (ids[5], ids[1])] {
+        for (brought, by) in [(ids[1], ids[0]), (ids[2], ids[0]), (ids[3], ids[0]), (ids[4], ids[1]), (ids[5], ids[1])]
+        {
             crate::distribution::record_referral(&mut tx, corp_id, brought, by, "link").await?;
         }
         tx.commit().await?;
-        let skus = [("YB-A1", "周年庆A款单鞋", 39_900), ("YB-SOCK3", "棉袜三双装", 4_900), ("YB-CARE", "护理套装", 12_900)];
+        let skus =
+            [("YB-A1", "周年庆A款单鞋", 39_900), ("YB-SOCK3", "棉袜三双装", 4_900), ("YB-CARE", "护理套装", 12_900)];
         let now = now_ms();
         let mut placed = Vec::new();
         for (i, &c) in ids.iter().enumerate().skip(1) {
