@@ -351,6 +351,24 @@ impl Tx {
         Ok(n > 0)
     }
 
+    /// Whether the customer is a present member of one of the code's
+    /// groups (a first-order invitation to it would be news to nobody).
+    pub async fn in_group_of_code(&mut self, corp_id: i64, customer_id: i64, code_id: i64) -> Result<bool> {
+        let n: i64 = on_tx!(self, |c| {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM group_members m JOIN group_code_groups cg ON cg.group_id = m.group_id \
+                 WHERE m.corp_id = $1 AND m.customer_id = $2 AND m.left_at IS NULL AND cg.code_id = $3 \
+                 AND NOT cg.removed",
+            )
+            .bind(corp_id)
+            .bind(customer_id)
+            .bind(code_id)
+            .fetch_one(&mut *c)
+            .await
+        })?;
+        Ok(n > 0)
+    }
+
     pub async fn group_code_name(&mut self, corp_id: i64, code_id: i64) -> Result<Option<String>> {
         Ok(on_tx!(self, |c| {
             sqlx::query_scalar("SELECT name FROM group_codes WHERE corp_id = $1 AND id = $2")

@@ -1902,6 +1902,15 @@ async fn first_order_invitations_are_made_once_per_customer_and_code(db: &Db) {
     tx.set_group_kind_store(corp_id, g, Some("education"), None).await.unwrap();
     assert!(tx.in_group_of_kinds(corp_id, c, &kinds).await.unwrap());
     assert!(!tx.in_group_of_kinds(corp_id, c, &[]).await.unwrap());
+    assert!(!tx.in_group_of_code(corp_id, c, code).await.unwrap(), "the education group is not the code's");
+    let paid = tx.ensure_group(corp_id, "wrPAID").await.unwrap();
+    assert!(tx.insert_group_member(corp_id, paid, &m).await.unwrap());
+    assert!(!tx.in_group_of_code(corp_id, c, code).await.unwrap(), "not yet one of the code's groups");
+    tx.set_code_groups(corp_id, code, &[paid]).await.unwrap();
+    assert!(tx.in_group_of_code(corp_id, c, code).await.unwrap(), "already in the paid group");
+    let in_paid = tx.present_members(corp_id, paid).await.unwrap();
+    assert!(tx.end_group_member(in_paid[0].id, NOW + 1).await.unwrap());
+    assert!(!tx.in_group_of_code(corp_id, c, code).await.unwrap(), "left the paid group");
     let guide = tx.guide_of(corp_id, c).await.unwrap().unwrap();
     assert_eq!((guide.staff_id, guide.external_userid.as_str()), (a, "wmF1"));
     assert!(tx.insert_first_order_invitation(corp_id, code, c, a, NOW).await.unwrap().is_some());

@@ -343,8 +343,10 @@ pub(crate) async fn invite_after_first_order(tx: &mut Tx, corp_id: i64, customer
     let now = now_ms();
     for inv in invites {
         let kinds: Vec<String> = serde_json::from_str(&inv.from_kinds).unwrap_or_default();
-        if !tx.in_group_of_kinds(corp_id, customer_id, &kinds).await? {
-            continue;
+        if !tx.in_group_of_kinds(corp_id, customer_id, &kinds).await?
+            || tx.in_group_of_code(corp_id, customer_id, inv.code_id).await?
+        {
+            continue; // not in an education group, or in the paid group already
         }
         let Some(invitation) =
             tx.insert_first_order_invitation(corp_id, inv.code_id, customer_id, guide.staff_id, now).await?
