@@ -1218,7 +1218,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("sb_placed", "下单", "Order"),
     ("sb_refunded", "退款", "Refund"),
     ("sb_coupons", "优惠券", "Coupons"),
-    ("sb_coupons_later", "优惠券模块上线后在这里显示客户的券。", "The customer's coupons show here once the coupon module is in."),
+    ("sb_no_coupons", "客户还没有优惠券。", "The customer has no coupons yet."),
     ("sb_note", "备注", "Note"),
     ("sb_save_note", "保存备注", "Save note"),
     ("sb_err_context", "请从企业微信聊天工具栏打开侧边栏（链接无效或已过期）。", "Open the sidebar from the WeCom chat toolbar (the link is invalid or expired)."),

@@ -569,7 +569,7 @@ pub struct Wallet {
     pub gifts: Vec<Exchange>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WalletCoupon {
     pub code: String,
     pub title: String,
@@ -580,10 +580,9 @@ pub struct WalletCoupon {
 }
 
 impl Engine {
-    /// The wallet of the customer a link token names (`/h5/wallet?k=`).
-    pub async fn wallet(&self, token: &str) -> Result<Wallet> {
-        let (corp_id, customer_id) = self.customer_by_link(token).await?;
-        let customer = self.db.customer(corp_id, customer_id).await?.ok_or(EngineError::NotFound("customer"))?;
+    /// A customer's coupons as the wallet and the guide's sidebar show them:
+    /// usable first (soonest to end first), then the rest, newest first.
+    pub(crate) async fn customer_coupons(&self, corp_id: i64, customer_id: i64) -> Result<Vec<WalletCoupon>> {
         let templates = self.db.coupon_templates(corp_id).await?;
         let rows = self.db.coupons(corp_id, Some(customer_id), None, None, 200).await?;
         let mut coupons: Vec<WalletCoupon> = rows
@@ -605,6 +604,14 @@ impl Engine {
             })
             .collect();
         coupons.sort_by_key(|c| (c.state != "issued", if c.state == "issued" { c.valid_to } else { -c.valid_to }));
+        Ok(coupons)
+    }
+
+    /// The wallet of the customer a link token names (`/h5/wallet?k=`).
+    pub async fn wallet(&self, token: &str) -> Result<Wallet> {
+        let (corp_id, customer_id) = self.customer_by_link(token).await?;
+        let customer = self.db.customer(corp_id, customer_id).await?.ok_or(EngineError::NotFound("customer"))?;
+        let coupons = self.customer_coupons(corp_id, customer_id).await?;
         let balance = self.db.points_balance(corp_id, customer_id).await?;
         let ledger = self.db.points_ledger(corp_id, Some(customer_id), 50).await?.into_iter().map(Into::into).collect();
         let items =

@@ -137,6 +137,8 @@ pub struct SidebarView {
     pub orders: i32,
     pub spent_fen: i64,
     pub order_history: Vec<crate::customers::OrderLine>,
+    /// The customer's coupons: usable first (soonest to end first).
+    pub coupons: Vec<crate::points::WalletCoupon>,
     pub scripts: Vec<SidebarScript>,
     pub materials: Vec<SidebarMaterial>,
     /// The guide's tasks due today (this customer's first), and those done today.
@@ -300,6 +302,7 @@ impl Engine {
             orders: p.orders,
             spent_fen: p.spent_fen,
             order_history: p.order_history,
+            coupons: self.customer_coupons(who.corp_id, customer_id).await?,
             scripts,
             materials,
             tasks,

@@ -298,10 +298,21 @@ async fn the_sidebar_on_a_phone_sqlite() {
     let r = plain.get(acq.server.url(&forged)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 401);
 
+    // A coupon of hers, shown with its code.
+    let t = json!({"name": "满49减20", "kind": "threshold", "value_fen": 2000, "min_fen": 4900, "valid_days": 30, "per_customer": 1});
+    let (status, template) = call(&acq, Method::POST, "/api/v1/coupon-templates", Some(t)).await;
+    assert_eq!(status, 201, "{template}");
+    let issue = json!({"template_id": template["id"], "customer_id": id});
+    let (status, coupon) = call(&acq, Method::POST, "/api/v1/coupons/issue", Some(issue)).await;
+    assert_eq!(status, 201, "{coupon}");
+    let code = coupon["code"].as_str().expect("the coupon's code").to_string();
+
     let b = Browser::start().await;
     b.resize(390, 844).await;
     b.goto(&acq.server.url(&path)).await;
     b.wait_text("#customer-name", "林小姐").await;
+    let shown = b.wait_text("#coupons", &code).await;
+    assert!(shown.contains("满49减20"), "{shown}");
     assert!(b.overflow_x().await <= 0, "fits a phone: {}", b.too_wide().await);
     // Today's task, with this customer.
     b.wait_text("#tasks", "欢迎新客").await;
