@@ -184,7 +184,8 @@ impl Principal {
             }
             // A guide works through the sidebar: their own customers only
             // (`Engine::customer` narrows them to the customers they follow).
-            Role::Guide => matches!(action, ViewCustomers | TagCustomers),
+            // and redeeming a coupon or gift a customer shows them in store.
+            Role::Guide => matches!(action, ViewCustomers | TagCustomers | RedeemRewards),
         }
     }
 

@@ -1219,6 +1219,8 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("sb_refunded", "退款", "Refund"),
     ("sb_coupons", "优惠券", "Coupons"),
     ("sb_no_coupons", "客户还没有优惠券。", "The customer has no coupons yet."),
+    ("sb_order_ref", "小票号 / 订单号", "Receipt / order no."),
+    ("sb_redeem", "核销", "Redeem"),
     ("sb_note", "备注", "Note"),
     ("sb_save_note", "保存备注", "Save note"),
     ("sb_err_context", "请从企业微信聊天工具栏打开侧边栏（链接无效或已过期）。", "Open the sidebar from the WeCom chat toolbar (the link is invalid or expired)."),

@@ -123,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sidebar/tags", axum::routing::post(sidebar::tags))
         .route("/sidebar/tasks/{id}", axum::routing::post(sidebar::task))
         .route("/sidebar/note", axum::routing::post(sidebar::note))
+        .route("/sidebar/coupons/redeem", axum::routing::post(sidebar::redeem))
         .route("/sidebar/scripts/{id}", axum::routing::post(sidebar::script))
         .route("/sidebar/materials/{id}", axum::routing::post(sidebar::material))
         .route("/m/{token}", get(sidebar::open_link))

@@ -271,6 +271,20 @@ pub async fn note(State(state): State<AppState>, headers: HeaderMap, RawForm(bod
     r.await.unwrap_or_else(|e| e.into_response())
 }
 
+/// `POST /sidebar/coupons/redeem`: the guide redeems a coupon the customer
+/// shows (its `code`) against the shop's `order_ref`; redeeming again with
+/// the same order changes nothing.
+pub async fn redeem(State(state): State<AppState>, headers: HeaderMap, RawForm(body): RawForm) -> Response {
+    let r = async {
+        let w = write(&state, &headers, &body).await?;
+        state.engine.sidebar_customer(&w.who, &w.ctx).await?;
+        let (code, order_ref) = (w.get("code").unwrap_or_default(), w.get("order_ref").unwrap_or_default());
+        state.engine.redeem_coupon(&w.who, code, None, order_ref, None).await?;
+        Ok::<_, WebError>(back(&w.ctx))
+    };
+    r.await.unwrap_or_else(|e| e.into_response())
+}
+
 /// `POST /sidebar/scripts/{id}` → `{text}`: the script for this customer, counted as used.
 pub async fn script(
     State(state): State<AppState>,

@@ -313,6 +313,15 @@ async fn the_sidebar_on_a_phone_sqlite() {
     b.wait_text("#customer-name", "林小姐").await;
     let shown = b.wait_text("#coupons", &code).await;
     assert!(shown.contains("满49减20"), "{shown}");
+    // She shows it in store: the guide redeems it against the receipt.
+    b.type_into("form.redeem input[name=order_ref]", "POS-0001").await;
+    b.click("form.redeem button").await;
+    wait_for(|| async {
+        let c = get(&acq, &format!("/api/v1/coupons?customer_id={id}")).await;
+        let c = c.as_array().and_then(|a| a.first().cloned()).unwrap_or_default();
+        (c["state"] == "redeemed" && c["order_ref"] == "POS-0001").then_some(())
+    })
+    .await;
     assert!(b.overflow_x().await <= 0, "fits a phone: {}", b.too_wide().await);
     // Today's task, with this customer.
     b.wait_text("#tasks", "欢迎新客").await;
