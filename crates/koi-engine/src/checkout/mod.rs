@@ -352,11 +352,15 @@ impl Engine {
     /// One checkout with its lines and refunds.
     pub async fn checkout(&self, who: &Principal, id: i64) -> Result<Checkout> {
         require(who, Action::ViewProducts)?;
+        // Refunds before the checkout: a refund the job finished commits with
+        // the checkout's new state, so a refund read as done is never shown
+        // beside the state from before it (the reads are separate).
+        let refunds = self.db.checkout_refunds(id).await?;
         let row = self.db.checkout(who.corp_id, id).await?.ok_or(EngineError::NotFound("checkout"))?;
         let name = self.db.customer(who.corp_id, row.customer_id).await?.map(|c| c.name).unwrap_or_default();
         let mut k = checkout_of(row, name);
         k.items = self.db.checkout_items(id).await?.into_iter().map(item_of).collect();
-        k.refunds = self.db.checkout_refunds(id).await?.into_iter().map(refund_of).collect();
+        k.refunds = refunds.into_iter().map(refund_of).collect();
         Ok(k)
     }
 
