@@ -23,7 +23,6 @@ mod tags;
 
 pub use behaviour::BehaviourOutcome;
 pub use fields::FieldDefView;
-#[allow(unused_imports)] // for the wallet, checkout and earnings pages
 pub(crate) use links::customer_link_in;
 pub use links::CustomerLink;
 pub use profile::{CustomerProfileView, OrderLine, ProfileTag, TimelineEntry};

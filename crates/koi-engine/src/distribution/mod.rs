@@ -19,7 +19,6 @@ pub use orders::{CommissionOrder, CommissionRefund};
 // `on_order_paid` and `on_order_refunded` are the hooks koi's orders call
 // in their transactions (wired when orders land).
 pub(crate) use entries::DistributorEntryJob;
-#[allow(unused_imports)]
 pub(crate) use orders::{on_add, on_order_paid, on_order_refunded, record_referral};
 pub(crate) use payouts::{DistributionTickJob, PayoutJob};
 pub use payouts::{Payout, PayoutBatch, PayoutRun};

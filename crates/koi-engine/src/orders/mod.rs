@@ -17,7 +17,6 @@ mod manage;
 mod webhook;
 
 // `ingest_in` and `refund_in` are the seam koi's checkout calls for paid H5 orders.
-#[allow(unused_imports)]
 pub(crate) use ingest::{ingest_in, match_waiting_in, refund_in};
 pub use ingest::{IngestOutcome, OrderSource, RefundOutcome};
 pub use manage::{

@@ -195,7 +195,6 @@ pub(crate) fn wecom_attachments(a: &[MassAttachment]) -> Vec<Attachment> {
 /// caller's transaction: the SOP's automatic mass messages come through
 /// here (`origin` `sop:<rule id>`), as do the console's and the API's.
 /// Returns the send's id.
-#[allow(dead_code)] // the seam the SOP module calls
 pub(crate) async fn create_in(tx: &mut Tx, corp_id: i64, draft: &MassSendDraft, origin: &str) -> Result<i64> {
     create_by(tx, corp_id, draft, origin, origin).await
 }
