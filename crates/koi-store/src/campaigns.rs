@@ -261,7 +261,8 @@ pub enum Opened {
     Withheld(i64, &'static str),
 }
 
-fn affected(n: u64) -> bool {
+/// Whether a conditional write took (one row or more).
+pub(crate) fn affected(n: u64) -> bool {
     n > 0
 }
 

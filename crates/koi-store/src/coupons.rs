@@ -10,6 +10,7 @@
 //! update has a `WHERE`, a balance by `balance >= n`. PostgreSQL re-checks
 //! the condition on the row it waited for; SQLite has one writer.
 
+use crate::campaigns::affected;
 use crate::db::{on_pool, on_tx, Db, Tx};
 use crate::Result;
 
@@ -254,10 +255,6 @@ pub struct ExchangeRow {
 const EXCHANGE_SELECT: &str = "SELECT e.id, e.item_id, i.name AS item_name, e.customer_id, \
      c.name AS customer_name, e.points, e.coupon_id, e.gift_code, e.created_at \
      FROM mall_exchanges e JOIN mall_items i ON i.id = e.item_id JOIN customers c ON c.id = e.customer_id";
-
-fn affected(n: u64) -> bool {
-    n > 0
-}
 
 impl Db {
     pub async fn coupon_templates(&self, corp_id: i64) -> Result<Vec<TemplateRow>> {
