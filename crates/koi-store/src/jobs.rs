@@ -176,6 +176,14 @@ impl Db {
         Ok(jobs)
     }
 
+    /// Extends to `now + lease_ms` the leases `worker` still holds on the
+    /// jobs `ids` (the ones it is running), so a job that runs longer than a
+    /// lease (a call waiting for WeCom's budget) is not taken over by a
+    /// second attempt while its worker lives. Returns how many were renewed.
+    pub async fn renew_job_leases(&self, worker: &str, ids: &[i64], lease_ms: i64, now: i64) -> Result<u64> {
+        JOBS.renew(self, worker, ids, now + lease_ms).await
+    }
+
     /// Marks a job done, if `worker` still holds it, in its own transaction.
     pub async fn complete_job(&self, id: i64, worker: &str, now: i64) -> Result<bool> {
         let mut tx = self.begin().await?;

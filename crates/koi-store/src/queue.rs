@@ -83,6 +83,25 @@ impl Queue {
         })?)
     }
 
+    /// Extends `worker`'s leases on the rows `ids` that it still holds to
+    /// `until`. A row another worker took over stays theirs.
+    pub async fn renew(&self, db: &Db, worker: &str, ids: &[i64], until: i64) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let sql = format!(
+            "UPDATE {} SET locked_until = $1 WHERE locked_by = $2 AND state = 'running' AND id IN ({list})",
+            self.table
+        );
+        Ok(on_pool!(db, true, |c| sqlx::query(&sql)
+            .bind(until)
+            .bind(worker)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?)
+    }
+
     /// Ends a row in `state` (with `note` kept as its last error, if any),
     /// if `worker` still holds it. Run in the transaction that holds the
     /// row's effects: a worker that lost its lease rolls back, and the

@@ -56,6 +56,7 @@ on_both!(
     an_uncommitted_transaction_leaves_nothing,
     jobs_retry_then_die,
     jobs_are_claimed_in_priority_order_under_a_lease,
+    a_running_job_keeps_its_lease_while_its_worker_renews_it,
     concurrent_claimers_never_share_a_job,
     jobs_end_refused_or_given_up,
     the_inbox_buries_a_row_whose_worker_always_dies,
@@ -464,6 +465,24 @@ async fn jobs_are_claimed_in_priority_order_under_a_lease(db: &Db) {
     assert!(db.claim_jobs("w5", 10, 1_000, NOW + 3_001).await.unwrap().iter().all(|j| j.id != crashy));
     let dead = db.jobs(a, Some(JobState::Dead), 10).await.unwrap();
     assert_eq!(dead.iter().map(|j| j.id).collect::<Vec<_>>(), [crashy]);
+}
+
+/// A worker renews the leases of the jobs it runs: nobody takes a renewed
+/// job over, a renewal cannot take back a job another worker holds, and a
+/// job left unrenewed (its worker died) is retaken after its lease.
+async fn a_running_job_keeps_its_lease_while_its_worker_renews_it(db: &Db) {
+    let a = corp(db, "wwA").await;
+    let slow = db.enqueue(&NewJob::new(Some(a), "slow", "{}", NOW), NOW).await.unwrap();
+    let other = db.enqueue(&NewJob::new(Some(a), "other", "{}", NOW), NOW).await.unwrap();
+    assert_eq!(db.claim_jobs("w1", 10, 1_000, NOW).await.unwrap().len(), 2);
+    assert_eq!(db.renew_job_leases("w1", &[slow], 1_000, NOW + 900).await.unwrap(), 1);
+    let taken = db.claim_jobs("w2", 10, 1_000, NOW + 1_500).await.unwrap();
+    assert_eq!(taken.iter().map(|j| j.id).collect::<Vec<_>>(), [other], "only the unrenewed job is retaken");
+    assert_eq!(db.renew_job_leases("w1", &[slow, other], 1_000, NOW + 1_600).await.unwrap(), 1, "w2 keeps other");
+    assert_eq!(db.renew_job_leases("w1", &[], 1_000, NOW + 1_600).await.unwrap(), 0);
+    assert!(db.claim_jobs("w3", 10, 1_000, NOW + 2_500).await.unwrap().is_empty(), "held by w1 and w2");
+    assert!(db.complete_job(slow, "w1", NOW + 2_500).await.unwrap(), "the renewing worker still holds it");
+    assert!(!db.complete_job(other, "w1", NOW + 2_500).await.unwrap());
 }
 
 /// A job WeCom refused for good ends `refused` with the reason (not done,

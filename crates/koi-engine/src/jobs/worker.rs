@@ -9,7 +9,8 @@ use koi_domain::jobs::JobState;
 use koi_store::inbox::InboxRow;
 use koi_store::jobs::{ClaimedJob, JobEnd};
 use koi_store::now_ms;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
@@ -41,13 +42,15 @@ impl WorkerConfig {
 pub struct Worker {
     engine: Engine,
     config: WorkerConfig,
+    /// The jobs running now, whose leases the loop keeps renewed.
+    in_hand: Mutex<HashSet<i64>>,
     /// Woken by in-process enqueues so they need not wait for the next poll.
     pub wake: Arc<Notify>,
 }
 
 impl Worker {
     pub fn new(engine: Engine, config: WorkerConfig) -> Self {
-        Worker { engine, config, wake: Arc::new(Notify::new()) }
+        Worker { engine, config, in_hand: Mutex::default(), wake: Arc::new(Notify::new()) }
     }
 
     /// Claims and runs jobs until `stop` turns true; finishes the batch in hand.
@@ -63,6 +66,7 @@ impl Worker {
         let mut last_feed = 0;
         let mut last_campaigns = 0;
         let mut last_sop = 0;
+        let mut last_renew = now_ms();
         // Jobs run as tasks of their own and are claimed as room frees up:
         // running a batch one job after another would put every welcome
         // behind the WeCom round trips of the jobs claimed before it, and
@@ -111,6 +115,10 @@ impl Worker {
                 last_prune = now;
                 self.housekeeping(now).await;
             }
+            if now - last_renew >= self.config.lease_ms / 3 {
+                last_renew = now;
+                self.renew_leases(now).await;
+            }
             let room = self.config.concurrency.saturating_sub(running.len()).min(self.config.batch as usize);
             let jobs = if room == 0 {
                 Vec::new()
@@ -156,10 +164,12 @@ impl Worker {
     async fn execute(self: &Arc<Self>, job: ClaimedJob) {
         let me = Arc::clone(self);
         let claimed = job.clone();
+        self.hold(job.id, true);
         let outcome = match tokio::spawn(async move { registry::run(&me, &claimed).await }).await {
             Ok(outcome) => outcome,
             Err(panic) => Err(JobError::Retry(format!("the job's handler panicked: {panic}"))),
         };
+        self.hold(job.id, false);
         let Err(error) = outcome else { return };
         let give_up = matches!(error, JobError::GiveUp(_));
         let failed = self.engine.db.fail_job_with(&job, &self.config.id, give_up, &error.to_string(), now_ms()).await;
@@ -171,6 +181,25 @@ impl Worker {
             Ok(None) => tracing::warn!(job = job.id, %error, "job failed after its lease was taken over"),
             // The lease runs out and another worker takes the job again.
             Err(e) => tracing::warn!(job = job.id, error = %e, "recording the job's failure failed"),
+        }
+    }
+
+    fn hold(&self, job: i64, running: bool) {
+        let mut in_hand = self.in_hand.lock().expect("never poisoned: no panics while held");
+        if running {
+            in_hand.insert(job);
+        } else {
+            in_hand.remove(&job);
+        }
+    }
+
+    /// Keeps the leases of the jobs running here: a job may outlast one
+    /// lease (a call queued for WeCom's budget under a small quota), and
+    /// only a dead worker's jobs are for others to take.
+    async fn renew_leases(&self, now: i64) {
+        let ids: Vec<i64> = self.in_hand.lock().expect("never poisoned").iter().copied().collect();
+        if let Err(e) = self.engine.db.renew_job_leases(&self.config.id, &ids, self.config.lease_ms, now).await {
+            tracing::warn!(error = %e, "renewing job leases failed; retrying");
         }
     }
 

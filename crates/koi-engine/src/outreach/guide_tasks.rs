@@ -4,12 +4,14 @@
 //! send results read by [`GuideTaskReadJob`] until the guide has confirmed
 //! it (or koi stops asking).
 //!
-//! Exactly once: the task is claimed (`sending`, in its own commit) before
-//! the call. A call that surely did not reach WeCom puts it back; one that
-//! may have (the connection broke after sending) leaves it claimed, and a
-//! later attempt that finds it claimed ends it `unknown` instead of making
-//! a second task. A restart, a retried job or a second node never creates a
-//! guide's task twice.
+//! Exactly once: the task is claimed (`sending`, in its own commit) right
+//! before the call, once its WeCom budget is in hand. A call that surely did
+//! not reach WeCom puts it back; one that may have (the connection broke
+//! after sending) leaves it claimed, and a later attempt that finds it
+//! claimed ends it `unknown` instead of making a second task. A restart, a
+//! retried job or a second node never creates a guide's task twice. The
+//! worker keeps the job's lease while it runs, so a slow call is never
+//! taken over by a second attempt.
 
 use crate::jobs::{enqueue, enqueue_at, Job, JobCtx, JobError, JobResult};
 use crate::{Engine, Result};
@@ -126,10 +128,14 @@ impl Job for GuideTaskJob {
             ..AddMsgTemplateRequest::default()
         };
         let client = engine.wecom_for(ctx.corp_id).await?;
+        // The budget first, the claim last: a queue for the budget (minutes
+        // under a small quota) is never spent holding the claim, so a crash
+        // while waiting leaves the task queued, not `unknown`.
+        let reserved = client.reserve("add_msg_template", Priority::Bulk).await?;
         if !engine.db.mark_guide_task_sending(ctx.corp_id, t.id, true).await? {
             return Ok(Created::Gone);
         }
-        match client.add_msg_template(&req, Priority::Bulk).await {
+        match client.add_msg_template_reserved(&req, reserved).await {
             Ok(r) => Ok(Created::Ok { msgid: r.msgid, fail_list: r.fail_list }),
             Err(e) if e.may_have_acted() => Err(e.into()),
             Err(e) => {

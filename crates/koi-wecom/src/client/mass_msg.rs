@@ -136,6 +136,17 @@ impl CorpClient {
         self.post("add_msg_template", req, priority).await
     }
 
+    /// `add_msg_template` with its budget taken ahead
+    /// ([`CorpClient::reserve`]`("add_msg_template", …)`).
+    pub async fn add_msg_template_reserved(
+        &self,
+        req: &AddMsgTemplateRequest,
+        reserved: super::Reserved,
+    ) -> Result<AddMsgTemplateResponse, ApiError> {
+        debug_assert_eq!(reserved.api, "add_msg_template", "a reservation is for one API");
+        self.post_reserved(req, reserved).await
+    }
+
     /// POST `get_groupmsg_task`. 41063 right after creation means "not yet".
     pub async fn get_groupmsg_task(
         &self,

@@ -242,7 +242,24 @@ impl CorpClient {
         body: &B,
         priority: Priority,
     ) -> Result<R, ApiError> {
-        self.call(api, Request::<(), B>::Post(body), priority).await
+        self.call(api, Request::<(), B>::Post(body), priority, None).await
+    }
+
+    /// Takes one call's worth of `api`'s budget now, for a call made later
+    /// with [`Reserved`]: a caller that must mark its call as started
+    /// (claim-before-call) waits for the budget first and marks last, so the
+    /// mark covers the round trip only, not a queue for the budget.
+    pub async fn reserve(&self, api: &'static str, priority: Priority) -> Result<Reserved, ApiError> {
+        self.client.inner.budget.acquire(&self.corp_id, api, priority).await?;
+        Ok(Reserved { api, priority })
+    }
+
+    async fn post_reserved<B: Serialize, R: DeserializeOwned>(
+        &self,
+        body: &B,
+        reserved: Reserved,
+    ) -> Result<R, ApiError> {
+        self.call(reserved.api, Request::<(), B>::Post(body), reserved.priority, Some(reserved)).await
     }
 
     /// For endpoints that answer with nothing but `errcode`/`errmsg`.
@@ -256,7 +273,7 @@ impl CorpClient {
         query: &Q,
         priority: Priority,
     ) -> Result<R, ApiError> {
-        self.call(api, Request::<Q, ()>::Get(query), priority).await
+        self.call(api, Request::<Q, ()>::Get(query), priority, None).await
     }
 
     async fn call<Q: Serialize, B: Serialize, R: DeserializeOwned>(
@@ -264,14 +281,14 @@ impl CorpClient {
         api: &'static str,
         request: Request<'_, Q, B>,
         priority: Priority,
+        reserved: Option<Reserved>,
     ) -> Result<R, ApiError> {
+        let call = self.call_with_retries(api, request, priority, reserved);
         match priority.deadline() {
             // Past the deadline the answer is worthless (a dead welcome_code),
             // so stop waiting for tokens, retries or the network.
-            Some(deadline) => tokio::time::timeout_at(deadline, self.call_with_retries(api, request, priority))
-                .await
-                .unwrap_or(Err(ApiError::Deadline { api })),
-            None => self.call_with_retries(api, request, priority).await,
+            Some(deadline) => tokio::time::timeout_at(deadline, call).await.unwrap_or(Err(ApiError::Deadline { api })),
+            None => call.await,
         }
     }
 
@@ -280,6 +297,7 @@ impl CorpClient {
         api: &'static str,
         request: Request<'_, Q, B>,
         priority: Priority,
+        mut reserved: Option<Reserved>,
     ) -> Result<R, ApiError> {
         let inner = &self.client.inner;
         // Customer APIs live under `externalcontact/`; others (the address
@@ -292,7 +310,10 @@ impl CorpClient {
         let mut busy_retries = 0;
         let mut pushbacks = 0;
         loop {
-            inner.budget.acquire(&self.corp_id, api, priority).await?;
+            // The first attempt may have its budget already; a retry never.
+            if reserved.take().is_none() {
+                inner.budget.acquire(&self.corp_id, api, priority).await?;
+            }
             let token = self.access_token().await?;
             let builder = match request {
                 Request::Get(query) => inner.http.get(&url).query(&[("access_token", token.as_str())]).query(query),
@@ -330,6 +351,15 @@ impl CorpClient {
             }
         }
     }
+}
+
+/// One call's budget, taken ahead by [`CorpClient::reserve`] and spent by
+/// the call it is handed to (dropped unused, it is simply spent).
+#[derive(Debug)]
+#[must_use = "a reservation is budget already spent"]
+pub struct Reserved {
+    api: &'static str,
+    priority: Priority,
 }
 
 /// A GET carries its parameters in the query string, a POST in a JSON body;
