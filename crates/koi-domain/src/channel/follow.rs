@@ -25,6 +25,16 @@ pub struct PreviousFollow {
     pub deleted_at: Option<Millis>,
 }
 
+impl PreviousFollow {
+    /// Whether an add made at `added_at` is older than the end of this
+    /// follow: a late or replayed add of a relation that has ended since.
+    /// It must not make the follow live again (the mirror of a late
+    /// deletion, which must not end a later add).
+    pub fn ended_after(&self, added_at: Millis) -> bool {
+        self.deleted_at.is_some_and(|ended| ended >= added_at)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AddKind {
@@ -120,6 +130,14 @@ mod tests {
 
     const LIVE: Option<PreviousFollow> = Some(PreviousFollow { deleted_at: None });
     const DELETED: Option<PreviousFollow> = Some(PreviousFollow { deleted_at: Some(1_700_000_000_000) });
+
+    #[test]
+    fn an_add_older_than_the_end_of_its_follow_is_stale() {
+        let ended = PreviousFollow { deleted_at: Some(1_000) };
+        assert!(ended.ended_after(999) && ended.ended_after(1_000), "added, then deleted: the add is stale");
+        assert!(!ended.ended_after(1_001), "deleted, then added again: a real re-add");
+        assert!(!PreviousFollow { deleted_at: None }.ended_after(0), "a live follow has not ended");
+    }
 
     #[test]
     fn a_stranger_is_new() {

@@ -191,6 +191,12 @@ async fn record_add(
     if previous.as_ref().is_some_and(|f| f.deleted_at.is_none() && f.added_at == add.occurred_at) {
         return Ok(()); // this very add is on record already
     }
+    if previous.as_ref().is_some_and(|f| PreviousFollow { deleted_at: f.deleted_at }.ended_after(add.occurred_at)) {
+        // A late or replayed add of a follow that ended after it (WeCom no
+        // longer lists it, so its add_way is a guess): it changes nothing.
+        tracing::info!(external_userid = %add.external_userid, userid = %add.userid, "stale add of an ended follow");
+        return Ok(());
+    }
     let follow = NewFollow {
         corp_id,
         customer_id,
@@ -261,4 +267,76 @@ async fn record_add(
         record_arrival(tx, corp_id, &arrival).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Adds and deletions that arrive out of order, on both databases.
+    use super::*;
+    use crate::Settings;
+    use koi_store::scratch::ScratchDb;
+
+    fn add_at(at: i64) -> AddJob {
+        AddJob {
+            userid: "guide.li".into(),
+            external_userid: "wmLATEADD".into(),
+            state: String::new(),
+            welcome_code: None,
+            received_at: at,
+            occurred_at: at,
+        }
+    }
+
+    async fn live(db: &koi_store::Db, corp: i64) -> (bool, i64) {
+        let c = db.begin().await.unwrap().customer_id(corp, "wmLATEADD").await.unwrap().expect("the customer");
+        let f = db.follows_of(corp, c).await.unwrap().pop().expect("the follow");
+        (f.deleted_at.is_none(), f.added_at)
+    }
+
+    /// Added at 1,000, deleted at 2,000; the add arrives again at the end
+    /// (a late retry; WeCom no longer lists the follow): it stays ended.
+    /// A real re-add at 3,000 makes it live.
+    async fn a_late_add_does_not_revive_a_follow_deleted_after_it(db: &koi_store::Db) {
+        let engine = Engine::new(db.clone(), Settings::default());
+        let d = koi_domain::org::CorpDraft {
+            name: "late".into(),
+            wecom_corp_id: "wwLATEADD".into(),
+            app_secret: "s".into(),
+            callback_token: "t".into(),
+            encoding_aes_key: "k".repeat(43),
+        };
+        let corp = db.create_corp(&d, now_ms()).await.unwrap();
+        let staff = koi_domain::org::StaffDraft { userid: "guide.li".into(), name: "李".into(), ..Default::default() };
+        let mut tx = db.begin().await.unwrap();
+        tx.insert_staff(corp, &staff, 0).await.unwrap();
+        let profile =
+            CustomerProfile { external_userid: "wmLATEADD".into(), name: "晚到".into(), ..Default::default() };
+        let qr = FollowNote { add_way: 1, ..FollowNote::default() };
+        record_add(corp, &add_at(1_000), &profile, &qr, &mut tx).await.unwrap();
+        engine.record_deletion(corp, "guide.li", "wmLATEADD", "customer", 2_000, &mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(live(db, corp).await, (false, 1_000));
+
+        let mut tx = db.begin().await.unwrap();
+        record_add(corp, &add_at(1_000), &profile, &qr, &mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(live(db, corp).await, (false, 1_000), "the late add changed nothing");
+
+        let mut tx = db.begin().await.unwrap();
+        record_add(corp, &add_at(3_000), &profile, &qr, &mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(live(db, corp).await, (true, 3_000), "a re-add after the deletion counts");
+    }
+
+    #[tokio::test]
+    async fn a_late_add_does_not_revive_a_follow_deleted_after_it_sqlite() {
+        let s = ScratchDb::sqlite().await.unwrap();
+        a_late_add_does_not_revive_a_follow_deleted_after_it(&s.db).await;
+    }
+
+    #[tokio::test]
+    async fn a_late_add_does_not_revive_a_follow_deleted_after_it_postgres() {
+        let s = ScratchDb::postgres().await.unwrap();
+        a_late_add_does_not_revive_a_follow_deleted_after_it(&s.db).await;
+    }
 }
