@@ -2,15 +2,17 @@
 //! background is encoded once per template with a restart marker after
 //! every MCU (16×16 pixels at 4:2:0), which makes each MCU's entropy-coded
 //! bytes independent of the others (the DC predictions start over at each
-//! marker). A render encodes only the MCU-aligned regions its personal
-//! layers touch, with the same tables, and splices their MCUs in place of
-//! the background's, renumbering the markers (RST0…RST7 in turn).
+//! marker). A render gathers only the MCUs its personal layers changed,
+//! side by side into one small image (a *strip*), encodes that once with
+//! the same tables, and splices each of its MCUs in place of the
+//! background's, renumbering the markers (RST0…RST7 in turn).
 //!
 //! An MCU's bytes depend only on its own pixels (colour conversion, 2×2
-//! chroma averaging, DCT and quantisation are all per MCU; edges are padded
-//! by repeating the last pixel, and a region at the canvas's edge ends
-//! where the canvas ends), so a spliced poster is byte for byte the JPEG
-//! of the whole frame: `tests::a_spliced_frame_is_the_whole_frame_encoded`
+//! chroma averaging, DCT and quantisation are all per MCU), so an MCU may
+//! be encoded anywhere: in the strip, one at the canvas's right or bottom
+//! edge is padded as the encoder pads the frame's edge (the last pixel
+//! repeated, [`block`]). A spliced poster is therefore byte for byte the
+//! JPEG of the whole frame: `tests::a_spliced_frame_is_the_whole_frame_encoded`
 //! holds it to that.
 
 use crate::{PosterError, Result};
@@ -91,7 +93,7 @@ pub(crate) fn cut(jpeg: &[u8]) -> Result<Cut> {
     Err(bad("no EOI"))
 }
 
-/// A frame pre-encoded with a marker after every MCU, ready to take patches.
+/// A frame pre-encoded with a marker after every MCU, ready to take a strip.
 pub(crate) struct Frame {
     jpeg: Vec<u8>,
     cut: Cut,
@@ -99,14 +101,64 @@ pub(crate) struct Frame {
     cols: usize,
 }
 
-/// A region re-encoded, to be spliced over the frame: its MCU origin and
-/// width in MCUs, and its own JPEG cut into MCUs.
-pub(crate) struct Patch {
-    pub col: usize,
-    pub row: usize,
-    pub cols: usize,
+/// The bytes of one MCU: 16×16 RGB pixels, row by row.
+pub(crate) const BLOCK: usize = (MCU * MCU * 3) as usize;
+
+/// MCUs a strip row holds.
+const STRIP_COLS: usize = 32;
+
+/// Copies the MCU whose top-left pixel is (`x`, `y`) of `rgb` (`w`×`h`,
+/// row by row) into `out` (a [`BLOCK`]), repeating the last column and row
+/// where the image ends inside it, as the encoder pads a frame's edge.
+pub(crate) fn block(rgb: &[u8], w: usize, h: usize, x: usize, y: usize, out: &mut [u8]) {
+    let m = MCU as usize;
+    let cols = (w - x).min(m);
+    for dy in 0..m {
+        let sy = (y + dy).min(h - 1);
+        let src = &rgb[(sy * w + x) * 3..(sy * w + x + cols) * 3];
+        let dst = &mut out[dy * m * 3..(dy + 1) * m * 3];
+        dst[..cols * 3].copy_from_slice(src);
+        for dx in cols..m {
+            dst.copy_within((cols - 1) * 3..cols * 3, dx * 3);
+        }
+    }
+}
+
+/// MCUs encoded together: `blocks` ([`BLOCK`] bytes each) laid side by
+/// side, [`STRIP_COLS`] a row, as one JPEG cut into its MCUs (the first
+/// `blocks.len() / BLOCK` are the blocks, in order).
+pub(crate) struct Strip {
     pub jpeg: Vec<u8>,
     pub cut: Cut,
+}
+
+impl Strip {
+    /// The entropy-coded bytes of the strip's `i`-th MCU.
+    pub fn mcu(&self, i: usize) -> &[u8] {
+        &self.jpeg[self.cut.mcus[i].clone()]
+    }
+
+    pub fn encode(blocks: &[u8], quality: u8) -> Result<Strip> {
+        let m = MCU as usize;
+        let k = blocks.len() / BLOCK;
+        let cols = k.clamp(1, STRIP_COLS);
+        let rows = k.div_ceil(cols).max(1);
+        let w = cols * m;
+        let mut img = vec![0u8; w * rows * m * 3];
+        for (i, b) in blocks.chunks_exact(BLOCK).enumerate() {
+            let (r, c) = (i / cols, i % cols);
+            for dy in 0..m {
+                let at = ((r * m + dy) * w + c * m) * 3;
+                img[at..at + m * 3].copy_from_slice(&b[dy * m * 3..(dy + 1) * m * 3]);
+            }
+        }
+        let jpeg = encode(&img, w as u32, (rows * m) as u32, quality)?;
+        let cut = cut(&jpeg)?;
+        if cut.mcus.len() != cols * rows {
+            return Err(bad("strip MCU count"));
+        }
+        Ok(Strip { jpeg, cut })
+    }
 }
 
 impl Frame {
@@ -126,14 +178,18 @@ impl Frame {
         &self.jpeg
     }
 
-    /// The frame with each patch's MCUs in place of its own.
-    pub fn splice(&self, patches: &[Patch]) -> Vec<u8> {
+    /// MCUs across.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The frame with MCUs in place of its own: each `(i, bytes)` puts an
+    /// MCU's entropy-coded bytes (from a [`Strip`] or kept from one) at
+    /// the frame's MCU `i` (row by row).
+    pub fn splice<'a>(&'a self, mcus: impl IntoIterator<Item = (usize, &'a [u8])>) -> Vec<u8> {
         let mut parts: Vec<&[u8]> = self.cut.mcus.iter().map(|r| &self.jpeg[r.clone()]).collect();
-        for p in patches {
-            for (k, r) in p.cut.mcus.iter().enumerate() {
-                let (row, col) = (p.row + k / p.cols, p.col + k % p.cols);
-                parts[row * self.cols + col] = &p.jpeg[r.clone()];
-            }
+        for (i, bytes) in mcus {
+            parts[i] = bytes;
         }
         let body: usize = parts.iter().map(|s| s.len() + 2).sum();
         let mut out = Vec::with_capacity(self.cut.header_end + body + 2);
@@ -147,19 +203,6 @@ impl Frame {
         }
         out.extend_from_slice(&[0xFF, 0xD9]);
         out
-    }
-}
-
-impl Patch {
-    /// Encodes `rgb`, a region whose top-left is MCU (`col`, `row`).
-    pub fn new(rgb: &[u8], col: usize, row: usize, w: u32, h: u32, quality: u8) -> Result<Patch> {
-        let jpeg = encode(rgb, w, h, quality)?;
-        let cut = cut(&jpeg)?;
-        let cols = w.div_ceil(MCU as u32) as usize;
-        if cut.mcus.len() != cols * h.div_ceil(MCU as u32) as usize {
-            return Err(bad("patch MCU count"));
-        }
-        Ok(Patch { col, row, cols, jpeg, cut })
     }
 }
 
@@ -192,22 +235,34 @@ mod tests {
         let mut full = background.clone();
         let other = frame(w, h, 2);
         let regions = [(2usize, 3usize, 5usize, 4usize), (40, 10, 7, 2), (44, 80, 3, 4)];
-        let mut patches = Vec::new();
-        for &(col, row, cols, rows) in &regions {
+        let (cols, rows) = (w.div_ceil(16) as usize, h.div_ceil(16) as usize);
+        for &(col, row, n, m) in &regions {
             let x0 = col * 16;
             let y0 = row * 16;
-            let x1 = ((col + cols) * 16).min(w as usize);
-            let y1 = ((row + rows) * 16).min(h as usize);
-            let mut region = Vec::new();
+            let x1 = ((col + n) * 16).min(w as usize);
+            let y1 = ((row + m) * 16).min(h as usize);
             for y in y0..y1 {
                 let a = (y * w as usize + x0) * 3;
                 let b = (y * w as usize + x1) * 3;
                 full[a..b].copy_from_slice(&other[a..b]);
-                region.extend_from_slice(&other[a..b]);
             }
-            patches.push(Patch::new(&region, col, row, (x1 - x0) as u32, (y1 - y0) as u32, 85).expect("patch"));
         }
-        let spliced = base.splice(&patches);
+        // The changed MCUs, in any order (here from the last): each is
+        // encoded in the strip and lands where it belongs.
+        let mut blocks = Vec::new();
+        let mut at = Vec::new();
+        for &(col, row, n, m) in regions.iter().rev() {
+            for r in (row..(row + m).min(rows)).rev() {
+                for c in col..(col + n).min(cols) {
+                    let mut b = vec![0u8; BLOCK];
+                    block(&full, w as usize, h as usize, c * 16, r * 16, &mut b);
+                    blocks.extend_from_slice(&b);
+                    at.push(r * cols + c);
+                }
+            }
+        }
+        let strip = Strip::encode(&blocks, 85).expect("strip");
+        let spliced = base.splice(at.iter().enumerate().map(|(k, &i)| (i, strip.mcu(k))));
         let whole = encode(&full, w, h, 85).expect("whole");
         assert!(
             spliced == whole,

@@ -14,16 +14,19 @@
 //! | `draw.rs` | a region of the canvas and what is drawn on it |
 //! | `jpeg.rs` | the background pre-encoded with restart markers, spliced |
 //! | `render.rs` | [`PreparedTemplate`] and [`PreparedTemplate::render`] |
+//! | `qr_read.rs` | [`read_qr`]: the payload of a QR image (WeCom's `qr_code`) |
 
 mod draw;
 mod fonts;
 mod jpeg;
+mod qr_read;
 mod render;
 mod template;
 #[cfg(test)]
 mod tests;
 
 pub use fonts::Fonts;
+pub use qr_read::{read_qr, MAX_QR_IMAGE_BYTES};
 pub use render::{PreparedTemplate, JPEG_QUALITY};
 pub use template::{Align, Layer, Layout, Problem, MAX_LAYERS};
 

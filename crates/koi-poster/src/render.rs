@@ -5,14 +5,14 @@
 
 use crate::draw::{disc, Region};
 use crate::fonts::{ellipsize, width, wrap, Bitmap, Fonts, Piece};
-use crate::jpeg::{Frame, Patch, MCU};
+use crate::jpeg::{block, Frame, Strip, BLOCK, MCU};
 use crate::template::{line_height, parse_color, Align, Layer, Layout, Rect};
 use crate::{
     PosterError, PosterFill, Result, HEIGHT, MAX_AVATAR_BYTES, MAX_BACKGROUND_BYTES, MAX_BACKGROUND_SIDE, WIDTH,
 };
 use image::imageops::FilterType;
 use image::{ImageFormat, RgbaImage};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// JPEG quality of every poster: crisp text, ~150 KB a poster.
 pub const JPEG_QUALITY: u8 = 85;
@@ -40,6 +40,55 @@ pub struct PreparedTemplate {
     colors: Vec<[u8; 3]>,
     discs: Vec<Vec<u8>>,
     fonts: Arc<Fonts>,
+    /// MCUs met in more than one poster, encoded once (the QR's white
+    /// margin and finder patterns, a common avatar, a fixed text).
+    mcus: Mutex<McuCache>,
+}
+
+/// MCUs seen at most before the record of sightings starts over.
+const SEEN_MAX: usize = 1 << 16;
+/// Encoded MCUs kept at most (some 1.5 MB) before the cache starts over.
+const KEPT_MAX: usize = 4096;
+
+/// Encoded MCUs by their pixels. An MCU is kept the second time it is
+/// seen, so one-off MCUs (a nickname, a QR's data) do not crowd out the
+/// ones that recur. A hit compares the pixels in full: a hash collision
+/// never splices the wrong MCU.
+#[derive(Default)]
+struct McuCache {
+    seen: std::collections::HashSet<u64>,
+    kept: std::collections::HashMap<u64, KeptMcu>,
+}
+
+/// An MCU's pixels and its entropy-coded bytes.
+type KeptMcu = (Box<[u8]>, Arc<[u8]>);
+
+impl McuCache {
+    fn get(&self, hash: u64, pixels: &[u8]) -> Option<Arc<[u8]>> {
+        self.kept.get(&hash).filter(|(p, _)| &p[..] == pixels).map(|(_, bytes)| bytes.clone())
+    }
+
+    fn offer(&mut self, hash: u64, pixels: &[u8], bytes: &[u8]) {
+        if self.seen.len() >= SEEN_MAX {
+            self.seen.clear();
+        }
+        if !self.seen.insert(hash) && !self.kept.contains_key(&hash) {
+            if self.kept.len() >= KEPT_MAX {
+                self.kept.clear();
+            }
+            self.kept.insert(hash, (pixels.into(), bytes.into()));
+        }
+    }
+}
+
+/// A quick 64-bit hash of an MCU's pixels (a hit is checked in full).
+fn block_hash(b: &[u8]) -> u64 {
+    let mut h = 0x243F_6A88_85A3_08D3u64;
+    for w in b.chunks_exact(8) {
+        let v = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+        h = (h ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(31);
+    }
+    h
 }
 
 impl std::fmt::Debug for PreparedTemplate {
@@ -82,6 +131,82 @@ fn cover(img: &RgbaImage, w: u32, h: u32, filter: FilterType) -> RgbaImage {
     let sh = ((ih as f64 * scale).round() as u32).max(h);
     let scaled = if (sw, sh) == (iw, ih) { img.clone() } else { image::imageops::resize(img, sw, sh, filter) };
     image::imageops::crop_imm(&scaled, (sw - w) / 2, (sh - h) / 2, w, h).to_image()
+}
+
+/// For each of `n` output pixels over `len` source pixels starting at
+/// `start` (fractional), the source pixels it covers and their weights in
+/// 1/65536ths (summing to 65536): an area average.
+fn box_weights(start: f64, len: f64, n: usize, src_len: usize) -> Vec<(usize, Vec<u32>)> {
+    let step = len / n as f64;
+    (0..n)
+        .map(|o| {
+            let (a, b) = (start + o as f64 * step, start + (o + 1) as f64 * step);
+            let first = (a.floor() as usize).min(src_len - 1);
+            let last = ((b.ceil() as usize).max(first + 1)).min(src_len);
+            let mut w: Vec<f64> = (first..last).map(|i| (b.min(i as f64 + 1.0) - a.max(i as f64)).max(0.0)).collect();
+            let total: f64 = w.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+            w.iter_mut().for_each(|x| *x /= total);
+            let mut fixed: Vec<u32> = w.iter().map(|x| (x * 65536.0).round() as u32).collect();
+            let sum: u32 = fixed.iter().sum();
+            // Rounding leftovers go to the heaviest weight: the sum is exact.
+            let heaviest = (0..fixed.len()).max_by_key(|&i| fixed[i]).unwrap_or(0);
+            fixed[heaviest] = (fixed[heaviest] as i64 + 65536 - sum as i64) as u32;
+            (first, fixed)
+        })
+        .collect()
+}
+
+/// An avatar scaled to cover a `size`×`size` square and cut around its
+/// middle, as RGBA. Shrinking (WeChat's avatars are 132 or 640 pixels) is an
+/// area average in integers, separable, 5–10× quicker than a float
+/// filter; enlarging goes through `image`'s triangle filter.
+pub(crate) fn avatar_pixels(img: &RgbaImage, size: u32) -> Vec<u8> {
+    let (iw, ih) = img.dimensions();
+    let side = iw.min(ih);
+    if side < size {
+        return cover(img, size, size, FilterType::Triangle).into_raw();
+    }
+    let n = size as usize;
+    let (x0, y0) = ((iw - side) as f64 / 2.0, (ih - side) as f64 / 2.0);
+    let xs = box_weights(x0, side as f64, n, iw as usize);
+    let ys = box_weights(y0, side as f64, n, ih as usize);
+    let src = img.as_raw();
+    let stride = iw as usize * 4;
+    // Rows first: each output row from the source rows it covers (only
+    // the columns the crop keeps), then across.
+    let (cx0, cx1) = (xs[0].0, xs[n - 1].0 + xs[n - 1].1.len());
+    let span = (cx1 - cx0) * 4;
+    let mut acc = vec![0u32; span];
+    let mut rows = vec![0u16; n * span];
+    for (o, (first, w)) in ys.iter().enumerate() {
+        acc.fill(0);
+        for (k, &wt) in w.iter().enumerate() {
+            let line = &src[(first + k) * stride + cx0 * 4..(first + k) * stride + cx1 * 4];
+            for (d, &v) in acc.iter_mut().zip(line) {
+                *d += v as u32 * wt;
+            }
+        }
+        // 8.8 fixed point: at most 255·256, so the next pass fits in u32.
+        for (d, &a) in rows[o * span..(o + 1) * span].iter_mut().zip(&acc) {
+            *d = ((a + 128) >> 8) as u16;
+        }
+    }
+    let mut out = vec![0u8; n * n * 4];
+    for (row, line) in rows.chunks_exact(span).zip(out.chunks_exact_mut(n * 4)) {
+        for ((first, w), px) in xs.iter().zip(line.chunks_exact_mut(4)) {
+            let mut a = [0u32; 4];
+            let from = &row[(first - cx0) * 4..(first - cx0 + w.len()) * 4];
+            for (p, &wt) in from.chunks_exact(4).zip(w) {
+                for c in 0..4 {
+                    a[c] += p[c] as u32 * wt;
+                }
+            }
+            for c in 0..4 {
+                px[c] = ((a[c] + (1 << 23)) >> 24).min(255) as u8;
+            }
+        }
+    }
+    out
 }
 
 /// `r` grown to whole MCUs (ending at the canvas's edge).
@@ -220,7 +345,22 @@ impl PreparedTemplate {
             .iter()
             .map(|l| if let Layer::Avatar { size, .. } = l { disc(*size) } else { vec![] })
             .collect();
-        Ok(PreparedTemplate { layout: layout.clone(), background: rgb, frame, regions, colors, discs, fonts })
+        Ok(PreparedTemplate {
+            layout: layout.clone(),
+            background: rgb,
+            frame,
+            regions,
+            colors,
+            discs,
+            fonts,
+            mcus: Mutex::default(),
+        })
+    }
+
+    /// Encoded MCUs kept for reuse (for tests).
+    #[cfg(test)]
+    pub(crate) fn mcus_kept(&self) -> usize {
+        self.mcus.lock().unwrap_or_else(|p| p.into_inner()).kept.len()
     }
 
     pub fn layout(&self) -> &Layout {
@@ -235,24 +375,60 @@ impl PreparedTemplate {
     /// One participant's poster as a 750×1334 JPEG.
     pub fn render(&self, fill: &PosterFill) -> Result<Vec<u8>> {
         let drawn = self.draw_list(fill)?;
-        let mut patches = Vec::with_capacity(self.regions.len());
+        let mut blocks = Vec::with_capacity(1024 * BLOCK);
+        let mut at = Vec::with_capacity(1024);
         for &rect in &self.regions {
             let region = self.paint(rect, &drawn);
-            // Encode only the MCUs the layers changed (a short nickname
-            // leaves most of its box as the background was).
-            let Some(changed) = self.changed(&region) else { continue };
-            let rgb = crop(&region, changed);
-            let (col, row) = ((changed.x / MCU) as usize, (changed.y / MCU) as usize);
-            patches.push(Patch::new(&rgb, col, row, changed.w as u32, changed.h as u32, JPEG_QUALITY)?);
+            self.changed_blocks(&region, &mut blocks, &mut at);
         }
-        Ok(self.frame.splice(&patches))
+        // Only the MCUs the layers changed are encoded (a short nickname
+        // leaves most of its box as the background was), those not met
+        // before, all in one strip.
+        let hashes: Vec<u64> = blocks.chunks_exact(BLOCK).map(block_hash).collect();
+        let mut kept: Vec<Option<Arc<[u8]>>> = vec![None; at.len()];
+        let mut fresh = Vec::new();
+        {
+            let cache = self.mcus.lock().unwrap_or_else(|p| p.into_inner());
+            for (k, b) in blocks.chunks_exact(BLOCK).enumerate() {
+                match cache.get(hashes[k], b) {
+                    Some(bytes) => kept[k] = Some(bytes),
+                    None => fresh.push(k),
+                }
+            }
+        }
+        let strip = match fresh.is_empty() {
+            true => None,
+            false => {
+                let mut todo = Vec::with_capacity(fresh.len() * BLOCK);
+                for &k in &fresh {
+                    todo.extend_from_slice(&blocks[k * BLOCK..(k + 1) * BLOCK]);
+                }
+                Some(Strip::encode(&todo, JPEG_QUALITY)?)
+            }
+        };
+        if let Some(strip) = &strip {
+            let mut cache = self.mcus.lock().unwrap_or_else(|p| p.into_inner());
+            for (j, &k) in fresh.iter().enumerate() {
+                cache.offer(hashes[k], &blocks[k * BLOCK..(k + 1) * BLOCK], strip.mcu(j));
+            }
+        }
+        let mut mcus: Vec<(usize, &[u8])> = Vec::with_capacity(at.len());
+        for (k, bytes) in kept.iter().enumerate() {
+            if let Some(bytes) = bytes {
+                mcus.push((at[k], bytes));
+            }
+        }
+        if let Some(strip) = &strip {
+            mcus.extend(fresh.iter().enumerate().map(|(j, &k)| (at[k], strip.mcu(j))));
+        }
+        Ok(self.frame.splice(mcus))
     }
 
-    /// The smallest MCU-aligned rectangle of `region` holding every MCU
-    /// whose pixels differ from the background's.
-    fn changed(&self, region: &Region) -> Option<Rect> {
+    /// Appends each MCU of `region` whose pixels differ from the
+    /// background's to `blocks`, and its index in the frame to `at`.
+    fn changed_blocks(&self, region: &Region, blocks: &mut Vec<u8>, at: &mut Vec<usize>) {
         let r = region.rect;
-        let (mut x0, mut y0, mut x1, mut y1) = (i32::MAX, i32::MAX, i32::MIN, i32::MIN);
+        let cols = self.frame.cols();
         for my in (r.y..r.bottom()).step_by(MCU as usize) {
             for mx in (r.x..r.right()).step_by(MCU as usize) {
                 let w = MCU.min(r.right() - mx);
@@ -263,12 +439,14 @@ impl PreparedTemplate {
                     region.rgb[a..a + n] != self.background[b..b + n]
                 });
                 if differs {
-                    (x0, y0) = (x0.min(mx), y0.min(my));
-                    (x1, y1) = (x1.max(mx + w), y1.max((my + MCU).min(r.bottom())));
+                    let start = blocks.len();
+                    blocks.resize(start + BLOCK, 0);
+                    let (x, y) = ((mx - r.x) as usize, (my - r.y) as usize);
+                    block(&region.rgb, r.w as usize, r.h as usize, x, y, &mut blocks[start..]);
+                    at.push((my / MCU) as usize * cols + (mx / MCU) as usize);
                 }
             }
         }
-        (x0 < x1).then(|| Rect { x: x0, y: y0, w: x1 - x0, h: y1 - y0 })
     }
 
     /// The poster encoded as one whole frame, without splicing: what a
@@ -346,7 +524,7 @@ impl PreparedTemplate {
                         .avatar
                         .as_deref()
                         .and_then(|b| decode("avatar", b, MAX_AVATAR_BYTES, 4096).ok())
-                        .map(|img| cover(&img, size as u32, size as u32, FilterType::Triangle).into_raw());
+                        .map(|img| avatar_pixels(&img, size as u32));
                     let (color, initial) =
                         if rgba.is_none() { self.placeholder(&fill.nickname, rect) } else { ([0; 3], vec![]) };
                     Drawn::Avatar { rect, rgba, color, initial }
@@ -397,20 +575,6 @@ impl PreparedTemplate {
         let baseline = r.y + r.h / 2 + size * 38 / 100;
         (color, vec![place(r.x, r.w, Align::Center, pieces, baseline)])
     }
-}
-
-/// The pixels of `part` (inside `region`), row by row.
-fn crop(region: &Region, part: Rect) -> Vec<u8> {
-    let r = region.rect;
-    if part == r {
-        return region.rgb.clone();
-    }
-    let mut out = Vec::with_capacity((part.w * part.h * 3) as usize);
-    for y in part.y..part.bottom() {
-        let a = (((y - r.y) * r.w + (part.x - r.x)) * 3) as usize;
-        out.extend_from_slice(&region.rgb[a..a + (part.w * 3) as usize]);
-    }
-    out
 }
 
 fn draw_lines(region: &mut Region, lines: &[Line], color: [u8; 3], clip: Rect) {

@@ -243,6 +243,39 @@ impl Layout {
             ],
         }
     }
+
+    /// The printable poster of a group code when the operator picks no
+    /// template: the code's title (the fill's nickname) large at the top,
+    /// `{store}` under it, a large QR in the middle, a line telling what to do.
+    pub fn group_code() -> Layout {
+        let text = |y: i32, size: i32, color: &str, text: &str| Layer::Text {
+            x: 40,
+            y,
+            size,
+            color: color.into(),
+            max_width: 670,
+            max_lines: 1,
+            align: Align::Center,
+            text: text.into(),
+        };
+        Layout {
+            background_color: "#07c160".into(),
+            layers: vec![
+                Layer::Nickname {
+                    x: 40,
+                    y: 120,
+                    size: 64,
+                    color: "#ffffff".into(),
+                    max_width: 670,
+                    align: Align::Center,
+                },
+                text(230, 40, "#e8fff1", "{store}"),
+                Layer::Qr { x: 135, y: 400, size: 480 },
+                text(950, 40, "#ffffff", "{hint}"),
+                text(1030, 30, "#e8fff1", "{sub}"),
+            ],
+        }
+    }
 }
 
 #[cfg(test)]
@@ -256,6 +289,11 @@ mod tests {
         let json = serde_json::to_string(&l).expect("json");
         assert!(json.contains("\"kind\":\"qr\""), "{json}");
         assert_eq!(serde_json::from_str::<Layout>(&json).expect("back"), l);
+    }
+
+    #[test]
+    fn the_group_code_layout_is_good() {
+        assert_eq!(Layout::group_code().problems(), vec![]);
     }
 
     #[test]

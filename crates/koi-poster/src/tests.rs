@@ -294,3 +294,64 @@ fn an_uploaded_background_covers_the_canvas() {
     let p = out.get_pixel(375, 667).0;
     assert!(p[0] > 230 && (100..150).contains(&p[1]), "the starter's orange shows through: {p:?}");
 }
+
+#[test]
+fn a_qr_is_read_back_out_of_a_poster_and_a_picture_without_one_is_refused() {
+    let t = PreparedTemplate::prepare(&white_layout(), None, fonts()).expect("prepared");
+    let jpeg = t.render(&fill("读码")).expect("rendered");
+    assert_eq!(read_qr(&jpeg).expect("a QR"), "https://koi.example/c/42?inviter=7");
+    let group = PreparedTemplate::prepare(&Layout::group_code(), None, fonts()).expect("the group layout");
+    let mut f = fill("门店福利群");
+    f.qr_payload = "https://koi.example/h5/group/abc".into();
+    f.text_vars.insert("store".into(), "静安店".into());
+    assert_eq!(read_qr(&group.render(&f).expect("rendered")).expect("a QR"), "https://koi.example/h5/group/abc");
+    assert!(matches!(read_qr(&png(64, 64, [255, 255, 255, 255])), Err(PosterError::BadImage { .. })));
+    assert!(matches!(read_qr(b"not an image"), Err(PosterError::BadImage { .. })));
+    let huge = vec![0u8; MAX_QR_IMAGE_BYTES + 1];
+    assert!(matches!(read_qr(&huge), Err(PosterError::TooLarge { .. })));
+}
+
+#[test]
+fn an_avatar_shrinks_by_area_and_keeps_its_middle() {
+    use crate::render::avatar_pixels;
+    // A flat colour stays that colour, exactly.
+    let flat = image::RgbaImage::from_pixel(132, 132, image::Rgba([10, 200, 77, 255]));
+    assert!(avatar_pixels(&flat, 120).chunks(4).all(|p| p == [10, 200, 77, 255]));
+    // A wide image is cut around its middle: a 200×100 picture, black left
+    // quarter and white right quarter outside the middle square, grey inside.
+    let wide = image::RgbaImage::from_fn(200, 100, |x, _| match x {
+        0..50 => image::Rgba([0, 0, 0, 255]),
+        150.. => image::Rgba([255, 255, 255, 255]),
+        _ => image::Rgba([128, 128, 128, 255]),
+    });
+    let out = avatar_pixels(&wide, 40);
+    assert_eq!(out.len(), 40 * 40 * 4);
+    assert!(out.chunks(4).all(|p| p == [128, 128, 128, 255]), "only the middle square is kept");
+    // Halves stay halves; the seam is averaged.
+    let halves =
+        image::RgbaImage::from_fn(132, 132, |x, _| if x < 66 { image::Rgba([0; 4]) } else { image::Rgba([255; 4]) });
+    let out = avatar_pixels(&halves, 120);
+    let at = |x: usize, y: usize| out[(y * 120 + x) * 4];
+    assert_eq!((at(0, 5), at(59, 5), at(60, 5), at(119, 5)), (0, 0, 255, 255));
+    // Enlarging goes through the filter and still covers the square.
+    assert_eq!(avatar_pixels(&flat, 300).len(), 300 * 300 * 4);
+}
+
+#[test]
+fn posters_from_kept_mcus_are_still_the_whole_frame_encoded() {
+    let t = PreparedTemplate::prepare(&Layout::starter(), None, fonts()).expect("prepared");
+    let avatar = png(132, 132, [40, 90, 200, 255]);
+    // The same avatar and the QR's margins recur: from the third poster on
+    // their MCUs come from the cache, and every poster is still exactly
+    // the JPEG of its whole frame.
+    for (i, name) in ["甲", "乙乙", "丙丙丙", "Koi 丁", "甲"].iter().enumerate() {
+        let mut f = fill(name);
+        f.qr_payload = format!("https://koi.example/c/{i}");
+        f.avatar = Some(avatar.clone());
+        let jpeg = t.render(&f).expect("rendered");
+        let rgb = t.render_rgb(&f).expect("rgb");
+        assert!(jpeg == crate::jpeg::encode(&rgb, WIDTH, HEIGHT, JPEG_QUALITY).expect("whole"), "poster {i} differs");
+        assert_eq!(read_qr(&jpeg).expect("a QR"), f.qr_payload);
+    }
+    assert!(t.mcus_kept() > 0, "recurring MCUs were kept");
+}

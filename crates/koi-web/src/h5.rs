@@ -192,6 +192,19 @@ pub async fn campaign_page(
     html(&view, StatusCode::OK)
 }
 
+/// A participant's personal poster (`/h5/c/{campaign}/poster.jpg?p=…`), a
+/// 750×1334 JPEG to save and forward; 404 until their entry is ready.
+pub async fn campaign_poster(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(key): Query<ParticipantKey>,
+) -> Response {
+    match state.engine.campaign_poster(&token, &key.p).await {
+        Ok(jpeg) => crate::api::posters::jpeg_response(jpeg.as_ref().clone()),
+        Err(e) => missing(e),
+    }
+}
+
 /// What the participant's page saw: a location the customer chose to share.
 pub async fn campaign_visit(
     State(state): State<AppState>,

@@ -107,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .route("/h5/group/{code}/locate", axum::routing::post(h5::group_locate))
         .route("/h5/c/{campaign}", get(h5::campaign_page))
         .route("/h5/c/{campaign}/visit", axum::routing::post(h5::campaign_visit))
+        .route("/h5/c/{campaign}/poster.jpg", get(h5::campaign_poster))
         .route("/h5/wallet", get(h5::wallet_page))
         .route("/h5/wallet/exchange", axum::routing::post(h5::wallet_exchange))
         .route("/h5/p/{product}", get(shop::product_page))

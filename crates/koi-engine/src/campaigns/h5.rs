@@ -10,6 +10,7 @@
 
 use super::entries::queue_entry;
 use super::{campaign_of, Campaign, Reward};
+use crate::posters::{DefaultPoster, PosterFill};
 use crate::{Engine, EngineError, Result};
 use koi_domain::campaign::tiers::next_tier;
 use koi_domain::campaign::RejectReason;
@@ -17,6 +18,7 @@ use koi_domain::ValidationError;
 use koi_store::campaigns::ParticipantRow;
 use koi_store::now_ms;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 const MAX_DEVICE_CHARS: usize = 64;
 
@@ -45,6 +47,9 @@ pub struct ProgressPage {
     pub entry_state: String,
     /// The QR image of their entry, when ready.
     pub qr_code: Option<String>,
+    /// Their personal poster (`/h5/c/{campaign}/poster.jpg?p=…`), when
+    /// their entry is ready.
+    pub poster_path: Option<String>,
     pub valid: i32,
     pub pending: usize,
     pub invites: Vec<ProgressInvite>,
@@ -115,6 +120,11 @@ impl Engine {
             participant_name: name,
             entry_state,
             qr_code: p.qr_code.clone().filter(|q| !q.is_empty() && p.entry_state == "ready"),
+            poster_path: p
+                .qr_code
+                .as_ref()
+                .filter(|q| !q.is_empty() && p.entry_state == "ready")
+                .map(|_| format!("{}/poster.jpg?p={}", c.h5_path, p.token)),
             valid: p.valid,
             pending,
             invites,
@@ -124,6 +134,35 @@ impl Engine {
             next_title: next.map(|(i, _)| super::invites::reward_title(&c.draft.tiers[i].reward)),
             self_path: format!("{}?p={}", c.h5_path, p.token),
         })
+    }
+
+    /// The participant's own poster (`/h5/c/{campaign}/poster.jpg?p=`): the
+    /// campaign's poster template (the built-in one when it has none or it
+    /// was deleted) filled with their entry's QR — read out of WeCom's QR
+    /// image and drawn anew —, their name, and `{campaign}` in its text. A
+    /// 750×1334 JPEG, cached by content hash. `NotFound` until their entry
+    /// is ready.
+    pub async fn campaign_poster(&self, campaign_token: &str, token: &str) -> Result<Arc<Vec<u8>>> {
+        let (c, p) = self.participant_of_page(campaign_token, token).await?;
+        let qr = p.qr_code.as_deref().filter(|q| !q.is_empty() && p.entry_state == "ready");
+        let qr = qr.ok_or(EngineError::NotFound("the participant's entry"))?;
+        let payload = self.qr_payload(qr).await?;
+        let name = self.db.customer(p.corp_id, p.customer_id).await?.map(|c| c.name).unwrap_or_default();
+        let mut fill = PosterFill { qr_payload: payload, nickname: name, avatar: None, text_vars: Default::default() };
+        fill.text_vars.insert("campaign".into(), c.name.clone());
+        if let Some(template) = c.draft.poster_template_id {
+            match self.poster_jpeg(p.corp_id, template, &fill).await {
+                Err(EngineError::NotFound(_)) => {
+                    tracing::warn!(
+                        campaign = c.id,
+                        template,
+                        "the campaign's poster template is gone; the built-in one is drawn"
+                    )
+                }
+                done => return done,
+            }
+        }
+        self.default_poster_jpeg(p.corp_id, DefaultPoster::Campaign, &fill).await
     }
 
     /// Records what a participant's page saw.

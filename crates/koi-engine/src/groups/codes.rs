@@ -147,7 +147,7 @@ impl Engine {
         view(&row, &groups)
     }
 
-    async fn code_row(&self, who: &Principal, id: i64) -> Result<GroupCodeRow> {
+    pub(super) async fn code_row(&self, who: &Principal, id: i64) -> Result<GroupCodeRow> {
         match self.db.group_code(who.corp_id, id).await? {
             Some(row) if visible(who, &row) => Ok(row),
             _ => Err(EngineError::NotFound("group code")),

@@ -6,6 +6,7 @@
 //! | `GroupSyncJob` | re-reads one group (`groupchat/get`) and records the change |
 //! | `GroupFullSyncJob` | lists every group (`groupchat/list`) and syncs each |
 //! | `codes.rs` | group live codes (群活码): made, edited and deleted with their WeCom join ways; the nearest-store landing |
+//! | `poster.rs` | a group code's printable poster (QR, title, store) from a poster template or the built-in layout |
 //! | `rotation.rs` | `GroupCodeRotateJob`: keeps a code's join way on its next groups with room; adopts WeCom's new rooms |
 //! | use cases | list (filters: kind, store, owner, size, activity), detail with members, set kind and store, ask for a sync |
 //! | `metrics.rs` | group metrics per group, kind or store by day |
@@ -21,7 +22,10 @@
 //! (counters, lifecycle, tag rules) in the same transaction.
 
 mod codes;
+mod poster;
 mod rotation;
+
+pub use poster::GroupPosterRequest;
 
 pub use codes::{CodeGroupStatus, GroupCode, GroupCodeDetail, GroupCodeStorePick};
 pub(crate) use rotation::GroupCodeRotateJob;

@@ -1,7 +1,8 @@
 //! What makes a second poster for the same participant free: rendered
 //! JPEGs by content hash (SHA-256 of the template's version and the fill),
-//! and prepared templates (background decoded and pre-encoded) by
-//! template, both in memory, least recently used out first.
+//! prepared templates (background decoded and pre-encoded) by template, and
+//! the payloads read out of WeCom's QR images by the image's URL, all in
+//! memory, least recently used out first.
 
 use koi_poster::{PosterFill, PreparedTemplate};
 use sha2::{Digest, Sha256};
@@ -13,6 +14,8 @@ use std::sync::{Arc, Mutex};
 const RENDERS_MAX_BYTES: usize = 64 * 1024 * 1024;
 /// Prepared templates kept (3 MB of pixels each).
 const PREPARED_MAX: usize = 16;
+/// QR payloads kept (a URL and a payload of ~100 bytes each).
+const QR_PAYLOADS_MAX: usize = 20_000;
 
 /// A least-recently-used map bounded by the total weight of its values.
 pub(crate) struct Lru<K, V> {
@@ -75,11 +78,17 @@ type PreparedLru = Lru<(i64, i64), (i64, Arc<PreparedTemplate>)>;
 pub(crate) struct PosterCache {
     renders: Mutex<Lru<[u8; 32], Arc<Vec<u8>>>>,
     prepared: Mutex<PreparedLru>,
+    /// A QR image's URL → what its QR encodes.
+    qr_payloads: Mutex<Lru<String, String>>,
 }
 
 impl Default for PosterCache {
     fn default() -> Self {
-        PosterCache { renders: Mutex::new(Lru::new(RENDERS_MAX_BYTES)), prepared: Mutex::new(Lru::new(PREPARED_MAX)) }
+        PosterCache {
+            renders: Mutex::new(Lru::new(RENDERS_MAX_BYTES)),
+            prepared: Mutex::new(Lru::new(PREPARED_MAX)),
+            qr_payloads: Mutex::new(Lru::new(QR_PAYLOADS_MAX)),
+        }
     }
 }
 
@@ -131,6 +140,14 @@ impl PosterCache {
 
     pub(crate) fn forget_template(&self, corp_id: i64, id: i64) {
         self.prepared.lock().unwrap_or_else(|p| p.into_inner()).remove(&(corp_id, id));
+    }
+
+    pub(crate) fn qr_payload(&self, url: &str) -> Option<String> {
+        self.qr_payloads.lock().unwrap_or_else(|p| p.into_inner()).get(&url.to_string())
+    }
+
+    pub(crate) fn keep_qr_payload(&self, url: &str, payload: String) {
+        self.qr_payloads.lock().unwrap_or_else(|p| p.into_inner()).put(url.to_string(), payload, 1);
     }
 
     pub(crate) fn renders_kept(&self) -> usize {

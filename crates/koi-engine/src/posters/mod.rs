@@ -5,8 +5,8 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `mod.rs` | the templates' use cases, the preview, `poster_jpeg` |
-//! | `cache.rs` | rendered posters by content hash, prepared templates |
+//! | `mod.rs` | the templates' use cases, the preview, `poster_jpeg`, the built-in layouts, WeCom's QR images read |
+//! | `cache.rs` | rendered posters by content hash, prepared templates, QR payloads by image URL |
 
 mod cache;
 
@@ -63,6 +63,33 @@ pub enum BackgroundChange {
     Remove,
     /// A PNG or JPEG upload.
     Set(Vec<u8>),
+}
+
+/// A poster drawn when no template is picked: a built-in layout on its
+/// background colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultPoster {
+    /// A participant's poster ([`Layout::starter`]).
+    Campaign,
+    /// A group code's printable poster ([`Layout::group_code`]).
+    GroupCode,
+}
+
+impl DefaultPoster {
+    /// The template id it is cached under (no stored template has it).
+    fn cache_id(self) -> i64 {
+        match self {
+            DefaultPoster::Campaign => -1,
+            DefaultPoster::GroupCode => -2,
+        }
+    }
+
+    fn layout(self) -> Layout {
+        match self {
+            DefaultPoster::Campaign => Layout::starter(),
+            DefaultPoster::GroupCode => Layout::group_code(),
+        }
+    }
 }
 
 /// The machine's fonts, read once per process.
@@ -274,6 +301,55 @@ impl Engine {
         let jpeg = Arc::new(render(prepared, fill.clone()).await?);
         self.posters.keep_render(key, jpeg.clone());
         Ok(jpeg)
+    }
+
+    /// A poster from a built-in layout, cached as [`Engine::poster_jpeg`]'s.
+    pub async fn default_poster_jpeg(
+        &self,
+        corp_id: i64,
+        which: DefaultPoster,
+        fill: &PosterFill,
+    ) -> Result<Arc<Vec<u8>>> {
+        let id = which.cache_id();
+        let key = cache::render_key(corp_id, id, 0, fill);
+        if let Some(jpeg) = self.posters.render(&key) {
+            return Ok(jpeg);
+        }
+        let prepared = match self.posters.prepared(corp_id, id, 0) {
+            Some(p) => p,
+            None => {
+                let p = prepare(which.layout(), None).await?;
+                self.posters.keep_prepared(corp_id, id, 0, p.clone());
+                p
+            }
+        };
+        let jpeg = Arc::new(render(prepared, fill.clone()).await?);
+        self.posters.keep_render(key, jpeg.clone());
+        Ok(jpeg)
+    }
+
+    /// What the QR behind one of WeCom's `qr_code` URLs encodes (a contact
+    /// way's or a group join way's picture): fetched once (at most 1 MiB,
+    /// the client's timeouts), read, and kept by URL, so a poster draws
+    /// the QR crisply at its own size.
+    pub(crate) async fn qr_payload(&self, url: &str) -> Result<String> {
+        if let Some(p) = self.posters.qr_payload(url) {
+            return Ok(p);
+        }
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(EngineError::Unavailable(format!("the QR image {url:?} is not a web address")));
+        }
+        let bytes = self
+            .wecom
+            .qr_image(url, koi_poster::MAX_QR_IMAGE_BYTES)
+            .await
+            .map_err(|e| EngineError::Unavailable(format!("WeCom's QR image could not be fetched: {e}")))?;
+        let payload = tokio::task::spawn_blocking(move || koi_poster::read_qr(&bytes))
+            .await
+            .map_err(|e| EngineError::Unavailable(format!("reading the QR image stopped: {e}")))?
+            .map_err(|e| EngineError::Unavailable(format!("WeCom's QR image does not read: {e}")))?;
+        self.posters.keep_qr_payload(url, payload.clone());
+        Ok(payload)
     }
 
     /// Posters in this node's render cache (for tests and the benchmark).

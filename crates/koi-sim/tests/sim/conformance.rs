@@ -1187,3 +1187,21 @@ async fn guides_confirm_on_their_own_and_moments_are_published_and_read() {
 }
 mod pay_order;
 mod pay_transfer;
+
+/// A way's `qr_code` is a picture at a URL: koi's client fetches it within a
+/// size bound (a larger answer is refused, not read whole), and an unknown
+/// way's picture is an HTTP error.
+#[tokio::test]
+async fn a_ways_qr_image_is_fetched_within_its_bound() {
+    let rig = Rig::start().await;
+    let way = rig.contact_way("qr-image", &["guide01"]).await;
+    let url = way.qr_code.expect("a QR way has a qr_code");
+    let client =
+        WecomClient::new(ClientConfig { base_url: rig.sim.base_url(), ..ClientConfig::default() }).expect("client");
+    let png = client.qr_image(&url, 1024 * 1024).await.expect("the QR image");
+    assert_eq!(&png[..4], b"\x89PNG", "a PNG");
+    let refused = client.qr_image(&url, 64).await;
+    assert!(matches!(refused, Err(ApiError::TooLarge { api: "qr_code", max: 64, .. })), "{refused:?}");
+    let unknown = client.qr_image(&format!("{}/sim/qr/no-such-way", rig.sim.base_url()), 1024 * 1024).await;
+    assert!(matches!(unknown, Err(ApiError::Http { .. })), "{unknown:?}");
+}

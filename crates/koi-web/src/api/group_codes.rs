@@ -6,12 +6,12 @@ use super::{ApiJson, ErrorBody};
 use crate::auth::ApiCaller;
 use crate::error::WebError;
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use koi_domain::group::GroupCodeDraft;
-use koi_engine::groups::{GroupCode, GroupCodeDetail};
+use koi_engine::groups::{GroupCode, GroupCodeDetail, GroupPosterRequest};
 
 /// The corp's group codes with their rotation status: free places left
 /// (`room`), the `warning` (low_room, last_group, full) and whether the code
@@ -89,6 +89,52 @@ pub async fn qr_png(
     let url = printed_url(&state, &code).ok_or(WebError::NotFound)?;
     let png = crate::qr::png(&url, 10).map_err(WebError::Internal)?;
     Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
+}
+
+/// What a group code's poster is drawn with.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PosterQuery {
+    /// A poster template of the corp (`/poster-templates`); none: the
+    /// built-in layout (title, store, a large QR, what to do).
+    pub template_id: Option<i64>,
+    /// The title (at most 40 characters); none: the code's name.
+    pub title: Option<String>,
+    /// zh (default) or en: the language of the built-in layout's lines.
+    pub lang: Option<String>,
+}
+
+/// The code's printable poster as a 750×1334 JPEG: its QR (a rotating
+/// code's join way, read out of WeCom's QR image and drawn anew; a
+/// nearest-store code's landing page), the title and the store, on the
+/// template given or the built-in layout. A template's nickname layer shows
+/// the title; its texts may use `{title}`, `{store}` and `{code}`.
+#[utoipa::path(get, path = "/group-codes/{id}/poster", tag = "groups", params(("id" = i64, Path), PosterQuery),
+    responses((status = 200, content_type = "image/jpeg", body = Vec<u8>), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn poster(
+    State(state): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    Path(id): Path<i64>,
+    Query(q): Query<PosterQuery>,
+) -> Result<Response, WebError> {
+    let t = crate::i18n::Tr(crate::i18n::Lang::from_cookie(q.lang.as_deref()));
+    let texts = [("hint", t.s("gc_poster_hint")), ("sub", t.s("gc_poster_sub"))]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let req = GroupPosterRequest { template_id: q.template_id, title: q.title.unwrap_or_default(), texts };
+    let jpeg = state.engine.group_code_poster(&who, id, req).await?;
+    let disposition = format!("inline; filename=\"group-code-{id}.jpg\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg".to_string()),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        jpeg.as_ref().clone(),
+    )
+        .into_response())
 }
 
 /// What a group code's QR encodes: a nearest-store code's landing page,

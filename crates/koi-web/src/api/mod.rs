@@ -117,6 +117,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(group_codes::list, group_codes::create))
         .routes(routes!(group_codes::get_one, group_codes::update, group_codes::delete))
         .routes(routes!(group_codes::qr_png))
+        .routes(routes!(group_codes::poster))
         .routes(routes!(group_pulls::first_order_invite, group_pulls::set_first_order_invite))
         .routes(routes!(group_pulls::list, group_pulls::create))
         .routes(routes!(group_pulls::get_one))

@@ -98,6 +98,9 @@ struct ShowPage {
     /// The invitation after a first order (education → paid), and its kinds.
     invite: koi_engine::groups::FirstOrderInviteView,
     invite_kinds: Vec<super::group_pulls::KindPick>,
+    /// Poster templates to print the code on (id, name); empty for a user
+    /// who may not see them (the built-in layout is always offered).
+    poster_templates: Vec<(i64, String)>,
 }
 
 fn warning_key(code: &GroupCode) -> &'static str {
@@ -363,7 +366,12 @@ async fn show_page(state: &AppState, c: &Console, id: i64, form: Option<FormView
     let invite = state.engine.first_order_invite(who, id).await.or_page(c)?;
     let chosen = invite.invite.as_ref().map_or_else(|| vec![GroupKind::Education], |i| i.from_kinds.clone());
     let invite_kinds = super::group_pulls::kind_picks(&chrome, &chosen);
+    let poster_templates = match who.allows(Action::ManagePosters) {
+        true => state.engine.poster_templates(who).await.or_page(c)?.into_iter().map(|t| (t.id, t.name)).collect(),
+        false => vec![],
+    };
     Ok(ShowPage {
+        poster_templates,
         invite,
         invite_kinds,
         line: line(&chrome, &d, &stores),
@@ -417,6 +425,47 @@ pub async fn qr_png(State(state): State<AppState>, c: Console, Path(id): Path<i6
             (header::CONTENT_DISPOSITION, format!("attachment; filename=\"group-code-{id}.png\"")),
         ],
         png,
+    )
+        .into_response())
+}
+
+/// The poster form's fields (an empty template is the built-in layout).
+#[derive(serde::Deserialize)]
+pub struct PosterForm {
+    #[serde(default)]
+    template_id: String,
+    #[serde(default)]
+    title: String,
+}
+
+/// The code's printable poster as a JPEG download, in the console's language.
+pub async fn poster_jpg(
+    State(state): State<AppState>,
+    c: Console,
+    Path(id): Path<i64>,
+    Query(f): Query<PosterForm>,
+) -> Page {
+    let template_id = match f.template_id.trim() {
+        "" => None,
+        t => Some(
+            t.parse::<i64>()
+                .map_err(|_| WebError::bad_request("invalid_input", "template_id is not a number"))
+                .or_page(&c)?,
+        ),
+    };
+    let t = crate::i18n::Tr(c.lang);
+    let texts = [("hint", t.s("gc_poster_hint")), ("sub", t.s("gc_poster_sub"))]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let req = koi_engine::groups::GroupPosterRequest { template_id, title: f.title, texts };
+    let jpeg = state.engine.group_code_poster(c.who(), id, req).await.or_page(&c)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"group-code-{id}-poster.jpg\"")),
+        ],
+        jpeg.as_ref().clone(),
     )
         .into_response())
 }

@@ -100,6 +100,7 @@ pub fn router() -> Router<AppState> {
         .route("/group-codes/{id}", get(group_codes::show).post(group_codes::update))
         .route("/group-codes/{id}/delete", post(group_codes::delete))
         .route("/group-codes/{id}/qr.png", get(group_codes::qr_png))
+        .route("/group-codes/{id}/poster.jpg", get(group_codes::poster_jpg))
         .route("/group-codes/{id}/first-order-invite", post(group_pulls::save_first_order_invite))
         .route("/group-pulls", get(group_pulls::list).post(group_pulls::create))
         .route("/coupons", get(coupons::list))

@@ -36,6 +36,9 @@ pub enum ApiError {
     /// The caller's deadline passed while waiting for a token or a retry.
     #[error("wecom {api}: deadline passed")]
     Deadline { api: &'static str },
+    /// A file WeCom serves (a QR image) is larger than koi reads.
+    #[error("wecom {api}: {bytes} bytes or more, at most {max} read")]
+    TooLarge { api: &'static str, bytes: u64, max: usize },
 }
 
 impl ApiError {
@@ -54,7 +57,8 @@ impl ApiError {
             | Self::Http { api, .. }
             | Self::Decode { api, .. }
             | Self::Budget { api, .. }
-            | Self::Deadline { api } => api,
+            | Self::Deadline { api }
+            | Self::TooLarge { api, .. } => api,
         }
     }
 
@@ -84,7 +88,7 @@ impl ApiError {
                     || *code == ErrCode::WELCOME_SENDING_ELSEWHERE
                     || *code == ErrCode::GROUP_MSG_NOT_READY)
             }
-            Self::Decode { .. } => true,
+            Self::Decode { .. } | Self::TooLarge { .. } => true,
             Self::Http { .. } | Self::Budget { .. } | Self::Deadline { .. } => false,
         }
     }
@@ -97,7 +101,7 @@ impl ApiError {
         match self {
             Self::Http { source, .. } => !source.is_connect(),
             Self::Decode { .. } => true,
-            Self::Wecom { .. } | Self::Budget { .. } | Self::Deadline { .. } => false,
+            Self::Wecom { .. } | Self::Budget { .. } | Self::Deadline { .. } | Self::TooLarge { .. } => false,
         }
     }
 

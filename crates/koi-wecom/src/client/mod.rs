@@ -195,6 +195,29 @@ impl WecomClient {
         }
     }
 
+    /// The image behind a contact way's or group join way's `qr_code` URL
+    /// (WeCom gives a way's QR only as a picture). Not an API call: no
+    /// token, no budget; the client's timeouts apply and at most
+    /// `max_bytes` are read.
+    pub async fn qr_image(&self, url: &str, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
+        const API: &str = "qr_code";
+        let http = |e: reqwest::Error| ApiError::http(API, e.without_url());
+        let response = self.inner.http.get(url).send().await.map_err(http)?;
+        let mut response = response.error_for_status().map_err(http)?;
+        let too_large = |bytes: u64| ApiError::TooLarge { api: API, bytes, max: max_bytes };
+        if let Some(len) = response.content_length().filter(|n| *n > max_bytes as u64) {
+            return Err(too_large(len));
+        }
+        let mut out = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(http)? {
+            if out.len() + chunk.len() > max_bytes {
+                return Err(too_large((out.len() + chunk.len()) as u64));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
     fn busy_backoff(&self, attempt: u32) -> Duration {
         self.inner.config.busy_backoff.saturating_mul(1u32 << attempt.min(16))
     }

@@ -32,21 +32,41 @@ fn layout() -> Layout {
     l
 }
 
-fn fills(n: usize, avatar: &[u8]) -> Vec<PosterFill> {
+/// Every poster has its own nickname, QR and avatar (132×132 PNG, as
+/// WeChat's), so nothing a renderer keeps between posters is the fill's.
+fn fills(n: usize) -> Vec<PosterFill> {
     (0..n)
         .map(|i| PosterFill {
             qr_payload: format!("https://work.weixin.qq.com/ca/cawcde{:016x}", (i as u64 + 1) * 0x9E37_79B9),
             nickname: format!("{}{}{}{}", SURNAMES[i % 8], GIVEN[(i / 8) % 8], i, EMOJI[i % 6]),
-            avatar: Some(avatar.to_vec()),
+            avatar: Some(avatar(i)),
             text_vars: Default::default(),
         })
         .collect()
+}
+
+fn avatar(i: usize) -> Vec<u8> {
+    koi_poster::gradient_png(132, 132, [(i * 7) as u8, 0x90, (i * 13) as u8], [0x10, (i * 3) as u8, 0x70])
 }
 
 struct Row {
     name: &'static str,
     posters: usize,
     ms: f64,
+    /// CPU time a poster (user + system), when known: on a loaded machine
+    /// the fair figure.
+    cpu_ms: Option<f64>,
+}
+
+/// CPU time (user + system) in ms from /proc: this thread's, or that of
+/// this process's waited-for children.
+fn cpu_ms(children: bool) -> Option<f64> {
+    let stat = std::fs::read_to_string(if children { "/proc/self/stat" } else { "/proc/thread-self/stat" }).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let f: Vec<f64> = after.split_whitespace().map(|v| v.parse().unwrap_or(0.0)).collect();
+    // utime, stime, cutime, cstime are fields 14–17, in clock ticks of 10 ms.
+    let (a, b) = if children { (13, 14) } else { (11, 12) };
+    Some((f.get(a)? + f.get(b)?) * 10.0)
 }
 
 /// Where a layer is, for the comparators' command lines.
@@ -78,10 +98,10 @@ fn text_of(l: &Layout, nickname: &str) -> String {
         .unwrap_or_default()
 }
 
-fn imagemagick(dir: &Path, l: &Layout, fills: &[PosterFill], font: &Path) -> Result<f64> {
+fn imagemagick(dir: &Path, l: &Layout, fills: &[PosterFill], font: &Path) -> Result<(f64, Option<f64>)> {
     let ((qx, qy, qs), (ax, ay, asz), (nx, ny, ns), (tx, ty, ts)) =
         (place(l, "qr"), place(l, "avatar"), place(l, "nickname"), place(l, "text"));
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), cpu_ms(true));
     for (i, f) in fills.iter().enumerate() {
         let qr = dir.join(format!("qr{i}.png"));
         let r = asz / 2;
@@ -107,7 +127,9 @@ fn imagemagick(dir: &Path, l: &Layout, fills: &[PosterFill], font: &Path) -> Res
             bail!("convert failed on poster {i}");
         }
     }
-    Ok(started.elapsed().as_secs_f64() * 1000.0 / fills.len() as f64)
+    let n = fills.len() as f64;
+    let cpu = cpu_ms(true).zip(cpu).map(|(b, a)| (b - a) / n);
+    Ok((started.elapsed().as_secs_f64() * 1000.0 / n, cpu))
 }
 
 /// The Pillow comparator: the background and fonts opened once, then per
@@ -121,7 +143,7 @@ bg = Image.open(d["background"]).convert("RGB"); bg.load()
 fn = ImageFont.truetype(d["font"], d["nickname"][2], index=d["font_index"])
 ft = ImageFont.truetype(d["font"], d["text"][2], index=d["font_index"])
 qx, qy, qs = d["qr"]; ax, ay, asz = d["avatar"]
-t0 = time.perf_counter()
+t0 = time.perf_counter(); c0 = time.process_time()
 for i, p in enumerate(d["posters"]):
     im = bg.copy()
     qr = Image.open(p["qr"]).convert("RGB").resize((qs, qs), Image.NEAREST)
@@ -135,10 +157,10 @@ for i, p in enumerate(d["posters"]):
     dr.text((d["text"][0], d["text"][1]), p["text"], font=ft, fill=(255, 255, 255))
     out = io.BytesIO()
     im.save(out, "JPEG", quality=85)
-print((time.perf_counter() - t0) * 1000 / len(d["posters"]))
+print((time.perf_counter() - t0) * 1000 / len(d["posters"]), (time.process_time() - c0) * 1000 / len(d["posters"]))
 "#;
 
-fn pillow(dir: &Path, l: &Layout, fills: &[PosterFill], fonts: &Fonts) -> Result<f64> {
+fn pillow(dir: &Path, l: &Layout, fills: &[PosterFill], fonts: &Fonts) -> Result<(f64, Option<f64>)> {
     let posters: Vec<_> = fills
         .iter()
         .enumerate()
@@ -166,30 +188,35 @@ fn pillow(dir: &Path, l: &Layout, fills: &[PosterFill], fonts: &Fonts) -> Result
         bail!("Pillow failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    text.trim().parse().map_err(|_| anyhow!("Pillow printed {text:?}"))
+    let mut numbers = text.split_whitespace().map(str::parse::<f64>);
+    match (numbers.next(), numbers.next()) {
+        (Some(Ok(wall)), Some(Ok(cpu))) => Ok((wall, Some(cpu))),
+        _ => Err(anyhow!("Pillow printed {text:?}")),
+    }
 }
 
 pub(crate) fn poster(n: usize, m: usize, json: bool) -> Result<()> {
     let fonts = Arc::new(Fonts::system()?);
     let l = layout();
     let background = koi_poster::gradient_png(750, 1334, [0xff, 0x8a, 0x65], [0xc6, 0x28, 0x28]);
-    let avatar = koi_poster::gradient_png(132, 132, [0x30, 0x90, 0xd0], [0x10, 0x30, 0x70]);
     let started = Instant::now();
     let prepared = PreparedTemplate::prepare(&l, Some(&background), fonts.clone())?;
     let prepare_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let all = fills(n, &avatar);
+    let all = fills(n + 50);
+    let (warm, all) = all.split_at(50);
 
     // koi, one thread: a first pass warms the glyph cache as a running
     // campaign's would be, then the measured pass over distinct posters.
-    for f in all.iter().take(50) {
+    for f in warm {
         prepared.render(f)?;
     }
     let mut bytes = 0usize;
-    let started = Instant::now();
-    for f in &all {
+    let (started, cpu) = (Instant::now(), cpu_ms(false));
+    for f in all {
         bytes += prepared.render(f)?.len();
     }
     let koi_ms = started.elapsed().as_secs_f64() * 1000.0 / n as f64;
+    let koi_cpu = cpu_ms(false).zip(cpu).map(|(b, a)| (b - a) / n as f64);
     let whole_n = m.max(10);
     let started = Instant::now();
     for f in all.iter().take(whole_n) {
@@ -200,7 +227,7 @@ pub(crate) fn poster(n: usize, m: usize, json: bool) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("koi-bench-poster-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("background.png"), &background)?;
-    std::fs::write(dir.join("avatar.png"), &avatar)?;
+    std::fs::write(dir.join("avatar.png"), avatar(0))?;
     let sample = &all[..m.min(all.len())];
     for (i, f) in sample.iter().enumerate() {
         let png = koi_web::qr::png(&f.qr_payload, 4).map_err(|e| anyhow!(e))?;
@@ -208,16 +235,16 @@ pub(crate) fn poster(n: usize, m: usize, json: bool) -> Result<()> {
     }
     std::fs::write(dir.join("koi0.jpg"), prepared.render(&all[0])?)?;
     let mut rows = vec![
-        Row { name: "koi", posters: n, ms: koi_ms },
-        Row { name: "koi, whole frame encoded", posters: whole_n, ms: whole_ms },
+        Row { name: "koi", posters: n, ms: koi_ms, cpu_ms: koi_cpu },
+        Row { name: "koi, whole frame encoded", posters: whole_n, ms: whole_ms, cpu_ms: None },
     ];
     let mut missing = Vec::new();
     match imagemagick(&dir, &l, sample, &fonts.cjk_path) {
-        Ok(ms) => rows.push(Row { name: "ImageMagick convert", posters: sample.len(), ms }),
+        Ok((ms, cpu_ms)) => rows.push(Row { name: "ImageMagick convert", posters: sample.len(), ms, cpu_ms }),
         Err(e) => missing.push(format!("ImageMagick: {e:#}")),
     }
     match pillow(&dir, &l, sample, &fonts) {
-        Ok(ms) => rows.push(Row { name: "Python Pillow", posters: sample.len(), ms }),
+        Ok((ms, cpu_ms)) => rows.push(Row { name: "Python Pillow", posters: sample.len(), ms, cpu_ms }),
         Err(e) => missing.push(format!("Pillow: {e:#}")),
     }
 
@@ -226,7 +253,8 @@ pub(crate) fn poster(n: usize, m: usize, json: bool) -> Result<()> {
             .iter()
             .map(|r| {
                 serde_json::json!({"renderer": r.name, "posters": r.posters, "ms_per_poster": r.ms,
-                "posters_per_s": 1000.0 / r.ms, "koi_speedup": r.ms / koi_ms})
+                "posters_per_s": 1000.0 / r.ms, "koi_speedup": r.ms / koi_ms, "cpu_ms_per_poster": r.cpu_ms,
+                "koi_cpu_speedup": r.cpu_ms.zip(koi_cpu).map(|(c, k)| c / k)})
             })
             .collect();
         println!(
@@ -242,9 +270,23 @@ pub(crate) fn poster(n: usize, m: usize, json: bool) -> Result<()> {
         bytes / n / 1024,
         fonts.emoji_path.as_ref().map_or("none".into(), |p| p.display().to_string())
     );
-    println!("{:<26} {:>8} {:>16} {:>12} {:>10}", "renderer", "posters", "ms/poster/core", "posters/s", "koi ×");
+    println!(
+        "{:<26} {:>8} {:>16} {:>12} {:>10} {:>12} {:>10}",
+        "renderer", "posters", "ms/poster/core", "posters/s", "koi ×", "CPU ms", "koi × CPU"
+    );
     for r in &rows {
-        println!("{:<26} {:>8} {:>16.3} {:>12.1} {:>9.1}×", r.name, r.posters, r.ms, 1000.0 / r.ms, r.ms / koi_ms);
+        let cpu = r.cpu_ms.map_or("—".to_string(), |c| format!("{c:.3}"));
+        let ratio = r.cpu_ms.zip(koi_cpu).map_or("—".to_string(), |(c, k)| format!("{:.1}×", c / k));
+        println!(
+            "{:<26} {:>8} {:>16.3} {:>12.1} {:>9.1}× {:>12} {:>10}",
+            r.name,
+            r.posters,
+            r.ms,
+            1000.0 / r.ms,
+            r.ms / koi_ms,
+            cpu,
+            ratio
+        );
     }
     for m in &missing {
         println!("not measured: {m}");

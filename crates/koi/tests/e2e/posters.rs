@@ -3,7 +3,14 @@
 //! keeps nothing; an operator starts a template in the console with an
 //! uploaded background, drags the QR's box on the live preview, saves, and
 //! the saved template's preview is a 750×1334 JPEG with the QR moved.
+//!
+//! A participant's H5 page shows their personal poster, in a real browser:
+//! its QR, read back out of the JPEG, is their entry, and a friend who
+//! scans it becomes their invite. A group code prints as a poster (API and
+//! console) whose QR is the code's, on both databases.
 
+use crate::acquisition::Acq;
+use crate::api::wait_for;
 use crate::support::*;
 use crate::webdriver::Browser;
 use base64::Engine as _;
@@ -181,4 +188,245 @@ async fn an_operator_designs_a_poster_template_in_the_editor() {
         .await
         .expect("json");
     assert_eq!(still["version"], 2, "nothing saved");
+}
+
+/// Polls `f` for up to 60 s (an entry is made by a job through the simulator).
+async fn wait_60<T, F, Fut>(mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..600 {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("condition not met within 60 s");
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_page_shows_their_own_poster() {
+    let acq = Acq::start_with("sqlite", &["--campaign-tick-secs", "1"]).await;
+    let (server, http, key) = (&acq.server, &acq.http, &acq.key);
+    let mut layout = koi_poster::Layout::starter();
+    for layer in &mut layout.layers {
+        if let koi_poster::Layer::Text { text, .. } = layer {
+            *text = "{nickname} 邀你参加{campaign}".into();
+        }
+    }
+    let template = acq.post("/api/v1/poster-templates", json!({"name": "活动海报", "layout": layout})).await;
+    let template_id = template["id"].as_i64().expect("a template");
+    let code = acq
+        .post(
+            "/api/v1/channel-codes",
+            json!({"name": "门口海报", "channel_type": "store_poster", "store_id": acq.store_id, "kind": "multi",
+                   "pool": [{"staff_id": acq.staff[0]}]}),
+        )
+        .await;
+    acq.scan(code["config_id"].as_str().expect("a contact way"), json!({"name": "海报达人"})).await;
+    let customer = wait_for(|| async {
+        let v: Value =
+            http.get(server.url("/api/v1/customers")).bearer_auth(key).send().await.ok()?.json().await.ok()?;
+        v.as_array()?.iter().find(|c| c["name"] == "海报达人").cloned()
+    })
+    .await;
+    let draft = json!({
+        "name": "周年庆", "kind": "task", "starts_at": now_ms() - 60_000, "ends_at": now_ms() + 3_600_000,
+        "staff_ids": [acq.staff[0]], "welcome": "欢迎！", "poster_template_id": template_id,
+        "tiers": [{"threshold": 3, "reward": {"kind": "coupon", "title": "满49减20", "url": "https://shop.example/c"}}],
+    });
+    let c = acq.post("/api/v1/campaigns", draft).await;
+    let id = c["id"].as_i64().unwrap_or_else(|| panic!("a campaign: {c}"));
+    let launched = acq.post(&format!("/api/v1/campaigns/{id}/transition"), json!({"action": "launch"})).await;
+    assert_eq!(launched["state"], "running", "{launched}");
+    let r = http
+        .post(server.url(&format!("/api/v1/campaigns/{id}/participants")))
+        .bearer_auth(key)
+        .json(&json!({"customer_ids": [customer["id"]]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    let participant = wait_60(|| async {
+        let v: Value = http
+            .get(server.url(&format!("/api/v1/campaigns/{id}/participants")))
+            .bearer_auth(key)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        v.as_array()?.first().filter(|p| p["entry_state"] == "ready" && p["qr_code"].is_string()).cloned()
+    })
+    .await;
+    let entry_qr = participant["qr_code"].as_str().unwrap().to_string();
+    let page = participant["page_path"].as_str().unwrap().to_string();
+
+    // The page, in the browser: the poster loads at full size.
+    let b = Browser::start().await;
+    b.goto(&server.url(&page)).await;
+    let mut shown = Value::Null;
+    for _ in 0..100 {
+        shown = b
+            .run("var i = document.getElementById('poster'); return i ? [i.src, i.complete, i.naturalWidth, i.naturalHeight] : null;")
+            .await;
+        if shown[1] == json!(true) && shown[2] == json!(750) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!((shown[2].as_i64(), shown[3].as_i64()), (Some(750), Some(1334)), "the poster loads: {shown}");
+    let src = shown[0].as_str().expect("the poster's address").to_string();
+    drop(b);
+
+    // What the browser showed: a JPEG whose QR is the participant's entry.
+    let r = http.get(&src).send().await.expect("poster");
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    let jpeg = r.bytes().await.expect("bytes");
+    assert_eq!(jpeg_size(&jpeg), (750, 1334));
+    let payload = koi_poster::read_qr(&jpeg).expect("the poster's QR reads");
+    assert_eq!(payload, entry_qr, "the poster's QR is the participant's entry");
+    // The same poster again is the same bytes (from the cache).
+    let again = http.get(&src).send().await.expect("poster").bytes().await.expect("bytes");
+    assert!(again == jpeg, "the same poster");
+
+    // A friend scans the QR read off the poster: the participant's invite.
+    let scanned = http
+        .post(format!("{}/sim/scan", acq.sim.base_url()))
+        .json(&json!({"qr_code": payload, "customer": {"name": "扫海报的朋友"}}))
+        .send()
+        .await
+        .expect("scan");
+    assert!(scanned.status().is_success());
+    wait_60(|| async {
+        let v: Value = http
+            .get(server.url(&format!("/api/v1/campaigns/{id}/invites")))
+            .bearer_auth(key)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        v.as_array()?.iter().find(|i| i["invitee_name"] == "扫海报的朋友").cloned()
+    })
+    .await;
+
+    // Unknown participants get no poster.
+    let campaign_path = page.split('?').next().unwrap();
+    let r = http.get(server.url(&format!("{campaign_path}/poster.jpg?p=nobody"))).send().await.expect("get");
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_code_prints_as_a_poster_sqlite() {
+    group_code_poster("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_code_prints_as_a_poster_postgres() {
+    group_code_poster("postgres").await;
+}
+
+/// A rotating group code and a nearest-store code, each printed on the
+/// built-in layout and on an operator's template, through the API and the
+/// console; each poster's QR reads back as the code's.
+async fn group_code_poster(backend: &str) {
+    use crate::group_codes::{call, groups};
+    use reqwest::Method;
+    let acq = Acq::start(backend).await;
+    let (_, ids) = groups(&acq, &[("wang.fang", "静安店福利群".to_string())]).await;
+    let draft = json!({"name": "静安店群码", "group_kind": "store", "store_id": acq.store_id, "group_ids": ids});
+    let (status, made) = call(&acq, Method::POST, "/api/v1/group-codes", Some(draft)).await;
+    assert_eq!(status, 201, "{made}");
+    let code_id = made["code"]["id"].as_i64().unwrap();
+    let way_qr = made["code"]["qr_code"].as_str().expect("a join way's QR").to_string();
+    let poster = |path: String| {
+        let (http, url, key) = (acq.http.clone(), acq.server.url(&path), acq.key.clone());
+        async move {
+            let r = http.get(url).bearer_auth(key).send().await.expect("poster");
+            let status = r.status().as_u16();
+            let kind = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+            (status, kind, r.bytes().await.expect("bytes").to_vec())
+        }
+    };
+
+    // The built-in layout: the QR is the join way's (what the simulator's QR image encodes).
+    let (status, kind, jpeg) = poster(format!("/api/v1/group-codes/{code_id}/poster")).await;
+    assert_eq!((status, kind.as_str()), (200, "image/jpeg"), "{}", String::from_utf8_lossy(&jpeg));
+    assert_eq!(jpeg_size(&jpeg), (750, 1334));
+    assert_eq!(koi_poster::read_qr(&jpeg).expect("reads"), way_qr);
+    // In English, with a title: another poster, the same QR.
+    let (_, _, en) = poster(format!("/api/v1/group-codes/{code_id}/poster?lang=en&title=VIP%20Group")).await;
+    assert!(en != jpeg, "another title and language draw another poster");
+    assert_eq!(koi_poster::read_qr(&en).expect("reads"), way_qr);
+
+    // An operator's template.
+    let mut layout = koi_poster::Layout::starter();
+    for layer in &mut layout.layers {
+        if let koi_poster::Layer::Text { text, .. } = layer {
+            *text = "{store} · 扫码进群".into();
+        }
+    }
+    let (status, t) =
+        call(&acq, Method::POST, "/api/v1/poster-templates", Some(json!({"name": "群码海报", "layout": layout}))).await;
+    assert_eq!(status, 201, "{t}");
+    let template_id = t["id"].as_i64().unwrap();
+    let (status, _, on_template) =
+        poster(format!("/api/v1/group-codes/{code_id}/poster?template_id={template_id}")).await;
+    assert_eq!(status, 200);
+    assert!(on_template != jpeg);
+    assert_eq!(koi_poster::read_qr(&on_template).expect("reads"), way_qr);
+
+    // Bad input: a stable code, nothing drawn.
+    let (status, _, body) = poster(format!("/api/v1/group-codes/{code_id}/poster?template_id=999999")).await;
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    assert_eq!((status, v["error"]["code"].as_str()), (404, Some("not_found")), "{v}");
+    let long = "长".repeat(41);
+    let (status, _, body) = poster(format!("/api/v1/group-codes/{code_id}/poster?title={long}")).await;
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    assert_eq!((status, v["error"]["fields"][0]["field"].as_str()), (422, Some("title")), "{v}");
+    let (status, _, _) = poster("/api/v1/group-codes/999999/poster".into()).await;
+    assert_eq!(status, 404);
+
+    // A nearest-store code: its QR is its landing page.
+    let nearest = json!({
+        "name": "附近门店群", "code_type": "nearest_store", "radius_m": 3000,
+        "stores": [{"store_id": acq.store_id, "code_id": code_id}], "fallback_store_id": acq.store_id,
+    });
+    let (status, near) = call(&acq, Method::POST, "/api/v1/group-codes", Some(nearest)).await;
+    assert_eq!(status, 201, "{near}");
+    let near_id = near["code"]["id"].as_i64().unwrap();
+    let landing = near["code"]["landing_path"].as_str().unwrap().to_string();
+    let (status, _, jpeg) = poster(format!("/api/v1/group-codes/{near_id}/poster")).await;
+    assert_eq!(status, 200);
+    let payload = koi_poster::read_qr(&jpeg).expect("reads");
+    assert!(payload.starts_with("http") && payload.ends_with(&landing), "{payload} is the landing page");
+
+    // The console: the code's page offers the templates by name; the download is the poster.
+    let c = login(&acq.server, &acq.owner, PASSWORD).await;
+    let page =
+        c.get(acq.server.url(&format!("/console/group-codes/{code_id}"))).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("id=\"poster-form\"")
+            && page.contains(&format!("<option value=\"{template_id}\">群码海报</option>"))
+    );
+    let r = c
+        .get(acq.server.url(&format!("/console/group-codes/{code_id}/poster.jpg?template_id={template_id}&title=")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    let downloaded = r.bytes().await.unwrap();
+    assert!(downloaded.as_ref() == on_template.as_slice(), "the console's download is the same poster");
+
+    let doc = acq.http.get(acq.server.url("/api/v1/openapi.json")).send().await.unwrap().json::<Value>().await.unwrap();
+    assert!(doc["paths"]["/group-codes/{id}/poster"]["get"].is_object(), "documented");
 }
