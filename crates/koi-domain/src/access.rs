@@ -179,6 +179,7 @@ impl Principal {
                         | RedeemRewards
                         | ViewOrders
                         | ViewCoupons
+                        | ViewProducts
                         | ViewSops
                 )
             }
