@@ -345,6 +345,7 @@ mod tests {
                 AttributionRule::LockedGuide { days: 0 },
             ],
             duty: vec![DutyGuide { store_id: 1, staff_id: 1 }, DutyGuide { store_id: 1, staff_id: 2 }],
+            campaign_window_days: DEFAULT_CAMPAIGN_WINDOW_DAYS,
         };
         assert_eq!(bad.validate().unwrap_err().0.len(), 3);
         let json = serde_json::to_value(AttributionRule::LockedGuide { days: 7 }).unwrap();
@@ -365,7 +366,11 @@ mod tests {
                 AttributionRule::FirstGuide, AttributionRule::LastGuide, AttributionRule::StoreOnDuty];
             let mut rules: Vec<AttributionRule> = Vec::new();
             for i in pick { if !rules.contains(&all[i]) { rules.push(all[i]); } }
-            let s = AttributionSettings { rules: rules.clone(), duty: vec![DutyGuide { store_id: 7, staff_id: 4 }] };
+            let s = AttributionSettings {
+                rules: rules.clone(),
+                duty: vec![DutyGuide { store_id: 7, staff_id: 4 }],
+                campaign_window_days: DEFAULT_CAMPAIGN_WINDOW_DAYS,
+            };
             let follows: Vec<FollowFact> = adds.iter().map(|&(staff, day, del)| FollowFact {
                 staff_id: staff, added_at: day * DAY_MS, deleted_at: del.map(|d| (day + d) * DAY_MS),
                 store_id: Some(7), code_id: None,
