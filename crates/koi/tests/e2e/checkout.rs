@@ -251,6 +251,9 @@ async fn the_product_page_sells_on_a_phone_in_chromium() {
     let acq = start("sqlite").await;
     let (_, link) = customer(&acq, "小芳").await;
     let p = product(&acq, "FRUIT-1", 5).await;
+    let socks = json!({"sku": "SOCKS-B", "name": "棉袜", "price_fen": 500, "stock": 5});
+    let (s, socks) = call(&acq, Method::POST, "/api/v1/products", Some(socks)).await;
+    assert_eq!(s, 201, "{socks}");
     let page = p["page_path"].as_str().unwrap().to_string();
     let b = crate::webdriver::Browser::start().await;
     b.resize(375, 812).await;
@@ -258,9 +261,15 @@ async fn the_product_page_sells_on_a_phone_in_chromium() {
     assert!(b.text("#product-name").await.contains("双十一"));
     assert_eq!(b.text("#price").await, "¥9.90");
     assert_eq!(b.overflow_x().await, 0, "no sideways scrolling on a phone: {}", b.too_wide().await);
+    // The small cart: two pairs of socks go into the same checkout.
+    assert!(b.text("#cart-offers").await.contains("棉袜"));
+    b.type_into(".cart-qty", "2").await;
     b.click("#buy").await;
     b.wait_url("/h5/checkout/").await;
     assert!(b.text("#checkout-state").await.contains("等待支付"));
+    let body = b.text("body").await;
+    assert!(body.contains("棉袜 × 2") && body.contains("¥19.90"), "one item and two pairs of socks: {body}");
+    assert_eq!(stock(&acq, socks["id"].as_i64().unwrap()).await, 3, "the socks are reserved too");
     let no = b.text("#out-trade-no").await;
     let prepay = acq.sim.state().jsapi_order(&no).expect("a prepay at WeChat Pay").prepay_id;
     pay(&acq, &prepay, json!({})).await;
