@@ -159,7 +159,7 @@ impl Shop {
         let started: Value = r.json().await?;
         let prepay = started["prepay_id"].as_str().context("a prepay id")?;
         // Now and then WeChat Pay notifies twice, or a forger tries first.
-        let faults = json!({ "duplicates": u32::from(n % 5 == 0), "forged": u32::from(n % 7 == 0) });
+        let faults = json!({ "duplicates": u32::from(n.is_multiple_of(5)), "forged": u32::from(n.is_multiple_of(7)) });
         let paid = self.http.post(format!("{}/sim/pay/jsapi/{prepay}/pay", self.sim.base_url())).json(&faults).send();
         let paid = paid.await?;
         if !paid.status().is_success() {
@@ -252,7 +252,7 @@ impl Shop {
             let paid = self.engine.checkouts(&self.owner, &q).await?;
             let picked = paid.choose(&mut rand::thread_rng()).cloned();
             if let Some(k) = picked {
-                let (amount_fen, reason) = if turn % 2 == 0 {
+                let (amount_fen, reason) = if turn.is_multiple_of(2) {
                     (None, "不想要了，整单退款")
                 } else {
                     (Some(k.total_fen / 2), "少发一件，退一半")
