@@ -179,6 +179,7 @@ impl Principal {
                         | RedeemRewards
                         | ViewOrders
                         | ViewCoupons
+                        | ViewProducts
                         | ViewSops
                 )
             }
@@ -256,6 +257,7 @@ mod tests {
         assert!(m.allows(Action::ViewGroups) && !m.allows(Action::ManageGroups), "managers see their groups");
         assert!(who(Role::HqOperator, &[]).allows(Action::ManageGroups));
         assert!(m.allows(Action::EditStore));
+        assert!(m.allows(Action::ViewProducts) && !m.allows(Action::ManageProducts), "managers see their products");
     }
 
     #[test]

@@ -518,6 +518,35 @@ impl Engine {
             active: true,
         };
         self.create_product(&owner, &product).await?;
+        // More for the page's small cart: socks with the second pair at half
+        // price everywhere, and one product only each store sells (what its
+        // store manager sees beside the corp's).
+        let stores = self.db.stores(corp_id).await?;
+        let more = [
+            ("YB-SOCK3-H5", "棉袜三双装", 4_900, vec![], vec![koi_domain::product::PriceRule::SecondHalf]),
+            ("YB-CARE-JA", "静安店限定 护理套装", 12_900, stores.iter().take(1).map(|s| s.id).collect(), vec![]),
+            (
+                "YB-POLISH-XJH",
+                "徐家汇店限定 鞋油",
+                3_900,
+                stores.iter().skip(1).take(1).map(|s| s.id).collect(),
+                vec![],
+            ),
+        ];
+        for (sku, name, price_fen, store_ids, rules) in more {
+            let d = koi_domain::product::ProductDraft {
+                sku: sku.into(),
+                name: name.into(),
+                description: String::new(),
+                price_fen,
+                stock: 500,
+                store_ids,
+                rules,
+                per_customer_limit: None,
+                ..product.clone()
+            };
+            self.create_product(&owner, &d).await?;
+        }
         Ok(())
     }
 

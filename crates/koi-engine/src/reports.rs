@@ -31,6 +31,18 @@ pub struct CodeReport {
     pub total: CodeDayStats,
     /// Per welcome variant (index into the code's variants): sent, then lost.
     pub variants: Vec<(usize, u32, u32)>,
+    /// The orders attributed to the code in the window.
+    pub orders: CodeOrders,
+}
+
+/// A code's orders: how many, their buyers, first orders, GMV (paid less
+/// refunded, fen).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct CodeOrders {
+    pub orders: i64,
+    pub buyers: i64,
+    pub first_orders: i64,
+    pub gmv_fen: i64,
 }
 
 /// Adds a report cell to a day's (or member's, or store's) numbers.
@@ -190,6 +202,9 @@ impl Engine {
         }
         report.variants = variants.into_iter().map(|(v, (sent, lost))| (v, sent, lost)).collect();
         report.variants.sort_unstable();
+        let o = self.db.code_orders(who.corp_id, code_id, since).await?;
+        report.orders =
+            CodeOrders { orders: o.orders, buyers: o.buyers, first_orders: o.first_orders, gmv_fen: o.gmv_fen };
         Ok(report)
     }
 

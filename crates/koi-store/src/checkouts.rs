@@ -135,14 +135,31 @@ impl Db {
         Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(token).fetch_optional(c).await)?)
     }
 
-    /// Checkouts of a corp, newest first; `state` filters when not empty.
-    pub async fn checkouts(&self, corp_id: i64, state: &str, limit: i64) -> Result<Vec<CheckoutListRow>> {
+    /// Checkouts of a corp, newest first; `state` filters when not empty;
+    /// `stores` (a store manager's) keeps the checkouts of customers who
+    /// added a guide of one of those stores.
+    pub async fn checkouts(
+        &self,
+        corp_id: i64,
+        state: &str,
+        stores: Option<&[i64]>,
+        limit: i64,
+    ) -> Result<Vec<CheckoutListRow>> {
         let cols = CHECKOUT_COLUMNS.split(", ").map(|c| format!("k.{c}")).collect::<Vec<_>>().join(", ");
         let sql = format!(
             "SELECT {cols}, cu.name AS customer_name FROM checkouts k JOIN customers cu ON cu.id = k.customer_id \
-             WHERE k.corp_id = $1 AND ($2 = '' OR k.state = $2) ORDER BY k.id DESC LIMIT $3"
+             WHERE k.corp_id = $1 AND ($2 = '' OR k.state = $2) AND ($3 IS NULL OR EXISTS (SELECT 1 FROM follows f \
+             WHERE f.corp_id = k.corp_id AND f.customer_id = k.customer_id \
+             AND $3 LIKE '%,' || CAST(f.store_id AS TEXT) || ',%')) ORDER BY k.id DESC LIMIT $4"
         );
-        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(state).bind(limit).fetch_all(c).await)?)
+        let stores = store_list(stores);
+        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql)
+            .bind(corp_id)
+            .bind(state)
+            .bind(&stores)
+            .bind(limit)
+            .fetch_all(c)
+            .await)?)
     }
 
     pub async fn checkout(&self, corp_id: i64, id: i64) -> Result<Option<CheckoutRow>> {
@@ -537,4 +554,10 @@ impl Tx {
         let sql = format!("SELECT {REFUND_COLUMNS} FROM checkout_refunds WHERE id = $1");
         Ok(on_tx!(self, |c| sqlx::query_as(&sql).bind(id).fetch_optional(c).await)?)
     }
+}
+
+/// A store manager's stores as the `,1,2,` text the scoped queries match
+/// with `LIKE` (the same on both databases); `None` for the whole corp.
+pub(crate) fn store_list(stores: Option<&[i64]>) -> Option<String> {
+    stores.map(|s| s.iter().map(|id| format!(",{id},")).collect())
 }

@@ -301,20 +301,40 @@ impl Db {
         state: Option<&str>,
         limit: i64,
     ) -> Result<Vec<CouponListRow>> {
+        self.coupons_in_stores(corp_id, customer_id, template_id, state, None, limit).await
+    }
+
+    /// [`Db::coupons`] narrowed to `stores` (a store manager's): coupons
+    /// of customers who added a guide of one of those stores, and coupons
+    /// redeemed in one of them.
+    pub async fn coupons_in_stores(
+        &self,
+        corp_id: i64,
+        customer_id: Option<i64>,
+        template_id: Option<i64>,
+        state: Option<&str>,
+        stores: Option<&[i64]>,
+        limit: i64,
+    ) -> Result<Vec<CouponListRow>> {
         let cols = COUPON_COLUMNS.split(", ").map(|c| format!("k.{c}")).collect::<Vec<_>>().join(", ");
         let order = if state == Some("redeemed") { "k.redeemed_at DESC, k.id DESC" } else { "k.id DESC" };
         let sql = format!(
             "SELECT {cols}, t.name AS template_name, c.name AS customer_name FROM coupons k \
              JOIN coupon_templates t ON t.id = k.template_id JOIN customers c ON c.id = k.customer_id \
              WHERE k.corp_id = $1 AND ($2 IS NULL OR k.customer_id = $2) AND ($3 IS NULL OR k.template_id = $3) \
-             AND ($4 IS NULL OR k.state = $4) ORDER BY {order} LIMIT $5"
+             AND ($4 IS NULL OR k.state = $4) \
+             AND ($5 IS NULL OR $5 LIKE '%,' || CAST(k.redeemed_store_id AS TEXT) || ',%' \
+             OR EXISTS (SELECT 1 FROM follows f WHERE f.corp_id = k.corp_id AND f.customer_id = k.customer_id \
+             AND $5 LIKE '%,' || CAST(f.store_id AS TEXT) || ',%')) ORDER BY {order} LIMIT $6"
         );
+        let stores = crate::checkouts::store_list(stores);
         Ok(on_pool!(self, false, |c| {
             sqlx::query_as(&sql)
                 .bind(corp_id)
                 .bind(customer_id)
                 .bind(template_id)
                 .bind(state)
+                .bind(&stores)
                 .bind(limit)
                 .fetch_all(c)
                 .await

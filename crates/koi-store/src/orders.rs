@@ -39,11 +39,33 @@ pub struct OrderRow {
     pub first_order: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The campaign the order counts for, and the rule that decided.
+    pub campaign_id: Option<i64>,
+    pub campaign_rule: String,
 }
 
 const ORDER_COLUMNS: &str = "id, corp_id, shop_order_id, source, ordered_at, store_code, amount_fen, paid_fen, \
      refunded_fen, status, unionid, phone_hash, external_userid, member_id, coupon_guide, customer_id, matched_by, \
-     matched_at, staff_id, store_id, code_id, rule, first_order, created_at, updated_at";
+     matched_at, staff_id, store_id, code_id, rule, first_order, created_at, updated_at, campaign_id, campaign_rule";
+
+/// When a customer met a campaign: invited through an entry (not
+/// rejected), or taking part.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CampaignTouchRow {
+    pub campaign_id: i64,
+    pub at: i64,
+}
+
+/// What a campaign's or a code's orders add up to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct OrderTotalsRow {
+    pub orders: i64,
+    pub buyers: i64,
+    /// Orders that were their customer's first.
+    pub first_orders: i64,
+    /// Paid less refunded, fen.
+    pub gmv_fen: i64,
+}
 
 /// What a new order writes.
 #[derive(Debug, Clone)]
@@ -436,6 +458,62 @@ impl Tx {
         Ok(n > 0)
     }
 
+    /// The campaigns a customer came through (invited through an entry and
+    /// not rejected, or taking part), with when.
+    pub async fn campaign_touches(&mut self, corp_id: i64, customer_id: i64) -> Result<Vec<CampaignTouchRow>> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query_as(
+                "SELECT campaign_id, occurred_at AS at FROM campaign_invites \
+                 WHERE corp_id = $1 AND invitee_customer_id = $2 AND state <> 'rejected' \
+                 UNION ALL SELECT campaign_id, joined_at AS at FROM campaign_participants \
+                 WHERE corp_id = $1 AND customer_id = $2",
+            )
+            .bind(corp_id)
+            .bind(customer_id)
+            .fetch_all(&mut *c)
+            .await
+        })?)
+    }
+
+    /// The campaign whose reward coupon the customer redeemed on the order
+    /// `order_ref` (the shop's order id), if one did.
+    pub async fn coupon_campaign(&mut self, corp_id: i64, customer_id: i64, order_ref: &str) -> Result<Option<i64>> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query_scalar(
+                "SELECT r.campaign_id FROM coupons k JOIN rewards r \
+                 ON r.corp_id = k.corp_id AND k.source_ref = 'reward:' || CAST(r.id AS TEXT) \
+                 WHERE k.corp_id = $1 AND k.customer_id = $2 AND k.order_ref = $3 AND k.source = 'campaign' \
+                 AND k.state = 'redeemed' ORDER BY k.id LIMIT 1",
+            )
+            .bind(corp_id)
+            .bind(customer_id)
+            .bind(order_ref)
+            .fetch_optional(&mut *c)
+            .await
+        })?)
+    }
+
+    /// Sets the campaign an order counts for (`None`, `none`: no campaign).
+    pub async fn set_order_campaign(
+        &mut self,
+        corp_id: i64,
+        id: i64,
+        campaign_id: Option<i64>,
+        rule: &str,
+    ) -> Result<()> {
+        on_tx!(self, |c| {
+            sqlx::query("UPDATE orders SET campaign_id = $1, campaign_rule = $2 WHERE corp_id = $3 AND id = $4")
+                .bind(campaign_id)
+                .bind(rule)
+                .bind(corp_id)
+                .bind(id)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
     /// Attribution of an order waiting for its customer (the store's guide
     /// on duty, the coupon's guide): kept until it is matched.
     pub async fn set_order_attribution(
@@ -704,6 +782,41 @@ impl Db {
              GROUP BY {column} ORDER BY paid_fen DESC"
         );
         Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(from).bind(to).fetch_all(c).await)?)
+    }
+
+    /// The matched orders a campaign counts: how many, their buyers, how
+    /// many were first orders, and GMV (paid less refunded).
+    pub async fn campaign_orders(&self, corp_id: i64, campaign_id: i64) -> Result<OrderTotalsRow> {
+        Ok(on_pool!(self, false, |c| {
+            sqlx::query_as(
+                "SELECT COUNT(*) AS orders, COUNT(DISTINCT customer_id) AS buyers, \
+                 CAST(COALESCE(SUM(CASE WHEN first_order THEN 1 ELSE 0 END), 0) AS BIGINT) AS first_orders, \
+                 CAST(COALESCE(SUM(paid_fen - refunded_fen), 0) AS BIGINT) AS gmv_fen \
+                 FROM orders WHERE corp_id = $1 AND campaign_id = $2 AND customer_id IS NOT NULL",
+            )
+            .bind(corp_id)
+            .bind(campaign_id)
+            .fetch_one(c)
+            .await
+        })?)
+    }
+
+    /// The matched orders attributed to a channel code since `since`: how
+    /// many, their buyers, first orders, and GMV (paid less refunded).
+    pub async fn code_orders(&self, corp_id: i64, code_id: i64, since: i64) -> Result<OrderTotalsRow> {
+        Ok(on_pool!(self, false, |c| {
+            sqlx::query_as(
+                "SELECT COUNT(*) AS orders, COUNT(DISTINCT customer_id) AS buyers, \
+                 CAST(COALESCE(SUM(CASE WHEN first_order THEN 1 ELSE 0 END), 0) AS BIGINT) AS first_orders, \
+                 CAST(COALESCE(SUM(paid_fen - refunded_fen), 0) AS BIGINT) AS gmv_fen \
+                 FROM orders WHERE corp_id = $1 AND code_id = $2 AND ordered_at >= $3 AND customer_id IS NOT NULL",
+            )
+            .bind(corp_id)
+            .bind(code_id)
+            .bind(since)
+            .fetch_one(c)
+            .await
+        })?)
     }
 
     /// Per channel code: customers first added through it in `[from, to)`

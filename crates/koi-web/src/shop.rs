@@ -50,6 +50,8 @@ struct ProductView {
     rules: Vec<String>,
     availability: String,
     buy_url: String,
+    /// The other products the cart offers: (offer, price in yuan, rules).
+    offers: Vec<(koi_engine::checkout::CartOffer, String, Vec<String>)>,
 }
 
 #[derive(Template)]
@@ -100,6 +102,11 @@ pub async fn product_page(
         rules: page.product.rules.iter().map(|r| rule_text(t, r)).collect(),
         availability: t.s(&format!("p_avail_{}", page.product.availability.as_str())).to_string(),
         buy_url: format!("/h5/p/{token}/buy?k={}", k.k),
+        offers: page
+            .others
+            .iter()
+            .map(|o| (o.clone(), yuan(o.price_fen), o.rules.iter().map(|r| rule_text(t, r)).collect()))
+            .collect(),
         page,
     };
     html(&view, StatusCode::OK)
@@ -107,11 +114,15 @@ pub async fn product_page(
 
 #[derive(serde::Deserialize)]
 pub struct BuyInput {
+    /// Items of this page's product.
     qty: i64,
+    /// Other products added to the same checkout (the page's small cart).
+    #[serde(default)]
+    items: Vec<koi_engine::checkout::CartItem>,
 }
 
-/// Starts a checkout: the signed parameters for WeixinJSBridge and the
-/// result page's path.
+/// Starts a checkout of this page's product and any others in the cart:
+/// the signed parameters for WeixinJSBridge and the result page's path.
 pub async fn buy(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -121,7 +132,9 @@ pub async fn buy(
 ) -> Result<Json<CheckoutStarted>, WebError> {
     let ip = addr.map(|a| a.0 .0).unwrap_or_default();
     let ip = if ip.parse::<std::net::IpAddr>().is_ok() { ip } else { String::new() };
-    Ok(Json(state.engine.start_checkout(&token, &k.k, input.qty, &ip).await?))
+    let mut cart = vec![koi_engine::checkout::CartItem { product: token, qty: input.qty }];
+    cart.extend(input.items);
+    Ok(Json(state.engine.start_cart_checkout(&k.k, &cart, &ip).await?))
 }
 
 /// The result page: waiting for WeChat Pay, paid, or closed.

@@ -11,9 +11,17 @@
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var qty = parseInt(document.getElementById("qty").value, 10) || 1;
+      // The small cart: other products with a quantity go in the same checkout.
+      var items = [];
+      var more = document.querySelectorAll(".cart-qty");
+      for (var i = 0; i < more.length; i++) {
+        var n = parseInt(more[i].value, 10) || 0;
+        if (n > 0) items.push({ product: more[i].getAttribute("data-product"), qty: n });
+      }
       document.getElementById("buy").disabled = true;
       fetch(product.getAttribute("data-buy"), {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ qty: qty })
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ qty: qty, items: items })
       })
         .then(function (r) { return r.json(); })
         .then(function (k) {

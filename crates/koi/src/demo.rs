@@ -51,6 +51,7 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     tokio::spawn(demo_fission(engine.clone(), brand.corp_id, sim.state(), codes.clone(), campaign.clone()));
     tokio::spawn(demo_community_and_traffic(engine.clone(), brand.corp_id, sim.state(), codes));
     tokio::spawn(demo_behaviour(engine.clone(), brand.corp_id));
+    tokio::spawn(crate::demo_shop::run(engine.clone(), brand.corp_id, sim.state(), url.clone()));
     println!("koi demo is running: 悦步女鞋 Yuebu Shoes, 2 stores in Shanghai, 10 shopping guides");
     println!("  console:  {url}/console");
     println!("  login:    {} / {}", brand.users[0].0, brand.password);
@@ -79,6 +80,10 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     println!(
         "            watch it at {url}/console/campaigns (the API: {url}/api/v1/campaigns/{}/dashboard)",
         campaign.id
+    );
+    println!(
+        "  shop:     customers buy on the H5 shop (WeChat Pay), the mini-program posts signed orders, stores \
+         redeem coupons and refunds go back, every few seconds: {url}/console/orders, /console/checkouts, /console/coupons"
     );
     println!("  history:  {DEMO_HISTORY} earlier customers with tags, orders and fields; customers order, vote and share as you watch");
     println!("  data:     {} (recreated on every `koi demo`)", path.display());
@@ -757,7 +762,7 @@ impl Fission {
     }
 }
 
-fn owner(corp_id: i64) -> koi_engine::Principal {
+pub(crate) fn owner(corp_id: i64) -> koi_engine::Principal {
     koi_engine::Principal {
         corp_id,
         role: koi_domain::access::Role::Owner,

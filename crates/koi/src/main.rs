@@ -5,6 +5,7 @@ mod bench;
 mod corp;
 mod database;
 mod demo;
+mod demo_shop;
 mod inbox;
 mod jobs;
 mod key;

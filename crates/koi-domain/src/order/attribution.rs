@@ -56,7 +56,19 @@ pub struct AttributionSettings {
     pub rules: Vec<AttributionRule>,
     #[serde(default)]
     pub duty: Vec<DutyGuide>,
+    /// Days after a customer came through a campaign (invited through an
+    /// entry, or taking part) during which their orders count for it.
+    #[serde(default = "default_campaign_window_days")]
+    pub campaign_window_days: u32,
 }
+
+fn default_campaign_window_days() -> u32 {
+    DEFAULT_CAMPAIGN_WINDOW_DAYS
+}
+
+/// How long a campaign keeps the orders of the customers it brought, unless
+/// the corp says otherwise.
+pub const DEFAULT_CAMPAIGN_WINDOW_DAYS: u32 = 30;
 
 impl Default for AttributionSettings {
     /// The coupon's guide, else the guide holding a 30-day lock, else the
@@ -70,6 +82,7 @@ impl Default for AttributionSettings {
                 AttributionRule::StoreOnDuty,
             ],
             duty: Vec::new(),
+            campaign_window_days: DEFAULT_CAMPAIGN_WINDOW_DAYS,
         }
     }
 }
@@ -91,6 +104,9 @@ impl AttributionSettings {
                     c.push("rules", "out_of_range", format!("a lock is 1..={MAX_LOCK_DAYS} days"));
                 }
             }
+        }
+        if !(1..=MAX_LOCK_DAYS).contains(&self.campaign_window_days) {
+            c.push("campaign_window_days", "out_of_range", format!("a campaign window is 1..={MAX_LOCK_DAYS} days"));
         }
         for (i, d) in self.duty.iter().enumerate() {
             if self.duty[..i].iter().any(|p| p.store_id == d.store_id) {
@@ -177,6 +193,43 @@ pub fn attribute(s: &AttributionSettings, f: &AttributionFacts) -> Attributed {
     Attributed { staff_id: None, store_id: f.store_id, code_id: None, rule: "none" }
 }
 
+/// How a customer met a campaign before an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CampaignTouch {
+    pub campaign_id: i64,
+    pub at: Millis,
+}
+
+/// An order's campaign and the rule that decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CampaignAttributed {
+    pub campaign_id: i64,
+    /// `campaign_coupon` (the coupon used was a campaign's reward) or
+    /// `campaign_window` (the customer came through the campaign within the
+    /// window).
+    pub rule: &'static str,
+}
+
+/// The campaign an order counts for: the campaign whose reward coupon paid
+/// for it, else the campaign through which the customer came (invited or
+/// taking part) most recently before the order, within `window_days`.
+pub fn attribute_campaign(
+    ordered_at: Millis,
+    window_days: u32,
+    coupon_campaign: Option<i64>,
+    touches: &[CampaignTouch],
+) -> Option<CampaignAttributed> {
+    if let Some(campaign_id) = coupon_campaign {
+        return Some(CampaignAttributed { campaign_id, rule: "campaign_coupon" });
+    }
+    let window = i64::from(window_days) * DAY_MS;
+    touches
+        .iter()
+        .filter(|t| t.at <= ordered_at && ordered_at - t.at <= window)
+        .max_by_key(|t| (t.at, t.campaign_id))
+        .map(|t| CampaignAttributed { campaign_id: t.campaign_id, rule: "campaign_window" })
+}
+
 /// The follow whose lock runs at `at`: adds in time order, each starting a
 /// lock of `lock_ms` unless another's lock still runs; a deleted follow
 /// ends its lock when it is deleted.
@@ -210,7 +263,11 @@ mod tests {
     }
 
     fn only(rule: AttributionRule) -> AttributionSettings {
-        AttributionSettings { rules: vec![rule], duty: vec![DutyGuide { store_id: 7, staff_id: 9 }] }
+        AttributionSettings {
+            rules: vec![rule],
+            duty: vec![DutyGuide { store_id: 7, staff_id: 9 }],
+            campaign_window_days: DEFAULT_CAMPAIGN_WINDOW_DAYS,
+        }
     }
 
     fn facts(day: i64) -> AttributionFacts {
@@ -288,6 +345,7 @@ mod tests {
                 AttributionRule::LockedGuide { days: 0 },
             ],
             duty: vec![DutyGuide { store_id: 1, staff_id: 1 }, DutyGuide { store_id: 1, staff_id: 2 }],
+            campaign_window_days: DEFAULT_CAMPAIGN_WINDOW_DAYS,
         };
         assert_eq!(bad.validate().unwrap_err().0.len(), 3);
         let json = serde_json::to_value(AttributionRule::LockedGuide { days: 7 }).unwrap();
@@ -308,7 +366,11 @@ mod tests {
                 AttributionRule::FirstGuide, AttributionRule::LastGuide, AttributionRule::StoreOnDuty];
             let mut rules: Vec<AttributionRule> = Vec::new();
             for i in pick { if !rules.contains(&all[i]) { rules.push(all[i]); } }
-            let s = AttributionSettings { rules: rules.clone(), duty: vec![DutyGuide { store_id: 7, staff_id: 4 }] };
+            let s = AttributionSettings {
+                rules: rules.clone(),
+                duty: vec![DutyGuide { store_id: 7, staff_id: 4 }],
+                campaign_window_days: DEFAULT_CAMPAIGN_WINDOW_DAYS,
+            };
             let follows: Vec<FollowFact> = adds.iter().map(|&(staff, day, del)| FollowFact {
                 staff_id: staff, added_at: day * DAY_MS, deleted_at: del.map(|d| (day + d) * DAY_MS),
                 store_id: Some(7), code_id: None,
@@ -324,5 +386,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_campaign_keeps_its_customers_orders_for_its_window() {
+        let t = |campaign_id, day| CampaignTouch { campaign_id, at: day * DAY_MS };
+        let touches = [t(1, 0), t(2, 10)];
+        // The latest campaign before the order, within the window.
+        let a = attribute_campaign(12 * DAY_MS, 30, None, &touches).unwrap();
+        assert_eq!((a.campaign_id, a.rule), (2, "campaign_window"));
+        assert_eq!(attribute_campaign(5 * DAY_MS, 30, None, &touches).unwrap().campaign_id, 1);
+        // Past the window nothing counts; a touch after the order does not either.
+        assert_eq!(attribute_campaign(41 * DAY_MS, 30, None, &touches), None);
+        assert_eq!(attribute_campaign(5 * DAY_MS, 30, None, &[t(2, 10)]), None);
+        // The campaign whose coupon paid wins over the window.
+        let c = attribute_campaign(12 * DAY_MS, 30, Some(1), &touches).unwrap();
+        assert_eq!((c.campaign_id, c.rule), (1, "campaign_coupon"));
+    }
+
+    #[test]
+    fn a_campaign_window_is_one_day_to_a_year() {
+        let mut s = AttributionSettings::default();
+        assert_eq!(s.campaign_window_days, 30);
+        s.campaign_window_days = 0;
+        assert!(s.validate().is_err());
+        s.campaign_window_days = 365;
+        assert!(s.validate().is_ok());
+        let old: AttributionSettings = serde_json::from_str(r#"{"rules":[{"rule":"last_guide"}]}"#).unwrap();
+        assert_eq!(old.campaign_window_days, 30, "settings stored before the window read as 30 days");
     }
 }

@@ -19,7 +19,8 @@ mod import;
 mod refund;
 
 pub use attribution::{
-    attribute, Attributed, AttributionFacts, AttributionRule, AttributionSettings, DutyGuide, FollowFact, MAX_LOCK_DAYS,
+    attribute, attribute_campaign, Attributed, AttributionFacts, AttributionRule, AttributionSettings,
+    CampaignAttributed, CampaignTouch, DutyGuide, FollowFact, DEFAULT_CAMPAIGN_WINDOW_DAYS, MAX_LOCK_DAYS,
 };
 pub use draft::{
     CustomerKeys, MatchKey, NewOrder, OrderDraft, OrderItem, OrderStatus, MAX_ITEMS, MAX_ITEM_QTY,

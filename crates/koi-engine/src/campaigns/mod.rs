@@ -162,6 +162,23 @@ pub struct Dashboard {
     pub by_guide: Vec<Breakdown>,
     pub by_store: Vec<Breakdown>,
     pub days: Vec<Day>,
+    /// The orders attributed to the campaign.
+    pub commerce: CampaignCommerce,
+}
+
+/// What the campaign sold: the orders attributed to it (its reward coupon
+/// paid, or the customer came through it within the corp's window).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CampaignCommerce {
+    pub orders: i64,
+    pub buyers: i64,
+    /// Orders that were their customer's first.
+    pub first_orders: i64,
+    /// First orders per customer the campaign holds (participants and
+    /// valid invites), in percent.
+    pub first_order_rate_pct: f64,
+    /// Paid less refunded, fen.
+    pub gmv_fen: i64,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -416,7 +433,20 @@ impl Engine {
     pub async fn campaign_dashboard(&self, who: &Principal, id: i64) -> Result<Dashboard> {
         let campaign = self.campaign(who, id).await?;
         let corp = who.corp_id;
-        let totals = self.db.campaign_totals(corp, id).await?.into();
+        let totals: Totals = self.db.campaign_totals(corp, id).await?.into();
+        let sold = self.db.campaign_orders(corp, id).await?;
+        let audience = totals.participants + totals.valid;
+        let commerce = CampaignCommerce {
+            orders: sold.orders,
+            buyers: sold.buyers,
+            first_orders: sold.first_orders,
+            first_order_rate_pct: if audience > 0 {
+                (sold.first_orders as f64 * 1000.0 / audience as f64).round() / 10.0
+            } else {
+                0.0
+            },
+            gmv_fen: sold.gmv_fen,
+        };
         let reasons = self
             .db
             .campaign_reasons(corp, id)
@@ -433,7 +463,7 @@ impl Engine {
             .into_iter()
             .map(|d| Day { day: d.day, valid: d.valid, pending: d.pending, rejected: d.rejected })
             .collect();
-        Ok(Dashboard { campaign, totals, reasons, by_guide, by_store, days })
+        Ok(Dashboard { campaign, totals, reasons, by_guide, by_store, days, commerce })
     }
 
     pub async fn campaign_invites(&self, who: &Principal, id: i64, q: &InviteQuery) -> Result<Vec<Invite>> {

@@ -17,7 +17,7 @@ mod buy;
 mod notify;
 mod sweep;
 
-pub use buy::{CheckoutStarted, CheckoutStatus, ProductPage};
+pub use buy::{CartItem, CartOffer, CheckoutStarted, CheckoutStatus, ProductPage, MAX_CART_LINES};
 pub use koi_wecom::pay::notify_answer;
 pub use notify::NotifyOutcome;
 pub(crate) use sweep::{CheckoutSweepJob, RefundJob};
@@ -139,6 +139,12 @@ pub(crate) fn draft_of(row: &ProductRow) -> Result<ProductDraft> {
     Ok(d)
 }
 
+/// Whether `who` sees a product: everyone but a store manager sees all; a
+/// store manager those sold in one of their stores, or in every store.
+fn sold_where_seen(who: &Principal, p: &Product) -> bool {
+    who.store_scope().is_none() || p.store_ids.is_empty() || p.store_ids.iter().any(|s| who.sees_store(*s))
+}
+
 pub(crate) fn product_of(row: &ProductRow, now: i64) -> Result<Product> {
     let d = draft_of(row)?;
     Ok(Product {
@@ -245,16 +251,24 @@ pub(crate) async fn log(
 }
 
 impl Engine {
+    /// The corp's products; a store manager's, those sold in their stores
+    /// (a product with no stores is sold in all).
     pub async fn products(&self, who: &Principal) -> Result<Vec<Product>> {
         require(who, Action::ViewProducts)?;
         let now = now_ms();
-        self.db.products(who.corp_id).await?.iter().map(|r| product_of(r, now)).collect()
+        let all =
+            self.db.products(who.corp_id).await?.iter().map(|r| product_of(r, now)).collect::<Result<Vec<_>>>()?;
+        Ok(all.into_iter().filter(|p| sold_where_seen(who, p)).collect())
     }
 
     pub async fn product(&self, who: &Principal, id: i64) -> Result<Product> {
         require(who, Action::ViewProducts)?;
         let row = self.db.product(who.corp_id, id).await?.ok_or(EngineError::NotFound("product"))?;
-        product_of(&row, now_ms())
+        let p = product_of(&row, now_ms())?;
+        if !sold_where_seen(who, &p) {
+            return Err(EngineError::NotFound("product"));
+        }
+        Ok(p)
     }
 
     async fn check_product_refs(&self, who: &Principal, d: &ProductDraft) -> Result<()> {
@@ -342,7 +356,7 @@ impl Engine {
             )
             .into());
         }
-        let rows = self.db.checkouts(who.corp_id, state, LIST_LIMIT).await?;
+        let rows = self.db.checkouts(who.corp_id, state, who.store_scope(), LIST_LIMIT).await?;
         Ok(rows
             .into_iter()
             .map(|CheckoutListRow { checkout, customer_name }| checkout_of(checkout, customer_name))
@@ -357,7 +371,15 @@ impl Engine {
         // beside the state from before it (the reads are separate).
         let refunds = self.db.checkout_refunds(id).await?;
         let row = self.db.checkout(who.corp_id, id).await?.ok_or(EngineError::NotFound("checkout"))?;
-        let name = self.db.customer(who.corp_id, row.customer_id).await?.map(|c| c.name).unwrap_or_default();
+        // A store manager sees the checkouts of their stores' customers.
+        let name = match self.customer(who, row.customer_id).await {
+            Ok(c) => c.name,
+            Err(EngineError::NotFound(_)) if who.store_scope().is_some() => {
+                return Err(EngineError::NotFound("checkout"))
+            }
+            Err(EngineError::NotFound(_)) => String::new(),
+            Err(e) => return Err(e),
+        };
         let mut k = checkout_of(row, name);
         k.items = self.db.checkout_items(id).await?.into_iter().map(item_of).collect();
         k.refunds = refunds.into_iter().map(refund_of).collect();

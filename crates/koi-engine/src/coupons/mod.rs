@@ -351,6 +351,11 @@ impl Engine {
         let rows = self.db.coupon_templates(who.corp_id).await?;
         Ok(rows
             .into_iter()
+            // A store manager's: templates valid in one of their stores (none listed: all).
+            .filter(|t| {
+                let stores = draft_of(t).store_ids;
+                who.store_scope().is_none() || stores.is_empty() || stores.iter().any(|s| who.sees_store(*s))
+            })
             .map(|t| {
                 let s = stats.iter().find(|s| s.template_id == t.id);
                 template_view(t, s)
@@ -532,7 +537,9 @@ impl Engine {
                 return Err(invalid("state", "unknown_state", "issued, redeemed, expired or revoked"));
             }
         }
-        let rows = self.db.coupons(who.corp_id, customer_id, template_id, state, LIST_LIMIT).await?;
+        // A store manager's list: their stores' customers and redemptions.
+        let stores = who.store_scope();
+        let rows = self.db.coupons_in_stores(who.corp_id, customer_id, template_id, state, stores, LIST_LIMIT).await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 

@@ -9,8 +9,8 @@ use crate::customers::record_behaviour_in;
 use crate::{EngineError, Result};
 use koi_domain::customer::{Behaviour, ValueRules};
 use koi_domain::order::{
-    attribute, plan_refund, AttributionFacts, AttributionSettings, FollowFact, MatchKey, NewOrder, NewRefund,
-    OrderStatus,
+    attribute, attribute_campaign, plan_refund, AttributionFacts, AttributionSettings, CampaignTouch, FollowFact,
+    MatchKey, NewOrder, NewRefund, OrderStatus,
 };
 use koi_domain::ValidationError;
 use koi_store::orders::{OrderMatch, OrderRow, OrderWrite};
@@ -228,6 +228,18 @@ async fn count_for(tx: &mut Tx, corp_id: i64, row: OrderRow, customer_id: i64, k
         if !value.is_empty() {
             tx.learn_order_key(corp_id, kind.as_str(), value, customer_id, now).await?;
         }
+    }
+    // The campaign it counts for: its reward coupon's, else the one the
+    // customer came through within the window.
+    let coupon_campaign = tx.coupon_campaign(corp_id, customer_id, &row.shop_order_id).await?;
+    let touches: Vec<CampaignTouch> = tx
+        .campaign_touches(corp_id, customer_id)
+        .await?
+        .into_iter()
+        .map(|t| CampaignTouch { campaign_id: t.campaign_id, at: t.at })
+        .collect();
+    if let Some(c) = attribute_campaign(row.ordered_at, settings.campaign_window_days, coupon_campaign, &touches) {
+        tx.set_order_campaign(corp_id, row.id, Some(c.campaign_id), c.rule).await?;
     }
     let rules = value_rules_in(tx, corp_id).await?;
     let reference = format!("order:{}", row.id);

@@ -64,6 +64,11 @@ pub struct OrderView {
     /// The attribution rule that decided (`none` when none did).
     pub rule: String,
     pub first_order: bool,
+    /// The campaign the order counts for.
+    pub campaign_id: Option<i64>,
+    /// `campaign_coupon` (its reward coupon paid), `campaign_window` (the
+    /// customer came through it within the window) or `none`.
+    pub campaign_rule: String,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -206,6 +211,8 @@ impl Engine {
             code_id: r.code_id,
             rule: r.rule,
             first_order: r.first_order,
+            campaign_id: r.campaign_id,
+            campaign_rule: r.campaign_rule,
         })
     }
 

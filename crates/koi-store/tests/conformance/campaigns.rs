@@ -11,6 +11,7 @@ use koi_store::{Db, Tx};
 on_both!(
     rewards_are_once_per_tier_and_never_past_budget_or_inventory,
     invites_are_once_per_add_and_a_checked_verdict_moves_only_by_override,
+    orders_count_for_the_campaign_their_customer_came_through,
 );
 
 async fn customer(tx: &mut Tx, corp_id: i64, n: usize) -> i64 {
@@ -200,4 +201,111 @@ async fn invites_are_once_per_add_and_a_checked_verdict_moves_only_by_override(d
     assert_eq!(db.campaign_breakdown(corp_id, c, true).await.unwrap().len(), 1);
     assert_eq!(db.campaign_invites(corp_id, c, Some("rejected"), None, None, 10).await.unwrap().len(), 1);
     assert_eq!(db.campaign_participants(corp_id, c, 10).await.unwrap().len(), 2);
+}
+
+/// A customer meets a campaign by taking part or by an invite that was not
+/// rejected; a reward coupon redeemed on an order names its campaign; the
+/// orders a campaign or a code counts add up to buyers, first orders and
+/// GMV net of refunds.
+async fn orders_count_for_the_campaign_their_customer_came_through(db: &Db) {
+    use koi_store::coupons::{NewCoupon, Redemption, TemplateWrite};
+    let corp_id = corp(db, "wwCAMPORDERS").await;
+    let mut tx = db.begin().await.unwrap();
+    let c = campaign(&mut tx, corp_id, 0).await;
+    let (a, b, d) =
+        (customer(&mut tx, corp_id, 1).await, customer(&mut tx, corp_id, 2).await, customer(&mut tx, corp_id, 3).await);
+    let pa = participant(&mut tx, corp_id, c, a).await;
+    for (who, key, state) in [(b, "wmC2", "pending"), (d, "wmC3", "rejected")] {
+        let invite = NewInvite {
+            corp_id,
+            campaign_id: c,
+            inviter_id: pa,
+            invitee_key: key,
+            invitee_customer_id: Some(who),
+            unionid: "",
+            via: "add",
+            staff_id: None,
+            group_id: None,
+            occurred_at: NOW + 5,
+            counts_at: NOW + 1_000,
+            state,
+            reason: "",
+            now: NOW,
+        };
+        tx.insert_invite(&invite).await.unwrap().expect("new");
+    }
+    tx.commit().await.unwrap();
+    let mut tx = db.begin().await.unwrap();
+    let touches =
+        |v: Vec<koi_store::orders::CampaignTouchRow>| v.into_iter().map(|t| (t.campaign_id, t.at)).collect::<Vec<_>>();
+    assert_eq!(touches(tx.campaign_touches(corp_id, a).await.unwrap()), [(c, NOW)], "taking part");
+    assert_eq!(touches(tx.campaign_touches(corp_id, b).await.unwrap()), [(c, NOW + 5)], "invited");
+    assert!(tx.campaign_touches(corp_id, d).await.unwrap().is_empty(), "a rejected invite is no way in");
+    tx.commit().await.unwrap();
+
+    // The participant's reward is a coupon, redeemed on order SO-C1.
+    let reward = match reach(db, corp_id, c, pa, a, 1).await {
+        Opened::Reserved(id) | Opened::Withheld(id, _) => id,
+        Opened::Existed => panic!("a new reward"),
+    };
+    let mut tx = db.begin().await.unwrap();
+    let w = TemplateWrite {
+        name: "奖励券",
+        kind: "cash",
+        value_fen: 2000,
+        min_fen: 0,
+        discount_pct: 0,
+        gift: "",
+        valid_from: None,
+        valid_to: None,
+        valid_days: Some(30),
+        per_customer: 0,
+        stock: None,
+        store_ids: "[]",
+        now: NOW,
+    };
+    let t = tx.insert_coupon_template(corp_id, &w).await.unwrap();
+    let source_ref = format!("reward:{reward}");
+    let k = NewCoupon {
+        corp_id,
+        template_id: t,
+        customer_id: a,
+        code: "CAMPAIGN00000001",
+        valid_from: NOW,
+        valid_to: NOW + 86_400_000,
+        source: "campaign",
+        source_ref: &source_ref,
+        issued_by: "campaign",
+        now: NOW,
+    };
+    tx.issue_coupon(&k, 0).await.unwrap();
+    let r = Redemption { order_ref: "SO-C1", order_fen: 1000, off_fen: 200, store_id: None, by: "pos", now: NOW };
+    assert!(tx.redeem_coupon(corp_id, "CAMPAIGN00000001", &r).await.unwrap().is_some());
+    assert_eq!(tx.coupon_campaign(corp_id, a, "SO-C1").await.unwrap(), Some(c));
+    assert_eq!(tx.coupon_campaign(corp_id, a, "SO-C2").await.unwrap(), None, "another order");
+    assert_eq!(tx.coupon_campaign(corp_id, b, "SO-C1").await.unwrap(), None, "another customer");
+
+    // The order counts for the campaign and for its code.
+    let id = tx.insert_order(corp_id, &super::order_write("SO-C1", ""), NOW).await.unwrap().expect("new");
+    let m = koi_store::orders::OrderMatch {
+        customer_id: a,
+        matched_by: "external_userid",
+        staff_id: None,
+        store_id: None,
+        code_id: Some(77),
+        rule: "none",
+        first_order: true,
+    };
+    assert!(tx.match_order(corp_id, id, &m, NOW).await.unwrap());
+    tx.set_order_campaign(corp_id, id, Some(c), "campaign_coupon").await.unwrap();
+    assert!(tx.set_order_refunded(corp_id, id, 0, 300, "part_refunded", NOW).await.unwrap());
+    let row = tx.order_row(corp_id, id).await.unwrap().unwrap();
+    assert_eq!((row.campaign_id, row.campaign_rule.as_str()), (Some(c), "campaign_coupon"));
+    tx.commit().await.unwrap();
+    let sold = db.campaign_orders(corp_id, c).await.unwrap();
+    assert_eq!((sold.orders, sold.buyers, sold.first_orders, sold.gmv_fen), (1, 1, 1, 500), "paid 800, 300 back");
+    assert_eq!(db.campaign_orders(corp_id, c + 1).await.unwrap().orders, 0);
+    let code = db.code_orders(corp_id, 77, NOW - 1).await.unwrap();
+    assert_eq!((code.orders, code.first_orders, code.gmv_fen), (1, 1, 500));
+    assert_eq!(db.code_orders(corp_id, 77, NOW + 1).await.unwrap().orders, 0, "before the window");
 }

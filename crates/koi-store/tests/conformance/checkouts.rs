@@ -95,8 +95,15 @@ async fn checkout_stock_never_goes_below_zero_and_a_checkout_moves_once(db: &Db)
     tx.commit().await.unwrap();
     assert_eq!(db.product(a, p).await.unwrap().unwrap().stock, 1, "one item back, once");
     assert_eq!(db.items_bought(a, c, p).await.unwrap(), 2);
-    let listed = db.checkouts(a, "paid", 10).await.unwrap();
+    let listed = db.checkouts(a, "paid", None, 10).await.unwrap();
     assert_eq!((listed.len(), listed[0].customer_name.as_str()), (1, "wmCK0"));
+    // A store manager sees the checkouts of their stores' customers.
+    let store = db.stores(a).await.unwrap()[0].id;
+    assert_eq!(db.checkouts(a, "paid", Some(&[store]), 10).await.unwrap().len(), 1, "the customer's store");
+    assert!(db.checkouts(a, "paid", Some(&[store + 1000]), 10).await.unwrap().is_empty(), "another store's manager");
+    assert!(db.checkouts(a, "", Some(&[]), 10).await.unwrap().is_empty(), "a manager of no store sees none");
+    // Their coupons likewise: the customer's, and those redeemed in their stores.
+    coupons_narrow_to_a_managers_stores(db, a, c, store).await;
     let by_no = db.checkout(a, paid).await.unwrap().unwrap().out_trade_no;
     assert_eq!(db.checkout_by_trade_no(&by_no).await.unwrap().map(|k| k.id), Some(paid));
 
@@ -123,4 +130,65 @@ async fn checkout_stock_never_goes_below_zero_and_a_checkout_moves_once(db: &Db)
     assert_eq!(states, ["done", "failed", "done"]);
     assert_eq!(db.corps_with_open_checkouts().await.unwrap(), vec![a]);
     assert_eq!(db.open_checkouts(a, NOW + 1, 10).await.unwrap().len(), 1);
+}
+
+async fn coupons_narrow_to_a_managers_stores(db: &Db, a: i64, c: i64, store: i64) {
+    use koi_store::coupons::{NewCoupon, Redemption, TemplateWrite};
+    let w = TemplateWrite {
+        name: "10 元券",
+        kind: "cash",
+        value_fen: 1000,
+        min_fen: 0,
+        discount_pct: 0,
+        gift: "",
+        valid_from: None,
+        valid_to: None,
+        valid_days: Some(30),
+        per_customer: 0,
+        stock: None,
+        store_ids: "[]",
+        now: NOW,
+    };
+    let stranger = {
+        use koi_store::acquisition::CustomerProfile;
+        let p = CustomerProfile { external_userid: "wmCKSTRANGER".into(), name: "路人".into(), ..Default::default() };
+        let mut tx = db.begin().await.unwrap();
+        let (id, _) = tx.upsert_customer(a, &p, None, None, NOW, NOW).await.unwrap();
+        tx.commit().await.unwrap();
+        id
+    };
+    let mut tx = db.begin().await.unwrap();
+    let t = tx.insert_coupon_template(a, &w).await.unwrap();
+    for (customer, code) in [(c, "SCOPE00000000001"), (stranger, "SCOPE00000000002"), (stranger, "SCOPE00000000003")] {
+        let k = NewCoupon {
+            corp_id: a,
+            template_id: t,
+            customer_id: customer,
+            code,
+            valid_from: NOW,
+            valid_to: NOW + 86_400_000,
+            source: "hand",
+            source_ref: "",
+            issued_by: "test",
+            now: NOW,
+        };
+        tx.issue_coupon(&k, 0).await.unwrap();
+    }
+    // The stranger redeems one in the manager's store.
+    let r =
+        Redemption { order_ref: "POS-1", order_fen: 5000, off_fen: 1000, store_id: Some(store), by: "pos", now: NOW };
+    assert!(tx.redeem_coupon(a, "SCOPE00000000003", &r).await.unwrap().is_some());
+    tx.commit().await.unwrap();
+    let codes = |rows: Vec<koi_store::coupons::CouponListRow>| {
+        let mut v: Vec<String> = rows.into_iter().map(|r| r.coupon.code).collect();
+        v.sort();
+        v
+    };
+    let all = db.coupons_in_stores(a, None, Some(t), None, None, 10).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let mine = codes(db.coupons_in_stores(a, None, Some(t), None, Some(&[store]), 10).await.unwrap());
+    assert_eq!(mine, ["SCOPE00000000001", "SCOPE00000000003"], "their customer's, and the one redeemed there");
+    assert!(db.coupons_in_stores(a, None, Some(t), None, Some(&[store + 1000]), 10).await.unwrap().is_empty());
+    let redeemed = codes(db.coupons_in_stores(a, None, None, Some("redeemed"), Some(&[store]), 10).await.unwrap());
+    assert_eq!(redeemed, ["SCOPE00000000003"]);
 }

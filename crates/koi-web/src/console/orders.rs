@@ -321,6 +321,7 @@ struct AttributionPage {
     staff: Vec<Choice>,
     can_manage: bool,
     form: FormView,
+    campaign_window_days: u32,
 }
 
 const RULE_NAMES: [&str; 5] = ["coupon_guide", "locked_guide", "first_guide", "last_guide", "store_on_duty"];
@@ -348,6 +349,7 @@ async fn attribution_page(
             .collect(),
         rules: RULE_NAMES.iter().map(|r| Choice { value: (*r).into(), label: words(&chrome, "o_rule_", r) }).collect(),
         lock_days,
+        campaign_window_days: s.campaign_window_days,
         duty: stores
             .into_iter()
             .map(|st| {
@@ -392,7 +394,12 @@ pub async fn save_attribution(State(state): State<AppState>, f: ConsoleForm) -> 
             Some(DutyGuide { store_id, staff_id })
         })
         .collect();
-    match state.engine.set_attribution_settings(c.who(), &AttributionSettings { rules, duty }).await {
+    let campaign_window_days = match f.get("campaign_window_days").trim() {
+        "" => koi_domain::order::DEFAULT_CAMPAIGN_WINDOW_DAYS,
+        v => v.parse().unwrap_or(0),
+    };
+    let settings = AttributionSettings { rules, duty, campaign_window_days };
+    match state.engine.set_attribution_settings(c.who(), &settings).await {
         Ok(()) => Ok(see_other("/console/order-attribution?ok=saved")),
         Err(e) => {
             let form = FormView::failed(f.fields.clone(), WebError::from(e)).map_err(|e| error_page(c, e))?;

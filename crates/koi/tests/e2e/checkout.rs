@@ -28,9 +28,14 @@ async fn start(backend: &str) -> Acq {
 
 /// A customer koi knows (added through a plain code) and their H5 link token.
 async fn customer(acq: &Acq, name: &str) -> (i64, String) {
+    customer_at(acq, name, acq.store_id, acq.staff[0]).await
+}
+
+/// A customer who adds `staff` through a poster of `store`.
+async fn customer_at(acq: &Acq, name: &str, store: i64, staff: i64) -> (i64, String) {
     let code = json!({
-        "name": "门店海报", "channel_type": "store_poster", "store_id": acq.store_id, "kind": "single",
-        "pool": [{"staff_id": acq.staff[0]}],
+        "name": format!("门店海报{store}"), "channel_type": "store_poster", "store_id": store, "kind": "single",
+        "pool": [{"staff_id": staff}],
     });
     let (s, made) = call(acq, Method::POST, "/api/v1/channel-codes", Some(code)).await;
     assert_eq!(s, 201, "{made}");
@@ -246,6 +251,9 @@ async fn the_product_page_sells_on_a_phone_in_chromium() {
     let acq = start("sqlite").await;
     let (_, link) = customer(&acq, "小芳").await;
     let p = product(&acq, "FRUIT-1", 5).await;
+    let socks = json!({"sku": "SOCKS-B", "name": "棉袜", "price_fen": 500, "stock": 5});
+    let (s, socks) = call(&acq, Method::POST, "/api/v1/products", Some(socks)).await;
+    assert_eq!(s, 201, "{socks}");
     let page = p["page_path"].as_str().unwrap().to_string();
     let b = crate::webdriver::Browser::start().await;
     b.resize(375, 812).await;
@@ -253,9 +261,15 @@ async fn the_product_page_sells_on_a_phone_in_chromium() {
     assert!(b.text("#product-name").await.contains("双十一"));
     assert_eq!(b.text("#price").await, "¥9.90");
     assert_eq!(b.overflow_x().await, 0, "no sideways scrolling on a phone: {}", b.too_wide().await);
+    // The small cart: two pairs of socks go into the same checkout.
+    assert!(b.text("#cart-offers").await.contains("棉袜"));
+    b.type_into(".cart-qty", "2").await;
     b.click("#buy").await;
     b.wait_url("/h5/checkout/").await;
     assert!(b.text("#checkout-state").await.contains("等待支付"));
+    let body = b.text("body").await;
+    assert!(body.contains("棉袜 × 2") && body.contains("¥19.90"), "one item and two pairs of socks: {body}");
+    assert_eq!(stock(&acq, socks["id"].as_i64().unwrap()).await, 3, "the socks are reserved too");
     let no = b.text("#out-trade-no").await;
     let prepay = acq.sim.state().jsapi_order(&no).expect("a prepay at WeChat Pay").prepay_id;
     pay(&acq, &prepay, json!({})).await;
@@ -266,4 +280,153 @@ async fn the_product_page_sells_on_a_phone_in_chromium() {
     assert!(html.contains(&no) && html.contains("refund-form"), "listed with its refund button");
     let html = console.get(acq.server.url("/console/products")).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("FRUIT-1") && html.contains("id=\"product-form\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_cart_is_one_checkout_and_store_managers_see_their_stores_sqlite() {
+    cart_and_store_scope("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_cart_is_one_checkout_and_store_managers_see_their_stores_postgres() {
+    cart_and_store_scope("postgres").await;
+}
+
+/// Two stores, a customer of each. The page of one product offers the
+/// others; a cart of two products is one checkout (each line with its own
+/// price rule), paid once; a cart one of whose lines is short reserves
+/// nothing. The first store's manager sees its products (and the corp's),
+/// its customers' checkouts and its coupons, not the other store's.
+async fn cart_and_store_scope(backend: &str) {
+    let acq = start(backend).await;
+    let s1 = acq.store_id;
+    let s2 = acq.post("/api/v1/stores", json!({"code": "SH-XJH", "name": "徐家汇店"})).await["id"].as_i64().unwrap();
+    let moved = json!({"userid": "li.na", "name": "李娜", "store_ids": [s2]});
+    let (s, m) = call(&acq, Method::PUT, &format!("/api/v1/staff/{}", acq.staff[1]), Some(moved)).await;
+    assert_eq!(s, 200, "{m}");
+    let (ann, ann_link) = customer_at(&acq, "安安", s1, acq.staff[0]).await;
+    let (bei, bei_link) = customer_at(&acq, "贝贝", s2, acq.staff[1]).await;
+    let mut made = vec![];
+    for (sku, name, price, stores, rules, stock) in [
+        ("JA-ONLY", "静安限定单鞋", 1000, json!([s1]), json!([]), 5),
+        ("XJH-ONLY", "徐家汇限定鞋油", 2000, json!([s2]), json!([]), 5),
+        ("SOCKS", "棉袜第二件半价", 999, json!([]), json!([{"kind": "second_half"}]), 3),
+    ] {
+        let d =
+            json!({"sku": sku, "name": name, "price_fen": price, "stock": stock, "store_ids": stores, "rules": rules});
+        let (s, p) = call(&acq, Method::POST, "/api/v1/products", Some(d)).await;
+        assert_eq!(s, 201, "{p}");
+        made.push(p);
+    }
+    let page = |i: usize| made[i]["page_path"].as_str().unwrap().to_string();
+    let token = |i: usize| page(i).trim_start_matches("/h5/p/").to_string();
+    let id = |i: usize| made[i]["id"].as_i64().unwrap();
+
+    // The page offers the other products for the same checkout.
+    let html = acq.http.get(acq.server.url(&format!("{}?k={ann_link}", page(0)))).send().await.unwrap();
+    let html = html.text().await.unwrap();
+    assert!(html.contains("id=\"cart-offers\"") && html.contains("棉袜第二件半价"), "{html}");
+    assert!(html.contains(&format!("data-product=\"{}\"", token(2))), "{html}");
+
+    // Bad carts change nothing: a line short of stock, a product twice, a product that is not there.
+    let cart = |items: Value| {
+        let url = acq.server.url(&format!("{}/buy?k={ann_link}", page(0)));
+        let http = acq.http.clone();
+        async move {
+            let r = http.post(url).json(&json!({"qty": 1, "items": items})).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (s, e) = cart(json!([{"product": token(2), "qty": 4}])).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (422, Some("invalid_input")), "{e}");
+    let (s, e) = cart(json!([{"product": token(0), "qty": 1}])).await;
+    assert_eq!(s, 422, "the page's product again: {e}");
+    assert_eq!(cart(json!([{"product": "no-such-product", "qty": 1}])).await.0, 404);
+    assert_eq!((stock(&acq, id(0)).await, stock(&acq, id(2)).await), (5, 3), "nothing reserved");
+
+    // One of the page's product and two socks (the second at half price): one checkout, one payment.
+    let (s, started) = cart(json!([{"product": token(2), "qty": 2}])).await;
+    assert_eq!(s, 200, "{started}");
+    assert_eq!(started["total_fen"], 1000 + 999 + 500);
+    assert_eq!((stock(&acq, id(0)).await, stock(&acq, id(2)).await), (4, 1), "both lines reserved");
+    let ann_no = started["out_trade_no"].as_str().unwrap().to_string();
+    pay(&acq, started["prepay_id"].as_str().unwrap(), json!({"duplicates": 1})).await;
+    let k = wait_long(|| async {
+        let k = checkout_by_no(&acq, &ann_no).await;
+        (k["state"] == "paid").then_some(k)
+    })
+    .await;
+    let lines: Vec<(i64, i64)> = k["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["qty"].as_i64().unwrap(), i["total_fen"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(lines.len(), 2, "{k}");
+    assert!(lines.contains(&(1, 1000)) && lines.contains(&(2, 1499)), "{k}");
+    let profile = get(&acq, &format!("/api/v1/customers/{ann}/profile")).await;
+    assert_eq!((profile["orders"].as_i64(), profile["spent_fen"].as_i64()), (Some(1), Some(2499)), "one order");
+    // The last sock cannot go twice.
+    let (s, _) = cart(json!([{"product": token(2), "qty": 2}])).await;
+    assert_eq!(s, 422);
+    assert_eq!(stock(&acq, id(2)).await, 1);
+
+    let (s, started) = buy(&acq, &page(1), &bei_link, 1).await;
+    assert_eq!(s, 200, "{started}");
+    let bei_no = started["out_trade_no"].as_str().unwrap().to_string();
+
+    // Coupons of each store, redeemed at each.
+    let mut codes = vec![];
+    for (name, store, customer) in [("静安 10 元券", s1, ann), ("徐家汇 10 元券", s2, bei)] {
+        let t = json!({"name": name, "kind": "cash", "value_fen": 1000, "valid_days": 30, "per_customer": 1, "store_ids": [store]});
+        let (s, t) = call(&acq, Method::POST, "/api/v1/coupon-templates", Some(t)).await;
+        assert_eq!(s, 201, "{t}");
+        let (s, k) = call(
+            &acq,
+            Method::POST,
+            "/api/v1/coupons/issue",
+            Some(json!({"template_id": t["id"], "customer_id": customer})),
+        )
+        .await;
+        assert_eq!(s, 201, "{k}");
+        let order_ref = format!("POS-{store}");
+        let r = json!({"code": k["code"], "order_ref": order_ref, "store_id": store, "amount_fen": 5000});
+        let (s, k) = call(&acq, Method::POST, "/api/v1/coupons/redeem", Some(r)).await;
+        assert_eq!(s, 200, "{k}");
+        codes.push(order_ref);
+    }
+
+    // The first store's manager.
+    let store = s1.to_string();
+    crate::support::koi(&[
+        "user",
+        "add",
+        "--database-url",
+        &acq.db.url,
+        "--corp",
+        "1",
+        "--username",
+        "mgr-cart",
+        "--role",
+        "store_manager",
+        "--store",
+        &store,
+        "--password",
+        crate::support::PASSWORD,
+    ]);
+    let mgr = crate::support::login(&acq.server, "mgr-cart", crate::support::PASSWORD).await;
+    let page_of = |path: &str| {
+        let r = mgr.get(acq.server.url(path)).send();
+        async move { r.await.unwrap().text().await.unwrap() }
+    };
+    let products = page_of("/console/products").await;
+    assert!(products.contains("JA-ONLY") && products.contains("SOCKS"), "theirs and the corp's: {products}");
+    assert!(!products.contains("XJH-ONLY"), "not the other store's");
+    assert!(!products.contains("id=\"product-form\""), "a manager does not edit products");
+    let checkouts = page_of("/console/checkouts").await;
+    assert!(checkouts.contains(&ann_no) && !checkouts.contains(&bei_no), "their customers' checkouts only");
+    assert!(!checkouts.contains("refund-form"), "a manager does not refund");
+    let coupons = page_of("/console/coupons").await;
+    assert!(coupons.contains(&codes[0]) && !coupons.contains(&codes[1]), "their redemptions only");
+    assert!(coupons.contains("静安 10 元券") && !coupons.contains("徐家汇 10 元券"), "their templates only");
 }

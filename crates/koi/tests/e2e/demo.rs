@@ -1,7 +1,8 @@
 //! `koi demo`'s data as an operator first meets it: a code's page tells a
 //! consistent story (the code existed before its adds) and its losses and
 //! returns are not always zero; its fission campaign is running and its
-//! virtual customers invite friends.
+//! virtual customers invite friends; its shoppers keep buying, redeeming
+//! and refunding.
 
 use crate::support::{csrf, login, Server};
 use serde_json::Value;
@@ -101,8 +102,11 @@ where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = Value>,
 {
-    let orders = get("/api/v1/orders?limit=100".into()).await;
+    let orders = get("/api/v1/orders?limit=200".into()).await;
     let rows = orders["orders"].as_array().unwrap_or_else(|| panic!("orders: {orders}"));
+    // The seeded month (`DEMO-…`); the live shoppers' orders come beside them.
+    let rows: Vec<&Value> =
+        rows.iter().filter(|o| o["shop_order_id"].as_str().is_some_and(|s| s.starts_with("DEMO-"))).collect();
     assert_eq!(rows.len(), 23, "one order each for the 2nd..24th customers: {orders}");
     let status = |s: &str| rows.iter().filter(|o| o["status"] == s).count();
     assert_eq!((status("part_refunded"), status("refunded")), (1, 1), "{orders}");
@@ -112,4 +116,41 @@ where
     assert!(levels.contains(&1) && levels.contains(&2), "both levels earn: {commissions}");
     let products = get("/api/v1/products".into()).await;
     assert!(products.as_array().expect("products").iter().any(|p| p["sku"] == "YB-BUNDLE-199"), "{products}");
+    commerce_moves(get).await;
+}
+
+/// While the demo runs its customers keep buying: H5 checkouts paid through
+/// the simulated WeChat Pay and the shop's signed orders come in, a store
+/// redeems a coupon, and something is refunded, within a minute.
+async fn commerce_moves<F, Fut>(get: &F)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Value>,
+{
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let orders = get("/api/v1/orders?limit=200".into()).await;
+        let live: Vec<&Value> = orders["orders"]
+            .as_array()
+            .expect("orders")
+            .iter()
+            .filter(|o| o["shop_order_id"].as_str().is_some_and(|s| !s.starts_with("DEMO-")))
+            .collect();
+        let paid_on_h5 = live.iter().filter(|o| o["source"] == "checkout").count();
+        let from_shop = live.iter().filter(|o| o["source"].as_str().is_some_and(|s| s.starts_with("webhook:"))).count();
+        let refunded = live.iter().filter(|o| o["refunded_fen"].as_i64().unwrap_or(0) > 0).count();
+        let redeemed = get("/api/v1/coupons?state=redeemed".into()).await;
+        let redeemed = redeemed.as_array().expect("coupons").len();
+        if paid_on_h5 >= 2 && from_shop >= 1 && refunded >= 1 && redeemed >= 1 {
+            let checkouts = get("/api/v1/checkouts".into()).await;
+            assert!(checkouts.as_array().expect("checkouts").len() >= paid_on_h5, "{checkouts}");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo's commerce did not move within 90 s: {paid_on_h5} paid on H5, {from_shop} from the shop, \
+             {refunded} refunded, {redeemed} coupons redeemed"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }

@@ -461,6 +461,9 @@ pub async fn show(State(state): State<AppState>, c: Console, Path(id): Path<i64>
         fig("c_cost", "fig-cost", money(t.cost_fen)),
         fig("c_cost_per_retained", "fig-cpr", t.cost_per_retained_fen.map(money).unwrap_or_else(|| "—".into())),
         fig("c_rejection_rate", "fig-rejection", pct(t.rejection_rate)),
+        fig("c_orders", "fig-orders", d.commerce.orders.to_string()),
+        fig("c_first_order_rate", "fig-first-order-rate", format!("{:.1}%", d.commerce.first_order_rate_pct)),
+        fig("c_gmv", "fig-gmv", money(d.commerce.gmv_fen)),
     ];
     let days: Vec<(i64, i64, i64, i64)> = d.days.iter().map(|x| (x.day, x.valid, x.pending, x.rejected)).collect();
     let chart = crate::chart::campaign_invites(&days);

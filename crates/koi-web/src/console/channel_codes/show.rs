@@ -46,6 +46,8 @@ struct DetailPage {
     by_staff: Vec<StatRow>,
     by_store: Vec<StatRow>,
     total: CodeDayStats,
+    /// The code's orders in the window.
+    orders: koi_engine::reports::CodeOrders,
     variants: Vec<VariantRow>,
 }
 
@@ -91,6 +93,7 @@ pub async fn show(State(state): State<AppState>, c: Console, Path(id): Path<i64>
             .map(|(id, s)| row(id.and_then(|i| store_names.get(&i).cloned()).unwrap_or_else(|| "—".into()), *s))
             .collect(),
         total: report.total,
+        orders: report.orders,
         variants: report
             .variants
             .iter()
