@@ -437,6 +437,7 @@ impl Engine {
             seed_segment: String::new(),
             poster_template_id: None,
             group_code_id: None,
+            old_groups: vec![],
             invitee_reward: None,
         };
         let c = self.create_campaign(&owner, &draft).await?;

@@ -283,13 +283,15 @@ impl Db {
     }
 
     /// Corps with a campaign that time or the hold still moves: live ones,
-    /// ended ones with entries to delete, and any with invites to decide.
+    /// ended ones with entries to delete, and any with invites or
+    /// migration moves to decide.
     pub async fn corps_with_campaign_work(&self) -> Result<Vec<i64>> {
         Ok(on_pool!(self, false, |c| {
             sqlx::query_scalar(
                 "SELECT corp_id FROM campaigns WHERE state IN ('scheduled', 'running', 'paused') \
                  OR (state = 'ended' AND cleaned_at IS NULL) \
-                 UNION SELECT corp_id FROM campaign_invites WHERE checked_at IS NULL ORDER BY corp_id",
+                 UNION SELECT corp_id FROM campaign_invites WHERE checked_at IS NULL \
+                 UNION SELECT corp_id FROM campaign_moves WHERE state = 'hold' ORDER BY corp_id",
             )
             .fetch_all(c)
             .await

@@ -101,6 +101,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (23, include_str!("../migrations/sqlite/0023_sop.sql")),
     (24, include_str!("../migrations/sqlite/0024_handover.sql")),
     (27, include_str!("../migrations/sqlite/0027_order_campaigns.sql")),
+    (29, include_str!("../migrations/sqlite/0029_campaign_migration.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -128,6 +129,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (23, include_str!("../migrations/postgres/0023_sop.sql")),
     (24, include_str!("../migrations/postgres/0024_handover.sql")),
     (27, include_str!("../migrations/postgres/0027_order_campaigns.sql")),
+    (29, include_str!("../migrations/postgres/0029_campaign_migration.sql")),
 ];
 
 impl Db {

@@ -4,6 +4,7 @@
 //! per-backend migrations.
 
 pub mod acquisition;
+pub mod campaign_moves;
 pub mod campaigns;
 pub mod checkouts;
 pub mod coupons;

@@ -6,6 +6,7 @@
 //! | `tiers.rs` | reward tiers and rewards, which tiers a count reaches |
 //! | `risk.rs` | risk settings and the checks an invite passes (风控), with the reasons kept on a rejected invite |
 //! | `stats.rs` | the dashboard's arithmetic: K-factor, cost per retained customer |
+//! | `migration.rs` | migration campaigns: the old WeChat groups, their entries' `state`, a member's move |
 //!
 //! A participant is a customer with a personal entry (a contact way whose
 //! `state` names the campaign and the participant, or a group join way for
@@ -14,12 +15,14 @@
 //! with a reason. Rewards are reached by a participant's count of valid
 //! invites, once per tier.
 
+pub mod migration;
 pub mod risk;
 pub mod stats;
 pub mod tiers;
 
 use crate::error::{Checker, ValidationError};
 use crate::Millis;
+pub use migration::{MoveState, OldGroup};
 pub use risk::{RejectReason, RiskSettings};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -43,6 +46,9 @@ pub enum CampaignKind {
     Group,
     /// Seed users share a poster; the friend is rewarded on add.
     Poster,
+    /// 微信群迁移: members of old WeChat groups join WeCom groups through
+    /// their old group's entry and earn the join reward once they stay.
+    Migration,
 }
 
 impl CampaignKind {
@@ -51,6 +57,7 @@ impl CampaignKind {
             CampaignKind::Task => "task",
             CampaignKind::Group => "group",
             CampaignKind::Poster => "poster",
+            CampaignKind::Migration => "migration",
         }
     }
 
@@ -59,6 +66,7 @@ impl CampaignKind {
             "task" => CampaignKind::Task,
             "group" => CampaignKind::Group,
             "poster" => CampaignKind::Poster,
+            "migration" => CampaignKind::Migration,
             _ => return None,
         })
     }
@@ -193,12 +201,17 @@ pub struct CampaignDraft {
     /// The poster template of participants' personal posters.
     #[serde(default)]
     pub poster_template_id: Option<i64>,
-    /// Group fission: the group code whose groups invitees join.
+    /// Group fission and migration: the group code whose groups invitees
+    /// (or moving members) join.
     #[serde(default)]
     pub group_code_id: Option<i64>,
+    /// Migration: the old WeChat groups, each with an entry of its own.
+    #[serde(default)]
+    pub old_groups: Vec<OldGroup>,
     #[serde(default)]
     pub tiers: Vec<Tier>,
-    /// What the friend gets on add (poster sharing for seed users).
+    /// What the friend gets on add (poster sharing for seed users), or
+    /// the join reward of a migration (each moved member, once).
     #[serde(default)]
     pub invitee_reward: Option<RewardSpec>,
     /// Money the campaign may spend on rewards, in fen (0: no money rewards).
@@ -227,7 +240,8 @@ impl CampaignDraft {
         if self.starts_at < 0 {
             c.push("starts_at", "out_of_range", "starts_at is a time after 1970");
         }
-        if self.staff_ids.is_empty() {
+        // A migration's entries are group join ways: no contact way, no staff pool.
+        if self.staff_ids.is_empty() && self.kind != CampaignKind::Migration {
             c.push("staff_ids", "required", "choose the staff whose contact ways carry the entries");
         }
         if self.staff_ids.len() > MAX_STAFF {
@@ -236,15 +250,27 @@ impl CampaignDraft {
         no_duplicates(&mut c, "staff_ids", &self.staff_ids);
         no_duplicates(&mut c, "store_ids", &self.store_ids);
         match self.kind {
-            CampaignKind::Group if self.group_code_id.is_none() => {
-                c.push("group_code_id", "required", "a group fission names the group code its invitees join")
-            }
+            CampaignKind::Group | CampaignKind::Migration if self.group_code_id.is_none() => c.push(
+                "group_code_id",
+                "required",
+                "a group fission or migration names the group code its members join",
+            ),
             CampaignKind::Task | CampaignKind::Poster if self.group_code_id.is_some() => {
-                c.push("group_code_id", "not_allowed", "only a group fission has a group code")
+                c.push("group_code_id", "not_allowed", "only a group fission or migration has a group code")
             }
             _ => {}
         }
-        if self.kind == CampaignKind::Poster {
+        if self.kind == CampaignKind::Migration {
+            d.old_groups = migration::check(&mut c, &self.old_groups);
+            if self.invitee_reward.is_none() {
+                c.push("invitee_reward", "required", "a migration gives each moved member a join reward");
+            }
+            if !self.tiers.is_empty() {
+                c.push("tiers", "not_allowed", "a migration rewards each moved member; it has no tiers");
+            }
+        } else if !self.old_groups.is_empty() {
+            c.push("old_groups", "not_allowed", "only a migration has old groups");
+        } else if self.kind == CampaignKind::Poster {
             if self.invitee_reward.is_none() && self.tiers.is_empty() {
                 c.push("invitee_reward", "required", "a poster campaign rewards the friend, the sharer, or both");
             }
@@ -305,6 +331,9 @@ impl CampaignDraft {
         {
             c.push("tiers", "locked", "tiers of a live campaign keep their thresholds and rewards; inventory can grow");
         }
+        if !migration::keeps(&self.old_groups, &new.old_groups) {
+            c.push("old_groups", "locked", "old groups of a live migration can be added, not changed or removed");
+        }
         if new.invitee_reward != self.invitee_reward {
             c.push("invitee_reward", "locked", "the friend's reward of a live campaign stays");
         }
@@ -353,6 +382,7 @@ mod tests {
             welcome: "欢迎".into(),
             poster_template_id: None,
             group_code_id: None,
+            old_groups: vec![],
             tiers: vec![Tier {
                 threshold: 3,
                 reward: RewardSpec::coupon("满49减20", "https://shop/c"),
@@ -396,6 +426,27 @@ mod tests {
         d.group_code_id = Some(4);
         d.budget_fen = 100_000;
         assert!(d.validate().is_ok());
+    }
+
+    #[test]
+    fn a_migration_names_old_groups_a_group_code_and_a_join_reward() {
+        let mut d = draft();
+        d.kind = CampaignKind::Migration;
+        let fields: Vec<String> = d.validate().unwrap_err().0.into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["group_code_id", "old_groups", "invitee_reward", "tiers"]);
+        d.tiers = vec![];
+        d.group_code_id = Some(3);
+        d.old_groups = vec![OldGroup { name: "UR老会员1群".into(), size: 480 }];
+        d.invitee_reward = Some(RewardSpec::points(50));
+        assert!(d.validate().is_ok());
+        let mut more = d.clone();
+        more.old_groups.push(OldGroup { name: "UR老会员2群".into(), size: 300 });
+        assert!(d.check_live_edit(&more).is_ok());
+        let fields: Vec<String> = more.check_live_edit(&d).unwrap_err().0.into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["old_groups"]);
+        let mut task = draft();
+        task.old_groups = d.old_groups.clone();
+        assert!(task.validate().unwrap_err().0.iter().any(|e| e.field == "old_groups"));
     }
 
     #[test]

@@ -68,31 +68,12 @@ impl Job for EntryJob {
         let state =
             ChannelState { campaign_id: Some(c.id), inviter_customer: Some(p.customer_id), ..ChannelState::code(0) };
         let state = state.encode().map_err(|e| JobError::GiveUp(e.to_string()))?;
-        let client = engine.wecom_for(corp).await?;
-        let made = if c.kind == CampaignKind::Group {
+        if c.kind == CampaignKind::Group {
             let code_id = c.draft.group_code_id.ok_or_else(|| JobError::GiveUp("no group code".into()))?;
-            let code = engine.db.group_code(corp, code_id).await?;
-            let code = code.ok_or_else(|| JobError::GiveUp("the campaign's group code is gone".into()))?;
-            let listed: Vec<String> = serde_json::from_str(&code.listed).unwrap_or_default();
-            let settings: GroupCodeDraft = serde_json::from_str(&code.settings).unwrap_or_default();
-            let req = AddJoinWayRequest {
-                scene: SCENE_QR,
-                remark: Some(format!("裂变{}", c.id)),
-                auto_create_room: Some(i32::from(settings.auto_create_room)),
-                room_base_name: settings.auto_create_room.then(|| settings.room_base_name.clone()),
-                room_base_id: settings.room_base_id,
-                chat_id_list: listed,
-                state: Some(state),
-            };
-            match client.add_join_way(&req, Priority::Bulk).await {
-                Ok(a) => {
-                    let get = GetJoinWayRequest { config_id: a.config_id.clone() };
-                    let qr = client.get_join_way(&get, Priority::Bulk).await?.join_way.qr_code.unwrap_or_default();
-                    Ok(Made::Way { config_id: a.config_id, qr_code: qr })
-                }
-                Err(e) => Err(e),
-            }
-        } else {
+            return make_join_way(engine, corp, code_id, format!("裂变{}", c.id), state).await;
+        }
+        let client = engine.wecom_for(corp).await?;
+        let made = {
             let mut userids = vec![];
             for &s in &c.draft.staff_ids {
                 if let Some(staff) = engine.db.staff(corp, s).await? {
@@ -140,27 +121,79 @@ impl Job for EntryJob {
     }
 }
 
+/// Makes a group join way over a group code's groups whose joins carry
+/// `state`, and reads its QR: a group fission participant's entry, or a
+/// migration's old group's.
+pub(crate) async fn make_join_way(
+    engine: &Engine,
+    corp: i64,
+    code_id: i64,
+    remark: String,
+    state: String,
+) -> JobResult<Made> {
+    let code = engine.db.group_code(corp, code_id).await?;
+    let code = code.ok_or_else(|| JobError::GiveUp("the campaign's group code is gone".into()))?;
+    let listed: Vec<String> = serde_json::from_str(&code.listed).unwrap_or_default();
+    let settings: GroupCodeDraft = serde_json::from_str(&code.settings).unwrap_or_default();
+    let req = AddJoinWayRequest {
+        scene: SCENE_QR,
+        remark: Some(remark),
+        auto_create_room: Some(i32::from(settings.auto_create_room)),
+        room_base_name: settings.auto_create_room.then(|| settings.room_base_name.clone()),
+        room_base_id: settings.room_base_id,
+        chat_id_list: listed,
+        state: Some(state),
+    };
+    let client = engine.wecom_for(corp).await?;
+    match client.add_join_way(&req, Priority::Bulk).await {
+        Ok(a) => {
+            let get = GetJoinWayRequest { config_id: a.config_id.clone() };
+            let qr = client.get_join_way(&get, Priority::Bulk).await?.join_way.qr_code.unwrap_or_default();
+            Ok(Made::Way { config_id: a.config_id, qr_code: qr })
+        }
+        Err(e) if e.is_final() => Ok(Made::Refused(e.to_string())),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Job: delete an ended campaign's entries from WeCom, a batch a run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct CleanupJob {
     pub campaign_id: i64,
 }
 
+/// What a cleanup run deleted: participants' entries, or a migration's old
+/// groups' entries; and whether more are left.
+pub(crate) struct Cleaned {
+    participants: Vec<i64>,
+    old_groups: Vec<i64>,
+    more: bool,
+}
+
 impl Job for CleanupJob {
     const KIND: &'static str = "campaigns.cleanup";
     const PRIORITY: i32 = priority::TAGS;
-    /// The participants whose entry is gone, and whether more are left.
-    type Prepared = (Vec<i64>, bool);
+    type Prepared = Cleaned;
 
-    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<(Vec<i64>, bool)> {
+    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<Cleaned> {
         let corp = ctx.corp_id;
-        let Some(row) = engine.db.campaign(corp, self.campaign_id).await? else { return Ok((vec![], false)) };
-        let group = row.kind == CampaignKind::Group.as_str();
-        let batch = engine.db.entries_to_delete(self.campaign_id, CLEANUP_BATCH).await?;
+        let none = Cleaned { participants: vec![], old_groups: vec![], more: false };
+        let Some(row) = engine.db.campaign(corp, self.campaign_id).await? else { return Ok(none) };
+        let kind = CampaignKind::parse(&row.kind).unwrap_or_default();
+        let migration = kind == CampaignKind::Migration;
+        let group = kind == CampaignKind::Group || migration;
+        // (id, config id) of each entry to delete: participants' or old groups'.
+        let batch: Vec<(i64, Option<String>)> = if migration {
+            let rows = engine.db.old_group_entries_to_delete(self.campaign_id, CLEANUP_BATCH).await?;
+            rows.into_iter().map(|o| (o.id, o.config_id)).collect()
+        } else {
+            let rows = engine.db.entries_to_delete(self.campaign_id, CLEANUP_BATCH).await?;
+            rows.into_iter().map(|p| (p.id, p.config_id)).collect()
+        };
         let client = engine.wecom_for(corp).await?;
         let mut gone = vec![];
-        for p in &batch {
-            let Some(config_id) = p.config_id.clone() else { continue };
+        for (id, config_id) in &batch {
+            let Some(config_id) = config_id.clone() else { continue };
             let done = if group {
                 client.del_join_way(&DelJoinWayRequest { config_id }, Priority::Bulk).await
             } else {
@@ -168,21 +201,28 @@ impl Job for CleanupJob {
             };
             match done {
                 // A way someone deleted in WeCom already is gone too.
-                Ok(()) => gone.push(p.id),
-                Err(e) if e.is_final() => gone.push(p.id),
+                Ok(()) => gone.push(*id),
+                Err(e) if e.is_final() => gone.push(*id),
                 Err(e) if gone.is_empty() => return Err(e.into()),
                 Err(_) => break, // record what is done; the next run goes on
             }
         }
         let more = batch.len() as i64 == CLEANUP_BATCH || gone.len() < batch.len();
-        Ok((gone, more))
+        Ok(if migration {
+            Cleaned { participants: vec![], old_groups: gone, more }
+        } else {
+            Cleaned { participants: gone, old_groups: vec![], more }
+        })
     }
 
-    async fn record(&self, _: &Engine, ctx: &JobCtx, (gone, more): (Vec<i64>, bool), tx: &mut Tx) -> JobResult<JobEnd> {
-        for pid in gone {
+    async fn record(&self, _: &Engine, ctx: &JobCtx, done: Cleaned, tx: &mut Tx) -> JobResult<JobEnd> {
+        for pid in done.participants {
             tx.set_entry(pid, &["ready", "queued", "failed"], "deleted", None, None, "").await?;
         }
-        if more {
+        for id in done.old_groups {
+            tx.set_old_group_entry(id, &["ready", "queued", "failed"], "deleted", None, None, "").await?;
+        }
+        if done.more {
             enqueue(tx, ctx.corp_id, self).await?;
         } else {
             tx.mark_campaign_cleaned(self.campaign_id, now_ms()).await?;

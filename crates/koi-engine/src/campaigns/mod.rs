@@ -6,6 +6,7 @@
 //! | `entries.rs` | each participant's personal entry: a contact way (task and poster campaigns) or a group join way (group fission) whose `state` names campaign and participant; deleted when the campaign ends (`EntryJob`, `CleanupJob`) |
 //! | `invites.rs` | an add or a group join through an entry becomes an invite, checked at once and again when the hold has passed; leavers are cancelled; counts reach tiers |
 //! | `rewards.rs` | the reward ledger: issuing (red envelopes through WeChat Pay, exactly once by the ledger row's bill number), the progress message from the guide, redemption in a store |
+//! | `migration.rs` | migration campaigns: the old WeChat groups' entries, members who move through them, the hold, the join reward, the dashboard per old group |
 //! | `tick.rs` | the timer: scheduled starts and ends, seeding, invites whose hold has passed, entries to delete |
 //! | `h5.rs` | the participant's page `/h5/c/{campaign}`: progress, rewards, their entry; what the page saw (device, address, location) |
 //!
@@ -17,12 +18,15 @@
 mod entries;
 mod h5;
 mod invites;
+mod migration;
 mod rewards;
 mod tick;
 
 pub(crate) use entries::{CleanupJob, EntryJob};
 pub use h5::{ProgressInvite, ProgressPage, VisitInput};
 pub(crate) use invites::{record_arrival, record_leave as record_invitee_left, Arrival, CampaignWelcomeJob, Via};
+pub(crate) use migration::{record_join as record_move_join, record_leave as record_move_leave, MigrationEntryJob};
+pub use migration::{MigrationBoard, OldGroupLine};
 pub(crate) use rewards::{NoticeJob, RewardJob};
 pub(crate) use tick::CampaignTickJob;
 
@@ -381,6 +385,7 @@ impl Engine {
         let mut tx = self.db.begin().await?;
         let id = tx.insert_campaign(who.corp_id, &w, &random_hex(16)).await?;
         set_inventories(&mut tx, id, &d).await?;
+        migration::sync_old_groups(&mut tx, who.corp_id, id, &d).await?;
         log(&mut tx, who, "campaign.created", id, &d.name).await?;
         tx.commit().await?;
         self.campaign(who, id).await
@@ -405,6 +410,12 @@ impl Engine {
         }
         tx.update_campaign(who.corp_id, id, &write_of(&d, &json, now_ms())).await?;
         set_inventories(&mut tx, id, &d).await?;
+        migration::sync_old_groups(&mut tx, who.corp_id, id, &d).await?;
+        if old.state.takes_invites() {
+            // Old groups added to a running migration get their entries now.
+            let c = campaign_of(&tx.campaign_in_tx(who.corp_id, id).await?.ok_or(EngineError::NotFound("campaign"))?)?;
+            migration::queue_entries(&mut tx, who.corp_id, &c).await?;
+        }
         log(&mut tx, who, "campaign.updated", id, &d.name).await?;
         tx.commit().await?;
         self.campaign(who, id).await
@@ -650,6 +661,12 @@ impl Engine {
             if self.db.coupon_template(corp, t).await?.is_none_or(|t| t.archived) {
                 let msg = format!("no coupon template {t}");
                 return Err(ValidationError::one("coupon_template_id", "unknown_template", msg).into());
+            }
+        }
+        if let Some(t) = d.poster_template_id {
+            if self.db.poster_template(corp, t).await?.is_none() {
+                let msg = format!("no poster template {t}");
+                return Err(ValidationError::one("poster_template_id", "unknown_template", msg).into());
             }
         }
         if !d.seed_segment.is_empty() {

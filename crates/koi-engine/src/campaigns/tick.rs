@@ -2,8 +2,9 @@
 //! `campaign_tick_ms` while the corp has campaigns in motion. It moves
 //! scheduled campaigns to running and live ones past their end to ended,
 //! enrolls a campaign's seed audience once when it starts running, queues
-//! the deletion of an ended campaign's entries, and decides the invites
-//! whose hold has passed.
+//! the deletion of an ended campaign's entries, queues a running
+//! migration's old groups' entries, and decides the invites and migration
+//! moves whose hold has passed.
 
 use super::invites::{settle_due, DUE_BATCH};
 use super::{campaign_of, CleanupJob};
@@ -48,6 +49,9 @@ impl Job for CampaignTickJob {
                 };
                 tx.append_event(&e, now).await?;
             }
+            if to == CampaignState::Running {
+                super::migration::queue_entries(tx, corp, &c).await?;
+            }
             if to == CampaignState::Running && row.seeded_at.is_none() && tx.mark_campaign_seeded(c.id, now).await? {
                 let seeds = engine.seed_customers(corp, &c).await?;
                 engine.enroll(tx, corp, &c, &seeds, "seed").await?;
@@ -59,7 +63,8 @@ impl Job for CampaignTickJob {
                 enqueue(tx, corp, &CleanupJob { campaign_id: c.id }).await?;
             }
         }
-        if settle_due(tx, corp, now).await? as i64 == DUE_BATCH {
+        let moves = super::migration::settle_due(tx, corp, now).await? as i64;
+        if settle_due(tx, corp, now).await? as i64 == DUE_BATCH || moves >= super::migration::MOVE_BATCH {
             enqueue(tx, corp, self).await?; // more are due: go on at once
         }
         Ok(JobEnd::Done)

@@ -43,7 +43,7 @@ pub mod assistant;
 
 pub(crate) use assistant::{AlertJob, FeedJob, ReplyJob};
 
-use crate::campaigns::{record_arrival, record_invitee_left, Arrival, Via};
+use crate::campaigns::{record_arrival, record_invitee_left, record_move_join, record_move_leave, Arrival, Via};
 use crate::jobs::{enqueue, enqueue_at, Job, JobCtx, JobResult};
 use crate::{actor, require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
@@ -500,7 +500,8 @@ impl Engine {
         Ok(())
     }
 
-    /// A join through a fission participant's group entry is an invite.
+    /// A join through a fission participant's group entry is an invite; one
+    /// through a migration's old group's entry is a move.
     async fn record_campaign_join(
         &self,
         tx: &mut Tx,
@@ -509,6 +510,14 @@ impl Engine {
         m: &NewMember<'_>,
         unionid: &str,
     ) -> Result<()> {
+        if let Some(old_group) = koi_domain::campaign::migration::old_group_of(m.state) {
+            // A member of an old WeChat group moving in through its entry.
+            if m.member_type != MEMBER_CUSTOMER {
+                return Ok(());
+            }
+            let at = m.join_time.saturating_mul(1000);
+            return record_move_join(tx, corp_id, old_group, group_id, m.userid, m.customer_id, at).await;
+        }
         let Attribution::Channel(s) = ChannelState::decode(m.state) else { return Ok(()) };
         let Some(entry) = EntryOf::of(&s) else { return Ok(()) };
         if m.member_type != MEMBER_CUSTOMER {
@@ -538,6 +547,7 @@ impl Engine {
             return Ok(());
         }
         record_invitee_left(tx, corp_id, &m.userid, Via::Join { group_id: g.id }, at).await?;
+        record_move_leave(tx, corp_id, &m.userid, g.id, at).await?;
         let Some(customer_id) = m.customer_id else { return Ok(()) };
         let payload = serde_json::json!({
             "group_id": g.id, "chat_id": g.chat_id, "group_name": g.name, "group_kind": g.kind,

@@ -4,7 +4,9 @@
 use super::worker::Worker;
 use super::{Job, JobError, SelfTest};
 use crate::acquisition::{AddJob, RouteJob, WelcomeJob};
-use crate::campaigns::{CampaignTickJob, CampaignWelcomeJob, CleanupJob, EntryJob, NoticeJob, RewardJob};
+use crate::campaigns::{
+    CampaignTickJob, CampaignWelcomeJob, CleanupJob, EntryJob, MigrationEntryJob, NoticeJob, RewardJob,
+};
 use crate::checkout::{CheckoutSweepJob, RefundJob};
 use crate::coupons::{CouponIssueJob, CouponTickJob};
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
@@ -59,6 +61,7 @@ registry![
     RewardJob,
     NoticeJob,
     CleanupJob,
+    MigrationEntryJob,
     CheckoutSweepJob,
     RefundJob,
     GuideTaskJob,

@@ -1,7 +1,9 @@
 //! Campaigns on both databases: a reward is one row per participant and
 //! tier, and rewards reaching at once never pass the budget or a tier's
 //! inventory; an invite is recorded once per add; a verdict closes the hold
-//! once, and only an operator's override changes a checked invite.
+//! once, and only an operator's override changes a checked invite. A
+//! migration's old groups follow the draft by position, and a move is one
+//! row per member however they re-join, counted per old group.
 
 use super::{corp, NOW};
 use koi_store::acquisition::CustomerProfile;
@@ -12,6 +14,7 @@ on_both!(
     rewards_are_once_per_tier_and_never_past_budget_or_inventory,
     invites_are_once_per_add_and_a_checked_verdict_moves_only_by_override,
     orders_count_for_the_campaign_their_customer_came_through,
+    migration_moves_are_once_per_member_and_count_per_old_group,
 );
 
 async fn customer(tx: &mut Tx, corp_id: i64, n: usize) -> i64 {
@@ -308,4 +311,109 @@ async fn orders_count_for_the_campaign_their_customer_came_through(db: &Db) {
     let code = db.code_orders(corp_id, 77, NOW - 1).await.unwrap();
     assert_eq!((code.orders, code.first_orders, code.gmv_fen), (1, 1, 500));
     assert_eq!(db.code_orders(corp_id, 77, NOW + 1).await.unwrap().orders, 0, "before the window");
+/// Two old groups; members move in, one twice (a re-join and a second
+/// entry: still one move), one leaves within the hold; the board counts
+/// per old group, and only moved members koi knows as customers wait for
+/// their join reward, each once.
+async fn migration_moves_are_once_per_member_and_count_per_old_group(db: &Db) {
+    use koi_store::campaign_moves::NewMove;
+    let corp_id = corp(db, "wwMIGRATE").await;
+    let mut tx = db.begin().await.unwrap();
+    let c = campaign(&mut tx, corp_id, 0).await;
+    tx.sync_old_groups(corp_id, c, &[("老会员1群", 480), ("老会员2群", 300), ("作废群", 5)], NOW).await.unwrap();
+    // The draft drops the third and renames nothing: the rows follow by position.
+    tx.sync_old_groups(corp_id, c, &[("老会员1群", 480), ("老会员2群", 320)], NOW).await.unwrap();
+    let group = tx.ensure_group(corp_id, "wrNEW").await.unwrap();
+    let known = customer(&mut tx, corp_id, 1).await;
+    tx.commit().await.unwrap();
+    let olds = db.old_groups(corp_id, c).await.unwrap();
+    assert_eq!(
+        olds.iter().map(|o| (o.name.as_str(), o.declared_size)).collect::<Vec<_>>(),
+        [("老会员1群", 480), ("老会员2群", 320)]
+    );
+    let (a, b) = (olds[0].id, olds[1].id);
+
+    let mut tx = db.begin().await.unwrap();
+    let queued = tx.queue_old_group_entries(c).await.unwrap();
+    assert_eq!(queued.len(), 2);
+    assert!(tx.queue_old_group_entries(c).await.unwrap().is_empty(), "queued once");
+    assert!(tx.set_old_group_entry(a, &["queued"], "ready", Some("cfgA"), Some("https://qr/a"), "").await.unwrap());
+    assert!(!tx.set_old_group_entry(a, &["queued"], "failed", None, None, "x").await.unwrap(), "ready stays ready");
+    let mv = |old_group_id, member_key, customer_id, at: i64| NewMove {
+        corp_id,
+        campaign_id: c,
+        old_group_id,
+        member_key,
+        customer_id,
+        group_id: group,
+        joined_at: at,
+        counts_at: at + 1_000,
+    };
+    let m1 = tx.insert_move(&mv(a, "wmC1", Some(known), NOW)).await.unwrap().expect("a first move");
+    assert_eq!(tx.insert_move(&mv(a, "wmC1", Some(known), NOW + 5)).await.unwrap(), None, "a re-join is no new move");
+    assert_eq!(tx.insert_move(&mv(b, "wmC1", Some(known), NOW + 6)).await.unwrap(), None, "nor a second entry");
+    let m2 = tx.insert_move(&mv(a, "wmSTRANGER", None, NOW)).await.unwrap().unwrap();
+    let m3 = tx.insert_move(&mv(b, "wmLEAVER", None, NOW)).await.unwrap().unwrap();
+    assert_eq!(tx.moves_in_hold_of(corp_id, "wmLEAVER", group).await.unwrap().len(), 1);
+    assert!(tx.decide_move(m3, "left", NOW + 10).await.unwrap());
+    assert!(tx.moves_in_hold_of(corp_id, "wmLEAVER", group).await.unwrap().is_empty());
+    assert!(tx.due_moves(corp_id, NOW + 999, 10).await.unwrap().is_empty(), "the hold has not passed");
+    let due = tx.due_moves(corp_id, NOW + 1_000, 10).await.unwrap();
+    assert_eq!(due.iter().map(|m| m.id).collect::<Vec<_>>(), [m1, m2]);
+    assert!(tx.decide_move(m1, "moved", NOW + 1_000).await.unwrap());
+    assert!(tx.decide_move(m2, "moved", NOW + 1_000).await.unwrap());
+    assert!(!tx.decide_move(m2, "left", NOW + 2_000).await.unwrap(), "a decided move stays");
+    tx.commit().await.unwrap();
+    assert!(
+        !db.corps_with_campaign_work().await.unwrap().contains(&corp_id),
+        "a draft with no move in hold is no work"
+    );
+
+    // Only the member koi knows waits for a reward; linking is once.
+    let mut tx = db.begin().await.unwrap();
+    let waiting = tx.moves_to_reward(corp_id, 10).await.unwrap();
+    assert_eq!(waiting.iter().map(|(m, cu)| (m.id, *cu)).collect::<Vec<_>>(), [(m1, known)]);
+    let p = participant(&mut tx, corp_id, c, known).await;
+    assert!(tx.set_move_participant(m1, known, p).await.unwrap());
+    assert!(!tx.set_move_participant(m1, known, p).await.unwrap());
+    assert!(tx.moves_to_reward(corp_id, 10).await.unwrap().is_empty());
+    let r = NewReward {
+        corp_id,
+        campaign_id: c,
+        participant_id: p,
+        customer_id: known,
+        tier: 0,
+        kind: "points",
+        title: "50 积分",
+        amount: 50,
+        cost_fen: 0,
+        code: None,
+        billno: "",
+        now: NOW,
+    };
+    let Opened::Reserved(rid) = tx.open_reward(&r).await.unwrap() else { panic!("a first reward") };
+    assert!(matches!(tx.open_reward(&r).await.unwrap(), Opened::Existed));
+    assert!(tx.set_reward_state(rid, &["pending"], "issued", "", None, NOW).await.unwrap());
+    tx.commit().await.unwrap();
+
+    let board = db.migration_board(corp_id, c).await.unwrap();
+    let line = |i: usize| {
+        let b = &board[i];
+        (b.name.as_str(), b.entered, b.moved, b.in_hold, b.left, b.rewards_issued)
+    };
+    assert_eq!(line(0), ("老会员1群", 2, 2, 0, 0, 1));
+    assert_eq!(line(1), ("老会员2群", 1, 0, 0, 1, 0));
+    assert_eq!(board[0].qr_code.as_deref(), Some("https://qr/a"));
+    let gone = db.old_group_entries_to_delete(c, 10).await.unwrap();
+    assert_eq!(gone.iter().map(|o| o.id).collect::<Vec<_>>(), [a], "only a made entry is deleted");
+    // Old groups someone moved through are kept even when a draft drops them.
+    let mut tx = db.begin().await.unwrap();
+    tx.sync_old_groups(corp_id, c, &[], NOW).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(db.old_groups(corp_id, c).await.unwrap().len(), 2);
+    assert!(db.old_group(corp_id + 1, a).await.unwrap().is_none(), "another corp's old group is not found");
+    let mut tx = db.begin().await.unwrap();
+    tx.insert_move(&mv(b, "wmLATE", None, NOW + 50)).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+    assert!(db.corps_with_campaign_work().await.unwrap().contains(&corp_id), "a move in hold is the timer's work");
 }

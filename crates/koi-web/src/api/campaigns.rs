@@ -1,6 +1,7 @@
 //! `/campaigns` and `/rewards`: fission campaigns (裂变活动) — task fission,
-//! group fission and poster sharing — their participants, invites with the
-//! risk report, the live dashboard, and the reward ledger.
+//! group fission, poster sharing and WeChat-group migration — their
+//! participants, invites with the risk report, the live dashboard (a
+//! migration's per old group), and the reward ledger.
 
 use super::{ApiJson, ErrorBody};
 use crate::auth::ApiCaller;
@@ -11,7 +12,9 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use koi_domain::campaign::{CampaignDraft, Transition};
-use koi_engine::campaigns::{Campaign, CampaignSummary, Dashboard, Invite, InviteQuery, Participant, Reward};
+use koi_engine::campaigns::{
+    Campaign, CampaignSummary, Dashboard, Invite, InviteQuery, MigrationBoard, Participant, Reward,
+};
 use serde::{Deserialize, Serialize};
 
 /// The corp's campaigns, newest first, with their headline counts.
@@ -96,6 +99,21 @@ pub async fn dashboard(
     Path(id): Path<i64>,
 ) -> Result<Json<Dashboard>, WebError> {
     Ok(Json(state.engine.campaign_dashboard(&who, id).await?))
+}
+
+/// A migration campaign's dashboard: per old WeChat group, its entry (the
+/// join QR to post in the old group), members who entered through it, moved
+/// (stayed the hold), still in hold, left within the hold, and join rewards
+/// issued; the totals and the share of the declared members moved. 404 for
+/// a campaign of another kind.
+#[utoipa::path(get, path = "/campaigns/{id}/migration", tag = "campaigns", params(("id" = i64, Path)),
+    responses((status = 200, body = MigrationBoard), (status = 404, body = ErrorBody)))]
+pub async fn migration(
+    State(state): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    Path(id): Path<i64>,
+) -> Result<Json<MigrationBoard>, WebError> {
+    Ok(Json(state.engine.migration_board(&who, id).await?))
 }
 
 /// Invites, newest first (at most 500); filter by `state`, `reason` or one

@@ -152,6 +152,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::get_one, campaigns::update))
         .routes(routes!(campaigns::transition))
         .routes(routes!(campaigns::dashboard))
+        .routes(routes!(campaigns::migration))
         .routes(routes!(campaigns::invites))
         .routes(routes!(campaigns::invites_csv))
         .routes(routes!(campaigns::override_invite))

@@ -251,3 +251,108 @@ where
     }
     panic!("condition not met within 30 s");
 }
+
+/// The campaign form picks by name what a campaign names: the poster
+/// template, a coupon tier's coupon template, a VIP-group tier's group code,
+/// and for a WeChat-group migration the target group code, the old groups
+/// (one a line) and the join reward's coupon template. What was picked is
+/// what the campaign keeps, and the edit form shows it picked again; the
+/// migration's page lists its old groups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_campaign_form_picks_templates_and_group_codes_by_name() {
+    use crate::group_codes::{call, groups};
+    use reqwest::Method;
+    let acq = Acq::start_with("sqlite", &["--campaign-tick-secs", "1"]).await;
+    let (_, chats) = groups(&acq, &[("wang.fang", "UR企微VIP群".to_string())]).await;
+    let (status, gc) = call(
+        &acq,
+        Method::POST,
+        "/api/v1/group-codes",
+        Some(json!({"name": "VIP群活码", "group_kind": "vip", "group_ids": chats, "cap": 200})),
+    )
+    .await;
+    assert_eq!(status, 201, "{gc}");
+    let code = gc["code"]["id"].as_i64().unwrap();
+    let (status, t) = call(
+        &acq,
+        Method::POST,
+        "/api/v1/coupon-templates",
+        Some(json!({"name": "进群礼", "kind": "cash", "value_fen": 1000, "valid_days": 30})),
+    )
+    .await;
+    assert_eq!(status, 201, "{t}");
+    let template = t["id"].as_i64().unwrap();
+    let layout = serde_json::to_value(koi_poster::Layout::starter()).unwrap();
+    let (status, p) =
+        call(&acq, Method::POST, "/api/v1/poster-templates", Some(json!({"name": "双十一海报", "layout": layout})))
+            .await;
+    assert_eq!(status, 201, "{p}");
+    let poster = p["id"].as_i64().unwrap();
+
+    let b = Browser::start().await;
+    b.goto(&acq.server.url("/console/login")).await;
+    b.type_into("#username", &acq.owner).await;
+    b.type_into("#password", PASSWORD).await;
+    b.click("#sign-in").await;
+    b.wait_text("nav", "裂变活动").await;
+    b.goto(&acq.server.url("/console/campaigns/new")).await;
+    b.wait_text("h1", "新建活动").await;
+    // The pickers offer names, not ids.
+    assert!(b.text("#c-poster-template").await.contains("双十一海报"));
+    assert!(b.text("select[name=tier0_coupon_template]").await.contains("进群礼"));
+    assert!(b.text("select[name=tier1_group_code]").await.contains("VIP群活码"));
+
+    // A task fission: the poster, a coupon of the template at 2, the VIP group at 5.
+    b.type_into("#campaign-form input[name=name]", "双十一老带新").await;
+    b.click(&format!("#campaign-form input[name=staff][value='{}']", acq.staff[0])).await;
+    b.click(&format!("#c-poster-template option[value='{poster}']")).await;
+    b.type_into("input[name=tier0_threshold]", "2").await;
+    b.click("select[name=tier0_kind] option[value=coupon]").await;
+    b.click(&format!("select[name=tier0_coupon_template] option[value='{template}']")).await;
+    b.type_into("input[name=tier1_threshold]", "5").await;
+    b.click("select[name=tier1_kind] option[value=group]").await;
+    b.type_into("input[name=tier1_title]", "VIP群").await;
+    b.click(&format!("select[name=tier1_group_code] option[value='{code}']")).await;
+    b.click("#save-campaign").await;
+    b.wait_url("ok=created").await;
+    let task_url = b.url().await;
+    let task: i64 = task_url.split("/console/campaigns/").nth(1).unwrap().split('?').next().unwrap().parse().unwrap();
+    let (_, c) = call(&acq, Method::GET, &format!("/api/v1/campaigns/{task}"), None).await;
+    assert_eq!(c["draft"]["poster_template_id"], poster, "{c}");
+    assert_eq!(c["draft"]["tiers"][0]["reward"]["coupon_template_id"], template, "{c}");
+    assert_eq!(c["draft"]["tiers"][1]["reward"]["group_code_id"], code, "{c}");
+    // The edit form shows them picked.
+    b.goto(&acq.server.url(&format!("/console/campaigns/{task}/edit"))).await;
+    b.wait_text("h1", "编辑活动").await;
+    let picked = |sel: &str| format!("return document.querySelector('{sel}').value");
+    assert_eq!(b.run(&picked("#c-poster-template")).await, json!(poster.to_string()));
+    assert_eq!(b.run(&picked("select[name=tier0_coupon_template]")).await, json!(template.to_string()));
+    assert_eq!(b.run(&picked("select[name=tier1_group_code]")).await, json!(code.to_string()));
+
+    // A migration: a bad old-group line is named; fixed, it is kept with its groups.
+    b.goto(&acq.server.url("/console/campaigns/new")).await;
+    b.type_into("#campaign-form input[name=name]", "UR微信群迁移").await;
+    b.click("#c-kind option[value=migration]").await;
+    b.click(&format!("select[name=group_code_id] option[value='{code}']")).await;
+    b.click("select[name=friend_kind] option[value=coupon]").await;
+    b.click(&format!("select[name=friend_coupon_template] option[value='{template}']")).await;
+    let set_old = |text: &str| format!("document.querySelector('textarea[name=old_groups]').value = {text:?}");
+    b.run(&set_old("UR老会员1群, 480\n没有人数")).await;
+    b.click("#save-campaign").await;
+    b.wait_text(".field-err[data-field=old_groups]", "没有人数").await;
+    b.run(&set_old("UR老会员1群, 480\nUR老会员2群，300")).await;
+    b.click("#save-campaign").await;
+    b.wait_url("ok=created").await;
+    b.wait_text("#old-groups", "UR老会员2群").await;
+    let id: i64 =
+        b.url().await.split("/console/campaigns/").nth(1).unwrap().split('?').next().unwrap().parse().unwrap();
+    let (_, c) = call(&acq, Method::GET, &format!("/api/v1/campaigns/{id}"), None).await;
+    assert_eq!(c["kind"], "migration");
+    assert_eq!(c["draft"]["group_code_id"], code);
+    assert_eq!(
+        c["draft"]["old_groups"],
+        json!([{"name": "UR老会员1群", "size": 480}, {"name": "UR老会员2群", "size": 300}])
+    );
+    assert_eq!(c["draft"]["invitee_reward"]["coupon_template_id"], template);
+    assert_eq!(b.text("#mig-declared").await, "780");
+}

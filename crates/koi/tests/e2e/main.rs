@@ -22,6 +22,7 @@ mod group_codes;
 mod groups;
 mod handover;
 mod mass_sends;
+mod migration;
 mod nodes;
 mod orders;
 mod pay;

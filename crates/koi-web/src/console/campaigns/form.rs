@@ -5,7 +5,7 @@
 use crate::auth::ConsoleForm;
 use crate::fmt::DISPLAY_OFFSET_MINUTES;
 use koi_domain::calendar::parse_date;
-use koi_domain::campaign::{CampaignDraft, CampaignKind, RewardKind, RewardSpec, RiskSettings, Tier};
+use koi_domain::campaign::{CampaignDraft, CampaignKind, OldGroup, RewardKind, RewardSpec, RiskSettings, Tier};
 use koi_domain::{FieldError, ValidationError};
 
 /// Tier rows the form shows without JS (one more than a saved campaign has).
@@ -27,6 +27,7 @@ pub fn blank(now: i64) -> CampaignDraft {
         welcome: String::new(),
         poster_template_id: None,
         group_code_id: None,
+        old_groups: vec![],
         tiers: vec![],
         invitee_reward: None,
         budget_fen: 0,
@@ -95,6 +96,33 @@ fn reward_values(v: &mut Vec<(String, String)>, p: &str, r: &RewardSpec) {
     if let Some(g) = r.group_code_id {
         v.push((format!("{p}group_code"), g.to_string()));
     }
+    if let Some(t) = r.coupon_template_id {
+        v.push((format!("{p}coupon_template"), t.to_string()));
+    }
+}
+
+/// The old groups as the form's text: one `name, size` a line.
+pub fn old_groups_text(groups: &[OldGroup]) -> String {
+    groups.iter().map(|g| format!("{}, {}", g.name, g.size)).collect::<Vec<_>>().join("\n")
+}
+
+/// The inverse of [`old_groups_text`]: a line is a name, a comma (or a
+/// full-width `，`, a tab) and the size. Blank lines are skipped.
+pub fn parse_old_groups(text: &str) -> Result<Vec<OldGroup>, FieldError> {
+    let mut out = vec![];
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let bad = || {
+            FieldError::new(
+                "old_groups",
+                "invalid_line",
+                format!("line {}: {:?} is not \"name, size\" (e.g. 老会员1群, 480)", n + 1, line.trim()),
+            )
+        };
+        let (name, size) = line.rsplit_once([',', '，', '\t']).ok_or_else(bad)?;
+        let size: u32 = size.trim().parse().map_err(|_| bad())?;
+        out.push(OldGroup { name: name.trim().to_string(), size });
+    }
+    Ok(out)
 }
 
 /// The form's values for a draft: the inverse of [`draft`].
@@ -108,6 +136,8 @@ pub fn values_of(d: &CampaignDraft) -> Vec<(String, String)> {
         ("welcome".into(), d.welcome.clone()),
         ("rules_text".into(), d.rules_text.clone()),
         ("group_code_id".into(), d.group_code_id.map(|g| g.to_string()).unwrap_or_default()),
+        ("poster_template_id".into(), d.poster_template_id.map(|g| g.to_string()).unwrap_or_default()),
+        ("old_groups".into(), old_groups_text(&d.old_groups)),
         ("budget".into(), if d.budget_fen > 0 { yuan(d.budget_fen) } else { String::new() }),
         ("risk_hold_hours".into(), hours(d.risk.hold_secs)),
         ("risk_velocity".into(), d.risk.velocity_per_hour.to_string()),
@@ -307,6 +337,15 @@ pub fn draft(f: &ConsoleForm) -> Result<(CampaignDraft, Vec<usize>), ValidationE
     };
     let kind = CampaignKind::parse(f.get("kind")).unwrap_or_default();
     let group_code_id = r.int("group_code_id", "group_code_id");
+    let poster_template_id = r.int("poster_template_id", "poster_template_id");
+    let old_groups = if kind == CampaignKind::Migration {
+        parse_old_groups(f.get("old_groups")).unwrap_or_else(|e| {
+            r.errors.push(e);
+            vec![]
+        })
+    } else {
+        vec![]
+    };
     let budget_fen = r.money("budget", "budget_fen");
     let seed = r.text("seed_expr");
     let seed_segment = if seed.is_empty() { r.text("seed_segment") } else { seed };
@@ -319,10 +358,15 @@ pub fn draft(f: &ConsoleForm) -> Result<(CampaignDraft, Vec<usize>), ValidationE
         seed_segment,
         staff_ids: r.ids("staff"),
         welcome: f.get("welcome").into(),
-        poster_template_id: None,
-        group_code_id: if kind == CampaignKind::Group { group_code_id } else { None },
-        tiers,
-        invitee_reward: if kind == CampaignKind::Poster { invitee_reward } else { None },
+        poster_template_id,
+        group_code_id: if matches!(kind, CampaignKind::Group | CampaignKind::Migration) { group_code_id } else { None },
+        old_groups,
+        tiers: if kind == CampaignKind::Migration { vec![] } else { tiers },
+        invitee_reward: if matches!(kind, CampaignKind::Poster | CampaignKind::Migration) {
+            invitee_reward
+        } else {
+            None
+        },
         budget_fen,
         rules_text: f.get("rules_text").into(),
         risk,
@@ -368,6 +412,15 @@ mod tests {
         assert_eq!(parse_yuan("-3"), None);
         assert_eq!(yuan(1250), "12.50");
         assert_eq!(yuan(2000), "20");
+    }
+
+    #[test]
+    fn old_groups_read_back_from_their_lines() {
+        let g = vec![OldGroup { name: "UR老会员1群".into(), size: 480 }, OldGroup { name: "a, b".into(), size: 3 }];
+        assert_eq!(parse_old_groups(&old_groups_text(&g)).unwrap(), g);
+        assert_eq!(parse_old_groups("二群，200\n\n三群\t9").unwrap().len(), 2);
+        assert_eq!(parse_old_groups("no size").unwrap_err().code, "invalid_line");
+        assert_eq!(parse_old_groups("x, -1").unwrap_err().code, "invalid_line");
     }
 
     #[test]

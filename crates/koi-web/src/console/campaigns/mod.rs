@@ -1,6 +1,8 @@
 //! 裂变活动 / Campaigns: the list with each campaign's headline counts, the
-//! form that makes or edits one (stores, staff, the seed audience and the
-//! group code chosen by name; reward tiers as rows), the live dashboard
+//! form that makes or edits one (stores, staff, the seed audience, the
+//! poster template, the group code and each reward's coupon template or
+//! group code chosen by name; reward tiers as rows; a migration's old
+//! groups one a line), the live dashboard (a migration's per old group)
 //! (figures, invites by day, the risk report, per guide and per store, the
 //! participants with their H5 pages, invites with overrides, the reward
 //! ledger with retries), and the stores' redemption page (核销).
@@ -20,7 +22,7 @@ use koi_domain::access::Action;
 use koi_domain::campaign::{CampaignState, RewardKind, Transition};
 use koi_domain::group::GroupCodeType;
 use koi_domain::FieldError;
-use koi_engine::campaigns::{Campaign, Dashboard, Invite, InviteQuery, Participant, Reward};
+use koi_engine::campaigns::{Campaign, Dashboard, Invite, InviteQuery, MigrationBoard, Participant, Reward};
 use koi_engine::EngineError;
 use serde::Deserialize;
 
@@ -59,6 +61,9 @@ pub struct FormChoices {
     pub staff: Vec<Pick>,
     pub segments: Vec<Choice>,
     pub group_codes: Vec<Choice>,
+    pub poster_templates: Vec<Choice>,
+    /// Coupon templates a coupon reward issues (not archived).
+    pub coupon_templates: Vec<Choice>,
     pub kinds: Vec<&'static str>,
     pub reward_kinds: Vec<&'static str>,
     pub tier_rows: Vec<usize>,
@@ -76,6 +81,8 @@ pub struct TierRow {
     pub url: String,
     pub cost: String,
     pub inventory: String,
+    pub coupon_template: String,
+    pub group_code: String,
     /// (field, message) of the row's errors.
     pub errs: Vec<(String, String)>,
 }
@@ -125,6 +132,10 @@ impl ShowPage {
     fn amount(&self, r: &Reward) -> String {
         reward_amount(&r.kind, r.amount)
     }
+
+    fn pct(&self, x: &f64) -> String {
+        pct(*x)
+    }
 }
 
 impl RedeemPage {
@@ -157,6 +168,8 @@ fn tier_rows(form: &FormView, n: usize) -> Vec<TierRow> {
                 url: v("url"),
                 cost: v("cost"),
                 inventory: v("inventory"),
+                coupon_template: v("coupon_template"),
+                group_code: v("group_code"),
                 errs,
             }
         })
@@ -195,6 +208,8 @@ struct ShowPage {
     reason_keys: Vec<&'static str>,
     actions: Vec<&'static str>,
     can_manage: bool,
+    /// A migration's dashboard per old group.
+    migration: Option<MigrationBoard>,
 }
 
 #[derive(Template)]
@@ -213,6 +228,7 @@ fn kind_key(k: koi_domain::campaign::CampaignKind) -> &'static str {
         koi_domain::campaign::CampaignKind::Task => "c_kind_task",
         koi_domain::campaign::CampaignKind::Group => "c_kind_group",
         koi_domain::campaign::CampaignKind::Poster => "c_kind_poster",
+        koi_domain::campaign::CampaignKind::Migration => "c_kind_migration",
     }
 }
 
@@ -260,6 +276,10 @@ pub async fn list(State(state): State<AppState>, c: Console, Query(n): Query<Not
     Ok(render(&ListPage { c: chrome, lines, can_manage: who.allows(Action::ManageCampaigns) }))
 }
 
+fn sort_choices(list: &mut [Choice]) {
+    list.sort_by(|a, b| a.label.cmp(&b.label));
+}
+
 async fn choices(
     state: &AppState,
     c: &Console,
@@ -299,12 +319,30 @@ async fn choices(
         Err(EngineError::Forbidden) => vec![],
         Err(e) => return Err(error_page(c, e.into())),
     };
+    let mut poster_templates = match state.engine.poster_templates(who).await {
+        Ok(list) => list.into_iter().map(|t| Choice { value: t.id.to_string(), label: t.name }).collect(),
+        Err(EngineError::Forbidden) => vec![],
+        Err(e) => return Err(error_page(c, e.into())),
+    };
+    sort_choices(&mut poster_templates);
+    let mut coupon_templates = match state.engine.coupon_templates(who).await {
+        Ok(list) => list
+            .into_iter()
+            .filter(|t| !t.archived)
+            .map(|t| Choice { value: t.id.to_string(), label: format!("{}（{}）", t.draft.name, t.title) })
+            .collect(),
+        Err(EngineError::Forbidden) => vec![],
+        Err(e) => return Err(error_page(c, e.into())),
+    };
+    sort_choices(&mut coupon_templates);
     Ok(FormChoices {
         stores,
         staff,
         segments,
         group_codes,
-        kinds: vec!["task", "group", "poster"],
+        poster_templates,
+        coupon_templates,
+        kinds: vec!["task", "group", "poster", "migration"],
         reward_kinds: vec!["coupon", "red_envelope", "points", "gift", "group"],
         tier_rows: (0..form::tier_rows(&form.values)).collect(),
         live,
@@ -400,11 +438,7 @@ pub async fn update(State(state): State<AppState>, Path(id): Path<i64>, f: Conso
     let c = &f.console;
     let camp = state.engine.campaign(c.who(), id).await.or_page(c)?;
     let (result, rows) = match form::draft(&f) {
-        Ok((mut d, rows)) => {
-            // What the form does not edit stays as it was.
-            d.poster_template_id = camp.draft.poster_template_id;
-            (state.engine.update_campaign(c.who(), id, &d).await.map_err(WebError::from), rows)
-        }
+        Ok((d, rows)) => (state.engine.update_campaign(c.who(), id, &d).await.map_err(WebError::from), rows),
         Err(e) => (Err(WebError::Engine(EngineError::Invalid(e))), vec![]),
     };
     match result {
@@ -445,6 +479,11 @@ pub async fn show(State(state): State<AppState>, c: Console, Path(id): Path<i64>
     let invites = state.engine.campaign_invites(who, id, &iq).await.or_page(&c)?;
     let participants = state.engine.campaign_participants(who, id).await.or_page(&c)?;
     let rewards = state.engine.campaign_rewards(who, id, None).await.or_page(&c)?;
+    let migration = if d.campaign.kind == koi_domain::campaign::CampaignKind::Migration {
+        Some(state.engine.migration_board(who, id).await.or_page(&c)?)
+    } else {
+        None
+    };
     let t = &d.totals;
     let fig = |key, id, value: String| Figure { key, id, value };
     let figures = vec![
@@ -490,6 +529,7 @@ pub async fn show(State(state): State<AppState>, c: Console, Path(id): Path<i64>
             .chain([koi_engine::campaigns::OVERRIDE_REASON])
             .collect(),
         can_manage: who.allows(Action::ManageCampaigns),
+        migration,
         c: chrome,
     }))
 }
