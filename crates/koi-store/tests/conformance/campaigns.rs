@@ -311,6 +311,8 @@ async fn orders_count_for_the_campaign_their_customer_came_through(db: &Db) {
     let code = db.code_orders(corp_id, 77, NOW - 1).await.unwrap();
     assert_eq!((code.orders, code.first_orders, code.gmv_fen), (1, 1, 500));
     assert_eq!(db.code_orders(corp_id, 77, NOW + 1).await.unwrap().orders, 0, "before the window");
+}
+
 /// Two old groups; members move in, one twice (a re-join and a second
 /// entry: still one move), one leaves within the hold; the board counts
 /// per old group, and only moved members koi knows as customers wait for
