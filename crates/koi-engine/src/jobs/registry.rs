@@ -12,6 +12,7 @@ use crate::distribution::{DistributionTickJob, DistributorEntryJob, PayoutJob};
 use crate::groups::{AlertJob, FeedJob, GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
 use crate::handover::{BatchJob, GroupsJob, LossAlertJob, LossSummaryJob, PollJob};
 use crate::org::StaffSyncJob;
+use crate::outreach::GuideTaskSettleJob;
 use crate::outreach::{
     CancelTaskJob, GuideTaskJob, GuideTaskReadJob, MassSendRemindJob, MassSendStartJob, MomentPostJob, MomentReadJob,
 };
@@ -63,6 +64,7 @@ registry![
     RefundJob,
     GuideTaskJob,
     GuideTaskReadJob,
+    GuideTaskSettleJob,
     CouponIssueJob,
     CouponTickJob,
     MassSendStartJob,
