@@ -49,12 +49,15 @@ async fn group_tasks_are_listed_by_window_and_creator_and_a_group_gets_four_a_mo
 
     // Only the sender's own picked groups are taken; another's is in fail_list.
     let first = corp.add_msg_template(&to_groups(&[mine.clone(), other.clone()], "第1条"), NOW).await.expect("add");
-    assert_eq!(first.fail_list, [other.clone()]);
+    assert_eq!(first.fail_list, [other]);
     let mut made = vec![first.msgid.clone()];
     for n in 2..=5 {
         rig.advance(10.0).await;
         made.push(
-            corp.add_msg_template(&to_groups(&[mine.clone()], &format!("第{n}条")), NOW).await.expect("add").msgid,
+            corp.add_msg_template(&to_groups(std::slice::from_ref(&mine), &format!("第{n}条")), NOW)
+                .await
+                .expect("add")
+                .msgid,
         );
     }
     // A single-chat task of guide01 is not listed under group.
@@ -126,7 +129,8 @@ async fn group_tasks_are_listed_by_window_and_creator_and_a_group_gets_four_a_mo
     let faults = json!({ "lose_answers": { "externalcontact/add_msg_template": 1 } });
     let r = rig.http.put(format!("{}/sim/corps/{CORP_ID}/faults", rig.sim.base_url())).json(&faults).send().await;
     assert!(r.expect("faults").status().is_success());
-    let lost = corp.add_msg_template(&to_groups(&[mine.clone()], "丢失"), NOW).await.expect_err("answer lost");
+    let lost =
+        corp.add_msg_template(&to_groups(std::slice::from_ref(&mine), "丢失"), NOW).await.expect_err("answer lost");
     assert!(lost.may_have_acted(), "{lost:?}");
     let now = rig.now().await + 1;
     let found = corp.get_groupmsg_list_v2(&list(t0 - 1, now, Some("guide01"), 100, None), NOW).await.expect("list");
