@@ -401,8 +401,10 @@ async fn group_send(backend: &str) {
         chats.push((owner, v["chat_id"].as_str().unwrap().to_string()));
     }
     let left_out = chats[6].1.clone();
-    // 三群 has had the corp's 4 mass messages this month already.
-    let full = chats[2].1.clone();
+    // The first group of an owner who confirms has had the corp's 4 mass
+    // messages this month already.
+    let full_owner = (0..3).find(|i| userid(*i) != silent).unwrap();
+    let full = chats[full_owner * 2].1.clone();
     let now_s = rig.sim.state().clock.now_s();
     rig.sim.state().act_on(None, |w| {
         let window = koi_sim::world::World::quota_window(now_s, koi_sim::config::QuotaWindow::Month);
