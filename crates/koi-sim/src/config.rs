@@ -119,6 +119,10 @@ pub struct Faults {
     pub callback_drop_rate: f64,
     /// A valid token is revoked on use (answers 42001) before its time.
     pub early_token_expiry_rate: f64,
+    /// The next N answers of an API (its path after `/cgi-bin/`) are lost
+    /// after WeCom acted on the call: HTTP 502, as when the connection
+    /// breaks on the way back. Counts down as answers are lost.
+    pub lose_answers: std::collections::BTreeMap<String, u32>,
 }
 
 /// When the customer quota of mass messages resets.

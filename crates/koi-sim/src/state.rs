@@ -71,6 +71,19 @@ impl Corp {
         *lock(&self.faults) = faults;
     }
 
+    /// Whether this answer of `api` is to be lost (`Faults::lose_answers`),
+    /// counting it down.
+    pub fn lose_answer(&self, api: &str) -> bool {
+        let mut f = lock(&self.faults);
+        match f.lose_answers.get_mut(api) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub fn callback_url(&self) -> Option<String> {
         lock(&self.callback_url).clone()
     }

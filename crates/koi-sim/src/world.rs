@@ -923,7 +923,7 @@ impl World {
         }
     }
 
-    fn quota_window(now_s: i64, window: QuotaWindow) -> i64 {
+    pub fn quota_window(now_s: i64, window: QuotaWindow) -> i64 {
         let day = shanghai_day(now_s);
         match window {
             QuotaWindow::Day => day,

@@ -100,6 +100,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (22, include_str!("../migrations/sqlite/0022_mass_messages.sql")),
     (23, include_str!("../migrations/sqlite/0023_sop.sql")),
     (24, include_str!("../migrations/sqlite/0024_handover.sql")),
+    (25, include_str!("../migrations/sqlite/0025_group_sends.sql")),
     (27, include_str!("../migrations/sqlite/0027_order_campaigns.sql")),
     (29, include_str!("../migrations/sqlite/0029_campaign_migration.sql")),
 ];
@@ -128,6 +129,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (22, include_str!("../migrations/postgres/0022_mass_messages.sql")),
     (23, include_str!("../migrations/postgres/0023_sop.sql")),
     (24, include_str!("../migrations/postgres/0024_handover.sql")),
+    (25, include_str!("../migrations/postgres/0025_group_sends.sql")),
     (27, include_str!("../migrations/postgres/0027_order_campaigns.sql")),
     (29, include_str!("../migrations/postgres/0029_campaign_migration.sql")),
 ];

@@ -405,19 +405,22 @@ impl Tx {
             .await
             .map(|r| r.rows_affected())
         })?;
-        on_tx!(self, |c| {
-            sqlx::query(
-                "UPDATE guide_task_recipients SET state = 'not_sent', reason = 'cancelled' WHERE corp_id = $1 \
+        for table in ["guide_task_recipients", "guide_task_groups"] {
+            let sql = format!(
+                "UPDATE {table} SET state = 'not_sent', reason = 'cancelled' WHERE corp_id = $1 \
                  AND state = 'planned' AND task_id IN (SELECT id FROM guide_tasks WHERE corp_id = $1 \
-                 AND purpose = $2 AND purpose_id = $3)",
-            )
-            .bind(corp_id)
-            .bind(purpose)
-            .bind(purpose_id)
-            .execute(&mut *c)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
+                 AND purpose = $2 AND purpose_id = $3)"
+            );
+            on_tx!(self, |c| {
+                sqlx::query(&sql)
+                    .bind(corp_id)
+                    .bind(purpose)
+                    .bind(purpose_id)
+                    .execute(&mut *c)
+                    .await
+                    .map(|r| r.rows_affected())
+            })?;
+        }
         Ok(created)
     }
 }
@@ -482,5 +485,35 @@ impl Tx {
             ids.extend(made);
         }
         Ok(ids)
+    }
+}
+
+/// One group of a mass send to groups, with its task and owner.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct GroupSendRow {
+    pub task_id: i64,
+    pub staff_id: i64,
+    pub owner_userid: String,
+    pub owner_name: String,
+    pub group_id: i64,
+    pub group_name: String,
+    pub chat_id: String,
+    /// planned, sent, not_sent or failed.
+    pub state: String,
+    pub reason: String,
+    pub sent_at: Option<i64>,
+}
+
+impl Db {
+    /// A mass send's groups with their outcome, by owner then group.
+    pub async fn mass_send_groups(&self, corp_id: i64, id: i64) -> Result<Vec<GroupSendRow>> {
+        let sql = "SELECT t.id AS task_id, t.staff_id, t.sender AS owner_userid, s.name AS owner_name, \
+             g.group_id, gr.name AS group_name, g.chat_id, g.state, g.reason, g.sent_at \
+             FROM guide_tasks t JOIN guide_task_groups g ON g.task_id = t.id JOIN staff s ON s.id = t.staff_id \
+             JOIN groups gr ON gr.id = g.group_id \
+             WHERE t.corp_id = $1 AND t.purpose = $2 AND t.purpose_id = $3 ORDER BY s.name, t.staff_id, g.group_id";
+        Ok(on_pool!(self, false, |c| {
+            sqlx::query_as(sql).bind(corp_id).bind(MASS_SEND_PURPOSE).bind(id).fetch_all(c).await
+        })?)
     }
 }

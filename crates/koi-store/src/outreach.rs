@@ -34,10 +34,14 @@ pub struct GuideTaskRow {
     pub reminders: i32,
     /// An operator cancelled it: never created, or cancelled in WeCom.
     pub cancelled: bool,
+    /// single (to customers) or group (to the sender's groups).
+    pub chat_type: String,
+    /// When koi last looked an `unknown` task up in WeCom (0: never).
+    pub looked_up_at: i64,
 }
 
 const TASK_COLUMNS: &str = "id, corp_id, purpose, purpose_id, staff_id, sender, part, content, state, wecom_msgid, \
-     note, settled, polls, results_at, created_at, updated_at, reminders, cancelled";
+     note, settled, polls, results_at, created_at, updated_at, reminders, cancelled, chat_type, looked_up_at";
 
 /// One customer of a task.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -266,5 +270,210 @@ impl Tx {
             .map(|r| r.rows_affected())
         })?;
         Ok(())
+    }
+}
+
+/// One group of a group task.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TaskGroupRow {
+    pub task_id: i64,
+    pub group_id: i64,
+    pub chat_id: String,
+    /// planned, sent, not_sent or failed.
+    pub state: String,
+    pub reason: String,
+    pub sent_at: Option<i64>,
+}
+
+/// What an outcome-unknown task's recipients and groups were ended with.
+pub const OUTCOME_UNKNOWN: &str = "outcome_unknown";
+
+impl Db {
+    /// A group task's groups, by group.
+    pub async fn guide_task_groups(&self, corp_id: i64, task_id: i64) -> Result<Vec<TaskGroupRow>> {
+        Ok(on_pool!(self, false, |c| {
+            sqlx::query_as(
+                "SELECT task_id, group_id, chat_id, state, reason, sent_at FROM guide_task_groups \
+                 WHERE corp_id = $1 AND task_id = $2 ORDER BY group_id",
+            )
+            .bind(corp_id)
+            .bind(task_id)
+            .fetch_all(c)
+            .await
+        })?)
+    }
+
+    /// The task that holds WeCom's `msgid`, if any (a task looked up in
+    /// WeCom never adopts a msgid another task holds).
+    pub async fn guide_task_with_msgid(&self, corp_id: i64, msgid: &str) -> Result<Option<i64>> {
+        Ok(on_pool!(self, false, |c| {
+            sqlx::query_scalar("SELECT id FROM guide_tasks WHERE corp_id = $1 AND wecom_msgid = $2 LIMIT 1")
+                .bind(corp_id)
+                .bind(msgid)
+                .fetch_optional(c)
+                .await
+        })?)
+    }
+}
+
+impl Tx {
+    /// Makes a just-planned task a group task with these groups
+    /// `(group id, chat_id)` of its sender.
+    pub async fn insert_guide_task_groups(
+        &mut self,
+        corp_id: i64,
+        task_id: i64,
+        groups: &[(i64, String)],
+    ) -> Result<()> {
+        on_tx!(self, |c| {
+            sqlx::query("UPDATE guide_tasks SET chat_type = 'group' WHERE corp_id = $1 AND id = $2")
+                .bind(corp_id)
+                .bind(task_id)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        for chunk in groups.chunks(INSERT_ROWS) {
+            let values: Vec<String> =
+                (0..chunk.len()).map(|i| format!("($1, $2, ${}, ${})", 3 + i * 2, 4 + i * 2)).collect();
+            let sql = format!(
+                "INSERT INTO guide_task_groups (corp_id, task_id, group_id, chat_id) VALUES {}",
+                values.join(", ")
+            );
+            on_tx!(self, |c| {
+                let mut q = sqlx::query(&sql).bind(corp_id).bind(task_id);
+                for (group_id, chat_id) in chunk {
+                    q = q.bind(*group_id).bind(chat_id.as_str());
+                }
+                q.execute(&mut *c).await.map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Sets what WeCom reported for some groups of a task; each result's
+    /// `external_userid` is the group's chat_id (a group already sent
+    /// stays sent).
+    pub async fn record_group_results(&mut self, corp_id: i64, task_id: i64, r: &[RecipientResult]) -> Result<()> {
+        for one in r {
+            on_tx!(self, |c| {
+                sqlx::query(
+                    "UPDATE guide_task_groups SET state = $1, reason = $2, sent_at = $3 \
+                     WHERE corp_id = $4 AND task_id = $5 AND chat_id = $6 AND state <> 'sent'",
+                )
+                .bind(one.state)
+                .bind(&one.reason)
+                .bind(one.sent_at)
+                .bind(corp_id)
+                .bind(task_id)
+                .bind(&one.external_userid)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Every still-planned group of a task ends `state` with `reason`.
+    pub async fn end_planned_groups(&mut self, corp_id: i64, task_id: i64, state: &str, reason: &str) -> Result<u64> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query(
+                "UPDATE guide_task_groups SET state = $1, reason = $2 \
+                 WHERE corp_id = $3 AND task_id = $4 AND state = 'planned'",
+            )
+            .bind(state)
+            .bind(reason)
+            .bind(corp_id)
+            .bind(task_id)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+        })?)
+    }
+
+    /// Puts the customers and groups an unknown outcome ended back to
+    /// `planned` (the task was found in WeCom, or is sent again).
+    async fn replan_unknown(&mut self, corp_id: i64, task_id: i64) -> Result<()> {
+        for table in ["guide_task_recipients", "guide_task_groups"] {
+            let sql = format!(
+                "UPDATE {table} SET state = 'planned', reason = '' WHERE corp_id = $1 AND task_id = $2 \
+                 AND state = 'failed' AND reason = $3"
+            );
+            on_tx!(self, |c| {
+                sqlx::query(&sql)
+                    .bind(corp_id)
+                    .bind(task_id)
+                    .bind(OUTCOME_UNKNOWN)
+                    .execute(&mut *c)
+                    .await
+                    .map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// An `unknown` task found in WeCom: it becomes `created` with the
+    /// found msgid, its results to be read as any task's. `false` when it
+    /// was not `unknown` (settled meanwhile: nothing changes).
+    pub async fn adopt_guide_task(&mut self, corp_id: i64, id: i64, msgid: &str, now: i64) -> Result<bool> {
+        let n = on_tx!(self, |c| {
+            sqlx::query(
+                "UPDATE guide_tasks SET state = 'created', wecom_msgid = $1, note = '', settled = FALSE, \
+                 looked_up_at = $2, updated_at = $2 WHERE corp_id = $3 AND id = $4 AND state = 'unknown'",
+            )
+            .bind(msgid)
+            .bind(now)
+            .bind(corp_id)
+            .bind(id)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        if n == 1 {
+            self.replan_unknown(corp_id, id).await?;
+        }
+        Ok(n == 1)
+    }
+
+    /// An `unknown` task WeCom surely does not have: `absent` (with why),
+    /// which an operator may send again. `false` when it was not `unknown`.
+    pub async fn mark_guide_task_absent(&mut self, corp_id: i64, id: i64, note: &str, now: i64) -> Result<bool> {
+        let n = on_tx!(self, |c| {
+            sqlx::query(
+                "UPDATE guide_tasks SET state = 'absent', note = $1, looked_up_at = $2, updated_at = $2 \
+                 WHERE corp_id = $3 AND id = $4 AND state = 'unknown'",
+            )
+            .bind(note)
+            .bind(now)
+            .bind(corp_id)
+            .bind(id)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
+    }
+
+    /// An operator sends an `absent` task again: back to `queued` with its
+    /// customers or groups planned, for a new claim. `false` when it was
+    /// not `absent` (resent already, or cancelled): nothing is sent twice.
+    pub async fn requeue_guide_task(&mut self, corp_id: i64, id: i64, now: i64) -> Result<bool> {
+        let n = on_tx!(self, |c| {
+            sqlx::query(
+                "UPDATE guide_tasks SET state = 'queued', note = '', settled = FALSE, updated_at = $1 \
+                 WHERE corp_id = $2 AND id = $3 AND state = 'absent' AND NOT cancelled",
+            )
+            .bind(now)
+            .bind(corp_id)
+            .bind(id)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        if n == 1 {
+            self.replan_unknown(corp_id, id).await?;
+        }
+        Ok(n == 1)
     }
 }

@@ -1742,6 +1742,9 @@ mod campaigns;
 
 #[path = "conformance/mass_sends.rs"]
 mod mass_sends;
+
+#[path = "conformance/group_sends.rs"]
+mod group_sends;
 /// Two guides, three customers (one added by both: the newer follow owns
 /// them); a pull's tasks are planned once per guide and part, claimed once,
 /// and counted per guide: sent, failed, and joined only for a sent

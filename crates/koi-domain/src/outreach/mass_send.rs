@@ -43,7 +43,9 @@ pub const NIGHT_TO_HOUR: i64 = 9;
 pub enum Audience {
     /// The customers of a saved segment (人群).
     Segment { segment_id: i64 },
-    /// Customer groups, filtered by kind, store and owner (each optional).
+    /// Customer groups, filtered by kind, store and owner (each optional),
+    /// or the groups picked by name (`group_ids`, then the filters narrow
+    /// them). Each owner sends to their groups in one WeCom task.
     Groups {
         #[serde(default)]
         #[schema(value_type = Option<String>)]
@@ -52,7 +54,26 @@ pub enum Audience {
         store_id: Option<i64>,
         #[serde(default)]
         owner_staff_id: Option<i64>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        group_ids: Vec<i64>,
     },
+}
+
+/// Groups one group task carries at most (WeCom's `chat_id_list`).
+pub const MAX_TASK_GROUPS: usize = 2_000;
+/// Groups picked by name at most.
+pub const MAX_PICKED_GROUPS: usize = 10_000;
+
+/// What WeCom's send status of a group means: `(state, reason)`. A group
+/// receives at most 4 mass messages of the corp a month (`group_quota_used`).
+pub fn group_send_outcome(status: i32) -> (&'static str, &'static str) {
+    match status {
+        1 => ("sent", ""),
+        0 => ("not_sent", "not_sent_by_guide"),
+        2 => ("failed", "group_gone"),
+        3 => ("failed", "group_quota_used"),
+        _ => ("failed", "unknown_status"),
+    }
 }
 
 /// Which guide sends to a customer who follows several.
@@ -238,6 +259,12 @@ impl MassSendDraft {
             Audience::Segment { segment_id } if *segment_id <= 0 => {
                 c.push("audience.segment_id", "required", "choose a segment");
             }
+            Audience::Groups { group_ids, .. } if group_ids.len() > MAX_PICKED_GROUPS => {
+                c.push("audience.group_ids", "too_many", "pick at most 10,000 groups");
+            }
+            Audience::Groups { group_ids, .. } if group_ids.iter().any(|g| *g <= 0) => {
+                c.push("audience.group_ids", "not_a_group", "pick groups from the list");
+            }
             _ => {}
         }
         self.content.check(&mut c);
@@ -329,6 +356,24 @@ mod tests {
             guide_rule: GuideRule::LatestFollow,
             send_at: None,
         }
+    }
+
+    #[test]
+    fn groups_picked_by_name_are_checked_and_read_from_json() {
+        let mut d = draft();
+        d.audience = Audience::Groups { kind: None, store_id: None, owner_staff_id: None, group_ids: vec![4, 0] };
+        let e = d.validate(0).unwrap_err();
+        assert_eq!((e.0[0].field.as_str(), e.0[0].code.as_str()), ("audience.group_ids", "not_a_group"));
+        let a: Audience = serde_json::from_str(r#"{"type":"groups","kind":"vip","group_ids":[7]}"#).unwrap();
+        assert_eq!(
+            a,
+            Audience::Groups { kind: Some(GroupKind::Vip), store_id: None, owner_staff_id: None, group_ids: vec![7] }
+        );
+        // Older sends without picked groups still read.
+        let old: Audience = serde_json::from_str(r#"{"type":"groups","store_id":2}"#).unwrap();
+        assert!(matches!(old, Audience::Groups { store_id: Some(2), ref group_ids, .. } if group_ids.is_empty()));
+        assert_eq!(group_send_outcome(3), ("failed", "group_quota_used"));
+        assert_eq!(group_send_outcome(1), ("sent", ""));
     }
 
     #[test]

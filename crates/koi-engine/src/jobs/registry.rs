@@ -14,6 +14,7 @@ use crate::distribution::{DistributionTickJob, DistributorEntryJob, PayoutJob};
 use crate::groups::{AlertJob, FeedJob, GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
 use crate::handover::{BatchJob, GroupsJob, LossAlertJob, LossSummaryJob, PollJob};
 use crate::org::StaffSyncJob;
+use crate::outreach::GuideTaskSettleJob;
 use crate::outreach::{
     CancelTaskJob, GuideTaskJob, GuideTaskReadJob, MassSendRemindJob, MassSendStartJob, MomentPostJob, MomentReadJob,
 };
@@ -66,6 +67,7 @@ registry![
     RefundJob,
     GuideTaskJob,
     GuideTaskReadJob,
+    GuideTaskSettleJob,
     CouponIssueJob,
     CouponTickJob,
     MassSendStartJob,

@@ -17,12 +17,13 @@ use crate::jobs::{enqueue, enqueue_at, Job, JobCtx, JobError, JobResult};
 use crate::{Engine, Result};
 use koi_domain::group::pull::send_outcome;
 use koi_domain::jobs::priority;
+use koi_domain::outreach::mass_send::group_send_outcome;
 use koi_store::jobs::JobEnd;
-use koi_store::outreach::{NewGuideTask, RecipientResult};
+use koi_store::outreach::{NewGuideTask, RecipientResult, OUTCOME_UNKNOWN};
 use koi_store::{now_ms, Tx};
 use koi_wecom::client::{
-    AddMsgTemplateRequest, Attachment, ChatType, GetGroupmsgSendResultRequest, GetGroupmsgTaskRequest, Link, Priority,
-    Text,
+    AddMsgTemplateRequest, Attachment, ChatType, GetGroupmsgListV2Request, GetGroupmsgSendResultRequest,
+    GetGroupmsgTaskRequest, Link, Priority, Text,
 };
 use serde::{Deserialize, Serialize};
 
@@ -127,6 +128,7 @@ impl Job for GuideTaskJob {
             },
             ..AddMsgTemplateRequest::default()
         };
+        let req = for_groups(engine, ctx.corp_id, &t, req).await?;
         let client = engine.wecom_for(ctx.corp_id).await?;
         // The budget first, the claim last: a queue for the budget (minutes
         // under a small quota) is never spent holding the claim, so a crash
@@ -168,6 +170,7 @@ impl Job for GuideTaskJob {
                     })
                     .collect();
                 tx.record_recipient_results(corp, id, &failed).await?;
+                tx.record_group_results(corp, id, &groups_failed(failed)).await?;
                 let read = GuideTaskReadJob { task_id: id, round: Some(0) };
                 enqueue_at(tx, corp, &read, now + READ_AFTER_MS[0], now).await?;
                 Ok(JobEnd::Done)
@@ -175,11 +178,15 @@ impl Job for GuideTaskJob {
             Created::Refused(why) => {
                 tx.finish_guide_task(corp, id, "refused", "", &why, now).await?;
                 tx.end_planned_recipients(corp, id, "failed", "refused_by_wecom").await?;
+                tx.end_planned_groups(corp, id, "failed", "refused_by_wecom").await?;
                 Ok(JobEnd::Refused(why))
             }
             Created::Unknown => {
                 tx.finish_guide_task(corp, id, "unknown", "", UNKNOWN_NOTE, now).await?;
                 tx.end_planned_recipients(corp, id, "failed", "outcome_unknown").await?;
+                tx.end_planned_groups(corp, id, "failed", OUTCOME_UNKNOWN).await?;
+                // Looked up in WeCom shortly: adopted when there, `absent` when not.
+                enqueue_at(tx, corp, &GuideTaskSettleJob { task_id: id }, now + SETTLE_AFTER_MS, now).await?;
                 Ok(JobEnd::Done)
             }
         }
@@ -235,8 +242,9 @@ impl Job for GuideTaskReadJob {
             };
             let page = client.get_groupmsg_send_result(&req, Priority::Bulk).await?;
             for r in page.send_list {
-                let Some(ext) = r.external_userid else { continue };
-                let (state, reason) = send_outcome(r.status);
+                let group = r.external_userid.is_none();
+                let Some(ext) = r.external_userid.or(r.chat_id) else { continue };
+                let (state, reason) = if group { group_send_outcome(r.status) } else { send_outcome(r.status) };
                 results.push(RecipientResult {
                     external_userid: ext,
                     state,
@@ -259,6 +267,7 @@ impl Job for GuideTaskReadJob {
             Read::Gone => Ok(JobEnd::Done),
             Read::Confirmed(results) => {
                 tx.record_recipient_results(corp, id, &results).await?;
+                tx.record_group_results(corp, id, &results).await?;
                 tx.note_guide_task_read(corp, id, true, now).await?;
                 Ok(JobEnd::Done)
             }
@@ -273,6 +282,7 @@ impl Job for GuideTaskReadJob {
                     }
                     Some(_) => {
                         tx.end_planned_recipients(corp, id, "not_sent", "not_confirmed_by_guide").await?;
+                        tx.end_planned_groups(corp, id, "not_sent", "not_confirmed_by_guide").await?;
                         tx.note_guide_task_read(corp, id, true, now).await?;
                     }
                 }
@@ -295,5 +305,160 @@ impl Engine {
         }
         tx.commit().await?;
         Ok(n)
+    }
+}
+
+// ---- tasks to groups, and settling tasks whose outcome is unknown ----
+
+/// When koi looks up a task that ended `unknown` (WeCom lists a task a
+/// moment after making it).
+const SETTLE_AFTER_MS: i64 = 30_000;
+/// Tasks per `get_groupmsg_list_v2` page (WeCom's maximum).
+const LIST_PAGE: u32 = 100;
+/// `get_groupmsg_list_v2` looks at most a month back.
+const LIST_WINDOW_S: i64 = 31 * 86_400 - 1;
+/// The window around the claim the lookup reads, before and after.
+const LOOKUP_MARGIN_S: i64 = 300;
+
+/// A group task's request: chat_type group, the sender's picked groups
+/// (`chat_id_list`) instead of customers. A customer task's is unchanged.
+async fn for_groups(
+    engine: &Engine,
+    corp_id: i64,
+    t: &koi_store::outreach::GuideTaskRow,
+    mut req: AddMsgTemplateRequest,
+) -> JobResult<AddMsgTemplateRequest> {
+    if t.chat_type != "group" {
+        return Ok(req);
+    }
+    let groups = engine.db.guide_task_groups(corp_id, t.id).await?;
+    req.chat_type = Some(ChatType::Group);
+    req.external_userid = None;
+    req.chat_id_list = Some(groups.into_iter().map(|g| g.chat_id).collect());
+    Ok(req)
+}
+
+/// WeCom's `fail_list` for a group task names groups that are not the
+/// sender's (any more): `group_gone`.
+fn groups_failed(failed: Vec<RecipientResult>) -> Vec<RecipientResult> {
+    failed.into_iter().map(|f| RecipientResult { reason: "group_gone".into(), ..f }).collect()
+}
+
+/// Job: look a task that ended `unknown` up in WeCom
+/// (`get_groupmsg_list_v2`, creator = its sender, a window around its
+/// claim). Found (same chat type and text, a msgid no other task holds):
+/// adopted, its results read as any task's. Surely not there (the whole
+/// window listed): `absent`, for an operator to send again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct GuideTaskSettleJob {
+    pub task_id: i64,
+}
+
+pub(crate) enum Settled {
+    Gone,
+    Found(String),
+    Absent(String),
+}
+
+impl Job for GuideTaskSettleJob {
+    const KIND: &'static str = "outreach.settle_guide_task";
+    const PRIORITY: i32 = priority::DEFAULT;
+    type Prepared = Settled;
+
+    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<Settled> {
+        let Some(t) = engine.db.guide_task(ctx.corp_id, self.task_id).await? else {
+            return Ok(Settled::Gone);
+        };
+        if t.state != "unknown" {
+            return Ok(Settled::Gone);
+        }
+        let content: GuideContent =
+            serde_json::from_str(&t.content).map_err(|e| JobError::GiveUp(format!("task content: {e}")))?;
+        let start = t.created_at.div_euclid(1000) - LOOKUP_MARGIN_S;
+        let end = (now_ms().div_euclid(1000) + LOOKUP_MARGIN_S).min(start + LIST_WINDOW_S);
+        let chat_type = if t.chat_type == "group" { ChatType::Group } else { ChatType::Single };
+        let client = engine.wecom_for(ctx.corp_id).await?;
+        let mut cursor = None;
+        let mut found: Option<(i64, String)> = None;
+        loop {
+            let req = GetGroupmsgListV2Request {
+                chat_type,
+                start_time: start,
+                end_time: end,
+                creator: Some(t.sender.clone()),
+                filter_type: Some(0),
+                limit: Some(LIST_PAGE),
+                cursor: cursor.take(),
+            };
+            let page = client.get_groupmsg_list_v2(&req, Priority::Bulk).await?;
+            for m in page.group_msg_list {
+                let text = m.text.map(|x| x.content).unwrap_or_default();
+                if m.creator != t.sender || text != content.text {
+                    continue;
+                }
+                if engine.db.guide_task_with_msgid(ctx.corp_id, &m.msgid).await?.is_some() {
+                    continue; // another task's
+                }
+                if found.as_ref().is_none_or(|f| m.create_time < f.0) {
+                    found = Some((m.create_time, m.msgid));
+                }
+            }
+            if page.next_cursor.is_empty() {
+                break;
+            }
+            cursor = Some(page.next_cursor);
+        }
+        Ok(match found {
+            Some((_, msgid)) => Settled::Found(msgid),
+            None => Settled::Absent(format!(
+                "WeCom lists no such task of {} between {} and {} (unix s); it may be sent again",
+                t.sender, start, end
+            )),
+        })
+    }
+
+    async fn record(&self, _: &Engine, ctx: &JobCtx, s: Settled, tx: &mut Tx) -> JobResult<JobEnd> {
+        let (corp, id, now) = (ctx.corp_id, self.task_id, now_ms());
+        match s {
+            Settled::Gone => {}
+            Settled::Found(msgid) => {
+                if tx.adopt_guide_task(corp, id, &msgid, now).await? {
+                    let read = GuideTaskReadJob { task_id: id, round: Some(0) };
+                    enqueue_at(tx, corp, &read, now + READ_AFTER_MS[0], now).await?;
+                }
+            }
+            Settled::Absent(note) => {
+                tx.mark_guide_task_absent(corp, id, &note, now).await?;
+            }
+        }
+        Ok(JobEnd::Done)
+    }
+}
+
+impl Engine {
+    /// Looks a task that ended `unknown` up in WeCom now. `false` when the
+    /// task is not `unknown`.
+    pub(crate) async fn settle_guide_task(&self, corp_id: i64, task_id: i64) -> Result<bool> {
+        let Some(t) = self.db.guide_task(corp_id, task_id).await? else { return Ok(false) };
+        if t.state != "unknown" {
+            return Ok(false);
+        }
+        let mut tx = self.db.begin().await?;
+        enqueue(&mut tx, corp_id, &GuideTaskSettleJob { task_id }).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Sends a task WeCom surely does not have (`absent`) again: back to
+    /// `queued` and a new claim, once. `false` when it is not `absent`
+    /// (sent again already, cancelled, or never looked up).
+    pub(crate) async fn resend_guide_task(&self, corp_id: i64, task_id: i64) -> Result<bool> {
+        let mut tx = self.db.begin().await?;
+        if !tx.requeue_guide_task(corp_id, task_id, now_ms()).await? {
+            return Ok(false);
+        }
+        enqueue(&mut tx, corp_id, &GuideTaskJob { task_id }).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }

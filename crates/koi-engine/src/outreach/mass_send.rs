@@ -25,10 +25,11 @@ use koi_domain::group::pull::{split_by_guide, MAX_TASK_CUSTOMERS};
 use koi_domain::jobs::priority;
 use koi_domain::outreach::mass_send::{
     assign_guides, by_day, is_night, next_reminder, Audience, FollowCandidate, GuideRule, MassAttachment, MassContent,
-    MassSendDraft, MAX_REMINDERS,
+    MassSendDraft, MAX_REMINDERS, MAX_TASK_GROUPS,
 };
 use koi_domain::ValidationError;
 use koi_store::events::NewEvent;
+use koi_store::groups::GroupFilter;
 use koi_store::jobs::JobEnd;
 use koi_store::mass_sends::{NewMassSend, SenderInfo, MASS_SEND_PURPOSE, MASS_SEND_SOURCE};
 use koi_store::outreach::NewGuideTask;
@@ -43,6 +44,8 @@ use serde::{Deserialize, Serialize};
 pub const MASS_SENDS_LIMIT: i64 = 200;
 /// Customers not sent a send's page shows.
 pub const UNSENT_LIMIT: i64 = 1_000;
+/// Groups a send to groups reaches at most.
+const ALL_GROUPS: i64 = 100_000;
 
 /// A mass send with its totals.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -140,14 +143,60 @@ pub struct UnsentCustomer {
     pub reason: String,
 }
 
+/// One group of a send to groups, and what WeCom reported for it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct GroupResult {
+    pub group_id: i64,
+    pub name: String,
+    pub chat_id: String,
+    /// The owner who sends it.
+    pub owner_staff_id: i64,
+    pub owner_userid: String,
+    pub owner_name: String,
+    /// The owner's guide task.
+    pub task_id: i64,
+    /// planned (waiting for the owner), sent, not_sent or failed.
+    pub state: String,
+    /// group_quota_used (the corp's 4 a month to a group), group_gone,
+    /// not_sendable, refused_by_wecom, outcome_unknown,
+    /// not_confirmed_by_guide, cancelled.
+    pub reason: String,
+    /// ms.
+    pub sent_at: Option<i64>,
+}
+
+/// One guide task of a send: its WeCom state, and what an operator may do
+/// with it (`unknown`: settle by looking it up; `absent`: send again).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct GuideTaskView {
+    pub id: i64,
+    pub staff_id: i64,
+    pub sender: String,
+    /// single (customers) or group (the sender's groups).
+    pub chat_type: String,
+    pub part: i32,
+    /// queued, sending, created, refused, unknown (an attempt may have
+    /// reached WeCom without an answer) or absent (looked up: WeCom has no
+    /// such task).
+    pub state: String,
+    pub wecom_msgid: String,
+    pub note: String,
+    /// ms; 0 when never looked up.
+    pub looked_up_at: i64,
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MassSendDetail {
     pub send: MassSend,
     pub guides: Vec<GuideReport>,
     pub stores: Vec<StoreReport>,
+    /// Customers (a send to groups: groups) per reason.
     pub reasons: Vec<ReasonTotal>,
     /// At most 1,000.
     pub unsent: Vec<UnsentCustomer>,
+    /// A send to groups: each group with its outcome.
+    pub groups: Vec<GroupResult>,
+    pub tasks: Vec<GuideTaskView>,
 }
 
 /// What a draft would come to now.
@@ -161,6 +210,9 @@ pub struct MassSendPreview {
     pub over_cap: i64,
     /// Guides who would get a task.
     pub guides: i64,
+    /// A send to groups: the groups it would reach (each owner sends to
+    /// their own).
+    pub groups: i64,
 }
 
 fn invalid(field: &str, code: &str, message: impl Into<String>) -> EngineError {
@@ -202,13 +254,6 @@ pub(crate) async fn create_in(tx: &mut Tx, corp_id: i64, draft: &MassSendDraft, 
 async fn create_by(tx: &mut Tx, corp_id: i64, draft: &MassSendDraft, origin: &str, by: &str) -> Result<i64> {
     let now = now_ms();
     let d = draft.validate(now)?;
-    if matches!(d.audience, Audience::Groups { .. }) {
-        return Err(invalid(
-            "audience.type",
-            "groups_not_built",
-            "mass sends to customer groups are not built yet; choose a segment",
-        ));
-    }
     let send_at = d.send_at.unwrap_or(now);
     let audience = serde_json::to_string(&d.audience).expect("an audience is plain data");
     let content = serde_json::to_string(&d.content).expect("content is plain data");
@@ -253,7 +298,7 @@ pub(crate) struct Split {
 impl Engine {
     async fn split_audience(&self, corp_id: i64, audience: &Audience, rule: GuideRule) -> Result<Split> {
         let Audience::Segment { segment_id } = audience else {
-            return Err(invalid("audience.type", "groups_not_built", "mass sends to groups are not built yet"));
+            return Err(invalid("audience.type", "not_a_segment", "a send to groups is split by owner"));
         };
         let segment = self
             .db
@@ -294,6 +339,7 @@ impl Engine {
                 return Err(invalid("audience.segment_id", "unknown_segment", "no such segment"));
             }
         }
+        self.check_groups_audience(who.corp_id, &draft.audience).await?;
         let origin = if who.user_id.is_some() { "console" } else { "api" };
         let mut tx = self.db.begin().await?;
         let id = create_by(&mut tx, who.corp_id, draft, origin, &actor(who)).await?;
@@ -306,6 +352,17 @@ impl Engine {
     pub async fn preview_mass_send(&self, who: &Principal, draft: &MassSendDraft) -> Result<MassSendPreview> {
         require(who, Action::ViewMassSends)?;
         let d = draft.validate(now_ms())?;
+        if matches!(d.audience, Audience::Groups { .. }) {
+            self.check_groups_audience(who.corp_id, &d.audience).await?;
+            let g = self.split_groups(who.corp_id, &d.audience).await?;
+            return Ok(MassSendPreview {
+                customers: g.customers,
+                with_guide: g.customers - g.unowned_customers,
+                over_cap: 0,
+                guides: g.by_owner.len() as i64,
+                groups: g.by_owner.values().map(|v| v.len() as i64).sum(),
+            });
+        }
         let split = self.split_audience(who.corp_id, &d.audience, d.guide_rule).await?;
         let ids: Vec<i64> = split.assigned.iter().map(|a| a.0).collect();
         // Decided in a transaction that is rolled back: nothing is recorded.
@@ -317,6 +374,7 @@ impl Engine {
             with_guide: split.assigned.len() as i64,
             over_cap: decided.skipped.len() as i64,
             guides: split.senders.len() as i64,
+            groups: 0,
         })
     }
 
@@ -362,12 +420,35 @@ impl Engine {
             s.replies += g.replies;
             s.orders += g.orders;
         }
-        let reasons = self
+        let mut reasons: Vec<ReasonTotal> = self
             .db
             .mass_send_reasons(who.corp_id, id)
             .await?
             .into_iter()
             .map(|r| ReasonTotal { reason: r.reason, customers: r.n })
+            .collect();
+        let groups = self.group_results(who.corp_id, id).await?;
+        let mut by_reason: BTreeMap<&str, i64> = BTreeMap::new();
+        for g in groups.iter().filter(|g| g.state == "failed" || g.state == "not_sent") {
+            *by_reason.entry(g.reason.as_str()).or_default() += 1;
+        }
+        reasons.extend(by_reason.into_iter().map(|(r, n)| ReasonTotal { reason: r.to_string(), customers: n }));
+        let tasks = self
+            .db
+            .guide_tasks_of(who.corp_id, MASS_SEND_PURPOSE, id)
+            .await?
+            .into_iter()
+            .map(|t| GuideTaskView {
+                id: t.id,
+                staff_id: t.staff_id,
+                sender: t.sender,
+                chat_type: t.chat_type,
+                part: t.part,
+                state: t.state,
+                wecom_msgid: t.wecom_msgid,
+                note: t.note,
+                looked_up_at: t.looked_up_at,
+            })
             .collect();
         let unsent = self
             .db
@@ -388,13 +469,16 @@ impl Engine {
             stores: by_store.into_values().collect(),
             reasons,
             unsent,
+            groups,
+            tasks,
         })
     }
 
     async fn guide_reports(&self, corp_id: i64, id: i64) -> Result<Vec<GuideReport>> {
         let rows = self.db.mass_send_report(corp_id, id).await?;
         let tasks = self.db.guide_tasks_of(corp_id, MASS_SEND_PURPOSE, id).await?;
-        Ok(rows
+        let group_rows = self.group_owner_reports(corp_id, id, &tasks).await?;
+        let out: Vec<GuideReport> = rows
             .into_iter()
             .map(|r| {
                 let mine: Vec<_> = tasks.iter().filter(|t| t.staff_id == r.staff_id).collect();
@@ -423,7 +507,8 @@ impl Engine {
                     task_state,
                 }
             })
-            .collect())
+            .collect();
+        Ok(out.into_iter().chain(group_rows).collect())
     }
 
     /// Reminds now every guide who has not confirmed (within koi's 3
@@ -461,6 +546,208 @@ impl Engine {
     }
 }
 
+/// A send to groups, split by owner.
+pub(crate) struct GroupSplit {
+    label: String,
+    /// Owner (staff id) → their groups `(group id, chat_id)`.
+    by_owner: BTreeMap<i64, Vec<(i64, String)>>,
+    /// Groups whose owner is not a guide koi knows: skipped.
+    unowned: i64,
+    /// Members of the groups, and of the unowned ones.
+    customers: i64,
+    unowned_customers: i64,
+    senders: HashMap<i64, SenderInfo>,
+}
+
+fn unknown_task() -> EngineError {
+    EngineError::NotFound("guide task")
+}
+
+impl Engine {
+    /// Picked groups and the owner filter must name the corp's groups and guides.
+    async fn check_groups_audience(&self, corp_id: i64, audience: &Audience) -> Result<()> {
+        let Audience::Groups { group_ids, owner_staff_id, .. } = audience else { return Ok(()) };
+        for g in group_ids {
+            if *g > 0 && self.db.group(corp_id, *g).await?.is_none() {
+                return Err(invalid("audience.group_ids", "unknown_group", format!("no group {g}")));
+            }
+        }
+        if let Some(s) = owner_staff_id {
+            if self.db.senders(corp_id, &[*s]).await?.is_empty() {
+                return Err(invalid("audience.owner_staff_id", "unknown_staff", "no such guide"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The active groups the audience names, by owner.
+    async fn split_groups(&self, corp_id: i64, audience: &Audience) -> Result<GroupSplit> {
+        let Audience::Groups { kind, store_id, owner_staff_id, group_ids } = audience else {
+            return Err(invalid("audience.type", "not_groups", "not a send to groups"));
+        };
+        let owner = match owner_staff_id {
+            Some(s) => Some(
+                self.db
+                    .senders(corp_id, &[*s])
+                    .await?
+                    .pop()
+                    .ok_or_else(|| invalid("audience.owner_staff_id", "unknown_staff", "no such guide"))?
+                    .userid,
+            ),
+            None => None,
+        };
+        let filter = GroupFilter {
+            kind: kind.map(|k| k.as_str()),
+            store_id: *store_id,
+            owner: owner.as_deref(),
+            status: Some("active"),
+            ..GroupFilter::default()
+        };
+        let mut rows = self.db.groups(corp_id, &filter, ALL_GROUPS).await?;
+        if !group_ids.is_empty() {
+            let picked: std::collections::HashSet<i64> = group_ids.iter().copied().collect();
+            rows.retain(|g| picked.contains(&g.id));
+        }
+        rows.sort_by_key(|g| g.id);
+        let names: Vec<&str> = rows.iter().take(3).map(|g| g.name.as_str()).collect();
+        let more = if rows.len() > 3 { " …" } else { "" };
+        let label = format!("{}{more} ({})", names.join("、"), rows.len());
+        let mut split = GroupSplit {
+            label,
+            by_owner: BTreeMap::new(),
+            unowned: 0,
+            customers: 0,
+            unowned_customers: 0,
+            senders: HashMap::new(),
+        };
+        for g in &rows {
+            split.customers += i64::from(g.members);
+            match g.owner_staff_id {
+                Some(s) => split.by_owner.entry(s).or_default().push((g.id, g.chat_id.clone())),
+                None => {
+                    split.unowned += 1;
+                    split.unowned_customers += i64::from(g.members);
+                }
+            }
+        }
+        let owners: Vec<i64> = split.by_owner.keys().copied().collect();
+        split.senders = self.db.senders(corp_id, &owners).await?.into_iter().map(|s| (s.staff_id, s)).collect();
+        Ok(split)
+    }
+
+    async fn group_results(&self, corp_id: i64, id: i64) -> Result<Vec<GroupResult>> {
+        Ok(self
+            .db
+            .mass_send_groups(corp_id, id)
+            .await?
+            .into_iter()
+            .map(|g| GroupResult {
+                group_id: g.group_id,
+                name: g.group_name,
+                chat_id: g.chat_id,
+                owner_staff_id: g.staff_id,
+                owner_userid: g.owner_userid,
+                owner_name: g.owner_name,
+                task_id: g.task_id,
+                state: g.state,
+                reason: g.reason,
+                sent_at: g.sent_at,
+            })
+            .collect())
+    }
+
+    /// A send to groups' numbers per owner (groups counted).
+    async fn group_owner_reports(
+        &self,
+        corp_id: i64,
+        id: i64,
+        tasks: &[koi_store::outreach::GuideTaskRow],
+    ) -> Result<Vec<GuideReport>> {
+        let rows = self.db.mass_send_groups(corp_id, id).await?;
+        if rows.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut by_owner: BTreeMap<(String, i64), Vec<&koi_store::mass_sends::GroupSendRow>> = BTreeMap::new();
+        for r in &rows {
+            by_owner.entry((r.owner_name.clone(), r.staff_id)).or_default().push(r);
+        }
+        let owners: Vec<i64> = by_owner.keys().map(|k| k.1).collect();
+        let senders: HashMap<i64, SenderInfo> =
+            self.db.senders(corp_id, &owners).await?.into_iter().map(|s| (s.staff_id, s)).collect();
+        Ok(by_owner
+            .into_iter()
+            .map(|((name, staff_id), groups)| {
+                let count = |state: &str| groups.iter().filter(|g| g.state == state).count() as i64;
+                let mine: Vec<_> = tasks.iter().filter(|t| t.staff_id == staff_id).collect();
+                let task_state = mine
+                    .iter()
+                    .map(|t| t.state.as_str())
+                    .find(|s| *s != "created")
+                    .or(mine.first().map(|t| t.state.as_str()))
+                    .unwrap_or("")
+                    .to_string();
+                let sender = senders.get(&staff_id);
+                GuideReport {
+                    staff_id,
+                    userid: groups[0].owner_userid.clone(),
+                    name,
+                    store_id: sender.and_then(|s| s.store_id),
+                    store_name: sender.and_then(|s| s.store_name.clone()).unwrap_or_default(),
+                    planned: groups.len() as i64,
+                    confirmed: groups
+                        .iter()
+                        .any(|g| g.state == "sent" || matches!(g.reason.as_str(), "group_quota_used" | "group_gone")),
+                    sent: count("sent"),
+                    not_sent: count("not_sent"),
+                    failed: count("failed"),
+                    waiting: count("planned"),
+                    replies: 0,
+                    orders: 0,
+                    reminders: mine.iter().map(|t| i64::from(t.reminders)).max().unwrap_or(0),
+                    task_state,
+                }
+            })
+            .collect())
+    }
+
+    async fn task_of_send(&self, who: &Principal, id: i64, task_id: i64) -> Result<()> {
+        require(who, Action::ManageMassSends)?;
+        self.db.mass_send(who.corp_id, id).await?.ok_or(EngineError::NotFound("mass send"))?;
+        let t = self.db.guide_task(who.corp_id, task_id).await?.ok_or_else(unknown_task)?;
+        if t.purpose != MASS_SEND_PURPOSE || t.purpose_id != id {
+            return Err(unknown_task());
+        }
+        Ok(())
+    }
+
+    /// Looks a task of the send whose outcome is unknown up in WeCom now
+    /// (`get_groupmsg_list_v2`): found, it is adopted and its results read;
+    /// surely not there, it ends `absent` and may be sent again. 422
+    /// `not_unknown` for any other task.
+    pub async fn settle_mass_send_task(&self, who: &Principal, id: i64, task_id: i64) -> Result<MassSendDetail> {
+        self.task_of_send(who, id, task_id).await?;
+        if !self.settle_guide_task(who.corp_id, task_id).await? {
+            return Err(invalid("task", "not_unknown", "only a task whose outcome is unknown is looked up"));
+        }
+        self.mass_send(who, id).await
+    }
+
+    /// Sends a task WeCom surely does not have (`absent`) again, once: a
+    /// new claim and a new WeCom task. 422 `not_absent` for any other task
+    /// (a second press included).
+    pub async fn resend_mass_send_task(&self, who: &Principal, id: i64, task_id: i64) -> Result<MassSendDetail> {
+        self.task_of_send(who, id, task_id).await?;
+        if !self.resend_guide_task(who.corp_id, task_id).await? {
+            return Err(invalid(
+                "task",
+                "not_absent",
+                "only a task WeCom was found not to have is sent again, and only once",
+            ));
+        }
+        self.mass_send(who, id).await
+    }
+}
+
 fn send_view(row: koi_store::mass_sends::MassSendRow, guides: &[GuideReport]) -> MassSend {
     MassSend {
         id: row.id,
@@ -493,6 +780,7 @@ pub(crate) struct MassSendStartJob {
 pub(crate) enum Start {
     Gone,
     Plan(Box<(Split, MassContent, GuideRule)>),
+    Groups(Box<(GroupSplit, MassContent)>),
 }
 
 impl Job for MassSendStartJob {
@@ -512,6 +800,15 @@ impl Job for MassSendStartJob {
         let content: MassContent =
             serde_json::from_str(&row.content).map_err(|e| JobError::GiveUp(format!("content: {e}")))?;
         let rule = GuideRule::parse(&row.guide_rule).unwrap_or_default();
+        if matches!(audience, Audience::Groups { .. }) {
+            return match engine.split_groups(ctx.corp_id, &audience).await {
+                Ok(g) => Ok(Start::Groups(Box::new((g, content)))),
+                Err(EngineError::Invalid(e)) => {
+                    Err(JobError::Refused(e.0.first().map(|f| f.message.clone()).unwrap_or_default()))
+                }
+                Err(e) => Err(e.into()),
+            };
+        }
         let split = match engine.split_audience(ctx.corp_id, &audience, rule).await {
             Ok(s) => s,
             Err(EngineError::Invalid(e)) => {
@@ -523,7 +820,11 @@ impl Job for MassSendStartJob {
     }
 
     async fn record(&self, _: &Engine, ctx: &JobCtx, start: Start, tx: &mut Tx) -> JobResult<JobEnd> {
-        let Start::Plan(plan) = start else { return Ok(JobEnd::Done) };
+        let plan = match start {
+            Start::Gone => return Ok(JobEnd::Done),
+            Start::Groups(g) => return plan_groups(tx, ctx.corp_id, self.mass_send_id, *g).await,
+            Start::Plan(plan) => plan,
+        };
         let (split, content, _rule) = *plan;
         let (corp, id, now) = (ctx.corp_id, self.mass_send_id, now_ms());
         let ids: Vec<i64> = split.assigned.iter().map(|a| a.0).collect();
@@ -579,6 +880,58 @@ impl Job for MassSendStartJob {
         tx.append_event(&e, now).await?;
         Ok(JobEnd::Done)
     }
+}
+
+/// Plans a send to groups: one task per owner (per 2,000 groups) to the
+/// owner's picked groups, in the start's transaction, exactly once.
+async fn plan_groups(tx: &mut Tx, corp: i64, id: i64, (g, content): (GroupSplit, MassContent)) -> JobResult<JobEnd> {
+    let now = now_ms();
+    let planned: usize = g.by_owner.values().map(Vec::len).sum();
+    if !tx.start_mass_send(corp, id, &g.label, planned as i32, g.unowned as i32, "", now).await? {
+        return Ok(JobEnd::Done); // started or cancelled meanwhile
+    }
+    let attachments = wecom_attachments(&content.attachments);
+    for (staff_id, groups) in &g.by_owner {
+        let Some(sender) = g.senders.get(staff_id) else { continue };
+        let body = GuideContent {
+            text: content.render(&sender.name, sender.store_name.as_deref().unwrap_or("")),
+            link: None,
+            attachments: attachments.clone(),
+        };
+        let body = serde_json::to_string(&body).expect("guide content is plain data");
+        for (part, chunk) in groups.chunks(MAX_TASK_GROUPS).enumerate() {
+            let task = NewGuideTask {
+                corp_id: corp,
+                purpose: MASS_SEND_PURPOSE,
+                purpose_id: id,
+                staff_id: *staff_id,
+                sender: &sender.userid,
+                part: part as i32,
+                content: &body,
+                recipients: &[],
+                now,
+            };
+            if let Some(task_id) = plan_guide_task(tx, &task).await? {
+                tx.insert_guide_task_groups(corp, task_id, chunk).await?;
+            }
+        }
+    }
+    if let Some(at) = next_reminder(now, 0) {
+        enqueue_at(tx, corp, &MassSendRemindJob { mass_send_id: id, round: Some(0) }, at, now).await?;
+    }
+    let payload = serde_json::json!({ "planned_groups": planned, "skipped_groups": g.unowned,
+        "owners": g.by_owner.len() });
+    let e = NewEvent {
+        corp_id: corp,
+        kind: "mass_send.started",
+        subject: &format!("mass_send:{id}"),
+        actor: "koi",
+        payload: &payload.to_string(),
+        dedup_key: None,
+        occurred_at: now,
+    };
+    tx.append_event(&e, now).await?;
+    Ok(JobEnd::Done)
 }
 
 /// Job: remind the guides of a send who have not confirmed. `round` is the

@@ -5,9 +5,9 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `guide_tasks.rs` | one guide's WeCom task (`add_msg_template`, chat_type single), created exactly once, and the job that reads its send results |
+//! | `guide_tasks.rs` | one guide's WeCom task (`add_msg_template`, chat_type single, or group to the groups it owns), created exactly once, the job that reads its send results, and the lookup (`get_groupmsg_list_v2`) that settles a task whose outcome is unknown |
 //! | `fatigue.rs` | the fatigue cap: [`fatigue::admit`] decides who may be touched and records the touches, in the caller's transaction |
-//! | `mass_send.rs` | mass sends (群发): [`mass_send::create_in`], the split by guide, reminders, reports per guide and store |
+//! | `mass_send.rs` | mass sends (群发) to a segment or to customer groups: [`mass_send::create_in`], the split by guide (by group owner), reminders, reports per guide, store and group |
 //! | `moments.rs` | moments posts (朋友圈): created once, results per guide with likes and comments |
 //!
 //! Group pulls (`groups/pulls.rs`), first-order invitations and mass sends
@@ -19,8 +19,11 @@ pub(crate) mod mass_send;
 pub(crate) mod moments;
 
 pub use guide_tasks::{GuideContent, GuideLink};
-pub(crate) use guide_tasks::{GuideTaskJob, GuideTaskReadJob};
+pub(crate) use guide_tasks::{GuideTaskJob, GuideTaskReadJob, GuideTaskSettleJob};
 pub(crate) use mass_send::{CancelTaskJob, MassSendRemindJob, MassSendStartJob};
-pub use mass_send::{GuideReport, MassSend, MassSendDetail, MassSendPreview, ReasonTotal, StoreReport, UnsentCustomer};
+pub use mass_send::{
+    GroupResult, GuideReport, GuideTaskView, MassSend, MassSendDetail, MassSendPreview, ReasonTotal, StoreReport,
+    UnsentCustomer,
+};
 pub use moments::{Moment, MomentDetail, MomentGuide};
 pub(crate) use moments::{MomentPostJob, MomentReadJob};

@@ -219,6 +219,73 @@ pub fn send_result(world: &mut World, ctx: &Ctx) -> ApiResult {
     Ok(json!({ "send_list": rows, "next_cursor": next }))
 }
 
+/// `get_groupmsg_list_v2`: the tasks created in `[start_time, end_time]`
+/// (at most a month apart), of one chat type, by creator when given,
+/// newest first, `limit` ≤ 100 a page (50 by default). Every task made
+/// through the API is the corp's (`create_type` 0): `filter_type` 1 (made
+/// by a member in the client) lists none.
+pub fn list_v2(world: &mut World, ctx: &Ctx) -> ApiResult {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Req {
+        chat_type: Option<String>,
+        start_time: i64,
+        end_time: i64,
+        creator: Option<String>,
+        filter_type: Option<i64>,
+        limit: Option<usize>,
+        cursor: String,
+    }
+    const MONTH_S: i64 = 31 * 86_400;
+    let req: Req = ctx.body()?;
+    let chat_type = req.chat_type.unwrap_or_else(|| "single".to_owned());
+    if chat_type != "single" && chat_type != "group" {
+        return Err(ApiError::param("chat_type must be single or group"));
+    }
+    if req.start_time <= 0 || req.end_time <= 0 || req.end_time < req.start_time {
+        return Err(ApiError::param("start_time and end_time required, start before end"));
+    }
+    if req.end_time - req.start_time > MONTH_S {
+        return Err(ApiError::param("the time range exceeds one month"));
+    }
+    let filter_type = req.filter_type.unwrap_or(2);
+    if !(0..=2).contains(&filter_type) {
+        return Err(ApiError::param("filter_type must be 0, 1 or 2"));
+    }
+    let limit = req.limit.unwrap_or(50);
+    if limit == 0 || limit > 100 {
+        return Err(ApiError::param("limit must be 1..=100"));
+    }
+    let creator = req.creator.filter(|c| !c.is_empty());
+    let mut found: Vec<&MassTask> = world
+        .mass
+        .values()
+        .filter(|t| t.chat_type == chat_type)
+        .filter(|t| (req.start_time..=req.end_time).contains(&t.create_time))
+        .filter(|t| creator.is_none() || t.sender == creator)
+        .filter(|_| filter_type != 1)
+        .collect();
+    found.sort_by(|a, b| b.create_time.cmp(&a.create_time).then_with(|| a.msgid.cmp(&b.msgid)));
+    let rows: Vec<Value> = found
+        .into_iter()
+        .map(|t| {
+            let mut v = json!({
+                "msgid": t.msgid,
+                "creator": t.sender.clone().unwrap_or_default(),
+                "create_type": 0,
+                "create_time": t.create_time,
+                "attachments": t.attachments,
+            });
+            if let Some(text) = &t.text {
+                v["text"] = json!({ "content": text });
+            }
+            v
+        })
+        .collect();
+    let (rows, next) = page(&rows, &req.cursor, limit)?;
+    Ok(json!({ "group_msg_list": rows, "next_cursor": next }))
+}
+
 pub fn remind(world: &mut World, ctx: &Ctx) -> ApiResult {
     let q: Query = ctx.body()?;
     let task = world.mass.get_mut(&q.msgid).ok_or_else(|| ApiError::param("msgid"))?;

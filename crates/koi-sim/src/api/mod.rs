@@ -101,6 +101,7 @@ fn handler(path: &str) -> Option<Handler> {
         "externalcontact/add_msg_template" => mass::add,
         "externalcontact/get_groupmsg_task" => mass::task,
         "externalcontact/get_groupmsg_send_result" => mass::send_result,
+        "externalcontact/get_groupmsg_list_v2" => mass::list_v2,
         "externalcontact/remind_groupmsg_send" => mass::remind,
         "externalcontact/cancel_groupmsg_send" => mass::cancel,
         "externalcontact/groupchat/list" => group::list,
@@ -215,6 +216,9 @@ pub async fn cgi(
     let result = state.act(&corp, |world| handler(world, &ctx));
     if let Err(e) = &result {
         tracing::debug!(corp = %corp.corp_id, %path, errcode = e.code.0, errmsg = %e.msg, "api error");
+    }
+    if result.is_ok() && corp.lose_answer(&path) {
+        return (StatusCode::BAD_GATEWAY, "<html><body><h1>502 Bad Gateway</h1></body></html>").into_response();
     }
     answer(result)
 }

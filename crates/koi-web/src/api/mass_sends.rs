@@ -25,10 +25,17 @@ pub async fn list(State(state): State<AppState>, ApiCaller(who): ApiCaller) -> R
     Ok(Json(state.engine.mass_sends(&who).await?))
 }
 
-/// Starts a mass send now, or at `send_at` (ms, ≤ 30 days ahead). The
-/// segment's customers go each once to the guide the `guide_rule` picks
-/// (`latest_follow`, `earliest_follow`, `store_guide`); customers over the
-/// fatigue cap are skipped with the reason `fatigue_cap`. 422
+/// Starts a mass send now, or at `send_at` (ms, ≤ 30 days ahead). To a
+/// segment (`{"type": "segment", "segment_id"}`): its customers go each
+/// once to the guide the `guide_rule` picks (`latest_follow`,
+/// `earliest_follow`, `store_guide`); customers over the fatigue cap are
+/// skipped with the reason `fatigue_cap`. To customer groups (`{"type":
+/// "groups", "kind", "store_id", "owner_staff_id", "group_ids"}`, each
+/// optional; `group_ids` picks groups by id): the active groups matching,
+/// each sent by its owner in one WeCom task per owner (chat_type group,
+/// restricted to those groups); groups whose owner koi does not know are
+/// skipped. WeCom lets a group receive 4 of the corp's mass messages a
+/// month: a group past it ends `failed` / `group_quota_used`. 422
 /// `invalid_input` names the field: an unknown segment, a text over 4,000
 /// bytes, `{name}` in the text (WeCom sends one text to all of a guide's
 /// customers), more than 9 attachments, a link title over 128 bytes…
@@ -43,8 +50,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(made)))
 }
 
-/// What a draft would come to if sent now: customers, with a guide, over
-/// the fatigue cap, guides. Nothing is kept.
+/// What a draft would come to if sent now: customers (a send to groups:
+/// their members), with a guide, over the fatigue cap, guides (owners),
+/// groups. Nothing is kept.
 #[utoipa::path(post, path = "/mass-sends/preview", tag = "outreach", request_body = MassSendDraft,
     responses((status = 200, body = MassSendPreview), (status = 422, body = ErrorBody)))]
 pub async fn preview(
@@ -98,6 +106,39 @@ pub async fn refresh(
 ) -> Result<(StatusCode, Json<Queued>), WebError> {
     let tasks = state.engine.refresh_mass_send(&who, id).await?;
     Ok((StatusCode::ACCEPTED, Json(Queued { tasks })))
+}
+
+/// Settles a guide task of the send whose outcome is `unknown` (an attempt
+/// may have reached WeCom without an answer): koi looks it up in WeCom
+/// (`get_groupmsg_list_v2`, the guide as creator, a window around the
+/// claim). Found, the task is adopted with WeCom's msgid and its results
+/// are read; surely not there, it ends `absent` and may be resent. The
+/// lookup runs in the background: read the send again for the task's
+/// state. 422 `invalid_input` (`task` / `not_unknown`) for a task in any
+/// other state; 404 for a task not of this send.
+#[utoipa::path(post, path = "/mass-sends/{id}/tasks/{task_id}/settle", tag = "outreach",
+    params(("id" = i64, Path), ("task_id" = i64, Path)),
+    responses((status = 202, body = MassSendDetail), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn settle_task(
+    State(state): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    Path((id, task_id)): Path<(i64, i64)>,
+) -> Result<(StatusCode, Json<MassSendDetail>), WebError> {
+    Ok((StatusCode::ACCEPTED, Json(state.engine.settle_mass_send_task(&who, id, task_id).await?)))
+}
+
+/// Sends a guide task again that WeCom was found not to have (`absent`):
+/// a new claim and one new WeCom task, exactly once. 422 `invalid_input`
+/// (`task` / `not_absent`) for any other task, a second resend included.
+#[utoipa::path(post, path = "/mass-sends/{id}/tasks/{task_id}/resend", tag = "outreach",
+    params(("id" = i64, Path), ("task_id" = i64, Path)),
+    responses((status = 202, body = MassSendDetail), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn resend_task(
+    State(state): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    Path((id, task_id)): Path<(i64, i64)>,
+) -> Result<(StatusCode, Json<MassSendDetail>), WebError> {
+    Ok((StatusCode::ACCEPTED, Json(state.engine.resend_mass_send_task(&who, id, task_id).await?)))
 }
 
 /// Cancels a send: a scheduled one never starts, tasks not created yet are

@@ -128,6 +128,8 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(mass_sends::remind))
         .routes(routes!(mass_sends::refresh))
         .routes(routes!(mass_sends::cancel))
+        .routes(routes!(mass_sends::settle_task))
+        .routes(routes!(mass_sends::resend_task))
         .routes(routes!(mass_sends::fatigue_cap, mass_sends::set_fatigue_cap))
         .routes(routes!(mass_sends::moments, mass_sends::create_moment))
         .routes(routes!(mass_sends::moment))

@@ -1,6 +1,7 @@
 //! 群发 / Mass sends, 朋友圈 / Moments and the fatigue cap: the list of
 //! sends with the form that starts one (a segment picked from the list with
-//! its count, the text, a link or image, the guide rule, now or later) and
+//! its count, or customer groups by kind, store, owner or name; the text, a
+//! link or image, the guide rule, now or later) and
 //! its preview counts; a send's page with its numbers per guide and per
 //! store, the reasons, the customers not sent, and remind / refresh /
 //! cancel; the moments list, form and page; the fatigue cap's form.
@@ -15,9 +16,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use koi_domain::access::Action;
+use koi_domain::group::GroupKind;
 use koi_domain::outreach::fatigue::FatigueCap;
 use koi_domain::outreach::mass_send::{Audience, GuideRule, MassAttachment, MassContent, MassSendDraft};
 use koi_domain::outreach::moment::{MomentDraft, MomentMedia};
+use koi_engine::groups::GroupQuery;
 use koi_engine::outreach::{MassSend, MassSendDetail, MassSendPreview, Moment, MomentDetail};
 
 #[derive(Template)]
@@ -28,6 +31,11 @@ struct ListPage {
     can_manage: bool,
     form: FormView,
     segments: Vec<Choice>,
+    /// The groups audience's pickers, by name.
+    kinds: Vec<Choice>,
+    stores: Vec<Choice>,
+    owners: Vec<Choice>,
+    groups: Vec<Choice>,
     preview: Option<MassSendPreview>,
     cap: FatigueCap,
 }
@@ -80,7 +88,53 @@ async fn list_page(
         .map(|s| Choice { value: s.id.to_string(), label: format!("{} ({})", s.name, s.count) })
         .collect();
     let cap = state.engine.fatigue_cap(who).await.or_page(c)?;
-    Ok(ListPage { c: chrome, sends, can_manage: who.allows(Action::ManageMassSends), form, segments, preview, cap })
+    let t = crate::i18n::Tr(c.lang);
+    let kinds = GroupKind::ALL
+        .iter()
+        .map(|k| Choice { value: k.as_str().into(), label: t.s(&format!("group_kind_{}", k.as_str())).into() })
+        .collect();
+    let stores = state
+        .engine
+        .stores(who)
+        .await
+        .or_page(c)?
+        .into_iter()
+        .map(|s| Choice { value: s.id.to_string(), label: s.name })
+        .collect();
+    let owners = state
+        .engine
+        .staff_list(who)
+        .await
+        .or_page(c)?
+        .into_iter()
+        .filter(|s| s.active)
+        .map(|s| Choice { value: s.id.to_string(), label: s.name })
+        .collect();
+    let q = GroupQuery { status: Some("active".into()), ..Default::default() };
+    let groups = state
+        .engine
+        .groups(who, &q)
+        .await
+        .or_page(c)?
+        .into_iter()
+        .map(|g| Choice {
+            value: g.id.to_string(),
+            label: format!("{} ({})", if g.name.is_empty() { &g.chat_id } else { &g.name }, g.members),
+        })
+        .collect();
+    Ok(ListPage {
+        c: chrome,
+        sends,
+        can_manage: who.allows(Action::ManageMassSends),
+        form,
+        segments,
+        kinds,
+        stores,
+        owners,
+        groups,
+        preview,
+        cap,
+    })
 }
 
 pub async fn list(State(state): State<AppState>, c: Console, Query(n): Query<Notice>) -> Page {
@@ -111,9 +165,19 @@ fn draft_of(f: &ConsoleForm) -> MassSendDraft {
     for url in f.get("image_urls").lines().map(str::trim).filter(|u| !u.is_empty()) {
         attachments.push(MassAttachment::Image { pic_url: url.into() });
     }
+    let audience = if f.get("audience") == "groups" {
+        Audience::Groups {
+            kind: GroupKind::parse(f.get("group_kind").trim()),
+            store_id: f.get("group_store_id").trim().parse().ok(),
+            owner_staff_id: f.get("group_owner_id").trim().parse().ok(),
+            group_ids: f.all("group").filter_map(|v| v.trim().parse().ok()).collect(),
+        }
+    } else {
+        Audience::Segment { segment_id: f.get("segment_id").trim().parse().unwrap_or(0) }
+    };
     MassSendDraft {
         name: f.get("name").into(),
-        audience: Audience::Segment { segment_id: f.get("segment_id").trim().parse().unwrap_or(0) },
+        audience,
         content: MassContent { text: f.get("text").into(), attachments },
         guide_rule: GuideRule::parse(f.get("guide_rule")).unwrap_or_default(),
         send_at: local_ms(f.get("send_at")),
@@ -156,6 +220,18 @@ pub async fn remind(State(state): State<AppState>, Path(id): Path<i64>, f: Conso
 
 pub async fn refresh(State(state): State<AppState>, Path(id): Path<i64>, f: ConsoleForm) -> Page {
     state.engine.refresh_mass_send(f.console.who(), id).await.or_page(&f.console)?;
+    Ok(see_other(&format!("/console/mass-sends/{id}?ok=queued")))
+}
+
+/// Looks a task whose outcome is unknown up in WeCom.
+pub async fn settle_task(State(state): State<AppState>, Path((id, task)): Path<(i64, i64)>, f: ConsoleForm) -> Page {
+    state.engine.settle_mass_send_task(f.console.who(), id, task).await.or_page(&f.console)?;
+    Ok(see_other(&format!("/console/mass-sends/{id}?ok=queued")))
+}
+
+/// Sends a task WeCom was found not to have again, once.
+pub async fn resend_task(State(state): State<AppState>, Path((id, task)): Path<(i64, i64)>, f: ConsoleForm) -> Page {
+    state.engine.resend_mass_send_task(f.console.who(), id, task).await.or_page(&f.console)?;
     Ok(see_other(&format!("/console/mass-sends/{id}?ok=queued")))
 }
 

@@ -125,6 +125,8 @@ pub fn router() -> Router<AppState> {
         .route("/mass-sends/{id}/remind", post(mass_sends::remind))
         .route("/mass-sends/{id}/refresh", post(mass_sends::refresh))
         .route("/mass-sends/{id}/cancel", post(mass_sends::cancel))
+        .route("/mass-sends/{id}/tasks/{task}/settle", post(mass_sends::settle_task))
+        .route("/mass-sends/{id}/tasks/{task}/resend", post(mass_sends::resend_task))
         .route("/moments", get(mass_sends::moments).post(mass_sends::create_moment))
         .route("/moments/{id}", get(mass_sends::moment))
         .route("/moments/{id}/refresh", post(mass_sends::refresh_moment))

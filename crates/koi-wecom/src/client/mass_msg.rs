@@ -7,10 +7,11 @@ use serde::{Deserialize, Serialize};
 use super::message::{Attachment, Text};
 use super::{ApiError, CorpClient, Priority};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChatType {
     /// To customers one by one (the default).
+    #[default]
     Single,
     /// To customer groups; `sender` is then required.
     Group,
@@ -116,6 +117,46 @@ pub struct GroupmsgSendResult {
     pub send_time: Option<i64>,
 }
 
+/// `get_groupmsg_list_v2`: the corp's mass-message tasks created in a time
+/// window (≤ 1 month, unix seconds), by creator, newest first, at most
+/// `limit` (≤ 100) a page.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetGroupmsgListV2Request {
+    pub chat_type: ChatType,
+    pub start_time: i64,
+    pub end_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creator: Option<String>,
+    /// 0 made by the corp (the API or the admin console), 1 by a member, 2 all (the default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter_type: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GetGroupmsgListV2Response {
+    pub group_msg_list: Vec<GroupMsg>,
+    pub next_cursor: String,
+}
+
+/// One mass-message task as the list shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GroupMsg {
+    pub msgid: String,
+    pub creator: String,
+    /// 0 the corp, 1 a member.
+    pub create_type: i32,
+    pub create_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<Text>,
+    pub attachments: Vec<Attachment>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RemindGroupmsgSendRequest {
     pub msgid: String,
@@ -163,6 +204,16 @@ impl CorpClient {
         priority: Priority,
     ) -> Result<GetGroupmsgSendResultResponse, ApiError> {
         self.post("get_groupmsg_send_result", req, priority).await
+    }
+
+    /// POST `get_groupmsg_list_v2`: tasks created in a window (≤ 1 month),
+    /// paged by `next_cursor`.
+    pub async fn get_groupmsg_list_v2(
+        &self,
+        req: &GetGroupmsgListV2Request,
+        priority: Priority,
+    ) -> Result<GetGroupmsgListV2Response, ApiError> {
+        self.post("get_groupmsg_list_v2", req, priority).await
     }
 
     /// POST `remind_groupmsg_send` (≤3 per 24 h: 41094).

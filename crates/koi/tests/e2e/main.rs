@@ -11,6 +11,7 @@ mod campaigns;
 mod checkout;
 mod console_acquisition;
 mod console_campaigns;
+mod console_mass_sends;
 mod console_segments;
 mod coupons;
 mod customers;

@@ -340,3 +340,289 @@ async fn mass_send(backend: &str) {
     })
     .await;
 }
+
+/// A seed under which exactly one of the first `n` guides never confirms
+/// on their own when 70 % do.
+fn seed_with_one_silent_of(n: usize) -> (u64, String) {
+    for seed in 1..10_000u64 {
+        let w = koi_sim::world::World::new(CORP, vec![], seed);
+        let silent: Vec<String> = (0..n).map(userid).filter(|u| !w.confirms_on_own(u, 0.7)).collect();
+        if silent.len() == 1 {
+            return (seed, silent[0].clone());
+        }
+    }
+    panic!("no seed gives one silent guide");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mass_send_to_groups_goes_through_each_owner_once_sqlite() {
+    let _heavy = HEAVY.lock().await;
+    group_send("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mass_send_to_groups_goes_through_each_owner_once_postgres() {
+    let _heavy = HEAVY.lock().await;
+    group_send("postgres").await;
+}
+
+/// The simulator's group tasks by msgid.
+fn group_tasks(rig: &Rig) -> BTreeMap<String, koi_sim::world::MassTask> {
+    rig.sim.state().act_on(None, |_| ());
+    rig.sim
+        .state()
+        .mass_tasks()
+        .into_iter()
+        .filter(|t| t.task.chat_type == "group")
+        .map(|t| (t.task.msgid.clone(), t.task))
+        .collect()
+}
+
+/// A send to groups of 3 owners (one never confirms), one group past
+/// WeCom's 4 a month, one group of an owner left out; the per-group and
+/// per-owner results equal the simulator's truth. Then a task whose answer
+/// was lost is settled by looking it up in WeCom (adopted, read), and one
+/// that never reached WeCom is looked up, found absent and resent once.
+async fn group_send(backend: &str) {
+    let (seed, silent) = seed_with_one_silent_of(3);
+    let rig = start(backend, seed).await;
+    let store = rig.ok(Method::POST, "/api/v1/stores", Some(json!({"code": "SH-02", "name": "徐汇店"}))).await;
+    let store_id = store["id"].as_i64().unwrap();
+    let mut staff_ids = Vec::new();
+    for i in 0..3 {
+        let body = json!({"userid": userid(i), "name": format!("群主{i}"), "store_ids": [store_id]});
+        staff_ids.push(rig.ok(Method::POST, "/api/v1/staff", Some(body)).await["id"].as_i64().unwrap());
+    }
+    // Two groups per owner, and a third of guide00's that is not picked.
+    let mut chats: Vec<(usize, String)> = Vec::new();
+    for (owner, name) in [(0, "一群"), (0, "二群"), (1, "三群"), (1, "四群"), (2, "五群"), (2, "六群"), (0, "不选群")]
+    {
+        let v = rig.sim("/sim/group/create", json!({"owner": userid(owner), "name": name})).await;
+        chats.push((owner, v["chat_id"].as_str().unwrap().to_string()));
+    }
+    let left_out = chats[6].1.clone();
+    // The first group of an owner who confirms has had the corp's 4 mass
+    // messages this month already.
+    let full_owner = (0..3).find(|i| userid(*i) != silent).unwrap();
+    let full = chats[full_owner * 2].1.clone();
+    let now_s = rig.sim.state().clock.now_s();
+    rig.sim.state().act_on(None, |w| {
+        let window = koi_sim::world::World::quota_window(now_s, koi_sim::config::QuotaWindow::Month);
+        w.quota.insert((full.clone(), window), 4);
+    });
+    rig.ok(Method::POST, "/api/v1/groups/sync", None).await;
+    let groups = wait_long(|| async {
+        let g = rig.ok(Method::GET, "/api/v1/groups", None).await;
+        let synced = g.as_array().unwrap().iter().filter(|g| g["synced_at"].as_i64() > Some(0)).count();
+        (synced == chats.len()).then_some(g)
+    })
+    .await;
+    let id_of =
+        |chat: &str| groups.as_array().unwrap().iter().find(|g| g["chat_id"] == chat).unwrap()["id"].as_i64().unwrap();
+    let picked: Vec<i64> = chats[..6].iter().map(|(_, c)| id_of(c)).collect();
+
+    // Bad input: an unknown group or guide, a clear 422; nothing kept.
+    for (audience, field, code) in [
+        (json!({"type": "groups", "group_ids": [999_999]}), "audience.group_ids", "unknown_group"),
+        (json!({"type": "groups", "owner_staff_id": 999_999}), "audience.owner_staff_id", "unknown_staff"),
+        (json!({"type": "groups", "group_ids": [-1]}), "audience.group_ids", "not_a_group"),
+    ] {
+        let body = json!({"name": "x", "audience": audience, "text": "hi"});
+        let (status, v) = rig.call(Method::POST, "/api/v1/mass-sends", Some(body)).await;
+        assert_eq!(status, 422, "{v}");
+        assert_eq!(
+            (v["error"]["fields"][0]["field"].as_str(), v["error"]["fields"][0]["code"].as_str()),
+            (Some(field), Some(code)),
+            "{v}"
+        );
+    }
+    assert!(rig.ok(Method::GET, "/api/v1/mass-sends", None).await.as_array().unwrap().is_empty());
+
+    let body = json!({"name": "群发周末活动", "audience": {"type": "groups", "group_ids": picked},
+        "text": "{guide}：周末活动开始啦", "attachments": [{"msgtype": "link", "title": "活动", "url": "https://shop.example/weekend"}]});
+    let preview = rig.ok(Method::POST, "/api/v1/mass-sends/preview", Some(body.clone())).await;
+    assert_eq!((preview["groups"].as_i64(), preview["guides"].as_i64()), (Some(6), Some(3)), "{preview}");
+    let made = rig.ok(Method::POST, "/api/v1/mass-sends", Some(body)).await;
+    let id = made["send"]["id"].as_i64().unwrap();
+
+    // One WeCom task per owner, to exactly their picked groups.
+    let tasks = wait_long(|| async {
+        let t = group_tasks(&rig);
+        (t.len() == 3).then_some(t)
+    })
+    .await;
+    let mut by_owner: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for t in tasks.values() {
+        let sender = t.sender.clone().unwrap();
+        let n: usize = sender.trim_start_matches("guide").parse().unwrap();
+        assert_eq!(t.text.as_deref(), Some(format!("群主{n}：周末活动开始啦").as_str()));
+        let mine: BTreeSet<String> = t.recipients.iter().map(|r| r.chat_id.clone().unwrap()).collect();
+        assert!(by_owner.insert(sender, mine).is_none(), "one task per owner");
+    }
+    for (owner, chat) in &chats[..6] {
+        assert!(by_owner[&userid(*owner)].contains(chat), "{chat} goes through its owner");
+    }
+    assert!(by_owner.values().all(|s| s.len() == 2 && !s.contains(&left_out)), "only the picked groups");
+
+    // Owners who confirm do so a minute after; koi reads the results.
+    rig.sim("/sim/clock/advance", json!({"seconds": 120})).await;
+    let truth: BTreeMap<String, (String, String)> = group_tasks(&rig)
+        .values()
+        .flat_map(|t| t.recipients.iter().map(|r| (r.chat_id.clone().unwrap(), r.status)))
+        .map(|(chat, status)| {
+            let (state, reason) = match status {
+                1 => ("sent", ""),
+                3 => ("failed", "group_quota_used"),
+                0 => ("planned", ""),
+                _ => ("failed", "group_gone"),
+            };
+            (chat, (state.to_string(), reason.to_string()))
+        })
+        .collect();
+    assert_eq!(truth[&full], ("failed".into(), "group_quota_used".into()), "WeCom's 4 a month holds");
+    assert_eq!(truth.values().filter(|v| v.0 == "planned").count(), 2, "the silent owner's two groups wait");
+    rig.ok(Method::POST, &format!("/api/v1/mass-sends/{id}/refresh"), Some(json!({}))).await;
+    let d = wait_long(|| async {
+        let d = rig.ok(Method::GET, &format!("/api/v1/mass-sends/{id}"), None).await;
+        let mine: BTreeMap<String, (String, String)> = d["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| {
+                let s = |k: &str| g[k].as_str().unwrap().to_string();
+                (s("chat_id"), (s("state"), s("reason")))
+            })
+            .collect();
+        (mine == truth).then_some(d)
+    })
+    .await;
+    assert_eq!((d["send"]["planned"].as_i64(), d["send"]["skipped"].as_i64()), (Some(6), Some(0)));
+    let owners: BTreeMap<String, (bool, i64, i64, i64)> = d["guides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let n = |k: &str| g[k].as_i64().unwrap();
+            (
+                g["userid"].as_str().unwrap().to_string(),
+                (g["confirmed"].as_bool().unwrap(), n("sent"), n("failed"), n("waiting")),
+            )
+        })
+        .collect();
+    for (owner, (confirmed, sent, failed, waiting)) in &owners {
+        let groups: Vec<&(String, String)> = by_owner[owner].iter().map(|c| &truth[c]).collect();
+        assert_eq!(*confirmed, owner != &silent, "{owner}");
+        assert_eq!(*sent, groups.iter().filter(|g| g.0 == "sent").count() as i64, "{owner}");
+        assert_eq!(*failed, groups.iter().filter(|g| g.0 == "failed").count() as i64, "{owner}");
+        assert_eq!(*waiting, groups.iter().filter(|g| g.0 == "planned").count() as i64, "{owner}");
+    }
+    assert_eq!(owners.len(), 3);
+    assert!(d["reasons"].as_array().unwrap().iter().any(|r| r["reason"] == "group_quota_used" && r["customers"] == 1));
+    // Reminders reach only the owner who has not confirmed.
+    rig.ok(Method::POST, &format!("/api/v1/mass-sends/{id}/remind"), Some(json!({}))).await;
+    let reminded = wait_long(|| async {
+        let r: BTreeMap<String, usize> =
+            group_tasks(&rig).values().map(|t| (t.sender.clone().unwrap(), t.reminds.len())).collect();
+        (r.values().sum::<usize>() == 1).then_some(r)
+    })
+    .await;
+    assert_eq!(reminded[&silent], 1);
+
+    // The console shows each group with its reason, in Chinese.
+    let c = login(&rig.server, &rig.owner, PASSWORD).await;
+    let page = c.get(rig.server.url(&format!("/console/mass-sends/{id}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("该群本月已收满企业 4 条群发") && page.contains(&format!("data-group=\"{full}\"")), "{page}");
+
+    // A confirming owner's send whose answer is lost after WeCom made the
+    // task: the retry finds it claimed and ends it unknown; the lookup
+    // finds WeCom's task and adopts it; no second task is made.
+    let owner = (0..3).map(userid).find(|u| *u != silent).unwrap();
+    let owner_id = staff_ids[owner.trim_start_matches("guide").parse::<usize>().unwrap()];
+    let put_faults = |v: Value| {
+        let url = format!("{}/sim/corps/{CORP}/faults", rig.sim.base_url());
+        let http = rig.http.clone();
+        async move { assert!(http.put(url).json(&v).send().await.unwrap().status().is_success()) }
+    };
+    put_faults(json!({"lose_answers": {"externalcontact/add_msg_template": 1}})).await;
+    let body = json!({"name": "丢失应答", "audience": {"type": "groups", "owner_staff_id": owner_id, "group_ids": picked},
+        "text": "答复丢失的一条"});
+    let lost = rig.ok(Method::POST, "/api/v1/mass-sends", Some(body)).await["send"]["id"].as_i64().unwrap();
+    let task = wait_long(|| async {
+        let d = rig.ok(Method::GET, &format!("/api/v1/mass-sends/{lost}"), None).await;
+        (d["tasks"][0]["state"] == "unknown").then(|| d["tasks"][0].clone())
+    })
+    .await;
+    let task_id = task["id"].as_i64().unwrap();
+    let made: Vec<String> = group_tasks(&rig)
+        .values()
+        .filter(|t| t.text.as_deref() == Some("答复丢失的一条"))
+        .map(|t| t.msgid.clone())
+        .collect();
+    assert_eq!(made.len(), 1, "WeCom made it once although koi heard no answer");
+    let d = rig.ok(Method::GET, &format!("/api/v1/mass-sends/{lost}"), None).await;
+    assert!(d["groups"].as_array().unwrap().iter().all(|g| g["reason"] == "outcome_unknown"), "{d}");
+    let (status, v) =
+        rig.call(Method::POST, &format!("/api/v1/mass-sends/{lost}/tasks/{task_id}/resend"), Some(json!({}))).await;
+    assert_eq!(
+        (status, v["error"]["fields"][0]["code"].as_str()),
+        (422, Some("not_absent")),
+        "not before a lookup: {v}"
+    );
+    let (status, _) =
+        rig.call(Method::POST, &format!("/api/v1/mass-sends/{lost}/tasks/{task_id}/settle"), Some(json!({}))).await;
+    assert_eq!(status, 202);
+    let d = wait_long(|| async {
+        let d = rig.ok(Method::GET, &format!("/api/v1/mass-sends/{lost}"), None).await;
+        (d["tasks"][0]["state"] == "created").then_some(d)
+    })
+    .await;
+    assert_eq!(d["tasks"][0]["wecom_msgid"].as_str(), Some(made[0].as_str()), "WeCom's task adopted");
+    rig.sim("/sim/clock/advance", json!({"seconds": 120})).await;
+    rig.ok(Method::POST, &format!("/api/v1/mass-sends/{lost}/refresh"), Some(json!({}))).await;
+    wait_long(|| async {
+        let d = rig.ok(Method::GET, &format!("/api/v1/mass-sends/{lost}"), None).await;
+        let states: BTreeSet<String> =
+            d["groups"].as_array().unwrap().iter().map(|g| g["state"].as_str().unwrap().to_string()).collect();
+        (!states.contains("planned")
+            && !d["groups"].as_array().unwrap().iter().any(|g| g["reason"] == "outcome_unknown"))
+        .then_some(())
+    })
+    .await;
+    let (status, v) =
+        rig.call(Method::POST, &format!("/api/v1/mass-sends/{lost}/tasks/{task_id}/settle"), Some(json!({}))).await;
+    assert_eq!((status, v["error"]["fields"][0]["code"].as_str()), (422, Some("not_unknown")), "{v}");
+
+    // A send that never reached WeCom (a gateway failed before it): unknown,
+    // looked up, absent; resent once, and a second resend is refused.
+    put_faults(json!({"error_rate_5xx": 1.0})).await;
+    let body = json!({"name": "未到达", "audience": {"type": "groups", "owner_staff_id": owner_id, "group_ids": picked},
+        "text": "没有到达的一条"});
+    let never = rig.ok(Method::POST, "/api/v1/mass-sends", Some(body)).await["send"]["id"].as_i64().unwrap();
+    let task = wait_long(|| async {
+        let d = rig.ok(Method::GET, &format!("/api/v1/mass-sends/{never}"), None).await;
+        (d["tasks"][0]["state"] == "unknown").then(|| d["tasks"][0].clone())
+    })
+    .await;
+    put_faults(json!({})).await;
+    let task_id = task["id"].as_i64().unwrap();
+    rig.ok(Method::POST, &format!("/api/v1/mass-sends/{never}/tasks/{task_id}/settle"), Some(json!({}))).await;
+    wait_long(|| async {
+        let d = rig.ok(Method::GET, &format!("/api/v1/mass-sends/{never}"), None).await;
+        (d["tasks"][0]["state"] == "absent").then_some(())
+    })
+    .await;
+    let count = |rig: &Rig| group_tasks(rig).values().filter(|t| t.text.as_deref() == Some("没有到达的一条")).count();
+    assert_eq!(count(&rig), 0);
+    rig.ok(Method::POST, &format!("/api/v1/mass-sends/{never}/tasks/{task_id}/resend"), Some(json!({}))).await;
+    let (status, v) =
+        rig.call(Method::POST, &format!("/api/v1/mass-sends/{never}/tasks/{task_id}/resend"), Some(json!({}))).await;
+    assert_eq!((status, v["error"]["fields"][0]["code"].as_str()), (422, Some("not_absent")), "{v}");
+    let d = wait_long(|| async {
+        let d = rig.ok(Method::GET, &format!("/api/v1/mass-sends/{never}"), None).await;
+        (d["tasks"][0]["state"] == "created").then_some(d)
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(count(&rig), 1, "resent exactly once");
+    assert!(d["groups"].as_array().unwrap().iter().all(|g| g["state"] == "planned"), "{d}");
+}
