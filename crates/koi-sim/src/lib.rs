@@ -155,7 +155,8 @@ impl Simulator {
             .map(|(corp, rx)| tokio::spawn(callback::courier(state.clone(), corp.clone(), rx)))
             .collect();
         let app = Router::new()
-            .route("/cgi-bin/{*path}", any(api::cgi))
+            // Uploads reach 20 MB (a file); WeCom answers the size itself.
+            .route("/cgi-bin/{*path}", any(api::cgi).layer(axum::extract::DefaultBodyLimit::max(21 * 1024 * 1024)))
             .route("/connect/oauth2/authorize", axum::routing::get(api::oauth::authorize))
             .merge(control::routes())
             .merge(pay::routes())

@@ -1101,6 +1101,7 @@ async fn the_address_book_lists_departments_and_members() {
 }
 
 mod assistant;
+mod media;
 mod oauth;
 mod pay;
 
