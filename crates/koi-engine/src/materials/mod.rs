@@ -9,6 +9,7 @@
 mod files;
 mod links;
 
+pub use koi_store::material_files::MaterialFile;
 pub use links::{OpenedMaterial, SentMaterial};
 
 use crate::{require, Engine, EngineError, Principal, Result};

@@ -75,6 +75,15 @@ impl Engine {
         Ok(ticket)
     }
 
+    /// The koi corp of a WeCom CorpID (the entry page's `?corp=`);
+    /// `NotFound` for one koi does not serve.
+    pub async fn corp_of_wecom_id(&self, wecom_corp_id: &str) -> Result<i64> {
+        if wecom_corp_id.is_empty() || wecom_corp_id.len() > 64 {
+            return Err(EngineError::NotFound("corp"));
+        }
+        Ok(self.db.corp_by_wecom_id(wecom_corp_id).await?.ok_or(EngineError::NotFound("corp"))?.id)
+    }
+
     /// The chat context for the customer the JS-SDK named in the signed-in
     /// guide's chat; `NotFound` unless the guide follows them.
     pub async fn sidebar_context_of_chat(&self, who: &Principal, external_userid: &str) -> Result<String> {
