@@ -67,8 +67,7 @@ pub async fn upload(State(state): State<AppState>, c: Console, mut form: Multipa
         Err(e) => {
             tracing::info!(corp_id = c.who().corp_id, error = %e, "material upload refused");
             let form = FormView::failed(values, e).map_err(|e| error_page(&c, e))?;
-            let page = materials_page(&state, &c, form, None).await?;
-            let mut page = page;
+            let mut page = materials_page(&state, &c, form, None).await?;
             *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             Ok(page)
         }

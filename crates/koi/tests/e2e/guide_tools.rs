@@ -267,7 +267,8 @@ async fn the_sop_report_and_the_handover_picker_in_the_console() {
     for _ in 0..60 {
         b.goto(&acq.server.url("/console/sops/report?days=7")).await;
         planned = b.text("#sop-report-guides").await;
-        if planned.contains("王芳") && b.text(&format!("tr[data-staff='{}'] .planned", acq.staff[0])).await == "2" {
+        let cell = format!("tr[data-staff='{}'] .planned", acq.staff[0]);
+        if planned.contains("王芳") && b.exists(&cell).await && b.text(&cell).await == "2" {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
