@@ -40,7 +40,7 @@ pub fn upload(world: &mut World, ctx: &Ctx) -> ApiResult {
     };
     let part = media_part(ctx)?;
     let n = part.bytes.len();
-    if n < MIN_BYTES || n > max {
+    if !(MIN_BYTES..=max).contains(&n) {
         let code = if kind == "image" && n > max { ErrCode::INVALID_IMAGE_SIZE } else { ErrCode::INVALID_FILE_SIZE };
         return Err(ApiError::new(code, format!("invalid file size {n}")));
     }
@@ -64,7 +64,7 @@ pub fn upload(world: &mut World, ctx: &Ctx) -> ApiResult {
 pub fn upload_image(world: &mut World, ctx: &Ctx) -> ApiResult {
     let part = media_part(ctx)?;
     let n = part.bytes.len();
-    if n < MIN_BYTES || n > 2 * MB {
+    if !(MIN_BYTES..=2 * MB).contains(&n) {
         return Err(ApiError::new(ErrCode::INVALID_IMAGE_SIZE, format!("invalid image size {n}")));
     }
     if !(is_jpeg(part.bytes) || is_png(part.bytes)) {
