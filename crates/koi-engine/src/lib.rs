@@ -116,6 +116,8 @@ pub struct Engine {
     pay: koi_wecom::pay::PayClient,
     /// Rendered posters by content hash and prepared poster templates.
     posters: std::sync::Arc<posters::PosterCache>,
+    /// JS-SDK tickets by (corp, is the app's): `sop/jsapi.rs`.
+    jsapi_tickets: std::sync::Arc<cache::TtlCache<(i64, bool), String>>,
 }
 
 impl Engine {
@@ -138,6 +140,7 @@ impl Engine {
             pay: koi_wecom::pay::PayClient::new(std::time::Duration::from_secs(10))
                 .expect("an HTTP client with the built-in TLS roots builds"),
             posters: Default::default(),
+            jsapi_tickets: std::sync::Arc::new(cache::TtlCache::new(sop::jsapi::TICKET_CACHE)),
         }
     }
 

@@ -179,6 +179,10 @@ pub struct Limits {
     pub callback_timeout_ms: u64,
     /// How long an on-job handover waits for the customer (virtual seconds).
     pub transfer_wait_s: i64,
+    /// `get_jsapi_ticket` fetches per corp per virtual hour (WeCom: 400).
+    pub jsapi_ticket_per_hour: u32,
+    /// `ticket/get?type=agent_config` fetches per app per virtual hour (WeCom: 100).
+    pub agent_ticket_per_hour: u32,
 }
 
 impl Default for Limits {
@@ -204,6 +208,8 @@ impl Default for Limits {
             callback_retry_ms: 300,
             callback_timeout_ms: 5000,
             transfer_wait_s: 24 * 3600,
+            jsapi_ticket_per_hour: 400,
+            agent_ticket_per_hour: 100,
         }
     }
 }

@@ -18,7 +18,7 @@
 //!
 //! # Rooms
 //! - [`config`]: corps, staff, limits, faults.
-//! - `api`: the WeCom API (`GET /cgi-bin/gettoken`, `/cgi-bin/externalcontact/…` (with `convert_to_openid`: a stable openid per WeChat customer), the address book's `/cgi-bin/department/list`, `/cgi-bin/user/simplelist`, `/cgi-bin/user/get`),
+//! - `api`: the WeCom API (`GET /cgi-bin/gettoken`, `/cgi-bin/externalcontact/…` (with `convert_to_openid`: a stable openid per WeChat customer), the address book's `/cgi-bin/department/list`, `/cgi-bin/user/simplelist`, `/cgi-bin/user/get`, media (`/cgi-bin/media/upload`, `/cgi-bin/media/uploadimg`: types by content, sizes, 3-day media_ids) and the JS-SDK's tickets (`/cgi-bin/get_jsapi_ticket`, `/cgi-bin/ticket/get`)),
 //!   one module per resource behind one front door for tokens, limits and faults.
 //! - [`world`]: the truth of each corp and what people do to it.
 //! - [`callback`]: event XML, encryption and delivery with WeCom's retries.
@@ -155,7 +155,8 @@ impl Simulator {
             .map(|(corp, rx)| tokio::spawn(callback::courier(state.clone(), corp.clone(), rx)))
             .collect();
         let app = Router::new()
-            .route("/cgi-bin/{*path}", any(api::cgi))
+            // Uploads reach 20 MB (a file); WeCom answers the size itself.
+            .route("/cgi-bin/{*path}", any(api::cgi).layer(axum::extract::DefaultBodyLimit::max(21 * 1024 * 1024)))
             .route("/connect/oauth2/authorize", axum::routing::get(api::oauth::authorize))
             .merge(control::routes())
             .merge(pay::routes())

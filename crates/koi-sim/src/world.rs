@@ -410,6 +410,23 @@ pub struct World {
     pub outbox: Vec<SimEvent>,
     /// Web sign-in codes: code → (userid, expires_ms) (`api/oauth.rs`).
     pub oauth_codes: HashMap<String, (String, i64)>,
+    /// Temporary media by media_id (`api/media.rs`).
+    pub media: HashMap<String, SimMedia>,
+    /// Images made permanent through `media/uploadimg`.
+    pub images_uploaded: u64,
+    /// JS-SDK tickets: `corp` or `agent` → (ticket, expires at, virtual s).
+    pub tickets: HashMap<&'static str, (String, i64)>,
+    /// Ticket fetches per (`corp`|`agent`, virtual hour).
+    pub ticket_fetches: HashMap<(&'static str, i64), u32>,
+}
+
+/// A temporary media upload.
+#[derive(Debug, Clone)]
+pub struct SimMedia {
+    pub kind: String,
+    pub filename: String,
+    pub size: usize,
+    pub created_s: i64,
 }
 
 impl World {
@@ -440,6 +457,10 @@ impl World {
             openids: HashMap::new(),
             outbox: Vec::new(),
             oauth_codes: HashMap::new(),
+            media: HashMap::new(),
+            images_uploaded: 0,
+            tickets: HashMap::new(),
+            ticket_fetches: HashMap::new(),
         }
     }
 

@@ -101,6 +101,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (23, include_str!("../migrations/sqlite/0023_sop.sql")),
     (24, include_str!("../migrations/sqlite/0024_handover.sql")),
     (25, include_str!("../migrations/sqlite/0025_group_sends.sql")),
+    (26, include_str!("../migrations/sqlite/0026_material_files.sql")),
     (27, include_str!("../migrations/sqlite/0027_order_campaigns.sql")),
     (29, include_str!("../migrations/sqlite/0029_campaign_migration.sql")),
 ];
@@ -130,6 +131,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (23, include_str!("../migrations/postgres/0023_sop.sql")),
     (24, include_str!("../migrations/postgres/0024_handover.sql")),
     (25, include_str!("../migrations/postgres/0025_group_sends.sql")),
+    (26, include_str!("../migrations/postgres/0026_material_files.sql")),
     (27, include_str!("../migrations/postgres/0027_order_campaigns.sql")),
     (29, include_str!("../migrations/postgres/0029_campaign_migration.sql")),
 ];

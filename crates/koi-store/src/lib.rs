@@ -23,6 +23,7 @@ pub mod handover;
 pub mod inbox;
 pub mod jobs;
 pub mod mass_sends;
+pub mod material_files;
 pub mod moments;
 pub mod orders;
 pub mod org;
@@ -34,6 +35,7 @@ pub mod reports;
 pub mod scratch;
 pub mod secrets;
 pub mod sop;
+pub mod sop_report;
 pub mod touches;
 pub mod users;
 

@@ -1951,6 +1951,8 @@ mod distribution;
 #[path = "conformance/pay.rs"]
 mod pay;
 
+#[path = "conformance/guide_tools.rs"]
+mod guide_tools;
 #[path = "conformance/sop.rs"]
 mod sop;
 /// A template keeps its background's bytes exactly (binary, both

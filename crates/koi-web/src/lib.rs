@@ -121,6 +121,10 @@ pub fn router(state: AppState) -> Router {
         .route("/static/{file}", get(static_file))
         .route("/sidebar", get(sidebar::page))
         .route("/sidebar/oauth", get(sidebar::oauth))
+        .route("/sidebar/wecom", get(sidebar::wecom_entry))
+        .route("/sidebar/jsapi", get(sidebar::jsapi))
+        .route("/sidebar/enter", axum::routing::post(sidebar::enter))
+        .route("/materials/file/{id}/{key}", get(sidebar::material_file))
         .route("/sidebar/tags", axum::routing::post(sidebar::tags))
         .route("/sidebar/tasks/{id}", axum::routing::post(sidebar::task))
         .route("/sidebar/note", axum::routing::post(sidebar::note))
@@ -159,6 +163,7 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
     let (body, kind) = match file.as_str() {
         "koi.css" => (include_str!("../static/koi.css"), "text/css; charset=utf-8"),
         "koi.js" => (include_str!("../static/koi.js"), "text/javascript; charset=utf-8"),
+        "sidebar-wecom.js" => (include_str!("../static/sidebar-wecom.js"), "text/javascript; charset=utf-8"),
         "h5.js" => (include_str!("../static/h5.js"), "text/javascript; charset=utf-8"),
         "wallet.js" => (include_str!("../static/wallet.js"), "text/javascript; charset=utf-8"),
         "shop.js" => (include_str!("../static/shop.js"), "text/javascript; charset=utf-8"),

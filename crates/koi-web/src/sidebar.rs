@@ -17,6 +17,7 @@ use axum::extract::{Path, Query, RawForm, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Json;
+use koi_engine::materials::OpenedMaterial;
 use koi_engine::sop::sidebar::{SidebarView, GUIDE_SESSION_MS};
 use koi_engine::{EngineError, Principal};
 
@@ -52,6 +53,10 @@ pub struct CtxQuery {
 pub struct OauthQuery {
     #[serde(default)]
     ctx: String,
+    /// The WeCom CorpID of a sign-in from the entry page inside WeCom
+    /// (`/sidebar/wecom`), which has no chat context yet.
+    #[serde(default)]
+    corp: String,
     #[serde(default)]
     code: String,
     #[serde(default)]
@@ -145,11 +150,16 @@ fn yuan(fen: i64) -> String {
 
 /// Sends the guide to WeCom OAuth; the state is kept in a cookie and checked on the way back.
 async fn sign_in(state: &AppState, corp_id: i64, ctx: &str) -> Response {
+    sign_in_back(state, corp_id, ("ctx", ctx)).await
+}
+
+/// [`sign_in`], coming back with `back` (`ctx` or `corp`) on the way back's query.
+async fn sign_in_back(state: &AppState, corp_id: i64, back: (&str, &str)) -> Response {
     let nonce = koi_engine::auth::new_token()[..24].to_string();
     let back = format!(
         "{}/sidebar/oauth?{}",
         state.engine.settings.public_url.trim_end_matches('/'),
-        serde_urlencoded::to_string([("ctx", ctx)]).unwrap_or_default()
+        serde_urlencoded::to_string([back]).unwrap_or_default()
     );
     match state.engine.guide_oauth_url(corp_id, &back, &nonce).await {
         Ok(url) => (
@@ -170,13 +180,25 @@ pub async fn oauth(State(state): State<AppState>, headers: HeaderMap, Query(q): 
     if q.state.is_empty() || cookie(&headers, STATE_COOKIE) != Some(q.state.as_str()) {
         return error_page(&headers, StatusCode::BAD_REQUEST, t.s("sb_err_state").to_string());
     }
-    let corp_id = match state.engine.read_sidebar_context(&q.ctx).await {
-        Ok((c, _)) => c,
-        Err(e) => return engine_error(&headers, e),
+    let from_wecom = q.ctx.is_empty() && !q.corp.is_empty();
+    let corp_id = if from_wecom {
+        match state.engine.corp_of_wecom_id(&q.corp).await {
+            Ok(c) => c,
+            Err(e) => return engine_error(&headers, e),
+        }
+    } else {
+        match state.engine.read_sidebar_context(&q.ctx).await {
+            Ok((c, _)) => c,
+            Err(e) => return engine_error(&headers, e),
+        }
     };
     match state.engine.guide_sign_in(corp_id, &q.code).await {
         Ok(s) => {
-            let next = format!("/sidebar?{}", serde_urlencoded::to_string([("ctx", &q.ctx)]).unwrap_or_default());
+            let next = if from_wecom {
+                format!("/sidebar/wecom?{}", serde_urlencoded::to_string([("corp", &q.corp)]).unwrap_or_default())
+            } else {
+                format!("/sidebar?{}", serde_urlencoded::to_string([("ctx", &q.ctx)]).unwrap_or_default())
+            };
             let max_age = GUIDE_SESSION_MS / 1000;
             let set = format!(
                 "{GUIDE_COOKIE}={}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
@@ -310,13 +332,139 @@ pub async fn material(
     Ok(Json(state.engine.send_material(&w.who, customer_id, id).await?))
 }
 
-/// `GET /m/{token}`: a tracked link; redirects to the material.
+/// `GET /m/{token}`: a tracked link; redirects to the material, or serves
+/// its uploaded file.
 pub async fn open_link(State(state): State<AppState>, headers: HeaderMap, Path(token): Path<String>) -> Response {
     match state.engine.open_material_link(&token).await {
-        Ok(url) => ([(header::CACHE_CONTROL, "no-store")], Redirect::to(&url)).into_response(),
+        Ok(OpenedMaterial::Redirect(url)) => {
+            ([(header::CACHE_CONTROL, "no-store")], Redirect::to(&url)).into_response()
+        }
+        Ok(OpenedMaterial::File(f)) => file_response(f, "no-store"),
         Err(EngineError::NotFound(_)) => {
             error_page(&headers, StatusCode::NOT_FOUND, Tr(lang_of(&headers)).s("sb_err_link").to_string())
         }
         Err(e) => WebError::from(e).into_response(),
     }
+}
+
+/// A material's file as the answer: its type, its name for a download, and
+/// no sniffing (the type was read from the content when it was uploaded).
+fn file_response(f: koi_engine::materials::MaterialFile, cache: &'static str) -> Response {
+    let disposition = format!("inline; filename*=UTF-8''{}", percent(&f.filename));
+    (
+        [
+            (header::CONTENT_TYPE, f.content_type),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, cache.to_string()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        ],
+        f.bytes,
+    )
+        .into_response()
+}
+
+/// RFC 5987 percent-encoding of a file name.
+fn percent(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `GET /materials/file/{id}/{key}`: a material's uploaded file at its own
+/// address (the key changes with the file, so it may be cached).
+pub async fn material_file(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, key)): Path<(i64, String)>,
+) -> Response {
+    match state.engine.public_material_file(id, &key).await {
+        Ok(f) => file_response(f, "public, max-age=86400, immutable"),
+        Err(EngineError::NotFound(_)) => {
+            error_page(&headers, StatusCode::NOT_FOUND, Tr(lang_of(&headers)).s("sb_err_link").to_string())
+        }
+        Err(e) => WebError::from(e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "sidebar_wecom.html")]
+struct WecomEntryPage {
+    t: Tr,
+    csrf: String,
+}
+
+#[derive(serde::Deserialize)]
+pub struct WecomQuery {
+    /// The corp's WeCom CorpID (the sidebar's address configured in WeCom names it).
+    #[serde(default)]
+    corp: String,
+}
+
+/// Scripts the entry page may load: koi's, and the JS-SDK from WeChat's
+/// and WeCom's hosts (loaded only inside the WeCom client).
+const WECOM_ENTRY_CSP: &str = "default-src 'none'; script-src 'self' https://res.wx.qq.com \
+    https://open.work.weixin.qq.com; style-src 'self'; img-src 'self' data: https:; connect-src 'self'; \
+    base-uri 'none'; form-action 'self'";
+
+/// `GET /sidebar/wecom?corp=`: the sidebar's address inside WeCom. Signs
+/// the guide in through WeCom OAuth, then the page asks the JS-SDK for the
+/// chat's customer (`getCurExternalContact`) and opens the sidebar on a
+/// chat context koi makes for it (`POST /sidebar/enter`). Outside WeCom it
+/// says to open the sidebar from a chat; there the signed `?ctx=` is used.
+pub async fn wecom_entry(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<WecomQuery>) -> Response {
+    let corp_id = match state.engine.corp_of_wecom_id(&q.corp).await {
+        Ok(c) => c,
+        Err(e) => return engine_error(&headers, e),
+    };
+    let Some((_, token)) = guide(&state, &headers).await.filter(|(w, _)| w.corp_id == corp_id) else {
+        return sign_in_back(&state, corp_id, ("corp", &q.corp)).await;
+    };
+    let page = WecomEntryPage { t: Tr(lang_of(&headers)), csrf: csrf_of(&token) };
+    match page.render() {
+        Ok(html) => {
+            ([(header::CONTENT_SECURITY_POLICY, WECOM_ENTRY_CSP), (header::CACHE_CONTROL, "no-store")], Html(html))
+                .into_response()
+        }
+        Err(e) => WebError::Internal(format!("template: {e}")).into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct JsapiQuery {
+    #[serde(default)]
+    url: String,
+}
+
+/// `GET /sidebar/jsapi?url=` → the `wx.config` / `wx.agentConfig`
+/// signatures of a koi page, for the signed-in guide.
+pub async fn jsapi(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<JsapiQuery>,
+) -> Result<Json<koi_engine::sop::jsapi::JsapiConfig>, WebError> {
+    let (who, _) = guide(&state, &headers).await.ok_or(EngineError::Unauthenticated)?;
+    Ok(Json(state.engine.jsapi_config(&who, &q.url).await?))
+}
+
+/// `POST /sidebar/enter` (`csrf`, `external_userid`) → `{url}`: the sidebar
+/// of the chat's customer, named by the JS-SDK; 404 unless the guide
+/// follows them.
+pub async fn enter(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawForm(body): RawForm,
+) -> Result<Json<serde_json::Value>, WebError> {
+    let fields: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(&body).map_err(|e| WebError::bad_request("malformed_form", e.to_string()))?;
+    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let (who, token) = guide(&state, &headers).await.ok_or(EngineError::Unauthenticated)?;
+    if get("csrf") != Some(csrf_of(&token).as_str()) {
+        return Err(WebError::Csrf);
+    }
+    let ctx = state.engine.sidebar_context_of_chat(&who, get("external_userid").unwrap_or_default()).await?;
+    let url = format!("/sidebar?{}", serde_urlencoded::to_string([("ctx", ctx.as_str())]).unwrap_or_default());
+    Ok(Json(serde_json::json!({ "url": url })))
 }

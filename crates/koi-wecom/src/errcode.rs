@@ -73,6 +73,20 @@ impl ErrCode {
     /// (unconfirmed figure; the simulator and koi agree on it).
     pub const ARCHIVE_NOT_ENABLED: Self = Self(301053);
 
+    // Media (`media/upload`, `media/uploadimg`).
+    /// The `type` is not image, voice, video or file.
+    pub const INVALID_MEDIA_TYPE: Self = Self(40004);
+    /// The file's format is not one the type takes (an image that is not JPG/PNG).
+    pub const INVALID_FILE_TYPE: Self = Self(40005);
+    /// The file is smaller than 5 bytes or larger than the type allows.
+    pub const INVALID_FILE_SIZE: Self = Self(40006);
+    /// A `media_id` WeCom does not know, or one past its 3 days.
+    pub const INVALID_MEDIA_ID: Self = Self(40007);
+    /// An image over its size limit.
+    pub const INVALID_IMAGE_SIZE: Self = Self(40009);
+    /// The multipart body has no `media` part.
+    pub const MISSING_MEDIA: Self = Self(41005);
+
     pub fn is_ok(self) -> bool {
         self == Self::OK
     }

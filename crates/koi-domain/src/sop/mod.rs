@@ -7,6 +7,7 @@
 //! | `schedule.rs` | when a step is due, in Asia/Shanghai (UTC+8, no daylight saving) |
 //! | `festivals.rs` | the festival calendar: Chinese festivals and the brand's own days |
 //! | `template.rs` | ready rules (the "periodic hot products" rhythm) |
+//! | `material_file.rs` | files uploaded to the material centre: format by content, size limits, WeCom media reuse |
 //! | `script.rs` | scripts (话术): variables and their rendering; materials (素材) and their kinds |
 //!
 //! A rule fires a step for a target (a customer or a group) at most once
@@ -16,6 +17,7 @@
 //! occurrence) unique; [`schedule`] decides only *when*.
 
 pub mod festivals;
+pub mod material_file;
 pub mod schedule;
 pub mod script;
 pub mod template;

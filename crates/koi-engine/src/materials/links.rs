@@ -1,5 +1,6 @@
 //! Tracked links: every material sent to a customer gets its own link
-//! `{public_url}/m/{token}`. Opening it redirects to the material and, once
+//! `{public_url}/m/{token}`. Opening it redirects to the material (or
+//! serves its uploaded file, `files.rs`) and, once
 //! per link per [`OPEN_WINDOW_MS`], records the customer's
 //! `material_opened` behaviour through the same path as any behaviour
 //! (counters, stage, tag rules, the timeline) — so segments and tag rules
@@ -24,6 +25,15 @@ pub struct SentMaterial {
     pub url: String,
 }
 
+/// What opening a tracked link shows.
+#[derive(Debug, Clone)]
+pub enum OpenedMaterial {
+    /// Go to the material's address.
+    Redirect(String),
+    /// The material's uploaded file, served as it is.
+    File(koi_store::material_files::MaterialFile),
+}
+
 impl Engine {
     /// Makes a tracked link of a material for a customer the caller sees
     /// (a guide from the sidebar, an operator, an integration).
@@ -39,10 +49,11 @@ impl Engine {
         Ok(SentMaterial { material_id: m.id, title: m.title, kind: m.kind, token, url })
     }
 
-    /// A tracked link opened: the material's address to redirect to. The
-    /// open counts (and becomes `material_opened`) unless the same link
-    /// counted one within the window. `NotFound` for an unknown token.
-    pub async fn open_material_link(&self, token: &str) -> Result<String> {
+    /// A tracked link opened: the material's address to redirect to, or its
+    /// uploaded file. The open counts (and becomes `material_opened`) unless
+    /// the same link counted one within the window. `NotFound` for an
+    /// unknown token.
+    pub async fn open_material_link(&self, token: &str) -> Result<OpenedMaterial> {
         if token.is_empty() || token.len() > 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(EngineError::NotFound("link"));
         }
@@ -71,6 +82,9 @@ impl Engine {
             }
         }
         tx.commit().await?;
-        Ok(m.url)
+        match self.db.material_file(corp_id, m.id).await? {
+            Some(file) => Ok(OpenedMaterial::File(file)),
+            None => Ok(OpenedMaterial::Redirect(m.url)),
+        }
     }
 }

@@ -3,11 +3,14 @@
 //! | file | what |
 //! |---|---|
 //! | `mod.rs` | scripts and materials: list, search, create, edit, delete; stats (sends, opens, unique openers) |
+//! | `files.rs` | uploaded files (image, PDF, video) kept in the database, served at the material's address and its tracked links, sent in WeCom messages as media_ids |
 //! | `links.rs` | a material sent to a customer becomes a tracked link `/m/{token}`; an open redirects to the material and is the customer's `material_opened` behaviour, once per link per window |
 
+mod files;
 mod links;
 
-pub use links::SentMaterial;
+pub use koi_store::material_files::MaterialFile;
+pub use links::{OpenedMaterial, SentMaterial};
 
 use crate::{require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
@@ -55,6 +58,8 @@ pub struct Material {
     pub description: String,
     pub appid: String,
     pub page: String,
+    /// The uploaded file, when the material is one (its `url` serves it).
+    pub file: Option<MaterialFileView>,
     /// Tracked links made (one per send to a customer).
     pub sends: i64,
     /// Opens counted (once per link per 30 minutes).
@@ -65,7 +70,20 @@ pub struct Material {
     pub updated_at: i64,
 }
 
-fn material_of(r: MaterialRow, stats: Option<&koi_store::sop::MaterialStats>) -> Material {
+/// An uploaded file of a material, without its bytes.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MaterialFileView {
+    pub content_type: String,
+    pub filename: String,
+    /// Bytes.
+    pub size: i64,
+}
+
+fn material_of(
+    r: MaterialRow,
+    stats: Option<&koi_store::sop::MaterialStats>,
+    file: Option<&koi_store::material_files::MaterialFileInfo>,
+) -> Material {
     let s = stats.cloned().unwrap_or_default();
     Material {
         id: r.id,
@@ -76,6 +94,11 @@ fn material_of(r: MaterialRow, stats: Option<&koi_store::sop::MaterialStats>) ->
         description: r.description,
         appid: r.appid,
         page: r.page,
+        file: file.map(|f| MaterialFileView {
+            content_type: f.content_type.clone(),
+            filename: f.filename.clone(),
+            size: f.size,
+        }),
         sends: s.sends,
         opens: s.opens,
         openers: s.openers,
@@ -129,6 +152,7 @@ impl Engine {
     pub async fn materials(&self, who: &Principal, query: &str, folder: &str) -> Result<Vec<Material>> {
         require_view(who)?;
         let stats = self.db.material_stats(who.corp_id).await?;
+        let files = self.db.material_file_infos(who.corp_id).await?;
         Ok(self
             .db
             .materials(who.corp_id, query.trim(), folder.trim())
@@ -136,7 +160,8 @@ impl Engine {
             .into_iter()
             .map(|m| {
                 let s = stats.iter().find(|s| s.material_id == m.id);
-                material_of(m, s)
+                let f = files.iter().find(|f| f.material_id == m.id);
+                material_of(m, s, f)
             })
             .collect())
     }
@@ -145,7 +170,8 @@ impl Engine {
         require_view(who)?;
         let row = self.db.material(who.corp_id, id).await?.ok_or(EngineError::NotFound("material"))?;
         let stats = self.db.material_stats(who.corp_id).await?;
-        Ok(material_of(row, stats.iter().find(|s| s.material_id == id)))
+        let files = self.db.material_file_infos(who.corp_id).await?;
+        Ok(material_of(row, stats.iter().find(|s| s.material_id == id), files.iter().find(|f| f.material_id == id)))
     }
 
     pub async fn save_material(&self, who: &Principal, id: Option<i64>, draft: MaterialDraft) -> Result<Material> {

@@ -44,6 +44,37 @@ pub struct GuideLink {
     pub url: String,
 }
 
+/// What a `file` attachment's media_id starts with when it names a
+/// material of the material centre rather than a WeCom media: the job that
+/// creates the task sends the material's uploaded file by a media_id of its
+/// own ([`Engine::wecom_attachment_of`]: uploaded once, again after about
+/// two days), as an image, a file or a video by the file's format.
+pub(crate) const MATERIAL_REF: &str = "koi-material:";
+
+/// The attachment that stands for a material's uploaded file until the
+/// task is created.
+pub(crate) fn material_attachment(material_id: i64) -> Attachment {
+    Attachment::file(format!("{MATERIAL_REF}{material_id}"))
+}
+
+/// Replaces every material reference ([`MATERIAL_REF`]) by the material's
+/// file as a WeCom media (uploading it when needed); a material without a
+/// file (any more) is left out.
+async fn resolve_materials(engine: &Engine, corp_id: i64, all: Vec<Attachment>) -> JobResult<Vec<Attachment>> {
+    let mut out = Vec::with_capacity(all.len());
+    for a in all {
+        let material = match &a {
+            Attachment::File { file } => file.media_id.strip_prefix(MATERIAL_REF).and_then(|id| id.parse::<i64>().ok()),
+            _ => None,
+        };
+        match material {
+            Some(id) => out.extend(engine.wecom_attachment_of(corp_id, id).await?),
+            None => out.push(a),
+        }
+    }
+    Ok(out)
+}
+
 /// When koi reads a task's results after creating it: soon (a guide who
 /// is at the counter confirms at once), then less often for about four days;
 /// customers still unsent then end `not_sent`.
@@ -105,6 +136,8 @@ impl Job for GuideTaskJob {
         let content: GuideContent =
             serde_json::from_str(&t.content).map_err(|e| JobError::GiveUp(format!("task content: {e}")))?;
         let recipients = engine.db.guide_task_recipients(ctx.corp_id, t.id).await?;
+        let content =
+            GuideContent { attachments: resolve_materials(engine, ctx.corp_id, content.attachments).await?, ..content };
         let req = AddMsgTemplateRequest {
             chat_type: Some(ChatType::Single),
             external_userid: Some(recipients.into_iter().map(|r| r.external_userid).collect()),

@@ -5,6 +5,8 @@
 //! | `mod.rs` | the operator's use cases: list, create, edit, enable / disable a rule; enable a template |
 //! | `tick.rs` | the SOP timer (`SopTickJob`, from the worker's loop): finds the steps that came due (day N after add, weekly, festival, no order for N days), records each once and acts on it |
 //! | `hooks.rs` | event rules (tagged, first order, stage changed, joined a group): recorded in the transaction of the event that triggers them |
+//! | `report.rs` | the report per guide and per store: tasks planned, done, overdue; steps skipped |
+//! | `jsapi.rs` | the JS-SDK bridge for the sidebar inside WeCom: `wx.config` / `wx.agentConfig` signatures over cached tickets, and the chat context of the customer the JS-SDK names |
 //! | `sidebar.rs` | the guide's sidebar: the signed chat context, WeCom OAuth sign-in, the guide's session, the page's data, tasks and notes |
 //!
 //! Exactly once: each (rule, step, target, occurrence) is one `sop_fires`
@@ -13,6 +15,8 @@
 //! Two nodes or a restart find the row there and do nothing.
 
 mod hooks;
+pub mod jsapi;
+pub mod report;
 pub mod sidebar;
 mod tick;
 

@@ -165,7 +165,18 @@ impl Engine {
         if !(60_000..=MAX_CONTEXT_MS).contains(&ttl_ms) {
             return Err(super::invalid("ttl_s", "out_of_range", "ttl_s is 60..=86400"));
         }
-        let corp = self.db.corp(who.corp_id).await?.ok_or(EngineError::NotFound("corp"))?;
+        self.mint_sidebar_context(who.corp_id, staff_userid, external_userid, ttl_ms).await
+    }
+
+    /// Signs a chat context (the callers check who may have one).
+    pub(crate) async fn mint_sidebar_context(
+        &self,
+        corp_id: i64,
+        staff_userid: &str,
+        external_userid: &str,
+        ttl_ms: i64,
+    ) -> Result<String> {
+        let corp = self.db.corp(corp_id).await?.ok_or(EngineError::NotFound("corp"))?;
         let ctx = ChatContext {
             wecom_corp_id: corp.wecom_corp_id.clone(),
             userid: staff_userid.to_string(),

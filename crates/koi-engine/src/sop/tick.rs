@@ -292,7 +292,11 @@ impl Engine {
         use koi_domain::outreach::mass_send::{Audience as To, MassAttachment, MassContent, MassSendDraft};
         let mut attachments = Vec::new();
         if let Some(m) = material_id {
-            if let Some(m) = tx.sop_material(corp_id, m).await? {
+            if tx.material_has_file(corp_id, m).await? {
+                // Sent as the file itself (a WeCom media), not as a link.
+                let media_id = crate::outreach::guide_tasks::MATERIAL_REF.to_string() + &m.to_string();
+                attachments.push(MassAttachment::File { media_id });
+            } else if let Some(m) = tx.sop_material(corp_id, m).await? {
                 attachments.push(MassAttachment::Link {
                     title: m.title,
                     url: m.url,
@@ -347,7 +351,10 @@ impl Engine {
         let mut content =
             crate::outreach::GuideContent { text: koi_domain::sop::script::render(text, &vars), ..Default::default() };
         if let Some(m) = material_id {
-            if let Some(m) = tx.sop_material(corp_id, m).await? {
+            if tx.material_has_file(corp_id, m).await? {
+                // Sent as the file itself (a WeCom media), not as a link.
+                content.attachments.push(crate::outreach::guide_tasks::material_attachment(m));
+            } else if let Some(m) = tx.sop_material(corp_id, m).await? {
                 let token = crate::random_hex(12);
                 tx.insert_material_link(&token, corp_id, m.id, customer_id, Some(staff_id), now).await?;
                 let url = format!("{}/m/{token}", self.settings.public_url.trim_end_matches('/'));

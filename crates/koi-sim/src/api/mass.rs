@@ -43,6 +43,7 @@ pub fn add(world: &mut World, ctx: &Ctx) -> ApiResult {
     let chat_type = req.chat_type.clone().unwrap_or_else(|| "single".to_owned());
     let text = req.text.map(|t| t.content);
     check_content(text.as_deref(), 4000, &req.attachments)?;
+    super::media::check_media(world, ctx.now_s, &req.attachments)?;
     let sender = req.sender.filter(|s| !s.is_empty());
     if let Some(s) = &sender {
         require_staff(world, s)?;

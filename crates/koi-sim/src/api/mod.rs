@@ -11,6 +11,7 @@ mod group;
 mod group_welcome;
 mod handover;
 mod mass;
+pub(crate) mod media;
 mod message;
 mod moment;
 mod msgaudit;
@@ -61,6 +62,8 @@ pub struct Ctx<'a> {
     pub limits: &'a Limits,
     pub base_url: &'a str,
     pub query: &'a HashMap<String, String>,
+    /// The request's `Content-Type` (uploads are `multipart/form-data`).
+    pub content_type: &'a str,
     body: &'a [u8],
 }
 
@@ -69,6 +72,11 @@ impl Ctx<'_> {
     pub fn body<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         let body = if self.body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { self.body };
         serde_json::from_slice(body).map_err(|e| ApiError::new(ErrCode(47001), format!("data format error: {e}")))
+    }
+
+    /// The body as sent (an upload's multipart bytes).
+    pub fn raw_body(&self) -> &[u8] {
+        self.body
     }
 
     pub fn query(&self, name: &str) -> Option<&str> {
@@ -134,6 +142,10 @@ fn handler(path: &str) -> Option<Handler> {
         "user/simplelist" => directory::user_simplelist,
         "user/get" => directory::user_get,
         "auth/getuserinfo" => oauth::getuserinfo,
+        "media/upload" => media::upload,
+        "media/uploadimg" => media::upload_image,
+        "get_jsapi_ticket" => media::jsapi_ticket,
+        "ticket/get" => media::agent_ticket,
         _ => return None,
     })
 }
@@ -165,6 +177,7 @@ pub async fn cgi(
     State(state): State<Arc<SimState>>,
     Path(path): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
     if path == "gettoken" {
@@ -211,6 +224,7 @@ pub async fn cgi(
         limits: &state.limits,
         base_url: state.base_url(),
         query: &query,
+        content_type: headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default(),
         body: &body,
     };
     let result = state.act(&corp, |world| handler(world, &ctx));

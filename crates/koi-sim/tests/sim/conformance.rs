@@ -1102,6 +1102,7 @@ async fn the_address_book_lists_departments_and_members() {
 
 mod assistant;
 mod group_sends;
+mod media;
 mod oauth;
 mod pay;
 

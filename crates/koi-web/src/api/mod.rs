@@ -15,6 +15,7 @@ mod groups;
 mod handovers;
 mod jobs;
 mod mass_sends;
+mod material_files;
 mod me;
 mod orders;
 mod pay;
@@ -205,6 +206,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(jobs::retry))
         .merge(posters::router())
         .merge(sops::router())
+        .merge(material_files::router())
         .split_for_parts()
 }
 

@@ -3,6 +3,10 @@
 //! preview of the counts before starting), a handover's page with its
 //! progress per receiver and each customer's result; and 流失报表 / the loss
 //! report per store and guide by day, with who gets each store's alerts.
+//!
+//! The form can move some of a guide's customers rather than all: "search"
+//! lists the guide's customers by name and tag with check boxes, and the
+//! customers ticked (kept across searches) are the handover's.
 
 use super::groups::Choice;
 use super::{error_page, render, render_with, see_other, Chrome, FormView, Notice, OrPage, Page};
@@ -26,7 +30,18 @@ struct ListPage {
     form: FormView,
     staff: Vec<Choice>,
     preview: Option<HandoverPreview>,
+    /// The tag filter's choices.
+    tags: Vec<Choice>,
+    /// The guide's customers the search found (id, name, remark or
+    /// external id, ticked), and those ticked before but not found now.
+    candidates: Vec<(i64, String, String, bool)>,
+    kept: Vec<i64>,
+    /// A search ran (its results show, even when empty).
+    searched: bool,
 }
+
+/// Customers one search lists.
+const PICK_PAGE: i64 = 200;
 
 #[derive(Template)]
 #[template(path = "handover.html")]
@@ -69,7 +84,59 @@ async fn list_page(state: &AppState, c: &Console, form: FormView) -> Result<List
     let chrome = Chrome::new(state, c, "handovers").await;
     let handovers = state.engine.handovers(c.who()).await.or_page(c)?;
     let staff = staff_choices(state, c).await?;
-    Ok(ListPage { c: chrome, handovers, form, staff, preview: None })
+    let tags = state
+        .engine
+        .tag_groups(c.who())
+        .await
+        .or_page(c)?
+        .into_iter()
+        .flat_map(|g| {
+            let group = g.name;
+            g.tags.into_iter().map(move |t| Choice { value: t.id, label: format!("{group} / {}", t.name) })
+        })
+        .collect();
+    let kept = form_picked(&form);
+    Ok(ListPage { c: chrome, handovers, form, staff, preview: None, tags, candidates: vec![], kept, searched: false })
+}
+
+/// The customers ticked on the form.
+fn form_picked(form: &FormView) -> Vec<i64> {
+    form.values.iter().filter(|(k, _)| k == "customer_id").filter_map(|(_, v)| v.trim().parse().ok()).collect()
+}
+
+/// Lists the guide's customers matching the search, keeping the ticks.
+async fn search_page(state: &AppState, f: &ConsoleForm) -> Page {
+    let c = &f.console;
+    let mut page = list_page(state, c, FormView::of(f.fields.clone())).await?;
+    let staff_id = id_field(f, "from_staff_id");
+    if staff_id > 0 {
+        let text = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
+        let filter = koi_engine::reports::CustomerFilter {
+            staff_id: Some(staff_id),
+            search: text(f.get("pick_q")),
+            tag_id: text(f.get("pick_tag")),
+            ..Default::default()
+        };
+        let found = state.engine.customer_page(c.who(), filter, 0, PICK_PAGE).await.or_page(c)?;
+        page.candidates = found
+            .customers
+            .into_iter()
+            .map(|cu| {
+                let remark = cu
+                    .follows
+                    .iter()
+                    .find(|fo| fo.staff_id == staff_id)
+                    .map(|fo| fo.remark.clone())
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or(cu.external_userid);
+                (cu.id, cu.name, remark, page.kept.contains(&cu.id))
+            })
+            .collect();
+        let shown: Vec<i64> = page.candidates.iter().map(|x| x.0).collect();
+        page.kept.retain(|id| !shown.contains(id));
+    }
+    page.searched = true;
+    Ok(render(&page))
 }
 
 pub async fn list(State(state): State<AppState>, c: Console, Query(n): Query<Notice>) -> Page {
@@ -87,7 +154,7 @@ fn draft_of(f: &ConsoleForm) -> HandoverDraft {
         kind: HandoverKind::parse(f.get("kind")).unwrap_or(HandoverKind::OnLeave),
         from_staff_id: id_field(f, "from_staff_id"),
         receiver_ids: f.all("receiver_id").filter_map(|v| v.trim().parse().ok()).collect(),
-        customer_ids: vec![],
+        customer_ids: f.all("customer_id").filter_map(|v| v.trim().parse().ok()).collect(),
         include_groups: f.get("include_groups") == "on",
         message: f.get("message").into(),
     }
@@ -97,6 +164,9 @@ fn draft_of(f: &ConsoleForm) -> HandoverDraft {
 pub async fn create(State(state): State<AppState>, f: ConsoleForm) -> Page {
     let c = &f.console;
     let draft = draft_of(&f);
+    if f.get("action") == "search" {
+        return search_page(&state, &f).await;
+    }
     if f.get("action") == "preview" {
         return match state.engine.preview_handover(c.who(), &draft).await {
             Ok(p) => {

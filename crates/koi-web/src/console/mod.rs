@@ -18,12 +18,14 @@ mod home;
 mod jobs;
 mod login;
 pub(crate) mod mass_sends;
+mod material_files;
 pub(crate) mod orders;
 mod posters;
 mod products;
 mod profile;
 mod segments;
 mod settings;
+mod sop_report;
 mod sops;
 mod staff;
 mod stores;
@@ -161,11 +163,13 @@ pub fn router() -> Router<AppState> {
         .route("/redeem", get(campaigns::redeem_form).post(campaigns::redeem))
         .route("/sops", get(sops::list).post(sops::create))
         .route("/sops/template", post(sops::enable_template))
+        .route("/sops/report", get(sop_report::report))
         .route("/sops/{id}", get(sops::show).post(sops::update))
         .route("/sops/{id}/enabled", post(sops::set_enabled))
         .route("/scripts", get(sops::scripts).post(sops::create_script))
         .route("/scripts/{id}/delete", post(sops::delete_script))
         .route("/materials", get(sops::materials).post(sops::create_material))
+        .route("/materials/upload", post(material_files::upload).layer(material_files::upload_limit()))
         .route("/fields", get(fields::show).post(fields::define))
         .route("/fields/rules", post(fields::save_rules))
         .route("/fields/{name}/delete", post(fields::delete))

@@ -364,7 +364,7 @@ pub async fn delete_script(State(state): State<AppState>, Path(id): Path<i64>, f
     Ok(see_other("/console/scripts?ok=deleted"))
 }
 
-async fn materials_page(state: &AppState, c: &Console, form: FormView, ok: Option<&str>) -> Page {
+pub(super) async fn materials_page(state: &AppState, c: &Console, form: FormView, ok: Option<&str>) -> Page {
     let chrome = Chrome::new(state, c, "materials").await.flash_from(ok);
     let materials = state.engine.materials(c.who(), "", "").await.or_page(c)?;
     let kinds = MaterialKind::ALL.iter().map(|k| k.as_str()).collect();

@@ -36,7 +36,9 @@ mod error;
 mod group_chat;
 mod group_welcome;
 mod join_way;
+mod jsapi;
 mod mass_msg;
+mod media;
 mod message;
 mod moment;
 mod msgaudit;
@@ -64,7 +66,9 @@ pub use error::ApiError;
 pub use group_chat::*;
 pub use group_welcome::*;
 pub use join_way::*;
+pub use jsapi::*;
 pub use mass_msg::*;
+pub use media::*;
 pub use message::*;
 pub use moment::*;
 pub use msgaudit::*;
@@ -290,6 +294,17 @@ impl CorpClient {
         self.post::<B, serde::de::IgnoredAny>(api, body, priority).await.map(|_| ())
     }
 
+    /// A `multipart/form-data` POST of one file (`media/upload`, `media/uploadimg`).
+    async fn upload<Q: Serialize, R: DeserializeOwned>(
+        &self,
+        api: &'static str,
+        query: &Q,
+        file: &UploadFile,
+        priority: Priority,
+    ) -> Result<R, ApiError> {
+        self.call(api, Request::<Q, ()>::Upload(query, file), priority).await
+    }
+
     async fn get<Q: Serialize, R: DeserializeOwned>(
         &self,
         api: &'static str,
@@ -341,6 +356,16 @@ impl CorpClient {
             let builder = match request {
                 Request::Get(query) => inner.http.get(&url).query(&[("access_token", token.as_str())]).query(query),
                 Request::Post(body) => inner.http.post(&url).query(&[("access_token", token.as_str())]).json(body),
+                Request::Upload(query, file) => {
+                    let (content_type, body) = file.multipart_body();
+                    inner
+                        .http
+                        .post(&url)
+                        .query(&[("access_token", token.as_str())])
+                        .query(query)
+                        .header(reqwest::header::CONTENT_TYPE, content_type)
+                        .body(body)
+                }
             };
             let bytes = send(api, builder).await?;
             let error = match decode_answer::<R>(api, &bytes) {
@@ -386,10 +411,12 @@ pub struct Reserved {
 }
 
 /// A GET carries its parameters in the query string, a POST in a JSON body;
-/// the access_token is always in the query string.
+/// the access_token is always in the query string; an upload carries a
+/// file as `multipart/form-data` and its parameters in the query string.
 enum Request<'a, Q, B> {
     Get(&'a Q),
     Post(&'a B),
+    Upload(&'a Q, &'a UploadFile),
 }
 
 impl<Q, B> Clone for Request<'_, Q, B> {

@@ -21,6 +21,7 @@ mod first_hour;
 mod group_assistant;
 mod group_codes;
 mod groups;
+mod guide_tools;
 mod handover;
 mod mass_sends;
 mod migration;
