@@ -100,6 +100,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (22, include_str!("../migrations/sqlite/0022_mass_messages.sql")),
     (23, include_str!("../migrations/sqlite/0023_sop.sql")),
     (24, include_str!("../migrations/sqlite/0024_handover.sql")),
+    (28, include_str!("../migrations/sqlite/0028_loyalty.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -126,6 +127,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (22, include_str!("../migrations/postgres/0022_mass_messages.sql")),
     (23, include_str!("../migrations/postgres/0023_sop.sql")),
     (24, include_str!("../migrations/postgres/0024_handover.sql")),
+    (28, include_str!("../migrations/postgres/0028_loyalty.sql")),
 ];
 
 impl Db {

@@ -226,6 +226,7 @@ fn rule_of(f: &ConsoleForm) -> Result<TagRule, ValidationError> {
         trigger,
         add_tags: f.all("add_tags").map(str::to_string).collect(),
         remove_tags: f.all("remove_tags").map(str::to_string).collect(),
+        issue_coupon: f.get("issue_coupon").trim().parse().ok(),
         active: f.get("active") == "on",
     })
 }
