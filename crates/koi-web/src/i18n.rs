@@ -822,6 +822,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("ev_friend_brought", "带来好友", "Brought a friend"),
     ("ev_welcome_sent", "发送欢迎语", "Welcome sent"),
     ("ev_wecom_refused", "未送达企业微信", "Did not reach WeCom"),
+    ("ev_coupon_not_issued", "未能自动发券", "Coupon not issued"),
+    ("cp_not_issued_out_of_stock", "券库存不足", "the template is out of stock"),
+    ("cp_not_issued_over_limit", "已达每人限领", "the customer holds as many as allowed"),
+    ("cp_not_issued_archived", "券模板已停用", "the template is archived"),
+    ("cp_not_issued_unknown_template", "券模板不存在", "the template is gone"),
     // fields and value rules
     ("field_name", "字段键名", "Field key"),
     ("field_label", "显示名称", "Label"),

@@ -265,7 +265,10 @@ impl Engine {
         require(who, Action::ManageTags)?;
         rule.id = id.unwrap_or(0);
         rule.validate()?;
-        self.check_tags_known(who.corp_id, rule.add_tags.iter().chain(&rule.remove_tags)).await?;
+        // A rule that only issues a coupon names no tags (validate made sure it does one or the other).
+        if !(rule.add_tags.is_empty() && rule.remove_tags.is_empty()) {
+            self.check_tags_known(who.corp_id, rule.add_tags.iter().chain(&rule.remove_tags)).await?;
+        }
         if let Some(t) = rule.issue_coupon {
             if self.db.coupon_template(who.corp_id, t).await?.is_none_or(|t| t.archived) {
                 return Err(ValidationError::one("issue_coupon", "unknown_template", "no such coupon template").into());

@@ -728,6 +728,53 @@ mod tests {
         assert_eq!(db.points_ledger_sum(corp, c).await.unwrap(), 0, "the balance is the ledger's sum");
     }
 
+    /// Check-ins day after day: the streak grows, a skipped day restarts
+    /// it, the streak day earns the bonus, a second tap on a day earns
+    /// nothing, and the balance is the ledger's sum.
+    async fn streaks(db: &koi_store::Db) {
+        let d = koi_domain::org::CorpDraft {
+            name: "streak".into(),
+            wecom_corp_id: "wwSTREAK".into(),
+            app_secret: "s".into(),
+            callback_token: "t".into(),
+            encoding_aes_key: "k".repeat(43),
+        };
+        let corp = db.create_corp(&d, now_ms()).await.unwrap();
+        let p = CustomerProfile { external_userid: "wmSTREAK".into(), name: "streak".into(), ..Default::default() };
+        let mut tx = db.begin().await.unwrap();
+        let (c, _) = tx.upsert_customer(corp, &p, None, None, 0, 0).await.unwrap();
+        let r =
+            PointsRulesRow { per_yuan: 1, checkin: 5, review: 10, expire_days: 0, streak_days: 3, streak_bonus: 20 };
+        tx.set_points_rules(corp, &r, now_ms()).await.unwrap();
+        tx.commit().await.unwrap();
+        let engine = crate::Engine::new(db.clone(), crate::Settings::default());
+        const DAY: i64 = 86_400_000;
+        // 2026-12-07 10:00 in Shanghai.
+        let day1 = koi_domain::calendar::days_from_civil(2026, 12, 7) * DAY + 2 * 3_600_000;
+        let got = |k: &Checkin| (k.streak, k.points, k.already);
+        assert_eq!(got(&engine.checkin(corp, c, day1).await.unwrap()), (1, 5, false));
+        assert_eq!(got(&engine.checkin(corp, c, day1 + 3_600_000).await.unwrap()), (1, 5, true), "the same day");
+        assert_eq!(got(&engine.checkin(corp, c, day1 + DAY).await.unwrap()), (2, 5, false));
+        let third = engine.checkin(corp, c, day1 + 2 * DAY).await.unwrap();
+        assert_eq!((got(&third), third.balance), ((3, 25, false), 35), "the third day in a row earns the bonus");
+        // A day skipped: the streak starts again.
+        assert_eq!(got(&engine.checkin(corp, c, day1 + 4 * DAY).await.unwrap()), (1, 5, false));
+        assert_eq!(db.points_balance(corp, c).await.unwrap(), 40);
+        assert_eq!(db.points_ledger_sum(corp, c).await.unwrap(), 40);
+    }
+
+    #[tokio::test]
+    async fn check_in_streaks_sqlite() {
+        let s = ScratchDb::sqlite().await.unwrap();
+        streaks(&s.db).await;
+    }
+
+    #[tokio::test]
+    async fn check_in_streaks_postgres() {
+        let s = ScratchDb::postgres().await.unwrap();
+        streaks(&s.db).await;
+    }
+
     #[tokio::test]
     async fn orders_earn_once_and_refunds_take_back_never_below_zero_sqlite() {
         let s = ScratchDb::sqlite().await.unwrap();

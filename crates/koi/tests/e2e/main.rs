@@ -21,6 +21,7 @@ mod group_assistant;
 mod group_codes;
 mod groups;
 mod handover;
+mod loyalty;
 mod mass_sends;
 mod nodes;
 mod orders;
