@@ -239,9 +239,13 @@ async fn record_add(
     if let (Some(draft), Some(code_id)) = (draft, code_id) {
         if let Some(t) = draft.welcome_coupon {
             let source_ref = format!("welcome:{code_id}:{}", add.occurred_at);
-            crate::coupons::issue_automatically(tx, corp_id, t, customer_id, "welcome", &source_ref, now).await?;
-            let token = crate::customers::customer_link_in(tx, corp_id, customer_id).await?;
-            wallet_url = Some(format!("/h5/wallet?k={token}"));
+            let issued =
+                crate::coupons::issue_automatically(tx, corp_id, t, customer_id, "welcome", &source_ref, now).await?;
+            // Only a coupon that was issued is announced (a refusal is on the timeline).
+            if issued.is_some() {
+                let token = crate::customers::customer_link_in(tx, corp_id, customer_id).await?;
+                wallet_url = Some(format!("/h5/wallet?k={token}"));
+            }
         }
     }
     if let (Some(draft), Some(code_id), Some(welcome_code)) = (draft, code_id, add.welcome_code.clone()) {
