@@ -229,6 +229,7 @@ impl Engine {
             trigger,
             add_tags: add.iter().map(|t| tag[*t].clone()).collect(),
             remove_tags: remove.iter().map(|t| tag[*t].clone()).collect(),
+            issue_coupon: None,
             active: true,
         };
         let mut rules = vec![
@@ -455,7 +456,14 @@ impl Engine {
     pub async fn seed_demo_commerce(&self, corp_id: i64) -> Result<()> {
         use koi_domain::order::{CustomerKeys, OrderDraft, OrderItem, RefundDraft};
         let owner = crate::campaigns::system(corp_id);
-        let rules = koi_domain::coupon::points::PointsRules { per_yuan: 1, checkin: 5, review: 10, expire_days: 365 };
+        let rules = koi_domain::coupon::points::PointsRules {
+            per_yuan: 1,
+            checkin: 5,
+            review: 10,
+            expire_days: 365,
+            streak_days: 7,
+            streak_bonus: 20,
+        };
         self.set_points_rules(&owner, &rules).await?;
         let settings = koi_domain::distribution::DistributionSettings {
             enabled: true,

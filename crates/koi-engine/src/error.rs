@@ -64,6 +64,7 @@ impl EngineError {
                 "field_name" => "duplicate_field",
                 "integration_name" => "duplicate_integration_name",
                 "a redemption of this coupon" => "already_redeemed",
+                "a review of this order" => "already_reviewed",
                 _ => "conflict",
             },
             EngineError::UnknownCorp(_) => "unknown_corp",

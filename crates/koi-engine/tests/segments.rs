@@ -748,6 +748,7 @@ async fn the_sweep_applies_time_rules_and_stages(db: &Db) {
         trigger: Trigger::NoOrderForDays { days: 30 },
         add_tags: vec!["etE".into()],
         remove_tags: vec![],
+        issue_coupon: None,
         active: true,
     };
     engine.save_tag_rule(&owner, None, rule).await.unwrap();

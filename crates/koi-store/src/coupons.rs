@@ -169,6 +169,8 @@ pub struct PointsRulesRow {
     pub checkin: i64,
     pub review: i64,
     pub expire_days: i32,
+    pub streak_days: i32,
+    pub streak_bonus: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -367,7 +369,7 @@ impl Db {
 
     pub async fn points_rules(&self, corp_id: i64) -> Result<Option<PointsRulesRow>> {
         Ok(on_pool!(self, false, |c| {
-            sqlx::query_as("SELECT per_yuan, checkin, review, expire_days FROM points_rules WHERE corp_id = $1")
+            sqlx::query_as("SELECT per_yuan, checkin, review, expire_days, streak_days, streak_bonus FROM points_rules WHERE corp_id = $1")
                 .bind(corp_id)
                 .fetch_optional(c)
                 .await
@@ -802,9 +804,10 @@ impl Tx {
     pub async fn set_points_rules(&mut self, corp_id: i64, r: &PointsRulesRow, now: i64) -> Result<()> {
         on_tx!(self, |c| {
             sqlx::query(
-                "INSERT INTO points_rules (corp_id, per_yuan, checkin, review, expire_days, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (corp_id) DO UPDATE SET per_yuan = $2, checkin = $3, \
-                 review = $4, expire_days = $5, updated_at = $6",
+                "INSERT INTO points_rules (corp_id, per_yuan, checkin, review, expire_days, updated_at, streak_days, \
+                 streak_bonus) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (corp_id) DO UPDATE SET \
+                 per_yuan = $2, checkin = $3, review = $4, expire_days = $5, updated_at = $6, streak_days = $7, \
+                 streak_bonus = $8",
             )
             .bind(corp_id)
             .bind(r.per_yuan)
@@ -812,6 +815,8 @@ impl Tx {
             .bind(r.review)
             .bind(r.expire_days)
             .bind(now)
+            .bind(r.streak_days)
+            .bind(r.streak_bonus)
             .execute(&mut *c)
             .await
             .map(|r| r.rows_affected())
@@ -821,7 +826,7 @@ impl Tx {
 
     pub async fn points_rules_in_tx(&mut self, corp_id: i64) -> Result<Option<PointsRulesRow>> {
         Ok(on_tx!(self, |c| {
-            sqlx::query_as("SELECT per_yuan, checkin, review, expire_days FROM points_rules WHERE corp_id = $1")
+            sqlx::query_as("SELECT per_yuan, checkin, review, expire_days, streak_days, streak_bonus FROM points_rules WHERE corp_id = $1")
                 .bind(corp_id)
                 .fetch_optional(&mut *c)
                 .await

@@ -103,6 +103,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (25, include_str!("../migrations/sqlite/0025_group_sends.sql")),
     (26, include_str!("../migrations/sqlite/0026_material_files.sql")),
     (27, include_str!("../migrations/sqlite/0027_order_campaigns.sql")),
+    (28, include_str!("../migrations/sqlite/0028_loyalty.sql")),
     (29, include_str!("../migrations/sqlite/0029_campaign_migration.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
@@ -133,6 +134,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (25, include_str!("../migrations/postgres/0025_group_sends.sql")),
     (26, include_str!("../migrations/postgres/0026_material_files.sql")),
     (27, include_str!("../migrations/postgres/0027_order_campaigns.sql")),
+    (28, include_str!("../migrations/postgres/0028_loyalty.sql")),
     (29, include_str!("../migrations/postgres/0029_campaign_migration.sql")),
 ];
 

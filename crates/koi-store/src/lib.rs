@@ -22,6 +22,7 @@ pub mod groups;
 pub mod handover;
 pub mod inbox;
 pub mod jobs;
+pub mod loyalty;
 pub mod mass_sends;
 pub mod material_files;
 pub mod moments;

@@ -1948,6 +1948,8 @@ async fn first_order_invitations_are_made_once_per_customer_and_code(db: &Db) {
 mod checkouts;
 #[path = "conformance/distribution.rs"]
 mod distribution;
+#[path = "conformance/loyalty.rs"]
+mod loyalty;
 #[path = "conformance/pay.rs"]
 mod pay;
 

@@ -229,7 +229,11 @@ struct WalletPage {
     coupons: Vec<(String, String, String, String, String, String, String)>,
     /// (when, what, points signed)
     ledger: Vec<(String, String, String)>,
+    /// (order id, what the customer reads)
+    reviewable: Vec<(i64, String)>,
     exchange_url: String,
+    checkin_url: String,
+    review_url: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -272,7 +276,24 @@ pub async fn wallet_page(State(state): State<AppState>, Query(key): Query<Custom
             (day(e.created_at), what, if e.points > 0 { format!("+{}", e.points) } else { e.points.to_string() })
         })
         .collect();
-    let view = WalletPage { t, coupons, ledger, exchange_url: format!("/h5/wallet/exchange?k={}", key.k), wallet };
+    let reviewable = wallet
+        .reviewable
+        .iter()
+        .map(|o| {
+            let paid = format!("{}.{:02}", o.paid_fen / 100, o.paid_fen % 100);
+            (o.order_id, format!("{} · {} · ¥{paid}", day(o.ordered_at), o.shop_order_id))
+        })
+        .collect();
+    let view = WalletPage {
+        t,
+        coupons,
+        ledger,
+        reviewable,
+        exchange_url: format!("/h5/wallet/exchange?k={}", key.k),
+        checkin_url: format!("/h5/wallet/checkin?k={}", key.k),
+        review_url: format!("/h5/wallet/review?k={}", key.k),
+        wallet,
+    };
     html(&view, StatusCode::OK)
 }
 
@@ -291,4 +312,32 @@ pub async fn wallet_exchange(
     crate::api::ApiJson(b): crate::api::ApiJson<ExchangeBody>,
 ) -> Result<Json<koi_engine::points::Exchange>, WebError> {
     Ok(Json(state.engine.wallet_exchange(&key.k, b.item_id, &b.request_key).await?))
+}
+
+/// Today's check-in from the wallet's button: once an Asia/Shanghai day (a
+/// second tap answers the first with `already`). JSON only, like the
+/// exchange.
+pub async fn wallet_checkin(
+    State(state): State<AppState>,
+    Query(key): Query<CustomerKey>,
+    crate::api::ApiJson(_): crate::api::ApiJson<serde_json::Value>,
+) -> Result<Json<koi_engine::points::Checkin>, WebError> {
+    Ok(Json(state.engine.wallet_checkin(&key.k).await?))
+}
+
+#[derive(serde::Deserialize)]
+pub struct ReviewBody {
+    order_id: i64,
+    rating: i32,
+    #[serde(default)]
+    body: String,
+}
+
+/// The customer reviews one of their done orders from the wallet.
+pub async fn wallet_review(
+    State(state): State<AppState>,
+    Query(key): Query<CustomerKey>,
+    crate::api::ApiJson(b): crate::api::ApiJson<ReviewBody>,
+) -> Result<(StatusCode, Json<koi_engine::points::Review>), WebError> {
+    Ok((StatusCode::CREATED, Json(state.engine.wallet_review(&key.k, b.order_id, b.rating, &b.body).await?)))
 }

@@ -110,6 +110,8 @@ pub fn router(state: AppState) -> Router {
         .route("/h5/c/{campaign}/poster.jpg", get(h5::campaign_poster))
         .route("/h5/wallet", get(h5::wallet_page))
         .route("/h5/wallet/exchange", axum::routing::post(h5::wallet_exchange))
+        .route("/h5/wallet/checkin", axum::routing::post(h5::wallet_checkin))
+        .route("/h5/wallet/review", axum::routing::post(h5::wallet_review))
         .route("/h5/p/{product}", get(shop::product_page))
         .route("/h5/p/{product}/buy", axum::routing::post(shop::buy))
         .route("/h5/checkout/{out_trade_no}", get(shop::checkout_page))

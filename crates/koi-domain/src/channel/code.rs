@@ -141,6 +141,11 @@ pub struct ChannelCodeDraft {
     /// Shown in WeCom's console next to the way.
     #[serde(default)]
     pub remark: String,
+    /// A coupon template (koi's id) every add through this code is issued
+    /// one of, once per add; the welcome then carries the customer's
+    /// wallet link.
+    #[serde(default)]
+    pub welcome_coupon: Option<i64>,
 }
 
 fn yes() -> bool {
@@ -161,6 +166,7 @@ impl Default for ChannelCodeDraft {
             skip_verify: true,
             expires_at: None,
             remark: String::new(),
+            welcome_coupon: None,
         }
     }
 }
@@ -269,6 +275,11 @@ impl ChannelCodeDraft {
         }
         let welcome = self.welcome.iter().enumerate().map(|(i, w)| w.check(&mut c, &format!("welcome[{i}]"))).collect();
 
+        if self.welcome_coupon.is_some_and(|t| t <= 0) {
+            c.push("welcome_coupon", "out_of_range", "coupon template id must be positive");
+        } else if self.welcome_coupon.is_some() && self.welcome.is_empty() {
+            c.push("welcome_coupon", "needs_welcome", "a welcome coupon's wallet link rides on the welcome: write one");
+        }
         if let Some(at) = self.expires_at {
             if at <= ctx.now {
                 c.push("expires_at", "in_past", "a temporary code must expire in the future");

@@ -174,6 +174,40 @@ impl TemplateDraft {
         })
     }
 
+    /// Once a template has issued coupons, what those coupons promised
+    /// stays: the kind, the amount off, the threshold, the percent, the gift
+    /// and the validity (an issued coupon reads its terms from its
+    /// template). The name (wording), the stock (never below what was
+    /// issued), the limit per customer and the stores may still change.
+    /// Both drafts checked; every locked field that changed is reported.
+    pub fn check_change_after_issue(&self, new: &TemplateDraft, issued: i64) -> Result<(), ValidationError> {
+        let mut c = Checker::default();
+        if issued > 0 {
+            let changed = [
+                ("kind", self.kind != new.kind),
+                ("value_fen", self.value_fen != new.value_fen),
+                ("min_fen", self.min_fen != new.min_fen),
+                ("discount_pct", self.discount_pct != new.discount_pct),
+                ("gift", self.gift != new.gift),
+                (
+                    "valid_days",
+                    (self.valid_from, self.valid_to, self.valid_days) != (new.valid_from, new.valid_to, new.valid_days),
+                ),
+            ];
+            for (field, _) in changed.into_iter().filter(|(_, ch)| *ch) {
+                c.push(
+                    field,
+                    "locked_after_issue",
+                    format!("{issued} coupons were issued with the old terms; make a new template instead"),
+                );
+            }
+        }
+        if new.stock.is_some_and(|s| s < issued) {
+            c.push("stock", "below_issued", format!("{issued} were issued already"));
+        }
+        c.finish(())
+    }
+
     /// The validity of a checked draft.
     pub fn validity(&self) -> Validity {
         match (self.valid_from, self.valid_to) {
@@ -302,6 +336,35 @@ pub fn remind_at(valid_to: Millis, issued_at: Millis) -> Millis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issued_terms_are_locked_but_wording_and_stock_are_not() {
+        let old = TemplateDraft {
+            name: "满49减20".into(),
+            kind: CouponKind::Threshold,
+            value_fen: 2000,
+            min_fen: 4900,
+            discount_pct: 0,
+            gift: String::new(),
+            valid_from: None,
+            valid_to: None,
+            valid_days: Some(30),
+            per_customer: 1,
+            stock: Some(10),
+            store_ids: vec![],
+        };
+        let wording =
+            TemplateDraft { name: "双11 满49减20".into(), stock: Some(100), per_customer: 2, ..old.clone() };
+        assert!(old.check_change_after_issue(&wording, 5).is_ok());
+        let face = TemplateDraft { value_fen: 3000, valid_days: Some(60), ..old.clone() };
+        let err = old.check_change_after_issue(&face, 5).unwrap_err();
+        let fields: Vec<&str> = err.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["value_fen", "valid_days"]);
+        assert!(err.0.iter().all(|e| e.code == "locked_after_issue"));
+        assert!(old.check_change_after_issue(&face, 0).is_ok(), "nothing issued: anything goes");
+        let low = TemplateDraft { stock: Some(4), ..old.clone() };
+        assert_eq!(old.check_change_after_issue(&low, 5).unwrap_err().0[0].code, "below_issued");
+    }
 
     fn draft(kind: CouponKind) -> TemplateDraft {
         TemplateDraft {

@@ -34,11 +34,26 @@ pub struct PointsRules {
     /// Days points last from their earn date (0: they never expire).
     #[serde(default)]
     pub expire_days: i32,
+    /// Every this many days of check-ins in a row (7: the 7th, 14th, …)
+    /// earns [`PointsRules::streak_bonus`] on top (0: no streak bonus).
+    #[serde(default = "default_streak_days")]
+    pub streak_days: i32,
+    /// Points the streak day earns on top of `checkin`.
+    #[serde(default)]
+    pub streak_bonus: i64,
 }
+
+fn default_streak_days() -> i32 {
+    7
+}
+
+pub const MAX_STREAK_DAYS: i32 = 365;
+/// Shanghai has had no daylight saving since 1991: one fixed offset.
+const SHANGHAI_OFFSET_MS: i64 = 8 * 3_600_000;
 
 impl Default for PointsRules {
     fn default() -> Self {
-        PointsRules { per_yuan: 1, checkin: 5, review: 10, expire_days: 365 }
+        PointsRules { per_yuan: 1, checkin: 5, review: 10, expire_days: 365, streak_days: 7, streak_bonus: 0 }
     }
 }
 
@@ -48,7 +63,7 @@ impl PointsRules {
         if !(0..=MAX_PER_YUAN).contains(&self.per_yuan) {
             c.push("per_yuan", "out_of_range", format!("0..={MAX_PER_YUAN} points a yuan"));
         }
-        for (field, v) in [("checkin", self.checkin), ("review", self.review)] {
+        for (field, v) in [("checkin", self.checkin), ("review", self.review), ("streak_bonus", self.streak_bonus)] {
             if !(0..=MAX_BONUS).contains(&v) {
                 c.push(field, "out_of_range", format!("0..={MAX_BONUS} points"));
             }
@@ -56,7 +71,18 @@ impl PointsRules {
         if !(0..=MAX_EXPIRE_DAYS).contains(&self.expire_days) {
             c.push("expire_days", "out_of_range", format!("0..={MAX_EXPIRE_DAYS} days (0: never)"));
         }
+        if !(0..=MAX_STREAK_DAYS).contains(&self.streak_days) {
+            c.push("streak_days", "out_of_range", format!("0..={MAX_STREAK_DAYS} days (0: no streak bonus)"));
+        }
         c.finish(self.clone())
+    }
+
+    /// Points a check-in earns as the `streak`-th day in a row (1: the
+    /// first): the check-in points, and the streak bonus on every
+    /// `streak_days`-th day.
+    pub fn for_checkin(&self, streak: i32) -> i64 {
+        let bonus = self.streak_days > 0 && streak > 0 && streak % self.streak_days == 0;
+        self.checkin + if bonus { self.streak_bonus } else { 0 }
     }
 
     /// Points an order paying `paid_fen` earns: whole yuan × rate.
@@ -68,6 +94,38 @@ impl PointsRules {
     pub fn expires_at(&self, at: Millis) -> Option<Millis> {
         (self.expire_days > 0).then(|| at.saturating_add(i64::from(self.expire_days) * DAY_MS))
     }
+}
+
+/// The Asia/Shanghai day (`2026-12-07`) of an instant: a check-in is once a
+/// customer and such a day.
+pub fn shanghai_day(at: Millis) -> String {
+    let (y, m, d) = crate::calendar::civil_from_days((at + SHANGHAI_OFFSET_MS).div_euclid(DAY_MS));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The Shanghai day before `day` (`YYYY-MM-DD`), for the streak; `None`
+/// when `day` is not a date.
+pub fn day_before(day: &str) -> Option<String> {
+    let (y, m, d) = crate::calendar::civil_from_days(crate::calendar::parse_date(day)? - 1);
+    Some(format!("{y:04}-{m:02}-{d:02}"))
+}
+
+/// The streak a check-in on a day makes: one more than the day before's
+/// streak, or 1 when the day before had no check-in.
+pub fn next_streak(yesterday: Option<i32>) -> i32 {
+    yesterday.map_or(1, |s| s.saturating_add(1))
+}
+
+pub const MAX_REVIEW_CHARS: usize = 500;
+
+/// A customer's review of an order: 1..=5 stars and what they say.
+pub fn check_review(rating: i32, body: &str) -> Result<String, ValidationError> {
+    let mut c = Checker::default();
+    if !(1..=5).contains(&rating) {
+        c.push("rating", "out_of_range", "1 to 5 stars");
+    }
+    let body = c.text("body", body, MAX_REVIEW_CHARS, false);
+    c.finish(body)
 }
 
 /// Points an order's refund takes back: the refunded share of what the
@@ -281,6 +339,30 @@ mod tests {
         assert_eq!(l.balance(), 0);
         assert!(!l.spend(1));
         assert_eq!(l.take_back(3), 3, "nothing left: all of it is the shortfall");
+    }
+
+    #[test]
+    fn check_ins_count_shanghai_days_and_streaks() {
+        // 2026-12-07 15:59:59 UTC is 23:59:59 in Shanghai; a second later is the 8th.
+        let late = crate::calendar::days_from_civil(2026, 12, 7) * DAY_MS + 16 * 3_600_000 - 1000;
+        assert_eq!(shanghai_day(late), "2026-12-07");
+        assert_eq!(shanghai_day(late + 1000), "2026-12-08");
+        assert_eq!(day_before("2026-12-08").as_deref(), Some("2026-12-07"));
+        assert_eq!(day_before("2027-01-01").as_deref(), Some("2026-12-31"));
+        assert_eq!(day_before("nope"), None);
+        assert_eq!((next_streak(None), next_streak(Some(6))), (1, 7));
+        let r = PointsRules { checkin: 5, streak_days: 7, streak_bonus: 20, ..PointsRules::default() };
+        assert_eq!((r.for_checkin(1), r.for_checkin(6), r.for_checkin(7), r.for_checkin(14)), (5, 5, 25, 25));
+        assert_eq!(PointsRules { streak_days: 0, ..r.clone() }.for_checkin(7), 5, "0: no bonus");
+        assert_eq!(r.validate().unwrap(), r);
+        assert_eq!(PointsRules { streak_days: -1, ..r }.validate().unwrap_err().0[0].field, "streak_days");
+    }
+
+    #[test]
+    fn reviews_have_one_to_five_stars() {
+        assert_eq!(check_review(5, " 很好 ").unwrap(), "很好");
+        assert_eq!(check_review(0, "").unwrap_err().0[0].field, "rating");
+        assert_eq!(check_review(3, &"长".repeat(501)).unwrap_err().0[0].field, "body");
     }
 
     #[test]

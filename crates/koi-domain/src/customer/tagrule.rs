@@ -74,6 +74,10 @@ pub struct TagRule {
     pub add_tags: Vec<String>,
     #[serde(default)]
     pub remove_tags: Vec<String>,
+    /// Also issue a coupon of this template (koi's id), once per customer
+    /// and rule; within the template's stock and limit per customer.
+    #[serde(default)]
+    pub issue_coupon: Option<i64>,
     #[serde(default = "yes")]
     pub active: bool,
 }
@@ -189,15 +193,19 @@ impl Trigger {
 }
 
 impl TagRule {
-    /// Name 1..=64 characters; at least one tag to add or remove, at most
-    /// [`MAX_RULE_TAGS`] in all, none blank, none in both lists; a valid trigger.
+    /// Name 1..=64 characters; at least one tag to add or remove (or a
+    /// coupon to issue), at most [`MAX_RULE_TAGS`] in all, none blank, none
+    /// in both lists; a valid trigger.
     pub fn validate(&self) -> Result<(), ValidationError> {
         let mut c = Checker::default();
         c.text("name", &self.name, 64, true);
         self.trigger.check(&mut c, "trigger.");
         let total = self.add_tags.len() + self.remove_tags.len();
-        if total == 0 {
-            c.push("add_tags", "required", "a rule must add or remove at least one tag");
+        if self.issue_coupon.is_some_and(|t| t <= 0) {
+            c.push("issue_coupon", "out_of_range", "coupon template id must be positive");
+        }
+        if total == 0 && self.issue_coupon.is_none() {
+            c.push("add_tags", "required", "a rule must add or remove at least one tag, or issue a coupon");
         } else if total > MAX_RULE_TAGS {
             c.push("add_tags", "too_many", format!("{total} tags; a rule may add and remove at most {MAX_RULE_TAGS}"));
         }
@@ -245,6 +253,7 @@ mod tests {
             trigger,
             add_tags: vec![format!("et{id}")],
             remove_tags: vec![],
+            issue_coupon: None,
             active: true,
         }
     }
@@ -361,6 +370,10 @@ mod tests {
             r.validate().unwrap_err().0.into_iter().map(|e| (e.field, e.code)).collect()
         };
         let pair = |f: &str, c: &str| (f.to_string(), c.to_string());
+        let coupon_only = TagRule { add_tags: vec![], issue_coupon: Some(3), ..rule(1, Trigger::FirstOrder) };
+        assert!(coupon_only.validate().is_ok(), "a rule may only issue a coupon");
+        let bad = TagRule { issue_coupon: Some(0), ..rule(1, Trigger::FirstOrder) };
+        assert_eq!(bad.validate().unwrap_err().0[0].field, "issue_coupon");
         let empty = TagRule { name: " ".into(), add_tags: vec![], ..rule(1, Trigger::AddedViaCode { code_id: 0 }) };
         assert_eq!(
             codes(&empty),

@@ -239,6 +239,21 @@ async fn record_add(
     apply_rules(tx, corp_id, customer_id, &Happening::Added { code_id }).await?;
     // Orders placed before the customer added (their shop keys now name them).
     crate::orders::match_waiting_in(tx, corp_id, customer_id, &profile.unionid, &add.external_userid).await?;
+    // The code's welcome coupon: one an add (this add's time names it, so
+    // the same add again issues nothing); the welcome links to the wallet.
+    let mut wallet_url = None;
+    if let (Some(draft), Some(code_id)) = (draft, code_id) {
+        if let Some(t) = draft.welcome_coupon {
+            let source_ref = format!("welcome:{code_id}:{}", add.occurred_at);
+            let issued =
+                crate::coupons::issue_automatically(tx, corp_id, t, customer_id, "welcome", &source_ref, now).await?;
+            // Only a coupon that was issued is announced (a refusal is on the timeline).
+            if issued.is_some() {
+                let token = crate::customers::customer_link_in(tx, corp_id, customer_id).await?;
+                wallet_url = Some(format!("/h5/wallet?k={token}"));
+            }
+        }
+    }
     if let (Some(draft), Some(code_id), Some(welcome_code)) = (draft, code_id, add.welcome_code.clone()) {
         if let Some(variant) = pick_variant(&draft.welcome, variant_seed(&add.external_userid, code_id)) {
             let w = WelcomeJob {
@@ -249,6 +264,7 @@ async fn record_add(
                 welcome_code,
                 deadline: add.received_at + WELCOME_TTL_MS,
                 variant,
+                wallet_url: wallet_url.clone(),
             };
             enqueue(tx, corp_id, &w).await?;
         }

@@ -113,6 +113,16 @@ impl Engine {
             )
             .into());
         }
+        if let Some(t) = draft.welcome_coupon {
+            if self.db.coupon_template(who.corp_id, t).await?.is_none_or(|t| t.archived) {
+                return Err(koi_domain::ValidationError::one(
+                    "welcome_coupon",
+                    "unknown_template",
+                    "no such coupon template",
+                )
+                .into());
+            }
+        }
         let on_duty =
             members_on_duty(&draft.pool, &draft.routing, now_ms(), DEFAULT_UTC_OFFSET_MIN, &HashMap::new(), 0);
         let users = userids(&staff, &on_duty);

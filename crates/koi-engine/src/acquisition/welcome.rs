@@ -24,6 +24,10 @@ pub(crate) struct WelcomeJob {
     pub welcome_code: String,
     pub deadline: i64,
     pub variant: usize,
+    /// The customer's wallet (path and token) when the code issued them a
+    /// welcome coupon: the welcome carries it as a link.
+    #[serde(default)]
+    pub wallet_url: Option<String>,
 }
 
 /// What became of a welcome.
@@ -78,7 +82,14 @@ impl Job for WelcomeJob {
             store_name: store.unwrap_or_default(),
         };
         let text = render(&variant.text, &vars);
-        let attachments: Vec<WecomAttachment> = variant.attachments.iter().map(wecom_attachment).collect();
+        let mut attachments: Vec<WecomAttachment> = variant.attachments.iter().map(wecom_attachment).collect();
+        if let Some(path) = &self.wallet_url {
+            // WeCom takes at most 9 attachments: the wallet replaces the last.
+            attachments.truncate(koi_domain::channel::MAX_ATTACHMENTS - 1);
+            let url = format!("{}{path}", engine.settings.public_url.trim_end_matches('/'));
+            let title = "你的新人券已到账 · 点击查看券包".to_string();
+            attachments.push(wecom_attachment(&Attachment::CouponLink { title, url }));
+        }
         let req = SendWelcomeMsgRequest {
             welcome_code: self.welcome_code.clone(),
             text: (!text.is_empty()).then(|| Text::new(text)),

@@ -5,7 +5,7 @@
 //! | item | what |
 //! |---|---|
 //! | templates | CRUD; a template's stock and per-customer limit bound every way of issuing |
-//! | issuing | [`issue_in`] in the caller's transaction: by hand, [`CouponIssueJob`] for a segment (pages of [`ISSUE_PAGE`], once per customer), `campaigns/rewards.rs` for a tier naming a template (once per participant and tier), `points/` for an exchange |
+//! | issuing | [`issue_in`] in the caller's transaction: by hand, [`issue_automatically`] for a tag rule (`rule:{id}`) or a welcome (`welcome:{code}:{add}`) with refusals on the timeline, [`CouponIssueJob`] for a segment (pages of [`ISSUE_PAGE`], once per customer), `campaigns/rewards.rs` for a tier naming a template (once per participant and tier), `points/` for an exchange |
 //! | redeeming | [`Engine::check_coupon`], [`Engine::redeem_coupon`]: one conditional update, so two counters at once redeem it once; again with the same order ref answers the same |
 //! | refunds | [`release_for_refund`]: a fully refunded order's coupon is issued again while still valid |
 //! | time | [`CouponTickJob`] (the worker's loop, every `campaign_tick_ms`): expiry, the reminder through the customer's guide 3 days before the end, points past their date |
@@ -303,6 +303,46 @@ pub(crate) async fn issue_in(
     Ok(issued)
 }
 
+/// A coupon a tag rule or a welcome gives (no one asked for it in
+/// person): issued once per customer and `source_ref`; what stops it (the
+/// template archived or gone, its stock, the limit per customer) goes on
+/// the customer's timeline as `coupon.not_issued`, so the operator sees
+/// why someone got nothing. Returns the coupon when one was issued.
+pub(crate) async fn issue_automatically(
+    tx: &mut Tx,
+    corp_id: i64,
+    template_id: i64,
+    customer_id: i64,
+    source: &str,
+    source_ref: &str,
+    now: i64,
+) -> Result<Option<i64>> {
+    let reason = match tx.coupon_template_in_tx(corp_id, template_id).await? {
+        Some(t) if t.archived => "archived",
+        Some(t) => match issue_in(tx, corp_id, &t, customer_id, source, source_ref, "koi", None, now).await? {
+            Issued::Coupon(id) => return Ok(Some(id)),
+            Issued::Existed => return Ok(None),
+            Issued::OverLimit => "over_limit",
+            Issued::OutOfStock => "out_of_stock",
+        },
+        None => "unknown_template",
+    };
+    tracing::info!(corp_id, customer_id, template_id, source, reason, "coupon not issued");
+    let payload =
+        serde_json::json!({ "template_id": template_id, "source": source, "source_ref": source_ref, "reason": reason });
+    let e = NewEvent {
+        corp_id,
+        kind: "coupon.not_issued",
+        subject: &format!("customer:{customer_id}"),
+        actor: "koi",
+        payload: &payload.to_string(),
+        dedup_key: Some(&format!("coupon.not_issued:{source_ref}:{customer_id}")),
+        occurred_at: now,
+    };
+    tx.append_event(&e, now).await?;
+    Ok(None)
+}
+
 /// A fully refunded order's coupon use is undone (in the refund's
 /// transaction): its coupons still in their window are issued again;
 /// returns how many.
@@ -406,6 +446,10 @@ impl Engine {
 
     /// Edits a template; coupons issued before keep their window. The stock
     /// cannot go below what was issued.
+    /// Replaces a template's settings. Once coupons were issued, their terms
+    /// (kind, amounts, gift, validity) are locked (`locked_after_issue`):
+    /// the name, the stock (never below `issued`), the limit per customer
+    /// and the stores may change.
     pub async fn update_coupon_template(
         &self,
         who: &Principal,
@@ -418,9 +462,8 @@ impl Engine {
         let stores = serde_json::to_string(&d.store_ids).expect("ids serialise");
         let mut tx = self.db.begin().await?;
         let t = tx.coupon_template_in_tx(who.corp_id, id).await?.ok_or(EngineError::NotFound("coupon template"))?;
-        if d.stock.is_some_and(|s| s < t.issued) {
-            return Err(invalid("stock", "below_issued", format!("{} were issued already", t.issued)));
-        }
+        // What issued coupons promised stays; wording and stock may change.
+        draft_of(&t).check_change_after_issue(&d, t.issued)?;
         tx.update_coupon_template(who.corp_id, id, &write_of(&d, &stores, now_ms())).await?;
         tx.commit().await?;
         self.coupon_template(who, id).await

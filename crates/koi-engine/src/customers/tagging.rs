@@ -303,6 +303,16 @@ pub(crate) async fn apply_rules(tx: &mut Tx, corp_id: i64, customer_id: i64, h: 
     for rule in fire(&rules, h) {
         let cause = Cause::Rule { rule_id: rule.id, name: rule.name.clone() };
         change_tags(tx, corp_id, customer_id, &rule.add_tags, &rule.remove_tags, &cause).await?;
+        rule_coupon(tx, corp_id, customer_id, rule).await?;
+    }
+    Ok(())
+}
+
+/// The coupon a fired rule issues: once per customer and rule.
+async fn rule_coupon(tx: &mut Tx, corp_id: i64, customer_id: i64, rule: &TagRule) -> Result<()> {
+    if let Some(t) = rule.issue_coupon {
+        let source_ref = format!("rule:{}", rule.id);
+        crate::coupons::issue_automatically(tx, corp_id, t, customer_id, "tag_rule", &source_ref, now_ms()).await?;
     }
     Ok(())
 }
@@ -449,6 +459,7 @@ impl Engine {
         for rule in due_rules(rules, activity, now) {
             let cause = Cause::Rule { rule_id: rule.id, name: rule.name.clone() };
             change_tags(tx, corp_id, customer_id, &rule.add_tags, &rule.remove_tags, &cause).await?;
+            rule_coupon(tx, corp_id, customer_id, rule).await?;
         }
         Ok(())
     }

@@ -43,6 +43,8 @@ pub struct TagRuleView {
     pub trigger: Trigger,
     pub add_tags: Vec<String>,
     pub remove_tags: Vec<String>,
+    /// The coupon template the rule issues, if any.
+    pub issue_coupon: Option<i64>,
     pub active: bool,
     /// The trigger in words, for lists.
     pub describe_zh: String,
@@ -55,6 +57,8 @@ struct StoredRule {
     trigger: Trigger,
     add_tags: Vec<String>,
     remove_tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    issue_coupon: Option<i64>,
 }
 
 /// Job: fetch the corp's tag list from WeCom and make koi's catalogue equal
@@ -115,6 +119,7 @@ pub(crate) fn rule_of(r: &TagRuleRow) -> Result<TagRule> {
         trigger: s.trigger,
         add_tags: s.add_tags,
         remove_tags: s.remove_tags,
+        issue_coupon: s.issue_coupon,
         active: r.active,
     })
 }
@@ -260,7 +265,15 @@ impl Engine {
         require(who, Action::ManageTags)?;
         rule.id = id.unwrap_or(0);
         rule.validate()?;
-        self.check_tags_known(who.corp_id, rule.add_tags.iter().chain(&rule.remove_tags)).await?;
+        // A rule that only issues a coupon names no tags (validate made sure it does one or the other).
+        if !(rule.add_tags.is_empty() && rule.remove_tags.is_empty()) {
+            self.check_tags_known(who.corp_id, rule.add_tags.iter().chain(&rule.remove_tags)).await?;
+        }
+        if let Some(t) = rule.issue_coupon {
+            if self.db.coupon_template(who.corp_id, t).await?.is_none_or(|t| t.archived) {
+                return Err(ValidationError::one("issue_coupon", "unknown_template", "no such coupon template").into());
+            }
+        }
         if let Trigger::AddedViaCode { code_id } = rule.trigger {
             if self.db.channel_code(who.corp_id, code_id).await?.is_none() {
                 return Err(
@@ -272,6 +285,7 @@ impl Engine {
             trigger: rule.trigger.clone(),
             add_tags: rule.add_tags.clone(),
             remove_tags: rule.remove_tags.clone(),
+            issue_coupon: rule.issue_coupon,
         };
         let json = serde_json::to_string(&stored).expect("a tag rule is plain data and serialises");
         let now = now_ms();
@@ -313,6 +327,7 @@ fn view(r: TagRule) -> TagRuleView {
         trigger: r.trigger,
         add_tags: r.add_tags,
         remove_tags: r.remove_tags,
+        issue_coupon: r.issue_coupon,
         active: r.active,
     }
 }

@@ -6,11 +6,16 @@
 //! | ledger | [`earn_in`] and [`take_in`] in the caller's transaction: every write moves the customer's balance row first (never below zero), earns are lots, take-backs and spends take the oldest lots first (`koi_domain::coupon::points`) |
 //! | orders (seam) | [`earn_for_order`] once per order; [`reverse_for_order`] takes back the refunded share, never below zero, recording the shortfall |
 //! | expiry | [`expire_in`], from the coupon timer |
+//! | check-in, review | `earn.rs`: [`Engine::wallet_checkin`] once a Shanghai day with the streak bonus, [`Engine::review_order`] / [`Engine::wallet_review`] once a done order |
 //! | mall | items (a coupon of a template, or a gift) for points with a stock; [`Engine::exchange`] spends points, takes stock and issues the coupon or a gift code in one transaction, once per request key |
 //!
 //! Invariant (a conformance case and the e2e test hold it): a customer's
 //! balance is the sum of their ledger and the sum of what is left of their
 //! lots, and never negative.
+
+mod earn;
+
+pub use earn::{Checkin, Review, Reviewable};
 
 use crate::coupons::{coupon_code, issue_in};
 use crate::{actor, require, Engine, EngineError, Principal, Result};
@@ -159,8 +164,15 @@ impl From<ExchangeRow> for Exchange {
 }
 
 fn rules_of(r: Option<PointsRulesRow>) -> PointsRules {
-    r.map(|r| PointsRules { per_yuan: r.per_yuan, checkin: r.checkin, review: r.review, expire_days: r.expire_days })
-        .unwrap_or_default()
+    r.map(|r| PointsRules {
+        per_yuan: r.per_yuan,
+        checkin: r.checkin,
+        review: r.review,
+        expire_days: r.expire_days,
+        streak_days: r.streak_days,
+        streak_bonus: r.streak_bonus,
+    })
+    .unwrap_or_default()
 }
 
 /// Books an earn of `points` (> 0) as a lot; `None` when this earn (kind
@@ -370,8 +382,14 @@ impl Engine {
     pub async fn set_points_rules(&self, who: &Principal, r: &PointsRules) -> Result<PointsRules> {
         require(who, Action::ManageCoupons)?;
         let r = r.validate()?;
-        let row =
-            PointsRulesRow { per_yuan: r.per_yuan, checkin: r.checkin, review: r.review, expire_days: r.expire_days };
+        let row = PointsRulesRow {
+            per_yuan: r.per_yuan,
+            checkin: r.checkin,
+            review: r.review,
+            expire_days: r.expire_days,
+            streak_days: r.streak_days,
+            streak_bonus: r.streak_bonus,
+        };
         let mut tx = self.db.begin().await?;
         tx.set_points_rules(who.corp_id, &row, now_ms()).await?;
         tx.commit().await?;
@@ -422,6 +440,11 @@ impl Engine {
         Ok(self.db.mall_items(who.corp_id).await?.into_iter().map(Into::into).collect())
     }
 
+    pub async fn mall_item(&self, who: &Principal, id: i64) -> Result<MallItem> {
+        require(who, Action::ViewCoupons)?;
+        Ok(self.db.mall_item(who.corp_id, id).await?.ok_or(EngineError::NotFound("mall item"))?.into())
+    }
+
     async fn item_write(&self, who: &Principal, d: &MallItemDraft) -> Result<MallItemDraft> {
         let d = check_item(d)?;
         if let Some(t) = d.template_id {
@@ -457,6 +480,16 @@ impl Engine {
         let old = self.db.mall_item(who.corp_id, id).await?.ok_or(EngineError::NotFound("mall item"))?;
         if d.stock.is_some_and(|s| s < old.exchanged) {
             return Err(invalid("stock", "below_exchanged", format!("{} were exchanged already", old.exchanged)));
+        }
+        // An exchanged item stays what customers exchanged it as: its kind
+        // and its coupon template; the name, price and stock may change.
+        if old.exchanged > 0 && (d.kind != old.kind || d.template_id != old.template_id) {
+            let field = if d.kind != old.kind { "kind" } else { "template_id" };
+            return Err(invalid(
+                field,
+                "locked_after_exchange",
+                format!("{} were exchanged already; add a new item instead", old.exchanged),
+            ));
         }
         let mut tx = self.db.begin().await?;
         let w = ItemWrite {
@@ -567,6 +600,14 @@ pub struct Wallet {
     pub items: Vec<MallItem>,
     /// Gift codes from exchanges, newest first.
     pub gifts: Vec<Exchange>,
+    /// Today's check-in (streak, points), if the customer checked in.
+    pub checked_in: Option<(i32, i64)>,
+    /// Points a check-in earns today (before any streak bonus).
+    pub checkin_points: i64,
+    /// Points a review earns.
+    pub review_points: i64,
+    /// Done orders waiting for the customer's review.
+    pub reviewable: Vec<Reviewable>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -624,7 +665,21 @@ impl Engine {
             .filter(|e| e.gift_code.is_some())
             .map(Into::into)
             .collect();
-        Ok(Wallet { customer_name: customer.name, balance, coupons, ledger, items, gifts })
+        let rules = rules_of(self.db.points_rules(corp_id).await?);
+        let checked_in = self.today_checkin(corp_id, customer_id).await?;
+        let reviewable = self.reviewable_orders(corp_id, customer_id).await?;
+        Ok(Wallet {
+            customer_name: customer.name,
+            balance,
+            coupons,
+            ledger,
+            items,
+            gifts,
+            checked_in,
+            checkin_points: rules.checkin,
+            review_points: rules.review,
+            reviewable,
+        })
     }
 
     /// An exchange from the wallet of the customer a link token names.
@@ -671,6 +726,53 @@ mod tests {
         tx.commit().await.unwrap();
         assert_eq!(db.points_balance(corp, c).await.unwrap(), 0);
         assert_eq!(db.points_ledger_sum(corp, c).await.unwrap(), 0, "the balance is the ledger's sum");
+    }
+
+    /// Check-ins day after day: the streak grows, a skipped day restarts
+    /// it, the streak day earns the bonus, a second tap on a day earns
+    /// nothing, and the balance is the ledger's sum.
+    async fn streaks(db: &koi_store::Db) {
+        let d = koi_domain::org::CorpDraft {
+            name: "streak".into(),
+            wecom_corp_id: "wwSTREAK".into(),
+            app_secret: "s".into(),
+            callback_token: "t".into(),
+            encoding_aes_key: "k".repeat(43),
+        };
+        let corp = db.create_corp(&d, now_ms()).await.unwrap();
+        let p = CustomerProfile { external_userid: "wmSTREAK".into(), name: "streak".into(), ..Default::default() };
+        let mut tx = db.begin().await.unwrap();
+        let (c, _) = tx.upsert_customer(corp, &p, None, None, 0, 0).await.unwrap();
+        let r =
+            PointsRulesRow { per_yuan: 1, checkin: 5, review: 10, expire_days: 0, streak_days: 3, streak_bonus: 20 };
+        tx.set_points_rules(corp, &r, now_ms()).await.unwrap();
+        tx.commit().await.unwrap();
+        let engine = crate::Engine::new(db.clone(), crate::Settings::default());
+        const DAY: i64 = 86_400_000;
+        // 2026-12-07 10:00 in Shanghai.
+        let day1 = koi_domain::calendar::days_from_civil(2026, 12, 7) * DAY + 2 * 3_600_000;
+        let got = |k: &Checkin| (k.streak, k.points, k.already);
+        assert_eq!(got(&engine.checkin(corp, c, day1).await.unwrap()), (1, 5, false));
+        assert_eq!(got(&engine.checkin(corp, c, day1 + 3_600_000).await.unwrap()), (1, 5, true), "the same day");
+        assert_eq!(got(&engine.checkin(corp, c, day1 + DAY).await.unwrap()), (2, 5, false));
+        let third = engine.checkin(corp, c, day1 + 2 * DAY).await.unwrap();
+        assert_eq!((got(&third), third.balance), ((3, 25, false), 35), "the third day in a row earns the bonus");
+        // A day skipped: the streak starts again.
+        assert_eq!(got(&engine.checkin(corp, c, day1 + 4 * DAY).await.unwrap()), (1, 5, false));
+        assert_eq!(db.points_balance(corp, c).await.unwrap(), 40);
+        assert_eq!(db.points_ledger_sum(corp, c).await.unwrap(), 40);
+    }
+
+    #[tokio::test]
+    async fn check_in_streaks_sqlite() {
+        let s = ScratchDb::sqlite().await.unwrap();
+        streaks(&s.db).await;
+    }
+
+    #[tokio::test]
+    async fn check_in_streaks_postgres() {
+        let s = ScratchDb::postgres().await.unwrap();
+        streaks(&s.db).await;
     }
 
     #[tokio::test]

@@ -21,6 +21,7 @@ mod orders;
 mod pay;
 pub(crate) mod posters;
 mod products;
+mod reviews;
 pub(crate) mod segments;
 mod sops;
 mod staff;
@@ -166,6 +167,7 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(orders::list, orders::create))
         .routes(routes!(orders::get_one))
         .routes(routes!(orders::refund))
+        .routes(routes!(reviews::get_one, reviews::create))
         .routes(routes!(orders::import))
         .routes(routes!(orders::report))
         .routes(routes!(orders::attribution, orders::set_attribution))

@@ -182,6 +182,8 @@ pub async fn save_rules(State(state): State<AppState>, f: ConsoleForm) -> Page {
         checkin: int(f.get("checkin")).unwrap_or(-1),
         review: int(f.get("review")).unwrap_or(-1),
         expire_days: int(f.get("expire_days")).unwrap_or(-1) as i32,
+        streak_days: int(f.get("streak_days")).unwrap_or(-1) as i32,
+        streak_bonus: int(f.get("streak_bonus")).unwrap_or(-1),
     };
     match state.engine.set_points_rules(f.console.who(), &r).await {
         Ok(_) => Ok(see_other("/console/points?ok=saved")),

@@ -5,6 +5,7 @@
 mod api_keys;
 mod campaigns;
 mod channel_codes;
+mod coupon_edit;
 mod coupons;
 mod customers;
 pub(crate) mod distribution;
@@ -108,6 +109,9 @@ pub fn router() -> Router<AppState> {
         .route("/coupons", get(coupons::list))
         .route("/coupons/templates", post(coupons::create_template))
         .route("/coupons/issue", post(coupons::issue))
+        .route("/coupons/templates/{id}", get(coupon_edit::edit_template).post(coupon_edit::update_template))
+        .route("/coupons/templates/{id}/archive", post(coupon_edit::archive_template))
+        .route("/points/items/{id}", get(coupon_edit::edit_item).post(coupon_edit::update_item))
         .route("/points", get(coupons::points))
         .route("/points/rules", post(coupons::save_rules))
         .route("/points/items", post(coupons::create_item))

@@ -322,6 +322,9 @@ fn read_event(w: &Words, e: &TimelineEntry, fields: &HashMap<String, String>) ->
             )
         }
         _ if e.kind == "wecom.refused" => (t(lang, "ev_wecom_refused"), w.refusal(&s("reason"))),
+        _ if e.kind == "coupon.not_issued" => {
+            (t(lang, "ev_coupon_not_issued"), t(lang, &format!("cp_not_issued_{}", s("reason"))))
+        }
         "group_joined" | "group_left" => {
             let group_kind = t(lang, &format!("group_kind_{}", s("group_kind")));
             (t(lang, &format!("ev_{kind}")), [s("group_name"), group_kind].join(" · "))

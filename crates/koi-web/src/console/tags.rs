@@ -56,6 +56,8 @@ struct ListPage {
     tag_count: usize,
     rules: Vec<RuleRow>,
     codes: Vec<Choice>,
+    /// Coupon templates a rule may issue.
+    coupons: Vec<Choice>,
     triggers: Vec<&'static str>,
     forms: TagForms,
     outcome: Option<BulkOutcome>,
@@ -68,6 +70,7 @@ struct RulePage {
     id: i64,
     groups: Vec<TagGroupView>,
     codes: Vec<Choice>,
+    coupons: Vec<Choice>,
     triggers: Vec<&'static str>,
     forms: TagForms,
 }
@@ -104,6 +107,19 @@ fn rule_row(lang: Lang, r: TagRuleView, names: &HashMap<&str, &str>, codes: &[Ch
     }
 }
 
+/// The live coupon templates, for a rule that issues one.
+async fn coupon_choices(state: &AppState, c: &Console) -> Result<Vec<Choice>, Response> {
+    if !c.who().allows(Action::ViewCoupons) {
+        return Ok(vec![]);
+    }
+    let list = state.engine.coupon_templates(c.who()).await.or_page(c)?;
+    Ok(list
+        .into_iter()
+        .filter(|t| !t.archived)
+        .map(|t| Choice { value: t.id.to_string(), label: format!("{} · {}", t.draft.name, t.title) })
+        .collect())
+}
+
 async fn code_choices(state: &AppState, c: &Console) -> Result<Vec<Choice>, Response> {
     let codes = state.engine.channel_codes(c.who()).await.or_page(c)?;
     Ok(codes.into_iter().map(|k| Choice { value: k.id.to_string(), label: k.name }).collect())
@@ -135,6 +151,7 @@ async fn list_page(
         tag_count: groups.iter().map(|g| g.tags.len()).sum(),
         rules,
         codes,
+        coupons: coupon_choices(state, c).await?,
         triggers: TRIGGERS.to_vec(),
         groups,
         forms,
@@ -226,6 +243,7 @@ fn rule_of(f: &ConsoleForm) -> Result<TagRule, ValidationError> {
         trigger,
         add_tags: f.all("add_tags").map(str::to_string).collect(),
         remove_tags: f.all("remove_tags").map(str::to_string).collect(),
+        issue_coupon: f.get("issue_coupon").trim().parse().ok(),
         active: f.get("active") == "on",
     })
 }
@@ -263,6 +281,9 @@ fn rule_values(r: &TagRuleView) -> Vec<(String, String)> {
         }
     };
     put("trigger", on.into());
+    if let Some(t) = r.issue_coupon {
+        put("issue_coupon", t.to_string());
+    }
     for t in &r.add_tags {
         put("add_tags", t.clone());
     }
@@ -282,6 +303,7 @@ async fn rule_page(state: &AppState, c: &Console, id: i64, rule: FormView) -> Re
         id,
         groups: state.engine.tag_groups(c.who()).await.or_page(c)?,
         codes: code_choices(state, c).await?,
+        coupons: coupon_choices(state, c).await?,
         triggers: TRIGGERS.to_vec(),
         forms: TagForms { rule, ..TagForms::default() },
     })

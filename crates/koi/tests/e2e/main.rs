@@ -23,6 +23,7 @@ mod group_codes;
 mod groups;
 mod guide_tools;
 mod handover;
+mod loyalty;
 mod mass_sends;
 mod migration;
 mod nodes;

@@ -25,6 +25,8 @@ struct EditPage {
     routings: Vec<&'static str>,
     /// The catalogue by group, for the auto-tag picker.
     tag_groups: Vec<koi_engine::customers::TagGroupView>,
+    /// Coupon templates, for the welcome coupon.
+    coupons: Vec<Choice>,
 }
 
 async fn edit_page(state: &AppState, c: &Console, id: i64, form: FormView) -> Result<EditPage, Response> {
@@ -42,6 +44,7 @@ async fn edit_page(state: &AppState, c: &Console, id: i64, form: FormView) -> Re
         staff: ch.staff,
         routings: ch.routings,
         tag_groups: ch.tag_groups,
+        coupons: super::coupon_choices(state, c).await,
     })
 }
 

@@ -16,6 +16,9 @@ pub(super) fn values_of(d: &ChannelCodeDraft) -> Vec<(String, String)> {
     for t in &d.auto_tag_ids {
         v.push(("auto_tag".into(), t.clone()));
     }
+    if let Some(t) = d.welcome_coupon {
+        v.push(("welcome_coupon".into(), t.to_string()));
+    }
     let store = match d.routing {
         Routing::NearestStore { fallback_store_id, radius_m } => {
             v.push(("radius_m".into(), radius_m.to_string()));
@@ -141,6 +144,7 @@ pub(super) fn draft(f: &ConsoleForm) -> Result<ChannelCodeDraft, ValidationError
         skip_verify: f.get("skip_verify") == "on",
         expires_at,
         remark: f.get("remark").into(),
+        welcome_coupon: f.get("welcome_coupon").trim().parse().ok(),
         ..ChannelCodeDraft::default()
     })
 }

@@ -39,6 +39,8 @@ struct ListPage {
     routings: Vec<&'static str>,
     /// The catalogue by group, for the auto-tag picker.
     tag_groups: Vec<koi_engine::customers::TagGroupView>,
+    /// Coupon templates, for the welcome coupon.
+    coupons: Vec<Choice>,
 }
 
 async fn list_page(state: &AppState, c: &Console, form: FormView) -> Result<ListPage, Response> {
@@ -79,6 +81,7 @@ async fn list_page(state: &AppState, c: &Console, form: FormView) -> Result<List
         staff: ch.staff,
         routings: ch.routings,
         tag_groups: ch.tag_groups,
+        coupons: super::coupon_choices(state, c).await,
     })
 }
 

@@ -91,6 +91,18 @@ struct EditorChoices {
     tag_groups: Vec<koi_engine::customers::TagGroupView>,
 }
 
+/// The live coupon templates, for a code's welcome coupon.
+async fn coupon_choices(state: &crate::AppState, c: &Console) -> Vec<Choice> {
+    if !c.who().allows(koi_domain::access::Action::ViewCoupons) {
+        return vec![];
+    }
+    let list = state.engine.coupon_templates(c.who()).await.unwrap_or_default();
+    list.into_iter()
+        .filter(|t| !t.archived)
+        .map(|t| Choice { value: t.id.to_string(), label: format!("{} · {}", t.draft.name, t.title) })
+        .collect()
+}
+
 fn editor_choices(
     c: &Console,
     stores: &[Store],
