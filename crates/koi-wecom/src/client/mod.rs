@@ -302,7 +302,7 @@ impl CorpClient {
         file: &UploadFile,
         priority: Priority,
     ) -> Result<R, ApiError> {
-        self.call(api, Request::<Q, ()>::Upload(query, file), priority).await
+        self.call(api, Request::<Q, ()>::Upload(query, file), priority, None).await
     }
 
     async fn get<Q: Serialize, R: DeserializeOwned>(
