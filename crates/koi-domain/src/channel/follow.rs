@@ -25,14 +25,15 @@ pub struct PreviousFollow {
     pub deleted_at: Option<Millis>,
 }
 
-impl PreviousFollow {
-    /// Whether an add made at `added_at` is older than the end of this
-    /// follow: a late or replayed add of a relation that has ended since.
-    /// It must not make the follow live again (the mirror of a late
-    /// deletion, which must not end a later add).
-    pub fn ended_after(&self, added_at: Millis) -> bool {
-        self.deleted_at.is_some_and(|ended| ended >= added_at)
-    }
+/// Whether an add made at `added_at` is stale: the follow on record ended
+/// at or after it (`ended`), and WeCom, asked now, no longer lists the
+/// relation (`listed`). A late or retried add of a relation that has ended
+/// since must not make the follow live again (the mirror of a late
+/// deletion, which must not end a later add). WeCom stamps events in
+/// seconds, so the timestamps alone cannot order an add and a deletion in
+/// the same second; WeCom's own list decides.
+pub fn stale_add(listed: bool, ended: Option<Millis>, added_at: Millis) -> bool {
+    !listed && ended.is_some_and(|ended| ended >= added_at)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -132,11 +133,12 @@ mod tests {
     const DELETED: Option<PreviousFollow> = Some(PreviousFollow { deleted_at: Some(1_700_000_000_000) });
 
     #[test]
-    fn an_add_older_than_the_end_of_its_follow_is_stale() {
-        let ended = PreviousFollow { deleted_at: Some(1_000) };
-        assert!(ended.ended_after(999) && ended.ended_after(1_000), "added, then deleted: the add is stale");
-        assert!(!ended.ended_after(1_001), "deleted, then added again: a real re-add");
-        assert!(!PreviousFollow { deleted_at: None }.ended_after(0), "a live follow has not ended");
+    fn an_add_older_than_the_end_of_its_follow_is_stale_when_wecom_no_longer_lists_it() {
+        assert!(stale_add(false, Some(1_000), 999), "added, then deleted, and gone in WeCom");
+        assert!(stale_add(false, Some(1_000), 1_000), "in the same second, and gone in WeCom");
+        assert!(!stale_add(true, Some(1_000), 1_000), "a re-add in the second of the deletion: WeCom lists it");
+        assert!(!stale_add(false, Some(1_000), 1_001), "deleted, then added again later");
+        assert!(!stale_add(false, None, 0), "a live follow has not ended");
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub use code::{
     ChannelCodeDraft, DraftContext, PoolMember, Routing, StorePin, WayKind, MAX_AUTO_TAGS, MAX_MULTI_MEMBERS,
     MAX_REMARK_CHARS, MAX_WELCOME_VARIANTS,
 };
-pub use follow::{add_outcome, classify_add, AddKind, AddOutcome, DeletedBy, PreviousFollow};
+pub use follow::{add_outcome, classify_add, stale_add, AddKind, AddOutcome, DeletedBy, PreviousFollow};
 pub use hours::{local_day, WorkingHours, DEFAULT_UTC_OFFSET_MIN};
 pub use routing::{distance_m, members_on_duty, nearest_store, same_members, StoreChoice};
 pub use state::{Attribution, ChannelState, StateError, STATE_MAX_CHARS};

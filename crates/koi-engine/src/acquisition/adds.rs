@@ -10,7 +10,7 @@ use crate::{require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
 use koi_domain::campaign::EntryOf;
 use koi_domain::channel::{
-    add_outcome, pick_variant, variant_seed, Attribution, ChannelCodeDraft, ChannelState, PreviousFollow,
+    add_outcome, pick_variant, stale_add, variant_seed, Attribution, ChannelCodeDraft, ChannelState, PreviousFollow,
 };
 use koi_domain::customer::Happening;
 use koi_domain::jobs::priority;
@@ -37,6 +37,8 @@ pub(crate) struct AddJob {
 /// What WeCom's `follow_user` entry of the adding guide says.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FollowNote {
+    /// WeCom lists this relation now.
+    listed: bool,
     add_way: i32,
     remark: String,
     mobiles: Vec<String>,
@@ -58,6 +60,7 @@ impl Job for AddJob {
         // the follow is not listed yet.
         let mine = got.follow_user.iter().find(|f| f.userid == self.userid);
         let note = FollowNote {
+            listed: mine.is_some(),
             add_way: mine.map_or(1, |f| f.add_way),
             remark: mine.map(|f| f.remark.clone()).unwrap_or_default(),
             mobiles: mine.map(|f| f.remark_mobiles.clone()).unwrap_or_default(),
@@ -191,9 +194,9 @@ async fn record_add(
     if previous.as_ref().is_some_and(|f| f.deleted_at.is_none() && f.added_at == add.occurred_at) {
         return Ok(()); // this very add is on record already
     }
-    if previous.as_ref().is_some_and(|f| PreviousFollow { deleted_at: f.deleted_at }.ended_after(add.occurred_at)) {
-        // A late or replayed add of a follow that ended after it (WeCom no
-        // longer lists it, so its add_way is a guess): it changes nothing.
+    if previous.as_ref().is_some_and(|f| stale_add(note.listed, f.deleted_at, add.occurred_at)) {
+        // A late or retried add of a follow that ended after it and that
+        // WeCom no longer lists: it changes nothing.
         tracing::info!(external_userid = %add.external_userid, userid = %add.userid, "stale add of an ended follow");
         return Ok(());
     }
@@ -310,8 +313,9 @@ mod tests {
     }
 
     /// Added at 1,000, deleted at 2,000; the add arrives again at the end
-    /// (a late retry; WeCom no longer lists the follow): it stays ended.
-    /// A real re-add at 3,000 makes it live.
+    /// (a late retry; WeCom no longer lists the follow): it stays ended. A
+    /// re-add in the second of the deletion, which WeCom lists, and one at
+    /// 3,000 make it live.
     async fn a_late_add_does_not_revive_a_follow_deleted_after_it(db: &koi_store::Db) {
         let engine = Engine::new(db.clone(), Settings::default());
         let d = koi_domain::org::CorpDraft {
@@ -327,16 +331,27 @@ mod tests {
         tx.insert_staff(corp, &staff, 0).await.unwrap();
         let profile =
             CustomerProfile { external_userid: "wmLATEADD".into(), name: "晚到".into(), ..Default::default() };
-        let qr = FollowNote { add_way: 1, ..FollowNote::default() };
+        let qr = FollowNote { listed: true, add_way: 1, ..FollowNote::default() };
+        let gone = FollowNote { listed: false, ..qr.clone() };
         record_add(corp, &add_at(1_000), &profile, &qr, &mut tx).await.unwrap();
         engine.record_deletion(corp, "guide.li", "wmLATEADD", "customer", 2_000, &mut tx).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(live(db, corp).await, (false, 1_000));
 
         let mut tx = db.begin().await.unwrap();
-        record_add(corp, &add_at(1_000), &profile, &qr, &mut tx).await.unwrap();
+        record_add(corp, &add_at(1_000), &profile, &gone, &mut tx).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(live(db, corp).await, (false, 1_000), "the late add changed nothing");
+
+        // A re-add in the very second of the deletion: WeCom lists it again.
+        let mut tx = db.begin().await.unwrap();
+        record_add(corp, &add_at(2_000), &profile, &qr, &mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(live(db, corp).await, (true, 2_000), "a re-add WeCom lists counts");
+        let mut tx = db.begin().await.unwrap();
+        engine.record_deletion(corp, "guide.li", "wmLATEADD", "customer", 2_500, &mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(live(db, corp).await, (false, 2_000));
 
         let mut tx = db.begin().await.unwrap();
         record_add(corp, &add_at(3_000), &profile, &qr, &mut tx).await.unwrap();
