@@ -493,12 +493,19 @@ async fn mass_message_is_created_confirmed_reminded_and_cancelled() {
     let (a, _, _) = rig.scan(qr, "顾客A").await;
     let (b, _, _) = rig.scan(qr, "顾客B").await;
 
+    // An image attachment names media WeCom holds (an unknown media_id is 40007).
+    let png = wecom::UploadFile {
+        filename: "poster.png".into(),
+        content_type: "image/png".into(),
+        bytes: [b"\x89PNG\r\n\x1a\n".as_slice(), &[7u8; 64]].concat(),
+    };
+    let media = corp.upload_media(wecom::MediaType::Image, &png, NOW).await.expect("media/upload").media_id;
     let request = wecom::AddMsgTemplateRequest {
         chat_type: Some(wecom::ChatType::Single),
         external_userid: Some(vec![a.clone(), b.clone(), "wmnotafriend".to_owned()]),
         sender: Some("guide01".to_owned()),
         text: Some(wecom::Text::new("双十一会员日")),
-        attachments: Some(vec![wecom::Attachment::image_media("MEDIA_1")]),
+        attachments: Some(vec![wecom::Attachment::image_media(media.clone())]),
         ..Default::default()
     };
     let created = corp.add_msg_template(&request, wecom::Priority::Bulk).await.expect("add_msg_template");
