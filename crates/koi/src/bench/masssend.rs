@@ -88,6 +88,7 @@ pub async fn masssend(backend: &str, customers: usize, guides: usize, quota: u32
             userid: userid(g),
             name: format!("导购{g}"),
             store_ids: vec![store.id],
+            active: true,
             ..Default::default()
         };
         staff_ids.push(koi.engine.create_staff(&owner, draft).await?.id);
@@ -128,6 +129,8 @@ pub async fn masssend(backend: &str, customers: usize, guides: usize, quota: u32
             let d = koi.engine.mass_send(&owner, send.send.id).await?;
             if d.send.state == "planned" {
                 plan_s = started.elapsed().as_secs_f64();
+                // A send that planned nobody never finishes: say why at once.
+                anyhow::ensure!(d.send.planned > 0, "the send planned no customer: {:?}", d.reasons);
             }
         }
         let calls = state.api_calls(Some(CORP)).get(API).copied().unwrap_or(0);
