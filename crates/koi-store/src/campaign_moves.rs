@@ -192,24 +192,7 @@ impl Tx {
         qr_code: Option<&str>,
         error: &str,
     ) -> Result<bool> {
-        let from = from.join(",");
-        let n = on_tx!(self, |c| {
-            sqlx::query(
-                "UPDATE campaign_old_groups SET entry_state = $1, config_id = COALESCE($2, config_id), \
-                 qr_code = COALESCE($3, qr_code), entry_error = $4 WHERE id = $5 \
-                 AND (',' || $6 || ',') LIKE ('%,' || entry_state || ',%')",
-            )
-            .bind(state)
-            .bind(config_id)
-            .bind(qr_code)
-            .bind(error)
-            .bind(id)
-            .bind(&from)
-            .execute(&mut *c)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok(affected(n))
+        self.move_entry("campaign_old_groups", id, from, state, config_id, qr_code, error).await
     }
 
     /// Records a member's join through an old group's entry; `None` when the

@@ -638,22 +638,40 @@ impl Tx {
         qr_code: Option<&str>,
         error: &str,
     ) -> Result<bool> {
+        self.move_entry("campaign_participants", id, from, state, config_id, qr_code, error).await
+    }
+
+    /// Moves the entry (a contact or join way) of a row of `table` — a
+    /// participant's or a migration's old group's — from `from` to `state`;
+    /// false when it was not in `from`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn move_entry(
+        &mut self,
+        table: &'static str,
+        id: i64,
+        from: &[&str],
+        state: &str,
+        config_id: Option<&str>,
+        qr_code: Option<&str>,
+        error: &str,
+    ) -> Result<bool> {
         let from = from.join(",");
+        let sql = format!(
+            "UPDATE {table} SET entry_state = $1, config_id = COALESCE($2, config_id), \
+             qr_code = COALESCE($3, qr_code), entry_error = $4 WHERE id = $5 \
+             AND (',' || $6 || ',') LIKE ('%,' || entry_state || ',%')"
+        );
         let n = on_tx!(self, |c| {
-            sqlx::query(
-                "UPDATE campaign_participants SET entry_state = $1, config_id = COALESCE($2, config_id), \
-                 qr_code = COALESCE($3, qr_code), entry_error = $4 WHERE id = $5 \
-                 AND (',' || $6 || ',') LIKE ('%,' || entry_state || ',%')",
-            )
-            .bind(state)
-            .bind(config_id)
-            .bind(qr_code)
-            .bind(error)
-            .bind(id)
-            .bind(&from)
-            .execute(&mut *c)
-            .await
-            .map(|r| r.rows_affected())
+            sqlx::query(&sql)
+                .bind(state)
+                .bind(config_id)
+                .bind(qr_code)
+                .bind(error)
+                .bind(id)
+                .bind(&from)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
         })?;
         Ok(affected(n))
     }
