@@ -619,14 +619,21 @@ impl Tx {
         row.map(|r| r.open(master)).transpose()
     }
 
+    /// Marks an integration used, at most once a minute: every post of a
+    /// busy shop writing the one row would queue all its transactions
+    /// behind that row's lock.
     pub async fn touch_integration(&mut self, id: i64, now: i64) -> Result<()> {
         on_tx!(self, |c| {
-            sqlx::query("UPDATE order_integrations SET last_used_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(id)
-                .execute(&mut *c)
-                .await
-                .map(|r| r.rows_affected())
+            sqlx::query(
+                "UPDATE order_integrations SET last_used_at = $1 \
+                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
+            )
+            .bind(now)
+            .bind(id)
+            .bind(now - 60_000)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
         })?;
         Ok(())
     }

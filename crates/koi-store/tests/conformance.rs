@@ -2143,6 +2143,12 @@ async fn order_integration_secrets_are_sealed_and_rotate(db: &Db) {
     let mut tx = rotated.begin().await.unwrap();
     let row = tx.integration_by_key("k1", rotated.master_key()).await.unwrap().unwrap();
     assert_eq!(row.secret, "the-secret");
+    // Marked used at most once a minute (a busy shop's posts do not queue on the row).
+    for (at, seen) in [(NOW, NOW), (NOW + 59_000, NOW), (NOW + 61_000, NOW + 61_000)] {
+        tx.touch_integration(id, at).await.unwrap();
+        let row = tx.integration_by_key("k1", rotated.master_key()).await.unwrap().unwrap();
+        assert_eq!(row.last_used_at, Some(seen), "touched at {at}");
+    }
     tx.commit().await.unwrap();
     assert_ne!(rotated.stored_integration_secret(id).await.unwrap().unwrap(), raw);
 }

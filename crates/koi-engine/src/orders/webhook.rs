@@ -123,7 +123,9 @@ impl Engine {
                 WebhookOutcome::Refund(refund_in(&mut tx, corp_id, shop_order_id.trim(), &r).await?)
             }
         };
-        tx.touch_integration(integration.id, now_ms()).await?;
+        if integration.last_used_at.is_none_or(|t| now_ms() - t > 60_000) {
+            tx.touch_integration(integration.id, now_ms()).await?;
+        }
         tx.commit().await?;
         Ok(outcome)
     }
