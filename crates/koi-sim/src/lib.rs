@@ -120,7 +120,7 @@ pub use pay::{
     MerchantTruth, OpenidTotal, PayFault, PayFaults, PayLimits, PaymentRecord, SimMerchant, TransferLimits,
     TransferRecord, TransferTruth,
 };
-pub use pay_order::{Delivery, JsapiOrder, PayAction, RefundRecord};
+pub use pay_order::{Delivery, JsapiOrder, PayAction, RefundFaults, RefundRecord};
 pub use population::{scenario_from_toml, Scenario, ScenarioError, ScenarioReport, StoreReport};
 pub use state::{Corp, MassTaskView, SimState};
 pub use world::{JoinOutcome, NewCustomer, RemarkRecord, ScanOutcome, TagMarkRecord, WelcomeRecord};

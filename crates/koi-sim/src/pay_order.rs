@@ -12,8 +12,8 @@
 //! | `POST /pay/pay/unifiedorder` | `/pay/unifiedorder` | `trade_type=JSAPI`, `appid` (the merchant's), `openid` (one `convert_to_openid` gave), `out_trade_no` (≤32 of `[A-Za-z0-9_-|*]`), `total_fee` ≥ 1, `body`, `notify_url`, optional `time_expire` (`yyyyMMddHHmmss`, Beijing) → `prepay_id` |
 //! | `POST /pay/pay/orderquery` | `/pay/orderquery` | by `out_trade_no` → `trade_state` (NOTPAY, SUCCESS, REFUND, CLOSED), `transaction_id`, `total_fee`, `time_end`; ORDERNOTEXIST |
 //! | `POST /pay/pay/closeorder` | `/pay/closeorder` | NOTPAY → CLOSED; ORDERPAID when paid; ORDERCLOSED when already closed |
-//! | `POST /pay/secapi/pay/refund` | `/secapi/pay/refund` | `out_trade_no`, `out_refund_no` (idempotent), `total_fee` (must match), `refund_fee` (the sum of refunds ≤ `total_fee`) → `refund_id`; done at once |
-//! | `POST /pay/pay/refundquery` | `/pay/refundquery` | by `out_refund_no` → `refund_status_0` SUCCESS, `refund_fee_0` |
+//! | `POST /pay/secapi/pay/refund` | `/secapi/pay/refund` | `out_trade_no`, `out_refund_no` (idempotent), `total_fee` (must match), `refund_fee` (the sum of refunds ≤ `total_fee`), optional `notify_url` → `refund_id` (accepted); it ends at once, SUCCESS unless the order's refund faults say otherwise |
+//! | `POST /pay/pay/refundquery` | `/pay/refundquery` | by `out_refund_no` → `refund_status_0` (SUCCESS, CHANGE, REFUNDCLOSE; PROCESSING while a `query_lag_ms` lasts), `refund_fee_0` |
 //!
 //! Idempotency (CONTRACT): `unifiedorder` with an `out_trade_no` seen before
 //! answers the same `prepay_id` when `total_fee`, `openid` and `body` are
@@ -41,8 +41,27 @@
 //! signature is caught), and `delay_ms` before the first delivery. Every
 //! delivery is kept as the truth.
 //!
-//! Not simulated: the refund notification (AES-encrypted `req_info`),
-//! `USERPAYING`/`PAYERROR`, and the v3 API.
+//! # The refund notification (退款结果通知)
+//! A refund asked for with a `notify_url` is notified there when it ends:
+//! `<xml>` with `return_code` SUCCESS, `appid`, `mch_id`, `nonce_str` and
+//! `req_info`, the refund's fields (`transaction_id`, `out_trade_no`,
+//! `refund_id`, `out_refund_no`, `total_fee`, `refund_fee`,
+//! `settlement_refund_fee`, `refund_status`, `success_time`,
+//! `refund_recv_accout`, `refund_account`, `refund_request_source`) sealed
+//! with `koi_wecom::pay::seal_req_info` (AES-256-ECB under the MD5 of the
+//! merchant key). Retried on the payment notification's schedule until
+//! SUCCESS is answered. A CHANGE or REFUNDCLOSE refund gives its money back
+//! to the merchant and does not count against what may still be refunded.
+//!
+//! Refund faults, per order, set before the refund (`PUT …/refund-faults`,
+//! kept for every later refund of the order): `outcome` (SUCCESS, CHANGE,
+//! REFUNDCLOSE), `duplicates` after the acknowledged one, `forged` copies
+//! before it sealed with a wrong key (`refund_fee` 1), `garbage` copies whose
+//! `req_info` is not base64, `delay_ms` before the first delivery, and
+//! `query_lag_ms`: real milliseconds during which `refundquery` still says
+//! PROCESSING (so only the notification can tell the shop in time).
+//!
+//! Not simulated: `USERPAYING`/`PAYERROR`, and the v3 API.
 //!
 //! # Control API
 //! | route | does |
@@ -50,6 +69,7 @@
 //! | `POST /sim/pay/jsapi/{prepay_id}/pay` | the customer pays: `{action: "pay"\|"cancel", duplicates, forged, delay_ms}` → the order; cancel leaves it NOTPAY |
 //! | `GET /sim/pay/jsapi/orders?mch_id=` | every order with its refunds and deliveries |
 //! | `GET /sim/pay/jsapi/orders/{out_trade_no}` | one order (any merchant) |
+//! | `PUT /sim/pay/jsapi/orders/{out_trade_no}/refund-faults` | the order's [`RefundFaults`] → the order |
 //! | `GET\|PUT /sim/pay/jsapi/settings` | `{time_scale}` for the retry schedule |
 
 use std::collections::BTreeMap;
@@ -62,6 +82,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use koi_wecom::pay::wire::{self, PayFields};
+use koi_wecom::pay::{refund_notification_fields, seal_req_info};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -93,6 +114,46 @@ pub struct RefundRecord {
     pub refund_fee: i64,
     /// Virtual milliseconds.
     pub at_ms: i64,
+    /// SUCCESS, CHANGE or REFUNDCLOSE.
+    #[serde(default)]
+    pub refund_status: String,
+    /// `yyyy-MM-dd HH:mm:ss` (Beijing, virtual time) of a SUCCESS.
+    #[serde(default)]
+    pub success_time: String,
+    /// Where its notification goes; empty: none.
+    #[serde(default)]
+    pub notify_url: String,
+    /// Real milliseconds until which `refundquery` says PROCESSING.
+    #[serde(default)]
+    pub query_lag_until_ms: i64,
+    /// Deliveries of its notification.
+    #[serde(default)]
+    pub deliveries: Vec<Delivery>,
+}
+
+impl RefundRecord {
+    /// Whether the money went back to the customer.
+    pub fn succeeded(&self) -> bool {
+        self.refund_status == "SUCCESS"
+    }
+}
+
+/// How an order's refunds end and how their notifications misbehave.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RefundFaults {
+    /// SUCCESS (default), CHANGE or REFUNDCLOSE.
+    pub outcome: String,
+    /// Copies sent after the first acknowledged notification.
+    pub duplicates: u32,
+    /// Copies sealed with a wrong key (and `refund_fee` 1) sent before the real one.
+    pub forged: u32,
+    /// Copies whose `req_info` is not base64, sent before the real one.
+    pub garbage: u32,
+    /// Real milliseconds before the first delivery.
+    pub delay_ms: u64,
+    /// Real milliseconds during which `refundquery` says PROCESSING.
+    pub query_lag_ms: u64,
 }
 
 /// A JSAPI order: the truth a test compares koi's checkouts with.
@@ -117,11 +178,20 @@ pub struct JsapiOrder {
     pub cancelled_by_customer: bool,
     pub refunds: Vec<RefundRecord>,
     pub deliveries: Vec<Delivery>,
+    /// How its refunds end (set from the control API).
+    #[serde(default)]
+    pub refund_faults: RefundFaults,
 }
 
 impl JsapiOrder {
+    /// What went back to the customer (CHANGE and REFUNDCLOSE refunds do not count).
     pub fn refunded_fee(&self) -> i64 {
-        self.refunds.iter().map(|r| r.refund_fee).sum()
+        self.refunds.iter().filter(|r| r.succeeded()).map(|r| r.refund_fee).sum()
+    }
+
+    /// One refund by its `out_refund_no`.
+    pub fn refund(&self, out_refund_no: &str) -> Option<&RefundRecord> {
+        self.refunds.iter().find(|r| r.out_refund_no == out_refund_no)
     }
 }
 
@@ -344,6 +414,7 @@ fn unified_order(state: &SimState, mch_id: &str, appid: &str, req: &PayFields, k
         cancelled_by_customer: false,
         refunds: Vec::new(),
         deliveries: Vec::new(),
+        refund_faults: RefundFaults::default(),
     };
     let answer = prepay(&order);
     orders.insert(k, order);
@@ -408,10 +479,14 @@ fn refund_fields(o: &JsapiOrder, r: &RefundRecord) -> PayFields {
     f
 }
 
-fn refund(state: &SimState, mch_id: &str, req: &PayFields, key: &str) -> Response {
+fn refund(state: &Arc<SimState>, mch_id: &str, req: &PayFields, key: &str) -> Response {
     let out_refund_no = field(req, "out_refund_no");
     if !valid_trade_no(out_refund_no) {
         return fail("PARAM_ERROR", "out_refund_no 须为1-32位字母、数字或_-|*");
+    }
+    let notify_url = field(req, "notify_url");
+    if !(notify_url.is_empty() || notify_url.starts_with("http://") || notify_url.starts_with("https://")) {
+        return fail("PARAM_ERROR", "notify_url 须为 http(s) 地址");
     }
     let (Ok(total_fee), Ok(refund_fee)) =
         (field(req, "total_fee").parse::<i64>(), field(req, "refund_fee").parse::<i64>())
@@ -436,26 +511,62 @@ fn refund(state: &SimState, mch_id: &str, req: &PayFields, key: &str) -> Respons
     if refund_fee < 1 || o.refunded_fee() + refund_fee > o.total_fee {
         return fail("INVALID_REQUEST", "累计退款金额大于支付金额");
     }
+    let faults = o.refund_faults.clone();
+    let status = match faults.outcome.as_str() {
+        "" | "SUCCESS" => "SUCCESS",
+        "CHANGE" => "CHANGE",
+        _ => "REFUNDCLOSE",
+    };
+    // A refund that does not succeed never leaves the merchant's account.
     let paid_back = state.pay.with_merchant(mch_id, |m| {
         if m.balance_fen < refund_fee {
             false
         } else {
-            m.balance_fen -= refund_fee;
+            if status == "SUCCESS" {
+                m.balance_fen -= refund_fee;
+            }
             true
         }
     });
     if paid_back != Some(true) {
         return fail("NOTENOUGH", "基本账户余额不足,请充值后重新发起");
     }
+    let compact = beijing_compact(now);
     let r = RefundRecord {
         out_refund_no: out_refund_no.to_owned(),
-        refund_id: format!("50000{}{:08}", beijing_compact(now), o.refunds.len() + 1),
+        refund_id: format!("50000{compact}{:08}", o.refunds.len() + 1),
         refund_fee,
         at_ms: now,
+        refund_status: status.into(),
+        success_time: if status == "SUCCESS" {
+            format!(
+                "{}-{}-{} {}:{}:{}",
+                &compact[..4],
+                &compact[4..6],
+                &compact[6..8],
+                &compact[8..10],
+                &compact[10..12],
+                &compact[12..]
+            )
+        } else {
+            String::new()
+        },
+        notify_url: notify_url.to_owned(),
+        query_lag_until_ms: real_now_ms() + i64::try_from(faults.query_lag_ms).unwrap_or(i64::MAX / 2),
+        deliveries: Vec::new(),
     };
     o.trade_state = "REFUND".into();
     o.refunds.push(r.clone());
-    ok(refund_fields(o, &r), key)
+    let answer = ok(refund_fields(o, &r), key);
+    if !r.notify_url.is_empty() {
+        let (notifier, order, key) = (state.clone(), o.clone(), key.to_owned());
+        tokio::spawn(async move { notify_refund(notifier, order, r, key, faults).await });
+    }
+    answer
+}
+
+fn real_now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 fn refund_query(state: &SimState, mch_id: &str, req: &PayFields, key: &str) -> Response {
@@ -466,6 +577,7 @@ fn refund_query(state: &SimState, mch_id: &str, req: &PayFields, key: &str) -> R
         .filter(|o| o.mch_id == mch_id)
         .find_map(|o| o.refunds.iter().find(|r| r.out_refund_no == no).map(|r| (o, r)));
     let Some((o, r)) = hit else { return fail("REFUNDNOTEXIST", "退款订单查询失败") };
+    let status = if real_now_ms() < r.query_lag_until_ms { "PROCESSING" } else { r.refund_status.as_str() };
     let mut f = PayFields::new();
     f.insert("appid".into(), o.appid.clone());
     f.insert("mch_id".into(), o.mch_id.clone());
@@ -475,7 +587,7 @@ fn refund_query(state: &SimState, mch_id: &str, req: &PayFields, key: &str) -> R
     f.insert("out_refund_no_0".into(), r.out_refund_no.clone());
     f.insert("refund_id_0".into(), r.refund_id.clone());
     f.insert("refund_fee_0".into(), r.refund_fee.to_string());
-    f.insert("refund_status_0".into(), "SUCCESS".into());
+    f.insert("refund_status_0".into(), status.into());
     ok(f, key)
 }
 
@@ -588,7 +700,7 @@ async fn deliver(http: &reqwest::Client, url: &str, fields: &PayFields) -> (u16,
 }
 
 fn record(state: &SimState, o: &JsapiOrder, kind: &str, (status, acknowledged): (u16, bool)) {
-    let at_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let at_ms = real_now_ms();
     let mut orders = lock(&state.pay_orders.orders);
     if let Some(order) = orders.get_mut(&(o.mch_id.clone(), o.out_trade_no.clone())) {
         order.deliveries.push(Delivery { kind: kind.into(), status, acknowledged, at_ms });
@@ -631,6 +743,106 @@ async fn notify(state: Arc<SimState>, o: JsapiOrder, key: String, act: PayAction
     }
 }
 
+/// The refund's fields as `req_info` carries them.
+pub fn refund_req_info(o: &JsapiOrder, r: &RefundRecord) -> PayFields {
+    let mut f = PayFields::new();
+    f.insert("transaction_id".into(), o.transaction_id.clone());
+    f.insert("out_trade_no".into(), o.out_trade_no.clone());
+    f.insert("refund_id".into(), r.refund_id.clone());
+    f.insert("out_refund_no".into(), r.out_refund_no.clone());
+    f.insert("total_fee".into(), o.total_fee.to_string());
+    f.insert("refund_fee".into(), r.refund_fee.to_string());
+    f.insert("settlement_refund_fee".into(), r.refund_fee.to_string());
+    f.insert("refund_status".into(), r.refund_status.clone());
+    if !r.success_time.is_empty() {
+        f.insert("success_time".into(), r.success_time.clone());
+    }
+    f.insert("refund_recv_accout".into(), "支付用户零钱".into());
+    f.insert("refund_account".into(), "REFUND_SOURCE_UNSETTLED_FUNDS".into());
+    f.insert("refund_request_source".into(), "API".into());
+    f
+}
+
+/// The refund notification of `r`, its `req_info` sealed with `key`.
+pub fn refund_notification(o: &JsapiOrder, r: &RefundRecord, key: &str) -> PayFields {
+    refund_notification_fields(&o.appid, &o.mch_id, seal_req_info(&refund_req_info(o, r), key))
+}
+
+fn record_refund(
+    state: &SimState,
+    o: &JsapiOrder,
+    out_refund_no: &str,
+    kind: &str,
+    (status, acknowledged): (u16, bool),
+) {
+    let at_ms = real_now_ms();
+    let mut orders = lock(&state.pay_orders.orders);
+    let refund = orders
+        .get_mut(&(o.mch_id.clone(), o.out_trade_no.clone()))
+        .and_then(|order| order.refunds.iter_mut().find(|r| r.out_refund_no == out_refund_no));
+    if let Some(r) = refund {
+        r.deliveries.push(Delivery { kind: kind.into(), status, acknowledged, at_ms });
+    }
+}
+
+async fn notify_refund(state: Arc<SimState>, o: JsapiOrder, r: RefundRecord, key: String, faults: RefundFaults) {
+    let http = state.pay_orders.http.clone();
+    let no = r.out_refund_no.clone();
+    if faults.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;
+    }
+    for _ in 0..faults.forged {
+        let mut inner = refund_req_info(&o, &r);
+        inner.insert("refund_fee".into(), "1".into());
+        let forged = refund_notification_fields(&o.appid, &o.mch_id, seal_req_info(&inner, "not-the-merchant-key"));
+        let answer = deliver(&http, &r.notify_url, &forged).await;
+        record_refund(&state, &o, &no, "forged", answer);
+    }
+    for _ in 0..faults.garbage {
+        let garbage = refund_notification_fields(&o.appid, &o.mch_id, "%%%not-base64%%%".into());
+        let answer = deliver(&http, &r.notify_url, &garbage).await;
+        record_refund(&state, &o, &no, "garbage", answer);
+    }
+    let scale = *lock(&state.pay_orders.time_scale);
+    let mut acked = false;
+    for wait in NOTIFY_SCHEDULE_SECS {
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_secs_f64(wait as f64 * scale)).await;
+        }
+        let answer = deliver(&http, &r.notify_url, &refund_notification(&o, &r, &key)).await;
+        record_refund(&state, &o, &no, "real", answer);
+        if answer.1 {
+            acked = true;
+            break;
+        }
+    }
+    if !acked {
+        tracing::warn!(out_refund_no = %no, "refund notification never acknowledged; gave up");
+        return;
+    }
+    for _ in 0..faults.duplicates {
+        let answer = deliver(&http, &r.notify_url, &refund_notification(&o, &r, &key)).await;
+        record_refund(&state, &o, &no, "duplicate", answer);
+    }
+}
+
+async fn set_refund_faults(
+    State(state): State<Arc<SimState>>,
+    Path(no): Path<String>,
+    Json(faults): Json<RefundFaults>,
+) -> Result<Json<Value>, ControlError> {
+    if !matches!(faults.outcome.as_str(), "" | "SUCCESS" | "CHANGE" | "REFUNDCLOSE") {
+        return Err(ControlError::BadRequest("outcome is SUCCESS, CHANGE or REFUNDCLOSE".into()));
+    }
+    let mut orders = lock(&state.pay_orders.orders);
+    let o = orders
+        .values_mut()
+        .find(|o| o.out_trade_no == no)
+        .ok_or_else(|| ControlError::BadRequest(format!("unknown out_trade_no {no}")))?;
+    o.refund_faults = faults;
+    Ok(Json(serde_json::to_value(&*o).unwrap_or(Value::Null)))
+}
+
 // ---- control ----
 
 type Shared = State<Arc<SimState>>;
@@ -651,6 +863,7 @@ pub(crate) fn routes() -> Router<Arc<SimState>> {
         .route("/pay/pay/{api}", post(api))
         .route("/pay/secapi/pay/refund", post(refund_api))
         .route("/sim/pay/jsapi/{prepay_id}/pay", post(pay_prepay))
+        .route("/sim/pay/jsapi/orders/{out_trade_no}/refund-faults", axum::routing::put(set_refund_faults))
         .route(
             "/sim/pay/jsapi/orders",
             get(|State(s): Shared, Query(q): Query<ListQuery>| async move {

@@ -194,6 +194,13 @@ impl Db {
         Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(id).fetch_optional(c).await)?)
     }
 
+    /// A corp's refund by its `out_refund_no` (what WeChat Pay's refund
+    /// notification names it by).
+    pub async fn checkout_refund_by_no(&self, corp_id: i64, out_refund_no: &str) -> Result<Option<RefundRow>> {
+        let sql = format!("SELECT {REFUND_COLUMNS} FROM checkout_refunds WHERE corp_id = $1 AND out_refund_no = $2");
+        Ok(on_pool!(self, false, |c| sqlx::query_as(&sql).bind(corp_id).bind(out_refund_no).fetch_optional(c).await)?)
+    }
+
     /// Items of a product a customer bought or holds in a waiting checkout.
     pub async fn items_bought(&self, corp_id: i64, customer_id: i64, product_id: i64) -> Result<i64> {
         Ok(on_pool!(self, false, |c| {

@@ -117,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         .route("/h5/checkout/{out_trade_no}", get(shop::checkout_page))
         .route("/h5/checkout/{out_trade_no}/state", get(shop::checkout_state))
         .route("/pay/notify/{corp}", axum::routing::post(shop::notify))
+        .route("/pay/refund-notify/{corp}", axum::routing::post(shop::refund_notify))
         .route("/h5/d/{token}", get(h5_distribution::share))
         .route("/h5/earnings", get(h5_distribution::earnings))
         .route("/h5/earnings/join", axum::routing::post(h5_distribution::join))

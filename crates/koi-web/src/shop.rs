@@ -1,9 +1,10 @@
 //! The H5 shop and WeChat Pay's notifications: a product page
 //! (`/h5/p/{product}?k={customer link}`), the checkout it starts (JSON), the
 //! result page (`/h5/checkout/{out_trade_no}?k=…`) and its state (JSON, for
-//! the page to poll), and `POST /pay/notify/{corp}` where WeChat Pay tells
-//! koi a checkout was paid (v2 XML in and out; a forged one is a 401 FAIL
-//! and changes nothing).
+//! the page to poll), `POST /pay/notify/{corp}` where WeChat Pay tells
+//! koi a checkout was paid, and `POST /pay/refund-notify/{corp}` where it
+//! tells a refund ended (v2 XML in and out; a forged one is a 401 FAIL and
+//! changes nothing).
 
 use crate::error::WebError;
 use crate::i18n::{Lang, Tr};
@@ -178,15 +179,34 @@ pub async fn notify(State(state): State<AppState>, Path(corp): Path<i64>, body: 
     match state.engine.receive_pay_notification(corp, &body).await {
         Ok(_) => xml(StatusCode::OK, notify_answer(true, "OK")),
         Err(e) => {
-            let status = match &e {
-                EngineError::BadCallback { code: "bad_signature", .. } => StatusCode::UNAUTHORIZED,
-                EngineError::BadCallback { .. } => StatusCode::BAD_REQUEST,
-                EngineError::NotFound(_) => StatusCode::NOT_FOUND,
-                EngineError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                _ => StatusCode::SERVICE_UNAVAILABLE,
-            };
             tracing::warn!(corp, error = %e, code = e.code(), "payment notification refused");
-            xml(status, notify_answer(false, e.code()))
+            xml(refused_status(&e), notify_answer(false, e.code()))
+        }
+    }
+}
+
+/// The status a refused notification is answered with.
+fn refused_status(e: &EngineError) -> StatusCode {
+    match e {
+        EngineError::BadCallback { code: "bad_signature", .. } => StatusCode::UNAUTHORIZED,
+        EngineError::BadCallback { .. } => StatusCode::BAD_REQUEST,
+        EngineError::NotFound(_) => StatusCode::NOT_FOUND,
+        EngineError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// WeChat Pay's refund result notification for the corp `corp`: SUCCESS
+/// once the refund has ended in koi (now or before); FAIL with a 4xx for
+/// what is not this corp's refund (nothing changes), a 503 to be asked
+/// again when koi could not write.
+pub async fn refund_notify(State(state): State<AppState>, Path(corp): Path<i64>, body: String) -> Response {
+    use koi_engine::checkout::notify_answer;
+    match state.engine.receive_refund_notification(corp, &body).await {
+        Ok(_) => xml(StatusCode::OK, notify_answer(true, "OK")),
+        Err(e) => {
+            tracing::warn!(corp, error = %e, code = e.code(), "refund notification refused");
+            xml(refused_status(&e), notify_answer(false, e.code()))
         }
     }
 }

@@ -6,21 +6,26 @@
 //! | `mod.rs` | the views; products (create, edit, list); checkouts (list, detail) and refunds from the console or the API |
 //! | `buy.rs` | the customer's side (`/h5/p/{product}?k={link}`): the page, a checkout (stock reserved, then the prepay order outside the transaction, the WeixinJSBridge parameters), its status |
 //! | `notify.rs` | WeChat Pay's payment notification: signature first (a forged one changes nothing), amount checked, paid once however often it comes; a paid checkout becomes an order (`orders::ingest_in`) |
-//! | `sweep.rs` | the periodic job: checkouts left unpaid are asked about (`orderquery`) and closed when expired (stock back); refunds through WeChat Pay (`RefundJob`) |
+//! | `sweep.rs` | the periodic job: checkouts left unpaid are asked about (`orderquery`) and closed when expired (stock back) |
+//! | `refund.rs` | refunds through WeChat Pay: `RefundJob` (refund, then refundquery) and the refund notification (`req_info` opened with the merchant key, checked), both ending in `settle_refund_in`, the one place a refund becomes done or failed |
 //!
 //! Money moves only on WeChat Pay's word: a verified notification or an
 //! `orderquery` marks a checkout paid (a conditional update: once), and a
 //! refund is claimed against what was paid before WeChat Pay is asked, with
-//! its own `out_refund_no` on every retry.
+//! its own `out_refund_no` on every retry, and ends (once) on its
+//! `refundquery` or its refund notification, whichever comes first.
 
 mod buy;
 mod notify;
+mod refund;
 mod sweep;
 
 pub use buy::{CartItem, CartOffer, CheckoutStarted, CheckoutStatus, ProductPage, MAX_CART_LINES};
 pub use koi_wecom::pay::notify_answer;
 pub use notify::NotifyOutcome;
-pub(crate) use sweep::{CheckoutSweepJob, RefundJob};
+pub(crate) use refund::RefundJob;
+pub use refund::RefundNotifyOutcome;
+pub(crate) use sweep::CheckoutSweepJob;
 
 use crate::{actor, random_hex, require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
@@ -85,6 +90,10 @@ pub struct Refund {
     /// pending (asked for), done or failed.
     pub state: String,
     pub error: String,
+    /// Why a failed refund failed: `change` (WeChat Pay could not pay it
+    /// back, CHANGE), `closed` (REFUNDCLOSE) or `refused` (the request was
+    /// refused); empty unless failed.
+    pub failure: String,
     pub created_at: i64,
 }
 
@@ -181,6 +190,7 @@ fn item_of(r: CheckoutItemRow) -> CheckoutItem {
 
 fn refund_of(r: RefundRow) -> Refund {
     Refund {
+        failure: refund::failure_kind(&r.state, &r.error).to_owned(),
         id: r.id,
         out_refund_no: r.out_refund_no,
         amount_fen: r.amount_fen,
@@ -390,7 +400,8 @@ impl Engine {
     /// WeChat Pay: the amount is claimed against what is left in this
     /// transaction (two refunds can never take more than was paid), and a
     /// job asks WeChat Pay with the refund's own `out_refund_no` until it
-    /// answers. The checkout shows the refund `pending` until then.
+    /// answers. The checkout shows the refund `pending` until its
+    /// `refundquery` or its refund notification says it ended (`refund.rs`).
     pub async fn refund_checkout(&self, who: &Principal, id: i64, input: &RefundInput) -> Result<Checkout> {
         require(who, Action::ManageProducts)?;
         let reason = input.reason.trim();

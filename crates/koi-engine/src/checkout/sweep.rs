@@ -6,21 +6,15 @@
 //! its order), as a lost notification would have; closed at WeChat → closed;
 //! still unpaid past its window → `closeorder`, then closed with its stock
 //! back (a `closeorder` answered ORDERPAID means it was paid after all).
-//!
-//! [`RefundJob`] asks WeChat Pay for one refund with its own
-//! `out_refund_no` until it answers: done (the checkout's state and the
-//! order's refund follow) or refused (the claim is given back).
+//! Refunds are in `refund.rs`.
 
 use super::notify::paid_in;
 use super::{log, merchant_of};
 use crate::jobs::{enqueue, Job, JobCtx, JobError, JobResult};
-use crate::orders::refund_in;
 use crate::Engine;
 use koi_domain::jobs::priority;
-use koi_domain::order::NewRefund;
 use koi_store::jobs::JobEnd;
 use koi_store::{now_ms, Tx};
-use koi_wecom::pay::PayErrorKind;
 use serde::{Deserialize, Serialize};
 
 /// A checkout is asked about once it has waited this long (its notification
@@ -113,92 +107,6 @@ impl Job for CheckoutSweepJob {
         }
         let _ = engine;
         Ok(JobEnd::Done)
-    }
-}
-
-/// What WeChat Pay said of a refund.
-pub(crate) enum RefundVerdict {
-    Done(String),
-    Refused(String),
-}
-
-/// Job: one refund through WeChat Pay.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct RefundJob {
-    pub refund_id: i64,
-}
-
-impl Job for RefundJob {
-    const KIND: &'static str = "checkouts.refund";
-    const PRIORITY: i32 = priority::DEFAULT;
-    type Prepared = RefundVerdict;
-
-    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<RefundVerdict> {
-        let corp = ctx.corp_id;
-        let r =
-            engine.db.checkout_refund(corp, self.refund_id).await?.ok_or_else(|| JobError::Done("no refund".into()))?;
-        if r.state != "pending" {
-            return Err(JobError::Done(format!("refund {} is {}", r.id, r.state)));
-        }
-        let k = engine.db.checkout(corp, r.checkout_id).await?.ok_or_else(|| JobError::Done("no checkout".into()))?;
-        let merchant = engine
-            .db
-            .pay_settings(corp)
-            .await?
-            .and_then(merchant_of)
-            .ok_or_else(|| JobError::Retry("WeChat Pay is not set up; the refund waits".into()))?;
-        let req = koi_wecom::pay::RefundRequest {
-            out_trade_no: k.out_trade_no,
-            out_refund_no: r.out_refund_no,
-            total_fee: k.total_fen,
-            refund_fee: r.amount_fen,
-            refund_desc: r.reason,
-        };
-        match engine.pay.refund(&merchant, &req).await {
-            Ok(a) => Ok(RefundVerdict::Done(a.refund_id)),
-            Err(e) if e.kind() == PayErrorKind::Final => Ok(RefundVerdict::Refused(e.to_string())),
-            // Unknown outcome or a passing refusal: the same out_refund_no again, later.
-            Err(e) => Err(JobError::Retry(format!("wechat pay refund: {e}"))),
-        }
-    }
-
-    async fn record(&self, _: &Engine, ctx: &JobCtx, verdict: RefundVerdict, tx: &mut Tx) -> JobResult<JobEnd> {
-        let now = now_ms();
-        let r = tx.checkout_refund_in(self.refund_id).await?.ok_or_else(|| JobError::Done("no refund".into()))?;
-        match verdict {
-            RefundVerdict::Done(wechat_id) => {
-                if tx.finish_refund(r.id, &wechat_id, now).await? {
-                    let state = tx.settle_refund_state(r.checkout_id, now).await?;
-                    if let Some(k) = tx.checkout_in(r.checkout_id).await? {
-                        let refund = NewRefund {
-                            refund_id: r.out_refund_no.clone(),
-                            amount_fen: Some(r.amount_fen),
-                            reason: r.reason.clone(),
-                        };
-                        match refund_in(tx, ctx.corp_id, &k.out_trade_no, &refund).await {
-                            Ok(_) | Err(crate::EngineError::NotFound(_)) => {}
-                            Err(e) => return Err(e.into()),
-                        }
-                    }
-                    let payload =
-                        serde_json::json!({"amount_fen": r.amount_fen, "state": state, "refund_id": wechat_id});
-                    log(
-                        tx,
-                        ctx.corp_id,
-                        "checkout.refunded",
-                        format!("checkout:{}", r.checkout_id),
-                        "wechat_pay",
-                        payload,
-                    )
-                    .await?;
-                }
-                Ok(JobEnd::Done)
-            }
-            RefundVerdict::Refused(why) => {
-                tx.fail_refund(r.id, &why, now).await?;
-                Ok(JobEnd::Refused(why))
-            }
-        }
     }
 }
 

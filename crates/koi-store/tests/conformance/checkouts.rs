@@ -115,6 +115,7 @@ async fn checkout_stock_never_goes_below_zero_and_a_checkout_moves_once(db: &Db)
     assert!(!tx.claim_refund(closed, 1, NOW).await.unwrap(), "never paid");
     assert!(tx.finish_refund(r1, "5000001", NOW).await.unwrap());
     assert!(!tx.finish_refund(r1, "5000001", NOW).await.unwrap());
+    assert!(!tx.fail_refund(r1, "CHANGE", NOW).await.unwrap(), "a done refund never fails afterwards");
     assert_eq!(tx.settle_refund_state(paid, NOW).await.unwrap(), "part_refunded");
     assert!(tx.claim_refund(paid, 490, NOW).await.unwrap());
     let r2 = tx.insert_checkout_refund(a, paid, "koiR2", 490, "", "api_key", NOW).await.unwrap();
@@ -128,6 +129,12 @@ async fn checkout_stock_never_goes_below_zero_and_a_checkout_moves_once(db: &Db)
     assert_eq!((k.state.as_str(), k.refunded_fen), ("refunded", 990));
     let states: Vec<String> = db.checkout_refunds(paid).await.unwrap().into_iter().map(|r| r.state).collect();
     assert_eq!(states, ["done", "failed", "done"]);
+    // WeChat Pay's refund notification names a refund by its out_refund_no, within the corp.
+    let r = db.checkout_refund_by_no(a, "koiR2").await.unwrap().expect("found by its number");
+    assert_eq!((r.id, r.state.as_str(), r.error.as_str(), r.amount_fen), (r2, "failed", "NOTENOUGH", 490));
+    assert_eq!(db.checkout_refund_by_no(a, "koiR1").await.unwrap().map(|r| r.id), Some(r1));
+    assert!(db.checkout_refund_by_no(other, "koiR2").await.unwrap().is_none(), "another corp's refund is not found");
+    assert!(db.checkout_refund_by_no(a, "koiR9").await.unwrap().is_none());
     assert_eq!(db.corps_with_open_checkouts().await.unwrap(), vec![a]);
     assert_eq!(db.open_checkouts(a, NOW + 1, 10).await.unwrap().len(), 1);
 }

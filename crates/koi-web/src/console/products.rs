@@ -53,6 +53,8 @@ pub struct CheckoutLine {
     pub state_text: String,
     pub created_at: String,
     pub refundable: bool,
+    /// Refunds WeChat Pay did not make: (amount, why in the operator's words, WeChat's reason).
+    pub failed_refunds: Vec<(String, String, String)>,
 }
 
 #[derive(Template)]
@@ -229,6 +231,12 @@ async fn checkouts_page(
     for k in list.into_iter().take(200) {
         let detail = state.engine.checkout(c.who(), k.id).await.or_page(c)?;
         let items = detail.items.iter().map(|i| format!("{} × {}", i.name, i.qty)).collect::<Vec<_>>().join("，");
+        let failed_refunds = detail
+            .refunds
+            .iter()
+            .filter(|r| !r.failure.is_empty())
+            .map(|r| (yuan(r.amount_fen), t.s(&format!("refund_failure_{}", r.failure)).to_string(), r.error.clone()))
+            .collect();
         checkouts.push(CheckoutLine {
             id: k.id,
             refundable: k.state.was_paid() && k.refunded_fen < k.total_fen,
@@ -240,6 +248,7 @@ async fn checkouts_page(
             state: k.state.as_str().to_string(),
             state_text: t.s(&format!("p_state_{}", k.state.as_str())).to_string(),
             created_at: crate::fmt::datetime(k.created_at),
+            failed_refunds,
         });
     }
     Ok(CheckoutsPage {

@@ -62,6 +62,9 @@ pub struct RefundRequest {
     pub refund_fee: i64,
     /// Shown to the customer.
     pub refund_desc: String,
+    /// Where WeChat Pay POSTs the refund result notification; empty: the
+    /// one set on the merchant platform, if any.
+    pub notify_url: String,
 }
 
 /// A refund WeChat Pay took.
@@ -270,6 +273,9 @@ impl PayClient {
         f.insert("refund_fee".into(), req.refund_fee.to_string());
         if !req.refund_desc.is_empty() {
             f.insert("refund_desc".into(), req.refund_desc.clone());
+        }
+        if !req.notify_url.is_empty() {
+            f.insert("notify_url".into(), req.notify_url.clone());
         }
         let answer = self.call_at("secapi/pay/refund", API, merchant, f).await?;
         let accepted = RefundAccepted {

@@ -9,6 +9,7 @@
 //! | `wire.rs` | fields, signing, XML in and out (the simulator uses it too) |
 //! | `redpack.rs` | the red packet's request, answer and query |
 //! | `jsapi.rs` | JSAPI payments: unifiedorder, orderquery, closeorder, refund, refundquery; the payment notification, verified; the parameters for WeixinJSBridge |
+//! | `refund_notify.rs` | the refund result notification: `req_info` sealed and opened (AES-256-ECB under the key's MD5) |
 //! | `transfer.rs` | 企业付款到零钱 (`promotion/transfers`): commission payouts |
 //! | `error.rs` | errors and their kinds: retry with the same billno, retry later, final |
 //!
@@ -29,6 +30,7 @@
 mod error;
 mod jsapi;
 mod redpack;
+mod refund_notify;
 mod transfer;
 pub mod wire;
 
@@ -37,6 +39,7 @@ use std::time::Duration;
 pub use error::{kind_of, PayError, PayErrorKind};
 pub use jsapi::*;
 pub use redpack::*;
+pub use refund_notify::*;
 pub use transfer::*;
 pub use wire::{BadXml, PayFields};
 

@@ -4,7 +4,9 @@
 //! forged notification changes nothing; concurrent buyers of the last items
 //! never take stock below zero, and an unpaid checkout closes and gives its
 //! item back; a partial refund goes through WeChat Pay and marks the
-//! checkout; the product page works in chromium at phone size.
+//! checkout; a refund ends on WeChat Pay's sealed refund notification alone
+//! (once, however often it comes; forged ones change nothing) and a CHANGE
+//! refund shows failed; the product page works in chromium at phone size.
 
 use crate::acquisition::Acq;
 use crate::api::wait_for;
@@ -232,6 +234,121 @@ async fn double_eleven(backend: &str) {
     assert!(
         doc["paths"]["/checkouts/{id}/refunds"]["post"].is_object() && doc["paths"]["/products"]["post"].is_object()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_ends_on_its_notification_once_and_a_change_shows_failed_sqlite() {
+    refund_notifications("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_ends_on_its_notification_once_and_a_change_shows_failed_postgres() {
+    refund_notifications("postgres").await;
+}
+
+async fn refund_faults(acq: &Acq, no: &str, faults: Value) {
+    let url = format!("{}/sim/pay/jsapi/orders/{no}/refund-faults", acq.sim.base_url());
+    let r = acq.http.put(url).json(&faults).send().await.unwrap();
+    assert!(r.status().is_success(), "refund faults: {}", r.text().await.unwrap());
+}
+
+async fn refund_notifications(backend: &str) {
+    let acq = start(backend).await;
+    let (_, link) = customer(&acq, "小退").await;
+    let p = product(&acq, "RFN-1", 10).await;
+    let (s, started) = buy(&acq, p["page_path"].as_str().unwrap(), &link, 3).await;
+    assert_eq!(s, 200, "{started}");
+    let no = started["out_trade_no"].as_str().unwrap().to_string();
+    pay(&acq, started["prepay_id"].as_str().unwrap(), json!({})).await;
+    let kid = wait_long(|| async {
+        let k = checkout_by_no(&acq, &no).await;
+        (k["state"] == "paid").then(|| k["id"].as_i64().unwrap())
+    })
+    .await;
+    let detail = format!("/api/v1/checkouts/{kid}");
+
+    // refundquery lags ten minutes, so koi's refund job can only hear PROCESSING: the
+    // notification alone ends the refund, through a forged copy, a garbage one and two duplicates.
+    refund_faults(&acq, &no, json!({"forged": 1, "garbage": 1, "duplicates": 2, "query_lag_ms": 600_000})).await;
+    let refunds = format!("/api/v1/checkouts/{kid}/refunds");
+    let (s, r) = call(&acq, Method::POST, &refunds, Some(json!({"amount_fen": 990, "reason": "少发一件"}))).await;
+    assert_eq!((s, r["refunds"][0]["state"].as_str()), (202, Some("pending")), "{r}");
+    let out_refund_no = r["refunds"][0]["out_refund_no"].as_str().unwrap().to_string();
+    let truth = wait_long(|| async {
+        let o = acq.sim.state().jsapi_order(&no).unwrap();
+        (o.refund(&out_refund_no).is_some_and(|r| r.deliveries.len() >= 5)).then_some(o)
+    })
+    .await;
+    let wechat = truth.refund(&out_refund_no).unwrap().clone();
+    let seen: Vec<(&str, u16)> = wechat.deliveries.iter().map(|d| (d.kind.as_str(), d.status)).collect();
+    assert_eq!(seen, [("forged", 401), ("garbage", 400), ("real", 200), ("duplicate", 200), ("duplicate", 200)]);
+    assert!(wechat.notify_url.contains("/pay/refund-notify/"), "koi passes its notify_url: {}", wechat.notify_url);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    assert!(wechat.query_lag_until_ms > now, "refundquery still says PROCESSING: only the notification told koi");
+    let k = get(&acq, &detail).await;
+    assert_eq!(
+        (k["refunds"][0]["state"].as_str(), k["state"].as_str(), k["refunded_fen"].as_i64()),
+        (Some("done"), Some("part_refunded"), Some(990)),
+        "{k}"
+    );
+    let order = get(&acq, &format!("/api/v1/orders?shop_order_id={no}")).await["orders"][0].clone();
+    assert_eq!(order["refunded_fen"].as_i64(), Some(990), "the order's refund counted once: {order}");
+
+    // Hand-made notifications to the same URL: each is refused and changes nothing.
+    let key = acq.sim.state().pay_merchants().into_iter().next().unwrap().api_key;
+    let send = |fields: std::collections::BTreeMap<String, String>| {
+        let (http, url) = (acq.http.clone(), wechat.notify_url.clone());
+        async move {
+            let r = http.post(url).body(koi_wecom_xml(&fields)).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap())
+        }
+    };
+    let note = |o: &koi_sim::JsapiOrder, r: &koi_sim::RefundRecord, key: &str| {
+        koi_sim::pay_order::refund_notification(o, r, key)
+    };
+    let wrong_amount = koi_sim::RefundRecord { refund_fee: 1, ..wechat.clone() };
+    let (s, body) = send(note(&truth, &wrong_amount, &key)).await;
+    assert_eq!(s, 422, "{body}");
+    assert!(body.contains("FAIL"), "{body}");
+    let unknown = koi_sim::RefundRecord { out_refund_no: "RNOSUCH".into(), ..wechat.clone() };
+    assert_eq!(send(note(&truth, &unknown, &key)).await.0, 404);
+    let other_merchant = koi_sim::JsapiOrder { mch_id: "1999999999".into(), ..truth.clone() };
+    assert_eq!(send(note(&other_merchant, &wechat, &key)).await.0, 401);
+    assert_eq!(send(note(&truth, &wechat, "not-the-merchant-key")).await.0, 401);
+    let mut garbage = note(&truth, &wechat, &key);
+    garbage.insert("req_info".into(), "@@@".into());
+    assert_eq!(send(garbage).await.0, 400);
+    assert_eq!(acq.http.post(&wechat.notify_url).body("<xml><a>").send().await.unwrap().status(), 400);
+    let changed = koi_sim::RefundRecord { refund_status: "CHANGE".into(), ..wechat.clone() };
+    assert_eq!(send(note(&truth, &changed, &key)).await.0, 200, "a late word on a refund that ended is a repeat");
+    assert_eq!(send(note(&truth, &wechat, &key)).await.0, 200, "the real one again: acknowledged");
+    let k = get(&acq, &detail).await;
+    assert_eq!(
+        (k["refunds"].as_array().unwrap().len(), k["refunds"][0]["state"].as_str(), k["refunded_fen"].as_i64()),
+        (1, Some("done"), Some(990)),
+        "nothing changed: {k}"
+    );
+    let order = get(&acq, &format!("/api/v1/orders?shop_order_id={no}")).await["orders"][0].clone();
+    assert_eq!(order["refunded_fen"].as_i64(), Some(990), "{order}");
+
+    // CHANGE: WeChat Pay could not pay it back; the refund shows failed, its claim returns.
+    refund_faults(&acq, &no, json!({"outcome": "CHANGE"})).await;
+    let (s, _) = call(&acq, Method::POST, &refunds, Some(json!({"amount_fen": 500}))).await;
+    assert_eq!(s, 202);
+    let k = wait_long(|| async {
+        let k = get(&acq, &detail).await;
+        (k["refunds"][1]["state"] == "failed").then_some(k)
+    })
+    .await;
+    assert_eq!((k["refunds"][1]["failure"].as_str(), k["refunded_fen"].as_i64()), (Some("change"), Some(990)), "{k}");
+    assert!(k["refunds"][1]["error"].as_str().unwrap().contains("CHANGE"), "{k}");
+    assert_eq!(k["state"], "part_refunded");
+    let console = crate::support::login(&acq.server, &acq.owner, crate::support::PASSWORD).await;
+    let html = console.get(acq.server.url("/console/checkouts")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("refund-failed") && html.contains("微信支付退款异常"), "the operator sees why");
+    let order = get(&acq, &format!("/api/v1/orders?shop_order_id={no}")).await["orders"][0].clone();
+    assert_eq!(order["refunded_fen"].as_i64(), Some(990), "a failed refund takes nothing back: {order}");
 }
 
 fn koi_wecom_xml(f: &std::collections::BTreeMap<String, String>) -> String {
