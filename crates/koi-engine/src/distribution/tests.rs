@@ -90,8 +90,8 @@ async fn scheduled_batches_and_clawbacks(db: &Db) {
     // Paid, then ¥40 refunded: ¥4 clawed back, once however often the refund comes.
     assert_eq!(refund(db, corp, "o-1", 4_000).await, 1);
     assert_eq!(refund(db, corp, "o-1", 4_000).await, 0, "a repeated refund claws back once");
-    let list = db.commissions(corp, &CommissionFilter { order_ref: Some("o-1"), limit: 10, ..Default::default() });
-    let list = list.await.unwrap();
+    let f = CommissionFilter { order_ref: Some("o-1"), limit: 10, ..Default::default() };
+    let list = db.commissions(corp, &f).await.unwrap();
     let claw = list.iter().find(|c| c.clawback_of.is_some()).expect("a claw-back");
     assert_eq!((claw.amount_fen, claw.state.as_str(), claw.distributor_id), (-400, "settled", d.id));
     assert_eq!(list.iter().filter(|c| c.clawback_of.is_some()).count(), 1);
@@ -110,9 +110,15 @@ async fn scheduled_batches_and_clawbacks(db: &Db) {
     assert_eq!((run.payouts, run.total_fen), (1, 900));
     let netted = db.payouts(corp, run.batch_id, None, 10).await.unwrap().remove(0);
     assert_eq!(netted.amount_fen, 900);
-    let in_it = db.commissions(corp, &CommissionFilter { distributor_id: Some(d.id), limit: 10, ..Default::default() });
-    let in_it: Vec<i64> =
-        in_it.await.unwrap().iter().filter(|c| c.payout_id == Some(netted.id)).map(|c| c.amount_fen).collect();
+    let f = CommissionFilter { distributor_id: Some(d.id), limit: 10, ..Default::default() };
+    let in_it: Vec<i64> = db
+        .commissions(corp, &f)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|c| c.payout_id == Some(netted.id))
+        .map(|c| c.amount_fen)
+        .collect();
     assert_eq!(in_it.iter().sum::<i64>(), 900);
     assert!(in_it.contains(&-400), "the claw-back is in the payout that nets it: {in_it:?}");
 

@@ -163,8 +163,8 @@ async fn a_refund_after_settlement_claws_back_once_and_is_netted(db: &Db) {
     // The same order still earns once a level, claw-back or not.
     assert_eq!(tx.insert_commission(&commission(corp_id, "q1", 1, d.id, c[1], 1_000)).await.unwrap(), None);
     tx.commit().await.unwrap();
-    let rows = db.commissions(corp_id, &CommissionFilter { order_ref: Some("q1"), limit: 10, ..Default::default() });
-    let rows = rows.await.unwrap();
+    let f = CommissionFilter { order_ref: Some("q1"), limit: 10, ..Default::default() };
+    let rows = db.commissions(corp_id, &f).await.unwrap();
     let of = |id: i64| rows.iter().find(|r| r.id == id).unwrap().clone();
     assert_eq!(
         (of(a).amount_fen, of(a).refunded_fen, of(a).state.as_str(), of(a).clawback_of),
