@@ -244,6 +244,35 @@ impl Layout {
         }
     }
 
+    /// A distributor's product poster: the product's picture (the avatar
+    /// layer, cut round) at the top, `{product}` and `{price}` under it,
+    /// `{campaign}` when the distributor came from one, "{nickname} 推荐",
+    /// and the QR of the distributor's share link.
+    pub fn distributor() -> Layout {
+        let text = |y: i32, size: i32, lines: i32, color: &str, text: &str| Layer::Text {
+            x: 40,
+            y,
+            size,
+            color: color.into(),
+            max_width: 670,
+            max_lines: lines,
+            align: Align::Center,
+            text: text.into(),
+        };
+        Layout {
+            background_color: "#e8453c".into(),
+            layers: vec![
+                Layer::Avatar { x: 175, y: 80, size: 400 },
+                text(520, 44, 2, "#ffffff", "{product}"),
+                text(660, 64, 1, "#fff3b0", "{price}"),
+                text(770, 30, 1, "#ffe3e0", "{campaign}"),
+                text(830, 32, 1, "#ffffff", "{nickname} 推荐"),
+                Layer::Qr { x: 255, y: 920, size: 260 },
+                text(1220, 28, 1, "#ffe3e0", "长按识别二维码"),
+            ],
+        }
+    }
+
     /// The printable poster of a group code when the operator picks no
     /// template: the code's title (the fill's nickname) large at the top,
     /// `{store}` under it, a large QR in the middle, a line telling what to do.

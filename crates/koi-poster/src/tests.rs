@@ -355,3 +355,17 @@ fn posters_from_kept_mcus_are_still_the_whole_frame_encoded() {
     }
     assert!(t.mcus_kept() > 0, "recurring MCUs were kept");
 }
+
+#[test]
+fn the_distributor_layout_is_valid_and_its_qr_reads_back() {
+    assert!(Layout::distributor().problems().is_empty(), "{:?}", Layout::distributor().problems());
+    let t = PreparedTemplate::prepare(&Layout::distributor(), None, fonts()).expect("the distributor layout");
+    let mut f = fill("小锦鲤🐟");
+    f.qr_payload = "https://koi.example/h5/d/AbCdEfGhIjKlMnOpQrStUv".into();
+    f.text_vars.insert("product".into(), "冬季保暖袜 三双装".into());
+    f.text_vars.insert("price".into(), "¥19.90".into());
+    f.text_vars.insert("campaign".into(), String::new());
+    f.avatar = Some(png(64, 64, [30, 120, 200, 255]));
+    let jpeg = t.render(&f).expect("rendered");
+    assert_eq!(read_qr(&jpeg).expect("a QR"), "https://koi.example/h5/d/AbCdEfGhIjKlMnOpQrStUv");
+}

@@ -1,7 +1,8 @@
-//! Two-level distribution (migration 0021): the corp's settings (JSON),
-//! distributors, who brought whom (`referrals`, first wins), the
-//! commission ledger (one row per order and level, so an order earns once),
-//! and payouts in batches. Every move of money is a conditional update
+//! Two-level distribution (migrations 0021, 0031): the corp's settings
+//! (JSON), distributors, who brought whom (`referrals`, first wins), the
+//! commission ledger (one row per order and level, so an order earns once;
+//! claw-backs, negative, one per refund total), payouts in batches, and
+//! the scheduled slots that ran a batch (`payout_slots`, once each). Every move of money is a conditional update
 //! (`… WHERE state = 'pending'`), so two nodes, a retry or a crash replayed
 //! never move the same commission twice.
 
@@ -79,10 +80,14 @@ pub struct CommissionRow {
     pub payout_id: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// A claw-back (negative `amount_fen`) of this commission, after a
+    /// refund that came once it had settled; `refunded_fen` is the order's
+    /// refunded total that caused it.
+    pub clawback_of: Option<i64>,
 }
 
 const COMMISSION_COLUMNS: &str = "id, corp_id, order_ref, level, distributor_id, buyer_id, paid_fen, refunded_fen, \
-     full_fen, amount_fen, state, paid_at, settle_at, payout_id, created_at, updated_at";
+     full_fen, amount_fen, state, paid_at, settle_at, payout_id, created_at, updated_at, clawback_of";
 
 /// A commission to write.
 #[derive(Debug, Clone)]
@@ -242,6 +247,40 @@ impl Db {
             .bind(limit)
             .fetch_all(c)
             .await
+        })?)
+    }
+
+    /// Every corp's saved settings (JSON) and when they were saved: what the
+    /// payout scheduler reads.
+    pub async fn all_distribution_settings(&self) -> Result<Vec<(i64, String, i64)>> {
+        Ok(on_pool!(self, false, |c| {
+            sqlx::query_as("SELECT corp_id, settings, updated_at FROM distribution_settings ORDER BY corp_id")
+                .fetch_all(c)
+                .await
+        })?)
+    }
+
+    /// Whether the scheduled slot starting at `slot_at` has run for the corp.
+    pub async fn payout_slot_ran(&self, corp_id: i64, slot_at: i64) -> Result<bool> {
+        let n: i64 = on_pool!(self, false, |c| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM payout_slots WHERE corp_id = $1 AND slot_at = $2")
+                .bind(corp_id)
+                .bind(slot_at)
+                .fetch_one(c)
+                .await
+        })?;
+        Ok(n > 0)
+    }
+
+    /// The batch a scheduled slot ran, `Some(None)` when it ran and found
+    /// nothing owed, `None` when it has not run.
+    pub async fn payout_slot_batch(&self, corp_id: i64, slot_at: i64) -> Result<Option<Option<i64>>> {
+        Ok(on_pool!(self, false, |c| {
+            sqlx::query_scalar("SELECT batch_id FROM payout_slots WHERE corp_id = $1 AND slot_at = $2")
+                .bind(corp_id)
+                .bind(slot_at)
+                .fetch_optional(c)
+                .await
         })?)
     }
 
@@ -452,7 +491,7 @@ impl Tx {
                 "INSERT INTO commissions (corp_id, order_ref, level, distributor_id, buyer_id, paid_fen, full_fen, \
                  amount_fen, state, paid_at, settle_at, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 'pending', $8, $9, $10, $10) \
-                 ON CONFLICT (corp_id, order_ref, level) DO NOTHING RETURNING id",
+                 ON CONFLICT (corp_id, order_ref, level) WHERE clawback_of IS NULL DO NOTHING RETURNING id",
             )
             .bind(n.corp_id)
             .bind(n.order_ref)
@@ -498,6 +537,91 @@ impl Tx {
         Ok(n == 1)
     }
 
+    /// Claws back `clawed_fen` of a settled (paying, paid) commission after
+    /// the order's refunded total grew to `refunded_fen`: the commission
+    /// books the total, and a negative entry, settled at once, is written
+    /// for the next payout to net. `None` when the total was booked
+    /// already (a replayed refund, another node first) or the commission
+    /// is not settled: exactly once per refund total. With `clawed_fen` 0
+    /// (rounding) only the total is booked.
+    pub async fn claw_back_commission(
+        &mut self,
+        c: &CommissionRow,
+        refunded_fen: i64,
+        clawed_fen: i64,
+        now: i64,
+    ) -> Result<Option<i64>> {
+        let n = on_tx!(self, |x| {
+            sqlx::query(
+                "UPDATE commissions SET refunded_fen = $1, updated_at = $2 WHERE id = $3 AND clawback_of IS NULL \
+                 AND state IN ('settled', 'paying', 'paid') AND refunded_fen < $1",
+            )
+            .bind(refunded_fen)
+            .bind(now)
+            .bind(c.id)
+            .execute(&mut *x)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        if n != 1 || clawed_fen <= 0 {
+            return Ok(None);
+        }
+        Ok(on_tx!(self, |x| {
+            sqlx::query_scalar(
+                "INSERT INTO commissions (corp_id, order_ref, level, distributor_id, buyer_id, paid_fen, refunded_fen, \
+                 full_fen, amount_fen, state, paid_at, settle_at, created_at, updated_at, clawback_of) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 'settled', $9, $10, $10, $10, $11) \
+                 ON CONFLICT (clawback_of, refunded_fen) WHERE clawback_of IS NOT NULL DO NOTHING RETURNING id",
+            )
+            .bind(c.corp_id)
+            .bind(&c.order_ref)
+            .bind(c.level)
+            .bind(c.distributor_id)
+            .bind(c.buyer_id)
+            .bind(c.paid_fen)
+            .bind(refunded_fen)
+            .bind(-clawed_fen)
+            .bind(c.paid_at)
+            .bind(now)
+            .bind(c.id)
+            .fetch_optional(&mut *x)
+            .await
+        })?)
+    }
+
+    /// Takes the scheduled slot starting at `slot_at` for the corp; false
+    /// when it was taken (it ran, or another worker runs it now and this
+    /// transaction must not run a batch).
+    pub async fn take_payout_slot(&mut self, corp_id: i64, slot_at: i64, now: i64) -> Result<bool> {
+        let n = on_tx!(self, |c| {
+            sqlx::query(
+                "INSERT INTO payout_slots (corp_id, slot_at, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (corp_id, slot_at) DO NOTHING",
+            )
+            .bind(corp_id)
+            .bind(slot_at)
+            .bind(now)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
+    }
+
+    /// Records the batch a taken slot ran.
+    pub async fn set_payout_slot_batch(&mut self, corp_id: i64, slot_at: i64, batch_id: i64) -> Result<()> {
+        on_tx!(self, |c| {
+            sqlx::query("UPDATE payout_slots SET batch_id = $1 WHERE corp_id = $2 AND slot_at = $3")
+                .bind(batch_id)
+                .bind(corp_id)
+                .bind(slot_at)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
     /// Settles the corp's pending commissions whose window passed by `now`;
     /// how many.
     pub async fn settle_due_commissions(&mut self, corp_id: i64, now: i64) -> Result<u64> {
@@ -515,7 +639,7 @@ impl Tx {
     }
 
     /// Settled commissions of active distributors not in a payout, oldest
-    /// first: (commission, distributor, amount).
+    /// first: (commission, distributor, amount); claw-backs are negative.
     pub async fn owed_commissions(&mut self, corp_id: i64) -> Result<Vec<(i64, i64, i64)>> {
         Ok(on_tx!(self, |c| {
             sqlx::query_as(

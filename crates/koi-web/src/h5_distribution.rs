@@ -1,6 +1,7 @@
-//! `/h5/d/{token}` (a distributor's share link) and `/h5/earnings?k=` (a
-//! customer's earnings page): the distribution pages customers open in
-//! WeChat. Both are reached by unguessable tokens, never by ids.
+//! `/h5/d/{token}` (a distributor's share link), `/h5/earnings?k=` (a
+//! customer's earnings page) and `/h5/earnings/poster.jpg?k=&product=` (a
+//! distributor's product poster): the distribution pages customers open in
+//! WeChat. All are reached by unguessable tokens, never by a customer's id.
 
 use crate::error::WebError;
 use crate::i18n::{Lang, Tr};
@@ -86,6 +87,26 @@ pub async fn earnings(State(state): State<AppState>, Query(key): Query<CustomerK
 pub async fn join(State(state): State<AppState>, Query(key): Query<CustomerKey>) -> Response {
     match state.engine.opt_in_by_link(&key.k).await {
         Ok(()) => Redirect::to(&format!("/h5/earnings?k={}", key.k)).into_response(),
+        Err(e) => missing(e),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct PosterKey {
+    k: String,
+    product: String,
+}
+
+/// A distributor's poster of one product (750×1334 JPEG): the product, their
+/// name and the QR of their share link. 404 for a link that is not an
+/// active distributor's, or a product that is not theirs to share.
+pub async fn poster(State(state): State<AppState>, Query(key): Query<PosterKey>) -> Response {
+    let Ok(product) = key.product.parse::<i64>() else {
+        return missing(EngineError::NotFound("product"));
+    };
+    match state.engine.distributor_poster(&key.k, product).await {
+        Ok(jpeg) => crate::api::posters::jpeg_response(jpeg.as_ref().clone()),
         Err(e) => missing(e),
     }
 }

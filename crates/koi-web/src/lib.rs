@@ -121,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .route("/h5/d/{token}", get(h5_distribution::share))
         .route("/h5/earnings", get(h5_distribution::earnings))
         .route("/h5/earnings/join", axum::routing::post(h5_distribution::join))
+        .route("/h5/earnings/poster.jpg", get(h5_distribution::poster))
         .route("/static/{file}", get(static_file))
         .route("/sidebar", get(sidebar::page))
         .route("/sidebar/oauth", get(sidebar::oauth))

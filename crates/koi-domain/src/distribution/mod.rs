@@ -10,7 +10,9 @@
 //! | [`beneficiaries`] | who earns on an order: at most two, never the buyer |
 //! | [`commission_for`], [`after_refund`] | what a level earns on an order, and after a refund |
 //! | [`CommissionState`] | pending → settled → paying → paid; cancelled |
-//! | [`plan_payouts`] | a payout batch: one transfer a distributor, within WeChat Pay's limits |
+//! | [`clawback`] | what a refund after settlement takes back (a negative entry) |
+//! | [`plan_payouts`] | a payout batch: one transfer a distributor, claw-backs netted, within WeChat Pay's limits |
+//! | [`PayoutSchedule`] | when batches run by themselves (off, daily, weekly; Asia/Shanghai) |
 //!
 //! Rates are basis points (1 bp = 0.01 %) of the amount paid, in fen,
 //! rounded down: koi never pays a fen more than the rate gives.
@@ -76,6 +78,66 @@ pub struct DistributionSettings {
     pub max_payout_fen: i64,
     /// The transfer's description the distributor sees in WeChat.
     pub payout_desc: String,
+    /// When a payout batch runs by itself (weekly on Monday at 10:00
+    /// Shanghai time by default; the console's button runs one any time).
+    pub payout_schedule: PayoutSchedule,
+}
+
+/// How often a payout batch runs by itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PayoutEvery {
+    /// Only by hand.
+    Off,
+    Daily,
+    #[default]
+    Weekly,
+}
+
+/// When payout batches run by themselves: every day or once a week, at an
+/// hour of Asia/Shanghai's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct PayoutSchedule {
+    pub every: PayoutEvery,
+    /// The day of a weekly batch: 1 = Monday … 7 = Sunday.
+    pub weekday: u8,
+    /// The hour, 0–23, Shanghai time.
+    pub hour: u8,
+}
+
+impl Default for PayoutSchedule {
+    fn default() -> Self {
+        Self { every: PayoutEvery::Weekly, weekday: 1, hour: 10 }
+    }
+}
+
+/// Shanghai is UTC+8 all year.
+const SHANGHAI_OFFSET_MS: i64 = 8 * 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+impl PayoutSchedule {
+    /// The start (UTC ms) of the latest slot at or before `now`: the key a
+    /// scheduled batch runs under, once. `None` when off.
+    pub fn latest_slot(&self, now: i64) -> Option<i64> {
+        let local = now + SHANGHAI_OFFSET_MS;
+        let day = local.div_euclid(DAY_MS);
+        let hour = i64::from(self.hour.min(23)) * 3_600_000;
+        let (first, step) = match self.every {
+            PayoutEvery::Off => return None,
+            PayoutEvery::Daily => (day, 1),
+            PayoutEvery::Weekly => {
+                // 1970-01-01 was a Thursday (ISO 4).
+                let weekday = (day + 3).rem_euclid(7) + 1;
+                (day - (weekday - i64::from(self.weekday.clamp(1, 7))).rem_euclid(7), 7)
+            }
+        };
+        let mut slot = first * DAY_MS + hour;
+        if slot > local {
+            slot -= step * DAY_MS;
+        }
+        Some(slot - SHANGHAI_OFFSET_MS)
+    }
 }
 
 impl Default for DistributionSettings {
@@ -89,6 +151,7 @@ impl Default for DistributionSettings {
             min_payout_fen: 100,
             max_payout_fen: 20_000,
             payout_desc: "分销佣金".to_owned(),
+            payout_schedule: PayoutSchedule::default(),
         }
     }
 }
@@ -144,6 +207,12 @@ impl DistributionSettings {
         }
         if self.max_payout_fen < self.min_payout_fen {
             c.push("max_payout_fen", "out_of_range", "max_payout_fen is at least min_payout_fen");
+        }
+        if !(1..=7).contains(&self.payout_schedule.weekday) {
+            c.push("payout_schedule.weekday", "out_of_range", "weekday is 1 (Monday) – 7 (Sunday)");
+        }
+        if self.payout_schedule.hour > 23 {
+            c.push("payout_schedule.hour", "out_of_range", "hour is 0–23, Shanghai time");
         }
         let payout_desc = c.text("payout_desc", &self.payout_desc, MAX_DESC, true);
         c.finish(Self { rules, payout_desc, ..self })
@@ -214,6 +283,18 @@ pub fn commission_for(
     lines.iter().map(|l| l.amount_fen.max(0) * settings.rate(level, &l.sku, campaign_id) / FULL_BP).sum()
 }
 
+/// What a refund after settlement takes back from a commission of `full`
+/// earned on `paid` fen, when the order's refunded total moves from
+/// `before` to `after`: what the commission earned then, less what it
+/// earns now (never negative; nothing for a refund not larger than the
+/// last). The claw-back is a negative entry netted against the next payout.
+pub fn clawback(full: i64, paid: i64, before: i64, after: i64) -> i64 {
+    if after <= before {
+        return 0;
+    }
+    (after_refund(full, paid, before) - after_refund(full, paid, after)).max(0)
+}
+
 /// A commission of `full` earned on `paid` fen, after `refunded` of them
 /// came back: cut in proportion, rounded down; nothing once all is refunded.
 pub fn after_refund(full: i64, paid: i64, refunded: i64) -> i64 {
@@ -262,10 +343,15 @@ impl CommissionState {
         })
     }
 
-    /// A refund changes the commission only while it is pending: after the
-    /// window the refund is the shop's loss, not the distributor's.
+    /// A refund cuts the commission itself only while it is pending.
     pub fn refund_cuts(self) -> bool {
         self == CommissionState::Pending
+    }
+
+    /// Once settled (being paid, or paid), a refund leaves the commission
+    /// as it is and claws back the refunded share in a negative entry.
+    pub fn refund_claws_back(self) -> bool {
+        matches!(self, CommissionState::Settled | CommissionState::Paying | CommissionState::Paid)
     }
 }
 
@@ -286,15 +372,19 @@ pub struct PlannedPayout {
 }
 
 /// Plans a payout batch from settled commissions (oldest first): one
-/// transfer a distributor, taking their commissions in order while the sum
-/// stays within `max_payout_fen`, paid only when it reaches
-/// `min_payout_fen`. What does not fit waits for the next batch; a single
-/// commission above the maximum is never paid by transfer (the operator
-/// pays it by hand).
+/// transfer a distributor. A distributor's claw-backs (negative entries)
+/// are all taken first; then their commissions in order while the net stays
+/// within `max_payout_fen`; paid only when the net reaches
+/// `min_payout_fen`. What does not fit waits for the next batch, and so
+/// does a net below the minimum or below zero: the claw-backs stay owed and
+/// are netted against what the distributor earns next. A single commission
+/// above the maximum is never paid by transfer (the operator pays it by
+/// hand).
 pub fn plan_payouts(settings: &DistributionSettings, owed: &[Owed]) -> Vec<PlannedPayout> {
     let mut by: std::collections::BTreeMap<i64, PlannedPayout> = std::collections::BTreeMap::new();
     let mut full = std::collections::BTreeSet::new();
-    for o in owed.iter().filter(|o| o.amount_fen > 0) {
+    let clawbacks = owed.iter().filter(|o| o.amount_fen < 0);
+    for o in clawbacks.chain(owed.iter().filter(|o| o.amount_fen > 0)) {
         if full.contains(&o.distributor_id) {
             continue;
         }
@@ -303,7 +393,7 @@ pub fn plan_payouts(settings: &DistributionSettings, owed: &[Owed]) -> Vec<Plann
             amount_fen: 0,
             commission_ids: Vec::new(),
         });
-        if p.amount_fen + o.amount_fen > settings.max_payout_fen {
+        if o.amount_fen > 0 && p.amount_fen + o.amount_fen > settings.max_payout_fen {
             full.insert(o.distributor_id); // in order: the older is paid first
             continue;
         }

@@ -120,6 +120,75 @@ fn a_batch_pays_each_distributor_once_within_wechat_limits() {
 }
 
 #[test]
+fn a_clawback_is_netted_against_the_next_payout_and_a_negative_balance_carries_over() {
+    let s = DistributionSettings { min_payout_fen: 100, max_payout_fen: 1_000, ..Default::default() };
+    let owed = |c, d, a| Owed { commission_id: c, distributor_id: d, amount_fen: a };
+    // A claw-back of 200 against a new commission of 500: 300 paid, both entries in it.
+    let plan = plan_payouts(&s, &[owed(1, 10, 500), owed(2, 10, -200)]);
+    assert_eq!(plan, vec![PlannedPayout { distributor_id: 10, amount_fen: 300, commission_ids: vec![2, 1] }]);
+    // The claw-back is larger than what is owed: nothing paid, nothing negative.
+    assert_eq!(plan_payouts(&s, &[owed(1, 10, 500), owed(2, 10, -600)]), vec![]);
+    assert_eq!(plan_payouts(&s, &[owed(2, 10, -600)]), vec![], "a claw-back alone is never paid");
+    // Netted below the minimum: waits as well.
+    assert_eq!(plan_payouts(&s, &[owed(1, 10, 150), owed(2, 10, -100)]), vec![]);
+    // The balance carried: the next commission covers it and the rest is paid.
+    let plan = plan_payouts(&s, &[owed(1, 10, 500), owed(2, 10, -600), owed(3, 10, 400)]);
+    assert_eq!(plan, vec![PlannedPayout { distributor_id: 10, amount_fen: 300, commission_ids: vec![2, 1, 3] }]);
+    // A claw-back makes room under the maximum; another distributor's claw-back is theirs alone.
+    let plan = plan_payouts(&s, &[owed(1, 10, 900), owed(2, 10, -100), owed(3, 10, 200), owed(4, 20, -50)]);
+    assert_eq!(plan, vec![PlannedPayout { distributor_id: 10, amount_fen: 1_000, commission_ids: vec![2, 1, 3] }]);
+}
+
+#[test]
+fn a_refund_after_settlement_claws_back_the_refunded_share_once() {
+    // ¥10 earned on ¥100: ¥40 refunded claws back ¥4; the rest ¥6.
+    assert_eq!(clawback(1_000, 10_000, 0, 4_000), 400);
+    assert_eq!(clawback(1_000, 10_000, 4_000, 4_000), 0, "the same refund again");
+    assert_eq!(clawback(1_000, 10_000, 4_000, 3_000), 0, "an older, smaller total");
+    assert_eq!(clawback(1_000, 10_000, 4_000, 10_000), 600);
+    // Over the steps, never more than was earned.
+    let steps = [0, 3_333, 6_667, 9_999, 10_000, 12_000];
+    let total: i64 = steps.windows(2).map(|w| clawback(999, 10_000, w[0], w[1])).sum();
+    assert_eq!(total, 999);
+    assert!(CommissionState::Paid.refund_claws_back() && CommissionState::Settled.refund_claws_back());
+    assert!(!CommissionState::Pending.refund_claws_back() && !CommissionState::Cancelled.refund_claws_back());
+}
+
+#[test]
+fn scheduled_slots_are_in_shanghai_time() {
+    const H: i64 = 3_600_000;
+    // 2026-12-07 is a Monday; 10:00 in Shanghai is 02:00 UTC.
+    let monday_10 = crate::calendar::days_from_civil(2026, 12, 7) * 86_400_000 + 2 * H;
+    let weekly = PayoutSchedule::default();
+    assert_eq!(weekly, PayoutSchedule { every: PayoutEvery::Weekly, weekday: 1, hour: 10 });
+    assert_eq!(weekly.latest_slot(monday_10), Some(monday_10), "the slot starts on the hour");
+    assert_eq!(weekly.latest_slot(monday_10 + 3 * 24 * H), Some(monday_10), "Thursday: still Monday's");
+    assert_eq!(weekly.latest_slot(monday_10 - 1), Some(monday_10 - 7 * 24 * H), "a moment before: last week's");
+    // Sunday 23:00 Shanghai is Sunday 15:00 UTC, the same day in both.
+    let sunday = PayoutSchedule { every: PayoutEvery::Weekly, weekday: 7, hour: 23 };
+    let sunday_23 = monday_10 - 2 * H - 8 * H - H; // Sunday 23:00 Shanghai
+    assert_eq!(sunday.latest_slot(sunday_23 + H), Some(sunday_23));
+    // Daily at 00:00 Shanghai is 16:00 UTC the day before.
+    let daily = PayoutSchedule { every: PayoutEvery::Daily, weekday: 1, hour: 0 };
+    let midnight = monday_10 - 10 * H;
+    assert_eq!(daily.latest_slot(midnight + 23 * H), Some(midnight));
+    assert_eq!(daily.latest_slot(midnight + 25 * H), Some(midnight + 24 * H));
+    let off = PayoutSchedule { every: PayoutEvery::Off, ..weekly };
+    assert_eq!(off.latest_slot(monday_10), None);
+    // Bad days and hours are named.
+    let bad = DistributionSettings {
+        payout_schedule: PayoutSchedule { every: PayoutEvery::Weekly, weekday: 8, hour: 24 },
+        ..Default::default()
+    };
+    let e = bad.validate().unwrap_err();
+    let fields: Vec<&str> = e.0.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, ["payout_schedule.weekday", "payout_schedule.hour"]);
+    // Settings saved before schedules existed read as the default.
+    let old: DistributionSettings = serde_json::from_str(r#"{"enabled":true}"#).unwrap();
+    assert_eq!(old.payout_schedule, weekly);
+}
+
+#[test]
 fn entry_states_round_trip_and_stay_apart_from_campaigns() {
     for id in [1, 35, 36, 1_000_000, 4_000_000_000_000] {
         let s = entry_state(id);
@@ -209,7 +278,7 @@ proptest! {
 
     #[test]
     fn a_plan_never_passes_the_limits_nor_pays_a_commission_twice(
-        owed in prop::collection::vec((1i64..5, 0i64..3_000), 0..40),
+        owed in prop::collection::vec((1i64..5, -500i64..3_000), 0..40),
     ) {
         let s = DistributionSettings { min_payout_fen: 100, max_payout_fen: 2_000, ..Default::default() };
         let owed: Vec<Owed> = owed.iter().enumerate()
@@ -219,6 +288,9 @@ proptest! {
         let mut ds = std::collections::BTreeSet::new();
         for p in &plan {
             prop_assert!(ds.insert(p.distributor_id), "one transfer a distributor");
+            let clawed: Vec<i64> = owed.iter().filter(|o| o.distributor_id == p.distributor_id && o.amount_fen < 0)
+                .map(|o| o.commission_id).collect();
+            prop_assert!(clawed.iter().all(|c| p.commission_ids.contains(c)), "every claw-back is netted");
             prop_assert!(p.amount_fen >= 100 && p.amount_fen <= 2_000);
             let sum: i64 = p.commission_ids.iter().map(|&c| owed[c as usize].amount_fen).sum();
             prop_assert_eq!(sum, p.amount_fen);

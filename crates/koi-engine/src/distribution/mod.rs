@@ -9,18 +9,23 @@
 //! | `mod.rs` | settings, distributors (opt-in), lists, the H5 share and earnings pages |
 //! | `orders.rs` | referrals, [`on_order_paid`], [`on_order_refunded`], [`orders::on_add`], the order report use cases |
 //! | `entries.rs` | the distributor's own contact way (state `k1d{id}`) and its job |
-//! | `payouts.rs` | settlement (a timer job), payout batches and [`PayoutJob`] |
+//! | `payouts.rs` | settlement (a timer job), payout batches by hand and on a schedule, and [`PayoutJob`] |
+//! | `poster.rs` | a distributor's personal product poster |
+//! | `tests.rs` | scheduled slots and claw-backs on both databases |
 
 mod entries;
 mod orders;
 mod payouts;
+mod poster;
+#[cfg(test)]
+mod tests;
 
 pub use orders::{CommissionOrder, CommissionRefund};
 // `on_order_paid` and `on_order_refunded` are the hooks koi's orders call
 // in their transactions (wired when orders land).
 pub(crate) use entries::DistributorEntryJob;
 pub(crate) use orders::{on_add, on_order_paid, on_order_refunded, record_referral};
-pub(crate) use payouts::{DistributionTickJob, PayoutJob};
+pub(crate) use payouts::{DistributionTickJob, PayoutJob, ScheduledPayoutJob};
 pub use payouts::{Payout, PayoutBatch, PayoutRun};
 
 use crate::{require, Engine, EngineError, Principal, Result};
@@ -68,7 +73,9 @@ pub struct Distributor {
     pub level1: i64,
     pub level2: i64,
     pub pending_fen: i64,
-    /// Settled, not paid yet (a payout in flight included).
+    /// Settled, not paid yet (a payout in flight included), claw-backs
+    /// netted: below zero when more was clawed back than is owed (carried
+    /// over to what they earn next).
     pub settled_fen: i64,
     pub paid_fen: i64,
     pub created_at: i64,
@@ -87,10 +94,14 @@ pub struct Commission {
     pub refunded_fen: i64,
     /// What the level earned before refunds.
     pub full_fen: i64,
-    /// What it earns now.
+    /// What it earns now; negative for a claw-back.
     pub amount_fen: i64,
     /// pending, settled, paying, paid or cancelled.
     pub state: String,
+    /// A claw-back of this commission (a refund after it settled, netted
+    /// against the next payout); `refunded_fen` is the order's refunded
+    /// total that caused it.
+    pub clawback_of: Option<i64>,
     pub paid_at: i64,
     /// When the refund window ends.
     pub settle_at: i64,
@@ -113,6 +124,7 @@ impl From<CommissionRow> for Commission {
             paid_at: r.paid_at,
             settle_at: r.settle_at,
             payout_id: r.payout_id,
+            clawback_of: r.clawback_of,
         }
     }
 }
@@ -158,6 +170,18 @@ pub struct EarningsPage {
     pub distributor: Option<Distributor>,
     pub commissions: Vec<Commission>,
     pub payouts: Vec<Payout>,
+    /// Products a distributor can make a poster of (active, at most 20).
+    pub products: Vec<PosterProduct>,
+}
+
+/// A product on the earnings page, with its poster's path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PosterProduct {
+    pub id: i64,
+    pub name: String,
+    pub price_fen: i64,
+    /// `/h5/earnings/poster.jpg?k=…&product={id}`.
+    pub poster_path: String,
 }
 
 impl Engine {
@@ -309,17 +333,34 @@ impl Engine {
         let (corp_id, customer_id) = self.customer_by_link(link).await?;
         let customer = self.db.customer(corp_id, customer_id).await?.ok_or(EngineError::NotFound("customer"))?;
         let Some(d) = self.db.distributor_of_customer(corp_id, customer_id).await? else {
-            return Ok(EarningsPage { name: customer.name, distributor: None, commissions: vec![], payouts: vec![] });
+            let (commissions, payouts, products) = (vec![], vec![], vec![]);
+            return Ok(EarningsPage { name: customer.name, distributor: None, commissions, payouts, products });
         };
         let stats = self.db.distributor_stats(corp_id, Some(d.id), 1).await?.pop();
         let f = CommissionFilter { distributor_id: Some(d.id), limit: 50, ..Default::default() };
         let commissions = self.db.commissions(corp_id, &f).await?.into_iter().map(Commission::from).collect();
         let payouts = self.db.payouts(corp_id, None, Some(d.id), 20).await?.into_iter().map(Payout::from).collect();
+        let products = if d.active {
+            let rows = self.db.products(corp_id).await?;
+            rows.into_iter()
+                .filter(|p| p.active)
+                .take(20)
+                .map(|p| PosterProduct {
+                    poster_path: format!("/h5/earnings/poster.jpg?k={link}&product={}", p.id),
+                    id: p.id,
+                    name: p.name,
+                    price_fen: p.price_fen,
+                })
+                .collect()
+        } else {
+            vec![]
+        };
         Ok(EarningsPage {
             name: customer.name,
             distributor: stats.map(|s| self.distributor_view(s)),
             commissions,
             payouts,
+            products,
         })
     }
 

@@ -196,21 +196,50 @@ async fn distributor_for(
     Ok(Some(d))
 }
 
-/// Cuts the pending commissions of a refunded order in proportion to what
-/// was kept (cancelled when all came back). `refunded_fen` is the order's
-/// whole refunded amount so far. Settled and paid commission stays: the
-/// window is what the shop gave refunds. Returns the commissions changed.
+/// Takes back what a refunded order earned. `refunded_fen` is the order's
+/// whole refunded amount so far. A pending commission is cut in proportion
+/// to what was kept (cancelled when all came back); a settled, paying or
+/// paid one stays as it is and the refunded share is clawed back in a
+/// negative entry, settled at once and netted against the distributor's
+/// next payout. Each refund total acts once (a replayed notification, a
+/// retried job, another node: the commission's booked total says so).
+/// Returns the commissions changed or clawed back.
 pub(crate) async fn on_order_refunded(tx: &mut Tx, corp_id: i64, order_ref: &str, refunded_fen: i64) -> Result<u64> {
     let now = now_ms();
     let mut changed = 0;
     for c in tx.order_commissions(corp_id, order_ref).await? {
-        let pending = rules::CommissionState::parse(&c.state).is_some_and(|s| s.refund_cuts());
-        if !pending || refunded_fen <= c.refunded_fen {
+        if c.clawback_of.is_some() || refunded_fen <= c.refunded_fen {
             continue;
         }
-        let amount = rules::after_refund(c.full_fen, c.paid_fen, refunded_fen.min(c.paid_fen));
-        if tx.refund_commission(c.id, refunded_fen.min(c.paid_fen), amount, now).await? {
-            changed += 1;
+        let total = refunded_fen.min(c.paid_fen);
+        let Some(state) = rules::CommissionState::parse(&c.state) else { continue };
+        if state.refund_cuts() {
+            let amount = rules::after_refund(c.full_fen, c.paid_fen, total);
+            if tx.refund_commission(c.id, total, amount, now).await? {
+                changed += 1;
+            }
+        } else if state.refund_claws_back() && total > c.refunded_fen {
+            let clawed = rules::clawback(c.full_fen, c.paid_fen, c.refunded_fen, total);
+            if let Some(id) = tx.claw_back_commission(&c, total, clawed, now).await? {
+                let payload = serde_json::json!({
+                    "order_ref": order_ref, "level": c.level, "distributor_id": c.distributor_id,
+                    "commission_id": c.id, "amount_fen": -clawed,
+                });
+                tx.append_event(
+                    &NewEvent {
+                        corp_id,
+                        kind: "distribution.commission_clawed_back",
+                        subject: &format!("customer:{}", c.buyer_id),
+                        actor: "koi",
+                        payload: &payload.to_string(),
+                        dedup_key: Some(&format!("distribution.clawback:{id}")),
+                        occurred_at: now,
+                    },
+                    now,
+                )
+                .await?;
+                changed += 1;
+            }
         }
     }
     Ok(changed)

@@ -1,8 +1,13 @@
 //! Settlement and payouts. The timer ([`DistributionTickJob`], queued by
 //! the worker's loop) settles commissions whose refund window has passed;
-//! a payout batch ([`Engine::run_payouts`]) groups each distributor's
-//! settled commission into one transfer within WeChat Pay's limits and
+//! a payout batch ([`Engine::run_payouts`] by hand, [`ScheduledPayoutJob`]
+//! on the corp's schedule) groups each distributor's settled commission,
+//! claw-backs netted, into one transfer within WeChat Pay's limits and
 //! queues a [`PayoutJob`] per transfer, all in one transaction.
+//!
+//! A scheduled batch runs once a slot (the slot's start is its key in
+//! `payout_slots`, taken in the batch's transaction): two workers, or a
+//! job run again, find the slot taken and do nothing.
 //!
 //! Exactly once: a payout's `partner_trade_no` is fixed when its row is
 //! written. The job asks WeChat Pay with it on every attempt (after a
@@ -108,39 +113,95 @@ fn actor(who: &Principal) -> String {
     }
 }
 
+/// Runs a payout batch inside `tx`: settles what is due, then one transfer
+/// a distributor whose settled commission, claw-backs netted, reaches the
+/// minimum, each queued for payment. `created_by` is kept on the batch
+/// (`user:{id}`, `api`, `schedule`).
+pub(crate) async fn run_batch_in(tx: &mut Tx, corp: i64, created_by: &str, now: i64) -> Result<PayoutRun> {
+    let s = super::settings_in(tx, corp).await?;
+    let settled = tx.settle_due_commissions(corp, now).await?;
+    let owed: Vec<Owed> = tx
+        .owed_commissions(corp)
+        .await?
+        .into_iter()
+        .map(|(commission_id, distributor_id, amount_fen)| Owed { commission_id, distributor_id, amount_fen })
+        .collect();
+    let plan = plan_payouts(&s, &owed);
+    if plan.is_empty() {
+        return Ok(PayoutRun { batch_id: None, payouts: 0, total_fen: 0, settled });
+    }
+    let total: i64 = plan.iter().map(|p| p.amount_fen).sum();
+    let batch = tx.insert_payout_batch(corp, created_by, plan.len() as i64, total, now).await?;
+    for p in &plan {
+        let no = trade_no(batch, p.distributor_id);
+        let id = tx.insert_payout(corp, batch, p.distributor_id, p.amount_fen, &no, &p.commission_ids, now).await?;
+        enqueue(tx, corp, &PayoutJob { payout_id: id }).await?;
+    }
+    Ok(PayoutRun { batch_id: Some(batch), payouts: plan.len() as i64, total_fen: total, settled })
+}
+
+/// The batch of the scheduled slot starting at `slot_at`, inside `tx`:
+/// `None` when the slot was taken (it ran, or another worker runs it).
+pub(crate) async fn run_slot_in(tx: &mut Tx, corp: i64, slot_at: i64, now: i64) -> Result<Option<PayoutRun>> {
+    if !tx.take_payout_slot(corp, slot_at, now).await? {
+        return Ok(None);
+    }
+    let run = run_batch_in(tx, corp, "schedule", now).await?;
+    if let Some(batch) = run.batch_id {
+        tx.set_payout_slot_batch(corp, slot_at, batch).await?;
+    }
+    Ok(Some(run))
+}
+
 impl Engine {
     /// Runs a payout batch: settles what is due, then one transfer a
-    /// distributor whose settled commission reaches the minimum, queued
-    /// for payment. Two batches at once never take the same commission
-    /// (the second rolls back: 409).
+    /// distributor whose settled commission (claw-backs netted) reaches
+    /// the minimum, queued for payment. Two batches at once never take the
+    /// same commission (the second rolls back: 409).
     pub async fn run_payouts(&self, who: &Principal) -> Result<PayoutRun> {
         require(who, Action::ManageDistribution)?;
-        let corp = who.corp_id;
-        let s = super::parse_settings(self.db.distribution_settings(corp).await?);
-        let now = now_ms();
         let mut tx = self.db.begin().await?;
-        let settled = tx.settle_due_commissions(corp, now).await?;
-        let owed: Vec<Owed> = tx
-            .owed_commissions(corp)
-            .await?
-            .into_iter()
-            .map(|(commission_id, distributor_id, amount_fen)| Owed { commission_id, distributor_id, amount_fen })
-            .collect();
-        let plan = plan_payouts(&s, &owed);
-        if plan.is_empty() {
-            tx.commit().await?;
-            return Ok(PayoutRun { batch_id: None, payouts: 0, total_fen: 0, settled });
-        }
-        let total: i64 = plan.iter().map(|p| p.amount_fen).sum();
-        let batch = tx.insert_payout_batch(corp, &actor(who), plan.len() as i64, total, now).await?;
-        for p in &plan {
-            let no = trade_no(batch, p.distributor_id);
-            let id = tx.insert_payout(corp, batch, p.distributor_id, p.amount_fen, &no, &p.commission_ids, now).await?;
-            enqueue(&mut tx, corp, &PayoutJob { payout_id: id }).await?;
-        }
+        let run = run_batch_in(&mut tx, who.corp_id, &actor(who), now_ms()).await?;
         tx.commit().await?;
-        self.audit(who, "distribution.payouts_run", format!("payout_batch:{batch}")).await?;
-        Ok(PayoutRun { batch_id: Some(batch), payouts: plan.len() as i64, total_fen: total, settled })
+        if let Some(batch) = run.batch_id {
+            self.audit(who, "distribution.payouts_run", format!("payout_batch:{batch}")).await?;
+        }
+        Ok(run)
+    }
+
+    /// Queues the scheduled batch of every corp whose latest slot came
+    /// due and has not run: distribution on, a schedule set, the slot
+    /// after the settings were saved (saving never runs a slot that passed
+    /// before), none of its kind waiting for the corp.
+    pub async fn schedule_payout_runs(&self) {
+        let now = now_ms();
+        let all = match self.db.all_distribution_settings().await {
+            Ok(all) => all,
+            Err(e) => return tracing::warn!(error = %e, "payout schedule: cannot read the settings"),
+        };
+        for (corp_id, json, saved_at) in all {
+            let s = super::parse_settings(Some(json));
+            let Some(slot_at) = s.payout_schedule.latest_slot(now).filter(|slot| s.enabled && *slot >= saved_at) else {
+                continue;
+            };
+            match self.db.payout_slot_ran(corp_id, slot_at).await {
+                Ok(false) => {}
+                Ok(true) => continue,
+                Err(e) => {
+                    tracing::warn!(corp = corp_id, error = %e, "payout schedule: cannot read the slots");
+                    continue;
+                }
+            }
+            match self.db.has_pending_job(corp_id, ScheduledPayoutJob::KIND).await {
+                Ok(false) => {
+                    if let Err(e) = self.enqueue_now(corp_id, &ScheduledPayoutJob { slot_at }).await {
+                        tracing::warn!(corp = corp_id, error = %e, "payout schedule: enqueue failed");
+                    }
+                }
+                Ok(true) => {}
+                Err(e) => tracing::warn!(corp = corp_id, error = %e, "payout schedule: cannot look at the queue"),
+            }
+        }
     }
 
     pub async fn payout_batches(&self, who: &Principal) -> Result<Vec<PayoutBatch>> {
@@ -195,6 +256,32 @@ impl Job for DistributionTickJob {
 
     async fn record(&self, _: &Engine, ctx: &JobCtx, _: (), tx: &mut Tx) -> JobResult<JobEnd> {
         tx.settle_due_commissions(ctx.corp_id, now_ms()).await?;
+        Ok(JobEnd::Done)
+    }
+}
+
+/// Job: the payout batch of one scheduled slot (its start, UTC ms).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ScheduledPayoutJob {
+    pub slot_at: i64,
+}
+
+impl Job for ScheduledPayoutJob {
+    const KIND: &'static str = "distribution.scheduled_payout";
+    const PRIORITY: i32 = priority::TAGS;
+    type Prepared = ();
+
+    async fn prepare(&self, _: &Engine, _: &JobCtx) -> JobResult<()> {
+        Ok(())
+    }
+
+    async fn record(&self, _: &Engine, ctx: &JobCtx, _: (), tx: &mut Tx) -> JobResult<JobEnd> {
+        match run_slot_in(tx, ctx.corp_id, self.slot_at, now_ms()).await? {
+            Some(run) => {
+                tracing::info!(corp = ctx.corp_id, slot = self.slot_at, batch = ?run.batch_id, "scheduled payout batch")
+            }
+            None => tracing::debug!(corp = ctx.corp_id, slot = self.slot_at, "the payout slot ran already"),
+        }
         Ok(JobEnd::Done)
     }
 }

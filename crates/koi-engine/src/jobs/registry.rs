@@ -10,7 +10,7 @@ use crate::campaigns::{
 use crate::checkout::{CheckoutSweepJob, RefundJob};
 use crate::coupons::{CouponIssueJob, CouponTickJob};
 use crate::customers::{BulkJob, MarkJob, PullJob, SweepJob, TagSyncJob};
-use crate::distribution::{DistributionTickJob, DistributorEntryJob, PayoutJob};
+use crate::distribution::{DistributionTickJob, DistributorEntryJob, PayoutJob, ScheduledPayoutJob};
 use crate::groups::{AlertJob, FeedJob, GroupCodeRotateJob, GroupFullSyncJob, GroupSyncJob, ReplyJob};
 use crate::handover::{BatchJob, GroupsJob, LossAlertJob, LossSummaryJob, PollJob};
 use crate::org::StaffSyncJob;
@@ -79,6 +79,7 @@ registry![
     DistributionTickJob,
     DistributorEntryJob,
     PayoutJob,
+    ScheduledPayoutJob,
     BatchJob,
     PollJob,
     GroupsJob,

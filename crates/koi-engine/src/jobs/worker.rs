@@ -99,6 +99,8 @@ impl Worker {
                 self.engine.schedule_checkout_sweeps().await;
                 // Commissions whose refund window has passed settle.
                 self.engine.schedule_distribution_ticks().await;
+                // Payout batches whose scheduled slot came due.
+                self.engine.schedule_payout_runs().await;
             }
             if now - last_sop >= self.engine.settings.sop_tick_ms {
                 last_sop = now;

@@ -14,7 +14,9 @@
 //! - coupon use (a refund in full gives the coupon back, if still valid:
 //!   `coupons::release_for_refund`),
 //! - commission (level 1 and 2 distributors of `customer_id`, pending
-//!   until the refund window passes; cut on `Refunded`: `distribution`).
+//!   until the refund window passes; on `Refunded` cut while pending, and
+//!   clawed back once settled or paid — a negative entry netted against
+//!   the distributor's next payout: `distribution::on_order_refunded`).
 //!
 //! Each must be idempotent by `order_id` (and the refund's fen): ingest and
 //! refund call here exactly once per change, but a module's own ledger is

@@ -16,6 +16,8 @@ const RENDERS_MAX_BYTES: usize = 64 * 1024 * 1024;
 const PREPARED_MAX: usize = 16;
 /// QR payloads kept (a URL and a payload of ~100 bytes each).
 const QR_PAYLOADS_MAX: usize = 20_000;
+/// Product pictures kept for distributors' posters, in bytes.
+const PICTURES_MAX_BYTES: usize = 16 * 1024 * 1024;
 
 /// A least-recently-used map bounded by the total weight of its values.
 pub(crate) struct Lru<K, V> {
@@ -80,6 +82,8 @@ pub(crate) struct PosterCache {
     prepared: Mutex<PreparedLru>,
     /// A QR image's URL → what its QR encodes.
     qr_payloads: Mutex<Lru<String, String>>,
+    /// A product picture's URL → its bytes.
+    pictures: Mutex<Lru<String, Arc<Vec<u8>>>>,
 }
 
 impl Default for PosterCache {
@@ -88,6 +92,7 @@ impl Default for PosterCache {
             renders: Mutex::new(Lru::new(RENDERS_MAX_BYTES)),
             prepared: Mutex::new(Lru::new(PREPARED_MAX)),
             qr_payloads: Mutex::new(Lru::new(QR_PAYLOADS_MAX)),
+            pictures: Mutex::new(Lru::new(PICTURES_MAX_BYTES)),
         }
     }
 }
@@ -148,6 +153,15 @@ impl PosterCache {
 
     pub(crate) fn keep_qr_payload(&self, url: &str, payload: String) {
         self.qr_payloads.lock().unwrap_or_else(|p| p.into_inner()).put(url.to_string(), payload, 1);
+    }
+
+    pub(crate) fn picture(&self, url: &str) -> Option<Arc<Vec<u8>>> {
+        self.pictures.lock().unwrap_or_else(|p| p.into_inner()).get(&url.to_string())
+    }
+
+    pub(crate) fn keep_picture(&self, url: &str, bytes: Arc<Vec<u8>>) {
+        let weight = bytes.len();
+        self.pictures.lock().unwrap_or_else(|p| p.into_inner()).put(url.to_string(), bytes, weight);
     }
 
     pub(crate) fn renders_kept(&self) -> usize {

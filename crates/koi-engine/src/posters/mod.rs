@@ -73,6 +73,8 @@ pub enum DefaultPoster {
     Campaign,
     /// A group code's printable poster ([`Layout::group_code`]).
     GroupCode,
+    /// A distributor's product poster ([`Layout::distributor`]).
+    Distributor,
 }
 
 impl DefaultPoster {
@@ -81,6 +83,7 @@ impl DefaultPoster {
         match self {
             DefaultPoster::Campaign => -1,
             DefaultPoster::GroupCode => -2,
+            DefaultPoster::Distributor => -3,
         }
     }
 
@@ -88,6 +91,7 @@ impl DefaultPoster {
         match self {
             DefaultPoster::Campaign => Layout::starter(),
             DefaultPoster::GroupCode => Layout::group_code(),
+            DefaultPoster::Distributor => Layout::distributor(),
         }
     }
 }
@@ -350,6 +354,29 @@ impl Engine {
             .map_err(|e| EngineError::Unavailable(format!("WeCom's QR image does not read: {e}")))?;
         self.posters.keep_qr_payload(url, payload.clone());
         Ok(payload)
+    }
+
+    /// A product's picture for a poster (the first of its https images):
+    /// fetched once (at most 2 MiB, the client's timeouts) and kept by URL.
+    /// `None` when it cannot be fetched: the poster is drawn without it.
+    pub(crate) async fn product_picture(&self, url: &str) -> Option<Arc<Vec<u8>>> {
+        if let Some(p) = self.posters.picture(url) {
+            return Some(p);
+        }
+        if !url.starts_with("https://") && !url.starts_with("http://") {
+            return None;
+        }
+        match self.wecom.qr_image(url, koi_poster::MAX_AVATAR_BYTES).await {
+            Ok(bytes) => {
+                let bytes = Arc::new(bytes);
+                self.posters.keep_picture(url, bytes.clone());
+                Some(bytes)
+            }
+            Err(e) => {
+                tracing::warn!(url, error = %e, "a product picture could not be fetched; the poster goes without");
+                None
+            }
+        }
     }
 
     /// Posters in this node's render cache (for tests and the benchmark).

@@ -2,14 +2,21 @@
 //! first wins), one commission per order and level (a repeated order earns
 //! once), refunds cut only pending commission, settlement by time, and a
 //! commission in at most one payout — two batches at once never take the
-//! same one — paid or released exactly once.
+//! same one — paid or released exactly once; a refund after settlement
+//! claws back once per refund total, netted in the next payout; a
+//! scheduled slot is taken once.
 
 use super::{corp, NOW};
 use koi_store::acquisition::CustomerProfile;
 use koi_store::distribution::{CommissionFilter, NewCommission};
 use koi_store::{Db, StoreError};
 
-on_both!(referrals_keep_the_first_and_commissions_count_once, a_commission_is_in_one_payout_and_paid_or_released_once);
+on_both!(
+    referrals_keep_the_first_and_commissions_count_once,
+    a_commission_is_in_one_payout_and_paid_or_released_once,
+    a_refund_after_settlement_claws_back_once_and_is_netted,
+    a_scheduled_slot_is_taken_once,
+);
 
 async fn customers(db: &Db, corp_id: i64, n: usize) -> Vec<i64> {
     let mut tx = db.begin().await.unwrap();
@@ -137,4 +144,84 @@ async fn a_commission_is_in_one_payout_and_paid_or_released_once(db: &Db) {
         tx.insert_payout(corp_id, batch, d.id, 900, "koid3x1", &[e], NOW).await
     };
     assert!(matches!(dup, Err(StoreError::Conflict { .. })), "a trade number is never used twice: {dup:?}");
+}
+
+async fn a_refund_after_settlement_claws_back_once_and_is_netted(db: &Db) {
+    let corp_id = corp(db, "wwCLAW").await;
+    let c = customers(db, corp_id, 2).await;
+    let mut tx = db.begin().await.unwrap();
+    let d = tx.ensure_distributor(corp_id, c[0], "tokD000000000000000000", "opt_in", None, NOW).await.unwrap();
+    let a = tx.insert_commission(&commission(corp_id, "q1", 1, d.id, c[1], 1_000)).await.unwrap().unwrap();
+    // Pending: no claw-back, the refund cuts instead.
+    let row = tx.order_commissions(corp_id, "q1").await.unwrap().remove(0);
+    assert_eq!(tx.claw_back_commission(&row, 4_000, 400, NOW).await.unwrap(), None, "not settled yet");
+    tx.settle_due_commissions(corp_id, NOW + 1_000).await.unwrap();
+    let row = tx.order_commissions(corp_id, "q1").await.unwrap().remove(0);
+    let claw = tx.claw_back_commission(&row, 4_000, 400, NOW).await.unwrap().expect("clawed back");
+    assert_eq!(tx.claw_back_commission(&row, 4_000, 400, NOW).await.unwrap(), None, "the same refund again");
+    assert_eq!(tx.claw_back_commission(&row, 3_000, 300, NOW).await.unwrap(), None, "an older total");
+    // The same order still earns once a level, claw-back or not.
+    assert_eq!(tx.insert_commission(&commission(corp_id, "q1", 1, d.id, c[1], 1_000)).await.unwrap(), None);
+    tx.commit().await.unwrap();
+    let f = CommissionFilter { order_ref: Some("q1"), limit: 10, ..Default::default() };
+    let rows = db.commissions(corp_id, &f).await.unwrap();
+    let of = |id: i64| rows.iter().find(|r| r.id == id).unwrap().clone();
+    assert_eq!(
+        (of(a).amount_fen, of(a).refunded_fen, of(a).state.as_str(), of(a).clawback_of),
+        (1_000, 4_000, "settled", None)
+    );
+    let cb = of(claw);
+    assert_eq!((cb.amount_fen, cb.refunded_fen, cb.state.as_str(), cb.clawback_of), (-400, 4_000, "settled", Some(a)));
+    assert_eq!((cb.order_ref.as_str(), cb.level, cb.distributor_id), ("q1", 1, d.id));
+    // Owed nets: the distributor's settled balance is what they are owed.
+    let mut tx = db.begin().await.unwrap();
+    assert_eq!(tx.owed_commissions(corp_id).await.unwrap(), vec![(a, d.id, 1_000), (claw, d.id, -400)]);
+    let batch = tx.insert_payout_batch(corp_id, "schedule", 1, 600, NOW).await.unwrap();
+    let payout = tx.insert_payout(corp_id, batch, d.id, 600, "koid9x1", &[claw, a], NOW).await.unwrap();
+    assert!(tx.finish_payout(payout, true, "1010000009", "", NOW).await.unwrap());
+    // Paid, then refunded in full: the rest is clawed back, owed for the next payout.
+    let row = tx.order_commissions(corp_id, "q1").await.unwrap().into_iter().find(|r| r.id == a).unwrap();
+    assert_eq!(row.state, "paid");
+    let second = tx.claw_back_commission(&row, 10_000, 600, NOW).await.unwrap().expect("clawed back");
+    // A claw-back of nothing (rounding) books the total and writes no entry.
+    let row = tx.order_commissions(corp_id, "q1").await.unwrap().into_iter().find(|r| r.id == a).unwrap();
+    assert_eq!(tx.claw_back_commission(&row, 10_001, 0, NOW).await.unwrap(), None);
+    assert_eq!(tx.owed_commissions(corp_id).await.unwrap(), vec![(second, d.id, -600)]);
+    tx.commit().await.unwrap();
+    let stats = db.distributor_stats(corp_id, Some(d.id), 1).await.unwrap().remove(0);
+    assert_eq!((stats.settled_fen, stats.paid_fen), (-600, 600), "a balance below zero carries over");
+}
+
+async fn a_scheduled_slot_is_taken_once(db: &Db) {
+    let corp_id = corp(db, "wwSLOT").await;
+    let other = corp(db, "wwSLOT2").await;
+    db.save_distribution_settings(corp_id, "{\"enabled\":true}", NOW).await.unwrap();
+    let all = db.all_distribution_settings().await.unwrap();
+    assert_eq!(all, vec![(corp_id, "{\"enabled\":true}".to_string(), NOW)]);
+    assert!(!db.payout_slot_ran(corp_id, NOW).await.unwrap());
+    let mut tx = db.begin().await.unwrap();
+    assert!(tx.take_payout_slot(corp_id, NOW, NOW).await.unwrap());
+    assert!(!tx.take_payout_slot(corp_id, NOW, NOW).await.unwrap(), "taken");
+    let batch = tx.insert_payout_batch(corp_id, "schedule", 0, 0, NOW).await.unwrap();
+    tx.set_payout_slot_batch(corp_id, NOW, batch).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(db.payout_slot_ran(corp_id, NOW).await.unwrap());
+    assert_eq!(db.payout_slot_batch(corp_id, NOW).await.unwrap(), Some(Some(batch)));
+    assert_eq!(db.payout_slot_batch(corp_id, NOW + 1).await.unwrap(), None);
+    assert!(!db.payout_slot_ran(other, NOW).await.unwrap(), "another corp's slot is its own");
+    // A rolled-back run leaves the slot free.
+    let mut tx = db.begin().await.unwrap();
+    assert!(tx.take_payout_slot(corp_id, NOW + 1, NOW).await.unwrap());
+    drop(tx);
+    assert!(!db.payout_slot_ran(corp_id, NOW + 1).await.unwrap());
+    // Two transactions at once: one takes the slot.
+    let (db1, db2) = (db.clone(), db.clone());
+    let take = |db: Db| async move {
+        let mut tx = db.begin().await.unwrap();
+        let took = tx.take_payout_slot(corp_id, NOW + 2, NOW).await.unwrap();
+        tx.commit().await.unwrap();
+        took
+    };
+    let (x, y) = tokio::join!(tokio::spawn(take(db1)), tokio::spawn(take(db2)));
+    assert_eq!(u8::from(x.unwrap()) + u8::from(y.unwrap()), 1, "one of two takes the slot");
 }

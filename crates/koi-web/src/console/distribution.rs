@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use koi_domain::access::Action;
 use koi_domain::customer::CustomerFilter;
-use koi_domain::distribution::{DistributionSettings, RateRule};
+use koi_domain::distribution::{DistributionSettings, PayoutEvery, PayoutSchedule, RateRule};
 use koi_engine::distribution::{Commission, CommissionQuery, Distributor, OptIn, Payout, PayoutBatch};
 
 /// Money as the console shows it: ¥12.34.
@@ -114,6 +114,9 @@ fn settings_values(s: &DistributionSettings) -> Vec<(String, String)> {
         ("max_payout".into(), format!("{:.2}", s.max_payout_fen as f64 / 100.0)),
         ("payout_desc".into(), s.payout_desc.clone()),
         ("sku_rules".into(), skus.join("\n")),
+        ("payout_every".into(), every_name(s.payout_schedule.every).into()),
+        ("payout_weekday".into(), s.payout_schedule.weekday.to_string()),
+        ("payout_hour".into(), s.payout_schedule.hour.to_string()),
     ];
     if s.enabled {
         v.push(("enabled".into(), "on".into()));
@@ -177,6 +180,37 @@ fn fen_of(field: &str, text: &str) -> Result<i64, WebError> {
     Ok((v * 100.0).round() as i64)
 }
 
+fn every_name(e: PayoutEvery) -> &'static str {
+    match e {
+        PayoutEvery::Off => "off",
+        PayoutEvery::Daily => "daily",
+        PayoutEvery::Weekly => "weekly",
+    }
+}
+
+/// The schedule fields of the form: how often, the weekday, the hour.
+fn schedule_of(f: &ConsoleForm) -> Result<PayoutSchedule, WebError> {
+    let bad = |field: &str, message: &str| {
+        WebError::Engine(koi_engine::EngineError::Invalid(koi_domain::ValidationError::one(field, "invalid", message)))
+    };
+    // A field the form did not send (an older page) keeps the default.
+    let d = PayoutSchedule::default();
+    let every = match f.get("payout_every") {
+        "" => d.every,
+        "off" => PayoutEvery::Off,
+        "daily" => PayoutEvery::Daily,
+        "weekly" => PayoutEvery::Weekly,
+        _ => return Err(bad("payout_schedule.every", "off, daily or weekly")),
+    };
+    let number = |name: &str, field: &str, message: &str, default: u8| match f.get(name).trim() {
+        "" => Ok(default),
+        t => t.parse().map_err(|_| bad(field, message)),
+    };
+    let weekday = number("payout_weekday", "payout_schedule.weekday", "1 (Monday) – 7 (Sunday)", d.weekday)?;
+    let hour = number("payout_hour", "payout_schedule.hour", "an hour, 0–23", d.hour)?;
+    Ok(PayoutSchedule { every, weekday, hour })
+}
+
 fn settings_of(f: &ConsoleForm, campaign_ids: &[i64]) -> Result<DistributionSettings, WebError> {
     let hours: f64 = f.get("window_hours").trim().parse().map_err(|_| invalid("window_secs", "hours, such as 168"))?;
     let mut rules = vec![];
@@ -213,6 +247,7 @@ fn settings_of(f: &ConsoleForm, campaign_ids: &[i64]) -> Result<DistributionSett
         min_payout_fen: fen_of("min_payout_fen", f.get("min_payout"))?,
         max_payout_fen: fen_of("max_payout_fen", f.get("max_payout"))?,
         payout_desc: f.get("payout_desc").to_string(),
+        payout_schedule: schedule_of(f)?,
     })
 }
 

@@ -4,7 +4,10 @@
 //! (level 2), never a third; a refund cuts pending commission; commission
 //! settles when the refund window passes and is paid through the
 //! simulator's WeChat Pay 企业付款到零钱 exactly once, even when koi is
-//! killed (SIGKILL) while a transfer is in flight and started again.
+//! killed (SIGKILL) while a transfer is in flight and started again. A
+//! refund after the commission was paid claws it back once, netted against
+//! the next payout; a distributor's product poster carries their share
+//! link's QR.
 
 use crate::acquisition::{Acq, CORP};
 use crate::api::wait_for;
@@ -360,6 +363,184 @@ async fn two_levels_paid_once(backend: &str) {
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_after_payment_is_clawed_back_once_and_netted_and_posters_carry_the_share_link_sqlite() {
+    clawback_and_poster("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_after_payment_is_clawed_back_once_and_netted_and_posters_carry_the_share_link_postgres() {
+    clawback_and_poster("postgres").await;
+}
+
+/// Waits until every payout is paid; their amounts, newest first.
+async fn all_paid(acq: &Acq, n: usize) -> Vec<i64> {
+    wait_long(|| async {
+        let list = get(acq, "/api/v1/distribution/payouts").await;
+        let list = list.as_array().unwrap().clone();
+        (list.len() == n && list.iter().all(|p| p["state"] == "paid"))
+            .then(|| list.iter().map(|p| p["amount_fen"].as_i64().unwrap()).collect())
+    })
+    .await
+}
+
+async fn clawback_and_poster(backend: &str) {
+    let _alone = HEAVY.lock().await;
+    let acq = Acq::start_with(backend, &["--campaign-tick-secs", "1"]).await;
+    let merchant = acq.sim.state().pay_merchants().into_iter().next().expect("the simulator hosts a merchant");
+    let pay = json!({
+        "enabled": true, "mch_id": merchant.mch_id, "api_key": merchant.api_key,
+        "workwx_secret": merchant.workwx_secret, "base_url": format!("{}/pay", acq.sim.base_url()),
+        "act_name": "分销", "wishing": "感谢分享",
+    });
+    let owner = crate::support::api_key_as(&acq.server, &acq.owner, "owner").await;
+    let r = acq.http.put(acq.server.url("/api/v1/settings/pay")).bearer_auth(owner).json(&pay).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // A bad schedule is named and changes nothing.
+    let bad = json!({"enabled": true, "payout_schedule": {"every": "weekly", "weekday": 8, "hour": 10}});
+    let (status, e) = call(&acq, Method::PUT, "/api/v1/distribution/settings", Some(bad)).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (422, Some("invalid_input")), "{e}");
+    assert!(e.to_string().contains("payout_schedule.weekday"), "{e}");
+    let (status, e) =
+        call(&acq, Method::PUT, "/api/v1/distribution/settings", Some(json!({"payout_schedule": {"every": "hourly"}})))
+            .await;
+    assert!(status == 400 || status == 422, "{status} {e}");
+    let s = get(&acq, "/api/v1/distribution/settings").await;
+    assert_eq!(s["enabled"], false, "nothing was saved");
+    assert_eq!(s["payout_schedule"], json!({"every": "weekly", "weekday": 1, "hour": 10}), "the default schedule");
+    let settings = json!({
+        "enabled": true, "level1_bp": 1000, "level2_bp": 0, "window_secs": 1,
+        "min_payout_fen": 100, "max_payout_fen": 20000, "payout_desc": "分销佣金",
+        "payout_schedule": {"every": "off", "weekday": 1, "hour": 10},
+    });
+    let (status, s) = call(&acq, Method::PUT, "/api/v1/distribution/settings", Some(settings)).await;
+    assert_eq!((status, s["payout_schedule"]["every"].as_str()), (200, Some("off")), "{s}");
+
+    let code = plain_code(&acq).await;
+    let a = customer(&acq, &code, "海报甲").await;
+    let b = customer(&acq, &code, "买家乙").await;
+    let (da, share_a) = distributor(&acq, a).await;
+    let a_link = link(&acq, a).await;
+    visit(&acq, &share_a, &link(&acq, b).await).await;
+
+    // B buys ¥100: A earns ¥10, settled after the window and paid.
+    let first = order(&acq, "cb-1", b, json!([{"sku": "MASK", "amount_fen": 10000}])).await;
+    assert_eq!(earned(&first), vec![(1, da, 1000, "pending".to_string())]);
+    let run = wait_long(|| async {
+        let (_, run) = call(&acq, Method::POST, "/api/v1/distribution/payouts/run", None).await;
+        (run["payouts"] == 1).then_some(run)
+    })
+    .await;
+    assert_eq!(run["total_fen"], 1000);
+    assert_eq!(all_paid(&acq, 1).await, vec![1000]);
+
+    // Then ¥40 is refunded: the paid commission stays, ¥4 is clawed back — once.
+    let after = refund(&acq, "cb-1", 4000).await;
+    let claw: Vec<&Value> = after.iter().filter(|c| !c["clawback_of"].is_null()).collect();
+    assert_eq!(claw.len(), 1, "{after:?}");
+    assert_eq!((claw[0]["amount_fen"].as_i64(), claw[0]["state"].as_str()), (Some(-400), Some("settled")));
+    let paid = after.iter().find(|c| c["clawback_of"].is_null()).unwrap();
+    assert_eq!((paid["amount_fen"].as_i64(), paid["state"].as_str()), (Some(1000), Some("paid")));
+    assert_eq!(claw[0]["clawback_of"], paid["id"]);
+    let again = refund(&acq, "cb-1", 4000).await;
+    assert_eq!(again.len(), 2, "the same refund again claws back nothing more: {again:?}");
+    // Alone it is never paid: the next batch pays nothing, the balance is below zero.
+    let (_, run) = call(&acq, Method::POST, "/api/v1/distribution/payouts/run", None).await;
+    assert_eq!(run["batch_id"], Value::Null, "{run}");
+    let d = get(&acq, &format!("/api/v1/distribution/distributors/{da}")).await;
+    assert_eq!((d["settled_fen"].as_i64(), d["paid_fen"].as_i64()), (Some(-400), Some(1000)));
+
+    // B buys ¥100 again: the next payout is ¥10 − ¥4.
+    order(&acq, "cb-2", b, json!([{"sku": "MASK", "amount_fen": 10000}])).await;
+    let run = wait_long(|| async {
+        let (_, run) = call(&acq, Method::POST, "/api/v1/distribution/payouts/run", None).await;
+        (run["payouts"] == 1).then_some(run)
+    })
+    .await;
+    assert_eq!(run["total_fen"], 600, "{run}");
+    assert_eq!(all_paid(&acq, 2).await, vec![600, 1000]);
+    let truth = acq.sim.state().pay_transfers(&merchant.mch_id).unwrap();
+    let mut amounts: Vec<i64> = truth.transfers.iter().map(|t| t.amount).collect();
+    amounts.sort();
+    assert_eq!(amounts, vec![600, 1000], "WeChat Pay paid the netted amount");
+    let d = get(&acq, &format!("/api/v1/distribution/distributors/{da}")).await;
+    assert_eq!((d["settled_fen"].as_i64(), d["paid_fen"].as_i64()), (Some(0), Some(1600)));
+
+    // The operator and the distributor see the claw-back.
+    let console = login(&acq.server, &acq.owner, PASSWORD).await;
+    let r = console.get(acq.server.url("/console/distribution/commissions")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("data-clawback-of=") && html.contains("退款扣回") && html.contains("-¥4.00"), "{html}");
+
+    // A product to share: the earnings page offers its poster.
+    let draft = json!({"sku": "POSTER-1", "name": "冬季保暖袜三双装", "price_fen": 1990, "stock": 10, "images": []});
+    let (status, product) = call(&acq, Method::POST, "/api/v1/products", Some(draft)).await;
+    assert_eq!(status, 201, "{product}");
+    let pid = product["id"].as_i64().unwrap();
+    let page = acq.http.get(acq.server.url(&format!("/h5/earnings?k={a_link}"))).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("class=\"clawback\"") && html.contains("退款扣回"), "{html}");
+    let path = format!("/h5/earnings/poster.jpg?k={a_link}&amp;product={pid}");
+    assert!(html.contains(&path), "the page links the poster: {html}");
+    let r = acq
+        .http
+        .get(acq.server.url(&format!("/h5/earnings/poster.jpg?k={a_link}&product={pid}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    let jpeg = r.bytes().await.unwrap();
+    assert_eq!(crate::posters::jpeg_size(&jpeg), (750, 1334));
+    let payload = koi_poster::read_qr(&jpeg).expect("the poster's QR reads");
+    assert_eq!(payload, d["share_url"].as_str().unwrap(), "the QR is the distributor's share link");
+    assert!(payload.ends_with(&format!("/h5/d/{share_a}")));
+    // Wrong or unknown links, a customer who is not a distributor, an unknown product: 404.
+    let b_link = link(&acq, b).await;
+    for bad in [
+        format!("/h5/earnings/poster.jpg?k=nonsense&product={pid}"),
+        format!("/h5/earnings/poster.jpg?product={pid}"),
+        format!("/h5/earnings/poster.jpg?k={b_link}&product={pid}"),
+        format!("/h5/earnings/poster.jpg?k={a_link}&product=999999"),
+        format!("/h5/earnings/poster.jpg?k={a_link}&product=x"),
+    ] {
+        let r = acq.http.get(acq.server.url(&bad)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{bad}");
+    }
+
+    // The settings form keeps the schedule.
+    let token = csrf(&console, &acq.server, "/console/distribution/settings").await;
+    let form = [
+        ("_csrf", token.as_str()),
+        ("enabled", "on"),
+        ("level1", "10"),
+        ("level2", "0"),
+        ("window_hours", "1"),
+        ("min_payout", "1.00"),
+        ("max_payout", "200"),
+        ("payout_desc", "分销佣金"),
+        ("payout_every", "weekly"),
+        ("payout_weekday", "5"),
+        ("payout_hour", "18"),
+    ];
+    let r = console.post(acq.server.url("/console/distribution/settings")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let s = get(&acq, "/api/v1/distribution/settings").await;
+    assert_eq!(s["payout_schedule"], json!({"every": "weekly", "weekday": 5, "hour": 18}));
+    let page =
+        console.get(acq.server.url("/console/distribution/settings")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("<option value=\"5\" selected>星期五</option>"), "{page}");
+    let bad = [("payout_hour", "25"), ("payout_every", "hourly")];
+    for (field, value) in bad {
+        let mut f: Vec<(&str, &str)> = form.iter().filter(|(k, _)| *k != field).cloned().collect();
+        f.push((field, value));
+        let r = console.post(acq.server.url("/console/distribution/settings")).form(&f).send().await.unwrap();
+        assert_eq!(r.status(), 422, "{field}={value}");
+    }
+    assert_eq!(get(&acq, "/api/v1/distribution/settings").await["payout_schedule"]["hour"], 18, "unchanged");
 }
 
 /// An id as a state spells it (upper-case base 36).

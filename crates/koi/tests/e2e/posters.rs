@@ -17,7 +17,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 /// A JPEG's (width, height) from its frame header.
-fn jpeg_size(jpeg: &[u8]) -> (u16, u16) {
+pub(crate) fn jpeg_size(jpeg: &[u8]) -> (u16, u16) {
     assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "a JPEG");
     let mut i = 2;
     while i + 9 < jpeg.len() {
