@@ -106,6 +106,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (28, include_str!("../migrations/sqlite/0028_loyalty.sql")),
     (29, include_str!("../migrations/sqlite/0029_campaign_migration.sql")),
     (31, include_str!("../migrations/sqlite/0031_distribution_schedule.sql")),
+    (32, include_str!("../migrations/sqlite/0032_mass_send_chunks.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -138,6 +139,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (28, include_str!("../migrations/postgres/0028_loyalty.sql")),
     (29, include_str!("../migrations/postgres/0029_campaign_migration.sql")),
     (31, include_str!("../migrations/postgres/0031_distribution_schedule.sql")),
+    (32, include_str!("../migrations/postgres/0032_mass_send_chunks.sql")),
 ];
 
 impl Db {

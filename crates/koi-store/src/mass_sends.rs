@@ -26,7 +26,7 @@ pub struct MassSendRow {
     pub guide_rule: String,
     /// console, api or `sop:<id>`.
     pub origin: String,
-    /// scheduled, queued, planned or cancelled.
+    /// scheduled, queued, planning (chunks being planned), planned or cancelled.
     pub state: String,
     pub send_at: i64,
     pub planned: i32,
@@ -514,6 +514,201 @@ impl Db {
              WHERE t.corp_id = $1 AND t.purpose = $2 AND t.purpose_id = $3 ORDER BY s.name, t.staff_id, g.group_id";
         Ok(on_pool!(self, false, |c| {
             sqlx::query_as(sql).bind(corp_id).bind(MASS_SEND_PURPOSE).bind(id).fetch_all(c).await
+        })?)
+    }
+}
+
+/// One customer of a mass send's staged split: the chunk that plans it and
+/// the guide who sends it (`None`: no guide, skipped as `no_guide`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StagedCustomer {
+    pub customer_id: i64,
+    pub chunk: i32,
+    pub staff_id: Option<i64>,
+    pub external_userid: String,
+}
+
+/// Staged rows per commit: each commit stays small, so other writers (the
+/// one SQLite writer's callbacks) never wait long behind a large audience.
+const STAGE_COMMIT_ROWS: usize = 5_000;
+
+impl Db {
+    /// Stages a send's split, replacing what an earlier attempt staged, in
+    /// commits of [`STAGE_COMMIT_ROWS`] rows. Only the start job stages, and
+    /// only while the send is queued: no chunk reads the stage yet.
+    pub async fn stage_mass_send(&self, corp_id: i64, id: i64, rows: &[StagedCustomer]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        on_tx!(&mut tx, |c| {
+            sqlx::query("DELETE FROM mass_send_stage WHERE corp_id = $1 AND mass_send_id = $2")
+                .bind(corp_id)
+                .bind(id)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        tx.commit().await?;
+        for commit in rows.chunks(STAGE_COMMIT_ROWS) {
+            let mut tx = self.begin().await?;
+            for chunk in commit.chunks(500) {
+                let values: Vec<String> = (0..chunk.len())
+                    .map(|i| format!("($1, $2, ${}, ${}, ${}, ${})", 3 + i * 4, 4 + i * 4, 5 + i * 4, 6 + i * 4))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO mass_send_stage (corp_id, mass_send_id, customer_id, chunk, staff_id, \
+                     external_userid) VALUES {} ON CONFLICT (mass_send_id, customer_id) DO NOTHING",
+                    values.join(", ")
+                );
+                on_tx!(&mut tx, |c| {
+                    let mut q = sqlx::query(&sql).bind(corp_id).bind(id);
+                    for r in chunk {
+                        q = q.bind(r.customer_id).bind(r.chunk).bind(r.staff_id).bind(r.external_userid.as_str());
+                    }
+                    q.execute(&mut *c).await.map(|r| r.rows_affected())
+                })?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// The staged customers of one chunk (none once it was planned).
+    pub async fn mass_send_chunk(&self, corp_id: i64, id: i64, chunk: i32) -> Result<Vec<StagedCustomer>> {
+        Ok(on_pool!(self, false, |c| {
+            sqlx::query_as(
+                "SELECT customer_id, chunk, staff_id, external_userid FROM mass_send_stage \
+                 WHERE corp_id = $1 AND mass_send_id = $2 AND chunk = $3 ORDER BY customer_id",
+            )
+            .bind(corp_id)
+            .bind(id)
+            .bind(chunk)
+            .fetch_all(c)
+            .await
+        })?)
+    }
+}
+
+impl Tx {
+    /// Moves a queued or scheduled send to `planning` with the number of
+    /// chunks its staged split has; `false` when it was started or cancelled
+    /// already (no chunk is enqueued twice).
+    pub async fn begin_mass_send_planning(
+        &mut self,
+        corp_id: i64,
+        id: i64,
+        audience_label: &str,
+        chunks: i32,
+        now: i64,
+    ) -> Result<bool> {
+        let n = on_tx!(self, |c| {
+            sqlx::query(
+                "UPDATE mass_sends SET state = 'planning', audience_label = $1, chunks_left = $2, planned = 0, \
+                 skipped = 0, started_at = $3 WHERE corp_id = $4 AND id = $5 AND state IN ('queued', 'scheduled')",
+            )
+            .bind(audience_label)
+            .bind(chunks)
+            .bind(now)
+            .bind(corp_id)
+            .bind(id)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
+    }
+
+    /// Takes a chunk's rows out of the stage; returns how many there were
+    /// (0: the chunk was planned already — a duplicate or retried job).
+    pub async fn take_mass_send_chunk(&mut self, corp_id: i64, id: i64, chunk: i32) -> Result<u64> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query("DELETE FROM mass_send_stage WHERE corp_id = $1 AND mass_send_id = $2 AND chunk = $3")
+                .bind(corp_id)
+                .bind(id)
+                .bind(chunk)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+        })?)
+    }
+
+    /// Counts a planned chunk into a send still `planning`: its planned and
+    /// skipped customers added, one chunk fewer left. Returns the chunks
+    /// left, `None` when the send is not planning (cancelled). On
+    /// PostgreSQL the update locks the send's row, so two chunks finishing
+    /// at once count one after the other and exactly one sees 0.
+    pub async fn count_mass_send_chunk(
+        &mut self,
+        corp_id: i64,
+        id: i64,
+        planned: i32,
+        skipped: i32,
+    ) -> Result<Option<i32>> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query_scalar(
+                "UPDATE mass_sends SET chunks_left = chunks_left - 1, planned = planned + $1, \
+                 skipped = skipped + $2 WHERE corp_id = $3 AND id = $4 AND state = 'planning' \
+                 AND chunks_left > 0 RETURNING chunks_left",
+            )
+            .bind(planned)
+            .bind(skipped)
+            .bind(corp_id)
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await
+        })?)
+    }
+
+    /// Moves a send whose chunks are all planned to `planned`; returns its
+    /// (planned, skipped), `None` when it was not planning with no chunk left.
+    pub async fn finish_mass_send_planning(&mut self, corp_id: i64, id: i64) -> Result<Option<(i32, i32)>> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query_as(
+                "UPDATE mass_sends SET state = 'planned' WHERE corp_id = $1 AND id = $2 AND state = 'planning' \
+                 AND chunks_left = 0 RETURNING planned, skipped",
+            )
+            .bind(corp_id)
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await
+        })?)
+    }
+}
+
+/// What followed a send in one group it reached.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct GroupResponseRow {
+    pub group_id: i64,
+    /// Messages by members who are not staff.
+    pub replies: i64,
+    /// Orders by the customers who were members when it was sent.
+    pub orders: i64,
+}
+
+impl Db {
+    /// For each group a send to groups reached (`sent`), what followed within
+    /// `window_ms` after its send time: messages members who are not staff
+    /// said there (koi's copy of the session archive, `group_messages`),
+    /// and orders by the customers who were in the group at that time.
+    pub async fn mass_send_group_responses(
+        &self,
+        corp_id: i64,
+        id: i64,
+        window_ms: i64,
+    ) -> Result<Vec<GroupResponseRow>> {
+        let sql = "SELECT g.group_id, \
+             (SELECT COUNT(*) FROM group_messages m WHERE m.corp_id = g.corp_id AND m.group_id = g.group_id \
+               AND m.sent_at > g.sent_at AND m.sent_at <= g.sent_at + $4 \
+               AND NOT EXISTS (SELECT 1 FROM staff s WHERE s.corp_id = m.corp_id AND s.userid = m.sender) \
+               AND NOT EXISTS (SELECT 1 FROM group_members sm WHERE sm.group_id = m.group_id \
+                 AND sm.userid = m.sender AND sm.member_type = 'staff')) AS replies, \
+             (SELECT COUNT(DISTINCT o.id) FROM group_members gm JOIN orders o ON o.customer_id = gm.customer_id \
+               WHERE gm.group_id = g.group_id AND gm.customer_id IS NOT NULL \
+               AND gm.join_time * 1000 <= g.sent_at AND (gm.left_at IS NULL OR gm.left_at > g.sent_at) \
+               AND o.corp_id = g.corp_id AND o.ordered_at > g.sent_at AND o.ordered_at <= g.sent_at + $4) AS orders \
+             FROM guide_tasks t JOIN guide_task_groups g ON g.task_id = t.id \
+             WHERE t.corp_id = $1 AND t.purpose = $2 AND t.purpose_id = $3 AND g.state = 'sent' \
+             AND g.sent_at IS NOT NULL ORDER BY g.group_id";
+        Ok(on_pool!(self, false, |c| {
+            sqlx::query_as(sql).bind(corp_id).bind(MASS_SEND_PURPOSE).bind(id).bind(window_ms).fetch_all(c).await
         })?)
     }
 }

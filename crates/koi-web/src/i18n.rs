@@ -1451,6 +1451,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("ms_link_url", "链接地址", "Link URL"),
     ("ms_link_desc", "链接描述", "Link description"),
     ("ms_image_urls", "图片地址（每行一个）", "Image URLs (one a line)"),
+    ("ms_material_pick", "从素材中心选择（图片、文件、文章、小程序，附件共最多 9 个）", "Pick from the material centre (image, file, article, mini-program; 9 attachments at most)"),
     ("ms_attachments", "附件", "Attachments"),
     ("ms_preview", "预估人数", "Preview counts"),
     ("ms_preview_customers", "人群", "Customers"),
@@ -1472,6 +1473,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("ms_orders", "发送后下单", "Orders after"),
     ("ms_state_scheduled", "已定时", "Scheduled"),
     ("ms_state_queued", "准备中", "Starting"),
+    ("ms_state_planning", "分配中", "Planning"),
     ("ms_state_planned", "已下发导购", "Tasks given to guides"),
     ("ms_state_cancelled", "已取消", "Cancelled"),
     ("ms_cust_skipped", "已跳过", "Skipped"),
@@ -2007,6 +2009,7 @@ mod tests {
             // issue 15 (wt-massmsg)
             "ms_state_scheduled",
             "ms_state_queued",
+            "ms_state_planning",
             "ms_state_planned",
             "ms_state_cancelled",
             "ms_rule_latest_follow",

@@ -61,6 +61,10 @@ pub enum Audience {
 
 /// Groups one group task carries at most (WeCom's `chat_id_list`).
 pub const MAX_TASK_GROUPS: usize = 2_000;
+
+/// How long after a group received a send its members' messages count as
+/// replies and their orders as orders after it (3 days).
+pub const GROUP_RESPONSE_WINDOW_MS: Millis = 3 * 86_400_000;
 /// Groups picked by name at most.
 pub const MAX_PICKED_GROUPS: usize = 10_000;
 
@@ -133,6 +137,13 @@ pub enum MassAttachment {
     },
     Video {
         media_id: String,
+    },
+    /// A material of the material centre, resolved when each guide's task
+    /// is created: its uploaded file as a WeCom media (an image, a file, a
+    /// video; uploaded once and again after about two days), a
+    /// mini-program card with its picture, or an article as a link card.
+    Material {
+        material_id: i64,
     },
 }
 
@@ -238,6 +249,11 @@ impl MassContent {
                 }
                 MassAttachment::File { media_id } | MassAttachment::Video { media_id } => {
                     bytes(c, &f("media_id"), media_id, 256, true);
+                }
+                MassAttachment::Material { material_id } => {
+                    if *material_id <= 0 {
+                        c.push(&f("material_id"), "required", "pick a material");
+                    }
                 }
             }
         }
@@ -411,6 +427,21 @@ mod tests {
         let d: MassSendDraft = serde_json::from_str(j).expect("parses");
         assert_eq!(d.guide_rule, GuideRule::StoreGuide);
         assert!(matches!(d.content.attachments[0], MassAttachment::Link { .. }));
+    }
+
+    #[test]
+    fn a_material_is_named_by_its_id_and_counts_toward_the_nine() {
+        let j = r#"[{"msgtype":"material","material_id":12}]"#;
+        let a: Vec<MassAttachment> = serde_json::from_str(j).expect("parses");
+        assert_eq!(a, [MassAttachment::Material { material_id: 12 }]);
+        let mut d = draft();
+        d.content.attachments = vec![MassAttachment::Material { material_id: 0 }];
+        let e = d.validate(0).unwrap_err();
+        assert_eq!((e.0[0].field.as_str(), e.0[0].code.as_str()), ("attachments[0].material_id", "required"));
+        d.content.attachments = vec![MassAttachment::Material { material_id: 3 }; 10];
+        assert_eq!(d.validate(0).unwrap_err().0[0].code, "too_many");
+        d.content.attachments.truncate(9);
+        assert!(d.validate(0).is_ok());
     }
 
     #[test]

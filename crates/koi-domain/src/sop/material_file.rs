@@ -56,8 +56,10 @@ impl FileFormat {
     pub fn fits(self, kind: MaterialKind) -> bool {
         matches!(
             (self, kind),
-            (FileFormat::Jpeg | FileFormat::Png, MaterialKind::Image | MaterialKind::Poster)
-                | (FileFormat::Pdf, MaterialKind::Pdf)
+            (
+                FileFormat::Jpeg | FileFormat::Png,
+                MaterialKind::Image | MaterialKind::Poster | MaterialKind::MiniProgram
+            ) | (FileFormat::Pdf, MaterialKind::Pdf)
                 | (FileFormat::Mp4, MaterialKind::Video)
         )
     }
@@ -140,6 +142,9 @@ mod tests {
         assert_eq!(check_upload(MaterialKind::Pdf, b"MZ\x90\0").unwrap_err().0[0].code, "unknown_format");
         assert_eq!(check_upload(MaterialKind::Pdf, b"").unwrap_err().0[0].code, "required");
         assert_eq!(check_upload(MaterialKind::Poster, b"\x89PNG\r\n\x1a\n"), Ok(FileFormat::Png));
+        // A mini-program's file is its card's cover picture.
+        assert_eq!(check_upload(MaterialKind::MiniProgram, b"\x89PNG\r\n\x1a\n"), Ok(FileFormat::Png));
+        assert_eq!(check_upload(MaterialKind::MiniProgram, b"%PDF-1.7 x").unwrap_err().0[0].code, "wrong_kind");
         for f in [FileFormat::Jpeg, FileFormat::Png, FileFormat::Pdf, FileFormat::Mp4] {
             assert_eq!(FileFormat::of_content_type(f.content_type()), Some(f));
         }

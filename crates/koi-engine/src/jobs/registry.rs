@@ -16,7 +16,8 @@ use crate::handover::{BatchJob, GroupsJob, LossAlertJob, LossSummaryJob, PollJob
 use crate::org::StaffSyncJob;
 use crate::outreach::GuideTaskSettleJob;
 use crate::outreach::{
-    CancelTaskJob, GuideTaskJob, GuideTaskReadJob, MassSendRemindJob, MassSendStartJob, MomentPostJob, MomentReadJob,
+    CancelTaskJob, GuideTaskJob, GuideTaskReadJob, MassSendChunkJob, MassSendRemindJob, MassSendStartJob,
+    MomentPostJob, MomentReadJob,
 };
 use crate::sop::SopTickJob;
 use koi_store::jobs::ClaimedJob;
@@ -71,6 +72,7 @@ registry![
     CouponIssueJob,
     CouponTickJob,
     MassSendStartJob,
+    MassSendChunkJob,
     MassSendRemindJob,
     CancelTaskJob,
     SopTickJob,

@@ -5,7 +5,8 @@
 //! address `{public_url}/materials/file/{id}/{key}` and through its tracked
 //! links `/m/{token}`. A message that attaches the material sends it as a
 //! WeCom media_id, uploaded once and again when older than
-//! [`MEDIA_REUSE_MS`] or when the file changed ([`Engine::wecom_attachment_of`]).
+//! [`MEDIA_REUSE_MS`] or when the file changed ([`Engine::wecom_material_attachment`];
+//! a mini-program's file is its card's cover picture).
 
 use crate::jobs::JobResult;
 use crate::{require, Engine, EngineError, Principal, Result};
@@ -15,7 +16,7 @@ use koi_domain::sop::script::{MaterialDraft, MaterialKind};
 use koi_store::material_files::{MaterialFile, NewMaterialFile, WecomMediaRow};
 use koi_store::now_ms;
 use koi_store::sop::MaterialWrite;
-use koi_wecom::client::{Attachment, MediaType, Priority, UploadFile};
+use koi_wecom::client::{Attachment, Link, MediaType, MiniProgram, Priority, UploadFile};
 use sha2::{Digest, Sha256};
 
 use super::Material;
@@ -142,12 +143,11 @@ impl Engine {
         }
     }
 
-    /// The attachment that sends a material's file in a WeCom message, by a
-    /// media_id: the one uploaded before when it is younger than
-    /// [`MEDIA_REUSE_MS`] and of the same bytes, else a fresh upload.
-    /// `None` when the material has no file (it goes as a link). For jobs'
+    /// A material's file as a WeCom media_id: the one uploaded before when
+    /// it is younger than [`MEDIA_REUSE_MS`] and of the same bytes, else a
+    /// fresh upload. `None` when the material has no file. For jobs'
     /// `prepare`: WeCom is called outside any transaction.
-    pub(crate) async fn wecom_attachment_of(&self, corp_id: i64, material_id: i64) -> JobResult<Option<Attachment>> {
+    async fn wecom_media_of(&self, corp_id: i64, material_id: i64) -> JobResult<Option<(FileFormat, String)>> {
         let Some(file) = self.db.material_file(corp_id, material_id).await? else {
             return Ok(None);
         };
@@ -174,10 +174,40 @@ impl Engine {
                 answer.media_id
             }
         };
-        Ok(Some(match format {
-            FileFormat::Jpeg | FileFormat::Png => Attachment::image_media(media_id),
-            FileFormat::Pdf => Attachment::file(media_id),
-            FileFormat::Mp4 => Attachment::video(media_id),
+        Ok(Some((format, media_id)))
+    }
+
+    /// What a material is in a WeCom message: its file as a media (an
+    /// image, a file, a video, [`Self::wecom_media_of`]); a mini-program
+    /// card with its cover picture as the card's picture; without a file, an
+    /// image by its address, anything else as a link card to its address.
+    /// `None` when the material is gone.
+    pub(crate) async fn wecom_material_attachment(
+        &self,
+        corp_id: i64,
+        material_id: i64,
+    ) -> JobResult<Option<Attachment>> {
+        let Some(m) = self.db.material(corp_id, material_id).await? else {
+            return Ok(None);
+        };
+        let kind = MaterialKind::parse(&m.kind);
+        Ok(Some(match (kind, self.wecom_media_of(corp_id, material_id).await?) {
+            (Some(MaterialKind::MiniProgram), Some((_, media_id))) => Attachment::miniprogram(MiniProgram {
+                title: m.title,
+                pic_media_id: media_id,
+                appid: m.appid,
+                page: m.page,
+            }),
+            (_, Some((FileFormat::Jpeg | FileFormat::Png, media_id))) => Attachment::image_media(media_id),
+            (_, Some((FileFormat::Pdf, media_id))) => Attachment::file(media_id),
+            (_, Some((FileFormat::Mp4, media_id))) => Attachment::video(media_id),
+            (Some(MaterialKind::Image | MaterialKind::Poster), None) => Attachment::image_url(m.url),
+            (_, None) => Attachment::link(Link {
+                title: m.title,
+                url: m.url,
+                desc: (!m.description.is_empty()).then_some(m.description),
+                ..Link::default()
+            }),
         }))
     }
 }

@@ -47,7 +47,7 @@ pub struct GuideLink {
 /// What a `file` attachment's media_id starts with when it names a
 /// material of the material centre rather than a WeCom media: the job that
 /// creates the task sends the material's uploaded file by a media_id of its
-/// own ([`Engine::wecom_attachment_of`]: uploaded once, again after about
+/// own ([`Engine::wecom_material_attachment`]: uploaded once, again after about
 /// two days), as an image, a file or a video by the file's format.
 pub(crate) const MATERIAL_REF: &str = "koi-material:";
 
@@ -57,9 +57,10 @@ pub(crate) fn material_attachment(material_id: i64) -> Attachment {
     Attachment::file(format!("{MATERIAL_REF}{material_id}"))
 }
 
-/// Replaces every material reference ([`MATERIAL_REF`]) by the material's
-/// file as a WeCom media (uploading it when needed); a material without a
-/// file (any more) is left out.
+/// Replaces every material reference ([`MATERIAL_REF`]) by what the
+/// material is in a WeCom message ([`Engine::wecom_material_attachment`]:
+/// its file as a WeCom media, uploaded when needed; a mini-program card; an
+/// article's link); a material that is gone is left out.
 async fn resolve_materials(engine: &Engine, corp_id: i64, all: Vec<Attachment>) -> JobResult<Vec<Attachment>> {
     let mut out = Vec::with_capacity(all.len());
     for a in all {
@@ -68,7 +69,7 @@ async fn resolve_materials(engine: &Engine, corp_id: i64, all: Vec<Attachment>) 
             _ => None,
         };
         match material {
-            Some(id) => out.extend(engine.wecom_attachment_of(corp_id, id).await?),
+            Some(id) => out.extend(engine.wecom_material_attachment(corp_id, id).await?),
             None => out.push(a),
         }
     }

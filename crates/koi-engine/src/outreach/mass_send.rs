@@ -6,10 +6,16 @@
 //!
 //! The path: [`create_in`] records the send (`queued`, or `scheduled` with
 //! its time) and enqueues [`MassSendStartJob`] for its time. The job
-//! resolves the audience outside any transaction, then in its own: admits
-//! customers through the fatigue cap, records the skipped ones with their
-//! reason, and plans each guide's task — exactly once (the send moves from
-//! `queued` to `planned` in that transaction). [`MassSendRemindJob`] reminds.
+//! resolves the audience outside any transaction and stages the split
+//! (each customer once, under their guide) in small commits, cut into
+//! chunks of whole guides; its transaction moves the send from `queued` to
+//! `planning` and enqueues one [`MassSendChunkJob`] per chunk. Each chunk,
+//! in a transaction of its own, takes its rows out of the stage, admits
+//! them through the fatigue cap, records the skipped ones with their reason
+//! and plans its guides' tasks — exactly once (a chunk whose rows are gone
+//! was planned); the last one moves the send to `planned`. No transaction
+//! grows with the audience, so other writers (SQLite has one) never wait
+//! long. [`MassSendRemindJob`] reminds.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -17,7 +23,7 @@ use crate::campaigns::system;
 use crate::customers::SegmentInput;
 use crate::jobs::{enqueue, enqueue_at, Job, JobCtx, JobError, JobResult};
 use crate::outreach::fatigue::{self, SkipReason};
-use crate::outreach::guide_tasks::plan_guide_task;
+use crate::outreach::guide_tasks::{material_attachment, plan_guide_task};
 use crate::outreach::GuideContent;
 use crate::{actor, require, Engine, EngineError, Principal, Result};
 use koi_domain::access::Action;
@@ -25,13 +31,13 @@ use koi_domain::group::pull::{split_by_guide, MAX_TASK_CUSTOMERS};
 use koi_domain::jobs::priority;
 use koi_domain::outreach::mass_send::{
     assign_guides, by_day, is_night, next_reminder, Audience, FollowCandidate, GuideRule, MassAttachment, MassContent,
-    MassSendDraft, MAX_REMINDERS, MAX_TASK_GROUPS,
+    MassSendDraft, GROUP_RESPONSE_WINDOW_MS, MAX_REMINDERS, MAX_TASK_GROUPS,
 };
 use koi_domain::ValidationError;
 use koi_store::events::NewEvent;
 use koi_store::groups::GroupFilter;
 use koi_store::jobs::JobEnd;
-use koi_store::mass_sends::{NewMassSend, SenderInfo, MASS_SEND_PURPOSE, MASS_SEND_SOURCE};
+use koi_store::mass_sends::{NewMassSend, SenderInfo, StagedCustomer, MASS_SEND_PURPOSE, MASS_SEND_SOURCE};
 use koi_store::outreach::NewGuideTask;
 use koi_store::{now_ms, Tx};
 use koi_wecom::client::{
@@ -59,7 +65,8 @@ pub struct MassSend {
     pub guide_rule: GuideRule,
     /// console, api or `sop:<rule id>`.
     pub origin: String,
-    /// scheduled, queued (starting), planned (guide tasks made) or cancelled.
+    /// scheduled, queued (starting), planning (its chunks being planned),
+    /// planned (every guide task made) or cancelled.
     pub state: String,
     /// ms.
     pub send_at: i64,
@@ -96,9 +103,11 @@ pub struct GuideReport {
     pub failed: i64,
     /// Waiting for the guide.
     pub waiting: i64,
-    /// Sent customers active after the send.
+    /// Sent customers active after the send; a send to groups: messages
+    /// members (not staff) said in the owner's sent groups within 3 days.
     pub replies: i64,
-    /// Sent customers who ordered after the send.
+    /// Sent customers who ordered after the send; a send to groups: orders
+    /// within 3 days by the customers in the owner's sent groups then.
     pub orders: i64,
     /// Reminders koi sent the guide.
     pub reminders: i64,
@@ -163,6 +172,12 @@ pub struct GroupResult {
     pub reason: String,
     /// ms.
     pub sent_at: Option<i64>,
+    /// Messages members who are not staff said in the group within 3 days
+    /// after it was sent (koi's copy of WeCom's session archive).
+    pub replies: i64,
+    /// Orders within 3 days after it was sent by the customers who were
+    /// members then.
+    pub orders: i64,
 }
 
 /// One guide task of a send: its WeCom state, and what an operator may do
@@ -239,6 +254,8 @@ pub(crate) fn wecom_attachments(a: &[MassAttachment]) -> Vec<Attachment> {
             }),
             MassAttachment::File { media_id } => Attachment::file(media_id.clone()),
             MassAttachment::Video { media_id } => Attachment::video(media_id.clone()),
+            // Resolved when the guide's task is created (`guide_tasks.rs`).
+            MassAttachment::Material { material_id } => material_attachment(*material_id),
         })
         .collect()
 }
@@ -340,6 +357,7 @@ impl Engine {
             }
         }
         self.check_groups_audience(who.corp_id, &draft.audience).await?;
+        self.check_materials(who.corp_id, &draft.content).await?;
         let origin = if who.user_id.is_some() { "console" } else { "api" };
         let mut tx = self.db.begin().await?;
         let id = create_by(&mut tx, who.corp_id, draft, origin, &actor(who)).await?;
@@ -352,6 +370,7 @@ impl Engine {
     pub async fn preview_mass_send(&self, who: &Principal, draft: &MassSendDraft) -> Result<MassSendPreview> {
         require(who, Action::ViewMassSends)?;
         let d = draft.validate(now_ms())?;
+        self.check_materials(who.corp_id, &d.content).await?;
         if matches!(d.audience, Audience::Groups { .. }) {
             self.check_groups_audience(who.corp_id, &d.audience).await?;
             let g = self.split_groups(who.corp_id, &d.audience).await?;
@@ -564,6 +583,19 @@ fn unknown_task() -> EngineError {
 }
 
 impl Engine {
+    /// Attached materials must be the corp's.
+    async fn check_materials(&self, corp_id: i64, content: &MassContent) -> Result<()> {
+        for (i, a) in content.attachments.iter().enumerate() {
+            if let MassAttachment::Material { material_id } = a {
+                if *material_id > 0 && self.db.material(corp_id, *material_id).await?.is_none() {
+                    let field = format!("attachments[{i}].material_id");
+                    return Err(invalid(&field, "unknown_material", format!("no material {material_id}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Picked groups and the owner filter must name the corp's groups and guides.
     async fn check_groups_audience(&self, corp_id: i64, audience: &Audience) -> Result<()> {
         let Audience::Groups { group_ids, owner_staff_id, .. } = audience else { return Ok(()) };
@@ -635,13 +667,25 @@ impl Engine {
         Ok(split)
     }
 
-    async fn group_results(&self, corp_id: i64, id: i64) -> Result<Vec<GroupResult>> {
+    /// Replies and orders after a send to groups, by group.
+    async fn group_responses(&self, corp_id: i64, id: i64) -> Result<HashMap<i64, (i64, i64)>> {
         Ok(self
             .db
-            .mass_send_groups(corp_id, id)
+            .mass_send_group_responses(corp_id, id, GROUP_RESPONSE_WINDOW_MS)
             .await?
             .into_iter()
+            .map(|r| (r.group_id, (r.replies, r.orders)))
+            .collect())
+    }
+
+    async fn group_results(&self, corp_id: i64, id: i64) -> Result<Vec<GroupResult>> {
+        let rows = self.db.mass_send_groups(corp_id, id).await?;
+        let responses = if rows.is_empty() { HashMap::new() } else { self.group_responses(corp_id, id).await? };
+        Ok(rows
+            .into_iter()
             .map(|g| GroupResult {
+                replies: responses.get(&g.group_id).map_or(0, |r| r.0),
+                orders: responses.get(&g.group_id).map_or(0, |r| r.1),
                 group_id: g.group_id,
                 name: g.group_name,
                 chat_id: g.chat_id,
@@ -672,6 +716,7 @@ impl Engine {
             by_owner.entry((r.owner_name.clone(), r.staff_id)).or_default().push(r);
         }
         let owners: Vec<i64> = by_owner.keys().map(|k| k.1).collect();
+        let responses = self.group_responses(corp_id, id).await?;
         let senders: HashMap<i64, SenderInfo> =
             self.db.senders(corp_id, &owners).await?.into_iter().map(|s| (s.staff_id, s)).collect();
         Ok(by_owner
@@ -701,8 +746,9 @@ impl Engine {
                     not_sent: count("not_sent"),
                     failed: count("failed"),
                     waiting: count("planned"),
-                    replies: 0,
-                    orders: 0,
+                    // An order by a member of two of the owner's groups counts in each.
+                    replies: groups.iter().filter_map(|g| responses.get(&g.group_id)).map(|r| r.0).sum(),
+                    orders: groups.iter().filter_map(|g| responses.get(&g.group_id)).map(|r| r.1).sum(),
                     reminders: mine.iter().map(|t| i64::from(t.reminders)).max().unwrap_or(0),
                     task_state,
                 }
@@ -771,7 +817,54 @@ fn send_view(row: koi_store::mass_sends::MassSendRow, guides: &[GuideReport]) ->
     }
 }
 
-/// Job: resolve a send's audience and plan its guide tasks, once.
+/// Customers a planning chunk holds at most (more only when one guide alone
+/// has more): each chunk is planned in a transaction of its own, so none is
+/// as large as the audience.
+pub(crate) const CHUNK_CUSTOMERS: usize = 2_000;
+
+/// Cuts a split into chunks of whole guides (a guide's customers are
+/// planned together, so their task parts are numbered once), at most
+/// [`CHUNK_CUSTOMERS`] customers each unless one guide has more; the
+/// customers without a guide follow in chunks of their own. Deterministic:
+/// the same split gives the same chunks.
+pub(crate) fn chunk_split(assigned: &[(i64, i64, String)], no_guide: &[i64]) -> Vec<StagedCustomer> {
+    let mut by_guide: BTreeMap<i64, Vec<(i64, &str)>> = BTreeMap::new();
+    for (c, s, e) in assigned {
+        by_guide.entry(*s).or_default().push((*c, e.as_str()));
+    }
+    let mut out = Vec::with_capacity(assigned.len() + no_guide.len());
+    let (mut chunk, mut in_chunk) = (0i32, 0usize);
+    for (staff, customers) in by_guide {
+        if in_chunk > 0 && in_chunk + customers.len() > CHUNK_CUSTOMERS {
+            chunk += 1;
+            in_chunk = 0;
+        }
+        in_chunk += customers.len();
+        out.extend(customers.into_iter().map(|(c, e)| StagedCustomer {
+            customer_id: c,
+            chunk,
+            staff_id: Some(staff),
+            external_userid: e.to_string(),
+        }));
+    }
+    for c in no_guide {
+        if in_chunk >= CHUNK_CUSTOMERS {
+            chunk += 1;
+            in_chunk = 0;
+        }
+        in_chunk += 1;
+        out.push(StagedCustomer { customer_id: *c, chunk, staff_id: None, external_userid: String::new() });
+    }
+    out
+}
+
+/// The number of chunks a staged split has.
+fn chunks_of(staged: &[StagedCustomer]) -> i32 {
+    staged.last().map_or(0, |s| s.chunk + 1)
+}
+
+/// Job: resolve a send's audience, stage its split and start its planning
+/// chunks ([`MassSendChunkJob`]), once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct MassSendStartJob {
     pub mass_send_id: i64,
@@ -779,7 +872,11 @@ pub(crate) struct MassSendStartJob {
 
 pub(crate) enum Start {
     Gone,
-    Plan(Box<(Split, MassContent, GuideRule)>),
+    /// The split is staged in this many chunks.
+    Staged {
+        label: String,
+        chunks: i32,
+    },
     Groups(Box<(GroupSplit, MassContent)>),
 }
 
@@ -816,34 +913,104 @@ impl Job for MassSendStartJob {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(Start::Plan(Box::new((split, content, rule))))
+        // Staged in small commits of their own before the send moves on:
+        // a retried start stages again from scratch (no chunk job exists
+        // until `record` commits).
+        let staged = chunk_split(&split.assigned, &split.no_guide);
+        engine.db.stage_mass_send(ctx.corp_id, self.mass_send_id, &staged).await?;
+        Ok(Start::Staged { label: split.label, chunks: chunks_of(&staged) })
     }
 
     async fn record(&self, _: &Engine, ctx: &JobCtx, start: Start, tx: &mut Tx) -> JobResult<JobEnd> {
-        let plan = match start {
+        let (label, chunks) = match start {
             Start::Gone => return Ok(JobEnd::Done),
             Start::Groups(g) => return plan_groups(tx, ctx.corp_id, self.mass_send_id, *g).await,
-            Start::Plan(plan) => plan,
+            Start::Staged { label, chunks } => (label, chunks),
         };
-        let (split, content, _rule) = *plan;
         let (corp, id, now) = (ctx.corp_id, self.mass_send_id, now_ms());
-        let ids: Vec<i64> = split.assigned.iter().map(|a| a.0).collect();
-        let decided = fatigue::admit(tx, corp, &ids, MASS_SEND_SOURCE, &id.to_string(), now).await?;
-        let staff_of: HashMap<i64, (i64, &str)> =
-            split.assigned.iter().map(|(c, s, e)| (*c, (*s, e.as_str()))).collect();
-        let mut skips: Vec<(i64, Option<i64>, &str)> =
-            decided.skipped.iter().map(|(c, r)| (*c, staff_of.get(c).map(|s| s.0), r.as_str())).collect();
-        skips.extend(split.no_guide.iter().map(|c| (*c, None, SkipReason::NoGuide.as_str())));
-        let planned = decided.admitted.len();
-        if !tx.start_mass_send(corp, id, &split.label, planned as i32, skips.len() as i32, "", now).await? {
+        if !tx.begin_mass_send_planning(corp, id, &label, chunks, now).await? {
             return Ok(JobEnd::Done); // started or cancelled meanwhile: nothing planned twice
         }
+        for chunk in 0..chunks {
+            enqueue(tx, corp, &MassSendChunkJob { mass_send_id: id, chunk }).await?;
+        }
+        if chunks == 0 {
+            finish_planning(tx, corp, id, now).await?;
+        }
+        Ok(JobEnd::Done)
+    }
+}
+
+/// Job: plan one chunk of a send's staged split — admit its customers
+/// through the fatigue cap, record the skipped ones, plan its guides'
+/// tasks — in one transaction that also takes the chunk out of the stage:
+/// a duplicate or retried chunk finds nothing staged and plans nothing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct MassSendChunkJob {
+    pub mass_send_id: i64,
+    pub chunk: i32,
+}
+
+pub(crate) struct Chunk {
+    staged: Vec<StagedCustomer>,
+    content: MassContent,
+    senders: HashMap<i64, SenderInfo>,
+}
+
+impl Job for MassSendChunkJob {
+    const KIND: &'static str = "outreach.plan_mass_send_chunk";
+    const PRIORITY: i32 = priority::DEFAULT;
+    type Prepared = Option<Chunk>;
+
+    async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<Option<Chunk>> {
+        let Some(row) = engine.db.mass_send(ctx.corp_id, self.mass_send_id).await? else {
+            return Ok(None);
+        };
+        let staged = engine.db.mass_send_chunk(ctx.corp_id, self.mass_send_id, self.chunk).await?;
+        if staged.is_empty() {
+            return Ok(None); // planned already
+        }
+        let content: MassContent =
+            serde_json::from_str(&row.content).map_err(|e| JobError::GiveUp(format!("content: {e}")))?;
+        let mut staff: Vec<i64> = staged.iter().filter_map(|s| s.staff_id).collect();
+        staff.sort_unstable();
+        staff.dedup();
+        let senders = engine.db.senders(ctx.corp_id, &staff).await?.into_iter().map(|s| (s.staff_id, s)).collect();
+        Ok(Some(Chunk { staged, content, senders }))
+    }
+
+    async fn record(&self, _: &Engine, ctx: &JobCtx, chunk: Option<Chunk>, tx: &mut Tx) -> JobResult<JobEnd> {
+        let Some(Chunk { staged, content, senders }) = chunk else { return Ok(JobEnd::Done) };
+        let (corp, id, now) = (ctx.corp_id, self.mass_send_id, now_ms());
+        let taken = tx.take_mass_send_chunk(corp, id, self.chunk).await?;
+        if taken == 0 {
+            return Ok(JobEnd::Done); // a twin planned it meanwhile
+        }
+        if taken != staged.len() as u64 {
+            return Err(JobError::Retry(format!("chunk {} changed while read", self.chunk)));
+        }
+        let assigned: Vec<&StagedCustomer> = staged.iter().filter(|s| s.staff_id.is_some()).collect();
+        let ids: Vec<i64> = assigned.iter().map(|s| s.customer_id).collect();
+        let decided = fatigue::admit(tx, corp, &ids, MASS_SEND_SOURCE, &id.to_string(), now).await?;
+        let staff_of: HashMap<i64, (i64, &str)> = assigned
+            .iter()
+            .filter_map(|s| s.staff_id.map(|staff| (s.customer_id, (staff, s.external_userid.as_str()))))
+            .collect();
+        let mut skips: Vec<(i64, Option<i64>, &str)> =
+            decided.skipped.iter().map(|(c, r)| (*c, staff_of.get(c).map(|s| s.0), r.as_str())).collect();
+        skips.extend(
+            staged.iter().filter(|s| s.staff_id.is_none()).map(|s| (s.customer_id, None, SkipReason::NoGuide.as_str())),
+        );
+        let Some(left) = tx.count_mass_send_chunk(corp, id, decided.admitted.len() as i32, skips.len() as i32).await?
+        else {
+            return Ok(JobEnd::Done); // cancelled: the stage is cleared, nothing planned
+        };
         tx.insert_mass_send_skips(corp, id, &skips).await?;
         let pairs: Vec<(i64, (i64, String))> =
             decided.admitted.iter().filter_map(|c| staff_of.get(c).map(|(s, e)| (*s, (*c, e.to_string())))).collect();
         let attachments = wecom_attachments(&content.attachments);
         for share in split_by_guide(pairs, MAX_TASK_CUSTOMERS) {
-            let Some(sender) = split.senders.get(&share.staff_id) else { continue };
+            let Some(sender) = senders.get(&share.staff_id) else { continue };
             let body = GuideContent {
                 text: content.render(&sender.name, sender.store_name.as_deref().unwrap_or("")),
                 link: None,
@@ -863,23 +1030,34 @@ impl Job for MassSendStartJob {
             };
             plan_guide_task(tx, &task).await?;
         }
-        if let Some(at) = next_reminder(now, 0) {
-            enqueue_at(tx, corp, &MassSendRemindJob { mass_send_id: id, round: Some(0) }, at, now).await?;
+        if left == 0 {
+            finish_planning(tx, corp, id, now).await?;
         }
-        let payload = serde_json::json!({ "planned": planned, "skipped": skips.len(),
-            "guides": split.senders.len() });
-        let e = NewEvent {
-            corp_id: corp,
-            kind: "mass_send.started",
-            subject: &format!("mass_send:{id}"),
-            actor: "koi",
-            payload: &payload.to_string(),
-            dedup_key: None,
-            occurred_at: now,
-        };
-        tx.append_event(&e, now).await?;
         Ok(JobEnd::Done)
     }
+}
+
+/// The last chunk is planned: the send moves to `planned`, its reminders
+/// are scheduled and the start goes on the event log.
+async fn finish_planning(tx: &mut Tx, corp: i64, id: i64, now: i64) -> JobResult<()> {
+    let Some((planned, skipped)) = tx.finish_mass_send_planning(corp, id).await? else {
+        return Ok(());
+    };
+    if let Some(at) = next_reminder(now, 0) {
+        enqueue_at(tx, corp, &MassSendRemindJob { mass_send_id: id, round: Some(0) }, at, now).await?;
+    }
+    let payload = serde_json::json!({ "planned": planned, "skipped": skipped });
+    let e = NewEvent {
+        corp_id: corp,
+        kind: "mass_send.started",
+        subject: &format!("mass_send:{id}"),
+        actor: "koi",
+        payload: &payload.to_string(),
+        dedup_key: None,
+        occurred_at: now,
+    };
+    tx.append_event(&e, now).await?;
+    Ok(())
 }
 
 /// Plans a send to groups: one task per owner (per 2,000 groups) to the
@@ -1034,5 +1212,58 @@ impl Job for CancelTaskJob {
 
     async fn record(&self, _: &Engine, _: &JobCtx, _: (), _: &mut Tx) -> JobResult<JobEnd> {
         Ok(JobEnd::Done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assigned(guides: &[(i64, usize)]) -> Vec<(i64, i64, String)> {
+        let mut c = 0;
+        let mut out = Vec::new();
+        for (staff, n) in guides {
+            for _ in 0..*n {
+                c += 1;
+                out.push((c, *staff, format!("wm{c}")));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn chunks_hold_whole_guides_and_each_customer_once() {
+        // 3 guides of 900 fit two to a chunk of 2,000; a guide of 2,500 has
+        // a chunk alone; the customers without a guide follow.
+        let a = assigned(&[(7, 900), (3, 900), (9, 2_500), (5, 900)]);
+        let no_guide: Vec<i64> = (10_000..12_500).collect();
+        let staged = chunk_split(&a, &no_guide);
+        assert_eq!(staged.len(), a.len() + no_guide.len());
+        let mut seen = std::collections::HashSet::new();
+        assert!(staged.iter().all(|s| seen.insert(s.customer_id)), "each customer once");
+        let chunk_of = |staff: i64| -> std::collections::BTreeSet<i32> {
+            staged.iter().filter(|s| s.staff_id == Some(staff)).map(|s| s.chunk).collect()
+        };
+        for staff in [3, 5, 7, 9] {
+            assert_eq!(chunk_of(staff).len(), 1, "guide {staff} is planned in one chunk");
+        }
+        // By staff id: 3 and 5 together, 7 alone (9's 2,500 would overflow), 9 alone.
+        assert_eq!(chunk_of(3), chunk_of(5));
+        assert_ne!(chunk_of(5), chunk_of(7));
+        assert_ne!(chunk_of(7), chunk_of(9));
+        let mut sizes: BTreeMap<i32, usize> = BTreeMap::new();
+        for s in &staged {
+            *sizes.entry(s.chunk).or_default() += 1;
+        }
+        assert!(sizes.iter().all(|(c, n)| *n <= CHUNK_CUSTOMERS || chunk_of(9).contains(c)), "{sizes:?}");
+        assert_eq!(chunks_of(&staged), sizes.len() as i32);
+        assert_eq!(sizes.keys().copied().collect::<Vec<_>>(), (0..sizes.len() as i32).collect::<Vec<_>>());
+        assert_eq!(staged.iter().filter(|s| s.staff_id.is_none()).count(), no_guide.len());
+        assert_eq!(chunk_split(&a, &no_guide), staged, "the same split gives the same chunks");
+    }
+
+    #[test]
+    fn an_empty_audience_has_no_chunk() {
+        assert_eq!(chunks_of(&chunk_split(&[], &[])), 0);
     }
 }

@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `guide_tasks.rs` | one guide's WeCom task (`add_msg_template`, chat_type single, or group to the groups it owns), created exactly once, the job that reads its send results, and the lookup (`get_groupmsg_list_v2`) that settles a task whose outcome is unknown |
 //! | `fatigue.rs` | the fatigue cap: [`fatigue::admit`] decides who may be touched and records the touches, in the caller's transaction |
-//! | `mass_send.rs` | mass sends (群发) to a segment or to customer groups: [`mass_send::create_in`], the split by guide (by group owner), reminders, reports per guide, store and group |
+//! | `mass_send.rs` | mass sends (群发) to a segment or to customer groups: [`mass_send::create_in`], the split by guide (by group owner) staged and planned in chunks of their own transactions, materials attached by id, reminders, reports per guide, store and group (replies and orders after a send to groups) |
 //! | `moments.rs` | moments posts (朋友圈): created once, results per guide with likes and comments |
 //!
 //! Group pulls (`groups/pulls.rs`), first-order invitations and mass sends
@@ -20,7 +20,7 @@ pub(crate) mod moments;
 
 pub use guide_tasks::{GuideContent, GuideLink};
 pub(crate) use guide_tasks::{GuideTaskJob, GuideTaskReadJob, GuideTaskSettleJob};
-pub(crate) use mass_send::{CancelTaskJob, MassSendRemindJob, MassSendStartJob};
+pub(crate) use mass_send::{CancelTaskJob, MassSendChunkJob, MassSendRemindJob, MassSendStartJob};
 pub use mass_send::{
     GroupResult, GuideReport, GuideTaskView, MassSend, MassSendDetail, MassSendPreview, ReasonTotal, StoreReport,
     UnsentCustomer,

@@ -38,7 +38,10 @@ pub async fn list(State(state): State<AppState>, ApiCaller(who): ApiCaller) -> R
 /// month: a group past it ends `failed` / `group_quota_used`. 422
 /// `invalid_input` names the field: an unknown segment, a text over 4,000
 /// bytes, `{name}` in the text (WeCom sends one text to all of a guide's
-/// customers), more than 9 attachments, a link title over 128 bytes…
+/// customers), more than 9 attachments, a link title over 128 bytes, an
+/// attached material (`{"msgtype": "material", "material_id"}`: its file
+/// as a WeCom media, a mini-program card, an article's link) that is not
+/// the corp's (`unknown_material`)…
 #[utoipa::path(post, path = "/mass-sends", tag = "outreach", request_body = MassSendDraft,
     responses((status = 201, body = MassSendDetail), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(

@@ -1,7 +1,8 @@
 //! 群发 / Mass sends, 朋友圈 / Moments and the fatigue cap: the list of
 //! sends with the form that starts one (a segment picked from the list with
 //! its count, or customer groups by kind, store, owner or name; the text, a
-//! link or image, the guide rule, now or later) and
+//! link or image, materials of the material centre picked by name, the
+//! guide rule, now or later) and
 //! its preview counts; a send's page with its numbers per guide and per
 //! store, the reasons, the customers not sent, and remind / refresh /
 //! cancel; the moments list, form and page; the fatigue cap's form.
@@ -36,6 +37,8 @@ struct ListPage {
     stores: Vec<Choice>,
     owners: Vec<Choice>,
     groups: Vec<Choice>,
+    /// The material centre's materials, by title and kind.
+    materials: Vec<Choice>,
     preview: Option<MassSendPreview>,
     cap: FatigueCap,
 }
@@ -122,6 +125,17 @@ async fn list_page(
             label: format!("{} ({})", if g.name.is_empty() { &g.chat_id } else { &g.name }, g.members),
         })
         .collect();
+    let materials = state
+        .engine
+        .materials(who, "", "")
+        .await
+        .unwrap_or_default() // a role that may not see materials picks none
+        .into_iter()
+        .map(|m| Choice {
+            value: m.id.to_string(),
+            label: format!("{} ({})", m.title, t.s(&format!("mk_{}", m.kind.as_str()))),
+        })
+        .collect();
     Ok(ListPage {
         c: chrome,
         sends,
@@ -132,6 +146,7 @@ async fn list_page(
         stores,
         owners,
         groups,
+        materials,
         preview,
         cap,
     })
@@ -164,6 +179,9 @@ fn draft_of(f: &ConsoleForm) -> MassSendDraft {
     }
     for url in f.get("image_urls").lines().map(str::trim).filter(|u| !u.is_empty()) {
         attachments.push(MassAttachment::Image { pic_url: url.into() });
+    }
+    for id in f.all("material").filter_map(|v| v.trim().parse().ok()) {
+        attachments.push(MassAttachment::Material { material_id: id });
     }
     let audience = if f.get("audience") == "groups" {
         Audience::Groups {

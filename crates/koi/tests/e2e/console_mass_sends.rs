@@ -1,5 +1,7 @@
 //! The mass-send console in a real browser against `koi serve` and the
-//! simulator: an operator sends to a segment picked by name, then to a
+//! simulator: an operator sends to a segment picked by name with two
+//! materials of the material centre ticked by name (an uploaded picture goes
+//! to WeCom as a media koi uploaded, an article as its link card), then to a
 //! customer group ticked by name (the preview counts the group), and reads
 //! each send's report — the group's line turns delivered once its owner
 //! confirms in WeCom.
@@ -70,6 +72,28 @@ async fn an_operator_sends_to_a_segment_and_to_groups_from_the_console() {
     })
     .await;
 
+    // Two materials: an uploaded picture and an article.
+    let png = [b"\x89PNG\r\n\x1a\n".as_slice(), &[7u8; 2_000]].concat();
+    let fields = [("kind", "image"), ("title", "周末海报")];
+    let (status, pic) =
+        crate::guide_tools::upload(&acq, reqwest::Method::POST, "/api/v1/materials/upload", &fields, &png).await;
+    assert_eq!(status, 201, "{pic}");
+    let article = json!({"kind": "article", "title": "周末逛店指南", "url": "https://shop.example/guide", "description": "三条路线"});
+    let article: Value =
+        http.post(api("/materials")).bearer_auth(key).json(&article).send().await.unwrap().json().await.unwrap();
+    let (pic_id, article_id) = (pic["id"].as_i64().unwrap(), article["id"].as_i64().unwrap());
+    // An unknown material is refused with its field; nothing is sent.
+    let bad = json!({"name": "x", "audience": {"type": "segment", "segment_id": segment_id}, "text": "hi",
+                     "attachments": [{"msgtype": "material", "material_id": 999_999}]});
+    let r = http.post(api("/mass-sends")).bearer_auth(key).json(&bad).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(
+        (e["error"]["fields"][0]["field"].as_str(), e["error"]["fields"][0]["code"].as_str()),
+        (Some("attachments[0].material_id"), Some("unknown_material")),
+        "{e}"
+    );
+
     let b = Browser::start().await;
     b.goto(&server.url("/console/login")).await;
     b.type_into("#username", &acq.owner).await;
@@ -83,10 +107,28 @@ async fn an_operator_sends_to_a_segment_and_to_groups_from_the_console() {
     b.type_into("#mass-send-form input[name=name]", "门店周末").await;
     b.click(&format!("select[name=segment_id] option[value='{segment_id}']")).await;
     b.type_into("textarea[name=text]", "{guide}邀您周末到店").await;
+    assert!(b.text("#ms-material-pick").await.contains("周末海报"), "materials are listed by name");
+    b.click(&format!("#ms-material-pick input[value='{pic_id}']")).await;
+    b.click(&format!("#ms-material-pick input[value='{article_id}']")).await;
     b.click("#mass-send-form button:not(.secondary)").await;
     b.wait_url("/console/mass-sends/").await;
     reload_until(&b, "#ms-guides", "王芳").await;
     assert_eq!(b.text("#ms-planned").await, "1");
+    // WeCom's task carries the picture as a media koi uploaded and the
+    // article as a link card.
+    let task = wait_for(|| async {
+        let tasks = sim.state().mass_tasks();
+        tasks.into_iter().find(|t| t.task.chat_type != "group")
+    })
+    .await;
+    let attachments = task.task.attachments.as_array().cloned().unwrap_or_default();
+    assert_eq!(attachments.len(), 2, "{attachments:?}");
+    assert_eq!(attachments[0]["msgtype"], "image", "{attachments:?}");
+    let media_id = attachments[0]["image"]["media_id"].as_str().unwrap_or_default();
+    assert!(!media_id.is_empty() && !media_id.starts_with("koi-material"), "a WeCom media_id: {media_id}");
+    assert_eq!(attachments[1]["msgtype"], "link", "{attachments:?}");
+    assert_eq!(attachments[1]["link"]["url"], "https://shop.example/guide");
+    assert_eq!(attachments[1]["link"]["title"], "周末逛店指南");
 
     // To the group, ticked by its name; the preview counts it.
     b.goto(&server.url("/console/mass-sends")).await;

@@ -50,7 +50,13 @@ async fn customer(acq: &Acq, code: &str, name: &str) -> (String, i64) {
 }
 
 /// A `multipart/form-data` POST or PUT of text fields and one file.
-async fn upload(acq: &Acq, method: Method, path: &str, fields: &[(&str, &str)], file: &[u8]) -> (u16, Value) {
+pub(crate) async fn upload(
+    acq: &Acq,
+    method: Method,
+    path: &str,
+    fields: &[(&str, &str)],
+    file: &[u8],
+) -> (u16, Value) {
     let boundary = "----koi-e2e-boundary-7d1f";
     let mut body = Vec::new();
     for (k, v) in fields {

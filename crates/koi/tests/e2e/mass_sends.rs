@@ -294,6 +294,39 @@ async fn mass_send(backend: &str) {
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert!(rig.tasks().values().all(|t| t.len() == 1), "no second task after a restart");
 
+    // Planned in chunks of whole guides (500 each: four to a chunk of
+    // 2,000), each in its own transaction. Every chunk job runs once more,
+    // as a duplicate would: the stage is empty, so nothing is planned twice.
+    let chunks: Vec<i64> = rig
+        .db
+        .db
+        .jobs(corp, Some(koi_domain::jobs::JobState::Done), 100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.kind == "outreach.plan_mass_send_chunk")
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(chunks.len(), 3, "5,000 customers of 500 per guide plan in 3 chunks");
+    let now = koi_store::now_ms();
+    let mut twins = Vec::new();
+    for chunk in 0..3 {
+        let payload = json!({"mass_send_id": id, "chunk": chunk}).to_string();
+        let job = koi_store::jobs::NewJob::new(Some(corp), "outreach.plan_mass_send_chunk", &payload, now);
+        twins.push(rig.db.db.enqueue(&job, now).await.unwrap());
+    }
+    wait_long(|| async {
+        let done = rig.db.db.jobs(corp, Some(koi_domain::jobs::JobState::Done), 100_000).await.unwrap();
+        twins.iter().all(|t| done.iter().any(|j| j.id == *t)).then_some(())
+    })
+    .await;
+    assert_eq!(rig.db.db.guide_tasks_of(corp, "mass_send", id).await.unwrap().len(), GUIDES);
+    let d = rig.ok(Method::GET, &format!("/api/v1/mass-sends/{id}"), None).await;
+    assert_eq!((d["send"]["planned"].as_i64(), d["send"]["skipped"].as_i64()), (Some(4998), Some(2)), "{}", d["send"]);
+    assert_eq!(d["send"]["state"], "planned");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(rig.tasks().values().all(|t| t.len() == 1), "no second task from a twin chunk");
+
     // The console shows the send with the reason in Chinese.
     let c = login(&rig.server, &rig.owner, PASSWORD).await;
     let page = c.get(rig.server.url(&format!("/console/mass-sends/{id}"))).send().await.unwrap().text().await.unwrap();
