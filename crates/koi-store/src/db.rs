@@ -105,6 +105,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (27, include_str!("../migrations/sqlite/0027_order_campaigns.sql")),
     (28, include_str!("../migrations/sqlite/0028_loyalty.sql")),
     (29, include_str!("../migrations/sqlite/0029_campaign_migration.sql")),
+    (33, include_str!("../migrations/sqlite/0033_invite_graph.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -136,6 +137,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (27, include_str!("../migrations/postgres/0027_order_campaigns.sql")),
     (28, include_str!("../migrations/postgres/0028_loyalty.sql")),
     (29, include_str!("../migrations/postgres/0029_campaign_migration.sql")),
+    (33, include_str!("../migrations/postgres/0033_invite_graph.sql")),
 ];
 
 impl Db {
