@@ -1,7 +1,8 @@
 //! What makes a second poster for the same participant free: rendered
 //! JPEGs by content hash (SHA-256 of the template's version and the fill),
 //! prepared templates (background decoded and pre-encoded) by template, and
-//! the payloads read out of WeCom's QR images by the image's URL, all in
+//! the payloads read out of WeCom's QR images by the image's URL, and
+//! customers' avatars by URL (a failed fetch too, for a while), all in
 //! memory, least recently used out first.
 
 use koi_poster::{PosterFill, PreparedTemplate};
@@ -9,6 +10,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Rendered posters kept, in bytes (~150 KB each: some 400 posters).
 const RENDERS_MAX_BYTES: usize = 64 * 1024 * 1024;
@@ -16,6 +18,11 @@ const RENDERS_MAX_BYTES: usize = 64 * 1024 * 1024;
 const PREPARED_MAX: usize = 16;
 /// QR payloads kept (a URL and a payload of ~100 bytes each).
 const QR_PAYLOADS_MAX: usize = 20_000;
+/// Avatars kept, in bytes (WeChat's are 10–100 KB: some 300 of them).
+const AVATARS_MAX_BYTES: usize = 32 * 1024 * 1024;
+/// How long a failed avatar fetch is remembered before it is tried again:
+/// a dead CDN is not asked for every poster, and a passing hiccup heals.
+pub(crate) const AVATAR_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 /// A least-recently-used map bounded by the total weight of its values.
 pub(crate) struct Lru<K, V> {
@@ -80,6 +87,8 @@ pub(crate) struct PosterCache {
     prepared: Mutex<PreparedLru>,
     /// A QR image's URL → what its QR encodes.
     qr_payloads: Mutex<Lru<String, String>>,
+    /// An avatar's URL → its bytes, or `None` for a fetch that failed (and when).
+    avatars: Mutex<Lru<String, (Option<Arc<Vec<u8>>>, Instant)>>,
 }
 
 impl Default for PosterCache {
@@ -88,6 +97,7 @@ impl Default for PosterCache {
             renders: Mutex::new(Lru::new(RENDERS_MAX_BYTES)),
             prepared: Mutex::new(Lru::new(PREPARED_MAX)),
             qr_payloads: Mutex::new(Lru::new(QR_PAYLOADS_MAX)),
+            avatars: Mutex::new(Lru::new(AVATARS_MAX_BYTES)),
         }
     }
 }
@@ -150,6 +160,22 @@ impl PosterCache {
         self.qr_payloads.lock().unwrap_or_else(|p| p.into_inner()).put(url.to_string(), payload, 1);
     }
 
+    /// What is known of the avatar at `url`: `Some(Some(bytes))` fetched,
+    /// `Some(None)` failed lately, `None` not asked (or failed long ago).
+    pub(crate) fn avatar(&self, url: &str) -> Option<Option<Arc<Vec<u8>>>> {
+        let known = self.avatars.lock().unwrap_or_else(|p| p.into_inner()).get(&url.to_string())?;
+        match known {
+            (Some(bytes), _) => Some(Some(bytes)),
+            (None, at) if at.elapsed() < AVATAR_RETRY_AFTER => Some(None),
+            (None, _) => None,
+        }
+    }
+
+    pub(crate) fn keep_avatar(&self, url: &str, bytes: Option<Arc<Vec<u8>>>) {
+        let weight = bytes.as_ref().map_or(1, |b| b.len().max(1));
+        self.avatars.lock().unwrap_or_else(|p| p.into_inner()).put(url.to_string(), (bytes, Instant::now()), weight);
+    }
+
     pub(crate) fn renders_kept(&self) -> usize {
         self.renders.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
@@ -173,6 +199,16 @@ mod tests {
         assert_eq!((l.get(&"a"), l.len(), l.weight), (Some(5), 2, 6));
         l.remove(&"c");
         assert_eq!((l.len(), l.weight), (1, 2));
+    }
+
+    #[test]
+    fn avatars_are_kept_and_failures_remembered() {
+        let c = PosterCache::default();
+        assert_eq!(c.avatar("http://a/1"), None, "never asked");
+        c.keep_avatar("http://a/1", Some(Arc::new(vec![1, 2, 3])));
+        c.keep_avatar("http://a/2", None);
+        assert_eq!(c.avatar("http://a/1"), Some(Some(Arc::new(vec![1, 2, 3]))));
+        assert_eq!(c.avatar("http://a/2"), Some(None), "a failure is not asked again at once");
     }
 
     #[test]
