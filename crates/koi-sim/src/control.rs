@@ -69,6 +69,7 @@ fn config_id_of(config_id: Option<String>, qr_code: Option<String>) -> Result<St
 pub fn routes() -> Router<Arc<SimState>> {
     Router::new()
         .route("/sim/qr/{config_id}", get(qr_image))
+        .route("/sim/avatar/{id}", get(avatar_image))
         .route("/sim/qr/{config_id}/info", get(qr))
         .route("/sim/scan", post(scan))
         .route("/sim/join", post(join))
@@ -120,6 +121,14 @@ async fn qr_image(State(state): Shared, Path(config_id): Path<String>) -> Result
         return Err(ActionError::UnknownContactWay(config_id).into());
     };
     let png = crate::qr::png(&url).map_err(ControlError::BadRequest)?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/png")], png).into_response())
+}
+
+/// A customer's avatar, as WeChat's CDN serves one: a 132×132 picture,
+/// here a PNG drawn from the id alone (the same id, the same picture;
+/// nothing bundled).
+async fn avatar_image(Path(id): Path<String>) -> Result<Response, ControlError> {
+    let png = crate::avatar::png(&id).map_err(ControlError::BadRequest)?;
     Ok(([(axum::http::header::CONTENT_TYPE, "image/png")], png).into_response())
 }
 

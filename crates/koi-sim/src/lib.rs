@@ -53,8 +53,9 @@
 //! | route | does |
 //! |---|---|
 //! | `GET /sim/qr/{config_id}` | the QR image a contact or join way's `qr_code` URL shows, as WeCom serves it (`image/png`; it encodes that URL) |
+//! | `GET /sim/avatar/{id}` | a customer's avatar, as the `avatar` URL in their external contact details shows it (`image/png`, 132×132, drawn from the id: the same every time) |
 //! | `GET /sim/qr/{config_id}/info` | resolves a QR code URL: `{kind: contact_way\|join_way, corp_id, config_id, state}` |
-//! | `POST /sim/scan` | `{config_id \| qr_code, customer?: {external_userid?, name?, wecom?, gender?, unionid?, corp_name?}, half?}`: the customer scans a contact way; WeCom picks a member at random on multi ways, creates the customer if new, creates the follow and fires `add_external_contact` (or `add_half_…`) with State and a fresh WelcomeCode → `{external_userid, userid, state, welcome_code, new_customer, half}` |
+//! | `POST /sim/scan` | `{config_id \| qr_code, customer?: {external_userid?, name?, wecom?, gender?, unionid?, corp_name?, avatar?}, half?}`: the customer scans a contact way; WeCom picks a member at random on multi ways, creates the customer if new, creates the follow and fires `add_external_contact` (or `add_half_…`) with State and a fresh WelcomeCode → `{external_userid, userid, state, welcome_code, new_customer, half}` |
 //! | `POST /sim/join` | `{config_id \| qr_code, customer?}` joins through a join way (QR cut, room rotation); or `{chat_id, customer, join_scene?, invitor?, state?}` joins directly; fires `change_external_chat/update add_member` → `{chat_id, external_userid, created_room}` |
 //! | `POST /sim/join/bulk` | `{config_id \| qr_code, count}`: `count` new customers scan a join way one after another; stops at the first that finds every group full → `{joined[{chat_id, external_userid, created_room}], by_chat{chat_id: n}, full}` |
 //! | `POST /sim/group/create` | `{owner, name, members?[]}`: a member creates a customer group (`create`, then `add_member` per member) → `{chat_id}` |
@@ -92,6 +93,7 @@
 //! | `GET /sim/pay/merchants[/{mch_id}]`, `PUT …/balance`, `GET\|PUT …/faults` | WeChat Pay's merchants: the truth of what was paid, the balance, faults ([`pay`]) |
 
 mod api;
+mod avatar;
 pub mod callback;
 pub mod chat;
 pub mod clock;

@@ -299,6 +299,9 @@ pub struct RemarkRecord {
     pub at: i64,
 }
 
+/// Where the simulator serves customers' avatars (`GET /sim/avatar/{id}`).
+pub const AVATAR_PATH: &str = "/sim/avatar/";
+
 /// A customer to create when it scans or joins for the first time.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -311,6 +314,9 @@ pub struct NewCustomer {
     pub gender: Option<u8>,
     pub unionid: Option<String>,
     pub corp_name: Option<String>,
+    /// An avatar URL of the test's choosing (one that fails, say); the
+    /// simulator's own picture (`/sim/avatar/…`) otherwise.
+    pub avatar: Option<String>,
 }
 
 /// What a scan of a contact way did.
@@ -544,7 +550,10 @@ impl World {
         let gender = new.gender.unwrap_or_else(|| self.rng.gen_range(0..=2));
         let unionid =
             if wecom { None } else { Some(new.unionid.clone().unwrap_or_else(|| format!("o{}", self.alnum(27)))) };
-        let avatar = format!("http://wx.qlogo.cn/mmhead/{}/0", self.alnum(40));
+        // A path on the simulator (the API answers it with its base URL in
+        // front), like WeChat's opaque CDN addresses.
+        let drawn = format!("{AVATAR_PATH}{}", self.alnum(40));
+        let avatar = new.avatar.clone().unwrap_or(drawn);
         let customer = Customer {
             external_userid: id.clone(),
             name,

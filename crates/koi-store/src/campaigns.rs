@@ -748,6 +748,28 @@ impl Tx {
         })?)
     }
 
+    /// The customer's neighbours in the corp's invite graph: everyone they
+    /// invited and everyone who invited them, in any campaign, whatever the
+    /// verdict (risk control's dense cliques). Invitees koi knows no
+    /// customer for are left out.
+    pub async fn invite_neighbours(&mut self, corp_id: i64, customer_id: i64) -> Result<Vec<i64>> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query_scalar(
+                "SELECT i.invitee_customer_id FROM campaign_participants p \
+                 JOIN campaign_invites i ON i.inviter_id = p.id \
+                 WHERE p.corp_id = $1 AND p.customer_id = $2 AND i.invitee_customer_id IS NOT NULL \
+                 UNION \
+                 SELECT p.customer_id FROM campaign_invites i \
+                 JOIN campaign_participants p ON p.id = i.inviter_id \
+                 WHERE i.corp_id = $1 AND i.invitee_customer_id = $2",
+            )
+            .bind(corp_id)
+            .bind(customer_id)
+            .fetch_all(&mut *c)
+            .await
+        })?)
+    }
+
     /// Records an invite; `None` when this very add or join is on record.
     pub async fn insert_invite(&mut self, i: &NewInvite<'_>) -> Result<Option<i64>> {
         let decided = (i.state != "pending").then_some(i.now);

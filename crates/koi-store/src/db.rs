@@ -107,6 +107,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (29, include_str!("../migrations/sqlite/0029_campaign_migration.sql")),
     (31, include_str!("../migrations/sqlite/0031_distribution_schedule.sql")),
     (32, include_str!("../migrations/sqlite/0032_mass_send_chunks.sql")),
+    (33, include_str!("../migrations/sqlite/0033_invite_graph.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
@@ -140,6 +141,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (29, include_str!("../migrations/postgres/0029_campaign_migration.sql")),
     (31, include_str!("../migrations/postgres/0031_distribution_schedule.sql")),
     (32, include_str!("../migrations/postgres/0032_mass_send_chunks.sql")),
+    (33, include_str!("../migrations/postgres/0033_invite_graph.sql")),
 ];
 
 impl Db {

@@ -4,13 +4,14 @@
 //!
 //! Two moments decide an invite. At the add (or group join) koi knows who
 //! invited whom and the history of both: self-invites, customers who were
-//! not new, re-adds, velocity and rings are caught then. When the hold has
+//! not new, re-adds, velocity, rings and cliques are caught then. When the hold has
 //! passed, koi knows whether the invitee stayed, and what the H5 page saw
 //! (device, address, location): leavers, clusters and the geofence are
 //! caught then.
 
 use crate::error::Checker;
 use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 
 pub const DEFAULT_HOLD_SECS: i64 = 24 * 3600;
 /// A month: longer holds are a campaign that never pays.
@@ -18,6 +19,13 @@ pub const MAX_HOLD_SECS: i64 = 30 * 24 * 3600;
 pub const DEFAULT_VELOCITY_PER_HOUR: u32 = 20;
 pub const DEFAULT_CLUSTER_MAX: u32 = 3;
 pub const DEFAULT_GEOFENCE_M: u32 = 50_000;
+/// Friends an inviter and an invitee may already share in the corp's invite
+/// graph before their invite is a clique invite. One shared friend is
+/// ordinary (a mother who brought two daughters, one of whom later brings
+/// the other); two close a square no invite tree has.
+pub const DEFAULT_CLIQUE_COMMON: u32 = 2;
+/// A higher bar than this is a check that never fires.
+pub const MAX_CLIQUE_COMMON: u32 = 100;
 
 /// A campaign's risk settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -43,6 +51,11 @@ pub struct RiskSettings {
     pub cluster_max: u32,
     /// Reject an invitee who is an ancestor of their inviter (a ring).
     pub ring_check: bool,
+    /// Reject an invite whose inviter and invitee already share this many
+    /// invite-neighbours across all the corp's campaigns, past and present,
+    /// counted or not (a farm of accounts that keep inviting one another; 0:
+    /// no check). See [`common_neighbours`].
+    pub clique_common: u32,
     /// Invitees whose H5 location is farther than this from every
     /// participating store do not count (0: no fence). An invitee who shared
     /// no location is not fenced out.
@@ -59,6 +72,7 @@ impl Default for RiskSettings {
             velocity_per_hour: DEFAULT_VELOCITY_PER_HOUR,
             cluster_max: DEFAULT_CLUSTER_MAX,
             ring_check: true,
+            clique_common: DEFAULT_CLIQUE_COMMON,
             geofence_m: DEFAULT_GEOFENCE_M,
         }
     }
@@ -71,6 +85,13 @@ impl RiskSettings {
         }
         if self.velocity_per_hour > 10_000 {
             c.push("risk.velocity_per_hour", "out_of_range", "at most 10000 an hour (0: no limit)");
+        }
+        if self.clique_common > MAX_CLIQUE_COMMON {
+            c.push(
+                "risk.clique_common",
+                "out_of_range",
+                format!("at most {MAX_CLIQUE_COMMON} shared friends (0: no check)"),
+            );
         }
         if self.geofence_m > 2_000_000 {
             c.push("risk.geofence_m", "out_of_range", "a fence is at most 2000 km (0: none)");
@@ -94,6 +115,9 @@ pub enum RejectReason {
     Velocity,
     /// The invitee is an ancestor of the inviter in the invite tree.
     Ring,
+    /// The inviter and the invitee already share enough invite-neighbours
+    /// to be part of a dense clique of accounts inviting one another.
+    Clique,
     /// The invitee left (deleted the guide, or left the group) within the hold.
     LeftEarly,
     /// Too many of the participant's invitees on one device or address.
@@ -105,12 +129,13 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 9] = [
+    pub const ALL: [RejectReason; 10] = [
         RejectReason::SelfInvite,
         RejectReason::NotNew,
         RejectReason::Readd,
         RejectReason::Velocity,
         RejectReason::Ring,
+        RejectReason::Clique,
         RejectReason::LeftEarly,
         RejectReason::Cluster,
         RejectReason::Geofence,
@@ -124,6 +149,7 @@ impl RejectReason {
             RejectReason::Readd => "readd",
             RejectReason::Velocity => "velocity",
             RejectReason::Ring => "ring",
+            RejectReason::Clique => "clique",
             RejectReason::LeftEarly => "left_early",
             RejectReason::Cluster => "cluster",
             RejectReason::Geofence => "geofence",
@@ -156,6 +182,9 @@ pub struct AddFacts {
     pub inviter_last_hour: u32,
     /// The invitee is the inviter's inviter, or theirs, …
     pub invitee_is_ancestor: bool,
+    /// Invite-neighbours the inviter and the invitee already share
+    /// ([`common_neighbours`]).
+    pub common_neighbours: u32,
 }
 
 /// The first rule an invite breaks at the add, if any.
@@ -166,6 +195,8 @@ pub fn check_add(s: &RiskSettings, f: &AddFacts) -> Option<RejectReason> {
         Some(RejectReason::SelfInvite)
     } else if s.ring_check && f.invitee_is_ancestor {
         Some(RejectReason::Ring)
+    } else if s.clique_common > 0 && f.common_neighbours >= s.clique_common {
+        Some(RejectReason::Clique)
     } else if s.no_readd && f.invited_before {
         Some(RejectReason::Readd)
     } else if s.new_only && f.followed_before {
@@ -219,10 +250,53 @@ pub fn is_ancestor(invitee: i64, inviter: i64, parent_of: impl Fn(i64) -> Option
     false
 }
 
+/// How many customers are already invite-neighbours of both `inviter` and
+/// `invitee`, given each one's neighbours in the corp's undirected invite
+/// graph: every invite of every campaign, past or present, counted or not,
+/// joins inviter and invitee. The two themselves are not counted.
+///
+/// Why this measure: in an invite tree (each customer brought in once, by
+/// one inviter) two customers share at most one neighbour — two would close
+/// a cycle. A farm of accounts that keep inviting one another across
+/// campaigns becomes a dense clique in which every pair shares nearly all
+/// the others. The count is local (two neighbour lists), so it is cheap
+/// enough for the add's transaction.
+pub fn common_neighbours(inviter: i64, invitee: i64, of_inviter: &[i64], of_invitee: &[i64]) -> u32 {
+    let theirs: HashSet<i64> = of_invitee.iter().copied().filter(|&c| c != inviter && c != invitee).collect();
+    let mine: HashSet<i64> = of_inviter.iter().copied().filter(|c| theirs.contains(c)).collect();
+    u32::try_from(mine.len()).unwrap_or(u32::MAX)
+}
+
+/// A corp's invite graph in memory: what the store answers one customer at
+/// a time, for tests and tools that replay invites.
+#[derive(Debug, Clone, Default)]
+pub struct InviteGraph {
+    neighbours: HashMap<i64, HashSet<i64>>,
+}
+
+impl InviteGraph {
+    /// Records an invite (whatever its verdict).
+    pub fn add(&mut self, inviter: i64, invitee: i64) {
+        if inviter != invitee {
+            self.neighbours.entry(inviter).or_default().insert(invitee);
+            self.neighbours.entry(invitee).or_default().insert(inviter);
+        }
+    }
+
+    pub fn neighbours(&self, customer: i64) -> Vec<i64> {
+        self.neighbours.get(&customer).map(|n| n.iter().copied().collect()).unwrap_or_default()
+    }
+
+    /// [`common_neighbours`] of a pair, before their invite is added.
+    pub fn common(&self, inviter: i64, invitee: i64) -> u32 {
+        common_neighbours(inviter, invitee, &self.neighbours(inviter), &self.neighbours(invitee))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use proptest::prelude::*;
 
     fn clean() -> AddFacts {
         AddFacts { running: true, ..AddFacts::default() }
@@ -245,13 +319,27 @@ mod tests {
             (AddFacts { invited_before: true, ..clean() }, RejectReason::Readd),
             (AddFacts { inviter_last_hour: 20, ..clean() }, RejectReason::Velocity),
             (AddFacts { invitee_is_ancestor: true, ..clean() }, RejectReason::Ring),
+            (AddFacts { common_neighbours: 2, ..clean() }, RejectReason::Clique),
             (AddFacts { running: false, ..clean() }, RejectReason::NotRunning),
         ];
         for (f, r) in cases {
             assert_eq!(check_add(&s, &f), Some(r), "{f:?}");
         }
-        let loose = RiskSettings { new_only: false, no_readd: false, velocity_per_hour: 0, ring_check: false, ..s };
-        assert_eq!(check_add(&loose, &AddFacts { followed_before: true, inviter_last_hour: 500, ..clean() }), None);
+        let loose = RiskSettings {
+            new_only: false,
+            no_readd: false,
+            velocity_per_hour: 0,
+            ring_check: false,
+            clique_common: 0,
+            ..s
+        };
+        let f = AddFacts { followed_before: true, inviter_last_hour: 500, common_neighbours: 40, ..clean() };
+        assert_eq!(check_add(&loose, &f), None);
+        // One shared friend is below the default bar; a higher bar lets two through.
+        assert_eq!(check_add(&s, &AddFacts { common_neighbours: 1, ..clean() }), None);
+        let lenient = RiskSettings { clique_common: 3, ..RiskSettings::default() };
+        assert_eq!(check_add(&lenient, &AddFacts { common_neighbours: 2, ..clean() }), None);
+        assert_eq!(check_add(&lenient, &AddFacts { common_neighbours: 3, ..clean() }), Some(RejectReason::Clique));
         // A self-invite never counts, whatever the settings.
         assert_eq!(check_add(&loose, &AddFacts { self_invite: true, ..clean() }), Some(RejectReason::SelfInvite));
     }
@@ -277,6 +365,84 @@ mod tests {
         assert!(!is_ancestor(4, 3, parent_of, 100));
         let looped: HashMap<i64, i64> = [(1, 2), (2, 1)].into_iter().collect();
         assert!(!is_ancestor(9, 1, |c| looped.get(&c).copied(), 50));
+    }
+
+    #[test]
+    fn common_neighbours_leave_out_the_pair_and_duplicates() {
+        assert_eq!(common_neighbours(1, 2, &[2, 3, 4, 5, 5], &[1, 3, 5, 6]), 2);
+        assert_eq!(common_neighbours(1, 2, &[], &[1, 3]), 0);
+        assert_eq!(common_neighbours(1, 2, &[2], &[1]), 0, "the pair's own edge is no shared friend");
+    }
+
+    #[test]
+    fn a_farm_inviting_one_another_across_campaigns_is_caught() {
+        // Six accounts; each campaign one of them brings the other five (the
+        // rest of the farm scanning the same entry, or each other's).
+        let farm: Vec<i64> = (1..=6).collect();
+        let s = RiskSettings::default();
+        let mut g = InviteGraph::default();
+        let mut verdicts = vec![];
+        for (campaign, &inviter) in farm.iter().enumerate() {
+            for &invitee in farm.iter().filter(|&&c| c != inviter) {
+                let f = AddFacts { common_neighbours: g.common(inviter, invitee), ..clean() };
+                verdicts.push((campaign, check_add(&s, &f)));
+                g.add(inviter, invitee);
+            }
+        }
+        let caught = |campaign: usize| {
+            verdicts.iter().filter(|(c, v)| *c == campaign && *v == Some(RejectReason::Clique)).count()
+        };
+        // The first two campaigns are a star and a star beside it: every
+        // pair shares one friend at most, nothing to see yet.
+        assert_eq!((caught(0), caught(1)), (0, 0), "{verdicts:?}");
+        // In the third the squares close: three of its five invites are caught,
+        // and from the fourth on every invite of the farm is.
+        assert_eq!(caught(2), 3, "{verdicts:?}");
+        assert_eq!((caught(3), caught(4), caught(5)), (5, 5, 5), "{verdicts:?}");
+        // A fresh friend one of them brings is no clique invite.
+        assert_eq!(g.common(3, 99), 0);
+    }
+
+    /// Invites of a normal corp: campaigns one after another; each invitee is
+    /// a new customer brought in once, by a customer already known (a
+    /// participant of this or an earlier campaign).
+    fn normal_corp() -> impl Strategy<Value = Vec<(i64, i64)>> {
+        (2usize..400).prop_flat_map(|n| {
+            proptest::collection::vec(any::<prop::sample::Index>(), n).prop_map(|picks| {
+                picks.iter().enumerate().map(|(i, pick)| (pick.index(i + 1) as i64, i as i64 + 1)).collect()
+            })
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn a_normal_invite_tree_is_never_a_clique(invites in normal_corp()) {
+            let s = RiskSettings::default();
+            let mut g = InviteGraph::default();
+            for (inviter, invitee) in invites {
+                let f = AddFacts { common_neighbours: g.common(inviter, invitee), ..clean() };
+                prop_assert_eq!(check_add(&s, &f), None);
+                g.add(inviter, invitee);
+            }
+        }
+
+        #[test]
+        fn a_tree_with_one_reinvite_per_customer_is_never_a_clique(invites in normal_corp(), again in any::<prop::sample::Index>()) {
+            // Someone a second time asks a friend already known (say an aunt
+            // in a later campaign): one extra edge on a tree closes one
+            // cycle, and no pair shares two friends unless it is a square.
+            let s = RiskSettings::default();
+            let mut g = InviteGraph::default();
+            for &(inviter, invitee) in &invites {
+                g.add(inviter, invitee);
+            }
+            let (a, b) = invites[again.index(invites.len())];
+            let grand = invites.iter().find(|(_, c)| *c == a).map(|(p, _)| *p);
+            if let Some(grand) = grand {
+                // b's grandparent invites b: they share a (one friend).
+                prop_assert_eq!(check_add(&s, &AddFacts { common_neighbours: g.common(grand, b), ..clean() }), None);
+            }
+        }
     }
 
     #[test]

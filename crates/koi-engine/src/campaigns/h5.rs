@@ -139,7 +139,8 @@ impl Engine {
     /// The participant's own poster (`/h5/c/{campaign}/poster.jpg?p=`): the
     /// campaign's poster template (the built-in one when it has none or it
     /// was deleted) filled with their entry's QR — read out of WeCom's QR
-    /// image and drawn anew —, their name, and `{campaign}` in its text. A
+    /// image and drawn anew —, their avatar (the placeholder when it cannot
+    /// be fetched), their name, and `{campaign}` in its text. A
     /// 750×1334 JPEG, cached by content hash. `NotFound` until their entry
     /// is ready.
     pub async fn campaign_poster(&self, campaign_token: &str, token: &str) -> Result<Arc<Vec<u8>>> {
@@ -147,8 +148,10 @@ impl Engine {
         let qr = p.qr_code.as_deref().filter(|q| !q.is_empty() && p.entry_state == "ready");
         let qr = qr.ok_or(EngineError::NotFound("the participant's entry"))?;
         let payload = self.qr_payload(qr).await?;
-        let name = self.db.customer(p.corp_id, p.customer_id).await?.map(|c| c.name).unwrap_or_default();
-        let mut fill = PosterFill { qr_payload: payload, nickname: name, avatar: None, text_vars: Default::default() };
+        let customer = self.db.customer(p.corp_id, p.customer_id).await?;
+        let (name, avatar_url) = customer.map(|c| (c.name, c.avatar)).unwrap_or_default();
+        let avatar = self.avatar(&avatar_url).await;
+        let mut fill = PosterFill { qr_payload: payload, nickname: name, avatar, text_vars: Default::default() };
         fill.text_vars.insert("campaign".into(), c.name.clone());
         if let Some(template) = c.draft.poster_template_id {
             match self.poster_jpeg(p.corp_id, template, &fill).await {

@@ -1,6 +1,6 @@
 //! Invites: an add (task and poster campaigns) or a group join (group
 //! fission) through a participant's entry. Checked at once (self-invite,
-//! ring, re-add, not new, velocity), then again when the hold has passed
+//! ring, clique, re-add, not new, velocity), then again when the hold has passed
 //! (stayed, cluster, geofence). A leave within the hold cancels the invite.
 //! Every change of a participant's count of valid invites goes through
 //! [`after_count_change`], which opens the tiers reached and revokes unused
@@ -10,7 +10,7 @@ use super::rewards::open;
 use super::{campaign_of, tier_no, Campaign};
 use crate::jobs::{enqueue, Job, JobCtx, JobError, JobResult};
 use crate::{random_hex, Engine, Result};
-use koi_domain::campaign::risk::{check_add, check_count, is_ancestor, AddFacts, CountFacts};
+use koi_domain::campaign::risk::{check_add, check_count, common_neighbours, is_ancestor, AddFacts, CountFacts};
 use koi_domain::campaign::tiers::tiers_due;
 use koi_domain::campaign::{state_at, CampaignKind, EntryOf, RewardSpec};
 use koi_domain::channel::distance_m;
@@ -89,6 +89,16 @@ pub(crate) async fn record_arrival(tx: &mut Tx, corp_id: i64, a: &Arrival<'_>) -
             None => break,
         }
     }
+    // A dense clique: the pair's shared friends across the corp's invite
+    // graph, read only when the check is on and the invitee is a customer.
+    let shared = match a.invitee_customer_id {
+        Some(invitee) if risk.clique_common > 0 && invitee != inviter.customer_id => {
+            let mine = tx.invite_neighbours(corp_id, inviter.customer_id).await?;
+            let theirs = tx.invite_neighbours(corp_id, invitee).await?;
+            common_neighbours(inviter.customer_id, invitee, &mine, &theirs)
+        }
+        _ => 0,
+    };
     let facts = AddFacts {
         running,
         self_invite: a.invitee_customer_id == Some(inviter.customer_id),
@@ -101,6 +111,7 @@ pub(crate) async fn record_arrival(tx: &mut Tx, corp_id: i64, a: &Arrival<'_>) -
         invitee_is_ancestor: a.invitee_customer_id.is_some_and(|invitee| {
             is_ancestor(invitee, inviter.customer_id, |x| ancestors.get(&x).copied(), MAX_RING_DEPTH)
         }),
+        common_neighbours: shared,
     };
     let verdict = check_add(risk, &facts);
     let state = match verdict {

@@ -1,7 +1,8 @@
 //! What makes a second poster for the same participant free: rendered
 //! JPEGs by content hash (SHA-256 of the template's version and the fill),
 //! prepared templates (background decoded and pre-encoded) by template, and
-//! the payloads read out of WeCom's QR images by the image's URL, all in
+//! the payloads read out of WeCom's QR images by the image's URL, and
+//! customers' avatars by URL (a failed fetch too, for a while), all in
 //! memory, least recently used out first.
 
 use koi_poster::{PosterFill, PreparedTemplate};
@@ -9,6 +10,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Rendered posters kept, in bytes (~150 KB each: some 400 posters).
 const RENDERS_MAX_BYTES: usize = 64 * 1024 * 1024;
@@ -18,6 +20,11 @@ const PREPARED_MAX: usize = 16;
 const QR_PAYLOADS_MAX: usize = 20_000;
 /// Product pictures kept for distributors' posters, in bytes.
 const PICTURES_MAX_BYTES: usize = 16 * 1024 * 1024;
+/// Avatars kept, in bytes (WeChat's are 10–100 KB: some 300 of them).
+const AVATARS_MAX_BYTES: usize = 32 * 1024 * 1024;
+/// How long a failed avatar fetch is remembered before it is tried again:
+/// a dead CDN is not asked for every poster, and a passing hiccup heals.
+pub(crate) const AVATAR_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 /// A least-recently-used map bounded by the total weight of its values.
 pub(crate) struct Lru<K, V> {
@@ -84,6 +91,8 @@ pub(crate) struct PosterCache {
     qr_payloads: Mutex<Lru<String, String>>,
     /// A product picture's URL → its bytes.
     pictures: Mutex<Lru<String, Arc<Vec<u8>>>>,
+    /// An avatar's URL → its bytes, or `None` for a fetch that failed (and when).
+    avatars: Mutex<Lru<String, (Option<Arc<Vec<u8>>>, Instant)>>,
 }
 
 impl Default for PosterCache {
@@ -93,6 +102,7 @@ impl Default for PosterCache {
             prepared: Mutex::new(Lru::new(PREPARED_MAX)),
             qr_payloads: Mutex::new(Lru::new(QR_PAYLOADS_MAX)),
             pictures: Mutex::new(Lru::new(PICTURES_MAX_BYTES)),
+            avatars: Mutex::new(Lru::new(AVATARS_MAX_BYTES)),
         }
     }
 }
@@ -162,6 +172,20 @@ impl PosterCache {
     pub(crate) fn keep_picture(&self, url: &str, bytes: Arc<Vec<u8>>) {
         let weight = bytes.len();
         self.pictures.lock().unwrap_or_else(|p| p.into_inner()).put(url.to_string(), bytes, weight);
+    /// What is known of the avatar at `url`: `Some(Some(bytes))` fetched,
+    /// `Some(None)` failed lately, `None` not asked (or failed long ago).
+    pub(crate) fn avatar(&self, url: &str) -> Option<Option<Arc<Vec<u8>>>> {
+        let known = self.avatars.lock().unwrap_or_else(|p| p.into_inner()).get(&url.to_string())?;
+        match known {
+            (Some(bytes), _) => Some(Some(bytes)),
+            (None, at) if at.elapsed() < AVATAR_RETRY_AFTER => Some(None),
+            (None, _) => None,
+        }
+    }
+
+    pub(crate) fn keep_avatar(&self, url: &str, bytes: Option<Arc<Vec<u8>>>) {
+        let weight = bytes.as_ref().map_or(1, |b| b.len().max(1));
+        self.avatars.lock().unwrap_or_else(|p| p.into_inner()).put(url.to_string(), (bytes, Instant::now()), weight);
     }
 
     pub(crate) fn renders_kept(&self) -> usize {
@@ -187,6 +211,16 @@ mod tests {
         assert_eq!((l.get(&"a"), l.len(), l.weight), (Some(5), 2, 6));
         l.remove(&"c");
         assert_eq!((l.len(), l.weight), (1, 2));
+    }
+
+    #[test]
+    fn avatars_are_kept_and_failures_remembered() {
+        let c = PosterCache::default();
+        assert_eq!(c.avatar("http://a/1"), None, "never asked");
+        c.keep_avatar("http://a/1", Some(Arc::new(vec![1, 2, 3])));
+        c.keep_avatar("http://a/2", None);
+        assert_eq!(c.avatar("http://a/1"), Some(Some(Arc::new(vec![1, 2, 3]))));
+        assert_eq!(c.avatar("http://a/2"), Some(None), "a failure is not asked again at once");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! | file | what |
 //! |---|---|
 //! | `mod.rs` | the templates' use cases, the preview, `poster_jpeg`, the built-in layouts, WeCom's QR images read |
-//! | `cache.rs` | rendered posters by content hash, prepared templates, QR payloads by image URL |
+//! | `cache.rs` | rendered posters by content hash, prepared templates, QR payloads by image URL, avatars by URL |
 
 mod cache;
 
@@ -29,6 +29,14 @@ pub const PREVIEW_NICKNAME: &str = "小锦鲤🐟";
 /// What a preview's QR encodes.
 pub const PREVIEW_QR: &str = "https://koi.example/poster-preview";
 const MAX_NAME_CHARS: usize = 60;
+/// How long a poster waits for an avatar before drawing the placeholder.
+pub const AVATAR_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Whether a served content type is a picture the poster reads.
+fn is_avatar_type(content_type: &str) -> bool {
+    let mime = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    matches!(mime.as_str(), "image/png" | "image/jpeg" | "image/jpg")
+}
 
 /// A template as the API and console show it (the background's bytes are
 /// not in it: it is drawn in the preview).
@@ -377,6 +385,38 @@ impl Engine {
                 None
             }
         }
+    /// A customer's avatar for their poster: fetched from its URL (WeChat's
+    /// CDN) once and kept; `None` — the poster draws the placeholder — when
+    /// there is no URL, or the fetch fails in any way: no answer within
+    /// [`AVATAR_TIMEOUT`], an error status, more than
+    /// [`koi_poster::MAX_AVATAR_BYTES`], or not served as a PNG or JPEG. A
+    /// failure is remembered for a while, so a dead CDN slows no poster.
+    pub(crate) async fn avatar(&self, url: &str) -> Option<Vec<u8>> {
+        let url = url.trim();
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return None;
+        }
+        if let Some(known) = self.posters.avatar(url) {
+            return known.map(|b| b.to_vec());
+        }
+        let fetched = tokio::time::timeout(AVATAR_TIMEOUT, self.wecom.avatar_image(url, koi_poster::MAX_AVATAR_BYTES));
+        let bytes = match fetched.await {
+            Ok(Ok((content_type, bytes))) if is_avatar_type(&content_type) && !bytes.is_empty() => Some(bytes),
+            Ok(Ok((content_type, _))) => {
+                tracing::info!(url, content_type = %content_type, "an avatar that is not a PNG or JPEG; the placeholder is drawn");
+                None
+            }
+            Ok(Err(e)) => {
+                tracing::info!(url, error = %e, "an avatar could not be fetched; the placeholder is drawn");
+                None
+            }
+            Err(_) => {
+                tracing::info!(url, "an avatar took too long; the placeholder is drawn");
+                None
+            }
+        };
+        self.posters.keep_avatar(url, bytes.clone().map(Arc::new));
+        bytes
     }
 
     /// Posters in this node's render cache (for tests and the benchmark).
@@ -399,4 +439,17 @@ async fn render(prepared: Arc<PreparedTemplate>, fill: PosterFill) -> Result<Vec
         .await
         .map_err(|e| EngineError::Unavailable(format!("poster rendering stopped: {e}")))?
         .map_err(of_poster)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_png_and_jpeg_are_avatars() {
+        for ok in ["image/png", "image/jpeg", "IMAGE/JPEG; charset=binary", "image/jpg"] {
+            assert!(super::is_avatar_type(ok), "{ok}");
+        }
+        for bad in ["", "text/html", "image/svg+xml", "application/octet-stream", "image/gif"] {
+            assert!(!super::is_avatar_type(bad), "{bad}");
+        }
+    }
 }

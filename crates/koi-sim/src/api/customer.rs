@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{page, require_relation, require_staff, ApiError, ApiResult, Ctx};
-use crate::world::{Customer, Follow, RemarkRecord, World};
+use crate::world::{Customer, Follow, RemarkRecord, World, AVATAR_PATH};
 
 pub fn follow_user_list(world: &mut World, _ctx: &Ctx) -> ApiResult {
     let users: Vec<&str> = world.staff.iter().filter(|s| s.contact_permission).map(|s| s.userid.as_str()).collect();
@@ -18,11 +18,14 @@ pub fn list(world: &mut World, ctx: &Ctx) -> ApiResult {
     Ok(json!({ "external_userid": world.customers_of(userid) }))
 }
 
-pub(crate) fn contact_view(c: &Customer) -> Value {
+/// A customer as WeCom describes one; `base_url` completes the avatar
+/// paths the simulator serves itself.
+pub(crate) fn contact_view(c: &Customer, base_url: &str) -> Value {
+    let avatar = if c.avatar.starts_with(AVATAR_PATH) { format!("{base_url}{}", c.avatar) } else { c.avatar.clone() };
     let mut v = json!({
         "external_userid": c.external_userid,
         "name": c.name,
-        "avatar": c.avatar,
+        "avatar": avatar,
         "type": c.kind,
         "gender": c.gender,
     });
@@ -83,7 +86,7 @@ pub fn get(world: &mut World, ctx: &Ctx) -> ApiResult {
             Some(v)
         })
         .collect();
-    let mut answer = json!({ "external_contact": contact_view(customer), "follow_user": follow_user });
+    let mut answer = json!({ "external_contact": contact_view(customer, ctx.base_url), "follow_user": follow_user });
     if !next.is_empty() {
         answer["next_cursor"] = next.into();
     }
@@ -123,7 +126,7 @@ pub fn batch_get_by_user(world: &mut World, ctx: &Ctx) -> ApiResult {
             let f = world.follows.get(&(userid.clone(), ext.clone()))?;
             let mut info = follow_common(userid, f);
             info["tag_id"] = f.tags.iter().cloned().collect::<Vec<_>>().into();
-            Some(json!({ "external_contact": contact_view(customer), "follow_info": info }))
+            Some(json!({ "external_contact": contact_view(customer, ctx.base_url), "follow_info": info }))
         })
         .collect();
     Ok(json!({ "external_contact_list": list, "next_cursor": next }))

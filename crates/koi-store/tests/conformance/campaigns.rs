@@ -15,6 +15,7 @@ on_both!(
     invites_are_once_per_add_and_a_checked_verdict_moves_only_by_override,
     orders_count_for_the_campaign_their_customer_came_through,
     migration_moves_are_once_per_member_and_count_per_old_group,
+    the_invite_graph_spans_campaigns_verdicts_and_directions_within_a_corp,
 );
 
 async fn customer(tx: &mut Tx, corp_id: i64, n: usize) -> i64 {
@@ -204,6 +205,68 @@ async fn invites_are_once_per_add_and_a_checked_verdict_moves_only_by_override(d
     assert_eq!(db.campaign_breakdown(corp_id, c, true).await.unwrap().len(), 1);
     assert_eq!(db.campaign_invites(corp_id, c, Some("rejected"), None, None, 10).await.unwrap().len(), 1);
     assert_eq!(db.campaign_participants(corp_id, c, 10).await.unwrap().len(), 2);
+}
+
+/// A customer's invite-neighbours: whom they invited and who invited them,
+/// in every campaign of the corp, rejected invites too; never another
+/// corp's, never an invitee without a customer, each once.
+async fn the_invite_graph_spans_campaigns_verdicts_and_directions_within_a_corp(db: &Db) {
+    let corp_id = corp(db, "wwGRAPH").await;
+    let other = corp(db, "wwGRAPH2").await;
+    let mut tx = db.begin().await.unwrap();
+    let c1 = campaign(&mut tx, corp_id, 1).await;
+    let c2 = campaign(&mut tx, corp_id, 2).await;
+    let [a, b, d, e] = [
+        customer(&mut tx, corp_id, 11).await,
+        customer(&mut tx, corp_id, 12).await,
+        customer(&mut tx, corp_id, 13).await,
+        customer(&mut tx, corp_id, 14).await,
+    ];
+    let invite =
+        |campaign_id: i64, inviter_id: i64, key: &'static str, invitee: Option<i64>, state: &'static str| NewInvite {
+            corp_id,
+            campaign_id,
+            inviter_id,
+            invitee_key: key,
+            invitee_customer_id: invitee,
+            unionid: "",
+            via: "add",
+            staff_id: None,
+            group_id: None,
+            occurred_at: NOW,
+            counts_at: NOW + 1_000,
+            state,
+            reason: if state == "rejected" { "not_new" } else { "" },
+            now: NOW,
+        };
+    // Campaign 1: a invites b (counted) and someone koi has no customer for.
+    let pa1 = participant(&mut tx, corp_id, c1, a).await;
+    tx.insert_invite(&invite(c1, pa1, "wmC12", Some(b), "valid")).await.unwrap().expect("new");
+    tx.insert_invite(&invite(c1, pa1, "wmGHOST", None, "pending")).await.unwrap().expect("new");
+    // Campaign 2: d invites a (rejected), and a invites b again.
+    let pd2 = participant(&mut tx, corp_id, c2, d).await;
+    tx.insert_invite(&invite(c2, pd2, "wmC11", Some(a), "rejected")).await.unwrap().expect("new");
+    let pa2 = participant(&mut tx, corp_id, c2, a).await;
+    tx.insert_invite(&invite(c2, pa2, "wmC12", Some(b), "rejected")).await.unwrap().expect("new");
+    // Another corp's invites are not this corp's graph.
+    let oc = campaign(&mut tx, other, 3).await;
+    let x = customer(&mut tx, other, 15).await;
+    let px = participant(&mut tx, other, oc, x).await;
+    let stranger = NewInvite { corp_id: other, campaign_id: oc, ..invite(oc, px, "wmC11", Some(a), "valid") };
+    tx.insert_invite(&stranger).await.unwrap().expect("new");
+
+    let sorted = |mut v: Vec<i64>| {
+        v.sort();
+        v
+    };
+    let mut ad = vec![b, d];
+    ad.sort();
+    assert_eq!(sorted(tx.invite_neighbours(corp_id, a).await.unwrap()), ad);
+    assert_eq!(tx.invite_neighbours(corp_id, b).await.unwrap(), [a]);
+    assert_eq!(tx.invite_neighbours(corp_id, d).await.unwrap(), [a]);
+    assert!(tx.invite_neighbours(corp_id, e).await.unwrap().is_empty());
+    assert_eq!(tx.invite_neighbours(other, x).await.unwrap(), [a], "the other corp sees its own invite");
+    tx.commit().await.unwrap();
 }
 
 /// A customer meets a campaign by taking part or by an invite that was not

@@ -204,14 +204,32 @@ impl WecomClient {
     /// token, no budget; the client's timeouts apply and at most
     /// `max_bytes` are read.
     pub async fn qr_image(&self, url: &str, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
-        const API: &str = "qr_code";
-        let http = |e: reqwest::Error| ApiError::http(API, e.without_url());
+        Ok(self.file("qr_code", url, max_bytes).await?.1)
+    }
+
+    /// The picture behind a customer's `avatar` URL (WeChat's CDN), with
+    /// the content type it was served as, for the caller to check. Not an
+    /// API call: the client's timeouts apply and at most `max_bytes` are
+    /// read.
+    pub async fn avatar_image(&self, url: &str, max_bytes: usize) -> Result<(String, Vec<u8>), ApiError> {
+        self.file("avatar", url, max_bytes).await
+    }
+
+    /// A file served at `url`: its content type and at most `max_bytes` of it.
+    async fn file(&self, api: &'static str, url: &str, max_bytes: usize) -> Result<(String, Vec<u8>), ApiError> {
+        let http = |e: reqwest::Error| ApiError::http(api, e.without_url());
         let response = self.inner.http.get(url).send().await.map_err(http)?;
         let mut response = response.error_for_status().map_err(http)?;
-        let too_large = |bytes: u64| ApiError::TooLarge { api: API, bytes, max: max_bytes };
+        let too_large = |bytes: u64| ApiError::TooLarge { api, bytes, max: max_bytes };
         if let Some(len) = response.content_length().filter(|n| *n > max_bytes as u64) {
             return Err(too_large(len));
         }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
         let mut out = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(http)? {
             if out.len() + chunk.len() > max_bytes {
@@ -219,7 +237,7 @@ impl WecomClient {
             }
             out.extend_from_slice(&chunk);
         }
-        Ok(out)
+        Ok((content_type, out))
     }
 
     fn busy_backoff(&self, attempt: u32) -> Duration {

@@ -5,7 +5,13 @@
 //! one leaves within the hold, and the reward waits for a replacement.
 //! A fraud burst — invitees on one device, a ring, a delete-and-re-add, a
 //! self-invite — brings no reward, and each rejected invite keeps its
-//! reason.
+//! reason. A farm of accounts that invited one another in an earlier
+//! campaign is a dense clique: its invites in the next campaign earn
+//! nothing, while a normal invite tree beside it is paid. A friend invited
+//! through a participant's entry orders: the order counts for the campaign
+//! (by the window), and an order paid with the campaign's reward coupon
+//! counts for it by the coupon; the dashboard sums orders, first orders
+//! and GMV.
 
 use crate::acquisition::{Acq, CORP};
 use crate::api::wait_for;
@@ -493,6 +499,225 @@ async fn paid_once(backend: &str) {
         "{backend}: {PARTICIPANTS} invites decided and {} packets paid in {:?}",
         truth.payments.len(),
         started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clique_farm_earns_nothing_and_a_tree_is_paid_sqlite() {
+    clique_farm("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clique_farm_earns_nothing_and_a_tree_is_paid_postgres() {
+    clique_farm("postgres").await;
+}
+
+/// Scans `entry` as the customer `ext`, deleting the guide first when they
+/// follow them already (WeCom sends no add for a friend who is one).
+async fn scan_as(
+    acq: &Acq,
+    entry: &str,
+    ext: &str,
+    follows: &mut std::collections::HashSet<(String, String)>,
+    guide: &str,
+) {
+    if !follows.insert((ext.to_string(), guide.to_string())) {
+        sim(acq, "/sim/customer/delete_staff", json!({"external_userid": ext, "userid": guide})).await;
+        // WeCom stamps events in seconds: a re-add in the second of the
+        // last add is that add again.
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+    }
+    acq.scan(entry, json!({"external_userid": ext})).await;
+}
+
+async fn clique_farm(backend: &str) {
+    let acq = start(backend).await;
+    let code = plain_code(&acq).await;
+    let config = |qr: &str| qr.rsplit('/').next().unwrap().to_string();
+    let gift =
+        json!([{"threshold": 2, "reward": {"kind": "gift", "title": "帆布袋", "cost_fen": 1500}, "inventory": 10}]);
+    // Everyone came in through wang.fang's plain code.
+    let mut follows = std::collections::HashSet::new();
+    let mut farm = vec![];
+    for name in ["刷单甲", "刷单乙", "刷单丙", "刷单丁"] {
+        let (ext, id) = customer(&acq, &code, name).await;
+        follows.insert((ext.clone(), "wang.fang".to_string()));
+        farm.push((ext, id));
+    }
+
+    // An earlier campaign (entries on li.na): the four invite one another,
+    // every pair once — a clique in the corp's invite graph.
+    let mut draft = campaign_draft(&acq, "task", gift.clone());
+    draft["name"] = json!("上一期老带新");
+    draft["budget_fen"] = json!(100_000);
+    draft["staff_ids"] = json!([acq.staff[1]]);
+    let past = launch(&acq, draft).await;
+    let ids: Vec<i64> = farm.iter().map(|f| f.1).collect();
+    let (status, v) =
+        call(&acq, Method::POST, &format!("/api/v1/campaigns/{past}/participants"), Some(json!({"customer_ids": ids})))
+            .await;
+    assert_eq!(status, 200, "{v}");
+    let mut entries = vec![];
+    for (_, id) in &farm {
+        entries.push(config(&entry_of(&acq, past, *id).await.1));
+    }
+    let mut pairs = 0;
+    for i in 0..farm.len() {
+        for j in i + 1..farm.len() {
+            scan_as(&acq, &entries[i], &farm[j].0, &mut follows, "li.na").await;
+            pairs += 1;
+            wait_long(|| async { (invites(&acq, past, "").await.len() == pairs).then_some(()) }).await;
+        }
+    }
+
+    // This campaign (entries on wang.fang; old customers allowed, so only
+    // the clique check stands between the farm and the gift).
+    let mut draft = campaign_draft(&acq, "task", gift);
+    draft["budget_fen"] = json!(100_000);
+    draft["risk"] = json!({"hold_secs": HOLD_SECS, "new_only": false});
+    let campaign = launch(&acq, draft).await;
+    let (_, qr) = enroll(&acq, campaign, farm[0].1).await;
+    for (ext, _) in &farm[1..] {
+        scan_as(&acq, &config(&qr), ext, &mut follows, "wang.fang").await;
+    }
+    // Beside it a normal tree: a customer brings two new friends.
+    let (_, mei) = customer(&acq, &code, "阿美").await;
+    let (_, mei_qr) = enroll(&acq, campaign, mei).await;
+    let mut friends = vec![];
+    for name in ["阿美的同事", "阿美的邻居"] {
+        let out = acq.scan(&config(&mei_qr), json!({ "name": name })).await;
+        friends.push(out["external_userid"].as_str().unwrap().to_string());
+    }
+
+    let all = wait_long(|| async {
+        let all = invites(&acq, campaign, "").await;
+        (all.len() == 5 && all.iter().all(|i| i["state"] != "pending")).then_some(all)
+    })
+    .await;
+    for (ext, _) in &farm[1..] {
+        let i = all.iter().find(|i| i["invitee"] == ext.as_str()).unwrap();
+        assert_eq!((i["state"].as_str(), i["reason"].as_str()), (Some("rejected"), Some("clique")), "{all:?}");
+    }
+    for ext in &friends {
+        let i = all.iter().find(|i| i["invitee"] == ext.as_str()).unwrap();
+        assert_eq!(i["state"], "valid", "a normal tree is untouched: {all:?}");
+    }
+    let rewards = wait_long(|| async {
+        let r = get(&acq, &format!("/api/v1/campaigns/{campaign}/rewards")).await;
+        r.as_array().unwrap().first().filter(|r| r["state"] == "issued").map(|_| r.clone())
+    })
+    .await;
+    let rewards = rewards.as_array().unwrap();
+    assert_eq!(rewards.len(), 1, "the farm earns nothing: {rewards:?}");
+    assert_eq!(rewards[0]["customer_id"], mei, "{rewards:?}");
+    let d = dashboard(&acq, campaign).await;
+    assert!(d["reasons"].as_array().unwrap().iter().any(|r| r["reason"] == "clique" && r["invites"] == 3), "{d}");
+
+    // The operator overrides two clique verdicts: the gift is issued once.
+    for (ext, _) in &farm[1..3] {
+        let id = all.iter().find(|i| i["invitee"] == ext.as_str()).unwrap()["id"].as_i64().unwrap();
+        let path = format!("/api/v1/campaigns/{campaign}/invites/{id}/override");
+        let (status, v) = call(&acq, Method::POST, &path, Some(json!({"valid": true}))).await;
+        assert_eq!((status, v["state"].as_str()), (200, Some("valid")), "{v}");
+    }
+    wait_long(|| async {
+        let r = get(&acq, &format!("/api/v1/campaigns/{campaign}/rewards")).await;
+        let r = r.as_array().unwrap();
+        (r.len() == 2 && r.iter().any(|r| r["customer_id"] == farm[0].1 && r["state"] == "issued")).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_leads_to_an_order_of_its_campaign_sqlite() {
+    invite_to_order("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_leads_to_an_order_of_its_campaign_postgres() {
+    invite_to_order("postgres").await;
+}
+
+/// Posts an order for the customer with this external_userid; its id.
+async fn order_for(acq: &Acq, shop_order_id: &str, external_userid: &str, paid_fen: i64) -> i64 {
+    let order = json!({"shop_order_id": shop_order_id, "ordered_at": now_ms(), "amount_fen": paid_fen,
+        "paid_fen": paid_fen, "items": [{"sku": "T1", "name": "纯棉T恤", "qty": 1, "price_fen": paid_fen}],
+        "customer": {"external_userid": external_userid}});
+    let (status, out) = call(acq, Method::POST, "/api/v1/orders", Some(order)).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["created"], true, "{out}");
+    out["order_id"].as_i64().unwrap()
+}
+
+async fn invite_to_order(backend: &str) {
+    let acq = start(backend).await;
+    let code = plain_code(&acq).await;
+    let (status, t) = call(
+        &acq,
+        Method::POST,
+        "/api/v1/coupon-templates",
+        Some(json!({"name": "邀请礼 ¥10", "kind": "cash", "value_fen": 1000, "valid_days": 30})),
+    )
+    .await;
+    assert_eq!(status, 201, "{t}");
+    let tiers =
+        json!([{"threshold": 1, "reward": {"kind": "coupon", "title": "邀请礼 ¥10", "coupon_template_id": t["id"]}}]);
+    let mut draft = campaign_draft(&acq, "task", tiers);
+    draft["staff_ids"] = json!([acq.staff[1]]);
+    let campaign = launch(&acq, draft).await;
+    let (alice_ext, alice) = customer(&acq, &code, "阿兰").await;
+    let (_, qr) = enroll(&acq, campaign, alice).await;
+    // A customer who never met the campaign, for contrast.
+    let (other_ext, _) = customer(&acq, &code, "路人").await;
+
+    // Her friend scans her entry and adds li.na, then buys.
+    let out = acq.scan(qr.rsplit('/').next().unwrap(), json!({"name": "阿兰的朋友"})).await;
+    let friend_ext = out["external_userid"].as_str().unwrap().to_string();
+    let friend = wait_long(|| async {
+        let all = invites(&acq, campaign, "").await;
+        all.iter().find(|i| i["invitee"] == friend_ext.as_str())?["invitee_customer_id"].as_i64()
+    })
+    .await;
+    let first = order_for(&acq, "SO-FRIEND-1", &friend_ext, 12900).await;
+    let o = get(&acq, &format!("/api/v1/orders/{first}")).await;
+    assert_eq!(o["order"]["customer_id"], friend, "{o}");
+    assert_eq!(
+        (o["order"]["campaign_id"].as_i64(), o["order"]["campaign_rule"].as_str()),
+        (Some(campaign), Some("campaign_window")),
+        "{o}"
+    );
+    assert_eq!(o["order"]["first_order"], true, "{o}");
+    let stranger = order_for(&acq, "SO-OTHER-1", &other_ext, 5000).await;
+    let o = get(&acq, &format!("/api/v1/orders/{stranger}")).await;
+    assert!(o["order"]["campaign_id"].is_null(), "a customer who never met the campaign: {o}");
+
+    // The friend stayed the hold: her invite counts, and her reward coupon
+    // is issued; she pays with it at the till.
+    let reward = wait_long(|| async {
+        let r = get(&acq, &format!("/api/v1/campaigns/{campaign}/rewards")).await;
+        r.as_array().unwrap().first().filter(|r| r["state"] == "issued").cloned()
+    })
+    .await;
+    let coupon = reward["code"].as_str().unwrap().to_string();
+    let redeem = json!({"code": coupon, "order_ref": "SO-ALICE-1", "amount_fen": 5900, "store_id": acq.store_id});
+    let (status, v) = call(&acq, Method::POST, "/api/v1/coupons/redeem", Some(redeem)).await;
+    assert_eq!(status, 200, "{v}");
+    let paid = order_for(&acq, "SO-ALICE-1", &alice_ext, 4900).await;
+    let o = get(&acq, &format!("/api/v1/orders/{paid}")).await;
+    assert_eq!(o["order"]["customer_id"], alice, "{o}");
+    assert_eq!(
+        (o["order"]["campaign_id"].as_i64(), o["order"]["campaign_rule"].as_str()),
+        (Some(campaign), Some("campaign_coupon")),
+        "{o}"
+    );
+
+    // The campaign's dashboard counts both orders, both first orders, and their GMV.
+    let d = dashboard(&acq, campaign).await;
+    let c = &d["commerce"];
+    assert_eq!(
+        (c["orders"].as_i64(), c["buyers"].as_i64(), c["first_orders"].as_i64(), c["gmv_fen"].as_i64()),
+        (Some(2), Some(2), Some(2), Some(12900 + 4900)),
+        "{d}"
     );
 }
 

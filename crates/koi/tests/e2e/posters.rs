@@ -7,7 +7,10 @@
 //! A participant's H5 page shows their personal poster, in a real browser:
 //! its QR, read back out of the JPEG, is their entry, and a friend who
 //! scans it becomes their invite. A group code prints as a poster (API and
-//! console) whose QR is the code's, on both databases.
+//! console) whose QR is the code's, on both databases. A participant's
+//! poster draws their WeChat avatar (the simulator serves one per
+//! customer) round; an avatar that cannot be fetched as a picture leaves
+//! the placeholder.
 
 use crate::acquisition::Acq;
 use crate::api::wait_for;
@@ -322,6 +325,125 @@ async fn a_participant_page_shows_their_own_poster() {
     let campaign_path = page.split('?').next().unwrap();
     let r = http.get(server.url(&format!("{campaign_path}/poster.jpg?p=nobody"))).send().await.expect("get");
     assert_eq!(r.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poster_draws_the_avatar_or_falls_back_to_the_placeholder() {
+    let acq = Acq::start_with("sqlite", &["--campaign-tick-secs", "1"]).await;
+    let (server, http, key) = (&acq.server, &acq.http, &acq.key);
+    let sim = acq.sim.base_url();
+    let code = acq
+        .post(
+            "/api/v1/channel-codes",
+            json!({"name": "门口海报", "channel_type": "store_poster", "store_id": acq.store_id, "kind": "multi",
+                   "pool": [{"staff_id": acq.staff[0]}]}),
+        )
+        .await;
+    let config = code["config_id"].as_str().expect("a contact way");
+    // One with the simulator's avatar; one whose avatar URL answers JSON.
+    acq.scan(config, json!({"name": "有头像"})).await;
+    acq.scan(config, json!({"name": "头像失效", "avatar": format!("{sim}/sim/clock")})).await;
+    let customers = wait_for(|| async {
+        let v: Value =
+            http.get(server.url("/api/v1/customers")).bearer_auth(key).send().await.ok()?.json().await.ok()?;
+        let v = v.as_array()?.clone();
+        (v.len() == 2).then_some(v)
+    })
+    .await;
+    let by_name = |n: &str| customers.iter().find(|c| c["name"] == n).expect("the customer").clone();
+    let (with, broken) = (by_name("有头像"), by_name("头像失效"));
+    let avatar_url = with["avatar"].as_str().expect("an avatar URL").to_string();
+    assert!(avatar_url.starts_with(&format!("{sim}/sim/avatar/")), "{avatar_url}");
+    let r = http.get(&avatar_url).send().await.expect("avatar");
+    assert_eq!(r.headers()["content-type"], "image/png");
+    let avatar = r.bytes().await.expect("bytes").to_vec();
+    assert_eq!(http.get(&avatar_url).send().await.unwrap().bytes().await.unwrap().to_vec(), avatar, "the same picture");
+
+    let draft = json!({
+        "name": "周年庆", "kind": "task", "starts_at": now_ms() - 60_000, "ends_at": now_ms() + 3_600_000,
+        "staff_ids": [acq.staff[0]], "welcome": "欢迎！",
+        "tiers": [{"threshold": 3, "reward": {"kind": "coupon", "title": "满49减20", "url": "https://shop.example/c"}}],
+    });
+    let c = acq.post("/api/v1/campaigns", draft).await;
+    let id = c["id"].as_i64().unwrap_or_else(|| panic!("a campaign: {c}"));
+    acq.post(&format!("/api/v1/campaigns/{id}/transition"), json!({"action": "launch"})).await;
+    acq.post(&format!("/api/v1/campaigns/{id}/participants"), json!({"customer_ids": [with["id"], broken["id"]]}))
+        .await;
+    let participants = wait_60(|| async {
+        let v: Value = http
+            .get(server.url(&format!("/api/v1/campaigns/{id}/participants")))
+            .bearer_auth(key)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let v = v.as_array()?.clone();
+        (v.len() == 2 && v.iter().all(|p| p["entry_state"] == "ready")).then_some(v)
+    })
+    .await;
+
+    // What koi must have drawn, rendered here from the same built-in layout.
+    let layout = koi_poster::Layout::starter();
+    let fonts = std::sync::Arc::new(koi_poster::Fonts::system().expect("the system's fonts"));
+    let prepared = koi_poster::PreparedTemplate::prepare(&layout, None, fonts).expect("prepared");
+    let (ax, ay, size) = layout
+        .layers
+        .iter()
+        .find_map(|l| if let koi_poster::Layer::Avatar { x, y, size } = *l { Some((x, y, size)) } else { None })
+        .expect("an avatar layer");
+    let poster_of = |customer_id: &Value| {
+        let p = participants.iter().find(|p| p["customer_id"] == *customer_id).expect("a participant");
+        let page = p["page_path"].as_str().expect("a page").to_string();
+        server.url(&page.replacen("?p=", "/poster.jpg?p=", 1))
+    };
+    let fill = |jpeg: &[u8], name: &str, avatar: Option<Vec<u8>>| {
+        let mut f = koi_poster::PosterFill {
+            qr_payload: koi_poster::read_qr(jpeg).expect("the poster's QR"),
+            nickname: name.into(),
+            avatar,
+            text_vars: Default::default(),
+        };
+        f.text_vars.insert("campaign".into(), "周年庆".into());
+        f
+    };
+
+    let r = http.get(poster_of(&with["id"])).send().await.expect("poster");
+    assert_eq!(r.status(), 200);
+    let jpeg = r.bytes().await.expect("bytes").to_vec();
+    let drawn = fill(&jpeg, "有头像", Some(avatar.clone()));
+    let placeholder = fill(&jpeg, "有头像", None);
+    assert!(jpeg == prepared.render(&drawn).expect("rendered"), "the poster draws the simulator's avatar");
+    assert!(jpeg != prepared.render(&placeholder).expect("rendered"));
+    // The two differ inside the avatar's circle, and only there near it.
+    let (a, b) = (prepared.render_rgb(&drawn).expect("rgb"), prepared.render_rgb(&placeholder).expect("rgb"));
+    let px = |img: &[u8], x: i32, y: i32| {
+        let i = ((y as usize) * koi_poster::WIDTH as usize + x as usize) * 3;
+        [img[i], img[i + 1], img[i + 2]]
+    };
+    let (r0, c) = (size / 2, (ax + size / 2, ay + size / 2));
+    let (mut inside, mut differ, mut corners_same) = (0, 0, 0);
+    for y in ay..ay + size {
+        for x in ax..ax + size {
+            let d2 = (x - c.0).pow(2) + (y - c.1).pow(2);
+            let far = px(&a, x, y).iter().zip(px(&b, x, y)).any(|(p, q)| p.abs_diff(q) > 24);
+            if d2 < (r0 - 3).pow(2) {
+                inside += 1;
+                differ += usize::from(far);
+            } else if d2 > (r0 + 3).pow(2) {
+                corners_same += usize::from(!far);
+            }
+        }
+    }
+    assert!(differ * 2 > inside, "most of the circle is the avatar: {differ} of {inside}");
+    assert!(corners_same > 0, "the corners stay background");
+
+    // The avatar that answers JSON: the placeholder, and the poster still goes out.
+    let r = http.get(poster_of(&broken["id"])).send().await.expect("poster");
+    assert_eq!(r.status(), 200);
+    let jpeg = r.bytes().await.expect("bytes").to_vec();
+    assert!(jpeg == prepared.render(&fill(&jpeg, "头像失效", None)).expect("rendered"), "the placeholder is drawn");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

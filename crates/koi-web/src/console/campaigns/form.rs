@@ -142,6 +142,7 @@ pub fn values_of(d: &CampaignDraft) -> Vec<(String, String)> {
         ("risk_hold_hours".into(), hours(d.risk.hold_secs)),
         ("risk_velocity".into(), d.risk.velocity_per_hour.to_string()),
         ("risk_cluster_max".into(), d.risk.cluster_max.to_string()),
+        ("risk_clique_common".into(), d.risk.clique_common.to_string()),
         ("risk_geofence_km".into(), km(d.risk.geofence_m)),
     ];
     for (on, name) in [
@@ -333,6 +334,7 @@ pub fn draft(f: &ConsoleForm) -> Result<(CampaignDraft, Vec<usize>), ValidationE
         velocity_per_hour: r.int("risk_velocity", "risk.velocity_per_hour").unwrap_or(0),
         cluster_max: r.int("risk_cluster_max", "risk.cluster_max").unwrap_or(0),
         ring_check: r.on("risk_ring_check"),
+        clique_common: r.int("risk_clique_common", "risk.clique_common").unwrap_or(0),
         geofence_m,
     };
     let kind = CampaignKind::parse(f.get("kind")).unwrap_or_default();
