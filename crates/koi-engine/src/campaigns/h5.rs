@@ -150,7 +150,7 @@ impl Engine {
         let payload = self.qr_payload(qr).await?;
         let customer = self.db.customer(p.corp_id, p.customer_id).await?;
         let (name, avatar_url) = customer.map(|c| (c.name, c.avatar)).unwrap_or_default();
-        let avatar = self.avatar(&avatar_url).await;
+        let avatar = self.picture(&avatar_url).await;
         let mut fill = PosterFill { qr_payload: payload, nickname: name, avatar, text_vars: Default::default() };
         fill.text_vars.insert("campaign".into(), c.name.clone());
         if let Some(template) = c.draft.poster_template_id {

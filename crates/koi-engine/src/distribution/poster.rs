@@ -26,7 +26,7 @@ impl Engine {
             None => String::new(),
         };
         let avatar = match product.images.first() {
-            Some(url) => self.product_picture(url).await.map(|b| b.as_ref().clone()),
+            Some(url) => self.picture(url).await,
             None => None,
         };
         let mut fill = PosterFill {

@@ -2,8 +2,8 @@
 //! JPEGs by content hash (SHA-256 of the template's version and the fill),
 //! prepared templates (background decoded and pre-encoded) by template, and
 //! the payloads read out of WeCom's QR images by the image's URL, and
-//! customers' avatars by URL (a failed fetch too, for a while), all in
-//! memory, least recently used out first.
+//! pictures (avatars, product images) by URL (a failed fetch too, for a
+//! while), all in memory, least recently used out first.
 
 use koi_poster::{PosterFill, PreparedTemplate};
 use sha2::{Digest, Sha256};
@@ -18,13 +18,12 @@ const RENDERS_MAX_BYTES: usize = 64 * 1024 * 1024;
 const PREPARED_MAX: usize = 16;
 /// QR payloads kept (a URL and a payload of ~100 bytes each).
 const QR_PAYLOADS_MAX: usize = 20_000;
-/// Product pictures kept for distributors' posters, in bytes.
-const PICTURES_MAX_BYTES: usize = 16 * 1024 * 1024;
-/// Avatars kept, in bytes (WeChat's are 10–100 KB: some 300 of them).
-const AVATARS_MAX_BYTES: usize = 32 * 1024 * 1024;
-/// How long a failed avatar fetch is remembered before it is tried again:
+/// Pictures kept (avatars, product images), in bytes (WeChat's avatars are
+/// 10–100 KB: some 300 of them).
+const PICTURES_MAX_BYTES: usize = 32 * 1024 * 1024;
+/// How long a failed picture fetch is remembered before it is tried again:
 /// a dead CDN is not asked for every poster, and a passing hiccup heals.
-pub(crate) const AVATAR_RETRY_AFTER: Duration = Duration::from_secs(300);
+pub(crate) const PICTURE_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 /// A least-recently-used map bounded by the total weight of its values.
 pub(crate) struct Lru<K, V> {
@@ -89,10 +88,8 @@ pub(crate) struct PosterCache {
     prepared: Mutex<PreparedLru>,
     /// A QR image's URL → what its QR encodes.
     qr_payloads: Mutex<Lru<String, String>>,
-    /// A product picture's URL → its bytes.
-    pictures: Mutex<Lru<String, Arc<Vec<u8>>>>,
-    /// An avatar's URL → its bytes, or `None` for a fetch that failed (and when).
-    avatars: Mutex<Lru<String, (Option<Arc<Vec<u8>>>, Instant)>>,
+    /// A picture's URL → its bytes, or `None` for a fetch that failed (and when).
+    pictures: Mutex<Lru<String, (Option<Arc<Vec<u8>>>, Instant)>>,
 }
 
 impl Default for PosterCache {
@@ -102,7 +99,6 @@ impl Default for PosterCache {
             prepared: Mutex::new(Lru::new(PREPARED_MAX)),
             qr_payloads: Mutex::new(Lru::new(QR_PAYLOADS_MAX)),
             pictures: Mutex::new(Lru::new(PICTURES_MAX_BYTES)),
-            avatars: Mutex::new(Lru::new(AVATARS_MAX_BYTES)),
         }
     }
 }
@@ -165,27 +161,20 @@ impl PosterCache {
         self.qr_payloads.lock().unwrap_or_else(|p| p.into_inner()).put(url.to_string(), payload, 1);
     }
 
-    pub(crate) fn picture(&self, url: &str) -> Option<Arc<Vec<u8>>> {
-        self.pictures.lock().unwrap_or_else(|p| p.into_inner()).get(&url.to_string())
-    }
-
-    pub(crate) fn keep_picture(&self, url: &str, bytes: Arc<Vec<u8>>) {
-        let weight = bytes.len();
-        self.pictures.lock().unwrap_or_else(|p| p.into_inner()).put(url.to_string(), bytes, weight);
-    /// What is known of the avatar at `url`: `Some(Some(bytes))` fetched,
+    /// What is known of the picture at `url`: `Some(Some(bytes))` fetched,
     /// `Some(None)` failed lately, `None` not asked (or failed long ago).
-    pub(crate) fn avatar(&self, url: &str) -> Option<Option<Arc<Vec<u8>>>> {
-        let known = self.avatars.lock().unwrap_or_else(|p| p.into_inner()).get(&url.to_string())?;
+    pub(crate) fn picture(&self, url: &str) -> Option<Option<Arc<Vec<u8>>>> {
+        let known = self.pictures.lock().unwrap_or_else(|p| p.into_inner()).get(&url.to_string())?;
         match known {
             (Some(bytes), _) => Some(Some(bytes)),
-            (None, at) if at.elapsed() < AVATAR_RETRY_AFTER => Some(None),
+            (None, at) if at.elapsed() < PICTURE_RETRY_AFTER => Some(None),
             (None, _) => None,
         }
     }
 
-    pub(crate) fn keep_avatar(&self, url: &str, bytes: Option<Arc<Vec<u8>>>) {
+    pub(crate) fn keep_picture(&self, url: &str, bytes: Option<Arc<Vec<u8>>>) {
         let weight = bytes.as_ref().map_or(1, |b| b.len().max(1));
-        self.avatars.lock().unwrap_or_else(|p| p.into_inner()).put(url.to_string(), (bytes, Instant::now()), weight);
+        self.pictures.lock().unwrap_or_else(|p| p.into_inner()).put(url.to_string(), (bytes, Instant::now()), weight);
     }
 
     pub(crate) fn renders_kept(&self) -> usize {
@@ -214,13 +203,13 @@ mod tests {
     }
 
     #[test]
-    fn avatars_are_kept_and_failures_remembered() {
+    fn pictures_are_kept_and_failures_remembered() {
         let c = PosterCache::default();
-        assert_eq!(c.avatar("http://a/1"), None, "never asked");
-        c.keep_avatar("http://a/1", Some(Arc::new(vec![1, 2, 3])));
-        c.keep_avatar("http://a/2", None);
-        assert_eq!(c.avatar("http://a/1"), Some(Some(Arc::new(vec![1, 2, 3]))));
-        assert_eq!(c.avatar("http://a/2"), Some(None), "a failure is not asked again at once");
+        assert_eq!(c.picture("http://a/1"), None, "never asked");
+        c.keep_picture("http://a/1", Some(Arc::new(vec![1, 2, 3])));
+        c.keep_picture("http://a/2", None);
+        assert_eq!(c.picture("http://a/1"), Some(Some(Arc::new(vec![1, 2, 3]))));
+        assert_eq!(c.picture("http://a/2"), Some(None), "a failure is not asked again at once");
     }
 
     #[test]

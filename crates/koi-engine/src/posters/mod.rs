@@ -364,39 +364,19 @@ impl Engine {
         Ok(payload)
     }
 
-    /// A product's picture for a poster (the first of its https images):
-    /// fetched once (at most 2 MiB, the client's timeouts) and kept by URL.
-    /// `None` when it cannot be fetched: the poster is drawn without it.
-    pub(crate) async fn product_picture(&self, url: &str) -> Option<Arc<Vec<u8>>> {
-        if let Some(p) = self.posters.picture(url) {
-            return Some(p);
-        }
-        if !url.starts_with("https://") && !url.starts_with("http://") {
-            return None;
-        }
-        match self.wecom.qr_image(url, koi_poster::MAX_AVATAR_BYTES).await {
-            Ok(bytes) => {
-                let bytes = Arc::new(bytes);
-                self.posters.keep_picture(url, bytes.clone());
-                Some(bytes)
-            }
-            Err(e) => {
-                tracing::warn!(url, error = %e, "a product picture could not be fetched; the poster goes without");
-                None
-            }
-        }
-    /// A customer's avatar for their poster: fetched from its URL (WeChat's
-    /// CDN) once and kept; `None` — the poster draws the placeholder — when
-    /// there is no URL, or the fetch fails in any way: no answer within
-    /// [`AVATAR_TIMEOUT`], an error status, more than
-    /// [`koi_poster::MAX_AVATAR_BYTES`], or not served as a PNG or JPEG. A
-    /// failure is remembered for a while, so a dead CDN slows no poster.
-    pub(crate) async fn avatar(&self, url: &str) -> Option<Vec<u8>> {
+    /// A picture for a poster — a customer's avatar (WeChat's CDN), a
+    /// product's image: fetched from its URL once and kept; `None` — the
+    /// poster draws the placeholder or goes without — when there is no URL,
+    /// or the fetch fails in any way: no answer within [`AVATAR_TIMEOUT`],
+    /// an error status, more than [`koi_poster::MAX_AVATAR_BYTES`], or not
+    /// served as a PNG or JPEG. A failure is remembered for a while, so a
+    /// dead CDN slows no poster.
+    pub(crate) async fn picture(&self, url: &str) -> Option<Vec<u8>> {
         let url = url.trim();
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             return None;
         }
-        if let Some(known) = self.posters.avatar(url) {
+        if let Some(known) = self.posters.picture(url) {
             return known.map(|b| b.to_vec());
         }
         let fetched = tokio::time::timeout(AVATAR_TIMEOUT, self.wecom.avatar_image(url, koi_poster::MAX_AVATAR_BYTES));
@@ -415,7 +395,7 @@ impl Engine {
                 None
             }
         };
-        self.posters.keep_avatar(url, bytes.clone().map(Arc::new));
+        self.posters.keep_picture(url, bytes.clone().map(Arc::new));
         bytes
     }
 
