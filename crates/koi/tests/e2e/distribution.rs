@@ -483,7 +483,7 @@ async fn clawback_and_poster(backend: &str) {
     let page = acq.http.get(acq.server.url(&format!("/h5/earnings?k={a_link}"))).send().await.unwrap();
     let html = page.text().await.unwrap();
     assert!(html.contains("class=\"clawback\"") && html.contains("退款扣回"), "{html}");
-    let path = format!("/h5/earnings/poster.jpg?k={a_link}&amp;product={pid}");
+    let path = format!("/h5/earnings/poster.jpg?k={a_link}&#38;product={pid}");
     assert!(html.contains(&path), "the page links the poster: {html}");
     let r = acq
         .http
