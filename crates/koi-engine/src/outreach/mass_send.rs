@@ -9,11 +9,12 @@
 //! resolves the audience outside any transaction and stages the split
 //! (each customer once, under their guide) in small commits, cut into
 //! chunks of whole guides; its transaction moves the send from `queued` to
-//! `planning` and enqueues one [`MassSendChunkJob`] per chunk. Each chunk,
-//! in a transaction of its own, takes its rows out of the stage, admits
-//! them through the fatigue cap, records the skipped ones with their reason
-//! and plans its guides' tasks — exactly once (a chunk whose rows are gone
-//! was planned); the last one moves the send to `planned`. No transaction
+//! `planning` and enqueues the first [`MassSendChunkJob`]. Each chunk, in
+//! a transaction of its own, takes its rows out of the stage, admits them
+//! through the fatigue cap, records the skipped ones with their reason,
+//! plans its guides' tasks and enqueues the next chunk — exactly once (a
+//! chunk whose rows are gone was planned); the last one moves the send to
+//! `planned`. No transaction
 //! grows with the audience, so other writers (SQLite has one) never wait
 //! long. [`MassSendRemindJob`] reminds.
 
@@ -931,10 +932,12 @@ impl Job for MassSendStartJob {
         if !tx.begin_mass_send_planning(corp, id, &label, chunks, now).await? {
             return Ok(JobEnd::Done); // started or cancelled meanwhile: nothing planned twice
         }
-        for chunk in 0..chunks {
-            enqueue(tx, corp, &MassSendChunkJob { mass_send_id: id, chunk }).await?;
-        }
-        if chunks == 0 {
+        // One chunk at a time (each enqueues the next): a million customers
+        // make hundreds of chunks, and all at once they would take every
+        // reader connection and the worker's slots from other work.
+        if chunks > 0 {
+            enqueue(tx, corp, &MassSendChunkJob { mass_send_id: id, chunk: 0 }).await?;
+        } else {
             finish_planning(tx, corp, id, now).await?;
         }
         Ok(JobEnd::Done)
@@ -943,8 +946,9 @@ impl Job for MassSendStartJob {
 
 /// Job: plan one chunk of a send's staged split — admit its customers
 /// through the fatigue cap, record the skipped ones, plan its guides'
-/// tasks — in one transaction that also takes the chunk out of the stage:
-/// a duplicate or retried chunk finds nothing staged and plans nothing.
+/// tasks — in one transaction that also takes the chunk out of the stage
+/// and enqueues the next chunk: a duplicate or retried chunk finds nothing
+/// staged and plans (and enqueues) nothing.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct MassSendChunkJob {
     pub mass_send_id: i64,
@@ -1032,6 +1036,8 @@ impl Job for MassSendChunkJob {
         }
         if left == 0 {
             finish_planning(tx, corp, id, now).await?;
+        } else {
+            enqueue(tx, corp, &MassSendChunkJob { mass_send_id: id, chunk: self.chunk + 1 }).await?;
         }
         Ok(JobEnd::Done)
     }
