@@ -81,14 +81,15 @@ impl<K: Eq + Hash + Clone, V: Clone> Lru<K, V> {
 
 /// (corp, template) → (version, prepared).
 type PreparedLru = Lru<(i64, i64), (i64, Arc<PreparedTemplate>)>;
+/// An avatar's URL → its bytes, or `None` for a fetch that failed (and when).
+type AvatarLru = Lru<String, (Option<Arc<Vec<u8>>>, Instant)>;
 
 pub(crate) struct PosterCache {
     renders: Mutex<Lru<[u8; 32], Arc<Vec<u8>>>>,
     prepared: Mutex<PreparedLru>,
     /// A QR image's URL → what its QR encodes.
     qr_payloads: Mutex<Lru<String, String>>,
-    /// An avatar's URL → its bytes, or `None` for a fetch that failed (and when).
-    avatars: Mutex<Lru<String, (Option<Arc<Vec<u8>>>, Instant)>>,
+    avatars: Mutex<AvatarLru>,
 }
 
 impl Default for PosterCache {
