@@ -82,14 +82,15 @@ impl<K: Eq + Hash + Clone, V: Clone> Lru<K, V> {
 
 /// (corp, template) → (version, prepared).
 type PreparedLru = Lru<(i64, i64), (i64, Arc<PreparedTemplate>)>;
+/// A picture's URL → its bytes, or `None` for a fetch that failed (and when).
+type PictureLru = Lru<String, (Option<Arc<Vec<u8>>>, Instant)>;
 
 pub(crate) struct PosterCache {
     renders: Mutex<Lru<[u8; 32], Arc<Vec<u8>>>>,
     prepared: Mutex<PreparedLru>,
     /// A QR image's URL → what its QR encodes.
     qr_payloads: Mutex<Lru<String, String>>,
-    /// A picture's URL → its bytes, or `None` for a fetch that failed (and when).
-    pictures: Mutex<Lru<String, (Option<Arc<Vec<u8>>>, Instant)>>,
+    pictures: Mutex<PictureLru>,
 }
 
 impl Default for PosterCache {

@@ -562,9 +562,9 @@ async fn clique_farm(backend: &str) {
         entries.push(config(&entry_of(&acq, past, *id).await.1));
     }
     let mut pairs = 0;
-    for i in 0..farm.len() {
-        for j in i + 1..farm.len() {
-            scan_as(&acq, &entries[i], &farm[j].0, &mut follows, "li.na").await;
+    for (i, entry) in entries.iter().enumerate() {
+        for (invitee, _) in &farm[i + 1..] {
+            scan_as(&acq, entry, invitee, &mut follows, "li.na").await;
             pairs += 1;
             wait_long(|| async { (invites(&acq, past, "").await.len() == pairs).then_some(()) }).await;
         }
