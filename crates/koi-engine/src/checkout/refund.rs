@@ -139,6 +139,10 @@ pub(crate) struct RefundJob {
 impl Job for RefundJob {
     const KIND: &'static str = "checkouts.refund";
     const PRIORITY: i32 = priority::DEFAULT;
+    /// A refund to a bank card can stay PROCESSING for days (WeChat says up
+    /// to 3 working days): asked again every 10 minutes (the backoff's cap)
+    /// for about four days, unless its notification ends it first.
+    const MAX_ATTEMPTS: i32 = 600;
     type Prepared = RefundEnd;
 
     async fn prepare(&self, engine: &Engine, ctx: &JobCtx) -> JobResult<RefundEnd> {
