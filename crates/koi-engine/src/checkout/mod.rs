@@ -225,6 +225,17 @@ pub(crate) fn checkout_of(r: CheckoutRow, customer_name: String) -> Checkout {
 
 /// The merchant a corp's checkouts are paid to: its pay settings, with the
 /// API key (JSAPI payments need no 企业支付 secret).
+impl Engine {
+    /// The corp's merchant for a WeChat Pay notification: without one, the
+    /// notification cannot be genuine (`bad_signature`).
+    pub(crate) async fn notified_merchant(&self, corp_id: i64) -> Result<Merchant> {
+        self.db.pay_settings(corp_id).await?.and_then(merchant_of).ok_or_else(|| EngineError::BadCallback {
+            code: "bad_signature",
+            message: "no WeChat Pay merchant is set up for this corp".into(),
+        })
+    }
+}
+
 pub(crate) fn merchant_of(s: PaySettingsRow) -> Option<Merchant> {
     if !s.enabled || s.api_key.is_empty() || s.mch_id.is_empty() {
         return None;

@@ -7,7 +7,7 @@
 //! paid) counts once. A paid checkout becomes an order
 //! ([`crate::orders::ingest_in`], source `checkout`) in the same transaction.
 
-use super::{log, merchant_of};
+use super::log;
 use crate::orders::{ingest_in, OrderSource};
 use crate::{Engine, EngineError, Result};
 use koi_domain::order::{CustomerKeys, NewOrder, OrderItem, OrderStatus};
@@ -72,12 +72,7 @@ impl Engine {
     /// such checkout), `Invalid` (the amount differs) — each changes nothing.
     pub async fn receive_pay_notification(&self, corp_id: i64, body: &str) -> Result<NotifyOutcome> {
         let forged = |message: String| EngineError::BadCallback { code: "bad_signature", message };
-        let merchant = self
-            .db
-            .pay_settings(corp_id)
-            .await?
-            .and_then(merchant_of)
-            .ok_or_else(|| forged("no WeChat Pay merchant is set up for this corp".into()))?;
+        let merchant = self.notified_merchant(corp_id).await?;
         let n = parse_notification(body, &merchant.api_key).map_err(|e| match e {
             NotifyError::BadSign => forged(e.to_string()),
             other => EngineError::BadCallback { code: "bad_notification", message: other.to_string() },

@@ -202,12 +202,7 @@ impl Engine {
     /// refund in the corp), `Invalid` (its order or amounts differ).
     pub async fn receive_refund_notification(&self, corp_id: i64, body: &str) -> Result<RefundNotifyOutcome> {
         let forged = |message: String| EngineError::BadCallback { code: "bad_signature", message };
-        let merchant = self
-            .db
-            .pay_settings(corp_id)
-            .await?
-            .and_then(merchant_of)
-            .ok_or_else(|| forged("no WeChat Pay merchant is set up for this corp".into()))?;
+        let merchant = self.notified_merchant(corp_id).await?;
         let n = parse_refund_notification(body, &merchant.api_key).map_err(|e| match e {
             RefundNotifyError::BadDecryption => forged(e.to_string()),
             other => EngineError::BadCallback { code: other.code(), message: other.to_string() },

@@ -1049,10 +1049,15 @@ async fn finish_planning(tx: &mut Tx, corp: i64, id: i64, now: i64) -> JobResult
     let Some((planned, skipped)) = tx.finish_mass_send_planning(corp, id).await? else {
         return Ok(());
     };
+    started(tx, corp, id, serde_json::json!({ "planned": planned, "skipped": skipped }), now).await
+}
+
+/// A send is planned: its first reminders are scheduled and its start goes
+/// on the event log.
+async fn started(tx: &mut Tx, corp: i64, id: i64, payload: serde_json::Value, now: i64) -> JobResult<()> {
     if let Some(at) = next_reminder(now, 0) {
         enqueue_at(tx, corp, &MassSendRemindJob { mass_send_id: id, round: Some(0) }, at, now).await?;
     }
-    let payload = serde_json::json!({ "planned": planned, "skipped": skipped });
     let e = NewEvent {
         corp_id: corp,
         kind: "mass_send.started",
@@ -1100,21 +1105,9 @@ async fn plan_groups(tx: &mut Tx, corp: i64, id: i64, (g, content): (GroupSplit,
             }
         }
     }
-    if let Some(at) = next_reminder(now, 0) {
-        enqueue_at(tx, corp, &MassSendRemindJob { mass_send_id: id, round: Some(0) }, at, now).await?;
-    }
     let payload = serde_json::json!({ "planned_groups": planned, "skipped_groups": g.unowned,
         "owners": g.by_owner.len() });
-    let e = NewEvent {
-        corp_id: corp,
-        kind: "mass_send.started",
-        subject: &format!("mass_send:{id}"),
-        actor: "koi",
-        payload: &payload.to_string(),
-        dedup_key: None,
-        occurred_at: now,
-    };
-    tx.append_event(&e, now).await?;
+    started(tx, corp, id, payload, now).await?;
     Ok(JobEnd::Done)
 }
 
