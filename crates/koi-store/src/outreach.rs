@@ -102,8 +102,12 @@ impl Db {
     pub async fn guide_task_recipients(&self, corp_id: i64, task_id: i64) -> Result<Vec<RecipientRow>> {
         Ok(on_pool!(self, false, |c| {
             sqlx::query_as(
+                // `+corp_id` keeps SQLite on the primary key (task_id, …):
+                // left to itself it walks the corp's (corp_id, customer_id)
+                // index over every recipient of every task, 1.1 s at a
+                // million (EXPLAIN QUERY PLAN).
                 "SELECT task_id, customer_id, external_userid, state, reason, sent_at FROM guide_task_recipients \
-                 WHERE corp_id = $1 AND task_id = $2 ORDER BY customer_id",
+                 WHERE +corp_id = $1 AND task_id = $2 ORDER BY customer_id",
             )
             .bind(corp_id)
             .bind(task_id)

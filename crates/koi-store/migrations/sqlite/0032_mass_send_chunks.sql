@@ -15,6 +15,6 @@ CREATE TABLE mass_send_stage (
     external_userid TEXT NOT NULL,
     PRIMARY KEY (mass_send_id, customer_id)
 );
-CREATE INDEX mass_send_stage_by_chunk ON mass_send_stage (mass_send_id, chunk);
+CREATE INDEX mass_send_stage_by_chunk ON mass_send_stage (mass_send_id, chunk, customer_id);
 
 ALTER TABLE mass_sends ADD COLUMN chunks_left INTEGER NOT NULL DEFAULT 0;
